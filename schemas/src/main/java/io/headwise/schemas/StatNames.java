@@ -1,0 +1,95 @@
+package io.headwise.schemas;
+
+import java.util.Locale;
+import java.util.OptionalInt;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Names of the per-head statistics, exactly as in the statistics contract (DESIGN.md): {@code entropy_mean},
+ * {@code sink_mass_{s}}, {@code local_mass_{w}}, {@code coverage_s{S}_w{w}}, {@code stream_deviation_s{S}_w{w}},
+ * {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code induction_score}, {@code needle_mass}.
+ */
+public final class StatNames {
+  public static final String ENTROPY_MEAN = "entropy_mean";
+  public static final String ECHO_SCORE = "echo_score";
+  public static final String INDUCTION_SCORE = "induction_score";
+  public static final String NEEDLE_MASS = "needle_mass";
+
+  private static final Pattern SINK = Pattern.compile("sink_mass_(\\d+)");
+  private static final Pattern LOCAL = Pattern.compile("local_mass_(\\d+)");
+  private static final Pattern COVERAGE = Pattern.compile("coverage_s(\\d+)_w(\\d+)");
+  private static final Pattern DEVIATION = Pattern.compile("stream_deviation_s(\\d+)_w(\\d+)");
+  private static final Pattern HEAVY = Pattern.compile("heavy_hitter_share_(\\d+)");
+
+  private StatNames() {}
+
+  public static String sinkMass(int sinkTokens) {
+    return "sink_mass_" + sinkTokens;
+  }
+
+  public static String localMass(int window) {
+    return "local_mass_" + window;
+  }
+
+  public static String coverage(int sinkTokens, int window) {
+    return "coverage_s" + sinkTokens + "_w" + window;
+  }
+
+  public static String streamDeviation(int sinkTokens, int window) {
+    return "stream_deviation_s" + sinkTokens + "_w" + window;
+  }
+
+  /** {@code percent} is a whole percentage of the key columns, e.g. 10 for the top 10 %. */
+  public static String heavyHitterShare(int percent) {
+    return "heavy_hitter_share_" + percent;
+  }
+
+  /** The window of a {@code local_mass_{w}} name. */
+  public static OptionalInt localWindow(String stat) {
+    return group(LOCAL, stat, 1);
+  }
+
+  /** The sink count of a {@code sink_mass_{s}} name. */
+  public static OptionalInt sinkTokens(String stat) {
+    return group(SINK, stat, 1);
+  }
+
+  /** The sink count S of a {@code coverage_s{S}_w{w}} name. */
+  public static OptionalInt coverageSinks(String stat) {
+    return group(COVERAGE, stat, 1);
+  }
+
+  /** The window w of a {@code coverage_s{S}_w{w}} name. */
+  public static OptionalInt coverageWindow(String stat) {
+    return group(COVERAGE, stat, 2);
+  }
+
+  /** The sink count S of a {@code stream_deviation_s{S}_w{w}} name. */
+  public static OptionalInt deviationSinks(String stat) {
+    return group(DEVIATION, stat, 1);
+  }
+
+  /** The window w of a {@code stream_deviation_s{S}_w{w}} name. */
+  public static OptionalInt deviationWindow(String stat) {
+    return group(DEVIATION, stat, 2);
+  }
+
+  /** The percentage p of a {@code heavy_hitter_share_{p}} name. */
+  public static OptionalInt heavyHitterPercent(String stat) {
+    return group(HEAVY, stat, 1);
+  }
+
+  /** True when {@code stat} is a name of the contract. */
+  public static boolean isKnown(String stat) {
+    String s = stat.toLowerCase(Locale.ROOT);
+    return s.equals(ENTROPY_MEAN) || s.equals(ECHO_SCORE) || s.equals(INDUCTION_SCORE) || s.equals(NEEDLE_MASS)
+        || SINK.matcher(s).matches() || LOCAL.matcher(s).matches() || COVERAGE.matcher(s).matches()
+        || DEVIATION.matcher(s).matches() || HEAVY.matcher(s).matches();
+  }
+
+  private static OptionalInt group(Pattern p, String stat, int group) {
+    Matcher m = p.matcher(stat);
+    return m.matches() ? OptionalInt.of(Integer.parseInt(m.group(group))) : OptionalInt.empty();
+  }
+}
