@@ -1,0 +1,519 @@
+package io.headwise.graph;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import io.headwise.schemas.HeadwiseException;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Finds the attention blocks of a graph. Each block is anchored on a default-domain {@code Softmax} over the last axis
+ * whose output (after Cast, Dropout, Identity or an IsNaN→Where guard) is input 0 of a {@code MatMul(P, V)}, and whose
+ * input comes (through additive masks, Where, Cast and a Mul/Div scale) from a {@code MatMul(Q, Kᵀ)} of two
+ * activations. Head counts, head dim, the kv-head grouping, the scale and causality are then measured for sure by
+ * one probe run on a short input, instead of being guessed from names or symbolic shapes. Fused attention ops are
+ * listed as unsupported with their layer.
+ */
+public final class AttentionLocator {
+  /** Fused attention ops (domain::op) that are reported, not decomposed. */
+  static final Set<String> FUSED = Set.of("::Attention", "ai.onnx::Attention", "com.microsoft::Attention",
+      "com.microsoft::MultiHeadAttention", "com.microsoft::GroupQueryAttention", "com.microsoft::PackedAttention",
+      "com.microsoft::PackedMultiHeadAttention", "com.microsoft::SparseAttention",
+      "com.microsoft::DecoderMaskedMultiHeadAttention", "com.microsoft::DecoderMaskedSelfAttention",
+      "com.microsoft::DecoderAttention", "com.microsoft::LongformerAttention",
+      "com.microsoft::PagedAttention");
+
+  private static final Set<String> DOWNSTREAM_SKIP = Set.of("Cast", "Dropout", "Identity");
+  private static final Set<String> SCORE_PATH = Set.of("Add", "Sub", "Mul", "Div", "Cast", "Where", "Tanh",
+      "Identity");
+  private static final Pattern LAYER_NUMBER = Pattern.compile("(?:layers?|h|blocks?)[._/](\\d+)");
+  private static final int PROBE_LENGTH = 7;
+
+  private AttentionLocator() {}
+
+  /** Structural candidate found before the probe run. */
+  private record Candidate(int nodeIndex, NodeProto softmax, String probabilities, NodeProto pv, NodeProto qk,
+      String query, String keyT, double structuralScale, String scaleForm, String scaledScores,
+      List<String> masks) {}
+
+  /** Locates all attention blocks of {@code model} (functions are inlined first). */
+  public static AttentionMap locate(OnnxModel model) {
+    ModelProto proto = FunctionInliner.inline(model.proto());
+    GraphProto graph = proto.getGraph();
+    GraphIndex idx = new GraphIndex(graph);
+    int opset = model.opset();
+    List<Candidate> candidates = new ArrayList<>();
+    List<Object[]> fused = new ArrayList<>();
+    for (int i = 0; i < graph.getNodeCount(); i++) {
+      NodeProto n = graph.getNode(i);
+      String key = n.getDomain() + "::" + n.getOpType();
+      if (FUSED.contains(key)) {
+        fused.add(new Object[] {i, n});
+        continue;
+      }
+      if (n.getOpType().equals("Softmax") && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"))) {
+        match(idx, i, n).ifPresent(candidates::add);
+      }
+    }
+    List<AttentionBlock> blocks = candidates.isEmpty() ? List.of() : probe(model, proto, idx, candidates, opset);
+    List<UnsupportedAttention> unsupported = new ArrayList<>();
+    for (Object[] f : fused) {
+      int nodeIndex = (Integer) f[0];
+      NodeProto n = (NodeProto) f[1];
+      unsupported.add(new UnsupportedAttention(layerOf(nodeIndex, n, candidates, fused), n.getOpType(),
+          n.getDomain(), n.getName()));
+    }
+    return new AttentionMap(model.modelId(), opset, blocks, unsupported);
+  }
+
+  /** The layer of a fused op: the number in its name if any, else its ordinal among all attention nodes. */
+  private static int layerOf(int nodeIndex, NodeProto n, List<Candidate> candidates, List<Object[]> fused) {
+    Matcher m = LAYER_NUMBER.matcher(n.getName());
+    if (m.find()) {
+      return Integer.parseInt(m.group(1));
+    }
+    int before = 0;
+    for (Candidate c : candidates) {
+      if (c.nodeIndex < nodeIndex) {
+        before++;
+      }
+    }
+    for (Object[] f : fused) {
+      if ((Integer) f[0] < nodeIndex) {
+        before++;
+      }
+    }
+    return before;
+  }
+
+  private static Optional<Candidate> match(GraphIndex idx, int index, NodeProto softmax) {
+    // Downstream: the tensor that feeds MatMul(P, V).
+    String cur = softmax.getOutput(0);
+    NodeProto pv = null;
+    for (int step = 0; step < 8 && pv == null; step++) {
+      List<NodeProto> cons = idx.consumers(cur);
+      String next = null;
+      for (NodeProto c : cons) {
+        if (c.getOpType().equals("MatMul") && c.getInput(0).equals(cur)) {
+          pv = c;
+          break;
+        }
+      }
+      if (pv != null) {
+        break;
+      }
+      for (NodeProto c : cons) {
+        if (DOWNSTREAM_SKIP.contains(c.getOpType()) && c.getInput(0).equals(cur)) {
+          next = c.getOutput(0);
+          break;
+        }
+        if (c.getOpType().equals("Where") && c.getInputCount() == 3
+            && (c.getInput(1).equals(cur) || c.getInput(2).equals(cur))) {
+          Optional<NodeProto> cond = idx.producer(c.getInput(0));
+          if (cond.isPresent() && cond.get().getOpType().equals("IsNaN")) {
+            next = c.getOutput(0);
+            break;
+          }
+        }
+      }
+      if (next == null) {
+        break;
+      }
+      cur = next;
+    }
+    if (pv == null) {
+      return Optional.empty();
+    }
+    String probabilities = cur;
+    // Upstream: masks and scale down to MatMul(Q, K^T).
+    List<String> masks = new ArrayList<>();
+    double scale = 1.0;
+    String scaleForm = "none";
+    String scaledScores = null;
+    String t = softmax.getInput(0);
+    NodeProto qk = null;
+    for (int step = 0; step < 12 && qk == null; step++) {
+      Optional<NodeProto> p = idx.producer(t);
+      if (p.isEmpty()) {
+        return Optional.empty();
+      }
+      NodeProto n = p.get();
+      switch (n.getOpType()) {
+        case "MatMul":
+          if (idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1))) {
+            return Optional.empty();
+          }
+          qk = n;
+          if (scaledScores == null) {
+            scaledScores = t;
+          }
+          break;
+        case "Cast":
+        case "Identity":
+          t = n.getInput(0);
+          break;
+        case "Mul":
+        case "Div": {
+          double c0 = idx.scalarConstant(n.getInput(0));
+          double c1 = idx.scalarConstant(n.getInput(1));
+          if (!Double.isNaN(c1) || (!Double.isNaN(c0) && n.getOpType().equals("Mul"))) {
+            double c = Double.isNaN(c1) ? c0 : c1;
+            scale *= n.getOpType().equals("Div") ? 1.0 / c : c;
+            scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
+            if (scaledScores == null) {
+              scaledScores = t;
+            }
+            t = Double.isNaN(c1) ? n.getInput(1) : n.getInput(0);
+          } else {
+            int s = scoreOperand(idx, n);
+            if (s < 0) {
+              return Optional.empty();
+            }
+            if (n.getOpType().equals("Div")) {
+              // a dynamic scale (e.g. Sqrt of a Shape-derived head dim): measured by the probe run
+              scaleForm = "div";
+              if (scaledScores == null) {
+                scaledScores = t;
+              }
+              scale = Double.NaN;
+            } else {
+              masks.add(n.getInput(1 - s));
+            }
+            t = n.getInput(s);
+          }
+          break;
+        }
+        case "Add":
+        case "Sub": {
+          int s = scoreOperand(idx, n);
+          if (s < 0 || (n.getOpType().equals("Sub") && s != 0)) {
+            return Optional.empty();
+          }
+          masks.add(n.getInput(1 - s));
+          t = n.getInput(s);
+          break;
+        }
+        case "Where": {
+          if (n.getInputCount() != 3) {
+            return Optional.empty();
+          }
+          boolean c1 = !Double.isNaN(idx.scalarConstant(n.getInput(1)));
+          boolean c2 = !Double.isNaN(idx.scalarConstant(n.getInput(2)));
+          masks.add(n.getInput(0));
+          if (c2 && !c1) {
+            t = n.getInput(1);
+          } else if (c1 && !c2) {
+            t = n.getInput(2);
+          } else {
+            int s = reachesMatMul(idx, n.getInput(1), 6) <= reachesMatMul(idx, n.getInput(2), 6) ? 1 : 2;
+            t = n.getInput(s);
+          }
+          break;
+        }
+        case "Tanh":
+          t = n.getInput(0);
+          break;
+        default:
+          return Optional.empty();
+      }
+    }
+    if (qk == null) {
+      return Optional.empty();
+    }
+    String query = qk.getInput(0);
+    String keyT = qk.getInput(1);
+    // Scale split as sqrt(s) on both operands (torch SDPA symbolic).
+    Optional<NodeProto> qp = idx.producer(query);
+    Optional<NodeProto> kp = idx.producer(keyT);
+    if (qp.isPresent() && kp.isPresent() && qp.get().getOpType().equals("Mul") && kp.get().getOpType().equals("Mul")) {
+      double[] qs = mulScalar(idx, qp.get());
+      double[] ks = mulScalar(idx, kp.get());
+      if (qs != null && ks != null) {
+        scale *= qs[0] * ks[0];
+        scaleForm = "split";
+        query = qp.get().getInput((int) qs[1]);
+        keyT = kp.get().getInput((int) ks[1]);
+      }
+    }
+    return Optional.of(new Candidate(index, softmax, probabilities, pv, qk, query, keyT, scale, scaleForm,
+        scaledScores, List.copyOf(masks)));
+  }
+
+  /** For Mul(x, c) with scalar constant c: {c, index of x}; else null. */
+  private static double[] mulScalar(GraphIndex idx, NodeProto mul) {
+    double c1 = idx.scalarConstant(mul.getInput(1));
+    if (!Double.isNaN(c1)) {
+      return new double[] {c1, 0};
+    }
+    double c0 = idx.scalarConstant(mul.getInput(0));
+    return Double.isNaN(c0) ? null : new double[] {c0, 1};
+  }
+
+  /** Which input of a binary node carries the scores (the one that reaches MatMul(Q,Kᵀ) soonest), or -1. */
+  private static int scoreOperand(GraphIndex idx, NodeProto n) {
+    int d0 = reachesMatMul(idx, n.getInput(0), 6);
+    int d1 = reachesMatMul(idx, n.getInput(1), 6);
+    if (d0 == Integer.MAX_VALUE && d1 == Integer.MAX_VALUE) {
+      return -1;
+    }
+    return d0 <= d1 ? 0 : 1;
+  }
+
+  /** Steps from {@code tensor} up to a MatMul of two activations through score-path ops, or MAX_VALUE. */
+  private static int reachesMatMul(GraphIndex idx, String tensor, int budget) {
+    if (budget < 0) {
+      return Integer.MAX_VALUE;
+    }
+    Optional<NodeProto> p = idx.producer(tensor);
+    if (p.isEmpty()) {
+      return Integer.MAX_VALUE;
+    }
+    NodeProto n = p.get();
+    if (n.getOpType().equals("MatMul")) {
+      return idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1)) ? Integer.MAX_VALUE : 0;
+    }
+    if (!SCORE_PATH.contains(n.getOpType())) {
+      return Integer.MAX_VALUE;
+    }
+    int best = Integer.MAX_VALUE;
+    for (String in : n.getInputList()) {
+      int d = reachesMatMul(idx, in, budget - 1);
+      if (d != Integer.MAX_VALUE) {
+        best = Math.min(best, d + 1);
+      }
+    }
+    return best;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Probe run
+
+  private static List<AttentionBlock> probe(OnnxModel model, ModelProto proto, GraphIndex idx,
+      List<Candidate> candidates, int opset) {
+    ModelInputs inputs = ModelInputs.of(proto.getGraph());
+    ModelLimits limits = ModelLimits.of(proto.getGraph(), inputs);
+    LinkedHashSet<String> exposed = new LinkedHashSet<>();
+    for (Candidate c : candidates) {
+      exposed.add(c.probabilities);
+      exposed.add(c.pv.getInput(1));
+      exposed.add(c.pv.getOutput(0));
+      exposed.add(c.query);
+      exposed.add(c.keyT);
+      if (c.scaledScores != null) {
+        exposed.add(c.scaledScores);
+      }
+    }
+    Map<String, String> names = new HashMap<>();
+    ModelProto probeModel = exposeAsFloat(proto, exposed, names);
+    int seq = staticSequenceLength(proto.getGraph(), inputs.inputIds()).orElse(PROBE_LENGTH);
+    long vocab = limits.vocabSize() > 2 ? limits.vocabSize() : 100;
+    long[][] ids = new long[1][seq];
+    long[][] mask = new long[1][seq];
+    java.util.Random rnd = new java.util.Random(17);
+    for (int j = 0; j < seq; j++) {
+      ids[0][j] = 1 + rnd.nextInt((int) Math.min(vocab - 1, 1000));
+      mask[0][j] = 1;
+    }
+    Map<String, float[]> values = new HashMap<>();
+    Map<String, long[]> shapes = new HashMap<>();
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+      opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
+      opts.setIntraOpNumThreads(1);
+      try (OrtSession session = OrtModels.session(model, probeModel, opts)) {
+        Map<String, OnnxTensor> feeds = ModelFeeds.create(env, inputs, ids, mask);
+        try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(names.values()))) {
+          for (Map.Entry<String, String> e : names.entrySet()) {
+            Optional<OnnxValue> v = r.get(e.getValue());
+            OnnxTensor tensor = (OnnxTensor) v.orElseThrow();
+            shapes.put(e.getKey(), tensor.getInfo().getShape());
+            FloatBuffer fb = tensor.getFloatBuffer();
+            float[] arr = new float[fb.remaining()];
+            fb.get(arr);
+            values.put(e.getKey(), arr);
+          }
+        } finally {
+          feeds.values().forEach(OnnxTensor::close);
+        }
+      }
+    } catch (OrtException e) {
+      throw new HeadwiseException("ONNX Runtime failed on a probe run of model " + model.source() + ": "
+          + OrtModels.firstLine(e.getMessage()), e);
+    }
+    List<AttentionBlock> blocks = new ArrayList<>();
+    for (Candidate c : candidates) {
+      long[] ps = shapes.get(c.probabilities);
+      if (ps.length != 4 || ps[2] != seq || ps[3] != seq) {
+        continue; // a Softmax that is not over [B, H, Tq, Tk] attention scores
+      }
+      long axis = GraphIndex.intAttribute(c.softmax, "axis", opset >= 13 ? -1 : 1);
+      if (axis != -1 && axis != 3) {
+        continue;
+      }
+      int heads = (int) ps[1];
+      long[] vs = shapes.get(c.pv.getInput(1));
+      int headDim = (int) vs[vs.length - 1];
+      int kvHeads = kvHeads(heads, vs, values.get(c.pv.getInput(1)), shapes.get(c.keyT), values.get(c.keyT));
+      boolean causal = isCausal(values.get(c.probabilities), heads, seq);
+      double scale = c.structuralScale;
+      if (Double.isNaN(scale) && c.scaledScores != null) {
+        scale = measureScale(values.get(c.query), shapes.get(c.query), values.get(c.keyT), shapes.get(c.keyT),
+            values.get(c.scaledScores));
+      }
+      int elemType = elemType(proto.getGraph(), c.probabilities);
+      blocks.add(new AttentionBlock(blocks.size(), c.softmax.getName(), c.softmax.getInput(0), c.probabilities,
+          c.pv.getName(), c.pv.getInput(1), c.pv.getOutput(0), c.qk.getName(), c.query, c.keyT, scale,
+          c.scaleForm, c.masks, heads, kvHeads, headDim, causal, elemType));
+    }
+    return blocks;
+  }
+
+  /**
+   * A copy of {@code proto} where each tensor in {@code tensors} is also a float graph output; {@code names} receives
+   * the output name of each tensor.
+   */
+  public static ModelProto exposeAsFloat(ModelProto proto, Set<String> tensors, Map<String, String> names) {
+    GraphProto.Builder g = proto.getGraph().toBuilder();
+    for (String t : tensors) {
+      String out = "hw_probe/" + t;
+      names.put(t, out);
+      g.addNode(NodeProto.newBuilder().setOpType("Cast").setName("hw_probe_cast/" + t).addInput(t).addOutput(out)
+          .addAttribute(AttributeProto.newBuilder().setName("to").setType(AttributeProto.AttributeType.INT)
+              .setI(1)));
+      g.addOutput(ValueInfoProto.newBuilder().setName(out).setType(TypeProto.newBuilder()
+          .setTensorType(TypeProto.Tensor.newBuilder().setElemType(1))));
+    }
+    return proto.toBuilder().setGraph(g).build();
+  }
+
+  private static Optional<Integer> staticSequenceLength(GraphProto graph, String inputIds) {
+    for (ValueInfoProto v : graph.getInputList()) {
+      if (v.getName().equals(inputIds)) {
+        List<TensorShapeProto.Dimension> dims = v.getType().getTensorType().getShape().getDimList();
+        if (dims.size() == 2 && dims.get(1).hasDimValue() && dims.get(1).getDimValue() > 1) {
+          return Optional.of((int) dims.get(1).getDimValue());
+        }
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** Element type of a tensor from value_info, graph outputs or Cast targets; 1 (float) when unknown. */
+  private static int elemType(GraphProto graph, String tensor) {
+    for (ValueInfoProto v : graph.getValueInfoList()) {
+      if (v.getName().equals(tensor) && v.getType().getTensorType().getElemType() != 0) {
+        return v.getType().getTensorType().getElemType();
+      }
+    }
+    for (NodeProto n : graph.getNodeList()) {
+      if (n.getOpType().equals("Cast") && n.getOutputCount() > 0 && n.getOutput(0).equals(tensor)) {
+        return (int) GraphIndex.intAttribute(n, "to", 1);
+      }
+    }
+    return 1;
+  }
+
+  /**
+   * Kv heads from the probe: if V (or Kᵀ) has fewer heads than P, that count; otherwise the largest group g such
+   * that every head's V and Kᵀ equal those of the first head of its group (repeat_kv copies them exactly).
+   */
+  static int kvHeads(int heads, long[] vShape, float[] v, long[] kShape, float[] k) {
+    if (vShape.length == 4 && vShape[1] < heads && vShape[1] > 0 && heads % vShape[1] == 0) {
+      return (int) vShape[1];
+    }
+    if (kShape != null && kShape.length == 4 && kShape[1] < heads && kShape[1] > 0 && heads % kShape[1] == 0) {
+      return (int) kShape[1];
+    }
+    for (int g = heads; g >= 1; g--) {
+      if (heads % g != 0) {
+        continue;
+      }
+      if (groupedCopies(heads, g, vShape, v) && (kShape == null || groupedCopies(heads, g, kShape, k))) {
+        return heads / g;
+      }
+    }
+    return heads;
+  }
+
+  private static boolean groupedCopies(int heads, int g, long[] shape, float[] x) {
+    if (g == 1) {
+      return true;
+    }
+    if (shape.length != 4 || shape[1] != heads) {
+      return false;
+    }
+    int per = (int) (shape[2] * shape[3]);
+    for (int h = 0; h < heads; h++) {
+      int base = (h / g) * g;
+      if (h == base) {
+        continue;
+      }
+      for (int i = 0; i < per; i++) {
+        if (Float.floatToIntBits(x[h * per + i]) != Float.floatToIntBits(x[base * per + i])) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** True when every head puts (numerically) no mass on later keys. */
+  static boolean isCausal(float[] p, int heads, int t) {
+    double upper = 0;
+    for (int h = 0; h < heads; h++) {
+      for (int i = 0; i < t; i++) {
+        for (int j = i + 1; j < t; j++) {
+          upper = Math.max(upper, p[(h * t + i) * t + j]);
+        }
+      }
+    }
+    return upper < 1e-6;
+  }
+
+  /** scale = scaled scores / (Q·Kᵀ), read at the element of largest |Q·Kᵀ| of head 0. */
+  private static double measureScale(float[] q, long[] qs, float[] kt, long[] ks, float[] scores) {
+    if (q == null || kt == null || scores == null || qs.length != 4 || ks.length != 4) {
+      return Double.NaN;
+    }
+    int t = (int) qs[2];
+    int d = (int) qs[3];
+    int tk = (int) ks[3];
+    double best = 0;
+    int bi = 0;
+    int bj = 0;
+    double dot = 0;
+    for (int i = 0; i < t; i++) {
+      for (int j = 0; j < tk; j++) {
+        double s = 0;
+        for (int x = 0; x < d; x++) {
+          s += q[i * d + x] * kt[x * tk + j];
+        }
+        if (Math.abs(s) > best) {
+          best = Math.abs(s);
+          bi = i;
+          bj = j;
+          dot = s;
+        }
+      }
+    }
+    return best == 0 ? Double.NaN : scores[bi * tk + bj] / dot;
+  }
+}

@@ -1,0 +1,124 @@
+package io.headwise.graph;
+
+import ai.onnx.proto.OnnxMl.TensorProto;
+import com.google.protobuf.ByteString;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/** Builds small ONNX tensors and reads the values of small embedded ones (constants, scales, shapes). */
+public final class Tensors {
+  private Tensors() {}
+
+  /** Number of elements of a tensor with the given dims. */
+  public static long numel(java.util.List<Long> dims) {
+    long n = 1;
+    for (long d : dims) {
+      n *= d;
+    }
+    return n;
+  }
+
+  /**
+   * The values of an embedded tensor as doubles, or null when the tensor is external or of a type that holds no
+   * numbers.
+   */
+  public static double[] toDoubles(TensorProto t) {
+    if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+      return null;
+    }
+    int n = (int) numel(t.getDimsList());
+    ByteBuffer raw = t.getRawData().isEmpty() ? null
+        : t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    double[] out = new double[n];
+    switch (t.getDataType()) {
+      case 1: // FLOAT
+        for (int i = 0; i < n; i++) {
+          out[i] = raw != null ? raw.getFloat(4 * i) : t.getFloatData(i);
+        }
+        return out;
+      case 11: // DOUBLE
+        for (int i = 0; i < n; i++) {
+          out[i] = raw != null ? raw.getDouble(8 * i) : t.getDoubleData(i);
+        }
+        return out;
+      case 7: // INT64
+        for (int i = 0; i < n; i++) {
+          out[i] = raw != null ? raw.getLong(8 * i) : t.getInt64Data(i);
+        }
+        return out;
+      case 6: // INT32
+      case 5: // INT16
+      case 3: // INT8
+      case 2: // UINT8
+      case 9: // BOOL
+        for (int i = 0; i < n; i++) {
+          if (raw == null) {
+            out[i] = t.getInt32Data(i);
+          } else if (t.getDataType() == 6) {
+            out[i] = raw.getInt(4 * i);
+          } else if (t.getDataType() == 5) {
+            out[i] = raw.getShort(2 * i);
+          } else if (t.getDataType() == 2 || t.getDataType() == 9) {
+            out[i] = raw.get(i) & 0xff;
+          } else {
+            out[i] = raw.get(i);
+          }
+        }
+        return out;
+      case 10: // FLOAT16
+        for (int i = 0; i < n; i++) {
+          int bits = raw != null ? raw.getShort(2 * i) & 0xffff : t.getInt32Data(i);
+          out[i] = ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat((short) bits);
+        }
+        return out;
+      case 16: // BFLOAT16
+        for (int i = 0; i < n; i++) {
+          int bits = raw != null ? raw.getShort(2 * i) & 0xffff : t.getInt32Data(i);
+          out[i] = Float.intBitsToFloat(bits << 16);
+        }
+        return out;
+      default:
+        return null;
+    }
+  }
+
+  /** A float tensor with the given dims. */
+  public static TensorProto floats(String name, long[] dims, float... values) {
+    ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (float v : values) {
+      b.putFloat(v);
+    }
+    return TensorProto.newBuilder().setName(name).setDataType(1).addAllDims(box(dims))
+        .setRawData(ByteString.copyFrom(b.array())).build();
+  }
+
+  /** An int64 tensor with the given dims. */
+  public static TensorProto longs(String name, long[] dims, long... values) {
+    ByteBuffer b = ByteBuffer.allocate(8 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (long v : values) {
+      b.putLong(v);
+    }
+    return TensorProto.newBuilder().setName(name).setDataType(7).addAllDims(box(dims))
+        .setRawData(ByteString.copyFrom(b.array())).build();
+  }
+
+  /** A 1-D int64 tensor. */
+  public static TensorProto longVector(String name, long... values) {
+    return longs(name, new long[] {values.length}, values);
+  }
+
+  /** A scalar float tensor. */
+  public static TensorProto floatScalar(String name, float value) {
+    return floats(name, new long[0], value);
+  }
+
+  /** A scalar int64 tensor. */
+  public static TensorProto longScalar(String name, long value) {
+    return longs(name, new long[0], value);
+  }
+
+  private static java.util.List<Long> box(long[] dims) {
+    return Arrays.stream(dims).boxed().toList();
+  }
+}

@@ -1,0 +1,143 @@
+package io.headwise.profilers;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ModelFeeds;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.OnnxModel;
+import io.headwise.schemas.HeadwiseException;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An ONNX Runtime session over an instrumented model; one session serves many batches of its probe kind and
+ * length limit. Only the statistic outputs are fetched, never the model's own outputs or any [B, H, T, T] tensor.
+ */
+public final class StatsSession implements AutoCloseable {
+  private final InstrumentedModel instrumented;
+  private final ModelInputs inputs;
+  private final OrtSession session;
+  private final Set<String> fetch = new LinkedHashSet<>();
+
+  public StatsSession(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength,
+      ExecutionProvider ep, int threads) {
+    this.instrumented = StatsInstrumenter.instrument(model, map, config, kind, maxLength);
+    this.inputs = ModelInputs.of(model.graph());
+    this.session = OrtSessionFactory.open(model, instrumented.proto(), ep, threads);
+    for (StatOutput s : instrumented.statOutputs()) {
+      fetch.add(s.tensor());
+      if (s.denominator() != null) {
+        fetch.add(s.denominator());
+      }
+    }
+    fetch.addAll(instrumented.countOutputs());
+    fetch.addAll(instrumented.importanceOutputs());
+  }
+
+  public InstrumentedModel instrumented() {
+    return instrumented;
+  }
+
+  /** Runs one batch and returns its per-row sums and counts. */
+  public BatchStats run(Batch batch) {
+    if (batch.kind() != instrumented.kind()) {
+      throw new IllegalArgumentException("batch of " + batch.kind() + " on a " + instrumented.kind() + " session");
+    }
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    Map<String, OnnxTensor> feeds = new HashMap<>();
+    try {
+      feeds.putAll(ModelFeeds.create(env, inputs, batch.ids(), batch.mask()));
+      List<String> probeInputs = instrumented.probeInputs();
+      for (String name : probeInputs) {
+        feeds.put(name, OnnxTensor.createTensor(env, LongBuffer.wrap(probeRow(batch, name)),
+            new long[] {batch.size()}));
+      }
+      try (OrtSession.Result r = session.run(feeds, fetch)) {
+        Map<String, float[][]> sums = new HashMap<>();
+        Map<String, float[][]> dens = new HashMap<>();
+        Map<String, float[]> counts = new HashMap<>();
+        for (StatOutput s : instrumented.statOutputs()) {
+          sums.put(s.tensor(), matrix((OnnxTensor) r.get(s.tensor()).orElseThrow()));
+          if (s.denominator() != null && !dens.containsKey(s.denominator())) {
+            dens.put(s.denominator(), matrix((OnnxTensor) r.get(s.denominator()).orElseThrow()));
+          }
+        }
+        for (String c : instrumented.countOutputs()) {
+          FloatBuffer fb = ((OnnxTensor) r.get(c).orElseThrow()).getFloatBuffer();
+          float[] v = new float[fb.remaining()];
+          fb.get(v);
+          counts.put(c, v);
+        }
+        List<float[][]> importance = new ArrayList<>();
+        for (String name : instrumented.importanceOutputs()) {
+          importance.add(matrix((OnnxTensor) r.get(name).orElseThrow()));
+        }
+        return new BatchStats(batch, instrumented.statOutputs(), sums, counts, dens, importance);
+      }
+    } catch (OrtException e) {
+      throw new HeadwiseException("ONNX Runtime failed on a batch of " + batch.size() + " × " + batch.length()
+          + " tokens: " + firstLine(e.getMessage()), e);
+    } finally {
+      feeds.values().forEach(OnnxTensor::close);
+    }
+  }
+
+  private static long[] probeRow(Batch batch, String name) {
+    switch (name) {
+      case InstrumentedModel.REPEAT_START:
+        return batch.probe()[0];
+      case InstrumentedModel.REPEAT_PERIOD:
+        return batch.probe()[1];
+      case InstrumentedModel.REPEAT_COUNT:
+        return batch.probe()[2];
+      case InstrumentedModel.NEEDLE_START:
+        return batch.probe()[3];
+      case InstrumentedModel.NEEDLE_END:
+        return batch.probe()[4];
+      case InstrumentedModel.ANSWER_START:
+        return batch.probe()[5];
+      case InstrumentedModel.ANSWER_END:
+        return batch.probe()[6];
+      default:
+        throw new IllegalStateException("unknown probe input " + name);
+    }
+  }
+
+  private static float[][] matrix(OnnxTensor t) {
+    long[] shape = t.getInfo().getShape();
+    FloatBuffer fb = t.getFloatBuffer();
+    int rows = (int) shape[0];
+    int cols = (int) shape[1];
+    float[][] m = new float[rows][cols];
+    for (int i = 0; i < rows; i++) {
+      fb.get(m[i]);
+    }
+    return m;
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "no detail";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  @Override
+  public void close() {
+    try {
+      session.close();
+    } catch (OrtException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

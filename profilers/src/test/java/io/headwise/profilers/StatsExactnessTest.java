@@ -1,0 +1,173 @@
+package io.headwise.profilers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import io.headwise.graph.AttentionBlock;
+import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ModelFeeds;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
+import io.headwise.graph.TestModels;
+import io.headwise.schemas.HeadStat;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every in-graph statistic equals a direct computation from the exposed softmax outputs within 1e-4, on the real
+ * stories260k decoder (its calibration ids, repeat and passkey probes) and on MiniLM with a padded batch.
+ */
+class StatsExactnessTest {
+  private static final double TOLERANCE = 1e-4;
+
+  @Test
+  void stories260kCalibrationIds() {
+    OnnxModel model = OnnxModel.load(TestModels.stories260k());
+    int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "calib");
+    List<CalibrationSample> samples = new ArrayList<>();
+    for (int i = 0; i < ids.length; i++) {
+      samples.add(CalibrationSample.of("s" + i, ids[i], null, CalibrationSample.SOURCE_IDS));
+    }
+    int checked = check(model, StatsConfig.defaults(), List.of(Batch.pad(ProbeKind.PLAIN, samples, 256)));
+    assertTrue(checked > 5 * 8 * 20, "checked " + checked);
+  }
+
+  @Test
+  void stories260kRepeatAndPasskeyProbesWithPadding() {
+    OnnxModel model = OnnxModel.load(TestModels.stories260k());
+    Random rnd = new Random(3);
+    List<CalibrationSample> repeats = new ArrayList<>();
+    for (int r = 0; r < 3; r++) {
+      int period = 10 + 5 * r;
+      int count = 3;
+      int[] seg = rnd.ints(period, 5, 500).toArray();
+      int[] seq = new int[1 + period * count];
+      seq[0] = 1;
+      for (int k = 0; k < count; k++) {
+        System.arraycopy(seg, 0, seq, 1 + k * period, period);
+      }
+      repeats.add(new CalibrationSample("r" + r, seq, null, CalibrationSample.SOURCE_REPEAT, 1, period, count,
+          -1, -1, -1, -1));
+    }
+    List<CalibrationSample> passkeys = new ArrayList<>();
+    for (int r = 0; r < 2; r++) {
+      int[] seq = rnd.ints(60 + 10 * r, 5, 500).toArray();
+      seq[0] = 1;
+      System.arraycopy(seq, 20, seq, 50, 5); // answer region repeats the needle's prefix
+      passkeys.add(new CalibrationSample("p" + r, seq, null, CalibrationSample.SOURCE_PASSKEY, -1, -1, -1,
+          20, 28, 50, 58 + r));
+    }
+    StatsConfig config = StatsConfig.defaults();
+    check(model, config, List.of(Batch.pad(ProbeKind.REPEAT, repeats, 64), Batch.pad(ProbeKind.PASSKEY,
+        passkeys, 72)));
+  }
+
+  @Test
+  void miniLmPaddedBatch() {
+    OnnxModel model = OnnxModel.load("default");
+    Random rnd = new Random(5);
+    List<CalibrationSample> samples = new ArrayList<>();
+    int[] lengths = {40, 23, 9};
+    for (int i = 0; i < lengths.length; i++) {
+      int[] seq = rnd.ints(lengths[i], 1000, 20000).toArray();
+      seq[0] = 101;
+      seq[lengths[i] - 1] = 102;
+      samples.add(CalibrationSample.of("m" + i, seq, null, CalibrationSample.SOURCE_IDS));
+    }
+    // a left-padded row and a row with a hole in its mask
+    int[] left = rnd.ints(30, 1000, 20000).toArray();
+    int[] leftMask = new int[30];
+    for (int j = 6; j < 30; j++) {
+      leftMask[j] = 1;
+    }
+    samples.add(CalibrationSample.of("left", left, leftMask, CalibrationSample.SOURCE_IDS));
+    int[] holed = rnd.ints(35, 1000, 20000).toArray();
+    int[] holedMask = new int[35];
+    java.util.Arrays.fill(holedMask, 1);
+    holedMask[10] = 0;
+    holedMask[11] = 0;
+    samples.add(CalibrationSample.of("hole", holed, holedMask, CalibrationSample.SOURCE_IDS));
+    StatsConfig config = new StatsConfig(List.of(1, 4), List.of(1, 4, 16, 64), List.of(4), List.of(1, 10, 20),
+        true, true);
+    check(model, config, List.of(Batch.pad(ProbeKind.PLAIN, samples, 40)));
+  }
+
+  /** Runs both routes on the batches and compares every statistic; returns the number of values compared. */
+  static int check(OnnxModel model, StatsConfig config, List<Batch> batches) {
+    AttentionMap map = AttentionLocator.locate(model);
+    int maxLen = batches.stream().mapToInt(Batch::length).max().orElseThrow();
+    List<Integer> windows = config.windowsFor(maxLen);
+    ReferenceStats ref = new ReferenceStats(config, windows, map.block(0).causal());
+    StatsAccumulator acc = new StatsAccumulator();
+    for (Batch batch : batches) {
+      try (StatsSession s = new StatsSession(model, map, config, batch.kind(), maxLen, ExecutionProvider.CPU, 2)) {
+        acc.add(maxLen, s.run(batch));
+      }
+      exposeAndReduce(model, map, batch, ref);
+    }
+    List<HeadStat> rows = acc.toHeadStats(model.modelId(), "test", map);
+    assertFalse(rows.isEmpty());
+    int compared = 0;
+    for (HeadStat r : rows) {
+      double expected = ref.value(r.layer(), r.stat(), r.head());
+      assertFalse(Double.isNaN(expected), "reference lacks " + r.stat());
+      assertEquals(expected, r.value(), TOLERANCE, () -> "layer " + r.layer() + " head " + r.head() + " " + r.stat());
+      compared++;
+    }
+    // every reference statistic is produced by the graph too
+    java.util.Set<String> produced = new java.util.HashSet<>();
+    rows.forEach(r -> produced.add(r.layer() + "|" + r.stat()));
+    for (String k : ref.keys()) {
+      assertTrue(produced.contains(k), "graph did not produce " + k);
+    }
+    return compared;
+  }
+
+  private static void exposeAndReduce(OnnxModel model, AttentionMap map, Batch batch, ReferenceStats ref) {
+    LinkedHashSet<String> tensors = new LinkedHashSet<>();
+    for (AttentionBlock b : map.blocks()) {
+      tensors.add(b.probabilitiesTensor());
+      tensors.add(b.valueTensor());
+    }
+    Map<String, String> names = new HashMap<>();
+    ModelProto exposed = AttentionLocator.exposeAsFloat(model.proto(), tensors, names);
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+        OrtSession session = OrtModels.session(model, exposed, o)) {
+      Map<String, OnnxTensor> feeds = ModelFeeds.create(env, ModelInputs.of(model.graph()), batch.ids(),
+          batch.mask());
+      try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(names.values()))) {
+        for (AttentionBlock b : map.blocks()) {
+          OnnxTensor p = (OnnxTensor) r.get(names.get(b.probabilitiesTensor())).orElseThrow();
+          OnnxTensor v = (OnnxTensor) r.get(names.get(b.valueTensor())).orElseThrow();
+          long[] vs = v.getInfo().getShape();
+          ref.add(b.layer(), floats(p), floats(v), b.numHeads(), (int) vs[1], (int) vs[3], batch);
+        }
+      } finally {
+        feeds.values().forEach(OnnxTensor::close);
+      }
+    } catch (ai.onnxruntime.OrtException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static float[] floats(OnnxTensor t) {
+    FloatBuffer fb = t.getFloatBuffer();
+    float[] a = new float[fb.remaining()];
+    fb.get(a);
+    return a;
+  }
+}
