@@ -1,0 +1,24 @@
+package io.headwise.jobs.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code headwise} command: profiles attention heads of ONNX transformers and builds compression plans. */
+@Command(name = "headwise", mixinStandardHelpOptions = true, version = "headwise 0.1.0",
+    description = "Profiles the attention heads of ONNX transformers and turns the statistics into KV-cache and"
+        + " quantization plans.",
+    subcommands = {InspectCommand.class, StatsCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+public final class HeadwiseCommand implements Runnable {
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(System.out);
+  }
+
+  /** Entry point of the {@code ./headwise} launcher. */
+  public static void main(String[] args) {
+    System.exit(Cli.run(new HeadwiseCommand(), args));
+  }
+}

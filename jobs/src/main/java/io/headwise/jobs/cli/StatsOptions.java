@@ -1,0 +1,42 @@
+package io.headwise.jobs.cli;
+
+import io.headwise.profilers.StatsConfig;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/** Statistic grids and ONNX Runtime settings shared by {@code stats} and {@code profile}. */
+public final class StatsOptions {
+  @Option(names = OptionNames.SINKS, split = ",", paramLabel = "S,...", defaultValue = "1,4",
+      description = "Sink sizes for sink_mass_{s} (default: ${DEFAULT-VALUE}).")
+  List<Integer> sinks;
+
+  @Option(names = OptionNames.WINDOWS, split = ",", paramLabel = "W,...", defaultValue = "1,4,16,64,256,1024,4096",
+      description = "Local windows for local_mass/coverage/stream_deviation, capped at the length"
+          + " (default: ${DEFAULT-VALUE}).")
+  List<Integer> windows;
+
+  @Option(names = OptionNames.STREAM_SINKS, split = ",", paramLabel = "S,...", defaultValue = "4",
+      description = "Sink counts S of coverage_s{S}_w{w} and stream_deviation_s{S}_w{w} (default: ${DEFAULT-VALUE}).")
+  List<Integer> streamSinks;
+
+  @Option(names = OptionNames.HEAVY_HITTERS, split = ",", paramLabel = "P,...", defaultValue = "1,5,10,20",
+      description = "Percentages p for heavy_hitter_share_{p} (default: ${DEFAULT-VALUE}).")
+  List<Integer> heavyHitters;
+
+  @Option(names = OptionNames.NO_STREAM_DEVIATION,
+      description = "Skip stream_deviation (one extra P·V product per window and layer).")
+  boolean noStreamDeviation;
+
+  @Option(names = OptionNames.EP, defaultValue = "cpu", paramLabel = "cpu|cuda[:N]|auto",
+      description = "ONNX Runtime execution provider (default: ${DEFAULT-VALUE}).")
+  String ep;
+
+  @Option(names = OptionNames.THREADS, defaultValue = "0",
+      description = "ONNX Runtime intra-op threads per session (0 = all cores).")
+  int threads;
+
+  /** The statistic config these options describe. */
+  public StatsConfig toConfig() {
+    return new StatsConfig(sinks, windows, streamSinks, heavyHitters, !noStreamDeviation, true);
+  }
+}

@@ -1,0 +1,119 @@
+package io.headwise.jobs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.graph.GraphBuilder;
+import io.headwise.graph.TestModels;
+import io.headwise.graph.Tensors;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class InspectCommandTest {
+  @TempDir
+  Path tmp;
+
+  @Test
+  void jsonForStories260k() throws Exception {
+    CliRun r = CliRun.of("inspect", "--model", TestModels.stories260k().toString(), "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode root = new ObjectMapper().readTree(r.out());
+    assertTrue(root.get("model_id").asText().startsWith("sha256:"));
+    assertEquals(17, root.get("opset").asInt());
+    assertEquals(5, root.get("layers").size());
+    JsonNode l0 = root.get("layers").get(0);
+    assertEquals(0, l0.get("layer").asInt());
+    assertEquals(8, l0.get("num_heads").asInt());
+    assertEquals(4, l0.get("num_kv_heads").asInt());
+    assertEquals(8, l0.get("head_dim").asInt());
+    assertTrue(l0.get("causal").asBoolean());
+    assertFalse(l0.get("probabilities").asText().isEmpty());
+    assertEquals(0, root.get("unsupported").size());
+  }
+
+  @Test
+  void defaultModelWithoutModelOption() throws Exception {
+    CliRun r = CliRun.of("inspect", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode root = new ObjectMapper().readTree(r.out());
+    assertEquals(11, root.get("opset").asInt());
+    assertEquals(6, root.get("layers").size());
+    for (JsonNode l : root.get("layers")) {
+      assertEquals(12, l.get("num_heads").asInt());
+      assertEquals(32, l.get("head_dim").asInt());
+      assertFalse(l.get("causal").asBoolean());
+    }
+  }
+
+  @Test
+  void tableIsReadable() {
+    CliRun r = CliRun.of("inspect", "--model", "default");
+    assertEquals(0, r.exitCode(), r.err());
+    assertTrue(r.out().contains("bidirectional"));
+    assertTrue(r.out().contains("unsupported: none"));
+  }
+
+  @Test
+  void missingPath() {
+    assertBadInput(CliRun.of("inspect", "--model", tmp.resolve("nope.onnx").toString()), "model file not found");
+  }
+
+  @Test
+  void notOnnx() throws Exception {
+    Path f = tmp.resolve("notes.onnx");
+    Files.writeString(f, "this is not a model\n");
+    assertBadInput(CliRun.of("inspect", "--model", f.toString()), "cannot load ONNX model");
+  }
+
+  @Test
+  void truncatedOnnx() throws Exception {
+    byte[] all = Files.readAllBytes(TestModels.stories260k());
+    Path f = tmp.resolve("cut.onnx");
+    Files.write(f, java.util.Arrays.copyOf(all, all.length / 3));
+    assertBadInput(CliRun.of("inspect", "--model", f.toString()), "truncated");
+  }
+
+  @Test
+  void graphWithoutAttention() throws Exception {
+    Path f = tmp.resolve("mlp.onnx");
+    GraphProto.Builder g = GraphProto.newBuilder().setName("mlp");
+    GraphBuilder b = new GraphBuilder(g, 17, "t/");
+    b.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
+    g.addInitializer(Tensors.floats("emb", new long[] {10, 4}, new float[40]));
+    String e = b.op("Gather", "emb", "input_ids");
+    b.identity(b.op("Relu", e), "out");
+    b.addOutput("out", GraphBuilder.FLOAT, "batch", "seq", "4");
+    ModelProto m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17)).build();
+    Files.write(f, m.toByteArray());
+    CliRun r = CliRun.of("inspect", "--model", f.toString());
+    assertBadInput(r, "has no attention block");
+    assertEquals(List.of(), List.of(tmp.toFile().list()).stream().filter(n -> !n.equals("mlp.onnx")).toList());
+  }
+
+  @Test
+  void everySubcommandHasHelp() {
+    for (String cmd : List.of("inspect", "stats", "demo")) {
+      CliRun r = CliRun.of(cmd, "--help");
+      assertEquals(0, r.exitCode(), cmd);
+      assertTrue(r.out().contains("Usage: headwise " + cmd), r.out());
+    }
+  }
+
+  static void assertBadInput(CliRun r, String expected) {
+    assertEquals(2, r.exitCode(), r.err());
+    assertEquals("", r.out());
+    String[] lines = r.err().strip().split("\n");
+    assertEquals(1, lines.length, r.err());
+    assertTrue(lines[0].startsWith("headwise: error: ") && lines[0].contains(expected), r.err());
+  }
+}
