@@ -1,0 +1,62 @@
+package io.headwise.planners;
+
+import io.headwise.schemas.PlanRow;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The KV fraction of a plan at sequence length N: the mean over its rows (heads) of keptTokens(N)/N, and the
+ * budget tolerance every planner is held to.
+ */
+public final class KvFraction {
+  /** A plan may keep at most this much less than its target fraction F. */
+  public static final double BELOW_TARGET_TOLERANCE = 0.1;
+  /** A plan may keep at most this much more than its target fraction F. */
+  public static final double ABOVE_TARGET_TOLERANCE = 0.02;
+
+  private KvFraction() {}
+
+  /** Mean over rows of keptTokens(n)/n; rows are kv heads or query heads as the plan's granularity says. */
+  public static double at(List<PlanRow> rows, int n) {
+    if (rows.isEmpty()) {
+      throw new IllegalArgumentException("a plan without rows has no KV fraction");
+    }
+    double sum = 0;
+    for (PlanRow r : rows) {
+      sum += r.keptTokens(n) / n;
+    }
+    return sum / rows.size();
+  }
+
+  /** {@link #at} at each length, in ascending length order. */
+  public static Map<Integer, Double> atLengths(List<PlanRow> rows, List<Integer> lengths) {
+    Map<Integer, Double> out = new TreeMap<>();
+    for (int n : lengths) {
+      out.put(n, at(rows, n));
+    }
+    return out;
+  }
+
+  /**
+   * The fraction an engine that stores one cache per kv head keeps: query-head rows are aggregated with max over
+   * the g = numHeads/numKvHeads query heads of each group; kv-head rows are used as they are.
+   */
+  public static double perKvHead(List<PlanRow> rows, int numHeads, int numKvHeads, int n) {
+    if (rows.isEmpty() || !PlanRow.QUERY_HEAD.equals(rows.get(0).granularity())) {
+      return at(rows, n);
+    }
+    int g = numHeads / numKvHeads;
+    Map<Long, Double> maxByGroup = new TreeMap<>();
+    for (PlanRow r : rows) {
+      long key = (long) r.layer() * numKvHeads + r.head() / g;
+      maxByGroup.merge(key, r.keptTokens(n) / n, Math::max);
+    }
+    return maxByGroup.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+  }
+
+  /** True when {@code fraction} lies in [F − 0.1, F + 0.02] (with a 1e-9 rounding allowance). */
+  public static boolean withinTolerance(double fraction, double target) {
+    return fraction >= target - BELOW_TARGET_TOLERANCE - 1e-9 && fraction <= target + ABOVE_TARGET_TOLERANCE + 1e-9;
+  }
+}
