@@ -24,14 +24,13 @@ public final class MatMulNBitsPacking {
   private MatMulNBitsPacking() {}
 
   /**
-   * The container width used for {@code bits}-bit codes: 2 → 2, 3 and 4 → 4, 5 to 8 → 8. ONNX Runtime has
-   * no 3-bit kernel, so 3-bit codes are stored in 4-bit containers (same values, 4-bit memory).
+   * The narrowest container ONNX Runtime 1.23 runs on the CPU for {@code bits}-bit codes: 2 to 4 → 4, 5 to 8 →
+   * 8. The CPU kernel of 1.23.2 accepts only {@code bits} 4 and 8 ("Only 4b and 8b quantization is supported"),
+   * and there is no 3-bit kernel anywhere, so 2- and 3-bit codes are stored in 4-bit containers (same values,
+   * 4-bit memory). 2-bit containers can still be packed explicitly for execution providers that run them.
    */
   public static int containerBits(int bits) {
-    if (bits == 2) {
-      return 2;
-    }
-    if (bits == 3 || bits == 4) {
+    if (bits >= 2 && bits <= 4) {
       return 4;
     }
     if (bits >= 5 && bits <= 8) {

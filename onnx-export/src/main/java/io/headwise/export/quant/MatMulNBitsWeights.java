@@ -62,8 +62,18 @@ public record MatMulNBitsWeights(int k, int n, int bits, int blockSize, byte[] p
    * zero point. Scales are rounded to float.
    */
   public static MatMulNBitsWeights from(QuantizedWeight weight, int blockSize) {
+    return from(weight, blockSize, MatMulNBitsPacking.containerBits(weight.config().bits()));
+  }
+
+  /**
+   * As {@link #from(QuantizedWeight, int)} with an explicit container width (2, 4 or 8, at least the code
+   * width), e.g. 2 for 2-bit codes on an execution provider with a 2-bit kernel.
+   */
+  public static MatMulNBitsWeights from(QuantizedWeight weight, int blockSize, int container) {
     int bits = weight.config().bits();
-    int container = MatMulNBitsPacking.containerBits(bits);
+    if (container < bits) {
+      throw new IllegalArgumentException(bits + "-bit codes do not fit " + container + "-bit containers");
+    }
     MatMulNBitsPacking.checkLayout(container, blockSize);
     int n = weight.rows();
     int k = weight.cols();

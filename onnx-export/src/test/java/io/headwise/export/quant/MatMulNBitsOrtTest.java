@@ -47,6 +47,12 @@ class MatMulNBitsOrtTest {
   }
 
   @Test
+  void twoBitCodesInFourBitContainers() throws OrtException {
+    checkMatMul(64, 48, QuantConfig.asymmetric(2, 32), 32, new long[] {3, 64});
+    checkMatMul(64, 48, QuantConfig.symmetric(2, 32), 32, new long[] {3, 64});
+  }
+
+  @Test
   void threeBitCodesInFourBitContainers() throws OrtException {
     checkMatMul(64, 48, QuantConfig.asymmetric(3, 32), 32, new long[] {3, 64});
     checkMatMul(64, 48, QuantConfig.symmetric(3, 32), 32, new long[] {3, 64});

@@ -87,7 +87,7 @@ class MatMulNBitsPackingTest {
         QuantConfig.asymmetric(4, 32), QuantConfig.symmetric(4, 32), QuantConfig.asymmetric(8, 64),
         QuantConfig.symmetric(8, 32), QuantConfig.asymmetric(3, 32), QuantConfig.symmetric(3, 32),
         QuantConfig.rsqDefault(3), QuantConfig.asymmetric(2, 32), QuantConfig.asymmetric(4, 96)};
-    int[] expectedContainer = {4, 4, 8, 8, 4, 4, 4, 2, 4};
+    int[] expectedContainer = {4, 4, 8, 8, 4, 4, 4, 4, 4};
     for (int c = 0; c < configs.length; c++) {
       QuantConfig config = configs[c];
       QuantizedWeight q = RtnQuantizer.quantize(w, config);
@@ -108,6 +108,25 @@ class MatMulNBitsPackingTest {
       float[] inOut = packed.dequantizeInOut();
       assertEquals(deq[5 * 96 + 7], inOut[7 * 12 + 5]);
     }
+  }
+
+  @Test
+  void explicitTwoBitContainers() {
+    double[][] w = gaussian(4, 64, 0.1, 12);
+    QuantizedWeight q = RtnQuantizer.quantize(w, QuantConfig.symmetric(2, 32));
+    MatMulNBitsWeights packed = MatMulNBitsWeights.from(q, 32, 2);
+    assertEquals(2, packed.bits());
+    assertEquals(4 * 2 * 8, packed.packedB().length);
+    assertTrue(packed.packedZeroPoints().isEmpty());
+    double[][] expected = q.dequantize();
+    float[] deq = packed.dequantizeOutIn();
+    for (int r = 0; r < 4; r++) {
+      for (int k = 0; k < 64; k++) {
+        assertEquals(expected[r][k], deq[r * 64 + k], 1e-6 * Math.abs(expected[r][k]) + 1e-9);
+      }
+    }
+    assertThrows(IllegalArgumentException.class, () -> MatMulNBitsWeights.from(
+        RtnQuantizer.quantize(w, QuantConfig.symmetric(3, 32)), 32, 2));
   }
 
   @Test

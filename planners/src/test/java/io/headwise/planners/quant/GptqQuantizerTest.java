@@ -54,6 +54,43 @@ class GptqQuantizerTest {
   }
 
   @Test
+  void actOrderMatchesThePermutedReference() {
+    int k = 160;
+    int n = 24;
+    double[][] h = QuantTestData.hessian(k, 500, 15);
+    double[][] w = QuantTestData.gaussian(n, k, 16);
+    QuantConfig config = QuantConfig.asymmetric(4, 32);
+    GptqResult fast = GptqQuantizer.quantize("layer", w, h, config, OPTIONS.withActOrder(true));
+    Integer[] order = new Integer[k];
+    for (int i = 0; i < k; i++) {
+      order[i] = i;
+    }
+    java.util.Arrays.sort(order, (a, b) -> Double.compare(h[b][b], h[a][a]));
+    double[][] hp = new double[k][k];
+    double[][] wp = new double[n][k];
+    for (int i = 0; i < k; i++) {
+      for (int j = 0; j < k; j++) {
+        hp[i][j] = h[order[i]][order[j]];
+      }
+      for (int r = 0; r < n; r++) {
+        wp[r][i] = w[r][order[i]];
+      }
+    }
+    QuantizedWeight grid = RtnQuantizer.quantize(w, config);  // static groups in the original order
+    int[] groupOfPermuted = new int[k];
+    for (int i = 0; i < k; i++) {
+      groupOfPermuted[i] = grid.groupOf(order[i]);
+    }
+    Reference ref = referenceGptq(wp, hp, grid, groupOfPermuted);
+    for (int r = 0; r < n; r++) {
+      for (int i = 0; i < k; i++) {
+        assertEquals(ref.codes[r][i], fast.weight().code(r, order[i]), "code (" + r + ", " + order[i] + ")");
+      }
+    }
+    assertEquals(ref.loss, fast.loss(), 1e-9 * ref.loss);
+  }
+
+  @Test
   void blockSizeDoesNotChangeTheResult() {
     int k = 200;
     double[][] h = QuantTestData.hessian(k, 500, 8);
@@ -191,18 +228,28 @@ class GptqQuantizerTest {
 
   /** Textbook GPTQ without blocks: quantize column i, push its error onto every later column. */
   private static Reference referenceGptq(double[][] w0, double[][] h, QuantConfig config) {
+    QuantizedWeight grid = RtnQuantizer.quantize(w0, config);  // static groups = RTN's grid
+    int[] groups = new int[h.length];
+    for (int i = 0; i < groups.length; i++) {
+      groups[i] = grid.groupOf(i);
+    }
+    return referenceGptq(w0, h, grid, groups);
+  }
+
+  /** The same with the grid taken from {@code grid} and column i using group {@code groupOfColumn[i]}. */
+  private static Reference referenceGptq(double[][] w0, double[][] h, QuantizedWeight grid, int[] groupOfColumn) {
+    QuantConfig config = grid.config();
     int n = w0.length;
     int k = h.length;
     double[][] w = new double[n][];
     for (int r = 0; r < n; r++) {
       w[r] = w0[r].clone();
     }
-    QuantizedWeight grid = RtnQuantizer.quantize(w0, config);  // static groups = RTN's grid
     double[][] u = referenceUpperFactor(h, 0.01, 1);
     int[][] codes = new int[n][k];
     double loss = 0;
     for (int i = 0; i < k; i++) {
-      int g = grid.groupOf(i);
+      int g = groupOfColumn[i];
       for (int r = 0; r < n; r++) {
         double s = grid.scale(r, g);
         int z = grid.zero(r, g);
