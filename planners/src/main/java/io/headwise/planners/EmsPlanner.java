@@ -1,0 +1,260 @@
+package io.headwise.planners;
+
+import io.headwise.planners.HeadStatsTable.WindowCurve;
+import io.headwise.planners.HeadStatsTable.WindowedStat;
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.StatNames;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.SortedSet;
+import java.util.TreeSet;
+
+/**
+ * EMS, head-wise evict-then-merge KV compression (arXiv 2412.08521): every kv head gets its own token budget from
+ * its global-local attention structure; at run time the head keeps the top tokens by a Global-Local score plus a
+ * recent window and merges the evicted tokens into similar kept ones or drops them (the zero class). Rows are
+ * {@code budget}, granularity {@code kv_head}.
+ *
+ * <p>The public description is partial (abstract only; no code found, planners.md §4). Reconstruction:
+ * <ul>
+ *   <li>Concentration of a query head at a target length: c = (global_weight·heavy_hitter_share_p +
+ *       local_weight·local_mass(w)) / (global_weight + local_weight), read at the bucket nearest the length
+ *       (local mass interpolated log-linearly at w = {@code local_window}, scaled by T/N when the bucket T is
+ *       shorter than N); averaged over the target lengths. Diffuseness d = 1 − c. A kv head takes the max d of its
+ *       query heads (one cache serves the group, so its most diffuse head decides).</li>
+ *   <li>Budgets: B_h = clamp(κ·(d_h^γ + 0.02), min_budget_tokens, N_max) with γ = {@code allocation_power}; κ is
+ *       bisected so the mean signed fraction error over the target lengths is zero. Heads with high local mass or
+ *       heavy-hitter concentration get small budgets, diffuse heads large ones. A budget row keeps one token count,
+ *       so lengths far apart may leave the tolerance; {@code budget_note} then says so.</li>
+ *   <li>Run-time policy (recorded in params, for the engine): GL_j = global_weight·G_j + local_weight·L_j with
+ *       G_j = Σ_{i≥j} A_ij/(N − j) (causal-normalised accumulated attention) and L_j = Σ over the last
+ *       {@code observation_window} queries of A_ij; keep the observation window and the top (B_h − window) tokens
+ *       by GL; an evicted token whose key has cosine similarity ≥ {@code merge_threshold} to its nearest kept key is
+ *       merged into it (GL-weighted mean of keys and values), otherwise it joins the zero class (dropped). Without a
+ *       key-redundancy statistic the threshold is the same for every head.</li>
+ * </ul>
+ *
+ * <p>Options: {@code global_weight} (0.5), {@code local_weight} (0.5), {@code local_window} (64),
+ * {@code heavy_percent} (auto: 10 if profiled, else the nearest profiled), {@code observation_window} (32),
+ * {@code min_budget_tokens} (auto: observation_window + 4, at most half of F·N_min), {@code merge_threshold} (0.9),
+ * {@code allocation_power} (1). Needs {@code heavy_hitter_share_{p}} (when global_weight &gt; 0) and
+ * {@code local_mass_{w}} (when local_weight &gt; 0).
+ */
+public final class EmsPlanner implements KvPlanner {
+  public static final String METHOD = "ems";
+  public static final String GLOBAL_WEIGHT = "global_weight";
+  public static final String LOCAL_WEIGHT = "local_weight";
+  public static final String LOCAL_WINDOW = "local_window";
+  public static final String HEAVY_PERCENT = "heavy_percent";
+  public static final String OBSERVATION_WINDOW = "observation_window";
+  public static final String MIN_BUDGET_TOKENS = "min_budget_tokens";
+  public static final String MERGE_THRESHOLD = "merge_threshold";
+  public static final String ALLOCATION_POWER = "allocation_power";
+
+  static final int DEFAULT_HEAVY_PERCENT = 10;
+  static final double DIFFUSENESS_FLOOR = 0.02;
+
+  private static final List<OptionSpec> OPTIONS = List.of(
+      new OptionSpec(GLOBAL_WEIGHT, "0.5", "weight of heavy-hitter concentration (global score) in a head's"
+          + " concentration and of G_j in the run-time GL score"),
+      new OptionSpec(LOCAL_WEIGHT, "0.5", "weight of local mass in a head's concentration and of L_j in GL"),
+      new OptionSpec(LOCAL_WINDOW, "64", "window w at which local_mass_{w} is read"),
+      new OptionSpec(HEAVY_PERCENT, PlanOptions.AUTO,
+          "p of heavy_hitter_share_{p}; auto: 10 if profiled, else the nearest profiled"),
+      new OptionSpec(OBSERVATION_WINDOW, "32", "recent tokens always kept and used for the local score L_j"),
+      new OptionSpec(MIN_BUDGET_TOKENS, PlanOptions.AUTO,
+          "smallest per-head budget; auto: observation_window + 4, at most half of F*N at the shortest length"),
+      new OptionSpec(MERGE_THRESHOLD, "0.9", "key cosine similarity at or above which an evicted token is merged"),
+      new OptionSpec(ALLOCATION_POWER, "1", "exponent γ on diffuseness in the budget allocation"));
+
+  @Override
+  public String method() {
+    return METHOD;
+  }
+
+  @Override
+  public List<OptionSpec> options() {
+    return OPTIONS;
+  }
+
+  @Override
+  public Plan plan(PlanRequest request) {
+    PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
+    double globalWeight = options.number(GLOBAL_WEIGHT, 0.0, 1e9);
+    double localWeight = options.number(LOCAL_WEIGHT, 0.0, 1e9);
+    if (globalWeight + localWeight <= 0) {
+      throw new HeadwiseException("options global_weight and local_weight of method ems are both 0; at least one"
+          + " must be positive");
+    }
+    int localWindow = options.integer(LOCAL_WINDOW, 1);
+    int observationWindow = options.integer(OBSERVATION_WINDOW, 0);
+    double mergeThreshold = options.number(MERGE_THRESHOLD, -1.0, 1.0);
+    double power = options.number(ALLOCATION_POWER, 0.0, 10.0);
+    HeadStatsTable stats = request.stats();
+    double f = request.kvFraction();
+    List<Integer> lengths = request.targetLengths();
+
+    int heavyPercent = -1;
+    if (globalWeight > 0) {
+      SortedSet<Integer> percents = new TreeSet<>();
+      for (String s : stats.statNames()) {
+        OptionalInt p = StatNames.heavyHitterPercent(s);
+        if (p.isPresent() && stats.has(s)) {
+          percents.add(p.getAsInt());
+        }
+      }
+      if (options.isAuto(HEAVY_PERCENT)) {
+        if (percents.isEmpty()) {
+          stats.require(METHOD, StatNames.heavyHitterShare(DEFAULT_HEAVY_PERCENT),
+              "the profile step (heavy-hitter percentages grid); or set global_weight=0");
+        }
+        heavyPercent = percents.contains(DEFAULT_HEAVY_PERCENT) ? DEFAULT_HEAVY_PERCENT
+            : percents.stream().min((a, b) -> Integer.compare(Math.abs(a - DEFAULT_HEAVY_PERCENT),
+                Math.abs(b - DEFAULT_HEAVY_PERCENT))).orElseThrow();
+      } else {
+        heavyPercent = options.integer(HEAVY_PERCENT, 1);
+        stats.require(METHOD, StatNames.heavyHitterShare(heavyPercent),
+            "the profile step with " + heavyPercent + " in its heavy-hitter percentages grid (profiled: " + percents
+                + ")");
+      }
+    }
+    if (localWeight > 0 && stats.buckets(WindowedStat.LOCAL_MASS, 0).isEmpty()) {
+      stats.require(METHOD, StatNames.localMass(localWindow),
+          "the profile step (local windows grid); or set local_weight=0");
+    }
+
+    int kvHeads = stats.numKvHeads();
+    int g = stats.groupSize();
+    int total = stats.numLayers() * kvHeads;
+    double[] diffuseness = new double[total];
+    for (int length : lengths) {
+      WindowCurve local = null;
+      int heavyBucket = -1;
+      double window = localWindow;
+      if (localWeight > 0) {
+        int bucket = HeadStatsTable.nearestBucket(stats.buckets(WindowedStat.LOCAL_MASS, 0), length);
+        local = stats.curve(WindowedStat.LOCAL_MASS, 0, bucket);
+        window = localWindow * Math.min(1.0, (double) bucket / length);
+      }
+      if (globalWeight > 0) {
+        heavyBucket = HeadStatsTable.nearestBucket(stats.buckets(StatNames.heavyHitterShare(heavyPercent)), length);
+      }
+      for (int l = 0; l < stats.numLayers(); l++) {
+        for (int k = 0; k < kvHeads; k++) {
+          double groupMax = 0;
+          for (int h = k * g; h < (k + 1) * g; h++) {
+            double concentration = 0;
+            if (globalWeight > 0) {
+              concentration += globalWeight
+                  * stats.value(l, h, heavyBucket, StatNames.heavyHitterShare(heavyPercent));
+            }
+            if (localWeight > 0) {
+              concentration += localWeight * local.at(l, h, window);
+            }
+            concentration /= globalWeight + localWeight;
+            groupMax = Math.max(groupMax, Math.min(1.0, Math.max(0.0, 1.0 - concentration)));
+          }
+          diffuseness[l * kvHeads + k] += groupMax / lengths.size();
+        }
+      }
+    }
+
+    int minBudget = options.isAuto(MIN_BUDGET_TOKENS)
+        ? (int) Math.max(1, Math.min(observationWindow + 4, Math.floor(f * request.minLength() / 2)))
+        : options.integer(MIN_BUDGET_TOKENS, 1);
+    double[] weight = new double[total];
+    for (int i = 0; i < total; i++) {
+      weight[i] = Math.pow(diffuseness[i], power) + DIFFUSENESS_FLOOR;
+    }
+    int[] budgets = allocate(weight, minBudget, lengths, f);
+
+    Map<String, Object> params = new LinkedHashMap<>();
+    params.put("global_weight", globalWeight);
+    params.put("local_weight", localWeight);
+    params.put("heavy_percent", heavyPercent > 0 ? heavyPercent : null);
+    params.put("local_window", localWindow);
+    params.put("observation_window", observationWindow);
+    params.put("min_budget_tokens", minBudget);
+    params.put("allocation_power", power);
+    params.put("merge_threshold", mergeThreshold);
+    params.put("scoring", "GL_j = global_weight*G_j + local_weight*L_j; G_j = sum_{i>=j} A_ij/(N-j);"
+        + " L_j = sum over the last observation_window queries of A_ij");
+    params.put("evict_then_merge", "keep the observation window and the top (budget - window) tokens by GL; an"
+        + " evicted token whose key cosine similarity to the nearest kept key is >= merge_threshold is merged into"
+        + " it (GL-weighted mean of keys and values), otherwise it joins the zero class and is dropped");
+    params.put("allocation", "budget = clamp(kappa*(diffuseness^allocation_power + 0.02), min_budget_tokens,"
+        + " max length); diffuseness = 1 - (global_weight*heavy_hitter_share + local_weight*local_mass)/(sum of"
+        + " weights), max over the query heads of a kv group");
+    params.put("reconstruction", "EMS publishes no code; budgets and run-time policy are a reconstruction from"
+        + " the paper's abstract (see EmsPlanner javadoc)");
+    List<HeadPolicy> heads = new ArrayList<>();
+    for (int l = 0; l < stats.numLayers(); l++) {
+      for (int k = 0; k < kvHeads; k++) {
+        int i = l * kvHeads + k;
+        heads.add(HeadPolicy.budget(l, k, budgets[i]).with("diffuseness", diffuseness[i]));
+      }
+    }
+    String note = null;
+    for (int n : lengths) {
+      double fraction = 0;
+      for (int b : budgets) {
+        fraction += Math.min(n, b) / (double) n / total;
+      }
+      if (!KvFraction.withinTolerance(fraction, f)) {
+        note = "EMS keeps a fixed token budget per head, and no budget scale keeps a fraction within"
+            + " [F-0.1, F+0.02] at every target length " + lengths + " (or min_budget_tokens is too large); the"
+            + " scale balances the signed error over the lengths";
+        break;
+      }
+    }
+    return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
+  }
+
+  /** Budgets clamp(κ·w, min, N_max) with κ bisected so the mean signed fraction error over the lengths is 0. */
+  static int[] allocate(double[] weight, int minBudget, List<Integer> lengths, double f) {
+    int maxLength = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow();
+    double lo = 0;
+    double hi = 1;
+    while (signedError(weight, hi, minBudget, maxLength, lengths, f) < 0 && hi < 1e15) {
+      lo = hi;
+      hi *= 2;
+    }
+    for (int i = 0; i < 100; i++) {
+      double mid = 0.5 * (lo + hi);
+      if (signedError(weight, mid, minBudget, maxLength, lengths, f) < 0) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    double errLo = Math.abs(signedError(weight, lo, minBudget, maxLength, lengths, f));
+    double errHi = Math.abs(signedError(weight, hi, minBudget, maxLength, lengths, f));
+    return budgets(weight, errLo <= errHi ? lo : hi, minBudget, maxLength);
+  }
+
+  private static int[] budgets(double[] weight, double kappa, int minBudget, int maxLength) {
+    int[] out = new int[weight.length];
+    for (int i = 0; i < weight.length; i++) {
+      out[i] = (int) Math.max(minBudget, Math.min(maxLength, Math.round(kappa * weight[i])));
+    }
+    return out;
+  }
+
+  private static double signedError(double[] weight, double kappa, int minBudget, int maxLength,
+      List<Integer> lengths, double f) {
+    int[] b = budgets(weight, kappa, minBudget, maxLength);
+    double error = 0;
+    for (int n : lengths) {
+      double fraction = 0;
+      for (int x : b) {
+        fraction += Math.min(n, x) / (double) n;
+      }
+      error += fraction / b.length - f;
+    }
+    return error / lengths.size();
+  }
+}

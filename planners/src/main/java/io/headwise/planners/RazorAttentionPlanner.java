@@ -1,0 +1,188 @@
+package io.headwise.planners;
+
+import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.StatNames;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * RazorAttention (Tang et al., arXiv 2407.15891): echo heads (attending to earlier occurrences of the current token)
+ * and induction heads (attending to the token that followed them) keep the full cache; every other kv head keeps
+ * {@code sink_tokens} sinks, a local window and one compensation token (the mean of the dropped keys and values).
+ * Rows are granularity {@code kv_head}, {@code full} or {@code streaming}.
+ *
+ * <p>Reconstruction choices:
+ * <ul>
+ *   <li>Scores: {@code echo_score} and {@code induction_score} from the repeated-random-token probes, mean over the
+ *       buckets where they were measured (weighted by query count), max over the query heads of a kv group (the
+ *       msmodelslim GQA rule).</li>
+ *   <li>Selection: ranked over all layers × kv heads; retrieval = top ⌈{@code induction_share}·M⌉ by induction ∪
+ *       top ⌈{@code echo_share}·M⌉ by echo (at least one each; ties to the lower layer, then head — by rank, not
+ *       by value, so ties never over-select).</li>
+ *   <li>Window: the paper keeps the recent max(S0, N/C) tokens, proportional to N. With
+ *       {@code window_mode=proportional} (default) a compressed head keeps q·N tokens in all — sinks, window and the
+ *       compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the plan keeps exactly F at every
+ *       length (alpha = −sink_tokens, beta = q: kept = max(sink, qN)). {@code fixed} uses one window for all
+ *       lengths (alpha = window + 1, beta = 0). The compensation token is counted in the kept span and recorded as
+ *       {@code compensation_token}. When the retrieval heads alone reach F, compressed heads keep the minimum
+ *       (sinks, one window token, the compensation token) and {@code budget_note} says so.</li>
+ * </ul>
+ *
+ * <p>Options: {@code induction_share} (0.14), {@code echo_share} (0.01), {@code sink_tokens} (4),
+ * {@code window_mode} (proportional | fixed). Needs {@code echo_score} and {@code induction_score}.
+ */
+public final class RazorAttentionPlanner implements KvPlanner {
+  public static final String METHOD = "razor";
+  public static final String INDUCTION_SHARE = "induction_share";
+  public static final String ECHO_SHARE = "echo_share";
+  public static final String SINK_TOKENS = "sink_tokens";
+  public static final String WINDOW_MODE = "window_mode";
+
+  static final String MODE_PROPORTIONAL = "proportional";
+  static final String MODE_FIXED = "fixed";
+  static final String PROBE = "the repeated-random-token probes (RazorAttention-style calibration samples) of the"
+      + " profile step";
+
+  private static final List<OptionSpec> OPTIONS = List.of(
+      new OptionSpec(INDUCTION_SHARE, "0.14", "share of kv heads kept full for the highest induction scores"),
+      new OptionSpec(ECHO_SHARE, "0.01", "share of kv heads kept full for the highest echo scores"),
+      new OptionSpec(SINK_TOKENS, "4", "attention-sink tokens kept by compressed heads"),
+      new OptionSpec(WINDOW_MODE, MODE_PROPORTIONAL,
+          "proportional: window grows with N as in the paper (N/C); fixed: one window for every length"));
+
+  @Override
+  public String method() {
+    return METHOD;
+  }
+
+  @Override
+  public List<OptionSpec> options() {
+    return OPTIONS;
+  }
+
+  @Override
+  public Plan plan(PlanRequest request) {
+    PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
+    double inductionShare = options.number(INDUCTION_SHARE, 0.0, 1.0);
+    double echoShare = options.number(ECHO_SHARE, 0.0, 1.0);
+    int sink = options.integer(SINK_TOKENS, 0);
+    String mode = options.choice(WINDOW_MODE, MODE_PROPORTIONAL, MODE_FIXED);
+    HeadStatsTable stats = request.stats();
+    stats.require(METHOD, StatNames.INDUCTION_SCORE, PROBE);
+    stats.require(METHOD, StatNames.ECHO_SCORE, PROBE);
+
+    int kvHeads = stats.numKvHeads();
+    int g = stats.groupSize();
+    int total = stats.numLayers() * kvHeads;
+    double[] echo = new double[total];
+    double[] induction = new double[total];
+    for (int l = 0; l < stats.numLayers(); l++) {
+      for (int k = 0; k < kvHeads; k++) {
+        double e = Double.NEGATIVE_INFINITY;
+        double d = Double.NEGATIVE_INFINITY;
+        for (int h = k * g; h < (k + 1) * g; h++) {
+          e = Math.max(e, stats.meanOverBuckets(l, h, StatNames.ECHO_SCORE));
+          d = Math.max(d, stats.meanOverBuckets(l, h, StatNames.INDUCTION_SCORE));
+        }
+        echo[l * kvHeads + k] = e;
+        induction[l * kvHeads + k] = d;
+      }
+    }
+    int inductionCount = Math.max(1, (int) Math.ceil(inductionShare * total - 1e-9));
+    int echoCount = Math.max(1, (int) Math.ceil(echoShare * total - 1e-9));
+    boolean[] byInduction = top(induction, inductionCount);
+    boolean[] byEcho = top(echo, echoCount);
+    int retrieval = 0;
+    for (int i = 0; i < total; i++) {
+      retrieval += byInduction[i] || byEcho[i] ? 1 : 0;
+    }
+    double share = (double) retrieval / total;
+    double f = request.kvFraction();
+    int minimumKept = sink + 2; // sinks, one window token, the compensation token
+
+    Map<String, Object> params = new LinkedHashMap<>();
+    params.put("induction_share", inductionShare);
+    params.put("echo_share", echoShare);
+    params.put("induction_heads", inductionCount);
+    params.put("echo_heads", echoCount);
+    params.put("retrieval_heads", retrieval);
+    params.put("retrieval_share", share);
+    params.put("sink_tokens", sink);
+    params.put("compensation_token", "mean of dropped keys and values");
+    params.put("compensation_tokens", 1);
+    params.put("score_rule", "echo/induction scores from repeated-token probes, mean over buckets, max over the"
+        + " query heads of a kv group, ranked over all layers x kv heads");
+    String note = null;
+    double alpha;
+    double beta;
+    double q = share < 1 ? (f - share) / (1 - share) : 0.0;
+    if (mode.equals(MODE_PROPORTIONAL)) {
+      if (q * request.minLength() >= minimumKept) {
+        alpha = -sink;
+        beta = q;
+        params.put("window_mode", MODE_PROPORTIONAL);
+        params.put("kept_ratio", q);
+        params.put("span", "compressed heads keep q*N tokens: sink_tokens sinks, the compensation token and a"
+            + " local window of q*N - sink_tokens - 1 tokens (C = 1/q in the paper's N/C)");
+      } else {
+        alpha = minimumKept - sink;
+        beta = 0.0;
+        params.put("window_mode", MODE_FIXED);
+        params.put("local_window", 1);
+        note = "the " + retrieval + " retrieval heads (" + String.format("%.3f", share) + " of kv heads) leave no"
+            + " room for a window within F=" + f + " at length " + request.minLength() + "; compressed heads keep"
+            + " the minimum (" + sink + " sinks, 1 window token, 1 compensation token), so the plan keeps more than F";
+      }
+    } else {
+      SpanSizing.Result sized = SpanSizing.fixedKept(request.targetLengths(), f, share, minimumKept);
+      alpha = sized.kept() - sink;
+      beta = 0.0;
+      params.put("window_mode", MODE_FIXED);
+      params.put("local_window", sized.kept() - sink - 1);
+      params.put("span", "alpha = local window + 1 compensation token");
+      if (!sized.withinTolerance()) {
+        note = share >= f - KvFraction.BELOW_TARGET_TOLERANCE
+            ? "the retrieval heads alone keep " + String.format("%.3f", share) + " of the cache, at or above what F="
+                + f + " allows; compressed heads keep as little as the fixed window allows"
+            : "one fixed window cannot keep a fraction within [F-0.1, F+0.02] at every target length "
+                + request.targetLengths() + "; the least-violating window is used";
+      }
+    }
+    if (note == null && share > f + KvFraction.ABOVE_TARGET_TOLERANCE) {
+      note = "the retrieval heads alone exceed F";
+    }
+    List<HeadPolicy> heads = new ArrayList<>();
+    for (int l = 0; l < stats.numLayers(); l++) {
+      for (int k = 0; k < kvHeads; k++) {
+        int i = l * kvHeads + k;
+        boolean full = byInduction[i] || byEcho[i];
+        HeadPolicy h = full ? HeadPolicy.full(l, k) : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, alpha, beta);
+        h.with("echo_score", echo[i]).with("induction_score", induction[i]);
+        if (full) {
+          h.with("retrieval_reason", byInduction[i] && byEcho[i] ? "induction+echo" : byInduction[i] ? "induction"
+              : "echo");
+        }
+        heads.add(h);
+      }
+    }
+    return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
+  }
+
+  /** Marks the {@code count} highest values; ties go to the lower index (layer-major). */
+  static boolean[] top(double[] values, int count) {
+    Integer[] order = new Integer[values.length];
+    for (int i = 0; i < values.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i));
+    boolean[] out = new boolean[values.length];
+    for (int i = 0; i < Math.min(count, values.length); i++) {
+      out[order[i]] = true;
+    }
+    return out;
+  }
+}

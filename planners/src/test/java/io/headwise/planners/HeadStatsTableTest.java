@@ -1,0 +1,98 @@
+package io.headwise.planners;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.headwise.planners.HeadStatsTable.WindowedStat;
+import io.headwise.schemas.HeadStat;
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.StatNames;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+class HeadStatsTableTest {
+  @Test
+  void derivesShapeAndGqaGroupsFromRows() {
+    HeadStatsTable t = new TestStats("m", 3, 8, 2).table(256);
+    assertEquals(3, t.numLayers());
+    assertEquals(8, t.numHeads());
+    assertEquals(2, t.numKvHeads());
+    assertEquals(4, t.groupSize());
+    assertEquals(1, t.kvHeadOf(5));
+    assertEquals("m", t.modelId());
+    assertTrue(t.has(StatNames.ECHO_SCORE));
+    assertFalse(t.has(StatNames.NEEDLE_MASS));
+  }
+
+  @Test
+  void refusesMixedModelsAndInconsistentKvHeads() {
+    List<HeadStat> rows = new ArrayList<>(new TestStats("a", 1, 2, 1).rows(64));
+    rows.add(new HeadStat("b", "r", 0, 0, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0));
+    HeadwiseException e = assertThrows(HeadwiseException.class, () -> HeadStatsTable.of(rows));
+    assertTrue(e.getMessage().contains("'a'") && e.getMessage().contains("'b'"), e.getMessage());
+
+    List<HeadStat> bad = List.of(
+        new HeadStat("a", "r", 0, 0, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+        new HeadStat("a", "r", 0, 1, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+        new HeadStat("a", "r", 0, 2, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+        new HeadStat("a", "r", 0, 3, 1, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+        new HeadStat("a", "r", 0, 1, 1, 64, 1, StatNames.ENTROPY_MEAN, 1.0));
+    e = assertThrows(HeadwiseException.class, () -> HeadStatsTable.of(bad));
+    assertTrue(e.getMessage().contains("kv head"), e.getMessage());
+    assertThrows(HeadwiseException.class, () -> HeadStatsTable.of(List.of()));
+  }
+
+  @Test
+  void mergesDuplicateRowsWeightedByQueryCount() {
+    HeadStatsTable t = HeadStatsTable.of(List.of(
+        new HeadStat("a", "r1", 0, 0, 0, 64, 100, StatNames.ECHO_SCORE, 0.2),
+        new HeadStat("a", "r2", 0, 0, 0, 64, 300, StatNames.ECHO_SCORE, 0.6)));
+    assertEquals(0.5, t.value(0, 0, 64, StatNames.ECHO_SCORE), 1e-12);
+    assertEquals("r1,r2", t.statsRunId());
+  }
+
+  @Test
+  void interpolatesLogLinearlyAndAnchorsAtTheBucketLength() {
+    List<HeadStat> rows = List.of(
+        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.streamDeviation(4, 16), 0.4),
+        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.streamDeviation(4, 64), 0.2),
+        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.coverage(4, 16), 0.6),
+        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.sinkMass(4), 0.3),
+        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.localMass(16), 0.5));
+    HeadStatsTable t = HeadStatsTable.of(rows);
+    // w = 32 is halfway between 16 and 64 on a log scale
+    assertEquals(0.3, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 1024, 32), 1e-12);
+    // between the largest grid window (64) and the bucket length (1024, deviation 0): log-linear
+    assertEquals(0.1, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 1024, 256), 1e-12);
+    assertEquals(0.0, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 1024, 5000), 0);
+    // below the grid: deviation is held, coverage falls to the sink mass, local mass to 0
+    assertEquals(0.4, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 1024, 2), 1e-12);
+    assertEquals(0.45, t.interpolate(WindowedStat.COVERAGE, 4, 0, 0, 1024, 8), 1e-12);
+    assertEquals(0.25, t.interpolate(WindowedStat.LOCAL_MASS, 0, 0, 0, 1024, 8), 1e-12);
+    assertEquals(1.0, t.interpolate(WindowedStat.COVERAGE, 4, 0, 0, 1024, 1024), 0);
+    HeadwiseException e = assertThrows(HeadwiseException.class,
+        () -> t.interpolate(WindowedStat.STREAM_DEVIATION, 1, 0, 0, 1024, 8));
+    assertTrue(e.getMessage().contains("sink count 1"), e.getMessage());
+  }
+
+  @Test
+  void picksTheNearestBucketOnALogScale() {
+    TreeSet<Integer> buckets = new TreeSet<>(List.of(256, 1024, 4096));
+    assertEquals(1024, HeadStatsTable.nearestBucket(buckets, 600));
+    assertEquals(256, HeadStatsTable.nearestBucket(buckets, 400));
+    assertEquals(4096, HeadStatsTable.nearestBucket(buckets, 100000));
+    assertEquals(1024, HeadStatsTable.nearestBucket(buckets, 512)); // tie goes to the longer bucket
+  }
+
+  @Test
+  void requireNamesTheStatisticAndItsProducer() {
+    HeadStatsTable t = new TestStats("m", 1, 2, 2).withoutProbes().table(64);
+    HeadwiseException e = assertThrows(HeadwiseException.class,
+        () -> t.require("razor", StatNames.ECHO_SCORE, "the repeated-token probes"));
+    assertTrue(e.getMessage().contains("echo_score") && e.getMessage().contains("repeated-token probes"));
+  }
+}
