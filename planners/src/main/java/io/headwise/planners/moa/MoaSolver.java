@@ -121,12 +121,16 @@ public final class MoaSolver {
     }
     double wall = elapsed(start);
     int[] assignment = run.assignment();
+    String status = run.status();
     if (assignment == null || incumbent != null
         && lagrangian.objective(incumbent) < lagrangian.objective(assignment)) {
       assignment = incumbent;
+      if (run.assignment() == null && incumbent != null) {
+        status = "FEASIBLE"; // CP-SAT found nothing better in time; the incumbent is feasible by construction
+      }
     }
     if (assignment == null) {
-      return new MoaSolution(null, run.status(), Double.NaN, Double.NaN, Double.NaN, wall, null, run.bound(),
+      return new MoaSolution(null, status, Double.NaN, Double.NaN, Double.NaN, wall, null, run.bound(),
           dualBound, choices);
     }
     double[] byLength = p.costByLength(assignment);
@@ -135,11 +139,11 @@ public final class MoaSolver {
       exact += weights[n] * byLength[n];
     }
     double best = Math.max(run.bound(), dualBound);
-    if ("OPTIMAL".equals(run.status()) && settings.relativeGapLimit() == 0.0) {
+    if ("OPTIMAL".equals(status) && settings.relativeGapLimit() == 0.0) {
       best = Math.max(best, exact - roundingSlack);
     }
     best = Math.min(best, exact);
-    return new MoaSolution(assignment, run.status(), exact, best, relativeGap(exact, best), wall, byLength,
+    return new MoaSolution(assignment, status, exact, best, relativeGap(exact, best), wall, byLength,
         run.bound(), dualBound, choices);
   }
 
