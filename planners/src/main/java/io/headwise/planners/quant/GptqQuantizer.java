@@ -20,12 +20,15 @@ import pabeles.concurrency.GrowArray;
  * <p>Algorithm, for {@code W [N_out][K]} and a symmetric Hessian {@code H [K][K]}:
  * <ol>
  *   <li>dead inputs ({@code H_jj = 0}) get {@code H_jj = 1} and {@code W[:, j] = 0};
- *   <li>group scales/zero points are fitted on those (original-order) weights;
+ *   <li>group scales/zero points are fitted on those (original-order) weights, per-channel grids included
+ *       (RSQ fits per-channel grids before zeroing dead columns; the difference only shows on dead inputs).
+ *       Groups are always static: GPTQ's "dynamic" groups, refitted on error-updated weights, are not offered;
  *   <li>{@code U = upperCholesky((H + m·λ·I)⁻¹)} with {@code λ = percentDamp · mean diag H}, {@code m = 1}
  *       and, while the factorisation fails, {@code m = 2, 3, …} up to {@code maxDampAttempts};
  *   <li>columns are quantized left to right (or by decreasing {@code H_jj} with act-order); each column's
  *       error {@code (w − q)/U_ii} is pushed onto the rest of its 128-column block at once and onto later
- *       blocks with one GEMM per block.
+ *       blocks with one GEMM per block (EJML, multi-threaded). Weights are held as column blocks
+ *       {@code [N][128]}, so both the per-row in-block work and the GEMM stay in cache.
  * </ol>
  *
  * <p>{@code U} is computed without forming {@code H⁻¹}: with {@code J} the reversal permutation, if
@@ -126,21 +129,19 @@ public final class GptqQuantizer {
 
     int blockSize = options.blockSize();
     int blocks = (k + blockSize - 1) / blockSize;
-    double[][] transposedBlocks = new double[blocks][];
+    double[][] columnBlocks = new double[blocks][];
     IntStream.range(0, blocks).parallel().forEach(b -> {
       int i1 = b * blockSize;
       int count = Math.min(k, i1 + blockSize) - i1;
-      double[] data = new double[count * rows];
-      for (int r = 0; r < count; r++) {
-        int col = perm[i1 + r];
-        if (dead[col]) {
-          continue;
-        }
-        for (int n = 0; n < rows; n++) {
-          data[r * rows + n] = weightOutIn[n][col];
+      double[] data = new double[rows * count];
+      for (int n = 0; n < rows; n++) {
+        double[] src = weightOutIn[n];
+        for (int r = 0; r < count; r++) {
+          int col = perm[i1 + r];
+          data[n * count + r] = dead[col] ? 0 : src[col];
         }
       }
-      transposedBlocks[b] = data;
+      columnBlocks[b] = data;
     });
 
     int maxCode = config.maxCode();
@@ -153,37 +154,38 @@ public final class GptqQuantizer {
       int count = i2 - i1;
       int width = k - i1;
       double[] u = factor.upperRows(i1, count);
-      double[] w = transposedBlocks[b];
-      double[] err = new double[count * rows];
+      double[] w = columnBlocks[b];
+      double[] err = new double[rows * count];
+      int[] origOf = new int[count];
+      int[] groupOf = new int[count];
+      double[] diagOf = new double[count];
+      for (int r = 0; r < count; r++) {
+        origOf[r] = perm[i1 + r];
+        groupOf[r] = origOf[r] / groupWidth;
+        diagOf[r] = u[r * width + r];
+      }
       double[] chunkLoss = new double[chunks];
       IntStream.range(0, chunks).parallel().forEach(ch -> {
         int lo = ch * ROW_CHUNK;
         int hi = Math.min(rows, lo + ROW_CHUNK);
         double sum = 0;
-        for (int r = 0; r < count; r++) {
-          int orig = perm[i1 + r];
-          int g = orig / groupWidth;
-          double d = u[r * width + r];
-          int off = r * rows;
-          for (int n = lo; n < hi; n++) {
-            double wv = w[off + n];
-            int gi = n * groups + g;
+        for (int n = lo; n < hi; n++) {
+          int off = n * count;
+          int codeOff = n * k;
+          int groupOff = n * groups;
+          for (int r = 0; r < count; r++) {
+            double wv = w[off + r];
+            int gi = groupOff + groupOf[r];
             double s = scales[gi];
             int z = zeros[gi];
             int c = QuantGrid.code(wv, s, z, maxCode);
-            codes[n * k + orig] = (byte) c;
-            double e = (wv - QuantGrid.dequantize(c, s, z)) / d;
+            codes[codeOff + origOf[r]] = (byte) c;
+            double e = (wv - QuantGrid.dequantize(c, s, z)) / diagOf[r];
             sum += e * e;
-            err[off + n] = e;
-          }
-          for (int j = r + 1; j < count; j++) {
-            double ujr = u[r * width + j];
-            if (ujr == 0) {
-              continue;
-            }
-            int offJ = j * rows;
-            for (int n = lo; n < hi; n++) {
-              w[offJ + n] -= ujr * err[off + n];
+            err[off + r] = e;
+            int uOff = r * width;
+            for (int j = r + 1; j < count; j++) {
+              w[off + j] -= e * u[uOff + j];
             }
           }
         }
@@ -192,9 +194,9 @@ public final class GptqQuantizer {
       for (double l : chunkLoss) {
         loss += l;
       }
-      transposedBlocks[b] = null;
+      columnBlocks[b] = null;
 
-      DMatrixRMaj errors = DMatrixRMaj.wrap(count, rows, err);
+      DMatrixRMaj errors = DMatrixRMaj.wrap(rows, count, err);
       for (int c = b + 1; c < blocks; c++) {
         int j1 = c * blockSize;
         int cb = Math.min(k, j1 + blockSize) - j1;
@@ -202,7 +204,7 @@ public final class GptqQuantizer {
         for (int r = 0; r < count; r++) {
           System.arraycopy(u, r * width + (j1 - i1), coupling.data, r * cb, cb);
         }
-        CommonOps_MT_DDRM.multAddTransA(-1, coupling, errors, DMatrixRMaj.wrap(cb, rows, transposedBlocks[c]));
+        CommonOps_MT_DDRM.multAdd(-1, errors, coupling, DMatrixRMaj.wrap(rows, cb, columnBlocks[c]));
       }
     }
 
