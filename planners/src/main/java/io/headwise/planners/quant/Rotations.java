@@ -2,6 +2,7 @@ package io.headwise.planners.quant;
 
 import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_MT_DDRM;
 import org.ejml.dense.row.factory.DecompositionFactory_MT_DDRM;
@@ -21,7 +22,10 @@ import org.ejml.interfaces.decomposition.QRDecomposition;
  * {@code Qᵀ·b}; an embedding table {@code [vocab][hidden]} becomes {@code E·Q}
  * ({@link #multiply}).
  *
- * <p>All arithmetic is in double; inputs are not modified.
+ * <p>Every helper exists for a dense {@code double[][] q} (EJML GEMM, O(n³)) and for a {@link Rotation};
+ * with a Hadamard rotation the latter applies {@code diag(±1)·(H_K ⊗ H_{2^m})/√n} as a fast Walsh–Hadamard
+ * transform plus a dense {@code K × K} step, {@code O(n·(log n + K))} per vector, which is what makes
+ * rotating 4096- or 14336-wide layers practical. All arithmetic is in double; inputs are not modified.
  */
 public final class Rotations {
 
@@ -103,6 +107,73 @@ public final class Rotations {
     return multiply(initializerInOut, q);
   }
 
+  /** {@link #fuseInputRotationTorch(double[][], double[][])} with the fast path for Hadamard rotations. */
+  public static double[][] fuseInputRotationTorch(double[][] weightOutIn, Rotation q) {
+    return multiplyRows(weightOutIn, q);
+  }
+
+  /** {@link #fuseOutputRotationTorch(double[][], double[][])} with the fast path for Hadamard rotations. */
+  public static double[][] fuseOutputRotationTorch(double[][] weightOutIn, Rotation q) {
+    return multiplyTransposedLeft(q, weightOutIn);
+  }
+
+  /** {@link #fuseInputRotationOnnx(double[][], double[][])} with the fast path for Hadamard rotations. */
+  public static double[][] fuseInputRotationOnnx(double[][] initializerInOut, Rotation q) {
+    return multiplyTransposedLeft(q, initializerInOut);
+  }
+
+  /** {@link #fuseOutputRotationOnnx(double[][], double[][])} with the fast path for Hadamard rotations. */
+  public static double[][] fuseOutputRotationOnnx(double[][] initializerInOut, Rotation q) {
+    return multiplyRows(initializerInOut, q);
+  }
+
+  /** {@link #rotateBias(double[], double[][])} for a {@link Rotation}. */
+  public static double[] rotateBias(double[] bias, Rotation q) {
+    return multiplyRows(new double[][] {bias}, q)[0];
+  }
+
+  /**
+   * {@code a·Q}: every row {@code x} (length n) becomes {@code x·Q}. Also the embedding-table rotation
+   * ({@code [vocab][hidden]·Q}).
+   */
+  public static double[][] multiplyRows(double[][] a, Rotation q) {
+    if (!q.isHadamard()) {
+      return multiply(a, q.matrix());
+    }
+    checkInner(a[0].length, q.size());
+    FastHadamard fast = new FastHadamard(q);
+    double[][] out = new double[a.length][];
+    IntStream.range(0, a.length).parallel().forEach(i -> {
+      double[] row = a[i].clone();
+      fast.applyRight(row);
+      out[i] = row;
+    });
+    return out;
+  }
+
+  /** {@code Qᵀ·a}: every column {@code c} (length n) of {@code a} becomes {@code Qᵀ·c}. */
+  public static double[][] multiplyTransposedLeft(Rotation q, double[][] a) {
+    if (!q.isHadamard()) {
+      return multiplyTransposedLeft(q.matrix(), a);
+    }
+    int n = q.size();
+    checkInner(n, a.length);
+    int cols = a[0].length;
+    FastHadamard fast = new FastHadamard(q);
+    double[][] out = new double[n][cols];
+    IntStream.range(0, cols).parallel().forEach(j -> {
+      double[] column = new double[n];
+      for (int i = 0; i < n; i++) {
+        column[i] = a[i][j];
+      }
+      fast.applyRight(column);  // (Qᵀ·c)ᵀ = cᵀ·Q
+      for (int i = 0; i < n; i++) {
+        out[i][j] = column[i];
+      }
+    });
+    return out;
+  }
+
   /** Bias of a layer writing the rotated stream: {@code Qᵀ·b} (as a row vector, {@code b·Q}). */
   public static double[] rotateBias(double[] bias, double[][] q) {
     int n = bias.length;
@@ -161,6 +232,67 @@ public final class Rotations {
       }
     }
     return worst;
+  }
+
+  /**
+   * {@code x ↦ x·Q} for {@code Q = diag(s)·(H_K ⊗ H_P)/√n}: scale by the signs, Walsh–Hadamard transform each
+   * length-P segment ({@code H_P} is symmetric), mix the K segments with {@code H_K}, divide by √n.
+   */
+  private static final class FastHadamard {
+    private final int n;
+    private final int segment;
+    private final int baseOrder;
+    private final double[] signs;
+    private final double[][] base;
+    private final double scale;
+
+    FastHadamard(Rotation q) {
+      Hadamard.Factorization f = q.factorization().orElseThrow();
+      this.n = f.order();
+      this.baseOrder = f.baseOrder();
+      this.segment = f.powerOfTwo();
+      this.base = Hadamard.base(f);
+      this.scale = 1 / Math.sqrt(n);
+      // Q[i][0] = s_i · M[i][0] / √n and M[i][0] = H_K[i / P][0] (Sylvester's first column is all ones).
+      this.signs = new double[n];
+      double[][] m = q.matrix();
+      for (int i = 0; i < n; i++) {
+        signs[i] = Math.signum(m[i][0]) * base[i / segment][0];
+      }
+    }
+
+    void applyRight(double[] x) {
+      for (int i = 0; i < n; i++) {
+        x[i] *= signs[i];
+      }
+      for (int start = 0; start < n; start += segment) {
+        for (int h = 1; h < segment; h <<= 1) {
+          for (int i = start; i < start + segment; i += 2 * h) {
+            for (int j = i; j < i + h; j++) {
+              double a = x[j];
+              double b = x[j + h];
+              x[j] = a + b;
+              x[j + h] = a - b;
+            }
+          }
+        }
+      }
+      if (baseOrder > 1) {
+        double[] t = x.clone();
+        for (int b = 0; b < baseOrder; b++) {
+          for (int p = 0; p < segment; p++) {
+            double sum = 0;
+            for (int a = 0; a < baseOrder; a++) {
+              sum += base[a][b] * t[a * segment + p];
+            }
+            x[b * segment + p] = sum;
+          }
+        }
+      }
+      for (int i = 0; i < n; i++) {
+        x[i] *= scale;
+      }
+    }
   }
 
   private static Rotation.Construction constructionOf(Hadamard.Factorization f) {

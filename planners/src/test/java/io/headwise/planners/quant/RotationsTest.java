@@ -110,6 +110,26 @@ class RotationsTest {
   }
 
   @Test
+  void fastHadamardPathEqualsDenseMultiplication() {
+    for (int n : new int[] {64, 12 * 4, 28 * 2, 20, 36 * 8}) {
+      Rotation q = Rotations.orthogonal(n, n);
+      assertTrue(q.isHadamard());
+      double[][] a = QuantTestData.gaussian(7, n, 3);
+      double[][] b = QuantTestData.gaussian(n, 5, 4);
+      assertClose(Rotations.multiply(a, q.matrix()), Rotations.multiplyRows(a, q));
+      assertClose(Rotations.multiplyTransposedLeft(q.matrix(), b), Rotations.multiplyTransposedLeft(q, b));
+      assertClose(Rotations.fuseInputRotationTorch(a, q.matrix()), Rotations.fuseInputRotationTorch(a, q));
+      assertClose(Rotations.fuseOutputRotationOnnx(a, q.matrix()), Rotations.fuseOutputRotationOnnx(a, q));
+      assertClose(Rotations.fuseInputRotationOnnx(b, q.matrix()), Rotations.fuseInputRotationOnnx(b, q));
+      assertClose(Rotations.fuseOutputRotationTorch(b, q.matrix()), Rotations.fuseOutputRotationTorch(b, q));
+      assertArrayEquals(Rotations.rotateBias(a[0], q.matrix()), Rotations.rotateBias(a[0], q), 1e-12);
+    }
+    Rotation random = Rotations.orthogonal(30, 1);
+    double[][] a = QuantTestData.gaussian(3, 30, 3);
+    assertClose(Rotations.multiply(a, random.matrix()), Rotations.multiplyRows(a, random));
+  }
+
+  @Test
   void blockDiagonalRepeatsTheBlock() {
     double[][] h = Hadamard.normalized(4);
     double[][] d = Rotations.blockDiagonal(h, 3);
