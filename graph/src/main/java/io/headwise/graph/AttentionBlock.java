@@ -16,15 +16,19 @@ import java.util.List;
  * @param outputTensor the per-head attention output {@code P·V}: [B, H, Tq, D]
  * @param qkMatMulNode name of the {@code MatMul(Q, Kᵀ)} node
  * @param queryTensor input 0 of the QK MatMul (Q, possibly pre-scaled by √s)
- * @param keyTransposedTensor input 1 of the QK MatMul (Kᵀ, possibly pre-scaled by √s)
+ * @param keyTransposedTensor input 1 of the QK MatMul with any operand scale stripped: Kᵀ [B, H, D, Tk], or K
+ *     [B, H, Tk, D] when {@code qkTransposesKey}
  * @param scale the factor applied to Q·Kᵀ (NaN when the graph applies none that could be read)
- * @param scaleForm {@code mul}, {@code div}, {@code split} (√s on both operands) or {@code none}
+ * @param scaleForm {@code mul} or {@code div} (on the scores), {@code split} (√s on both operands), {@code query} or
+ *     {@code key} (on one operand), {@code fused} (a FusedMatMul's alpha) or {@code none}
  * @param maskTensors additive masks (and Where conditions) applied to the scores, in order
  * @param numHeads query heads
  * @param numKvHeads key/value heads (GQA: query head h reads kv head ⌊h / (numHeads / numKvHeads)⌋)
  * @param headDim size of each head's value vectors
  * @param causal true when a query never attends to later keys (measured), false for bidirectional
  * @param probabilitiesElemType ONNX element type of the probability tensor (1 = float)
+ * @param qkTransposesKey true when the QK node transposes its second input itself (ONNX Runtime's
+ *     {@code com.microsoft FusedMatMul} with {@code transB=1}, in offline-optimized graphs)
  */
 public record AttentionBlock(
     int layer,
@@ -44,7 +48,18 @@ public record AttentionBlock(
     int numKvHeads,
     int headDim,
     boolean causal,
-    int probabilitiesElemType) {
+    int probabilitiesElemType,
+    boolean qkTransposesKey) {
+
+  /** A block whose QK node is a plain {@code MatMul(Q, Kᵀ)}. */
+  public AttentionBlock(int layer, String softmaxNode, String scoresTensor, String probabilitiesTensor,
+      String pvMatMulNode, String valueTensor, String outputTensor, String qkMatMulNode, String queryTensor,
+      String keyTransposedTensor, double scale, String scaleForm, List<String> maskTensors, int numHeads,
+      int numKvHeads, int headDim, boolean causal, int probabilitiesElemType) {
+    this(layer, softmaxNode, scoresTensor, probabilitiesTensor, pvMatMulNode, valueTensor, outputTensor, qkMatMulNode,
+        queryTensor, keyTransposedTensor, scale, scaleForm, maskTensors, numHeads, numKvHeads, headDim, causal,
+        probabilitiesElemType, false);
+  }
 
   /** Query heads per kv head. */
   public int groupSize() {

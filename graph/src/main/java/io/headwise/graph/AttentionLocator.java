@@ -28,9 +28,15 @@ import java.util.regex.Pattern;
  * Finds the attention blocks of a graph. Each block is anchored on a default-domain {@code Softmax} over the last axis
  * whose output (after Cast, Dropout, Identity or an IsNaN→Where guard) is input 0 of a {@code MatMul(P, V)}, and whose
  * input comes (through additive masks, Where, Cast and a Mul/Div scale) from a {@code MatMul(Q, Kᵀ)} of two
- * activations. Head counts, head dim, the kv-head grouping, the scale and causality are then measured for sure by
- * one probe run on a short input, instead of being guessed from names or symbolic shapes. Fused attention ops are
- * listed as unsupported with their layer.
+ * activations. ONNX Runtime's offline-optimized graphs are matched too: there the QK product (and rarely P·V) is a
+ * {@code com.microsoft FusedMatMul} whose {@code alpha} carries the scale and whose {@code transB} replaces the
+ * transpose of K. A scale may sit on the scores, on both operands (√s each, the TorchScript SDPA symbolic) or on one
+ * operand only. Head counts, head dim, the kv-head grouping, the scale and causality are then measured for sure by
+ * one probe run on a short input, instead of being guessed from names or symbolic shapes.
+ *
+ * <p>Fused attention ops are listed as unsupported with their layer, and so is attention that cannot be profiled:
+ * a Softmax→MatMul(P, V) core whose probabilities are not [B, H, Tq, Tk] (e.g. [B·H, T, T] or a 5-D grouped form),
+ * and attention inside If/Loop/Scan bodies (e.g. Optimum's merged decoders).
  */
 public final class AttentionLocator {
   /** Fused attention ops (domain::op) that are reported, not decomposed. */
@@ -39,7 +45,11 @@ public final class AttentionLocator {
       "com.microsoft::PackedMultiHeadAttention", "com.microsoft::SparseAttention",
       "com.microsoft::DecoderMaskedMultiHeadAttention", "com.microsoft::DecoderMaskedSelfAttention",
       "com.microsoft::DecoderAttention", "com.microsoft::LongformerAttention",
-      "com.microsoft::PagedAttention");
+      "com.microsoft::PagedAttention", "com.microsoft::QAttention", "com.microsoft::QOrderedAttention",
+      "com.microsoft::QOrderedLongformerAttention", "ai.onnx.preview::FlexAttention");
+  /** Ops whose graph attributes (If/Loop/Scan bodies) are searched for attention that cannot be profiled. */
+  private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
+  private static final String MS = "com.microsoft";
 
   private static final Set<String> DOWNSTREAM_SKIP = Set.of("Cast", "Dropout", "Identity");
   private static final Set<String> SCORE_PATH = Set.of("Add", "Sub", "Mul", "Div", "Cast", "Where", "Tanh",
@@ -49,10 +59,13 @@ public final class AttentionLocator {
 
   private AttentionLocator() {}
 
-  /** Structural candidate found before the probe run. */
+  /**
+   * Structural candidate found before the probe run. {@code keyIsTransposedByQk} is true when the QK node transposes
+   * its second input itself (FusedMatMul transB=1), so {@code keyT} is K [B, H, Tk, D].
+   */
   private record Candidate(int nodeIndex, NodeProto softmax, String probabilities, NodeProto pv, NodeProto qk,
       String query, String keyT, double structuralScale, String scaleForm, String scaledScores,
-      List<String> masks) {}
+      List<String> masks, boolean keyIsTransposedByQk) {}
 
   /** Locates all attention blocks of {@code model} (functions are inlined first). */
   public static AttentionMap locate(OnnxModel model) {
@@ -64,24 +77,117 @@ public final class AttentionLocator {
     List<Object[]> fused = new ArrayList<>();
     for (int i = 0; i < graph.getNodeCount(); i++) {
       NodeProto n = graph.getNode(i);
-      String key = n.getDomain() + "::" + n.getOpType();
-      if (FUSED.contains(key)) {
-        fused.add(new Object[] {i, n});
+      if (isFused(n)) {
+        fused.add(new Object[] {i, n, null});
         continue;
       }
-      if (n.getOpType().equals("Softmax") && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"))) {
+      if (isSoftmax(n)) {
         match(idx, i, n).ifPresent(candidates::add);
       }
+      if (CONTROL_FLOW.contains(n.getOpType()) && n.getDomain().isEmpty()) {
+        String nested = nestedAttention(n);
+        if (nested != null) {
+          fused.add(new Object[] {i, n, nested});
+        }
+      }
     }
-    List<AttentionBlock> blocks = candidates.isEmpty() ? List.of() : probe(model, proto, idx, candidates, opset);
+    List<Candidate> rejected = new ArrayList<>();
+    List<AttentionBlock> blocks = candidates.isEmpty() ? List.of()
+        : probe(model, proto, idx, candidates, opset, rejected);
+    for (Candidate c : rejected) {
+      fused.add(new Object[] {c.nodeIndex, c.softmax, "its probabilities are not a [batch, heads, queries, keys]"
+          + " tensor (e.g. heads folded into the batch, or grouped query heads in a 5-D tensor)"});
+    }
+    fused.sort(java.util.Comparator.comparingInt(f -> (Integer) f[0]));
+    candidates.removeAll(rejected);
     List<UnsupportedAttention> unsupported = new ArrayList<>();
     for (Object[] f : fused) {
       int nodeIndex = (Integer) f[0];
       NodeProto n = (NodeProto) f[1];
       unsupported.add(new UnsupportedAttention(layerOf(nodeIndex, n, candidates, fused), n.getOpType(),
-          n.getDomain(), n.getName()));
+          n.getDomain(), n.getName(), (String) f[2]));
     }
     return new AttentionMap(model.modelId(), opset, blocks, unsupported);
+  }
+
+  private static boolean isFused(NodeProto n) {
+    return FUSED.contains(n.getDomain() + "::" + n.getOpType());
+  }
+
+  private static boolean isSoftmax(NodeProto n) {
+    return n.getOpType().equals("Softmax") && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"));
+  }
+
+  /**
+   * When a control-flow node's bodies hold attention (a fused attention op, or a Softmax feeding a MatMul), a
+   * sentence saying so; null otherwise. Such attention is reported, not profiled.
+   */
+  private static String nestedAttention(NodeProto controlFlow) {
+    for (AttributeProto a : controlFlow.getAttributeList()) {
+      List<GraphProto> bodies = new ArrayList<>();
+      if (a.hasG()) {
+        bodies.add(a.getG());
+      }
+      bodies.addAll(a.getGraphsList());
+      for (GraphProto body : bodies) {
+        GraphIndex bi = new GraphIndex(body);
+        int found = 0;
+        String what = null;
+        for (NodeProto n : body.getNodeList()) {
+          if (isFused(n)) {
+            found++;
+            what = (n.getDomain().isEmpty() ? "ai.onnx" : n.getDomain()) + "::" + n.getOpType();
+          } else if (isSoftmax(n)) {
+            for (NodeProto c : bi.consumers(n.getOutput(0))) {
+              if (isMatMul(c) || DOWNSTREAM_SKIP.contains(c.getOpType()) || c.getOpType().equals("Where")) {
+                found++;
+                what = what == null ? "Softmax" : what;
+                break;
+              }
+            }
+          } else if (CONTROL_FLOW.contains(n.getOpType()) && nestedAttention(n) != null) {
+            found++;
+            what = what == null ? n.getOpType() : what;
+          }
+        }
+        if (found > 0) {
+          return "its '" + a.getName() + "' body holds " + found + " attention core(s) (" + what + "); headwise"
+              + " profiles attention in the main graph only: export without control flow (e.g. a decoder without"
+              + " the merged cache branch)";
+        }
+      }
+    }
+    return null;
+  }
+
+  /** MatMul, or com.microsoft FusedMatMul. */
+  private static boolean isMatMul(NodeProto n) {
+    return n.getOpType().equals("MatMul") && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"))
+        || n.getOpType().equals("FusedMatMul") && n.getDomain().equals(MS);
+  }
+
+  private static boolean isFusedMatMul(NodeProto n) {
+    return n.getOpType().equals("FusedMatMul");
+  }
+
+  /** A FusedMatMul's float attribute (alpha), or {@code fallback}. */
+  private static double floatAttribute(NodeProto n, String name, double fallback) {
+    for (AttributeProto a : n.getAttributeList()) {
+      if (a.getName().equals(name)) {
+        return a.getF();
+      }
+    }
+    return fallback;
+  }
+
+  /** True for a plain product: a MatMul, or a FusedMatMul with alpha 1 and no transposes. */
+  private static boolean isPlainProduct(NodeProto n) {
+    if (!isFusedMatMul(n)) {
+      return isMatMul(n);
+    }
+    return floatAttribute(n, "alpha", 1.0) == 1.0 && GraphIndex.intAttribute(n, "transA", 0) == 0
+        && GraphIndex.intAttribute(n, "transB", 0) == 0 && GraphIndex.intAttribute(n, "transBatchA", 0) == 0
+        && GraphIndex.intAttribute(n, "transBatchB", 0) == 0;
   }
 
   /** The layer of a fused op: the number in its name if any, else its ordinal among all attention nodes. */
@@ -112,7 +218,7 @@ public final class AttentionLocator {
       List<NodeProto> cons = idx.consumers(cur);
       String next = null;
       for (NodeProto c : cons) {
-        if (c.getOpType().equals("MatMul") && c.getInput(0).equals(cur)) {
+        if (isPlainProduct(c) && c.getInput(0).equals(cur)) {
           pv = c;
           break;
         }
@@ -148,6 +254,7 @@ public final class AttentionLocator {
     double scale = 1.0;
     String scaleForm = "none";
     String scaledScores = null;
+    boolean keyTransposedByQk = false;
     String t = softmax.getInput(0);
     NodeProto qk = null;
     for (int step = 0; step < 12 && qk == null; step++) {
@@ -156,16 +263,29 @@ public final class AttentionLocator {
         return Optional.empty();
       }
       NodeProto n = p.get();
-      switch (n.getOpType()) {
-        case "MatMul":
-          if (idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1))) {
+      if (isMatMul(n)) {
+        if (idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1))) {
+          return Optional.empty();
+        }
+        if (isFusedMatMul(n)) {
+          if (GraphIndex.intAttribute(n, "transA", 0) != 0 || GraphIndex.intAttribute(n, "transBatchA", 0) != 0
+              || GraphIndex.intAttribute(n, "transBatchB", 0) != 0) {
             return Optional.empty();
           }
-          qk = n;
-          if (scaledScores == null) {
-            scaledScores = t;
+          double alpha = floatAttribute(n, "alpha", 1.0);
+          if (alpha != 1.0) {
+            scale *= alpha;
+            scaleForm = "fused";
           }
-          break;
+          keyTransposedByQk = GraphIndex.intAttribute(n, "transB", 0) != 0;
+        }
+        qk = n;
+        if (scaledScores == null) {
+          scaledScores = t;
+        }
+        break;
+      }
+      switch (n.getOpType()) {
         case "Cast":
         case "Identity":
           t = n.getInput(0);
@@ -187,16 +307,13 @@ public final class AttentionLocator {
             if (s < 0) {
               return Optional.empty();
             }
-            if (n.getOpType().equals("Div")) {
-              // a dynamic scale (e.g. Sqrt of a Shape-derived head dim): measured by the probe run
-              scaleForm = "div";
-              if (scaledScores == null) {
-                scaledScores = t;
-              }
-              scale = Double.NaN;
-            } else {
-              masks.add(n.getInput(1 - s));
+            // a dynamic scale (e.g. Sqrt of a Shape-derived head dim, or a Mul by a computed factor): measured by
+            // the probe run
+            scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
+            if (scaledScores == null) {
+              scaledScores = t;
             }
+            scale = Double.NaN;
             t = n.getInput(s);
           }
           break;
@@ -240,30 +357,41 @@ public final class AttentionLocator {
     }
     String query = qk.getInput(0);
     String keyT = qk.getInput(1);
-    // Scale split as sqrt(s) on both operands (torch SDPA symbolic).
-    Optional<NodeProto> qp = idx.producer(query);
-    Optional<NodeProto> kp = idx.producer(keyT);
-    if (qp.isPresent() && kp.isPresent() && qp.get().getOpType().equals("Mul") && kp.get().getOpType().equals("Mul")) {
-      double[] qs = mulScalar(idx, qp.get());
-      double[] ks = mulScalar(idx, kp.get());
-      if (qs != null && ks != null) {
-        scale *= qs[0] * ks[0];
-        scaleForm = "split";
-        query = qp.get().getInput((int) qs[1]);
-        keyT = kp.get().getInput((int) ks[1]);
+    // A scale on the operands: √s on both (torch SDPA symbolic), or s on one of them (q * scale before Q·Kᵀ).
+    double[] qs = idx.producer(query).map(n -> operandScale(idx, n)).orElse(null);
+    double[] ks = idx.producer(keyT).map(n -> operandScale(idx, n)).orElse(null);
+    if (qs != null || ks != null) {
+      if (qs != null) {
+        scale *= qs[0];
+        query = idx.producer(query).get().getInput((int) qs[1]);
       }
+      if (ks != null) {
+        scale *= ks[0];
+        keyT = idx.producer(keyT).get().getInput((int) ks[1]);
+      }
+      scaleForm = qs != null && ks != null ? "split" : qs != null ? "query" : "key";
     }
     return Optional.of(new Candidate(index, softmax, probabilities, pv, qk, query, keyT, scale, scaleForm,
-        scaledScores, List.copyOf(masks)));
+        scaledScores, List.copyOf(masks), keyTransposedByQk));
   }
 
-  /** For Mul(x, c) with scalar constant c: {c, index of x}; else null. */
-  private static double[] mulScalar(GraphIndex idx, NodeProto mul) {
-    double c1 = idx.scalarConstant(mul.getInput(1));
+  /** For Mul(x, c), Mul(c, x) or Div(x, c) with a scalar constant c: {factor, index of x}; else null. */
+  private static double[] operandScale(GraphIndex idx, NodeProto n) {
+    if (n.getInputCount() != 2) {
+      return null;
+    }
+    if (n.getOpType().equals("Div")) {
+      double c1 = idx.scalarConstant(n.getInput(1));
+      return Double.isNaN(c1) || c1 == 0 ? null : new double[] {1.0 / c1, 0};
+    }
+    if (!n.getOpType().equals("Mul")) {
+      return null;
+    }
+    double c1 = idx.scalarConstant(n.getInput(1));
     if (!Double.isNaN(c1)) {
       return new double[] {c1, 0};
     }
-    double c0 = idx.scalarConstant(mul.getInput(0));
+    double c0 = idx.scalarConstant(n.getInput(0));
     return Double.isNaN(c0) ? null : new double[] {c0, 1};
   }
 
@@ -287,7 +415,7 @@ public final class AttentionLocator {
       return Integer.MAX_VALUE;
     }
     NodeProto n = p.get();
-    if (n.getOpType().equals("MatMul")) {
+    if (isMatMul(n)) {
       return idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1)) ? Integer.MAX_VALUE : 0;
     }
     if (!SCORE_PATH.contains(n.getOpType())) {
@@ -307,7 +435,7 @@ public final class AttentionLocator {
   // Probe run
 
   private static List<AttentionBlock> probe(OnnxModel model, ModelProto proto, GraphIndex idx,
-      List<Candidate> candidates, int opset) {
+      List<Candidate> candidates, int opset, List<Candidate> rejected) {
     ModelInputs inputs = ModelInputs.of(proto.getGraph());
     ModelLimits limits = ModelLimits.of(proto.getGraph(), inputs);
     LinkedHashSet<String> exposed = new LinkedHashSet<>();
@@ -361,11 +489,13 @@ public final class AttentionLocator {
     List<AttentionBlock> blocks = new ArrayList<>();
     for (Candidate c : candidates) {
       long[] ps = shapes.get(c.probabilities);
-      if (ps.length != 4 || ps[2] != seq || ps[3] != seq) {
-        continue; // a Softmax that is not over [B, H, Tq, Tk] attention scores
-      }
       long axis = GraphIndex.intAttribute(c.softmax, "axis", opset >= 13 ? -1 : 1);
-      if (axis != -1 && axis != 3) {
+      boolean lastAxis = axis == -1 || axis == ps.length - 1;
+      if (ps.length < 3 || ps[ps.length - 1] != seq || ps[ps.length - 2] != seq || !lastAxis) {
+        continue; // a Softmax that is not over attention scores
+      }
+      if (ps.length != 4) {
+        rejected.add(c); // attention, but not in the [B, H, Tq, Tk] form the statistics read
         continue;
       }
       int heads = (int) ps[1];
@@ -376,12 +506,12 @@ public final class AttentionLocator {
       double scale = c.structuralScale;
       if (Double.isNaN(scale) && c.scaledScores != null) {
         scale = measureScale(values.get(c.query), shapes.get(c.query), values.get(c.keyT), shapes.get(c.keyT),
-            values.get(c.scaledScores));
+            values.get(c.scaledScores), c.keyIsTransposedByQk);
       }
       int elemType = elemType(proto.getGraph(), c.probabilities);
       blocks.add(new AttentionBlock(blocks.size(), c.softmax.getName(), c.softmax.getInput(0), c.probabilities,
           c.pv.getName(), c.pv.getInput(1), c.pv.getOutput(0), c.qk.getName(), c.query, c.keyT, scale,
-          c.scaleForm, c.masks, heads, kvHeads, headDim, causal, elemType));
+          c.scaleForm, c.masks, heads, kvHeads, headDim, causal, elemType, c.keyIsTransposedByQk));
     }
     return blocks;
   }
@@ -488,14 +618,17 @@ public final class AttentionLocator {
     return upper < 1e-6;
   }
 
-  /** scale = scaled scores / (Q·Kᵀ), read at the element of largest |Q·Kᵀ| of head 0. */
-  private static double measureScale(float[] q, long[] qs, float[] kt, long[] ks, float[] scores) {
+  /**
+   * scale = scaled scores / (Q·Kᵀ), read at the element of largest |Q·Kᵀ| of head 0; {@code kIsK} when the key
+   * operand is K [.., Tk, D] rather than Kᵀ [.., D, Tk].
+   */
+  static double measureScale(float[] q, long[] qs, float[] kt, long[] ks, float[] scores, boolean kIsK) {
     if (q == null || kt == null || scores == null || qs.length != 4 || ks.length != 4) {
       return Double.NaN;
     }
     int t = (int) qs[2];
     int d = (int) qs[3];
-    int tk = (int) ks[3];
+    int tk = (int) (kIsK ? ks[2] : ks[3]);
     double best = 0;
     int bi = 0;
     int bj = 0;
@@ -504,7 +637,7 @@ public final class AttentionLocator {
       for (int j = 0; j < tk; j++) {
         double s = 0;
         for (int x = 0; x < d; x++) {
-          s += q[i * d + x] * kt[x * tk + j];
+          s += q[i * d + x] * (kIsK ? kt[j * d + x] : kt[x * tk + j]);
         }
         if (Math.abs(s) > best) {
           best = Math.abs(s);

@@ -1,0 +1,98 @@
+package io.headwise.profilers;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.ModelLimits;
+import io.headwise.graph.OnnxModel;
+import io.headwise.schemas.HeadwiseException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Opt-in exactness check on models that are not part of the repository: when the environment variable
+ * {@code HEADWISE_EXTRA_MODELS} names a directory, every {@code .onnx} file under it (recursively; external data
+ * next to its model) is located and its in-graph statistics are compared with the direct reference on a small
+ * padded batch (right padding, left padding and a hole in the mask). Models whose attention is only available as
+ * fused ops are skipped (reported as aborted), since nothing can be measured on them. Skipped when the variable is
+ * unset.
+ */
+class ExtraModelsExactnessTest {
+  static final String ENV = "HEADWISE_EXTRA_MODELS";
+
+  @TestFactory
+  Stream<DynamicTest> everyExtraModelIsExact() throws IOException {
+    String dir = System.getenv(ENV);
+    assumeTrue(dir != null && !dir.isBlank(), ENV + " is not set");
+    Path root = Path.of(dir);
+    assumeTrue(Files.isDirectory(root), ENV + " is not a directory: " + dir);
+    List<Path> models;
+    try (Stream<Path> files = Files.walk(root)) {
+      models = files.filter(p -> p.getFileName().toString().endsWith(".onnx")).sorted().toList();
+    }
+    assumeFalse(models.isEmpty(), "no .onnx files under " + root);
+    return models.stream().map(p -> DynamicTest.dynamicTest(root.relativize(p).toString(), () -> checkModel(p)));
+  }
+
+  private static void checkModel(Path path) {
+    OnnxModel model = OnnxModel.load(path);
+    AttentionMap map = AttentionLocator.locate(model);
+    assumeFalse(map.blocks().isEmpty(), () -> "no decomposed attention in " + path.getFileName() + "; unsupported: "
+        + map.unsupported().stream().map(u -> u.describe()).toList());
+    ModelLimits limits = ModelLimits.of(model.graph(), ModelInputs.of(model.graph()));
+    int vocab = (int) Math.min(limits.vocabSize() > 2 ? limits.vocabSize() : 100, 30000);
+    int maxLen = (int) Math.min(16, limits.maxPositions() > 0 ? limits.maxPositions() : 16);
+    Random rnd = new Random(11);
+    List<CalibrationSample> samples = new ArrayList<>();
+    int[] lengths = {maxLen, Math.max(2, maxLen * 2 / 3), Math.max(2, maxLen / 3)};
+    for (int i = 0; i < lengths.length; i++) {
+      samples.add(CalibrationSample.of("r" + i, ids(rnd, lengths[i], vocab), null, CalibrationSample.SOURCE_IDS));
+    }
+    int[] leftMask = new int[maxLen];
+    for (int j = maxLen / 4; j < maxLen; j++) {
+      leftMask[j] = 1;
+    }
+    samples.add(CalibrationSample.of("left", ids(rnd, maxLen, vocab), leftMask, CalibrationSample.SOURCE_IDS));
+    int[] holeMask = new int[maxLen];
+    java.util.Arrays.fill(holeMask, 1);
+    holeMask[maxLen / 2] = 0;
+    samples.add(CalibrationSample.of("hole", ids(rnd, maxLen, vocab), holeMask, CalibrationSample.SOURCE_IDS));
+    StatsConfig config = new StatsConfig(List.of(1, 4), List.of(1, 4, 16), List.of(4), List.of(1, 10, 20), true,
+        true);
+    int compared;
+    try {
+      compared = StatsExactnessTest.check(model, config, List.of(Batch.pad(ProbeKind.PLAIN, samples, maxLen)));
+    } catch (HeadwiseException e) {
+      // Some exports run only one row at a time (the dynamo exporter's opset-23 RotaryEmbedding takes a cos/sin cache
+      // of batch 1, which ONNX Runtime rejects for larger batches): check them with one padded row per batch.
+      if (e.getMessage() == null || !e.getMessage().contains("ONNX Runtime failed")) {
+        throw e;
+      }
+      List<Batch> single = new ArrayList<>();
+      for (CalibrationSample s : samples) {
+        single.add(Batch.pad(ProbeKind.PLAIN, List.of(s), maxLen));
+      }
+      compared = StatsExactnessTest.check(model, config, single);
+    }
+    assertTrue(compared >= map.numLayers() * map.block(0).numHeads(), "compared " + compared);
+  }
+
+  private static int[] ids(Random rnd, int n, int vocab) {
+    int[] a = new int[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = 1 + rnd.nextInt(vocab - 1);
+    }
+    return a;
+  }
+}
