@@ -29,7 +29,7 @@ public final class ModelFeeds {
         feeds.put(inputs.attentionMask().get(), intTensor(env, inputs.attentionMaskType(), mask, b, t));
       }
       if (inputs.tokenTypeIds().isPresent()) {
-        feeds.put(inputs.tokenTypeIds().get(), intTensor(env, 7, new long[b][t], b, t));
+        feeds.put(inputs.tokenTypeIds().get(), intTensor(env, inputs.tokenTypeIdsType(), new long[b][t], b, t));
       }
       if (inputs.positionIds().isPresent()) {
         long[][] pos = new long[b][t];
@@ -39,11 +39,18 @@ public final class ModelFeeds {
             pos[i][j] = mask[i][j] != 0 ? c++ : 0;
           }
         }
-        feeds.put(inputs.positionIds().get(), intTensor(env, 7, pos, b, t));
+        feeds.put(inputs.positionIds().get(), intTensor(env, inputs.positionIdsType(), pos, b, t));
       }
       for (ModelInputs.PastInput p : inputs.pastInputs()) {
-        long[] shape = {b, p.kvHeads(), 0, p.headDim()};
-        feeds.put(p.name(), OnnxTensor.createTensor(env, FloatBuffer.allocate(0), shape));
+        long[] shape = p.emptyShape(b);
+        OnnxTensor empty;
+        if (p.elemType() == 10 || p.elemType() == 16) {
+          empty = OnnxTensor.createTensor(env, java.nio.ByteBuffer.allocateDirect(0), shape,
+              p.elemType() == 10 ? ai.onnxruntime.OnnxJavaType.FLOAT16 : ai.onnxruntime.OnnxJavaType.BFLOAT16);
+        } else {
+          empty = OnnxTensor.createTensor(env, FloatBuffer.allocate(0), shape);
+        }
+        feeds.put(p.name(), empty);
       }
       return feeds;
     } catch (OrtException | RuntimeException e) {

@@ -11,7 +11,8 @@ import java.util.Optional;
 
 /**
  * The roles of a transformer graph's inputs: token ids (required), attention mask, token type ids, position ids,
- * and past key/value caches (fed empty). Any other input is an error that names it.
+ * and past key/value caches (fed empty). Any other input is an error that names it. The element types of token type
+ * and position ids are those the graph declares (int64 unless it says int32).
  */
 public record ModelInputs(
     String inputIds,
@@ -20,10 +21,31 @@ public record ModelInputs(
     int attentionMaskType,
     Optional<String> tokenTypeIds,
     Optional<String> positionIds,
-    List<PastInput> pastInputs) {
+    List<PastInput> pastInputs,
+    int tokenTypeIdsType,
+    int positionIdsType) {
 
-  /** A past key or value cache input, fed with zero length; dims are [batch, kv heads, 0, head dim]. */
-  public record PastInput(String name, int elemType, long kvHeads, long headDim) {}
+  /** Roles with int64 token type and position ids. */
+  public ModelInputs(String inputIds, int inputIdsType, Optional<String> attentionMask, int attentionMaskType,
+      Optional<String> tokenTypeIds, Optional<String> positionIds, List<PastInput> pastInputs) {
+    this(inputIds, inputIdsType, attentionMask, attentionMaskType, tokenTypeIds, positionIds, pastInputs, 7, 7);
+  }
+
+  /**
+   * A past key or value cache input, fed with zero length: dims [batch, kv heads, 0, head dim], or, when
+   * {@code stacked}, [2, batch, kv heads, 0, head dim] (key and value stacked in one tensor, as the older GPT-2
+   * exports of ONNX Runtime's converter take them).
+   */
+  public record PastInput(String name, int elemType, long kvHeads, long headDim, boolean stacked) {
+    public PastInput(String name, int elemType, long kvHeads, long headDim) {
+      this(name, elemType, kvHeads, headDim, false);
+    }
+
+    /** The dims of the empty tensor fed for a batch of {@code batch} rows. */
+    public long[] emptyShape(int batch) {
+      return stacked ? new long[] {2, batch, kvHeads, 0, headDim} : new long[] {batch, kvHeads, 0, headDim};
+    }
+  }
 
   /** Assigns roles to the graph inputs that are not initializers. */
   public static ModelInputs of(GraphProto graph) {
@@ -34,7 +56,9 @@ public record ModelInputs(
     String mask = null;
     int maskType = 7;
     String tokenTypes = null;
+    int tokenTypesType = 7;
     String positions = null;
+    int positionsType = 7;
     List<PastInput> past = new ArrayList<>();
     for (ValueInfoProto v : graph.getInputList()) {
       if (inits.contains(v.getName())) {
@@ -50,17 +74,23 @@ public record ModelInputs(
         maskType = type;
       } else if (n.contains("token_type")) {
         tokenTypes = v.getName();
+        tokenTypesType = type == 6 ? 6 : 7;
       } else if (n.contains("position_ids")) {
         positions = v.getName();
+        positionsType = type == 6 ? 6 : 7;
       } else if (n.startsWith("past") || n.contains("past_key") || n.contains("past_value") || n.contains("cache")) {
         List<TensorShapeProto.Dimension> dims = v.getType().getTensorType().getShape().getDimList();
-        long heads = dims.size() == 4 && dims.get(1).hasDimValue() ? dims.get(1).getDimValue() : -1;
-        long headDim = dims.size() == 4 && dims.get(3).hasDimValue() ? dims.get(3).getDimValue() : -1;
+        // [batch, heads, past, head dim], or [2, batch, heads, past, head dim] with key and value stacked
+        boolean stacked = dims.size() == 5 && dims.get(0).hasDimValue() && dims.get(0).getDimValue() == 2;
+        int h = stacked ? 2 : 1;
+        boolean known = dims.size() == 4 || stacked;
+        long heads = known && dims.get(h).hasDimValue() ? dims.get(h).getDimValue() : -1;
+        long headDim = known && dims.get(h + 2).hasDimValue() ? dims.get(h + 2).getDimValue() : -1;
         if (heads <= 0 || headDim <= 0) {
           throw new HeadwiseException("graph input '" + v.getName() + "' is a past key/value cache without static"
               + " head dims; export the model without a KV cache (use_cache=False)");
         }
-        past.add(new PastInput(v.getName(), type, heads, headDim));
+        past.add(new PastInput(v.getName(), type, heads, headDim, stacked));
       } else {
         throw new HeadwiseException("graph input '" + v.getName() + "' has no known role (expected input_ids,"
             + " attention_mask, token_type_ids, position_ids or past key/values); export the model with those inputs");
@@ -74,6 +104,6 @@ public record ModelInputs(
       throw new HeadwiseException("graph input '" + ids + "' must be int64 or int32");
     }
     return new ModelInputs(ids, idsType, Optional.ofNullable(mask), maskType, Optional.ofNullable(tokenTypes),
-        Optional.ofNullable(positions), List.copyOf(past));
+        Optional.ofNullable(positions), List.copyOf(past), tokenTypesType, positionsType);
   }
 }
