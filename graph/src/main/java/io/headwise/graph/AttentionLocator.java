@@ -508,7 +508,7 @@ public final class AttentionLocator {
         scale = measureScale(values.get(c.query), shapes.get(c.query), values.get(c.keyT), shapes.get(c.keyT),
             values.get(c.scaledScores), c.keyIsTransposedByQk);
       }
-      int elemType = elemType(proto.getGraph(), c.probabilities);
+      int elemType = elemType(idx, c.probabilities);
       blocks.add(new AttentionBlock(blocks.size(), c.softmax.getName(), c.softmax.getInput(0), c.probabilities,
           c.pv.getName(), c.pv.getInput(1), c.pv.getOutput(0), c.qk.getName(), c.query, c.keyT, scale,
           c.scaleForm, c.masks, heads, kvHeads, headDim, causal, elemType, c.keyIsTransposedByQk));
@@ -546,19 +546,10 @@ public final class AttentionLocator {
     return Optional.empty();
   }
 
-  /** Element type of a tensor from value_info, graph outputs or Cast targets; 1 (float) when unknown. */
-  private static int elemType(GraphProto graph, String tensor) {
-    for (ValueInfoProto v : graph.getValueInfoList()) {
-      if (v.getName().equals(tensor) && v.getType().getTensorType().getElemType() != 0) {
-        return v.getType().getTensorType().getElemType();
-      }
-    }
-    for (NodeProto n : graph.getNodeList()) {
-      if (n.getOpType().equals("Cast") && n.getOutputCount() > 0 && n.getOutput(0).equals(tensor)) {
-        return (int) GraphIndex.intAttribute(n, "to", 1);
-      }
-    }
-    return 1;
+  /** Element type of a tensor, declared or inferred through its producers; 1 (float) when it cannot be told. */
+  private static int elemType(GraphIndex idx, String tensor) {
+    int t = idx.elemType(tensor);
+    return t == 0 ? 1 : t;
   }
 
   /**

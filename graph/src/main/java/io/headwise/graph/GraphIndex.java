@@ -150,6 +150,103 @@ public final class GraphIndex {
     return v != null && v.length == 1 ? v[0] : Double.NaN;
   }
 
+  private static final Set<String> BOOL_OPS = Set.of("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual",
+      "Not", "And", "Or", "Xor", "IsNaN", "IsInf");
+  private static final Set<String> INT64_OPS = Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin");
+  private final Map<String, Integer> elemTypes = new HashMap<>();
+
+  /**
+   * The ONNX element type of {@code tensor}: declared (graph input or output, value_info, initializer) or inferred
+   * through its producers (Cast's target, a Constant's tensor, bool for comparisons, int64 for Shape, the type of the
+   * value inputs for Where, otherwise the type of the first input, as for elementwise ops, MatMul, Softmax, Dropout
+   * and shape ops); 0 when it cannot be told.
+   */
+  public int elemType(String tensor) {
+    return elemType(tensor, 0);
+  }
+
+  private int elemType(String tensor, int depth) {
+    Integer known = elemTypes.get(tensor);
+    if (known != null) {
+      return known;
+    }
+    int t = declaredElemType(tensor);
+    if (t == 0 && depth < 400) {
+      Optional<NodeProto> p = producer(tensor);
+      if (p.isPresent()) {
+        t = inferredElemType(p.get(), depth);
+      }
+    }
+    elemTypes.put(tensor, t);
+    return t;
+  }
+
+  private int declaredElemType(String tensor) {
+    TensorProto init = initializers.get(tensor);
+    if (init != null) {
+      return init.getDataType();
+    }
+    for (List<ValueInfoProto> infos : List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
+      for (ValueInfoProto v : infos) {
+        if (v.getName().equals(tensor) && v.getType().hasTensorType()) {
+          return v.getType().getTensorType().getElemType();
+        }
+      }
+    }
+    return 0;
+  }
+
+  private int inferredElemType(NodeProto n, int depth) {
+    String op = n.getOpType();
+    if (op.equals("Cast")) {
+      return (int) intAttribute(n, "to", 0);
+    }
+    if (op.equals("CastLike") && n.getInputCount() > 1) {
+      return elemType(n.getInput(1), depth + 1);
+    }
+    if (op.equals("Constant")) {
+      for (AttributeProto a : n.getAttributeList()) {
+        switch (a.getName()) {
+          case "value":
+            return a.getT().getDataType();
+          case "value_float":
+          case "value_floats":
+            return 1;
+          case "value_int":
+          case "value_ints":
+            return 7;
+          default:
+            break;
+        }
+      }
+      return 0;
+    }
+    if (op.equals("ConstantOfShape")) {
+      for (AttributeProto a : n.getAttributeList()) {
+        if (a.getName().equals("value")) {
+          return a.getT().getDataType();
+        }
+      }
+      return 1;
+    }
+    if (BOOL_OPS.contains(op)) {
+      return 9;
+    }
+    if (INT64_OPS.contains(op)) {
+      return 7;
+    }
+    if (op.equals("Where") && n.getInputCount() == 3) {
+      int a = elemType(n.getInput(1), depth + 1);
+      return a != 0 ? a : elemType(n.getInput(2), depth + 1);
+    }
+    for (String in : n.getInputList()) {
+      if (!in.isEmpty()) {
+        return elemType(in, depth + 1);
+      }
+    }
+    return 0;
+  }
+
   /** An integer attribute of a node, or {@code fallback} when absent. */
   public static long intAttribute(NodeProto node, String name, long fallback) {
     for (AttributeProto a : node.getAttributeList()) {
