@@ -307,13 +307,16 @@ public final class AttentionLocator {
             if (s < 0) {
               return Optional.empty();
             }
-            // a dynamic scale (e.g. Sqrt of a Shape-derived head dim, or a Mul by a computed factor): measured by
-            // the probe run
-            scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
-            if (scaledScores == null) {
-              scaledScores = t;
+            if (n.getOpType().equals("Div") || shapeDerived(idx, n.getInput(1 - s), 12)) {
+              // a scale computed at run time (e.g. Sqrt of a Shape-derived head dim): measured by the probe run
+              scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
+              if (scaledScores == null) {
+                scaledScores = t;
+              }
+              scale = Double.NaN;
+            } else {
+              masks.add(n.getInput(1 - s)); // a multiplicative mask (old GPT-2: w * b − 1e4 · (1 − b))
             }
-            scale = Double.NaN;
             t = n.getInput(s);
           }
           break;
@@ -373,6 +376,34 @@ public final class AttentionLocator {
     }
     return Optional.of(new Candidate(index, softmax, probabilities, pv, qk, query, keyT, scale, scaleForm,
         scaledScores, List.copyOf(masks), keyTransposedByQk));
+  }
+
+  /**
+   * True when {@code tensor} is computed from tensor shapes and scalar constants only (Shape → Gather → Cast → Sqrt
+   * → Reciprocal …), i.e. a run-time scale rather than a mask.
+   */
+  private static boolean shapeDerived(GraphIndex idx, String tensor, int budget) {
+    double[] c = idx.constantValues(tensor);
+    if (c != null) {
+      return c.length <= 8; // scalars and small index vectors, not mask tables
+    }
+    Optional<NodeProto> p = idx.producer(tensor);
+    if (budget < 0 || p.isEmpty()) {
+      return false;
+    }
+    NodeProto n = p.get();
+    if (n.getOpType().equals("Shape") || n.getOpType().equals("Size")) {
+      return true;
+    }
+    if (n.getInputCount() == 0 || isMatMul(n)) {
+      return false;
+    }
+    for (String in : n.getInputList()) {
+      if (!in.isEmpty() && !shapeDerived(idx, in, budget - 1)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** For Mul(x, c), Mul(c, x) or Div(x, c) with a scalar constant c: {factor, index of x}; else null. */

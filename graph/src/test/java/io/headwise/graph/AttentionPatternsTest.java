@@ -133,6 +133,35 @@ class AttentionPatternsTest {
   }
 
   @Test
+  void scaleComputedAtRunTimeAsAProductIsMeasured() throws IOException {
+    SyntheticAttention s = new SyntheticAttention();
+    s.scale = Scale.DYNAMIC_MUL;
+    s.mask = Mask.GPT2_WHERE_CAUSAL;
+    AttentionMap map = AttentionLocator.locate(s.write(dir, "dynamic-mul.onnx"));
+    assertBlocks(map, 2, 4, 4, true);
+    for (AttentionBlock b : map.blocks()) {
+      assertEquals("mul", b.scaleForm());
+      assertEquals(SCALE, b.scale(), 1e-5);
+      assertEquals(2, b.maskTensors().size(), "the run-time scale is not taken for a mask");
+    }
+  }
+
+  @Test
+  void multiplicativeCausalMaskIsAMaskNotAScale() throws IOException {
+    SyntheticAttention s = new SyntheticAttention();
+    s.scale = Scale.DIV_SCORES;
+    s.mask = Mask.GPT2_OLD_MULTIPLICATIVE;
+    s.opset = 13;
+    AttentionMap map = AttentionLocator.locate(s.write(dir, "gpt2-old.onnx"));
+    assertBlocks(map, 2, 4, 4, true);
+    for (AttentionBlock b : map.blocks()) {
+      assertEquals("div", b.scaleForm());
+      assertEquals(SCALE, b.scale(), 1e-6, "the structural scale, not one measured through the mask");
+      assertEquals(3, b.maskTensors().size(), "padding add, the −1e4·(1 − b) term and the multiplier b");
+    }
+  }
+
+  @Test
   void scaleOnTheQueryOnly() throws IOException {
     SyntheticAttention s = new SyntheticAttention();
     s.scale = Scale.QUERY_ONLY;

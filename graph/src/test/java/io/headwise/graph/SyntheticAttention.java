@@ -34,6 +34,8 @@ final class SyntheticAttention {
     QUERY_ONLY,
     /** Div(scores, Sqrt(Cast(Shape(Q)[3]))): a scale computed at run time. */
     DYNAMIC_DIV,
+    /** Mul(scores, Reciprocal(Sqrt(Cast(Shape(Q)[3])))): the same as a product. */
+    DYNAMIC_MUL,
     /** com.microsoft FusedMatMul(Q, K, alpha=s, transB=1): ONNX Runtime's offline-optimized graphs. */
     FUSED_MATMUL
   }
@@ -46,7 +48,12 @@ final class SyntheticAttention {
     /** Where(causal, scores, −3.4e38) then the padding Add: GPT-2 eager. */
     GPT2_WHERE_CAUSAL,
     /** Add(Where(causal ∧ mask, 0, −inf)): the TorchScript SDPA symbolic with a boolean mask. */
-    SDPA_BOOL_WHERE_ADD
+    SDPA_BOOL_WHERE_ADD,
+    /**
+     * w·b − 1e4·(1 − b) with b a slice of a lower-triangular float buffer, then the padding Add: GPT-2 as older
+     * transformers exported it (a multiplicative mask).
+     */
+    GPT2_OLD_MULTIPLICATIVE
   }
 
   int opset = 17;
@@ -161,7 +168,8 @@ final class SyntheticAttention {
           scores = g.op("Mul", raw, g.constFloat(s));
         } else {
           String d = g.op("Gather", List.of(g.op("Shape", q), g.constLong(foldHeads ? 2 : 3)), intAttr("axis", 0));
-          scores = g.op("Div", raw, g.op("Sqrt", g.cast(d, GraphBuilder.FLOAT)));
+          String root = g.op("Sqrt", g.cast(d, GraphBuilder.FLOAT));
+          scores = scale == Scale.DYNAMIC_DIV ? g.op("Div", raw, root) : g.op("Mul", raw, g.op("Reciprocal", root));
         }
       }
     }
@@ -209,6 +217,25 @@ final class SyntheticAttention {
         String keep = g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, GraphBuilder.BOOL), 1, 2));
         String bias = g.op("Where", keep, g.constFloat(0f), g.constFloat(Float.NEGATIVE_INFINITY));
         return g.op("Add", scores, bias);
+      }
+      case GPT2_OLD_MULTIPLICATIVE: {
+        if (!g.graph().getInitializerList().stream().anyMatch(t -> t.getName().equals("attn.bias"))) {
+          float[] tril = new float[64 * 64];
+          for (int i = 0; i < 64; i++) {
+            for (int j = 0; j <= i; j++) {
+              tril[i * 64 + j] = 1f;
+            }
+          }
+          g.graph().addInitializer(Tensors.floats("attn.bias", new long[] {1, 1, 64, 64}, tril));
+        }
+        String t = g.op("Gather", List.of(g.op("Shape", scores), g.constLong(-1)), intAttr("axis", 0));
+        String t1 = g.unsqueeze(t, 0);
+        String b = g.op("Slice", "attn.bias", g.constLongs(true, 0, 0), g.op("Concat", List.of(t1, t1),
+            intAttr("axis", 0)), g.constLongs(true, 2, 3));
+        String kept = g.op("Mul", scores, b);
+        String masked = g.op("Sub", kept, g.op("Mul", g.constFloat(1e4f), g.op("Sub", g.constFloat(1f), b)));
+        String add = g.op("Mul", g.op("Sub", g.constFloat(1f), maskF), g.constFloat(-1e9f));
+        return g.op("Add", masked, g.unsqueeze(add, 1, 2));
       }
       default:
         throw new IllegalStateException();
