@@ -68,6 +68,23 @@ public final class StatsAccumulator implements Serializable {
     return this;
   }
 
+  /** One head's partial sums, for merging outside this class (e.g. a Spark aggregation). */
+  public record Partial(int bucket, int layer, int head, String stat, double sum, double count, Double denominator) {}
+
+  /** Every head's partial sums. */
+  public List<Partial> partials() {
+    List<Partial> out = new ArrayList<>();
+    for (Map.Entry<String, Cell> e : cells.entrySet()) {
+      String[] k = e.getKey().split("\\|", 3);
+      Cell c = e.getValue();
+      for (int h = 0; h < c.sum.length; h++) {
+        out.add(new Partial(Integer.parseInt(k[0]), Integer.parseInt(k[1]), h, k[2], c.sum[h], c.count,
+            c.denominator == null ? null : c.denominator[h]));
+      }
+    }
+    return out;
+  }
+
   public boolean isEmpty() {
     return cells.isEmpty();
   }

@@ -29,11 +29,11 @@ public final class StatsOptions {
 
   @Option(names = OptionNames.EP, defaultValue = "cpu", paramLabel = "cpu|cuda[:N]|auto",
       description = "ONNX Runtime execution provider (default: ${DEFAULT-VALUE}).")
-  String ep;
+  public String ep;
 
   @Option(names = OptionNames.THREADS, defaultValue = "0",
       description = "ONNX Runtime intra-op threads per session (0 = all cores).")
-  int threads;
+  public int threads;
 
   /** The statistic config these options describe. */
   public StatsConfig toConfig() {

@@ -24,7 +24,7 @@ class InspectCommandTest {
 
   @Test
   void jsonForStories260k() throws Exception {
-    CliRun r = CliRun.of("inspect", "--model", TestModels.stories260k().toString(), "--json");
+    CliRunner.Result r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode root = new ObjectMapper().readTree(r.out());
     assertTrue(root.get("model_id").asText().startsWith("sha256:"));
@@ -42,7 +42,7 @@ class InspectCommandTest {
 
   @Test
   void defaultModelWithoutModelOption() throws Exception {
-    CliRun r = CliRun.of("inspect", "--json");
+    CliRunner.Result r = CliRunner.run("inspect", "--json");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode root = new ObjectMapper().readTree(r.out());
     assertEquals(11, root.get("opset").asInt());
@@ -56,7 +56,7 @@ class InspectCommandTest {
 
   @Test
   void tableIsReadable() {
-    CliRun r = CliRun.of("inspect", "--model", "default");
+    CliRunner.Result r = CliRunner.run("inspect", "--model", "default");
     assertEquals(0, r.exitCode(), r.err());
     assertTrue(r.out().contains("bidirectional"));
     assertTrue(r.out().contains("unsupported: none"));
@@ -64,14 +64,14 @@ class InspectCommandTest {
 
   @Test
   void missingPath() {
-    assertBadInput(CliRun.of("inspect", "--model", tmp.resolve("nope.onnx").toString()), "model file not found");
+    assertBadInput(CliRunner.run("inspect", "--model", tmp.resolve("nope.onnx").toString()), "model file not found");
   }
 
   @Test
   void notOnnx() throws Exception {
     Path f = tmp.resolve("notes.onnx");
     Files.writeString(f, "this is not a model\n");
-    assertBadInput(CliRun.of("inspect", "--model", f.toString()), "cannot load ONNX model");
+    assertBadInput(CliRunner.run("inspect", "--model", f.toString()), "cannot load ONNX model");
   }
 
   @Test
@@ -79,7 +79,7 @@ class InspectCommandTest {
     byte[] all = Files.readAllBytes(TestModels.stories260k());
     Path f = tmp.resolve("cut.onnx");
     Files.write(f, java.util.Arrays.copyOf(all, all.length / 3));
-    assertBadInput(CliRun.of("inspect", "--model", f.toString()), "truncated");
+    assertBadInput(CliRunner.run("inspect", "--model", f.toString()), "truncated");
   }
 
   @Test
@@ -95,7 +95,7 @@ class InspectCommandTest {
     ModelProto m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17)).build();
     Files.write(f, m.toByteArray());
-    CliRun r = CliRun.of("inspect", "--model", f.toString());
+    CliRunner.Result r = CliRunner.run("inspect", "--model", f.toString());
     assertBadInput(r, "has no attention block");
     assertEquals(List.of(), List.of(tmp.toFile().list()).stream().filter(n -> !n.equals("mlp.onnx")).toList());
   }
@@ -103,13 +103,13 @@ class InspectCommandTest {
   @Test
   void everySubcommandHasHelp() {
     for (String cmd : List.of("inspect", "stats", "demo")) {
-      CliRun r = CliRun.of(cmd, "--help");
+      CliRunner.Result r = CliRunner.run(cmd, "--help");
       assertEquals(0, r.exitCode(), cmd);
       assertTrue(r.out().contains("Usage: headwise " + cmd), r.out());
     }
   }
 
-  static void assertBadInput(CliRun r, String expected) {
+  static void assertBadInput(CliRunner.Result r, String expected) {
     assertEquals(2, r.exitCode(), r.err());
     assertEquals("", r.out());
     String[] lines = r.err().strip().split("\n");

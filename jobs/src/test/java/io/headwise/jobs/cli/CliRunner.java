@@ -5,8 +5,13 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 
 /** Runs the headwise CLI in-process and captures its exit code, stdout and stderr. */
-record CliRun(int exitCode, String out, String err) {
-  static synchronized CliRun of(String... args) {
+public final class CliRunner {
+  /** What a run printed and returned. */
+  public record Result(int exitCode, String out, String err) {}
+
+  private CliRunner() {}
+
+  public static synchronized Result run(String... args) {
     PrintStream oldOut = System.out;
     PrintStream oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -20,6 +25,6 @@ record CliRun(int exitCode, String out, String err) {
       System.setOut(oldOut);
       System.setErr(oldErr);
     }
-    return new CliRun(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 }

@@ -1,0 +1,201 @@
+package io.headwise.jobs;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.sum;
+import static org.apache.spark.sql.functions.when;
+
+import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.OnnxModel;
+import io.headwise.jobs.cli.Cli;
+import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.StatsOptions;
+import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.spark.CalibrationSources;
+import io.headwise.jobs.spark.ModelRef;
+import io.headwise.jobs.spark.ProfilePartition;
+import io.headwise.jobs.spark.SparkErrors;
+import io.headwise.jobs.spark.SparkSessions;
+import io.headwise.jobs.warehouse.RunRecords;
+import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.profilers.ExecutionProvider;
+import io.headwise.profilers.LengthBuckets;
+import io.headwise.profilers.StatsConfig;
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Tables;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.storage.StorageLevel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The profile step ({@code headwise profile}; {@code spark-submit --class io.headwise.jobs.ProfileJob}): buckets
+ * calibration samples by length, runs the instrumented graph in Spark executors and writes {@code head_stats} and
+ * {@code token_importance} for one (model, run id), replacing that run's rows only.
+ */
+@Command(name = "profile", mixinStandardHelpOptions = true,
+    description = "Profile per-head attention statistics on Spark and write head_stats and token_importance.")
+public final class ProfileJob implements Callable<Integer> {
+  public static final String STEP = "profile";
+  public static final String PARTITIONS = "--partitions";
+  public static final String SHIP_MODEL = "--ship-model";
+
+  @Mixin
+  ConfigOption config;
+
+  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+      description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(names = OptionNames.CALIBRATION, paramLabel = "SRC", required = true,
+      description = "Calibration samples: a JSONL file or a Delta/Parquet table with input_ids (repeatable).")
+  List<String> calibration;
+
+  @Option(names = OptionNames.RUN_ID, required = true, description = "Run id; rerunning it replaces its rows.")
+  String runId;
+
+  @Mixin
+  WarehouseOptions warehouse;
+
+  @Mixin
+  StatsOptions stats;
+
+  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "8", description = "Sequences per ONNX Runtime run.")
+  int batchSize;
+
+  @Option(names = PARTITIONS, defaultValue = "0",
+      description = "Spark partitions per length bucket (0 = the default parallelism).")
+  int partitions;
+
+  @Option(names = OptionNames.TRUNCATE, description = "Cut samples longer than the model accepts instead of failing.")
+  boolean truncate;
+
+  @Option(names = SHIP_MODEL,
+      description = "Send the model and its external-data files to executors with SparkContext.addFile instead of"
+          + " reading them from a shared filesystem path.")
+  boolean shipModel;
+
+  /** spark-submit entry point. */
+  public static void main(String[] args) {
+    System.exit(Cli.run(new ProfileJob(), args));
+  }
+
+  @Override
+  public Integer call() {
+    Instant started = Instant.now();
+    OnnxModel m = OnnxModel.load(model);
+    AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
+    StatsConfig cfg = stats.toConfig();
+    ExecutionProvider ep = ExecutionProvider.parse(stats.ep);
+    SparkSession spark = SparkSessions.get(warehouse.master, "headwise profile " + runId);
+    try {
+      return run(spark, m, map, cfg, ep, started);
+    } catch (RuntimeException e) {
+      throw SparkErrors.unwrap(e);
+    }
+  }
+
+  private int run(SparkSession spark, OnnxModel m, AttentionMap map, StatsConfig cfg, ExecutionProvider ep,
+      Instant started) {
+    Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+    Dataset<Row> samples = CalibrationSources.read(spark, calibration, m.modelId())
+        .withColumn("length_bucket", bucketOf(functions.size(col("input_ids"))));
+    samples.persist(StorageLevel.MEMORY_AND_DISK());
+    try {
+      List<Row> buckets = samples.groupBy("length_bucket").count().orderBy("length_bucket").collectAsList();
+      if (buckets.isEmpty()) {
+        throw new HeadwiseException("the calibration sources hold no sample for model " + m.modelId());
+      }
+      ModelRef ref = ModelRef.of(spark, m, shipModel);
+      int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
+      List<Dataset<Row>> partials = new ArrayList<>();
+      StringBuilder summary = new StringBuilder();
+      for (int i = 0; i < buckets.size(); i++) {
+        int bucket = buckets.get(i).getInt(0);
+        long n = buckets.get(i).getLong(1);
+        String what = "bucket " + bucket + " (" + n + " samples, " + map.numLayers() + " layers)";
+        spark.sparkContext().setJobDescription("headwise profile " + runId + ": " + what);
+        long t0 = System.nanoTime();
+        Dataset<Row> partial = samples.filter(col("length_bucket").equalTo(bucket))
+            .drop("length_bucket")
+            .repartition((int) Math.max(1, Math.min(parts, n)))
+            .mapPartitions(new ProfilePartition(ref, cfg, ep, stats.threads, batchSize, truncate, bucket),
+                Encoders.row(ProfilePartition.SCHEMA));
+        partial.persist(StorageLevel.MEMORY_AND_DISK());
+        partial.count();
+        partials.add(partial);
+        System.err.printf("headwise profile: %s done in %.1f s (%d/%d buckets)%n", what,
+            (System.nanoTime() - t0) / 1e9, i + 1, buckets.size());
+        summary.append(summary.length() == 0 ? "" : ", ").append(bucket).append(':').append(n);
+      }
+      Dataset<Row> all = partials.get(0);
+      for (int i = 1; i < partials.size(); i++) {
+        all = all.union(partials.get(i));
+      }
+      int group = map.block(0).groupSize();
+      spark.sparkContext().setJobDescription("headwise profile " + runId + ": merge and write tables");
+      Dataset<Row> headStats = all.filter(col("record_type").equalTo("stat"))
+          .groupBy("length_bucket", "layer", "head", "stat")
+          .agg(sum("sum").as("sum"), sum("count").as("count"), sum("denominator").as("denominator"))
+          .filter(col("count").gt(0))
+          .select(lit(m.modelId()).as("model_id"), lit(runId).as("run_id"), col("layer"), col("head"),
+              functions.floor(col("head").divide(group)).cast("int").as("kv_head"), col("length_bucket"),
+              functions.round(col("count")).cast("long").as("n_queries"), col("stat"),
+              when(col("denominator").isNull(), col("sum").divide(col("count")))
+                  .otherwise(when(col("denominator").gt(0), col("sum").divide(col("denominator"))).otherwise(0.0))
+                  .as("value"));
+      Dataset<Row> importance = all.filter(col("record_type").equalTo("importance"))
+          .select(lit(m.modelId()).as("model_id"), lit(runId).as("run_id"), col("sample_id"), col("layer"),
+              col("length_bucket"), col("importance"));
+      Map<String, String> keys = Map.of("model_id", m.modelId(), "run_id", runId);
+      List<Warehouse.TableWrite> writes = new ArrayList<>();
+      writes.add(new Warehouse.TableWrite(Tables.HEAD_STATS, headStats, keys));
+      if (cfg.tokenImportance()) {
+        writes.add(new Warehouse.TableWrite(Tables.TOKEN_IMPORTANCE, importance, keys));
+      }
+      Map<String, Object> conf = new LinkedHashMap<>();
+      conf.put("model", model);
+      conf.put("calibration", calibration);
+      conf.put("stats", cfg);
+      conf.put("ep", ep.toString());
+      conf.put("batch_size", batchSize);
+      conf.put("partitions", parts);
+      conf.put("master", spark.sparkContext().master());
+      Map<String, Long> counts = new LinkedHashMap<>();
+      for (Warehouse.TableWrite tw : writes) {
+        counts.put(tw.table().name(), tw.rows().count());
+      }
+      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
+          started, conf, counts, "buckets " + summary), RunRecords.keys(m.modelId(), runId, STEP)));
+      w.commit(writes, "headwise profile run " + runId);
+      System.err.printf("headwise profile: wrote %s under %s%n", counts, w.root());
+      partials.forEach(Dataset::unpersist);
+      return 0;
+    } finally {
+      samples.unpersist();
+    }
+  }
+
+  /** The length bucket of a length column: the smallest power of two ≥ max(length, 16). */
+  static Column bucketOf(Column length) {
+    Column c = lit(LengthBuckets.bucketOf(1 << 24));
+    for (int b = 1 << 23; b >= LengthBuckets.MIN_BUCKET; b >>= 1) {
+      c = when(length.leq(b), lit(b)).otherwise(c);
+    }
+    return c;
+  }
+}

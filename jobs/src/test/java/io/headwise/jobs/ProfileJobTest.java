@@ -1,0 +1,118 @@
+package io.headwise.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.graph.TestModels;
+import io.headwise.jobs.cli.CliRunner;
+import io.headwise.jobs.cli.CliRunner.Result;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Profiles stories260k with its calibration ids on local Spark: values equal {@code headwise stats}, reruns replace,
+ * failed runs leave the tables unchanged, and the Delta folders read as plain Parquet.
+ */
+class ProfileJobTest extends SparkTestBase {
+  @TempDir
+  static Path tmp;
+
+  @Test
+  void profileMatchesStatsRerunsReplaceAndFailuresCommitNothing() throws Exception {
+    Path calib = TestFiles.jsonlFromIds(TestModels.stories260kCalibration(), tmp.resolve("calib.jsonl"), "s");
+    Path wh = tmp.resolve("warehouse");
+    String model = TestModels.stories260k().toString();
+    Result r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse",
+        wh.toString(), "--run-id", "r1");
+    assertEquals(0, r.exitCode(), r.err());
+
+    List<Row> rows = spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList();
+    assertTrue(rows.size() > 5 * 8 * 20, "rows " + rows.size());
+    Map<String, Double> profiled = new HashMap<>();
+    for (Row row : rows) {
+      assertEquals(256, row.getInt(row.fieldIndex("length_bucket")));
+      profiled.put(row.getInt(row.fieldIndex("layer")) + "/" + row.getInt(row.fieldIndex("head")) + "/"
+          + row.getString(row.fieldIndex("stat")), row.getDouble(row.fieldIndex("value")));
+    }
+
+    Result s = CliRunner.run("stats", "--model", model, "--input-ids", TestModels.stories260kCalibration().toString(),
+        "--json");
+    assertEquals(0, s.exitCode(), s.err());
+    JsonNode heads = new ObjectMapper().readTree(s.out()).get("heads");
+    int compared = 0;
+    for (JsonNode h : heads) {
+      var fields = h.fields();
+      while (fields.hasNext()) {
+        var f = fields.next();
+        if (List.of("layer", "head", "kv_head", "n_queries").contains(f.getKey())) {
+          continue;
+        }
+        Double v = profiled.get(h.get("layer").asInt() + "/" + h.get("head").asInt() + "/" + f.getKey());
+        assertTrue(v != null, "profile lacks " + f.getKey());
+        assertEquals(f.getValue().asDouble(), v, 1e-6, f.getKey());
+        compared++;
+      }
+    }
+    assertEquals(rows.size(), compared);
+    long importanceRows = spark.read().format("delta").load(wh.resolve("token_importance").toString()).count();
+    assertEquals(8 * 5, importanceRows);
+
+    // rerun with the same run id: same rows, and a plain Parquet reader sees exactly the live rows
+    r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse", wh.toString(),
+        "--run-id", "r1");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(rows.size(), spark.read().format("delta").load(wh.resolve("head_stats").toString()).count());
+    assertEquals(rows.size(), spark.read().parquet(wh.resolve("head_stats").toString()).count());
+    assertEquals(1, spark.read().format("delta").load(wh.resolve("runs").toString()).count());
+
+    // a corrupt model and a bad sample both fail with one line and leave every table as it was
+    Map<String, Long> versions = versions(wh);
+    Map<String, List<String>> files = files(wh);
+    byte[] bytes = Files.readAllBytes(TestModels.stories260k());
+    Path corrupt = tmp.resolve("corrupt.onnx");
+    Files.write(corrupt, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+    r = CliRunner.run("profile", "--model", corrupt.toString(), "--calibration", calib.toString(), "--warehouse",
+        wh.toString(), "--run-id", "r2");
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains("truncated"), r.err());
+    Path bad = tmp.resolve("bad.jsonl");
+    Files.writeString(bad, "{\"sample_id\": \"x\", \"input_ids\": [1, 2, 9999]}\n");
+    r = CliRunner.run("profile", "--model", model, "--calibration", bad.toString(), "--warehouse", wh.toString(),
+        "--run-id", "r3");
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains("outside the model's vocabulary"), r.err());
+    assertEquals(versions, versions(wh));
+    assertEquals(files, files(wh));
+  }
+
+  private static Map<String, Long> versions(Path wh) throws Exception {
+    Map<String, Long> v = new HashMap<>();
+    try (var s = Files.list(wh)) {
+      for (Path t : s.toList()) {
+        v.put(t.getFileName().toString(), io.delta.tables.DeltaTable.forPath(spark, t.toString()).history(1)
+            .select("version").first().getLong(0));
+      }
+    }
+    return v;
+  }
+
+  private static Map<String, List<String>> files(Path wh) throws Exception {
+    Map<String, List<String>> v = new HashMap<>();
+    try (var s = Files.walk(wh)) {
+      for (Path p : s.filter(Files::isRegularFile).toList()) {
+        v.computeIfAbsent(wh.relativize(p).getName(0).toString(), k -> new java.util.ArrayList<>())
+            .add(wh.relativize(p).toString());
+      }
+    }
+    v.values().forEach(java.util.Collections::sort);
+    return v;
+  }
+}
