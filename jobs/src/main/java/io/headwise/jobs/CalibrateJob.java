@@ -1,0 +1,336 @@
+package io.headwise.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.graph.DefaultModel;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.ModelLimits;
+import io.headwise.graph.OnnxModel;
+import io.headwise.jobs.cli.Cli;
+import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.spark.CalibrationRows;
+import io.headwise.jobs.spark.SparkErrors;
+import io.headwise.jobs.spark.SparkSessions;
+import io.headwise.jobs.warehouse.RunRecords;
+import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.profilers.CalibrationSample;
+import io.headwise.profilers.SampleChecks;
+import io.headwise.profilers.calibration.PasskeyProbes;
+import io.headwise.profilers.calibration.RepeatProbes;
+import io.headwise.profilers.calibration.SelfGenerated;
+import io.headwise.profilers.calibration.TextChunks;
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Tables;
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The calibrate step ({@code headwise calibrate}; {@code spark-submit --class io.headwise.jobs.CalibrateJob}):
+ * writes calibration samples — text chunked with the model's tokenizer, repeated-random-token probes, passkey probes
+ * and model-generated samples — to a JSONL file or to the {@code calibration_samples} table.
+ */
+@Command(name = "calibrate", mixinStandardHelpOptions = true,
+    description = "Write calibration samples (text, repeat/passkey probes, self-generated) as JSONL or Delta.")
+public final class CalibrateJob implements Callable<Integer> {
+  public static final String STEP = "calibrate";
+  public static final String COUNT = "--count";
+  public static final String PROBE_LENGTH = "--probe-length";
+  public static final String REPEAT_PERIOD = "--repeat-period";
+  public static final String REPEAT_COUNT = "--repeat-count";
+  public static final String ID_RANGE = "--id-range";
+  public static final String LEADING_TOKEN = "--leading-token";
+  public static final String NEEDLE_LENGTH = "--needle-length";
+  public static final String NEEDLE_DEPTH = "--needle-depth";
+  public static final String TEMPERATURE = "--temperature";
+  public static final String START_TOKEN = "--start-token";
+
+  @Mixin
+  ConfigOption config;
+
+  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+      description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(names = OptionNames.TEXT, paramLabel = "FILE",
+      description = "Text: one document per line, or a Parquet/Delta table with a 'text' column.")
+  String text;
+
+  @Option(names = OptionNames.PROBES, split = ",", paramLabel = "KIND,...",
+      description = "Probes to generate: repeat, passkey, self.")
+  List<String> probes;
+
+  @Option(names = OptionNames.SEED, defaultValue = "0", description = "Seed of every generator.")
+  long seed;
+
+  @Option(names = OptionNames.OUT, paramLabel = "FILE.jsonl", description = "Write JSONL here.")
+  Path out;
+
+  @Option(names = OptionNames.RUN_ID, description = "Run id (needed with --warehouse).")
+  String runId;
+
+  @Option(names = OptionNames.WAREHOUSE, paramLabel = "DIR",
+      description = "Write the calibration_samples Delta table under this warehouse root.")
+  Path warehouseRoot;
+
+  @Option(names = OptionNames.MASTER, paramLabel = "URL", description = "Spark master for --warehouse writes.")
+  String master;
+
+  @Option(names = WarehouseOptions.KEEP_HISTORY, description = "Keep replaced files (see profile --help).")
+  boolean keepHistory;
+
+  @Option(names = OptionNames.TOKENIZER, paramLabel = "tokenizer.json",
+      description = "Hugging Face tokenizer for --text (default: next to the model, or the embedded one).")
+  Path tokenizer;
+
+  @Option(names = OptionNames.MAX_LENGTH, defaultValue = "256",
+      description = "Maximum tokens per text chunk (default: ${DEFAULT-VALUE}).")
+  int maxLength;
+
+  @Option(names = COUNT, defaultValue = "8", description = "Samples per probe kind (default: ${DEFAULT-VALUE}).")
+  int count;
+
+  @Option(names = PROBE_LENGTH, defaultValue = "256", description = "Tokens per probe (default: ${DEFAULT-VALUE}).")
+  int probeLength;
+
+  @Option(names = REPEAT_PERIOD, defaultValue = "0",
+      description = "Repeat probes: segment length (0 = (probe length - 1) / repeat count).")
+  int repeatPeriod;
+
+  @Option(names = REPEAT_COUNT, defaultValue = "4", description = "Repeat probes: repeats R (default: ${DEFAULT-VALUE}).")
+  int repeatCount;
+
+  @Option(names = ID_RANGE, paramLabel = "LO:HI",
+      description = "Random token ids are drawn from [LO, HI) (default: the upper 90 % of the vocabulary).")
+  String idRange;
+
+  @Option(names = LEADING_TOKEN, defaultValue = "-2",
+      description = "Token put first in every probe (-1 = none; default: the tokenizer's CLS/BOS, else 1 for"
+          + " decoders and none for encoders).")
+  int leadingToken;
+
+  @Option(names = NEEDLE_LENGTH, defaultValue = "16", description = "Passkey needle length (default: ${DEFAULT-VALUE}).")
+  int needleLength;
+
+  @Option(names = NEEDLE_DEPTH, defaultValue = "0.3",
+      description = "Passkey needle depth in the haystack, 0..1 (default: ${DEFAULT-VALUE}).")
+  double needleDepth;
+
+  @Option(names = TEMPERATURE, defaultValue = "1.0", description = "Self-generated samples: temperature.")
+  double temperature;
+
+  @Option(names = START_TOKEN, defaultValue = "1", description = "Self-generated samples: first token (BOS).")
+  int startToken;
+
+  /** spark-submit entry point. */
+  public static void main(String[] args) {
+    System.exit(Cli.run(new CalibrateJob(), args));
+  }
+
+  @Override
+  public Integer call() throws IOException {
+    Instant started = Instant.now();
+    if ((out == null) == (warehouseRoot == null)) {
+      throw new HeadwiseException("give exactly one of " + OptionNames.OUT + " FILE.jsonl or "
+          + OptionNames.WAREHOUSE + " DIR");
+    }
+    if (warehouseRoot != null && (runId == null || runId.isBlank())) {
+      throw new HeadwiseException(OptionNames.WAREHOUSE + " needs " + OptionNames.RUN_ID);
+    }
+    if (text == null && (probes == null || probes.isEmpty())) {
+      throw new HeadwiseException("nothing to generate: give " + OptionNames.TEXT + " FILE and/or "
+          + OptionNames.PROBES + " repeat,passkey,self");
+    }
+    OnnxModel m = OnnxModel.load(model);
+    ModelLimits limits = ModelLimits.of(m.graph(), ModelInputs.of(m.graph()));
+    List<CalibrationSample> samples = generate(m, limits);
+    samples = SampleChecks.validate(samples, limits, false);
+    if (out != null) {
+      writeJsonl(samples, out);
+      System.err.printf("headwise calibrate: wrote %d samples to %s%n", samples.size(), out);
+      return 0;
+    }
+    SparkSession spark = SparkSessions.get(master, "headwise calibrate " + runId);
+    try {
+      Warehouse w = new Warehouse(spark, warehouseRoot, !keepHistory);
+      List<Row> rows = new ArrayList<>();
+      for (CalibrationSample s : samples) {
+        rows.add(CalibrationRows.toTableRow(m.modelId(), runId, s, seed));
+      }
+      Map<String, String> keys = Map.of("model_id", m.modelId(), "run_id", runId);
+      Map<String, Object> conf = new LinkedHashMap<>();
+      conf.put("model", model);
+      conf.put("text", text);
+      conf.put("probes", probes);
+      conf.put("seed", seed);
+      conf.put("count", count);
+      conf.put("probe_length", probeLength);
+      Map<String, Long> counts = Map.of(Tables.CALIBRATION_SAMPLES.name(), (long) rows.size());
+      w.commit(List.of(new Warehouse.TableWrite(Tables.CALIBRATION_SAMPLES, w.rows(Tables.CALIBRATION_SAMPLES, rows),
+          keys), new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
+          started, conf, counts, summary(samples)), RunRecords.keys(m.modelId(), runId, STEP))),
+          "headwise calibrate run " + runId);
+      System.err.printf("headwise calibrate: wrote %d samples to %s%n", rows.size(),
+          w.path(Tables.CALIBRATION_SAMPLES));
+      return 0;
+    } catch (RuntimeException e) {
+      throw SparkErrors.unwrap(e);
+    }
+  }
+
+  private List<CalibrationSample> generate(OnnxModel m, ModelLimits limits) throws IOException {
+    List<CalibrationSample> samples = new ArrayList<>();
+    boolean isDefault = m.source().equals(DefaultModel.NAME);
+    Path tok = tokenizer;
+    if (tok == null && m.path().isPresent()) {
+      Path beside = m.path().get().getParent().resolve("tokenizer.json");
+      tok = Files.exists(beside) ? beside : null;
+    }
+    List<int[]> haystacks = new ArrayList<>();
+    if (text != null) {
+      int len = limits.maxPositions() > 0 ? (int) Math.min(maxLength, limits.maxPositions()) : maxLength;
+      try (TextChunks chunks = TextChunks.open(tok, isDefault, m.source(), len)) {
+        List<CalibrationSample> t = chunks.chunk("", readDocuments(text));
+        if (t.isEmpty()) {
+          throw new HeadwiseException("--text " + text + " holds no text to calibrate on");
+        }
+        samples.addAll(t);
+        t.forEach(s -> haystacks.add(s.inputIds()));
+      }
+    }
+    if (probes == null) {
+      return samples;
+    }
+    int[] range = idRange(limits);
+    boolean decoder = !isDefault;
+    int lead = leadingToken != -2 ? leadingToken : isDefault ? 101 : (decoder ? 1 : -1);
+    for (String p : probes) {
+      switch (p.trim().toLowerCase(Locale.ROOT)) {
+        case "repeat": {
+          int lengthWithoutLead = probeLength - (lead >= 0 ? 1 : 0);
+          int period = repeatPeriod > 0 ? repeatPeriod : Math.max(2, lengthWithoutLead / repeatCount);
+          samples.addAll(new RepeatProbes(count, period, repeatCount, range[0], range[1], lead, seed).generate(""));
+          break;
+        }
+        case "passkey":
+          samples.addAll(new PasskeyProbes(count, probeLength, needleLength, Math.max(1, needleLength / 4),
+              needleDepth, range[0], range[1], lead, seed + 1).generate("", haystacks));
+          break;
+        case "self":
+          samples.addAll(new SelfGenerated(count, probeLength, temperature, startToken, seed + 2)
+              .generate("", m, 0));
+          break;
+        default:
+          throw new HeadwiseException("unknown probe '" + p + "' in " + OptionNames.PROBES
+              + "; valid: repeat, passkey, self");
+      }
+    }
+    return samples;
+  }
+
+  private int[] idRange(ModelLimits limits) {
+    if (idRange != null) {
+      String[] parts = idRange.split(":");
+      try {
+        int lo = Integer.parseInt(parts[0].trim());
+        int hi = Integer.parseInt(parts[1].trim());
+        if (limits.vocabSize() > 0 && hi > limits.vocabSize()) {
+          throw new HeadwiseException(ID_RANGE + " " + idRange + " reaches beyond the vocabulary ("
+              + limits.vocabSize() + " ids)");
+        }
+        return new int[] {lo, hi};
+      } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+        throw new HeadwiseException(ID_RANGE + " must be LO:HI, got '" + idRange + "'");
+      }
+    }
+    if (limits.vocabSize() <= 0) {
+      throw new HeadwiseException("the model does not say its vocabulary size; give " + ID_RANGE + " LO:HI");
+    }
+    int hi = (int) limits.vocabSize();
+    return new int[] {Math.max(3, hi / 10), hi};
+  }
+
+  private static List<String> readDocuments(String text) throws IOException {
+    Path p = Path.of(text);
+    if (!Files.exists(p)) {
+      throw new HeadwiseException(OptionNames.TEXT + " file not found: " + text);
+    }
+    if (Files.isRegularFile(p)) {
+      return Files.readAllLines(p, StandardCharsets.UTF_8);
+    }
+    SparkSession spark = SparkSessions.get(null, "headwise calibrate text");
+    org.apache.spark.sql.Dataset<Row> d = Files.isDirectory(p.resolve("_delta_log"))
+        ? spark.read().format("delta").load(text) : spark.read().parquet(text);
+    if (!List.of(d.columns()).contains("text")) {
+      throw new HeadwiseException(OptionNames.TEXT + " table " + text + " has no 'text' column");
+    }
+    List<String> docs = new ArrayList<>();
+    for (Row r : d.select("text").collectAsList()) {
+      if (!r.isNullAt(0)) {
+        docs.add(r.getString(0));
+      }
+    }
+    return docs;
+  }
+
+  /** Writes samples as JSONL (temp file, then moved into place). */
+  static void writeJsonl(List<CalibrationSample> samples, Path out) throws IOException {
+    ObjectMapper json = new ObjectMapper();
+    Path parent = out.toAbsolutePath().getParent();
+    Files.createDirectories(parent);
+    Path tmp = Files.createTempFile(parent, ".calibrate", ".jsonl");
+    try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+      for (CalibrationSample s : samples) {
+        ObjectNode o = json.createObjectNode();
+        o.put("sample_id", s.sampleId());
+        o.set("input_ids", json.valueToTree(s.inputIds()));
+        if (s.attentionMask() != null) {
+          o.set("attention_mask", json.valueToTree(s.attentionMask()));
+        }
+        o.put("source", s.source());
+        putIf(o, "repeat_start", s.repeatStart());
+        putIf(o, "repeat_period", s.repeatPeriod());
+        putIf(o, "repeat_count", s.repeatCount());
+        putIf(o, "needle_start", s.needleStart());
+        putIf(o, "needle_end", s.needleEnd());
+        putIf(o, "answer_start", s.answerStart());
+        putIf(o, "answer_end", s.answerEnd());
+        w.write(o.toString());
+        w.write('\n');
+      }
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(tmp);
+      throw e;
+    }
+    Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  private static void putIf(ObjectNode o, String k, int v) {
+    if (v >= 0) {
+      o.put(k, v);
+    }
+  }
+
+  private static String summary(List<CalibrationSample> samples) {
+    Map<String, Integer> bySource = new LinkedHashMap<>();
+    samples.forEach(s -> bySource.merge(s.source(), 1, Integer::sum));
+    return "samples by source " + bySource;
+  }
+}
