@@ -8,6 +8,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.platform.Fp16Conversions;
 import com.google.protobuf.ByteString;
 import io.headwise.graph.Tensors;
 import java.nio.ByteBuffer;
@@ -26,8 +27,10 @@ import java.util.Set;
  * (row = output channel). {@link #weightOutIn} does the transposition.
  *
  * <p>The new node keeps the old node's position, name and output, and gets attributes {@code K}, {@code N},
- * {@code bits}, {@code block_size} and {@code accuracy_level = 0} (compute in the type of A). Only float32
- * weights are handled. The old weight initializer is removed when nothing else reads it.
+ * {@code bits}, {@code block_size} and {@code accuracy_level = 0} (compute in the type of A). Weights may be
+ * float32 or float16; the {@code scales} initializer takes the weight's type (the operator requires the type
+ * of A), so float16 models get float16 scales ({@link MatMulNBitsWeights#withHalfPrecisionScales()} gives the
+ * matching Java reference). The old weight initializer is removed when nothing else reads it.
  */
 public final class MatMulNBitsRewriter {
 
@@ -77,7 +80,7 @@ public final class MatMulNBitsRewriter {
   }
 
   /**
-   * Replaces the {@code MatMul} at {@code nodeIndex}, whose input 1 must be a float initializer
+   * Replaces the {@code MatMul} at {@code nodeIndex}, whose input 1 must be a float32/float16 initializer
    * {@code [K, N]} matching {@code weights}, by a {@code MatMulNBits} node. The caller adds the opset import
    * ({@link #ensureMicrosoftOpset}) to the model.
    *
@@ -90,7 +93,7 @@ public final class MatMulNBitsRewriter {
     }
     TensorProto b = initializer(graph, node.getInput(1), node);
     checkDims(node, b, weights.k(), weights.n());
-    return install(graph, nodeIndex, node, node.getInput(1), weights, null);
+    return install(graph, nodeIndex, node, node.getInput(1), b.getDataType(), weights, null);
   }
 
   /** {@link #replaceGemm(GraphProto.Builder, int, MatMulNBitsWeights)} for the node called {@code nodeName}. */
@@ -99,8 +102,9 @@ public final class MatMulNBitsRewriter {
   }
 
   /**
-   * Replaces a simple {@code Gemm} ({@code alpha = 1}, {@code transA = 0}, B a float initializer in either
-   * {@code transB} orientation, C absent or a float initializer of {@code N} values with {@code beta = 1})
+   * Replaces a simple {@code Gemm} ({@code alpha = 1}, {@code transA = 0}, B a float32/float16 initializer in
+   * either {@code transB} orientation, C absent or an initializer of {@code N} values of B's type with
+   * {@code beta = 1})
    * by {@code MatMulNBits} with C as its {@code bias} input.
    *
    * @throws UnsupportedOperationException for any other Gemm (convert it to MatMul + Add first)
@@ -128,10 +132,10 @@ public final class MatMulNBitsRewriter {
     String biasName = null;
     if (hasBias) {
       TensorProto c = initializer(graph, node.getInput(2), node);
-      if (c.getDataType() != TensorProto.DataType.FLOAT_VALUE || Tensors.numel(c.getDimsList()) != weights.n()
+      if (c.getDataType() != b.getDataType() || Tensors.numel(c.getDimsList()) != weights.n()
           || (c.getDimsCount() == 2 && c.getDims(0) != 1) || c.getDimsCount() > 2) {
         throw new UnsupportedOperationException("Gemm " + describe(node) + ": bias " + c.getName()
-            + " is not a float vector of N=" + weights.n() + " values; rewrite it as MatMul + Add");
+            + " is not a vector of N=" + weights.n() + " values of the weight's type; rewrite it as MatMul + Add");
       }
       if (c.getDimsCount() == 1) {
         biasName = c.getName();
@@ -140,7 +144,7 @@ public final class MatMulNBitsRewriter {
         graph.addInitializer(c.toBuilder().setName(biasName).clearDims().addDims(weights.n()));
       }
     }
-    NodeProto replaced = install(graph, nodeIndex, node, node.getInput(1), weights, biasName);
+    NodeProto replaced = install(graph, nodeIndex, node, node.getInput(1), b.getDataType(), weights, biasName);
     if (hasBias && !biasName.equals(node.getInput(2))) {
       removeIfUnused(graph, node.getInput(2));
     }
@@ -156,10 +160,7 @@ public final class MatMulNBitsRewriter {
     if (b.getDimsCount() != 2) {
       throw new IllegalArgumentException("weight " + b.getName() + " of " + describe(node) + " is not 2-D");
     }
-    if (b.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
-      throw new UnsupportedOperationException("weight " + b.getName() + " of " + describe(node)
-          + " has ONNX data type " + b.getDataType() + "; only float32 weights are supported");
-    }
+    checkWeightType(node, b);
     double[] values = Tensors.toDoubles(b);
     if (values == null) {
       throw new IllegalArgumentException("weight " + b.getName() + " of " + describe(node)
@@ -185,14 +186,16 @@ public final class MatMulNBitsRewriter {
   }
 
   private static NodeProto install(GraphProto.Builder graph, int nodeIndex, NodeProto node, String weightName,
-      MatMulNBitsWeights weights, String biasName) {
+      int scaleType, MatMulNBitsWeights weights, String biasName) {
     int kb = weights.kBlocks();
     String prefix = weightName + "_MatMulNBits";
     String bName = uniqueName(graph, prefix + "_B");
     graph.addInitializer(uint8(bName, weights.packedB(), weights.n(), kb,
         MatMulNBitsPacking.blobBytes(weights.blockSize(), weights.bits())));
     String scalesName = uniqueName(graph, prefix + "_scales");
-    graph.addInitializer(floats(scalesName, weights.scales(), weights.n(), kb));
+    graph.addInitializer(scaleType == TensorProto.DataType.FLOAT16_VALUE
+        ? halves(scalesName, weights.scales(), weights.n(), kb)
+        : floats(scalesName, weights.scales(), weights.n(), kb));
     String zerosName = "";
     if (weights.packedZeroPoints().isPresent()) {
       zerosName = uniqueName(graph, prefix + "_zero_points");
@@ -231,9 +234,13 @@ public final class MatMulNBitsRewriter {
       throw new IllegalArgumentException("weight " + t.getName() + " of " + describe(node) + " has dims "
           + t.getDimsList() + ", expected [" + rows + ", " + cols + "]");
     }
-    if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+    checkWeightType(node, t);
+  }
+
+  private static void checkWeightType(NodeProto node, TensorProto t) {
+    if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE && t.getDataType() != TensorProto.DataType.FLOAT16_VALUE) {
       throw new UnsupportedOperationException("weight " + t.getName() + " of " + describe(node)
-          + " has ONNX data type " + t.getDataType() + "; only float32 weights are supported");
+          + " has ONNX data type " + t.getDataType() + "; only float32 and float16 weights are supported");
     }
   }
 
@@ -340,6 +347,19 @@ public final class MatMulNBitsRewriter {
     ByteBuffer buf = ByteBuffer.allocate(4 * data.length).order(ByteOrder.LITTLE_ENDIAN);
     buf.asFloatBuffer().put(data);
     TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.FLOAT_VALUE)
+        .setRawData(ByteString.copyFrom(buf.array()));
+    for (long d : dims) {
+      t.addDims(d);
+    }
+    return t.build();
+  }
+
+  private static TensorProto halves(String name, float[] data, long... dims) {
+    ByteBuffer buf = ByteBuffer.allocate(2 * data.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (float v : data) {
+      buf.putShort(Fp16Conversions.floatToFp16(v));
+    }
+    TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.FLOAT16_VALUE)
         .setRawData(ByteString.copyFrom(buf.array()));
     for (long d : dims) {
       t.addDims(d);

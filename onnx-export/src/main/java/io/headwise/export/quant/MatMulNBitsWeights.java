@@ -1,5 +1,6 @@
 package io.headwise.export.quant;
 
+import ai.onnxruntime.platform.Fp16Conversions;
 import io.headwise.planners.quant.QuantizedWeight;
 import java.util.Optional;
 
@@ -103,6 +104,18 @@ public record MatMulNBitsWeights(int k, int n, int bits, int blockSize, byte[] p
     Optional<byte[]> packedZeros = symmetric ? Optional.empty()
         : Optional.of(MatMulNBitsPacking.packZeroPoints(zeros, n, kb, container));
     return new MatMulNBitsWeights(k, n, container, blockSize, packedB, scales, packedZeros, bits);
+  }
+
+  /**
+   * The same weights with every scale rounded to the nearest float16 value, i.e. what a float16 model's
+   * {@code scales} initializer holds; use it for the Java reference of a float16 graph.
+   */
+  public MatMulNBitsWeights withHalfPrecisionScales() {
+    float[] rounded = new float[scales.length];
+    for (int i = 0; i < scales.length; i++) {
+      rounded[i] = Fp16Conversions.fp16ToFloat(Fp16Conversions.floatToFp16(scales[i]));
+    }
+    return new MatMulNBitsWeights(k, n, bits, blockSize, packedB, rounded, packedZeroPoints, quantBits);
   }
 
   /** Number of blocks per row. */

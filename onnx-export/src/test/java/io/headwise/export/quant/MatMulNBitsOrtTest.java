@@ -13,16 +13,22 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.platform.Fp16Conversions;
+import com.google.protobuf.ByteString;
 import io.headwise.graph.Tensors;
 import io.headwise.planners.quant.GptqQuantizer;
 import io.headwise.planners.quant.QuantConfig;
 import io.headwise.planners.quant.QuantizedWeight;
 import io.headwise.planners.quant.RtnQuantizer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -127,6 +133,64 @@ class MatMulNBitsOrtTest {
     }
   }
 
+  @Test
+  void float16ModelsGetFloat16Scales() throws OrtException {
+    int k = 64;
+    int n = 48;
+    double[][] w = MatMulNBitsPackingTest.gaussian(n, k, 0.1, 91);
+    ByteBuffer raw = ByteBuffer.allocate(2 * k * n).order(ByteOrder.LITTLE_ENDIAN);
+    for (int c = 0; c < k; c++) {
+      for (int r = 0; r < n; r++) {
+        raw.putShort(Fp16Conversions.floatToFp16((float) w[r][c]));
+      }
+    }
+    TensorProto weight = TensorProto.newBuilder().setName("W").setDataType(TensorProto.DataType.FLOAT16_VALUE)
+        .addDims(k).addDims(n).setRawData(ByteString.copyFrom(raw.array())).build();
+    GraphProto.Builder graph = GraphProto.newBuilder().setName("fp16")
+        .addInput(tensorInfo("A", TensorProto.DataType.FLOAT16_VALUE, new long[] {3, k}))
+        .addOutput(tensorInfo("Y", TensorProto.DataType.FLOAT16_VALUE, new long[] {3, n}))
+        .addInitializer(weight)
+        .addNode(NodeProto.newBuilder().setOpType("MatMul").setName("proj").addInput("A").addInput("W").addOutput("Y"));
+    ModelProto.Builder model = model(graph);
+    double[][] read = MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
+    assertEquals(Fp16Conversions.fp16ToFloat(Fp16Conversions.floatToFp16((float) w[5][9])), read[5][9]);
+    MatMulNBitsWeights packed = MatMulNBitsWeights.from(RtnQuantizer.quantize(read, QuantConfig.asymmetric(4, 32)));
+    MatMulNBitsRewriter.replace(model, "proj", packed);
+    TensorProto scales = model.getGraph().getInitializerList().stream()
+        .filter(t -> t.getName().endsWith("_scales")).findFirst().orElseThrow();
+    assertEquals(TensorProto.DataType.FLOAT16_VALUE, scales.getDataType());
+
+    float[][] a = randomInput(3, k, 92);
+    ShortBuffer input = ShortBuffer.allocate(3 * k);
+    for (float[] row : a) {
+      for (int c = 0; c < k; c++) {
+        row[c] = Fp16Conversions.fp16ToFloat(Fp16Conversions.floatToFp16(row[c]));
+        input.put(Fp16Conversions.floatToFp16(row[c]));
+      }
+    }
+    input.flip();
+    float[] y;
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+        OrtSession session = ENV.createSession(model.build().toByteArray(), options);
+        OnnxTensor tensor = OnnxTensor.createTensor(ENV, input, new long[] {3, k}, OnnxJavaType.FLOAT16);
+        OrtSession.Result result = session.run(Map.of("A", tensor))) {
+      FloatBuffer out = ((OnnxTensor) result.get(0)).getFloatBuffer();
+      y = new float[out.remaining()];
+      out.get(y);
+    }
+    float[] deq = packed.withHalfPrecisionScales().dequantizeOutIn();
+    for (int m = 0; m < 3; m++) {
+      for (int j = 0; j < n; j++) {
+        double ref = 0;
+        for (int c = 0; c < k; c++) {
+          ref += (double) a[m][c] * deq[j * k + c];
+        }
+        // float16 output: about 3 significant digits
+        assertEquals(ref, y[m * n + j], 2e-3 * Math.max(1, Math.abs(ref)), "(" + m + ", " + j + ")");
+      }
+    }
+  }
+
   private static void checkMatMul(int k, int n, QuantConfig config, int blockSize, long[] inputShape)
       throws OrtException {
     double[][] w = MatMulNBitsPackingTest.gaussian(n, k, 0.1, k * 31L + n + config.bits());
@@ -226,11 +290,15 @@ class MatMulNBitsOrtTest {
   }
 
   private static ValueInfoProto floatInput(String name, long[] shape) {
+    return tensorInfo(name, TensorProto.DataType.FLOAT_VALUE, shape);
+  }
+
+  private static ValueInfoProto tensorInfo(String name, int elemType, long[] shape) {
     TensorShapeProto.Builder s = TensorShapeProto.newBuilder();
     for (long d : shape) {
       s.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
     }
     return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(s))).build();
+        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(s))).build();
   }
 }
