@@ -1,0 +1,216 @@
+package io.headwise.export.attention;
+
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_ALPHA;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_BETA;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_BUDGET_GROUPS;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_BUDGET_TOKENS;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_CAUSAL;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_KINDS;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_KV_HEADS;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_RECENT_TOKENS;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_SCALE;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_SINK_TOKENS;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.FunctionProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.headwise.graph.GraphBuilder;
+import io.headwise.graph.Tensors;
+import io.headwise.schemas.HeadwiseException;
+import java.util.List;
+
+/**
+ * The model-local function {@code ai.headwise::HeadwiseAttention}: the reference body of the op, written against the
+ * model's own default-domain opset (11 and later), so that stock ONNX Runtime inlines and runs it.
+ *
+ * <p>Body, for query head h (all per-head values read from the call site's attributes):
+ * <pre>
+ *   K_h = K[kv_heads[h]], V_h = V[kv_heads[h]]
+ *   s   = scale · Q·K_hᵀ + mask                                    [B, H, Tq, Tk]
+ *   i   = Tk − Tq + query index (absolute position), j = key index
+ *   causal:        n = i + 1, d = i − j, order = (j ≤ i)
+ *   bidirectional: n = Tk,    d = |i − j|, order = true
+ *   span_h = max(0, α_h + β_h·n)                                   (float32: β·n, then + α)
+ *   keep = order ∧ (kind_h = full ∨ (kind_h ∈ {streaming, elastic} ∧ (j &lt; sink_h ∨ d &lt; span_h)) ∨ budget_keep)
+ *   P    = softmax(where(keep, s, −∞)) with rows that keep nothing set to 0
+ *   out  = P · V_h
+ * </pre>
+ * {@code budget_keep} is evaluated only when some head has kind budget (an {@code If} on the kinds), by the
+ * H2O-style policy documented in docs/headwise-attention.md.
+ */
+public final class HeadwiseAttentionFunction {
+  /** The lowest default-domain opset the body is written for. */
+  public static final int MIN_OPSET = 11;
+
+  private HeadwiseAttentionFunction() {}
+
+  /** The function for a model whose default-domain opset is {@code opset}. */
+  public static FunctionProto build(int opset) {
+    if (opset < MIN_OPSET) {
+      throw new HeadwiseException("HeadwiseAttention needs a model at ONNX opset " + MIN_OPSET + " or later; this"
+          + " model imports opset " + opset + " (re-export it with opset_version >= " + MIN_OPSET + ")");
+    }
+    BodyBuilder b = new BodyBuilder(opset, "");
+    String q = HeadwiseAttentionOp.INPUT_QUERY;
+    String k = HeadwiseAttentionOp.INPUT_KEY;
+    String v = HeadwiseAttentionOp.INPUT_VALUE;
+    String mask = HeadwiseAttentionOp.INPUT_MASK;
+
+    // Attributes.
+    String kinds = b.attributeTensor(ATTR_KINDS);
+    String kvHeads = b.attributeTensor(ATTR_KV_HEADS);
+    String scale = b.attributeTensor(ATTR_SCALE);
+    String causalFlag = b.cast(b.attributeTensor(ATTR_CAUSAL), GraphBuilder.BOOL);
+    String sinks = b.attributeTensor(ATTR_SINK_TOKENS);
+    String alpha = b.attributeTensor(ATTR_ALPHA);
+    String beta = b.attributeTensor(ATTR_BETA);
+    String budget = b.attributeTensor(ATTR_BUDGET_TOKENS);
+    String recent = b.attributeTensor(ATTR_RECENT_TOKENS);
+    String groups = b.attributeTensor(ATTR_BUDGET_GROUPS);
+
+    String zeroF = b.floatScalar("zero", 0f);
+    String oneF = b.floatScalar("one", 1f);
+    String zeroL = b.longScalar("zero_i", 0);
+    String oneL = b.longScalar("one_i", 1);
+
+    // Scores.
+    String keyH = b.op("Gather", "key_h", List.of(k, kvHeads), GraphBuilder.intAttr("axis", 1));
+    String valueH = b.op("Gather", "value_h", List.of(v, kvHeads), GraphBuilder.intAttr("axis", 1));
+    String raw = b.op("MatMul", "qk", q, b.transpose(keyH, 0, 1, 3, 2));
+    String scores = b.op("Add", "scores", b.op("Mul", "scaled", raw, scale), mask);
+
+    // Positions: queries are the last Tq of the Tk keys.
+    String tq = b.op("Gather", "tq", List.of(b.op("Shape", "q_shape", q), b.longScalar("axis2", 2)),
+        GraphBuilder.intAttr("axis", 0));
+    String tk = b.op("Gather", "tk", List.of(b.op("Shape", "k_shape", k), b.longScalar("axis2", 2)),
+        GraphBuilder.intAttr("axis", 0));
+    String queryPos = b.op("Range", "query_pos", b.op("Sub", "first_query", tk, tq), tk, oneL);
+    String keyPos = b.op("Range", "key_pos", zeroL, tk, oneL);
+    String i = b.reshape(b.cast(queryPos, GraphBuilder.FLOAT), -1, 1); // [Tq, 1]
+    String j = b.reshape(b.cast(keyPos, GraphBuilder.FLOAT), 1, -1); // [1, Tk]
+    String diff = b.op("Sub", "i_minus_j", i, j); // [Tq, Tk]
+    String order = b.not(b.and(causalFlag, b.less(diff, zeroF))); // j ≤ i when causal
+    String dist = b.where(causalFlag, diff, b.op("Abs", "abs", diff));
+    String tkF = b.cast(tk, GraphBuilder.FLOAT);
+    String n = b.where(causalFlag, b.op("Add", "n_causal", i, oneF), tkF); // [Tq, 1] or []
+
+    // Static (sink + window) heads.
+    String kinds3 = b.reshape(kinds, -1, 1, 1);
+    String alpha3 = b.reshape(alpha, -1, 1, 1);
+    String beta3 = b.reshape(beta, -1, 1, 1);
+    String sinks3 = b.reshape(b.cast(sinks, GraphBuilder.FLOAT), -1, 1, 1);
+    String span = b.op("Max", "span", b.op("Add", "alpha_beta_n", alpha3, b.op("Mul", "beta_n", beta3, n)), zeroF);
+    String inWindow = b.less(dist, span); // [H, Tq, Tk]
+    String inSink = b.less(j, sinks3); // [H, 1, Tk]
+    String isFull = b.op("Equal", "is_full", kinds3, b.longScalar("kind_full", HeadwiseAttentionOp.KIND_FULL));
+    String isWindowed = b.or(
+        b.op("Equal", "is_streaming", kinds3, b.longScalar("kind_streaming", HeadwiseAttentionOp.KIND_STREAMING)),
+        b.op("Equal", "is_elastic", kinds3, b.longScalar("kind_elastic", HeadwiseAttentionOp.KIND_ELASTIC)));
+    String staticKeep = b.or(isFull, b.and(isWindowed, b.or(inSink, inWindow)));
+
+    // Budget heads, evaluated only when there is one.
+    String budgetKind = b.longScalar("kind_budget", HeadwiseAttentionOp.KIND_BUDGET);
+    String anyBudget = b.cast(b.reduceMaxAll(b.cast(b.op("Equal", "is_budget_1d", kinds, budgetKind),
+        GraphBuilder.INT64)), GraphBuilder.BOOL);
+    String budgetKeep = b.fresh("budget_keep");
+    GraphProto thenBranch = budgetBranch(b.branch("budget/"), scores, order, dist, n, tkF, kinds, kinds3,
+        budgetKind, budget, recent, groups, zeroF, oneF, zeroL, oneL);
+    BodyBuilder none = b.branch("no_budget/");
+    String nothing = none.op("Identity", "keep", none.boolScalar("false", false));
+    GraphProto elseBranch = branchGraph("no_budget", none, nothing);
+    b.node("If", List.of(anyBudget), List.of(budgetKeep),
+        AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
+            .setG(thenBranch).build(),
+        AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
+            .setG(elseBranch).build());
+
+    // Masked softmax and P·V.
+    String keep = b.and(order, b.or(staticKeep, budgetKeep));
+    String masked = b.where(keep, scores, b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
+    String p = b.op("Softmax", "probs", List.of(masked), GraphBuilder.intAttr("axis", -1));
+    String safe = b.where(b.op("IsNaN", "empty_row", p), zeroF, p);
+    b.node("MatMul", List.of(safe, valueH), List.of(HeadwiseAttentionOp.OUTPUT));
+
+    FunctionProto.Builder f = FunctionProto.newBuilder()
+        .setName(HeadwiseAttentionOp.OP_TYPE)
+        .setDomain(HeadwiseAttentionOp.DOMAIN)
+        .setDocString("Per-head KV-cache plan applied to one attention core (QK^T -> softmax -> V); see"
+            + " docs/headwise-attention.md")
+        .addInput(q).addInput(k).addInput(v).addInput(mask)
+        .addOutput(HeadwiseAttentionOp.OUTPUT)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+        .addAllNode(b.nodes());
+    for (String a : HeadwiseAttentionOp.REQUIRED_ATTRIBUTES) {
+      f.addAttribute(a);
+    }
+    f.addAttributeProto(tensorDefault(ATTR_SINK_TOKENS, Tensors.longScalar("", 0)));
+    f.addAttributeProto(tensorDefault(ATTR_ALPHA, Tensors.floatScalar("", 0f)));
+    f.addAttributeProto(tensorDefault(ATTR_BETA, Tensors.floatScalar("", 0f)));
+    f.addAttributeProto(tensorDefault(ATTR_BUDGET_TOKENS, Tensors.longScalar("", 0)));
+    f.addAttributeProto(tensorDefault(ATTR_RECENT_TOKENS, Tensors.longScalar("", 0)));
+    f.addAttributeProto(tensorDefault(ATTR_BUDGET_GROUPS, Tensors.longScalar("", -1)));
+    return f.build();
+  }
+
+  /**
+   * The H2O-style selection of budget heads, static per query: for query i (n = i + 1 keys), keep every key when
+   * n ≤ budget; otherwise the {@code recent} most recent keys plus the top (budget − recent) older keys by attention
+   * accumulated over the earlier queries i' &lt; i of the dense (plan-free) probabilities, averaged over the query
+   * heads of a budget group; ties go to the lower key index.
+   */
+  private static GraphProto budgetBranch(BodyBuilder b, String scores, String order, String dist,
+      String n, String tkF, String kinds, String kinds3, String budgetKind, String budget, String recent,
+      String groups, String zeroF, String oneF, String zeroL, String oneL) {
+    String dense = b.op("Softmax", "dense_probs", List.of(scores), GraphBuilder.intAttr("axis", -1));
+    // Group averaging matrix avg[h', h] = [group(h') = group(h)] / |group(h)|.
+    String numHeads = b.element(b.op("Shape", "kinds_shape", kinds), 0);
+    String headIndex = b.op("Range", "head_index", zeroL, numHeads, oneL);
+    String group = b.where(b.less(groups, zeroL), headIndex, groups);
+    String same = b.cast(b.op("Equal", "same_group", b.reshape(group, -1, 1), b.reshape(group, 1, -1)),
+        GraphBuilder.FLOAT);
+    String average = b.op("Div", "group_average", same, b.reduceSum(same, true, 0));
+    String headsLast = b.transpose(dense, 0, 2, 3, 1);
+    String grouped = b.transpose(b.op("MatMul", "grouped", headsLast, average), 0, 3, 1, 2);
+    String accumulated = b.op("CumSum", "accumulated", List.of(grouped, b.longScalar("query_axis", 2)),
+        GraphBuilder.intAttr("exclusive", 1), GraphBuilder.intAttr("reverse", 0));
+
+    String budget3 = b.reshape(b.cast(budget, GraphBuilder.FLOAT), -1, 1, 1);
+    String recent3 = b.reshape(b.cast(recent, GraphBuilder.FLOAT), -1, 1, 1);
+    String isRecent = b.less(dist, recent3); // [H, Tq, Tk]
+    String fits = b.not(b.op("Greater", "over_budget", n, budget3)); // [H, Tq, 1]
+    String candidate = b.and(order, b.not(isRecent));
+    String candidateScore = b.where(candidate, accumulated, b.floatScalar("not_candidate", -1f));
+    String heavy = b.op("Sub", "heavy", budget3, recent3); // [H, 1, 1]
+    String heavyMax = b.reduceMaxAll(heavy);
+    String kF = b.op("Max", "k_at_least_1", b.op("Min", "k_at_most_tk", heavyMax, tkF), oneF);
+    String topK = b.reshape(b.cast(kF, GraphBuilder.INT64), 1);
+    String topValues = b.fresh("top_values");
+    String topIndices = b.fresh("top_indices");
+    b.node("TopK", List.of(candidateScore, topK), List.of(topValues, topIndices), GraphBuilder.intAttr("axis", -1),
+        GraphBuilder.intAttr("largest", 1), GraphBuilder.intAttr("sorted", 1));
+    String rank = b.op("Range", "rank", zeroF, kF, oneF); // [k]
+    String selected = b.and(b.less(rank, heavy), b.not(b.less(topValues, zeroF)));
+    String zeros = b.op("ConstantOfShape", "zeros", b.op("Shape", "score_shape", candidateScore));
+    String hits = b.op("ScatterElements", "heavy_hits", List.of(zeros, topIndices, b.cast(selected,
+        GraphBuilder.FLOAT)), GraphBuilder.intAttr("axis", -1));
+    String isHeavy = b.op("Greater", "is_heavy", hits, b.floatScalar("half", 0.5f));
+    String isBudget = b.op("Equal", "is_budget", kinds3, budgetKind);
+    String keep = b.and(isBudget, b.or(fits, b.or(isRecent, isHeavy)));
+    return branchGraph("budget", b, keep);
+  }
+
+  private static GraphProto branchGraph(String name, BodyBuilder b, String out) {
+    return GraphProto.newBuilder().setName(name).addAllNode(b.nodes())
+        .addOutput(ValueInfoProto.newBuilder().setName(out).setType(TypeProto.newBuilder()
+            .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.BOOL))))
+        .build();
+  }
+
+  private static AttributeProto tensorDefault(String name, TensorProto value) {
+    return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.TENSOR).setT(value).build();
+  }
+}

@@ -1,0 +1,40 @@
+package io.headwise.export.attention;
+
+/**
+ * The plan of one attention layer as {@code HeadwiseAttention} attributes, one entry per query head.
+ *
+ * @param layer the attention layer (block ordinal in the attention map)
+ * @param kinds head kind codes ({@link HeadwiseAttentionOp#KIND_FULL} ... {@link HeadwiseAttentionOp#KIND_BUDGET})
+ * @param sinkTokens sink tokens (streaming/elastic heads; 0 otherwise)
+ * @param alpha α of span(n) = max(0, α + β·n) (streaming/elastic heads; 0 otherwise)
+ * @param beta β of span(n) (streaming/elastic heads; 0 otherwise)
+ * @param budgetTokens token budget (budget heads; 0 otherwise)
+ * @param recentTokens most recent tokens a budget head always keeps (≤ budget; 0 otherwise)
+ * @param budgetGroups heads with the same id share one budget selection (the kv head for kv-head plans, the query
+ *     head itself for query-head plans)
+ */
+public record LayerPlan(
+    int layer,
+    long[] kinds,
+    long[] sinkTokens,
+    float[] alpha,
+    float[] beta,
+    long[] budgetTokens,
+    long[] recentTokens,
+    long[] budgetGroups) {
+
+  /** Query heads. */
+  public int numHeads() {
+    return kinds.length;
+  }
+
+  /** True when some head is a budget head. */
+  public boolean hasBudgetHeads() {
+    for (long k : kinds) {
+      if (k == HeadwiseAttentionOp.KIND_BUDGET) {
+        return true;
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,172 @@
+package io.headwise.export.attention;
+
+import ai.onnx.proto.OnnxMl.NodeProto;
+import io.headwise.graph.AttentionBlock;
+import io.headwise.graph.GraphIndex;
+import io.headwise.schemas.HeadwiseException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Turns the score path of a block (every op between {@code MatMul(Q, Kᵀ)} and the Softmax) into one additive mask.
+ *
+ * <p>The path is replayed with the QK product replaced by zero: {@code Add(s, m)} contributes {@code m},
+ * {@code Sub(s, m)} contributes {@code −m}, {@code Where(c, s, x)} becomes {@code Where(c, 0, x)} (a Where-style mask
+ * becomes additive), scale {@code Mul}/{@code Div} and {@code Cast}/{@code Identity} pass the replayed value through.
+ * The op then computes {@code scale·Q·Kᵀ + mask}, which equals the model's scores wherever they are not masked; where
+ * a {@code Where} masks to a constant c, the op has {@code s + c}, equal to c in float32 for the large negative
+ * constants exporters use (finfo.min, −1e9, −inf) and giving zero probability either way. A multiplicative mask
+ * (old GPT-2, {@code s·b − 1e4·(1 − b)}) becomes the additive {@code −1e4·(1 − b)}, with the same probabilities as long
+ * as the masked logits underflow. Softcapping ({@code Tanh}) and anything else that is not affine in the scores is
+ * refused.
+ *
+ * <p>Replayed nodes are shared: a second layer whose mask is built from the same tensors by the same ops reuses the
+ * first layer's output (models share one mask across layers).
+ */
+final class ScoreMask {
+  private static final Set<String> PATH_OPS = Set.of("Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity");
+  private static final int REACH_DEPTH = 16;
+
+  private final GraphIndex index;
+  private final String zeroName;
+  private final Map<String, String> replayed;
+  private final List<NodeProto> emitted = new ArrayList<>();
+  private int counter;
+
+  /**
+   * @param zeroName a float scalar 0 available to the graph (an initializer)
+   * @param replayed memo of replayed nodes (signature → output) shared across layers
+   */
+  ScoreMask(GraphIndex index, String zeroName, Map<String, String> replayed) {
+    this.index = index;
+    this.zeroName = zeroName;
+    this.replayed = replayed;
+  }
+
+  /** Nodes emitted by the last {@link #additiveMask} call, in order. */
+  List<NodeProto> emitted() {
+    return emitted;
+  }
+
+  /**
+   * The additive mask of {@code block} (a tensor name; {@code zeroName} when the path holds no mask); the nodes to
+   * insert before the op are in {@link #emitted()}.
+   */
+  String additiveMask(AttentionBlock block, String qkOutput) {
+    emitted.clear();
+    List<NodeProto> chain = new ArrayList<>();
+    List<Integer> scoreInputs = new ArrayList<>();
+    String t = block.scoresTensor();
+    while (!t.equals(qkOutput)) {
+      Optional<NodeProto> p = index.producer(t);
+      if (p.isEmpty()) {
+        throw refuse(block, "the scores do not come from the QK MatMul");
+      }
+      NodeProto n = p.get();
+      if (n.getOpType().equals("Tanh")) {
+        throw refuse(block, "the scores are soft-capped (Tanh), which an additive mask cannot express");
+      }
+      if (!PATH_OPS.contains(n.getOpType()) || !n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
+        throw refuse(block, "the score path holds a " + n.getOpType() + " node (" + n.getName() + ")");
+      }
+      int s = -1;
+      for (int i = 0; i < n.getInputCount(); i++) {
+        if (reaches(n.getInput(i), qkOutput, REACH_DEPTH)) {
+          if (s >= 0) {
+            throw refuse(block, "node " + n.getName() + " takes the scores on two inputs");
+          }
+          s = i;
+        }
+      }
+      if (s < 0) {
+        throw refuse(block, "node " + n.getName() + " on the score path does not read the scores");
+      }
+      if (n.getOpType().equals("Sub") && s != 0 || n.getOpType().equals("Div") && s != 0
+          || n.getOpType().equals("Where") && s == 0) {
+        throw refuse(block, "node " + n.getName() + " (" + n.getOpType() + ") is not affine in the scores");
+      }
+      chain.add(n);
+      scoreInputs.add(s);
+      t = n.getInput(s);
+    }
+    Collections.reverse(chain);
+    Collections.reverse(scoreInputs);
+    String value = null; // null: the replayed value is zero
+    for (int c = 0; c < chain.size(); c++) {
+      NodeProto n = chain.get(c);
+      int s = scoreInputs.get(c);
+      switch (n.getOpType()) {
+        case "Cast":
+        case "Identity":
+        case "Mul":
+        case "Div":
+          if (value != null) {
+            value = emit(n, s, value);
+          }
+          break;
+        case "Add":
+          value = value == null ? n.getInput(1 - s) : emit(n, s, value);
+          break;
+        case "Sub":
+          value = value == null ? emit(NodeProto.newBuilder().setOpType("Neg").addInput(n.getInput(1))
+              .addOutput("").build(), 0, n.getInput(1)) : emit(n, s, value);
+          break;
+        case "Where":
+          value = emit(n, s, value == null ? zeroName : value);
+          break;
+        default:
+          throw new IllegalStateException(n.getOpType());
+      }
+    }
+    return value == null ? zeroName : value;
+  }
+
+  /** A copy of {@code n} with input {@code s} replaced by {@code input}, or the output of an identical earlier copy. */
+  private String emit(NodeProto n, int s, String input) {
+    NodeProto.Builder copy = NodeProto.newBuilder().setOpType(n.getOpType()).setDomain(n.getDomain())
+        .addAllAttribute(n.getAttributeList());
+    for (int i = 0; i < n.getInputCount(); i++) {
+      copy.addInput(i == s ? input : n.getInput(i));
+    }
+    String signature = copy.build().toString();
+    String existing = replayed.get(signature);
+    if (existing != null) {
+      return existing;
+    }
+    String out = "hw_attn/mask/" + n.getOpType() + "_" + (replayed.size()) + "_" + (counter++);
+    copy.setName(out).addOutput(out);
+    emitted.add(copy.build());
+    replayed.put(signature, out);
+    return out;
+  }
+
+  /** True when {@code target} is an ancestor of {@code tensor} (or the tensor itself) within {@code depth} nodes. */
+  private boolean reaches(String tensor, String target, int depth) {
+    Set<String> seen = new HashSet<>();
+    List<String> frontier = List.of(tensor);
+    for (int d = 0; d <= depth && !frontier.isEmpty(); d++) {
+      List<String> next = new ArrayList<>();
+      for (String t : frontier) {
+        if (t.equals(target)) {
+          return true;
+        }
+        if (t.isEmpty() || !seen.add(t)) {
+          continue;
+        }
+        index.producer(t).ifPresent(p -> next.addAll(p.getInputList()));
+      }
+      frontier = next;
+    }
+    return false;
+  }
+
+  private static HeadwiseException refuse(AttentionBlock block, String why) {
+    return new HeadwiseException("cannot rewrite attention layer " + block.layer() + " (softmax "
+        + block.softmaxNode() + ") as HeadwiseAttention: " + why);
+  }
+}
