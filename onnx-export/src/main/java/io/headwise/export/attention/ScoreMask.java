@@ -30,6 +30,7 @@ import java.util.Set;
  */
 final class ScoreMask {
   private static final Set<String> PATH_OPS = Set.of("Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity");
+  private static final Set<String> SHAPE_ONLY = Set.of("Shape", "Size");
   private static final int REACH_DEPTH = 16;
 
   private final GraphIndex index;
@@ -145,7 +146,10 @@ final class ScoreMask {
     return out;
   }
 
-  /** True when {@code target} is an ancestor of {@code tensor} (or the tensor itself) within {@code depth} nodes. */
+  /**
+   * True when the values of {@code tensor} depend on {@code target} within {@code depth} nodes (a mask built from
+   * the scores' Shape does not depend on their values).
+   */
   private boolean reaches(String tensor, String target, int depth) {
     Set<String> seen = new HashSet<>();
     List<String> frontier = List.of(tensor);
@@ -158,7 +162,8 @@ final class ScoreMask {
         if (t.isEmpty() || !seen.add(t)) {
           continue;
         }
-        index.producer(t).ifPresent(p -> next.addAll(p.getInputList()));
+        index.producer(t).filter(p -> !SHAPE_ONLY.contains(p.getOpType()))
+            .ifPresent(p -> next.addAll(p.getInputList()));
       }
       frontier = next;
     }
