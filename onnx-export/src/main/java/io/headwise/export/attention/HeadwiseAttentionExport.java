@@ -27,9 +27,9 @@ public record HeadwiseAttentionExport(
     EMBEDDED,
     /** The output was written in the directory of the source model's data files and reads them in place. */
     SAME_DIRECTORY,
-    /** The data files were hard-linked next to the output. */
-    HARD_LINKED,
-    /** The data files were copied next to the output (hard links were not possible, e.g. another file system). */
-    COPIED
+    /** The data files were copied next to the output. */
+    COPIED,
+    /** The data files were hard-linked next to the output (asked for with {@link ExternalDataPlacement#HARD_LINK}). */
+    HARD_LINKED
   }
 }

@@ -30,13 +30,22 @@ public final class HeadwiseAttentionExporter {
 
   /**
    * Writes the rewritten model to {@code out} (through a temporary file, so a failure writes nothing). Weights stored
-   * as external data stay external: the data files are hard-linked (or copied) next to {@code out} unless it is
-   * written in the source model's own directory; embedded weights stay embedded in the one output file.
+   * as external data stay external: the data files are copied next to {@code out} unless it is written in the source
+   * model's own directory; embedded weights stay embedded in the one output file.
    */
   public static HeadwiseAttentionExport export(OnnxModel model, AttentionMap map, PlanMeta meta, List<PlanRow> rows,
       Path out) {
+    return export(model, map, meta, rows, out, ExternalDataPlacement.COPY);
+  }
+
+  /**
+   * As {@link #export(OnnxModel, AttentionMap, PlanMeta, List, Path)}, choosing how external-data files reach the
+   * output directory when it is not the source model's ({@link ExternalDataPlacement}).
+   */
+  public static HeadwiseAttentionExport export(OnnxModel model, AttentionMap map, PlanMeta meta, List<PlanRow> rows,
+      Path out, ExternalDataPlacement placement) {
     AttentionCoreRewriter.Result result = rewriteWithSources(model, map, meta, rows);
-    ModelFileWriter.Written written = ModelFileWriter.write(model, result.proto(), out);
+    ModelFileWriter.Written written = ModelFileWriter.write(model, result.proto(), out, placement);
     List<String> sources = result.kvSources().stream()
         .map(s -> s.name().toLowerCase(Locale.ROOT).replace('_', '-')).toList();
     return new HeadwiseAttentionExport(written.output(), map.numLayers(), written.externalData(),

@@ -16,16 +16,20 @@ import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
+import java.util.UUID;
 
 /**
  * Writes a rewritten model proto to disk without partial results: the file is written to a hidden temporary sibling
  * and moved into place. Weights kept as external data stay external and the output always sits next to them (ONNX
  * Runtime resolves locations against the model's directory and newer releases refuse paths that leave it, symlinks
- * included): when the output directory is not the source model's, each data file is hard-linked there, or copied when
- * linking is not possible.
+ * included): when the output directory is not the source model's, each data file is copied there, or hard-linked
+ * when asked (falling back to a copy when linking is not possible). Copying is the default because the Python
+ * {@code onnx} package (checker and {@code onnx.load}, 1.23) refuses data files with more than one hard link, which
+ * a link would make of both the new and the source model's data.
  */
 final class ModelFileWriter {
   /** Where the model went and how its data is stored. */
@@ -33,7 +37,7 @@ final class ModelFileWriter {
 
   private ModelFileWriter() {}
 
-  static Written write(OnnxModel source, ModelProto proto, Path out) {
+  static Written write(OnnxModel source, ModelProto proto, Path out, ExternalDataPlacement placement) {
     Path target = out.toAbsolutePath().normalize();
     if (Files.isDirectory(target)) {
       throw new HeadwiseException("output path " + out + " is a directory; pass the path of the .onnx file to write");
@@ -50,7 +54,8 @@ final class ModelFileWriter {
         Path dataDir = source.externalDataDir().orElseThrow(() -> new HeadwiseException("model " + source.source()
             + " references external data but has no directory to resolve it against"));
         boolean sameDir = Files.isSameFile(dataDir, dir);
-        mode = sameDir ? ExternalData.SAME_DIRECTORY : ExternalData.HARD_LINKED;
+        mode = sameDir ? ExternalData.SAME_DIRECTORY
+            : placement == ExternalDataPlacement.HARD_LINK ? ExternalData.HARD_LINKED : ExternalData.COPIED;
         for (String location : locations) {
           Path from = resolveInside(dataDir, location, source);
           Path to = resolveInside(dir, location, source);
@@ -69,13 +74,14 @@ final class ModelFileWriter {
             }
             continue;
           }
-          if (placeData(from, to, created) == ExternalData.COPIED) {
+          if (placeData(from, to, placement, created) == ExternalData.COPIED) {
             mode = ExternalData.COPIED;
           }
         }
       }
-      tempModel = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-      try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tempModel), 1 << 16)) {
+      tempModel = dir.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
+      try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tempModel,
+          StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 16)) {
         proto.writeTo(os);
       }
       move(tempModel, target);
@@ -92,18 +98,22 @@ final class ModelFileWriter {
     }
   }
 
-  /** Hard-links (or copies) {@code from} to {@code to} through a temporary name; returns how. */
-  private static ExternalData placeData(Path from, Path to, List<Path> created) throws IOException {
+  /** Copies or hard-links {@code from} to {@code to} through a temporary name; returns how. */
+  private static ExternalData placeData(Path from, Path to, ExternalDataPlacement placement, List<Path> created)
+      throws IOException {
     Files.createDirectories(to.getParent());
-    Path temp = to.resolveSibling("." + to.getFileName() + ".link.tmp");
-    Files.deleteIfExists(temp);
-    ExternalData how;
-    try {
-      Files.createLink(temp, from);
-      how = ExternalData.HARD_LINKED;
-    } catch (UnsupportedOperationException | FileSystemException e) {
-      Files.copy(from, temp, StandardCopyOption.REPLACE_EXISTING);
-      how = ExternalData.COPIED;
+    Path temp = to.resolveSibling("." + to.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    ExternalData how = ExternalData.COPIED;
+    if (placement == ExternalDataPlacement.HARD_LINK) {
+      try {
+        Files.createLink(temp, from);
+        how = ExternalData.HARD_LINKED;
+      } catch (UnsupportedOperationException | FileSystemException e) {
+        how = ExternalData.COPIED;
+      }
+    }
+    if (how == ExternalData.COPIED) {
+      Files.copy(from, temp);
     }
     try {
       move(temp, to);

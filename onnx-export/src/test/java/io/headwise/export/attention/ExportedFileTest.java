@@ -91,7 +91,7 @@ class ExportedFileTest {
   }
 
   @Test
-  void externalDataIsHardLinkedNextToTheOutput(@TempDir Path dir) throws Exception {
+  void externalDataIsCopiedNextToTheOutput(@TempDir Path dir) throws Exception {
     Path source = Files.createDirectories(dir.resolve("source"));
     OnnxModel model = new TinyTransformer().writeWithExternalData(source, "tiny.onnx", "tiny.weights");
     AttentionMap map = AttentionLocator.locate(model);
@@ -101,11 +101,12 @@ class ExportedFileTest {
 
     HeadwiseAttentionExport summary = HeadwiseAttentionExporter.export(model, map, meta, rows, out);
 
-    assertEquals(ExternalData.HARD_LINKED, summary.externalData());
+    assertEquals(ExternalData.COPIED, summary.externalData());
     Path data = out.resolveSibling("tiny.weights");
     assertEquals(List.of(data.toAbsolutePath().normalize()), summary.dataFiles());
     assertFalse(Files.isSymbolicLink(data));
-    assertTrue(Files.isSameFile(data, source.resolve("tiny.weights")));
+    assertFalse(Files.isSameFile(data, source.resolve("tiny.weights")));
+    assertEquals(-1, Files.mismatch(data, source.resolve("tiny.weights")));
     assertTrue(Files.size(out) < Files.size(data), "the weights stay external");
     long[][] ids = {{3, 9, 4, 17, 22, 5, 8, 1}};
     long[][] mask = AttentionTestSupport.ones(ids);
@@ -120,6 +121,13 @@ class ExportedFileTest {
     for (int i = 0; i < original.length; i++) {
       assertEquals(original[i], exported[i], 1e-5);
     }
+
+    Path linked = dir.resolve("linked").resolve("tiny-headwise.onnx");
+    HeadwiseAttentionExport link = HeadwiseAttentionExporter.export(model, map, meta, rows, linked,
+        ExternalDataPlacement.HARD_LINK);
+    assertEquals(ExternalData.HARD_LINKED, link.externalData());
+    assertFalse(Files.isSymbolicLink(linked.resolveSibling("tiny.weights")));
+    assertTrue(Files.isSameFile(linked.resolveSibling("tiny.weights"), source.resolve("tiny.weights")));
 
     Path sameDir = source.resolve("tiny-headwise.onnx");
     HeadwiseAttentionExport inPlace = HeadwiseAttentionExporter.export(model, map, meta, rows, sameDir);
