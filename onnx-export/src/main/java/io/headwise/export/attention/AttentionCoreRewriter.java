@@ -29,8 +29,9 @@ import java.util.Set;
  *
  * <p>K and V: when a layer has fewer kv heads than query heads and both K and V come out of the transformers
  * {@code repeat_kv} pattern (Unsqueeze at axis 2 → Expand → Reshape), the op reads the tensors before the repeat
- * (num_kv_heads heads) with kv_heads[h] = ⌊h / g⌋; otherwise it reads the tensors the core read (already one per query
- * head) with kv_heads[h] = h.
+ * (num_kv_heads heads) with kv_heads[h] = ⌊h / g⌋; otherwise it reads the tensors the core read, expanded to one per
+ * query head ({@code Expand} to [1, H, 1, 1], a no-op broadcast for repeated tensors, a copy for a broadcast single kv
+ * head), with kv_heads[h] = h.
  */
 final class AttentionCoreRewriter {
   /** How a layer's K/V inputs were found. */
@@ -39,7 +40,7 @@ final class AttentionCoreRewriter {
     DIRECT,
     /** GQA, K and V read before repeat_kv (num_kv_heads heads), kv_heads[h] = ⌊h / g⌋. */
     PRE_REPEAT,
-    /** GQA, repeat_kv not recognised: the repeated K and V with kv_heads[h] = h. */
+    /** GQA, repeat_kv not recognised: the (repeated or broadcast) K and V expanded to H heads, kv_heads[h] = h. */
     REPEATED
   }
 
@@ -74,6 +75,7 @@ final class AttentionCoreRewriter {
     Map<String, String> replayed = new HashMap<>();
     ScoreMask masks = new ScoreMask(index, ZERO_MASK, replayed);
     List<KvSource> sources = new ArrayList<>();
+    List<TensorProto> extraInitializers = new ArrayList<>();
     for (AttentionBlock block : map.blocks()) {
       LayerPlan plan = plans.get(block.layer());
       if (block.probabilitiesElemType() != GraphBuilder.FLOAT) {
@@ -111,6 +113,13 @@ final class AttentionCoreRewriter {
             kvHeads[h] = block.kvHeadOf(h);
           }
         } else {
+          // Already repeated (or broadcast, e.g. MQA with one kv head): expand to H heads, identity kv_heads.
+          String heads = PREFIX + "heads_" + block.numHeads();
+          if (extraInitializers.stream().noneMatch(t -> t.getName().equals(heads))) {
+            extraInitializers.add(Tensors.longVector(heads, 1, block.numHeads(), 1, 1));
+          }
+          key = expand(key, heads, block, "key_heads", before);
+          value = expand(value, heads, block, "value_heads", before);
           source = KvSource.REPEATED;
         }
       }
@@ -130,7 +139,7 @@ final class AttentionCoreRewriter {
       }
     }
     GraphProto.Builder g = graph.toBuilder().clearNode().addAllNode(nodes)
-        .addInitializer(Tensors.floatScalar(ZERO_MASK, 0f));
+        .addInitializer(Tensors.floatScalar(ZERO_MASK, 0f)).addAllInitializer(extraInitializers);
     GraphPruner.prune(g);
     ModelProto.Builder out = proto.toBuilder().setGraph(g)
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(HeadwiseAttentionOp.DOMAIN)
@@ -166,6 +175,14 @@ final class AttentionCoreRewriter {
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_SCALE, Tensors.floatScalar("", (float) block.scale())))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_CAUSAL, Tensors.longScalar("", block.causal() ? 1 : 0)))
         .build();
+  }
+
+  /** Expand(x, [1, H, 1, 1]): x with H heads whether it has H or 1. */
+  private static String expand(String x, String heads, AttentionBlock block, String hint, List<NodeProto> before) {
+    String out = PREFIX + "layer" + block.layer() + "/" + hint;
+    before.add(NodeProto.newBuilder().setOpType("Expand").setName(out).addInput(x).addInput(heads).addOutput(out)
+        .build());
+    return out;
   }
 
   private static AttributeProto tensor(String name, TensorProto t) {

@@ -105,6 +105,7 @@ class PlanSemanticsTest {
     OpUnderTest.Comparison c = OpUnderTest.compare(model, HeadwiseAttentionExporter.rewrite(model, map, meta, rows),
         ids, mask);
     assertTrue(c.minSelectionGap() > 1e-6, "budget selection too close to a tie: " + c.minSelectionGap());
+    System.out.println("tiny decoder, opset " + opset + ", " + maskForm + ": max |op − reference| " + c.worst());
     assertTrue(c.worst() <= TOLERANCE, "opset " + opset + ": max difference " + c.worst());
 
     PlanMeta denseMeta = AttentionTestSupport.meta(model, map, "dense", "dense");
@@ -148,5 +149,37 @@ class PlanSemanticsTest {
         ids, mask);
     System.out.println("MiniLM streaming plan: max |op − reference| " + c.worst() + ", max |output| " + c.maxOutput());
     assertTrue(c.worst() <= TOLERANCE, "max difference " + c.worst());
+  }
+
+  /**
+   * K/V that were repeated in a form the exporter does not walk through (Tile), or broadcast from one kv head (MQA),
+   * are expanded to one per query head with the identity kv_heads mapping; budget groups still follow the model's
+   * kv heads.
+   */
+  @ParameterizedTest
+  @CsvSource({"TILE,2", "BROADCAST,1"})
+  void unrecognisedRepeatsUseTheIdentityMapping(TinyTransformer.KvRepeat repeat, int kvHeads, @TempDir Path dir)
+      throws Exception {
+    TinyTransformer tiny = new TinyTransformer();
+    tiny.kvRepeat = repeat;
+    tiny.kvHeads = kvHeads;
+    OnnxModel model = tiny.write(dir, "tiny.onnx");
+    AttentionMap map = AttentionLocator.locate(model);
+    assertTrue(map.block(0).numKvHeads() == kvHeads, "locator kv heads " + map.block(0).numKvHeads());
+    PlanMeta meta = AttentionTestSupport.meta(model, map, "kv", "h2o");
+    String g = PlanRow.KV_HEAD;
+    List<PlanRow> rows = AttentionTestSupport.rows(map, g, (l, h) -> h == 0
+        ? AttentionTestSupport.budget(meta, g, l, h, 5, 2) : AttentionTestSupport.streaming(meta, g, l, h, 1, 2, 0));
+    HeadwiseAttentionExport summary = HeadwiseAttentionExporter.export(model, map, meta, rows,
+        dir.resolve("out.onnx"));
+    assertTrue(summary.kvInputs().stream().allMatch("repeated"::equals), summary.kvInputs().toString());
+    ModelProto exported = HeadwiseAttentionExporter.rewrite(model, map, meta, rows);
+    ReferenceAttention.Attributes layer0 = OpUnderTest.attributes(OpUnderTest.opNodes(exported).get(0));
+    assertArrayEquals(new long[] {0, 1, 2, 3}, layer0.kvHeads());
+    assertArrayEquals(kvHeads == 2 ? new long[] {0, 0, 1, 1} : new long[] {0, 0, 0, 0}, layer0.budgetGroups());
+    long[][] ids = {{4, 8, 15, 16, 23, 42, 7, 1, 9, 33, 12, 5}};
+    OpUnderTest.Comparison c = OpUnderTest.compare(model, exported, ids, AttentionTestSupport.ones(ids));
+    assertTrue(c.minSelectionGap() > 1e-6, "budget selection too close to a tie: " + c.minSelectionGap());
+    assertTrue(c.worst() <= TOLERANCE, repeat + ": max difference " + c.worst());
   }
 }

@@ -42,6 +42,18 @@ final class TinyTransformer {
   Mask mask = Mask.CAUSAL_WHERE_THEN_PADDING_ADD;
   /** Scale as Div(scores, √d) instead of Mul(Q, √s)·Mul(Kᵀ, √s). */
   boolean divideScores = true;
+  /** How K/V reach the core when kvHeads &lt; heads. */
+  KvRepeat kvRepeat = KvRepeat.REPEAT_KV;
+
+  /** How K/V with fewer heads than Q reach the core. */
+  enum KvRepeat {
+    /** transformers repeat_kv: Unsqueeze(2) → Expand → Reshape. */
+    REPEAT_KV,
+    /** Unsqueeze(2) → Tile → Reshape: the same values, a form the exporter does not walk through. */
+    TILE,
+    /** No repeat: MatMul broadcasts a single kv head (MQA, kvHeads = 1). */
+    BROADCAST
+  }
 
   private final Random rnd = new Random(11);
 
@@ -113,7 +125,7 @@ final class TinyTransformer {
     String q = split(g, g.op("MatMul", x, weight(g, pre + "q_proj", e, e)), heads);
     String k = split(g, g.op("MatMul", x, weight(g, pre + "k_proj", e, kvHeads * headDim)), kvHeads);
     String v = split(g, g.op("MatMul", x, weight(g, pre + "v_proj", e, kvHeads * headDim)), kvHeads);
-    if (kvHeads < heads) {
+    if (kvHeads < heads && kvRepeat != KvRepeat.BROADCAST) {
       k = repeatKv(g, k);
       v = repeatKv(g, v);
     }
@@ -162,7 +174,8 @@ final class TinyTransformer {
   /** transformers repeat_kv: Unsqueeze(2) → Expand → Reshape [B, H, T, D]. */
   private String repeatKv(GraphBuilder g, String kv) {
     String u = g.unsqueeze(kv, 2);
-    String ex = g.op("Expand", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1));
+    String ex = kvRepeat == KvRepeat.TILE ? g.op("Tile", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1))
+        : g.op("Expand", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1));
     return g.op("Reshape", ex, g.constLongs(true, 0, heads, -1, headDim));
   }
 
