@@ -6,7 +6,6 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.Tensors;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -150,10 +149,5 @@ final class BodyBuilder {
 
   String where(String cond, String a, String b) {
     return op("Where", "where", cond, a, b);
-  }
-
-  @Override
-  public String toString() {
-    return "BodyBuilder[opset " + opset + ", " + nodes.size() + " nodes, " + Arrays.toString(counter) + "]";
   }
 }

@@ -13,7 +13,7 @@ package io.headwise.export.attention;
  * @param budgetGroups heads with the same id share one budget selection (the kv head for kv-head plans, the query
  *     head itself for query-head plans)
  */
-public record LayerPlan(
+record LayerPlan(
     int layer,
     long[] kinds,
     long[] sinkTokens,
@@ -26,15 +26,5 @@ public record LayerPlan(
   /** Query heads. */
   public int numHeads() {
     return kinds.length;
-  }
-
-  /** True when some head is a budget head. */
-  public boolean hasBudgetHeads() {
-    for (long k : kinds) {
-      if (k == HeadwiseAttentionOp.KIND_BUDGET) {
-        return true;
-      }
-    }
-    return false;
   }
 }

@@ -118,8 +118,11 @@ class ExportedFileTest {
       exported = AttentionTestSupport.run(session, ModelInputs.of(model.graph()), ids, mask, Set.of("hidden"))
           .get("hidden").values();
     }
+    float[] inMemory = AttentionTestSupport.run(model, HeadwiseAttentionExporter.rewrite(model, map, meta, rows), ids,
+        mask, Set.of("hidden")).get("hidden").values();
     for (int i = 0; i < original.length; i++) {
       assertEquals(original[i], exported[i], 1e-5);
+      assertEquals(exported[i], inMemory[i], 0.0, "in memory, external data resolves against the source directory");
     }
 
     Path linked = dir.resolve("linked").resolve("tiny-headwise.onnx");
