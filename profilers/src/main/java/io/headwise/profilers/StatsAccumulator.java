@@ -52,6 +52,21 @@ public final class StatsAccumulator implements Serializable {
     }
   }
 
+  /**
+   * Adds per-head sums computed elsewhere (e.g. by {@link JvmStatsReducer}) for one (bucket, layer, stat);
+   * {@code denominators} is null for plain means.
+   */
+  public void add(int bucket, int layer, String stat, double[] sums, double count, double[] denominators) {
+    Cell cell = cells.computeIfAbsent(key(bucket, layer, stat), k -> new Cell(sums.length, denominators != null));
+    cell.count += count;
+    for (int h = 0; h < sums.length; h++) {
+      cell.sum[h] += sums[h];
+      if (denominators != null) {
+        cell.denominator[h] += denominators[h];
+      }
+    }
+  }
+
   /** Adds another accumulator's sums into this one. */
   public StatsAccumulator merge(StatsAccumulator other) {
     for (Map.Entry<String, Cell> e : other.cells.entrySet()) {

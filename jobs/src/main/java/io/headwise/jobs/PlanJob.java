@@ -1,0 +1,183 @@
+package io.headwise.jobs;
+
+import static org.apache.spark.sql.functions.col;
+
+import io.headwise.graph.OnnxModel;
+import io.headwise.jobs.cli.Cli;
+import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.spark.SparkErrors;
+import io.headwise.jobs.spark.SparkSessions;
+import io.headwise.jobs.warehouse.PlanTables;
+import io.headwise.jobs.warehouse.RunRecords;
+import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.planners.HeadStatsTable;
+import io.headwise.planners.KvPlanners;
+import io.headwise.planners.Plan;
+import io.headwise.planners.PlanCandidate;
+import io.headwise.planners.PlanRequest;
+import io.headwise.schemas.HeadStat;
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.PlanMeta;
+import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.Tables;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The plan step ({@code headwise plan}; {@code spark-submit --class io.headwise.jobs.PlanJob}): reads one profile
+ * run's {@code head_stats}, runs one planner and writes the plan (and, for MoA, its Pareto candidates as
+ * {@code <plan id>-pareto-<i>}) to {@code attention_plans}, replacing only those plan ids.
+ */
+@Command(name = "plan", mixinStandardHelpOptions = true,
+    description = "Turn a profile run's head statistics into a per-head KV-cache plan (attention_plans).")
+public final class PlanJob implements Callable<Integer> {
+  public static final String STEP = "plan";
+
+  @Mixin
+  ConfigOption config;
+
+  @Option(names = OptionNames.METHOD, required = true,
+      description = "dense, streamingllm, h2o, moa, duo, razor or ems.")
+  String method;
+
+  @Option(names = OptionNames.STATS_RUN, required = true, description = "Profile run id to plan from.")
+  String statsRun;
+
+  @Option(names = OptionNames.KV_FRACTION, defaultValue = "1.0",
+      description = "Share of the KV cache to keep, in (0, 1] (default: ${DEFAULT-VALUE}).")
+  double kvFraction;
+
+  @Option(names = OptionNames.LENGTH, split = ",", required = true, paramLabel = "N,...",
+      description = "Sequence lengths the plan is sized for.")
+  List<Integer> lengths;
+
+  @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan id; rerunning it replaces the plan.")
+  String planId;
+
+  @Option(names = OptionNames.MODEL, paramLabel = "PATH",
+      description = "The model the plan is for: checked against the statistics' model id (optional).")
+  String model;
+
+  @Option(names = OptionNames.OPTION, paramLabel = "KEY=VALUE",
+      description = "Method option (repeatable); unknown keys are rejected by name.")
+  Map<String, String> options = new LinkedHashMap<>();
+
+  @Mixin
+  WarehouseOptions warehouse;
+
+  /** spark-submit entry point. */
+  public static void main(String[] args) {
+    System.exit(Cli.run(new PlanJob(), args));
+  }
+
+  @Override
+  public Integer call() {
+    Instant started = Instant.now();
+    KvPlanners.get(method);
+    String expectedModel = model == null ? null : OnnxModel.load(model).modelId();
+    SparkSession spark = SparkSessions.get(warehouse.master, "headwise plan " + planId);
+    try {
+      Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+      HeadStatsTable stats = HeadStatsTable.of(readStats(w, statsRun, expectedModel));
+      Plan plan = KvPlanners.plan(method, new PlanRequest(planId, stats, kvFraction, lengths, options));
+      List<Warehouse.TableWrite> writes = new ArrayList<>();
+      writes.add(write(w, plan.meta(), plan.rows()));
+      List<String> written = new ArrayList<>(List.of(planId));
+      for (PlanCandidate c : plan.candidates()) {
+        PlanMeta meta = new PlanMeta(c.candidateId(), plan.meta().modelId(), plan.meta().statsRunId(),
+            plan.meta().method(), plan.meta().kvFractionTarget(), plan.meta().targetLengths(), c.expectedKvFraction(),
+            plan.meta().numLayers(), plan.meta().numHeads(), plan.meta().numKvHeads(), plan.meta().createdAtMillis());
+        writes.add(write(w, meta, c.rows()));
+        written.add(c.candidateId());
+      }
+      // candidates of an earlier run of this plan id that this run did not produce are removed
+      w.read(Tables.ATTENTION_PLANS).ifPresent(t -> {
+        for (Row r : t.filter(col("model_id").equalTo(stats.modelId())).filter(col("plan_id").startsWith(planId
+            + "-pareto-")).select("plan_id").distinct().collectAsList()) {
+          if (!written.contains(r.getString(0))) {
+            writes.add(new Warehouse.TableWrite(Tables.ATTENTION_PLANS, w.rows(Tables.ATTENTION_PLANS, List.of()),
+                Map.of("model_id", stats.modelId(), "plan_id", r.getString(0))));
+          }
+        }
+      });
+      Map<String, Object> conf = new LinkedHashMap<>();
+      conf.put("method", method);
+      conf.put("stats_run", statsRun);
+      conf.put("kv_fraction", kvFraction);
+      conf.put("lengths", lengths);
+      conf.put("options", options);
+      Map<String, Long> counts = Map.of(Tables.ATTENTION_PLANS.name(),
+          (long) plan.rows().size() + plan.candidates().stream().mapToLong(c -> c.rows().size()).sum());
+      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, planId, STEP, stats.modelId(),
+          model, started, conf, counts, "expected kv fraction " + plan.meta().expectedKvFraction()),
+          RunRecords.keys(stats.modelId(), planId, STEP)));
+      w.commit(writes, "headwise plan " + planId);
+      printSummary(plan);
+      return 0;
+    } catch (RuntimeException e) {
+      throw SparkErrors.unwrap(e);
+    }
+  }
+
+  private static Warehouse.TableWrite write(Warehouse w, PlanMeta meta, List<PlanRow> rows) {
+    return new Warehouse.TableWrite(Tables.ATTENTION_PLANS, w.rows(Tables.ATTENTION_PLANS,
+        PlanTables.toRows(meta, rows)), Map.of("model_id", meta.modelId(), "plan_id", meta.planId()));
+  }
+
+  /** The head_stats rows of one run (of one model). */
+  static List<HeadStat> readStats(Warehouse w, String runId, String expectedModel) {
+    Dataset<Row> d = w.require(Tables.HEAD_STATS, "headwise profile").filter(col("run_id").equalTo(runId));
+    List<Row> rows = d.collectAsList();
+    if (rows.isEmpty()) {
+      throw new HeadwiseException("no head_stats rows for stats run '" + runId + "' under " + w.root()
+          + "; run 'headwise profile --run-id " + runId + "' first");
+    }
+    List<HeadStat> out = new ArrayList<>(rows.size());
+    java.util.Set<String> models = new java.util.TreeSet<>();
+    for (Row r : rows) {
+      HeadStat s = new HeadStat(r.getString(0), r.getString(1), r.getInt(2), r.getInt(3), r.getInt(4), r.getInt(5),
+          r.getLong(6), r.getString(7), r.getDouble(8));
+      models.add(s.modelId());
+      out.add(s);
+    }
+    if (expectedModel != null && !models.contains(expectedModel)) {
+      throw new HeadwiseException("stats run '" + runId + "' is for model " + String.join(", ", models)
+          + ", not for " + expectedModel + "; a plan is never made for another model");
+    }
+    if (models.size() > 1) {
+      if (expectedModel == null) {
+        throw new HeadwiseException("stats run '" + runId + "' holds several models (" + String.join(", ", models)
+            + "); pass --model to choose one");
+      }
+      out.removeIf(s -> !s.modelId().equals(expectedModel));
+    }
+    return out;
+  }
+
+  private static void printSummary(Plan plan) {
+    Map<String, Integer> kinds = new TreeMap<>();
+    for (PlanRow r : plan.rows()) {
+      kinds.merge(r.kind(), 1, Integer::sum);
+    }
+    System.out.printf("plan %s (%s, %s): %d heads %s; expected KV fraction %s%n", plan.meta().planId(),
+        plan.meta().method(), plan.rows().isEmpty() ? "" : plan.rows().get(0).granularity(), plan.rows().size(),
+        kinds, plan.meta().expectedKvFraction());
+    if (!plan.candidates().isEmpty()) {
+      System.out.printf("  %d Pareto candidates: %s%n", plan.candidates().size(),
+          plan.candidates().stream().map(PlanCandidate::candidateId).toList());
+    }
+  }
+}
