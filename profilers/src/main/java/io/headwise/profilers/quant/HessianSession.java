@@ -1,0 +1,119 @@
+package io.headwise.profilers.quant;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ModelFeeds;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.OnnxModel;
+import io.headwise.profilers.Batch;
+import io.headwise.profilers.ExecutionProvider;
+import io.headwise.profilers.OrtSessionFactory;
+import io.headwise.schemas.HeadwiseException;
+import java.nio.FloatBuffer;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An ONNX Runtime session over a {@link HessianCapture}-instrumented model. Only the capture outputs are fetched
+ * ({@code [K, K]} per group), never the model's own outputs.
+ */
+public final class HessianSession implements AutoCloseable {
+  private final CaptureModel capture;
+  private final ModelInputs inputs;
+  private final OrtSession session;
+  private final Set<String> fetch = new LinkedHashSet<>();
+
+  /** Instruments {@code model} for {@code groups} and opens a session on {@code ep}. */
+  public HessianSession(OnnxModel model, AttentionMap map, List<HessianGroup> groups, CaptureConfig config,
+      ExecutionProvider ep, int threads) {
+    this.capture = HessianCapture.instrument(model, map, groups, config);
+    this.inputs = ModelInputs.of(model.graph());
+    this.session = OrtSessionFactory.open(model, capture.proto(), ep, threads);
+    fetch.add(CaptureModel.TOKENS);
+    for (HessianGroup g : groups) {
+      fetch.add(CaptureModel.gramOutput(g.id()));
+      fetch.add(CaptureModel.rowsOutput(g.id()));
+    }
+  }
+
+  /** The instrumented model. */
+  public CaptureModel capture() {
+    return capture;
+  }
+
+  /** Runs one padded batch and adds its sums (in double) and counts to {@code into}. */
+  public void run(Batch batch, HessianSums into) {
+    Map<String, OnnxTensor> feeds = new HashMap<>();
+    try {
+      feeds.putAll(ModelFeeds.create(OrtEnvironment.getEnvironment(), inputs, batch.ids(), batch.mask()));
+      try (OrtSession.Result r = session.run(feeds, fetch)) {
+        long expectedRows = (long) batch.size() * batch.length();
+        for (HessianGroup g : capture.groups()) {
+          long rows = ((OnnxTensor) r.get(CaptureModel.rowsOutput(g.id())).orElseThrow()).getLongBuffer().get(0);
+          if (rows != expectedRows) {
+            throw new HeadwiseException("the input " + g.inputTensor() + " of " + g.linears().get(0).describe()
+                + " has " + rows + " rows of " + g.inFeatures() + " values for a batch of " + batch.size() + " × "
+                + batch.length() + " tokens; Hessian capture needs token-major [batch, seq, K] or [batch·seq, K]"
+                + " inputs");
+          }
+          FloatBuffer fb = ((OnnxTensor) r.get(CaptureModel.gramOutput(g.id())).orElseThrow()).getFloatBuffer();
+          float[] gram = new float[fb.remaining()];
+          fb.get(gram);
+          into.add(g.id(), gram);
+        }
+        float tokens = ((OnnxTensor) r.get(CaptureModel.TOKENS).orElseThrow()).getFloatBuffer().get(0);
+        into.count(Math.round(tokens), batch.size());
+      }
+    } catch (OrtException e) {
+      throw new HeadwiseException("ONNX Runtime failed capturing Hessians on a batch of " + batch.size() + " × "
+          + batch.length() + " tokens: " + firstLine(e.getMessage()), e);
+    } finally {
+      feeds.values().forEach(OnnxTensor::close);
+    }
+  }
+
+  /** Runs one batch and returns the named extra outputs (test outputs of {@link CaptureConfig#exposeInputs()}). */
+  public Map<String, float[]> runOutputs(Batch batch, Set<String> names) {
+    Map<String, OnnxTensor> feeds = new HashMap<>();
+    try {
+      feeds.putAll(ModelFeeds.create(OrtEnvironment.getEnvironment(), inputs, batch.ids(), batch.mask()));
+      try (OrtSession.Result r = session.run(feeds, names)) {
+        Map<String, float[]> out = new HashMap<>();
+        for (String n : names) {
+          FloatBuffer fb = ((OnnxTensor) r.get(n).orElseThrow()).getFloatBuffer();
+          float[] v = new float[fb.remaining()];
+          fb.get(v);
+          out.put(n, v);
+        }
+        return out;
+      }
+    } catch (OrtException e) {
+      throw new HeadwiseException("ONNX Runtime failed: " + firstLine(e.getMessage()), e);
+    } finally {
+      feeds.values().forEach(OnnxTensor::close);
+    }
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "no detail";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  @Override
+  public void close() {
+    try {
+      session.close();
+    } catch (OrtException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
