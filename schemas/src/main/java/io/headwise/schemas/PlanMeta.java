@@ -18,4 +18,4 @@ public record PlanMeta(
     int numLayers,
     int numHeads,
     int numKvHeads,
-    long createdAtMillis) {}
+    long createdAtMillis) implements java.io.Serializable {}

@@ -21,7 +21,7 @@ public record PlanRow(
     double alpha,
     double beta,
     int budgetTokens,
-    String paramsJson) {
+    String paramsJson) implements java.io.Serializable {
 
   public static final String KV_HEAD = "kv_head";
   public static final String QUERY_HEAD = "query_head";

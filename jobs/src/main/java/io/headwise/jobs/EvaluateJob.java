@@ -1,0 +1,224 @@
+package io.headwise.jobs;
+
+import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.OnnxModel;
+import io.headwise.jobs.cli.Cli;
+import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.spark.CalibrationSources;
+import io.headwise.jobs.spark.EvaluatePartition;
+import io.headwise.jobs.spark.EvaluatePartition.PlanToEvaluate;
+import io.headwise.jobs.spark.ModelRef;
+import io.headwise.jobs.spark.OutputComparisonRecord;
+import io.headwise.jobs.spark.SparkErrors;
+import io.headwise.jobs.spark.SparkSessions;
+import io.headwise.jobs.warehouse.PlanTables;
+import io.headwise.jobs.warehouse.RunRecords;
+import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.planners.HeadStatsTable;
+import io.headwise.planners.KvFraction;
+import io.headwise.planners.KvPlanners;
+import io.headwise.planners.Plan;
+import io.headwise.planners.PlanRequest;
+import io.headwise.profilers.ExecutionProvider;
+import io.headwise.profilers.eval.OutputComparison;
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.Tables;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The evaluate step ({@code headwise evaluate}; {@code spark-submit --class io.headwise.jobs.EvaluateJob}): runs the
+ * dense model and the plan's exported graph on held-out samples on Spark, and also the uniform StreamingLLM plan at the
+ * same KV fraction (stored as {@code <plan id>-uniform}), and writes both to {@code evaluations}.
+ */
+@Command(name = "evaluate", mixinStandardHelpOptions = true,
+    description = "Evaluate a plan against the dense model and the uniform StreamingLLM baseline on held-out samples.")
+public final class EvaluateJob implements Callable<Integer> {
+  public static final String STEP = "evaluate";
+  public static final String NO_BASELINE = "--no-baseline";
+  public static final String BASELINE_SUFFIX = "-uniform";
+
+  @Mixin
+  ConfigOption config;
+
+  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+      description = "The model the plan is for (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan to evaluate.")
+  String planId;
+
+  @Option(names = OptionNames.SAMPLES, required = true, paramLabel = "SRC",
+      description = "Held-out samples: JSONL file or Delta/Parquet table (repeatable).")
+  List<String> samples;
+
+  @Option(names = OptionNames.RUN_ID, required = true, description = "Evaluation run id.")
+  String runId;
+
+  @Option(names = NO_BASELINE, description = "Skip the uniform StreamingLLM baseline.")
+  boolean noBaseline;
+
+  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "4", description = "Sequences per ONNX Runtime run.")
+  int batchSize;
+
+  @Option(names = OptionNames.EP, defaultValue = "cpu", description = "cpu, cuda[:N] or auto.")
+  String ep;
+
+  @Option(names = OptionNames.THREADS, defaultValue = "0", description = "ONNX Runtime intra-op threads.")
+  int threads;
+
+  @Option(names = ProfileJob.PARTITIONS, defaultValue = "0", description = "Spark partitions (0 = parallelism).")
+  int partitions;
+
+  @Mixin
+  WarehouseOptions warehouse;
+
+  /** spark-submit entry point. */
+  public static void main(String[] args) {
+    System.exit(Cli.run(new EvaluateJob(), args));
+  }
+
+  @Override
+  public Integer call() {
+    Instant started = Instant.now();
+    OnnxModel m = OnnxModel.load(model);
+    AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
+    ExecutionProvider provider = ExecutionProvider.parse(ep);
+    SparkSession spark = SparkSessions.get(warehouse.master, "headwise evaluate " + runId);
+    try {
+      Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+      PlanTables.StoredPlan plan = PlanTables.read(w, planId, m.modelId());
+      List<PlanToEvaluate> plans = new ArrayList<>(List.of(new PlanToEvaluate(plan.meta(), plan.rows())));
+      PlanToEvaluate baseline = null;
+      if (!noBaseline && !plan.meta().method().equals("dense") && !plan.meta().method().equals("streamingllm")) {
+        baseline = baseline(w, plan);
+        plans.add(baseline);
+      }
+      Dataset<Row> held = CalibrationSources.read(spark, samples, m.modelId());
+      List<Integer> lengths = held.select("length").as(Encoders.INT()).collectAsList();
+      if (lengths.isEmpty()) {
+        throw new HeadwiseException("no held-out samples for model " + m.modelId() + " in " + samples);
+      }
+      int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
+      spark.sparkContext().setJobDescription("headwise evaluate " + runId + ": " + plans.size() + " plan(s) on "
+          + lengths.size() + " samples");
+      List<OutputComparisonRecord> partial = held.repartition(Math.max(1, Math.min(parts, lengths.size())))
+          .mapPartitions(new EvaluatePartition(ModelRef.of(spark, m, false), plans, provider, threads, batchSize),
+              Encoders.javaSerialization(OutputComparisonRecord.class))
+          .collectAsList();
+      Map<String, OutputComparison> merged = new LinkedHashMap<>();
+      for (PlanToEvaluate p : plans) {
+        merged.put(p.meta().planId(), new OutputComparison());
+      }
+      partial.forEach(r -> merged.get(r.getPlanId()).merge(r.getComparison()));
+      boolean causal = map.block(0).causal();
+      List<Row> rows = new ArrayList<>();
+      Timestamp now = Timestamp.from(Instant.now());
+      for (PlanToEvaluate p : plans) {
+        OutputComparison.Metrics x = merged.get(p.meta().planId()).metrics();
+        boolean isBaseline = baseline != null && p == baseline;
+        rows.add(RowFactory.create(m.modelId(), runId, p.meta().planId(), p.meta().method(), isBaseline,
+            isBaseline ? planId : null, p.meta().kvFractionTarget(), keptFraction(p.rows(), lengths, causal),
+            (int) x.samples(), x.positions(), x.klMean(), x.top1Agreement(), x.nllDelta(), x.repeatAccuracy(),
+            x.referenceRepeatAccuracy(), x.passkeyAccuracy(), x.referencePasskeyAccuracy(), x.cosineMean(), now));
+        print(p.meta().planId() + (isBaseline ? " (uniform baseline)" : ""), x, keptFraction(p.rows(), lengths,
+            causal));
+      }
+      List<Warehouse.TableWrite> writes = new ArrayList<>();
+      for (PlanToEvaluate p : plans) {
+        writes.add(new Warehouse.TableWrite(Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, rows.stream()
+            .filter(r -> r.getString(2).equals(p.meta().planId())).toList()),
+            Map.of("model_id", m.modelId(), "run_id", runId, "plan_id", p.meta().planId())));
+      }
+      if (baseline != null) {
+        writes.add(new Warehouse.TableWrite(Tables.ATTENTION_PLANS, w.rows(Tables.ATTENTION_PLANS,
+            PlanTables.toRows(baseline.meta(), baseline.rows())),
+            Map.of("model_id", m.modelId(), "plan_id", baseline.meta().planId())));
+      }
+      Map<String, Object> conf = new LinkedHashMap<>();
+      conf.put("model", model);
+      conf.put("plan_id", planId);
+      conf.put("samples", samples);
+      conf.put("baseline", baseline != null);
+      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
+          started, conf, Map.of(Tables.EVALUATIONS.name(), (long) rows.size()), "plan " + planId),
+          RunRecords.keys(m.modelId(), runId, STEP)));
+      w.commit(writes, "headwise evaluate " + runId);
+      return 0;
+    } catch (RuntimeException e) {
+      throw SparkErrors.unwrap(e);
+    }
+  }
+
+  /** The uniform StreamingLLM plan at the KV fraction the plan actually keeps at its target lengths. */
+  private static PlanToEvaluate baseline(Warehouse w, PlanTables.StoredPlan plan) {
+    double f = plan.meta().expectedKvFraction().values().stream().mapToDouble(Double::doubleValue).average()
+        .orElse(plan.meta().kvFractionTarget());
+    f = Math.min(1.0, Math.max(1e-6, f));
+    HeadStatsTable stats = HeadStatsTable.of(PlanJob.readStats(w, plan.meta().statsRunId(), plan.meta().modelId()));
+    Plan p = KvPlanners.plan("streamingllm", new PlanRequest(plan.meta().planId() + BASELINE_SUFFIX, stats, f,
+        plan.meta().targetLengths(), Map.of()));
+    return new PlanToEvaluate(p.meta(), p.rows());
+  }
+
+  /**
+   * KV fraction actually kept over the evaluated positions: for every sample and valid query position (the cache
+   * holds i + 1 tokens for decoders, the whole sequence for encoders), the mean over heads of kept / held tokens,
+   * averaged over positions.
+   */
+  static double keptFraction(List<PlanRow> rows, List<Integer> lengths, boolean causal) {
+    double sum = 0;
+    long n = 0;
+    Map<Integer, Double> cache = new java.util.HashMap<>();
+    for (int len : lengths) {
+      if (causal) {
+        for (int i = 1; i <= len; i++) {
+          sum += cache.computeIfAbsent(i, k -> KvFraction.at(rows, k));
+          n++;
+        }
+      } else {
+        sum += len * cache.computeIfAbsent(len, k -> KvFraction.at(rows, k));
+        n += len;
+      }
+    }
+    return n == 0 ? Double.NaN : sum / n;
+  }
+
+  private static void print(String name, OutputComparison.Metrics x, double kept) {
+    StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%-28s kv %.3f", name, kept));
+    if (x.klMean() != null) {
+      s.append(String.format(Locale.ROOT, "  kl %.4f  top1 %.3f  nll_delta %+.4f", x.klMean(), x.top1Agreement(),
+          x.nllDelta()));
+    }
+    if (x.repeatAccuracy() != null) {
+      s.append(String.format(Locale.ROOT, "  repeat_acc %.3f (dense %.3f)", x.repeatAccuracy(),
+          x.referenceRepeatAccuracy()));
+    }
+    if (x.passkeyAccuracy() != null) {
+      s.append(String.format(Locale.ROOT, "  passkey_acc %.3f (dense %.3f)", x.passkeyAccuracy(),
+          x.referencePasskeyAccuracy()));
+    }
+    if (x.cosineMean() != null) {
+      s.append(String.format(Locale.ROOT, "  cosine %.5f", x.cosineMean()));
+    }
+    System.out.println(s);
+  }
+}
