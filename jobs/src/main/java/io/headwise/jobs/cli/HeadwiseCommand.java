@@ -7,7 +7,19 @@ import picocli.CommandLine.Command;
 @Command(name = "headwise", mixinStandardHelpOptions = true, version = "headwise 0.1.0",
     description = "Profiles the attention heads of ONNX transformers and turns the statistics into KV-cache and"
         + " quantization plans.",
-    subcommands = {InspectCommand.class, StatsCommand.class, io.headwise.jobs.CalibrateJob.class, io.headwise.jobs.ProfileJob.class, io.headwise.jobs.PlanJob.class, io.headwise.jobs.ExportFormatJob.class, io.headwise.jobs.EvaluateJob.class, DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {
+        InspectCommand.class,
+        StatsCommand.class,
+        io.headwise.jobs.CalibrateJob.class,
+        io.headwise.jobs.ProfileJob.class,
+        io.headwise.jobs.PlanJob.class,
+        io.headwise.jobs.ExportFormatJob.class,
+        io.headwise.jobs.ExportJob.class,
+        io.headwise.jobs.EvaluateJob.class,
+        io.headwise.jobs.QuantizeJob.class,
+        DemoCommand.class,
+        BenchCommand.class,
+        CommandLine.HelpCommand.class})
 public final class HeadwiseCommand implements Runnable {
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,69 @@
+package io.headwise.jobs;
+
+import io.headwise.export.attention.HeadwiseAttentionExport;
+import io.headwise.export.attention.HeadwiseAttentionExporter;
+import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.OnnxModel;
+import io.headwise.jobs.cli.Cli;
+import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.spark.SparkErrors;
+import io.headwise.jobs.spark.SparkSessions;
+import io.headwise.jobs.warehouse.PlanTables;
+import io.headwise.jobs.warehouse.Warehouse;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The export step ({@code headwise export}; {@code spark-submit --class io.headwise.jobs.ExportJob}): writes the
+ * model with every attention core replaced by one {@code ai.headwise::HeadwiseAttention} node carrying the plan, plus
+ * the op's reference body as a model-local function, so stock ONNX Runtime runs it (docs/headwise-attention.md).
+ */
+@Command(name = "export", mixinStandardHelpOptions = true,
+    description = "Write the model as an ONNX graph whose attention cores are HeadwiseAttention nodes carrying a plan.")
+public final class ExportJob implements Callable<Integer> {
+  @Mixin
+  ConfigOption config;
+
+  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+      description = "The model the plan is for (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan to export.")
+  String planId;
+
+  @Option(names = OptionNames.OUT, required = true, paramLabel = "OUT.onnx",
+      description = "Output file; a model with external data is written next to its data (copied if needed).")
+  Path out;
+
+  @Mixin
+  WarehouseOptions warehouse;
+
+  /** spark-submit entry point. */
+  public static void main(String[] args) {
+    System.exit(Cli.run(new ExportJob(), args));
+  }
+
+  @Override
+  public Integer call() {
+    OnnxModel m = OnnxModel.load(model);
+    AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
+    SparkSession spark = SparkSessions.get(warehouse.master, "headwise export " + planId);
+    try {
+      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId,
+          m.modelId());
+      HeadwiseAttentionExport result = HeadwiseAttentionExporter.export(m, map, plan.meta(), plan.rows(), out);
+      System.err.printf("headwise export: plan %s -> %s (%d attention cores rewritten, external data: %s)%n", planId,
+          result.output(), result.layersRewritten(), result.externalData());
+      return 0;
+    } catch (RuntimeException e) {
+      throw SparkErrors.unwrap(e);
+    }
+  }
+}
