@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * A model with per-head statistic subgraphs appended: the rewritten proto, the statistic outputs, the per-row count
  * outputs, the per-layer token-importance outputs ([B, T], empty when disabled), and the extra probe inputs the
- * graph expects for its {@link ProbeKind}.
+ * graph expects for its {@link ProbeKind}. Batches fed to it must have a length divisible by {@code lengthMultiple}
+ * (16 when the blockwise key cumulative sum is used, else 1).
  */
 public record InstrumentedModel(
     ModelProto proto,
@@ -15,7 +16,8 @@ public record InstrumentedModel(
     List<StatOutput> statOutputs,
     List<String> countOutputs,
     List<String> importanceOutputs,
-    List<String> probeInputs) {
+    List<String> probeInputs,
+    int lengthMultiple) {
 
   public static final String COUNT_VALID = "hw/count/valid";
   public static final String COUNT_REPEAT = "hw/count/repeat";

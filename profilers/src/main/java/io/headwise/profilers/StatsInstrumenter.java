@@ -53,16 +53,21 @@ public final class StatsInstrumenter {
   private String tF;           // scalar float T
   private String fTable;       // [B,T+1] float
   private String qmask3;       // [B,1,T]
-  private String qmask4;       // [B,1,T,1]
+  private String qmaskRow;     // [B,1,1,T]
   private String validCount;   // [B] float
   private String dist;         // [B,T,T] float p_i - p_j
   private String posJ;         // [B,1,T]
   private String validJ;       // [B,1,T] bool
   private final Map<String, String[]> gatherIndex = new HashMap<>(); // qkey -> {idx4 [B,1,T,1] int64, nonzero [B,1,T]}
   private final Map<String, String> streamMasks = new HashMap<>();
+  /** Key block of the blockwise cumulative sum. */
+  static final int CUMSUM_BLOCK = 16;
+  private final int maxLength;
+  private String triangle;
 
   private StatsInstrumenter(GraphBuilder g, AttentionMap map, StatsConfig config, ProbeKind kind,
-      List<Integer> windows) {
+      List<Integer> windows, int maxLength) {
+    this.maxLength = maxLength;
     this.g = g;
     this.map = map;
     this.config = config;
@@ -80,11 +85,11 @@ public final class StatsInstrumenter {
     ModelProto proto = FunctionInliner.inline(model.proto());
     GraphProto.Builder graph = proto.getGraph().toBuilder();
     GraphBuilder g = new GraphBuilder(graph, model.opset(), PREFIX);
-    StatsInstrumenter s = new StatsInstrumenter(g, map, config, kind, config.windowsFor(maxLength));
+    StatsInstrumenter s = new StatsInstrumenter(g, map, config, kind, config.windowsFor(maxLength), maxLength);
     s.build(ModelInputs.of(proto.getGraph()));
     ModelProto out = proto.toBuilder().setGraph(graph).build();
     return new InstrumentedModel(out, kind, s.windows, List.copyOf(s.statOutputs), List.copyOf(s.countOutputs),
-        List.copyOf(s.importanceOutputs), List.copyOf(s.probeInputs));
+        List.copyOf(s.importanceOutputs), List.copyOf(s.probeInputs), s.triangle == null ? 1 : CUMSUM_BLOCK);
   }
 
   private void build(ModelInputs inputs) {
@@ -130,7 +135,7 @@ public final class StatsInstrumenter {
     String le = g.lessOrEqual(g.unsqueeze(cc, 1), g.unsqueeze(kr, 0, 2)); // [B,T+1,T]
     fTable = g.reduceSum(g.cast(le, FLOAT), false, 2); // [B,T+1]
     qmask3 = g.unsqueeze(validF, 1);
-    qmask4 = g.unsqueeze(validF, 1, 3);
+    qmaskRow = g.unsqueeze(validF, 1, 2);
     validCount = g.reduceSum(validF, false, 1);
     output(validCount, InstrumentedModel.COUNT_VALID, "batch");
     countOutputs.add(InstrumentedModel.COUNT_VALID);
@@ -162,11 +167,16 @@ public final class StatsInstrumenter {
   }
 
   /** M(q) for one layer: [B,H,T]. */
-  private String massUpTo(String cumsum, String shape4, String key, String qv) {
+  private String massUpTo(String[] cumsum, String shape4, String key, String qv) {
     String[] gi = gatherFor(key, qv);
     String idx = g.op("Expand", gi[0], shape4);
-    String gathered = g.squeeze(g.op("GatherElements", List.of(cumsum, idx), intAttr("axis", 3)), 3);
-    return g.op("Mul", gathered, gi[1]);
+    String gathered = g.op("GatherElements", List.of(cumsum[0], idx), intAttr("axis", 3));
+    if (cumsum[1] != null) {
+      // blockwise: prefix within the key's block plus the total of the blocks before it
+      String block = g.op("Div", idx, g.constLong(CUMSUM_BLOCK));
+      gathered = g.op("Add", gathered, g.op("GatherElements", List.of(cumsum[1], block), intAttr("axis", 3)));
+    }
+    return g.op("Mul", g.squeeze(gathered, 3), gi[1]);
   }
 
   private String sumQueries(String perQuery, String qmask) {
@@ -183,11 +193,11 @@ public final class StatsInstrumenter {
     String shape = g.op("Shape", p);
     String shape3 = g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 3));
     String shape4 = g.op("Concat", List.of(shape3, g.constLongs(true, 1)), intAttr("axis", 0)); // [B,H,T,1]
-    String c = g.cumSum(p, 3);
+    String[] c = keyCumSum(p, shape);
 
     // entropy
-    String plogp = g.op("Where", g.op("Greater", p, g.constFloat(0f)), g.op("Mul", p, g.op("Log", p)),
-        g.constFloat(0f));
+    // p·ln(p + 1e-30): exactly 0 where p = 0, and within 1e-30 of p·ln p elsewhere (no Where/Greater passes)
+    String plogp = g.op("Mul", p, g.op("Log", g.op("Add", p, g.constFloat(1e-30f))));
     String ent = g.op("Neg", g.reduceSum(plogp, false, 3));
     stat(l, StatNames.ENTROPY_MEAN, sumQueries(ent, qmask3), InstrumentedModel.COUNT_VALID, null);
 
@@ -218,7 +228,8 @@ public final class StatsInstrumenter {
     }
 
     // column mass: heavy hitters and token importance
-    String colsum = g.reduceSum(g.op("Mul", p, qmask4), false, 2); // [B,H,T]
+    // Σ_i over valid queries as one batched matrix-vector product: [B,1,1,T] × [B,H,T,T] → [B,H,1,T]
+    String colsum = g.squeeze(g.op("MatMul", qmaskRow, p), 2); // [B,H,T]
     if (config.tokenImportance()) {
       String imp = g.reduceSum(colsum, false, 1); // [B,T]
       String name = PREFIX + "L" + l + "/importance";
@@ -248,17 +259,26 @@ public final class StatsInstrumenter {
         v = g.cast(v, FLOAT);
         o = g.cast(o, FLOAT);
       }
+      // V with a column of ones: one product gives both the kept numerator Σ_K P v and the kept mass Σ_K P
+      String vShape = g.op("Shape", v);
+      String ones = g.op("ConstantOfShape", List.of(g.op("Concat", List.of(g.op("Slice", vShape,
+          g.constLongs(true, 0), g.constLongs(true, 3)), g.constLongs(true, 1)), intAttr("axis", 0))),
+          GraphBuilder.tensorAttr("value", Tensors.floats("one", new long[] {1}, 1f)));
+      String vOnes = g.op("Concat", List.of(v, ones), intAttr("axis", -1));
+      String headDim = g.op("Slice", vShape, g.constLongs(true, 3), g.constLongs(true, 4));
       String normName = PREFIX + "L" + l + "/output_norm";
       String oNorm = sumQueries(g.reduceSum(g.op("Mul", o, o), false, 3), qmask3);
       output(oNorm, normName, "batch", "heads");
       for (int sS : config.streamSinks()) {
         for (int w : windows) {
-          String keep = streamMask(sS, w); // [B,1,T,T] bool
-          String pk = g.op("Where", keep, p, g.constFloat(0f));
-          String ok = g.op("MatMul", pk, v);
+          String keep = streamMask(sS, w); // [B,1,T,T] float 0/1
+          String pk = g.op("Mul", p, keep);
+          String okc = g.op("MatMul", pk, vOnes); // [B,H,T,D+1]
+          String ok = g.op("Slice", okc, g.constLongs(true, 0), headDim, g.constLongs(true, -1));
           // the kept mass is summed directly (not taken from the cumulative-sum coverage, whose absolute error
           // of ~1e-7 would dominate the renormalisation of queries that keep almost no mass)
-          String cov = g.max(g.reduceSum(pk, true, 3), g.constFloat(1e-30f));
+          String cov = g.max(g.op("Slice", okc, headDim, g.constLongs(true, Long.MAX_VALUE),
+              g.constLongs(true, -1)), g.constFloat(1e-30f));
           String diff = g.op("Sub", g.op("Div", ok, cov), o);
           String dev = g.reduceSum(g.op("Mul", diff, diff), false, 3); // [B,H,T]
           stat(l, StatNames.streamDeviation(sS, w), sumQueries(dev, qmask3), InstrumentedModel.COUNT_VALID,
@@ -268,15 +288,45 @@ public final class StatsInstrumenter {
     }
 
     if (echoMask != null) {
-      String echo = g.reduceSum(g.op("Where", echoMask, p, g.constFloat(0f)), false, 3);
+      String echo = g.reduceSum(g.op("Mul", p, echoMask), false, 3);
       stat(l, StatNames.ECHO_SCORE, sumQueries(echo, repeatQ), InstrumentedModel.COUNT_REPEAT, null);
-      String ind = g.reduceSum(g.op("Where", inductionMask, p, g.constFloat(0f)), false, 3);
+      String ind = g.reduceSum(g.op("Mul", p, inductionMask), false, 3);
       stat(l, StatNames.INDUCTION_SCORE, sumQueries(ind, repeatQ), InstrumentedModel.COUNT_REPEAT, null);
     }
     if (needleMask != null) {
-      String needle = g.reduceSum(g.op("Where", needleMask, p, g.constFloat(0f)), false, 3);
+      String needle = g.reduceSum(g.op("Mul", p, needleMask), false, 3);
       stat(l, StatNames.NEEDLE_MASS, sumQueries(needle, answerQ), InstrumentedModel.COUNT_ANSWER, null);
     }
+  }
+
+  /**
+   * Cumulative sum of P over keys, as {C, null}, or, when the graph is built for a length that is a multiple of
+   * {@link #CUMSUM_BLOCK}, blockwise as {prefix sums within each block of keys, exclusive totals of the blocks before}:
+   * a product with a small upper-triangular ones matrix plus a short CumSum over blocks, which ONNX Runtime executes
+   * far faster than CumSum over a long axis; the mass up to key r is then local[r] + offsets[r / block].
+   */
+  private String[] keyCumSum(String p, String shape) {
+    if (maxLength % CUMSUM_BLOCK != 0 || maxLength < 2 * CUMSUM_BLOCK) {
+      return new String[] {g.cumSum(p, 3), null};
+    }
+    int bs = CUMSUM_BLOCK;
+    float[] upper = new float[bs * bs];
+    for (int a = 0; a < bs; a++) {
+      for (int b = a; b < bs; b++) {
+        upper[a * bs + b] = 1f;
+      }
+    }
+    if (triangle == null) {
+      triangle = g.fresh("upper_ones");
+      g.graph().addInitializer(Tensors.floats(triangle, new long[] {bs, bs}, upper));
+    }
+    String blocked = g.op("Reshape", p, g.op("Concat", List.of(g.op("Slice", shape, g.constLongs(true, 0),
+        g.constLongs(true, 3)), g.constLongs(true, -1, bs)), intAttr("axis", 0))); // [B,H,T,nb,bs]
+    String local = g.op("MatMul", blocked, triangle);
+    String totals = g.op("Slice", local, g.constLongs(true, bs - 1), g.constLongs(true, bs), g.constLongs(true, 4));
+    String offsets = g.op("CumSum", List.of(totals, g.constLong(3)), intAttr("exclusive", 1)); // [B,H,T,nb,1]
+    // {within-block prefix sums as [B,H,T,T], exclusive block offsets as [B,H,T,nb]}
+    return new String[] {g.op("Reshape", local, shape), g.squeeze(offsets, 4)};
   }
 
   /** K = valid keys in {first S} ∪ band w, as [B,1,T,T] bool; built once per (S, w). */
@@ -287,7 +337,7 @@ public final class StatsInstrumenter {
           : g.less(g.op("Abs", dist), g.constFloat(w));
       String sink = g.less(posJ, g.constFloat(sinks));
       String keep = g.op("And", validJ, g.op("Or", sink, band));
-      return g.unsqueeze(keep, 1);
+      return g.cast(g.unsqueeze(keep, 1), FLOAT);
     });
   }
 
@@ -314,7 +364,8 @@ public final class StatsInstrumenter {
     String induction = g.op("And", g.op("And", keyInRegion, g.greaterOrEqual(posJ, g.op("Add", start3,
         g.constFloat(1f)))), g.op("And", g.greaterOrEqual(d1, period3),
         g.op("Equal", g.op("Mod", List.of(d1, period3), intAttr("fmod", 1)), zero)));
-    return new String[] {g.unsqueeze(queriesF, 1), g.unsqueeze(echo, 1), g.unsqueeze(induction, 1)};
+    return new String[] {g.unsqueeze(queriesF, 1), g.cast(g.unsqueeze(echo, 1), FLOAT),
+        g.cast(g.unsqueeze(induction, 1), FLOAT)};
   }
 
   /** {answer query mask [B,1,T], needle key mask [B,1,T,T]} for passkey probes. */
@@ -329,7 +380,7 @@ public final class StatsInstrumenter {
     countOutputs.add(InstrumentedModel.COUNT_ANSWER);
     String keys = g.op("And", validJ, g.op("And", g.greaterOrEqual(posJ, ns), g.less(posJ, ne))); // [B,1,T]
     String keys4 = g.unsqueeze(keys, 1); // [B,1,1,T]
-    return new String[] {g.unsqueeze(queriesF, 1), keys4};
+    return new String[] {g.unsqueeze(queriesF, 1), g.cast(keys4, FLOAT)};
   }
 
   /** Declares a [B] int64 probe input and returns it as a [B,1] float tensor. */

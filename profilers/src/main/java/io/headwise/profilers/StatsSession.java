@@ -52,6 +52,10 @@ public final class StatsSession implements AutoCloseable {
     if (batch.kind() != instrumented.kind()) {
       throw new IllegalArgumentException("batch of " + batch.kind() + " on a " + instrumented.kind() + " session");
     }
+    if (batch.length() % instrumented.lengthMultiple() != 0) {
+      throw new IllegalArgumentException("this instrumented graph takes lengths divisible by "
+          + instrumented.lengthMultiple() + ", got " + batch.length());
+    }
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     Map<String, OnnxTensor> feeds = new HashMap<>();
     try {
