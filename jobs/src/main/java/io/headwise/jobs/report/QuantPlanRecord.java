@@ -1,0 +1,18 @@
+package io.headwise.jobs.report;
+
+/** One row of the {@code quant_plans} table: one quantized linear layer. */
+public record QuantPlanRecord(
+    String modelId,
+    String runId,
+    String name,
+    String method,
+    int bits,
+    int groupSize,
+    boolean symmetric,
+    boolean rotated,
+    int inFeatures,
+    int outFeatures,
+    double damping,
+    double gptqLoss,
+    double seconds,
+    String paramsJson) {}

@@ -1,0 +1,17 @@
+package io.headwise.jobs.report;
+
+import java.time.Instant;
+
+/** One row of the {@code runs} lineage table, as the report reads it. */
+public record RunRecord(
+    String runId,
+    String step,
+    String modelId,
+    String modelSource,
+    String status,
+    Instant startedAt,
+    Instant finishedAt,
+    String configJson,
+    String versionsJson,
+    String rowCountsJson,
+    String message) {}
