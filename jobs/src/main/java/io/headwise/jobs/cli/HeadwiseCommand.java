@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
         io.headwise.jobs.ExportJob.class,
         io.headwise.jobs.EvaluateJob.class,
         io.headwise.jobs.QuantizeJob.class,
+        io.headwise.jobs.PublishJob.class,
         io.headwise.jobs.ReportJob.class,
         DemoCommand.class,
         BenchCommand.class,

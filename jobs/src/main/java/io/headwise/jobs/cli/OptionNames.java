@@ -40,6 +40,14 @@ public final class OptionNames {
   public static final String BITS = "--bits";
   public static final String GROUP = "--group";
   public static final String ROTATE = "--rotate";
+  public static final String EVAL_SAMPLES = "--eval-samples";
+  public static final String SCHEME = "--scheme";
+  public static final String CLIP_SEARCH = "--clip-search";
+  public static final String R_MIN = "--r-min";
+  public static final String DAMP = "--damp";
+  public static final String ACT_ORDER = "--act-order";
+  public static final String CAPTURE = "--capture";
+  public static final String EXTERNAL_DATA = "--external-data";
 
   private OptionNames() {}
 }

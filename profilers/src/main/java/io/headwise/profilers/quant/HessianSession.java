@@ -47,14 +47,18 @@ public final class HessianSession implements AutoCloseable {
     return capture;
   }
 
-  /** Runs one padded batch and adds its sums (in double) and counts to {@code into}. */
+  /**
+   * Runs one padded batch and adds its sums (in double) and counts to {@code into}, whose group {@code i} is the
+   * i-th group this session captures.
+   */
   public void run(Batch batch, HessianSums into) {
     Map<String, OnnxTensor> feeds = new HashMap<>();
     try {
       feeds.putAll(ModelFeeds.create(OrtEnvironment.getEnvironment(), inputs, batch.ids(), batch.mask()));
       try (OrtSession.Result r = session.run(feeds, fetch)) {
         long expectedRows = (long) batch.size() * batch.length();
-        for (HessianGroup g : capture.groups()) {
+        for (int i = 0; i < capture.groups().size(); i++) {
+          HessianGroup g = capture.groups().get(i);
           long rows = ((OnnxTensor) r.get(CaptureModel.rowsOutput(g.id())).orElseThrow()).getLongBuffer().get(0);
           if (rows != expectedRows) {
             throw new HeadwiseException("the input " + g.inputTensor() + " of " + g.linears().get(0).describe()
@@ -65,7 +69,7 @@ public final class HessianSession implements AutoCloseable {
           FloatBuffer fb = ((OnnxTensor) r.get(CaptureModel.gramOutput(g.id())).orElseThrow()).getFloatBuffer();
           float[] gram = new float[fb.remaining()];
           fb.get(gram);
-          into.add(g.id(), gram);
+          into.add(i, gram);
         }
         float tokens = ((OnnxTensor) r.get(CaptureModel.TOKENS).orElseThrow()).getFloatBuffer().get(0);
         into.count(Math.round(tokens), batch.size());

@@ -26,7 +26,7 @@ public final class HessianSums implements Serializable {
     }
   }
 
-  /** Empty sums for {@code groups}. */
+  /** Empty sums for {@code groups}; sums index {@code i} holds {@code groups.get(i)}. */
   public static HessianSums of(List<HessianGroup> groups) {
     int[] k = new int[groups.size()];
     for (int g = 0; g < k.length; g++) {

@@ -1,0 +1,140 @@
+package io.headwise.jobs.spark;
+
+import ai.onnx.proto.OnnxMl.TensorProto;
+import io.headwise.export.quant.MatMulNBitsWeights;
+import io.headwise.graph.OnnxModel;
+import io.headwise.graph.Tensors;
+import io.headwise.planners.quant.GptqQuantizer;
+import io.headwise.planners.quant.GptqResult;
+import io.headwise.planners.quant.QuantizedWeight;
+import io.headwise.planners.quant.RtnQuantizer;
+import io.headwise.profilers.quant.HessianGroup;
+import io.headwise.profilers.quant.LinearLayer;
+import io.headwise.schemas.HeadwiseException;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import org.ejml.data.DMatrixRMaj;
+import org.ejml.dense.row.CommonOps_DDRM;
+
+/**
+ * Quantizes the linears of one {@link HessianGroup} where it runs (a Spark task): reads their weights from the model
+ * file, runs RTN or GPTQ (the Hessian is the group's merged sum, symmetrised) in double, and returns packed
+ * {@code MatMulNBits} tensors. Only packed codes travel back to the driver; Hessians never leave the executors.
+ */
+public final class QuantizeGroupTask implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  private final ModelRef model;
+  private final List<HessianGroup> groups;
+  private final QuantizeSpec spec;
+
+  public QuantizeGroupTask(ModelRef model, List<HessianGroup> groups, QuantizeSpec spec) {
+    this.model = model;
+    this.groups = List.copyOf(groups);
+    this.spec = spec;
+  }
+
+  /** K of group {@code id}. */
+  public int inFeatures(int id) {
+    return groups.get(id).inFeatures();
+  }
+
+  /** Quantizes every linear of group {@code id}; {@code hessianSum} is its {@code [K·K]} sum, or null for RTN. */
+  public List<QuantizedLinear> quantize(int id, double[] hessianSum) {
+    HessianGroup group = groups.get(id);
+    if (spec.needsHessian() && hessianSum == null) {
+      throw new IllegalStateException("no Hessian for group " + id);
+    }
+    OnnxModel m = model.load().model();
+    int k = group.inFeatures();
+    double[][] h = hessianSum == null ? null : symmetric(hessianSum, k);
+    List<QuantizedLinear> out = new ArrayList<>();
+    for (LinearLayer l : group.linears()) {
+      long start = System.nanoTime();
+      double[][] w = weightOutIn(m, l);
+      QuantizedWeight q;
+      double damping = 0;
+      int attempts = 0;
+      int dead = 0;
+      double loss = 0;
+      if (h == null) {
+        q = RtnQuantizer.quantize(w, spec.config());
+      } else {
+        GptqResult r = GptqQuantizer.quantize(l.describe(), w, h, spec.config(), spec.gptqOptions());
+        q = r.weight();
+        damping = r.damping();
+        attempts = r.dampAttempts();
+        dead = r.deadInputs();
+        loss = r.loss();
+      }
+      MatMulNBitsWeights packed = MatMulNBitsWeights.from(q, spec.groupSize());
+      double error = h == null ? Double.NaN : relativeOutputError(w, packed.dequantizeOutIn(), h);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      out.add(new QuantizedLinear(l.outputTensor(), l.nodeName(), l.weightName(), l.layer(),
+          h == null ? -1 : id, l.inFeatures(), l.outFeatures(), packed.bits(), packed.blockSize(), packed.packedB(),
+          packed.scales(), packed.packedZeroPoints().orElse(null), q.hasSymmetricZeros(), damping, attempts, dead,
+          loss, error, seconds));
+    }
+    return out;
+  }
+
+  /** The layer's weight as {@code [N][K]} doubles (external data read from its file). */
+  static double[][] weightOutIn(OnnxModel m, LinearLayer l) {
+    TensorProto t = QuantizeModelFiles.initializer(m, l.weightName());
+    double[] v = Tensors.toDoubles(t);
+    if (v == null) {
+      throw new HeadwiseException("weight " + l.weightName() + " of " + l.describe() + " is not float data");
+    }
+    int n = l.outFeatures();
+    int k = l.inFeatures();
+    double[][] w = new double[n][k];
+    if (l.weightOutIn()) {
+      for (int r = 0; r < n; r++) {
+        System.arraycopy(v, r * k, w[r], 0, k);
+      }
+    } else {
+      for (int c = 0; c < k; c++) {
+        for (int r = 0; r < n; r++) {
+          w[r][c] = v[c * n + r];
+        }
+      }
+    }
+    return w;
+  }
+
+  /** {@code tr(ΔW·H·ΔWᵀ) / tr(W·H·Wᵀ)} for {@code Δ = W − Ŵ}: the weighted output error GPTQ minimises. */
+  static double relativeOutputError(double[][] w, float[] dequantizedOutIn, double[][] h) {
+    int n = w.length;
+    int k = w[0].length;
+    DMatrixRMaj wm = new DMatrixRMaj(w);
+    DMatrixRMaj delta = new DMatrixRMaj(n, k);
+    for (int r = 0; r < n; r++) {
+      for (int c = 0; c < k; c++) {
+        delta.data[r * k + c] = w[r][c] - dequantizedOutIn[r * k + c];
+      }
+    }
+    DMatrixRMaj hm = new DMatrixRMaj(h);
+    DMatrixRMaj dh = new DMatrixRMaj(n, k);
+    CommonOps_DDRM.mult(delta, hm, dh);
+    DMatrixRMaj wh = new DMatrixRMaj(n, k);
+    CommonOps_DDRM.mult(wm, hm, wh);
+    double num = 0;
+    double den = 0;
+    for (int i = 0; i < n * k; i++) {
+      num += dh.data[i] * delta.data[i];
+      den += wh.data[i] * wm.data[i];
+    }
+    return den > 0 ? num / den : Double.NaN;
+  }
+
+  private static double[][] symmetric(double[] sum, int k) {
+    double[][] h = new double[k][k];
+    for (int i = 0; i < k; i++) {
+      for (int j = 0; j < k; j++) {
+        h[i][j] = 0.5 * (sum[i * k + j] + sum[j * k + i]);
+      }
+    }
+    return h;
+  }
+}

@@ -1,0 +1,320 @@
+package io.headwise.jobs.spark;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import com.google.protobuf.ByteString;
+import io.headwise.graph.OnnxModel;
+import io.headwise.schemas.HeadwiseException;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * Model files of the quantize step: loads a model's external data into its proto, and writes a proto either as one
+ * {@code .onnx} file or with its large initializers in one external-data file next to it ({@code <name>.onnx.data},
+ * a relative location, as ONNX Runtime requires). Writes go to hidden temporary siblings first; {@link Staged#commit}
+ * moves them into place (data first, then the model) and {@link Staged#discard} deletes them, so a failed step leaves
+ * nothing behind.
+ */
+public final class QuantizeModelFiles {
+  /** Models whose initializers exceed this many bytes get external data under {@link ExternalData#AUTO}. */
+  public static final long AUTO_EXTERNAL_BYTES = 1L << 30;
+  /** Initializers smaller than this stay in the .onnx file when data is external (the onnx package's default). */
+  public static final int EXTERNAL_MIN_BYTES = 1024;
+
+  /** When to write external data. */
+  public enum ExternalData {
+    /** Above {@link #AUTO_EXTERNAL_BYTES} of initializers (protobuf messages are capped at 2 GiB). */
+    AUTO,
+    ALWAYS,
+    NEVER;
+
+    /** Parses {@code auto}, {@code always} or {@code never}. */
+    public static ExternalData parse(String s) {
+      try {
+        return valueOf(s.trim().toUpperCase(Locale.ROOT));
+      } catch (IllegalArgumentException e) {
+        throw new HeadwiseException("--external-data must be auto, always or never, got '" + s + "'");
+      }
+    }
+  }
+
+  /**
+   * Files written to a hidden temporary directory next to the target ({@code .<name>.<uuid>.tmp/}), under their final
+   * names so that the staged model loads (its data location is relative), not yet in place.
+   */
+  public static final class Staged {
+    private final Path target;
+    private final Path tempDir;
+    private final boolean externalData;
+    private boolean done;
+
+    private Staged(Path target, Path tempDir, boolean externalData) {
+      this.target = target;
+      this.tempDir = tempDir;
+      this.externalData = externalData;
+    }
+
+    /** The staged model file, loadable before {@link #commit}. */
+    public Path tempModel() {
+      return tempDir.resolve(target.getFileName());
+    }
+
+    /** Where the model goes. */
+    public Path target() {
+      return target;
+    }
+
+    /** The external-data file the model will have, if any. */
+    public java.util.Optional<Path> dataTarget() {
+      return externalData ? java.util.Optional.of(dataFile(target)) : java.util.Optional.empty();
+    }
+
+    /** Bytes of the model file plus its data file. */
+    public long bytes() {
+      try {
+        Path m = done ? target : tempModel();
+        long n = Files.size(m);
+        if (externalData) {
+          n += Files.size(dataFile(m));
+        }
+        return n;
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    /** Moves the files into place (data first, then the model) and removes the temporary directory. */
+    public void commit() {
+      try {
+        if (externalData) {
+          move(dataFile(tempModel()), dataFile(target));
+        }
+        move(tempModel(), target);
+        done = true;
+        deleteQuietly(tempDir);
+      } catch (IOException e) {
+        discard();
+        throw new UncheckedIOException("cannot move the quantized model to " + target + ": " + e.getMessage(), e);
+      }
+    }
+
+    /** Deletes the temporary files (no-op after {@link #commit}). */
+    public void discard() {
+      if (done) {
+        return;
+      }
+      deleteQuietly(dataFile(tempModel()));
+      deleteQuietly(tempModel());
+      deleteQuietly(tempDir);
+    }
+  }
+
+  /** {@code <model file name>.data} next to {@code model}. */
+  public static Path dataFile(Path model) {
+    return model.resolveSibling(model.getFileName() + ".data");
+  }
+
+  private QuantizeModelFiles() {}
+
+  /** {@code model}'s proto with every external initializer read into {@code raw_data}. */
+  public static ModelProto embedded(OnnxModel model) {
+    if (!model.hasExternalData()) {
+      return model.proto();
+    }
+    Path dir = model.externalDataDir().orElseThrow(() -> new HeadwiseException("model " + model.source()
+        + " references external data but has no directory"));
+    GraphProto.Builder g = model.graph().toBuilder();
+    Map<String, FileChannel> open = new HashMap<>();
+    try {
+      for (int i = 0; i < g.getInitializerCount(); i++) {
+        TensorProto t = g.getInitializer(i);
+        if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
+          continue;
+        }
+        String location = null;
+        long offset = 0;
+        long length = -1;
+        for (StringStringEntryProto e : t.getExternalDataList()) {
+          switch (e.getKey()) {
+            case "location" -> location = e.getValue();
+            case "offset" -> offset = Long.parseLong(e.getValue());
+            case "length" -> length = Long.parseLong(e.getValue());
+            default -> { }
+          }
+        }
+        if (location == null) {
+          throw new HeadwiseException("initializer " + t.getName() + " of " + model.source()
+              + " is external but names no location");
+        }
+        Path file = dir.resolve(location).normalize();
+        if (!file.startsWith(dir)) {
+          throw new HeadwiseException("initializer " + t.getName() + " of " + model.source()
+              + " points outside the model's directory: " + location);
+        }
+        FileChannel ch = open.get(location);
+        if (ch == null) {
+          ch = FileChannel.open(file, StandardOpenOption.READ);
+          open.put(location, ch);
+        }
+        if (length < 0) {
+          length = ch.size() - offset;
+        }
+        if (length > Integer.MAX_VALUE - 8) {
+          throw new HeadwiseException("initializer " + t.getName() + " holds " + length + " bytes; tensors over 2 GiB"
+              + " are not supported");
+        }
+        ByteBuffer buf = ByteBuffer.allocate((int) length);
+        while (buf.hasRemaining()) {
+          if (ch.read(buf, offset + buf.position()) < 0) {
+            throw new HeadwiseException("external data file " + file + " ends before initializer " + t.getName());
+          }
+        }
+        buf.flip();
+        g.setInitializer(i, t.toBuilder().clearExternalData().setDataLocation(TensorProto.DataLocation.DEFAULT)
+            .setRawData(ByteString.copyFrom(buf)).build());
+      }
+    } catch (IOException e) {
+      throw new HeadwiseException("cannot read the external data of " + model.source() + ": " + e.getMessage(), e);
+    } finally {
+      for (FileChannel ch : open.values()) {
+        try {
+          ch.close();
+        } catch (IOException ignored) {
+          // read-only
+        }
+      }
+    }
+    return model.proto().toBuilder().setGraph(g).build();
+  }
+
+  /** Initializer {@code name} of {@code model} with its data embedded (read from its external file when needed). */
+  public static TensorProto initializer(OnnxModel model, String name) {
+    for (TensorProto t : model.graph().getInitializerList()) {
+      if (t.getName().equals(name)) {
+        if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
+          return t;
+        }
+        GraphProto one = GraphProto.newBuilder().addInitializer(t).build();
+        OnnxModel single = model.withProto(model.proto().toBuilder().setGraph(one).build());
+        return embedded(single).getGraph().getInitializer(0);
+      }
+    }
+    throw new HeadwiseException("model " + model.source() + " has no initializer " + name);
+  }
+
+  /** Bytes held by the initializers of {@code proto} (embedded raw data). */
+  public static long initializerBytes(ModelProto proto) {
+    long n = 0;
+    for (TensorProto t : proto.getGraph().getInitializerList()) {
+      n += t.getRawData().size() + 4L * t.getFloatDataCount() + 8L * t.getInt64DataCount()
+          + 4L * t.getInt32DataCount() + 8L * t.getDoubleDataCount();
+    }
+    return n;
+  }
+
+  /**
+   * Writes {@code proto} (initializers embedded) for {@code target} to temporary files in the target's directory;
+   * with external data, initializers of at least {@link #EXTERNAL_MIN_BYTES} go to {@code <target name>.data}.
+   */
+  public static Staged stage(ModelProto proto, Path target, ExternalData external) {
+    Path out = target.toAbsolutePath().normalize();
+    if (Files.isDirectory(out)) {
+      throw new HeadwiseException("output path " + target + " is a directory; pass the path of the .onnx file");
+    }
+    Path dir = out.getParent();
+    boolean externalData = external == ExternalData.ALWAYS
+        || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
+    Path tempDir = dir.resolve("." + out.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    Staged staged = new Staged(out, tempDir, externalData);
+    try {
+      Files.createDirectories(tempDir);
+      ModelProto toWrite = proto;
+      if (externalData) {
+        toWrite = writeData(proto, dataFile(staged.tempModel()), dataFile(out).getFileName().toString());
+      }
+      try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(staged.tempModel(),
+          StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 16)) {
+        toWrite.writeTo(os);
+      }
+      return staged;
+    } catch (IOException e) {
+      staged.discard();
+      throw new HeadwiseException("cannot write the model to " + target + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      staged.discard();
+      throw e;
+    }
+  }
+
+  /** Writes {@code proto} and its data straight to a directory of its own (working models; no staging needed). */
+  public static Path writeWorking(ModelProto proto, Path dir, String fileName, ExternalData external) {
+    Staged s = stage(proto, dir.resolve(fileName), external);
+    s.commit();
+    return s.target();
+  }
+
+  /** Appends the large initializers to {@code dataFile} and returns the proto that references them. */
+  private static ModelProto writeData(ModelProto proto, Path dataFile, String location) throws IOException {
+    GraphProto.Builder g = proto.getGraph().toBuilder();
+    long offset = 0;
+    try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(dataFile, StandardOpenOption.CREATE_NEW,
+        StandardOpenOption.WRITE), 1 << 20)) {
+      for (int i = 0; i < g.getInitializerCount(); i++) {
+        TensorProto t = g.getInitializer(i);
+        ByteString raw = t.getRawData();
+        if (raw.size() < EXTERNAL_MIN_BYTES) {
+          continue;
+        }
+        raw.writeTo(os);
+        List<StringStringEntryProto> entries = new ArrayList<>();
+        entries.add(entry("location", location));
+        entries.add(entry("offset", Long.toString(offset)));
+        entries.add(entry("length", Long.toString(raw.size())));
+        g.setInitializer(i, t.toBuilder().clearRawData().setDataLocation(TensorProto.DataLocation.EXTERNAL)
+            .clearExternalData().addAllExternalData(entries).build());
+        offset += raw.size();
+      }
+    }
+    return proto.toBuilder().setGraph(g).build();
+  }
+
+  private static StringStringEntryProto entry(String k, String v) {
+    return StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
+  }
+
+  private static void move(Path from, Path to) throws IOException {
+    try {
+      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  static void deleteQuietly(Path p) {
+    if (p == null) {
+      return;
+    }
+    try {
+      Files.deleteIfExists(p);
+    } catch (IOException ignored) {
+      // best effort: hidden temporary files named after the target
+    }
+  }
+}
