@@ -1,0 +1,401 @@
+"""
+### headwise: profile, plan, export, evaluate and publish per-head KV-cache and quantization plans
+
+One DAG per model family. Every step is a `spark-submit` of the headwise jobs jar
+(`jobs/target/headwise-jobs.jar`, main class `io.headwise.jobs.<Step>Job`) whose arguments are exactly the options
+of the matching `headwise <step>` subcommand:
+
+```
+calibrate ─┬─ profile ── plan[method] ── export[method] ── evaluate[method] ── publish[method] ──┬─ report
+           └─ quantize_enabled ── quantize ── publish_quantized ─────────────────────────────────┘
+calibrate_heldout ── evaluate[method], quantize
+```
+
+* `plan`, `export`, `evaluate` and `publish` are mapped: one task instance per entry of `params.methods`, in
+  parallel (`spark_app_names` gives each instance its Spark application name; the instance's method is
+  `params.methods[ti.map_index]`).
+* The headwise run id is derived from the DAG run (`{{ dag_run | run_key }}`): a retried task gets the same id and
+  its step replaces that run's rows (every step is idempotent per run id), it never adds a second copy.
+* `publish` is the gate: a plan whose evaluation misses the thresholds (`gate_*` params) is held back; plans that
+  pass land in the `published_plans` table, declared as an asset so serving DAGs can be scheduled on it.
+* `quantize` runs only when `params.quantize` is true; `report` runs either way.
+
+Templated arguments and conf entries that render to an empty string are left out (optional flags). Nothing is
+read at import time; paths in params must be visible to the Spark driver and executors (shared filesystem), or
+use `ship_model` to send the model and its external-data files with the job.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, Asset, Param, task
+except ImportError:  # Airflow 2.9+
+    from airflow import DAG
+    from airflow.datasets import Dataset as Asset
+    from airflow.decorators import task
+    from airflow.models.param import Param
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+# The jobs jar on the Airflow workers (spark-submit ships it to the cluster): Airflow Variable headwise_jobs_jar,
+# read when a task renders, not at import time.
+JOBS_JAR = "{{ var.value.get('headwise_jobs_jar', '/opt/headwise/headwise-jobs.jar') }}"
+# The warehouse serving teams read; the asset below names its published_plans table.
+WAREHOUSE = "/data/headwise/warehouse"
+PUBLISHED_PLANS = Asset(f"file://{WAREHOUSE}/published_plans")
+
+METHODS = ["dense", "streamingllm", "h2o", "moa", "duo", "razor", "ems"]
+PROBES = ["repeat", "passkey", "self"]
+QUANT_METHODS = ["rtn", "gptq", "rsq"]
+
+DEFAULT_ARGS = {
+    "owner": "headwise",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=12),
+}
+
+
+def run_key(dag_run) -> str:
+    """The headwise run id of a DAG run (dag id and run id, safe in paths and table predicates); the same for every
+    try of every task of that run."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{dag_run.dag_id}__{dag_run.run_id}").strip("_.")
+
+
+def threshold(default, description: str) -> tuple:
+    """A gate threshold param: a number, or "off"."""
+    return default, {"type": ["number", "string"], "pattern": "^off$", "description": description}
+
+
+# name -> (default, JSON schema) of every param; a family overrides defaults, a run overrides anything.
+PARAMS = {
+    "model": ("default", {"type": "string", "description": "ONNX model path on a filesystem every Spark node sees,"
+                                                            " or 'default' (the embedded MiniLM)."}),
+    "ship_model": (False, {"type": "boolean", "description": "Send the model and its external-data files to"
+                                                             " executors with SparkContext.addFile."}),
+    "warehouse": (WAREHOUSE, {"type": "string", "description": "Warehouse root (one Delta table per folder)."}),
+    "artifacts": ("/data/headwise/artifacts", {"type": "string", "description": "Calibration files, exported"
+                  " graphs, quantized models and reports go to <artifacts>/<run id>/."}),
+    "calibration_text": ("", {"type": "string", "description": "Text to calibrate on: one document per line, or a"
+                              " Parquet/Delta table with a 'text' column ('' = probes only)."}),
+    "heldout_text": ("", {"type": "string", "description": "Held-out text for evaluation ('' = probes only)."}),
+    "tokenizer": ("", {"type": "string", "description": "tokenizer.json of the text ('' = next to the model)."}),
+    "probes": (["repeat", "passkey"], {"type": "array", "items": {"enum": PROBES},
+                                       "description": "Probe kinds of the calibration and held-out samples."}),
+    "probe_count": (8, {"type": "integer", "minimum": 1, "description": "Samples per probe kind."}),
+    "probe_length": (256, {"type": "integer", "minimum": 8, "description": "Tokens per probe."}),
+    "max_length": (256, {"type": "integer", "minimum": 8, "description": "Tokens per text chunk."}),
+    "seed": (0, {"type": "integer", "description": "Seed of the calibration samples (held-out: seed + 1)."}),
+    "methods": (["duo", "razor"], {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": METHODS},
+                                   "description": "KV-cache planners: one plan, export, evaluation and gate each."}),
+    "kv_fraction": (0.5, {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                          "description": "Share of the KV cache the plans keep (dense plans keep 1.0)."}),
+    "lengths": ([256], {"type": "array", "minItems": 1, "items": {"type": "integer"},
+                        "description": "Sequence lengths the plans are sized for."}),
+    "ep": ("cpu", {"type": "string", "description": "ONNX Runtime execution provider: cpu, cuda[:N] or auto."}),
+    "executor_memory": ("4g", {"type": "string", "description": "spark.executor.memory"}),
+    "driver_memory": ("4g", {"type": "string", "description": "spark.driver.memory"}),
+    "executor_gpus": (0, {"type": "integer", "minimum": 0, "description": "GPUs per executor"
+                          " (spark.executor.resource.gpu.amount); 0 = no GPU scheduling."}),
+    "task_gpus": (1, {"type": "number", "exclusiveMinimum": 0, "description": "GPUs per task"
+                      " (spark.task.resource.gpu.amount), used when executor_gpus > 0."}),
+    "gpu_discovery_script": ("/opt/spark/scripts/getGpusResources.sh", {"type": "string", "description":
+                             "spark.executor.resource.gpu.discoveryScript, used when executor_gpus > 0."}),
+    "quantize": (True, {"type": "boolean", "description": "Run the quantization branch."}),
+    "quant_method": ("rsq", {"type": "string", "enum": QUANT_METHODS}),
+    "quant_bits": (4, {"type": "integer", "enum": [3, 4, 8]}),
+    "quant_group": (32, {"type": "integer", "minimum": 8}),
+    "quant_rotate": (False, {"type": "boolean", "description": "Rotate (RSQ/QuaRot) before quantizing."}),
+    "gate_max_kl_ratio": threshold(1.0, "KV plans: KL / KL of the uniform baseline at the same KV fraction, at"
+                                        " most this."),
+    "gate_max_kl": threshold("off", "KV plans: KL to the dense model, at most this."),
+    "gate_min_top1": threshold("off", "KV plans: top-1 agreement with the dense model, at least this."),
+    "gate_min_repeat_retention": threshold(0.9, "Repeat-probe accuracy / dense accuracy, at least this."),
+    "gate_min_passkey_retention": threshold(0.9, "Passkey accuracy / dense accuracy, at least this."),
+    "gate_min_cosine": threshold(0.99, "Encoders: cosine of final hidden states, at least this."),
+    "gate_quant_max_kl": threshold(0.05, "Quantized model: KL to the original, at most this."),
+    "gate_quant_min_top1": threshold(0.9, "Quantized model: top-1 agreement with the original, at least this."),
+}
+
+
+def pipeline_params(family: dict) -> dict:
+    """The params of a family's DAG."""
+    unknown = set(family) - set(PARAMS)
+    if unknown:
+        raise ValueError(f"unknown params in a family's defaults: {sorted(unknown)}")
+    return {name: Param(family.get(name, default), **schema) for name, (default, schema) in PARAMS.items()}
+
+
+# Model families: dag id -> param defaults that differ from pipeline_params (everything can still be set per run).
+FAMILIES = {
+    "headwise_pipeline": {},
+    "headwise_stories260k": {
+        "model": "/data/models/stories260k/stories260k.onnx",
+        "probe_count": 4,
+        "probe_length": 128,
+        "lengths": [128],
+    },
+}
+
+# Template fragments shared by the steps.
+RUN = "{{ dag_run | run_key }}"
+WORK = "{{ params.artifacts }}/" + RUN
+CALIBRATION = WORK + "/calibration.jsonl"
+HELDOUT = WORK + "/heldout.jsonl"
+METHOD = "{{ params.methods[ti.map_index] }}"
+PLAN_ID = METHOD + "-" + RUN
+PLAN_GRAPH = WORK + "/" + PLAN_ID + ".onnx"
+QUANT_RUN = "{{ params.quant_method }}{{ params.quant_bits }}-" + RUN
+QUANT_GRAPH = WORK + "/" + QUANT_RUN + ".onnx"
+CALIBRATE = "io.headwise.jobs.CalibrateJob"
+
+SPARK_CONF = {
+    "spark.executor.memory": "{{ params.executor_memory }}",
+    "spark.driver.memory": "{{ params.driver_memory }}",
+}
+# Steps that run ONNX Runtime on executors: GPU scheduling when params.executor_gpus > 0 (each task then reads its
+# device from TaskContext resources "gpu").
+ORT_CONF = {
+    **SPARK_CONF,
+    "spark.executor.resource.gpu.amount": "{{ params.executor_gpus or '' }}",
+    "spark.task.resource.gpu.amount": "{{ params.task_gpus if params.executor_gpus else '' }}",
+    "spark.executor.resource.gpu.discoveryScript": "{{ params.gpu_discovery_script if params.executor_gpus else '' }}",
+}
+
+
+def optional(flag: str, param: str) -> list[str]:
+    """A flag and its value, both rendered empty (so left out) when the param is empty."""
+    return ["{{ '%s' if params.%s else '' }}" % (flag, param), "{{ params.%s }}" % param]
+
+
+def switch(flag: str, param: str) -> list[str]:
+    """A boolean flag, present when the param is true."""
+    return ["{{ '%s' if params.%s else '' }}" % (flag, param)]
+
+
+class HeadwiseSparkSubmitOperator(SparkSubmitOperator):
+    """spark-submit of a headwise step: application arguments and conf entries that render to '' are left out."""
+
+    def execute(self, context):
+        self.application_args = [a for a in (self.application_args or []) if str(a) != ""]
+        self.conf = {k: v for k, v in (self.conf or {}).items() if str(v) != ""}
+        return super().execute(context)
+
+
+def calibrate_args(text_param: str, seed: str, out: str) -> list[str]:
+    """Arguments of a calibrate step (calibration or held-out samples)."""
+    return [
+        "--model", "{{ params.model }}",
+        *optional("--text", text_param),
+        *optional("--tokenizer", "tokenizer"),
+        "{{ '--probes' if params.probes else '' }}", "{{ params.probes | join(',') }}",
+        "--count", "{{ params.probe_count }}",
+        "--probe-length", "{{ params.probe_length }}",
+        "--max-length", "{{ params.max_length }}",
+        "--seed", seed,
+        "--out", out,
+    ]
+
+
+def gate_args() -> list[str]:
+    """Thresholds of the KV-plan gate."""
+    return [
+        "--max-kl-ratio", "{{ params.gate_max_kl_ratio }}",
+        "--max-kl", "{{ params.gate_max_kl }}",
+        "--min-top1", "{{ params.gate_min_top1 }}",
+        "--min-repeat-retention", "{{ params.gate_min_repeat_retention }}",
+        "--min-passkey-retention", "{{ params.gate_min_passkey_retention }}",
+        "--min-cosine", "{{ params.gate_min_cosine }}",
+    ]
+
+
+def build_pipeline(dag_id: str, family: dict) -> DAG:
+    """The DAG of one model family."""
+    with DAG(
+        dag_id=dag_id,
+        description="headwise: calibrate, profile, plan, export, evaluate, publish (and quantize) one model",
+        schedule=None,
+        start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        params=pipeline_params(family),
+        user_defined_filters={"run_key": run_key},
+        doc_md=__doc__,
+        tags=["headwise"],
+    ) as dag:
+
+        @task(multiple_outputs=True)
+        def spark_app_names(params=None, dag_run=None) -> dict:
+            """Spark application names of the per-method steps, one per entry of params.methods (the mapped tasks
+            expand over these, so instance i plans params.methods[i])."""
+            methods = list(params["methods"])
+            unknown = [m for m in methods if m not in METHODS]
+            if not methods or unknown or len(set(methods)) != len(methods):
+                raise ValueError(f"params.methods must be distinct entries of {METHODS}, got {methods}")
+            key = run_key(dag_run)
+            return {step: [f"headwise {step} {m} {key}" for m in methods]
+                    for step in ("plan", "export", "evaluate", "publish")}
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def quantize_enabled(params=None) -> bool:
+            """The quantization branch runs only when params.quantize is true."""
+            return bool(params["quantize"])
+
+        names = spark_app_names()
+
+        calibrate = HeadwiseSparkSubmitOperator(
+            task_id="calibrate",
+            name="headwise calibrate " + RUN,
+            application=JOBS_JAR,
+            java_class=CALIBRATE,
+            application_args=calibrate_args("calibration_text", "{{ params.seed }}", CALIBRATION),
+            conf=SPARK_CONF,
+        )
+        calibrate_heldout = HeadwiseSparkSubmitOperator(
+            task_id="calibrate_heldout",
+            name="headwise calibrate held-out " + RUN,
+            application=JOBS_JAR,
+            java_class=CALIBRATE,
+            application_args=calibrate_args("heldout_text", "{{ params.seed + 1 }}", HELDOUT),
+            conf=SPARK_CONF,
+        )
+        profile = HeadwiseSparkSubmitOperator(
+            task_id="profile",
+            name="headwise profile " + RUN,
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.ProfileJob",
+            application_args=[
+                "--model", "{{ params.model }}",
+                "--calibration", CALIBRATION,
+                "--run-id", RUN,
+                "--warehouse", "{{ params.warehouse }}",
+                "--ep", "{{ params.ep }}",
+                *switch("--ship-model", "ship_model"),
+            ],
+            conf=ORT_CONF,
+        )
+        plan = HeadwiseSparkSubmitOperator.partial(
+            task_id="plan",
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.PlanJob",
+            application_args=[
+                "--method", METHOD,
+                "--stats-run", RUN,
+                "--kv-fraction", "{{ 1.0 if params.methods[ti.map_index] == 'dense' else params.kv_fraction }}",
+                "--length", "{{ params.lengths | join(',') }}",
+                "--plan-id", PLAN_ID,
+                "--model", "{{ params.model }}",
+                "--warehouse", "{{ params.warehouse }}",
+            ],
+            conf=SPARK_CONF,
+            map_index_template=METHOD,
+        ).expand(name=names["plan"])
+        export = HeadwiseSparkSubmitOperator.partial(
+            task_id="export",
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.ExportJob",
+            application_args=[
+                "--model", "{{ params.model }}",
+                "--plan-id", PLAN_ID,
+                "--out", PLAN_GRAPH,
+                "--warehouse", "{{ params.warehouse }}",
+            ],
+            conf=SPARK_CONF,
+            map_index_template=METHOD,
+        ).expand(name=names["export"])
+        evaluate = HeadwiseSparkSubmitOperator.partial(
+            task_id="evaluate",
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.EvaluateJob",
+            application_args=[
+                "--model", "{{ params.model }}",
+                "--plan-id", PLAN_ID,
+                "--samples", HELDOUT,
+                "--run-id", PLAN_ID,
+                "--ep", "{{ params.ep }}",
+                "--warehouse", "{{ params.warehouse }}",
+            ],
+            conf=ORT_CONF,
+            map_index_template=METHOD,
+        ).expand(name=names["evaluate"])
+        publish = HeadwiseSparkSubmitOperator.partial(
+            task_id="publish",
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.PublishJob",
+            application_args=[
+                "--run-id", PLAN_ID,
+                "--plan-id", PLAN_ID,
+                "--artifact", PLAN_GRAPH,
+                *gate_args(),
+                "--warehouse", "{{ params.warehouse }}",
+            ],
+            conf=SPARK_CONF,
+            outlets=[PUBLISHED_PLANS],
+            map_index_template=METHOD,
+        ).expand(name=names["publish"])
+
+        quantize = HeadwiseSparkSubmitOperator(
+            task_id="quantize",
+            name="headwise quantize " + RUN,
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.QuantizeJob",
+            application_args=[
+                "--model", "{{ params.model }}",
+                "--calibration", CALIBRATION,
+                "--run-id", QUANT_RUN,
+                "--method", "{{ params.quant_method }}",
+                "--bits", "{{ params.quant_bits }}",
+                "--group", "{{ params.quant_group }}",
+                *switch("--rotate", "quant_rotate"),
+                "--out", QUANT_GRAPH,
+                "--eval-samples", HELDOUT,
+                "--ep", "{{ params.ep }}",
+                "--warehouse", "{{ params.warehouse }}",
+                *switch("--ship-model", "ship_model"),
+            ],
+            conf=ORT_CONF,
+        )
+        publish_quantized = HeadwiseSparkSubmitOperator(
+            task_id="publish_quantized",
+            name="headwise publish quantized " + RUN,
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.PublishJob",
+            application_args=[
+                "--run-id", QUANT_RUN,
+                "--artifact", QUANT_GRAPH,
+                "--max-kl-ratio", "off",
+                "--max-kl", "{{ params.gate_quant_max_kl }}",
+                "--min-top1", "{{ params.gate_quant_min_top1 }}",
+                "--min-cosine", "{{ params.gate_min_cosine }}",
+                "--warehouse", "{{ params.warehouse }}",
+            ],
+            conf=SPARK_CONF,
+            outlets=[PUBLISHED_PLANS],
+        )
+        report = HeadwiseSparkSubmitOperator(
+            task_id="report",
+            name="headwise report " + RUN,
+            application=JOBS_JAR,
+            java_class="io.headwise.jobs.ReportJob",
+            application_args=[
+                "--warehouse", "{{ params.warehouse }}",
+                "--out", WORK + "/report.html",
+            ],
+            conf=SPARK_CONF,
+            trigger_rule="none_failed",
+        )
+
+        calibrate >> profile >> plan >> export >> evaluate >> publish >> report
+        calibrate_heldout >> evaluate
+        [calibrate, calibrate_heldout] >> quantize_enabled() >> quantize >> publish_quantized >> report
+    return dag
+
+
+for _dag_id, _family in FAMILIES.items():
+    globals()[_dag_id] = build_pipeline(_dag_id, _family)
