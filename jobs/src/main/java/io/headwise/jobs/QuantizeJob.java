@@ -318,7 +318,8 @@ public final class QuantizeJob implements Callable<Integer> {
       if (evalSamples != null && !evalSamples.isEmpty()) {
         long t2 = System.nanoTime();
         evaluate(quantized);
-        System.err.printf(Locale.ROOT, "headwise quantize: evaluation done in %.1f s%n", (System.nanoTime() - t2) / 1e9);
+        System.err.printf(Locale.ROOT, "headwise quantize: evaluation done in %.1f s%n",
+            (System.nanoTime() - t2) / 1e9);
       }
       return staged;
     }

@@ -10,11 +10,16 @@ import io.headwise.jobs.cli.CliRunner;
 import io.headwise.jobs.cli.CliRunner.Result;
 import io.headwise.jobs.warehouse.PlanTables;
 import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.planners.HeadStatsTable;
 import io.headwise.planners.KvFraction;
+import io.headwise.planners.KvPlanners;
+import io.headwise.planners.Plan;
+import io.headwise.planners.PlanRequest;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,22 +50,22 @@ class PlanJobTest extends SparkTestBase {
   }
 
   @Test
-  void everyMethodWritesACompleteValidPlan() throws Exception {
-    for (String method : List.of("dense", "streamingllm", "h2o", "moa", "duo", "razor", "ems")) {
+  void everyMethodMakesACompleteValidPlanFromTheRealStatistics() throws Exception {
+    HeadStatsTable stats = HeadStatsTable.of(PlanJob.readStats(new Warehouse(spark, warehouse, false), "s1", null));
+    assertEquals(5, stats.numLayers());
+    assertEquals(8, stats.numHeads());
+    assertEquals(4, stats.numKvHeads());
+    for (String method : KvPlanners.methods()) {
       double f = method.equals("dense") ? 1.0 : 0.5;
-      List<String> args = new java.util.ArrayList<>(List.of("plan", "--method", method, "--warehouse",
-          warehouse.toString(), "--stats-run", "s1", "--kv-fraction", String.valueOf(f), "--length", "256",
-          "--plan-id", "p-" + method, "--model", model));
-      if (method.equals("moa")) {
-        args.addAll(List.of("--option", "pareto_bins=1"));
-      }
-      Result r = CliRunner.run(args.toArray(new String[0]));
-      assertEquals(0, r.exitCode(), method + ": " + r.err());
-      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse, false), "p-" + method, null);
+      Plan plan = KvPlanners.plan(method, new PlanRequest("p-" + method, stats, f, List.of(256),
+          method.equals("moa") ? Map.of("pareto_bins", "0") : Map.of()));
       boolean perKv = plan.rows().get(0).granularity().equals(PlanRow.KV_HEAD);
       assertEquals(5 * (perKv ? 4 : 8), plan.rows().size(), method);
+      java.util.Set<String> seen = new java.util.HashSet<>();
       for (PlanRow row : plan.rows()) {
         assertTrue(row.layer() >= 0 && row.layer() < 5 && row.head() >= 0 && row.head() < (perKv ? 4 : 8), method);
+        assertTrue(seen.add(row.layer() + "/" + row.head()), method + " repeats a head");
+        assertEquals(stats.modelId(), row.modelId());
         new ObjectMapper().readTree(row.paramsJson());
       }
       double kept = KvFraction.at(plan.rows(), 256);

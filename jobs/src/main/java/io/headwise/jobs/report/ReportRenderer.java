@@ -866,7 +866,7 @@ public final class ReportRenderer {
             .append(num(e.nPositions())).append(num(e.klMean())).append(num(e.top1Agreement()))
             .append(num(e.nllDelta())).append(num(e.repeatAccuracy())).append(num(e.denseRepeatAccuracy()))
             .append(num(e.passkeyAccuracy())).append(num(e.densePasskeyAccuracy())).append(num(e.cosineMean()))
-            .append("<td class=\"date\">").append(esc(minute(e.createdAt()))).append("</td></tr>");
+            .append("<td class=\"date\">").append(dateCell(e.createdAt())).append("</td></tr>");
       }
       body.append("</tbody></table></div>\n");
     }
@@ -898,7 +898,7 @@ public final class ReportRenderer {
           body.append(num(counts.getOrDefault(k, 0)));
         }
         body.append("<td>").append(esc(role == null ? "plan" : role)).append("</td><td class=\"date\">")
-            .append(esc(minute(Instant.ofEpochMilli(p.meta().createdAtMillis())))).append("</td></tr>");
+            .append(dateCell(Instant.ofEpochMilli(p.meta().createdAtMillis()))).append("</td></tr>");
       }
       body.append("</tbody></table></div>\n");
     }
@@ -980,8 +980,9 @@ public final class ReportRenderer {
         : Numbers.format(d.toMillis() / 1000.0, 3) + "s";
   }
 
-  private static String minute(Instant t) {
-    return t == null ? Numbers.MISSING : MINUTE.format(t);
+  /** Date and minute on two lines, for narrow table columns. */
+  private static String dateCell(Instant t) {
+    return t == null ? Numbers.MISSING : esc(MINUTE.format(t)).replace(" ", "<br>");
   }
 
   private static String time(Instant t) {

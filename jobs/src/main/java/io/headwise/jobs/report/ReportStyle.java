@@ -63,7 +63,7 @@ final class ReportStyle {
       table.data td.wrap { white-space: normal; min-width: 200px; max-width: 440px; overflow-wrap: anywhere; }
       table.data td.config { min-width: 340px; max-width: 600px; }
       table.data td.config code { font-size: 11.5px; }
-      table.data td.date { white-space: normal; min-width: 76px; }
+      table.data td.date { font-variant-numeric: tabular-nums; }
       table.data td.name { white-space: normal; max-width: 280px; overflow-wrap: anywhere; }
       table.quant td.wrap { min-width: 160px; }
       table.evaluations { font-size: 12px; }

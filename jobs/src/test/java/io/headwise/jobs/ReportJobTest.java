@@ -1,0 +1,124 @@
+package io.headwise.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.headwise.graph.TestModels;
+import io.headwise.jobs.cli.CliRunner;
+import io.headwise.jobs.cli.CliRunner.Result;
+import io.headwise.jobs.report.SvgParts;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.w3c.dom.Element;
+
+/**
+ * Builds a small warehouse with the real steps on stories260k (profile with text and repeat probes, Razor, Duo and
+ * StreamingLLM plans, two evaluations with their uniform baselines) and checks the report: self-contained, heatmaps,
+ * plan maps and the fidelity chart present, every plan id mentioned; a warehouse with only head_stats still gives a
+ * report; missing or empty warehouses and unknown filters are one-line errors.
+ */
+class ReportJobTest extends SparkTestBase {
+  @TempDir
+  static Path tmp;
+
+  @Test
+  void reportOfARealWarehouse() throws Exception {
+    String model = TestModels.stories260k().toString();
+    Path calib = TestFiles.jsonlFromIds(TestModels.stories260kCalibration(), tmp.resolve("calib.jsonl"), "s");
+    Path probes = tmp.resolve("probes.jsonl");
+    ok(CliRunner.run("calibrate", "--model", model, "--probes", "repeat", "--id-range", "3:512", "--count", "2",
+        "--probe-length", "128", "--out", probes.toString()));
+    Path wh = tmp.resolve("warehouse");
+    String w = wh.toString();
+
+    // missing and empty warehouses: one line, exit 2, nothing written
+    Path out = tmp.resolve("out/report.html");
+    Result r = CliRunner.run("report", "--warehouse", w, "--out", out.toString());
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().startsWith("headwise: error: warehouse ") && r.err().contains("does not exist"), r.err());
+    Files.createDirectories(wh);
+    r = CliRunner.run("report", "--warehouse", w, "--out", out.toString());
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains("no headwise tables under"), r.err());
+    assertEquals(1, r.err().strip().lines().count(), r.err());
+    assertFalse(Files.exists(out));
+
+    ok(CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--calibration",
+        probes.toString(), "--warehouse", w, "--run-id", "s1"));
+
+    // only head_stats (and runs): the report is written and says what is missing
+    ok(CliRunner.run("report", "--warehouse", w, "--out", out.toString()));
+    String early = Files.readString(out);
+    assertTrue(early.contains("aria-label=\"entropy_mean by layer and head, bucket 256\""));
+    assertTrue(early.contains("aria-label=\"echo_score by layer and head, bucket 128\""), "probe bucket section");
+    for (String table : List.of("attention_plans", "evaluations", "quant_plans")) {
+      assertTrue(early.contains("No data yet: table <code>" + table + "</code> does not exist"), table);
+    }
+    SvgParts.parseAll(early);
+
+    for (String method : List.of("razor", "duo", "streamingllm")) {
+      ok(CliRunner.run("plan", "--method", method, "--warehouse", w, "--stats-run", "s1", "--kv-fraction", "0.5",
+          "--length", "256", "--plan-id", "p-" + method));
+    }
+    Path held = tmp.resolve("held.jsonl");
+    List<String> lines = Files.readAllLines(calib).subList(0, 2);
+    List<String> renamed = new ArrayList<>();
+    for (String line : lines) {
+      renamed.add(line.replace("\"sample_id\":\"s", "\"sample_id\":\"h"));
+    }
+    Files.write(held, renamed);
+    for (String method : List.of("razor", "duo")) {
+      ok(CliRunner.run("evaluate", "--model", model, "--warehouse", w, "--plan-id", "p-" + method, "--samples",
+          held.toString(), "--samples", probes.toString(), "--run-id", "e-" + method));
+    }
+
+    r = ok(CliRunner.run("report", "--warehouse", w, "--out", out.toString()));
+    assertTrue(r.out().contains("report written to " + out), r.out());
+    String html = Files.readString(out);
+    String lower = html.toLowerCase(Locale.ROOT);
+    for (String external : List.of("http://", "https://", "src=", "<script", "<link", "url(", "@import")) {
+      assertFalse(lower.contains(external), external);
+    }
+    List<Element> svgs = SvgParts.parseAll(html);
+    assertTrue(svgs.stream().anyMatch(s -> s.getAttribute("aria-label").startsWith("entropy_mean by layer")));
+    assertTrue(svgs.stream().anyMatch(s -> s.getAttribute("aria-label").startsWith("sink_mass_4 by layer")));
+    Element kl = svgs.stream().filter(s -> s.getAttribute("class").equals("fidelity")
+        && s.getAttribute("aria-label").startsWith("KL")).findFirst().orElseThrow();
+    assertEquals(2, SvgParts.find(kl, "circle", "plan").size());
+    assertEquals(2, SvgParts.find(kl, "path", "baseline").size());
+    assertEquals(2, SvgParts.find(kl, "line", "baseline-link").size());
+    assertTrue(svgs.stream().anyMatch(s -> s.getAttribute("aria-label").startsWith("Repeat-probe accuracy")));
+    for (String plan : List.of("p-razor", "p-duo", "p-streamingllm", "p-razor-uniform", "p-duo-uniform")) {
+      assertTrue(html.contains(">" + plan + "<"), plan);
+      assertTrue(svgs.stream().anyMatch(s -> s.getAttribute("aria-label").equals("plan " + plan
+          + ": head kinds and kept spans")), plan);
+    }
+    assertTrue(html.contains("retrieval_heads"), "razor/duo params summary");
+
+    // filters: by model path and stats run; an unknown stats run is an error naming it
+    ok(CliRunner.run("report", "--warehouse", w, "--out", out.toString(), "--model", model, "--stats-run", "s1"));
+    assertTrue(Files.readString(out).contains("Filtered: model "));
+    r = CliRunner.run("report", "--warehouse", w, "--out", out.toString(), "--stats-run", "nope");
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains("'nope'"), r.err());
+    try (var files = Files.list(out.getParent())) {
+      assertEquals(List.of(out), files.toList(), "no temporary files left behind");
+    }
+  }
+
+  private static long last = System.nanoTime();
+
+  private static Result ok(Result r) {
+    assertEquals(0, r.exitCode(), r.err() + r.out());
+    long now = System.nanoTime();
+    System.out.printf("TIMING %.1f s: %s%n", (now - last) / 1e9, r.out().lines().findFirst().orElse(""));
+    last = now;
+    return r;
+  }
+}
