@@ -1,0 +1,73 @@
+package io.headwise.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.headwise.graph.TestModels;
+import io.headwise.jobs.cli.HeadwiseCommand;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * `headwise profile` with {@code --master local[1]} and {@code --master local[2]} (each in its own JVM, as a user
+ * would run them) writes the same head_stats.
+ */
+class ProfileParallelismTest extends SparkTestBase {
+  @TempDir
+  static Path tmp;
+
+  @Test
+  void localOneAndLocalTwoAgree() throws Exception {
+    Path calib = tmp.resolve("calib.jsonl");
+    List<String> lines = new ArrayList<>();
+    int[][] ids = io.headwise.profilers.IdArrays.read(TestModels.stories260kCalibration(), "ids");
+    for (int i = 0; i < 6; i++) {
+      StringBuilder s = new StringBuilder("{\"sample_id\":\"s" + i + "\",\"input_ids\":[");
+      for (int j = 0; j < 96 + 16 * i; j++) {
+        s.append(j == 0 ? "" : ",").append(ids[i][j]);
+      }
+      lines.add(s.append("]}").toString());
+    }
+    Files.write(calib, lines);
+    Map<String, Double> one = run(calib, 1);
+    Map<String, Double> two = run(calib, 2);
+    assertEquals(one.keySet(), two.keySet());
+    assertTrue(one.size() > 100);
+    for (Map.Entry<String, Double> e : one.entrySet()) {
+      assertEquals(e.getValue(), two.get(e.getKey()), 1e-9, e.getKey());
+    }
+  }
+
+  private Map<String, Double> run(Path calib, int cores) throws Exception {
+    Path wh = tmp.resolve("wh" + cores);
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx3g"));
+    cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+        .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2") || a.startsWith("-Djdk.reflect")
+            || a.startsWith("-Dio.netty")).toList());
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), HeadwiseCommand.class.getName(), "profile",
+        "--model", TestModels.stories260k().toString(), "--calibration", calib.toString(), "--warehouse",
+        wh.toString(), "--run-id", "par", "--master", "local[" + cores + "]", "--partitions", String.valueOf(cores),
+        "--threads", "1"));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("log" + cores).toFile())
+        .start();
+    assertTrue(p.waitFor(10, TimeUnit.MINUTES), "profile with local[" + cores + "] timed out");
+    assertEquals(0, p.exitValue(), Files.readString(tmp.resolve("log" + cores)));
+    Map<String, Double> out = new HashMap<>();
+    for (Row r : spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList()) {
+      out.put(r.getInt(r.fieldIndex("length_bucket")) + "/" + r.getInt(r.fieldIndex("layer")) + "/"
+          + r.getInt(r.fieldIndex("head")) + "/" + r.getString(r.fieldIndex("stat")),
+          r.getDouble(r.fieldIndex("value")));
+    }
+    return out;
+  }
+}
