@@ -643,6 +643,13 @@ public final class ReportRenderer {
 
   // ---------------------------------------------------------------- 4. fidelity
 
+  /** A column of the evaluations table: name, right-aligned or not, and the cell's HTML (null when empty). */
+  private record EvaluationColumn(String name, boolean numeric, Function<EvaluationRecord, String> cell) {}
+
+  private static EvaluationColumn metric(String name, Function<EvaluationRecord, Double> value) {
+    return new EvaluationColumn(name, true, e -> value.apply(e) == null ? null : esc(Numbers.format(value.apply(e))));
+  }
+
   /** A fidelity metric: column getter, axis and the dense reference. */
   private record Metric(String name, String title, String description, Function<EvaluationRecord, Double> value,
       FidelityChartSvg.Axis axis, boolean lowerIsBetter) {}
@@ -848,27 +855,57 @@ public final class ReportRenderer {
     if (data.evaluations().isEmpty()) {
       empty("evaluations", "evaluations", "evaluate");
     } else {
-      String[] head = {"model_id", "run_id", "plan_id", "method", "baseline", "baseline_for", "kv_fraction_target",
-          "kv_fraction", "n_samples", "n_positions", "kl_mean", "top1_agreement", "nll_delta", "repeat_accuracy",
-          "dense_repeat_accuracy", "passkey_accuracy", "dense_passkey_accuracy", "cosine_mean", "created_at (UTC)"};
+      List<EvaluationColumn> columns = List.of(
+          new EvaluationColumn("model_id", false, e -> "<code title=\"" + esc(e.modelId()) + "\">"
+              + esc(hashPrefix(e.modelId())) + "</code>"),
+          new EvaluationColumn("run_id", false, e -> esc(e.runId())),
+          new EvaluationColumn("plan_id", false, e -> "<code>" + esc(e.planId()) + "</code>"),
+          new EvaluationColumn("method", false, e -> esc(e.method())),
+          new EvaluationColumn("baseline", false, e -> e.baseline() ? "yes" : "no"),
+          new EvaluationColumn("baseline_for", false, e -> e.baselineFor() == null ? null : esc(e.baselineFor())),
+          metric("kv_fraction_target", EvaluationRecord::kvFractionTarget),
+          metric("kv_fraction", EvaluationRecord::kvFraction),
+          new EvaluationColumn("n_samples", true, e -> String.valueOf(e.nSamples())),
+          new EvaluationColumn("n_positions", true, e -> String.valueOf(e.nPositions())),
+          metric("kl_mean", EvaluationRecord::klMean),
+          metric("top1_agreement", EvaluationRecord::top1Agreement),
+          metric("nll_delta", EvaluationRecord::nllDelta),
+          metric("repeat_accuracy", EvaluationRecord::repeatAccuracy),
+          metric("dense_repeat_accuracy", EvaluationRecord::denseRepeatAccuracy),
+          metric("passkey_accuracy", EvaluationRecord::passkeyAccuracy),
+          metric("dense_passkey_accuracy", EvaluationRecord::densePasskeyAccuracy),
+          metric("cosine_mean", EvaluationRecord::cosineMean),
+          new EvaluationColumn("created_at (UTC)", false, e -> e.createdAt() == null ? null : dateCell(e.createdAt())));
+      List<EvaluationRecord> rows = sortedEvaluations();
+      List<EvaluationColumn> shown = new ArrayList<>();
+      List<String> blank = new ArrayList<>();
+      for (EvaluationColumn c : columns) {
+        if (rows.stream().anyMatch(e -> c.cell().apply(e) != null)) {
+          shown.add(c);
+        } else {
+          blank.add(c.name());
+        }
+      }
       body.append("<div class=\"table-wrap\"><table class=\"data evaluations\"><thead><tr>");
-      for (int i = 0; i < head.length; i++) {
-        body.append(i >= 6 && i <= 17 ? "<th class=\"num\">" : "<th>").append(head[i].replace("_", "_<wbr>"))
+      for (EvaluationColumn c : shown) {
+        body.append(c.numeric() ? "<th class=\"num\">" : "<th>").append(esc(c.name()).replace("_", "_<wbr>"))
             .append("</th>");
       }
       body.append("</tr></thead><tbody>");
-      for (EvaluationRecord e : sortedEvaluations()) {
-        body.append("<tr><td><code title=\"").append(esc(e.modelId())).append("\">").append(esc(hashPrefix(e.modelId())))
-            .append("</code></td><td>").append(esc(e.runId())).append("</td><td><code>").append(esc(e.planId()))
-            .append("</code></td><td>").append(esc(e.method())).append("</td><td>").append(e.baseline() ? "yes" : "no")
-            .append("</td><td>").append(esc(e.baselineFor() == null ? Numbers.MISSING : e.baselineFor()))
-            .append("</td>").append(num(e.kvFractionTarget())).append(num(e.kvFraction())).append(num(e.nSamples()))
-            .append(num(e.nPositions())).append(num(e.klMean())).append(num(e.top1Agreement()))
-            .append(num(e.nllDelta())).append(num(e.repeatAccuracy())).append(num(e.denseRepeatAccuracy()))
-            .append(num(e.passkeyAccuracy())).append(num(e.densePasskeyAccuracy())).append(num(e.cosineMean()))
-            .append("<td class=\"date\">").append(dateCell(e.createdAt())).append("</td></tr>");
+      for (EvaluationRecord e : rows) {
+        body.append("<tr>");
+        for (EvaluationColumn c : shown) {
+          String v = c.cell().apply(e);
+          body.append(c.numeric() ? "<td class=\"num\">" : c.name().startsWith("created") ? "<td class=\"date\">"
+              : "<td>").append(v == null ? Numbers.MISSING : v).append("</td>");
+        }
+        body.append("</tr>");
       }
       body.append("</tbody></table></div>\n");
+      if (!blank.isEmpty()) {
+        body.append("<p class=\"sub\">Columns with no value in any row (not measured for these models or samples):"
+            + " ").append(esc(String.join(", ", blank))).append(".</p>\n");
+      }
     }
     subsection("table-plans", "Plans summary", true);
     if (data.plans().isEmpty()) {

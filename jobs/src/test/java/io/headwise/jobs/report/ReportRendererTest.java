@@ -123,9 +123,13 @@ class ReportRendererTest {
   @Test
   void tablesListEveryPlanAndEvaluationColumn() {
     for (String col : List.of("kv_fraction_target", "n_positions", "top1_agreement", "nll_delta", "dense_passkey",
-        "cosine_mean", "created_at")) {
+        "created_at")) {
       assertTrue(HTML.contains(col.replace("_", "_<wbr>")), col);
     }
+    // a column no row has a value in is named under the table instead
+    assertFalse(HTML.contains("cosine_<wbr>mean"));
+    assertTrue(HTML.contains("Columns with no value in any row (not measured for these models or samples):"
+        + " cosine_mean."));
     for (PlanRecord p : SampleReports.full(32, 32, 8).plans()) {
       assertTrue(HTML.contains(">" + p.planId() + "<"), p.planId());
     }
