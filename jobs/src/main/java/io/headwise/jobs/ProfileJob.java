@@ -53,6 +53,8 @@ public final class ProfileJob implements Callable<Integer> {
   public static final String STEP = "profile";
   public static final String PARTITIONS = "--partitions";
   public static final String SHIP_MODEL = "--ship-model";
+  public static final String SENSITIVITY = "--sensitivity";
+  public static final String SENSITIVITY_WINDOWS = "--sensitivity-windows";
 
   @Mixin
   ConfigOption config;
@@ -89,6 +91,15 @@ public final class ProfileJob implements Callable<Integer> {
           + " reading them from a shared filesystem path.")
   boolean shipModel;
 
+  @Option(names = SENSITIVITY,
+      description = "Also measure output_kl_s{S}_w{w}: the model's output KL when one kv-head group is switched to"
+          + " S sinks + w recent keys (decoders; one extra forward pass per layer, kv head and window).")
+  boolean sensitivity;
+
+  @Option(names = SENSITIVITY_WINDOWS, split = ",", paramLabel = "W,...",
+      description = "Windows for --sensitivity (default: 1,4,16,64 and every eighth of the bucket length).")
+  List<Integer> sensitivityWindows;
+
   /** spark-submit entry point. */
   public static void main(String[] args) {
     System.exit(Cli.run(new ProfileJob(), args));
@@ -111,6 +122,10 @@ public final class ProfileJob implements Callable<Integer> {
 
   private int run(SparkSession spark, OnnxModel m, AttentionMap map, StatsConfig cfg, ExecutionProvider ep,
       Instant started) {
+    if (sensitivity && !map.block(0).causal()) {
+      throw new HeadwiseException(SENSITIVITY + " measures next-token distributions and needs a decoder; model "
+          + m.source() + " is bidirectional");
+    }
     Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
     Dataset<Row> samples = CalibrationSources.read(spark, calibration, m.modelId())
         .withColumn("length_bucket", bucketOf(functions.size(col("input_ids"))));
@@ -133,7 +148,8 @@ public final class ProfileJob implements Callable<Integer> {
         Dataset<Row> partial = samples.filter(col("length_bucket").equalTo(bucket))
             .drop("length_bucket")
             .repartition((int) Math.max(1, Math.min(parts, n)))
-            .mapPartitions(new ProfilePartition(ref, cfg, ep, stats.threads, batchSize, truncate, bucket),
+            .mapPartitions(new ProfilePartition(ref, cfg, ep, stats.threads, batchSize, truncate, bucket,
+                sensitivity ? (sensitivityWindows == null ? List.of() : sensitivityWindows) : null),
                 Encoders.row(ProfilePartition.SCHEMA));
         partial.persist(StorageLevel.MEMORY_AND_DISK());
         partial.count();
@@ -174,6 +190,7 @@ public final class ProfileJob implements Callable<Integer> {
       conf.put("ep", ep.toString());
       conf.put("batch_size", batchSize);
       conf.put("partitions", parts);
+      conf.put("sensitivity", sensitivity);
       conf.put("master", spark.sparkContext().master());
       Map<String, Long> counts = new LinkedHashMap<>();
       for (Warehouse.TableWrite tw : writes) {

@@ -91,11 +91,17 @@ public final class DuoAttentionPlanner implements KvPlanner {
     }
 
     // scores per kv head
+    SortedSet<Integer> klSinks = stats.sinkCounts(WindowedStat.OUTPUT_KL);
     SortedSet<Integer> devSinks = stats.sinkCounts(WindowedStat.STREAM_DEVIATION);
     SortedSet<Integer> covSinks = stats.sinkCounts(WindowedStat.COVERAGE);
     WindowedStat family;
     SortedSet<Integer> sinkChoices;
-    if (!devSinks.isEmpty()) {
+    if (!klSinks.isEmpty()) {
+      // the measured output KL of switching the kv head to sinks + window: DuoAttention's own objective (the
+      // distillation error of the model's output), measured by ablation instead of learned gates
+      family = WindowedStat.OUTPUT_KL;
+      sinkChoices = klSinks;
+    } else if (!devSinks.isEmpty()) {
       family = WindowedStat.STREAM_DEVIATION;
       sinkChoices = devSinks;
     } else if (!covSinks.isEmpty()) {
@@ -122,7 +128,7 @@ public final class DuoAttentionPlanner implements KvPlanner {
           double groupMax = Double.NEGATIVE_INFINITY;
           for (int h = k * g; h < (k + 1) * g; h++) {
             double v = curve.at(l, h, window);
-            groupMax = Math.max(groupMax, family == WindowedStat.STREAM_DEVIATION ? v : 1.0 - v);
+            groupMax = Math.max(groupMax, family == WindowedStat.COVERAGE ? 1.0 - v : v);
           }
           score[l * kvHeads + k] += groupMax / lengths.size();
         }
@@ -172,7 +178,8 @@ public final class DuoAttentionPlanner implements KvPlanner {
     params.put("sparsity", 1.0 - (double) retrieval / total);
     params.put("default_retrieval_share", defaultShare);
     params.put("threshold", retrieval > 0 ? score[order[retrieval - 1]] : null);
-    params.put("score_statistic", (family == WindowedStat.STREAM_DEVIATION ? "stream_deviation_s" + statSinks
+    params.put("score_statistic", (family == WindowedStat.OUTPUT_KL ? "output_kl_s" + statSinks
+        : family == WindowedStat.STREAM_DEVIATION ? "stream_deviation_s" + statSinks
         : "1 - coverage_s" + statSinks) + " at w = recent_size (scaled by bucket/N when the bucket is shorter),"
         + " mean over target lengths, max over the query heads of the kv group"
         + (statSinks < sink ? "; profiled with " + statSinks + " sinks instead of " + sink

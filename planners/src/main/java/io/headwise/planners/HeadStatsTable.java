@@ -42,7 +42,9 @@ public final class HeadStatsTable {
   public enum WindowedStat {
     LOCAL_MASS,
     COVERAGE,
-    STREAM_DEVIATION;
+    STREAM_DEVIATION,
+    /** Measured output KL of switching the head's kv group to S sinks + window w (profile --sensitivity). */
+    OUTPUT_KL;
 
     /** The statistic name of this family at sink count {@code sinks} (ignored for local mass) and window w. */
     public String statName(int sinks, int window) {
@@ -51,6 +53,8 @@ public final class HeadStatsTable {
           return StatNames.localMass(window);
         case COVERAGE:
           return StatNames.coverage(sinks, window);
+        case OUTPUT_KL:
+          return StatNames.outputKl(sinks, window);
         default:
           return StatNames.streamDeviation(sinks, window);
       }
@@ -58,7 +62,7 @@ public final class HeadStatsTable {
 
     /** The value of this family when the band covers every key. */
     double whenEverythingKept() {
-      return this == STREAM_DEVIATION ? 0.0 : 1.0;
+      return this == STREAM_DEVIATION || this == OUTPUT_KL ? 0.0 : 1.0;
     }
   }
 
@@ -316,7 +320,8 @@ public final class HeadStatsTable {
   /** Sink counts S for which the family has at least one complete window at some bucket. */
   public SortedSet<Integer> sinkCounts(WindowedStat family) {
     Function<String, OptionalInt> parser = family == WindowedStat.COVERAGE ? StatNames::coverageSinks
-        : family == WindowedStat.STREAM_DEVIATION ? StatNames::deviationSinks : s -> OptionalInt.empty();
+        : family == WindowedStat.STREAM_DEVIATION ? StatNames::deviationSinks
+        : family == WindowedStat.OUTPUT_KL ? StatNames::outputKlSinks : s -> OptionalInt.empty();
     SortedSet<Integer> out = new TreeSet<>();
     for (String stat : values.keySet()) {
       OptionalInt s = parser.apply(stat);
@@ -338,6 +343,10 @@ public final class HeadStatsTable {
           break;
         case COVERAGE:
           w = StatNames.coverageSinks(stat).orElse(-1) == sinks ? StatNames.coverageWindow(stat)
+              : OptionalInt.empty();
+          break;
+        case OUTPUT_KL:
+          w = StatNames.outputKlSinks(stat).orElse(-1) == sinks ? StatNames.outputKlWindow(stat)
               : OptionalInt.empty();
           break;
         default:

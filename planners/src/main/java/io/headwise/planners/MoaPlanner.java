@@ -120,7 +120,9 @@ public final class MoaPlanner implements KvPlanner {
   public static Prepared prepare(PlanRequest request) {
     PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
     HeadStatsTable stats = request.stats();
-    SortedSet<Integer> devSinks = stats.sinkCounts(WindowedStat.STREAM_DEVIATION);
+    SortedSet<Integer> klSinks = stats.sinkCounts(WindowedStat.OUTPUT_KL);
+    SortedSet<Integer> devSinks = new java.util.TreeSet<>(stats.sinkCounts(WindowedStat.STREAM_DEVIATION));
+    devSinks.addAll(klSinks);
     SortedSet<Integer> covSinks = stats.sinkCounts(WindowedStat.COVERAGE);
     if (devSinks.isEmpty() && covSinks.isEmpty()) {
       throw new HeadwiseException("method moa needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
@@ -139,8 +141,13 @@ public final class MoaPlanner implements KvPlanner {
             + "; pick one of them or profile with S=" + sink);
       }
     }
-    WindowedStat family = devSinks.contains(sink) ? WindowedStat.STREAM_DEVIATION : WindowedStat.COVERAGE;
-    String costStatistic = family == WindowedStat.STREAM_DEVIATION
+    // measured output sensitivity (profile --sensitivity) when present, else the head-output deviation, else the
+    // dropped attention mass
+    WindowedStat family = klSinks.contains(sink) ? WindowedStat.OUTPUT_KL
+        : devSinks.contains(sink) ? WindowedStat.STREAM_DEVIATION : WindowedStat.COVERAGE;
+    String costStatistic = family == WindowedStat.OUTPUT_KL
+        ? "output_kl_s" + sink + " (measured, per kv group, split evenly over its query heads)"
+        : family == WindowedStat.STREAM_DEVIATION
         ? "stream_deviation_s" + sink : "1 - coverage_s" + sink + " (no stream_deviation_s" + sink + " profiled)";
     SortedSet<Integer> buckets = stats.buckets(family, sink);
 
@@ -202,7 +209,8 @@ public final class MoaPlanner implements KvPlanner {
             double c = 0.0;
             if (k < length) {
               double value = curve.at(l, h, (k - sink) * windowScale);
-              c = family == WindowedStat.STREAM_DEVIATION ? value : 1.0 - value;
+              c = family == WindowedStat.COVERAGE ? 1.0 - value
+                  : family == WindowedStat.OUTPUT_KL ? value / stats.groupSize() : value;
             }
             cost[u][r][n] = layerScales[l] * Math.max(0.0, c);
           }

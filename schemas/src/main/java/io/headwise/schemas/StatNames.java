@@ -8,7 +8,9 @@ import java.util.regex.Pattern;
 /**
  * Names of the per-head statistics, exactly as in the statistics contract (DESIGN.md): {@code entropy_mean},
  * {@code sink_mass_{s}}, {@code local_mass_{w}}, {@code coverage_s{S}_w{w}}, {@code stream_deviation_s{S}_w{w}},
- * {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code induction_score}, {@code needle_mass}.
+ * {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code induction_score}, {@code needle_mass}; and the measured
+ * sensitivity {@code output_kl_s{S}_w{w}}: mean KL(dense ‖ ablated) of the model's output distribution when only this
+ * head's kv group is switched to S sinks + a window of w (an extension beyond the attention-probability statistics).
  */
 public final class StatNames {
   public static final String ENTROPY_MEAN = "entropy_mean";
@@ -21,6 +23,7 @@ public final class StatNames {
   private static final Pattern COVERAGE = Pattern.compile("coverage_s(\\d+)_w(\\d+)");
   private static final Pattern DEVIATION = Pattern.compile("stream_deviation_s(\\d+)_w(\\d+)");
   private static final Pattern HEAVY = Pattern.compile("heavy_hitter_share_(\\d+)");
+  private static final Pattern OUTPUT_KL = Pattern.compile("output_kl_s(\\d+)_w(\\d+)");
 
   private StatNames() {}
 
@@ -38,6 +41,21 @@ public final class StatNames {
 
   public static String streamDeviation(int sinkTokens, int window) {
     return "stream_deviation_s" + sinkTokens + "_w" + window;
+  }
+
+  /** The measured output sensitivity of switching a head's kv group to S sinks + window w. */
+  public static String outputKl(int sinkTokens, int window) {
+    return "output_kl_s" + sinkTokens + "_w" + window;
+  }
+
+  /** The sink count S of an {@code output_kl_s{S}_w{w}} name. */
+  public static OptionalInt outputKlSinks(String stat) {
+    return group(OUTPUT_KL, stat, 1);
+  }
+
+  /** The window w of an {@code output_kl_s{S}_w{w}} name. */
+  public static OptionalInt outputKlWindow(String stat) {
+    return group(OUTPUT_KL, stat, 2);
   }
 
   /** {@code percent} is a whole percentage of the key columns, e.g. 10 for the top 10 %. */
@@ -85,7 +103,7 @@ public final class StatNames {
     String s = stat.toLowerCase(Locale.ROOT);
     return s.equals(ENTROPY_MEAN) || s.equals(ECHO_SCORE) || s.equals(INDUCTION_SCORE) || s.equals(NEEDLE_MASS)
         || SINK.matcher(s).matches() || LOCAL.matcher(s).matches() || COVERAGE.matcher(s).matches()
-        || DEVIATION.matcher(s).matches() || HEAVY.matcher(s).matches();
+        || DEVIATION.matcher(s).matches() || HEAVY.matcher(s).matches() || OUTPUT_KL.matcher(s).matches();
   }
 
   private static OptionalInt group(Pattern p, String stat, int group) {

@@ -6,6 +6,7 @@ import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.SampleChecks;
 import io.headwise.profilers.SampleProfiler;
+import io.headwise.profilers.SensitivityProfiler;
 import io.headwise.profilers.StatsAccumulator;
 import io.headwise.profilers.StatsConfig;
 import io.headwise.profilers.TokenImportance;
@@ -49,9 +50,15 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
   private final int batchSize;
   private final boolean truncate;
   private final int bucket;
+  private final List<Integer> sensitivityWindows;
 
+  /**
+   * {@code sensitivityWindows} null: no sensitivity measurement; empty: the default window set of
+   * {@link SensitivityProfiler#windowsFor}.
+   */
   public ProfilePartition(ModelRef model, StatsConfig config, ExecutionProvider ep, int threads, int batchSize,
-      boolean truncate, int bucket) {
+      boolean truncate, int bucket, List<Integer> sensitivityWindows) {
+    this.sensitivityWindows = sensitivityWindows == null ? null : List.copyOf(sensitivityWindows);
     this.model = model;
     this.config = config;
     this.ep = ep;
@@ -74,6 +81,10 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
     List<TokenImportance> importance = new ArrayList<>();
     StatsAccumulator acc = new SampleProfiler(loaded.model(), loaded.map(), config, taskDevice(ep), threads,
         batchSize).profile(bucket, checked, config.tokenImportance() ? importance::add : null);
+    if (sensitivityWindows != null) {
+      acc.merge(new SensitivityProfiler(loaded.model(), loaded.map(), taskDevice(ep), threads,
+          config.streamSinks().get(0), sensitivityWindows).profile(bucket, checked, batchSize));
+    }
     List<Row> out = new ArrayList<>();
     for (StatsAccumulator.Partial p : acc.partials()) {
       out.add(RowFactory.create("stat", p.bucket(), p.layer(), p.head(), p.stat(), p.sum(), p.count(),

@@ -1,0 +1,82 @@
+package io.headwise.profilers;
+
+import static io.headwise.graph.GraphBuilder.FLOAT;
+import static io.headwise.graph.GraphBuilder.INT64;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import io.headwise.graph.AttentionBlock;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.FunctionInliner;
+import io.headwise.graph.GraphBuilder;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.OnnxModel;
+import io.headwise.graph.Tensors;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Rewrites a model so that one kv-head group of one layer can be switched, per run, to "S sink tokens + a window of
+ * w keys" (the streaming policy of a KV plan) without rebuilding the session: four int64 scalar inputs select the
+ * layer, kv head, window and sink count (layer -1 = dense), and every attention block adds
+ * {@code -1e30 · [head in the selected group] · [key outside sinks ∪ window]} to its softmax input. Positions are
+ * valid-token positions. Used to measure how much each head's KV cache matters to the model's output.
+ */
+public final class AblationInstrumenter {
+  public static final String LAYER = "hw_ablate_layer";
+  public static final String KV_HEAD = "hw_ablate_kv_head";
+  public static final String WINDOW = "hw_ablate_window";
+  public static final String SINKS = "hw_ablate_sinks";
+  private static final float DROP = -1e30f;
+
+  private AblationInstrumenter() {}
+
+  /** The rewritten model (inputs {@link #LAYER}, {@link #KV_HEAD}, {@link #WINDOW}, {@link #SINKS} added). */
+  public static ModelProto instrument(OnnxModel model, AttentionMap map) {
+    map.requireAttention(model.source());
+    ModelProto proto = FunctionInliner.inline(model.proto());
+    GraphProto.Builder graph = proto.getGraph().toBuilder();
+    GraphBuilder g = new GraphBuilder(graph, model.opset(), "hw_ablate/");
+    ModelInputs inputs = ModelInputs.of(proto.getGraph());
+    String idsShape = g.op("Shape", inputs.inputIds());
+    String mask = inputs.attentionMask().orElseGet(() -> g.op("ConstantOfShape", List.of(idsShape),
+        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
+    String posF = g.op("Sub", g.cumSum(g.cast(mask, FLOAT), 1), g.constFloat(1f)); // [B,T]
+    String posJ = g.unsqueeze(posF, 1); // [B,1,T]
+    String dist = g.op("Sub", g.unsqueeze(posF, 2), posJ); // [B,T,T]
+    for (String in : List.of(LAYER, KV_HEAD, WINDOW, SINKS)) {
+      g.addInput(in, INT64);
+    }
+    String window = g.cast(WINDOW, FLOAT);
+    String band = map.block(0).causal() ? g.less(dist, window) : g.less(g.op("Abs", dist), window);
+    String keep = g.op("Or", band, g.less(posJ, g.cast(SINKS, FLOAT)));
+    String drop = g.op("Mul", g.unsqueeze(g.cast(g.op("Not", keep), FLOAT), 1), g.constFloat(DROP)); // [B,1,T,T]
+    String kvHead = g.cast(KV_HEAD, FLOAT);
+    Map<String, AttentionBlock> bySoftmax = new HashMap<>();
+    map.blocks().forEach(b -> bySoftmax.put(b.softmaxNode(), b));
+    for (AttentionBlock b : map.blocks()) {
+      float[] groupOf = new float[b.numHeads()];
+      for (int h = 0; h < b.numHeads(); h++) {
+        groupOf[h] = b.kvHeadOf(h);
+      }
+      String groups = g.fresh("groups");
+      graph.addInitializer(Tensors.floats(groups, new long[] {1, b.numHeads(), 1, 1}, groupOf));
+      String selected = g.op("And", g.op("Equal", groups, kvHead), g.op("Equal", g.constLong(b.layer()), LAYER));
+      String bias = g.op("Mul", drop, g.cast(selected, FLOAT)); // [B,H,T,T]
+      if (b.probabilitiesElemType() != FLOAT) {
+        bias = g.cast(bias, b.probabilitiesElemType());
+      }
+      String biased = g.op("Add", b.scoresTensor(), bias);
+      for (int i = 0; i < graph.getNodeCount(); i++) {
+        NodeProto n = graph.getNode(i);
+        if (n.getName().equals(b.softmaxNode())) {
+          graph.setNode(i, n.toBuilder().setInput(0, biased));
+        }
+      }
+    }
+    // the appended nodes read graph inputs and feed the softmax nodes, which sit earlier: restore topological order
+    return proto.toBuilder().setGraph(TopologicalOrder.sort(graph.build())).build();
+  }
+}
