@@ -24,7 +24,7 @@ final class FidelityChartSvg {
    */
   record Axis(String title, Double min, Double max, Double denseValue, boolean denseLine) {}
 
-  static final int WIDTH = 540;
+  static final int WIDTH = 600;
   private static final int LEFT = 60;
   private static final int RIGHT = 22;
   private static final int TOP = 16;
@@ -123,6 +123,26 @@ final class FidelityChartSvg {
             + " at KV fraction 1")).append("</title></path>");
         occupied.add(new double[] {x - 7, y - 7, x + 7, y + 7});
       }
+    }
+    // one line per method through its plans in KV order (a trade-off curve when a method has several plans)
+    java.util.Map<String, List<Point>> byMethod = new java.util.LinkedHashMap<>();
+    for (Point p : points) {
+      if (!p.baseline()) {
+        byMethod.computeIfAbsent(p.method(), k -> new ArrayList<>()).add(p);
+      }
+    }
+    for (var e : byMethod.entrySet()) {
+      if (e.getValue().size() < 2) {
+        continue;
+      }
+      List<Point> sorted = new ArrayList<>(e.getValue());
+      sorted.sort(java.util.Comparator.comparingDouble(Point::x).thenComparingDouble(Point::y));
+      StringBuilder pts = new StringBuilder();
+      for (Point p : sorted) {
+        pts.append(pts.length() == 0 ? "" : " ").append(fmt(sx.map(p.x()))).append(',').append(fmt(sy.map(p.y())));
+      }
+      s.append("<polyline class=\"series\" points=\"").append(pts).append("\" fill=\"none\" stroke=\"")
+          .append(Colors.method(e.getKey())).append("\" stroke-width=\"1.5\" stroke-opacity=\"0.55\"/>");
     }
     // baseline links, drawn under the markers
     for (Point b : points) {

@@ -243,7 +243,7 @@ public final class ReportRenderer {
       empty("runs", "runs", "profile");
     } else {
       boolean several = models.size() > 1;
-      body.append("<div class=\"table-wrap\"><table class=\"data runs\"><thead><tr><th>step</th><th>run id</th>")
+      body.append("<div class=\"table-wrap tall\"><table class=\"data runs\"><thead><tr><th>step</th><th>run id</th>")
           .append(several ? "<th>model</th>" : "").append("<th>started</th><th class=\"num\">took</th>"
           + "<th>status</th><th>config</th><th>rows written</th><th>message</th></tr></thead><tbody>");
       for (RunRecord r : sortedRuns()) {

@@ -39,7 +39,7 @@ final class ReportStyle {
       nav.toc ol ol { columns: 1; padding-left: 18px; font-size: 13px; }
       .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
       .cards.wide { grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); }
-      .cards.charts { grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); }
+      .cards.charts { grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); }
       .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px;
         min-width: 0; }
       .card .desc { color: var(--muted); font-size: 12px; margin: 0 0 6px; }
@@ -56,6 +56,7 @@ final class ReportStyle {
       table.data { border-collapse: collapse; width: 100%; font-size: 12.5px; background: var(--card); }
       table.data th { background: #f1f5f9; text-align: left; font-weight: 600; color: #374151;
         vertical-align: bottom; }
+      table.data thead th { white-space: normal; }
       table.data th, table.data td { padding: 5px 9px; border-bottom: 1px solid var(--line); white-space: nowrap;
         vertical-align: top; }
       table.data tr:hover td { background: #f8fafc; }
@@ -70,6 +71,8 @@ final class ReportStyle {
       table.evaluations th { white-space: normal; }
       table.evaluations th, table.evaluations td { padding: 4px 5px; }
       .table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
+      .table-wrap.tall { max-height: 460px; overflow-y: auto; }
+      .table-wrap.tall thead th { position: sticky; top: 0; z-index: 1; }
       .table-wrap table.data tr:last-child td { border-bottom: 0; }
       table.facts { border-collapse: collapse; font-size: 12.5px; margin: 6px 0 10px; width: 100%; }
       table.facts th { text-align: left; color: var(--muted); font-weight: 500; padding: 2px 12px 2px 0;

@@ -7,14 +7,20 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Which statistics the report draws for one length bucket, in display order: {@code entropy_mean}, one sink mass
  * ({@code sink_mass_4} or the smallest present), two local masses (windows nearest N/16 and N/4), one stream
- * deviation (S = 4 or the smallest S, the middle window below N), the heavy-hitter share nearest 10 %, then
+ * deviation (S = 4 or the smallest S, the middle window below N), the measured {@code output_kl_s{S}_w{w}} chosen
+ * the same way when the profile has it, the heavy-hitter share nearest 10 %, then
  * {@code echo_score}, {@code induction_score} and {@code needle_mass} when present.
  */
 final class StatChoice {
+  /** The measured per-head output sensitivity some profile runs add (not a probability statistic). */
+  private static final Pattern OUTPUT_KL = Pattern.compile("output_kl_s(\\d+)_w(\\d+)");
+
   private StatChoice() {}
 
   static List<String> pick(Collection<String> available, int bucket) {
@@ -52,6 +58,10 @@ final class StatChoice {
       List<Integer> under = ws.stream().filter(w -> w < bucket).toList();
       List<Integer> pool = under.isEmpty() ? ws : under;
       out.add(StatNames.streamDeviation(s, pool.get(pool.size() / 2)));
+    }
+    String outputKl = outputKl(available, bucket);
+    if (outputKl != null) {
+      out.add(outputKl);
     }
     TreeSet<Integer> heavy = values(available, StatNames::heavyHitterPercent);
     if (!heavy.isEmpty()) {
@@ -91,6 +101,11 @@ final class StatChoice {
       return "output error when keeping only " + StatNames.deviationSinks(stat).getAsInt() + " sinks + a window of "
           + v.getAsInt() + "; low = streamable";
     }
+    Matcher kl = OUTPUT_KL.matcher(stat);
+    if (kl.matches()) {
+      return "output KL when only this head's kv group keeps " + kl.group(1) + " sinks + a window of " + kl.group(2)
+          + " (measured)";
+    }
     if ((v = StatNames.heavyHitterPercent(stat)).isPresent()) {
       return "share of attention held by the top " + v.getAsInt() + " % of keys";
     }
@@ -98,6 +113,32 @@ final class StatChoice {
       return "mass on " + StatNames.coverageSinks(stat).getAsInt() + " sinks + a window of " + v.getAsInt();
     }
     return "";
+  }
+
+  /** The measured {@code output_kl_s{S}_w{w}} sensitivity (S = 4 or the smallest, middle window below N), or null. */
+  private static String outputKl(Collection<String> available, int bucket) {
+    TreeSet<Integer> sinks = new TreeSet<>();
+    for (String stat : available) {
+      Matcher m = OUTPUT_KL.matcher(stat);
+      if (m.matches()) {
+        sinks.add(Integer.parseInt(m.group(1)));
+      }
+    }
+    if (sinks.isEmpty()) {
+      return null;
+    }
+    int s = sinks.contains(4) ? 4 : sinks.first();
+    List<Integer> ws = new ArrayList<>();
+    for (String stat : available) {
+      Matcher m = OUTPUT_KL.matcher(stat);
+      if (m.matches() && Integer.parseInt(m.group(1)) == s) {
+        ws.add(Integer.parseInt(m.group(2)));
+      }
+    }
+    ws.sort(Comparator.naturalOrder());
+    List<Integer> under = ws.stream().filter(w -> w < bucket).toList();
+    List<Integer> pool = under.isEmpty() ? ws : under;
+    return "output_kl_s" + s + "_w" + pool.get(pool.size() / 2);
   }
 
   private static TreeSet<Integer> values(Collection<String> stats, java.util.function.Function<String, OptionalInt> f) {

@@ -42,6 +42,11 @@ class ReportPartsTest {
         StatChoice.pick(List.of("sink_mass_8", "sink_mass_2", "local_mass_4", "heavy_hitter_share_5",
             "heavy_hitter_share_20"), 64));
     assertTrue(StatChoice.describe("stream_deviation_s4_w16").contains("window of 16"));
+    // the measured output sensitivity, when a profile has it, is chosen like the stream deviation
+    assertEquals(List.of("stream_deviation_s4_w16", "output_kl_s4_w16"), StatChoice.pick(List.of(
+        "stream_deviation_s4_w16", "output_kl_s4_w4", "output_kl_s4_w16", "output_kl_s4_w64", "output_kl_s4_w256"),
+        256));
+    assertTrue(StatChoice.describe("output_kl_s4_w16").contains("4 sinks + a window of 16"));
   }
 
   @Test
