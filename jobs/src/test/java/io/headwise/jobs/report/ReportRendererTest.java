@@ -179,6 +179,27 @@ class ReportRendererTest {
     assertTrue(html.contains("No data yet") || html.contains("quant_plans"));
   }
 
+  @Test
+  void encoderEvaluationsPlotCosineAndMissingStatsSayNoDataYet() throws Exception {
+    ReportData full = SampleReports.full(2, 4, 4);
+    java.util.List<EvaluationRecord> evals = List.of(
+        new EvaluationRecord(SampleReports.MODEL, "e1", "p-duo", "duo", false, null, 0.5, 0.55, 4, 512, null, null,
+            null, null, null, null, null, 0.991, SampleReports.T0),
+        new EvaluationRecord(SampleReports.MODEL, "e1", "p-duo-uniform", "streamingllm", true, "p-duo", 0.5, 0.56, 4,
+            512, null, null, null, null, null, null, null, 0.962, SampleReports.T0));
+    String html = ReportRenderer.render(new ReportData(full.warehouse(), full.generatedAt(), null, "", List.of(),
+        List.of(), full.plans(), evals, List.of(), java.util.Set.of("head_stats", "runs", "quant_plans")));
+    List<Element> svgs = SvgParts.parseAll(html);
+    Element cosine = svgs.stream().filter(e -> e.getAttribute("aria-label").startsWith("Cosine similarity"))
+        .findFirst().orElseThrow();
+    assertEquals(1, SvgParts.find(cosine, "path", "baseline").size());
+    assertFalse(html.contains("KL(dense"));
+    assertTrue(html.contains("No data yet: table <code>head_stats</code> does not exist"));
+    assertTrue(html.contains("No data yet: table <code>runs</code> does not exist"));
+    // without lineage the held-out set is named by the evaluation run
+    assertTrue(html.contains("Held-out samples: <code>run e1</code>"));
+  }
+
   private static Element svg(String ariaLabel) throws Exception {
     return SvgParts.parseAll(HTML).stream().filter(e -> e.getAttribute("aria-label").equals(ariaLabel)).findFirst()
         .orElseThrow(() -> new AssertionError("no svg labelled " + ariaLabel));
