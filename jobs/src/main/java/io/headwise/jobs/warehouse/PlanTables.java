@@ -1,0 +1,87 @@
+package io.headwise.jobs.warehouse;
+
+import static org.apache.spark.sql.functions.col;
+
+import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.PlanMeta;
+import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.Tables;
+import java.sql.Timestamp;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+
+/** Reads and writes plans (rows plus plan-level metadata) in the {@code attention_plans} table. */
+public final class PlanTables {
+  /** A plan as stored: metadata and one row per head. */
+  public record StoredPlan(PlanMeta meta, List<PlanRow> rows) {}
+
+  private PlanTables() {}
+
+  /** Table rows for a plan. */
+  public static List<Row> toRows(PlanMeta meta, List<PlanRow> rows) {
+    List<Integer> lengths = meta.targetLengths();
+    List<Double> expected = new ArrayList<>();
+    for (int n : lengths) {
+      expected.add(meta.expectedKvFraction().getOrDefault(n, Double.NaN));
+    }
+    Timestamp created = new Timestamp(meta.createdAtMillis());
+    List<Row> out = new ArrayList<>();
+    for (PlanRow r : rows) {
+      out.add(RowFactory.create(r.planId(), r.modelId(), r.statsRunId(), r.method(), r.granularity(), r.layer(),
+          r.head(), r.kind(), r.sinkTokens(), r.alpha(), r.beta(), r.budgetTokens(), r.paramsJson(),
+          new ArrayList<>(lengths), meta.kvFractionTarget(), expected, meta.numLayers(), meta.numHeads(),
+          meta.numKvHeads(), created));
+    }
+    return out;
+  }
+
+  /**
+   * The plan {@code planId}; {@code modelId} may be null when only one model has a plan of that id. Errors name the
+   * plan and what to do.
+   */
+  public static StoredPlan read(Warehouse w, String planId, String modelId) {
+    Dataset<Row> d = w.require(Tables.ATTENTION_PLANS, "headwise plan").filter(col("plan_id").equalTo(planId));
+    if (modelId != null) {
+      d = d.filter(col("model_id").equalTo(modelId));
+    }
+    List<Row> rows = d.collectAsList();
+    if (rows.isEmpty()) {
+      throw new HeadwiseException("plan '" + planId + "' not found in " + w.path(Tables.ATTENTION_PLANS)
+          + (modelId == null ? "" : " for model " + modelId) + "; run 'headwise plan --plan-id " + planId + "' first");
+    }
+    String model = rows.get(0).getString(rows.get(0).fieldIndex("model_id"));
+    for (Row r : rows) {
+      if (!r.getString(r.fieldIndex("model_id")).equals(model)) {
+        throw new HeadwiseException("plan id '" + planId + "' exists for several models; pass --model to choose");
+      }
+    }
+    List<PlanRow> plan = new ArrayList<>();
+    for (Row r : rows) {
+      plan.add(new PlanRow(r.getString(r.fieldIndex("plan_id")), r.getString(r.fieldIndex("model_id")),
+          r.getString(r.fieldIndex("stats_run_id")), r.getString(r.fieldIndex("method")),
+          r.getString(r.fieldIndex("granularity")), r.getInt(r.fieldIndex("layer")), r.getInt(r.fieldIndex("head")),
+          r.getString(r.fieldIndex("kind")), r.getInt(r.fieldIndex("sink_tokens")),
+          r.getDouble(r.fieldIndex("alpha")), r.getDouble(r.fieldIndex("beta")),
+          r.getInt(r.fieldIndex("budget_tokens")), r.getString(r.fieldIndex("params"))));
+    }
+    plan.sort((a, b) -> a.layer() != b.layer() ? Integer.compare(a.layer(), b.layer())
+        : Integer.compare(a.head(), b.head()));
+    Row f = rows.get(0);
+    List<Integer> lengths = f.getList(f.fieldIndex("target_lengths"));
+    List<Double> expected = f.getList(f.fieldIndex("expected_kv_fraction"));
+    Map<Integer, Double> exp = new LinkedHashMap<>();
+    for (int i = 0; i < lengths.size(); i++) {
+      exp.put(lengths.get(i), expected.get(i));
+    }
+    PlanMeta meta = new PlanMeta(planId, model, f.getString(f.fieldIndex("stats_run_id")),
+        f.getString(f.fieldIndex("method")), f.getDouble(f.fieldIndex("kv_fraction_target")), List.copyOf(lengths),
+        exp, f.getInt(f.fieldIndex("num_layers")), f.getInt(f.fieldIndex("num_heads")),
+        f.getInt(f.fieldIndex("num_kv_heads")), f.getTimestamp(f.fieldIndex("created_at")).getTime());
+    return new StoredPlan(meta, List.copyOf(plan));
+  }
+}

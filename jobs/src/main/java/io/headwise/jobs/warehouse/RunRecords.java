@@ -1,0 +1,33 @@
+package io.headwise.jobs.warehouse;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.schemas.Tables;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+
+/** Builds the {@code runs} lineage row of a step. */
+public final class RunRecords {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private RunRecords() {}
+
+  /** The runs row (status succeeded) for a step that wrote {@code rowCounts}. */
+  public static Dataset<Row> row(Warehouse w, String runId, String step, String modelId, String modelSource,
+      Instant started, Map<String, Object> config, Map<String, Long> rowCounts, String message) {
+    ObjectNode cfg = JSON.valueToTree(config);
+    ObjectNode counts = JSON.valueToTree(rowCounts);
+    Row r = RowFactory.create(runId, step, modelId, modelSource, "succeeded", Timestamp.from(started),
+        Timestamp.from(Instant.now()), cfg.toString(), Versions.json(w.spark()), counts.toString(), message);
+    return w.rows(Tables.RUNS, java.util.List.of(r));
+  }
+
+  /** The replace keys of a runs row. */
+  public static Map<String, String> keys(String modelId, String runId, String step) {
+    return Map.of("model_id", modelId, "run_id", runId, "step", step);
+  }
+}
