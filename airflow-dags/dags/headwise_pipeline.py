@@ -157,6 +157,8 @@ CALIBRATE = "io.headwise.jobs.CalibrateJob"
 SPARK_CONF = {
     "spark.executor.memory": "{{ params.executor_memory }}",
     "spark.driver.memory": "{{ params.driver_memory }}",
+    # headwise tables are small: Delta's default of 50 partitions to rebuild a table snapshot is mostly task overhead
+    "spark.databricks.delta.snapshotPartitions": "4",
 }
 # Steps that run ONNX Runtime on executors: GPU scheduling when params.executor_gpus > 0 (each task then reads its
 # device from TaskContext resources "gpu").
@@ -384,6 +386,8 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
             application=JOBS_JAR,
             java_class="io.headwise.jobs.ReportJob",
             application_args=[
+                "--model", "{{ params.model }}",
+                "--stats-run", RUN,
                 "--warehouse", "{{ params.warehouse }}",
                 "--out", WORK + "/report.html",
             ],
