@@ -346,7 +346,8 @@ public final class PublishJob implements Callable<Integer> {
       return Check.skip(name, ">=", null, "threshold off");
     }
     if (plan == null || dense == null) {
-      return Check.skip(name, ">=", threshold, "no " + probe + " probes among the held-out samples");
+      return Check.skip(name, ">=", threshold, "not measured: needs a decoder and " + probe
+          + " probes among the held-out samples");
     }
     if (!(dense > 0)) {
       return Check.skip(name, ">=", threshold, "the dense model scores 0 on the " + probe + " probes");
