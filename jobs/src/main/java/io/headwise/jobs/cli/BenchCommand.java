@@ -90,14 +90,17 @@ public final class BenchCommand implements Runnable {
           dir.resolve("in-graph.txt"));
       StatsBenchmark.Route naive = StatsBenchmark.routeInChild(dec.toString(), "naive", batch, 1024, threads,
           Math.max(1, runs / 2), dir.resolve("naive.txt"));
-      System.out.printf("%-9s %12s %14s %16s%n", "route", "median ms", "peak RSS MiB", "fetched bytes");
+      System.out.printf("%-9s %12s %14s %16s %16s%n", "route", "median ms", "peak RSS MiB", "route RSS MiB",
+          "fetched bytes");
       for (StatsBenchmark.Route r : List.of(in, naive)) {
-        System.out.printf(Locale.ROOT, "%-9s %12.1f %14.1f %16d%n", r.route(), r.medianMs(), r.peakRssKb() / 1024.0,
-            r.fetchedBytes());
+        System.out.printf(Locale.ROOT, "%-9s %12.1f %14.1f %16.1f %16d%n", r.route(), r.medianMs(),
+            r.peakRssKb() / 1024.0, r.routeRssKb() / 1024.0, r.fetchedBytes());
       }
-      System.out.printf(Locale.ROOT, "speed-up %.1fx, peak memory %.1fx less, %.0fx fewer bytes fetched%n",
-          naive.medianMs() / in.medianMs(), (double) naive.peakRssKb() / in.peakRssKb(),
-          (double) naive.fetchedBytes() / in.fetchedBytes());
+      System.out.println("(route RSS = peak resident memory above the process once model and session were loaded)");
+      System.out.printf(Locale.ROOT, "speed-up %.1fx; memory: peak RSS %.1fx less, route RSS %.1fx less; %.0fx fewer"
+          + " bytes fetched%n", naive.medianMs() / in.medianMs(), (double) naive.peakRssKb() / in.peakRssKb(),
+          (double) naive.routeRssKb() / Math.max(1, in.routeRssKb()), (double) naive.fetchedBytes()
+              / in.fetchedBytes());
       System.out.printf(Locale.ROOT, "max |in-graph - naive| over all statistics: %.2e%n",
           maxDifference(dir.resolve("in-graph.txt"), dir.resolve("naive.txt")));
       return 0;

@@ -51,8 +51,16 @@ public final class StatsBenchmark {
     }
   }
 
-  /** One route of the in-graph vs naive comparison. */
-  public record Route(String route, double medianMs, long peakRssKb, long fetchedBytes) {}
+  /**
+   * One route of the in-graph vs naive comparison: median time, peak resident memory of the whole process, resident
+   * memory once the model and session were loaded (before the first run), and bytes copied out of ONNX Runtime.
+   */
+  public record Route(String route, double medianMs, long peakRssKb, long loadedRssKb, long fetchedBytes) {
+    /** Peak memory the route itself added on top of the loaded process. */
+    public long routeRssKb() {
+      return Math.max(0, peakRssKb - loadedRssKb);
+    }
+  }
 
   private StatsBenchmark() {}
 
@@ -131,10 +139,12 @@ public final class StatsBenchmark {
     Batch batch = randomBatch(model, b, t, 13, 1);
     StatsAccumulator[] last = new StatsAccumulator[1];
     long[] fetched = new long[1];
+    long[] loaded = new long[1];
     double ms;
     if (route.equals("in-graph")) {
       try (StatsSession s = new StatsSession(model, map, config, ProbeKind.PLAIN, t, ExecutionProvider.CPU,
           threads)) {
+        loaded[0] = rssKb();
         ms = medianMs(1, runs, () -> {
           StatsAccumulator acc = new StatsAccumulator();
           var r = s.run(batch);
@@ -163,6 +173,7 @@ public final class StatsBenchmark {
       try (OrtSession session = OrtSessionFactory.open(model, exposed, ExecutionProvider.CPU, threads)) {
         Map<String, OnnxTensor> feeds = ModelFeeds.create(env, ModelInputs.of(model.graph()), batch.ids(),
             batch.mask());
+        loaded[0] = rssKb();
         ms = medianMs(1, runs, () -> {
           StatsAccumulator acc = new StatsAccumulator();
           long bytes = 0;
@@ -193,7 +204,7 @@ public final class StatsBenchmark {
       }
       Files.write(valuesOut, lines);
     }
-    return new Route(route, ms, peakRssKb(), fetched[0]);
+    return new Route(route, ms, peakRssKb(), loaded[0], fetched[0]);
   }
 
   private static float[] floats(OnnxTensor t) {
@@ -205,9 +216,18 @@ public final class StatsBenchmark {
 
   /** Peak resident set size of this process (VmHWM), in KiB; -1 where /proc is absent. */
   static long peakRssKb() {
+    return status("VmHWM:");
+  }
+
+  /** Current resident set size of this process (VmRSS), in KiB. */
+  static long rssKb() {
+    return status("VmRSS:");
+  }
+
+  private static long status(String field) {
     try {
       for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
-        if (l.startsWith("VmHWM:")) {
+        if (l.startsWith(field)) {
           return Long.parseLong(l.replaceAll("[^0-9]", ""));
         }
       }
@@ -241,7 +261,8 @@ public final class StatsBenchmark {
       throw new IllegalStateException("benchmark child for route " + route + " failed:\n" + log);
     }
     String[] f = result.split(" ");
-    return new Route(f[1], Double.parseDouble(f[2]), Long.parseLong(f[3]), Long.parseLong(f[4]));
+    return new Route(f[1], Double.parseDouble(f[2]), Long.parseLong(f[3]), Long.parseLong(f[4]),
+        Long.parseLong(f[5]));
   }
 
   /** Child entry point: {@code child MODEL ROUTE B T THREADS RUNS VALUES_OUT|-}. */
@@ -250,8 +271,8 @@ public final class StatsBenchmark {
       OnnxModel model = OnnxModel.load(args[1]);
       Route r = route(model, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]),
           Integer.parseInt(args[5]), Integer.parseInt(args[6]), args[7].equals("-") ? null : Path.of(args[7]));
-      System.out.println(String.format(Locale.ROOT, "RESULT %s %.3f %d %d", r.route(), r.medianMs(), r.peakRssKb(),
-          r.fetchedBytes()));
+      System.out.println(String.format(Locale.ROOT, "RESULT %s %.3f %d %d %d", r.route(), r.medianMs(),
+          r.peakRssKb(), r.loadedRssKb(), r.fetchedBytes()));
       System.exit(0);
     }
     System.err.println("usage: run through 'headwise bench stats'");
