@@ -53,7 +53,9 @@ QUANT_METHODS = ["rtn", "gptq", "rsq"]
 
 DEFAULT_ARGS = {
     "owner": "headwise",
-    "retries": 2,
+    # parallel per-method steps of one model commit to the same Delta partition; an overlapping commit is refused
+    # (ConcurrentAppendException) and rolled back, and the retry goes through
+    "retries": 3,
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),

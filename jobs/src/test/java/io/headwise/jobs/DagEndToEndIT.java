@@ -181,9 +181,14 @@ class DagEndToEndIT {
 
   /** Runs one command line as the operator would (spark-submit found on PATH); returns its output. */
   private static String run(Path repo, List<String> argv, Path log) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(argv).directory(tmp.toFile()).redirectErrorStream(true)
+    // the worker's PATH has a spark-submit on it (here tools/spark-submit); look the binary up there, as the
+    // operator's subprocess call does (Java would search this JVM's PATH instead)
+    String path = repo.resolve("tools") + ":" + System.getenv("PATH");
+    List<String> command = new ArrayList<>(argv);
+    command.set(0, which(argv.get(0), path));
+    ProcessBuilder pb = new ProcessBuilder(command).directory(tmp.toFile()).redirectErrorStream(true)
         .redirectOutput(log.toFile());
-    pb.environment().put("PATH", repo.resolve("tools") + ":" + System.getenv("PATH"));
+    pb.environment().put("PATH", path);
     // the worker's environment, not the command line: short-lived driver JVMs spend less CPU on C2 and GC threads
     pb.environment().put("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
     Process p = pb.start();
@@ -197,6 +202,16 @@ class DagEndToEndIT {
     }
     assertFalse(out.contains("Exception in thread \"main\""), out);
     return out;
+  }
+
+  private static String which(String program, String path) {
+    for (String dir : path.split(":")) {
+      Path p = Path.of(dir, program);
+      if (Files.isExecutable(p)) {
+        return p.toString();
+      }
+    }
+    throw new AssertionError(program + " not found on " + path);
   }
 
   private static String tail(String s) {

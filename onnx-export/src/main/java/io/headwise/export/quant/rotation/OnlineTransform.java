@@ -9,7 +9,9 @@ import io.headwise.planners.quant.Rotation;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Graph nodes that apply an orthogonal matrix to the last axis of an activation at run time ({@code z ↦ z·Q}),
@@ -30,24 +32,33 @@ import java.util.List;
 final class OnlineTransform {
   private final String prefix;
   private final int elemType;
-  private final List<NodeProto> nodes = new ArrayList<>();
+  private final Map<String, String> constants = new HashMap<>();
+  private List<NodeProto> nodes = new ArrayList<>();
   private int counter;
 
+  /**
+   * A builder of online transforms whose names start with {@code prefix}. Constants are shared between the
+   * transforms it builds (the same matrix before every layer's down_proj is one {@code Constant} node, defined in the
+   * first transform), so insert the transforms in graph order.
+   */
   OnlineTransform(String prefix, int elemType) {
     this.prefix = prefix;
     this.elemType = elemType;
   }
 
-  /** The nodes appended so far, in order. */
-  List<NodeProto> nodes() {
-    return nodes;
+  /** The nodes appended since the last call, in order. */
+  List<NodeProto> takeNodes() {
+    List<NodeProto> out = nodes;
+    nodes = new ArrayList<>();
+    return out;
   }
 
   /** Appends {@code z ↦ z·Q} for a rotation of order n = the last dimension of {@code z}; returns the output. */
   String rotation(String z, Rotation q) {
     int n = q.size();
+    String key = "rotation" + n + "/" + q.seed() + "/";
     if (!q.isHadamard()) {
-      return op("MatMul", z, constant(q.matrix(), 1.0));
+      return op("MatMul", z, shared(key + "dense", () -> constant(q.matrix(), 1.0)));
     }
     Hadamard.Factorization f = q.factorization().orElseThrow();
     double[][] m = Hadamard.matrix(f);
@@ -61,15 +72,16 @@ final class OnlineTransform {
     int b = 1 << (log2 - log2 / 2);
     String shape = op("Shape", z);
     String lead = op("Slice", shape, longs(0), longs(-1), longs(0));
-    String signed = op("Mul", z, vector(signs));
+    String signed = op("Mul", z, shared(key + "signs", () -> vector(signs)));
     String x = op("Reshape", signed, op("Concat", List.of(lead, longs(k, a, b)), axis0()));
-    x = op("MatMul", x, constant(Hadamard.sylvester(b), 1 / Math.sqrt(n)));
+    x = op("MatMul", x, shared(key + "B", () -> constant(Hadamard.sylvester(b), 1 / Math.sqrt(n))));
     if (a > 1) {
-      x = op("MatMul", constant(Hadamard.sylvester(a), 1.0), x); // Sylvester matrices are symmetric
+      // Sylvester matrices are symmetric
+      x = op("MatMul", shared(key + "A", () -> constant(Hadamard.sylvester(a), 1.0)), x);
     }
     if (k > 1) {
       x = op("Reshape", x, op("Concat", List.of(lead, longs(k, (long) a * b)), axis0()));
-      x = op("MatMul", constant(transpose(Hadamard.base(f)), 1.0), x);
+      x = op("MatMul", shared(key + "K", () -> constant(transpose(Hadamard.base(f)), 1.0)), x);
     }
     return op("Reshape", x, shape);
   }
@@ -77,11 +89,21 @@ final class OnlineTransform {
   /** Appends {@code z ↦ z·(H ⊗ I_d)} for {@code z [.., heads·d]}; returns the output. */
   String acrossHeads(String z, double[][] h, int d) {
     int heads = h.length;
+    String key = "heads" + heads + "/" + java.util.Arrays.deepHashCode(h);
     String shape = op("Shape", z);
     String lead = op("Slice", shape, longs(0), longs(-1), longs(0));
     String x = op("Reshape", z, op("Concat", List.of(lead, longs(heads, d)), axis0()));
-    x = op("MatMul", constant(transpose(h), 1.0), x);
+    x = op("MatMul", shared(key, () -> constant(transpose(h), 1.0)), x);
     return op("Reshape", x, shape);
+  }
+
+  private String shared(String key, java.util.function.Supplier<String> make) {
+    String name = constants.get(key);
+    if (name == null) {
+      name = make.get();
+      constants.put(key, name);
+    }
+    return name;
   }
 
   private String op(String type, String... inputs) {

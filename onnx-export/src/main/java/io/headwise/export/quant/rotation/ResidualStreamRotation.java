@@ -72,6 +72,7 @@ public final class ResidualStreamRotation {
     rw.set(m.embeddingGather(), 0, embedding, Rotations.multiplyRows(Weights.matrix(embedding), q), false);
 
     Map<Integer, Rotation> mlpRotations = new HashMap<>();
+    Map<Integer, OnlineTransform> transforms = new HashMap<>();
     for (Sublayer s : m.sublayers()) {
       double[] gamma = foldNorm(rw, index, s.norm(), m.hidden(), folded);
       double[][] valueRotation = null;
@@ -97,9 +98,9 @@ public final class ResidualStreamRotation {
       double[][] b = rw.effective(w);
       NodeProto writerNode = graph.getNode(w.node());
       int inner = b.length;
-      OnlineTransform t = new OnlineTransform(PREFIX + writerNode.getOutput(0) + "/",
-          index.elemType(writerNode.getInput(0)) == 0 ? TensorProto.DataType.FLOAT_VALUE
-              : index.elemType(writerNode.getInput(0)));
+      int type = index.elemType(writerNode.getInput(0)) == 0 ? TensorProto.DataType.FLOAT_VALUE
+          : index.elemType(writerNode.getInput(0));
+      OnlineTransform t = transforms.computeIfAbsent(type, ty -> new OnlineTransform(PREFIX, ty));
       String rotatedInput;
       if (s.attention()) {
         int heads = s.block().numHeads();
@@ -121,7 +122,7 @@ public final class ResidualStreamRotation {
         online.add("before " + RmsNormMatch.name(writerNode) + ": " + hi.construction().name().toLowerCase()
             + " of order " + inner);
       }
-      rw.insertBefore(w.node(), t.nodes(), rotatedInput);
+      rw.insertBefore(w.node(), t.takeNodes(), rotatedInput);
       rw.setLinear(w, Rotations.multiplyRows(b, q));
       if (w.bias() != null) {
         rw.setBias(w, Rotations.rotateBias(Weights.values(index.initializer(w.bias()).orElseThrow()), q));
