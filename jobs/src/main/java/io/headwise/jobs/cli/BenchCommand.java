@@ -132,7 +132,8 @@ public final class BenchCommand implements Runnable {
     @Option(names = DECODER, description = "Model to profile (default: ${DEFAULT-VALUE}).")
     Path decoderPath = DEFAULT_DECODER;
 
-    @Option(names = "--copies", defaultValue = "4", description = "Copies of the model's calib_ids.json to profile.")
+    @Option(names = "--copies", defaultValue = "32", description = "Copies of the model's calib_ids.json to profile"
+        + " (default ${DEFAULT-VALUE}: 256 samples; with few samples each task's session setup dominates).")
     int copies;
 
     private static final Pattern DONE = Pattern.compile("bucket (\\d+) \\((\\d+) samples.*done in ([0-9.]+) s");
