@@ -89,7 +89,7 @@ final class OnlineTransform {
   /** Appends {@code z ↦ z·(H ⊗ I_d)} for {@code z [.., heads·d]}; returns the output. */
   String acrossHeads(String z, double[][] h, int d) {
     int heads = h.length;
-    String key = "heads" + heads + "/" + java.util.Arrays.deepHashCode(h);
+    String key = "heads" + heads + "/" + d + "/" + java.util.Arrays.deepToString(h);
     String shape = op("Shape", z);
     String lead = op("Slice", shape, longs(0), longs(-1), longs(0));
     String x = op("Reshape", z, op("Concat", List.of(lead, longs(heads, d)), axis0()));
