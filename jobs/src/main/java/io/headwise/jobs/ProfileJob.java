@@ -76,7 +76,8 @@ public final class ProfileJob implements Callable<Integer> {
   @Mixin
   StatsOptions stats;
 
-  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "8", description = "Sequences per ONNX Runtime run.")
+  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "0",
+      description = "Sequences per ONNX Runtime run; 0 (default) = 1 on the CPU EP, 8 with CUDA.")
   int batchSize;
 
   @Option(names = PARTITIONS, defaultValue = "0",
@@ -112,6 +113,7 @@ public final class ProfileJob implements Callable<Integer> {
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     StatsConfig cfg = stats.toConfig();
     ExecutionProvider ep = ExecutionProvider.parse(stats.ep);
+    batchSize = ep.batchSize(batchSize, OptionNames.BATCH_SIZE);
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise profile " + runId);
     try {
       return run(spark, m, map, cfg, ep, started);

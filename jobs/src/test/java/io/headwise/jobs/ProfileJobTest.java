@@ -30,8 +30,9 @@ class ProfileJobTest extends SparkTestBase {
     Path calib = TestFiles.jsonlFromIds(TestModels.stories260kCalibration(), tmp.resolve("calib.jsonl"), "s");
     Path wh = tmp.resolve("warehouse");
     String model = TestModels.stories260k().toString();
+    // batches of 3 on Spark against `stats`' default of one sequence per run: batching must not change the values
     Result r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse",
-        wh.toString(), "--run-id", "r1");
+        wh.toString(), "--run-id", "r1", "--batch-size", "3");
     assertEquals(0, r.exitCode(), r.err());
 
     List<Row> rows = spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList();

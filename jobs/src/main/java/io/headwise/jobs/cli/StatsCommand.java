@@ -52,7 +52,8 @@ public final class StatsCommand implements Callable<Integer> {
   @Mixin
   StatsOptions stats;
 
-  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "8", description = "Sequences per ONNX Runtime run.")
+  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "0",
+      description = "Sequences per ONNX Runtime run; 0 (default) = 1 on the CPU EP, 8 with CUDA.")
   int batchSize;
 
   @Option(names = OptionNames.TRUNCATE, description = "Cut sequences longer than the model accepts instead of failing.")
@@ -89,7 +90,8 @@ public final class StatsCommand implements Callable<Integer> {
     StatsConfig cfg = stats.toConfig();
     StatsAccumulator acc;
     try {
-      acc = new SampleProfiler(m, map, cfg, ExecutionProvider.parse(stats.ep), stats.threads, batchSize)
+      ExecutionProvider ep = ExecutionProvider.parse(stats.ep);
+      acc = new SampleProfiler(m, map, cfg, ep, stats.threads, ep.batchSize(batchSize, OptionNames.BATCH_SIZE))
           .profile(length, samples, null);
     } finally {
       SessionCache.closeAll();

@@ -101,6 +101,12 @@ class InspectCommandTest {
   }
 
   @Test
+  void negativeBatchSize() {
+    assertBadInput(CliRunner.run("stats", "--model", TestModels.stories260k().toString(), "--input-ids",
+        TestModels.stories260kCalibration().toString(), "--batch-size", "-1"), "--batch-size must be a positive");
+  }
+
+  @Test
   void everySubcommandHasHelp() {
     for (String cmd : List.of("inspect", "stats", "demo")) {
       CliRunner.Result r = CliRunner.run(cmd, "--help");
