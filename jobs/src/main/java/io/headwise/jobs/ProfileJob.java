@@ -76,10 +76,6 @@ public final class ProfileJob implements Callable<Integer> {
   @Mixin
   StatsOptions stats;
 
-  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "0",
-      description = "Sequences per ONNX Runtime run; 0 (default) = 1 on the CPU EP, 8 with CUDA.")
-  int batchSize;
-
   @Option(names = PARTITIONS, defaultValue = "0",
       description = "Spark partitions per length bucket (0 = the default parallelism).")
   int partitions;
@@ -112,18 +108,18 @@ public final class ProfileJob implements Callable<Integer> {
     OnnxModel m = OnnxModel.load(model);
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     StatsConfig cfg = stats.toConfig();
-    ExecutionProvider ep = ExecutionProvider.parse(stats.ep);
-    batchSize = ep.batchSize(batchSize, OptionNames.BATCH_SIZE);
+    ExecutionProvider ep = stats.executionProvider();
+    int batchSize = stats.batchSize();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise profile " + runId);
     try {
-      return run(spark, m, map, cfg, ep, started);
+      return run(spark, m, map, cfg, ep, batchSize, started);
     } catch (RuntimeException e) {
       throw SparkErrors.unwrap(e);
     }
   }
 
   private int run(SparkSession spark, OnnxModel m, AttentionMap map, StatsConfig cfg, ExecutionProvider ep,
-      Instant started) {
+      int batchSize, Instant started) {
     if (sensitivity && !map.block(0).causal()) {
       throw new HeadwiseException(SENSITIVITY + " measures next-token distributions and needs a decoder; model "
           + m.source() + " is bidirectional");

@@ -9,7 +9,6 @@ import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
 import io.headwise.profilers.CalibrationSample;
-import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.IdArrays;
 import io.headwise.profilers.SampleChecks;
 import io.headwise.profilers.SampleProfiler;
@@ -52,10 +51,6 @@ public final class StatsCommand implements Callable<Integer> {
   @Mixin
   StatsOptions stats;
 
-  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "0",
-      description = "Sequences per ONNX Runtime run; 0 (default) = 1 on the CPU EP, 8 with CUDA.")
-  int batchSize;
-
   @Option(names = OptionNames.TRUNCATE, description = "Cut sequences longer than the model accepts instead of failing.")
   boolean truncate;
 
@@ -90,8 +85,7 @@ public final class StatsCommand implements Callable<Integer> {
     StatsConfig cfg = stats.toConfig();
     StatsAccumulator acc;
     try {
-      ExecutionProvider ep = ExecutionProvider.parse(stats.ep);
-      acc = new SampleProfiler(m, map, cfg, ep, stats.threads, ep.batchSize(batchSize, OptionNames.BATCH_SIZE))
+      acc = new SampleProfiler(m, map, cfg, stats.executionProvider(), stats.threads, stats.batchSize())
           .profile(length, samples, null);
     } finally {
       SessionCache.closeAll();

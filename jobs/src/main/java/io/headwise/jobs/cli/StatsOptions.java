@@ -1,5 +1,6 @@
 package io.headwise.jobs.cli;
 
+import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.StatsConfig;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -34,6 +35,20 @@ public final class StatsOptions {
   @Option(names = OptionNames.THREADS, defaultValue = "0",
       description = "ONNX Runtime intra-op threads per session (0 = all cores).")
   public int threads;
+
+  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "0",
+      description = "Sequences per ONNX Runtime run; 0 (default) = 1 on the CPU EP, 8 with CUDA.")
+  int batchSize;
+
+  /** The execution provider {@code --ep} names. */
+  public ExecutionProvider executionProvider() {
+    return ExecutionProvider.parse(ep);
+  }
+
+  /** Sequences per ONNX Runtime run: {@code --batch-size}, or the execution provider's default for 0. */
+  public int batchSize() {
+    return executionProvider().batchSize(batchSize, OptionNames.BATCH_SIZE);
+  }
 
   /** The statistic config these options describe. */
   public StatsConfig toConfig() {
