@@ -7,6 +7,7 @@ import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.report.Numbers;
 import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
 import io.headwise.jobs.warehouse.PlanTables;
@@ -29,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -167,6 +169,13 @@ public final class PlanJob implements Callable<Integer> {
     return out;
   }
 
+  /** "0.5 at length 128, 0.25 at length 512": 4 significant digits, for people (not {@code 0.4999999999999995}). */
+  static String kvFractions(Map<Integer, Double> byLength) {
+    return new TreeMap<>(byLength).entrySet().stream()
+        .map(e -> Numbers.format(e.getValue()) + " at length " + e.getKey())
+        .collect(Collectors.joining(", "));
+  }
+
   private static void printSummary(Plan plan) {
     Map<String, Integer> kinds = new TreeMap<>();
     for (PlanRow r : plan.rows()) {
@@ -174,7 +183,7 @@ public final class PlanJob implements Callable<Integer> {
     }
     System.out.printf("plan %s (%s, %s): %d heads %s; expected KV fraction %s%n", plan.meta().planId(),
         plan.meta().method(), plan.rows().isEmpty() ? "" : plan.rows().get(0).granularity(), plan.rows().size(),
-        kinds, plan.meta().expectedKvFraction());
+        kinds, kvFractions(plan.meta().expectedKvFraction()));
     if (!plan.candidates().isEmpty()) {
       System.out.printf("  %d Pareto candidates: %s%n", plan.candidates().size(),
           plan.candidates().stream().map(PlanCandidate::candidateId).toList());

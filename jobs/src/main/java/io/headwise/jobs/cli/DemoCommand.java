@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -156,28 +155,9 @@ public final class DemoCommand implements Callable<Integer> {
         io.headwise.jobs.spark.SparkSessions.get(master, "headwise demo"), Path.of(wh), false);
     var rows = w.require(io.headwise.schemas.Tables.HEAD_STATS, "headwise profile")
         .filter("run_id = 'demo-profile' and stat = 'local_mass_16'").collectAsList();
-    int layers = 0;
-    int heads = 0;
-    for (var r : rows) {
-      layers = Math.max(layers, r.getInt(r.fieldIndex("layer")) + 1);
-      heads = Math.max(heads, r.getInt(r.fieldIndex("head")) + 1);
-    }
-    double[][] v = new double[layers][heads];
-    for (var r : rows) {
-      v[r.getInt(r.fieldIndex("layer"))][r.getInt(r.fieldIndex("head"))] += r.getDouble(r.fieldIndex("value"));
-    }
-    System.out.println("local_mass_16 per layer (rows) and head (columns): share of attention within 16 tokens");
-    StringBuilder header = new StringBuilder("layer");
-    for (int h = 0; h < heads; h++) {
-      header.append(String.format(Locale.ROOT, " %5s", "h" + h));
-    }
-    System.out.println(header);
-    for (int l = 0; l < layers; l++) {
-      StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%-5d", l));
-      for (int h = 0; h < heads; h++) {
-        s.append(String.format(Locale.ROOT, " %5.2f", v[l][h]));
-      }
-      System.out.println(s);
-    }
+    List<LocalMassSummary.BucketValue> values = rows.stream().map(r -> new LocalMassSummary.BucketValue(
+        r.getInt(r.fieldIndex("layer")), r.getInt(r.fieldIndex("head")), r.getLong(r.fieldIndex("n_queries")),
+        r.getDouble(r.fieldIndex("value")))).toList();
+    System.out.print(LocalMassSummary.render(values));
   }
 }
