@@ -36,7 +36,7 @@ public record StatsConfig(
     }
   }
 
-  /** The defaults of DESIGN.md. */
+  /** The defaults of the statistics contract (docs/statistics.md). */
   public static StatsConfig defaults() {
     return new StatsConfig(DEFAULT_SINKS, DEFAULT_WINDOWS, DEFAULT_STREAM_SINKS, DEFAULT_HEAVY_HITTER_PERCENTS,
         true, true);

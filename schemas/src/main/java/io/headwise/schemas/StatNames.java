@@ -6,7 +6,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Names of the per-head statistics, exactly as in the statistics contract (DESIGN.md): {@code entropy_mean},
+ * Names of the per-head statistics, exactly as in the statistics contract (docs/statistics.md): {@code entropy_mean},
  * {@code sink_mass_{s}}, {@code local_mass_{w}}, {@code coverage_s{S}_w{w}}, {@code stream_deviation_s{S}_w{w}},
  * {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code induction_score}, {@code needle_mass}; and the measured
  * sensitivity {@code output_kl_s{S}_w{w}}: mean KL(dense ‖ ablated) of the model's output distribution when only this
