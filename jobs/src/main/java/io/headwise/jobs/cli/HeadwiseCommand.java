@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
         io.headwise.jobs.PublishJob.class,
         io.headwise.jobs.ReportJob.class,
         DemoCommand.class,
+        SynthCommand.class,
         BenchCommand.class,
         CommandLine.HelpCommand.class})
 public final class HeadwiseCommand implements Runnable {

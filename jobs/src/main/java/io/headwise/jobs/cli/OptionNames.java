@@ -48,6 +48,11 @@ public final class OptionNames {
   public static final String ACT_ORDER = "--act-order";
   public static final String CAPTURE = "--capture";
   public static final String EXTERNAL_DATA = "--external-data";
+  public static final String SHAPE = "--shape";
+  public static final String LAYERS = "--layers";
+  public static final String VOCAB = "--vocab";
+  public static final String DTYPE = "--dtype";
+  public static final String WITH_PAST = "--with-past";
 
   private OptionNames() {}
 }
