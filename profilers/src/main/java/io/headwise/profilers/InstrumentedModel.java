@@ -7,7 +7,8 @@ import java.util.List;
  * A model with per-head statistic subgraphs appended: the rewritten proto, the statistic outputs, the per-row count
  * outputs, the per-layer token-importance outputs ([B, T], empty when disabled), and the extra probe inputs the
  * graph expects for its {@link ProbeKind}. Batches fed to it must have a length divisible by {@code lengthMultiple}
- * (16 when the blockwise key cumulative sum is used, else 1).
+ * (16 when the blockwise key cumulative sum is used, else 1). {@code tiledLayers} run through the query-tiled core
+ * with {@code queryBlock} query rows per block (0 and empty when the graph is untiled).
  */
 public record InstrumentedModel(
     ModelProto proto,
@@ -17,7 +18,9 @@ public record InstrumentedModel(
     List<String> countOutputs,
     List<String> importanceOutputs,
     List<String> probeInputs,
-    int lengthMultiple) {
+    int lengthMultiple,
+    int queryBlock,
+    List<Integer> tiledLayers) {
 
   public static final String COUNT_VALID = "hw/count/valid";
   public static final String COUNT_REPEAT = "hw/count/repeat";

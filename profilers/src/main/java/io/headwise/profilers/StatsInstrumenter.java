@@ -16,21 +16,25 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Set;
 import java.util.List;
-import java.util.Map;
 
 /**
- * Appends per-head statistic subgraphs after each attention block's probabilities so that ONNX Runtime (the GPU under
- * CUDA EP) reduces [B, H, T, T] to [B, H] sums and [B] counts.
+ * Appends per-head statistic subgraphs to each attention block so that ONNX Runtime (the GPU under CUDA EP) reduces
+ * the block's probabilities to [B, H] sums and [B] counts.
  *
  * <p>How: positions are counted over valid tokens only (p = cumsum(mask) − 1). With C the cumulative sum of P over
  * keys, the mass a query puts on keys of valid position ≤ q is M(q) = C[i, F(q+1) − 1], where F(k) = #{j : cc_j ≤ k}
  * is a [B, T+1] table shared by all layers (padded keys carry zero probability, so a prefix in raw key order is a
  * prefix in valid positions). Sink, local and coverage masses are differences of M at a few q per query — gathers,
  * not T×T masks. Entropy, column mass (heavy hitters, token importance) and stream deviation need one pass over P
- * each; echo, induction and needle masses use T×T position masks built once per batch. Everything is fp32 in the
+ * each; echo, induction and needle masses use position masks (see {@link RowStats}). Everything is fp32 in the
  * graph; the Java side accumulates the sums in double.
+ *
+ * <p>Two routes per layer. Untiled: the statistics read the model's own [B, H, T, T] probabilities. Query-tiled
+ * (a query block smaller than the graph's length, layers {@link TiledCore} can rewrite): the layer's attention core
+ * is replaced by a loop over blocks of query rows that computes each block's probabilities, its share of every
+ * statistic and its rows of P·V, so no [B, H, T, T] tensor exists.
  */
 public final class StatsInstrumenter {
   private static final String PREFIX = "hw/";
@@ -45,21 +49,18 @@ public final class StatsInstrumenter {
   private final List<String> importanceOutputs = new ArrayList<>();
   private final List<String> countOutputs = new ArrayList<>();
   private final List<String> probeInputs = new ArrayList<>();
+  private final Set<String> outputNames = new java.util.HashSet<>();
 
   // shared tensors
   private String validF;       // [B,T] float 1/0
   private String validB;       // [B,T] bool
   private String posF;         // [B,T] float valid position (cc - 1)
-  private String tF;           // scalar float T
-  private String fTable;       // [B,T+1] float
-  private String qmask3;       // [B,1,T]
-  private String qmaskRow;     // [B,1,1,T]
+  private String tL;           // scalar int64 T
   private String validCount;   // [B] float
-  private String dist;         // [B,T,T] float p_i - p_j
-  private String posJ;         // [B,1,T]
-  private String validJ;       // [B,1,T] bool
-  private final Map<String, String[]> gatherIndex = new HashMap<>(); // qkey -> {idx4 [B,1,T,1] int64, nonzero [B,1,T]}
-  private final Map<String, String> streamMasks = new HashMap<>();
+  private String repeatQ;      // [B,T] float, repeat probes
+  private String answerQ;      // [B,T] float, passkey probes
+  private RowStats.Globals globals;
+  private RowStats untiled;
   /** Key block of the blockwise cumulative sum. */
   static final int CUMSUM_BLOCK = 16;
   private final int maxLength;
@@ -77,44 +78,71 @@ public final class StatsInstrumenter {
   }
 
   /**
-   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens (windows above it are dropped).
+   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens (windows above it are dropped),
+   * untiled.
    */
   public static InstrumentedModel instrument(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind,
       int maxLength) {
+    return instrument(model, map, config, kind, maxLength, 0);
+  }
+
+  /**
+   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens; {@code queryBlock} rows per
+   * block of the query-tiled core (0, or not below {@code maxLength}: untiled).
+   */
+  public static InstrumentedModel instrument(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind,
+      int maxLength, int queryBlock) {
     map.requireAttention(model.source());
+    if (queryBlock < 0) {
+      throw new IllegalArgumentException("query block " + queryBlock);
+    }
+    boolean tiled = queryBlock > 0 && queryBlock < maxLength;
+    Set<Integer> tiledLayers = tiled ? TiledCore.tileableLayers(model, map) : Set.of();
     ModelProto proto = FunctionInliner.inline(model.proto());
     GraphProto.Builder graph = proto.getGraph().toBuilder();
     GraphBuilder g = new GraphBuilder(graph, model.opset(), PREFIX);
     StatsInstrumenter s = new StatsInstrumenter(g, map, config, kind, config.windowsFor(maxLength), maxLength);
-    s.build(ModelInputs.of(proto.getGraph()));
-    ModelProto out = proto.toBuilder().setGraph(graph).build();
-    return new InstrumentedModel(out, kind, s.windows, List.copyOf(s.statOutputs), List.copyOf(s.countOutputs),
-        List.copyOf(s.importanceOutputs), List.copyOf(s.probeInputs), s.triangle == null ? 1 : CUMSUM_BLOCK);
+    s.build(ModelInputs.of(proto.getGraph()), tiledLayers, queryBlock);
+    GraphProto out = graph.build();
+    if (!tiledLayers.isEmpty()) {
+      out = GraphCleanup.pruneAndSort(out, s.outputNames);
+    }
+    List<Integer> layers = tiledLayers.stream().sorted().toList();
+    return new InstrumentedModel(proto.toBuilder().setGraph(out).build(), kind, s.windows,
+        List.copyOf(s.statOutputs), List.copyOf(s.countOutputs), List.copyOf(s.importanceOutputs),
+        List.copyOf(s.probeInputs), s.triangle == null ? 1 : CUMSUM_BLOCK, layers.isEmpty() ? 0 : queryBlock,
+        layers);
   }
 
-  private void build(ModelInputs inputs) {
-    shared(inputs);
-    String repeatQ = null;
-    String echoMask = null;
-    String inductionMask = null;
-    String answerQ = null;
-    String needleMask = null;
+  private void build(ModelInputs inputs, Set<Integer> tiledLayers, int queryBlock) {
+    String[] fTable = shared(inputs);
+    String[] repeat = null;
+    String[] needle = null;
     if (kind == ProbeKind.REPEAT) {
-      String[] r = repeatMasks();
-      repeatQ = r[0];
-      echoMask = r[1];
-      inductionMask = r[2];
+      repeat = repeatGlobals();
     } else if (kind == ProbeKind.PASSKEY) {
-      String[] r = passkeyMasks();
-      answerQ = r[0];
-      needleMask = r[1];
+      needle = passkeyGlobals();
     }
+    globals = new RowStats.Globals(config, windows, causal, fTable[0], fTable[1], repeat, needle);
+    TiledCore tiles = null;
     for (AttentionBlock b : map.blocks()) {
-      layer(b, repeatQ, echoMask, inductionMask, answerQ, needleMask);
+      if (tiledLayers.contains(b.layer())) {
+        if (tiles == null) {
+          tiles = new TiledCore(g, globals, queryBlock, tL, validB, posF, validF, repeatQ, answerQ);
+        }
+        TiledCore.Result r = tiles.layer(b, normName(b.layer()));
+        for (TiledCore.Sum sum : r.sums()) {
+          stat(b.layer(), sum.stat(), sum.tensor(), sum.counts(), sum.denominator());
+        }
+        finishLayer(b, r.colsum());
+      } else {
+        untiledLayer(b);
+      }
     }
   }
 
-  private void shared(ModelInputs inputs) {
+  /** Shared tensors; returns {F table [B,T+1], T as float scalar}. */
+  private String[] shared(ModelInputs inputs) {
     String ids = inputs.inputIds();
     String idsShape = g.op("Shape", ids);
     String mask;
@@ -128,115 +156,64 @@ public final class StatsInstrumenter {
     validB = g.cast(mask, BOOL);
     String cc = g.cumSum(validF, 1);
     posF = g.op("Sub", cc, g.constFloat(1f));
-    String tL = g.op("Gather", List.of(idsShape, g.constLong(1)), intAttr("axis", 0)); // scalar int64
-    tF = g.cast(tL, FLOAT);
+    tL = g.op("Gather", List.of(idsShape, g.constLong(1)), intAttr("axis", 0)); // scalar int64
+    String tF = g.cast(tL, FLOAT);
     String tp1 = g.op("Add", tL, g.constLong(1));
     String kr = g.cast(g.op("Range", g.constLong(0), tp1, g.constLong(1)), FLOAT); // [T+1]
     String le = g.lessOrEqual(g.unsqueeze(cc, 1), g.unsqueeze(kr, 0, 2)); // [B,T+1,T]
-    fTable = g.reduceSum(g.cast(le, FLOAT), false, 2); // [B,T+1]
-    qmask3 = g.unsqueeze(validF, 1);
-    qmaskRow = g.unsqueeze(validF, 1, 2);
+    String fTable = g.reduceSum(g.cast(le, FLOAT), false, 2); // [B,T+1]
     validCount = g.reduceSum(validF, false, 1);
     output(validCount, InstrumentedModel.COUNT_VALID, "batch");
     countOutputs.add(InstrumentedModel.COUNT_VALID);
-    posJ = g.unsqueeze(posF, 1);
-    validJ = g.unsqueeze(validB, 1);
-    if (config.streamDeviation() || kind != ProbeKind.PLAIN) {
-      dist = g.op("Sub", g.unsqueeze(posF, 2), posJ); // [B,T,T]
-    }
+    return new String[] {fTable, tF};
   }
 
-  /** Gather indices for M(q) with q given per query as [B,T] float; cached by key. */
-  private String[] gatherFor(String key, String qv) {
-    return gatherIndex.computeIfAbsent(key, k -> {
-      String q1 = g.max(g.min(g.op("Add", qv, g.constFloat(1f)), tF), g.constFloat(0f));
-      String count = g.op("GatherElements", List.of(fTable, g.cast(q1, INT64)), intAttr("axis", 1)); // [B,T]
-      String ci = g.cast(g.max(g.op("Sub", count, g.constFloat(1f)), g.constFloat(0f)), INT64);
-      String idx4 = g.unsqueeze(ci, 1, 3); // [B,1,T,1]
-      String nonzero = g.unsqueeze(g.cast(g.op("Greater", count, g.constFloat(0f)), FLOAT), 1); // [B,1,T]
-      return new String[] {idx4, nonzero};
-    });
+  private String normName(int layer) {
+    return PREFIX + "L" + layer + "/output_norm";
   }
 
-  private String constQ(float v) {
-    return g.op("Add", g.op("Mul", posF, g.constFloat(0f)), g.constFloat(v));
-  }
-
-  private String posPlus(float delta) {
-    return g.op("Add", posF, g.constFloat(delta));
-  }
-
-  /** M(q) for one layer: [B,H,T]. */
-  private String massUpTo(String[] cumsum, String shape4, String key, String qv) {
-    String[] gi = gatherFor(key, qv);
-    String idx = g.op("Expand", gi[0], shape4);
-    String gathered = g.op("GatherElements", List.of(cumsum[0], idx), intAttr("axis", 3));
-    if (cumsum[1] != null) {
-      // blockwise: prefix within the key's block plus the total of the blocks before it
-      String block = g.op("Div", idx, g.constLong(CUMSUM_BLOCK));
-      gathered = g.op("Add", gathered, g.op("GatherElements", List.of(cumsum[1], block), intAttr("axis", 3)));
-    }
-    return g.op("Mul", g.squeeze(gathered, 3), gi[1]);
-  }
-
-  private String sumQueries(String perQuery, String qmask) {
-    return g.reduceSum(g.op("Mul", perQuery, qmask), false, 2);
-  }
-
-  private void layer(AttentionBlock b, String repeatQ, String echoMask, String inductionMask, String answerQ,
-      String needleMask) {
+  private void untiledLayer(AttentionBlock b) {
     int l = b.layer();
+    if (untiled == null) {
+      untiled = new RowStats(g, globals, new RowStats.Rows(posF, validF, repeatQ, answerQ, g.unsqueeze(posF, 1),
+          g.unsqueeze(validB, 1), null));
+    }
     String p = b.probabilitiesTensor();
+    String v = b.valueTensor();
+    String o = b.outputTensor();
     if (b.probabilitiesElemType() != FLOAT) {
       p = g.cast(p, FLOAT);
-    }
-    String shape = g.op("Shape", p);
-    String shape3 = g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 3));
-    String shape4 = g.op("Concat", List.of(shape3, g.constLongs(true, 1)), intAttr("axis", 0)); // [B,H,T,1]
-    String[] c = keyCumSum(p, shape);
-
-    // entropy
-    // p·ln(p + 1e-30): exactly 0 where p = 0, and within 1e-30 of p·ln p elsewhere (no Where/Greater passes)
-    String plogp = g.op("Mul", p, g.op("Log", g.op("Add", p, g.constFloat(1e-30f))));
-    String ent = g.op("Neg", g.reduceSum(plogp, false, 3));
-    stat(l, StatNames.ENTROPY_MEAN, sumQueries(ent, qmask3), InstrumentedModel.COUNT_VALID, null);
-
-    // sinks
-    for (int s : config.sinks()) {
-      String m = massUpTo(c, shape4, "c" + (s - 1), constQ(s - 1));
-      stat(l, StatNames.sinkMass(s), sumQueries(m, qmask3), InstrumentedModel.COUNT_VALID, null);
-    }
-    // local windows and coverage
-    String hiKeyCausal = "pos";
-    for (int w : windows) {
-      String lo = massUpTo(c, shape4, "pos-" + w, posPlus(-w));
-      String hi = causal ? massUpTo(c, shape4, hiKeyCausal, posF)
-          : massUpTo(c, shape4, "pos+" + (w - 1), posPlus(w - 1));
-      String local = g.op("Sub", hi, lo);
-      stat(l, StatNames.localMass(w), sumQueries(local, qmask3), InstrumentedModel.COUNT_VALID, null);
-      for (int sS : config.streamSinks()) {
-        String sinkPart = massUpTo(c, shape4, "c" + (sS - 1), constQ(sS - 1));
-        String hiQ = causal ? posF : posPlus(w - 1);
-        String hiKey = causal ? "pos" : "pos+" + (w - 1);
-        String hiC = massUpTo(c, shape4, "max(" + hiKey + ",c" + (sS - 1) + ")", g.max(hiQ,
-            g.constFloat(sS - 1)));
-        String loC = massUpTo(c, shape4, "max(pos-" + w + ",c" + (sS - 1) + ")", g.max(posPlus(-w),
-            g.constFloat(sS - 1)));
-        String cov = g.op("Add", sinkPart, g.op("Sub", hiC, loC));
-        stat(l, StatNames.coverage(sS, w), sumQueries(cov, qmask3), InstrumentedModel.COUNT_VALID, null);
+      if (config.streamDeviation()) {
+        v = g.cast(v, FLOAT);
+        o = g.cast(o, FLOAT);
       }
     }
+    String[] c = keyCumSum(p, g.op("Shape", p));
+    String colsum = untiled.reduce(p, c, v, o, normName(l),
+        (stat, sum, counts, den) -> stat(l, stat, sum, counts, den));
+    finishLayer(b, colsum);
+  }
 
-    // column mass: heavy hitters and token importance
-    // Σ_i over valid queries as one batched matrix-vector product: [B,1,1,T] × [B,H,T,T] → [B,H,1,T]
-    String colsum = g.squeeze(g.op("MatMul", qmaskRow, p), 2); // [B,H,T]
+  /** Output norms, token importance and heavy hitters of one layer from its column mass [B,H,T]. */
+  private void finishLayer(AttentionBlock b, String colsum) {
+    int l = b.layer();
+    if (config.streamDeviation()) {
+      String o = b.outputTensor();
+      if (b.probabilitiesElemType() != FLOAT) {
+        o = g.cast(o, FLOAT);
+      }
+      String oNorm = g.reduceSum(g.op("Mul", g.reduceSum(g.op("Mul", o, o), false, 3), g.unsqueeze(validF, 1)),
+          false, 2);
+      output(oNorm, normName(l), "batch", "heads");
+    }
     if (config.tokenImportance()) {
       String imp = g.reduceSum(colsum, false, 1); // [B,T]
       String name = PREFIX + "L" + l + "/importance";
       output(imp, name, "batch", "seq");
       importanceOutputs.add(name);
     }
-    String kT = g.op("Slice", shape, g.constLongs(true, 3), g.constLongs(true, 4));
+    String shape = g.op("Shape", colsum);
+    String kT = g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 3));
     String[] topk = {g.fresh("topk_values"), g.fresh("topk_indices")};
     g.op("TopK", List.of(colsum, kT), List.of(topk), intAttr("axis", -1), intAttr("largest", 1),
         intAttr("sorted", 1));
@@ -249,53 +226,6 @@ public final class StatsInstrumenter {
       String idx = g.op("Expand", g.unsqueeze(kIdx, 1, 2), shapeBH1);
       String top = g.squeeze(g.op("GatherElements", List.of(csTop, idx), intAttr("axis", 2)), 2); // [B,H]
       stat(l, StatNames.heavyHitterShare(pct), top, InstrumentedModel.COUNT_VALID, null);
-    }
-
-    // stream deviation
-    if (config.streamDeviation()) {
-      String v = b.valueTensor();
-      String o = b.outputTensor();
-      if (b.probabilitiesElemType() != FLOAT) {
-        v = g.cast(v, FLOAT);
-        o = g.cast(o, FLOAT);
-      }
-      // V with a column of ones: one product gives both the kept numerator Σ_K P v and the kept mass Σ_K P
-      String vShape = g.op("Shape", v);
-      String ones = g.op("ConstantOfShape", List.of(g.op("Concat", List.of(g.op("Slice", vShape,
-          g.constLongs(true, 0), g.constLongs(true, 3)), g.constLongs(true, 1)), intAttr("axis", 0))),
-          GraphBuilder.tensorAttr("value", Tensors.floats("one", new long[] {1}, 1f)));
-      String vOnes = g.op("Concat", List.of(v, ones), intAttr("axis", -1));
-      String headDim = g.op("Slice", vShape, g.constLongs(true, 3), g.constLongs(true, 4));
-      String normName = PREFIX + "L" + l + "/output_norm";
-      String oNorm = sumQueries(g.reduceSum(g.op("Mul", o, o), false, 3), qmask3);
-      output(oNorm, normName, "batch", "heads");
-      for (int sS : config.streamSinks()) {
-        for (int w : windows) {
-          String keep = streamMask(sS, w); // [B,1,T,T] float 0/1
-          String pk = g.op("Mul", p, keep);
-          String okc = g.op("MatMul", pk, vOnes); // [B,H,T,D+1]
-          String ok = g.op("Slice", okc, g.constLongs(true, 0), headDim, g.constLongs(true, -1));
-          // the kept mass is summed directly (not taken from the cumulative-sum coverage, whose absolute error
-          // of ~1e-7 would dominate the renormalisation of queries that keep almost no mass)
-          String cov = g.max(g.op("Slice", okc, headDim, g.constLongs(true, Long.MAX_VALUE),
-              g.constLongs(true, -1)), g.constFloat(1e-30f));
-          String diff = g.op("Sub", g.op("Div", ok, cov), o);
-          String dev = g.reduceSum(g.op("Mul", diff, diff), false, 3); // [B,H,T]
-          stat(l, StatNames.streamDeviation(sS, w), sumQueries(dev, qmask3), InstrumentedModel.COUNT_VALID,
-              normName);
-        }
-      }
-    }
-
-    if (echoMask != null) {
-      String echo = g.reduceSum(g.op("Mul", p, echoMask), false, 3);
-      stat(l, StatNames.ECHO_SCORE, sumQueries(echo, repeatQ), InstrumentedModel.COUNT_REPEAT, null);
-      String ind = g.reduceSum(g.op("Mul", p, inductionMask), false, 3);
-      stat(l, StatNames.INDUCTION_SCORE, sumQueries(ind, repeatQ), InstrumentedModel.COUNT_REPEAT, null);
-    }
-    if (needleMask != null) {
-      String needle = g.reduceSum(g.op("Mul", p, needleMask), false, 3);
-      stat(l, StatNames.NEEDLE_MASS, sumQueries(needle, answerQ), InstrumentedModel.COUNT_ANSWER, null);
     }
   }
 
@@ -329,58 +259,31 @@ public final class StatsInstrumenter {
     return new String[] {g.op("Reshape", local, shape), g.squeeze(offsets, 4)};
   }
 
-  /** K = valid keys in {first S} ∪ band w, as [B,1,T,T] bool; built once per (S, w). */
-  private String streamMask(int sinks, int w) {
-    return streamMasks.computeIfAbsent(sinks + ":" + w, k -> {
-      String band = causal
-          ? g.op("And", g.greaterOrEqual(dist, g.constFloat(0f)), g.less(dist, g.constFloat(w)))
-          : g.less(g.op("Abs", dist), g.constFloat(w));
-      String sink = g.less(posJ, g.constFloat(sinks));
-      String keep = g.op("And", validJ, g.op("Or", sink, band));
-      return g.cast(g.unsqueeze(keep, 1), FLOAT);
-    });
-  }
-
-  /** {query mask [B,1,T], echo key mask [B,1,T,T], induction key mask [B,1,T,T]} for repeat probes. */
-  private String[] repeatMasks() {
+  /** {start, period, end} as [B,1,1] floats; sets {@link #repeatQ} and the repeat count output. */
+  private String[] repeatGlobals() {
     String start = probeInput(InstrumentedModel.REPEAT_START);
     String period = g.max(probeInput(InstrumentedModel.REPEAT_PERIOD), g.constFloat(1f));
     String count = probeInput(InstrumentedModel.REPEAT_COUNT);
     String end = g.op("Add", start, g.op("Mul", count, period)); // [B,1]
     String queries = g.op("And", validB, g.op("And", g.greaterOrEqual(posF, g.op("Add", start, period)),
         g.less(posF, end)));
-    String queriesF = g.cast(queries, FLOAT);
-    output(g.reduceSum(queriesF, false, 1), InstrumentedModel.COUNT_REPEAT, "batch");
+    repeatQ = g.cast(queries, FLOAT);
+    output(g.reduceSum(repeatQ, false, 1), InstrumentedModel.COUNT_REPEAT, "batch");
     countOutputs.add(InstrumentedModel.COUNT_REPEAT);
-    String period3 = g.unsqueeze(period, 2); // [B,1,1]
-    String start3 = g.unsqueeze(start, 2);
-    String end3 = g.unsqueeze(end, 2);
-    String keyInRegion = g.op("And", validJ, g.less(posJ, end3));
-    String zero = g.constFloat(0f);
-    String echo = g.op("And", g.op("And", keyInRegion, g.greaterOrEqual(posJ, start3)),
-        g.op("And", g.op("Greater", dist, zero),
-            g.op("Equal", g.op("Mod", List.of(dist, period3), intAttr("fmod", 1)), zero)));
-    String d1 = g.op("Add", dist, g.constFloat(1f));
-    String induction = g.op("And", g.op("And", keyInRegion, g.greaterOrEqual(posJ, g.op("Add", start3,
-        g.constFloat(1f)))), g.op("And", g.greaterOrEqual(d1, period3),
-        g.op("Equal", g.op("Mod", List.of(d1, period3), intAttr("fmod", 1)), zero)));
-    return new String[] {g.unsqueeze(queriesF, 1), g.cast(g.unsqueeze(echo, 1), FLOAT),
-        g.cast(g.unsqueeze(induction, 1), FLOAT)};
+    return new String[] {g.unsqueeze(start, 2), g.unsqueeze(period, 2), g.unsqueeze(end, 2)};
   }
 
-  /** {answer query mask [B,1,T], needle key mask [B,1,T,T]} for passkey probes. */
-  private String[] passkeyMasks() {
+  /** {needle start, needle end} as [B,1,1] floats; sets {@link #answerQ} and the answer count output. */
+  private String[] passkeyGlobals() {
     String ns = g.unsqueeze(probeInput(InstrumentedModel.NEEDLE_START), 2);
     String ne = g.unsqueeze(probeInput(InstrumentedModel.NEEDLE_END), 2);
     String as = probeInput(InstrumentedModel.ANSWER_START);
     String ae = probeInput(InstrumentedModel.ANSWER_END);
     String queries = g.op("And", validB, g.op("And", g.greaterOrEqual(posF, as), g.less(posF, ae)));
-    String queriesF = g.cast(queries, FLOAT);
-    output(g.reduceSum(queriesF, false, 1), InstrumentedModel.COUNT_ANSWER, "batch");
+    answerQ = g.cast(queries, FLOAT);
+    output(g.reduceSum(answerQ, false, 1), InstrumentedModel.COUNT_ANSWER, "batch");
     countOutputs.add(InstrumentedModel.COUNT_ANSWER);
-    String keys = g.op("And", validJ, g.op("And", g.greaterOrEqual(posJ, ns), g.less(posJ, ne))); // [B,1,T]
-    String keys4 = g.unsqueeze(keys, 1); // [B,1,1,T]
-    return new String[] {g.unsqueeze(queriesF, 1), g.cast(keys4, FLOAT)};
+    return new String[] {ns, ne};
   }
 
   /** Declares a [B] int64 probe input and returns it as a [B,1] float tensor. */
@@ -399,5 +302,6 @@ public final class StatsInstrumenter {
   private void output(String tensor, String name, String... dims) {
     g.identity(tensor, name);
     g.addOutput(name, FLOAT, dims);
+    outputNames.add(name);
   }
 }

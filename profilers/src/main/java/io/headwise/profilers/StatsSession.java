@@ -30,7 +30,13 @@ public final class StatsSession implements AutoCloseable {
 
   public StatsSession(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength,
       ExecutionProvider ep, int threads) {
-    this.instrumented = StatsInstrumenter.instrument(model, map, config, kind, maxLength);
+    this(model, map, config, kind, maxLength, 0, ep, threads);
+  }
+
+  /** A session whose graph runs attention through the query-tiled core with {@code queryBlock} rows (0: untiled). */
+  public StatsSession(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength,
+      int queryBlock, ExecutionProvider ep, int threads) {
+    this.instrumented = StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock);
     this.inputs = ModelInputs.of(model.graph());
     this.session = OrtSessionFactory.open(model, instrumented.proto(), ep, threads);
     for (StatOutput s : instrumented.statOutputs()) {

@@ -9,7 +9,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** Sorts a graph's nodes topologically (stable: keeps the original order where dependencies allow). */
+/**
+ * Sorts a graph's nodes topologically (stable: keeps the original order where dependencies allow); a node depends on
+ * what its subgraphs read from the outer scope too.
+ */
 final class TopologicalOrder {
   private TopologicalOrder() {}
 
@@ -25,7 +28,7 @@ final class TopologicalOrder {
     Map<Integer, List<Integer>> dependents = new HashMap<>();
     for (int i = 0; i < nodes.size(); i++) {
       Set<Integer> deps = new HashSet<>();
-      for (String in : nodes.get(i).getInputList()) {
+      for (String in : GraphCleanup.reads(nodes.get(i))) {
         Integer p = producer.get(in);
         if (p != null && p != i) {
           deps.add(p);

@@ -60,6 +60,17 @@ class ExtraModelsExactnessTest {
    * instead. Returns the number of values compared.
    */
   static int checkPaddedBatch(OnnxModel model, AttentionMap map, boolean singleRowFallback) {
+    return checkPaddedBatch(model, map, singleRowFallback, 0);
+  }
+
+  /** As {@link #checkPaddedBatch(OnnxModel, AttentionMap, boolean)} through the tiled core at {@code queryBlock}. */
+  static int checkPaddedBatch(OnnxModel model, AttentionMap map, boolean singleRowFallback, int queryBlock) {
+    return checkPaddedBatch(model, map, singleRowFallback, queryBlock, true);
+  }
+
+  /** With {@code allTileable} false: asserts that no layer is tiled (see StatsExactnessTest#check). */
+  static int checkPaddedBatch(OnnxModel model, AttentionMap map, boolean singleRowFallback, int queryBlock,
+      boolean allTileable) {
     ModelLimits limits = ModelLimits.of(model.graph(), ModelInputs.of(model.graph()));
     int vocab = (int) Math.min(limits.vocabSize() > 2 ? limits.vocabSize() : 100, 30000);
     int maxLen = (int) Math.min(16, limits.maxPositions() > 0 ? limits.maxPositions() : 16);
@@ -82,7 +93,8 @@ class ExtraModelsExactnessTest {
         true);
     int compared;
     try {
-      compared = StatsExactnessTest.check(model, config, List.of(Batch.pad(ProbeKind.PLAIN, samples, maxLen)));
+      compared = StatsExactnessTest.check(model, config, List.of(Batch.pad(ProbeKind.PLAIN, samples, maxLen)),
+          queryBlock, allTileable);
     } catch (HeadwiseException e) {
       // Some exports run only one row at a time (the dynamo exporter's opset-23 RotaryEmbedding takes a cos/sin cache
       // of batch 1, which ONNX Runtime rejects for larger batches): check them with one padded row per batch.
@@ -93,7 +105,7 @@ class ExtraModelsExactnessTest {
       for (CalibrationSample s : samples) {
         single.add(Batch.pad(ProbeKind.PLAIN, List.of(s), maxLen));
       }
-      compared = StatsExactnessTest.check(model, config, single);
+      compared = StatsExactnessTest.check(model, config, single, queryBlock, allTileable);
     }
     assertTrue(compared >= map.numLayers() * map.block(0).numHeads(), "compared " + compared);
     return compared;

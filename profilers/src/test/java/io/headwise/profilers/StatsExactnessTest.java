@@ -36,18 +36,28 @@ class StatsExactnessTest {
   @Test
   void stories260kCalibrationIds() {
     OnnxModel model = OnnxModel.load(TestModels.stories260k());
+    int checked = check(model, StatsConfig.defaults(), List.of(stories260kCalibration()));
+    assertTrue(checked > 5 * 8 * 20, "checked " + checked);
+  }
+
+  /** The stories260k calibration ids as one batch padded to 256. */
+  static Batch stories260kCalibration() {
     int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "calib");
     List<CalibrationSample> samples = new ArrayList<>();
     for (int i = 0; i < ids.length; i++) {
       samples.add(CalibrationSample.of("s" + i, ids[i], null, CalibrationSample.SOURCE_IDS));
     }
-    int checked = check(model, StatsConfig.defaults(), List.of(Batch.pad(ProbeKind.PLAIN, samples, 256)));
-    assertTrue(checked > 5 * 8 * 20, "checked " + checked);
+    return Batch.pad(ProbeKind.PLAIN, samples, 256);
   }
 
   @Test
   void stories260kRepeatAndPasskeyProbesWithPadding() {
     OnnxModel model = OnnxModel.load(TestModels.stories260k());
+    check(model, StatsConfig.defaults(), probeBatches());
+  }
+
+  /** Repeat probes padded to 64 and passkey probes padded to 72. */
+  static List<Batch> probeBatches() {
     Random rnd = new Random(3);
     List<CalibrationSample> repeats = new ArrayList<>();
     for (int r = 0; r < 3; r++) {
@@ -70,14 +80,19 @@ class StatsExactnessTest {
       passkeys.add(new CalibrationSample("p" + r, seq, null, CalibrationSample.SOURCE_PASSKEY, -1, -1, -1,
           20, 28, 50, 58 + r));
     }
-    StatsConfig config = StatsConfig.defaults();
-    check(model, config, List.of(Batch.pad(ProbeKind.REPEAT, repeats, 64), Batch.pad(ProbeKind.PASSKEY,
-        passkeys, 72)));
+    return List.of(Batch.pad(ProbeKind.REPEAT, repeats, 64), Batch.pad(ProbeKind.PASSKEY, passkeys, 72));
   }
 
   @Test
   void miniLmPaddedBatch() {
-    OnnxModel model = OnnxModel.load("default");
+    check(OnnxModel.load("default"), MINI_LM_CONFIG, List.of(miniLmBatch()));
+  }
+
+  static final StatsConfig MINI_LM_CONFIG = new StatsConfig(List.of(1, 4), List.of(1, 4, 16, 64), List.of(4),
+      List.of(1, 10, 20), true, true);
+
+  /** MiniLM samples of lengths 40, 23, 9, a left-padded row and a row with a hole, padded to 40. */
+  static Batch miniLmBatch() {
     Random rnd = new Random(5);
     List<CalibrationSample> samples = new ArrayList<>();
     int[] lengths = {40, 23, 9};
@@ -100,20 +115,38 @@ class StatsExactnessTest {
     holedMask[10] = 0;
     holedMask[11] = 0;
     samples.add(CalibrationSample.of("hole", holed, holedMask, CalibrationSample.SOURCE_IDS));
-    StatsConfig config = new StatsConfig(List.of(1, 4), List.of(1, 4, 16, 64), List.of(4), List.of(1, 10, 20),
-        true, true);
-    check(model, config, List.of(Batch.pad(ProbeKind.PLAIN, samples, 40)));
+    return Batch.pad(ProbeKind.PLAIN, samples, 40);
   }
 
   /** Runs both routes on the batches and compares every statistic; returns the number of values compared. */
   static int check(OnnxModel model, StatsConfig config, List<Batch> batches) {
+    return check(model, config, batches, 0);
+  }
+
+  /** As {@link #check(OnnxModel, StatsConfig, List)} with the query-tiled core at {@code queryBlock} rows. */
+  static int check(OnnxModel model, StatsConfig config, List<Batch> batches, int queryBlock) {
+    return check(model, config, batches, queryBlock, true);
+  }
+
+  /**
+   * With {@code allTileable}, asserts that every layer of float32 attention with a readable scale passes the
+   * score-path check and is tiled; otherwise that none is (a model whose mask the tiled core does not rebuild).
+   */
+  static int check(OnnxModel model, StatsConfig config, List<Batch> batches, int queryBlock, boolean allTileable) {
     AttentionMap map = AttentionLocator.locate(model);
     int maxLen = batches.stream().mapToInt(Batch::length).max().orElseThrow();
     List<Integer> windows = config.windowsFor(maxLen);
     ReferenceStats ref = new ReferenceStats(config, windows, map.block(0).causal());
     StatsAccumulator acc = new StatsAccumulator();
     for (Batch batch : batches) {
-      try (StatsSession s = new StatsSession(model, map, config, batch.kind(), maxLen, ExecutionProvider.CPU, 2)) {
+      try (StatsSession s = new StatsSession(model, map, config, batch.kind(), maxLen, queryBlock,
+          ExecutionProvider.CPU, 2)) {
+        if (queryBlock > 0 && queryBlock < maxLen) {
+          List<Integer> tileable = allTileable ? map.blocks().stream()
+              .filter(b -> TiledCore.reasonNotTiled(b) == null).map(AttentionBlock::layer).toList() : List.of();
+          assertEquals(tileable, s.instrumented().tiledLayers(), "tiled layers");
+          assertEquals(tileable.isEmpty() ? 0 : queryBlock, s.instrumented().queryBlock());
+        }
         acc.add(maxLen, s.run(batch));
       }
       exposeAndReduce(model, map, batch, ref);

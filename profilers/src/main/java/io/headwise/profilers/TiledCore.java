@@ -1,0 +1,287 @@
+package io.headwise.profilers;
+
+import static io.headwise.graph.GraphBuilder.BOOL;
+import static io.headwise.graph.GraphBuilder.FLOAT;
+import static io.headwise.graph.GraphBuilder.INT64;
+import static io.headwise.graph.GraphBuilder.intAttr;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.headwise.graph.AttentionBlock;
+import io.headwise.graph.AttentionMap;
+import io.headwise.graph.GraphBuilder;
+import io.headwise.graph.OnnxModel;
+import io.headwise.graph.Tensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The query-tiled profiling core: replaces one attention core (QKᵀ → scale, mask → softmax → ·V) by an ONNX
+ * {@code Loop} over blocks of {@code tq} query rows. Per block the body slices the block's rows of Q, computes its
+ * scores against the keys (for a causal core only keys up to the block's last query), scales them by the core's
+ * scale, masks them (keys that are padding, and later keys of a causal core, become float32's lowest value), takes
+ * the softmax, the block's rows of P·V (the loop's scan output, reassembled into the core's output tensor so the
+ * next layer reads the same values), and the block's share of every statistic ({@link RowStats}) added to [B, H]
+ * loop-carried sums; the column mass is carried as [B, H, T]. Neither the block's probabilities nor anything else
+ * of size T² outlives a block: memory is O(B·H·tq·T) for the block plus O(B·H·T·D) for Q, K, V and the output.
+ *
+ * <p>The mask is rebuilt from the attention mask and causality instead of slicing the model's own mask (a [B, 1, T,
+ * T] tensor in most exports); that is exact only where the model's score path is {@code scale · Q·Kᵀ} on the keys
+ * it lets a query see and drives the others to zero probability, which {@link ScorePathCheck} verifies per layer on
+ * a padded probe batch before a layer is tiled. Query rows of padding see all their keys masked and get a uniform
+ * (finite) distribution; they are never counted, and no valid query reads their output.
+ */
+final class TiledCore {
+  /** float32's lowest value: added where a key is masked (finite, so fully masked rows stay finite). */
+  static final float MASKED = -Float.MAX_VALUE;
+
+  /** One [B, H] statistic sum after the loop. */
+  record Sum(String stat, String tensor, String counts, String denominator) {}
+
+  /** The layer's statistic sums and its column mass [B, H, T]. */
+  record Result(List<Sum> sums, String colsum) {}
+
+  private final GraphBuilder g;
+  private final RowStats.Globals globals;
+  private final int queryBlock;
+  private final String tL;
+  private final String validB;
+  private final String posF;
+  private final String validF;
+  private final String repeatQ;
+  private final String answerQ;
+  // outer-scope tensors shared by every layer's loop, built on first use
+  private String trips;       // scalar int64 number of blocks
+  private String paddedT;     // [1] int64 trips · tq
+  private String posPad;      // [B, Tp]
+  private String validPad;    // [B, Tp]
+  private String repeatPad;   // [B, Tp] or null
+  private String answerPad;   // [B, Tp] or null
+  private String posJ;        // [B, 1, T]
+  private String validJ;      // [B, 1, T] bool
+  private String keyValid4;   // [B, 1, 1, T] bool
+  private String condTrue;
+
+  TiledCore(GraphBuilder g, RowStats.Globals globals, int queryBlock, String tL, String validB, String posF,
+      String validF, String repeatQ, String answerQ) {
+    this.g = g;
+    this.globals = globals;
+    this.queryBlock = queryBlock;
+    this.tL = tL;
+    this.validB = validB;
+    this.posF = posF;
+    this.validF = validF;
+    this.repeatQ = repeatQ;
+    this.answerQ = answerQ;
+  }
+
+  /**
+   * The layers of {@code map} whose core this rewrite reproduces: float32 attention with a readable scale whose
+   * score path {@link ScorePathCheck} verified.
+   */
+  static Set<Integer> tileableLayers(OnnxModel model, AttentionMap map) {
+    Set<Integer> out = new TreeSet<>();
+    Set<Integer> verified = ScorePathCheck.verifiedLayers(model, map);
+    for (AttentionBlock b : map.blocks()) {
+      if (reasonNotTiled(b) == null && verified.contains(b.layer())) {
+        out.add(b.layer());
+      }
+    }
+    return out;
+  }
+
+  /** Why a block cannot be tiled on structural grounds, or null. */
+  static String reasonNotTiled(AttentionBlock b) {
+    if (b.probabilitiesElemType() != FLOAT) {
+      return "its attention runs in ONNX element type " + b.probabilitiesElemType() + ", not float32";
+    }
+    if (Double.isNaN(b.scale()) || Double.isInfinite(b.scale())) {
+      return "its score scale could not be read";
+    }
+    return null;
+  }
+
+  private void sharedOuter() {
+    if (trips != null) {
+      return;
+    }
+    String tq = g.constLong(queryBlock);
+    trips = g.op("Div", g.op("Add", tL, g.constLong(queryBlock - 1)), tq);
+    paddedT = g.unsqueeze(g.op("Mul", trips, tq), 0);
+    posPad = padRows(posF, 2, 1);
+    validPad = padRows(validF, 2, 1);
+    repeatPad = repeatQ == null ? null : padRows(repeatQ, 2, 1);
+    answerPad = answerQ == null ? null : padRows(answerQ, 2, 1);
+    posJ = g.unsqueeze(posF, 1);
+    validJ = g.unsqueeze(validB, 1);
+    keyValid4 = g.unsqueeze(validB, 1, 2);
+    condTrue = g.cast(g.constLong(1), BOOL);
+  }
+
+  /** {@code x} (float, rank {@code rank}) padded with zeros along {@code axis} to Tp = trips · tq. */
+  private String padRows(String x, int rank, int axis) {
+    String shape = g.op("Shape", x);
+    String have = g.dim(shape, axis);
+    List<String> parts = new ArrayList<>();
+    if (axis > 0) {
+      parts.add(g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, axis)));
+    }
+    parts.add(g.op("Sub", paddedT, have));
+    if (axis < rank - 1) {
+      parts.add(g.op("Slice", shape, g.constLongs(true, axis + 1), g.constLongs(true, rank)));
+    }
+    String zeros = g.op("ConstantOfShape", List.of(g.op("Concat", parts, intAttr("axis", 0))),
+        GraphBuilder.tensorAttr("value", Tensors.floats("zero", new long[] {1}, 0f)));
+    return g.op("Concat", List.of(x, zeros), intAttr("axis", axis));
+  }
+
+  /**
+   * Rewrites block {@code b}: appends its loop (whose reassembled output takes the name of the core's output tensor)
+   * and removes the core's P·V node, so everything else of the core becomes dead and is pruned afterwards.
+   */
+  Result layer(AttentionBlock b, String normName) {
+    sharedOuter();
+    int l = b.layer();
+    boolean causal = b.causal();
+    String qPad = padRows(b.queryTensor(), 4, 2);
+    String qShape = g.op("Shape", b.queryTensor());
+    String bh = g.op("Slice", qShape, g.constLongs(true, 0), g.constLongs(true, 2));
+    String zero = "value";
+    String zerosBH = g.op("ConstantOfShape", List.of(bh),
+        GraphBuilder.tensorAttr(zero, Tensors.floats("zero", new long[] {1}, 0f)));
+    String zerosBHT = g.op("ConstantOfShape", List.of(g.op("Concat", List.of(bh, g.unsqueeze(tL, 0)),
+        intAttr("axis", 0))), GraphBuilder.tensorAttr(zero, Tensors.floats("zero", new long[] {1}, 0f)));
+
+    GraphProto.Builder body = GraphProto.newBuilder().setName("hw_tiled_L" + l);
+    GraphBuilder bg = new GraphBuilder(body, g.opset(), "hw/L" + l + "/tile/");
+    String iter = bg.fresh("iter");
+    String condIn = bg.fresh("cond_in");
+    body.addInput(scalar(iter, INT64));
+    body.addInput(scalar(condIn, BOOL));
+    String tq = bg.constLong(queryBlock);
+    String q0 = bg.op("Mul", iter, tq);
+    String q1 = bg.op("Add", q0, tq);
+    String q0v = bg.unsqueeze(q0, 0);
+    String q1v = bg.unsqueeze(q1, 0);
+    String keys = causal ? bg.op("Where", bg.less(q1, tL), q1, tL) : tL; // K, scalar int64
+    String keysV = bg.unsqueeze(keys, 0);
+    String zeroV = bg.constLongs(true, 0);
+
+    String qb = bg.op("Slice", qPad, q0v, q1v, bg.constLongs(true, 2)); // [B,H,tq,D]
+    String kt = b.keyTransposedTensor();
+    if (causal) {
+      kt = bg.op("Slice", kt, zeroV, keysV, bg.constLongs(true, b.qkTransposesKey() ? 2 : 3));
+    }
+    if (b.qkTransposesKey()) {
+      kt = bg.op("Transpose", List.of(kt), GraphBuilder.intsAttr("perm", 0, 1, 3, 2));
+    }
+    String v = causal ? bg.op("Slice", b.valueTensor(), zeroV, keysV, bg.constLongs(true, 2)) : b.valueTensor();
+    String scores = bg.op("Mul", bg.op("MatMul", qb, kt), bg.constFloat((float) b.scale())); // [B,H,tq,K]
+    String allowed = causal ? bg.op("Slice", keyValid4, zeroV, keysV, bg.constLongs(true, 3)) : keyValid4;
+    if (causal) {
+      String rowsIdx = bg.op("Range", q0, q1, bg.constLong(1));
+      String colsIdx = bg.op("Range", bg.constLong(0), keys, bg.constLong(1));
+      String notLater = bg.lessOrEqual(bg.unsqueeze(colsIdx, 0), bg.unsqueeze(rowsIdx, 1)); // [tq,K]
+      allowed = bg.op("And", allowed, notLater);
+    }
+    String masked = bg.op("Where", allowed, scores, bg.constFloat(MASKED));
+    String p = bg.op("Softmax", List.of(masked), intAttr("axis", 3));
+    String ob = bg.op("MatMul", p, v); // [B,H,tq,D]
+
+    String keyLast = causal ? bg.op("Sub", bg.cast(keys, FLOAT), bg.constFloat(1f)) : null;
+    String pj = causal ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ;
+    String vj = causal ? bg.op("Slice", validJ, zeroV, keysV, bg.constLongs(true, 2)) : validJ;
+    RowStats.Rows rows = new RowStats.Rows(rowSlice(bg, posPad, q0v, q1v), rowSlice(bg, validPad, q0v, q1v),
+        repeatPad == null ? null : rowSlice(bg, repeatPad, q0v, q1v),
+        answerPad == null ? null : rowSlice(bg, answerPad, q0v, q1v), pj, vj, keyLast);
+    List<String> carriedOut = new ArrayList<>();
+    List<String> inits = new ArrayList<>();
+    List<Sum> sums = new ArrayList<>();
+    List<String> finals = new ArrayList<>();
+    // T as float computed in the body: ONNX Runtime's optimizer cannot rewrite a Cast read only by a subgraph
+    RowStats.Globals local = new RowStats.Globals(globals.config(), globals.windows(), globals.causal(),
+        globals.fTable(), bg.cast(tL, FLOAT), globals.repeat(), globals.needle());
+    String colsum = new RowStats(bg, local, rows).reduce(p, null, v, ob, normName,
+        (stat, sum, counts, den) -> {
+          String in = bg.fresh("acc_in");
+          body.addInput(untyped(in));
+          carriedOut.add(bg.op("Add", in, sum));
+          inits.add(zerosBH);
+          String fin = g.fresh("L" + l + "_" + stat);
+          finals.add(fin);
+          sums.add(new Sum(stat, fin, counts, den));
+        });
+    if (causal) {
+      String cs = bg.op("Shape", colsum);
+      String padShape = bg.op("Concat", List.of(bg.op("Slice", cs, bg.constLongs(true, 0), bg.constLongs(true, 2)),
+          bg.unsqueeze(bg.op("Sub", tL, keys), 0)), intAttr("axis", 0));
+      String pad = bg.op("ConstantOfShape", List.of(padShape),
+          GraphBuilder.tensorAttr("value", Tensors.floats("zero", new long[] {1}, 0f)));
+      colsum = bg.op("Concat", List.of(colsum, pad), intAttr("axis", 2));
+    }
+    String colIn = bg.fresh("colsum_in");
+    body.addInput(untyped(colIn));
+    carriedOut.add(bg.op("Add", colIn, colsum));
+    inits.add(zerosBHT);
+    String colFinal = g.fresh("L" + l + "_colsum");
+    finals.add(colFinal);
+
+    String condOut = bg.fresh("cond_out");
+    bg.identity(condIn, condOut);
+    body.addOutput(scalar(condOut, BOOL));
+    for (String c : carriedOut) {
+      body.addOutput(untyped(c));
+    }
+    body.addOutput(untyped(ob));
+
+    String stacked = g.fresh("L" + l + "_blocks"); // [trips, B, H, tq, D]
+    List<String> loopInputs = new ArrayList<>(List.of(trips, condTrue));
+    loopInputs.addAll(inits);
+    List<String> loopOutputs = new ArrayList<>(finals);
+    loopOutputs.add(stacked);
+    g.graph().addNode(NodeProto.newBuilder().setOpType("Loop").setName(g.fresh("tiled_attention_L" + l))
+        .addAllInput(loopInputs).addAllOutput(loopOutputs)
+        .addAttribute(AttributeProto.newBuilder().setName("body").setType(AttributeProto.AttributeType.GRAPH)
+            .setG(body)));
+    String rowsFirst = g.op("Transpose", List.of(stacked), GraphBuilder.intsAttr("perm", 1, 2, 0, 3, 4));
+    String dv = g.dim(g.op("Shape", stacked), 4);
+    String merged = g.op("Reshape", rowsFirst, g.op("Concat", List.of(g.constLongs(true, 0, 0, -1), dv),
+        intAttr("axis", 0)));
+    removeProducer(b.outputTensor());
+    g.op("Slice", List.of(merged, g.constLongs(true, 0), g.unsqueeze(tL, 0), g.constLongs(true, 2)),
+        List.of(b.outputTensor()));
+    return new Result(sums, colFinal);
+  }
+
+  private static String rowSlice(GraphBuilder bg, String x, String q0v, String q1v) {
+    return bg.op("Slice", x, q0v, q1v, bg.constLongs(true, 1));
+  }
+
+  /** Removes the node that writes {@code tensor} (the core's P·V), which the loop's output replaces. */
+  private void removeProducer(String tensor) {
+    GraphProto.Builder graph = g.graph();
+    for (int i = 0; i < graph.getNodeCount(); i++) {
+      if (graph.getNode(i).getOutputList().contains(tensor)) {
+        graph.removeNode(i);
+        return;
+      }
+    }
+    throw new IllegalStateException("no node writes " + tensor);
+  }
+
+  private static ValueInfoProto scalar(String name, int elemType) {
+    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(
+            ai.onnx.proto.OnnxMl.TensorShapeProto.getDefaultInstance()))).build();
+  }
+
+  private static ValueInfoProto untyped(String name) {
+    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+        TypeProto.Tensor.newBuilder().setElemType(FLOAT))).build();
+  }
+}
