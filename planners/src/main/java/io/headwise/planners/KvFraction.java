@@ -15,6 +15,8 @@ public final class KvFraction {
   /** A plan may keep at most this much more than its target fraction F. */
   public static final double ABOVE_TARGET_TOLERANCE = 0.02;
 
+  private static final String COMPENSATION_KEY = "\"compensation_tokens\"";
+
   private KvFraction() {}
 
   /** Mean over rows of keptTokens(n)/n; rows are kv heads or query heads as the plan's granularity says. */
@@ -24,9 +26,25 @@ public final class KvFraction {
     }
     double sum = 0;
     for (PlanRow r : rows) {
-      sum += r.keptTokens(n) / n;
+      sum += kept(r, n) / n;
     }
     return sum / rows.size();
+  }
+
+  /**
+   * Cache entries of one row at length n: keptTokens(n), plus a compensation entry (RazorAttention,
+   * {@code compensation_tokens} in the params) while the head drops tokens.
+   */
+  public static double kept(PlanRow r, int n) {
+    double kept = r.keptTokens(n);
+    if (kept < n && (PlanRow.STREAMING.equals(r.kind()) || PlanRow.ELASTIC.equals(r.kind()))
+        && r.paramsJson() != null && r.paramsJson().contains(COMPENSATION_KEY)) {
+      Object entries = Json.readMap(r.paramsJson()).get("compensation_tokens");
+      if (entries instanceof Number e) {
+        kept = Math.min(n, kept + e.doubleValue());
+      }
+    }
+    return kept;
   }
 
   /** {@link #at} at each length, in ascending length order. */
@@ -50,7 +68,7 @@ public final class KvFraction {
     Map<Long, Double> maxByGroup = new TreeMap<>();
     for (PlanRow r : rows) {
       long key = (long) r.layer() * numKvHeads + r.head() / g;
-      maxByGroup.merge(key, r.keptTokens(n) / n, Math::max);
+      maxByGroup.merge(key, kept(r, n) / n, Math::max);
     }
     return maxByGroup.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
   }

@@ -12,8 +12,9 @@ import java.util.Map;
 /**
  * RazorAttention (Tang et al., arXiv 2407.15891): echo heads (attending to earlier occurrences of the current token)
  * and induction heads (attending to the token that followed them) keep the full cache; every other kv head keeps
- * {@code sink_tokens} sinks, a local window and one compensation token (the mean of the dropped keys and values).
- * Rows are granularity {@code kv_head}, {@code full} or {@code streaming}.
+ * {@code sink_tokens} sinks, a local window and one compensation entry that summarises the dropped tokens (their mean
+ * key and mean value, with ln(count) added to its logit; {@code compensation_tokens} = 1 in the row params, which the
+ * HeadwiseAttention export evaluates). Rows are granularity {@code kv_head}, {@code full} or {@code streaming}.
  *
  * <p>Reconstruction choices:
  * <ul>
@@ -27,13 +28,14 @@ import java.util.Map;
  *       {@code window_mode=proportional} (default) a compressed head keeps q·N tokens in all — sinks, window and the
  *       compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the plan keeps exactly F at every
  *       length (alpha = −sink_tokens, beta = q: kept = max(sink, qN)). {@code fixed} uses one window for all
- *       lengths (alpha = window + 1, beta = 0). The compensation token is counted in the kept span and recorded as
- *       {@code compensation_token}. When the retrieval heads alone reach F, compressed heads keep the minimum
+ *       lengths (alpha = window, beta = 0). The compensation entry takes one slot of the kept budget: the window is
+ *       one token shorter (alpha − 1), and {@link KvFraction} counts the entry whenever the head drops a token. When the retrieval heads alone reach F, compressed heads keep the minimum
  *       (sinks, one window token, the compensation token) and {@code budget_note} says so.</li>
  * </ul>
  *
  * <p>Options: {@code induction_share} (0.14), {@code echo_share} (0.01), {@code sink_tokens} (4),
- * {@code window_mode} (proportional | fixed). Needs {@code echo_score} and {@code induction_score}.
+ * {@code window_mode} (proportional | fixed), {@code compensation} (mean | none: no entry, the window takes the slot).
+ * Needs {@code echo_score} and {@code induction_score}.
  */
 public final class RazorAttentionPlanner implements KvPlanner {
   public static final String METHOD = "razor";
@@ -41,9 +43,12 @@ public final class RazorAttentionPlanner implements KvPlanner {
   public static final String ECHO_SHARE = "echo_share";
   public static final String SINK_TOKENS = "sink_tokens";
   public static final String WINDOW_MODE = "window_mode";
+  public static final String COMPENSATION = "compensation";
 
   static final String MODE_PROPORTIONAL = "proportional";
   static final String MODE_FIXED = "fixed";
+  static final String COMPENSATION_MEAN = "mean";
+  static final String COMPENSATION_NONE = "none";
   static final String PROBE = "the repeated-random-token probes (RazorAttention-style calibration samples) of the"
       + " profile step";
 
@@ -52,7 +57,10 @@ public final class RazorAttentionPlanner implements KvPlanner {
       new OptionSpec(ECHO_SHARE, "0.01", "share of kv heads kept full for the highest echo scores"),
       new OptionSpec(SINK_TOKENS, "4", "attention-sink tokens kept by compressed heads"),
       new OptionSpec(WINDOW_MODE, MODE_PROPORTIONAL,
-          "proportional: window grows with N as in the paper (N/C); fixed: one window for every length"));
+          "proportional: window grows with N as in the paper (N/C); fixed: one window for every length"),
+      new OptionSpec(COMPENSATION, COMPENSATION_MEAN, "mean: the dropped tokens of a compressed head are summarised"
+          + " by one compensation entry (mean key and value, logit + ln(count)) in the window's budget; none: no"
+          + " entry (the window takes its slot)"));
 
   @Override
   public String method() {
@@ -71,6 +79,8 @@ public final class RazorAttentionPlanner implements KvPlanner {
     double echoShare = options.number(ECHO_SHARE, 0.0, 1.0);
     int sink = options.integer(SINK_TOKENS, 0);
     String mode = options.choice(WINDOW_MODE, MODE_PROPORTIONAL, MODE_FIXED);
+    int entries = options.choice(COMPENSATION, COMPENSATION_MEAN, COMPENSATION_NONE).equals(COMPENSATION_MEAN) ? 1
+        : 0;
     HeadStatsTable stats = request.stats();
     stats.require(METHOD, StatNames.INDUCTION_SCORE, PROBE);
     stats.require(METHOD, StatNames.ECHO_SCORE, PROBE);
@@ -102,7 +112,7 @@ public final class RazorAttentionPlanner implements KvPlanner {
     }
     double share = (double) retrieval / total;
     double f = request.kvFraction();
-    int minimumKept = sink + 2; // sinks, one window token, the compensation token
+    int minimumKept = sink + 1 + entries; // sinks, one window token, the compensation entry
 
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("induction_share", inductionShare);
@@ -112,8 +122,9 @@ public final class RazorAttentionPlanner implements KvPlanner {
     params.put("retrieval_heads", retrieval);
     params.put("retrieval_share", share);
     params.put("sink_tokens", sink);
-    params.put("compensation_token", "mean of dropped keys and values");
-    params.put("compensation_tokens", 1);
+    params.put("compensation_token", entries == 1 ? "mean of dropped keys and values, logit + ln(dropped count)"
+        : "none");
+    params.put("compensation_tokens", entries);
     params.put("score_rule", "echo/induction scores from repeated-token probes, mean over buckets, max over the"
         + " query heads of a kv group, ranked over all layers x kv heads");
     String note = null;
@@ -122,28 +133,29 @@ public final class RazorAttentionPlanner implements KvPlanner {
     double q = share < 1 ? (f - share) / (1 - share) : 0.0;
     if (mode.equals(MODE_PROPORTIONAL)) {
       if (q * request.minLength() >= minimumKept) {
-        alpha = -sink;
+        alpha = -sink - entries;
         beta = q;
         params.put("window_mode", MODE_PROPORTIONAL);
         params.put("kept_ratio", q);
-        params.put("span", "compressed heads keep q*N tokens: sink_tokens sinks, the compensation token and a"
-            + " local window of q*N - sink_tokens - 1 tokens (C = 1/q in the paper's N/C)");
+        params.put("span", "compressed heads keep q*N entries: sink_tokens sinks, compensation_tokens"
+            + " compensation entries and a local window of the rest (C = 1/q in the paper's N/C)");
       } else {
-        alpha = minimumKept - sink;
+        alpha = 1;
         beta = 0.0;
         params.put("window_mode", MODE_FIXED);
         params.put("local_window", 1);
         note = "the " + retrieval + " retrieval heads (" + String.format("%.3f", share) + " of kv heads) leave no"
             + " room for a window within F=" + f + " at length " + request.minLength() + "; compressed heads keep"
-            + " the minimum (" + sink + " sinks, 1 window token, 1 compensation token), so the plan keeps more than F";
+            + " the minimum (" + sink + " sinks, 1 window token, " + entries + " compensation entry), so the plan"
+            + " keeps more than F";
       }
     } else {
       SpanSizing.Result sized = SpanSizing.fixedKept(request.targetLengths(), f, share, minimumKept);
-      alpha = sized.kept() - sink;
+      alpha = sized.kept() - sink - entries;
       beta = 0.0;
       params.put("window_mode", MODE_FIXED);
-      params.put("local_window", sized.kept() - sink - 1);
-      params.put("span", "alpha = local window + 1 compensation token");
+      params.put("local_window", sized.kept() - sink - entries);
+      params.put("span", "alpha = local window; the compensation entries come on top (counted in the kept budget)");
       if (!sized.withinTolerance()) {
         note = share >= f - KvFraction.BELOW_TARGET_TOLERANCE
             ? "the retrieval heads alone keep " + String.format("%.3f", share) + " of the cache, at or above what F="

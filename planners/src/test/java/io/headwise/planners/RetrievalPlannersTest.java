@@ -75,7 +75,7 @@ class RetrievalPlannersTest {
     // 16 kv heads: ceil(0.14*16) = 3 induction, ceil(0.01*16) = 1 echo
     assertTrue(plan.paramsJson().contains("\"induction_heads\":3"), plan.paramsJson());
     assertTrue(plan.paramsJson().contains("\"echo_heads\":1"), plan.paramsJson());
-    assertTrue(plan.paramsJson().contains("\"compensation_token\":\"mean of dropped keys and values\""));
+    assertTrue(plan.paramsJson().contains("\"compensation_tokens\":1"), plan.paramsJson());
     assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
     assertEquals(PlanRow.FULL, row(plan, 3, 2).kind());
     long full = plan.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL)).count();
@@ -83,6 +83,27 @@ class RetrievalPlannersTest {
     for (int n : List.of(1024, 4096)) {
       assertEquals(0.3, KvFraction.at(plan.rows(), n), 1e-9);
     }
+  }
+
+  /**
+   * The compensation entry takes one slot of a compressed head's budget (the window is one token shorter, alpha −1)
+   * and is counted in the KV fraction; with compensation=none the window takes the slot and no entry is written.
+   */
+  @Test
+  void razorCompensationEntryTakesOneSlotOfTheBudget() {
+    Plan with = KvPlanners.plan("razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024), Map.of()));
+    Plan without = KvPlanners.plan("razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024),
+        Map.of("compensation", "none")));
+    PlanRow a = row(with, 0, 0);
+    PlanRow b = row(without, 0, 0);
+    assertEquals(PlanRow.STREAMING, a.kind());
+    assertEquals(b.alpha() - 1, a.alpha(), 1e-12);
+    assertEquals(b.beta(), a.beta(), 1e-12);
+    assertTrue(a.paramsJson().contains("\"compensation_tokens\":1"), a.paramsJson());
+    assertTrue(b.paramsJson().contains("\"compensation_tokens\":0"), b.paramsJson());
+    assertEquals(a.keptTokens(1024) + 1, KvFraction.kept(a, 1024), 1e-9);
+    assertEquals(b.keptTokens(1024), KvFraction.kept(b, 1024), 1e-9);
+    assertEquals(KvFraction.at(without.rows(), 1024), KvFraction.at(with.rows(), 1024), 1e-9);
   }
 
   @Test

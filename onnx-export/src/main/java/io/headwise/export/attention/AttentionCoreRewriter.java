@@ -171,6 +171,7 @@ final class AttentionCoreRewriter {
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_BUDGET_TOKENS, Tensors.longVector("", plan.budgetTokens())))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_RECENT_TOKENS, Tensors.longVector("", plan.recentTokens())))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_BUDGET_GROUPS, Tensors.longVector("", plan.budgetGroups())))
+        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_COMPENSATION, Tensors.longVector("", plan.compensation())))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_KV_HEADS, Tensors.longVector("", kvHeads)))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_SCALE, Tensors.floatScalar("", (float) block.scale())))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_CAUSAL, Tensors.longScalar("", block.causal() ? 1 : 0)))

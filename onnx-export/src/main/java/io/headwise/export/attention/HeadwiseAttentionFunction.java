@@ -5,6 +5,7 @@ import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_BETA;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_BUDGET_GROUPS;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_BUDGET_TOKENS;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_CAUSAL;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_COMPENSATION;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_KINDS;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_KV_HEADS;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_RECENT_TOKENS;
@@ -40,7 +41,8 @@ import java.util.List;
  *   out  = P · V_h
  * </pre>
  * {@code budget_keep} is evaluated only when some head has kind budget (an {@code If} on the kinds), by the
- * H2O-style policy documented in docs/headwise-attention.md.
+ * H2O-style policy documented in docs/headwise-attention.md. Heads with {@code compensation = 1} add RazorAttention's
+ * compensation entry for their dropped tokens (another {@code If}, taken only when some head has one).
  */
 public final class HeadwiseAttentionFunction {
   /** The lowest default-domain opset the body is written for. */
@@ -71,6 +73,7 @@ public final class HeadwiseAttentionFunction {
     String budget = b.attributeTensor(ATTR_BUDGET_TOKENS);
     String recent = b.attributeTensor(ATTR_RECENT_TOKENS);
     String groups = b.attributeTensor(ATTR_BUDGET_GROUPS);
+    String compensation = b.attributeTensor(ATTR_COMPENSATION);
 
     String zeroF = b.floatScalar("zero", 0f);
     String oneF = b.floatScalar("one", 1f);
@@ -81,7 +84,8 @@ public final class HeadwiseAttentionFunction {
     String keyH = b.op("Gather", "key_h", List.of(k, kvHeads), GraphBuilder.intAttr("axis", 1));
     String valueH = b.op("Gather", "value_h", List.of(v, kvHeads), GraphBuilder.intAttr("axis", 1));
     String raw = b.op("MatMul", "qk", q, b.transpose(keyH, 0, 1, 3, 2));
-    String scores = b.op("Add", "scores", b.op("Mul", "scaled", raw, scale), mask);
+    String scaled = b.op("Mul", "scaled", raw, scale);
+    String scores = b.op("Add", "scores", scaled, mask);
 
     // Positions: queries are the last Tq of the Tk keys.
     String tq = b.op("Gather", "tq", List.of(b.op("Shape", "q_shape", q), b.longScalar("axis2", 2)),
@@ -128,12 +132,25 @@ public final class HeadwiseAttentionFunction {
         AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
             .setG(elseBranch).build());
 
-    // Masked softmax and P·V.
+    // Masked softmax (with the compensation entry when some head has one) and P·V.
     String keep = b.and(order, b.or(staticKeep, budgetKeep));
     String masked = b.where(keep, scores, b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
-    String p = b.op("Softmax", "probs", List.of(masked), GraphBuilder.intAttr("axis", -1));
-    String safe = b.where(b.op("IsNaN", "empty_row", p), zeroF, p);
-    b.node("MatMul", List.of(safe, valueH), List.of(HeadwiseAttentionOp.OUTPUT));
+    String oneCompensation = b.longScalar("one_compensation", 1);
+    String anyCompensation = b.cast(b.reduceMaxAll(b.cast(b.op("Equal", "is_compensated_1d", compensation,
+        oneCompensation), GraphBuilder.INT64)), GraphBuilder.BOOL);
+    GraphProto withCompensation = compensationBranch(b.branch("compensation/"), masked, scaled, order,
+        staticKeep, isWindowed, compensation, oneCompensation, tk, zeroF, oneF);
+    BodyBuilder plain = b.branch("plain/");
+    String plainProbs = plain.op("Softmax", "probs", List.of(masked), GraphBuilder.intAttr("axis", -1));
+    String plainSafe = plain.where(plain.op("IsNaN", "empty_row", plainProbs), zeroF, plainProbs);
+    GraphProto withoutCompensation = branchGraph("plain", plain, plainSafe, GraphBuilder.FLOAT);
+    String weights = b.fresh("weights");
+    b.node("If", List.of(anyCompensation), List.of(weights),
+        AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
+            .setG(withCompensation).build(),
+        AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
+            .setG(withoutCompensation).build());
+    b.node("MatMul", List.of(weights, valueH), List.of(HeadwiseAttentionOp.OUTPUT));
 
     FunctionProto.Builder f = FunctionProto.newBuilder()
         .setName(HeadwiseAttentionOp.OP_TYPE)
@@ -153,6 +170,7 @@ public final class HeadwiseAttentionFunction {
     f.addAttributeProto(tensorDefault(ATTR_BUDGET_TOKENS, Tensors.longScalar("", 0)));
     f.addAttributeProto(tensorDefault(ATTR_RECENT_TOKENS, Tensors.longScalar("", 0)));
     f.addAttributeProto(tensorDefault(ATTR_BUDGET_GROUPS, Tensors.longScalar("", -1)));
+    f.addAttributeProto(tensorDefault(ATTR_COMPENSATION, Tensors.longScalar("", 0)));
     return f.build();
   }
 
@@ -203,10 +221,47 @@ public final class HeadwiseAttentionFunction {
     return branchGraph("budget", b, keep);
   }
 
+  /**
+   * Attention weights [B, H, Tq, Tk] with RazorAttention's compensation entry: for a compensated streaming/elastic
+   * head, the D keys it drops (order ∧ ¬keep; none for other heads) are summarised by one entry with key mean(K_D)
+   * and value mean(V_D) whose logit is scale·q·mean(K_D) + ln D (it stands for D tokens). Since q·mean(K_D) is the
+   * mean of the dropped scaled scores, the logit is read from the scores, and the entry's probability p_c times
+   * mean(V_D) equals spreading p_c evenly over the dropped keys' values: the weights row is the softmax over the
+   * kept keys and the entry, plus p_c/D on each dropped key, so one MatMul with V gives the output.
+   */
+  private static GraphProto compensationBranch(BodyBuilder b, String masked, String scaled, String order,
+      String staticKeep, String isWindowed, String compensation, String oneCompensation, String tk, String zeroF,
+      String oneF) {
+    String compensated = b.and(isWindowed, b.op("Equal", "is_compensated",
+        b.reshape(compensation, -1, 1, 1), oneCompensation)); // [H, 1, 1]
+    String dropped = b.cast(b.and(b.and(order, compensated), b.not(staticKeep)), GraphBuilder.FLOAT); // [H,Tq,Tk]
+    String count = b.reduceSum(dropped, true, -1); // [H, Tq, 1]
+    String atLeastOne = b.op("Max", "count_at_least_1", count, oneF);
+    String meanLogit = b.op("Div", "mean_dropped_score", b.reduceSum(b.op("Mul", "dropped_scores", dropped, scaled),
+        true, -1), atLeastOne); // [B, H, Tq, 1]
+    String entryLogit = b.where(b.op("Greater", "has_dropped", count, b.floatScalar("half", 0.5f)),
+        b.op("Add", "entry_logit", meanLogit, b.op("Log", "log_count", atLeastOne)),
+        b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
+    String all = b.op("Concat", "with_entry", List.of(masked, entryLogit), GraphBuilder.intAttr("axis", -1));
+    String probs = b.op("Softmax", "probs", List.of(all), GraphBuilder.intAttr("axis", -1));
+    String safe = b.where(b.op("IsNaN", "empty_row", probs), zeroF, probs);
+    String tk1 = b.reshape(tk, 1);
+    String lastAxis = b.longVector("last_axis", 3);
+    String kept = b.op("Slice", "kept_probs", safe, b.longVector("start", 0), tk1, lastAxis);
+    String entry = b.op("Slice", "entry_prob", safe, tk1, b.op("Add", "tk_plus_1", tk1, b.longVector("one", 1)),
+        lastAxis); // [B, H, Tq, 1]
+    String spread = b.op("Mul", "entry_spread", entry, b.op("Div", "dropped_share", dropped, atLeastOne));
+    return branchGraph("compensation", b, b.op("Add", "weights", kept, spread), GraphBuilder.FLOAT);
+  }
+
   private static GraphProto branchGraph(String name, BodyBuilder b, String out) {
+    return branchGraph(name, b, out, GraphBuilder.BOOL);
+  }
+
+  private static GraphProto branchGraph(String name, BodyBuilder b, String out, int elemType) {
     return GraphProto.newBuilder().setName(name).addAllNode(b.nodes())
         .addOutput(ValueInfoProto.newBuilder().setName(out).setType(TypeProto.newBuilder()
-            .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.BOOL))))
+            .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType))))
         .build();
   }
 

@@ -47,6 +47,11 @@ public final class HeadwiseAttentionOp {
    * scored by the mean of their accumulated attention (one KV cache per kv head).
    */
   public static final String ATTR_BUDGET_GROUPS = "budget_groups";
+  /**
+   * int64 [H] (or scalar, default 0): 1 for a streaming/elastic head whose dropped keys and values are summarised by
+   * one compensation entry (RazorAttention): their mean key and mean value, with ln(number dropped) added to its logit.
+   */
+  public static final String ATTR_COMPENSATION = "compensation";
   /** int64 [H]: the kv head (index into input K/V's head axis) that each query head reads. */
   public static final String ATTR_KV_HEADS = "kv_heads";
   /** float scalar: the factor applied to Q·Kᵀ. */
@@ -67,7 +72,7 @@ public final class HeadwiseAttentionOp {
   public static final List<String> REQUIRED_ATTRIBUTES = List.of(ATTR_KINDS, ATTR_KV_HEADS, ATTR_SCALE, ATTR_CAUSAL);
   /** Attributes with defaults in the function (scalars broadcast over heads). */
   public static final List<String> OPTIONAL_ATTRIBUTES = List.of(ATTR_SINK_TOKENS, ATTR_ALPHA, ATTR_BETA,
-      ATTR_BUDGET_TOKENS, ATTR_RECENT_TOKENS, ATTR_BUDGET_GROUPS);
+      ATTR_BUDGET_TOKENS, ATTR_RECENT_TOKENS, ATTR_BUDGET_GROUPS, ATTR_COMPENSATION);
 
   private HeadwiseAttentionOp() {}
 

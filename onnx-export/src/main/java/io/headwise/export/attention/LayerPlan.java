@@ -12,6 +12,8 @@ package io.headwise.export.attention;
  * @param recentTokens most recent tokens a budget head always keeps (≤ budget; 0 otherwise)
  * @param budgetGroups heads with the same id share one budget selection (the kv head for kv-head plans, the query
  *     head itself for query-head plans)
+ * @param compensation 1 for streaming/elastic heads whose dropped tokens are summarised by a compensation entry
+ *     (RazorAttention), 0 otherwise
  */
 record LayerPlan(
     int layer,
@@ -21,7 +23,8 @@ record LayerPlan(
     float[] beta,
     long[] budgetTokens,
     long[] recentTokens,
-    long[] budgetGroups) {
+    long[] budgetGroups,
+    long[] compensation) {
 
   /** Query heads. */
   public int numHeads() {

@@ -24,6 +24,8 @@ final class PlanResolver {
   /** Plan params keys of the H2O split (written by the h2o planner). */
   static final String RECENT_BUDGET_TOKENS = "recent_budget_tokens";
   static final String HEAVY_BUDGET_TOKENS = "heavy_budget_tokens";
+  /** Plan params key of the compensation entries of a streaming/elastic head (RazorAttention: 0 or 1). */
+  static final String COMPENSATION_TOKENS = "compensation_tokens";
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -127,6 +129,7 @@ final class PlanResolver {
     long[] budget = new long[heads];
     long[] recent = new long[heads];
     long[] groups = new long[heads];
+    long[] compensation = new long[heads];
     for (int h = 0; h < heads; h++) {
       int rowHead = perKvHead ? block.kvHeadOf(h) : h;
       PlanRow r = rows[rowHead];
@@ -148,6 +151,7 @@ final class PlanResolver {
           sinks[h] = r.sinkTokens();
           alpha[h] = (float) r.alpha();
           beta[h] = (float) r.beta();
+          compensation[h] = compensationTokens(r, where);
           break;
         case PlanRow.BUDGET: {
           String method = r.method() == null ? "" : r.method().toLowerCase(Locale.ROOT);
@@ -175,7 +179,32 @@ final class PlanResolver {
               + " elastic or budget)");
       }
     }
-    return new LayerPlan(layer, kinds, sinks, alpha, beta, budget, recent, groups);
+    return new LayerPlan(layer, kinds, sinks, alpha, beta, budget, recent, groups, compensation);
+  }
+
+  /** {@code compensation_tokens} of a streaming/elastic row's params: 0 (absent) or 1; anything else is refused. */
+  static long compensationTokens(PlanRow r, String where) {
+    JsonNode params = params(r, where);
+    JsonNode value = params == null ? null : params.get(COMPENSATION_TOKENS);
+    if (value == null || value.isNull()) {
+      return 0;
+    }
+    if (!value.isIntegralNumber() || value.asLong() < 0 || value.asLong() > 1) {
+      throw new HeadwiseException(where + " has " + COMPENSATION_TOKENS + " " + value + "; HeadwiseAttention"
+          + " summarises a head's dropped tokens by at most one compensation entry (0 or 1)");
+    }
+    return value.asLong();
+  }
+
+  private static JsonNode params(PlanRow r, String where) {
+    if (r.paramsJson() == null || r.paramsJson().isBlank()) {
+      return null;
+    }
+    try {
+      return JSON.readTree(r.paramsJson());
+    } catch (IOException e) {
+      throw new HeadwiseException(where + " has params that are not JSON: " + e.getMessage(), e);
+    }
   }
 
   /**

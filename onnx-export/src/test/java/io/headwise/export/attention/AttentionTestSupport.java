@@ -55,6 +55,13 @@ final class AttentionTestSupport {
         beta == 0 ? PlanRow.STREAMING : PlanRow.ELASTIC, sink, alpha, beta, 0, "{}");
   }
 
+  /** A streaming/elastic row whose dropped tokens are summarised by RazorAttention's compensation entry. */
+  static PlanRow compensated(PlanMeta meta, String granularity, int layer, int head, int sink, double alpha,
+      double beta) {
+    return new PlanRow(meta.planId(), meta.modelId(), meta.statsRunId(), meta.method(), granularity, layer, head,
+        beta == 0 ? PlanRow.STREAMING : PlanRow.ELASTIC, sink, alpha, beta, 0, "{\"compensation_tokens\":1}");
+  }
+
   static PlanRow budget(PlanMeta meta, String granularity, int layer, int head, int budget, int recent) {
     return new PlanRow(meta.planId(), meta.modelId(), meta.statsRunId(), meta.method(), granularity, layer, head,
         PlanRow.BUDGET, 0, 0, 0, budget, "{\"recent_budget_tokens\":" + recent + "}");

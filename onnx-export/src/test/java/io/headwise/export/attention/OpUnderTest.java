@@ -49,7 +49,7 @@ final class OpUnderTest {
         floats(a.get(HeadwiseAttentionOp.ATTR_BETA)), longs(a.get(HeadwiseAttentionOp.ATTR_BUDGET_TOKENS)),
         longs(a.get(HeadwiseAttentionOp.ATTR_RECENT_TOKENS)), longs(a.get(HeadwiseAttentionOp.ATTR_BUDGET_GROUPS)),
         longs(a.get(HeadwiseAttentionOp.ATTR_KV_HEADS)), (float) a.get(HeadwiseAttentionOp.ATTR_SCALE)[0],
-        a.get(HeadwiseAttentionOp.ATTR_CAUSAL)[0] != 0);
+        a.get(HeadwiseAttentionOp.ATTR_CAUSAL)[0] != 0, longs(a.get(HeadwiseAttentionOp.ATTR_COMPENSATION)));
   }
 
   /** Compares every op of {@code exported} with the reference on a batch (queries with mask 0 are skipped). */

@@ -68,6 +68,83 @@ class PlanSemanticsTest {
   }
 
   /**
+   * RazorAttention's compensation entry on stories260k (kv-head plan, padded batch) and on the tiny decoder at opsets
+   * 11 and 18: compensated streaming and elastic heads next to plain ones equal the reference, and the entry changes
+   * the output of the heads that have it.
+   */
+  @Test
+  void compensationEntryMatchesTheReference() throws Exception {
+    OnnxModel model = OnnxModel.load(TestModels.stories260k());
+    AttentionMap map = AttentionLocator.locate(model);
+    PlanMeta meta = AttentionTestSupport.meta(model, map, "razor", "razor");
+    String g = PlanRow.KV_HEAD;
+    List<PlanRow> rows = AttentionTestSupport.rows(map, g, (l, h) -> switch ((h + l) % 4) {
+      case 0 -> AttentionTestSupport.full(meta, g, l, h);
+      case 1 -> AttentionTestSupport.compensated(meta, g, l, h, 2, 6, 0);
+      case 2 -> AttentionTestSupport.compensated(meta, g, l, h, 1, -1, 0.25);
+      default -> AttentionTestSupport.streaming(meta, g, l, h, 1, 4, 0);
+    });
+    List<PlanRow> plainRows = rows.stream().map(r -> new PlanRow(r.planId(), r.modelId(), r.statsRunId(),
+        r.method(), r.granularity(), r.layer(), r.head(), r.kind(), r.sinkTokens(), r.alpha(), r.beta(),
+        r.budgetTokens(), "{}")).toList();
+    ModelProto exported = HeadwiseAttentionExporter.rewrite(model, map, meta, rows);
+    ReferenceAttention.Attributes layer0 = OpUnderTest.attributes(OpUnderTest.opNodes(exported).get(0));
+    assertArrayEquals(new long[] {0, 0, 1, 1, 1, 1, 0, 0}, layer0.compensation());
+    int[][] calib = IdArrays.read(TestModels.stories260kCalibration(), "calib");
+    long[][] ids = AttentionTestSupport.take(calib, 2, 48);
+    long[][] mask = AttentionTestSupport.ones(ids);
+    for (int t = 40; t < 48; t++) {
+      mask[1][t] = 0;
+    }
+    OpUnderTest.Comparison c = OpUnderTest.compare(model, exported, ids, mask);
+    System.out.println("stories260k compensation: max |op − reference| per layer " + java.util.Arrays.toString(
+        c.maxDifference()));
+    assertTrue(c.worst() <= TOLERANCE, "max difference " + c.worst());
+    float[] with = AttentionTestSupport.run(model, exported, ids, mask, Set.of("logits")).get("logits").values();
+    float[] without = AttentionTestSupport.run(model, HeadwiseAttentionExporter.rewrite(model, map, meta,
+        plainRows), ids, mask, Set.of("logits")).get("logits").values();
+    double change = 0;
+    for (int i = 0; i < with.length; i++) {
+      change = Math.max(change, Math.abs(with[i] - without[i]));
+    }
+    assertTrue(change > 1e-3, "the compensation entry should change the logits, changed by " + change);
+  }
+
+  @ParameterizedTest
+  @CsvSource({"11,CAUSAL_WHERE_THEN_PADDING_ADD", "18,CAUSAL_BOOL_WHERE_ADD"})
+  void compensationEntryAtOldAndNewOpsets(int opset, TinyTransformer.Mask maskForm, @TempDir Path dir)
+      throws Exception {
+    TinyTransformer tiny = new TinyTransformer();
+    tiny.opset = opset;
+    tiny.mask = maskForm;
+    OnnxModel model = tiny.write(dir, "tiny.onnx");
+    AttentionMap map = AttentionLocator.locate(model);
+    PlanMeta meta = AttentionTestSupport.meta(model, map, "razor-q", "h2o"); // h2o: the budget heads need it
+    String g = PlanRow.QUERY_HEAD;
+    List<PlanRow> rows = AttentionTestSupport.rows(map, g, (l, h) -> switch (h) {
+      case 0 -> AttentionTestSupport.full(meta, g, l, h);
+      case 1 -> AttentionTestSupport.compensated(meta, g, l, h, 1, 3, 0);
+      case 2 -> AttentionTestSupport.compensated(meta, g, l, h, 0, 0, 0); // keeps nothing: the entry alone
+      default -> AttentionTestSupport.budget(meta, g, l, h, 6, 2);
+    });
+    long[][] ids = new long[2][20];
+    java.util.Random rnd = new java.util.Random(opset);
+    for (long[] row : ids) {
+      for (int t = 0; t < row.length; t++) {
+        row[t] = 1 + rnd.nextInt(tiny.vocab - 1);
+      }
+    }
+    long[][] mask = AttentionTestSupport.ones(ids);
+    for (int t = 15; t < 20; t++) {
+      mask[1][t] = 0;
+    }
+    OpUnderTest.Comparison c = OpUnderTest.compare(model, HeadwiseAttentionExporter.rewrite(model, map, meta, rows),
+        ids, mask);
+    System.out.println("tiny decoder compensation, opset " + opset + ": max |op − reference| " + c.worst());
+    assertTrue(c.worst() <= TOLERANCE, "opset " + opset + ": max difference " + c.worst());
+  }
+
+  /**
    * At every default-domain opset the body is written for, on a small GQA decoder: a per-query-head plan with every
    * kind (including h2o budget heads) equals the reference, and the dense plan equals the original model.
    */

@@ -12,7 +12,20 @@ import java.util.List;
 final class ReferenceAttention {
   /** The op's attributes for one layer. */
   record Attributes(long[] kinds, long[] sinkTokens, float[] alpha, float[] beta, long[] budgetTokens,
-      long[] recentTokens, long[] budgetGroups, long[] kvHeads, float scale, boolean causal) {}
+      long[] recentTokens, long[] budgetGroups, long[] kvHeads, float scale, boolean causal, long[] compensation) {
+    /** The same attributes without compensation entries. */
+    Attributes(long[] kinds, long[] sinkTokens, float[] alpha, float[] beta, long[] budgetTokens,
+        long[] recentTokens, long[] budgetGroups, long[] kvHeads, float scale, boolean causal) {
+      this(kinds, sinkTokens, alpha, beta, budgetTokens, recentTokens, budgetGroups, kvHeads, scale, causal,
+          new long[kinds.length]);
+    }
+
+    boolean compensated(int h) {
+      long c = compensation.length == 1 ? compensation[0] : compensation[h];
+      int kind = (int) kinds[h];
+      return c == 1 && (kind == HeadwiseAttentionOp.KIND_STREAMING || kind == HeadwiseAttentionOp.KIND_ELASTIC);
+    }
+  }
 
   /** A dense 4-D float tensor. */
   record Tensor4(float[] v, long[] shape) {
@@ -73,6 +86,10 @@ final class ReferenceAttention {
       for (int h = 0; h < heads; h++) {
         int kh = (int) a.kvHeads()[h];
         for (int i = 0; i < tq; i++) {
+          if (a.compensated(h)) {
+            compensated(q, k, v, scores[b][h][i], keep[b][h][i], a, b, h, tk - tq + i, i, out);
+            continue;
+          }
           double[] p = softmax(scores[b][h][i], keep[b][h][i]);
           if (p == null) {
             continue; // keeps no key: output 0
@@ -88,6 +105,70 @@ final class ReferenceAttention {
       }
     }
     return out;
+  }
+
+  /**
+   * RazorAttention's compensation entry, as the paper describes it: the keys the head drops (j in order, not kept)
+   * become one entry with key mean(K_dropped), value mean(V_dropped) and logit scale·q·mean(K) + ln(count); the
+   * output is the softmax over kept keys and the entry, times their values.
+   */
+  private static void compensated(Tensor4 q, Tensor4 k, Tensor4 v, double[] scores, boolean[] keep, Attributes a,
+      int b, int h, int pos, int row, double[] out) {
+    int kh = (int) a.kvHeads()[h];
+    int tk = k.d(2);
+    int dim = q.d(3);
+    int dv = v.d(3);
+    int heads = q.d(1);
+    int tq = q.d(2);
+    double[] meanKey = new double[dim];
+    double[] meanValue = new double[dv];
+    int count = 0;
+    for (int j = 0; j < tk; j++) {
+      boolean inOrder = !a.causal() || j <= pos;
+      if (inOrder && !keep[j]) {
+        count++;
+        for (int x = 0; x < dim; x++) {
+          meanKey[x] += k.at(b, kh, j, x);
+        }
+        for (int x = 0; x < dv; x++) {
+          meanValue[x] += v.at(b, kh, j, x);
+        }
+      }
+    }
+    double entryLogit = Double.NEGATIVE_INFINITY;
+    if (count > 0) {
+      double dot = 0;
+      for (int x = 0; x < dim; x++) {
+        meanKey[x] /= count;
+        dot += q.at(b, h, row, x) * meanKey[x];
+      }
+      for (int x = 0; x < dv; x++) {
+        meanValue[x] /= count;
+      }
+      entryLogit = a.scale() * dot + Math.log(count);
+    }
+    double max = entryLogit;
+    for (int j = 0; j < tk; j++) {
+      if (keep[j]) {
+        max = Math.max(max, scores[j]);
+      }
+    }
+    if (max == Double.NEGATIVE_INFINITY) {
+      return; // nothing kept, nothing dropped: output 0
+    }
+    double sum = count > 0 ? Math.exp(entryLogit - max) : 0;
+    for (int j = 0; j < tk; j++) {
+      sum += keep[j] ? Math.exp(scores[j] - max) : 0;
+    }
+    for (int x = 0; x < dv; x++) {
+      double o = count > 0 ? Math.exp(entryLogit - max) / sum * meanValue[x] : 0;
+      for (int j = 0; j < tk; j++) {
+        if (keep[j]) {
+          o += Math.exp(scores[j] - max) / sum * v.at(b, kh, j, x);
+        }
+      }
+      out[((b * heads + h) * tq + row) * dv + x] = o;
+    }
   }
 
   /** Full, sink and window heads (budget heads keep nothing here). */
