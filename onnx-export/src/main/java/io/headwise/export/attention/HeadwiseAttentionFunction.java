@@ -132,25 +132,33 @@ public final class HeadwiseAttentionFunction {
         AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
             .setG(elseBranch).build());
 
-    // Masked softmax (with the compensation entry when some head has one) and P·V.
+    // Masked softmax and P·V; then RazorAttention's compensation entry when some head has one.
     String keep = b.and(order, b.or(staticKeep, budgetKeep));
     String masked = b.where(keep, scores, b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
+    String p = b.op("Softmax", "probs", List.of(masked), GraphBuilder.intAttr("axis", -1));
+    String safe = b.where(b.op("IsNaN", "empty_row", p), zeroF, p);
+    String pv = b.op("MatMul", "attended", safe, valueH);
     String oneCompensation = b.longScalar("one_compensation", 1);
     String anyCompensation = b.cast(b.reduceMaxAll(b.cast(b.op("Equal", "is_compensated_1d", compensation,
         oneCompensation), GraphBuilder.INT64)), GraphBuilder.BOOL);
-    GraphProto withCompensation = compensationBranch(b.branch("compensation/"), masked, scaled, order,
-        staticKeep, isWindowed, compensation, oneCompensation, tk, zeroF, oneF);
-    BodyBuilder plain = b.branch("plain/");
-    String plainProbs = plain.op("Softmax", "probs", List.of(masked), GraphBuilder.intAttr("axis", -1));
-    String plainSafe = plain.where(plain.op("IsNaN", "empty_row", plainProbs), zeroF, plainProbs);
-    GraphProto withoutCompensation = branchGraph("plain", plain, plainSafe, GraphBuilder.FLOAT);
-    String weights = b.fresh("weights");
-    b.node("If", List.of(anyCompensation), List.of(weights),
+    GraphProto withEntry = compensationBranch(b.branch("compensation/"), masked, scaled, order, staticKeep,
+        isWindowed, compensation, oneCompensation, tk, valueH, zeroF, oneF);
+    BodyBuilder none2 = b.branch("no_compensation/");
+    String noEntry = none2.op("Identity", "entry_prob", zeroF);
+    String noValue = none2.op("Identity", "entry_value", zeroF);
+    GraphProto withoutEntry = GraphProto.newBuilder().setName("no_compensation").addAllNode(none2.nodes())
+        .addOutput(floatOutput(noEntry)).addOutput(floatOutput(noValue)).build();
+    String entryProb = b.fresh("entry_prob");
+    String entryValue = b.fresh("entry_value");
+    b.node("If", List.of(anyCompensation), List.of(entryProb, entryValue),
         AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(withCompensation).build(),
+            .setG(withEntry).build(),
         AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(withoutCompensation).build());
-    b.node("MatMul", List.of(weights, valueH), List.of(HeadwiseAttentionOp.OUTPUT));
+            .setG(withoutEntry).build());
+    // softmax over (kept, entry) = (1 − p_c)·softmax over kept, so out = (1 − p_c)·P·V + p_c·mean(V_D); without an
+    // entry p_c = 0 and out = P·V exactly.
+    b.node("Add", List.of(b.op("Mul", "kept_share", pv, b.op("Sub", "one_minus_entry", oneF, entryProb)),
+        b.op("Mul", "entry_share", entryProb, entryValue)), List.of(HeadwiseAttentionOp.OUTPUT));
 
     FunctionProto.Builder f = FunctionProto.newBuilder()
         .setName(HeadwiseAttentionOp.OP_TYPE)
@@ -222,16 +230,14 @@ public final class HeadwiseAttentionFunction {
   }
 
   /**
-   * Attention weights [B, H, Tq, Tk] with RazorAttention's compensation entry: for a compensated streaming/elastic
-   * head, the D keys it drops (order ∧ ¬keep; none for other heads) are summarised by one entry with key mean(K_D)
-   * and value mean(V_D) whose logit is scale·q·mean(K_D) + ln D (it stands for D tokens). Since q·mean(K_D) is the
-   * mean of the dropped scaled scores, the logit is read from the scores, and the entry's probability p_c times
-   * mean(V_D) equals spreading p_c evenly over the dropped keys' values: the weights row is the softmax over the
-   * kept keys and the entry, plus p_c/D on each dropped key, so one MatMul with V gives the output.
+   * RazorAttention's compensation entry, two outputs: its probability p_c [B, H, Tq, 1] and its value mean(V_D)
+   * [B, H, Tq, Dv]. For a compensated streaming/elastic head, the D keys it drops (order ∧ ¬keep; none for other
+   * heads) are summarised by one entry with key mean(K_D), value mean(V_D) and logit scale·q·mean(K_D) + ln D (it
+   * stands for D tokens); q·mean(K_D) is the mean of the dropped scaled scores, so the logit is read from the scores.
    */
   private static GraphProto compensationBranch(BodyBuilder b, String masked, String scaled, String order,
-      String staticKeep, String isWindowed, String compensation, String oneCompensation, String tk, String zeroF,
-      String oneF) {
+      String staticKeep, String isWindowed, String compensation, String oneCompensation, String tk, String valueH,
+      String zeroF, String oneF) {
     String compensated = b.and(isWindowed, b.op("Equal", "is_compensated",
         b.reshape(compensation, -1, 1, 1), oneCompensation)); // [H, 1, 1]
     String dropped = b.cast(b.and(b.and(order, compensated), b.not(staticKeep)), GraphBuilder.FLOAT); // [H,Tq,Tk]
@@ -244,24 +250,26 @@ public final class HeadwiseAttentionFunction {
         b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
     String all = b.op("Concat", "with_entry", List.of(masked, entryLogit), GraphBuilder.intAttr("axis", -1));
     String probs = b.op("Softmax", "probs", List.of(all), GraphBuilder.intAttr("axis", -1));
-    String safe = b.where(b.op("IsNaN", "empty_row", probs), zeroF, probs);
     String tk1 = b.reshape(tk, 1);
-    String lastAxis = b.longVector("last_axis", 3);
-    String kept = b.op("Slice", "kept_probs", safe, b.longVector("start", 0), tk1, lastAxis);
-    String entry = b.op("Slice", "entry_prob", safe, tk1, b.op("Add", "tk_plus_1", tk1, b.longVector("one", 1)),
-        lastAxis); // [B, H, Tq, 1]
-    String spread = b.op("Mul", "entry_spread", entry, b.op("Div", "dropped_share", dropped, atLeastOne));
-    return branchGraph("compensation", b, b.op("Add", "weights", kept, spread), GraphBuilder.FLOAT);
+    // Slice before the NaN guard: a Softmax feeding a Where would read as an attention core inside a branch to the
+    // locator (which must still see the model's cores when a rewritten model is offered again, to refuse it).
+    String rawEntry = b.op("Slice", "entry_prob", probs, tk1, b.op("Add", "tk_plus_1", tk1, b.longVector("one", 1)),
+        b.longVector("last_axis", 3)); // [B, H, Tq, 1]
+    String entry = b.where(b.op("IsNaN", "empty_row", rawEntry), zeroF, rawEntry);
+    String meanValue = b.op("MatMul", "entry_value", b.op("Div", "dropped_share", dropped, atLeastOne), valueH);
+    return GraphProto.newBuilder().setName("compensation").addAllNode(b.nodes()).addOutput(floatOutput(entry))
+        .addOutput(floatOutput(meanValue)).build();
+  }
+
+  private static ValueInfoProto floatOutput(String name) {
+    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
+        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT))).build();
   }
 
   private static GraphProto branchGraph(String name, BodyBuilder b, String out) {
-    return branchGraph(name, b, out, GraphBuilder.BOOL);
-  }
-
-  private static GraphProto branchGraph(String name, BodyBuilder b, String out, int elemType) {
     return GraphProto.newBuilder().setName(name).addAllNode(b.nodes())
         .addOutput(ValueInfoProto.newBuilder().setName(out).setType(TypeProto.newBuilder()
-            .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType))))
+            .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.BOOL))))
         .build();
   }
 
