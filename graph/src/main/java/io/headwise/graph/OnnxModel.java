@@ -72,6 +72,7 @@ public final class OnnxModel {
       throw new HeadwiseException("cannot read model file " + path + ": " + e.getMessage(), e);
     }
     Path dir = p.getParent();
+    ExternalDataCheck.check(proto, p, dir);
     String id = ModelIds.of(p, externalLocations(proto), dir);
     return new OnnxModel(p.toString(), p, dir, proto, id);
   }

@@ -172,6 +172,23 @@ class SyntheticLlamaTest {
   }
 
   @Test
+  void missingOrTruncatedExternalDataIsOneErrorNamingTheFile() throws Exception {
+    SyntheticLlama.Written w = SyntheticLlama.write(new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT32, false,
+        1), tmp.resolve("m.onnx"));
+    long size = Files.size(w.data());
+    try (var ch = java.nio.channels.FileChannel.open(w.data(), java.nio.file.StandardOpenOption.WRITE)) {
+      ch.truncate(size - 4);
+    }
+    HeadwiseException e = assertThrows(HeadwiseException.class, () -> OnnxModel.load(w.model()));
+    assertTrue(e.getMessage().contains("m.onnx.data") && e.getMessage().contains("shorter than the graph says"),
+        e.getMessage());
+    Files.delete(w.data());
+    e = assertThrows(HeadwiseException.class, () -> OnnxModel.load(w.model()));
+    assertTrue(e.getMessage().contains("external data file m.onnx.data") && e.getMessage().contains("missing"),
+        e.getMessage());
+  }
+
+  @Test
   void halfConversionRoundTrips() {
     for (float f : new float[] {0f, 1f, -2.5f, 65504f, 6.1e-5f, 1e-7f, 0.1f}) {
       float back = Half.toFloat(Half.fromFloat(f));
