@@ -1,6 +1,6 @@
 package io.headwise.graph;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,8 +35,12 @@ public final class TestModels {
     return require(sharedDir().resolve("models/retrieval-lm/calib_ids.json"));
   }
 
+  /** A missing fixture fails the test (never a silent skip): CI and every dev checkout have ../shared. */
   private static Path require(Path p) {
-    assumeTrue(Files.exists(p), "shared fixture missing: " + p);
+    if (!Files.exists(p)) {
+      fail("shared fixture missing: " + p + " (tests read the real models from ../shared/models next to the"
+          + " checkout, or from -Dheadwise.shared.dir=DIR)");
+    }
     return p;
   }
 }

@@ -75,8 +75,14 @@ public final class SampleReports {
         new QuantPlanRecord(MODEL, "q-rtn4", "model.layers.0.mlp.down_proj.weight", "rtn", 4, 32, true, false, 172,
             64, 0.01, 0.0, 0.3, "{}"));
     List<RunRecord> runs = new ArrayList<>();
-    runs.add(run("s1", "profile", "{\"model\":\"/models/big/model.onnx\",\"calibration\":[\"/data/calib.jsonl\"]}",
-        "buckets 256, 1024"));
+    // a profile's config as the step records it: every option, with long absolute paths
+    runs.add(run("s1", "profile", "{\"model\":\"/home/platform-user/checkouts/headwise/demo-output/models/big/"
+        + "model.onnx\",\"calibration\":[\"/home/platform-user/checkouts/headwise/demo-output/calibration.jsonl\","
+        + "\"/home/platform-user/checkouts/headwise/demo-output/probes.jsonl\"],\"warehouse\":\"/home/platform-user"
+        + "/checkouts/headwise/warehouse\",\"run_id\":\"s1\",\"master\":\"local[*]\",\"partitions\":0,"
+        + "\"batch_size\":0,\"execution_provider\":\"cpu\",\"sinks\":[1,4],\"windows\":[1,4,16,64,256,1024,4096],"
+        + "\"stream_sinks\":[4],\"heavy_hitters\":[1,5,10,20],\"sensitivity\":false,\"ship_model\":\"auto\"}",
+        "buckets 256 (1,024 samples, 262,144 queries), 1024 (40 samples, 40,960 queries); sessions per executor 1"));
     for (PlanRecord p : plans) {
       if (!p.planId().contains("uniform") && !p.planId().contains("pareto")) {
         runs.add(run(p.planId(), "plan", "{\"method\":\"" + p.meta().method() + "\",\"stats_run\":\"s1\"}", null));
