@@ -19,6 +19,9 @@ import java.util.Set;
  * into the main graph, recursively, so that pattern matching sees plain nodes. Attribute references
  * ({@code ref_attr_name}) take the call site's value, else the function's default, else are dropped, as ONNX
  * Runtime does. Functions left without callers are removed from the model.
+ *
+ * <p>Then the supported fused attention operators are expanded into decomposed cores ({@link FusedAttention}), so
+ * that every reader of the inlined graph (locator, statistics, export, quantization) sees explicit attention.
  */
 public final class FunctionInliner {
   private static final int MAX_DEPTH = 32;
@@ -32,8 +35,15 @@ public final class FunctionInliner {
     }
   }
 
-  /** The model with every call of a local function replaced by the function body. */
+  /**
+   * The model with every call of a local function replaced by the function body and every supported fused attention
+   * op expanded.
+   */
   public static ModelProto inline(ModelProto model) {
+    return FusedAttention.expand(inlineFunctions(model));
+  }
+
+  private static ModelProto inlineFunctions(ModelProto model) {
     if (model.getFunctionsCount() == 0) {
       return model;
     }

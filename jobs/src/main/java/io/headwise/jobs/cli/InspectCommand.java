@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.FusedAttention;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.UnsupportedAttention;
 import java.io.PrintStream;
@@ -38,7 +39,7 @@ public final class InspectCommand implements Callable<Integer> {
     }
     PrintStream out = System.out;
     if (json) {
-      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(toJson(map)));
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(toJson(map, m.graph())));
     } else {
       printTable(m, map, out);
     }
@@ -46,7 +47,7 @@ public final class InspectCommand implements Callable<Integer> {
   }
 
   /** The JSON form: model_id, opset, layers[], unsupported[]. */
-  static ObjectNode toJson(AttentionMap map) {
+  static ObjectNode toJson(AttentionMap map, ai.onnx.proto.OnnxMl.GraphProto graph) {
     ObjectMapper mapper = new ObjectMapper();
     ObjectNode root = mapper.createObjectNode();
     root.put("model_id", map.modelId());
@@ -63,6 +64,7 @@ public final class InspectCommand implements Callable<Integer> {
       l.put("softmax", b.softmaxNode());
       l.put("value", b.valueTensor());
       l.put("scale", b.scale());
+      FusedAttention.origin(graph, b).ifPresent(o -> l.put("fused_op", o));
     }
     ArrayNode unsupported = root.putArray("unsupported");
     for (UnsupportedAttention u : map.unsupported()) {
@@ -85,7 +87,8 @@ public final class InspectCommand implements Callable<Integer> {
         "probabilities");
     for (AttentionBlock b : map.blocks()) {
       out.printf("%-6d %-6d %-9d %-9d %-14s %s%n", b.layer(), b.numHeads(), b.numKvHeads(), b.headDim(),
-          b.causal() ? "causal" : "bidirectional", b.probabilitiesTensor());
+          b.causal() ? "causal" : "bidirectional", FusedAttention.origin(m.graph(), b)
+              .map(o -> "fused " + o + ", expanded").orElse(b.probabilitiesTensor()));
     }
     if (map.unsupported().isEmpty()) {
       out.println("\nunsupported: none");

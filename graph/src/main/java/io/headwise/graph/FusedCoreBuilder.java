@@ -1,0 +1,171 @@
+package io.headwise.graph;
+
+import static io.headwise.graph.GraphBuilder.intAttr;
+import static io.headwise.graph.GraphBuilder.intsAttr;
+
+import java.util.List;
+
+/**
+ * Emits the decomposed pieces a fused attention op is expanded into, in the node forms {@link AttentionLocator} and
+ * the exporter read: heads split by Reshape → Transpose, rotary embeddings from cos/sin caches, kv heads repeated the
+ * way transformers' {@code repeat_kv} exports them (Unsqueeze at 2 → Expand → Reshape), and the core
+ * {@code MatMul(Q, Transpose(K)) → Mul(scale) → [soft-cap] → Add(mask) → Softmax → MatMul(P, V)}. The core runs in
+ * float32 whatever the model's element type (callers cast around it), so statistics read float32 probabilities.
+ */
+final class FusedCoreBuilder {
+  /** The most negative float32, the additive mask value for keys a query may not see (finfo.min, as HF uses). */
+  static final float MASKED = -3.4028234663852886e38f;
+  private static final long END = Long.MAX_VALUE;
+
+  private final GraphBuilder g;
+
+  FusedCoreBuilder(GraphBuilder g) {
+    this.g = g;
+  }
+
+  GraphBuilder graph() {
+    return g;
+  }
+
+  /** [B, S, N·D] → [B, N, S, D] (D read at run time). */
+  String splitHeads(String x, int heads) {
+    String r = g.op("Reshape", x, g.constLongs(true, 0, 0, heads, -1));
+    return g.op("Transpose", List.of(r), intsAttr("perm", 0, 2, 1, 3));
+  }
+
+  /** Packed [B, S, (H + 2·Hkv)·D] → Q [B, H, S, D], K and V [B, Hkv, S, D]. */
+  String[] splitPacked(String packed, int heads, int kvHeads) {
+    String r = g.op("Reshape", packed, g.constLongs(true, 0, 0, heads + 2L * kvHeads, -1));
+    String q = g.op("Slice", r, g.constLongs(true, 0), g.constLongs(true, heads), g.constLongs(true, 2));
+    String k = g.op("Slice", r, g.constLongs(true, heads), g.constLongs(true, heads + kvHeads),
+        g.constLongs(true, 2));
+    String v = g.op("Slice", r, g.constLongs(true, heads + kvHeads), g.constLongs(true, heads + 2L * kvHeads),
+        g.constLongs(true, 2));
+    return new String[] {transpose(q), transpose(k), transpose(v)};
+  }
+
+  private String transpose(String x) {
+    return g.op("Transpose", List.of(x), intsAttr("perm", 0, 2, 1, 3));
+  }
+
+  /** [B, N, S, D] → [B, S, N·D]. */
+  String mergeHeads(String x) {
+    String t = transpose(x);
+    return g.op("Reshape", t, g.constLongs(true, 0, 0, -1));
+  }
+
+  /** Size of {@code axis} of {@code x} as a 1-element int64 vector. */
+  String dim(String x, long axis) {
+    return g.dim(g.op("Shape", x), axis);
+  }
+
+  /** A 1-element int64 vector as a scalar. */
+  String scalar(String vector1) {
+    return g.squeeze(vector1, 0);
+  }
+
+  /** Positions start, start+1, …, start+n−1 as a [n] int64 tensor (start and n scalars). */
+  String range(String start, String n) {
+    return g.op("Range", start, g.op("Add", start, n), g.constLong(1));
+  }
+
+  /**
+   * Rotary embedding of x [B, N, S, D] at positions {@code pos} [S] from caches cos/sin [maxLen, r/2]: the first r
+   * dims are rotated (rotate-half pairs (k, k + r/2), or interleaved pairs (2k, 2k+1)), the rest pass through, as
+   * ONNX Runtime's RotaryEmbedding does.
+   */
+  String rotary(String x, String cosCache, String sinCache, String pos, boolean interleaved) {
+    String cos = g.op("Gather", List.of(cosCache, pos), intAttr("axis", 0)); // [S, r/2]
+    String sin = g.op("Gather", List.of(sinCache, pos), intAttr("axis", 0));
+    String half = dim(cosCache, 1);
+    String r = g.op("Mul", half, g.constLongs(true, 2));
+    String axis = g.constLongs(true, -1);
+    String rot = g.op("Slice", x, g.constLongs(true, 0), r, axis);
+    String pass = g.op("Slice", x, r, g.constLongs(true, END), axis);
+    String rotated;
+    if (interleaved) {
+      String pairs = g.op("Reshape", rot, g.constLongs(true, 0, 0, 0, -1, 2)); // [B, N, S, r/2, 2]
+      String even = g.op("Slice", pairs, g.constLongs(true, 0), g.constLongs(true, 1), axis);
+      String odd = g.op("Slice", pairs, g.constLongs(true, 1), g.constLongs(true, 2), axis);
+      String c = g.unsqueeze(cos, -1);
+      String s = g.unsqueeze(sin, -1);
+      String e2 = g.op("Sub", g.op("Mul", even, c), g.op("Mul", odd, s));
+      String o2 = g.op("Add", g.op("Mul", odd, c), g.op("Mul", even, s));
+      String both = g.op("Concat", List.of(e2, o2), intAttr("axis", -1));
+      rotated = g.op("Reshape", both, g.constLongs(true, 0, 0, 0, -1));
+    } else {
+      String x1 = g.op("Slice", rot, g.constLongs(true, 0), half, axis);
+      String x2 = g.op("Slice", rot, half, r, axis);
+      String y1 = g.op("Sub", g.op("Mul", x1, cos), g.op("Mul", x2, sin));
+      String y2 = g.op("Add", g.op("Mul", x2, cos), g.op("Mul", x1, sin));
+      rotated = g.op("Concat", List.of(y1, y2), intAttr("axis", -1));
+    }
+    return g.op("Concat", List.of(rotated, pass), intAttr("axis", -1));
+  }
+
+  /** [B, Hkv, T, D] → [B, H, T, D], each kv head repeated H/Hkv times (transformers' repeat_kv). */
+  String repeatKv(String x, int heads, int kvHeads) {
+    if (heads == kvHeads) {
+      return x;
+    }
+    String shape = g.op("Shape", x);
+    String target = g.op("Concat", List.of(g.dim(shape, 0), g.constLongs(true, heads),
+        g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 4))), intAttr("axis", 0));
+    String u = g.unsqueeze(x, 2);
+    String e = g.op("Expand", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1));
+    return g.op("Reshape", e, target);
+  }
+
+  /**
+   * softmax(scale·Q·Kᵀ [soft-capped] + mask)·V for Q [B, H, S, D], K and V [B, H, T, D] (float32); {@code mask} is an
+   * additive float32 tensor broadcastable to [B, H, S, T], or null; {@code softcap} ≤ 0 means none.
+   */
+  String core(String q, String k, String v, double scale, String mask, double softcap) {
+    String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));
+    String scores = g.op("Mul", g.op("MatMul", q, kt), g.constFloat((float) scale));
+    if (softcap > 0) {
+      String c = g.constFloat((float) softcap);
+      scores = g.op("Mul", g.op("Tanh", g.op("Div", scores, c)), c);
+    }
+    if (mask != null) {
+      scores = g.op("Add", scores, mask);
+    }
+    String p = g.op("Softmax", List.of(scores), intAttr("axis", g.opset() >= 13 ? -1 : 3));
+    return g.op("MatMul", p, v);
+  }
+
+  /** {@link #core} with the default scale 1/√D read at run time from Q's shape (D not known statically). */
+  String coreDynamicScale(String q, String k, String v, String mask, double softcap) {
+    String d = g.cast(dim(q, 3), GraphBuilder.FLOAT);
+    String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));
+    String scores = g.op("Div", g.op("MatMul", q, kt), g.op("Sqrt", d));
+    if (softcap > 0) {
+      String c = g.constFloat((float) softcap);
+      scores = g.op("Mul", g.op("Tanh", g.op("Div", scores, c)), c);
+    }
+    if (mask != null) {
+      scores = g.op("Add", scores, mask);
+    }
+    String p = g.op("Softmax", List.of(scores), intAttr("axis", g.opset() >= 13 ? -1 : 3));
+    return g.op("MatMul", p, v);
+  }
+
+  /** Additive float32 mask: 0 where {@code allowed} (bool), {@link #MASKED} elsewhere. */
+  String additive(String allowed) {
+    return g.op("Where", allowed, g.constFloat(0f), g.constFloat(MASKED));
+  }
+
+  /** x cast to float32 unless it already is ({@code elemType} 1). */
+  String toFloat(String x, int elemType) {
+    return elemType == GraphBuilder.FLOAT || x.isEmpty() ? x : g.cast(x, GraphBuilder.FLOAT);
+  }
+
+  /** x (float32) cast back to {@code elemType}, written to {@code out}. */
+  void fromFloat(String x, int elemType, String out) {
+    if (elemType == GraphBuilder.FLOAT) {
+      g.identity(x, out);
+    } else {
+      g.op("Cast", List.of(x), List.of(out), intAttr("to", elemType));
+    }
+  }
+}
