@@ -251,16 +251,17 @@ class AttentionPatternsTest {
 
   @Test
   void fusedAttentionOpsAreReportedWithTheirLayer() {
-    // dynamo at opset 23 (SDPA → ONNX Attention) and ONNX Runtime's fused contrib ops, named as exporters name them
+    // fused ops headwise does not expand (the ones it expands are tested in FusedAttentionTest and
+    // FusedFixtures-based tests), named as exporters name them
     GraphProto.Builder g = GraphProto.newBuilder().setName("fused");
     GraphBuilder b = new GraphBuilder(g, 23, "");
     b.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
     String x = b.op("Cast", List.of("input_ids"), GraphBuilder.intAttr("to", 1));
-    g.addNode(node("Attention", "", "node_scaled_dot_product_attention", x));
-    g.addNode(node("Attention", "", "node_scaled_dot_product_attention_1", x));
-    g.addNode(node("GroupQueryAttention", "com.microsoft", "/model/layers.7/attn/GroupQueryAttention", x));
-    g.addNode(node("MultiHeadAttention", "com.microsoft", "MultiHeadAttention_3", x));
-    g.addNode(node("Attention", "com.microsoft", "GptAttention_4", x));
+    g.addNode(node("PackedAttention", "com.microsoft", "node_packed_attention", x));
+    g.addNode(node("PackedMultiHeadAttention", "com.microsoft", "node_packed_attention_1", x));
+    g.addNode(node("SparseAttention", "com.microsoft", "/model/layers.7/attn/SparseAttention", x));
+    g.addNode(node("DecoderMaskedMultiHeadAttention", "com.microsoft", "DecoderMaskedMultiHeadAttention_3", x));
+    g.addNode(node("LongformerAttention", "com.microsoft", "LongformerAttention_4", x));
     g.addNode(node("Softmax", "", "unrelated_softmax", x)); // a Softmax that feeds no MatMul(P, V)
     ModelProto proto = ModelProto.newBuilder().setIrVersion(10).setGraph(g)
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23))
@@ -270,9 +271,10 @@ class AttentionPatternsTest {
     List<UnsupportedAttention> u = map.unsupported();
     assertEquals(5, u.size());
     assertEquals(List.of(0, 1, 7, 3, 4), u.stream().map(UnsupportedAttention::layer).toList());
-    assertEquals("", u.get(0).domain());
-    assertTrue(u.get(0).describe().startsWith("ai.onnx::Attention (node 'node_scaled_dot_product_attention'"));
-    assertEquals("GroupQueryAttention", u.get(2).opType());
+    assertEquals("com.microsoft", u.get(0).domain());
+    assertTrue(u.get(0).describe().startsWith("com.microsoft::PackedAttention (node 'node_packed_attention'"),
+        u.get(0).describe());
+    assertEquals("SparseAttention", u.get(2).opType());
     assertEquals("com.microsoft", u.get(4).domain());
     assertNull(u.get(4).reason());
   }
