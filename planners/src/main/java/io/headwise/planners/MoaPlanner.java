@@ -37,12 +37,18 @@ import java.util.TreeMap;
  *       context), a conservative choice for local heads. s_l is {@code layer_scales} (default 1 for every
  *       layer): the per-layer gradient-norm factor MoA's cost carries and the statistics cannot.</li>
  *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at every target
- *       length (density = mean over query heads of kept(N)/N, MoA's NaiveKVHardware budget) and at most
+ *       length (density = mean over the planned units — kv heads or query heads, see granularity — of
+ *       kept(N)/N, MoA's NaiveKVHardware budget) and at most
  *       {@code max_rules_per_layer} distinct rules per layer, solved with CP-SAT ({@link MoaSolver}); status,
  *       objective, best bound and relative gap go into the params.</li>
- *   <li>Granularity: {@code query_head}, as MoA (which converts GQA models to MHA; the density is then per
- *       query-head cache). Rows are {@code elastic} with sinkTokens = S, alpha = α − S, beta = β, so the row keeps
- *       exactly MoA's span; the MoA export writes α = sinkTokens + alpha.</li>
+ *   <li>Granularity ({@code granularity}): on grouped-query models the cache is per kv head, so by default
+ *       ({@code kv_head}) every kv-head group shares one rule, its cost is the sum of its query heads' costs and
+ *       the density is per kv-head cache — the fraction reported is the fraction an engine storing one cache per
+ *       kv head keeps. {@code query_head} is MoA's own convention (its engine converts GQA models to MHA and stores
+ *       g caches per kv head): one rule per query head, density per query-head cache. Both accountings are in the
+ *       params ({@code kv_fraction_per_kv_head}, {@code kv_fraction_per_query_head}, {@code engine_convention}).
+ *       Rows are {@code elastic} with sinkTokens = S, alpha = α − S, beta = β, so the row keeps exactly MoA's span;
+ *       the MoA export writes α = sinkTokens + alpha per query head.</li>
  *   <li>Pareto candidates (MoA's ε-constraint method): minimise each length's cost alone to get its range, then
  *       for each primary length and each combination of {@code pareto_bins} equal bins of the other lengths'
  *       ranges, minimise the primary cost with the others capped at their bin's upper edge; the non-dominated
@@ -68,6 +74,7 @@ public final class MoaPlanner implements KvPlanner {
   public static final String SEED = "seed";
   public static final String PARETO_BINS = "pareto_bins";
   public static final String PARETO_TIME_LIMIT_SECONDS = "pareto_time_limit_seconds";
+  public static final String GRANULARITY = "granularity";
 
   static final String NO_LAYER_SCALES = "none";
   static final int DEFAULT_SINK_TOKENS = 4;
@@ -90,7 +97,12 @@ public final class MoaPlanner implements KvPlanner {
       new OptionSpec(WORKERS, PlanOptions.AUTO, "CP-SAT worker threads; auto: available processors, at most 8"),
       new OptionSpec(SEED, "0", "CP-SAT random seed"),
       new OptionSpec(PARETO_BINS, "2", "bins per secondary length in the ε-constraint Pareto search; 0 = off"),
-      new OptionSpec(PARETO_TIME_LIMIT_SECONDS, "5", "CP-SAT wall-time limit of each Pareto solve"));
+      new OptionSpec(PARETO_TIME_LIMIT_SECONDS, "5", "CP-SAT wall-time limit of each Pareto solve"),
+      new OptionSpec(GRANULARITY, PlanOptions.AUTO,
+          "kv_head: one rule per kv-head group, density per kv-head cache (what an engine keeping one cache per kv"
+              + " head stores); query_head: one rule per query head, density per query-head cache (MoA's own"
+              + " GQA-to-MHA convention, g x the kv-head cache); auto: kv_head on grouped-query models, else"
+              + " query_head"));
 
   /** The MoA problem built from a request, with everything needed to turn a solution into rows. */
   public record Prepared(
@@ -104,7 +116,9 @@ public final class MoaPlanner implements KvPlanner {
       int maxLength,
       double alphaStep,
       List<Double> betas,
-      double[] layerScales) {}
+      double[] layerScales,
+      String granularity,
+      int unitsPerLayer) {}
 
   @Override
   public String method() {
@@ -180,13 +194,18 @@ public final class MoaPlanner implements KvPlanner {
       }
     }
 
+    String granularity = granularity(options, stats);
+    boolean perKvHead = PlanRow.KV_HEAD.equals(granularity);
+    int unitsPerLayer = perKvHead ? stats.numKvHeads() : stats.numHeads();
+    int g = stats.groupSize();
+
     List<MoaRule> rules = MoaRuleGrid.build(minLength, profileLength, maxLength, alphaStep, betas);
     if (rules.isEmpty()) {
       throw new HeadwiseException("MoA's rule filter leaves no rule for lengths " + request.targetLengths()
           + " with alpha_step " + alphaStep + " and betas " + betas + "; use a smaller alpha_step");
     }
     List<Integer> lengths = request.targetLengths();
-    int units = stats.numLayers() * stats.numHeads();
+    int units = stats.numLayers() * unitsPerLayer;
     double[][] kept = new double[rules.size()][lengths.size()];
     for (int r = 0; r < rules.size(); r++) {
       for (int n = 0; n < lengths.size(); n++) {
@@ -203,7 +222,9 @@ public final class MoaPlanner implements KvPlanner {
       double windowScale = Math.min(1.0, (double) bucket / length);
       for (int l = 0; l < stats.numLayers(); l++) {
         for (int h = 0; h < stats.numHeads(); h++) {
-          int u = l * stats.numHeads() + h;
+          // a kv-head unit costs the sum of its query heads' costs: the group shares the rule, so switching it
+          // drops the same tokens for all of them
+          int u = perKvHead ? l * unitsPerLayer + h / g : l * unitsPerLayer + h;
           for (int r = 0; r < rules.size(); r++) {
             double k = kept[r][n];
             double c = 0.0;
@@ -212,7 +233,7 @@ public final class MoaPlanner implements KvPlanner {
               c = family == WindowedStat.COVERAGE ? 1.0 - value
                   : family == WindowedStat.OUTPUT_KL ? value / stats.groupSize() : value;
             }
-            cost[u][r][n] = layerScales[l] * Math.max(0.0, c);
+            cost[u][r][n] += layerScales[l] * Math.max(0.0, c);
           }
         }
       }
@@ -242,13 +263,25 @@ public final class MoaPlanner implements KvPlanner {
     }
     int[] layerOfUnit = new int[units];
     for (int u = 0; u < units; u++) {
-      layerOfUnit[u] = u / stats.numHeads();
+      layerOfUnit[u] = u / unitsPerLayer;
     }
     int[] lengthArray = lengths.stream().mapToInt(Integer::intValue).toArray();
     MoaProblem problem = new MoaProblem(stats.numLayers(), layerOfUnit, lengthArray, kept, cost, lower, upper,
         maxRules);
     return new Prepared(problem, rules, sink, costStatistic, bucketByLength, minLength, profileLength, maxLength,
-        alphaStep, betas, layerScales);
+        alphaStep, betas, layerScales, granularity, unitsPerLayer);
+  }
+
+  private static String granularity(PlanOptions options, HeadStatsTable stats) {
+    if (options.isAuto(GRANULARITY)) {
+      return stats.groupSize() > 1 ? PlanRow.KV_HEAD : PlanRow.QUERY_HEAD;
+    }
+    String value = options.string(GRANULARITY).trim();
+    if (!value.equals(PlanRow.KV_HEAD) && !value.equals(PlanRow.QUERY_HEAD)) {
+      throw new HeadwiseException("option granularity of method moa must be kv_head, query_head or auto, got '"
+          + value + "'");
+    }
+    return value;
   }
 
   /** Tokens a rule keeps at length n in a row with {@code sink} sink tokens: min(n, S + max(0, α − S + β·n)). */
@@ -292,7 +325,7 @@ public final class MoaPlanner implements KvPlanner {
         String id = request.planId() + "-pareto-" + i;
         List<PlanRow> rows = PlanAssembly.rows(
             new PlanRequest(id, request.stats(), request.kvFraction(), request.targetLengths(), Map.of(),
-                request.createdAtMillis()), METHOD, PlanRow.QUERY_HEAD, policies(request.stats(), prepared,
+                request.createdAtMillis()), METHOD, prepared.granularity(), policies(request.stats(), prepared,
                 s.ruleOfUnit()), base);
         Map<Integer, Double> objectives = new TreeMap<>();
         for (int n = 0; n < lengths; n++) {
@@ -321,8 +354,9 @@ public final class MoaPlanner implements KvPlanner {
     }
     params.put("objective_by_length", byLength);
     params.put("pareto_candidates", candidates.size());
-    return PlanAssembly.assemble(request, METHOD, PlanRow.QUERY_HEAD,
-        policies(request.stats(), prepared, solution.ruleOfUnit()), params, null, candidates);
+    List<HeadPolicy> heads = policies(request.stats(), prepared, solution.ruleOfUnit());
+    params.putAll(cacheAccounting(request, prepared, heads));
+    return PlanAssembly.assemble(request, METHOD, prepared.granularity(), heads, params, null, candidates);
   }
 
   private static Map<String, Object> baseParams(PlanRequest request, Prepared prepared, PlanOptions options) {
@@ -347,12 +381,56 @@ public final class MoaPlanner implements KvPlanner {
     return params;
   }
 
+  /**
+   * What the plan costs under the two engine conventions, so neither is hidden: per kv-head cache (an engine that
+   * stores one cache per kv head keeps, for a group, its widest span) and per query-head cache (MoA's engine, which
+   * runs GQA models converted to MHA and so stores g caches per kv head). The plan's own expected KV fraction is the
+   * one its granularity budgets.
+   */
+  private static Map<String, Object> cacheAccounting(PlanRequest request, Prepared prepared, List<HeadPolicy> heads) {
+    HeadStatsTable stats = request.stats();
+    int g = stats.groupSize();
+    boolean perKvHead = PlanRow.KV_HEAD.equals(prepared.granularity());
+    Map<String, Double> perKv = new LinkedHashMap<>();
+    Map<String, Double> perQuery = new LinkedHashMap<>();
+    for (int n : request.targetLengths()) {
+      double[] groupMax = new double[stats.numLayers() * stats.numKvHeads()];
+      double querySum = 0;
+      for (HeadPolicy h : heads) {
+        double kept = Math.min(n, h.sinkTokens() + Math.max(0.0, h.alpha() + h.beta() * n)) / n;
+        if (perKvHead) {
+          groupMax[h.layer() * stats.numKvHeads() + h.head()] = kept;
+          querySum += kept * g;
+        } else {
+          int k = h.layer() * stats.numKvHeads() + h.head() / g;
+          groupMax[k] = Math.max(groupMax[k], kept);
+          querySum += kept;
+        }
+      }
+      perKv.put(String.valueOf(n), Arrays.stream(groupMax).average().orElseThrow());
+      perQuery.put(String.valueOf(n), querySum / (stats.numLayers() * stats.numHeads()));
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("granularity", prepared.granularity());
+    out.put("kv_fraction_per_kv_head", perKv);
+    out.put("kv_fraction_per_query_head", perQuery);
+    out.put("engine_convention", perKvHead
+        ? "one rule per kv-head group (" + g + " query heads): the budget is per kv-head cache, what an engine"
+            + " storing one cache per kv head keeps; MoA's own engine expands GQA to MHA and then stores " + g
+            + " copies of each group's cache with the same span (same fraction of a " + g + "x larger cache)"
+        : g > 1 ? "one rule per query head, budget per query-head cache: MoA's GQA-to-MHA convention (" + g
+            + " caches per kv head); an engine storing one cache per kv head keeps each group's widest span,"
+            + " kv_fraction_per_kv_head"
+        : "multi-head attention: query-head and kv-head caches coincide");
+    return out;
+  }
+
   private static List<HeadPolicy> policies(HeadStatsTable stats, Prepared prepared, int[] ruleOfUnit) {
     List<HeadPolicy> heads = new ArrayList<>();
     int sink = prepared.sinkTokens();
     for (int u = 0; u < ruleOfUnit.length; u++) {
       MoaRule rule = prepared.rules().get(ruleOfUnit[u]);
-      heads.add(HeadPolicy.span(u / stats.numHeads(), u % stats.numHeads(), PlanRow.ELASTIC, sink,
+      heads.add(HeadPolicy.span(u / prepared.unitsPerLayer(), u % prepared.unitsPerLayer(), PlanRow.ELASTIC, sink,
           rule.alpha() - sink, rule.beta())
           .with("moa_alpha", rule.alpha())
           .with("moa_beta", rule.beta())

@@ -20,7 +20,7 @@ class MoaPlannerTest {
   void retrievalHeadsGetTheWidestSpansAndTheDensityStaysInBounds() {
     List<Integer> lengths = List.of(1024, 4096);
     Plan plan = KvPlanners.plan("moa", new PlanRequest("p", known.table(1024, 4096), 0.4, lengths,
-        Map.of("pareto_bins", "2", "time_limit_seconds", "20")));
+        Map.of("pareto_bins", "2", "time_limit_seconds", "20", "granularity", "query_head")));
     assertEquals(12, plan.rows().size());
     assertTrue(plan.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.QUERY_HEAD)
         && r.kind().equals(PlanRow.ELASTIC) && r.sinkTokens() == 4));
@@ -57,6 +57,58 @@ class MoaPlannerTest {
         assertFalse(dominated, a.candidateId() + " is dominated by " + b.candidateId());
       }
     }
+  }
+
+  /**
+   * On a grouped-query model the default plan has one rule per kv-head group and budgets the kv-head cache: the
+   * fraction it reports is what an engine keeping one cache per kv head stores (max span of each group), the group
+   * holding a retrieval head gets the widest span, and the query-head convention is reported next to it.
+   */
+  @Test
+  void groupedQueryModelsAreBudgetedPerKvHead() throws Exception {
+    List<Integer> lengths = List.of(1024, 4096);
+    Plan plan = KvPlanners.plan("moa", new PlanRequest("p", known.table(1024, 4096), 0.4, lengths,
+        Map.of("pareto_bins", "0", "time_limit_seconds", "20")));
+    assertEquals(6, plan.rows().size());
+    assertTrue(plan.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.KV_HEAD)));
+    var params = new com.fasterxml.jackson.databind.ObjectMapper().readTree(plan.paramsJson());
+    assertEquals("kv_head", params.get("granularity").asText());
+    for (int n : lengths) {
+      double density = KvFraction.at(plan.rows(), n);
+      assertTrue(density <= 0.4 + 1e-6 && density >= 0.9 * 0.4 - 1e-6, "density " + density + " at " + n);
+      assertEquals(density, params.get("kv_fraction_per_kv_head").get(String.valueOf(n)).asDouble(), 1e-12);
+      // kv-head rows expanded to query heads keep the same fraction of a g-times larger cache
+      assertEquals(density, params.get("kv_fraction_per_query_head").get(String.valueOf(n)).asDouble(), 1e-12);
+      assertEquals(density, plan.meta().expectedKvFraction().get(n), 1e-12);
+      // kv group k of layer l holds query heads 2k, 2k+1; (0,1) and (2,3) are retrieval heads
+      double minRetrieval = Double.POSITIVE_INFINITY;
+      double maxLocal = 0;
+      for (PlanRow r : plan.rows()) {
+        boolean retrievalGroup = known.isRetrieval(r.layer(), 2 * r.head()) || known.isRetrieval(r.layer(),
+            2 * r.head() + 1);
+        if (retrievalGroup) {
+          minRetrieval = Math.min(minRetrieval, r.keptTokens(n));
+        } else {
+          maxLocal = Math.max(maxLocal, r.keptTokens(n));
+        }
+      }
+      assertTrue(minRetrieval > maxLocal, "retrieval groups keep " + minRetrieval + ", others up to " + maxLocal);
+    }
+    assertTrue(params.get("engine_convention").asText().contains("per kv-head cache"), plan.paramsJson());
+
+    // MoA's query-head convention: its per-kv-head cost (max over the group) is reported, and never below the
+    // query-head density it budgets
+    Plan perQuery = KvPlanners.plan("moa", new PlanRequest("q", known.table(1024, 4096), 0.4, lengths,
+        Map.of("pareto_bins", "0", "time_limit_seconds", "20", "granularity", "query_head")));
+    var q = new com.fasterxml.jackson.databind.ObjectMapper().readTree(perQuery.paramsJson());
+    for (int n : lengths) {
+      double perKv = q.get("kv_fraction_per_kv_head").get(String.valueOf(n)).asDouble();
+      assertEquals(KvFraction.perKvHead(perQuery.rows(), 4, 2, n), perKv, 1e-12);
+      assertTrue(perKv >= KvFraction.at(perQuery.rows(), n) - 1e-12);
+    }
+    HeadwiseException e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("moa",
+        new PlanRequest("p", known.table(1024), 0.5, List.of(1024), Map.of("granularity", "layer"))));
+    assertTrue(e.getMessage().contains("granularity"), e.getMessage());
   }
 
   @Test
