@@ -1,5 +1,7 @@
 package io.headwise.jobs;
 
+import io.headwise.export.formats.FormatOptions;
+import io.headwise.export.formats.HfLayerTypesFormat;
 import io.headwise.export.formats.PlanFormats;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
@@ -39,6 +41,14 @@ public final class ExportFormatJob implements Callable<Integer> {
   @Option(names = OptionNames.MODEL, paramLabel = "PATH", description = "Disambiguates a plan id used by several models.")
   String model;
 
+  @Option(names = "--hf-model-type", paramLabel = "TYPE", description = "hf: the model_type of the model's"
+      + " Hugging Face config (qwen2, qwen3); families that ignore layer_types (llama, mistral) are refused.")
+  String hfModelType;
+
+  @Option(names = "--drop-sinks", description = "hf: turn the plan's attention-sink tokens into recent tokens (HF"
+      + " sliding attention keeps none); the exported variant is then not the evaluated plan.")
+  boolean dropSinks;
+
   @Mixin
   WarehouseOptions warehouse;
 
@@ -50,11 +60,17 @@ public final class ExportFormatJob implements Callable<Integer> {
   @Override
   public Integer call() {
     PlanFormats.get(format);
+    FormatOptions formatOptions = new FormatOptions(hfModelType, dropSinks);
+    if (PlanFormats.get(format) instanceof HfLayerTypesFormat) {
+      HfLayerTypesFormat.family(formatOptions); // before Spark starts
+    }
     String modelId = model == null ? null : OnnxModel.load(model).modelId();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export-format " + planId);
     try {
       PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId, modelId);
-      PlanFormats.get(format).write(plan.meta(), plan.rows(), out);
+      for (String warning : PlanFormats.get(format).write(plan.meta(), plan.rows(), out, formatOptions)) {
+        System.err.println("headwise export-format: warning: " + warning);
+      }
       System.err.printf("headwise export-format: wrote plan %s as %s to %s%n", planId, format, out);
       return 0;
     } catch (RuntimeException e) {

@@ -105,17 +105,26 @@ class PlanJobTest extends SparkTestBase {
     r = CliRunner.run("export-format", "--warehouse", warehouse.toString(), "--plan-id", "f-moa", "--format", "moa",
         "--out", moa.toString());
     assertEquals(0, r.exitCode(), r.err());
-    JsonNode json;
-    try (var files = Files.list(moa)) {
-      json = new ObjectMapper().readTree(files.filter(p -> p.toString().endsWith(".json")).findFirst().orElseThrow()
-          .toFile());
-    }
+    // the model is grouped-query: MoA's engine needs it converted to MHA, and the export says so
+    assertTrue(r.err().contains("warning:") && r.err().contains("MHA"), r.err());
+    JsonNode json = new ObjectMapper().readTree(moa.resolve("moa_alpha_beta.json").toFile());
+    assertTrue(Files.exists(moa.resolve("headwise_moa_export.json")));
     assertEquals(5, json.get("alphas").size());
     assertEquals(5, json.get("betas").size());
     for (int l = 0; l < 5; l++) {
       assertEquals(8, json.get("alphas").get(l).size());
       assertEquals(8, json.get("betas").get(l).size());
     }
+  }
+
+  @Test
+  void hfFormatRefusesLlamaByName() {
+    Path out = tmp.resolve("hf-llama");
+    Result r = CliRunner.run("export-format", "--warehouse", warehouse.toString(), "--plan-id", "any", "--format",
+        "hf", "--hf-model-type", "llama", "--out", out.toString());
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains("llama ignores layer_types"), r.err());
+    assertTrue(!Files.exists(out));
   }
 
   @Test

@@ -12,7 +12,14 @@ public interface PlanFormat {
 
   /**
    * Writes the plan into {@code outputDir}, which must not exist or be empty; throws {@code HeadwiseException} when
-   * the plan cannot be expressed in this format, naming the layer or head that is the reason.
+   * the plan cannot be expressed in this format, naming the layer or head that is the reason. Returns warnings:
+   * the ways the engine reading the files will run something other than what was planned and evaluated (empty when
+   * it runs exactly the plan).
    */
-  void write(PlanMeta meta, List<PlanRow> rows, Path outputDir);
+  List<String> write(PlanMeta meta, List<PlanRow> rows, Path outputDir, FormatOptions options);
+
+  /** {@link #write(PlanMeta, List, Path, FormatOptions)} with {@link FormatOptions#DEFAULTS}. */
+  default List<String> write(PlanMeta meta, List<PlanRow> rows, Path outputDir) {
+    return write(meta, rows, outputDir, FormatOptions.DEFAULTS);
+  }
 }

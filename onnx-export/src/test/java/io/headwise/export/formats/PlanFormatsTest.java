@@ -57,27 +57,83 @@ class PlanFormatsTest {
     Path out = tmp.resolve("duo");
     PlanFormats.get("duo").write(meta("duo"), duoRows(), out);
     List<String> lines = Files.readAllLines(out.resolve("full_attention_heads.tsv"));
-    assertEquals(List.of("0\t0", "0\t1", "0\t0"), lines);
+    assertEquals(3, lines.size());
+    // no per-head score in these rows: streaming heads in (layer, kv head) order below 0.5, the full head above
+    double[][] gates = DuoLoader.loadtxt(out.resolve("full_attention_heads.tsv"));
+    assertEquals(1.0, gates[1][1], 1e-9);
+    for (int l = 0; l < 3; l++) {
+      for (int k = 0; k < 2; k++) {
+        if (l != 1 || k != 1) {
+          assertTrue(gates[l][k] >= 0 && gates[l][k] < 0.5, lines.toString());
+        }
+      }
+    }
+    assertTrue(gates[0][0] > gates[0][1] && gates[0][1] > gates[1][0], "earlier heads rank higher: " + lines);
     JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
     assertEquals(4, config.get("sink_size").asInt());
     assertEquals(60, config.get("recent_size").asInt());
     assertEquals("p1", config.get("plan_id").asText());
     assertEquals("model-a", config.get("model_id").asText());
     assertEquals(5.0 / 6, config.get("sparsity").asDouble(), 1e-12);
+    assertEquals(0.5, config.get("threshold").asDouble(), 0);
   }
 
+  /**
+   * The files read back by a faithful re-implementation of DuoAttention's loader (load_attn_pattern +
+   * sparsify_attention_heads, with its tie-breaking noise) at the written sparsity give exactly the plan's full
+   * heads, for many noise draws; at lower sparsities the next heads to become full follow the planner's scores.
+   */
   @Test
-  void duoAggregatesQueryHeadPlansWithMaxOverTheGroup() throws IOException {
-    List<PlanRow> rows = new ArrayList<>();
-    for (int l = 0; l < 3; l++) {
-      for (int h = 0; h < 8; h++) {
-        rows.add(l == 2 && h == 5 ? row(PlanRow.QUERY_HEAD, l, h, PlanRow.FULL, 0, 0, 1, 0)
-            : row(PlanRow.QUERY_HEAD, l, h, PlanRow.ELASTIC, 4, 60, 0, 0));
+  void duoLoaderReproducesThePlanAndItsRanking() throws IOException {
+    HeadStatsTable stats = HeadStatsTable.of(SyntheticHeadStats.generate("synthetic", 6, 8, 4,
+        new int[] {1024}, 11));
+    Plan duo = KvPlanners.plan("duo", new PlanRequest("duo-plan", stats, 0.5, List.of(1024),
+        Map.of("sink_tokens", "4", "recent_tokens", "60")));
+    Path out = tmp.resolve("duo-loader");
+    new DuoAttentionFormat().write(duo.meta(), duo.rows(), out);
+    JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
+    double sparsity = config.get("sparsity").asDouble();
+    boolean[][] planFull = new boolean[6][4];
+    double[][] score = new double[6][4];
+    for (PlanRow r : duo.rows()) {
+      planFull[r.layer()][r.head()] = r.kind().equals(PlanRow.FULL);
+      score[r.layer()][r.head()] = JSON.readTree(r.paramsJson()).get("score").asDouble();
+    }
+    java.util.Random noise = new java.util.Random(3);
+    for (int draw = 0; draw < 50; draw++) {
+      DuoLoader.Pattern p = DuoLoader.load(out);
+      assertEquals(4, p.sinkSize());
+      assertEquals(60, p.recentSize());
+      boolean[][] full = DuoLoader.sparsify(p.gates(), null, sparsity, noise);
+      for (int l = 0; l < 6; l++) {
+        for (int k = 0; k < 4; k++) {
+          assertEquals(planFull[l][k], full[l][k], "layer " + l + " kv head " + k + " at draw " + draw);
+        }
+      }
+      boolean[][] byThreshold = DuoLoader.sparsify(p.gates(), 0.5, null, noise);
+      assertTrue(java.util.Arrays.deepEquals(full, byThreshold), "threshold 0.5 gives the same heads");
+    }
+    // one head fewer streaming: the streaming head with the highest score becomes full
+    int total = 24;
+    long streaming = Math.round(sparsity * total);
+    boolean[][] more = DuoLoader.sparsify(DuoLoader.load(out).gates(), null, (streaming - 1.0) / total, noise);
+    int promotedL = -1;
+    int promotedK = -1;
+    double best = Double.NEGATIVE_INFINITY;
+    for (int l = 0; l < 6; l++) {
+      for (int k = 0; k < 4; k++) {
+        if (!planFull[l][k] && score[l][k] > best) {
+          best = score[l][k];
+          promotedL = l;
+          promotedK = k;
+        }
       }
     }
-    Path out = tmp.resolve("duo-q");
-    new DuoAttentionFormat().write(meta("moa"), rows, out);
-    assertEquals(List.of("0\t0", "0\t0", "0\t1"), Files.readAllLines(out.resolve("full_attention_heads.tsv")));
+    for (int l = 0; l < 6; l++) {
+      for (int k = 0; k < 4; k++) {
+        assertEquals(planFull[l][k] || l == promotedL && k == promotedK, more[l][k], "layer " + l + ", " + k);
+      }
+    }
   }
 
   @Test
@@ -97,7 +153,7 @@ class PlanFormatsTest {
   @Test
   void moaWritesAlphasAndBetasPerLayerAndQueryHead() throws IOException {
     Path out = tmp.resolve("moa");
-    PlanFormats.get("moa").write(meta("duo"), duoRows(), out);
+    List<String> warnings = PlanFormats.get("moa").write(meta("duo"), duoRows(), out);
     JsonNode json = JSON.readTree(out.resolve("moa_alpha_beta.json").toFile());
     assertEquals(3, json.get("alphas").size());
     assertEquals(8, json.get("alphas").get(0).size());
@@ -109,6 +165,20 @@ class PlanFormatsTest {
     assertEquals(0.0, json.get("alphas").get(1).get(5).asDouble(), 0);
     assertEquals(1.0, json.get("betas").get(1).get(5).asDouble(), 0);
     assertEquals(64.0, json.get("alphas").get(1).get(3).asDouble(), 0);
+
+    // MoA's engine: caches of at least 128 slots in multiples of 64, 64 sinks, MHA only
+    assertEquals(128, MoaFormat.engineCache(64, 0, 1024));
+    assertEquals(1024, MoaFormat.engineCache(0, 1, 1024));
+    assertEquals(256, MoaFormat.engineCache(100.9, 0.125, 1024)); // int(228.9) = 228, rounded up to 256
+    JsonNode notes = JSON.readTree(out.resolve("headwise_moa_export.json").toFile());
+    // at N = 1024: 20 streaming query heads x 128 slots (their 64 tokens doubled) + 4 full x 1024
+    double engine = (20 * 128 + 4 * 1024) / (24.0 * 1024);
+    assertEquals(engine, notes.get("engine_kv_fraction_at_target_lengths").get("1024").asDouble(), 1e-12);
+    assertEquals(3, warnings.size(), warnings.toString());
+    assertTrue(warnings.get(0).contains("20 of 24") && warnings.get(0).contains("at least 128"), warnings.get(0));
+    assertTrue(warnings.get(1).contains("64") && warnings.get(1).contains("4 sink tokens"), warnings.get(1));
+    assertTrue(warnings.get(2).contains("MHA") && warnings.get(2).contains("4 caches per kv head"), warnings.get(2));
+    assertEquals(warnings, JSON.convertValue(notes.get("warnings"), List.class));
   }
 
   @Test
@@ -125,28 +195,70 @@ class PlanFormatsTest {
     List<PlanRow> uniform = new ArrayList<>();
     for (int l = 0; l < 3; l++) {
       for (int k = 0; k < 2; k++) {
-        uniform.add(l == 1 ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
-            : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 4, 508, 0, 0));
+        uniform.add(l == 0 ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
+            : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 0, 512, 0, 0));
       }
     }
+    FormatOptions qwen2 = new FormatOptions("qwen2", false);
     Path out = tmp.resolve("hf");
-    PlanFormats.get("hf").write(meta("streamingllm"), uniform, out);
+    assertEquals(List.of(), PlanFormats.get("hf").write(meta("streamingllm"), uniform, out, qwen2));
     JsonNode json = JSON.readTree(out.resolve("layer_types.json").toFile());
-    assertEquals(List.of("sliding_attention", "full_attention", "sliding_attention"),
+    assertEquals(List.of("full_attention", "sliding_attention", "sliding_attention"),
         JSON.convertValue(json.get("layer_types"), List.class));
     assertEquals(512, json.get("sliding_window").asInt());
+    // Qwen2 sets sliding_window to None unless use_sliding_window; older versions slide layers >= max_window_layers
+    assertTrue(json.get("use_sliding_window").asBoolean());
+    assertEquals(1, json.get("max_window_layers").asInt());
 
     HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> new HfLayerTypesFormat().write(meta("duo"), duoRows(), tmp.resolve("hf2")));
+        () -> new HfLayerTypesFormat().write(meta("duo"), duoRows(), tmp.resolve("hf2"), qwen2));
     assertTrue(e.getMessage().contains("layer 1") && e.getMessage().contains("not uniform"), e.getMessage());
     assertFalse(Files.exists(tmp.resolve("hf2")));
 
     List<PlanRow> twoWindows = new ArrayList<>(uniform);
-    twoWindows.set(4, row(PlanRow.KV_HEAD, 2, 0, PlanRow.STREAMING, 4, 100, 0, 0));
-    twoWindows.set(5, row(PlanRow.KV_HEAD, 2, 1, PlanRow.STREAMING, 4, 100, 0, 0));
+    twoWindows.set(4, row(PlanRow.KV_HEAD, 2, 0, PlanRow.STREAMING, 0, 100, 0, 0));
+    twoWindows.set(5, row(PlanRow.KV_HEAD, 2, 1, PlanRow.STREAMING, 0, 100, 0, 0));
     e = assertThrows(HeadwiseException.class,
-        () -> new HfLayerTypesFormat().write(meta("x"), twoWindows, tmp.resolve("hf3")));
+        () -> new HfLayerTypesFormat().write(meta("x"), twoWindows, tmp.resolve("hf3"), qwen2));
     assertTrue(e.getMessage().contains("layer 2"), e.getMessage());
+  }
+
+  @Test
+  void hfRefusesFamiliesThatIgnoreLayerTypesAndSinksUnlessDropped() throws IOException {
+    List<PlanRow> withSinks = new ArrayList<>();
+    for (int l = 0; l < 3; l++) {
+      for (int k = 0; k < 2; k++) {
+        withSinks.add(l == 1 ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
+            : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 4, 508, 0, 0));
+      }
+    }
+    for (String family : List.of("llama", "mistral")) {
+      HeadwiseException e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
+          .write(meta("streamingllm"), withSinks, tmp.resolve(family), new FormatOptions(family, true)));
+      assertTrue(e.getMessage().contains(family) && e.getMessage().contains("ignores layer_types"), e.getMessage());
+    }
+    HeadwiseException e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
+        .write(meta("streamingllm"), withSinks, tmp.resolve("none"), FormatOptions.DEFAULTS));
+    assertTrue(e.getMessage().contains("--hf-model-type"), e.getMessage());
+    e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
+        .write(meta("streamingllm"), withSinks, tmp.resolve("gpt2"), new FormatOptions("gpt2", true)));
+    assertTrue(e.getMessage().contains("gpt2") && e.getMessage().contains("qwen2, qwen3"), e.getMessage());
+
+    e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
+        .write(meta("streamingllm"), withSinks, tmp.resolve("sinks"), new FormatOptions("qwen3", false)));
+    assertTrue(e.getMessage().contains("4 attention-sink tokens") && e.getMessage().contains("--drop-sinks"),
+        e.getMessage());
+    assertFalse(Files.exists(tmp.resolve("sinks")));
+
+    Path out = tmp.resolve("dropped");
+    List<String> warnings = new HfLayerTypesFormat().write(meta("streamingllm"), withSinks, out,
+        new FormatOptions("qwen3", true));
+    JsonNode json = JSON.readTree(out.resolve("layer_types.json").toFile());
+    assertEquals(512, json.get("sliding_window").asInt());
+    assertTrue(json.get("headwise_note").asText().contains("not the plan evaluated"), json.toString());
+    assertTrue(warnings.stream().anyMatch(w -> w.contains("sink_tokens=0")), warnings.toString());
+    // sliding layers 0 and 2 are not a suffix: pre-layer_types versions would slide layers >= 0
+    assertTrue(warnings.stream().anyMatch(w -> w.contains("max_window_layers = 0")), warnings.toString());
   }
 
   @Test
