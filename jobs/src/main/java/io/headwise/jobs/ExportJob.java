@@ -1,5 +1,6 @@
 package io.headwise.jobs;
 
+import io.headwise.export.attention.DecodeGraphExporter;
 import io.headwise.export.attention.HeadwiseAttentionExport;
 import io.headwise.export.attention.HeadwiseAttentionExporter;
 import io.headwise.graph.AttentionLocator;
@@ -42,6 +43,14 @@ public final class ExportJob implements Callable<Integer> {
       description = "Output file; a model with external data is written next to its data (copied if needed).")
   Path out;
 
+  @Option(names = "--decode", description = "Write a decode graph instead (docs/decode.md): --model is the decoder"
+      + " exported with its KV cache (past_key_values inputs), and its caches keep only what the plan keeps.")
+  boolean decode;
+
+  @Option(names = "--plan-model", paramLabel = "PATH", description = "With --decode: the model the plan was made for"
+      + " (the same network without a cache; it must hold the same weights). Default: --model.")
+  String planModel;
+
   @Mixin
   WarehouseOptions warehouse;
 
@@ -56,6 +65,17 @@ public final class ExportJob implements Callable<Integer> {
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export " + planId);
     try {
+      if (decode) {
+        OnnxModel forPlan = planModel == null ? m : OnnxModel.load(planModel);
+        PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId,
+            forPlan.modelId());
+        DecodeGraphExporter.DecodeGraph graph = DecodeGraphExporter.rewrite(m, map, forPlan, plan.meta(),
+            plan.rows());
+        Path written = DecodeGraphExporter.write(m, graph, out);
+        System.err.printf("headwise export --decode: plan %s -> %s (%d cache groups over %d layers)%n", planId,
+            written, graph.groups().size(), map.numLayers());
+        return 0;
+      }
       PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId,
           m.modelId());
       HeadwiseAttentionExport result = HeadwiseAttentionExporter.export(m, map, plan.meta(), plan.rows(), out);

@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
         io.headwise.jobs.PlanJob.class,
         io.headwise.jobs.ExportFormatJob.class,
         io.headwise.jobs.ExportJob.class,
+        GenerateCommand.class,
         io.headwise.jobs.EvaluateJob.class,
         io.headwise.jobs.QuantizeJob.class,
         io.headwise.jobs.PublishJob.class,

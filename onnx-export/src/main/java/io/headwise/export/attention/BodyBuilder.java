@@ -120,6 +120,14 @@ final class BodyBuilder {
     return op("ReduceSum", "sum", List.of(x), GraphBuilder.intsAttr("axes", axes), keep);
   }
 
+  /** Unsqueeze at {@code axes}: axes as an attribute below opset 13, as an input from 13. */
+  String unsqueeze(String x, long... axes) {
+    if (opset >= 13) {
+      return op("Unsqueeze", "unsqueeze", List.of(x, longVector("axes", axes)));
+    }
+    return op("Unsqueeze", "unsqueeze", List.of(x), GraphBuilder.intsAttr("axes", axes));
+  }
+
   /** ReduceMax over all axes to a scalar (the same node at every opset: no axes given). */
   String reduceMaxAll(String x) {
     return op("ReduceMax", "max", List.of(x), GraphBuilder.intAttr("keepdims", 0));

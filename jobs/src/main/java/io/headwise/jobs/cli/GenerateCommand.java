@@ -1,0 +1,217 @@
+package io.headwise.jobs.cli;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.export.attention.DecodeLoop;
+import io.headwise.graph.ModelInputs;
+import io.headwise.graph.ModelLimits;
+import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
+import io.headwise.schemas.HeadwiseException;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code headwise generate}: a Java decode loop over a decoder with a KV cache (a decode graph from
+ * {@code export --decode}, or the dense model exported with past inputs), batch 1. Prints one line per generated
+ * token with the bytes held in the caches after that step.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+    description = "Generate tokens with a decoder that has a KV cache (a decode graph from export --decode, or the"
+        + " dense model exported with past inputs), printing each token and the bytes held in the caches.")
+public final class GenerateCommand implements Callable<Integer> {
+  static final String PROMPT_IDS = "--prompt-ids";
+  static final String MAX_NEW_TOKENS = "--max-new-tokens";
+
+  @Mixin
+  ConfigOption config;
+
+  @Option(names = OptionNames.MODEL, required = true, paramLabel = "M.onnx",
+      description = "Decoder with KV-cache inputs (past_key_values.* or a decode graph's past.*).")
+  Path model;
+
+  @Option(names = PROMPT_IDS, required = true, paramLabel = "FILE",
+      description = "Prompt token ids: a JSON array of integers, or integers separated by spaces/commas/newlines.")
+  Path promptIds;
+
+  @Option(names = MAX_NEW_TOKENS, required = true, description = "Tokens to generate after the prompt.")
+  int maxNewTokens;
+
+  @ArgGroup(exclusive = true)
+  Sampling sampling = new Sampling();
+
+  @Option(names = OptionNames.SEED, defaultValue = "0", description = "Seed of the sampler (with --temperature).")
+  long seed;
+
+  @Option(names = OptionNames.THREADS, defaultValue = "0", description = "ONNX Runtime intra-op threads (0: ORT).")
+  int threads;
+
+  @Option(names = OptionNames.JSON, description = "Print one JSON object at the end instead of per-step lines.")
+  boolean json;
+
+  /** Greedy (default) or sampling at a temperature. */
+  static final class Sampling {
+    @Option(names = "--greedy", description = "Take the most likely token at every step (default).")
+    boolean greedy;
+
+    @Option(names = "--temperature", paramLabel = "T", description = "Sample from softmax(logits / T), T > 0.")
+    Double temperature;
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    if (maxNewTokens < 0) {
+      throw new HeadwiseException(MAX_NEW_TOKENS + " is " + maxNewTokens + "; give 0 or more tokens");
+    }
+    if (sampling.temperature != null && !(sampling.temperature > 0 && Double.isFinite(sampling.temperature))) {
+      throw new HeadwiseException("--temperature must be a positive number, got " + sampling.temperature);
+    }
+    long[] prompt = readIds(promptIds);
+    OnnxModel m = OnnxModel.load(model);
+    GraphProto graph = m.graph();
+    String ids = graph.getInputList().stream().map(ValueInfoProto::getName)
+        .filter(n -> n.toLowerCase(Locale.ROOT).contains("input_ids")).findFirst()
+        .orElseThrow(() -> new HeadwiseException("model " + m.source() + " has no input_ids input"));
+    ModelLimits limits = ModelLimits.of(graph, new ModelInputs(ids, 7, Optional.empty(), 7, Optional.empty(),
+        Optional.empty(), List.of()));
+    for (long t : prompt) {
+      if (t < 0 || (limits.vocabSize() > 0 && t >= limits.vocabSize())) {
+        throw new HeadwiseException("prompt token id " + t + " in " + promptIds + " is outside the vocabulary of "
+            + m.source() + " (0.." + (limits.vocabSize() - 1) + ")");
+      }
+    }
+    long total = (long) prompt.length + maxNewTokens;
+    if (limits.maxPositions() > 0 && total > limits.maxPositions()) {
+      throw new HeadwiseException("prompt (" + prompt.length + " tokens) plus " + maxNewTokens + " new tokens is "
+          + total + " positions; " + m.source() + " has " + limits.maxPositions() + " positions");
+    }
+    Random random = new Random(seed);
+    PrintStream out = System.out;
+    List<Long> generated = new ArrayList<>();
+    List<Long> bytes = new ArrayList<>();
+    long started = System.nanoTime();
+    long decodeStarted;
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+      if (threads > 0) {
+        options.setIntraOpNumThreads(threads);
+      }
+      try (OrtSession session = OrtModels.session(m, m.proto(), options);
+          DecodeLoop loop = new DecodeLoop(session, graph)) {
+        float[] logits = loop.step(prompt);
+        decodeStarted = System.nanoTime();
+        if (!json) {
+          out.printf(Locale.ROOT, "prompt: %d tokens, cache %d bytes%n", prompt.length, loop.cacheBytes());
+        }
+        for (int i = 0; i < maxNewTokens; i++) {
+          long next = sampling.temperature == null ? argmax(logits) : sample(logits, sampling.temperature, random);
+          logits = loop.step(new long[] {next});
+          generated.add(next);
+          bytes.add(loop.cacheBytes());
+          if (!json) {
+            out.printf(Locale.ROOT, "%d\t%d\t%d%n", prompt.length + i, next, loop.cacheBytes());
+          }
+        }
+      }
+    }
+    double decodeSeconds = (System.nanoTime() - decodeStarted) / 1e9;
+    double totalSeconds = (System.nanoTime() - started) / 1e9;
+    if (json) {
+      ObjectMapper mapper = new ObjectMapper();
+      var root = mapper.createObjectNode();
+      root.put("prompt_tokens", prompt.length);
+      root.putPOJO("tokens", generated);
+      root.putPOJO("cache_bytes", bytes);
+      root.put("decode_seconds", decodeSeconds);
+      root.put("seconds", totalSeconds);
+      out.println(mapper.writeValueAsString(root));
+    } else {
+      StringBuilder s = new StringBuilder();
+      generated.forEach(t -> s.append(s.length() == 0 ? "" : " ").append(t));
+      out.println("tokens: " + s);
+      out.printf(Locale.ROOT, "%d tokens in %.3f s after the prompt (%.1f tokens/s)%n", generated.size(),
+          decodeSeconds, decodeSeconds > 0 ? generated.size() / decodeSeconds : 0.0);
+    }
+    return 0;
+  }
+
+  static long argmax(float[] logits) {
+    int best = 0;
+    for (int i = 1; i < logits.length; i++) {
+      if (logits[i] > logits[best]) {
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  static long sample(float[] logits, double temperature, Random random) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (float l : logits) {
+      max = Math.max(max, l);
+    }
+    double[] p = new double[logits.length];
+    double sum = 0;
+    for (int i = 0; i < logits.length; i++) {
+      p[i] = Math.exp((logits[i] - max) / temperature);
+      sum += p[i];
+    }
+    double u = random.nextDouble() * sum;
+    for (int i = 0; i < p.length; i++) {
+      u -= p[i];
+      if (u <= 0) {
+        return i;
+      }
+    }
+    return p.length - 1;
+  }
+
+  /** Token ids from a JSON array or whitespace/comma-separated integers. */
+  static long[] readIds(Path file) {
+    String text;
+    try {
+      text = Files.readString(file).trim();
+    } catch (IOException e) {
+      throw new HeadwiseException("cannot read prompt ids " + file + ": " + e.getMessage(), e);
+    }
+    List<Long> ids = new ArrayList<>();
+    try {
+      if (text.startsWith("[")) {
+        JsonNode array = new ObjectMapper().readTree(text);
+        for (JsonNode n : array) {
+          if (!n.canConvertToLong() || !n.isIntegralNumber()) {
+            throw new HeadwiseException("prompt ids " + file + " hold '" + n + "', not an integer token id");
+          }
+          ids.add(n.asLong());
+        }
+      } else {
+        for (String part : text.split("[\\s,]+")) {
+          if (!part.isEmpty()) {
+            ids.add(Long.parseLong(part));
+          }
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      throw new HeadwiseException("prompt ids " + file + " are not a JSON array of integers nor integers separated"
+          + " by spaces or commas: " + e.getMessage(), e);
+    }
+    if (ids.isEmpty()) {
+      throw new HeadwiseException("prompt ids " + file + " hold no token; give at least one");
+    }
+    return ids.stream().mapToLong(Long::longValue).toArray();
+  }
+}
