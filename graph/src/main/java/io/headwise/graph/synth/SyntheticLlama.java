@@ -87,12 +87,11 @@ public final class SyntheticLlama {
       Files.delete(tmpData);
       ModelProto model;
       long bytes;
-      try (ExternalDataWriter w = new ExternalDataWriter(tmpData, location)) {
-        SyntheticLlama b = new SyntheticLlama(spec, w);
-        model = b.build();
-        w.close();
-        bytes = w.size();
+      ExternalDataWriter w = new ExternalDataWriter(tmpData, location);
+      try (w) {
+        model = new SyntheticLlama(spec, w).build();
       }
+      bytes = w.size(); // after close: every weight flushed
       try (OutputStream o = Files.newOutputStream(tmpModel)) {
         model.writeTo(o);
       }

@@ -71,7 +71,7 @@ class DensePlanReproductionTest {
     Output original = AttentionTestSupport.run(model, model.proto(), ids, mask, Set.of(output)).get(output);
     Output compressed = AttentionTestSupport.run(model, exported, ids, mask, Set.of(output)).get(output);
     assertArrayEquals(original.shape(), compressed.shape());
-    int rowSize = (int) (original.values().length / (ids.length * ids[0].length));
+    int rowSize = original.values().length / (ids.length * ids[0].length);
     double max = 0;
     for (int b = 0; b < ids.length; b++) {
       for (int t = 0; t < ids[0].length; t++) {
