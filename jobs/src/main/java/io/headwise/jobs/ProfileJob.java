@@ -20,6 +20,7 @@ import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
 import io.headwise.jobs.warehouse.RunRecords;
 import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.LengthBuckets;
 import io.headwise.profilers.StatsConfig;
@@ -133,6 +134,12 @@ public final class ProfileJob implements Callable<Integer> {
       if (buckets.isEmpty()) {
         throw new HeadwiseException("the calibration sources hold no sample for model " + m.modelId());
       }
+      AttentionTiling tiling = stats.tiling();
+      // resolved here so that a budget too small for a bucket fails before any task runs; recorded in the run
+      Map<String, Integer> queryBlocks = new LinkedHashMap<>();
+      for (Row b : buckets) {
+        queryBlocks.put(String.valueOf(b.getInt(0)), tiling.rowsFor(b.getInt(0), batchSize, map));
+      }
       ModelRef ref = ModelRef.of(spark, m, shipModel);
       int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
       List<Dataset<Row>> partials = new ArrayList<>();
@@ -147,7 +154,7 @@ public final class ProfileJob implements Callable<Integer> {
             .drop("length_bucket")
             .repartition((int) Math.max(1, Math.min(parts, n)))
             .mapPartitions(new ProfilePartition(ref, cfg, ep, stats.threads, batchSize, truncate, bucket,
-                sensitivity ? (sensitivityWindows == null ? List.of() : sensitivityWindows) : null),
+                sensitivity ? (sensitivityWindows == null ? List.of() : sensitivityWindows) : null, tiling),
                 Encoders.row(ProfilePartition.SCHEMA));
         partial.persist(StorageLevel.MEMORY_AND_DISK());
         partial.count();
@@ -187,6 +194,11 @@ public final class ProfileJob implements Callable<Integer> {
       conf.put("stats", cfg);
       conf.put("ep", ep.toString());
       conf.put("batch_size", batchSize);
+      conf.put("query_block", queryBlocks);
+      conf.put("tiled_layers", AttentionTiling.tiledLayers(m, map));
+      if (tiling.queryBlock() == null) {
+        conf.put("attention_memory_mb", tiling.budgetMb());
+      }
       conf.put("partitions", parts);
       conf.put("sensitivity", sensitivity);
       conf.put("master", spark.sparkContext().master());

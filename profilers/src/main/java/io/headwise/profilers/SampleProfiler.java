@@ -10,7 +10,8 @@ import java.util.function.Consumer;
 
 /**
  * Profiles samples of one length bucket: groups them by probe kind, pads batches to the bucket length, runs the
- * instrumented graph through the per-JVM {@link SessionCache}, and returns mergeable partial sums; per-token
+ * instrumented graph (attention query-tiled as {@link AttentionTiling} decides) through the per-JVM
+ * {@link SessionCache}, and returns mergeable partial sums; per-token
  * importance goes to a consumer as it is produced.
  */
 public final class SampleProfiler {
@@ -20,9 +21,17 @@ public final class SampleProfiler {
   private final ExecutionProvider ep;
   private final int threads;
   private final int batchSize;
+  private final AttentionTiling tiling;
 
+  /** A profiler with the default attention tiling. */
   public SampleProfiler(OnnxModel model, AttentionMap map, StatsConfig config, ExecutionProvider ep, int threads,
       int batchSize) {
+    this(model, map, config, ep, threads, batchSize, AttentionTiling.defaults());
+  }
+
+  public SampleProfiler(OnnxModel model, AttentionMap map, StatsConfig config, ExecutionProvider ep, int threads,
+      int batchSize, AttentionTiling tiling) {
+    this.tiling = tiling;
     this.model = model;
     this.map = map;
     this.config = config;
@@ -38,8 +47,10 @@ public final class SampleProfiler {
       byKind.computeIfAbsent(s.kind(), k -> new ArrayList<>()).add(s);
     }
     StatsAccumulator acc = new StatsAccumulator();
+    int queryBlock = tiling.rowsFor(bucket, batchSize, map);
     for (Map.Entry<ProbeKind, List<CalibrationSample>> e : byKind.entrySet()) {
-      StatsSession session = SessionCache.stats(model, map, config, e.getKey(), bucket, ep, threads);
+      StatsSession session = SessionCache.stats(model, map, config, e.getKey(), bucket, queryBlock, ep,
+          threads);
       List<CalibrationSample> list = e.getValue();
       for (int i = 0; i < list.size(); i += batchSize) {
         Batch batch = Batch.pad(e.getKey(), list.subList(i, Math.min(list.size(), i + batchSize)), bucket);

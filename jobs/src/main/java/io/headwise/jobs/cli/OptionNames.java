@@ -53,6 +53,8 @@ public final class OptionNames {
   public static final String VOCAB = "--vocab";
   public static final String DTYPE = "--dtype";
   public static final String WITH_PAST = "--with-past";
+  public static final String QUERY_BLOCK = "--query-block";
+  public static final String ATTENTION_MEMORY_MB = "--attention-memory-mb";
 
   private OptionNames() {}
 }

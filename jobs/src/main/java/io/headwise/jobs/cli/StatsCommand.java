@@ -85,8 +85,8 @@ public final class StatsCommand implements Callable<Integer> {
     StatsConfig cfg = stats.toConfig();
     StatsAccumulator acc;
     try {
-      acc = new SampleProfiler(m, map, cfg, stats.executionProvider(), stats.threads, stats.batchSize())
-          .profile(length, samples, null);
+      acc = new SampleProfiler(m, map, cfg, stats.executionProvider(), stats.threads, stats.batchSize(),
+          stats.tiling()).profile(length, samples, null);
     } finally {
       SessionCache.closeAll();
     }

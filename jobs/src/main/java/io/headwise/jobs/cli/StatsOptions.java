@@ -1,5 +1,6 @@
 package io.headwise.jobs.cli;
 
+import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.StatsConfig;
 import java.util.List;
@@ -39,6 +40,21 @@ public final class StatsOptions {
   @Option(names = OptionNames.BATCH_SIZE, defaultValue = "0",
       description = "Sequences per ONNX Runtime run; 0 (default) = 1 on the CPU EP, 8 with CUDA.")
   int batchSize;
+
+  @Option(names = OptionNames.QUERY_BLOCK, paramLabel = "ROWS",
+      description = "Query rows per block of the tiled attention core (default: from --attention-memory-mb);"
+          + " a block of at least the sequence length runs the untiled graph.")
+  Integer queryBlock;
+
+  @Option(names = OptionNames.ATTENTION_MEMORY_MB, paramLabel = "MIB",
+      description = "Memory budget of one query block of the tiled attention core ([B, H, rows, T] float"
+          + " tensors; default: an eighth of the JVM's maximum heap); blocks are capped at max(64, T/8) rows.")
+  Integer attentionMemoryMb;
+
+  /** How attention is query-tiled ({@code --query-block}, {@code --attention-memory-mb}). */
+  public AttentionTiling tiling() {
+    return new AttentionTiling(queryBlock, attentionMemoryMb);
+  }
 
   /** The execution provider {@code --ep} names. */
   public ExecutionProvider executionProvider() {

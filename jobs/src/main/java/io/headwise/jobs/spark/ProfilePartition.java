@@ -2,6 +2,7 @@ package io.headwise.jobs.spark;
 
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
+import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.SampleChecks;
@@ -51,13 +52,15 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
   private final boolean truncate;
   private final int bucket;
   private final List<Integer> sensitivityWindows;
+  private final AttentionTiling tiling;
 
   /**
    * {@code sensitivityWindows} null: no sensitivity measurement; empty: the default window set of
    * {@link SensitivityProfiler#windowsFor}.
    */
   public ProfilePartition(ModelRef model, StatsConfig config, ExecutionProvider ep, int threads, int batchSize,
-      boolean truncate, int bucket, List<Integer> sensitivityWindows) {
+      boolean truncate, int bucket, List<Integer> sensitivityWindows, AttentionTiling tiling) {
+    this.tiling = tiling;
     this.sensitivityWindows = sensitivityWindows == null ? null : List.copyOf(sensitivityWindows);
     this.model = model;
     this.config = config;
@@ -80,7 +83,7 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
         ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())), truncate);
     List<TokenImportance> importance = new ArrayList<>();
     StatsAccumulator acc = new SampleProfiler(loaded.model(), loaded.map(), config, taskDevice(ep), threads,
-        batchSize).profile(bucket, checked, config.tokenImportance() ? importance::add : null);
+        batchSize, tiling).profile(bucket, checked, config.tokenImportance() ? importance::add : null);
     if (sensitivityWindows != null) {
       acc.merge(new SensitivityProfiler(loaded.model(), loaded.map(), taskDevice(ep), threads,
           config.streamSinks().get(0), sensitivityWindows).profile(bucket, checked, batchSize));

@@ -41,6 +41,66 @@ class InspectCommandTest {
   }
 
   @Test
+  void reportsTheTiledCore() throws Exception {
+    CliRunner.Result r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json",
+        "--length", "2048", "--query-block", "100");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode t = new ObjectMapper().readTree(r.out()).get("tiling");
+    assertEquals(2048, t.get("length").asInt());
+    assertEquals(100, t.get("query_block").asInt());
+    assertEquals("[0,1,2,3,4]", t.get("tiled_layers").toString());
+    assertEquals(0, t.get("untiled_layers").size());
+    // a budget: 8 heads × 2048 keys × 4 bytes × 6 tensors = 384 KiB per row; 16 MiB → 42 rows (cap 256)
+    r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json", "--length", "2048",
+        "--attention-memory-mb", "16");
+    assertEquals(0, r.exitCode(), r.err());
+    t = new ObjectMapper().readTree(r.out()).get("tiling");
+    assertEquals(42, t.get("query_block").asInt());
+    assertEquals(16, t.get("attention_memory_mb").asInt());
+    r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--length", "4096");
+    assertEquals(0, r.exitCode(), r.err());
+    assertTrue(r.out().contains("query blocks of"), r.out());
+  }
+
+  @Test
+  void badTilingOptions() {
+    String model = TestModels.stories260k().toString();
+    assertBadInput(CliRunner.run("inspect", "--model", model, "--query-block", "0"),
+        "--query-block takes a positive number");
+    assertBadInput(CliRunner.run("inspect", "--model", model, "--attention-memory-mb", "-3"),
+        "--attention-memory-mb takes a positive number");
+    assertBadInput(CliRunner.run("inspect", "--model", model, "--attention-memory-mb", "1", "--length", "65536"),
+        "is too small for one query row");
+    assertBadInput(CliRunner.run("stats", "--model", model, "--input-ids",
+        TestModels.stories260kCalibration().toString(), "--query-block", "-2"), "--query-block takes a positive");
+  }
+
+  @Test
+  void statsAreTheSameTiledAndUntiled() throws Exception {
+    String model = TestModels.stories260k().toString();
+    String ids = TestModels.stories260kCalibration().toString();
+    CliRunner.Result tiled = CliRunner.run("stats", "--model", model, "--input-ids", ids, "--json",
+        "--query-block", "40");
+    CliRunner.Result untiled = CliRunner.run("stats", "--model", model, "--input-ids", ids, "--json",
+        "--query-block", "100000");
+    assertEquals(0, tiled.exitCode(), tiled.err());
+    assertEquals(0, untiled.exitCode(), untiled.err());
+    JsonNode a = new ObjectMapper().readTree(tiled.out()).get("heads");
+    JsonNode b = new ObjectMapper().readTree(untiled.out()).get("heads");
+    assertEquals(b.size(), a.size());
+    int compared = 0;
+    for (int i = 0; i < a.size(); i++) {
+      var names = b.get(i).fieldNames();
+      while (names.hasNext()) {
+        String n = names.next();
+        assertEquals(b.get(i).get(n).asDouble(), a.get(i).get(n).asDouble(), 1e-4, n);
+        compared++;
+      }
+    }
+    assertTrue(compared > 40 * 20, "compared " + compared);
+  }
+
+  @Test
   void defaultModelWithoutModelOption() throws Exception {
     CliRunner.Result r = CliRunner.run("inspect", "--json");
     assertEquals(0, r.exitCode(), r.err());
