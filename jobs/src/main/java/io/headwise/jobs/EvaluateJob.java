@@ -1,6 +1,9 @@
 package io.headwise.jobs;
 
+import io.headwise.export.attention.DecodeGraphExporter;
 import io.headwise.graph.AttentionLocator;
+import io.headwise.jobs.spark.CalibrationRows;
+import io.headwise.profilers.CalibrationSample;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
@@ -88,6 +91,15 @@ public final class EvaluateJob implements Callable<Integer> {
   @Option(names = ProfileJob.PARTITIONS, defaultValue = "0", description = "Spark partitions (0 = parallelism).")
   int partitions;
 
+  @Option(names = "--decode", description = "Measure the plan through its decode graph (docs/decode.md): every"
+      + " sample decoded token by token with caches that keep only what the plan keeps, against the dense model;"
+      + " needs --decoder. Printed (mode decode), not stored in evaluations.")
+  boolean decode;
+
+  @Option(names = "--decoder", paramLabel = "PATH", description = "With --decode: --model exported with its KV cache"
+      + " (past_key_values inputs; the same weights).")
+  String decoder;
+
   @Mixin
   WarehouseOptions warehouse;
 
@@ -113,6 +125,22 @@ public final class EvaluateJob implements Callable<Integer> {
         plans.add(baseline);
       }
       Dataset<Row> held = CalibrationSources.read(spark, samples, m.modelId());
+      if (decode) {
+        if (decoder == null) {
+          throw new HeadwiseException("--decode needs --decoder PATH: the model exported with its KV cache");
+        }
+        OnnxModel d = OnnxModel.load(decoder);
+        DecodeGraphExporter.DecodeGraph graph = DecodeGraphExporter.rewrite(d, AttentionLocator.locate(d), m,
+            plan.meta(), plan.rows());
+        List<CalibrationSample> list = held.collectAsList().stream().map(CalibrationRows::fromRow).toList();
+        if (list.isEmpty()) {
+          throw new HeadwiseException("no held-out samples for model " + m.modelId() + " in " + samples);
+        }
+        OutputComparison.Metrics x = DecodeEvaluation.run(m, d, graph, list, threads);
+        print(planId + " (mode decode)", x, keptFraction(plan.rows(), list.stream().map(CalibrationSample::length)
+            .toList(), true));
+        return 0;
+      }
       List<Integer> lengths = held.select("length").as(Encoders.INT()).collectAsList();
       if (lengths.isEmpty()) {
         throw new HeadwiseException("no held-out samples for model " + m.modelId() + " in " + samples);

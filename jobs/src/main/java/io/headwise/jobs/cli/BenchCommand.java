@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
     description = "Benchmarks: stats (in-graph statistics overhead and vs the naive route), profile (local[1] vs"
         + " local[2] throughput), moa (solver on Llama-3-8B-shaped statistics), gptq (a 4096 x 4096 layer).",
     subcommands = {BenchCommand.Stats.class, BenchCommand.Profile.class, BenchCommand.Moa.class,
-        BenchCommand.Gptq.class})
+        BenchCommand.Gptq.class, DecodeBench.class})
 public final class BenchCommand implements Runnable {
   public static final String DECODER = "--decoder";
   public static final String RUNS = "--runs";

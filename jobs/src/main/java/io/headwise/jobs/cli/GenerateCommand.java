@@ -104,6 +104,8 @@ public final class GenerateCommand implements Callable<Integer> {
     PrintStream out = System.out;
     List<Long> generated = new ArrayList<>();
     List<Long> bytes = new ArrayList<>();
+    List<Long> stepNanos = new ArrayList<>();
+    long keyValueBytes = 0;
     long started = System.nanoTime();
     long decodeStarted;
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
@@ -119,13 +121,16 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         for (int i = 0; i < maxNewTokens; i++) {
           long next = sampling.temperature == null ? argmax(logits) : sample(logits, sampling.temperature, random);
+          long t0 = System.nanoTime();
           logits = loop.step(new long[] {next});
+          stepNanos.add(System.nanoTime() - t0);
           generated.add(next);
           bytes.add(loop.cacheBytes());
           if (!json) {
             out.printf(Locale.ROOT, "%d\t%d\t%d%n", prompt.length + i, next, loop.cacheBytes());
           }
         }
+        keyValueBytes = loop.keyValueBytes();
       }
     }
     double decodeSeconds = (System.nanoTime() - decodeStarted) / 1e9;
@@ -135,7 +140,19 @@ public final class GenerateCommand implements Callable<Integer> {
       var root = mapper.createObjectNode();
       root.put("prompt_tokens", prompt.length);
       root.putPOJO("tokens", generated);
-      root.putPOJO("cache_bytes", bytes);
+      root.put("final_cache_bytes", bytes.isEmpty() ? 0 : bytes.get(bytes.size() - 1));
+      root.put("final_key_value_bytes", keyValueBytes);
+      if (maxNewTokens <= 4096) { // per-step bytes only for short runs (the bench reads the final numbers)
+        root.putPOJO("cache_bytes", bytes);
+      }
+      int last = Math.min(256, stepNanos.size());
+      long lastNanos = 0;
+      for (int i = stepNanos.size() - last; i < stepNanos.size(); i++) {
+        lastNanos += stepNanos.get(i);
+      }
+      root.put("tokens_per_second", decodeSeconds > 0 ? generated.size() / decodeSeconds : 0.0);
+      root.put("last_256_tokens_per_second", lastNanos > 0 ? last / (lastNanos / 1e9) : 0.0);
+      root.put("peak_rss_kb", peakRssKb());
       root.put("decode_seconds", decodeSeconds);
       root.put("seconds", totalSeconds);
       out.println(mapper.writeValueAsString(root));
@@ -147,6 +164,20 @@ public final class GenerateCommand implements Callable<Integer> {
           decodeSeconds, decodeSeconds > 0 ? generated.size() / decodeSeconds : 0.0);
     }
     return 0;
+  }
+
+  /** VmHWM of this process (Linux), or -1. */
+  static long peakRssKb() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmHWM:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+    return -1;
   }
 
   static long argmax(float[] logits) {
