@@ -18,7 +18,7 @@ import java.util.Map;
  * attribute, input or output the expansion does not reproduce is a {@link io.headwise.schemas.HeadwiseException}
  * naming it.
  *
- * <p>Supported: {@code com.microsoft::GroupQueryAttention}. Other fused ops stay in the graph and are reported by
+ * <p>Supported: {@code com.microsoft} GroupQueryAttention, Attention and MultiHeadAttention. Other fused ops stay in the graph and are reported by
  * the locator as unsupported.
  */
 public final class FusedAttention {
@@ -32,7 +32,9 @@ public final class FusedAttention {
   }
 
   private static final Map<String, Expansion> EXPANSIONS = Map.of(
-      MS + "::GroupQueryAttention", GroupQueryAttentionExpansion::expand);
+      MS + "::GroupQueryAttention", GroupQueryAttentionExpansion::expand,
+      MS + "::Attention", MsAttentionExpansion::expand,
+      MS + "::MultiHeadAttention", MultiHeadAttentionExpansion::expand);
 
   private FusedAttention() {}
 
@@ -108,6 +110,20 @@ public final class FusedAttention {
       }
     }
     return 0;
+  }
+
+  /** Declared rank of a tensor (graph input, value_info, output or initializer), or -1. */
+  static int declaredRank(GraphIndex index, String tensor) {
+    GraphProto graph = index.graph();
+    for (List<ValueInfoProto> infos : List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
+      for (ValueInfoProto v : infos) {
+        if (v.getName().equals(tensor) && v.getType().hasTensorType()
+            && v.getType().getTensorType().hasShape()) {
+          return v.getType().getTensorType().getShape().getDimCount();
+        }
+      }
+    }
+    return index.initializer(tensor).map(t -> t.getDimsCount()).orElse(-1);
   }
 
   /** Static size of {@code axis} of a declared tensor (graph input, value_info or output), or -1. */

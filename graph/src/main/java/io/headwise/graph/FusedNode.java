@@ -66,6 +66,13 @@ final class FusedNode {
     return a == null ? fallback : a.getF();
   }
 
+  /** An ints attribute (marked handled), or null. */
+  List<Long> intsAttr(String name) {
+    handled.add(name);
+    AttributeProto a = attribute(name);
+    return a == null ? null : a.getIntsList();
+  }
+
   /** A string attribute (marked handled), or {@code fallback}. */
   String stringAttr(String name, String fallback) {
     handled.add(name);

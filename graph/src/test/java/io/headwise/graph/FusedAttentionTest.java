@@ -77,6 +77,105 @@ class FusedAttentionTest {
     assertTrue(e.getMessage().contains("'some_future_flag'"), e.getMessage());
   }
 
+  @Test
+  void msAttentionEncoderWithLengthMaskIndexMatchesOnnxRuntime() throws Exception {
+    assertOrtLayoutMatches(FusedFixtures.OrtLayout.ATTENTION_ENCODER);
+  }
+
+  @Test
+  void msAttentionEncoderWithRawMaskMatchesOnnxRuntime() throws Exception {
+    assertOrtLayoutMatches(FusedFixtures.OrtLayout.ATTENTION_ENCODER_RAW_MASK);
+  }
+
+  @Test
+  void msAttentionDecoderWithPastMatchesOnnxRuntime() throws Exception {
+    assertOrtLayoutMatches(FusedFixtures.OrtLayout.ATTENTION_DECODER);
+  }
+
+  @Test
+  void multiHeadAttentionEncoderMatchesOnnxRuntime() throws Exception {
+    assertOrtLayoutMatches(FusedFixtures.OrtLayout.MHA_ENCODER);
+  }
+
+  @Test
+  void ortLayoutsAreLocated() {
+    for (FusedFixtures.OrtLayout layout : FusedFixtures.OrtLayout.values()) {
+      FusedFixtures f = FusedFixtures.gqa();
+      f.heads = 3;
+      AttentionMap map = AttentionLocator.locate(OnnxModel.of("m", null, null, f.buildOrt(layout), "sha256:t"));
+      assertEquals(f.layers, map.numLayers(), layout.name());
+      assertTrue(map.unsupported().isEmpty(), map.unsupported().toString());
+      for (AttentionBlock b : map.blocks()) {
+        assertEquals(3, b.numHeads(), layout.name());
+        assertEquals(3, b.numKvHeads(), layout.name());
+        assertEquals(f.headDim, b.headDim(), layout.name());
+        assertEquals(layout == FusedFixtures.OrtLayout.ATTENTION_DECODER, b.causal(), layout.name());
+        assertEquals(1.0 / Math.sqrt(f.headDim), b.scale(), 1e-7, layout.name());
+      }
+    }
+  }
+
+  @Test
+  void unsupportedMsAttentionAttributeIsNamed() {
+    FusedFixtures f = FusedFixtures.gqa();
+    f.extraAttributes.add(GraphBuilder.intAttr("do_rotary", 1));
+    HeadwiseException e = assertThrows(HeadwiseException.class,
+        () -> FunctionInliner.inline(f.buildOrt(FusedFixtures.OrtLayout.ATTENTION_DECODER)));
+    assertTrue(e.getMessage().contains("com.microsoft::Attention node 'GptAttention_0'"), e.getMessage());
+    assertTrue(e.getMessage().contains("do_rotary=1"), e.getMessage());
+  }
+
+  /** Expansion = fused op on a right-padded batch (every position), and for the decoder on one decode step. */
+  static void assertOrtLayoutMatches(FusedFixtures.OrtLayout layout) throws OrtException {
+    FusedFixtures f = FusedFixtures.gqa();
+    f.heads = 3;
+    ModelProto fused = f.buildOrt(layout);
+    ModelProto expanded = FunctionInliner.inline(fused);
+    for (NodeProto n : expanded.getGraph().getNodeList()) {
+      assertTrue(!n.getDomain().equals("com.microsoft") || n.getOpType().equals("Gelu"), n.getOpType() + " left");
+    }
+    int b = 2;
+    int t = 9;
+    long[][] ids = new long[b][t];
+    long[][] mask = new long[b][t];
+    Random rnd = new Random(5);
+    for (int i = 0; i < b; i++) {
+      for (int j = 0; j < t; j++) {
+        boolean valid = j < (i == 0 ? t : t - 4);
+        ids[i][j] = valid ? 1 + rnd.nextInt(f.vocab - 1) : 0;
+        mask[i][j] = valid ? 1 : 0;
+      }
+    }
+    try (OrtSession a = session(fused); OrtSession e = unoptimized(expanded)) {
+      Map<String, OnnxTensor> feeds = ModelFeeds.create(ENV, ModelInputs.of(fused.getGraph()), ids, mask);
+      Map<String, float[]> ra = run(a, feeds);
+      Map<String, float[]> re = run(e, feeds);
+      feeds.values().forEach(OnnxTensor::close);
+      compare(ra, re, 1e-5, layout + " prefill");
+      if (layout != FusedFixtures.OrtLayout.ATTENTION_DECODER) {
+        return;
+      }
+      Map<String, OnnxTensor> step = new LinkedHashMap<>();
+      step.put("input_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {7}), new long[] {1, 1}));
+      long[] m = new long[t + 1];
+      java.util.Arrays.fill(m, 1);
+      step.put("attention_mask", OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
+      for (int l = 0; l < f.layers; l++) {
+        float[] present = ra.get("present_" + l); // [2, B, H, T, D]: keep batch row 0
+        int per = present.length / 2 / b;
+        float[] row = new float[2 * per];
+        System.arraycopy(present, 0, row, 0, per);
+        System.arraycopy(present, b * per, row, per, per);
+        step.put("past_" + l, OnnxTensor.createTensor(ENV, FloatBuffer.wrap(row),
+            new long[] {2, 1, f.heads, t, f.headDim}));
+      }
+      Map<String, float[]> da = run(a, step);
+      Map<String, float[]> de = run(e, step);
+      step.values().forEach(OnnxTensor::close);
+      compare(da, de, 1e-5, layout + " decode");
+    }
+  }
+
   /**
    * The fused model and its expansion give the same logits and present caches on a right-padded batch with an empty
    * past, and on a decode step that feeds the first run's caches back as past.
@@ -98,7 +197,7 @@ class FusedAttentionTest {
         mask[i][j] = j < valid ? 1 : 0;
       }
     }
-    try (OrtSession a = session(fused); OrtSession e = session(expanded)) {
+    try (OrtSession a = session(fused); OrtSession e = unoptimized(expanded)) {
       Map<String, OnnxTensor> feeds = ModelFeeds.create(ENV, ModelInputs.of(fused.getGraph()), ids, mask);
       Map<String, float[]> ra = run(a, feeds);
       Map<String, float[]> re = run(e, feeds);
@@ -181,6 +280,17 @@ class FusedAttentionTest {
       }
       assertTrue(worst <= tol, what + " " + x.getKey() + ": max |fused − expanded| = " + worst);
     }
+  }
+
+  /**
+   * A session that does not run ONNX Runtime's graph fusions, which could fuse an expanded core back into the fused
+   * op and make the comparison vacuous.
+   */
+  static OrtSession unoptimized(ModelProto proto) throws OrtException {
+    OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+    o.setIntraOpNumThreads(1);
+    o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+    return ENV.createSession(proto.toByteArray(), o);
   }
 
   static OrtSession session(ModelProto proto) throws OrtException {

@@ -162,6 +162,123 @@ public final class FusedFixtures {
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).build();
   }
 
+  /** ONNX Runtime transformer-optimizer layouts around {@code com.microsoft} Attention / MultiHeadAttention. */
+  public enum OrtLayout {
+    /** BERT encoder: Attention(input, weights, bias, mask_index [B] = valid lengths). */
+    ATTENTION_ENCODER,
+    /** BERT encoder with the raw [B, T] int32 mask as mask_index. */
+    ATTENTION_ENCODER_RAW_MASK,
+    /** GPT-2 decoder: Attention(unidirectional=1, raw mask [B, P+S], past [2, B, H, P, D]) with present outputs. */
+    ATTENTION_DECODER,
+    /** Encoder with separate Q/K/V MatMuls into MultiHeadAttention(q, k, v, bias, key_padding_mask [B, T]). */
+    MHA_ENCODER
+  }
+
+  /** A model in one of the ONNX Runtime transformer-optimizer layouts (2 layers by default, {@link #heads} heads). */
+  public ModelProto buildOrt(OrtLayout layout) {
+    boolean decoder = layout == OrtLayout.ATTENTION_DECODER;
+    GraphProto.Builder graph = GraphProto.newBuilder().setName(layout.name().toLowerCase(java.util.Locale.ROOT));
+    int op = 17;
+    GraphBuilder g = new GraphBuilder(graph, op, "");
+    current = graph;
+    int hidden = heads * headDim;
+    g.addInput("input_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
+    g.addInput("attention_mask", GraphBuilder.INT64, "batch_size", decoder ? "total_sequence_length"
+        : "sequence_length");
+    if (decoder) {
+      for (int l = 0; l < layers; l++) {
+        g.addInput("past_" + l, elemType, "2", "batch_size", String.valueOf(heads), "past_sequence_length",
+            String.valueOf(headDim));
+      }
+    }
+    String seq = g.dim(g.op("Shape", "input_ids"), 1);
+    String start = decoder ? g.dim(g.op("Shape", "past_0"), 3) : g.constLongs(true, 0);
+    String pos = g.op("Range", g.squeeze(start, 0), g.squeeze(g.op("Add", start, seq), 0), g.constLong(1));
+    String x = g.op("Add", g.op("Gather", List.of(weight("embeddings.word", vocab, hidden), "input_ids"),
+        intAttr("axis", 0)), g.op("Gather", List.of(weight("embeddings.position", maxPositions, hidden), pos),
+        intAttr("axis", 0)));
+    x = layerNorm(g, x, "embeddings.LayerNorm", hidden);
+    String maskIndex;
+    switch (layout) {
+      case ATTENTION_ENCODER:
+        maskIndex = g.cast(g.reduceSum("attention_mask", false, 1), 6);
+        break;
+      default:
+        maskIndex = g.cast("attention_mask", 6);
+    }
+    for (int l = 0; l < layers; l++) {
+      String pre = "encoder.layer." + l + ".";
+      String h = decoder ? layerNorm(g, x, pre + "ln_1", hidden) : x;
+      String attn = g.fresh("attn");
+      if (layout == OrtLayout.MHA_ENCODER) {
+        String q = g.op("MatMul", h, weight(pre + "attention.query.weight", hidden, hidden));
+        String k = g.op("MatMul", h, weight(pre + "attention.key.weight", hidden, hidden));
+        String v = g.op("MatMul", h, weight(pre + "attention.value.weight", hidden, hidden));
+        node(g, "MultiHeadAttention", "com.microsoft", "MultiHeadAttention_" + l, List.of(q, k, v,
+            bias(pre + "attention.qkv.bias", 3 * hidden), maskIndex), List.of(attn), intAttr("num_heads", heads));
+      } else {
+        List<String> in = new ArrayList<>(List.of(h, weight(pre + "attention.qkv.weight", hidden, 3 * hidden),
+            bias(pre + "attention.qkv.bias", 3 * hidden), maskIndex));
+        List<String> out = new ArrayList<>(List.of(attn));
+        if (decoder) {
+          in.add("past_" + l);
+          out.add("present_" + l);
+        }
+        List<AttributeProto> attrs = new ArrayList<>(List.of(intAttr("num_heads", heads)));
+        if (decoder) {
+          attrs.add(intAttr("unidirectional", 1));
+        }
+        attrs.addAll(extraAttributes);
+        node(g, "Attention", "com.microsoft", (decoder ? "GptAttention_" : "Attention_") + l, in, out,
+            attrs.toArray(new AttributeProto[0]));
+      }
+      String o = g.op("Add", g.op("MatMul", attn, weight(pre + "attention.output.weight", hidden, hidden)),
+          bias(pre + "attention.output.bias", hidden));
+      x = g.op("Add", x, o);
+      if (!decoder) {
+        x = layerNorm(g, x, pre + "attention.output.LayerNorm", hidden);
+      }
+      String h2 = decoder ? layerNorm(g, x, pre + "ln_2", hidden) : x;
+      String ff = g.fresh("gelu");
+      node(g, "Gelu", "com.microsoft", pre + "intermediate.Gelu", List.of(g.op("MatMul", h2,
+          weight(pre + "intermediate.weight", hidden, intermediate))), List.of(ff));
+      x = g.op("Add", x, g.op("MatMul", ff, weight(pre + "output.weight", intermediate, hidden)));
+      if (!decoder) {
+        x = layerNorm(g, x, pre + "output.LayerNorm", hidden);
+      }
+    }
+    if (decoder) {
+      g.op("MatMul", List.of(layerNorm(g, x, "ln_f", hidden), weight("lm_head.weight", hidden, vocab)),
+          List.of("logits"));
+      g.addOutput("logits", elemType, "batch_size", "sequence_length", String.valueOf(vocab));
+      for (int l = 0; l < layers; l++) {
+        g.addOutput("present_" + l, elemType, "2", "batch_size", String.valueOf(heads), "total_sequence_length",
+            String.valueOf(headDim));
+      }
+    } else {
+      g.identity(x, "last_hidden_state");
+      g.addOutput("last_hidden_state", elemType, "batch_size", "sequence_length", String.valueOf(hidden));
+    }
+    return ModelProto.newBuilder().setIrVersion(8).setProducerName("onnxruntime.transformers (headwise test fixture)")
+        .setGraph(graph)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(op))
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).build();
+  }
+
+  private String layerNorm(GraphBuilder g, String x, String name, int n) {
+    return g.op("LayerNormalization", List.of(x, ones(name + ".weight", n), bias(name + ".bias", n)),
+        intAttr("axis", -1), floatAttr("epsilon", 1e-5f));
+  }
+
+  private String bias(String name, int n) {
+    float[] w = new float[n];
+    for (int i = 0; i < n; i++) {
+      w[i] = (float) (0.1 * rnd.nextGaussian());
+    }
+    current.addInitializer(tensor(name, new long[] {n}, w));
+    return name;
+  }
+
   /** Writes {@code proto} to {@code dir/name} and loads it by path. */
   public static OnnxModel write(ModelProto proto, Path dir, String name) throws IOException {
     Path p = dir.resolve(name);

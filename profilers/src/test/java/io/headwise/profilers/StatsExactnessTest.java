@@ -176,7 +176,8 @@ class StatsExactnessTest {
       tensors.add(b.valueTensor());
     }
     Map<String, String> names = new HashMap<>();
-    ModelProto exposed = AttentionLocator.exposeAsFloat(model.proto(), tensors, names);
+    ModelProto exposed = AttentionLocator.exposeAsFloat(io.headwise.graph.FunctionInliner.inline(model.proto()),
+        tensors, names); // inlined: fused attention ops are expanded there
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         OrtSession session = OrtModels.session(model, exposed, o)) {
