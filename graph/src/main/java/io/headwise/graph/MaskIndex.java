@@ -28,9 +28,8 @@ final class MaskIndex {
       } else if (op.equals("ReduceSum") && GraphIndex.intAttribute(p.get(), "keepdims", 1) == 0) {
         int in = rank(index, p.get().getInput(0));
         List<Long> axes = GraphIndex.intsAttribute(p.get(), "axes");
-        int removed = axes != null ? axes.size() : p.get().getInputCount() > 1
-            ? (int) (index.constantValues(p.get().getInput(1)) == null ? -99
-            : index.constantValues(p.get().getInput(1)).length) : -99;
+        double[] axesInput = p.get().getInputCount() > 1 ? index.constantValues(p.get().getInput(1)) : null;
+        int removed = axes != null ? axes.size() : axesInput != null ? axesInput.length : -1;
         return in < 0 || removed < 0 ? -1 : in - removed;
       } else {
         return -1;
