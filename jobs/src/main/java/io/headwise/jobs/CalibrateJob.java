@@ -9,7 +9,6 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
-import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
@@ -93,8 +92,6 @@ public final class CalibrateJob implements Callable<Integer> {
   @Option(names = OptionNames.MASTER, paramLabel = "URL", description = "Spark master for --warehouse writes.")
   String master;
 
-  @Option(names = WarehouseOptions.KEEP_HISTORY, description = "Keep replaced files (see profile --help).")
-  boolean keepHistory;
 
   @Option(names = OptionNames.TOKENIZER, paramLabel = "tokenizer.json",
       description = "Hugging Face tokenizer for --text (default: next to the model, or the embedded one).")
@@ -169,7 +166,7 @@ public final class CalibrateJob implements Callable<Integer> {
     }
     SparkSession spark = SparkSessions.get(master, "headwise calibrate " + runId);
     try {
-      Warehouse w = new Warehouse(spark, warehouseRoot, !keepHistory);
+      Warehouse w = new Warehouse(spark, warehouseRoot);
       List<Row> rows = new ArrayList<>();
       for (CalibrationSample s : samples) {
         rows.add(CalibrationRows.toTableRow(m.modelId(), runId, s, seed));

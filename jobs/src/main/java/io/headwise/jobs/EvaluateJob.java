@@ -116,7 +116,7 @@ public final class EvaluateJob implements Callable<Integer> {
     ExecutionProvider provider = ExecutionProvider.parse(ep);
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise evaluate " + runId);
     try {
-      Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+      Warehouse w = new Warehouse(spark, warehouse.warehouse);
       PlanTables.StoredPlan plan = PlanTables.read(w, planId, m.modelId());
       List<PlanToEvaluate> plans = new ArrayList<>(List.of(new PlanToEvaluate(plan.meta(), plan.rows())));
       PlanToEvaluate baseline = null;

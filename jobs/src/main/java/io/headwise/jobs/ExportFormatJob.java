@@ -67,7 +67,7 @@ public final class ExportFormatJob implements Callable<Integer> {
     String modelId = model == null ? null : OnnxModel.load(model).modelId();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export-format " + planId);
     try {
-      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId, modelId);
+      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse), planId, modelId);
       for (String warning : PlanFormats.get(format).write(plan.meta(), plan.rows(), out, formatOptions)) {
         System.err.println("headwise export-format: warning: " + warning);
       }

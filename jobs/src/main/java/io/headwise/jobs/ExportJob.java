@@ -67,7 +67,7 @@ public final class ExportJob implements Callable<Integer> {
     try {
       if (decode) {
         OnnxModel forPlan = planModel == null ? m : OnnxModel.load(planModel);
-        PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId,
+        PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse), planId,
             forPlan.modelId());
         DecodeGraphExporter.DecodeGraph graph = DecodeGraphExporter.rewrite(m, map, forPlan, plan.meta(),
             plan.rows());
@@ -76,7 +76,7 @@ public final class ExportJob implements Callable<Integer> {
             written, graph.groups().size(), map.numLayers());
         return 0;
       }
-      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse, false), planId,
+      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse), planId,
           m.modelId());
       HeadwiseAttentionExport result = HeadwiseAttentionExporter.export(m, map, plan.meta(), plan.rows(), out);
       System.err.printf("headwise export: plan %s -> %s (%d attention cores rewritten, external data: %s)%n", planId,

@@ -92,29 +92,19 @@ public final class PlanJob implements Callable<Integer> {
     String expectedModel = model == null ? null : OnnxModel.load(model).modelId();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise plan " + planId);
     try {
-      Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+      Warehouse w = new Warehouse(spark, warehouse.warehouse);
       HeadStatsTable stats = HeadStatsTable.of(readStats(w, statsRun, expectedModel));
       Plan plan = KvPlanners.plan(method, new PlanRequest(planId, stats, kvFraction, lengths, options));
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       writes.add(write(w, plan.meta(), plan.rows()));
-      List<String> written = new ArrayList<>(List.of(planId));
       for (PlanCandidate c : plan.candidates()) {
         PlanMeta meta = new PlanMeta(c.candidateId(), plan.meta().modelId(), plan.meta().statsRunId(),
             plan.meta().method(), plan.meta().kvFractionTarget(), plan.meta().targetLengths(), c.expectedKvFraction(),
             plan.meta().numLayers(), plan.meta().numHeads(), plan.meta().numKvHeads(), plan.meta().createdAtMillis());
         writes.add(write(w, meta, c.rows()));
-        written.add(c.candidateId());
       }
-      // candidates of an earlier run of this plan id that this run did not produce are removed
-      w.read(Tables.ATTENTION_PLANS).ifPresent(t -> {
-        for (Row r : t.filter(col("model_id").equalTo(stats.modelId())).filter(col("plan_id").startsWith(planId
-            + "-pareto-")).select("plan_id").distinct().collectAsList()) {
-          if (!written.contains(r.getString(0))) {
-            writes.add(new Warehouse.TableWrite(Tables.ATTENTION_PLANS, w.rows(Tables.ATTENTION_PLANS, List.of()),
-                Map.of("model_id", stats.modelId(), "plan_id", r.getString(0))));
-          }
-        }
-      });
+      // candidates of an earlier run of this plan id that this run did not produce disappear with that run's
+      // attempt, which this run's runs row supersedes (CurrentRows)
       Map<String, Object> conf = new LinkedHashMap<>();
       conf.put("method", method);
       conf.put("stats_run", statsRun);

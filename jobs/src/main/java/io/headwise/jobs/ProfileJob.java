@@ -125,7 +125,7 @@ public final class ProfileJob implements Callable<Integer> {
       throw new HeadwiseException(SENSITIVITY + " measures next-token distributions and needs a decoder; model "
           + m.source() + " is bidirectional");
     }
-    Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+    Warehouse w = new Warehouse(spark, warehouse.warehouse);
     Dataset<Row> samples = CalibrationSources.read(spark, calibration, m.modelId())
         .withColumn("length_bucket", bucketOf(functions.size(col("input_ids"))));
     samples.persist(StorageLevel.MEMORY_AND_DISK());

@@ -197,7 +197,7 @@ public final class PublishJob implements Callable<Integer> {
     String artifactPath = artifactPath();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise publish " + runId);
     try {
-      Warehouse w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+      Warehouse w = new Warehouse(spark, warehouse.warehouse);
       Dataset<Row> ev = w.require(Tables.EVALUATIONS, "headwise evaluate").filter(col("run_id").equalTo(runId));
       if (modelId != null) {
         ev = ev.filter(col("model_id").equalTo(modelId));

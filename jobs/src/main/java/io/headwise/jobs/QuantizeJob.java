@@ -266,7 +266,7 @@ public final class QuantizeJob implements Callable<Integer> {
       this.provider = provider;
       this.target = target;
       this.started = started;
-      this.w = new Warehouse(spark, warehouse.warehouse, !warehouse.keepHistory);
+      this.w = new Warehouse(spark, warehouse.warehouse);
     }
 
     /** Rotates, captures, quantizes and stages the model file; evaluates it when asked. */

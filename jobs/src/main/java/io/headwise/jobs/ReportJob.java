@@ -92,7 +92,7 @@ public final class ReportJob implements Callable<Integer> {
     String modelFilter = modelFilter();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise report");
     try {
-      Warehouse w = new Warehouse(spark, root, false);
+      Warehouse w = new Warehouse(spark, root);
       Set<String> missing = new LinkedHashSet<>();
       Map<TableContract, Dataset<Row>> tables = new LinkedHashMap<>();
       for (TableContract t : List.of(Tables.RUNS, Tables.HEAD_STATS, Tables.ATTENTION_PLANS, Tables.EVALUATIONS,

@@ -51,7 +51,7 @@ class PlanJobTest extends SparkTestBase {
 
   @Test
   void everyMethodMakesACompleteValidPlanFromTheRealStatistics() throws Exception {
-    HeadStatsTable stats = HeadStatsTable.of(PlanJob.readStats(new Warehouse(spark, warehouse, false), "s1", null));
+    HeadStatsTable stats = HeadStatsTable.of(PlanJob.readStats(new Warehouse(spark, warehouse), "s1", null));
     assertEquals(5, stats.numLayers());
     assertEquals(8, stats.numHeads());
     assertEquals(4, stats.numKvHeads());

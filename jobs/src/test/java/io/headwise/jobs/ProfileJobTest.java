@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.graph.TestModels;
 import io.headwise.jobs.cli.CliRunner;
 import io.headwise.jobs.cli.CliRunner.Result;
+import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.schemas.Tables;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -18,8 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Profiles stories260k with its calibration ids on local Spark: values equal {@code headwise stats}, reruns replace,
- * failed runs leave the tables unchanged, and the Delta folders read as plain Parquet.
+ * Profiles stories260k with its calibration ids on local Spark: values equal {@code headwise stats}, a rerun
+ * supersedes the earlier attempt for readers, and failed runs leave the tables unchanged.
  */
 class ProfileJobTest extends SparkTestBase {
   @TempDir
@@ -66,13 +68,19 @@ class ProfileJobTest extends SparkTestBase {
     long importanceRows = spark.read().format("delta").load(wh.resolve("token_importance").toString()).count();
     assertEquals(8 * 5, importanceRows);
 
-    // rerun with the same run id: same rows, and a plain Parquet reader sees exactly the live rows
+    // rerun with the same run id: appended under a new attempt that supersedes the first one for readers
     r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse", wh.toString(),
         "--run-id", "r1");
     assertEquals(0, r.exitCode(), r.err());
-    assertEquals(rows.size(), spark.read().format("delta").load(wh.resolve("head_stats").toString()).count());
-    assertEquals(rows.size(), spark.read().parquet(wh.resolve("head_stats").toString()).count());
-    assertEquals(1, spark.read().format("delta").load(wh.resolve("runs").toString()).count());
+    Warehouse w = new Warehouse(spark, wh);
+    assertEquals(rows.size(), w.read(Tables.HEAD_STATS).orElseThrow().count());
+    assertEquals(2L * rows.size(), spark.read().format("delta").load(wh.resolve("head_stats").toString()).count());
+    assertEquals(1, w.read(Tables.RUNS).orElseThrow().count());
+    List<Row> current = w.readWithAttempts(Tables.HEAD_STATS).orElseThrow().select("attempt_id").distinct()
+        .collectAsList();
+    assertEquals(1, current.size());
+    assertEquals(current.get(0).getString(0), w.readWithAttempts(Tables.RUNS).orElseThrow().first()
+        .getString(w.readWithAttempts(Tables.RUNS).orElseThrow().first().fieldIndex("attempt_id")));
 
     // a corrupt model and a bad sample both fail with one line and leave every table as it was
     Map<String, Long> versions = versions(wh);

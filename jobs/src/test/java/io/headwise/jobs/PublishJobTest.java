@@ -42,7 +42,7 @@ class PublishJobTest extends SparkTestBase {
     // small tables: rebuild Delta snapshots with few tasks
     spark.conf().set("spark.databricks.delta.snapshotPartitions", "2");
     wh = tmp.resolve("warehouse");
-    Warehouse w = new Warehouse(spark, wh, true);
+    Warehouse w = new Warehouse(spark, wh);
     List<Row> rows = new ArrayList<>();
     // decoder plan better than its uniform baseline, keeps 95 % of the dense repeat accuracy
     rows.add(eval("e1", "good", "duo", false, null, 0.5, 0.9, 0.95, 1.0, null, null, null));
@@ -68,7 +68,7 @@ class PublishJobTest extends SparkTestBase {
   }
 
   private static Result publish(String... args) {
-    List<String> a = new ArrayList<>(List.of("publish", "--warehouse", wh.toString(), "--keep-history"));
+    List<String> a = new ArrayList<>(List.of("publish", "--warehouse", wh.toString()));
     a.addAll(List.of(args));
     return CliRunner.run(a.toArray(new String[0]));
   }

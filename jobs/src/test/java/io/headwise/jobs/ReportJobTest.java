@@ -55,7 +55,7 @@ class ReportJobTest extends SparkTestBase {
 
     // the steps keep Delta history (no VACUUM): the report reads through Delta, and the test stays short
     ok(CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--calibration",
-        probes.toString(), "--warehouse", w, "--run-id", "s1", "--keep-history"));
+        probes.toString(), "--warehouse", w, "--run-id", "s1"));
 
     // only head_stats (and runs): the report is written and says what is missing
     ok(CliRunner.run("report", "--warehouse", w, "--out", out.toString()));
@@ -69,13 +69,13 @@ class ReportJobTest extends SparkTestBase {
 
     for (String method : List.of("razor", "duo", "streamingllm")) {
       ok(CliRunner.run("plan", "--method", method, "--warehouse", w, "--stats-run", "s1", "--kv-fraction", "0.5",
-          "--length", "256", "--plan-id", "p-" + method, "--keep-history"));
+          "--length", "256", "--plan-id", "p-" + method));
     }
     // held out: two calibration sequences the profile did not see, plus the repeat probes (repeat accuracy)
     Path held = Files.write(tmp.resolve("held.jsonl"), Files.readAllLines(allIds).subList(6, 8));
     // one evaluation (each costs three graphs on Spark): the renderer tests cover several methods per chart
     ok(CliRunner.run("evaluate", "--model", model, "--warehouse", w, "--plan-id", "p-razor", "--samples",
-        held.toString(), "--samples", probes.toString(), "--run-id", "e-razor", "--keep-history"));
+        held.toString(), "--samples", probes.toString(), "--run-id", "e-razor"));
 
     r = ok(CliRunner.run("report", "--warehouse", w, "--out", out.toString()));
     assertTrue(r.out().contains("report written to " + out), r.out());

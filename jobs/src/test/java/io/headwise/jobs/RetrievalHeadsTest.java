@@ -85,7 +85,7 @@ class RetrievalHeadsTest extends SparkTestBase {
     double second = scores.stream().filter(s -> s != top).mapToDouble(s -> s[2]).max().orElseThrow();
     assertTrue(top[2] > 5 * second, "one head dominates induction: " + top[2] + " vs " + second);
 
-    Warehouse w = new Warehouse(spark, warehouse, false);
+    Warehouse w = new Warehouse(spark, warehouse);
     for (String method : List.of("razor", "duo")) {
       PlanTables.StoredPlan plan = PlanTables.read(w, "r-" + method, null);
       List<String> full = plan.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL))

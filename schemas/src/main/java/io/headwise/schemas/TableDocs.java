@@ -18,14 +18,25 @@ public final class TableDocs {
     s.append("Generated from `schemas/src/main/java/io/headwise/schemas/Tables.java` (the Arrow schemas are the source"
         + " of truth); regenerate with\n`./mvnw -q -pl schemas exec:java` or by running `TableDocs.main`. A test fails"
         + " when this file is out of date.\n\n");
-    s.append("Every table is a Delta table in its own folder under the warehouse root, partitioned by `model_id`."
-        + " A step run replaces exactly the rows of its key columns (`replaceWhere`) and nothing else.\n");
+    s.append("Every table is a Delta table in its own folder under the warehouse root, partitioned by `model_id`,"
+        + " created with its schema before the first write. Steps only append, each row tagged with the step's"
+        + " `attempt_id`, and append their `runs` row last. Readers (headwise's own steps and the report) see a row only"
+        + " when its attempt has the newest `succeeded` runs row of its (`model_id`, `run_id`, `step`) and is the newest"
+        + " such attempt for the table's key columns: a rerun with the same run id supersedes the earlier rows, and the"
+        + " rows of a failed or killed attempt are never read (a failing step also deletes them). `published_plans` has"
+        + " no `attempt_id`: a publish replaces its keys' rows in one Delta transaction (`replaceWhere`). Plain Parquet"
+        + " or Delta readers that bypass headwise see every attempt's rows; filter on `attempt_id` against `runs`"
+        + " as above. Old files are removed only by `headwise maintain` (see README).\n");
     for (TableContract t : Tables.ALL) {
       s.append("\n## `").append(t.name()).append("`\n\n").append(t.description()).append("\n\n");
       s.append("Partitioned by `").append(String.join("`, `", t.partitionColumns())).append("`; a run replaces the rows"
           + " of (`").append(String.join("`, `", t.replaceKeys())).append("`).\n\n");
+      java.util.List<Field> fields = new java.util.ArrayList<>(t.fields());
+      if (Tables.hasAttempts(t)) {
+        fields.add(Tables.ATTEMPT_ID);
+      }
       s.append("| column | type | nullable | description |\n| --- | --- | --- | --- |\n");
-      for (Field f : t.fields()) {
+      for (Field f : fields) {
         s.append("| `").append(f.getName()).append("` | ").append(typeName(f)).append(" | ")
             .append(f.isNullable() ? "yes" : "no").append(" | ").append(Column.doc(f).replace("|", "\\|"))
             .append(" |\n");

@@ -28,7 +28,7 @@ public final class Tables {
       string("step", false, "Step that wrote the row: calibrate, profile, plan, export, evaluate, quantize, report."),
       string("model_id", false, MODEL_ID_DOC),
       string("model_source", true, "Path of the model the step read ('default' for the embedded model)."),
-      string("status", false, "succeeded; a step that fails commits no row anywhere."),
+      string("status", false, "succeeded: a step appends its runs row last, and only when everything else is written."),
       timestamp("started_at", false, "When the step started (UTC)."),
       timestamp("finished_at", false, "When the step committed (UTC)."),
       string("config", false, "JSON object of every option value the step ran with."),
@@ -159,11 +159,28 @@ public final class Tables {
       List.of("model_id"), List.of("model_id", "plan_id"),
       "Plans whose evaluation met the configured thresholds; what serving teams read.");
 
+  /**
+   * The column every table but {@code published_plans} carries after its contract columns: the id of the step
+   * attempt that appended the row. Steps only append; a row is visible to readers when its attempt has the newest
+   * {@code succeeded} runs row of its (model_id, run_id, step) and is the newest such attempt for the table's key
+   * columns, so a failed or killed attempt's rows are never read and a rerun supersedes the earlier one.
+   */
+  public static final Field ATTEMPT_ID = string("attempt_id", false, "Step attempt that appended the row (UTC start"
+      + " time and a random suffix); rows of attempts without a succeeded runs row are invisible to readers.");
+
   /** Every table, in data-flow order. */
   public static final List<TableContract> ALL = List.of(RUNS, CALIBRATION_SAMPLES, HEAD_STATS, TOKEN_IMPORTANCE,
       ATTENTION_PLANS, QUANT_PLANS, EVALUATIONS, PUBLISHED_PLANS);
 
   private Tables() {}
+
+  /**
+   * Whether the table's rows carry {@link #ATTEMPT_ID} (every table but {@code published_plans}, which serving
+   * teams read directly and which a publish replaces in one Delta transaction).
+   */
+  public static boolean hasAttempts(TableContract t) {
+    return t != PUBLISHED_PLANS;
+  }
 
   private static Schema schema(Field... fields) {
     return new Schema(List.of(fields));

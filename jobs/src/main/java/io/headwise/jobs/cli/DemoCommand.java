@@ -152,7 +152,7 @@ public final class DemoCommand implements Callable<Integer> {
 
   private void printSummary(String wh) {
     io.headwise.jobs.warehouse.Warehouse w = new io.headwise.jobs.warehouse.Warehouse(
-        io.headwise.jobs.spark.SparkSessions.get(master, "headwise demo"), Path.of(wh), false);
+        io.headwise.jobs.spark.SparkSessions.get(master, "headwise demo"), Path.of(wh));
     var rows = w.require(io.headwise.schemas.Tables.HEAD_STATS, "headwise profile")
         .filter("run_id = 'demo-profile' and stat = 'local_mass_16'").collectAsList();
     List<LocalMassSummary.BucketValue> values = rows.stream().map(r -> new LocalMassSummary.BucketValue(

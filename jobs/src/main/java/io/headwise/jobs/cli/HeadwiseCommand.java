@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
         io.headwise.jobs.QuantizeJob.class,
         io.headwise.jobs.PublishJob.class,
         io.headwise.jobs.ReportJob.class,
+        io.headwise.jobs.MaintainJob.class,
         DemoCommand.class,
         SynthCommand.class,
         BenchCommand.class,

@@ -18,9 +18,23 @@ import org.apache.spark.sql.types.StructType;
 public final class SparkSchemas {
   private SparkSchemas() {}
 
+  /** The contract columns (what steps build and readers get back). */
   public static StructType of(TableContract table) {
+    return struct(table.fields());
+  }
+
+  /** The columns as stored: the contract columns, then {@code attempt_id} where the table has attempts. */
+  public static StructType stored(TableContract table) {
+    List<Field> fields = new ArrayList<>(table.fields());
+    if (io.headwise.schemas.Tables.hasAttempts(table)) {
+      fields.add(io.headwise.schemas.Tables.ATTEMPT_ID);
+    }
+    return struct(fields);
+  }
+
+  private static StructType struct(List<Field> columns) {
     List<StructField> fields = new ArrayList<>();
-    for (Field f : table.fields()) {
+    for (Field f : columns) {
       Metadata md = new MetadataBuilder().putString("comment", Column.doc(f)).build();
       fields.add(new StructField(f.getName(), type(f), f.isNullable(), md));
     }

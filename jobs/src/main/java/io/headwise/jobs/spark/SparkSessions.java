@@ -18,8 +18,6 @@ public final class SparkSessions {
     SparkSession.Builder b = SparkSession.builder().appName(appName)
         .config("spark.sql.extensions", DELTA_EXTENSION)
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
-        // steps vacuum the files they replace so that plain Parquet readers see only live rows
-        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         .config("spark.sql.shuffle.partitions", "8");
     String effective = master != null ? master : System.getProperty("spark.master");
     if (effective == null) {

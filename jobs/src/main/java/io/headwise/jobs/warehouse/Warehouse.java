@@ -1,19 +1,22 @@
 package io.headwise.jobs.warehouse;
 
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.lit;
+
 import io.delta.tables.DeltaTable;
 import io.headwise.jobs.spark.SparkSchemas;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.TableContract;
-import java.io.IOException;
+import io.headwise.schemas.Tables;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
+import java.util.Set;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
@@ -21,11 +24,12 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 
 /**
- * The Delta tables under a warehouse root (one folder per table). A step writes all its tables through
- * {@link #commit}: each write replaces only the rows of the step's keys ({@code replaceWhere}); if any write fails,
- * the tables already written are restored to their previous version (or removed if the step created them), so a
- * failed step leaves every table as it was. After a successful step the replaced files are vacuumed, so the folders
- * hold only live Parquet files that plain Parquet readers can read.
+ * The Delta tables under a warehouse root (one folder per table). Parallel steps on one warehouse are normal, so a
+ * step never rewrites or restores what another wrote: {@link #commit} creates missing tables with their schema, then
+ * appends the step's rows tagged with a fresh attempt id, and appends the {@code runs} row last; readers see only
+ * rows of attempts with a succeeded runs row ({@link CurrentRows}). On any failure the step deletes exactly the rows
+ * of its own attempt (and if that fails too, those rows stay invisible). Writes refused by Delta's optimistic
+ * concurrency are retried ({@link DeltaRetry}). Steps never VACUUM: {@code headwise maintain} does.
  */
 public final class Warehouse {
   /** Writes up to this many rows go to one file per model partition. */
@@ -33,15 +37,19 @@ public final class Warehouse {
 
   private final SparkSession spark;
   private final Path root;
-  private final boolean vacuum;
 
-  /** One table write of a step: the rows and the values of the table's replace keys. */
+  /**
+   * One table write of a step: the rows and, for tables without attempts ({@code published_plans}), the values of
+   * the key columns whose rows the write replaces (other tables are appended to; their keys are informational).
+   */
   public record TableWrite(TableContract table, Dataset<Row> rows, Map<String, String> keys) {}
 
-  public Warehouse(SparkSession spark, Path root, boolean vacuum) {
+  public Warehouse(SparkSession spark, Path root) {
     this.spark = spark;
     this.root = root.toAbsolutePath().normalize();
-    this.vacuum = vacuum;
+    if (Files.exists(this.root) && !Files.isDirectory(this.root)) {
+      throw new HeadwiseException("warehouse " + this.root + " is a file, not a directory");
+    }
   }
 
   public Path root() {
@@ -60,12 +68,39 @@ public final class Warehouse {
     return DeltaTable.isDeltaTable(spark, path(table).toString());
   }
 
-  /** The table's rows, or empty when the table does not exist yet. */
-  public Optional<Dataset<Row>> read(TableContract table) {
+  /** Every stored row of a table (all attempts, with {@code attempt_id}), or empty when the table does not exist. */
+  public Optional<Dataset<Row>> stored(TableContract table) {
     if (!exists(table)) {
       return Optional.empty();
     }
-    return Optional.of(spark.read().format("delta").load(path(table).toString()));
+    Dataset<Row> d = spark.read().format("delta").load(path(table).toString());
+    if (Tables.hasAttempts(table) && !List.of(d.columns()).contains(Tables.ATTEMPT_ID.getName())) {
+      throw new HeadwiseException("table " + table.name() + " at " + path(table) + " has no "
+          + Tables.ATTEMPT_ID.getName() + " column: it was written by an older headwise; move it away and rerun"
+          + " the steps that write it");
+    }
+    return Optional.of(d);
+  }
+
+  /** The current rows of a table (contract columns; see {@link CurrentRows}), or empty when it does not exist. */
+  public Optional<Dataset<Row>> read(TableContract table) {
+    return readWithAttempts(table).map(d -> d.selectExpr(SparkSchemas.of(table).fieldNames()));
+  }
+
+  /** The current rows with their {@code attempt_id} (when the table has attempts). */
+  public Optional<Dataset<Row>> readWithAttempts(TableContract table) {
+    Optional<Dataset<Row>> stored = stored(table);
+    if (stored.isEmpty() || !Tables.hasAttempts(table)) {
+      return stored;
+    }
+    if (table == Tables.RUNS) {
+      return Optional.of(CurrentRows.runs(stored.get()));
+    }
+    Optional<Dataset<Row>> runs = stored(Tables.RUNS);
+    if (runs.isEmpty()) { // rows of attempts that never finished: nothing is current yet
+      return Optional.of(stored.get().limit(0));
+    }
+    return Optional.of(CurrentRows.of(table, stored.get(), CurrentRows.runs(runs.get())));
   }
 
   /** The table's rows, or a clear error naming the step that writes it. */
@@ -79,99 +114,143 @@ public final class Warehouse {
     return spark.createDataFrame(rows, SparkSchemas.of(table));
   }
 
-  /** Current version of a table, or -1 when it does not exist. */
-  public long version(TableContract table) {
-    if (!exists(table)) {
-      return -1;
+  /**
+   * Creates the table with its stored schema and partitioning if it does not exist yet. Two steps creating it at
+   * once both succeed: the loser's creation is refused by Delta and retried, and then finds the table.
+   */
+  public void create(TableContract table) {
+    try {
+      DeltaRetry.run(table.name(), "creating the table", () -> {
+        try {
+          return DeltaTable.createIfNotExists(spark)
+              .location(path(table).toString())
+              .addColumns(SparkSchemas.stored(table))
+              .partitionedBy(table.partitionColumns().toArray(new String[0]))
+              .execute();
+        } catch (RuntimeException e) {
+          if (String.valueOf(e.getMessage()).contains("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")) {
+            if (onlyDeltaLog(path(table))) { // another step is creating it right now: retried, then found
+              throw new java.util.ConcurrentModificationException("table " + table.name() + " is being created", e);
+            }
+            throw new HeadwiseException("folder " + path(table) + " exists but is not a Delta table; move it away"
+                + " (headwise creates the table there)");
+          }
+          throw e;
+        }
+      });
+    } catch (RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException("could not create table " + table.name() + " at " + path(table), e);
     }
-    Row r = DeltaTable.forPath(spark, path(table).toString()).history(1).select("version").first();
-    return r.getLong(0);
+    stored(table); // a table written by an older headwise fails here, before anything is appended
   }
 
-  /** Writes every table or none (see class doc); returns the rows written per table. */
+  /** Whether the folder holds nothing but a {@code _delta_log} folder (a table being created). */
+  private static boolean onlyDeltaLog(Path p) {
+    try (java.util.stream.Stream<Path> s = Files.list(p)) {
+      return s.allMatch(x -> x.getFileName().toString().equals("_delta_log"));
+    } catch (java.io.IOException e) {
+      return false;
+    }
+  }
+
+  /**
+   * Writes a step's tables: appends the rows of tables with attempts under a new attempt id, replaces the keys of
+   * tables without ({@code published_plans}) in one transaction per table, and appends the runs row(s) last. On
+   * failure, deletes the rows this attempt appended and rethrows. Returns the rows written per table.
+   */
   public Map<String, Long> commit(List<TableWrite> writes, String userMetadata) {
-    Map<TableContract, Long> before = new LinkedHashMap<>();
-    List<TableContract> written = new ArrayList<>();
+    String attempt = Attempts.next();
+    Map<TableContract, List<TableWrite>> replaced = new LinkedHashMap<>();
+    writes.stream().filter(w -> !Tables.hasAttempts(w.table()))
+        .forEach(w -> replaced.computeIfAbsent(w.table(), k -> new ArrayList<>()).add(w));
+    Set<TableContract> appended = new LinkedHashSet<>();
+    List<String> replacedDone = new ArrayList<>();
     Map<String, Long> counts = new LinkedHashMap<>();
-    for (TableWrite w : writes) {
-      before.put(w.table(), version(w.table()));
-    }
     try {
+      for (TableContract t : new LinkedHashSet<>(writes.stream().map(TableWrite::table).toList())) {
+        create(t);
+      }
       for (TableWrite w : writes) {
-        Dataset<Row> rows = w.rows().selectExpr(SparkSchemas.of(w.table()).fieldNames());
-        long n = rows.count();
-        if (n <= SMALL_WRITE_ROWS) {
-          rows = rows.coalesce(1); // one file per model partition instead of one per Spark partition
+        if (Tables.hasAttempts(w.table()) && w.table() != Tables.RUNS) {
+          appended.add(w.table());
+          counts.merge(w.table().name(), append(w, attempt, userMetadata), Long::sum);
         }
-        String predicate = predicate(w.keys());
-        written.add(w.table());
-        rows.write().format("delta").mode(SaveMode.Overwrite)
-            .option("replaceWhere", predicate)
-            .option("userMetadata", userMetadata)
-            .partitionBy(w.table().partitionColumns().toArray(new String[0]))
-            .save(path(w.table()).toString());
-        counts.put(w.table().name(), n);
       }
-    } catch (RuntimeException e) {
-      rollback(before, written);
-      throw e;
-    }
-    if (vacuum) {
-      // VACUUM prints its summary to stdout, which belongs to the command's own output
-      java.io.PrintStream stdout = System.out;
-      try {
-        System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
-        for (TableContract t : new java.util.LinkedHashSet<>(written)) {
-          if (removedFiles(t, before.get(t))) {
-            DeltaTable.forPath(spark, path(t).toString()).vacuum(0.0);
-          }
+      for (Map.Entry<TableContract, List<TableWrite>> e : replaced.entrySet()) {
+        counts.put(e.getKey().name(), replace(e.getKey(), e.getValue(), userMetadata));
+        replacedDone.add(e.getKey().name());
+      }
+      for (TableWrite w : writes) { // last: the runs row makes the attempt's rows visible
+        if (w.table() == Tables.RUNS) {
+          appended.add(w.table());
+          counts.merge(w.table().name(), append(w, attempt, userMetadata), Long::sum);
         }
-      } finally {
-        System.setOut(stdout);
       }
+    } catch (Throwable e) {
+      removeAttempt(attempt, appended);
+      if (!replacedDone.isEmpty()) {
+        System.err.println("headwise: warning: " + String.join(", ", replacedDone) + " was committed before the"
+            + " failure; a rerun of the step replaces those rows");
+      }
+      throw sneaky(e);
     }
     return counts;
   }
 
-  /** Whether any commit after {@code sinceVersion} removed data files (only then is there anything to vacuum). */
-  private boolean removedFiles(TableContract t, long sinceVersion) {
-    if (sinceVersion < 0) {
-      return false;
-    }
-    for (Row r : DeltaTable.forPath(spark, path(t).toString()).history()
-        .filter(functions.col("version").gt(sinceVersion)).select("operationMetrics").collectAsList()) {
-      scala.collection.Map<String, String> m = r.getMap(0);
-      if (m != null && m.contains("numRemovedFiles") && Long.parseLong(m.apply("numRemovedFiles")) > 0) {
-        return true;
-      }
-    }
-    return false;
+  private long append(TableWrite w, String attempt, String userMetadata) throws Exception {
+    Dataset<Row> rows = w.rows().selectExpr(SparkSchemas.of(w.table()).fieldNames())
+        .withColumn(Tables.ATTEMPT_ID.getName(), lit(attempt));
+    long n = rows.count();
+    Dataset<Row> out = n <= SMALL_WRITE_ROWS ? rows.coalesce(1) : rows; // one file per partition, not per task
+    DeltaRetry.run(w.table().name(), "appending " + n + " rows", () -> {
+      out.write().format("delta").mode(SaveMode.Append).option("userMetadata", userMetadata)
+          .save(path(w.table()).toString());
+      return null;
+    });
+    return n;
   }
 
-  private void rollback(Map<TableContract, Long> before, List<TableContract> written) {
-    for (TableContract t : written) {
-      long v = before.get(t);
+  /** Replaces the rows of every write's keys with the writes' rows, in one Delta transaction. */
+  private long replace(TableContract t, List<TableWrite> ws, String userMetadata) throws Exception {
+    Dataset<Row> rows = null;
+    List<String> predicates = new ArrayList<>();
+    for (TableWrite w : ws) {
+      Dataset<Row> r = w.rows().selectExpr(SparkSchemas.of(t).fieldNames());
+      rows = rows == null ? r : rows.union(r);
+      predicates.add("(" + predicate(w.keys()) + ")");
+    }
+    Dataset<Row> out = rows.coalesce(1);
+    long n = out.count();
+    String where = String.join(" OR ", predicates);
+    DeltaRetry.run(t.name(), "replacing rows", () -> {
+      out.write().format("delta").mode(SaveMode.Overwrite).option("replaceWhere", where)
+          .option("userMetadata", userMetadata).save(path(t).toString());
+      return null;
+    });
+    return n;
+  }
+
+  /** Deletes the rows a failed attempt appended; rows left behind stay invisible (no succeeded runs row). */
+  private void removeAttempt(String attempt, Set<TableContract> tables) {
+    for (TableContract t : tables) {
       try {
-        if (v < 0) {
-          deleteRecursively(path(t));
-        } else if (version(t) != v) {
-          DeltaTable.forPath(spark, path(t).toString()).restoreToVersion(v);
-        }
-      } catch (RuntimeException | IOException e) {
-        System.err.println("headwise: could not roll back table " + t.name() + ": " + e.getMessage());
+        DeltaRetry.run(t.name(), "removing the failed attempt's rows", () -> {
+          DeltaTable.forPath(spark, path(t).toString()).delete(col(Tables.ATTEMPT_ID.getName()).equalTo(attempt));
+          return null;
+        });
+      } catch (Throwable e) {
+        System.err.println("headwise: warning: could not remove the failed attempt's rows from table " + t.name()
+            + " (" + e.getClass().getSimpleName() + "); readers ignore them (attempt " + attempt + " has no runs"
+            + " row)");
       }
     }
   }
 
-  private static void deleteRecursively(Path p) throws IOException {
-    if (!Files.exists(p)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(p)) {
-      for (Path x : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(x);
-      }
-    }
+  @SuppressWarnings("unchecked")
+  private static <E extends Throwable> RuntimeException sneaky(Throwable e) throws E {
+    throw (E) e;
   }
 
   /** {@code k1 = 'v1' AND k2 = 'v2'} with quotes escaped. */
