@@ -2,8 +2,10 @@ package io.headwise.jobs.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Tables;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -58,6 +60,12 @@ public final class CalibrationSources {
     Dataset<Row> d;
     if (Files.isDirectory(p.resolve("_delta_log"))) {
       d = spark.read().format("delta").load(src);
+      if (Arrays.asList(d.columns()).contains(Tables.ATTEMPT_ID.getName())
+          && p.toAbsolutePath().normalize().getFileName().toString().equals(Tables.CALIBRATION_SAMPLES.name())) {
+        // a warehouse's calibration_samples: only the rows of succeeded, current attempts (see CurrentRows)
+        d = new Warehouse(spark, p.toAbsolutePath().normalize().getParent()).read(Tables.CALIBRATION_SAMPLES)
+            .orElseThrow();
+      }
     } else {
       try {
         d = spark.read().parquet(src);
