@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.jobs.cli.CliRunner;
 import io.headwise.jobs.cli.CliRunner.Result;
+import io.headwise.jobs.warehouse.RunRecords;
 import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.schemas.Tables;
 import java.nio.file.Files;
@@ -18,6 +19,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.junit.jupiter.api.BeforeAll;
@@ -57,8 +59,14 @@ class PublishJobTest extends SparkTestBase {
     // two plans in one run
     rows.add(eval("e5", "p1", "h2o", false, null, 0.1, 0.9, null, null, null, null, null));
     rows.add(eval("e5", "p2", "ems", false, null, 0.2, 0.9, null, null, null, null, null));
+    // with the evaluate steps' runs rows: readers see only rows of attempts that have one
+    Dataset<Row> runs = null;
+    for (String run : List.of("e1", "e2", "e3", "e4", "e5")) {
+      Dataset<Row> r = RunRecords.row(w, run, "evaluate", MODEL, "test", Instant.now(), Map.of(), Map.of(), null);
+      runs = runs == null ? r : runs.union(r);
+    }
     w.commit(List.of(new Warehouse.TableWrite(Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, rows),
-        Map.of("model_id", MODEL))), "test");
+        Map.of("model_id", MODEL)), new Warehouse.TableWrite(Tables.RUNS, runs, Map.of())), "test");
   }
 
   private static Row eval(String run, String plan, String method, boolean baseline, String baselineFor, Double kl,
