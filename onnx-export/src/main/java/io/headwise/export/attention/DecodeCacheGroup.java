@@ -17,9 +17,11 @@ import java.util.List;
  * @param recentTokens budget groups: most recent tokens always kept (the rest are heavy hitters)
  * @param kvHeads the model's kv heads held in this group's tensors, in tensor order
  * @param queryHeads the query heads that read them
+ * @param compensation streaming/elastic groups with RazorAttention's compensation entry: the sums of the evicted keys
+ *     and values and their count are carried as caches ({@code sum_key}, {@code sum_value}, {@code dropped})
  */
 public record DecodeCacheGroup(int layer, int group, int kind, long sinkTokens, float alpha, float beta,
-    long budgetTokens, long recentTokens, List<Integer> kvHeads, List<Integer> queryHeads) {
+    long budgetTokens, long recentTokens, List<Integer> kvHeads, List<Integer> queryHeads, boolean compensation) {
   /** Prefix of cache inputs. */
   public static final String PAST = "past.";
   /** Prefix of cache outputs. */

@@ -173,6 +173,14 @@ public final class DecodeGraphExporter {
                 "present_" + l + "_" + g.group()));
           }
         } else {
+          if (g.compensation()) {
+            for (String part : List.of("sum_key", "sum_value")) {
+              newInputs.add(cacheInfo(DecodeCacheGroup.PAST + g.name(part), g.kvHeads().size(), headDim, null));
+              newOutputs.add(cacheInfo(DecodeCacheGroup.PRESENT + g.name(part), g.kvHeads().size(), headDim, null));
+            }
+            newInputs.add(countInfo(DecodeCacheGroup.PAST + g.name("dropped")));
+            newOutputs.add(countInfo(DecodeCacheGroup.PRESENT + g.name("dropped")));
+          }
           newInputs.add(positionsInfo(DecodeCacheGroup.PAST + g.name("positions"), "past_" + l + "_" + g.group()));
           newOutputs.add(positionsInfo(DecodeCacheGroup.PRESENT + g.name("positions"),
               "present_" + l + "_" + g.group()));
@@ -249,16 +257,11 @@ public final class DecodeGraphExporter {
     Map<Integer, String> policyOfKv = new HashMap<>();
     for (int h = 0; h < plan.numHeads(); h++) {
       int kind = (int) plan.kinds()[h];
-      if (plan.compensation()[h] != 0) {
-        throw new HeadwiseException("plan " + planId + " has compensation entries (layer " + layer + ", query head "
-            + h + "); the decode graph does not carry RazorAttention's compensation entry yet: plan with"
-            + " --option compensation=none for a decode graph");
-      }
       String policy = switch (kind) {
         case HeadwiseAttentionOp.KIND_FULL -> "full";
         case HeadwiseAttentionOp.KIND_BUDGET -> "b" + plan.budgetTokens()[h] + "/" + plan.recentTokens()[h];
         default -> "w" + plan.sinkTokens()[h] + "/" + Float.floatToIntBits(plan.alpha()[h]) + "/"
-            + Float.floatToIntBits(plan.beta()[h]);
+            + Float.floatToIntBits(plan.beta()[h]) + "/c" + plan.compensation()[h];
       };
       int kv = (int) kvHeads[h];
       String before = policyOfKv.putIfAbsent(kv, policy);
@@ -290,7 +293,8 @@ public final class DecodeGraphExporter {
       boolean budget = kind == HeadwiseAttentionOp.KIND_BUDGET;
       out.add(new DecodeCacheGroup(layer, out.size(), kind, windowed ? plan.sinkTokens()[h] : 0,
           windowed ? plan.alpha()[h] : 0f, windowed ? plan.beta()[h] : 0f, budget ? plan.budgetTokens()[h] : 0,
-          budget ? plan.recentTokens()[h] : 0, List.copyOf(kvs), List.copyOf(queries)));
+          budget ? plan.recentTokens()[h] : 0, List.copyOf(kvs), List.copyOf(queries),
+          windowed && plan.compensation()[h] != 0));
     }
     return out;
   }
@@ -354,10 +358,15 @@ public final class DecodeGraphExporter {
           pre + "next_bn", beta, b.op("Add", pre + "next_n", nextPos, one))), zero);
       select = b.or(b.less(keyPos, sink), b.less(b.op("Sub", pre + "next_distance", nextPos, keyPos), nextSpan));
     }
-    String masked = b.where(keep, scores, b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY));
+    String minusInf = b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY);
+    String masked = b.where(keep, scores, minusInf);
     String p = b.op("Softmax", pre + "probs", List.of(masked), GraphBuilder.intAttr(axis1, -1));
     String safe = b.where(b.op("IsNaN", pre + "empty_row", p), zero, p);
     String out = b.op("MatMul", pre + "out", safe, vq);
+    if (g.compensation()) {
+      out = compensated(b, g, pre, out, masked, scores, q, keep, order, select, k, v, localOrNull(sameHeads, local,
+          b, pre), scale, zero, one, minusInf);
+    }
     if (select == null) {
       b.node("Identity", List.of(k), List.of(present + g.name("key")));
       b.node("Identity", List.of(v), List.of(present + g.name("value")));
@@ -368,6 +377,62 @@ public final class DecodeGraphExporter {
       b.node("Compress", List.of(positions, select), List.of(present + g.name("positions")),
           GraphBuilder.intAttr(axis1, 0));
     }
+    return out;
+  }
+
+  private static String localOrNull(boolean sameHeads, long[] local, BodyBuilder b, String pre) {
+    return sameHeads ? null : b.longVector(pre + "comp_local", local);
+  }
+
+  /**
+   * RazorAttention's compensation entry over carried sums: for query i the dropped set is every token the group has
+   * evicted (running sums of their keys and values and their count, carried as caches) plus the entries of this call
+   * it does not keep (j ≤ i, ¬keep); the entry's logit is the mean dropped scaled score + ln(count), its value the mean
+   * dropped value, and out = (1 − p_c)·P·V + p_c·mean(V_D) as in the HeadwiseAttention body. The sums then take the
+   * entries the next query no longer reaches.
+   */
+  private static String compensated(BodyBuilder b, DecodeCacheGroup g, String pre, String pv, String masked,
+      String scores, String q, String keep, String order, String select, String k, String v, String localHeads,
+      float scale, String zero, String one, String minusInf) {
+    String past = DecodeCacheGroup.PAST;
+    String present = DecodeCacheGroup.PRESENT;
+    String sumK = past + g.name("sum_key");
+    String sumV = past + g.name("sum_value");
+    String pastCount = past + g.name("dropped");
+    String sumKq = localHeads == null ? sumK : b.op("Gather", pre + "sum_key_per_query", List.of(sumK, localHeads),
+        GraphBuilder.intAttr("axis", 1));
+    String sumVq = localHeads == null ? sumV : b.op("Gather", pre + "sum_value_per_query", List.of(sumV,
+        localHeads), GraphBuilder.intAttr("axis", 1));
+    String vq = localHeads == null ? v : b.op("Gather", pre + "comp_values", List.of(v, localHeads),
+        GraphBuilder.intAttr("axis", 1));
+    String dropped = b.cast(b.and(order, b.not(keep)), GraphBuilder.FLOAT); // [S, L + S]
+    String count = b.op("Add", pre + "count", pastCount, b.reduceSum(dropped, true, -1)); // [S, 1]
+    String atLeastOne = b.op("Max", pre + "count_at_least_1", count, one);
+    String pastLogits = b.op("Mul", pre + "past_dropped_scores", b.op("MatMul", pre + "q_sum_key", q,
+        b.transpose(sumKq, 0, 1, 3, 2)), b.floatScalar(pre + "comp_scale", scale)); // [B, Hq, S, 1]
+    String logitSum = b.op("Add", pre + "dropped_score_sum", pastLogits,
+        b.reduceSum(b.op("Mul", pre + "dropped_scores", dropped, scores), true, -1));
+    String entryLogit = b.where(b.op("Greater", pre + "has_dropped", count, b.floatScalar(pre + "half", 0.5f)),
+        b.op("Add", pre + "entry_logit", b.op("Div", pre + "mean_dropped_score", logitSum, atLeastOne),
+            b.op("Log", pre + "log_count", atLeastOne)), minusInf);
+    String all = b.op("Concat", pre + "with_entry", List.of(masked, entryLogit), GraphBuilder.intAttr("axis", -1));
+    String probs = b.op("Softmax", pre + "entry_softmax", List.of(all), GraphBuilder.intAttr("axis", -1));
+    String width = b.op("Shape", pre + "width", masked);
+    String last = b.op("Slice", pre + "tk", width, b.longVector(pre + "w3", 3), b.longVector(pre + "w4", 4));
+    String rawEntry = b.op("Slice", pre + "entry_prob", probs, last, b.op("Add", pre + "tk1", last,
+        b.longVector(pre + "one_i", 1)), b.longVector(pre + "axis3", 3));
+    String entry = b.where(b.op("IsNaN", pre + "entry_nan", rawEntry), zero, rawEntry); // [B, Hq, S, 1]
+    String meanValue = b.op("Div", pre + "mean_dropped_value", b.op("Add", pre + "dropped_value_sum", sumVq,
+        b.op("MatMul", pre + "new_dropped_values", dropped, vq)), atLeastOne);
+    String out = b.op("Add", pre + "compensated", b.op("Mul", pre + "kept_share", pv, b.op("Sub",
+        pre + "one_minus_entry", one, entry)), b.op("Mul", pre + "entry_share", entry, meanValue));
+    // Carry: the entries the next query no longer reaches join the sums.
+    String evicted = b.reshape(b.cast(b.not(select), GraphBuilder.FLOAT), 1, -1); // [1, L + S]
+    b.node("Add", List.of(sumK, b.op("MatMul", pre + "evicted_keys", evicted, k)),
+        List.of(present + g.name("sum_key")));
+    b.node("Add", List.of(sumV, b.op("MatMul", pre + "evicted_values", evicted, v)),
+        List.of(present + g.name("sum_value")));
+    b.node("Add", List.of(pastCount, b.reduceSum(evicted, false, 0, 1)), List.of(present + g.name("dropped")));
     return out;
   }
 
@@ -470,12 +535,22 @@ public final class DecodeGraphExporter {
             .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(tokens))))).build();
   }
 
+  /** float [1]: how many tokens a compensated group has evicted (the compensation entry's count). */
+  private static ValueInfoProto countInfo(String name) {
+    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+        TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT).setShape(TensorShapeProto.newBuilder()
+            .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1))))).build();
+  }
+
+  /** [batch, heads, tokens, head dim]; {@code tokens} null: one entry (the compensation sums). */
   private static ValueInfoProto cacheInfo(String name, long heads, long headDim, String tokens) {
+    TensorShapeProto.Dimension length = tokens == null ? TensorShapeProto.Dimension.newBuilder().setDimValue(1).build()
+        : TensorShapeProto.Dimension.newBuilder().setDimParam(tokens).build();
     return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
         TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT).setShape(TensorShapeProto.newBuilder()
             .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("batch_size"))
             .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(heads))
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(tokens))
+            .addDim(length)
             .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(headDim))))).build();
   }
 

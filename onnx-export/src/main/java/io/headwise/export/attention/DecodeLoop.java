@@ -185,7 +185,7 @@ public final class DecodeLoop implements AutoCloseable {
   public long keyValueBytes() {
     long bytes = 0;
     for (Map.Entry<String, OnnxTensor> e : caches.entrySet()) {
-      if (e.getKey().endsWith(".positions") || e.getKey().endsWith(".scores")) {
+      if (e.getKey().endsWith(".positions") || e.getKey().endsWith(".scores") || e.getKey().endsWith(".dropped")) {
         continue;
       }
       long n = 1;
@@ -204,10 +204,14 @@ public final class DecodeLoop implements AutoCloseable {
       TensorShapeProto.Dimension d = dims.get(i);
       shape[i] = d.hasDimValue() ? d.getDimValue() : i == 0 && shape.length >= 3 ? 1 : 0; // batch 1, length 0
     }
-    try {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    try { // empty caches, or zero sums/counts for fixed-size state (compensation sums)
       OnnxTensor t = v.getType().getTensorType().getElemType() == GraphBuilder.INT64
-          ? OnnxTensor.createTensor(env, LongBuffer.allocate(0), shape)
-          : OnnxTensor.createTensor(env, FloatBuffer.allocate(0), shape);
+          ? OnnxTensor.createTensor(env, LongBuffer.allocate((int) n), shape)
+          : OnnxTensor.createTensor(env, FloatBuffer.allocate((int) n), shape);
       owned.add(t);
       return t;
     } catch (OrtException e) {

@@ -148,6 +148,36 @@ class DecodeGraphTest {
     assertTrue(maxDifference(dense, decoded) > 1e-2, "the plan should change the logits");
   }
 
+  /** RazorAttention's compensation entry over carried sums decodes as the prefill simulation computes it. */
+  @Test
+  void compensatedPlanDecodesAsThePrefillSimulation() throws Exception {
+    OnnxModel plain = OnnxModel.load(TestModels.stories260k());
+    OnnxModel decoder = OnnxModel.load(pastModel());
+    AttentionMap plainMap = AttentionLocator.locate(plain);
+    AttentionMap map = AttentionLocator.locate(decoder);
+    PlanMeta meta = AttentionTestSupport.meta(plain, plainMap, "razor", "razor");
+    String g = PlanRow.KV_HEAD;
+    List<PlanRow> rows = AttentionTestSupport.rows(plainMap, g, (l, h) -> switch ((h + l) % 3) {
+      case 0 -> AttentionTestSupport.full(meta, g, l, h);
+      case 1 -> AttentionTestSupport.compensated(meta, g, l, h, 2, 6, 0);
+      default -> AttentionTestSupport.compensated(meta, g, l, h, 1, 1, 0.2);
+    });
+    long[] tokens = tokens(80);
+    float[][] simulated = prefill(plain, HeadwiseAttentionExporter.rewrite(plain, plainMap, meta, rows), tokens);
+    DecodeGraphExporter.DecodeGraph graph = DecodeGraphExporter.rewrite(decoder, map, plain, meta, rows);
+    assertTrue(graph.groups().stream().anyMatch(DecodeCacheGroup::compensation));
+    float[][] decoded = decode(decoder, graph.proto(), tokens, 16, loop -> { });
+    double diff = maxDifference(simulated, decoded);
+    System.out.println("compensated plan decode vs prefill simulation: max |logit difference| " + diff);
+    assertTrue(diff <= TOLERANCE, "decode vs simulation " + diff);
+    List<PlanRow> plainRows = rows.stream().map(r -> new PlanRow(r.planId(), r.modelId(), r.statsRunId(),
+        r.method(), r.granularity(), r.layer(), r.head(), r.kind(), r.sinkTokens(), r.alpha(), r.beta(),
+        r.budgetTokens(), "{}")).toList();
+    float[][] withoutEntry = prefill(plain, HeadwiseAttentionExporter.rewrite(plain, plainMap, meta, plainRows),
+        tokens);
+    assertTrue(maxDifference(withoutEntry, decoded) > 1e-2, "the entry should change the logits");
+  }
+
   @Test
   void refusesAModelWithoutCacheAndAPlanOfAnotherModel(@TempDir Path dir) throws Exception {
     OnnxModel plain = OnnxModel.load(TestModels.stories260k());
