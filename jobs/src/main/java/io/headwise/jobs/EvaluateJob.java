@@ -167,7 +167,8 @@ public final class EvaluateJob implements Callable<Integer> {
             isBaseline ? planId : null, p.meta().kvFractionTarget(), keptFraction(p.rows(), lengths, causal),
             (int) x.samples(), x.positions(), x.klMean(), x.top1Agreement(), x.nllDelta(), x.repeatAccuracy(),
             x.referenceRepeatAccuracy(), x.passkeyAccuracy(), x.referencePasskeyAccuracy(), x.cosineMean(), now));
-        print(p.meta().planId() + (isBaseline ? " (uniform baseline)" : ""), x, keptFraction(p.rows(), lengths,
+        print(p.meta().planId() + (isBaseline ? " (uniform baseline)" : "h2o".equals(p.meta().method())
+            ? " (h2o simulated per query: upper bound)" : ""), x, keptFraction(p.rows(), lengths,
             causal));
       }
       List<Warehouse.TableWrite> writes = new ArrayList<>();

@@ -52,7 +52,8 @@ import picocli.CommandLine.Option;
  *       samples and the dense model scores above 0);</li>
  *   <li>{@code cosine}: mean cosine of final hidden states at least {@value #DEFAULT_MIN_COSINE} (encoders).</li>
  * </ul>
- * A plan is published when at least one check applied and every applied check passed. A plan held back is not an
+ * Plans of experimental methods ({@code ems}) are always held back (check {@code method}). A plan is published when
+ * at least one check applied and every applied check passed. A plan held back is not an
  * error (exit 0, one line saying why) unless {@value #FAIL_IF_HELD} is given (exit {@value #EXIT_HELD}); its row in
  * {@code published_plans}, if an earlier gate had published it, is removed, so the table holds the latest decision
  * per (model, plan). Rerunning replaces that plan's row only.
@@ -75,6 +76,8 @@ public final class PublishJob implements Callable<Integer> {
   static final String DEFAULT_MIN_RETENTION = "0.9";
   static final String DEFAULT_MIN_COSINE = "0.99";
   static final String OFF = "off";
+  /** Methods the gate never publishes: their evaluations do not measure the method they are named after. */
+  static final java.util.Set<String> EXPERIMENTAL_METHODS = java.util.Set.of("ems");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   @Mixin
@@ -170,6 +173,9 @@ public final class PublishJob implements Callable<Integer> {
     String describe() {
       if (!applied()) {
         return name + " (" + skipped + ")";
+      }
+      if (threshold == null) {
+        return name + " (" + note + ")";
       }
       String v = value == null ? "n/a" : String.format(Locale.ROOT, "%.4g", value);
       String t = String.format(Locale.ROOT, "%.4g", threshold);
@@ -305,6 +311,11 @@ public final class PublishJob implements Callable<Integer> {
   /** The gate's checks for one evaluation row and its baseline row (may be null). */
   List<Check> checks(Row r, Row baseline) {
     List<Check> c = new ArrayList<>();
+    if (EXPERIMENTAL_METHODS.contains(str(r, "method"))) {
+      // a failed check with no threshold: the plan is held back whatever else it measured
+      c.add(new Check("method", "not experimental", null, null, false, null, "method " + str(r, "method")
+          + " is experimental (a budget heuristic whose run-time policy has not been measured): held back"));
+    }
     Double kl = dbl(r, "kl_mean");
     if (maxKlRatio == null) {
       c.add(Check.skip("kl_ratio", "<=", null, "threshold off"));

@@ -155,6 +155,10 @@ class PublishJobTest extends SparkTestBase {
     long runs = spark.read().format("delta").load(wh.resolve("runs").toString())
         .filter("step = 'publish' and run_id = 'e5'").count();
     assertEquals(1, runs);
+    // the EMS plan meets the KL threshold but is experimental: held back whatever it measured
+    r = publish("--run-id", "e5", "--max-kl", "0.5");
+    assertTrue(r.out().contains("publish: held back p2") && r.out().contains("experimental"), r.out());
+    assertTrue(r.out().contains("publish: published p1"), r.out());
   }
 
   @Test

@@ -14,10 +14,13 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 
 /**
- * EMS, head-wise evict-then-merge KV compression (arXiv 2412.08521): every kv head gets its own token budget from
- * its global-local attention structure; at run time the head keeps the top tokens by a Global-Local score plus a
- * recent window and merges the evicted tokens into similar kept ones or drops them (the zero class). Rows are
- * {@code budget}, granularity {@code kv_head}.
+ * EXPERIMENTAL — a head-wise budget heuristic after EMS, head-wise evict-then-merge KV compression (arXiv
+ * 2412.08521): every kv head gets its own token budget from its global-local attention structure. What this planner
+ * implements is the budget allocation only; EMS's run-time mechanism (keep the top tokens by a Global-Local score
+ * plus a recent window, merge the evicted tokens into similar kept ones or drop them, the zero class) is written
+ * into the params as the policy an engine (the decode export) is to run, and no EMS number has been measured here:
+ * the prefill export refuses EMS budget heads, the plan records {@code experimental: true}, and the publish gate
+ * holds EMS plans back. Rows are {@code budget}, granularity {@code kv_head}.
  *
  * <p>The public description is partial (abstract only; no code found, planners.md §4). Reconstruction:
  * <ul>
@@ -173,6 +176,9 @@ public final class EmsPlanner implements KvPlanner {
     int[] budgets = allocate(weight, minBudget, lengths, f);
 
     Map<String, Object> params = new LinkedHashMap<>();
+    params.put("experimental", true);
+    params.put("status", "experimental head-wise budget heuristic: budgets are allocated here; the Global-Local"
+        + " scoring and evict-then-merge below are the run-time policy for an engine, not measured by headwise");
     params.put("global_weight", globalWeight);
     params.put("local_weight", localWeight);
     params.put("heavy_percent", heavyPercent > 0 ? heavyPercent : null);

@@ -21,6 +21,10 @@ import java.util.Map;
  * {@code budget_note} says so. GQA: the score of a kv head is the mean over its query heads (kvpress's
  * ObservedAttentionPress convention), stated in {@code gqa_scoring}.
  *
+ * <p>Evaluation: the exported prefill graph simulates the policy per query (heavy hitters re-selected among all
+ * earlier tokens), which lets an evicted token return; H2O's own harness evicts for good. The simulated number is an
+ * upper bound on H2O, and {@code evaluation_note} in the params says so.
+ *
  * <p>Options: {@code heavy_ratio} (default 0.1), {@code recent_ratio} (default 0.1).
  */
 public final class H2oPlanner implements KvPlanner {
@@ -64,6 +68,9 @@ public final class H2oPlanner implements KvPlanner {
     params.put("scoring", "accumulated column attention s_j = sum_i A_ij over all prefill and decode queries,"
         + " unnormalised; keep the top heavy_budget_tokens by s_j plus the last recent_budget_tokens tokens");
     params.put("gqa_scoring", "mean of s_j over the query heads of a kv group");
+    params.put("evaluation_note", "the prefill evaluation simulates this policy per query, re-selecting heavy hitters"
+        + " among all earlier tokens, so an evicted token can return; H2O's own cache evicts for good: a simulated"
+        + " number is an upper bound on H2O");
     String note = sized.withinTolerance() ? null
         : "H2O keeps a fixed token budget per head and no single budget keeps a fraction within [F-0.1, F+0.02]"
             + " at every target length " + request.targetLengths() + "; " + budget

@@ -638,7 +638,17 @@ public final class ReportRenderer {
   }
 
   private static String badge(String method) {
-    return "<span class=\"badge\" style=\"background:" + Colors.method(method) + "\">" + esc(method) + "</span>";
+    return "<span class=\"badge\" style=\"background:" + Colors.method(method) + "\">" + esc(method)
+        + ("ems".equals(method) ? " \u00b7 experimental" : "") + "</span>";
+  }
+
+  /**
+   * A method as an evaluation names it: EMS is experimental, and H2O's prefill evaluation simulates its policy per
+   * query (evicted tokens may return), an upper bound on H2O.
+   */
+  static String evaluatedMethod(String method) {
+    return "h2o".equals(method) ? "h2o (simulated: upper bound)" : "ems".equals(method) ? "ems (experimental)"
+        : method;
   }
 
   // ---------------------------------------------------------------- 4. fidelity
@@ -713,7 +723,7 @@ public final class ReportRenderer {
         if (y == null || !Double.isFinite(y)) {
           continue;
         }
-        String tip = e.planId() + " (" + e.method() + (e.baseline() ? ", uniform baseline of " + e.baselineFor()
+        String tip = e.planId() + " (" + evaluatedMethod(e.method()) + (e.baseline() ? ", uniform baseline of " + e.baselineFor()
             : "") + ")\nrun " + e.runId() + "\nKV kept " + Numbers.format(e.kvFraction()) + " (target "
             + Numbers.format(e.kvFractionTarget()) + ")\n" + mt.name() + " " + Numbers.format(y);
         points.add(new FidelityChartSvg.Point(e.planId(), e.method(), e.baseline(), e.baselineFor(), e.runId(),
@@ -860,7 +870,7 @@ public final class ReportRenderer {
               + esc(hashPrefix(e.modelId())) + "</code>"),
           new EvaluationColumn("run_id", false, e -> esc(e.runId())),
           new EvaluationColumn("plan_id", false, e -> "<code>" + esc(e.planId()) + "</code>"),
-          new EvaluationColumn("method", false, e -> esc(e.method())),
+          new EvaluationColumn("method", false, e -> esc(evaluatedMethod(e.method()))),
           new EvaluationColumn("baseline", false, e -> e.baseline() ? "yes" : "no"),
           new EvaluationColumn("baseline_for", false, e -> e.baselineFor() == null ? null : esc(e.baselineFor())),
           metric("kv_fraction_target", EvaluationRecord::kvFractionTarget),
