@@ -52,7 +52,7 @@ public final class PlanJob implements Callable<Integer> {
   ConfigOption config;
 
   @Option(names = OptionNames.METHOD, required = true,
-      description = "dense, streamingllm, h2o, moa, duo, razor or ems.")
+      description = "dense, streamingllm, h2o, moa, duo, razor or ems (experimental).")
   String method;
 
   @Option(names = OptionNames.STATS_RUN, required = true, description = "Profile run id to plan from.")
@@ -174,6 +174,19 @@ public final class PlanJob implements Callable<Integer> {
     System.out.printf("plan %s (%s, %s): %d heads %s; expected KV fraction %s%n", plan.meta().planId(),
         plan.meta().method(), plan.rows().isEmpty() ? "" : plan.rows().get(0).granularity(), plan.rows().size(),
         kinds, kvFractions(plan.meta().expectedKvFraction()));
+    try {
+      com.fasterxml.jackson.databind.JsonNode warnings = new com.fasterxml.jackson.databind.ObjectMapper()
+          .readTree(plan.paramsJson()).get("warnings");
+      if (warnings != null) {
+        warnings.forEach(w -> System.err.println("headwise plan: warning: " + w.asText()));
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    if (plan.paramsJson().contains("\"experimental\":true")) {
+      System.err.printf("headwise plan: warning: method %s is experimental (a head-wise budget heuristic whose run-time"
+          + " policy headwise has not measured); the publish gate holds its plans back%n", plan.meta().method());
+    }
     if (!plan.candidates().isEmpty()) {
       System.out.printf("  %d Pareto candidates: %s%n", plan.candidates().size(),
           plan.candidates().stream().map(PlanCandidate::candidateId).toList());

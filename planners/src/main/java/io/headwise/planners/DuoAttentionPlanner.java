@@ -1,6 +1,5 @@
 package io.headwise.planners;
 
-import io.headwise.planners.HeadStatsTable.WindowCurve;
 import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
@@ -21,8 +20,9 @@ import java.util.SortedSet;
  * variant upstream, planners.md §2):
  * <ul>
  *   <li>Score: the output error of switching a head to sink + recent, i.e. {@code stream_deviation_s{S}_w{w}}
- *       interpolated at w = recent_tokens (window scaled by T/N when the bucket T nearest a target length N is
- *       shorter than N), averaged over the target lengths, max over the query heads of a kv group (the group shares
+ *       interpolated at w = recent_tokens, combined over every profiled length bucket T as {@link BucketEvidence}
+ *       defines (the largest cost; window scaled by T/N when T &lt; N; option {@code bucket_evidence}), averaged
+ *       over the target lengths, max over the query heads of a kv group (the group shares
  *       one cache). The stats are profiled with small sink counts (S = 4 by default), not Duo's 64 sinks: S is the
  *       largest profiled sink count ≤ sink_tokens, so the scored policy keeps a subset of the deployed one — a
  *       conservative proxy that is recorded in {@code score_statistic}. Without stream deviation the score is
@@ -47,6 +47,7 @@ public final class DuoAttentionPlanner implements KvPlanner {
   public static final String SINK_TOKENS = "sink_tokens";
   public static final String RECENT_TOKENS = "recent_tokens";
   public static final String RETRIEVAL_SHARE = "retrieval_share";
+  public static final String BUCKET_EVIDENCE = "bucket_evidence";
 
   static final double GQA_DEFAULT_SHARE = 0.5;
   static final double MHA_DEFAULT_SHARE = 0.25;
@@ -55,7 +56,10 @@ public final class DuoAttentionPlanner implements KvPlanner {
       new OptionSpec(SINK_TOKENS, "64", "attention-sink tokens kept by streaming heads (Duo deployment: 64)"),
       new OptionSpec(RECENT_TOKENS, "256", "recent tokens kept by streaming heads (Duo deployment: 256)"),
       new OptionSpec(RETRIEVAL_SHARE, PlanOptions.AUTO,
-          "share of kv heads kept full; auto: the share that meets the KV fraction"));
+          "share of kv heads kept full; auto: the share that meets the KV fraction"),
+      new OptionSpec(BUCKET_EVIDENCE, BucketEvidence.MAX,
+          "max: a head's score is the largest over every profiled length bucket (shorter buckets at the window"
+              + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
 
   @Override
   public String method() {
@@ -114,23 +118,38 @@ public final class DuoAttentionPlanner implements KvPlanner {
     }
     SortedSet<Integer> atMostSink = sinkChoices.headSet(sink + 1);
     int statSinks = atMostSink.isEmpty() ? sinkChoices.first() : atMostSink.last();
-    SortedSet<Integer> buckets = stats.buckets(family, statSinks);
     int kvHeads = stats.numKvHeads();
     int g = stats.groupSize();
     int total = stats.numLayers() * kvHeads;
     double[] score = new double[total];
+    String statistic = family == WindowedStat.OUTPUT_KL ? "output_kl_s" + statSinks
+        : family == WindowedStat.STREAM_DEVIATION ? "stream_deviation_s" + statSinks : "1 - coverage_s" + statSinks;
+    String evidenceMode = options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
+    List<Map<String, Object>> evidence = new ArrayList<>();
+    for (int i = 0; i < total; i++) {
+      evidence.add(new LinkedHashMap<>());
+    }
+    List<String> warnings = new ArrayList<>();
+    java.util.Set<Integer> bucketsRead = new java.util.TreeSet<>();
     for (int length : lengths) {
-      int bucket = HeadStatsTable.nearestBucket(buckets, length);
-      WindowCurve curve = stats.curve(family, statSinks, bucket);
-      double window = recent * Math.min(1.0, (double) bucket / length);
+      BucketEvidence bucketEvidence = new BucketEvidence(stats, family, statSinks, length, evidenceMode);
+      bucketsRead.addAll(bucketEvidence.buckets());
+      String missing = bucketEvidence.missingWarning(statistic);
+      if (missing != null) {
+        warnings.add(missing);
+      }
       for (int l = 0; l < stats.numLayers(); l++) {
         for (int k = 0; k < kvHeads; k++) {
-          double groupMax = Double.NEGATIVE_INFINITY;
+          BucketEvidence.Evidence groupMax = null;
           for (int h = k * g; h < (k + 1) * g; h++) {
-            double v = curve.at(l, h, window);
-            groupMax = Math.max(groupMax, family == WindowedStat.COVERAGE ? 1.0 - v : v);
+            BucketEvidence.Evidence e = bucketEvidence.at(l, h, recent);
+            if (groupMax == null || e.cost() > groupMax.cost()) {
+              groupMax = e;
+            }
           }
-          score[l * kvHeads + k] += groupMax / lengths.size();
+          score[l * kvHeads + k] += groupMax.cost() / lengths.size();
+          evidence.get(l * kvHeads + k).put(String.valueOf(length),
+              BucketEvidence.describe(statistic, recent, groupMax));
         }
       }
     }
@@ -178,10 +197,15 @@ public final class DuoAttentionPlanner implements KvPlanner {
     params.put("sparsity", 1.0 - (double) retrieval / total);
     params.put("default_retrieval_share", defaultShare);
     params.put("threshold", retrieval > 0 ? score[order[retrieval - 1]] : null);
-    params.put("score_statistic", (family == WindowedStat.OUTPUT_KL ? "output_kl_s" + statSinks
-        : family == WindowedStat.STREAM_DEVIATION ? "stream_deviation_s" + statSinks
-        : "1 - coverage_s" + statSinks) + " at w = recent_size (scaled by bucket/N when the bucket is shorter),"
-        + " mean over target lengths, max over the query heads of the kv group"
+    params.put("bucket_evidence", evidenceMode);
+    params.put("buckets_read", List.copyOf(bucketsRead));
+    if (!warnings.isEmpty()) {
+      params.put("warnings", warnings);
+    }
+    params.put("score_statistic", statistic + " at w = recent_size, "
+        + (BucketEvidence.MAX.equals(evidenceMode) ? "the largest over every profiled bucket T" : "at the bucket"
+            + " nearest N") + " (window scaled by T/N when T < N), mean over target lengths, max over the query"
+        + " heads of the kv group"
         + (statSinks < sink ? "; profiled with " + statSinks + " sinks instead of " + sink
             + ", so it scores a subset of the deployed tokens (conservative)" : ""));
     List<HeadPolicy> heads = new ArrayList<>();
@@ -190,7 +214,7 @@ public final class DuoAttentionPlanner implements KvPlanner {
         int i = l * kvHeads + k;
         HeadPolicy h = isRetrieval[i] ? HeadPolicy.full(l, k)
             : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, recent, 0.0);
-        heads.add(h.with("score", score[i]).with("retrieval", isRetrieval[i]));
+        heads.add(h.with("score", score[i]).with("retrieval", isRetrieval[i]).with("evidence", evidence.get(i)));
       }
     }
     String note = null;

@@ -1,6 +1,5 @@
 package io.headwise.planners;
 
-import io.headwise.planners.HeadStatsTable.WindowCurve;
 import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.planners.moa.MoaProblem;
 import io.headwise.planners.moa.MoaRule;
@@ -32,9 +31,12 @@ import java.util.TreeMap;
  *       rule" of planners.md: cost(h, r, N) = s_l · {@code stream_deviation_s{S}_w{w}} interpolated (log-linear in
  *       w) at the rule's band w = kept(N) − S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps
  *       everything. When the stats have no stream deviation at sink count S, cost = 1 − coverage_s{S}_w{w}
- *       (MoA's cheapest option, the dropped mass). The statistic is read at the bucket nearest N (log scale); if
- *       that bucket T is shorter than N the window is scaled by T/N (the rule keeps the same share of the
- *       context), a conservative choice for local heads. s_l is {@code layer_scales} (default 1 for every
+ *       (MoA's cheapest option, the dropped mass). Evidence across length buckets ({@link BucketEvidence},
+ *       option {@code bucket_evidence}): the cost is the largest over every profiled bucket T, read at the
+ *       window scaled by T/N when T &lt; N (the rule keeps the same share of the context) and as measured when
+ *       T ≥ N, so a head that some bucket shows to depend on distance d is costed for any window shorter than d;
+ *       each row's params name the bucket that decided its cost, and a target length beyond every bucket gives a
+ *       warning. s_l is {@code layer_scales} (default 1 for every
  *       layer): the per-layer gradient-norm factor MoA's cost carries and the statistics cannot.</li>
  *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at every target
  *       length (density = mean over the planned units — kv heads or query heads, see granularity — of
@@ -75,6 +77,7 @@ public final class MoaPlanner implements KvPlanner {
   public static final String PARETO_BINS = "pareto_bins";
   public static final String PARETO_TIME_LIMIT_SECONDS = "pareto_time_limit_seconds";
   public static final String GRANULARITY = "granularity";
+  public static final String BUCKET_EVIDENCE = "bucket_evidence";
 
   static final String NO_LAYER_SCALES = "none";
   static final int DEFAULT_SINK_TOKENS = 4;
@@ -102,7 +105,10 @@ public final class MoaPlanner implements KvPlanner {
           "kv_head: one rule per kv-head group, density per kv-head cache (what an engine keeping one cache per kv"
               + " head stores); query_head: one rule per query head, density per query-head cache (MoA's own"
               + " GQA-to-MHA convention, g x the kv-head cache); auto: kv_head on grouped-query models, else"
-              + " query_head"));
+              + " query_head"),
+      new OptionSpec(BUCKET_EVIDENCE, BucketEvidence.MAX,
+          "max: a rule's cost is the largest over every profiled length bucket (shorter buckets at the window"
+              + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
 
   /** The MoA problem built from a request, with everything needed to turn a solution into rows. */
   public record Prepared(
@@ -118,7 +124,10 @@ public final class MoaPlanner implements KvPlanner {
       List<Double> betas,
       double[] layerScales,
       String granularity,
-      int unitsPerLayer) {}
+      int unitsPerLayer,
+      int[][][] evidenceBucket,
+      List<Integer> bucketsRead,
+      List<String> warnings) {}
 
   @Override
   public String method() {
@@ -212,14 +221,22 @@ public final class MoaPlanner implements KvPlanner {
         kept[r][n] = keptTokens(rules.get(r), sink, lengths.get(n));
       }
     }
+    String evidenceMode = options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
     Map<Integer, Integer> bucketByLength = new TreeMap<>();
     double[][][] cost = new double[units][rules.size()][lengths.size()];
+    int[][][] evidenceBucket = new int[units][rules.size()][lengths.size()];
+    double[][][] largestPart = new double[units][rules.size()][lengths.size()];
+    java.util.Set<Integer> bucketsRead = new java.util.TreeSet<>();
+    List<String> warnings = new ArrayList<>();
     for (int n = 0; n < lengths.size(); n++) {
       int length = lengths.get(n);
-      int bucket = HeadStatsTable.nearestBucket(buckets, length);
-      bucketByLength.put(length, bucket);
-      WindowCurve curve = stats.curve(family, sink, bucket);
-      double windowScale = Math.min(1.0, (double) bucket / length);
+      bucketByLength.put(length, HeadStatsTable.nearestBucket(buckets, length));
+      BucketEvidence evidence = new BucketEvidence(stats, family, sink, length, evidenceMode);
+      bucketsRead.addAll(evidence.buckets());
+      String missing = evidence.missingWarning(costStatistic);
+      if (missing != null) {
+        warnings.add(missing);
+      }
       for (int l = 0; l < stats.numLayers(); l++) {
         for (int h = 0; h < stats.numHeads(); h++) {
           // a kv-head unit costs the sum of its query heads' costs: the group shares the rule, so switching it
@@ -227,13 +244,16 @@ public final class MoaPlanner implements KvPlanner {
           int u = perKvHead ? l * unitsPerLayer + h / g : l * unitsPerLayer + h;
           for (int r = 0; r < rules.size(); r++) {
             double k = kept[r][n];
-            double c = 0.0;
-            if (k < length) {
-              double value = curve.at(l, h, (k - sink) * windowScale);
-              c = family == WindowedStat.COVERAGE ? 1.0 - value
-                  : family == WindowedStat.OUTPUT_KL ? value / stats.groupSize() : value;
+            if (k >= length) {
+              continue;
             }
-            cost[u][r][n] += layerScales[l] * Math.max(0.0, c);
+            BucketEvidence.Evidence e = evidence.at(l, h, k - sink);
+            double c = layerScales[l] * (family == WindowedStat.OUTPUT_KL ? e.cost() / stats.groupSize() : e.cost());
+            cost[u][r][n] += c;
+            if (c >= largestPart[u][r][n]) {
+              largestPart[u][r][n] = c;
+              evidenceBucket[u][r][n] = e.bucket();
+            }
           }
         }
       }
@@ -269,7 +289,8 @@ public final class MoaPlanner implements KvPlanner {
     MoaProblem problem = new MoaProblem(stats.numLayers(), layerOfUnit, lengthArray, kept, cost, lower, upper,
         maxRules);
     return new Prepared(problem, rules, sink, costStatistic, bucketByLength, minLength, profileLength, maxLength,
-        alphaStep, betas, layerScales, granularity, unitsPerLayer);
+        alphaStep, betas, layerScales, granularity, unitsPerLayer, evidenceBucket, List.copyOf(bucketsRead),
+        List.copyOf(warnings));
   }
 
   private static String granularity(PlanOptions options, HeadStatsTable stats) {
@@ -363,10 +384,15 @@ public final class MoaPlanner implements KvPlanner {
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("sink_tokens", prepared.sinkTokens());
     params.put("cost_statistic", prepared.costStatistic());
-    Map<String, Integer> buckets = new LinkedHashMap<>();
-    prepared.bucketByLength().forEach((n, b) -> buckets.put(String.valueOf(n), b));
-    params.put("bucket_by_length", buckets);
-    params.put("window_scaling", "window scaled by bucket/N when the bucket is shorter than N");
+    params.put("bucket_evidence", options.string(BUCKET_EVIDENCE));
+    params.put("buckets_read", prepared.bucketsRead());
+    params.put("evidence_rule", BucketEvidence.MAX.equals(options.string(BUCKET_EVIDENCE))
+        ? "a rule's cost at length N is the largest over every profiled bucket T (T < N read at the window scaled"
+            + " by T/N, T >= N as measured); each head's evidence names the bucket that decided it"
+        : "the bucket nearest N only (window scaled by T/N when T < N)");
+    if (!prepared.warnings().isEmpty()) {
+      params.put("warnings", prepared.warnings());
+    }
     params.put("alpha_step", prepared.alphaStep());
     params.put("betas", prepared.betas());
     params.put("rule_filter_lengths", List.of(prepared.minLength(), prepared.profileLength(),
@@ -434,9 +460,27 @@ public final class MoaPlanner implements KvPlanner {
           rule.alpha() - sink, rule.beta())
           .with("moa_alpha", rule.alpha())
           .with("moa_beta", rule.beta())
-          .with("rule", ruleOfUnit[u]));
+          .with("rule", ruleOfUnit[u])
+          .with("evidence", evidence(prepared, u, ruleOfUnit[u])));
     }
     return heads;
+  }
+
+  /** Per target length: the chosen rule's cost for this unit and the bucket whose statistic decided it. */
+  private static Map<String, Object> evidence(Prepared prepared, int unit, int rule) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    int[] lengths = prepared.problem().lengths();
+    for (int n = 0; n < lengths.length; n++) {
+      double keptTokens = prepared.problem().keptTokens()[rule][n];
+      Map<String, Object> e = new LinkedHashMap<>();
+      e.put("statistic", prepared.costStatistic());
+      e.put("window", keptTokens - prepared.sinkTokens());
+      double c = prepared.problem().cost()[unit][rule][n];
+      e.put("bucket", c > 0 ? prepared.evidenceBucket()[unit][rule][n] : null);
+      e.put("cost", c);
+      out.put(String.valueOf(lengths[n]), e);
+    }
+    return out;
   }
 
   /** MoA's ε-constraint search; returns the non-dominated solutions, the main one included. */
