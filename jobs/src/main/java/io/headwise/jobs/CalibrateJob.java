@@ -52,6 +52,7 @@ public final class CalibrateJob implements Callable<Integer> {
   public static final String STEP = "calibrate";
   public static final String COUNT = "--count";
   public static final String PROBE_LENGTH = "--probe-length";
+  public static final String LENGTHS = "--lengths";
   public static final String REPEAT_PERIOD = "--repeat-period";
   public static final String REPEAT_COUNT = "--repeat-count";
   public static final String ID_RANGE = "--id-range";
@@ -104,8 +105,14 @@ public final class CalibrateJob implements Callable<Integer> {
   @Option(names = COUNT, defaultValue = "8", description = "Samples per probe kind (default: ${DEFAULT-VALUE}).")
   int count;
 
-  @Option(names = PROBE_LENGTH, defaultValue = "256", description = "Tokens per probe (default: ${DEFAULT-VALUE}).")
-  int probeLength;
+  @Option(names = PROBE_LENGTH, paramLabel = "N", description = "Tokens per probe, one length (same as --lengths N).")
+  Integer probeLength;
+
+  @Option(names = LENGTHS, split = ",", paramLabel = "N,...", description = "Probe lengths: --count probes of each"
+      + " kind at each length, so that every length a plan targets has probe evidence (default: a spread up to the"
+      + " model's context: N/4, N/2 and N for a model stating N positions, clamped to [64, 2048]; 256 when it states"
+      + " none).")
+  List<Integer> lengths;
 
   @Option(names = REPEAT_PERIOD, defaultValue = "0",
       description = "Repeat probes: segment length (0 = (probe length - 1) / repeat count).")
@@ -178,7 +185,7 @@ public final class CalibrateJob implements Callable<Integer> {
       conf.put("probes", probes);
       conf.put("seed", seed);
       conf.put("count", count);
-      conf.put("probe_length", probeLength);
+      conf.put("probe_lengths", probeLengths(limits));
       Map<String, Long> counts = Map.of(Tables.CALIBRATION_SAMPLES.name(), (long) rows.size());
       w.commit(List.of(new Warehouse.TableWrite(Tables.CALIBRATION_SAMPLES, w.rows(Tables.CALIBRATION_SAMPLES, rows),
           keys), new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
@@ -218,28 +225,64 @@ public final class CalibrateJob implements Callable<Integer> {
     int[] range = idRange(limits);
     boolean decoder = !isDefault;
     int lead = leadingToken != -2 ? leadingToken : isDefault ? 101 : (decoder ? 1 : -1);
+    List<Integer> probeLengths = probeLengths(limits);
     for (String p : probes) {
-      switch (p.trim().toLowerCase(Locale.ROOT)) {
-        case "repeat": {
-          int lengthWithoutLead = probeLength - (lead >= 0 ? 1 : 0);
-          int period = repeatPeriod > 0 ? repeatPeriod : Math.max(2, lengthWithoutLead / repeatCount);
-          samples.addAll(new RepeatProbes(count, period, repeatCount, range[0], range[1], lead, seed).generate(""));
-          break;
+      for (int probeLength : probeLengths) {
+        // one length keeps the historical sample ids; several are told apart by a length prefix and their own seeds
+        String prefix = probeLengths.size() == 1 ? "" : "len" + probeLength + "-";
+        long s = probeLengths.size() == 1 ? seed : seed + 1000L * probeLength;
+        switch (p.trim().toLowerCase(Locale.ROOT)) {
+          case "repeat": {
+            int lengthWithoutLead = probeLength - (lead >= 0 ? 1 : 0);
+            int period = repeatPeriod > 0 ? repeatPeriod : Math.max(2, lengthWithoutLead / repeatCount);
+            samples.addAll(new RepeatProbes(count, period, repeatCount, range[0], range[1], lead, s)
+                .generate(prefix));
+            break;
+          }
+          case "passkey":
+            samples.addAll(new PasskeyProbes(count, probeLength, needleLength, Math.max(1, needleLength / 4),
+                needleDepth, range[0], range[1], lead, s + 1).generate(prefix, haystacks));
+            break;
+          case "self":
+            samples.addAll(new SelfGenerated(count, probeLength, temperature, startToken, s + 2)
+                .generate(prefix, m, 0));
+            break;
+          default:
+            throw new HeadwiseException("unknown probe '" + p + "' in " + OptionNames.PROBES
+                + "; valid: repeat, passkey, self");
         }
-        case "passkey":
-          samples.addAll(new PasskeyProbes(count, probeLength, needleLength, Math.max(1, needleLength / 4),
-              needleDepth, range[0], range[1], lead, seed + 1).generate("", haystacks));
-          break;
-        case "self":
-          samples.addAll(new SelfGenerated(count, probeLength, temperature, startToken, seed + 2)
-              .generate("", m, 0));
-          break;
-        default:
-          throw new HeadwiseException("unknown probe '" + p + "' in " + OptionNames.PROBES
-              + "; valid: repeat, passkey, self");
       }
     }
     return samples;
+  }
+
+  /** The probe lengths: --lengths, else --probe-length, else a spread up to the model's context. */
+  List<Integer> probeLengths(ModelLimits limits) {
+    if (lengths != null && probeLength != null) {
+      throw new HeadwiseException("give " + LENGTHS + " or " + PROBE_LENGTH + ", not both");
+    }
+    List<Integer> out;
+    if (lengths != null) {
+      out = lengths.stream().distinct().sorted().toList();
+    } else if (probeLength != null) {
+      out = List.of(probeLength);
+    } else if (limits.maxPositions() > 0) {
+      long n = limits.maxPositions();
+      out = java.util.stream.LongStream.of(n / 4, n / 2, n).mapToInt(x -> (int) Math.max(64, Math.min(2048, x)))
+          .distinct().sorted().boxed().toList();
+    } else {
+      out = List.of(256);
+    }
+    for (int n : out) {
+      if (n < 8) {
+        throw new HeadwiseException("probe length " + n + " is too short; give lengths of at least 8 tokens");
+      }
+      if (limits.maxPositions() > 0 && n > limits.maxPositions()) {
+        throw new HeadwiseException("probe length " + n + " exceeds the " + limits.maxPositions()
+            + " positions the model accepts");
+      }
+    }
+    return out;
   }
 
   private int[] idRange(ModelLimits limits) {
