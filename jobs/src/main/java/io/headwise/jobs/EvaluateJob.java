@@ -171,6 +171,15 @@ public final class EvaluateJob implements Callable<Integer> {
             ? " (h2o simulated per query: upper bound)" : ""), x, keptFraction(p.rows(), lengths,
             causal));
       }
+      if (baseline != null) {
+        String worse = worseThanUniform(merged.get(planId).metrics(), merged.get(baseline.meta().planId())
+            .metrics());
+        if (worse != null) {
+          // the planner ranked this plan above the uniform rule by its cost model; the measurement disagrees
+          System.out.println("headwise evaluate: plan " + planId + " is WORSE than the uniform plan at the same KV"
+              + " fraction: " + worse);
+        }
+      }
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       for (PlanToEvaluate p : plans) {
         writes.add(new Warehouse.TableWrite(Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, rows.stream()
@@ -229,6 +238,28 @@ public final class EvaluateJob implements Callable<Integer> {
       }
     }
     return n == 0 ? Double.NaN : sum / n;
+  }
+
+  /** What the plan measures worse than its uniform baseline (KL, repeat or passkey accuracy), or null. */
+  static String worseThanUniform(OutputComparison.Metrics plan, OutputComparison.Metrics uniform) {
+    List<String> out = new ArrayList<>();
+    if (plan.klMean() != null && uniform.klMean() != null && plan.klMean() > uniform.klMean()) {
+      out.add(String.format(Locale.ROOT, "KL %.4f > %.4f", plan.klMean(), uniform.klMean()));
+    }
+    if (plan.repeatAccuracy() != null && uniform.repeatAccuracy() != null
+        && plan.repeatAccuracy() < uniform.repeatAccuracy()) {
+      out.add(String.format(Locale.ROOT, "repeat accuracy %.3f < %.3f", plan.repeatAccuracy(),
+          uniform.repeatAccuracy()));
+    }
+    if (plan.passkeyAccuracy() != null && uniform.passkeyAccuracy() != null
+        && plan.passkeyAccuracy() < uniform.passkeyAccuracy()) {
+      out.add(String.format(Locale.ROOT, "passkey accuracy %.3f < %.3f", plan.passkeyAccuracy(),
+          uniform.passkeyAccuracy()));
+    }
+    if (plan.cosineMean() != null && uniform.cosineMean() != null && plan.cosineMean() < uniform.cosineMean()) {
+      out.add(String.format(Locale.ROOT, "cosine %.5f < %.5f", plan.cosineMean(), uniform.cosineMean()));
+    }
+    return out.isEmpty() ? null : String.join(", ", out);
   }
 
   private static void print(String name, OutputComparison.Metrics x, double kept) {
