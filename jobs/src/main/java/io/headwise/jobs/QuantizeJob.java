@@ -302,9 +302,13 @@ public final class QuantizeJob implements Callable<Integer> {
       System.err.printf(Locale.ROOT, "headwise quantize: %s of %d linears done in %.1f s%n",
           spec.needsHessian() ? "capture and quantization" : "quantization", layers.size(), seconds);
       long t1 = System.nanoTime();
-      ModelProto exported = QuantizeExport.withMatMulNBits(QuantizeModelFiles.embedded(working), layers, results,
-          spec.bits(), metadata().toString());
-      QuantizeModelFiles.Staged staged = QuantizeModelFiles.stage(exported, target, external);
+      // weights that stay float (embeddings, LM head, norms) stay external and are copied range by range, unless
+      // the output must be one file
+      ModelProto base = external == ExternalData.NEVER ? QuantizeModelFiles.embedded(working) : working.proto();
+      ModelProto exported = QuantizeExport.withMatMulNBits(base, layers, results, spec.bits(),
+          metadata().toString());
+      QuantizeModelFiles.Staged staged = QuantizeModelFiles.stage(exported, working.externalDataDir().orElse(null),
+          target, external);
       OnnxModel quantized = OnnxModel.load(staged.tempModel());
       try {
         OrtSessionFactory.open(quantized, quantized.proto(), ExecutionProvider.CPU, 1).close();
@@ -366,7 +370,8 @@ public final class QuantizeJob implements Callable<Integer> {
       for (LinearLayer l : layers) {
         byOutput.put(l.outputTensor(), l);
       }
-      ModelProto current = QuantizeModelFiles.embedded(working);
+      ModelProto current = working.proto();
+      Path sourceDir = working.externalDataDir().orElse(null);
       OnnxModel currentModel = working;
       Path previous = null;
       for (HessianGroup g : groups) {
@@ -377,7 +382,7 @@ public final class QuantizeJob implements Callable<Integer> {
         collect(pass);
         if (g.id() + 1 < groups.size()) {
           current = QuantizeExport.withDequantized(current, pass.layers(), byOutput, spec.bits());
-          Path next = QuantizeModelFiles.writeWorking(current, workDir(), "step-" + g.id() + ".onnx",
+          Path next = QuantizeModelFiles.writeWorking(current, sourceDir, workDir(), "step-" + g.id() + ".onnx",
               ExternalData.AUTO);
           currentModel = OnnxModel.load(next);
           deleteModelFiles(previous);

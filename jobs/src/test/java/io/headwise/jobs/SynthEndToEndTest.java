@@ -66,6 +66,46 @@ class SynthEndToEndTest extends SparkTestBase {
       assertEquals(0.0, e.getDouble(e.fieldIndex("kl_mean")), 1e-5, "the dense plan is the model");
       assertEquals(1.0, e.getDouble(e.fieldIndex("top1_agreement")), 1e-9);
     }
+
+    // quantize: the float weights that stay (embedding, LM head) are copied from the source data file byte for byte
+    Path q = tmp.resolve("q/tiny-w4.onnx");
+    Files.createDirectories(q.getParent());
+    ok(CliRunner.run("quantize", "--model", model.toString(), "--calibration", probes.toString(), "--warehouse", w,
+        "--run-id", "q4", "--method", "rtn", "--bits", "4", "--group", "32", "--out", q.toString()));
+    assertEquals(List.of(q.getFileName().toString(), "tiny-w4.onnx.data"), sortedNames(q.getParent()));
+    assertEquals(bytesOf(model, "model.embed_tokens.weight"), bytesOf(q, "model.embed_tokens.weight"));
+  }
+
+  /** The stored bytes of an initializer, read through its external-data reference. */
+  private static java.nio.ByteBuffer bytesOf(Path modelFile, String name) throws Exception {
+    for (var t : io.headwise.graph.OnnxModel.load(modelFile).graph().getInitializerList()) {
+      if (t.getName().equals(name)) {
+        long offset = 0;
+        long length = 0;
+        String location = null;
+        for (var e : t.getExternalDataList()) {
+          switch (e.getKey()) {
+            case "offset" -> offset = Long.parseLong(e.getValue());
+            case "length" -> length = Long.parseLong(e.getValue());
+            case "location" -> location = e.getValue();
+            default -> { }
+          }
+        }
+        assertEquals(ai.onnx.proto.OnnxMl.TensorProto.DataLocation.EXTERNAL, t.getDataLocation(), name);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) length);
+        try (var ch = java.nio.channels.FileChannel.open(modelFile.resolveSibling(location))) {
+          ch.read(b, offset);
+        }
+        return b.flip();
+      }
+    }
+    throw new AssertionError("no initializer " + name + " in " + modelFile);
+  }
+
+  private static List<String> sortedNames(Path dir) throws Exception {
+    try (var files = Files.list(dir)) {
+      return files.map(p -> p.getFileName().toString()).sorted().toList();
+    }
   }
 
   @Test

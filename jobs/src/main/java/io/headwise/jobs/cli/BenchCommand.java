@@ -25,9 +25,10 @@ import picocli.CommandLine.Option;
 /** {@code headwise bench}: the project's benchmarks; every ratio compares runs made in the same invocation. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "Benchmarks: stats (in-graph statistics overhead and vs the naive route), profile (local[1] vs"
-        + " local[2] throughput), moa (solver on Llama-3-8B-shaped statistics), gptq (a 4096 x 4096 layer).",
+        + " local[2] throughput), moa (solver on Llama-3-8B-shaped statistics), gptq (a 4096 x 4096 layer), scale"
+        + " (long-context profiling memory and time on a Llama-3-8B-shaped layer).",
     subcommands = {BenchCommand.Stats.class, BenchCommand.Profile.class, BenchCommand.Moa.class,
-        BenchCommand.Gptq.class, DecodeBench.class})
+        BenchCommand.Gptq.class, DecodeBench.class, BenchScale.class})
 public final class BenchCommand implements Runnable {
   public static final String DECODER = "--decoder";
   public static final String RUNS = "--runs";

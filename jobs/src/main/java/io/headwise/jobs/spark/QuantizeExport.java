@@ -70,7 +70,8 @@ public final class QuantizeExport {
       int n = l.outFeatures();
       int k = l.inFeatures();
       float[] stored = l.weightOutIn() ? outIn : transpose(outIn, n, k);
-      g.setInitializer(idx, t.toBuilder().clearFloatData().clearInt32Data()
+      g.setInitializer(idx, t.toBuilder().clearFloatData().clearInt32Data().clearExternalData()
+          .setDataLocation(TensorProto.DataLocation.DEFAULT)
           .setRawData(ByteString.copyFrom(encode(stored, t.getDataType()))).build());
     }
     return proto.toBuilder().setGraph(g).build();

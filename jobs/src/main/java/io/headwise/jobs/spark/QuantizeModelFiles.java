@@ -219,14 +219,50 @@ public final class QuantizeModelFiles {
     throw new HeadwiseException("model " + model.source() + " has no initializer " + name);
   }
 
-  /** Bytes held by the initializers of {@code proto} (embedded raw data). */
+  /** Bytes held by the initializers of {@code proto}: embedded data, plus the length of external ones. */
   public static long initializerBytes(ModelProto proto) {
     long n = 0;
     for (TensorProto t : proto.getGraph().getInitializerList()) {
       n += t.getRawData().size() + 4L * t.getFloatDataCount() + 8L * t.getInt64DataCount()
           + 4L * t.getInt32DataCount() + 8L * t.getDoubleDataCount();
+      if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+        n += Math.max(0, externalRange(t)[1]);
+      }
     }
     return n;
+  }
+
+  /** True when an initializer of {@code proto} still references an external-data file. */
+  static boolean hasExternal(ModelProto proto) {
+    for (TensorProto t : proto.getGraph().getInitializerList()) {
+      if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** {offset, length (-1 when absent)} of an external initializer. */
+  private static long[] externalRange(TensorProto t) {
+    long offset = 0;
+    long length = -1;
+    for (StringStringEntryProto e : t.getExternalDataList()) {
+      if (e.getKey().equals("offset")) {
+        offset = Long.parseLong(e.getValue().trim());
+      } else if (e.getKey().equals("length")) {
+        length = Long.parseLong(e.getValue().trim());
+      }
+    }
+    return new long[] {offset, length};
+  }
+
+  private static String externalLocation(TensorProto t) {
+    for (StringStringEntryProto e : t.getExternalDataList()) {
+      if (e.getKey().equals("location")) {
+        return e.getValue();
+      }
+    }
+    throw new HeadwiseException("initializer " + t.getName() + " is external but names no location");
   }
 
   /**
@@ -234,12 +270,24 @@ public final class QuantizeModelFiles {
    * with external data, initializers of at least {@link #EXTERNAL_MIN_BYTES} go to {@code <target name>.data}.
    */
   public static Staged stage(ModelProto proto, Path target, ExternalData external) {
+    return stage(proto, null, target, external);
+  }
+
+  /**
+   * {@link #stage(ModelProto, Path, ExternalData)} for a proto whose initializers may still reference external data
+   * of a source model in {@code sourceDir}: those are copied range by range into the new data file (external data
+   * is then always written), so the weights pass through a fixed buffer and never all sit in the heap.
+   */
+  public static Staged stage(ModelProto proto, Path sourceDir, Path target, ExternalData external) {
+    if (hasExternal(proto) && sourceDir == null) {
+      throw new IllegalArgumentException("a proto with external initializers needs their source directory");
+    }
     Path out = target.toAbsolutePath().normalize();
     if (Files.isDirectory(out)) {
       throw new HeadwiseException("output path " + target + " is a directory; pass the path of the .onnx file");
     }
     Path dir = out.getParent();
-    boolean externalData = external == ExternalData.ALWAYS
+    boolean externalData = external == ExternalData.ALWAYS || hasExternal(proto)
         || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
     Path tempDir = dir.resolve("." + out.getFileName() + "." + UUID.randomUUID() + ".tmp");
     Staged staged = new Staged(out, tempDir, externalData);
@@ -247,7 +295,7 @@ public final class QuantizeModelFiles {
       Files.createDirectories(tempDir);
       ModelProto toWrite = proto;
       if (externalData) {
-        toWrite = writeData(proto, dataFile(staged.tempModel()), dataFile(out).getFileName().toString());
+        toWrite = writeData(proto, sourceDir, dataFile(staged.tempModel()), dataFile(out).getFileName().toString());
       }
       try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(staged.tempModel(),
           StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 16)) {
@@ -265,34 +313,87 @@ public final class QuantizeModelFiles {
 
   /** Writes {@code proto} and its data straight to a directory of its own (working models; no staging needed). */
   public static Path writeWorking(ModelProto proto, Path dir, String fileName, ExternalData external) {
-    Staged s = stage(proto, dir.resolve(fileName), external);
+    return writeWorking(proto, null, dir, fileName, external);
+  }
+
+  /** {@link #writeWorking(ModelProto, Path, String, ExternalData)} with external initializers read from {@code sourceDir}. */
+  public static Path writeWorking(ModelProto proto, Path sourceDir, Path dir, String fileName,
+      ExternalData external) {
+    Staged s = stage(proto, sourceDir, dir.resolve(fileName), external);
     s.commit();
     return s.target();
   }
 
-  /** Appends the large initializers to {@code dataFile} and returns the proto that references them. */
-  private static ModelProto writeData(ModelProto proto, Path dataFile, String location) throws IOException {
+  /**
+   * Appends the large initializers to {@code dataFile} and returns the proto that references them; initializers that
+   * are external in {@code sourceDir} are copied from their file through a 1 MiB buffer.
+   */
+  private static ModelProto writeData(ModelProto proto, Path sourceDir, Path dataFile, String location)
+      throws IOException {
     GraphProto.Builder g = proto.getGraph().toBuilder();
     long offset = 0;
+    Map<String, FileChannel> open = new HashMap<>();
+    byte[] chunk = new byte[1 << 20];
     try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(dataFile, StandardOpenOption.CREATE_NEW,
         StandardOpenOption.WRITE), 1 << 20)) {
       for (int i = 0; i < g.getInitializerCount(); i++) {
         TensorProto t = g.getInitializer(i);
-        ByteString raw = t.getRawData();
-        if (raw.size() < EXTERNAL_MIN_BYTES) {
-          continue;
+        long size;
+        if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+          size = copyExternal(t, sourceDir, open, chunk, os);
+        } else {
+          ByteString raw = t.getRawData();
+          if (raw.size() < EXTERNAL_MIN_BYTES) {
+            continue;
+          }
+          raw.writeTo(os);
+          size = raw.size();
         }
-        raw.writeTo(os);
         List<StringStringEntryProto> entries = new ArrayList<>();
         entries.add(entry("location", location));
         entries.add(entry("offset", Long.toString(offset)));
-        entries.add(entry("length", Long.toString(raw.size())));
+        entries.add(entry("length", Long.toString(size)));
         g.setInitializer(i, t.toBuilder().clearRawData().setDataLocation(TensorProto.DataLocation.EXTERNAL)
             .clearExternalData().addAllExternalData(entries).build());
-        offset += raw.size();
+        offset += size;
+      }
+    } finally {
+      for (FileChannel ch : open.values()) {
+        ch.close();
       }
     }
     return proto.toBuilder().setGraph(g).build();
+  }
+
+  /** Copies an external initializer's bytes from its file under {@code sourceDir} to {@code os}; returns the count. */
+  private static long copyExternal(TensorProto t, Path sourceDir, Map<String, FileChannel> open, byte[] chunk,
+      OutputStream os) throws IOException {
+    String location = externalLocation(t);
+    Path file = sourceDir.resolve(location).normalize();
+    if (!file.startsWith(sourceDir)) {
+      throw new HeadwiseException("initializer " + t.getName() + " points outside its model's directory: "
+          + location);
+    }
+    FileChannel ch = open.get(location);
+    if (ch == null) {
+      ch = FileChannel.open(file, StandardOpenOption.READ);
+      open.put(location, ch);
+    }
+    long[] range = externalRange(t);
+    long length = range[1] >= 0 ? range[1] : ch.size() - range[0];
+    ByteBuffer buf = ByteBuffer.wrap(chunk);
+    long done = 0;
+    while (done < length) {
+      buf.clear();
+      buf.limit((int) Math.min(chunk.length, length - done));
+      int n = ch.read(buf, range[0] + done);
+      if (n < 0) {
+        throw new HeadwiseException("external data file " + file + " ends before initializer " + t.getName());
+      }
+      os.write(chunk, 0, n);
+      done += n;
+    }
+    return length;
   }
 
   private static StringStringEntryProto entry(String k, String v) {
