@@ -113,11 +113,11 @@ final class TiledCore {
     String tq = g.constLong(queryBlock);
     trips = g.op("Div", g.op("Add", tL, g.constLong(queryBlock - 1)), tq);
     paddedT = g.unsqueeze(g.op("Mul", trips, tq), 0);
-    posPad = padRows(posF, 2, 1);
+    posPad = posF == null ? null : padRows(posF, 2, 1);
     validPad = padRows(validF, 2, 1);
     repeatPad = repeatQ == null ? null : padRows(repeatQ, 2, 1);
     answerPad = answerQ == null ? null : padRows(answerQ, 2, 1);
-    posJ = g.unsqueeze(posF, 1);
+    posJ = posF == null ? null : g.unsqueeze(posF, 1);
     validJ = g.unsqueeze(validB, 1);
     keyValid4 = g.unsqueeze(validB, 1, 2);
     condTrue = g.cast(g.constLong(1), BOOL);
@@ -145,6 +145,14 @@ final class TiledCore {
    * and removes the core's P·V node, so everything else of the core becomes dead and is pruned afterwards.
    */
   Result layer(AttentionBlock b, String normName) {
+    return layer(b, normName, true);
+  }
+
+  /**
+   * As {@link #layer(AttentionBlock, String)}; without statistics (this core built with null globals) the loop
+   * carries only the column mass when {@code columnMass}, and nothing otherwise (result colsum null).
+   */
+  Result layer(AttentionBlock b, String normName, boolean columnMass) {
     sharedOuter();
     int l = b.layer();
     boolean causal = b.causal();
@@ -193,29 +201,46 @@ final class TiledCore {
     String p = bg.op("Softmax", List.of(masked), intAttr("axis", 3));
     String ob = bg.op("MatMul", p, v); // [B,H,tq,D]
 
-    String keyLast = causal ? bg.op("Sub", bg.cast(keys, FLOAT), bg.constFloat(1f)) : null;
-    String pj = causal ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ;
-    String vj = causal ? bg.op("Slice", validJ, zeroV, keysV, bg.constLongs(true, 2)) : validJ;
-    RowStats.Rows rows = new RowStats.Rows(rowSlice(bg, posPad, q0v, q1v), rowSlice(bg, validPad, q0v, q1v),
-        repeatPad == null ? null : rowSlice(bg, repeatPad, q0v, q1v),
-        answerPad == null ? null : rowSlice(bg, answerPad, q0v, q1v), pj, vj, keyLast);
     List<String> carriedOut = new ArrayList<>();
     List<String> inits = new ArrayList<>();
     List<Sum> sums = new ArrayList<>();
     List<String> finals = new ArrayList<>();
-    // T as float computed in the body: ONNX Runtime's optimizer cannot rewrite a Cast read only by a subgraph
-    RowStats.Globals local = new RowStats.Globals(globals.config(), globals.windows(), globals.causal(),
-        globals.fTable(), bg.cast(tL, FLOAT), globals.repeat(), globals.needle());
-    String colsum = new RowStats(bg, local, rows).reduce(p, null, v, ob, normName,
-        (stat, sum, counts, den) -> {
-          String in = bg.fresh("acc_in");
-          body.addInput(untyped(in));
-          carriedOut.add(bg.op("Add", in, sum));
-          inits.add(zerosBH);
-          String fin = g.fresh("L" + l + "_" + stat);
-          finals.add(fin);
-          sums.add(new Sum(stat, fin, counts, den));
-        });
+    String qmask = rowSlice(bg, validPad, q0v, q1v);
+    String colsum = null;
+    if (globals != null) {
+      String keyLast = causal ? bg.op("Sub", bg.cast(keys, FLOAT), bg.constFloat(1f)) : null;
+      String pj = causal ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ;
+      String vj = causal ? bg.op("Slice", validJ, zeroV, keysV, bg.constLongs(true, 2)) : validJ;
+      RowStats.Rows rows = new RowStats.Rows(rowSlice(bg, posPad, q0v, q1v), qmask,
+          repeatPad == null ? null : rowSlice(bg, repeatPad, q0v, q1v),
+          answerPad == null ? null : rowSlice(bg, answerPad, q0v, q1v), pj, vj, keyLast);
+      // T as float computed in the body: ONNX Runtime's optimizer cannot rewrite a Cast read only by a subgraph
+      RowStats.Globals local = new RowStats.Globals(globals.config(), globals.windows(), globals.causal(),
+          globals.fTable(), bg.cast(tL, FLOAT), globals.repeat(), globals.needle());
+      colsum = new RowStats(bg, local, rows).reduce(p, null, v, ob, normName,
+          (stat, sum, counts, den) -> {
+            String in = bg.fresh("acc_in");
+            body.addInput(untyped(in));
+            carriedOut.add(bg.op("Add", in, sum));
+            inits.add(zerosBH);
+            String fin = g.fresh("L" + l + "_" + stat);
+            finals.add(fin);
+            sums.add(new Sum(stat, fin, counts, den));
+          });
+    } else if (columnMass) {
+      colsum = bg.squeeze(bg.op("MatMul", bg.unsqueeze(qmask, 1, 2), p), 2); // [B,H,K]
+    }
+    String colFinal = null;
+    if (colsum != null) {
+      colFinal = carryColumnMass(bg, body, colsum, causal, keys, carriedOut, inits, zerosBHT, l);
+      finals.add(colFinal);
+    }
+    return finish(b, bg, body, condIn, ob, carriedOut, inits, finals, sums, colFinal);
+  }
+
+  /** Adds the block's column mass [B,H,K] (zero-padded to T keys) to a carried [B,H,T]; returns the final name. */
+  private String carryColumnMass(GraphBuilder bg, GraphProto.Builder body, String colsum, boolean causal,
+      String keys, List<String> carriedOut, List<String> inits, String zerosBHT, int l) {
     if (causal) {
       String cs = bg.op("Shape", colsum);
       String padShape = bg.op("Concat", List.of(bg.op("Slice", cs, bg.constLongs(true, 0), bg.constLongs(true, 2)),
@@ -228,9 +253,13 @@ final class TiledCore {
     body.addInput(untyped(colIn));
     carriedOut.add(bg.op("Add", colIn, colsum));
     inits.add(zerosBHT);
-    String colFinal = g.fresh("L" + l + "_colsum");
-    finals.add(colFinal);
+    return g.fresh("L" + l + "_colsum");
+  }
 
+  /** Closes the body, appends the loop and reassembles the core's output from the blocks. */
+  private Result finish(AttentionBlock b, GraphBuilder bg, GraphProto.Builder body, String condIn, String ob,
+      List<String> carriedOut, List<String> inits, List<String> finals, List<Sum> sums, String colFinal) {
+    int l = b.layer();
     String condOut = bg.fresh("cond_out");
     bg.identity(condIn, condOut);
     body.addOutput(scalar(condOut, BOOL));

@@ -15,6 +15,7 @@ import io.headwise.graph.GraphIndex;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
+import io.headwise.profilers.TiledModel;
 import io.headwise.schemas.HeadwiseException;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -42,6 +43,8 @@ public final class HessianCapture {
   private String validColumn;
   private final Map<Integer, String> sqrtWeightsByLayer = new HashMap<>();
   private final Map<Integer, String> weightOutputs = new LinkedHashMap<>();
+  /** Per tiled layer, Σ over valid queries of P as [B, H, T] (the tiled core's column mass). */
+  private Map<Integer, String> columnMass = Map.of();
 
   private HessianCapture(GraphBuilder g, int opset) {
     this.g = g;
@@ -53,14 +56,32 @@ public final class HessianCapture {
    */
   public static CaptureModel instrument(OnnxModel model, AttentionMap map, List<HessianGroup> groups,
       CaptureConfig config) {
+    return instrument(model, map, groups, config, 0);
+  }
+
+  /**
+   * As {@link #instrument(OnnxModel, AttentionMap, List, CaptureConfig)} with the model's attention run through the
+   * query-tiled core at {@code queryBlock} rows (0: the model's own attention), so the capture materialises no
+   * [B, H, T, T] tensor in the tiled layers; RSQ's token weights then come from the core's column mass.
+   */
+  public static CaptureModel instrument(OnnxModel model, AttentionMap map, List<HessianGroup> groups,
+      CaptureConfig config, int queryBlock) {
     if (groups.isEmpty()) {
       throw new HeadwiseException("model " + model.source() + " has no linear layer inside its transformer blocks"
           + " (MatMul/Gemm with an initializer weight) to capture");
     }
     ModelProto proto = FunctionInliner.inline(model.proto());
+    Map<Integer, String> columnMass = Map.of();
+    if (queryBlock > 0) {
+      TiledModel.Result tiled = TiledModel.rewrite(model, proto, map, queryBlock,
+          config.weighting() != CaptureConfig.Weighting.UNIFORM);
+      proto = tiled.proto();
+      columnMass = tiled.columnMass();
+    }
     GraphProto.Builder graph = proto.getGraph().toBuilder();
     GraphIndex index = new GraphIndex(proto.getGraph());
     HessianCapture c = new HessianCapture(new GraphBuilder(graph, model.opset(), PREFIX), model.opset());
+    c.columnMass = columnMass;
     c.shared(ModelInputs.of(proto.getGraph()));
     for (HessianGroup group : groups) {
       String sqrtW = config.weighting() == CaptureConfig.Weighting.UNIFORM ? c.validColumn
@@ -87,12 +108,17 @@ public final class HessianCapture {
   /** √w as a [B·T, 1] column for the linears of {@code block}, built once per block. */
   private String sqrtWeights(AttentionBlock block, CaptureConfig config) {
     return sqrtWeightsByLayer.computeIfAbsent(block.layer(), l -> {
-      String p = block.probabilitiesTensor();
-      if (block.probabilitiesElemType() != FLOAT) {
-        p = g.cast(p, FLOAT);
+      String received; // [B,T]
+      if (columnMass.containsKey(l)) {
+        received = g.reduceSum(columnMass.get(l), false, 1);
+      } else {
+        String p = block.probabilitiesTensor();
+        if (block.probabilitiesElemType() != FLOAT) {
+          p = g.cast(p, FLOAT);
+        }
+        String queries = g.unsqueeze(validF, 1, 3); // [B,1,T,1]
+        received = g.reduceSum(g.op("Mul", p, queries), false, 1, 2);
       }
-      String queries = g.unsqueeze(validF, 1, 3); // [B,1,T,1]
-      String received = g.reduceSum(g.op("Mul", p, queries), false, 1, 2); // [B,T]
       String valid = g.cast(validF, GraphBuilder.BOOL);
       float big = 3.0e38f;
       String lo = reduce("ReduceMin", g.op("Where", valid, received, g.constFloat(big)));

@@ -20,10 +20,17 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * An ONNX Runtime session over a {@link HessianCapture}-instrumented model. Only the capture outputs are fetched
+ * An ONNX Runtime session over a {@link HessianCapture}-instrumented model, attention query-tiled by default. Only the capture outputs are fetched
  * ({@code [K, K]} per group), never the model's own outputs.
  */
 public final class HessianSession implements AutoCloseable {
+  /**
+   * Query rows per block of the tiled attention core in capture graphs: one graph serves every length (the loop's
+   * trip count follows the input), a sequence of up to 64 tokens is one block, longer ones never hold more than
+   * 64 query rows of probabilities per layer.
+   */
+  public static final int QUERY_BLOCK = 64;
+
   private final CaptureModel capture;
   private final ModelInputs inputs;
   private final OrtSession session;
@@ -32,7 +39,13 @@ public final class HessianSession implements AutoCloseable {
   /** Instruments {@code model} for {@code groups} and opens a session on {@code ep}. */
   public HessianSession(OnnxModel model, AttentionMap map, List<HessianGroup> groups, CaptureConfig config,
       ExecutionProvider ep, int threads) {
-    this.capture = HessianCapture.instrument(model, map, groups, config);
+    this(model, map, groups, config, ep, threads, QUERY_BLOCK);
+  }
+
+  /** As above with the attention query-tiled at {@code queryBlock} rows (0: the model's own attention). */
+  public HessianSession(OnnxModel model, AttentionMap map, List<HessianGroup> groups, CaptureConfig config,
+      ExecutionProvider ep, int threads, int queryBlock) {
+    this.capture = HessianCapture.instrument(model, map, groups, config, queryBlock);
     this.inputs = ModelInputs.of(model.graph());
     this.session = OrtSessionFactory.open(model, capture.proto(), ep, threads);
     fetch.add(CaptureModel.TOKENS);
