@@ -16,6 +16,7 @@ import io.headwise.graph.Tensors;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Rewrites a model so that one kv-head group of one layer can be switched, per run, to "S sink tokens + a window of
@@ -35,6 +36,15 @@ public final class AblationInstrumenter {
 
   /** The rewritten model (inputs {@link #LAYER}, {@link #KV_HEAD}, {@link #WINDOW}, {@link #SINKS} added). */
   public static ModelProto instrument(OnnxModel model, AttentionMap map) {
+    return instrument(model, map, 0);
+  }
+
+  /**
+   * As {@link #instrument(OnnxModel, AttentionMap)}, with every layer the query-tiled core can rewrite run as its
+   * loop at {@code queryBlock} rows (0: none), the ablation applied inside the loop, so those layers materialise no
+   * [B, H, T, T] tensor; the other layers get the bias on their own scores.
+   */
+  public static ModelProto instrument(OnnxModel model, AttentionMap map, int queryBlock) {
     map.requireAttention(model.source());
     ModelProto proto = FunctionInliner.inline(model.proto());
     GraphProto.Builder graph = proto.getGraph().toBuilder();
@@ -54,9 +64,22 @@ public final class AblationInstrumenter {
     String keep = g.op("Or", band, g.less(posJ, g.cast(SINKS, FLOAT)));
     String drop = g.op("Mul", g.unsqueeze(g.cast(g.op("Not", keep), FLOAT), 1), g.constFloat(DROP)); // [B,1,T,T]
     String kvHead = g.cast(KV_HEAD, FLOAT);
-    Map<String, AttentionBlock> bySoftmax = new HashMap<>();
-    map.blocks().forEach(b -> bySoftmax.put(b.softmaxNode(), b));
+    Set<Integer> tiled = queryBlock > 0 ? TiledCore.tileableLayers(model, map) : Set.of();
+    if (!tiled.isEmpty()) {
+      String tL = g.op("Gather", List.of(idsShape, g.constLong(1)), GraphBuilder.intAttr("axis", 0));
+      TiledCore core = new TiledCore(g, null, queryBlock, tL, g.cast(mask, GraphBuilder.BOOL), posF,
+          g.cast(mask, FLOAT), null, null);
+      core.ablate(new TiledCore.Ablation(window, g.cast(SINKS, FLOAT), kvHead, LAYER));
+      for (AttentionBlock b : map.blocks()) {
+        if (tiled.contains(b.layer())) {
+          core.layer(b, null, false);
+        }
+      }
+    }
     for (AttentionBlock b : map.blocks()) {
+      if (tiled.contains(b.layer())) {
+        continue;
+      }
       float[] groupOf = new float[b.numHeads()];
       for (int h = 0; h < b.numHeads(); h++) {
         groupOf[h] = b.kvHeadOf(h);
@@ -77,6 +100,11 @@ public final class AblationInstrumenter {
       }
     }
     // the appended nodes read graph inputs and feed the softmax nodes, which sit earlier: restore topological order
-    return proto.toBuilder().setGraph(TopologicalOrder.sort(graph.build())).build();
+    if (tiled.isEmpty()) {
+      return proto.toBuilder().setGraph(TopologicalOrder.sort(graph.build())).build();
+    }
+    Set<String> outputs = new java.util.HashSet<>();
+    graph.getOutputList().forEach(o -> outputs.add(o.getName()));
+    return proto.toBuilder().setGraph(GraphCleanup.pruneAndSort(graph.build(), outputs)).build();
   }
 }

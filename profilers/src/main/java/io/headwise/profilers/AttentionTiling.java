@@ -23,6 +23,12 @@ import java.util.Set;
  */
 public record AttentionTiling(Integer queryBlock, Integer memoryMb) implements Serializable {
   static final int LIVE_BLOCK_TENSORS = 6;
+  /**
+   * Query rows per block in graphs that serve every length with one session (the sensitivity ablation graph and
+   * quantize's Hessian capture): the loop's trip count follows the input, a sequence of up to 64 tokens is one
+   * block, longer ones never hold more than 64 query rows of probabilities per layer.
+   */
+  public static final int GRAPH_BLOCK = 64;
   /** Blocks are capped at max({@value #MIN_CAP}, T / 8) rows. */
   static final int MIN_CAP = 64;
   private static final long MIB = 1L << 20;

@@ -69,7 +69,7 @@ public final class SensitivityProfiler {
   /** Measures {@code samples} (padded to {@code bucket}) into an accumulator of output_kl statistics. */
   public StatsAccumulator profile(int bucket, List<CalibrationSample> samples, int batchSize) {
     OrtSession session = SESSIONS.computeIfAbsent(model.modelId() + "|" + ep + "|" + threads, k -> {
-      ModelProto proto = AblationInstrumenter.instrument(model, map);
+      ModelProto proto = AblationInstrumenter.instrument(model, map, AttentionTiling.GRAPH_BLOCK);
       return OrtSessionFactory.open(model, proto, ep, threads);
     });
     String output = session.getOutputNames().iterator().next();

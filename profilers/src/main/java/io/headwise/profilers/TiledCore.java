@@ -66,6 +66,19 @@ final class TiledCore {
   private String validJ;      // [B, 1, T] bool
   private String keyValid4;   // [B, 1, 1, T] bool
   private String condTrue;
+  private Ablation ablation;
+
+  /**
+   * The sensitivity ablation (see {@link AblationInstrumenter}) applied inside the loop: in layer {@code layer}'s
+   * kv-head group {@code kvHead}, keys outside the first {@code sinks} and the band of {@code window} positions are
+   * masked. Scalars in the outer scope: window, sinks and kvHead as float, layer as int64.
+   */
+  record Ablation(String window, String sinks, String kvHead, String layer) {}
+
+  /** Applies {@code a} in every layer rewritten from now on. */
+  void ablate(Ablation a) {
+    this.ablation = a;
+  }
 
   TiledCore(GraphBuilder g, RowStats.Globals globals, int queryBlock, String tL, String validB, String posF,
       String validF, String repeatQ, String answerQ) {
@@ -197,6 +210,9 @@ final class TiledCore {
       String notLater = bg.lessOrEqual(bg.unsqueeze(colsIdx, 0), bg.unsqueeze(rowsIdx, 1)); // [tq,K]
       allowed = bg.op("And", allowed, notLater);
     }
+    if (ablation != null) {
+      allowed = bg.op("And", allowed, ablationKeep(b, bg, q0v, q1v, keysV, zeroV));
+    }
     String masked = bg.op("Where", allowed, scores, bg.constFloat(MASKED));
     String p = bg.op("Softmax", List.of(masked), intAttr("axis", 3));
     String ob = bg.op("MatMul", p, v); // [B,H,tq,D]
@@ -236,6 +252,24 @@ final class TiledCore {
       finals.add(colFinal);
     }
     return finish(b, bg, body, condIn, ob, carriedOut, inits, finals, sums, colFinal);
+  }
+
+  /** [B, H, tq, K] bool: false where the ablation drops a key of a selected head. */
+  private String ablationKeep(AttentionBlock b, GraphBuilder bg, String q0v, String q1v, String keysV,
+      String zeroV) {
+    float[] groupOf = new float[b.numHeads()];
+    for (int h = 0; h < groupOf.length; h++) {
+      groupOf[h] = b.kvHeadOf(h);
+    }
+    String groups = g.fresh("groups");
+    g.graph().addInitializer(Tensors.floats(groups, new long[] {1, b.numHeads(), 1, 1}, groupOf));
+    String selected = g.op("And", g.op("Equal", groups, ablation.kvHead()),
+        g.op("Equal", g.constLong(b.layer()), ablation.layer())); // [1,H,1,1]
+    String pj = b.causal() ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ; // [B,1,K]
+    String d = bg.op("Sub", bg.unsqueeze(rowSlice(bg, posPad, q0v, q1v), 2), pj); // [B,tq,K]
+    String band = b.causal() ? bg.less(d, ablation.window()) : bg.less(bg.op("Abs", d), ablation.window());
+    String keep = bg.op("Or", band, bg.less(pj, ablation.sinks()));
+    return bg.op("Or", bg.op("Not", selected), bg.unsqueeze(keep, 1));
   }
 
   /** Adds the block's column mass [B,H,K] (zero-padded to T keys) to a carried [B,H,T]; returns the final name. */

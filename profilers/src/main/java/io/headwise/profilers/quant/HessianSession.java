@@ -8,6 +8,7 @@ import io.headwise.graph.AttentionMap;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
+import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.OrtSessionFactory;
@@ -24,12 +25,6 @@ import java.util.Set;
  * ({@code [K, K]} per group), never the model's own outputs.
  */
 public final class HessianSession implements AutoCloseable {
-  /**
-   * Query rows per block of the tiled attention core in capture graphs: one graph serves every length (the loop's
-   * trip count follows the input), a sequence of up to 64 tokens is one block, longer ones never hold more than
-   * 64 query rows of probabilities per layer.
-   */
-  public static final int QUERY_BLOCK = 64;
 
   private final CaptureModel capture;
   private final ModelInputs inputs;
@@ -39,7 +34,7 @@ public final class HessianSession implements AutoCloseable {
   /** Instruments {@code model} for {@code groups} and opens a session on {@code ep}. */
   public HessianSession(OnnxModel model, AttentionMap map, List<HessianGroup> groups, CaptureConfig config,
       ExecutionProvider ep, int threads) {
-    this(model, map, groups, config, ep, threads, QUERY_BLOCK);
+    this(model, map, groups, config, ep, threads, AttentionTiling.GRAPH_BLOCK);
   }
 
   /** As above with the attention query-tiled at {@code queryBlock} rows (0: the model's own attention). */
