@@ -122,7 +122,7 @@ public final class CalibrateJob implements Callable<Integer> {
   int repeatCount;
 
   @Option(names = ID_RANGE, paramLabel = "LO:HI",
-      description = "Random token ids are drawn from [LO, HI) (default: the upper 90 % of the vocabulary).")
+      description = "Random token ids are drawn from [LO, HI) (default: the upper 90 %% of the vocabulary).")
   String idRange;
 
   @Option(names = LEADING_TOKEN, defaultValue = "-2",

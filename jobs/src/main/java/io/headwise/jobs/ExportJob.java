@@ -14,6 +14,9 @@ import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
 import io.headwise.jobs.warehouse.PlanTables;
 import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.schemas.HeadwiseException;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
@@ -62,6 +65,7 @@ public final class ExportJob implements Callable<Integer> {
   @Override
   public Integer call() {
     OnnxModel m = OnnxModel.load(model);
+    checkOut(m, out);
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export " + planId);
     try {
@@ -84,6 +88,32 @@ public final class ExportJob implements Callable<Integer> {
       return 0;
     } catch (RuntimeException e) {
       throw SparkErrors.unwrap(e);
+    }
+  }
+
+  /** Refuses an output that would overwrite the input model or cannot be written (before Spark starts). */
+  static void checkOut(OnnxModel m, Path out) {
+    Path p = out.toAbsolutePath().normalize();
+    if (m.path().isPresent()) {
+      Path in = m.path().get().toAbsolutePath().normalize();
+      boolean same = in.equals(p);
+      try {
+        same |= Files.exists(p) && Files.isSameFile(in, p);
+      } catch (IOException e) {
+        // unreadable output path: the checks below or the write itself name it
+      }
+      if (same) {
+        throw new HeadwiseException(OptionNames.OUT + " " + out + " is the input model; write the exported model"
+            + " elsewhere");
+      }
+    }
+    if (Files.isDirectory(p)) {
+      throw new HeadwiseException(OptionNames.OUT + " " + out + " is a directory; pass the path of the .onnx file");
+    }
+    Path dir = p.getParent();
+    if (dir != null && Files.exists(dir) && (!Files.isDirectory(dir) || !Files.isWritable(dir))) {
+      throw new HeadwiseException("cannot write " + OptionNames.OUT + " " + out + ": " + dir
+          + (Files.isDirectory(dir) ? " is not writable" : " is not a directory"));
     }
   }
 }

@@ -89,6 +89,7 @@ public final class PlanJob implements Callable<Integer> {
   public Integer call() {
     Instant started = Instant.now();
     KvPlanners.get(method);
+    PlanRequest.check(planId, kvFraction, lengths); // before Spark's start-up
     String expectedModel = model == null ? null : OnnxModel.load(model).modelId();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise plan " + planId);
     try {

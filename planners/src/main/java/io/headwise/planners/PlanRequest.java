@@ -19,6 +19,13 @@ public record PlanRequest(
 
   public PlanRequest {
     Objects.requireNonNull(stats, "stats");
+    check(planId, kvFraction, targetLengths);
+    targetLengths = List.copyOf(targetLengths.stream().distinct().sorted().toList());
+    options = Map.copyOf(options == null ? Map.of() : options);
+  }
+
+  /** The checks on a request's parameters, callable before the statistics are read (before Spark starts). */
+  public static void check(String planId, double kvFraction, List<Integer> targetLengths) {
     if (planId == null || planId.isBlank()) {
       throw new HeadwiseException("a plan needs a non-empty plan id");
     }
@@ -34,8 +41,6 @@ public record PlanRequest(
         throw new HeadwiseException("target length " + n + " of plan " + planId + " is not positive");
       }
     }
-    targetLengths = List.copyOf(targetLengths.stream().distinct().sorted().toList());
-    options = Map.copyOf(options == null ? Map.of() : options);
   }
 
   /** A request stamped with the current time. */

@@ -135,8 +135,8 @@ public final class StatsCommand implements Callable<Integer> {
     Map<String, Map<String, HeadStat>> heads = byHead(rows);
     List<String> cols = new ArrayList<>(heads.values().iterator().next().keySet());
     out.printf("%-6s %-5s", "layer", "head");
-    for (String c : cols) {
-      out.printf(" %12s", c.length() > 12 ? c.substring(0, 12) : c);
+    for (String c : cols) { // full names: several differ only after 12 characters (coverage_s4_w16, coverage_s4_w64)
+      out.printf(" %" + Math.max(12, c.length()) + "s", c);
     }
     out.println();
     for (Map<String, HeadStat> h : heads.values()) {
@@ -144,7 +144,7 @@ public final class StatsCommand implements Callable<Integer> {
       out.printf("%-6d %-5d", first.layer(), first.head());
       for (String c : cols) {
         HeadStat s = h.get(c);
-        out.printf(" %12.5f", s == null ? Double.NaN : s.value());
+        out.printf(" %" + Math.max(12, c.length()) + ".5f", s == null ? Double.NaN : s.value());
       }
       out.println();
     }

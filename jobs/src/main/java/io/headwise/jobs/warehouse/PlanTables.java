@@ -50,6 +50,15 @@ public final class PlanTables {
       d = d.filter(col("model_id").equalTo(modelId));
     }
     List<Row> rows = d.collectAsList();
+    if (rows.isEmpty() && modelId != null) {
+      List<String> owners = w.require(Tables.ATTENTION_PLANS, "headwise plan").filter(col("plan_id").equalTo(planId))
+          .select("model_id").distinct().as(org.apache.spark.sql.Encoders.STRING()).collectAsList();
+      if (!owners.isEmpty()) {
+        throw new HeadwiseException("plan '" + planId + "' belongs to model " + String.join(", ", owners)
+            + ", not to model " + modelId + " (the --model given); a plan is never applied to another model: pass"
+            + " that model's file, or make a plan from a profile of this model");
+      }
+    }
     if (rows.isEmpty()) {
       throw new HeadwiseException("plan '" + planId + "' not found in " + w.path(Tables.ATTENTION_PLANS)
           + (modelId == null ? "" : " for model " + modelId) + "; run 'headwise plan --plan-id " + planId + "' first");

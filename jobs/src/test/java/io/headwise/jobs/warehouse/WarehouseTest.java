@@ -18,6 +18,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.functions;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -66,7 +67,9 @@ class WarehouseTest extends SparkTestBase {
     assertEquals(3, w.read(Tables.HEAD_STATS).orElseThrow().count());
   }
 
+  /** Slow: VACUUM lists every table's files (minutes on a loaded 2-core machine). */
   @Test
+  @Tag("slow")
   void aRerunSupersedesAndMaintainDeletesOnlyWhatReadersNoLongerSee() throws Exception {
     Path root = tmp.resolve("wh");
     Warehouse w = new Warehouse(spark, root);

@@ -1,0 +1,167 @@
+package io.headwise.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.headwise.graph.TestModels;
+import io.headwise.jobs.cli.CliRunner;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The bad-input rows of the fault matrix (docs/fault-matrix.md): each runs the real command line and asserts exit
+ * code 2, one {@code headwise: error:} line naming the problem (plus one usage-hint line for command-line errors), no
+ * stack trace, and that the warehouse it names was not created. Most fail before Spark starts; the JSONL rows fail
+ * while Spark reads the sources, before any table is written.
+ */
+class FaultMatrixTest {
+  @TempDir
+  static Path tmp;
+
+  static Path wh;
+  static String model;
+  static Path ids;
+
+  @BeforeAll
+  static void files() throws Exception {
+    wh = tmp.resolve("wh");
+    model = TestModels.stories260k().toString();
+    ids = TestModels.stories260kCalibration();
+    Files.writeString(tmp.resolve("text.onnx"), "this is not an ONNX model\n");
+    byte[] bytes = Files.readAllBytes(TestModels.stories260k());
+    Files.write(tmp.resolve("truncated.onnx"), java.util.Arrays.copyOf(bytes, bytes.length / 2));
+    Files.write(tmp.resolve("identity.onnx"), identity(null).toByteArray());
+    Files.write(tmp.resolve("fused.onnx"), fusedAttention().toByteArray());
+    Files.write(tmp.resolve("external.onnx"), identity("missing.bin").toByteArray());
+    Files.writeString(tmp.resolve("vocab.json"), "[[1, 2, 600]]");
+    Files.writeString(tmp.resolve("negative.json"), "[[1, -2, 3]]");
+    Files.writeString(tmp.resolve("ids.json"), "[[1, 2, 3, 4]]");
+    Files.writeString(tmp.resolve("mask.json"), "[[1, 1, 1]]");
+    Files.writeString(tmp.resolve("empty.jsonl"), "");
+    Files.writeString(tmp.resolve("malformed.jsonl"), "{\"sample_id\": \"a\", \"input_ids\": [1, 2]}\n{oops\n");
+    Files.writeString(tmp.resolve("bad.properties"), "no_such_key=1\n");
+    Files.writeString(tmp.resolve("a-file"), "x");
+  }
+
+  static Stream<Arguments> rows() {
+    String t = tmp.toString();
+    List<Arguments> rows = new ArrayList<>();
+    rows.add(row("missing model", "model file not found", "profile", "--model", t + "/nope.onnx", "--calibration",
+        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
+    rows.add(row("non-ONNX file", "cannot load ONNX model", "inspect", "--model", t + "/text.onnx"));
+    rows.add(row("truncated model", "truncated", "inspect", "--model", t + "/truncated.onnx"));
+    rows.add(row("no attention", "has no attention block", "profile", "--model", t + "/identity.onnx",
+        "--calibration", t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
+    rows.add(row("only a fused attention op", "fused attention", "profile", "--model", t + "/fused.onnx",
+        "--calibration", t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
+    rows.add(row("missing external-data file", "missing.bin", "inspect", "--model", t + "/external.onnx"));
+    rows.add(row("ids outside the vocabulary", "vocabulary", "stats", "--model", model, "--input-ids",
+        t + "/vocab.json"));
+    rows.add(row("negative ids", "-2", "stats", "--model", model, "--input-ids", t + "/negative.json"));
+    rows.add(row("mask shape differs from the ids", "mask", "stats", "--model", model, "--input-ids",
+        t + "/ids.json", "--attention-mask", t + "/mask.json"));
+    rows.add(row("empty JSONL", "no sample", "profile", "--model", model, "--calibration", t + "/empty.jsonl",
+        "--warehouse", t + "/wh", "--run-id", "r"));
+    rows.add(row("malformed JSONL (line named)", "line 2", "profile", "--model", model, "--calibration",
+        t + "/malformed.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
+    for (String f : List.of("0", "1.5", "NaN")) {
+      rows.add(row("--kv-fraction " + f, "outside (0, 1]", "plan", "--method", "duo", "--warehouse", t + "/wh",
+          "--stats-run", "s", "--kv-fraction", f, "--length", "256", "--plan-id", "p"));
+    }
+    rows.add(row("--length 0", "not positive", "plan", "--method", "duo", "--warehouse", t + "/wh", "--stats-run",
+        "s", "--kv-fraction", "0.5", "--length", "0", "--plan-id", "p"));
+    rows.add(row("unknown method", "nosuch", "plan", "--method", "nosuch", "--warehouse", t + "/wh", "--stats-run",
+        "s", "--kv-fraction", "0.5", "--length", "256", "--plan-id", "p"));
+    rows.add(row("warehouse path is a file", "is a file", "plan", "--method", "duo", "--warehouse", t + "/a-file",
+        "--stats-run", "s", "--kv-fraction", "0.5", "--length", "256", "--plan-id", "p"));
+    rows.add(row("--threads -3", "--threads must be >= 0", "profile", "--model", model, "--calibration",
+        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r", "--threads", "-3"));
+    rows.add(row("--run-id \"\"", "--run-id must not be empty", "profile", "--model", model, "--calibration",
+        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", ""));
+    rows.add(row("bad --master", "is not a Spark master URL", "profile", "--model", model, "--calibration",
+        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r", "--master", "nowhere"));
+    rows.add(row("unknown option (usage hint line)", "--no-such-option", "plan", "--method", "duo", "--warehouse",
+        t + "/wh", "--stats-run", "s", "--kv-fraction", "0.5", "--length", "256", "--plan-id", "p",
+        "--no-such-option"));
+    rows.add(row("unknown --config key", "no_such_key", "plan", "--config", t + "/bad.properties", "--method",
+        "duo", "--warehouse", t + "/wh", "--stats-run", "s", "--kv-fraction", "0.5", "--length", "256",
+        "--plan-id", "p"));
+    rows.add(row("export --out equal to --model", "is the input model", "export", "--model", model, "--plan-id",
+        "p", "--warehouse", t + "/wh", "--out", model));
+    rows.add(row("maintain --retain-hours -1", "--retain-hours", "maintain", "--warehouse", t,
+        "--retain-hours", "-1"));
+    return rows.stream();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("rows")
+  void badInputIsOneLineExitTwoAndWritesNothing(String name, String expected, String[] args) {
+    CliRunner.Result r = CliRunner.run(args);
+    assertEquals(2, r.exitCode(), name + ": " + r.err());
+    List<String> lines = r.err().lines().filter(l -> !l.isBlank() && !l.startsWith("WARNING")).toList();
+    assertTrue(lines.get(0).startsWith("headwise: error: "), name + ": " + r.err());
+    assertTrue(lines.get(0).contains(expected), name + ": " + r.err());
+    assertTrue(lines.size() == 1 || lines.size() == 2 && lines.get(1).startsWith("Usage: "), name + ": " + r.err());
+    assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), name + ": " + r.err());
+    assertFalse(Files.exists(wh), name + " created the warehouse");
+    System.out.println("fault-matrix | " + name + " | " + lines.get(0)); // the observed line, for docs/fault-matrix.md
+  }
+
+  private static Arguments row(String name, String expected, String... args) {
+    return Arguments.of(name, expected, args);
+  }
+
+  private static ModelProto identity(String externalData) {
+    ValueInfoProto in = value("input_ids", TensorProto.DataType.INT64_VALUE);
+    ValueInfoProto out = value("y", TensorProto.DataType.INT64_VALUE);
+    GraphProto.Builder g = GraphProto.newBuilder().setName("g").addInput(in).addOutput(out)
+        .addNode(NodeProto.newBuilder().setOpType("Identity").addInput("input_ids").addOutput("y"));
+    if (externalData != null) {
+      g.addInitializer(TensorProto.newBuilder().setName("w").addDims(4).setDataType(TensorProto.DataType.FLOAT_VALUE)
+          .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+          .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue(externalData))
+          .addExternalData(StringStringEntryProto.newBuilder().setKey("length").setValue("16")));
+    }
+    return ModelProto.newBuilder().setIrVersion(8).setGraph(g)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17)).build();
+  }
+
+  /** One ONNX (opset 23) Attention node over q, k, v: a fused op headwise refuses by name. */
+  private static ModelProto fusedAttention() {
+    GraphProto.Builder g = GraphProto.newBuilder().setName("g");
+    for (String n : List.of("q", "k", "v")) {
+      g.addInput(value(n, TensorProto.DataType.FLOAT_VALUE));
+    }
+    g.addOutput(value("y", TensorProto.DataType.FLOAT_VALUE));
+    g.addNode(NodeProto.newBuilder().setOpType("Attention").addInput("q").addInput("k").addInput("v")
+        .addOutput("y"));
+    return ModelProto.newBuilder().setIrVersion(10).setGraph(g)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23)).build();
+  }
+
+  private static ValueInfoProto value(String name, int elemType) {
+    TensorShapeProto.Builder shape = TensorShapeProto.newBuilder()
+        .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("b"))
+        .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("t"));
+    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape))).build();
+  }
+}
