@@ -18,7 +18,8 @@ import java.util.Map;
  * attribute, input or output the expansion does not reproduce is a {@link io.headwise.schemas.HeadwiseException}
  * naming it.
  *
- * <p>Supported: {@code com.microsoft} GroupQueryAttention, Attention and MultiHeadAttention. Other fused ops stay in the graph and are reported by
+ * <p>Supported: {@code com.microsoft} GroupQueryAttention, Attention and MultiHeadAttention; ONNX {@code Attention}
+ * (opset 23). Other fused ops stay in the graph and are reported by
  * the locator as unsupported.
  */
 public final class FusedAttention {
@@ -34,7 +35,8 @@ public final class FusedAttention {
   private static final Map<String, Expansion> EXPANSIONS = Map.of(
       MS + "::GroupQueryAttention", GroupQueryAttentionExpansion::expand,
       MS + "::Attention", MsAttentionExpansion::expand,
-      MS + "::MultiHeadAttention", MultiHeadAttentionExpansion::expand);
+      MS + "::MultiHeadAttention", MultiHeadAttentionExpansion::expand,
+      "::Attention", OnnxAttentionExpansion::expand);
 
   private FusedAttention() {}
 

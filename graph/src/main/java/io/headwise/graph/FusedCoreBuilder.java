@@ -117,6 +117,22 @@ final class FusedCoreBuilder {
   }
 
   /**
+   * [B, Hkv, T, D] → [B, H, T, D] with H read from {@code q} [B, H, S, D] at run time (H / Hkv copies of each kv
+   * head, repeat_kv's node form); a no-op copy when H = Hkv.
+   */
+  String repeatKvDynamic(String x, String q) {
+    String shape = g.op("Shape", x);
+    String heads = g.dim(g.op("Shape", q), 1);
+    String groups = g.op("Div", heads, g.dim(shape, 1));
+    String target = g.op("Concat", List.of(g.dim(shape, 0), heads,
+        g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 4))), intAttr("axis", 0));
+    String expandTo = g.op("Concat", List.of(g.constLongs(true, 1, 1), groups, g.constLongs(true, 1, 1)),
+        intAttr("axis", 0));
+    String e = g.op("Expand", g.unsqueeze(x, 2), expandTo);
+    return g.op("Reshape", e, target);
+  }
+
+  /**
    * softmax(scale·Q·Kᵀ [soft-capped] + mask)·V for Q [B, H, S, D], K and V [B, H, T, D] (float32); {@code mask} is an
    * additive float32 tensor broadcastable to [B, H, S, T], or null; {@code softcap} ≤ 0 means none.
    */

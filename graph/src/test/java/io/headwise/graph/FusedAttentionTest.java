@@ -125,6 +125,40 @@ class FusedAttentionTest {
     assertTrue(e.getMessage().contains("do_rotary=1"), e.getMessage());
   }
 
+  @Test
+  void onnxAttention4dWithRotaryEmbeddingMatchesOnnxRuntime() throws Exception {
+    FusedFixtures f = FusedFixtures.gqa();
+    assertExpansionMatches(f.buildOnnxAttention(false), f, 1e-5);
+  }
+
+  @Test
+  void onnxAttention3dWithKvNumHeadsMatchesOnnxRuntime() throws Exception {
+    FusedFixtures f = FusedFixtures.gqa();
+    assertExpansionMatches(f.buildOnnxAttention(true), f, 1e-5);
+  }
+
+  @Test
+  void onnxAttentionIsLocatedAndSoftcapIsRefused() {
+    for (boolean threeD : new boolean[] {false, true}) {
+      FusedFixtures f = FusedFixtures.gqa();
+      AttentionMap map = AttentionLocator.locate(OnnxModel.of("a", null, null, f.buildOnnxAttention(threeD),
+          "sha256:a"));
+      assertEquals(f.layers, map.numLayers());
+      for (AttentionBlock b : map.blocks()) {
+        assertEquals(f.heads, b.numHeads());
+        assertEquals(f.kvHeads, b.numKvHeads());
+        assertTrue(b.causal());
+        assertEquals(1.0 / Math.sqrt(f.headDim), b.scale(), 1e-7);
+      }
+    }
+    FusedFixtures f = FusedFixtures.gqa();
+    f.extraAttributes.add(GraphBuilder.floatAttr("softcap", 30f));
+    HeadwiseException e = assertThrows(HeadwiseException.class,
+        () -> FunctionInliner.inline(f.buildOnnxAttention(false)));
+    assertTrue(e.getMessage().contains("ai.onnx::Attention node 'node_scaled_dot_product_attention'")
+        && e.getMessage().contains("softcap=30.0"), e.getMessage());
+  }
+
   /** Expansion = fused op on a right-padded batch (every position), and for the decoder on one decode step. */
   static void assertOrtLayoutMatches(FusedFixtures.OrtLayout layout) throws OrtException {
     FusedFixtures f = FusedFixtures.gqa();
@@ -183,7 +217,7 @@ class FusedAttentionTest {
   static void assertExpansionMatches(ModelProto fused, FusedFixtures f, double tol) throws OrtException {
     ModelProto expanded = FunctionInliner.inline(fused);
     for (NodeProto n : expanded.getGraph().getNodeList()) {
-      assertTrue(!n.getOpType().equals("GroupQueryAttention"), "fused node left in the expansion");
+      assertTrue(!n.getOpType().endsWith("Attention"), "fused node left in the expansion");
     }
     int b = 2;
     int t = 9;
@@ -209,6 +243,9 @@ class FusedAttentionTest {
       long[] m = new long[t + 1];
       java.util.Arrays.fill(m, 1);
       step.put("attention_mask", OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
+      if (fused.getGraph().getInputList().stream().anyMatch(v -> v.getName().equals("position_ids"))) {
+        step.put("position_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {t}), new long[] {1, 1}));
+      }
       for (int l = 0; l < f.layers; l++) {
         for (String kv : new String[] {"key", "value"}) {
           float[] present = ra.get("present." + l + "." + kv);

@@ -265,6 +265,98 @@ public final class FusedFixtures {
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).build();
   }
 
+  /**
+   * A Llama-style decoder at opset 23 as the dynamo exporter writes SDPA: Q/K/V projections, heads split,
+   * {@code RotaryEmbedding} (cos/sin caches and position_ids), then ONNX {@code Attention} with a boolean padding mask
+   * [B, 1, S, T], {@code is_causal=1} and past/present key and value; with {@code threeD} the op takes [B, S, H·D]
+   * inputs and the q_num_heads/kv_num_heads attributes (GQA through kv_num_heads) instead of 4-D heads.
+   */
+  public ModelProto buildOnnxAttention(boolean threeD) {
+    GraphProto.Builder graph = GraphProto.newBuilder().setName("onnx_attention_decoder");
+    int op = 23;
+    GraphBuilder g = new GraphBuilder(graph, op, "");
+    current = graph;
+    int hidden = heads * headDim;
+    int kvDim = kvHeads * headDim;
+    g.addInput("input_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
+    g.addInput("attention_mask", GraphBuilder.INT64, "batch_size", "total_sequence_length");
+    g.addInput("position_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
+    for (int l = 0; l < layers; l++) {
+      for (String kv : new String[] {"key", "value"}) {
+        g.addInput("past_key_values." + l + "." + kv, elemType, "batch_size", String.valueOf(kvHeads),
+            "past_sequence_length", String.valueOf(headDim));
+      }
+    }
+    float[][] cs = rotaryCaches(headDim);
+    graph.addInitializer(tensor("cos_cache", new long[] {maxPositions, headDim / 2}, cs[0]));
+    graph.addInitializer(tensor("sin_cache", new long[] {maxPositions, headDim / 2}, cs[1]));
+    // [B, 1, S, T]: ONNX Runtime's kernel wants the mask's query dim spelled out (no broadcast there)
+    String rows = g.op("Concat", List.of(g.constLongs(true, 1, 1), g.dim(g.op("Shape", "input_ids"), 1),
+        g.constLongs(true, 1)), intAttr("axis", 0));
+    String padding = g.op("Expand", g.unsqueeze(g.cast("attention_mask", GraphBuilder.BOOL), 1, 2), rows);
+    String x = g.op("Gather", List.of(weight("model.embed_tokens.weight", vocab, hidden), "input_ids"),
+        intAttr("axis", 0));
+    for (int l = 0; l < layers; l++) {
+      String pre = "model.layers." + l + ".";
+      String h = g.op("RMSNormalization", List.of(x, ones(pre + "input_layernorm.weight", hidden)),
+          floatAttr("epsilon", 1e-5f));
+      String q = g.op("MatMul", h, weight(pre + "self_attn.q_proj.weight", hidden, hidden));
+      String k = g.op("MatMul", h, weight(pre + "self_attn.k_proj.weight", hidden, kvDim));
+      String v = g.op("MatMul", h, weight(pre + "self_attn.v_proj.weight", hidden, kvDim));
+      q = rope(g, heads4(g, q, heads), "position_ids");
+      k = rope(g, heads4(g, k, kvHeads), "position_ids");
+      v = heads4(g, v, kvHeads);
+      if (threeD) {
+        q = merge(g, q);
+        k = merge(g, k);
+        v = merge(g, v);
+      }
+      String y = g.fresh("sdpa");
+      List<AttributeProto> attrs = new ArrayList<>(List.of(intAttr("is_causal", 1)));
+      if (threeD) {
+        attrs.add(intAttr("q_num_heads", heads));
+        attrs.add(intAttr("kv_num_heads", kvHeads));
+      }
+      attrs.addAll(extraAttributes);
+      node(g, "Attention", "", "node_scaled_dot_product_attention" + (l == 0 ? "" : "_" + l),
+          List.of(q, k, v, padding, "past_key_values." + l + ".key", "past_key_values." + l + ".value"),
+          List.of(y, "present." + l + ".key", "present." + l + ".value"), attrs.toArray(new AttributeProto[0]));
+      String o = threeD ? y : merge(g, y);
+      x = g.op("Add", x, g.op("MatMul", o, weight(pre + "self_attn.o_proj.weight", hidden, hidden)));
+      String h2 = g.op("RMSNormalization", List.of(x, ones(pre + "post_attention_layernorm.weight", hidden)),
+          floatAttr("epsilon", 1e-5f));
+      String gate = g.op("MatMul", h2, weight(pre + "mlp.gate_proj.weight", hidden, intermediate));
+      String up = g.op("MatMul", h2, weight(pre + "mlp.up_proj.weight", hidden, intermediate));
+      x = g.op("Add", x, g.op("MatMul", g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up),
+          weight(pre + "mlp.down_proj.weight", intermediate, hidden)));
+    }
+    String fin = g.op("RMSNormalization", List.of(x, ones("model.norm.weight", hidden)), floatAttr("epsilon", 1e-5f));
+    g.op("MatMul", List.of(fin, weight("lm_head.weight", hidden, vocab)), List.of("logits"));
+    g.addOutput("logits", elemType, "batch_size", "sequence_length", String.valueOf(vocab));
+    for (int l = 0; l < layers; l++) {
+      for (String kv : new String[] {"key", "value"}) {
+        g.addOutput("present." + l + "." + kv, elemType, "batch_size", String.valueOf(kvHeads),
+            "total_sequence_length", String.valueOf(headDim));
+      }
+    }
+    return ModelProto.newBuilder().setIrVersion(11).setProducerName("pytorch (headwise test fixture)")
+        .setGraph(graph).addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(op)).build();
+  }
+
+  private String heads4(GraphBuilder g, String x, int n) {
+    return g.op("Transpose", List.of(g.op("Reshape", x, g.constLongs(true, 0, 0, n, headDim))),
+        GraphBuilder.intsAttr("perm", 0, 2, 1, 3));
+  }
+
+  private static String merge(GraphBuilder g, String x) {
+    return g.op("Reshape", g.op("Transpose", List.of(x), GraphBuilder.intsAttr("perm", 0, 2, 1, 3)),
+        g.constLongs(true, 0, 0, -1));
+  }
+
+  private static String rope(GraphBuilder g, String x, String positions) {
+    return g.op("RotaryEmbedding", x, "cos_cache", "sin_cache", positions);
+  }
+
   private String layerNorm(GraphBuilder g, String x, String name, int n) {
     return g.op("LayerNormalization", List.of(x, ones(name + ".weight", n), bias(name + ".bias", n)),
         intAttr("axis", -1), floatAttr("epsilon", 1e-5f));

@@ -14,7 +14,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The exactness bar on fused attention ops: every in-graph statistic of a model whose attention is a
- * {@code com.microsoft} GroupQueryAttention, Attention or MultiHeadAttention node equals the direct computation from
+ * {@code com.microsoft} GroupQueryAttention, Attention or MultiHeadAttention node or an ONNX Attention
+ * (opset 23) node equals the direct computation from
  * the expanded core's probabilities within 1e-4, untiled and with the query-tiled core asked for (5 rows per block).
  * Batches are right-padded (GroupQueryAttention's seqlens_k only describes right padding).
  */
@@ -32,6 +33,14 @@ class FusedExactnessTest {
     FusedFixtures w = FusedFixtures.gqa();
     w.localWindow = 3;
     check(w.buildGqa(), "gqa-window", w.vocab, false);
+  }
+
+  @Test
+  void onnxAttentionOpset23() throws Exception {
+    for (boolean threeD : new boolean[] {false, true}) {
+      FusedFixtures f = FusedFixtures.gqa();
+      check(f.buildOnnxAttention(threeD), "onnx-attention-" + threeD, f.vocab, true);
+    }
   }
 
   @Test

@@ -50,6 +50,11 @@ class RealExportsExactnessTest {
     OnnxModel model = OnnxModel.load(RealExports.materialize(f, dir.resolve(f.name() + "-" + queryBlock)));
     AttentionMap map = AttentionLocator.locate(model);
     assertEquals(f.expected().numBlocks(), map.numLayers(), "attention blocks");
-    ExtraModelsExactnessTest.checkPaddedBatch(model, map, false, queryBlock, !f.arch().equals("mistral"));
+    // The dynamo opset-23 export (fused ONNX Attention, expanded) takes a batch-1 cos/sin cache in RotaryEmbedding,
+    // which ONNX Runtime rejects for larger batches: it is checked one row per batch, and since the tiled core's
+    // score-path probe runs two rows, its layers keep the untiled route.
+    boolean batchOne = f.opset() >= 23;
+    ExtraModelsExactnessTest.checkPaddedBatch(model, map, batchOne, queryBlock,
+        !f.arch().equals("mistral") && !batchOne);
   }
 }

@@ -36,6 +36,15 @@ class FusedDenseExportTest {
   }
 
   @Test
+  void onnxAttentionOpset23() throws Exception {
+    for (boolean threeD : new boolean[] {false, true}) {
+      FusedFixtures f = FusedFixtures.gqa();
+      check(FusedFixtures.write(f.buildOnnxAttention(threeD), dir, "onnx-attention-" + threeD + ".onnx"), "logits",
+          f.vocab, AttentionCoreRewriter.KvSource.PRE_REPEAT);
+    }
+  }
+
+  @Test
   void ortOptimizerLayouts() throws Exception {
     for (FusedFixtures.OrtLayout layout : FusedFixtures.OrtLayout.values()) {
       FusedFixtures f = FusedFixtures.gqa();
