@@ -70,7 +70,7 @@ class FaultMatrixTest {
     rows.add(row("truncated model", "truncated", "inspect", "--model", t + "/truncated.onnx"));
     rows.add(row("no attention", "has no attention block", "profile", "--model", t + "/identity.onnx",
         "--calibration", t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
-    rows.add(row("only a fused attention op", "fused attention", "profile", "--model", t + "/fused.onnx",
+    rows.add(row("only an unsupported fused attention op", "fused attention", "profile", "--model", t + "/fused.onnx",
         "--calibration", t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
     rows.add(row("missing external-data file", "missing.bin", "inspect", "--model", t + "/external.onnx"));
     rows.add(row("ids outside the vocabulary", "vocabulary", "stats", "--model", model, "--input-ids",
@@ -151,10 +151,12 @@ class FaultMatrixTest {
       g.addInput(value(n, TensorProto.DataType.FLOAT_VALUE));
     }
     g.addOutput(value("y", TensorProto.DataType.FLOAT_VALUE));
-    g.addNode(NodeProto.newBuilder().setOpType("Attention").addInput("q").addInput("k").addInput("v")
-        .addOutput("y"));
+    // SparseAttention stays unsupported (ONNX Attention, GQA, MHA and com.microsoft Attention are expanded now)
+    g.addNode(NodeProto.newBuilder().setOpType("SparseAttention").setDomain("com.microsoft").addInput("q")
+        .addInput("k").addInput("v").addOutput("y"));
     return ModelProto.newBuilder().setIrVersion(10).setGraph(g)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23)).build();
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23))
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).build();
   }
 
   private static ValueInfoProto value(String name, int elemType) {
