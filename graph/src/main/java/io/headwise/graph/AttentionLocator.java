@@ -25,47 +25,78 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Finds the attention blocks of a graph. Each block is anchored on a default-domain {@code Softmax} over the last axis
- * whose output (after Cast, Dropout, Identity or an IsNaN→Where guard) is input 0 of a {@code MatMul(P, V)}, and whose
- * input comes (through additive masks, Where, Cast and a Mul/Div scale) from a {@code MatMul(Q, Kᵀ)} of two
- * activations. ONNX Runtime's offline-optimized graphs are matched too: there the QK product (and rarely P·V) is a
- * {@code com.microsoft FusedMatMul} whose {@code alpha} carries the scale and whose {@code transB} replaces the
- * transpose of K. A scale may sit on the scores, on both operands (√s each, the TorchScript SDPA symbolic) or on one
- * operand only. Head counts, head dim, the kv-head grouping, the scale and causality are then measured for sure by
- * one probe run on a short input, instead of being guessed from names or symbolic shapes.
+ * Finds the attention blocks of a graph. Each block is anchored on a default-domain {@code Softmax}
+ * over the last axis whose output (after Cast, Dropout, Identity or an IsNaN→Where guard) is input
+ * 0 of a {@code MatMul(P, V)}, and whose input comes (through additive masks, Where, Cast and a
+ * Mul/Div scale) from a {@code MatMul(Q, Kᵀ)} of two activations. ONNX Runtime's offline-optimized
+ * graphs are matched too: there the QK product (and rarely P·V) is a {@code com.microsoft
+ * FusedMatMul} whose {@code alpha} carries the scale and whose {@code transB} replaces the
+ * transpose of K. A scale may sit on the scores, on both operands (√s each, the TorchScript SDPA
+ * symbolic) or on one operand only. Head counts, head dim, the kv-head grouping, the scale and
+ * causality are then measured for sure by one probe run on a short input, instead of being guessed
+ * from names or symbolic shapes.
  *
- * <p>Fused attention ops are listed as unsupported with their layer, and so is attention that cannot be profiled:
- * a Softmax→MatMul(P, V) core whose probabilities are not [B, H, Tq, Tk] (e.g. [B·H, T, T] or a 5-D grouped form),
- * and attention inside If/Loop/Scan bodies (e.g. Optimum's merged decoders).
+ * <p>Fused attention ops are listed as unsupported with their layer, and so is attention that
+ * cannot be profiled: a Softmax→MatMul(P, V) core whose probabilities are not [B, H, Tq, Tk] (e.g.
+ * [B·H, T, T] or a 5-D grouped form), and attention inside If/Loop/Scan bodies (e.g. Optimum's
+ * merged decoders).
  */
 public final class AttentionLocator {
   /** Fused attention ops (domain::op) that are reported, not decomposed. */
-  static final Set<String> FUSED = Set.of("::Attention", "ai.onnx::Attention", "com.microsoft::Attention",
-      "com.microsoft::MultiHeadAttention", "com.microsoft::GroupQueryAttention", "com.microsoft::PackedAttention",
-      "com.microsoft::PackedMultiHeadAttention", "com.microsoft::SparseAttention",
-      "com.microsoft::DecoderMaskedMultiHeadAttention", "com.microsoft::DecoderMaskedSelfAttention",
-      "com.microsoft::DecoderAttention", "com.microsoft::LongformerAttention",
-      "com.microsoft::PagedAttention", "com.microsoft::QAttention", "com.microsoft::QOrderedAttention",
-      "com.microsoft::QOrderedLongformerAttention", "ai.onnx.preview::FlexAttention");
-  /** Ops whose graph attributes (If/Loop/Scan bodies) are searched for attention that cannot be profiled. */
+  static final Set<String> FUSED =
+      Set.of(
+          "::Attention",
+          "ai.onnx::Attention",
+          "com.microsoft::Attention",
+          "com.microsoft::MultiHeadAttention",
+          "com.microsoft::GroupQueryAttention",
+          "com.microsoft::PackedAttention",
+          "com.microsoft::PackedMultiHeadAttention",
+          "com.microsoft::SparseAttention",
+          "com.microsoft::DecoderMaskedMultiHeadAttention",
+          "com.microsoft::DecoderMaskedSelfAttention",
+          "com.microsoft::DecoderAttention",
+          "com.microsoft::LongformerAttention",
+          "com.microsoft::PagedAttention",
+          "com.microsoft::QAttention",
+          "com.microsoft::QOrderedAttention",
+          "com.microsoft::QOrderedLongformerAttention",
+          "ai.onnx.preview::FlexAttention");
+
+  /**
+   * Ops whose graph attributes (If/Loop/Scan bodies) are searched for attention that cannot be
+   * profiled.
+   */
   private static final Set<String> CONTROL_FLOW = Set.of("If", "Loop", "Scan");
+
   private static final String MS = "com.microsoft";
 
   private static final Set<String> DOWNSTREAM_SKIP = Set.of("Cast", "Dropout", "Identity");
-  private static final Set<String> SCORE_PATH = Set.of("Add", "Sub", "Mul", "Div", "Cast", "Where", "Tanh",
-      "Identity");
+  private static final Set<String> SCORE_PATH =
+      Set.of("Add", "Sub", "Mul", "Div", "Cast", "Where", "Tanh", "Identity");
   private static final Pattern LAYER_NUMBER = Pattern.compile("(?:layers?|h|blocks?)[._/](\\d+)");
   private static final int PROBE_LENGTH = 7;
 
   private AttentionLocator() {}
 
   /**
-   * Structural candidate found before the probe run. {@code keyIsTransposedByQk} is true when the QK node transposes
-   * its second input itself (FusedMatMul transB=1), so {@code keyT} is K [B, H, Tk, D].
+   * Structural candidate found before the probe run. {@code keyIsTransposedByQk} is true when the
+   * QK node transposes its second input itself (FusedMatMul transB=1), so {@code keyT} is K [B, H,
+   * Tk, D].
    */
-  private record Candidate(int nodeIndex, NodeProto softmax, String probabilities, NodeProto pv, NodeProto qk,
-      String query, String keyT, double structuralScale, String scaleForm, String scaledScores,
-      List<String> masks, boolean keyIsTransposedByQk) {}
+  private record Candidate(
+      int nodeIndex,
+      NodeProto softmax,
+      String probabilities,
+      NodeProto pv,
+      NodeProto qk,
+      String query,
+      String keyT,
+      double structuralScale,
+      String scaleForm,
+      String scaledScores,
+      List<String> masks,
+      boolean keyIsTransposedByQk) {}
 
   /** Locates all attention blocks of {@code model} (functions are inlined first). */
   public static AttentionMap locate(OnnxModel model) {
@@ -92,11 +123,16 @@ public final class AttentionLocator {
       }
     }
     List<Candidate> rejected = new ArrayList<>();
-    List<AttentionBlock> blocks = candidates.isEmpty() ? List.of()
-        : probe(model, proto, idx, candidates, opset, rejected);
+    List<AttentionBlock> blocks =
+        candidates.isEmpty() ? List.of() : probe(model, proto, idx, candidates, opset, rejected);
     for (Candidate c : rejected) {
-      fused.add(new Object[] {c.nodeIndex, c.softmax, "its probabilities are not a [batch, heads, queries, keys]"
-          + " tensor (e.g. heads folded into the batch, or grouped query heads in a 5-D tensor)"});
+      fused.add(
+          new Object[] {
+            c.nodeIndex,
+            c.softmax,
+            "its probabilities are not a [batch, heads, queries, keys]"
+                + " tensor (e.g. heads folded into the batch, or grouped query heads in a 5-D tensor)"
+          });
     }
     fused.sort(java.util.Comparator.comparingInt(f -> (Integer) f[0]));
     candidates.removeAll(rejected);
@@ -104,8 +140,13 @@ public final class AttentionLocator {
     for (Object[] f : fused) {
       int nodeIndex = (Integer) f[0];
       NodeProto n = (NodeProto) f[1];
-      unsupported.add(new UnsupportedAttention(layerOf(nodeIndex, n, candidates, fused), n.getOpType(),
-          n.getDomain(), n.getName(), (String) f[2]));
+      unsupported.add(
+          new UnsupportedAttention(
+              layerOf(nodeIndex, n, candidates, fused),
+              n.getOpType(),
+              n.getDomain(),
+              n.getName(),
+              (String) f[2]));
     }
     return new AttentionMap(model.modelId(), opset, blocks, unsupported);
   }
@@ -115,12 +156,13 @@ public final class AttentionLocator {
   }
 
   private static boolean isSoftmax(NodeProto n) {
-    return n.getOpType().equals("Softmax") && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"));
+    return n.getOpType().equals("Softmax")
+        && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"));
   }
 
   /**
-   * When a control-flow node's bodies hold attention (a fused attention op, or a Softmax feeding a MatMul), a
-   * sentence saying so; null otherwise. Such attention is reported, not profiled.
+   * When a control-flow node's bodies hold attention (a fused attention op, or a Softmax feeding a
+   * MatMul), a sentence saying so; null otherwise. Such attention is reported, not profiled.
    */
   private static String nestedAttention(NodeProto controlFlow) {
     for (AttributeProto a : controlFlow.getAttributeList()) {
@@ -139,7 +181,9 @@ public final class AttentionLocator {
             what = (n.getDomain().isEmpty() ? "ai.onnx" : n.getDomain()) + "::" + n.getOpType();
           } else if (isSoftmax(n)) {
             for (NodeProto c : bi.consumers(n.getOutput(0))) {
-              if (isMatMul(c) || DOWNSTREAM_SKIP.contains(c.getOpType()) || c.getOpType().equals("Where")) {
+              if (isMatMul(c)
+                  || DOWNSTREAM_SKIP.contains(c.getOpType())
+                  || c.getOpType().equals("Where")) {
                 found++;
                 what = what == null ? "Softmax" : what;
                 break;
@@ -151,7 +195,13 @@ public final class AttentionLocator {
           }
         }
         if (found > 0) {
-          return "its '" + a.getName() + "' body holds " + found + " attention core(s) (" + what + "); headwise"
+          return "its '"
+              + a.getName()
+              + "' body holds "
+              + found
+              + " attention core(s) ("
+              + what
+              + "); headwise"
               + " profiles attention in the main graph only: export without control flow (e.g. a decoder without"
               + " the merged cache branch)";
         }
@@ -162,7 +212,8 @@ public final class AttentionLocator {
 
   /** MatMul, or com.microsoft FusedMatMul. */
   private static boolean isMatMul(NodeProto n) {
-    return n.getOpType().equals("MatMul") && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"))
+    return n.getOpType().equals("MatMul")
+            && (n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx"))
         || n.getOpType().equals("FusedMatMul") && n.getDomain().equals(MS);
   }
 
@@ -185,13 +236,19 @@ public final class AttentionLocator {
     if (!isFusedMatMul(n)) {
       return isMatMul(n);
     }
-    return floatAttribute(n, "alpha", 1.0) == 1.0 && GraphIndex.intAttribute(n, "transA", 0) == 0
-        && GraphIndex.intAttribute(n, "transB", 0) == 0 && GraphIndex.intAttribute(n, "transBatchA", 0) == 0
+    return floatAttribute(n, "alpha", 1.0) == 1.0
+        && GraphIndex.intAttribute(n, "transA", 0) == 0
+        && GraphIndex.intAttribute(n, "transB", 0) == 0
+        && GraphIndex.intAttribute(n, "transBatchA", 0) == 0
         && GraphIndex.intAttribute(n, "transBatchB", 0) == 0;
   }
 
-  /** The layer of a fused op: the number in its name if any, else its ordinal among all attention nodes. */
-  private static int layerOf(int nodeIndex, NodeProto n, List<Candidate> candidates, List<Object[]> fused) {
+  /**
+   * The layer of a fused op: the number in its name if any, else its ordinal among all attention
+   * nodes.
+   */
+  private static int layerOf(
+      int nodeIndex, NodeProto n, List<Candidate> candidates, List<Object[]> fused) {
     Matcher m = LAYER_NUMBER.matcher(n.getName());
     if (m.find()) {
       return Integer.parseInt(m.group(1));
@@ -231,7 +288,8 @@ public final class AttentionLocator {
           next = c.getOutput(0);
           break;
         }
-        if (c.getOpType().equals("Where") && c.getInputCount() == 3
+        if (c.getOpType().equals("Where")
+            && c.getInputCount() == 3
             && (c.getInput(1).equals(cur) || c.getInput(2).equals(cur))) {
           Optional<NodeProto> cond = idx.producer(c.getInput(0));
           if (cond.isPresent() && cond.get().getOpType().equals("IsNaN")) {
@@ -268,7 +326,8 @@ public final class AttentionLocator {
           return Optional.empty();
         }
         if (isFusedMatMul(n)) {
-          if (GraphIndex.intAttribute(n, "transA", 0) != 0 || GraphIndex.intAttribute(n, "transBatchA", 0) != 0
+          if (GraphIndex.intAttribute(n, "transA", 0) != 0
+              || GraphIndex.intAttribute(n, "transBatchA", 0) != 0
               || GraphIndex.intAttribute(n, "transBatchB", 0) != 0) {
             return Optional.empty();
           }
@@ -291,63 +350,71 @@ public final class AttentionLocator {
           t = n.getInput(0);
           break;
         case "Mul":
-        case "Div": {
-          double c0 = idx.scalarConstant(n.getInput(0));
-          double c1 = idx.scalarConstant(n.getInput(1));
-          if (!Double.isNaN(c1) || (!Double.isNaN(c0) && n.getOpType().equals("Mul"))) {
-            double c = Double.isNaN(c1) ? c0 : c1;
-            scale *= n.getOpType().equals("Div") ? 1.0 / c : c;
-            scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
-            if (scaledScores == null) {
-              scaledScores = t;
-            }
-            t = Double.isNaN(c1) ? n.getInput(1) : n.getInput(0);
-          } else {
-            int s = scoreOperand(idx, n);
-            if (s < 0) {
-              return Optional.empty();
-            }
-            if (n.getOpType().equals("Div") || shapeDerived(idx, n.getInput(1 - s), 12)) {
-              // a scale computed at run time (e.g. Sqrt of a Shape-derived head dim): measured by the probe run
+        case "Div":
+          {
+            double c0 = idx.scalarConstant(n.getInput(0));
+            double c1 = idx.scalarConstant(n.getInput(1));
+            if (!Double.isNaN(c1) || (!Double.isNaN(c0) && n.getOpType().equals("Mul"))) {
+              double c = Double.isNaN(c1) ? c0 : c1;
+              scale *= n.getOpType().equals("Div") ? 1.0 / c : c;
               scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
               if (scaledScores == null) {
                 scaledScores = t;
               }
-              scale = Double.NaN;
+              t = Double.isNaN(c1) ? n.getInput(1) : n.getInput(0);
             } else {
-              masks.add(n.getInput(1 - s)); // a multiplicative mask (old GPT-2: w * b − 1e4 · (1 − b))
+              int s = scoreOperand(idx, n);
+              if (s < 0) {
+                return Optional.empty();
+              }
+              if (n.getOpType().equals("Div") || shapeDerived(idx, n.getInput(1 - s), 12)) {
+                // a scale computed at run time (e.g. Sqrt of a Shape-derived head dim): measured by
+                // the probe run
+                scaleForm = n.getOpType().equals("Div") ? "div" : "mul";
+                if (scaledScores == null) {
+                  scaledScores = t;
+                }
+                scale = Double.NaN;
+              } else {
+                masks.add(
+                    n.getInput(1 - s)); // a multiplicative mask (old GPT-2: w * b − 1e4 · (1 − b))
+              }
+              t = n.getInput(s);
             }
-            t = n.getInput(s);
+            break;
           }
-          break;
-        }
         case "Add":
-        case "Sub": {
-          int s = scoreOperand(idx, n);
-          if (s < 0 || (n.getOpType().equals("Sub") && s != 0)) {
-            return Optional.empty();
-          }
-          masks.add(n.getInput(1 - s));
-          t = n.getInput(s);
-          break;
-        }
-        case "Where": {
-          if (n.getInputCount() != 3) {
-            return Optional.empty();
-          }
-          boolean c1 = !Double.isNaN(idx.scalarConstant(n.getInput(1)));
-          boolean c2 = !Double.isNaN(idx.scalarConstant(n.getInput(2)));
-          masks.add(n.getInput(0));
-          if (c2 && !c1) {
-            t = n.getInput(1);
-          } else if (c1 && !c2) {
-            t = n.getInput(2);
-          } else {
-            int s = reachesMatMul(idx, n.getInput(1), 6) <= reachesMatMul(idx, n.getInput(2), 6) ? 1 : 2;
+        case "Sub":
+          {
+            int s = scoreOperand(idx, n);
+            if (s < 0 || (n.getOpType().equals("Sub") && s != 0)) {
+              return Optional.empty();
+            }
+            masks.add(n.getInput(1 - s));
             t = n.getInput(s);
+            break;
           }
-          break;
-        }
+        case "Where":
+          {
+            if (n.getInputCount() != 3) {
+              return Optional.empty();
+            }
+            boolean c1 = !Double.isNaN(idx.scalarConstant(n.getInput(1)));
+            boolean c2 = !Double.isNaN(idx.scalarConstant(n.getInput(2)));
+            masks.add(n.getInput(0));
+            if (c2 && !c1) {
+              t = n.getInput(1);
+            } else if (c1 && !c2) {
+              t = n.getInput(2);
+            } else {
+              int s =
+                  reachesMatMul(idx, n.getInput(1), 6) <= reachesMatMul(idx, n.getInput(2), 6)
+                      ? 1
+                      : 2;
+              t = n.getInput(s);
+            }
+            break;
+          }
         case "Tanh":
           t = n.getInput(0);
           break;
@@ -360,7 +427,8 @@ public final class AttentionLocator {
     }
     String query = qk.getInput(0);
     String keyT = qk.getInput(1);
-    // A scale on the operands: √s on both (torch SDPA symbolic), or s on one of them (q * scale before Q·Kᵀ).
+    // A scale on the operands: √s on both (torch SDPA symbolic), or s on one of them (q * scale
+    // before Q·Kᵀ).
     double[] qs = idx.producer(query).map(n -> operandScale(idx, n)).orElse(null);
     double[] ks = idx.producer(keyT).map(n -> operandScale(idx, n)).orElse(null);
     if (qs != null || ks != null) {
@@ -374,13 +442,25 @@ public final class AttentionLocator {
       }
       scaleForm = qs != null && ks != null ? "split" : qs != null ? "query" : "key";
     }
-    return Optional.of(new Candidate(index, softmax, probabilities, pv, qk, query, keyT, scale, scaleForm,
-        scaledScores, List.copyOf(masks), keyTransposedByQk));
+    return Optional.of(
+        new Candidate(
+            index,
+            softmax,
+            probabilities,
+            pv,
+            qk,
+            query,
+            keyT,
+            scale,
+            scaleForm,
+            scaledScores,
+            List.copyOf(masks),
+            keyTransposedByQk));
   }
 
   /**
-   * True when {@code tensor} is computed from tensor shapes and scalar constants only (Shape → Gather → Cast → Sqrt
-   * → Reciprocal …), i.e. a run-time scale rather than a mask.
+   * True when {@code tensor} is computed from tensor shapes and scalar constants only (Shape →
+   * Gather → Cast → Sqrt → Reciprocal …), i.e. a run-time scale rather than a mask.
    */
   private static boolean shapeDerived(GraphIndex idx, String tensor, int budget) {
     double[] c = idx.constantValues(tensor);
@@ -406,7 +486,10 @@ public final class AttentionLocator {
     return true;
   }
 
-  /** For Mul(x, c), Mul(c, x) or Div(x, c) with a scalar constant c: {factor, index of x}; else null. */
+  /**
+   * For Mul(x, c), Mul(c, x) or Div(x, c) with a scalar constant c: {factor, index of x}; else
+   * null.
+   */
   private static double[] operandScale(GraphIndex idx, NodeProto n) {
     if (n.getInputCount() != 2) {
       return null;
@@ -426,7 +509,10 @@ public final class AttentionLocator {
     return Double.isNaN(c0) ? null : new double[] {c0, 1};
   }
 
-  /** Which input of a binary node carries the scores (the one that reaches MatMul(Q,Kᵀ) soonest), or -1. */
+  /**
+   * Which input of a binary node carries the scores (the one that reaches MatMul(Q,Kᵀ) soonest), or
+   * -1.
+   */
   private static int scoreOperand(GraphIndex idx, NodeProto n) {
     int d0 = reachesMatMul(idx, n.getInput(0), 6);
     int d1 = reachesMatMul(idx, n.getInput(1), 6);
@@ -436,7 +522,10 @@ public final class AttentionLocator {
     return d0 <= d1 ? 0 : 1;
   }
 
-  /** Steps from {@code tensor} up to a MatMul of two activations through score-path ops, or MAX_VALUE. */
+  /**
+   * Steps from {@code tensor} up to a MatMul of two activations through score-path ops, or
+   * MAX_VALUE.
+   */
   private static int reachesMatMul(GraphIndex idx, String tensor, int budget) {
     if (budget < 0) {
       return Integer.MAX_VALUE;
@@ -447,7 +536,9 @@ public final class AttentionLocator {
     }
     NodeProto n = p.get();
     if (isMatMul(n)) {
-      return idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1)) ? Integer.MAX_VALUE : 0;
+      return idx.isInitializer(n.getInput(0)) || idx.isInitializer(n.getInput(1))
+          ? Integer.MAX_VALUE
+          : 0;
     }
     if (!SCORE_PATH.contains(n.getOpType())) {
       return Integer.MAX_VALUE;
@@ -465,8 +556,13 @@ public final class AttentionLocator {
   // ---------------------------------------------------------------------------------------------------------------
   // Probe run
 
-  private static List<AttentionBlock> probe(OnnxModel model, ModelProto proto, GraphIndex idx,
-      List<Candidate> candidates, int opset, List<Candidate> rejected) {
+  private static List<AttentionBlock> probe(
+      OnnxModel model,
+      ModelProto proto,
+      GraphIndex idx,
+      List<Candidate> candidates,
+      int opset,
+      List<Candidate> rejected) {
     ModelInputs inputs = ModelInputs.of(proto.getGraph());
     ModelLimits limits = ModelLimits.of(proto.getGraph(), inputs);
     LinkedHashSet<String> exposed = new LinkedHashSet<>();
@@ -514,8 +610,12 @@ public final class AttentionLocator {
         }
       }
     } catch (OrtException e) {
-      throw new HeadwiseException("ONNX Runtime failed on a probe run of model " + model.source() + ": "
-          + OrtModels.firstLine(e.getMessage()), e);
+      throw new HeadwiseException(
+          "ONNX Runtime failed on a probe run of model "
+              + model.source()
+              + ": "
+              + OrtModels.firstLine(e.getMessage()),
+          e);
     }
     List<AttentionBlock> blocks = new ArrayList<>();
     for (Candidate c : candidates) {
@@ -532,35 +632,73 @@ public final class AttentionLocator {
       int heads = (int) ps[1];
       long[] vs = shapes.get(c.pv.getInput(1));
       int headDim = (int) vs[vs.length - 1];
-      int kvHeads = kvHeads(heads, vs, values.get(c.pv.getInput(1)), shapes.get(c.keyT), values.get(c.keyT));
+      int kvHeads =
+          kvHeads(heads, vs, values.get(c.pv.getInput(1)), shapes.get(c.keyT), values.get(c.keyT));
       boolean causal = isCausal(values.get(c.probabilities), heads, seq);
       double scale = c.structuralScale;
       if (Double.isNaN(scale) && c.scaledScores != null) {
-        scale = measureScale(values.get(c.query), shapes.get(c.query), values.get(c.keyT), shapes.get(c.keyT),
-            values.get(c.scaledScores), c.keyIsTransposedByQk);
+        scale =
+            measureScale(
+                values.get(c.query),
+                shapes.get(c.query),
+                values.get(c.keyT),
+                shapes.get(c.keyT),
+                values.get(c.scaledScores),
+                c.keyIsTransposedByQk);
       }
       int elemType = elemType(idx, c.probabilities);
-      blocks.add(new AttentionBlock(blocks.size(), c.softmax.getName(), c.softmax.getInput(0), c.probabilities,
-          c.pv.getName(), c.pv.getInput(1), c.pv.getOutput(0), c.qk.getName(), c.query, c.keyT, scale,
-          c.scaleForm, c.masks, heads, kvHeads, headDim, causal, elemType, c.keyIsTransposedByQk));
+      blocks.add(
+          new AttentionBlock(
+              blocks.size(),
+              c.softmax.getName(),
+              c.softmax.getInput(0),
+              c.probabilities,
+              c.pv.getName(),
+              c.pv.getInput(1),
+              c.pv.getOutput(0),
+              c.qk.getName(),
+              c.query,
+              c.keyT,
+              scale,
+              c.scaleForm,
+              c.masks,
+              heads,
+              kvHeads,
+              headDim,
+              causal,
+              elemType,
+              c.keyIsTransposedByQk));
     }
     return blocks;
   }
 
   /**
-   * A copy of {@code proto} where each tensor in {@code tensors} is also a float graph output; {@code names} receives
-   * the output name of each tensor.
+   * A copy of {@code proto} where each tensor in {@code tensors} is also a float graph output;
+   * {@code names} receives the output name of each tensor.
    */
-  public static ModelProto exposeAsFloat(ModelProto proto, Set<String> tensors, Map<String, String> names) {
+  public static ModelProto exposeAsFloat(
+      ModelProto proto, Set<String> tensors, Map<String, String> names) {
     GraphProto.Builder g = proto.getGraph().toBuilder();
     for (String t : tensors) {
       String out = "hw_probe/" + t;
       names.put(t, out);
-      g.addNode(NodeProto.newBuilder().setOpType("Cast").setName("hw_probe_cast/" + t).addInput(t).addOutput(out)
-          .addAttribute(AttributeProto.newBuilder().setName("to").setType(AttributeProto.AttributeType.INT)
-              .setI(1)));
-      g.addOutput(ValueInfoProto.newBuilder().setName(out).setType(TypeProto.newBuilder()
-          .setTensorType(TypeProto.Tensor.newBuilder().setElemType(1))));
+      g.addNode(
+          NodeProto.newBuilder()
+              .setOpType("Cast")
+              .setName("hw_probe_cast/" + t)
+              .addInput(t)
+              .addOutput(out)
+              .addAttribute(
+                  AttributeProto.newBuilder()
+                      .setName("to")
+                      .setType(AttributeProto.AttributeType.INT)
+                      .setI(1)));
+      g.addOutput(
+          ValueInfoProto.newBuilder()
+              .setName(out)
+              .setType(
+                  TypeProto.newBuilder()
+                      .setTensorType(TypeProto.Tensor.newBuilder().setElemType(1))));
     }
     return proto.toBuilder().setGraph(g).build();
   }
@@ -577,28 +715,37 @@ public final class AttentionLocator {
     return Optional.empty();
   }
 
-  /** Element type of a tensor, declared or inferred through its producers; 1 (float) when it cannot be told. */
+  /**
+   * Element type of a tensor, declared or inferred through its producers; 1 (float) when it cannot
+   * be told.
+   */
   private static int elemType(GraphIndex idx, String tensor) {
     int t = idx.elemType(tensor);
     return t == 0 ? 1 : t;
   }
 
   /**
-   * Kv heads from the probe: if V (or Kᵀ) has fewer heads than P, that count; otherwise the largest group g such
-   * that every head's V and Kᵀ equal those of the first head of its group (repeat_kv copies them exactly).
+   * Kv heads from the probe: if V (or Kᵀ) has fewer heads than P, that count; otherwise the largest
+   * group g such that every head's V and Kᵀ equal those of the first head of its group (repeat_kv
+   * copies them exactly).
    */
   static int kvHeads(int heads, long[] vShape, float[] v, long[] kShape, float[] k) {
     if (vShape.length == 4 && vShape[1] < heads && vShape[1] > 0 && heads % vShape[1] == 0) {
       return (int) vShape[1];
     }
-    if (kShape != null && kShape.length == 4 && kShape[1] < heads && kShape[1] > 0 && heads % kShape[1] == 0) {
+    if (kShape != null
+        && kShape.length == 4
+        && kShape[1] < heads
+        && kShape[1] > 0
+        && heads % kShape[1] == 0) {
       return (int) kShape[1];
     }
     for (int g = heads; g >= 1; g--) {
       if (heads % g != 0) {
         continue;
       }
-      if (groupedCopies(heads, g, vShape, v) && (kShape == null || groupedCopies(heads, g, kShape, k))) {
+      if (groupedCopies(heads, g, vShape, v)
+          && (kShape == null || groupedCopies(heads, g, kShape, k))) {
         return heads / g;
       }
     }
@@ -641,10 +788,11 @@ public final class AttentionLocator {
   }
 
   /**
-   * scale = scaled scores / (Q·Kᵀ), read at the element of largest |Q·Kᵀ| of head 0; {@code kIsK} when the key
-   * operand is K [.., Tk, D] rather than Kᵀ [.., D, Tk].
+   * scale = scaled scores / (Q·Kᵀ), read at the element of largest |Q·Kᵀ| of head 0; {@code kIsK}
+   * when the key operand is K [.., Tk, D] rather than Kᵀ [.., D, Tk].
    */
-  static double measureScale(float[] q, long[] qs, float[] kt, long[] ks, float[] scores, boolean kIsK) {
+  static double measureScale(
+      float[] q, long[] qs, float[] kt, long[] ks, float[] scores, boolean kIsK) {
     if (q == null || kt == null || scores == null || qs.length != 4 || ks.length != 4) {
       return Double.NaN;
     }

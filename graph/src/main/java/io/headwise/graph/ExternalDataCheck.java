@@ -11,10 +11,11 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Checks, without reading any weight, that every external initializer of a model resolves to a file inside the
- * model's directory that is long enough for it ({@code offset + length}, or the tensor's element count times its
- * element size when the graph gives no length). A missing or truncated data file then fails at load with one error
- * naming the file, instead of deep inside ONNX Runtime or halfway through a Spark job.
+ * Checks, without reading any weight, that every external initializer of a model resolves to a file
+ * inside the model's directory that is long enough for it ({@code offset + length}, or the tensor's
+ * element count times its element size when the graph gives no length). A missing or truncated data
+ * file then fails at load with one error naming the file, instead of deep inside ONNX Runtime or
+ * halfway through a Spark job.
  */
 final class ExternalDataCheck {
   private ExternalDataCheck() {}
@@ -34,54 +35,94 @@ final class ExternalDataCheck {
             case "location" -> location = e.getValue();
             case "offset" -> offset = Long.parseLong(e.getValue().trim());
             case "length" -> length = Long.parseLong(e.getValue().trim());
-            default -> { }
+            default -> {}
           }
         } catch (NumberFormatException x) {
-          throw new HeadwiseException("initializer " + t.getName() + " of model " + modelFile + " has a malformed"
-              + " external-data " + e.getKey() + " '" + e.getValue() + "'");
+          throw new HeadwiseException(
+              "initializer "
+                  + t.getName()
+                  + " of model "
+                  + modelFile
+                  + " has a malformed"
+                  + " external-data "
+                  + e.getKey()
+                  + " '"
+                  + e.getValue()
+                  + "'");
         }
       }
       if (location == null || location.isEmpty()) {
-        throw new HeadwiseException("initializer " + t.getName() + " of model " + modelFile
-            + " is stored externally but names no location");
+        throw new HeadwiseException(
+            "initializer "
+                + t.getName()
+                + " of model "
+                + modelFile
+                + " is stored externally but names no location");
       }
       Path file = dir.resolve(location).normalize();
       if (!file.startsWith(dir)) {
-        throw new HeadwiseException("initializer " + t.getName() + " of model " + modelFile
-            + " points outside the model's directory: " + location);
+        throw new HeadwiseException(
+            "initializer "
+                + t.getName()
+                + " of model "
+                + modelFile
+                + " points outside the model's directory: "
+                + location);
       }
       long needed = offset + (length >= 0 ? length : expectedBytes(t));
       String loc = location;
-      long size = sizes.computeIfAbsent(location, l -> {
-        try {
-          return Files.size(file);
-        } catch (IOException e) {
-          throw new HeadwiseException("external data file " + loc + " of model " + modelFile
-              + " is missing; keep the model's data files next to it", e);
-        }
-      });
+      long size =
+          sizes.computeIfAbsent(
+              location,
+              l -> {
+                try {
+                  return Files.size(file);
+                } catch (IOException e) {
+                  throw new HeadwiseException(
+                      "external data file "
+                          + loc
+                          + " of model "
+                          + modelFile
+                          + " is missing; keep the model's data files next to it",
+                      e);
+                }
+              });
       if (needed > size) {
-        throw new HeadwiseException("external data file " + file + " of model " + modelFile + " is shorter than the"
-            + " graph says: initializer " + t.getName() + " needs bytes up to " + needed + " but the file has " + size
-            + " (truncated copy or download?)");
+        throw new HeadwiseException(
+            "external data file "
+                + file
+                + " of model "
+                + modelFile
+                + " is shorter than the"
+                + " graph says: initializer "
+                + t.getName()
+                + " needs bytes up to "
+                + needed
+                + " but the file has "
+                + size
+                + " (truncated copy or download?)");
       }
     }
   }
 
-  /** Bytes of a tensor from its dims and element type; 0 when the type's size is not fixed (strings). */
+  /**
+   * Bytes of a tensor from its dims and element type; 0 when the type's size is not fixed
+   * (strings).
+   */
   private static long expectedBytes(TensorProto t) {
     long n = 1;
     for (long d : t.getDimsList()) {
       n *= d;
     }
-    int elem = switch (t.getDataType()) {
-      case 1, 6, 12 -> 4; // float, int32, uint32
-      case 7, 11, 13, 14 -> 8; // int64, double, uint64, complex64
-      case 10, 16, 4, 5 -> 2; // float16, bfloat16, uint16, int16
-      case 2, 3, 9 -> 1; // uint8, int8, bool
-      case 15 -> 16; // complex128
-      default -> 0;
-    };
+    int elem =
+        switch (t.getDataType()) {
+          case 1, 6, 12 -> 4; // float, int32, uint32
+          case 7, 11, 13, 14 -> 8; // int64, double, uint64, complex64
+          case 10, 16, 4, 5 -> 2; // float16, bfloat16, uint16, int16
+          case 2, 3, 9 -> 1; // uint8, int8, bool
+          case 15 -> 16; // complex128
+          default -> 0;
+        };
     return n * elem;
   }
 }

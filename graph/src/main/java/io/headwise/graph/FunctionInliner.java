@@ -15,13 +15,14 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Inlines calls to model-local functions ({@code ModelProto.functions}, as the dynamo exporter can emit them)
- * into the main graph, recursively, so that pattern matching sees plain nodes. Attribute references
- * ({@code ref_attr_name}) take the call site's value, else the function's default, else are dropped, as ONNX
- * Runtime does. Functions left without callers are removed from the model.
+ * Inlines calls to model-local functions ({@code ModelProto.functions}, as the dynamo exporter can
+ * emit them) into the main graph, recursively, so that pattern matching sees plain nodes. Attribute
+ * references ({@code ref_attr_name}) take the call site's value, else the function's default, else
+ * are dropped, as ONNX Runtime does. Functions left without callers are removed from the model.
  *
- * <p>Then the supported fused attention operators are expanded into decomposed cores ({@link FusedAttention}), so
- * that every reader of the inlined graph (locator, statistics, export, quantization) sees explicit attention.
+ * <p>Then the supported fused attention operators are expanded into decomposed cores ({@link
+ * FusedAttention}), so that every reader of the inlined graph (locator, statistics, export,
+ * quantization) sees explicit attention.
  */
 public final class FunctionInliner {
   private static final int MAX_DEPTH = 32;
@@ -36,8 +37,8 @@ public final class FunctionInliner {
   }
 
   /**
-   * The model with every call of a local function replaced by the function body and every supported fused attention
-   * op expanded.
+   * The model with every call of a local function replaced by the function body and every supported
+   * fused attention op expanded.
    */
   public static ModelProto inline(ModelProto model) {
     return FusedAttention.expand(inlineFunctions(model));
@@ -75,16 +76,26 @@ public final class FunctionInliner {
       return;
     }
     if (depth > MAX_DEPTH) {
-      throw new HeadwiseException("model-local function " + f.getName() + " nests deeper than " + MAX_DEPTH
-          + " levels (recursive functions are not valid ONNX)");
+      throw new HeadwiseException(
+          "model-local function "
+              + f.getName()
+              + " nests deeper than "
+              + MAX_DEPTH
+              + " levels (recursive functions are not valid ONNX)");
     }
-    String prefix = "hw_inl" + (counter++) + "/" + (node.getName().isEmpty() ? f.getName() : node.getName()) + "/";
+    String prefix =
+        "hw_inl"
+            + (counter++)
+            + "/"
+            + (node.getName().isEmpty() ? f.getName() : node.getName())
+            + "/";
     Map<String, String> rename = new HashMap<>();
     for (int i = 0; i < f.getInputCount(); i++) {
       rename.put(f.getInput(i), i < node.getInputCount() ? node.getInput(i) : "");
     }
     for (int i = 0; i < f.getOutputCount(); i++) {
-      rename.put(f.getOutput(i), i < node.getOutputCount() ? node.getOutput(i) : prefix + f.getOutput(i));
+      rename.put(
+          f.getOutput(i), i < node.getOutputCount() ? node.getOutput(i) : prefix + f.getOutput(i));
     }
     Map<String, AttributeProto> callAttrs = new HashMap<>();
     for (AttributeProto a : node.getAttributeList()) {
@@ -135,8 +146,10 @@ public final class FunctionInliner {
         nb.addInput(!local.contains(in) && rename.containsKey(in) ? rename.get(in) : in);
       }
       for (AttributeProto a : n.getAttributeList()) {
-        nb.addAttribute(a.getType() == AttributeProto.AttributeType.GRAPH
-            ? a.toBuilder().setG(renameOuterScope(a.getG(), rename)).build() : a);
+        nb.addAttribute(
+            a.getType() == AttributeProto.AttributeType.GRAPH
+                ? a.toBuilder().setG(renameOuterScope(a.getG(), rename)).build()
+                : a);
       }
       gb.addNode(nb);
     }

@@ -11,16 +11,17 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Expands the fused attention operators headwise supports into decomposed cores ({@link FusedCoreBuilder}) so that the
- * locator, the statistics, the exporter and quantization read them like any explicit attention. Each fused node is
- * replaced in place by nodes that write its outputs (attention output, present key/value) under the same names;
- * node and tensor names are derived from the fused node's name, so every expansion of one model is identical. An
- * attribute, input or output the expansion does not reproduce is a {@link io.headwise.schemas.HeadwiseException}
- * naming it.
+ * Expands the fused attention operators headwise supports into decomposed cores ({@link
+ * FusedCoreBuilder}) so that the locator, the statistics, the exporter and quantization read them
+ * like any explicit attention. Each fused node is replaced in place by nodes that write its outputs
+ * (attention output, present key/value) under the same names; node and tensor names are derived
+ * from the fused node's name, so every expansion of one model is identical. An attribute, input or
+ * output the expansion does not reproduce is a {@link io.headwise.schemas.HeadwiseException} naming
+ * it.
  *
- * <p>Supported: {@code com.microsoft} GroupQueryAttention, Attention and MultiHeadAttention; ONNX {@code Attention}
- * (opset 23). Other fused ops stay in the graph and are reported by
- * the locator as unsupported.
+ * <p>Supported: {@code com.microsoft} GroupQueryAttention, Attention and MultiHeadAttention; ONNX
+ * {@code Attention} (opset 23). Other fused ops stay in the graph and are reported by the locator
+ * as unsupported.
  */
 public final class FusedAttention {
   static final String MS = "com.microsoft";
@@ -32,11 +33,16 @@ public final class FusedAttention {
     void expand(FusedNode node, FusedCoreBuilder b, GraphIndex index);
   }
 
-  private static final Map<String, Expansion> EXPANSIONS = Map.of(
-      MS + "::GroupQueryAttention", GroupQueryAttentionExpansion::expand,
-      MS + "::Attention", MsAttentionExpansion::expand,
-      MS + "::MultiHeadAttention", MultiHeadAttentionExpansion::expand,
-      "::Attention", OnnxAttentionExpansion::expand);
+  private static final Map<String, Expansion> EXPANSIONS =
+      Map.of(
+          MS + "::GroupQueryAttention",
+          GroupQueryAttentionExpansion::expand,
+          MS + "::Attention",
+          MsAttentionExpansion::expand,
+          MS + "::MultiHeadAttention",
+          MultiHeadAttentionExpansion::expand,
+          "::Attention",
+          OnnxAttentionExpansion::expand);
 
   private FusedAttention() {}
 
@@ -50,7 +56,10 @@ public final class FusedAttention {
     return d + "::" + n.getOpType();
   }
 
-  /** The model with every supported fused attention node of its main graph replaced by a decomposed core. */
+  /**
+   * The model with every supported fused attention node of its main graph replaced by a decomposed
+   * core.
+   */
   public static ModelProto expand(ModelProto model) {
     GraphProto graph = model.getGraph();
     if (graph.getNodeList().stream().noneMatch(FusedAttention::expandable)) {
@@ -79,8 +88,8 @@ public final class FusedAttention {
   }
 
   /**
-   * The fused op a located block was expanded from, as {@code domain::Op 'node name'}, or empty for explicit
-   * attention. {@code original} is the model's graph before expansion.
+   * The fused op a located block was expanded from, as {@code domain::Op 'node name'}, or empty for
+   * explicit attention. {@code original} is the model's graph before expansion.
    */
   public static java.util.Optional<String> origin(GraphProto original, AttentionBlock block) {
     String softmax = block.softmaxNode();
@@ -117,9 +126,11 @@ public final class FusedAttention {
   /** Declared rank of a tensor (graph input, value_info, output or initializer), or -1. */
   static int declaredRank(GraphIndex index, String tensor) {
     GraphProto graph = index.graph();
-    for (List<ValueInfoProto> infos : List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
+    for (List<ValueInfoProto> infos :
+        List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
       for (ValueInfoProto v : infos) {
-        if (v.getName().equals(tensor) && v.getType().hasTensorType()
+        if (v.getName().equals(tensor)
+            && v.getType().hasTensorType()
             && v.getType().getTensorType().hasShape()) {
           return v.getType().getTensorType().getShape().getDimCount();
         }
@@ -128,13 +139,17 @@ public final class FusedAttention {
     return index.initializer(tensor).map(t -> t.getDimsCount()).orElse(-1);
   }
 
-  /** Static size of {@code axis} of a declared tensor (graph input, value_info or output), or -1. */
+  /**
+   * Static size of {@code axis} of a declared tensor (graph input, value_info or output), or -1.
+   */
   static long declaredDim(GraphIndex index, String tensor, int axis) {
     GraphProto graph = index.graph();
-    for (List<ValueInfoProto> infos : List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
+    for (List<ValueInfoProto> infos :
+        List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
       for (ValueInfoProto v : infos) {
         if (v.getName().equals(tensor) && v.getType().hasTensorType()) {
-          List<TensorShapeProto.Dimension> dims = v.getType().getTensorType().getShape().getDimList();
+          List<TensorShapeProto.Dimension> dims =
+              v.getType().getTensorType().getShape().getDimList();
           int a = axis < 0 ? dims.size() + axis : axis;
           if (a >= 0 && a < dims.size() && dims.get(a).hasDimValue()) {
             return dims.get(a).getDimValue();
@@ -142,15 +157,19 @@ public final class FusedAttention {
         }
       }
     }
-    return index.initializer(tensor).map(t -> {
-      int a = axis < 0 ? t.getDimsCount() + axis : axis;
-      return a >= 0 && a < t.getDimsCount() ? t.getDims(a) : -1L;
-    }).orElse(-1L);
+    return index
+        .initializer(tensor)
+        .map(
+            t -> {
+              int a = axis < 0 ? t.getDimsCount() + axis : axis;
+              return a >= 0 && a < t.getDimsCount() ? t.getDims(a) : -1L;
+            })
+        .orElse(-1L);
   }
 
   /**
-   * The static last dim of a projection output: declared, or the column count of the weight of the MatMul (possibly
-   * followed by a bias Add) that produced it; -1 when neither can be read.
+   * The static last dim of a projection output: declared, or the column count of the weight of the
+   * MatMul (possibly followed by a bias Add) that produced it; -1 when neither can be read.
    */
   static long projectionWidth(GraphIndex index, String tensor) {
     long d = declaredDim(index, tensor, -1);

@@ -6,15 +6,20 @@ import static io.headwise.graph.GraphBuilder.intsAttr;
 import java.util.List;
 
 /**
- * Emits the decomposed pieces a fused attention op is expanded into, in the node forms {@link AttentionLocator} and
- * the exporter read: heads split by Reshape → Transpose, rotary embeddings from cos/sin caches, kv heads repeated the
- * way transformers' {@code repeat_kv} exports them (Unsqueeze at 2 → Expand → Reshape), and the core
- * {@code MatMul(Q, Transpose(K)) → Mul(scale) → [soft-cap] → Add(mask) → Softmax → MatMul(P, V)}. The core runs in
- * float32 whatever the model's element type (callers cast around it), so statistics read float32 probabilities.
+ * Emits the decomposed pieces a fused attention op is expanded into, in the node forms {@link
+ * AttentionLocator} and the exporter read: heads split by Reshape → Transpose, rotary embeddings
+ * from cos/sin caches, kv heads repeated the way transformers' {@code repeat_kv} exports them
+ * (Unsqueeze at 2 → Expand → Reshape), and the core {@code MatMul(Q, Transpose(K)) → Mul(scale) →
+ * [soft-cap] → Add(mask) → Softmax → MatMul(P, V)}. The core runs in float32 whatever the model's
+ * element type (callers cast around it), so statistics read float32 probabilities.
  */
 final class FusedCoreBuilder {
-  /** The most negative float32, the additive mask value for keys a query may not see (finfo.min, as HF uses). */
+  /**
+   * The most negative float32, the additive mask value for keys a query may not see (finfo.min, as
+   * HF uses).
+   */
   static final float MASKED = -3.4028234663852886e38f;
+
   private static final long END = Long.MAX_VALUE;
 
   private final GraphBuilder g;
@@ -36,11 +41,22 @@ final class FusedCoreBuilder {
   /** Packed [B, S, (H + 2·Hkv)·D] → Q [B, H, S, D], K and V [B, Hkv, S, D]. */
   String[] splitPacked(String packed, int heads, int kvHeads) {
     String r = g.op("Reshape", packed, g.constLongs(true, 0, 0, heads + 2L * kvHeads, -1));
-    String q = g.op("Slice", r, g.constLongs(true, 0), g.constLongs(true, heads), g.constLongs(true, 2));
-    String k = g.op("Slice", r, g.constLongs(true, heads), g.constLongs(true, heads + kvHeads),
-        g.constLongs(true, 2));
-    String v = g.op("Slice", r, g.constLongs(true, heads + kvHeads), g.constLongs(true, heads + 2L * kvHeads),
-        g.constLongs(true, 2));
+    String q =
+        g.op("Slice", r, g.constLongs(true, 0), g.constLongs(true, heads), g.constLongs(true, 2));
+    String k =
+        g.op(
+            "Slice",
+            r,
+            g.constLongs(true, heads),
+            g.constLongs(true, heads + kvHeads),
+            g.constLongs(true, 2));
+    String v =
+        g.op(
+            "Slice",
+            r,
+            g.constLongs(true, heads + kvHeads),
+            g.constLongs(true, heads + 2L * kvHeads),
+            g.constLongs(true, 2));
     return new String[] {transpose(q), transpose(k), transpose(v)};
   }
 
@@ -70,9 +86,9 @@ final class FusedCoreBuilder {
   }
 
   /**
-   * Rotary embedding of x [B, N, S, D] at positions {@code pos} [S] from caches cos/sin [maxLen, r/2]: the first r
-   * dims are rotated (rotate-half pairs (k, k + r/2), or interleaved pairs (2k, 2k+1)), the rest pass through, as
-   * ONNX Runtime's RotaryEmbedding does.
+   * Rotary embedding of x [B, N, S, D] at positions {@code pos} [S] from caches cos/sin [maxLen,
+   * r/2]: the first r dims are rotated (rotate-half pairs (k, k + r/2), or interleaved pairs (2k,
+   * 2k+1)), the rest pass through, as ONNX Runtime's RotaryEmbedding does.
    */
   String rotary(String x, String cosCache, String sinCache, String pos, boolean interleaved) {
     String cos = g.op("Gather", List.of(cosCache, pos), intAttr("axis", 0)); // [S, r/2]
@@ -109,32 +125,48 @@ final class FusedCoreBuilder {
       return x;
     }
     String shape = g.op("Shape", x);
-    String target = g.op("Concat", List.of(g.dim(shape, 0), g.constLongs(true, heads),
-        g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 4))), intAttr("axis", 0));
+    String target =
+        g.op(
+            "Concat",
+            List.of(
+                g.dim(shape, 0),
+                g.constLongs(true, heads),
+                g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 4))),
+            intAttr("axis", 0));
     String u = g.unsqueeze(x, 2);
     String e = g.op("Expand", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1));
     return g.op("Reshape", e, target);
   }
 
   /**
-   * [B, Hkv, T, D] → [B, H, T, D] with H read from {@code q} [B, H, S, D] at run time (H / Hkv copies of each kv
-   * head, repeat_kv's node form); a no-op copy when H = Hkv.
+   * [B, Hkv, T, D] → [B, H, T, D] with H read from {@code q} [B, H, S, D] at run time (H / Hkv
+   * copies of each kv head, repeat_kv's node form); a no-op copy when H = Hkv.
    */
   String repeatKvDynamic(String x, String q) {
     String shape = g.op("Shape", x);
     String heads = g.dim(g.op("Shape", q), 1);
     String groups = g.op("Div", heads, g.dim(shape, 1));
-    String target = g.op("Concat", List.of(g.dim(shape, 0), heads,
-        g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 4))), intAttr("axis", 0));
-    String expandTo = g.op("Concat", List.of(g.constLongs(true, 1, 1), groups, g.constLongs(true, 1, 1)),
-        intAttr("axis", 0));
+    String target =
+        g.op(
+            "Concat",
+            List.of(
+                g.dim(shape, 0),
+                heads,
+                g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 4))),
+            intAttr("axis", 0));
+    String expandTo =
+        g.op(
+            "Concat",
+            List.of(g.constLongs(true, 1, 1), groups, g.constLongs(true, 1, 1)),
+            intAttr("axis", 0));
     String e = g.op("Expand", g.unsqueeze(x, 2), expandTo);
     return g.op("Reshape", e, target);
   }
 
   /**
-   * softmax(scale·Q·Kᵀ [soft-capped] + mask)·V for Q [B, H, S, D], K and V [B, H, T, D] (float32); {@code mask} is an
-   * additive float32 tensor broadcastable to [B, H, S, T], or null; {@code softcap} ≤ 0 means none.
+   * softmax(scale·Q·Kᵀ [soft-capped] + mask)·V for Q [B, H, S, D], K and V [B, H, T, D] (float32);
+   * {@code mask} is an additive float32 tensor broadcastable to [B, H, S, T], or null; {@code
+   * softcap} ≤ 0 means none.
    */
   String core(String q, String k, String v, double scale, String mask, double softcap) {
     String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));
@@ -150,7 +182,10 @@ final class FusedCoreBuilder {
     return g.op("MatMul", p, v);
   }
 
-  /** {@link #core} with the default scale 1/√D read at run time from Q's shape (D not known statically). */
+  /**
+   * {@link #core} with the default scale 1/√D read at run time from Q's shape (D not known
+   * statically).
+   */
   String coreDynamicScale(String q, String k, String v, String mask, double softcap) {
     String d = g.cast(dim(q, 3), GraphBuilder.FLOAT);
     String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));

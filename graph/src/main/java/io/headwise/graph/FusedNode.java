@@ -8,9 +8,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * A fused attention node being expanded: reads its attributes and refuses, by name, every attribute value, input or
- * output the expansion does not reproduce, so that an expanded core never silently computes something else than the
- * fused op.
+ * A fused attention node being expanded: reads its attributes and refuses, by name, every attribute
+ * value, input or output the expansion does not reproduce, so that an expanded core never silently
+ * computes something else than the fused op.
  */
 final class FusedNode {
   private final NodeProto node;
@@ -88,15 +88,30 @@ final class FusedNode {
         return v;
       }
     }
-    throw refuse("attribute " + name + "=" + v + " is not supported (headwise handles " + name + " in "
-        + java.util.Arrays.toString(accepted) + ")");
+    throw refuse(
+        "attribute "
+            + name
+            + "="
+            + v
+            + " is not supported (headwise handles "
+            + name
+            + " in "
+            + java.util.Arrays.toString(accepted)
+            + ")");
   }
 
   /** Refuses a float attribute whose value is not {@code accepted}. */
   void floatAttrIs(String name, double accepted) {
     double v = floatAttr(name, accepted);
     if (v != accepted) {
-      throw refuse("attribute " + name + "=" + v + " is not supported (headwise handles only " + accepted + ")");
+      throw refuse(
+          "attribute "
+              + name
+              + "="
+              + v
+              + " is not supported (headwise handles only "
+              + accepted
+              + ")");
     }
   }
 
@@ -104,12 +119,21 @@ final class FusedNode {
   void stringAttrIn(String name, String fallback, String... accepted) {
     String v = stringAttr(name, fallback);
     if (!List.of(accepted).contains(v)) {
-      throw refuse("attribute " + name + "=\"" + v + "\" is not supported (headwise handles "
-          + String.join(", ", accepted) + ")");
+      throw refuse(
+          "attribute "
+              + name
+              + "=\""
+              + v
+              + "\" is not supported (headwise handles "
+              + String.join(", ", accepted)
+              + ")");
     }
   }
 
-  /** Marks attributes whose value does not change the math (e.g. a bit width of an unused quantization). */
+  /**
+   * Marks attributes whose value does not change the math (e.g. a bit width of an unused
+   * quantization).
+   */
   void ignore(String... names) {
     handled.addAll(List.of(names));
   }

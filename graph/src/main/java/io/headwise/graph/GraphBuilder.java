@@ -13,13 +13,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Appends nodes, constants, inputs and outputs to a graph, emitting each op in the form the model's opset expects
- * (e.g. {@code ReduceSum} axes as an attribute below opset 13 and as an input from 13; {@code LessOrEqual} only
- * from opset 12). New names carry a prefix so they never collide with the model's own.
+ * Appends nodes, constants, inputs and outputs to a graph, emitting each op in the form the model's
+ * opset expects (e.g. {@code ReduceSum} axes as an attribute below opset 13 and as an input from
+ * 13; {@code LessOrEqual} only from opset 12). New names carry a prefix so they never collide with
+ * the model's own.
  */
 public final class GraphBuilder {
   /** ONNX element types used here. */
   public static final int FLOAT = 1;
+
   public static final int INT64 = 7;
   public static final int BOOL = 9;
 
@@ -57,8 +59,12 @@ public final class GraphBuilder {
 
   /** Appends a node with the given outputs. */
   public void op(String type, List<String> inputs, List<String> outputs, AttributeProto... attrs) {
-    NodeProto.Builder n = NodeProto.newBuilder().setOpType(type).setName(fresh("node_" + type))
-        .addAllInput(inputs).addAllOutput(outputs);
+    NodeProto.Builder n =
+        NodeProto.newBuilder()
+            .setOpType(type)
+            .setName(fresh("node_" + type))
+            .addAllInput(inputs)
+            .addAllOutput(outputs);
     for (AttributeProto a : attrs) {
       n.addAttribute(a);
     }
@@ -70,11 +76,16 @@ public final class GraphBuilder {
   }
 
   public static AttributeProto intAttr(String name, long v) {
-    return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(v).build();
+    return AttributeProto.newBuilder()
+        .setName(name)
+        .setType(AttributeProto.AttributeType.INT)
+        .setI(v)
+        .build();
   }
 
   public static AttributeProto intsAttr(String name, long... v) {
-    AttributeProto.Builder b = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
+    AttributeProto.Builder b =
+        AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
     for (long x : v) {
       b.addInts(x);
     }
@@ -82,21 +93,32 @@ public final class GraphBuilder {
   }
 
   public static AttributeProto floatAttr(String name, float v) {
-    return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.FLOAT).setF(v).build();
+    return AttributeProto.newBuilder()
+        .setName(name)
+        .setType(AttributeProto.AttributeType.FLOAT)
+        .setF(v)
+        .build();
   }
 
   public static AttributeProto tensorAttr(String name, TensorProto t) {
-    return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.TENSOR).setT(t).build();
+    return AttributeProto.newBuilder()
+        .setName(name)
+        .setType(AttributeProto.AttributeType.TENSOR)
+        .setT(t)
+        .build();
   }
 
   /** A shared int64 constant (scalar when one value and {@code vector} is false). */
   public String constLongs(boolean vector, long... v) {
     String key = "L" + vector + java.util.Arrays.toString(v);
-    return constants.computeIfAbsent(key, k -> {
-      String name = fresh("const");
-      graph.addInitializer(vector ? Tensors.longVector(name, v) : Tensors.longScalar(name, v[0]));
-      return name;
-    });
+    return constants.computeIfAbsent(
+        key,
+        k -> {
+          String name = fresh("const");
+          graph.addInitializer(
+              vector ? Tensors.longVector(name, v) : Tensors.longScalar(name, v[0]));
+          return name;
+        });
   }
 
   public String constLong(long v) {
@@ -106,11 +128,13 @@ public final class GraphBuilder {
   /** A shared float scalar constant. */
   public String constFloat(float v) {
     String key = "F" + Float.floatToIntBits(v);
-    return constants.computeIfAbsent(key, k -> {
-      String name = fresh("const");
-      graph.addInitializer(Tensors.floatScalar(name, v));
-      return name;
-    });
+    return constants.computeIfAbsent(
+        key,
+        k -> {
+          String name = fresh("const");
+          graph.addInitializer(Tensors.floatScalar(name, v));
+          return name;
+        });
   }
 
   public String cast(String x, int to) {
@@ -120,9 +144,11 @@ public final class GraphBuilder {
   /** ReduceSum over {@code axes}, opset-aware. */
   public String reduceSum(String x, boolean keepDims, long... axes) {
     if (opset >= 13) {
-      return op("ReduceSum", List.of(x, constLongs(true, axes)), intAttr("keepdims", keepDims ? 1 : 0));
+      return op(
+          "ReduceSum", List.of(x, constLongs(true, axes)), intAttr("keepdims", keepDims ? 1 : 0));
     }
-    return op("ReduceSum", List.of(x), intsAttr("axes", axes), intAttr("keepdims", keepDims ? 1 : 0));
+    return op(
+        "ReduceSum", List.of(x), intsAttr("axes", axes), intAttr("keepdims", keepDims ? 1 : 0));
   }
 
   /** Unsqueeze at {@code axes}, opset-aware. */
@@ -160,7 +186,10 @@ public final class GraphBuilder {
     return op("CumSum", x, constLong(axis));
   }
 
-  /** Elementwise max of two tensors (opset 11 Max has no broadcasting restriction issues for same types). */
+  /**
+   * Elementwise max of two tensors (opset 11 Max has no broadcasting restriction issues for same
+   * types).
+   */
   public String max(String a, String b) {
     return op("Max", a, b);
   }
@@ -200,8 +229,12 @@ public final class GraphBuilder {
       }
       shape.addDim(db);
     }
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
-        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape)))
+        .build();
   }
 
   /** The nodes appended so far (for tests). */

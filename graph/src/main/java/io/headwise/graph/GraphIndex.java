@@ -14,7 +14,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
-/** Read-only lookups over a graph: who produces and who consumes each tensor, initializers, constants. */
+/**
+ * Read-only lookups over a graph: who produces and who consumes each tensor, initializers,
+ * constants.
+ */
 public final class GraphIndex {
   private final GraphProto graph;
   private final Map<String, Integer> producer = new HashMap<>();
@@ -57,7 +60,10 @@ public final class GraphIndex {
     return graph.getNode(index);
   }
 
-  /** Index of the node producing {@code tensor}, or -1 for graph inputs, initializers and unknown names. */
+  /**
+   * Index of the node producing {@code tensor}, or -1 for graph inputs, initializers and unknown
+   * names.
+   */
   public int producerIndex(String tensor) {
     Integer i = producer.get(tensor);
     return i == null ? -1 : i;
@@ -96,8 +102,8 @@ public final class GraphIndex {
   }
 
   /**
-   * The values of {@code tensor} when it is a compile-time constant (an embedded initializer, a {@code Constant}
-   * node, or a {@code Cast}/{@code Identity} of one); null otherwise.
+   * The values of {@code tensor} when it is a compile-time constant (an embedded initializer, a
+   * {@code Constant} node, or a {@code Cast}/{@code Identity} of one); null otherwise.
    */
   public double[] constantValues(String tensor) {
     TensorProto init = initializers.get(tensor);
@@ -128,7 +134,8 @@ public final class GraphIndex {
       }
       return null;
     }
-    if ((n.getOpType().equals("Cast") || n.getOpType().equals("Identity")) && n.getInputCount() > 0) {
+    if ((n.getOpType().equals("Cast") || n.getOpType().equals("Identity"))
+        && n.getInputCount() > 0) {
       return constantValues(n.getInput(0));
     }
     if (n.getOpType().equals("Sqrt") && n.getInputCount() > 0) {
@@ -150,16 +157,29 @@ public final class GraphIndex {
     return v != null && v.length == 1 ? v[0] : Double.NaN;
   }
 
-  private static final Set<String> BOOL_OPS = Set.of("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual",
-      "Not", "And", "Or", "Xor", "IsNaN", "IsInf");
-  private static final Set<String> INT64_OPS = Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin");
+  private static final Set<String> BOOL_OPS =
+      Set.of(
+          "Equal",
+          "Less",
+          "LessOrEqual",
+          "Greater",
+          "GreaterOrEqual",
+          "Not",
+          "And",
+          "Or",
+          "Xor",
+          "IsNaN",
+          "IsInf");
+  private static final Set<String> INT64_OPS =
+      Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin");
   private final Map<String, Integer> elemTypes = new HashMap<>();
 
   /**
-   * The ONNX element type of {@code tensor}: declared (graph input or output, value_info, initializer) or inferred
-   * through its producers (Cast's target, a Constant's tensor, bool for comparisons, int64 for Shape, the type of the
-   * value inputs for Where, otherwise the type of the first input, as for elementwise ops, MatMul, Softmax, Dropout
-   * and shape ops); 0 when it cannot be told.
+   * The ONNX element type of {@code tensor}: declared (graph input or output, value_info,
+   * initializer) or inferred through its producers (Cast's target, a Constant's tensor, bool for
+   * comparisons, int64 for Shape, the type of the value inputs for Where, otherwise the type of the
+   * first input, as for elementwise ops, MatMul, Softmax, Dropout and shape ops); 0 when it cannot
+   * be told.
    */
   public int elemType(String tensor) {
     return elemType(tensor, 0);
@@ -186,7 +206,8 @@ public final class GraphIndex {
     if (init != null) {
       return init.getDataType();
     }
-    for (List<ValueInfoProto> infos : List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
+    for (List<ValueInfoProto> infos :
+        List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
       for (ValueInfoProto v : infos) {
         if (v.getName().equals(tensor) && v.getType().hasTensorType()) {
           return v.getType().getTensorType().getElemType();

@@ -3,18 +3,20 @@ package io.headwise.graph;
 import java.util.List;
 
 /**
- * {@code com.microsoft::GroupQueryAttention} (ONNX Runtime GenAI's model builder) as a decomposed core.
+ * {@code com.microsoft::GroupQueryAttention} (ONNX Runtime GenAI's model builder) as a decomposed
+ * core.
  *
- * <p>Inputs: query (packed Q/K/V when key and value are empty), key, value [B, S, N·D]; past_key/past_value
- * [B, Hkv, P, D] (optional, not a shared buffer: present = past ⧺ new); seqlens_k [B] (valid length − 1);
- * total_sequence_length (only checked by the op); cos_cache/sin_cache [maxLen, r/2] when {@code do_rotary=1}.
- * Query i of batch row b has position P + i; it sees key j iff j ≤ P + i (when causal), P + i − j ≤
- * {@code local_window_size} (when > 0; ONNX Runtime ignores 0) and j ≤ seqlens_k[b]. ONNX Runtime leaves
- * the outputs of padded query rows (i > seqlens_k[b]) undefined (it reads score columns it never wrote); the expansion
- * lets them see the valid keys, which no valid position reads (attention is causal). Scores are {@code scale}·Q·Kᵀ (default 1/√D),
- * soft-capped as softcap·tanh(s/softcap) when {@code softcap} > 0. position_ids, attention_bias, head_sink, KV-cache
- * quantization, smooth_softmax, a shared past/present buffer (sliding_window_cache) and the output_qk output are
- * refused by name.
+ * <p>Inputs: query (packed Q/K/V when key and value are empty), key, value [B, S, N·D];
+ * past_key/past_value [B, Hkv, P, D] (optional, not a shared buffer: present = past ⧺ new);
+ * seqlens_k [B] (valid length − 1); total_sequence_length (only checked by the op);
+ * cos_cache/sin_cache [maxLen, r/2] when {@code do_rotary=1}. Query i of batch row b has position P
+ * + i; it sees key j iff j ≤ P + i (when causal), P + i − j ≤ {@code local_window_size} (when > 0;
+ * ONNX Runtime ignores 0) and j ≤ seqlens_k[b]. ONNX Runtime leaves the outputs of padded query
+ * rows (i > seqlens_k[b]) undefined (it reads score columns it never wrote); the expansion lets
+ * them see the valid keys, which no valid position reads (attention is causal). Scores are {@code
+ * scale}·Q·Kᵀ (default 1/√D), soft-capped as softcap·tanh(s/softcap) when {@code softcap} > 0.
+ * position_ids, attention_bias, head_sink, KV-cache quantization, smooth_softmax, a shared
+ * past/present buffer (sliding_window_cache) and the output_qk output are refused by name.
  */
 final class GroupQueryAttentionExpansion {
   private GroupQueryAttentionExpansion() {}
@@ -24,7 +26,8 @@ final class GroupQueryAttentionExpansion {
     int heads = (int) n.requiredInt("num_heads");
     int kvHeads = (int) n.requiredInt("kv_num_heads");
     if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0) {
-      throw n.refuse("num_heads=" + heads + " is not a positive multiple of kv_num_heads=" + kvHeads);
+      throw n.refuse(
+          "num_heads=" + heads + " is not a positive multiple of kv_num_heads=" + kvHeads);
     }
     double scaleAttr = n.floatAttr("scale", 0);
     boolean rotary = n.intAttrIn("do_rotary", 0, 0, 1) == 1;
@@ -116,16 +119,17 @@ final class GroupQueryAttentionExpansion {
   }
 
   /**
-   * [B, 1, S, T] bool: query at position pos[i] may see key j (causal, inside the local window, and j ≤
-   * seqlens_k[b]).
+   * [B, 1, S, T] bool: query at position pos[i] may see key j (causal, inside the local window, and
+   * j ≤ seqlens_k[b]).
    */
-  private static String allowed(FusedCoreBuilder b, String seqlensK, String pos, String keys, boolean causal,
-      long window) {
+  private static String allowed(
+      FusedCoreBuilder b, String seqlensK, String pos, String keys, boolean causal, long window) {
     GraphBuilder g = b.graph();
     String total = b.scalar(b.dim(keys, 2));
     String kpos = g.op("Range", g.constLong(0), total, g.constLong(1)); // [T]
     String diff = g.op("Sub", g.unsqueeze(pos, 1), kpos); // [S, T]: i − j in positions
-    String lens = g.op("Reshape", g.cast(seqlensK, GraphBuilder.INT64), g.constLongs(true, -1, 1, 1, 1));
+    String lens =
+        g.op("Reshape", g.cast(seqlensK, GraphBuilder.INT64), g.constLongs(true, -1, 1, 1, 1));
     String allowed = g.lessOrEqual(kpos, lens); // [B, 1, 1, T]: j ≤ seqlens_k[b]
     if (causal) {
       allowed = g.op("And", allowed, g.greaterOrEqual(diff, g.constLong(0)));
@@ -136,8 +140,11 @@ final class GroupQueryAttentionExpansion {
     return allowed;
   }
 
-  /** D from the caches' declared shapes or the projection's weight; -1 when only known at run time. */
-  private static long headDim(GraphIndex index, FusedNode n, int heads, int kvHeads, boolean packed, boolean past) {
+  /**
+   * D from the caches' declared shapes or the projection's weight; -1 when only known at run time.
+   */
+  private static long headDim(
+      GraphIndex index, FusedNode n, int heads, int kvHeads, boolean packed, boolean past) {
     for (String t : List.of(past ? n.input(3) : "", n.output(1), n.output(2))) {
       if (!t.isEmpty()) {
         long d = FusedAttention.declaredDim(index, t, 3);

@@ -10,26 +10,29 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Builds ONNX Runtime input tensors for a batch of token ids and masks according to {@link ModelInputs}. Position ids
- * count valid tokens only (cumulative sum of the mask minus one, 0 at padding), as Hugging Face does for padded
- * batches. The caller closes the returned tensors.
+ * Builds ONNX Runtime input tensors for a batch of token ids and masks according to {@link
+ * ModelInputs}. Position ids count valid tokens only (cumulative sum of the mask minus one, 0 at
+ * padding), as Hugging Face does for padded batches. The caller closes the returned tensors.
  */
 public final class ModelFeeds {
   private ModelFeeds() {}
 
   /** Tensors for {@code ids[b][t]} and {@code mask[b][t]} (same shape; 1 = valid, 0 = padding). */
-  public static Map<String, OnnxTensor> create(OrtEnvironment env, ModelInputs inputs, long[][] ids, long[][] mask)
-      throws OrtException {
+  public static Map<String, OnnxTensor> create(
+      OrtEnvironment env, ModelInputs inputs, long[][] ids, long[][] mask) throws OrtException {
     int b = ids.length;
     int t = ids[0].length;
     Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
     try {
       feeds.put(inputs.inputIds(), intTensor(env, inputs.inputIdsType(), ids, b, t));
       if (inputs.attentionMask().isPresent()) {
-        feeds.put(inputs.attentionMask().get(), intTensor(env, inputs.attentionMaskType(), mask, b, t));
+        feeds.put(
+            inputs.attentionMask().get(), intTensor(env, inputs.attentionMaskType(), mask, b, t));
       }
       if (inputs.tokenTypeIds().isPresent()) {
-        feeds.put(inputs.tokenTypeIds().get(), intTensor(env, inputs.tokenTypeIdsType(), new long[b][t], b, t));
+        feeds.put(
+            inputs.tokenTypeIds().get(),
+            intTensor(env, inputs.tokenTypeIdsType(), new long[b][t], b, t));
       }
       if (inputs.positionIds().isPresent()) {
         long[][] pos = new long[b][t];
@@ -45,8 +48,14 @@ public final class ModelFeeds {
         long[] shape = p.emptyShape(b);
         OnnxTensor empty;
         if (p.elemType() == 10 || p.elemType() == 16) {
-          empty = OnnxTensor.createTensor(env, java.nio.ByteBuffer.allocateDirect(0), shape,
-              p.elemType() == 10 ? ai.onnxruntime.OnnxJavaType.FLOAT16 : ai.onnxruntime.OnnxJavaType.BFLOAT16);
+          empty =
+              OnnxTensor.createTensor(
+                  env,
+                  java.nio.ByteBuffer.allocateDirect(0),
+                  shape,
+                  p.elemType() == 10
+                      ? ai.onnxruntime.OnnxJavaType.FLOAT16
+                      : ai.onnxruntime.OnnxJavaType.BFLOAT16);
         } else {
           empty = OnnxTensor.createTensor(env, FloatBuffer.allocate(0), shape);
         }

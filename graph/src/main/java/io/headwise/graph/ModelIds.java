@@ -28,8 +28,13 @@ final class ModelIds {
       try {
         size = Files.size(data);
       } catch (IOException e) {
-        throw new HeadwiseException("external data file " + location + " of model " + modelFile
-            + " is missing; keep the model's data files next to it", e);
+        throw new HeadwiseException(
+            "external data file "
+                + location
+                + " of model "
+                + modelFile
+                + " is missing; keep the model's data files next to it",
+            e);
       }
       sha.update(("\n" + location + "\n" + size).getBytes(StandardCharsets.UTF_8));
     }

@@ -10,9 +10,10 @@ import java.util.Locale;
 import java.util.Optional;
 
 /**
- * The roles of a transformer graph's inputs: token ids (required), attention mask, token type ids, position ids,
- * and past key/value caches (fed empty). Any other input is an error that names it. The element types of token type
- * and position ids are those the graph declares (int64 unless it says int32).
+ * The roles of a transformer graph's inputs: token ids (required), attention mask, token type ids,
+ * position ids, and past key/value caches (fed empty). Any other input is an error that names it.
+ * The element types of token type and position ids are those the graph declares (int64 unless it
+ * says int32).
  */
 public record ModelInputs(
     String inputIds,
@@ -26,15 +27,30 @@ public record ModelInputs(
     int positionIdsType) {
 
   /** Roles with int64 token type and position ids. */
-  public ModelInputs(String inputIds, int inputIdsType, Optional<String> attentionMask, int attentionMaskType,
-      Optional<String> tokenTypeIds, Optional<String> positionIds, List<PastInput> pastInputs) {
-    this(inputIds, inputIdsType, attentionMask, attentionMaskType, tokenTypeIds, positionIds, pastInputs, 7, 7);
+  public ModelInputs(
+      String inputIds,
+      int inputIdsType,
+      Optional<String> attentionMask,
+      int attentionMaskType,
+      Optional<String> tokenTypeIds,
+      Optional<String> positionIds,
+      List<PastInput> pastInputs) {
+    this(
+        inputIds,
+        inputIdsType,
+        attentionMask,
+        attentionMaskType,
+        tokenTypeIds,
+        positionIds,
+        pastInputs,
+        7,
+        7);
   }
 
   /**
-   * A past key or value cache input, fed with zero length: dims [batch, kv heads, 0, head dim], or, when
-   * {@code stacked}, [2, batch, kv heads, 0, head dim] (key and value stacked in one tensor, as the older GPT-2
-   * exports of ONNX Runtime's converter take them).
+   * A past key or value cache input, fed with zero length: dims [batch, kv heads, 0, head dim], or,
+   * when {@code stacked}, [2, batch, kv heads, 0, head dim] (key and value stacked in one tensor,
+   * as the older GPT-2 exports of ONNX Runtime's converter take them).
    */
   public record PastInput(String name, int elemType, long kvHeads, long headDim, boolean stacked) {
     public PastInput(String name, int elemType, long kvHeads, long headDim) {
@@ -43,7 +59,9 @@ public record ModelInputs(
 
     /** The dims of the empty tensor fed for a batch of {@code batch} rows. */
     public long[] emptyShape(int batch) {
-      return stacked ? new long[] {2, batch, kvHeads, 0, headDim} : new long[] {batch, kvHeads, 0, headDim};
+      return stacked
+          ? new long[] {2, batch, kvHeads, 0, headDim}
+          : new long[] {batch, kvHeads, 0, headDim};
     }
   }
 
@@ -66,7 +84,11 @@ public record ModelInputs(
       }
       String n = v.getName().toLowerCase(Locale.ROOT);
       int type = v.getType().getTensorType().getElemType();
-      if (n.equals("input_ids") || n.equals("input") || n.equals("ids") || n.equals("tokens") || n.endsWith("input_ids")) {
+      if (n.equals("input_ids")
+          || n.equals("input")
+          || n.equals("ids")
+          || n.equals("tokens")
+          || n.endsWith("input_ids")) {
         ids = v.getName();
         idsType = type;
       } else if (n.contains("attention_mask") || n.equals("mask")) {
@@ -78,32 +100,52 @@ public record ModelInputs(
       } else if (n.contains("position_ids")) {
         positions = v.getName();
         positionsType = type == 6 ? 6 : 7;
-      } else if (n.startsWith("past") || n.contains("past_key") || n.contains("past_value") || n.contains("cache")) {
+      } else if (n.startsWith("past")
+          || n.contains("past_key")
+          || n.contains("past_value")
+          || n.contains("cache")) {
         List<TensorShapeProto.Dimension> dims = v.getType().getTensorType().getShape().getDimList();
-        // [batch, heads, past, head dim], or [2, batch, heads, past, head dim] with key and value stacked
-        boolean stacked = dims.size() == 5 && dims.get(0).hasDimValue() && dims.get(0).getDimValue() == 2;
+        // [batch, heads, past, head dim], or [2, batch, heads, past, head dim] with key and value
+        // stacked
+        boolean stacked =
+            dims.size() == 5 && dims.get(0).hasDimValue() && dims.get(0).getDimValue() == 2;
         int h = stacked ? 2 : 1;
         boolean known = dims.size() == 4 || stacked;
         long heads = known && dims.get(h).hasDimValue() ? dims.get(h).getDimValue() : -1;
         long headDim = known && dims.get(h + 2).hasDimValue() ? dims.get(h + 2).getDimValue() : -1;
         if (heads <= 0 || headDim <= 0) {
-          throw new HeadwiseException("graph input '" + v.getName() + "' is a past key/value cache without static"
-              + " head dims; export the model without a KV cache (use_cache=False)");
+          throw new HeadwiseException(
+              "graph input '"
+                  + v.getName()
+                  + "' is a past key/value cache without static"
+                  + " head dims; export the model without a KV cache (use_cache=False)");
         }
         past.add(new PastInput(v.getName(), type, heads, headDim, stacked));
       } else {
-        throw new HeadwiseException("graph input '" + v.getName() + "' has no known role (expected input_ids,"
-            + " attention_mask, token_type_ids, position_ids or past key/values); export the model with those inputs");
+        throw new HeadwiseException(
+            "graph input '"
+                + v.getName()
+                + "' has no known role (expected input_ids,"
+                + " attention_mask, token_type_ids, position_ids or past key/values); export the model with those inputs");
       }
     }
     if (ids == null) {
-      throw new HeadwiseException("the model has no token-id input (input_ids); headwise profiles transformer"
-          + " language models whose first input is input_ids");
+      throw new HeadwiseException(
+          "the model has no token-id input (input_ids); headwise profiles transformer"
+              + " language models whose first input is input_ids");
     }
     if (idsType != 7 && idsType != 6) {
       throw new HeadwiseException("graph input '" + ids + "' must be int64 or int32");
     }
-    return new ModelInputs(ids, idsType, Optional.ofNullable(mask), maskType, Optional.ofNullable(tokenTypes),
-        Optional.ofNullable(positions), List.copyOf(past), tokenTypesType, positionsType);
+    return new ModelInputs(
+        ids,
+        idsType,
+        Optional.ofNullable(mask),
+        maskType,
+        Optional.ofNullable(tokenTypes),
+        Optional.ofNullable(positions),
+        List.copyOf(past),
+        tokenTypesType,
+        positionsType);
   }
 }

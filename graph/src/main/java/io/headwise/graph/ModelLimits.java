@@ -8,12 +8,13 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Input limits a graph declares implicitly: the vocabulary size (rows of the token embedding table) and the maximum
- * sequence length (rows of a learned position embedding table). Either is -1 when the graph does not say.
+ * Input limits a graph declares implicitly: the vocabulary size (rows of the token embedding table)
+ * and the maximum sequence length (rows of a learned position embedding table). Either is -1 when
+ * the graph does not say.
  */
 public record ModelLimits(long vocabSize, long maxPositions) {
-  private static final Set<String> PASS_THROUGH = Set.of("Cast", "Unsqueeze", "Reshape", "Identity", "Squeeze",
-      "Flatten");
+  private static final Set<String> PASS_THROUGH =
+      Set.of("Cast", "Unsqueeze", "Reshape", "Identity", "Squeeze", "Flatten");
 
   /** Reads the limits from the graph structure. */
   public static ModelLimits of(GraphProto graph, ModelInputs inputs) {

@@ -3,15 +3,16 @@ package io.headwise.graph;
 import java.util.List;
 
 /**
- * {@code com.microsoft::Attention} (ONNX Runtime's transformer optimizer: BERT encoders, GPT-2 decoders) as a
- * decomposed core.
+ * {@code com.microsoft::Attention} (ONNX Runtime's transformer optimizer: BERT encoders, GPT-2
+ * decoders) as a decomposed core.
  *
- * <p>input [B, S, Hin] · weights [Hin, q + k + v] (+ bias) gives Q, K, V, split at {@code qkv_hidden_sizes} (equal
- * thirds by default). past [2, B, H, P, D] (optional) is prepended to K and V; present = the stacked result. Query i
- * sits at position P + i; {@code unidirectional=1} masks keys j > P + i. mask_index follows {@link MaskIndex}; masked
- * scores get {@code mask_filter_value} (default −10000) added, as ONNX Runtime's CPU kernel does; attention_bias is
- * added. Scale {@code scale} (default 1/√D). Rotary ({@code do_rotary=1}), a shared past/present buffer and
- * past_sequence_length are refused by name.
+ * <p>input [B, S, Hin] · weights [Hin, q + k + v] (+ bias) gives Q, K, V, split at {@code
+ * qkv_hidden_sizes} (equal thirds by default). past [2, B, H, P, D] (optional) is prepended to K
+ * and V; present = the stacked result. Query i sits at position P + i; {@code unidirectional=1}
+ * masks keys j > P + i. mask_index follows {@link MaskIndex}; masked scores get {@code
+ * mask_filter_value} (default −10000) added, as ONNX Runtime's CPU kernel does; attention_bias is
+ * added. Scale {@code scale} (default 1/√D). Rotary ({@code do_rotary=1}), a shared past/present
+ * buffer and past_sequence_length are refused by name.
  */
 final class MsAttentionExpansion {
   private MsAttentionExpansion() {}
@@ -51,7 +52,8 @@ final class MsAttentionExpansion {
       qWidth = q;
       qPart = g.op("Slice", qkv, g.constLongs(true, 0), g.constLongs(true, q), axis);
       kPart = g.op("Slice", qkv, g.constLongs(true, q), g.constLongs(true, q + k), axis);
-      vPart = g.op("Slice", qkv, g.constLongs(true, q + k), g.constLongs(true, Long.MAX_VALUE), axis);
+      vPart =
+          g.op("Slice", qkv, g.constLongs(true, q + k), g.constLongs(true, Long.MAX_VALUE), axis);
     } else {
       long cols = FusedAttention.declaredDim(index, n.input(1), 1);
       qWidth = cols > 0 ? cols / 3 : -1;
@@ -74,20 +76,28 @@ final class MsAttentionExpansion {
       v = g.op("Concat", List.of(pastV, v), GraphBuilder.intAttr("axis", 2));
     }
     if (n.hasOutput(1)) {
-      String present = g.op("Concat", List.of(g.unsqueeze(k, 0), g.unsqueeze(v, 0)), GraphBuilder.intAttr("axis", 0));
+      String present =
+          g.op(
+              "Concat",
+              List.of(g.unsqueeze(k, 0), g.unsqueeze(v, 0)),
+              GraphBuilder.intAttr("axis", 0));
       b.fromFloat(present, type, n.output(1));
     }
     String pos = b.range(b.scalar(pastLen), b.scalar(b.dim(n.input(0), 1)));
     String allowed = null;
     if (n.hasInput(3)) {
-      allowed = MaskIndex.allowed(n, b, n.input(3), MaskIndex.rank(index, n.input(3)), k, b.dim(n.input(0), 0));
+      allowed =
+          MaskIndex.allowed(
+              n, b, n.input(3), MaskIndex.rank(index, n.input(3)), k, b.dim(n.input(0), 0));
     }
     if (causal) {
       String c = MaskIndex.causal(b, pos, k);
       allowed = allowed == null ? c : g.op("And", allowed, c);
     }
-    String mask = allowed == null ? null
-        : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
+    String mask =
+        allowed == null
+            ? null
+            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
     if (n.hasInput(5)) {
       String bias = b.toFloat(n.input(5), type);
       mask = mask == null ? bias : g.op("Add", mask, bias);

@@ -3,14 +3,15 @@ package io.headwise.graph;
 import java.util.List;
 
 /**
- * {@code com.microsoft::MultiHeadAttention} (ONNX Runtime's transformer optimizer) as a decomposed core.
+ * {@code com.microsoft::MultiHeadAttention} (ONNX Runtime's transformer optimizer) as a decomposed
+ * core.
  *
- * <p>query [B, S, N·D], key and value [B, L, N·D] (3-D only: packed QKV, packed KV and BNSH keys are refused by
- * name), bias [3·N·D] (optional: q, k, v biases). past_key/past_value [B, N, P, D] (optional) are prepended; present
- * outputs the result. key_padding_mask follows {@link MaskIndex}: masked scores get {@code mask_filter_value}
- * (default −10000) added, as ONNX Runtime's CPU kernel does; attention_bias is added; {@code unidirectional=1} masks
- * keys j > P + i. Scale {@code scale} (default 1/√D). past_sequence_length, cache_indirection and the qk output are
- * refused by name.
+ * <p>query [B, S, N·D], key and value [B, L, N·D] (3-D only: packed QKV, packed KV and BNSH keys
+ * are refused by name), bias [3·N·D] (optional: q, k, v biases). past_key/past_value [B, N, P, D]
+ * (optional) are prepended; present outputs the result. key_padding_mask follows {@link MaskIndex}:
+ * masked scores get {@code mask_filter_value} (default −10000) added, as ONNX Runtime's CPU kernel
+ * does; attention_bias is added; {@code unidirectional=1} masks keys j > P + i. Scale {@code scale}
+ * (default 1/√D). past_sequence_length, cache_indirection and the qk output are refused by name.
  */
 final class MultiHeadAttentionExpansion {
   private MultiHeadAttentionExpansion() {}
@@ -33,8 +34,15 @@ final class MultiHeadAttentionExpansion {
     for (int i = 0; i < 3; i++) {
       int r = FusedAttention.declaredRank(index, n.input(i));
       if (r >= 0 && r != 3) {
-        throw n.refuse("input " + i + " ('" + n.input(i) + "') has rank " + r + "; only [batch, sequence, hidden]"
-            + " query/key/value are supported");
+        throw n.refuse(
+            "input "
+                + i
+                + " ('"
+                + n.input(i)
+                + "') has rank "
+                + r
+                + "; only [batch, sequence, hidden]"
+                + " query/key/value are supported");
       }
     }
     if (n.hasInput(6) != n.hasInput(7)) {
@@ -50,8 +58,11 @@ final class MultiHeadAttentionExpansion {
       String axis = g.constLongs(true, 0);
       query = g.op("Add", query, g.op("Slice", bias, g.constLongs(true, 0), w, axis));
       key = g.op("Add", key, g.op("Slice", bias, w, g.op("Add", w, w), axis));
-      value = g.op("Add", value, g.op("Slice", bias, g.op("Add", w, w), g.constLongs(true, Long.MAX_VALUE),
-          axis));
+      value =
+          g.op(
+              "Add",
+              value,
+              g.op("Slice", bias, g.op("Add", w, w), g.constLongs(true, Long.MAX_VALUE), axis));
     }
     String q = b.splitHeads(query, heads);
     String k = b.splitHeads(key, heads);
@@ -72,14 +83,18 @@ final class MultiHeadAttentionExpansion {
     String pos = b.range(b.scalar(pastLen), b.scalar(b.dim(n.input(0), 1)));
     String allowed = null;
     if (n.hasInput(4)) {
-      allowed = MaskIndex.allowed(n, b, n.input(4), MaskIndex.rank(index, n.input(4)), k, b.dim(n.input(0), 0));
+      allowed =
+          MaskIndex.allowed(
+              n, b, n.input(4), MaskIndex.rank(index, n.input(4)), k, b.dim(n.input(0), 0));
     }
     if (causal) {
       String c = MaskIndex.causal(b, pos, k);
       allowed = allowed == null ? c : g.op("And", allowed, c);
     }
-    String mask = allowed == null ? null
-        : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
+    String mask =
+        allowed == null
+            ? null
+            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
     if (n.hasInput(5)) {
       String bias = b.toFloat(n.input(5), type);
       mask = mask == null ? bias : g.op("Add", mask, bias);

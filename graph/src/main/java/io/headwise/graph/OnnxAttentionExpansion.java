@@ -3,14 +3,15 @@ package io.headwise.graph;
 import java.util.List;
 
 /**
- * The standard ONNX {@code Attention} operator (opset 23; the dynamo {@code torch.onnx} exporter emits it for SDPA)
- * as a decomposed core.
+ * The standard ONNX {@code Attention} operator (opset 23; the dynamo {@code torch.onnx} exporter
+ * emits it for SDPA) as a decomposed core.
  *
- * <p>Q, K, V are 4-D [B, H, S, D] (heads read from the tensors; kv heads repeated to the query heads when fewer), or
- * 3-D [B, S, H·D] with {@code q_num_heads}/{@code kv_num_heads}. past_key/past_value [B, Hkv, P, D] are prepended;
- * present outputs the result. attn_mask is boolean (true = attend; false becomes the most negative float) or an
- * additive float mask; {@code is_causal=1} lets query i (at position P + i) see keys j ≤ P + i. Scale {@code scale}
- * (default 1/√D). The core runs in float32, whatever {@code softmax_precision} says. {@code softcap}, the
+ * <p>Q, K, V are 4-D [B, H, S, D] (heads read from the tensors; kv heads repeated to the query
+ * heads when fewer), or 3-D [B, S, H·D] with {@code q_num_heads}/{@code kv_num_heads}.
+ * past_key/past_value [B, Hkv, P, D] are prepended; present outputs the result. attn_mask is
+ * boolean (true = attend; false becomes the most negative float) or an additive float mask; {@code
+ * is_causal=1} lets query i (at position P + i) see keys j ≤ P + i. Scale {@code scale} (default
+ * 1/√D). The core runs in float32, whatever {@code softmax_precision} says. {@code softcap}, the
  * qk_matmul_output output and nonpad_kv_seqlen are refused by name.
  */
 final class OnnxAttentionExpansion {
@@ -24,7 +25,8 @@ final class OnnxAttentionExpansion {
     double scaleAttr = n.floatAttr("scale", 0);
     n.floatAttrIs("softcap", 0);
     n.intAttr("qk_matmul_output_mode", 0); // only shapes the qk_matmul_output output, refused below
-    n.intAttr("softmax_precision", 0); // the expanded core computes softmax in float32 in every case
+    n.intAttr(
+        "softmax_precision", 0); // the expanded core computes softmax in float32 in every case
     n.refuseUnhandled();
     n.refuseOutput(3, "qk_matmul_output");
     n.refuseInput(6, "nonpad_kv_seqlen");
@@ -35,8 +37,11 @@ final class OnnxAttentionExpansion {
     int rank = FusedAttention.declaredRank(index, n.input(0));
     boolean threeD = rank == 3 || rank < 0 && qHeads > 0;
     if (threeD && (qHeads <= 0 || kvHeads <= 0 || qHeads % kvHeads != 0)) {
-      throw n.refuse("3-D inputs need q_num_heads and kv_num_heads (a positive multiple), got " + qHeads + " and "
-          + kvHeads);
+      throw n.refuse(
+          "3-D inputs need q_num_heads and kv_num_heads (a positive multiple), got "
+              + qHeads
+              + " and "
+              + kvHeads);
     }
     int type = GroupQueryAttentionExpansion.elemType(index, n.input(0));
     String q = b.toFloat(n.input(0), type);
@@ -63,7 +68,8 @@ final class OnnxAttentionExpansion {
     String mask = null;
     if (n.hasInput(3)) {
       int maskType = index.elemType(n.input(3));
-      mask = maskType == GraphBuilder.BOOL ? b.additive(n.input(3)) : b.toFloat(n.input(3), maskType);
+      mask =
+          maskType == GraphBuilder.BOOL ? b.additive(n.input(3)) : b.toFloat(n.input(3), maskType);
     }
     if (causal) {
       String pos = b.range(b.scalar(pastLen), b.scalar(b.dim(q, 2)));
@@ -81,9 +87,12 @@ final class OnnxAttentionExpansion {
       kr = b.repeatKvDynamic(k, q);
       vr = b.repeatKvDynamic(v, q);
     }
-    long headDim = threeD ? (FusedAttention.projectionWidth(index, n.input(0)) > 0
-        ? FusedAttention.projectionWidth(index, n.input(0)) / qHeads : -1)
-        : FusedAttention.declaredDim(index, n.input(0), 3);
+    long headDim =
+        threeD
+            ? (FusedAttention.projectionWidth(index, n.input(0)) > 0
+                ? FusedAttention.projectionWidth(index, n.input(0)) / qHeads
+                : -1)
+            : FusedAttention.declaredDim(index, n.input(0), 3);
     String out;
     if (scaleAttr != 0) {
       out = b.core(q, kr, vr, scaleAttr, mask, 0);

@@ -21,23 +21,26 @@ import java.util.Optional;
 import java.util.TreeMap;
 
 /**
- * An ONNX model loaded by path: the parsed graph proto (weights stored as external data stay in their files),
- * its opset imports and IR version, the directory its external data resolves against, and its model id.
+ * An ONNX model loaded by path: the parsed graph proto (weights stored as external data stay in
+ * their files), its opset imports and IR version, the directory its external data resolves against,
+ * and its model id.
  *
- * <p>The model id is {@code sha256:} followed by the hex SHA-256 over, in order: the bytes of the {@code .onnx}
- * file, then for every external-data file the graph references (sorted by location) the UTF-8 bytes of
- * {@code "\n" + location + "\n" + sizeInBytes}. External data is identified by name and size rather than content
- * so that a multi-gigabyte model is not read to compute its id.
+ * <p>The model id is {@code sha256:} followed by the hex SHA-256 over, in order: the bytes of the
+ * {@code .onnx} file, then for every external-data file the graph references (sorted by location)
+ * the UTF-8 bytes of {@code "\n" + location + "\n" + sizeInBytes}. External data is identified by
+ * name and size rather than content so that a multi-gigabyte model is not read to compute its id.
  */
 public final class OnnxModel {
   /** Where the model came from: a path on disk, or the embedded default model on the classpath. */
   private final String source;
+
   private final Path path;
   private final Path externalDataDir;
   private final ModelProto proto;
   private final String modelId;
 
-  private OnnxModel(String source, Path path, Path externalDataDir, ModelProto proto, String modelId) {
+  private OnnxModel(
+      String source, Path path, Path externalDataDir, ModelProto proto, String modelId) {
     this.source = source;
     this.path = path;
     this.externalDataDir = externalDataDir;
@@ -46,8 +49,8 @@ public final class OnnxModel {
   }
 
   /**
-   * Loads {@code spec}: a path to an {@code .onnx} file, or {@code default} (or null/blank) for the embedded
-   * all-MiniLM-L6-v2 model.
+   * Loads {@code spec}: a path to an {@code .onnx} file, or {@code default} (or null/blank) for the
+   * embedded all-MiniLM-L6-v2 model.
    */
   public static OnnxModel load(String spec) {
     if (spec == null || spec.isBlank() || spec.equals(DefaultModel.NAME)) {
@@ -60,7 +63,8 @@ public final class OnnxModel {
   public static OnnxModel load(Path path) {
     Path p = path.toAbsolutePath().normalize();
     if (!Files.exists(p)) {
-      throw new HeadwiseException("model file not found: " + path + " (pass --model with the path of an .onnx file)");
+      throw new HeadwiseException(
+          "model file not found: " + path + " (pass --model with the path of an .onnx file)");
     }
     if (Files.isDirectory(p)) {
       throw new HeadwiseException("model path is a directory, not an .onnx file: " + path);
@@ -77,7 +81,10 @@ public final class OnnxModel {
     return new OnnxModel(p.toString(), p, dir, proto, id);
   }
 
-  /** Parses an ONNX model from a stream, with a clear error for files that are not ONNX or are truncated. */
+  /**
+   * Parses an ONNX model from a stream, with a clear error for files that are not ONNX or are
+   * truncated.
+   */
   static ModelProto parse(InputStream in, String name) throws IOException {
     ModelProto proto;
     try {
@@ -86,21 +93,29 @@ public final class OnnxModel {
       cin.setRecursionLimit(1000);
       proto = ModelProto.parseFrom(cin);
     } catch (InvalidProtocolBufferException e) {
-      String why = e.getMessage() != null && e.getMessage().contains("truncated")
-          ? "the file is truncated" : "it is not a valid ONNX protobuf (" + e.getMessage() + ")";
-      throw new HeadwiseException("cannot load ONNX model " + name + ": " + why
-          + "; re-export or re-download the model", e);
+      String why =
+          e.getMessage() != null && e.getMessage().contains("truncated")
+              ? "the file is truncated"
+              : "it is not a valid ONNX protobuf (" + e.getMessage() + ")";
+      throw new HeadwiseException(
+          "cannot load ONNX model " + name + ": " + why + "; re-export or re-download the model",
+          e);
     }
-    if (!proto.hasGraph() || proto.getIrVersion() <= 0 || proto.getOpsetImportCount() == 0
+    if (!proto.hasGraph()
+        || proto.getIrVersion() <= 0
+        || proto.getOpsetImportCount() == 0
         || proto.getGraph().getNodeCount() == 0) {
-      throw new HeadwiseException("cannot load ONNX model " + name
-          + ": the file is not an ONNX model (no IR version, opset import or graph nodes)");
+      throw new HeadwiseException(
+          "cannot load ONNX model "
+              + name
+              + ": the file is not an ONNX model (no IR version, opset import or graph nodes)");
     }
     return proto;
   }
 
   /** Wraps an already-parsed proto, e.g. the embedded default model. */
-  static OnnxModel of(String source, Path path, Path externalDataDir, ModelProto proto, String modelId) {
+  static OnnxModel of(
+      String source, Path path, Path externalDataDir, ModelProto proto, String modelId) {
     return new OnnxModel(source, path, externalDataDir, proto, modelId);
   }
 
@@ -119,7 +134,10 @@ public final class OnnxModel {
     return new ArrayList<>(locations.keySet());
   }
 
-  /** The same model with its graph (or other fields) replaced; the model id and data directory are kept. */
+  /**
+   * The same model with its graph (or other fields) replaced; the model id and data directory are
+   * kept.
+   */
   public OnnxModel withProto(ModelProto newProto) {
     return new OnnxModel(source, path, externalDataDir, newProto, modelId);
   }
@@ -147,7 +165,10 @@ public final class OnnxModel {
     return Optional.ofNullable(path);
   }
 
-  /** The directory that external-data locations resolve against; empty for the embedded default model. */
+  /**
+   * The directory that external-data locations resolve against; empty for the embedded default
+   * model.
+   */
   public Optional<Path> externalDataDir() {
     return Optional.ofNullable(externalDataDir);
   }

@@ -7,27 +7,29 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.schemas.HeadwiseException;
 
 /**
- * Creates ONNX Runtime sessions for (possibly rewritten) model protos. The proto is passed as bytes; weights kept as
- * external data are resolved against the original model's directory through
- * {@code session.model_external_initializers_file_folder_path}, so a rewritten graph never needs to be written next
- * to the data.
+ * Creates ONNX Runtime sessions for (possibly rewritten) model protos. The proto is passed as
+ * bytes; weights kept as external data are resolved against the original model's directory through
+ * {@code session.model_external_initializers_file_folder_path}, so a rewritten graph never needs to
+ * be written next to the data.
  */
 public final class OrtModels {
   /** ONNX Runtime session config key for the folder external initializers resolve against. */
-  public static final String EXTERNAL_DATA_FOLDER_KEY = "session.model_external_initializers_file_folder_path";
+  public static final String EXTERNAL_DATA_FOLDER_KEY =
+      "session.model_external_initializers_file_folder_path";
 
   private OrtModels() {}
 
   /** A session over {@code proto}, whose external data (if any) lives next to {@code model}. */
-  public static OrtSession session(OnnxModel model, ModelProto proto, OrtSession.SessionOptions options) {
+  public static OrtSession session(
+      OnnxModel model, ModelProto proto, OrtSession.SessionOptions options) {
     try {
       if (model.externalDataDir().isPresent() && !OnnxModel.externalLocations(proto).isEmpty()) {
         options.addConfigEntry(EXTERNAL_DATA_FOLDER_KEY, model.externalDataDir().get().toString());
       }
       return OrtEnvironment.getEnvironment().createSession(proto.toByteArray(), options);
     } catch (OrtException e) {
-      throw new HeadwiseException("ONNX Runtime cannot load model " + model.source() + ": " + firstLine(e.getMessage()),
-          e);
+      throw new HeadwiseException(
+          "ONNX Runtime cannot load model " + model.source() + ": " + firstLine(e.getMessage()), e);
     }
   }
 

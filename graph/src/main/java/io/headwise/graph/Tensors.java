@@ -6,7 +6,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 
-/** Builds small ONNX tensors and reads the values of small embedded ones (constants, scales, shapes). */
+/**
+ * Builds small ONNX tensors and reads the values of small embedded ones (constants, scales,
+ * shapes).
+ */
 public final class Tensors {
   private Tensors() {}
 
@@ -20,16 +23,18 @@ public final class Tensors {
   }
 
   /**
-   * The values of an embedded tensor as doubles, or null when the tensor is external or of a type that holds no
-   * numbers.
+   * The values of an embedded tensor as doubles, or null when the tensor is external or of a type
+   * that holds no numbers.
    */
   public static double[] toDoubles(TensorProto t) {
     if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
       return null;
     }
     int n = (int) numel(t.getDimsList());
-    ByteBuffer raw = t.getRawData().isEmpty() ? null
-        : t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer raw =
+        t.getRawData().isEmpty()
+            ? null
+            : t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     double[] out = new double[n];
     switch (t.getDataType()) {
       case 1: // FLOAT
@@ -89,8 +94,12 @@ public final class Tensors {
     for (float v : values) {
       b.putFloat(v);
     }
-    return TensorProto.newBuilder().setName(name).setDataType(1).addAllDims(box(dims))
-        .setRawData(ByteString.copyFrom(b.array())).build();
+    return TensorProto.newBuilder()
+        .setName(name)
+        .setDataType(1)
+        .addAllDims(box(dims))
+        .setRawData(ByteString.copyFrom(b.array()))
+        .build();
   }
 
   /** An int64 tensor with the given dims. */
@@ -99,8 +108,12 @@ public final class Tensors {
     for (long v : values) {
       b.putLong(v);
     }
-    return TensorProto.newBuilder().setName(name).setDataType(7).addAllDims(box(dims))
-        .setRawData(ByteString.copyFrom(b.array())).build();
+    return TensorProto.newBuilder()
+        .setName(name)
+        .setDataType(7)
+        .addAllDims(box(dims))
+        .setRawData(ByteString.copyFrom(b.array()))
+        .build();
   }
 
   /** A 1-D int64 tensor. */

@@ -24,20 +24,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The locator on graphs that reproduce the attention forms of the TorchScript and dynamo {@code torch.onnx}
- * exporters and of ONNX Runtime's optimizers, each run through the probe in ONNX Runtime.
+ * The locator on graphs that reproduce the attention forms of the TorchScript and dynamo {@code
+ * torch.onnx} exporters and of ONNX Runtime's optimizers, each run through the probe in ONNX
+ * Runtime.
  */
 class AttentionPatternsTest {
   private static final double SCALE = 1.0 / Math.sqrt(8);
 
-  @TempDir
-  Path dir;
+  @TempDir Path dir;
 
   private static GraphIndex indexOf(OnnxModel m) {
     return new GraphIndex(FunctionInliner.inline(m.proto()).getGraph());
   }
 
-  private static void assertBlocks(AttentionMap map, int layers, int heads, int kvHeads, boolean causal) {
+  private static void assertBlocks(
+      AttentionMap map, int layers, int heads, int kvHeads, boolean causal) {
     assertEquals(layers, map.numLayers(), "layers");
     assertTrue(map.unsupported().isEmpty(), () -> map.unsupported().toString());
     for (AttentionBlock b : map.blocks()) {
@@ -156,8 +157,10 @@ class AttentionPatternsTest {
     assertBlocks(map, 2, 4, 4, true);
     for (AttentionBlock b : map.blocks()) {
       assertEquals("div", b.scaleForm());
-      assertEquals(SCALE, b.scale(), 1e-6, "the structural scale, not one measured through the mask");
-      assertEquals(3, b.maskTensors().size(), "padding add, the −1e4·(1 − b) term and the multiplier b");
+      assertEquals(
+          SCALE, b.scale(), 1e-6, "the structural scale, not one measured through the mask");
+      assertEquals(
+          3, b.maskTensors().size(), "padding add, the −1e4·(1 − b) term and the multiplier b");
     }
   }
 
@@ -192,8 +195,10 @@ class AttentionPatternsTest {
       assertEquals("fused", b.scaleForm());
       assertEquals(SCALE, b.scale(), 1e-6);
       assertTrue(b.qkTransposesKey());
-      NodeProto qk = idx.producer(b.scoresTensor()).map(n -> idx.producer(n.getInput(0)).orElseThrow())
-          .orElseThrow();
+      NodeProto qk =
+          idx.producer(b.scoresTensor())
+              .map(n -> idx.producer(n.getInput(0)).orElseThrow())
+              .orElseThrow();
       assertEquals("FusedMatMul", qk.getOpType());
       assertEquals(qk.getName(), b.qkMatMulNode());
       assertEquals(qk.getInput(1), b.keyTransposedTensor(), "K itself, transposed by the node");
@@ -213,7 +218,8 @@ class AttentionPatternsTest {
     for (AttentionBlock b : map.blocks()) {
       assertEquals(SCALE, b.scale(), 1e-6, "the scale comes from the call site's attribute");
       assertTrue(b.softmaxNode().startsWith("hw_inl"), b.softmaxNode());
-      assertTrue(b.softmaxNode().contains("layers." + b.layer() + ".self_attn.core"), b.softmaxNode());
+      assertTrue(
+          b.softmaxNode().contains("layers." + b.layer() + ".self_attn.core"), b.softmaxNode());
     }
   }
 
@@ -260,19 +266,32 @@ class AttentionPatternsTest {
     g.addNode(node("PackedAttention", "com.microsoft", "node_packed_attention", x));
     g.addNode(node("PackedMultiHeadAttention", "com.microsoft", "node_packed_attention_1", x));
     g.addNode(node("SparseAttention", "com.microsoft", "/model/layers.7/attn/SparseAttention", x));
-    g.addNode(node("DecoderMaskedMultiHeadAttention", "com.microsoft", "DecoderMaskedMultiHeadAttention_3", x));
+    g.addNode(
+        node(
+            "DecoderMaskedMultiHeadAttention",
+            "com.microsoft",
+            "DecoderMaskedMultiHeadAttention_3",
+            x));
     g.addNode(node("LongformerAttention", "com.microsoft", "LongformerAttention_4", x));
     g.addNode(node("Softmax", "", "unrelated_softmax", x)); // a Softmax that feeds no MatMul(P, V)
-    ModelProto proto = ModelProto.newBuilder().setIrVersion(10).setGraph(g)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23))
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).build();
+    ModelProto proto =
+        ModelProto.newBuilder()
+            .setIrVersion(10)
+            .setGraph(g)
+            .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23))
+            .addOpsetImport(
+                OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1))
+            .build();
     AttentionMap map = AttentionLocator.locate(OnnxModel.of("mem", null, null, proto, "sha256:0"));
     assertEquals(0, map.numLayers());
     List<UnsupportedAttention> u = map.unsupported();
     assertEquals(5, u.size());
     assertEquals(List.of(0, 1, 7, 3, 4), u.stream().map(UnsupportedAttention::layer).toList());
     assertEquals("com.microsoft", u.get(0).domain());
-    assertTrue(u.get(0).describe().startsWith("com.microsoft::PackedAttention (node 'node_packed_attention'"),
+    assertTrue(
+        u.get(0)
+            .describe()
+            .startsWith("com.microsoft::PackedAttention (node 'node_packed_attention'"),
         u.get(0).describe());
     assertEquals("SparseAttention", u.get(2).opType());
     assertEquals("com.microsoft", u.get(4).domain());
@@ -281,7 +300,8 @@ class AttentionPatternsTest {
 
   @Test
   void attentionInsideIfBranchesIsReported() {
-    // Optimum's merged decoders hold the decoder twice, in the two branches of an If on use_cache_branch
+    // Optimum's merged decoders hold the decoder twice, in the two branches of an If on
+    // use_cache_branch
     GraphProto.Builder then = GraphProto.newBuilder().setName("then");
     GraphBuilder t = new GraphBuilder(then, 14, "t/");
     String p = t.op("Softmax", List.of("outer_scores"), GraphBuilder.intAttr("axis", -1));
@@ -295,11 +315,20 @@ class AttentionPatternsTest {
     GraphBuilder b = new GraphBuilder(g, 14, "");
     b.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
     b.addInput("use_cache_branch", GraphBuilder.BOOL, "1");
-    g.addNode(NodeProto.newBuilder().setOpType("If").setName("optimum::if").addInput("use_cache_branch")
-        .addOutput("out").addAttribute(SyntheticAttention.graphAttr("then_branch", then.build()))
-        .addAttribute(SyntheticAttention.graphAttr("else_branch", other.build())));
-    ModelProto proto = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(14)).build();
+    g.addNode(
+        NodeProto.newBuilder()
+            .setOpType("If")
+            .setName("optimum::if")
+            .addInput("use_cache_branch")
+            .addOutput("out")
+            .addAttribute(SyntheticAttention.graphAttr("then_branch", then.build()))
+            .addAttribute(SyntheticAttention.graphAttr("else_branch", other.build())));
+    ModelProto proto =
+        ModelProto.newBuilder()
+            .setIrVersion(8)
+            .setGraph(g)
+            .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(14))
+            .build();
     AttentionMap map = AttentionLocator.locate(OnnxModel.of("mem", null, null, proto, "sha256:0"));
     assertEquals(0, map.numLayers());
     assertEquals(1, map.unsupported().size());
@@ -320,13 +349,18 @@ class AttentionPatternsTest {
   }
 
   private static NodeProto node(String op, String domain, String name, String input) {
-    return NodeProto.newBuilder().setOpType(op).setDomain(domain).setName(name).addInput(input)
-        .addOutput(name + "_out").build();
+    return NodeProto.newBuilder()
+        .setOpType(op)
+        .setDomain(domain)
+        .setName(name)
+        .addInput(input)
+        .addOutput(name + "_out")
+        .build();
   }
 
   /**
-   * Moves the data of every initializer of 1 KiB or more into {@code file} (4 KiB-aligned offsets), as the exporters
-   * write external data.
+   * Moves the data of every initializer of 1 KiB or more into {@code file} (4 KiB-aligned offsets),
+   * as the exporters write external data.
    */
   static ModelProto externalize(ModelProto model, Path file, String location) throws IOException {
     GraphProto.Builder g = model.getGraph().toBuilder().clearInitializer();
@@ -335,19 +369,31 @@ class AttentionPatternsTest {
       for (TensorProto t : model.getGraph().getInitializerList()) {
         byte[] raw = rawBytes(t);
         if (raw.length < 1024) {
-          g.addInitializer(t); // small tensors (shape constants) stay inline, as onnx's size_threshold keeps them
+          g.addInitializer(
+              t); // small tensors (shape constants) stay inline, as onnx's size_threshold keeps
+          // them
           continue;
         }
         long pad = (4096 - offset % 4096) % 4096;
         out.write(new byte[(int) pad]);
         offset += pad;
         out.write(raw);
-        g.addInitializer(t.toBuilder().clearFloatData().clearInt64Data().clearRawData()
-            .setDataLocation(TensorProto.DataLocation.EXTERNAL)
-            .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue(location))
-            .addExternalData(StringStringEntryProto.newBuilder().setKey("offset").setValue(Long.toString(offset)))
-            .addExternalData(StringStringEntryProto.newBuilder().setKey("length")
-                .setValue(Integer.toString(raw.length))));
+        g.addInitializer(
+            t.toBuilder()
+                .clearFloatData()
+                .clearInt64Data()
+                .clearRawData()
+                .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                .addExternalData(
+                    StringStringEntryProto.newBuilder().setKey("location").setValue(location))
+                .addExternalData(
+                    StringStringEntryProto.newBuilder()
+                        .setKey("offset")
+                        .setValue(Long.toString(offset)))
+                .addExternalData(
+                    StringStringEntryProto.newBuilder()
+                        .setKey("length")
+                        .setValue(Integer.toString(raw.length))));
         offset += raw.length;
       }
     }

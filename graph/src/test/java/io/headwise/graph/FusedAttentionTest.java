@@ -50,7 +50,8 @@ class FusedAttentionTest {
   @Test
   void gqaIsLocatedWithItsHeadsScaleAndCausality() {
     FusedFixtures f = FusedFixtures.gqa();
-    AttentionMap map = AttentionLocator.locate(OnnxModel.of("gqa", null, null, f.buildGqa(), "sha256:test"));
+    AttentionMap map =
+        AttentionLocator.locate(OnnxModel.of("gqa", null, null, f.buildGqa(), "sha256:test"));
     assertEquals(f.layers, map.numLayers());
     assertTrue(map.unsupported().isEmpty(), map.unsupported().toString());
     for (AttentionBlock b : map.blocks()) {
@@ -67,8 +68,8 @@ class FusedAttentionTest {
   void unsupportedGqaAttributeIsNamed() {
     FusedFixtures f = FusedFixtures.gqa();
     f.extraAttributes.add(GraphBuilder.intAttr("smooth_softmax", 1));
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> FunctionInliner.inline(f.buildGqa()));
+    HeadwiseException e =
+        assertThrows(HeadwiseException.class, () -> FunctionInliner.inline(f.buildGqa()));
     assertTrue(e.getMessage().contains("smooth_softmax=1"), e.getMessage());
     assertTrue(e.getMessage().contains("GroupQueryAttention"), e.getMessage());
     FusedFixtures g = FusedFixtures.gqa();
@@ -102,14 +103,16 @@ class FusedAttentionTest {
     for (FusedFixtures.OrtLayout layout : FusedFixtures.OrtLayout.values()) {
       FusedFixtures f = FusedFixtures.gqa();
       f.heads = 3;
-      AttentionMap map = AttentionLocator.locate(OnnxModel.of("m", null, null, f.buildOrt(layout), "sha256:t"));
+      AttentionMap map =
+          AttentionLocator.locate(OnnxModel.of("m", null, null, f.buildOrt(layout), "sha256:t"));
       assertEquals(f.layers, map.numLayers(), layout.name());
       assertTrue(map.unsupported().isEmpty(), map.unsupported().toString());
       for (AttentionBlock b : map.blocks()) {
         assertEquals(3, b.numHeads(), layout.name());
         assertEquals(3, b.numKvHeads(), layout.name());
         assertEquals(f.headDim, b.headDim(), layout.name());
-        assertEquals(layout == FusedFixtures.OrtLayout.ATTENTION_DECODER, b.causal(), layout.name());
+        assertEquals(
+            layout == FusedFixtures.OrtLayout.ATTENTION_DECODER, b.causal(), layout.name());
         assertEquals(1.0 / Math.sqrt(f.headDim), b.scale(), 1e-7, layout.name());
       }
     }
@@ -119,9 +122,12 @@ class FusedAttentionTest {
   void unsupportedMsAttentionAttributeIsNamed() {
     FusedFixtures f = FusedFixtures.gqa();
     f.extraAttributes.add(GraphBuilder.intAttr("do_rotary", 1));
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> FunctionInliner.inline(f.buildOrt(FusedFixtures.OrtLayout.ATTENTION_DECODER)));
-    assertTrue(e.getMessage().contains("com.microsoft::Attention node 'GptAttention_0'"), e.getMessage());
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> FunctionInliner.inline(f.buildOrt(FusedFixtures.OrtLayout.ATTENTION_DECODER)));
+    assertTrue(
+        e.getMessage().contains("com.microsoft::Attention node 'GptAttention_0'"), e.getMessage());
     assertTrue(e.getMessage().contains("do_rotary=1"), e.getMessage());
   }
 
@@ -141,8 +147,9 @@ class FusedAttentionTest {
   void onnxAttentionIsLocatedAndSoftcapIsRefused() {
     for (boolean threeD : new boolean[] {false, true}) {
       FusedFixtures f = FusedFixtures.gqa();
-      AttentionMap map = AttentionLocator.locate(OnnxModel.of("a", null, null, f.buildOnnxAttention(threeD),
-          "sha256:a"));
+      AttentionMap map =
+          AttentionLocator.locate(
+              OnnxModel.of("a", null, null, f.buildOnnxAttention(threeD), "sha256:a"));
       assertEquals(f.layers, map.numLayers());
       for (AttentionBlock b : map.blocks()) {
         assertEquals(f.heads, b.numHeads());
@@ -153,20 +160,28 @@ class FusedAttentionTest {
     }
     FusedFixtures f = FusedFixtures.gqa();
     f.extraAttributes.add(GraphBuilder.floatAttr("softcap", 30f));
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> FunctionInliner.inline(f.buildOnnxAttention(false)));
-    assertTrue(e.getMessage().contains("ai.onnx::Attention node 'node_scaled_dot_product_attention'")
-        && e.getMessage().contains("softcap=30.0"), e.getMessage());
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class, () -> FunctionInliner.inline(f.buildOnnxAttention(false)));
+    assertTrue(
+        e.getMessage().contains("ai.onnx::Attention node 'node_scaled_dot_product_attention'")
+            && e.getMessage().contains("softcap=30.0"),
+        e.getMessage());
   }
 
-  /** Expansion = fused op on a right-padded batch (every position), and for the decoder on one decode step. */
+  /**
+   * Expansion = fused op on a right-padded batch (every position), and for the decoder on one
+   * decode step.
+   */
   static void assertOrtLayoutMatches(FusedFixtures.OrtLayout layout) throws OrtException {
     FusedFixtures f = FusedFixtures.gqa();
     f.heads = 3;
     ModelProto fused = f.buildOrt(layout);
     ModelProto expanded = FunctionInliner.inline(fused);
     for (NodeProto n : expanded.getGraph().getNodeList()) {
-      assertTrue(!n.getDomain().equals("com.microsoft") || n.getOpType().equals("Gelu"), n.getOpType() + " left");
+      assertTrue(
+          !n.getDomain().equals("com.microsoft") || n.getOpType().equals("Gelu"),
+          n.getOpType() + " left");
     }
     int b = 2;
     int t = 9;
@@ -180,8 +195,10 @@ class FusedAttentionTest {
         mask[i][j] = valid ? 1 : 0;
       }
     }
-    try (OrtSession a = session(fused); OrtSession e = unoptimized(expanded)) {
-      Map<String, OnnxTensor> feeds = ModelFeeds.create(ENV, ModelInputs.of(fused.getGraph()), ids, mask);
+    try (OrtSession a = session(fused);
+        OrtSession e = unoptimized(expanded)) {
+      Map<String, OnnxTensor> feeds =
+          ModelFeeds.create(ENV, ModelInputs.of(fused.getGraph()), ids, mask);
       Map<String, float[]> ra = run(a, feeds);
       Map<String, float[]> re = run(e, feeds);
       feeds.values().forEach(OnnxTensor::close);
@@ -190,18 +207,24 @@ class FusedAttentionTest {
         return;
       }
       Map<String, OnnxTensor> step = new LinkedHashMap<>();
-      step.put("input_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {7}), new long[] {1, 1}));
+      step.put(
+          "input_ids",
+          OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {7}), new long[] {1, 1}));
       long[] m = new long[t + 1];
       java.util.Arrays.fill(m, 1);
-      step.put("attention_mask", OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
+      step.put(
+          "attention_mask",
+          OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
       for (int l = 0; l < f.layers; l++) {
         float[] present = ra.get("present_" + l); // [2, B, H, T, D]: keep batch row 0
         int per = present.length / 2 / b;
         float[] row = new float[2 * per];
         System.arraycopy(present, 0, row, 0, per);
         System.arraycopy(present, b * per, row, per, per);
-        step.put("past_" + l, OnnxTensor.createTensor(ENV, FloatBuffer.wrap(row),
-            new long[] {2, 1, f.heads, t, f.headDim}));
+        step.put(
+            "past_" + l,
+            OnnxTensor.createTensor(
+                ENV, FloatBuffer.wrap(row), new long[] {2, 1, f.heads, t, f.headDim}));
       }
       Map<String, float[]> da = run(a, step);
       Map<String, float[]> de = run(e, step);
@@ -211,10 +234,11 @@ class FusedAttentionTest {
   }
 
   /**
-   * The fused model and its expansion give the same logits and present caches on a right-padded batch with an empty
-   * past, and on a decode step that feeds the first run's caches back as past.
+   * The fused model and its expansion give the same logits and present caches on a right-padded
+   * batch with an empty past, and on a decode step that feeds the first run's caches back as past.
    */
-  static void assertExpansionMatches(ModelProto fused, FusedFixtures f, double tol) throws OrtException {
+  static void assertExpansionMatches(ModelProto fused, FusedFixtures f, double tol)
+      throws OrtException {
     ModelProto expanded = FunctionInliner.inline(fused);
     for (NodeProto n : expanded.getGraph().getNodeList()) {
       assertTrue(!n.getOpType().endsWith("Attention"), "fused node left in the expansion");
@@ -231,28 +255,39 @@ class FusedAttentionTest {
         mask[i][j] = j < valid ? 1 : 0;
       }
     }
-    try (OrtSession a = session(fused); OrtSession e = unoptimized(expanded)) {
-      Map<String, OnnxTensor> feeds = ModelFeeds.create(ENV, ModelInputs.of(fused.getGraph()), ids, mask);
+    try (OrtSession a = session(fused);
+        OrtSession e = unoptimized(expanded)) {
+      Map<String, OnnxTensor> feeds =
+          ModelFeeds.create(ENV, ModelInputs.of(fused.getGraph()), ids, mask);
       Map<String, float[]> ra = run(a, feeds);
       Map<String, float[]> re = run(e, feeds);
       feeds.values().forEach(OnnxTensor::close);
       compare(validOnly(ra, mask, f.headDim), validOnly(re, mask, f.headDim), tol, "prefill");
       // one decode step of the unpadded row with the caches of the prefill (batch 1)
       Map<String, OnnxTensor> step = new LinkedHashMap<>();
-      step.put("input_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {5}), new long[] {1, 1}));
+      step.put(
+          "input_ids",
+          OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {5}), new long[] {1, 1}));
       long[] m = new long[t + 1];
       java.util.Arrays.fill(m, 1);
-      step.put("attention_mask", OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
-      if (fused.getGraph().getInputList().stream().anyMatch(v -> v.getName().equals("position_ids"))) {
-        step.put("position_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {t}), new long[] {1, 1}));
+      step.put(
+          "attention_mask",
+          OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
+      if (fused.getGraph().getInputList().stream()
+          .anyMatch(v -> v.getName().equals("position_ids"))) {
+        step.put(
+            "position_ids",
+            OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {t}), new long[] {1, 1}));
       }
       for (int l = 0; l < f.layers; l++) {
         for (String kv : new String[] {"key", "value"}) {
           float[] present = ra.get("present." + l + "." + kv);
           int per = present.length / b;
           float[] row = java.util.Arrays.copyOf(present, per);
-          step.put("past_key_values." + l + "." + kv, OnnxTensor.createTensor(ENV, FloatBuffer.wrap(row),
-              new long[] {1, f.kvHeads, t, f.headDim}));
+          step.put(
+              "past_key_values." + l + "." + kv,
+              OnnxTensor.createTensor(
+                  ENV, FloatBuffer.wrap(row), new long[] {1, f.kvHeads, t, f.headDim}));
         }
       }
       Map<String, float[]> da = run(a, step);
@@ -263,8 +298,8 @@ class FusedAttentionTest {
   }
 
   /**
-   * Outputs restricted to valid positions ([b, t, …] for logits, [b, h, t, …] for caches): ONNX Runtime leaves the
-   * fused op's padded query rows undefined.
+   * Outputs restricted to valid positions ([b, t, …] for logits, [b, h, t, …] for caches): ONNX
+   * Runtime leaves the fused op's padded query rows undefined.
    */
   static Map<String, float[]> validOnly(Map<String, float[]> outputs, long[][] mask, int headDim) {
     Map<String, float[]> out = new LinkedHashMap<>();
@@ -289,7 +324,8 @@ class FusedAttentionTest {
     return out;
   }
 
-  private static void compare(Map<String, float[]> a, Map<String, float[]> e, double tol, String what) {
+  private static void compare(
+      Map<String, float[]> a, Map<String, float[]> e, double tol, String what) {
     for (Map.Entry<String, float[]> x : a.entrySet()) {
       float[] y = e.get(x.getKey());
       assertNotNull(y, x.getKey());
@@ -299,16 +335,35 @@ class FusedAttentionTest {
         double d = Math.abs(x.getValue()[i] - y[i]);
         worst = Double.isNaN(d) || d > worst ? d : worst;
         if (Double.isNaN(d)) {
-          throw new AssertionError(what + " " + x.getKey() + "[" + i + "]: fused " + x.getValue()[i]
-              + ", expanded " + y[i]);
+          throw new AssertionError(
+              what
+                  + " "
+                  + x.getKey()
+                  + "["
+                  + i
+                  + "]: fused "
+                  + x.getValue()[i]
+                  + ", expanded "
+                  + y[i]);
         }
       }
       if (System.getProperty("fused.debug") != null) {
         int wi = 0;
         for (int i = 0; i < y.length; i++) {
           if (Math.abs(x.getValue()[i] - y[i]) > 1e-4) {
-            System.err.println("DEBUG " + what + " " + x.getKey() + " first bad index " + i + " of " + y.length
-                + ": " + x.getValue()[i] + " vs " + y[i]);
+            System.err.println(
+                "DEBUG "
+                    + what
+                    + " "
+                    + x.getKey()
+                    + " first bad index "
+                    + i
+                    + " of "
+                    + y.length
+                    + ": "
+                    + x.getValue()[i]
+                    + " vs "
+                    + y[i]);
             break;
           }
         }
@@ -320,8 +375,8 @@ class FusedAttentionTest {
   }
 
   /**
-   * A session that does not run ONNX Runtime's graph fusions, which could fuse an expanded core back into the fused
-   * op and make the comparison vacuous.
+   * A session that does not run ONNX Runtime's graph fusions, which could fuse an expanded core
+   * back into the fused op and make the comparison vacuous.
    */
   static OrtSession unoptimized(ModelProto proto) throws OrtException {
     OrtSession.SessionOptions o = new OrtSession.SessionOptions();

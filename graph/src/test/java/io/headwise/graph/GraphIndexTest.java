@@ -10,7 +10,8 @@ import org.junit.jupiter.api.Test;
 class GraphIndexTest {
   @Test
   void elementTypesAreInferredThroughProducers() {
-    // fp16 eager attention: Softmax in fp32 (upcast), Cast back to fp16, NaN guard with an fp16 constant
+    // fp16 eager attention: Softmax in fp32 (upcast), Cast back to fp16, NaN guard with an fp16
+    // constant
     GraphProto.Builder g = GraphProto.newBuilder();
     GraphBuilder b = new GraphBuilder(g, 17, "");
     b.addInput("scores", 10, "b", "h", "t", "t");

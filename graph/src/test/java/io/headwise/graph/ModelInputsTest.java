@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 class ModelInputsTest {
   @Test
   void stackedFiveDimPastAndInt32PositionsAreFed() throws Exception {
-    // ONNX Runtime's GPT-2 converter: int32 ids and positions, past_i = [2, batch, heads, past, head dim] fp16
+    // ONNX Runtime's GPT-2 converter: int32 ids and positions, past_i = [2, batch, heads, past,
+    // head dim] fp16
     GraphProto.Builder g = GraphProto.newBuilder();
     GraphBuilder b = new GraphBuilder(g, 11, "");
     b.addInput("input_ids", 6, "batch_size", "seq_len");
@@ -36,7 +37,8 @@ class ModelInputsTest {
     assertArrayEquals(new long[] {3, 2, 0, 16}, in.pastInputs().get(1).emptyShape(3));
     long[][] ids = {{5, 6, 7}, {8, 9, 0}, {1, 2, 3}};
     long[][] mask = {{1, 1, 1}, {1, 1, 0}, {0, 1, 1}};
-    Map<String, OnnxTensor> feeds = ModelFeeds.create(OrtEnvironment.getEnvironment(), in, ids, mask);
+    Map<String, OnnxTensor> feeds =
+        ModelFeeds.create(OrtEnvironment.getEnvironment(), in, ids, mask);
     try {
       assertEquals(OnnxJavaType.INT32, feeds.get("position_ids").getInfo().type);
       int[][] pos = (int[][]) feeds.get("position_ids").getValue();

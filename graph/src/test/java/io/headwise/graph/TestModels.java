@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Paths of the real models the tests read in place from ../shared/models (never copied into the repository). */
+/**
+ * Paths of the real models the tests read in place from ../shared/models (never copied into the
+ * repository).
+ */
 public final class TestModels {
   private TestModels() {}
 
@@ -35,11 +38,17 @@ public final class TestModels {
     return require(sharedDir().resolve("models/retrieval-lm/calib_ids.json"));
   }
 
-  /** A missing fixture fails the test (never a silent skip): CI and every dev checkout have ../shared. */
+  /**
+   * A missing fixture fails the test (never a silent skip): CI and every dev checkout have
+   * ../shared.
+   */
   private static Path require(Path p) {
     if (!Files.exists(p)) {
-      fail("shared fixture missing: " + p + " (tests read the real models from ../shared/models next to the"
-          + " checkout, or from -Dheadwise.shared.dir=DIR)");
+      fail(
+          "shared fixture missing: "
+              + p
+              + " (tests read the real models from ../shared/models next to the"
+              + " checkout, or from -Dheadwise.shared.dir=DIR)");
     }
     return p;
   }

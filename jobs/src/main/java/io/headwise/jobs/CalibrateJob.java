@@ -42,12 +42,16 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The calibrate step ({@code headwise calibrate}; {@code spark-submit --class io.headwise.jobs.CalibrateJob}):
- * writes calibration samples — text chunked with the model's tokenizer, repeated-random-token probes, passkey probes
- * and model-generated samples — to a JSONL file or to the {@code calibration_samples} table.
+ * The calibrate step ({@code headwise calibrate}; {@code spark-submit --class
+ * io.headwise.jobs.CalibrateJob}): writes calibration samples — text chunked with the model's
+ * tokenizer, repeated-random-token probes, passkey probes and model-generated samples — to a JSONL
+ * file or to the {@code calibration_samples} table.
  */
-@Command(name = "calibrate", mixinStandardHelpOptions = true,
-    description = "Write calibration samples (text, repeat/passkey probes, self-generated) as JSONL or Delta.")
+@Command(
+    name = "calibrate",
+    mixinStandardHelpOptions = true,
+    description =
+        "Write calibration samples (text, repeat/passkey probes, self-generated) as JSONL or Delta.")
 public final class CalibrateJob implements Callable<Integer> {
   public static final String STEP = "calibrate";
   public static final String COUNT = "--count";
@@ -62,18 +66,25 @@ public final class CalibrateJob implements Callable<Integer> {
   public static final String TEMPERATURE = "--temperature";
   public static final String START_TOKEN = "--start-token";
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      defaultValue = "default",
       description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
   String model;
 
-  @Option(names = OptionNames.TEXT, paramLabel = "FILE",
+  @Option(
+      names = OptionNames.TEXT,
+      paramLabel = "FILE",
       description = "Text: one document per line, or a Parquet/Delta table with a 'text' column.")
   String text;
 
-  @Option(names = OptionNames.PROBES, split = ",", paramLabel = "KIND,...",
+  @Option(
+      names = OptionNames.PROBES,
+      split = ",",
+      paramLabel = "KIND,...",
       description = "Probes to generate: repeat, passkey, self.")
   List<String> probes;
 
@@ -86,61 +97,103 @@ public final class CalibrateJob implements Callable<Integer> {
   @Option(names = OptionNames.RUN_ID, description = "Run id (needed with --warehouse).")
   String runId;
 
-  @Option(names = OptionNames.WAREHOUSE, paramLabel = "DIR",
+  @Option(
+      names = OptionNames.WAREHOUSE,
+      paramLabel = "DIR",
       description = "Write the calibration_samples Delta table under this warehouse root.")
   Path warehouseRoot;
 
-  @Option(names = OptionNames.MASTER, paramLabel = "URL", description = "Spark master for --warehouse writes.")
+  @Option(
+      names = OptionNames.MASTER,
+      paramLabel = "URL",
+      description = "Spark master for --warehouse writes.")
   String master;
 
-
-  @Option(names = OptionNames.TOKENIZER, paramLabel = "tokenizer.json",
-      description = "Hugging Face tokenizer for --text (default: next to the model, or the embedded one).")
+  @Option(
+      names = OptionNames.TOKENIZER,
+      paramLabel = "tokenizer.json",
+      description =
+          "Hugging Face tokenizer for --text (default: next to the model, or the embedded one).")
   Path tokenizer;
 
-  @Option(names = OptionNames.MAX_LENGTH, defaultValue = "256",
+  @Option(
+      names = OptionNames.MAX_LENGTH,
+      defaultValue = "256",
       description = "Maximum tokens per text chunk (default: ${DEFAULT-VALUE}).")
   int maxLength;
 
-  @Option(names = COUNT, defaultValue = "8", description = "Samples per probe kind (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = COUNT,
+      defaultValue = "8",
+      description = "Samples per probe kind (default: ${DEFAULT-VALUE}).")
   int count;
 
-  @Option(names = PROBE_LENGTH, paramLabel = "N", description = "Tokens per probe, one length (same as --lengths N).")
+  @Option(
+      names = PROBE_LENGTH,
+      paramLabel = "N",
+      description = "Tokens per probe, one length (same as --lengths N).")
   Integer probeLength;
 
-  @Option(names = LENGTHS, split = ",", paramLabel = "N,...", description = "Probe lengths: --count probes of each"
-      + " kind at each length, so that every length a plan targets has probe evidence (default: a spread up to the"
-      + " model's context: N/4, N/2 and N for a model stating N positions, clamped to [64, 2048]; 256 when it states"
-      + " none).")
+  @Option(
+      names = LENGTHS,
+      split = ",",
+      paramLabel = "N,...",
+      description =
+          "Probe lengths: --count probes of each"
+              + " kind at each length, so that every length a plan targets has probe evidence (default: a spread up to the"
+              + " model's context: N/4, N/2 and N for a model stating N positions, clamped to [64, 2048]; 256 when it states"
+              + " none).")
   List<Integer> lengths;
 
-  @Option(names = REPEAT_PERIOD, defaultValue = "0",
+  @Option(
+      names = REPEAT_PERIOD,
+      defaultValue = "0",
       description = "Repeat probes: segment length (0 = (probe length - 1) / repeat count).")
   int repeatPeriod;
 
-  @Option(names = REPEAT_COUNT, defaultValue = "4", description = "Repeat probes: repeats R (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = REPEAT_COUNT,
+      defaultValue = "4",
+      description = "Repeat probes: repeats R (default: ${DEFAULT-VALUE}).")
   int repeatCount;
 
-  @Option(names = ID_RANGE, paramLabel = "LO:HI",
-      description = "Random token ids are drawn from [LO, HI) (default: the upper 90 %% of the vocabulary).")
+  @Option(
+      names = ID_RANGE,
+      paramLabel = "LO:HI",
+      description =
+          "Random token ids are drawn from [LO, HI) (default: the upper 90 %% of the vocabulary).")
   String idRange;
 
-  @Option(names = LEADING_TOKEN, defaultValue = "-2",
-      description = "Token put first in every probe (-1 = none; default: the tokenizer's CLS/BOS, else 1 for"
-          + " decoders and none for encoders).")
+  @Option(
+      names = LEADING_TOKEN,
+      defaultValue = "-2",
+      description =
+          "Token put first in every probe (-1 = none; default: the tokenizer's CLS/BOS, else 1 for"
+              + " decoders and none for encoders).")
   int leadingToken;
 
-  @Option(names = NEEDLE_LENGTH, defaultValue = "16", description = "Passkey needle length (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = NEEDLE_LENGTH,
+      defaultValue = "16",
+      description = "Passkey needle length (default: ${DEFAULT-VALUE}).")
   int needleLength;
 
-  @Option(names = NEEDLE_DEPTH, defaultValue = "0.3",
+  @Option(
+      names = NEEDLE_DEPTH,
+      defaultValue = "0.3",
       description = "Passkey needle depth in the haystack, 0..1 (default: ${DEFAULT-VALUE}).")
   double needleDepth;
 
-  @Option(names = TEMPERATURE, defaultValue = "1.0", description = "Self-generated samples: temperature.")
+  @Option(
+      names = TEMPERATURE,
+      defaultValue = "1.0",
+      description = "Self-generated samples: temperature.")
   double temperature;
 
-  @Option(names = START_TOKEN, defaultValue = "1", description = "Self-generated samples: first token (BOS).")
+  @Option(
+      names = START_TOKEN,
+      defaultValue = "1",
+      description = "Self-generated samples: first token (BOS).")
   int startToken;
 
   /** spark-submit entry point. */
@@ -152,15 +205,23 @@ public final class CalibrateJob implements Callable<Integer> {
   public Integer call() throws IOException {
     Instant started = Instant.now();
     if ((out == null) == (warehouseRoot == null)) {
-      throw new HeadwiseException("give exactly one of " + OptionNames.OUT + " FILE.jsonl or "
-          + OptionNames.WAREHOUSE + " DIR");
+      throw new HeadwiseException(
+          "give exactly one of "
+              + OptionNames.OUT
+              + " FILE.jsonl or "
+              + OptionNames.WAREHOUSE
+              + " DIR");
     }
     if (warehouseRoot != null && (runId == null || runId.isBlank())) {
       throw new HeadwiseException(OptionNames.WAREHOUSE + " needs " + OptionNames.RUN_ID);
     }
     if (text == null && (probes == null || probes.isEmpty())) {
-      throw new HeadwiseException("nothing to generate: give " + OptionNames.TEXT + " FILE and/or "
-          + OptionNames.PROBES + " repeat,passkey,self");
+      throw new HeadwiseException(
+          "nothing to generate: give "
+              + OptionNames.TEXT
+              + " FILE and/or "
+              + OptionNames.PROBES
+              + " repeat,passkey,self");
     }
     OnnxModel m = OnnxModel.load(model);
     ModelLimits limits = ModelLimits.of(m.graph(), ModelInputs.of(m.graph()));
@@ -187,12 +248,27 @@ public final class CalibrateJob implements Callable<Integer> {
       conf.put("count", count);
       conf.put("probe_lengths", probeLengths(limits));
       Map<String, Long> counts = Map.of(Tables.CALIBRATION_SAMPLES.name(), (long) rows.size());
-      w.commit(List.of(new Warehouse.TableWrite(Tables.CALIBRATION_SAMPLES, w.rows(Tables.CALIBRATION_SAMPLES, rows),
-          keys), new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
-          started, conf, counts, summary(samples)), RunRecords.keys(m.modelId(), runId, STEP))),
+      w.commit(
+          List.of(
+              new Warehouse.TableWrite(
+                  Tables.CALIBRATION_SAMPLES, w.rows(Tables.CALIBRATION_SAMPLES, rows), keys),
+              new Warehouse.TableWrite(
+                  Tables.RUNS,
+                  RunRecords.row(
+                      w,
+                      runId,
+                      STEP,
+                      m.modelId(),
+                      m.source(),
+                      started,
+                      conf,
+                      counts,
+                      summary(samples)),
+                  RunRecords.keys(m.modelId(), runId, STEP))),
           "headwise calibrate run " + runId);
-      System.err.printf("headwise calibrate: wrote %d samples to %s%n", rows.size(),
-          w.path(Tables.CALIBRATION_SAMPLES));
+      System.err.printf(
+          "headwise calibrate: wrote %d samples to %s%n",
+          rows.size(), w.path(Tables.CALIBRATION_SAMPLES));
       return 0;
     } catch (RuntimeException e) {
       throw SparkErrors.unwrap(e);
@@ -209,7 +285,8 @@ public final class CalibrateJob implements Callable<Integer> {
     }
     List<int[]> haystacks = new ArrayList<>();
     if (text != null) {
-      int len = limits.maxPositions() > 0 ? (int) Math.min(maxLength, limits.maxPositions()) : maxLength;
+      int len =
+          limits.maxPositions() > 0 ? (int) Math.min(maxLength, limits.maxPositions()) : maxLength;
       try (TextChunks chunks = TextChunks.open(tok, isDefault, m.source(), len)) {
         List<CalibrationSample> t = chunks.chunk("", readDocuments(text));
         if (t.isEmpty()) {
@@ -228,28 +305,47 @@ public final class CalibrateJob implements Callable<Integer> {
     List<Integer> probeLengths = probeLengths(limits);
     for (String p : probes) {
       for (int probeLength : probeLengths) {
-        // one length keeps the historical sample ids; several are told apart by a length prefix and their own seeds
+        // one length keeps the historical sample ids; several are told apart by a length prefix and
+        // their own seeds
         String prefix = probeLengths.size() == 1 ? "" : "len" + probeLength + "-";
         long s = probeLengths.size() == 1 ? seed : seed + 1000L * probeLength;
         switch (p.trim().toLowerCase(Locale.ROOT)) {
-          case "repeat": {
-            int lengthWithoutLead = probeLength - (lead >= 0 ? 1 : 0);
-            int period = repeatPeriod > 0 ? repeatPeriod : Math.max(2, lengthWithoutLead / repeatCount);
-            samples.addAll(new RepeatProbes(count, period, repeatCount, range[0], range[1], lead, s)
-                .generate(prefix));
-            break;
-          }
+          case "repeat":
+            {
+              int lengthWithoutLead = probeLength - (lead >= 0 ? 1 : 0);
+              int period =
+                  repeatPeriod > 0 ? repeatPeriod : Math.max(2, lengthWithoutLead / repeatCount);
+              samples.addAll(
+                  new RepeatProbes(count, period, repeatCount, range[0], range[1], lead, s)
+                      .generate(prefix));
+              break;
+            }
           case "passkey":
-            samples.addAll(new PasskeyProbes(count, probeLength, needleLength, Math.max(1, needleLength / 4),
-                needleDepth, range[0], range[1], lead, s + 1).generate(prefix, haystacks));
+            samples.addAll(
+                new PasskeyProbes(
+                        count,
+                        probeLength,
+                        needleLength,
+                        Math.max(1, needleLength / 4),
+                        needleDepth,
+                        range[0],
+                        range[1],
+                        lead,
+                        s + 1)
+                    .generate(prefix, haystacks));
             break;
           case "self":
-            samples.addAll(new SelfGenerated(count, probeLength, temperature, startToken, s + 2)
-                .generate(prefix, m, 0));
+            samples.addAll(
+                new SelfGenerated(count, probeLength, temperature, startToken, s + 2)
+                    .generate(prefix, m, 0));
             break;
           default:
-            throw new HeadwiseException("unknown probe '" + p + "' in " + OptionNames.PROBES
-                + "; valid: repeat, passkey, self");
+            throw new HeadwiseException(
+                "unknown probe '"
+                    + p
+                    + "' in "
+                    + OptionNames.PROBES
+                    + "; valid: repeat, passkey, self");
         }
       }
     }
@@ -268,18 +364,28 @@ public final class CalibrateJob implements Callable<Integer> {
       out = List.of(probeLength);
     } else if (limits.maxPositions() > 0) {
       long n = limits.maxPositions();
-      out = java.util.stream.LongStream.of(n / 4, n / 2, n).mapToInt(x -> (int) Math.max(64, Math.min(2048, x)))
-          .distinct().sorted().boxed().toList();
+      out =
+          java.util.stream.LongStream.of(n / 4, n / 2, n)
+              .mapToInt(x -> (int) Math.max(64, Math.min(2048, x)))
+              .distinct()
+              .sorted()
+              .boxed()
+              .toList();
     } else {
       out = List.of(256);
     }
     for (int n : out) {
       if (n < 8) {
-        throw new HeadwiseException("probe length " + n + " is too short; give lengths of at least 8 tokens");
+        throw new HeadwiseException(
+            "probe length " + n + " is too short; give lengths of at least 8 tokens");
       }
       if (limits.maxPositions() > 0 && n > limits.maxPositions()) {
-        throw new HeadwiseException("probe length " + n + " exceeds the " + limits.maxPositions()
-            + " positions the model accepts");
+        throw new HeadwiseException(
+            "probe length "
+                + n
+                + " exceeds the "
+                + limits.maxPositions()
+                + " positions the model accepts");
       }
     }
     return out;
@@ -292,8 +398,13 @@ public final class CalibrateJob implements Callable<Integer> {
         int lo = Integer.parseInt(parts[0].trim());
         int hi = Integer.parseInt(parts[1].trim());
         if (limits.vocabSize() > 0 && hi > limits.vocabSize()) {
-          throw new HeadwiseException(ID_RANGE + " " + idRange + " reaches beyond the vocabulary ("
-              + limits.vocabSize() + " ids)");
+          throw new HeadwiseException(
+              ID_RANGE
+                  + " "
+                  + idRange
+                  + " reaches beyond the vocabulary ("
+                  + limits.vocabSize()
+                  + " ids)");
         }
         return new int[] {lo, hi};
       } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
@@ -301,7 +412,8 @@ public final class CalibrateJob implements Callable<Integer> {
       }
     }
     if (limits.vocabSize() <= 0) {
-      throw new HeadwiseException("the model does not say its vocabulary size; give " + ID_RANGE + " LO:HI");
+      throw new HeadwiseException(
+          "the model does not say its vocabulary size; give " + ID_RANGE + " LO:HI");
     }
     int hi = (int) limits.vocabSize();
     return new int[] {Math.max(3, hi / 10), hi};
@@ -316,8 +428,10 @@ public final class CalibrateJob implements Callable<Integer> {
       return Files.readAllLines(p, StandardCharsets.UTF_8);
     }
     SparkSession spark = SparkSessions.get(null, "headwise calibrate text");
-    org.apache.spark.sql.Dataset<Row> d = Files.isDirectory(p.resolve("_delta_log"))
-        ? spark.read().format("delta").load(text) : spark.read().parquet(text);
+    org.apache.spark.sql.Dataset<Row> d =
+        Files.isDirectory(p.resolve("_delta_log"))
+            ? spark.read().format("delta").load(text)
+            : spark.read().parquet(text);
     if (!List.of(d.columns()).contains("text")) {
       throw new HeadwiseException(OptionNames.TEXT + " table " + text + " has no 'text' column");
     }

@@ -19,16 +19,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A plan measured through its decode graph ({@code evaluate --decode}): every held-out sample is decoded teacher-forced,
- * its first token as the prompt and then one token per step, so budget policies evict as they would while generating;
- * the logits at every position are compared with the dense model's (KL, top-1, NLL, repeat/passkey accuracy, as the
- * prefill-simulation evaluation computes them). Runs in the driver, one sample at a time.
+ * A plan measured through its decode graph ({@code evaluate --decode}): every held-out sample is
+ * decoded teacher-forced, its first token as the prompt and then one token per step, so budget
+ * policies evict as they would while generating; the logits at every position are compared with the
+ * dense model's (KL, top-1, NLL, repeat/passkey accuracy, as the prefill-simulation evaluation
+ * computes them). Runs in the driver, one sample at a time.
  */
 final class DecodeEvaluation {
   private DecodeEvaluation() {}
 
-  static OutputComparison.Metrics run(OnnxModel dense, OnnxModel decoder, DecodeGraphExporter.DecodeGraph graph,
-      List<CalibrationSample> samples, int threads) {
+  static OutputComparison.Metrics run(
+      OnnxModel dense,
+      OnnxModel decoder,
+      DecodeGraphExporter.DecodeGraph graph,
+      List<CalibrationSample> samples,
+      int threads) {
     OutputComparison comparison = new OutputComparison();
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
@@ -41,8 +46,11 @@ final class DecodeEvaluation {
         for (CalibrationSample s : samples) {
           for (int m : s.attentionMask() == null ? new int[0] : s.attentionMask()) {
             if (m == 0) {
-              throw new HeadwiseException("sample '" + s.sampleId() + "' has padding; decode evaluation feeds"
-                  + " unpadded sequences");
+              throw new HeadwiseException(
+                  "sample '"
+                      + s.sampleId()
+                      + "' has padding; decode evaluation feeds"
+                      + " unpadded sequences");
             }
           }
           Batch batch = Batch.pad(s.kind(), List.of(s), s.length());
@@ -67,7 +75,8 @@ final class DecodeEvaluation {
         }
       }
     } catch (OrtException e) {
-      throw new HeadwiseException("ONNX Runtime failed in the decode evaluation: " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "ONNX Runtime failed in the decode evaluation: " + e.getMessage(), e);
     }
     return comparison.metrics();
   }

@@ -2,14 +2,13 @@ package io.headwise.jobs;
 
 import io.headwise.export.attention.DecodeGraphExporter;
 import io.headwise.graph.AttentionLocator;
-import io.headwise.jobs.spark.CalibrationRows;
-import io.headwise.profilers.CalibrationSample;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.CalibrationSources;
 import io.headwise.jobs.spark.EvaluatePartition;
 import io.headwise.jobs.spark.EvaluatePartition.PlanToEvaluate;
@@ -25,6 +24,7 @@ import io.headwise.planners.KvFraction;
 import io.headwise.planners.KvPlanners;
 import io.headwise.planners.Plan;
 import io.headwise.planners.PlanRequest;
+import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.eval.OutputComparison;
 import io.headwise.schemas.HeadwiseException;
@@ -48,28 +48,37 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The evaluate step ({@code headwise evaluate}; {@code spark-submit --class io.headwise.jobs.EvaluateJob}): runs the
- * dense model and the plan's exported graph on held-out samples on Spark, and also the uniform StreamingLLM plan at the
- * same KV fraction (stored as {@code <plan id>-uniform}), and writes both to {@code evaluations}.
+ * The evaluate step ({@code headwise evaluate}; {@code spark-submit --class
+ * io.headwise.jobs.EvaluateJob}): runs the dense model and the plan's exported graph on held-out
+ * samples on Spark, and also the uniform StreamingLLM plan at the same KV fraction (stored as
+ * {@code <plan id>-uniform}), and writes both to {@code evaluations}.
  */
-@Command(name = "evaluate", mixinStandardHelpOptions = true,
-    description = "Evaluate a plan against the dense model and the uniform StreamingLLM baseline on held-out samples.")
+@Command(
+    name = "evaluate",
+    mixinStandardHelpOptions = true,
+    description =
+        "Evaluate a plan against the dense model and the uniform StreamingLLM baseline on held-out samples.")
 public final class EvaluateJob implements Callable<Integer> {
   public static final String STEP = "evaluate";
   public static final String NO_BASELINE = "--no-baseline";
   public static final String BASELINE_SUFFIX = "-uniform";
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      defaultValue = "default",
       description = "The model the plan is for (default: ${DEFAULT-VALUE}).")
   String model;
 
   @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan to evaluate.")
   String planId;
 
-  @Option(names = OptionNames.SAMPLES, required = true, paramLabel = "SRC",
+  @Option(
+      names = OptionNames.SAMPLES,
+      required = true,
+      paramLabel = "SRC",
       description = "Held-out samples: JSONL file or Delta/Parquet table (repeatable).")
   List<String> samples;
 
@@ -79,29 +88,44 @@ public final class EvaluateJob implements Callable<Integer> {
   @Option(names = NO_BASELINE, description = "Skip the uniform StreamingLLM baseline.")
   boolean noBaseline;
 
-  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "4", description = "Sequences per ONNX Runtime run.")
+  @Option(
+      names = OptionNames.BATCH_SIZE,
+      defaultValue = "4",
+      description = "Sequences per ONNX Runtime run.")
   int batchSize;
 
   @Option(names = OptionNames.EP, defaultValue = "cpu", description = "cpu, cuda[:N] or auto.")
   String ep;
 
-  @Option(names = OptionNames.THREADS, defaultValue = "0", description = "ONNX Runtime intra-op threads.")
+  @Option(
+      names = OptionNames.THREADS,
+      defaultValue = "0",
+      description = "ONNX Runtime intra-op threads.")
   int threads;
 
-  @Option(names = ProfileJob.PARTITIONS, defaultValue = "0", description = "Spark partitions (0 = parallelism).")
+  @Option(
+      names = ProfileJob.PARTITIONS,
+      defaultValue = "0",
+      description = "Spark partitions (0 = parallelism).")
   int partitions;
 
-  @Option(names = "--decode", description = "Measure the plan through its decode graph (docs/decode.md): every"
-      + " sample decoded token by token with caches that keep only what the plan keeps, against the dense model;"
-      + " needs --decoder. Printed (mode decode), not stored in evaluations.")
+  @Option(
+      names = "--decode",
+      description =
+          "Measure the plan through its decode graph (docs/decode.md): every"
+              + " sample decoded token by token with caches that keep only what the plan keeps, against the dense model;"
+              + " needs --decoder. Printed (mode decode), not stored in evaluations.")
   boolean decode;
 
-  @Option(names = "--decoder", paramLabel = "PATH", description = "With --decode: --model exported with its KV cache"
-      + " (past_key_values inputs; the same weights).")
+  @Option(
+      names = "--decoder",
+      paramLabel = "PATH",
+      description =
+          "With --decode: --model exported with its KV cache"
+              + " (past_key_values inputs; the same weights).")
   String decoder;
 
-  @Mixin
-  WarehouseOptions warehouse;
+  @Mixin WarehouseOptions warehouse;
 
   /** spark-submit entry point. */
   public static void main(String[] args) {
@@ -118,40 +142,60 @@ public final class EvaluateJob implements Callable<Integer> {
     try {
       Warehouse w = new Warehouse(spark, warehouse.warehouse);
       PlanTables.StoredPlan plan = PlanTables.read(w, planId, m.modelId());
-      List<PlanToEvaluate> plans = new ArrayList<>(List.of(new PlanToEvaluate(plan.meta(), plan.rows())));
+      List<PlanToEvaluate> plans =
+          new ArrayList<>(List.of(new PlanToEvaluate(plan.meta(), plan.rows())));
       PlanToEvaluate baseline = null;
-      if (!noBaseline && !plan.meta().method().equals("dense") && !plan.meta().method().equals("streamingllm")) {
+      if (!noBaseline
+          && !plan.meta().method().equals("dense")
+          && !plan.meta().method().equals("streamingllm")) {
         baseline = baseline(w, plan);
         plans.add(baseline);
       }
       Dataset<Row> held = CalibrationSources.read(spark, samples, m.modelId());
       if (decode) {
         if (decoder == null) {
-          throw new HeadwiseException("--decode needs --decoder PATH: the model exported with its KV cache");
+          throw new HeadwiseException(
+              "--decode needs --decoder PATH: the model exported with its KV cache");
         }
         OnnxModel d = OnnxModel.load(decoder);
-        DecodeGraphExporter.DecodeGraph graph = DecodeGraphExporter.rewrite(d, AttentionLocator.locate(d), m,
-            plan.meta(), plan.rows());
-        List<CalibrationSample> list = held.collectAsList().stream().map(CalibrationRows::fromRow).toList();
+        DecodeGraphExporter.DecodeGraph graph =
+            DecodeGraphExporter.rewrite(d, AttentionLocator.locate(d), m, plan.meta(), plan.rows());
+        List<CalibrationSample> list =
+            held.collectAsList().stream().map(CalibrationRows::fromRow).toList();
         if (list.isEmpty()) {
-          throw new HeadwiseException("no held-out samples for model " + m.modelId() + " in " + samples);
+          throw new HeadwiseException(
+              "no held-out samples for model " + m.modelId() + " in " + samples);
         }
         OutputComparison.Metrics x = DecodeEvaluation.run(m, d, graph, list, threads);
-        print(planId + " (mode decode)", x, keptFraction(plan.rows(), list.stream().map(CalibrationSample::length)
-            .toList(), true));
+        print(
+            planId + " (mode decode)",
+            x,
+            keptFraction(plan.rows(), list.stream().map(CalibrationSample::length).toList(), true));
         return 0;
       }
       List<Integer> lengths = held.select("length").as(Encoders.INT()).collectAsList();
       if (lengths.isEmpty()) {
-        throw new HeadwiseException("no held-out samples for model " + m.modelId() + " in " + samples);
+        throw new HeadwiseException(
+            "no held-out samples for model " + m.modelId() + " in " + samples);
       }
       int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
-      spark.sparkContext().setJobDescription("headwise evaluate " + runId + ": " + plans.size() + " plan(s) on "
-          + lengths.size() + " samples");
-      List<OutputComparisonRecord> partial = held.repartition(Math.max(1, Math.min(parts, lengths.size())))
-          .mapPartitions(new EvaluatePartition(ModelRef.of(spark, m, false), plans, provider, threads, batchSize),
-              Encoders.javaSerialization(OutputComparisonRecord.class))
-          .collectAsList();
+      spark
+          .sparkContext()
+          .setJobDescription(
+              "headwise evaluate "
+                  + runId
+                  + ": "
+                  + plans.size()
+                  + " plan(s) on "
+                  + lengths.size()
+                  + " samples");
+      List<OutputComparisonRecord> partial =
+          held.repartition(Math.max(1, Math.min(parts, lengths.size())))
+              .mapPartitions(
+                  new EvaluatePartition(
+                      ModelRef.of(spark, m, false), plans, provider, threads, batchSize),
+                  Encoders.javaSerialization(OutputComparisonRecord.class))
+              .collectAsList();
       Map<String, OutputComparison> merged = new LinkedHashMap<>();
       for (PlanToEvaluate p : plans) {
         merged.put(p.meta().planId(), new OutputComparison());
@@ -163,42 +207,88 @@ public final class EvaluateJob implements Callable<Integer> {
       for (PlanToEvaluate p : plans) {
         OutputComparison.Metrics x = merged.get(p.meta().planId()).metrics();
         boolean isBaseline = baseline != null && p == baseline;
-        rows.add(RowFactory.create(m.modelId(), runId, p.meta().planId(), p.meta().method(), isBaseline,
-            isBaseline ? planId : null, p.meta().kvFractionTarget(), keptFraction(p.rows(), lengths, causal),
-            (int) x.samples(), x.positions(), x.klMean(), x.top1Agreement(), x.nllDelta(), x.repeatAccuracy(),
-            x.referenceRepeatAccuracy(), x.passkeyAccuracy(), x.referencePasskeyAccuracy(), x.cosineMean(), now));
-        print(p.meta().planId() + (isBaseline ? " (uniform baseline)" : "h2o".equals(p.meta().method())
-            ? " (h2o simulated per query: upper bound)" : ""), x, keptFraction(p.rows(), lengths,
-            causal));
+        rows.add(
+            RowFactory.create(
+                m.modelId(),
+                runId,
+                p.meta().planId(),
+                p.meta().method(),
+                isBaseline,
+                isBaseline ? planId : null,
+                p.meta().kvFractionTarget(),
+                keptFraction(p.rows(), lengths, causal),
+                (int) x.samples(),
+                x.positions(),
+                x.klMean(),
+                x.top1Agreement(),
+                x.nllDelta(),
+                x.repeatAccuracy(),
+                x.referenceRepeatAccuracy(),
+                x.passkeyAccuracy(),
+                x.referencePasskeyAccuracy(),
+                x.cosineMean(),
+                now));
+        print(
+            p.meta().planId()
+                + (isBaseline
+                    ? " (uniform baseline)"
+                    : "h2o".equals(p.meta().method())
+                        ? " (h2o simulated per query: upper bound)"
+                        : ""),
+            x,
+            keptFraction(p.rows(), lengths, causal));
       }
       if (baseline != null) {
-        String worse = worseThanUniform(merged.get(planId).metrics(), merged.get(baseline.meta().planId())
-            .metrics());
+        String worse =
+            worseThanUniform(
+                merged.get(planId).metrics(), merged.get(baseline.meta().planId()).metrics());
         if (worse != null) {
-          // the planner ranked this plan above the uniform rule by its cost model; the measurement disagrees
-          System.out.println("headwise evaluate: plan " + planId + " is WORSE than the uniform plan at the same KV"
-              + " fraction: " + worse);
+          // the planner ranked this plan above the uniform rule by its cost model; the measurement
+          // disagrees
+          System.out.println(
+              "headwise evaluate: plan "
+                  + planId
+                  + " is WORSE than the uniform plan at the same KV"
+                  + " fraction: "
+                  + worse);
         }
       }
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       for (PlanToEvaluate p : plans) {
-        writes.add(new Warehouse.TableWrite(Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, rows.stream()
-            .filter(r -> r.getString(2).equals(p.meta().planId())).toList()),
-            Map.of("model_id", m.modelId(), "run_id", runId, "plan_id", p.meta().planId())));
+        writes.add(
+            new Warehouse.TableWrite(
+                Tables.EVALUATIONS,
+                w.rows(
+                    Tables.EVALUATIONS,
+                    rows.stream().filter(r -> r.getString(2).equals(p.meta().planId())).toList()),
+                Map.of("model_id", m.modelId(), "run_id", runId, "plan_id", p.meta().planId())));
       }
       if (baseline != null) {
-        writes.add(new Warehouse.TableWrite(Tables.ATTENTION_PLANS, w.rows(Tables.ATTENTION_PLANS,
-            PlanTables.toRows(baseline.meta(), baseline.rows())),
-            Map.of("model_id", m.modelId(), "plan_id", baseline.meta().planId())));
+        writes.add(
+            new Warehouse.TableWrite(
+                Tables.ATTENTION_PLANS,
+                w.rows(Tables.ATTENTION_PLANS, PlanTables.toRows(baseline.meta(), baseline.rows())),
+                Map.of("model_id", m.modelId(), "plan_id", baseline.meta().planId())));
       }
       Map<String, Object> conf = new LinkedHashMap<>();
       conf.put("model", model);
       conf.put("plan_id", planId);
       conf.put("samples", samples);
       conf.put("baseline", baseline != null);
-      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
-          started, conf, Map.of(Tables.EVALUATIONS.name(), (long) rows.size()), "plan " + planId),
-          RunRecords.keys(m.modelId(), runId, STEP)));
+      writes.add(
+          new Warehouse.TableWrite(
+              Tables.RUNS,
+              RunRecords.row(
+                  w,
+                  runId,
+                  STEP,
+                  m.modelId(),
+                  m.source(),
+                  started,
+                  conf,
+                  Map.of(Tables.EVALUATIONS.name(), (long) rows.size()),
+                  "plan " + planId),
+              RunRecords.keys(m.modelId(), runId, STEP)));
       w.commit(writes, "headwise evaluate " + runId);
       return 0;
     } catch (RuntimeException e) {
@@ -206,21 +296,34 @@ public final class EvaluateJob implements Callable<Integer> {
     }
   }
 
-  /** The uniform StreamingLLM plan at the KV fraction the plan actually keeps at its target lengths. */
+  /**
+   * The uniform StreamingLLM plan at the KV fraction the plan actually keeps at its target lengths.
+   */
   private static PlanToEvaluate baseline(Warehouse w, PlanTables.StoredPlan plan) {
-    double f = plan.meta().expectedKvFraction().values().stream().mapToDouble(Double::doubleValue).average()
-        .orElse(plan.meta().kvFractionTarget());
+    double f =
+        plan.meta().expectedKvFraction().values().stream()
+            .mapToDouble(Double::doubleValue)
+            .average()
+            .orElse(plan.meta().kvFractionTarget());
     f = Math.min(1.0, Math.max(1e-6, f));
-    HeadStatsTable stats = HeadStatsTable.of(PlanJob.readStats(w, plan.meta().statsRunId(), plan.meta().modelId()));
-    Plan p = KvPlanners.plan("streamingllm", new PlanRequest(plan.meta().planId() + BASELINE_SUFFIX, stats, f,
-        plan.meta().targetLengths(), Map.of()));
+    HeadStatsTable stats =
+        HeadStatsTable.of(PlanJob.readStats(w, plan.meta().statsRunId(), plan.meta().modelId()));
+    Plan p =
+        KvPlanners.plan(
+            "streamingllm",
+            new PlanRequest(
+                plan.meta().planId() + BASELINE_SUFFIX,
+                stats,
+                f,
+                plan.meta().targetLengths(),
+                Map.of()));
     return new PlanToEvaluate(p.meta(), p.rows());
   }
 
   /**
-   * KV fraction actually kept over the evaluated positions: for every sample and valid query position (the cache
-   * holds i + 1 tokens for decoders, the whole sequence for encoders), the mean over heads of kept / held tokens,
-   * averaged over positions.
+   * KV fraction actually kept over the evaluated positions: for every sample and valid query
+   * position (the cache holds i + 1 tokens for decoders, the whole sequence for encoders), the mean
+   * over heads of kept / held tokens, averaged over positions.
    */
   static double keptFraction(List<PlanRow> rows, List<Integer> lengths, boolean causal) {
     double sum = 0;
@@ -240,24 +343,41 @@ public final class EvaluateJob implements Callable<Integer> {
     return n == 0 ? Double.NaN : sum / n;
   }
 
-  /** What the plan measures worse than its uniform baseline (KL, repeat or passkey accuracy), or null. */
+  /**
+   * What the plan measures worse than its uniform baseline (KL, repeat or passkey accuracy), or
+   * null.
+   */
   static String worseThanUniform(OutputComparison.Metrics plan, OutputComparison.Metrics uniform) {
     List<String> out = new ArrayList<>();
     if (plan.klMean() != null && uniform.klMean() != null && plan.klMean() > uniform.klMean()) {
       out.add(String.format(Locale.ROOT, "KL %.4f > %.4f", plan.klMean(), uniform.klMean()));
     }
-    if (plan.repeatAccuracy() != null && uniform.repeatAccuracy() != null
+    if (plan.repeatAccuracy() != null
+        && uniform.repeatAccuracy() != null
         && plan.repeatAccuracy() < uniform.repeatAccuracy()) {
-      out.add(String.format(Locale.ROOT, "repeat accuracy %.3f < %.3f", plan.repeatAccuracy(),
-          uniform.repeatAccuracy()));
+      out.add(
+          String.format(
+              Locale.ROOT,
+              "repeat accuracy %.3f < %.3f",
+              plan.repeatAccuracy(),
+              uniform.repeatAccuracy()));
     }
-    if (plan.passkeyAccuracy() != null && uniform.passkeyAccuracy() != null
+    if (plan.passkeyAccuracy() != null
+        && uniform.passkeyAccuracy() != null
         && plan.passkeyAccuracy() < uniform.passkeyAccuracy()) {
-      out.add(String.format(Locale.ROOT, "passkey accuracy %.3f < %.3f", plan.passkeyAccuracy(),
-          uniform.passkeyAccuracy()));
+      out.add(
+          String.format(
+              Locale.ROOT,
+              "passkey accuracy %.3f < %.3f",
+              plan.passkeyAccuracy(),
+              uniform.passkeyAccuracy()));
     }
-    if (plan.cosineMean() != null && uniform.cosineMean() != null && plan.cosineMean() < uniform.cosineMean()) {
-      out.add(String.format(Locale.ROOT, "cosine %.5f < %.5f", plan.cosineMean(), uniform.cosineMean()));
+    if (plan.cosineMean() != null
+        && uniform.cosineMean() != null
+        && plan.cosineMean() < uniform.cosineMean()) {
+      out.add(
+          String.format(
+              Locale.ROOT, "cosine %.5f < %.5f", plan.cosineMean(), uniform.cosineMean()));
     }
     return out.isEmpty() ? null : String.join(", ", out);
   }
@@ -265,16 +385,29 @@ public final class EvaluateJob implements Callable<Integer> {
   private static void print(String name, OutputComparison.Metrics x, double kept) {
     StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "%-28s kv %.3f", name, kept));
     if (x.klMean() != null) {
-      s.append(String.format(Locale.ROOT, "  kl %.4f  top1 %.3f  nll_delta %+.4f", x.klMean(), x.top1Agreement(),
-          x.nllDelta()));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "  kl %.4f  top1 %.3f  nll_delta %+.4f",
+              x.klMean(),
+              x.top1Agreement(),
+              x.nllDelta()));
     }
     if (x.repeatAccuracy() != null) {
-      s.append(String.format(Locale.ROOT, "  repeat_acc %.3f (dense %.3f)", x.repeatAccuracy(),
-          x.referenceRepeatAccuracy()));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "  repeat_acc %.3f (dense %.3f)",
+              x.repeatAccuracy(),
+              x.referenceRepeatAccuracy()));
     }
     if (x.passkeyAccuracy() != null) {
-      s.append(String.format(Locale.ROOT, "  passkey_acc %.3f (dense %.3f)", x.passkeyAccuracy(),
-          x.referencePasskeyAccuracy()));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "  passkey_acc %.3f (dense %.3f)",
+              x.passkeyAccuracy(),
+              x.referencePasskeyAccuracy()));
     }
     if (x.cosineMean() != null) {
       s.append(String.format(Locale.ROOT, "  cosine %.5f", x.cosineMean()));

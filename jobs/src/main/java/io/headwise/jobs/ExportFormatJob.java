@@ -20,14 +20,17 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * Writes a stored plan in a format an engine reads ({@code headwise export-format}): the DuoAttention directory, MoA
- * alphas/betas JSON, or Hugging Face {@code layer_types}/{@code sliding_window}.
+ * Writes a stored plan in a format an engine reads ({@code headwise export-format}): the
+ * DuoAttention directory, MoA alphas/betas JSON, or Hugging Face {@code layer_types}/{@code
+ * sliding_window}.
  */
-@Command(name = "export-format", mixinStandardHelpOptions = true,
-    description = "Write a plan as DuoAttention (duo), MoA (moa) or Hugging Face layer_types (hf) files.")
+@Command(
+    name = "export-format",
+    mixinStandardHelpOptions = true,
+    description =
+        "Write a plan as DuoAttention (duo), MoA (moa) or Hugging Face layer_types (hf) files.")
 public final class ExportFormatJob implements Callable<Integer> {
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
   @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan to export.")
   String planId;
@@ -35,22 +38,35 @@ public final class ExportFormatJob implements Callable<Integer> {
   @Option(names = OptionNames.FORMAT, required = true, description = "duo, moa or hf.")
   String format;
 
-  @Option(names = OptionNames.OUT, required = true, paramLabel = "DIR", description = "Output directory (new or empty).")
+  @Option(
+      names = OptionNames.OUT,
+      required = true,
+      paramLabel = "DIR",
+      description = "Output directory (new or empty).")
   Path out;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH", description = "Disambiguates a plan id used by several models.")
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      description = "Disambiguates a plan id used by several models.")
   String model;
 
-  @Option(names = "--hf-model-type", paramLabel = "TYPE", description = "hf: the model_type of the model's"
-      + " Hugging Face config (qwen2, qwen3); families that ignore layer_types (llama, mistral) are refused.")
+  @Option(
+      names = "--hf-model-type",
+      paramLabel = "TYPE",
+      description =
+          "hf: the model_type of the model's"
+              + " Hugging Face config (qwen2, qwen3); families that ignore layer_types (llama, mistral) are refused.")
   String hfModelType;
 
-  @Option(names = "--drop-sinks", description = "hf: turn the plan's attention-sink tokens into recent tokens (HF"
-      + " sliding attention keeps none); the exported variant is then not the evaluated plan.")
+  @Option(
+      names = "--drop-sinks",
+      description =
+          "hf: turn the plan's attention-sink tokens into recent tokens (HF"
+              + " sliding attention keeps none); the exported variant is then not the evaluated plan.")
   boolean dropSinks;
 
-  @Mixin
-  WarehouseOptions warehouse;
+  @Mixin WarehouseOptions warehouse;
 
   /** spark-submit entry point. */
   public static void main(String[] args) {
@@ -67,8 +83,10 @@ public final class ExportFormatJob implements Callable<Integer> {
     String modelId = model == null ? null : OnnxModel.load(model).modelId();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export-format " + planId);
     try {
-      PlanTables.StoredPlan plan = PlanTables.read(new Warehouse(spark, warehouse.warehouse), planId, modelId);
-      for (String warning : PlanFormats.get(format).write(plan.meta(), plan.rows(), out, formatOptions)) {
+      PlanTables.StoredPlan plan =
+          PlanTables.read(new Warehouse(spark, warehouse.warehouse), planId, modelId);
+      for (String warning :
+          PlanFormats.get(format).write(plan.meta(), plan.rows(), out, formatOptions)) {
         System.err.println("headwise export-format: warning: " + warning);
       }
       System.err.printf("headwise export-format: wrote plan %s as %s to %s%n", planId, format, out);

@@ -39,46 +39,67 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The plan step ({@code headwise plan}; {@code spark-submit --class io.headwise.jobs.PlanJob}): reads one profile
- * run's {@code head_stats}, runs one planner and writes the plan (and, for MoA, its Pareto candidates as
- * {@code <plan id>-pareto-<i>}) to {@code attention_plans}, replacing only those plan ids.
+ * The plan step ({@code headwise plan}; {@code spark-submit --class io.headwise.jobs.PlanJob}):
+ * reads one profile run's {@code head_stats}, runs one planner and writes the plan (and, for MoA,
+ * its Pareto candidates as {@code <plan id>-pareto-<i>}) to {@code attention_plans}, replacing only
+ * those plan ids.
  */
-@Command(name = "plan", mixinStandardHelpOptions = true,
-    description = "Turn a profile run's head statistics into a per-head KV-cache plan (attention_plans).")
+@Command(
+    name = "plan",
+    mixinStandardHelpOptions = true,
+    description =
+        "Turn a profile run's head statistics into a per-head KV-cache plan (attention_plans).")
 public final class PlanJob implements Callable<Integer> {
   public static final String STEP = "plan";
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.METHOD, required = true,
+  @Option(
+      names = OptionNames.METHOD,
+      required = true,
       description = "dense, streamingllm, h2o, moa, duo, razor or ems (experimental).")
   String method;
 
-  @Option(names = OptionNames.STATS_RUN, required = true, description = "Profile run id to plan from.")
+  @Option(
+      names = OptionNames.STATS_RUN,
+      required = true,
+      description = "Profile run id to plan from.")
   String statsRun;
 
-  @Option(names = OptionNames.KV_FRACTION, defaultValue = "1.0",
+  @Option(
+      names = OptionNames.KV_FRACTION,
+      defaultValue = "1.0",
       description = "Share of the KV cache to keep, in (0, 1] (default: ${DEFAULT-VALUE}).")
   double kvFraction;
 
-  @Option(names = OptionNames.LENGTH, split = ",", required = true, paramLabel = "N,...",
+  @Option(
+      names = OptionNames.LENGTH,
+      split = ",",
+      required = true,
+      paramLabel = "N,...",
       description = "Sequence lengths the plan is sized for.")
   List<Integer> lengths;
 
-  @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan id; rerunning it replaces the plan.")
+  @Option(
+      names = OptionNames.PLAN_ID,
+      required = true,
+      description = "Plan id; rerunning it replaces the plan.")
   String planId;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH",
-      description = "The model the plan is for: checked against the statistics' model id (optional).")
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      description =
+          "The model the plan is for: checked against the statistics' model id (optional).")
   String model;
 
-  @Option(names = OptionNames.OPTION, paramLabel = "KEY=VALUE",
+  @Option(
+      names = OptionNames.OPTION,
+      paramLabel = "KEY=VALUE",
       description = "Method option (repeatable); unknown keys are rejected by name.")
   Map<String, String> options = new LinkedHashMap<>();
 
-  @Mixin
-  WarehouseOptions warehouse;
+  @Mixin WarehouseOptions warehouse;
 
   /** spark-submit entry point. */
   public static void main(String[] args) {
@@ -95,16 +116,28 @@ public final class PlanJob implements Callable<Integer> {
     try {
       Warehouse w = new Warehouse(spark, warehouse.warehouse);
       HeadStatsTable stats = HeadStatsTable.of(readStats(w, statsRun, expectedModel));
-      Plan plan = KvPlanners.plan(method, new PlanRequest(planId, stats, kvFraction, lengths, options));
+      Plan plan =
+          KvPlanners.plan(method, new PlanRequest(planId, stats, kvFraction, lengths, options));
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       writes.add(write(w, plan.meta(), plan.rows()));
       for (PlanCandidate c : plan.candidates()) {
-        PlanMeta meta = new PlanMeta(c.candidateId(), plan.meta().modelId(), plan.meta().statsRunId(),
-            plan.meta().method(), plan.meta().kvFractionTarget(), plan.meta().targetLengths(), c.expectedKvFraction(),
-            plan.meta().numLayers(), plan.meta().numHeads(), plan.meta().numKvHeads(), plan.meta().createdAtMillis());
+        PlanMeta meta =
+            new PlanMeta(
+                c.candidateId(),
+                plan.meta().modelId(),
+                plan.meta().statsRunId(),
+                plan.meta().method(),
+                plan.meta().kvFractionTarget(),
+                plan.meta().targetLengths(),
+                c.expectedKvFraction(),
+                plan.meta().numLayers(),
+                plan.meta().numHeads(),
+                plan.meta().numKvHeads(),
+                plan.meta().createdAtMillis());
         writes.add(write(w, meta, c.rows()));
       }
-      // candidates of an earlier run of this plan id that this run did not produce disappear with that run's
+      // candidates of an earlier run of this plan id that this run did not produce disappear with
+      // that run's
       // attempt, which this run's runs row supersedes (CurrentRows)
       Map<String, Object> conf = new LinkedHashMap<>();
       conf.put("method", method);
@@ -112,11 +145,25 @@ public final class PlanJob implements Callable<Integer> {
       conf.put("kv_fraction", kvFraction);
       conf.put("lengths", lengths);
       conf.put("options", options);
-      Map<String, Long> counts = Map.of(Tables.ATTENTION_PLANS.name(),
-          (long) plan.rows().size() + plan.candidates().stream().mapToLong(c -> c.rows().size()).sum());
-      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, planId, STEP, stats.modelId(),
-          model, started, conf, counts, "expected kv fraction " + plan.meta().expectedKvFraction()),
-          RunRecords.keys(stats.modelId(), planId, STEP)));
+      Map<String, Long> counts =
+          Map.of(
+              Tables.ATTENTION_PLANS.name(),
+              (long) plan.rows().size()
+                  + plan.candidates().stream().mapToLong(c -> c.rows().size()).sum());
+      writes.add(
+          new Warehouse.TableWrite(
+              Tables.RUNS,
+              RunRecords.row(
+                  w,
+                  planId,
+                  STEP,
+                  stats.modelId(),
+                  model,
+                  started,
+                  conf,
+                  counts,
+                  "expected kv fraction " + plan.meta().expectedKvFraction()),
+              RunRecords.keys(stats.modelId(), planId, STEP)));
       w.commit(writes, "headwise plan " + planId);
       printSummary(plan);
       return 0;
@@ -126,45 +173,77 @@ public final class PlanJob implements Callable<Integer> {
   }
 
   private static Warehouse.TableWrite write(Warehouse w, PlanMeta meta, List<PlanRow> rows) {
-    return new Warehouse.TableWrite(Tables.ATTENTION_PLANS, w.rows(Tables.ATTENTION_PLANS,
-        PlanTables.toRows(meta, rows)), Map.of("model_id", meta.modelId(), "plan_id", meta.planId()));
+    return new Warehouse.TableWrite(
+        Tables.ATTENTION_PLANS,
+        w.rows(Tables.ATTENTION_PLANS, PlanTables.toRows(meta, rows)),
+        Map.of("model_id", meta.modelId(), "plan_id", meta.planId()));
   }
 
   /** The head_stats rows of one run (of one model). */
   static List<HeadStat> readStats(Warehouse w, String runId, String expectedModel) {
-    Dataset<Row> d = w.require(Tables.HEAD_STATS, "headwise profile").filter(col("run_id").equalTo(runId));
+    Dataset<Row> d =
+        w.require(Tables.HEAD_STATS, "headwise profile").filter(col("run_id").equalTo(runId));
     List<Row> rows = d.collectAsList();
     if (rows.isEmpty()) {
-      throw new HeadwiseException("no head_stats rows for stats run '" + runId + "' under " + w.root()
-          + "; run 'headwise profile --run-id " + runId + "' first");
+      throw new HeadwiseException(
+          "no head_stats rows for stats run '"
+              + runId
+              + "' under "
+              + w.root()
+              + "; run 'headwise profile --run-id "
+              + runId
+              + "' first");
     }
     List<HeadStat> out = new ArrayList<>(rows.size());
     java.util.Set<String> models = new java.util.TreeSet<>();
     for (Row r : rows) {
-      HeadStat s = new HeadStat(r.getString(0), r.getString(1), r.getInt(2), r.getInt(3), r.getInt(4), r.getInt(5),
-          r.getLong(6), r.getString(7), r.getDouble(8));
+      HeadStat s =
+          new HeadStat(
+              r.getString(0),
+              r.getString(1),
+              r.getInt(2),
+              r.getInt(3),
+              r.getInt(4),
+              r.getInt(5),
+              r.getLong(6),
+              r.getString(7),
+              r.getDouble(8));
       models.add(s.modelId());
       out.add(s);
     }
     if (expectedModel != null && !models.contains(expectedModel)) {
-      throw new HeadwiseException("stats run '" + runId + "' is for model " + String.join(", ", models)
-          + ", not for " + expectedModel + "; a plan is never made for another model");
+      throw new HeadwiseException(
+          "stats run '"
+              + runId
+              + "' is for model "
+              + String.join(", ", models)
+              + ", not for "
+              + expectedModel
+              + "; a plan is never made for another model");
     }
     if (models.size() > 1) {
       if (expectedModel == null) {
-        throw new HeadwiseException("stats run '" + runId + "' holds several models (" + String.join(", ", models)
-            + "); pass --model to choose one");
+        throw new HeadwiseException(
+            "stats run '"
+                + runId
+                + "' holds several models ("
+                + String.join(", ", models)
+                + "); pass --model to choose one");
       }
       out.removeIf(s -> !s.modelId().equals(expectedModel));
     }
     return out;
   }
 
-  /** "0.5 at length 128, 0.25 at length 512": 4 significant digits, for people (not {@code 0.4999999999999995}). */
+  /**
+   * "0.5 at length 128, 0.25 at length 512": 4 significant digits, for people (not {@code
+   * 0.4999999999999995}).
+   */
   static String kvFractions(Map<Integer, Double> byLength) {
-    return new TreeMap<>(byLength).entrySet().stream()
-        .map(e -> Numbers.format(e.getValue()) + " at length " + e.getKey())
-        .collect(Collectors.joining(", "));
+    return new TreeMap<>(byLength)
+        .entrySet().stream()
+            .map(e -> Numbers.format(e.getValue()) + " at length " + e.getKey())
+            .collect(Collectors.joining(", "));
   }
 
   private static void printSummary(Plan plan) {
@@ -172,12 +251,19 @@ public final class PlanJob implements Callable<Integer> {
     for (PlanRow r : plan.rows()) {
       kinds.merge(r.kind(), 1, Integer::sum);
     }
-    System.out.printf("plan %s (%s, %s): %d heads %s; expected KV fraction %s%n", plan.meta().planId(),
-        plan.meta().method(), plan.rows().isEmpty() ? "" : plan.rows().get(0).granularity(), plan.rows().size(),
-        kinds, kvFractions(plan.meta().expectedKvFraction()));
+    System.out.printf(
+        "plan %s (%s, %s): %d heads %s; expected KV fraction %s%n",
+        plan.meta().planId(),
+        plan.meta().method(),
+        plan.rows().isEmpty() ? "" : plan.rows().get(0).granularity(),
+        plan.rows().size(),
+        kinds,
+        kvFractions(plan.meta().expectedKvFraction()));
     try {
-      com.fasterxml.jackson.databind.JsonNode warnings = new com.fasterxml.jackson.databind.ObjectMapper()
-          .readTree(plan.paramsJson()).get("warnings");
+      com.fasterxml.jackson.databind.JsonNode warnings =
+          new com.fasterxml.jackson.databind.ObjectMapper()
+              .readTree(plan.paramsJson())
+              .get("warnings");
       if (warnings != null) {
         warnings.forEach(w -> System.err.println("headwise plan: warning: " + w.asText()));
       }
@@ -185,11 +271,15 @@ public final class PlanJob implements Callable<Integer> {
       throw new java.io.UncheckedIOException(e);
     }
     if (plan.paramsJson().contains("\"experimental\":true")) {
-      System.err.printf("headwise plan: warning: method %s is experimental (a head-wise budget heuristic whose run-time"
-          + " policy headwise has not measured); the publish gate holds its plans back%n", plan.meta().method());
+      System.err.printf(
+          "headwise plan: warning: method %s is experimental (a head-wise budget heuristic whose run-time"
+              + " policy headwise has not measured); the publish gate holds its plans back%n",
+          plan.meta().method());
     }
     if (!plan.candidates().isEmpty()) {
-      System.out.printf("  %d Pareto candidates: %s%n", plan.candidates().size(),
+      System.out.printf(
+          "  %d Pareto candidates: %s%n",
+          plan.candidates().size(),
           plan.candidates().stream().map(PlanCandidate::candidateId).toList());
     }
   }

@@ -44,12 +44,16 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The profile step ({@code headwise profile}; {@code spark-submit --class io.headwise.jobs.ProfileJob}): buckets
- * calibration samples by length, runs the instrumented graph in Spark executors and writes {@code head_stats} and
- * {@code token_importance} for one (model, run id), replacing that run's rows only.
+ * The profile step ({@code headwise profile}; {@code spark-submit --class
+ * io.headwise.jobs.ProfileJob}): buckets calibration samples by length, runs the instrumented graph
+ * in Spark executors and writes {@code head_stats} and {@code token_importance} for one (model, run
+ * id), replacing that run's rows only.
  */
-@Command(name = "profile", mixinStandardHelpOptions = true,
-    description = "Profile per-head attention statistics on Spark and write head_stats and token_importance.")
+@Command(
+    name = "profile",
+    mixinStandardHelpOptions = true,
+    description =
+        "Profile per-head attention statistics on Spark and write head_stats and token_importance.")
 public final class ProfileJob implements Callable<Integer> {
   public static final String STEP = "profile";
   public static final String PARTITIONS = "--partitions";
@@ -57,45 +61,64 @@ public final class ProfileJob implements Callable<Integer> {
   public static final String SENSITIVITY = "--sensitivity";
   public static final String SENSITIVITY_WINDOWS = "--sensitivity-windows";
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      defaultValue = "default",
       description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
   String model;
 
-  @Option(names = OptionNames.CALIBRATION, paramLabel = "SRC", required = true,
-      description = "Calibration samples: a JSONL file or a Delta/Parquet table with input_ids (repeatable).")
+  @Option(
+      names = OptionNames.CALIBRATION,
+      paramLabel = "SRC",
+      required = true,
+      description =
+          "Calibration samples: a JSONL file or a Delta/Parquet table with input_ids (repeatable).")
   List<String> calibration;
 
-  @Option(names = OptionNames.RUN_ID, required = true, description = "Run id; rerunning it replaces its rows.")
+  @Option(
+      names = OptionNames.RUN_ID,
+      required = true,
+      description = "Run id; rerunning it replaces its rows.")
   String runId;
 
-  @Mixin
-  WarehouseOptions warehouse;
+  @Mixin WarehouseOptions warehouse;
 
-  @Mixin
-  StatsOptions stats;
+  @Mixin StatsOptions stats;
 
-  @Option(names = PARTITIONS, defaultValue = "0",
+  @Option(
+      names = PARTITIONS,
+      defaultValue = "0",
       description = "Spark partitions per length bucket (0 = the default parallelism).")
   int partitions;
 
-  @Option(names = OptionNames.TRUNCATE, description = "Cut samples longer than the model accepts instead of failing.")
+  @Option(
+      names = OptionNames.TRUNCATE,
+      description = "Cut samples longer than the model accepts instead of failing.")
   boolean truncate;
 
-  @Option(names = SHIP_MODEL,
-      description = "Send the model and its external-data files to executors with SparkContext.addFile instead of"
-          + " reading them from a shared filesystem path.")
+  @Option(
+      names = SHIP_MODEL,
+      description =
+          "Send the model and its external-data files to executors with SparkContext.addFile instead of"
+              + " reading them from a shared filesystem path.")
   boolean shipModel;
 
-  @Option(names = SENSITIVITY,
-      description = "Also measure output_kl_s{S}_w{w}: the model's output KL when one kv-head group is switched to"
-          + " S sinks + w recent keys (decoders; one extra forward pass per layer, kv head and window).")
+  @Option(
+      names = SENSITIVITY,
+      description =
+          "Also measure output_kl_s{S}_w{w}: the model's output KL when one kv-head group is switched to"
+              + " S sinks + w recent keys (decoders; one extra forward pass per layer, kv head and window).")
   boolean sensitivity;
 
-  @Option(names = SENSITIVITY_WINDOWS, split = ",", paramLabel = "W,...",
-      description = "Windows for --sensitivity (default: 1,4,16,64 and every eighth of the bucket length).")
+  @Option(
+      names = SENSITIVITY_WINDOWS,
+      split = ",",
+      paramLabel = "W,...",
+      description =
+          "Windows for --sensitivity (default: 1,4,16,64 and every eighth of the bucket length).")
   List<Integer> sensitivityWindows;
 
   /** spark-submit entry point. */
@@ -119,23 +142,36 @@ public final class ProfileJob implements Callable<Integer> {
     }
   }
 
-  private int run(SparkSession spark, OnnxModel m, AttentionMap map, StatsConfig cfg, ExecutionProvider ep,
-      int batchSize, Instant started) {
+  private int run(
+      SparkSession spark,
+      OnnxModel m,
+      AttentionMap map,
+      StatsConfig cfg,
+      ExecutionProvider ep,
+      int batchSize,
+      Instant started) {
     if (sensitivity && !map.block(0).causal()) {
-      throw new HeadwiseException(SENSITIVITY + " measures next-token distributions and needs a decoder; model "
-          + m.source() + " is bidirectional");
+      throw new HeadwiseException(
+          SENSITIVITY
+              + " measures next-token distributions and needs a decoder; model "
+              + m.source()
+              + " is bidirectional");
     }
     Warehouse w = new Warehouse(spark, warehouse.warehouse);
-    Dataset<Row> samples = CalibrationSources.read(spark, calibration, m.modelId())
-        .withColumn("length_bucket", bucketOf(functions.size(col("input_ids"))));
+    Dataset<Row> samples =
+        CalibrationSources.read(spark, calibration, m.modelId())
+            .withColumn("length_bucket", bucketOf(functions.size(col("input_ids"))));
     samples.persist(StorageLevel.MEMORY_AND_DISK());
     try {
-      List<Row> buckets = samples.groupBy("length_bucket").count().orderBy("length_bucket").collectAsList();
+      List<Row> buckets =
+          samples.groupBy("length_bucket").count().orderBy("length_bucket").collectAsList();
       if (buckets.isEmpty()) {
-        throw new HeadwiseException("the calibration sources hold no sample for model " + m.modelId());
+        throw new HeadwiseException(
+            "the calibration sources hold no sample for model " + m.modelId());
       }
       AttentionTiling tiling = stats.tiling();
-      // resolved here so that a budget too small for a bucket fails before any task runs; recorded in the run
+      // resolved here so that a budget too small for a bucket fails before any task runs; recorded
+      // in the run
       Map<String, Integer> queryBlocks = new LinkedHashMap<>();
       for (Row b : buckets) {
         queryBlocks.put(String.valueOf(b.getInt(0)), tiling.rowsFor(b.getInt(0), batchSize, map));
@@ -150,17 +186,31 @@ public final class ProfileJob implements Callable<Integer> {
         String what = "bucket " + bucket + " (" + n + " samples, " + map.numLayers() + " layers)";
         spark.sparkContext().setJobDescription("headwise profile " + runId + ": " + what);
         long t0 = System.nanoTime();
-        Dataset<Row> partial = samples.filter(col("length_bucket").equalTo(bucket))
-            .drop("length_bucket")
-            .repartition((int) Math.max(1, Math.min(parts, n)))
-            .mapPartitions(new ProfilePartition(ref, cfg, ep, stats.threads, batchSize, truncate, bucket,
-                sensitivity ? (sensitivityWindows == null ? List.of() : sensitivityWindows) : null, tiling),
-                Encoders.row(ProfilePartition.SCHEMA));
+        Dataset<Row> partial =
+            samples
+                .filter(col("length_bucket").equalTo(bucket))
+                .drop("length_bucket")
+                .repartition((int) Math.max(1, Math.min(parts, n)))
+                .mapPartitions(
+                    new ProfilePartition(
+                        ref,
+                        cfg,
+                        ep,
+                        stats.threads,
+                        batchSize,
+                        truncate,
+                        bucket,
+                        sensitivity
+                            ? (sensitivityWindows == null ? List.of() : sensitivityWindows)
+                            : null,
+                        tiling),
+                    Encoders.row(ProfilePartition.SCHEMA));
         partial.persist(StorageLevel.MEMORY_AND_DISK());
         partial.count();
         partials.add(partial);
-        System.err.printf("headwise profile: %s done in %.1f s (%d/%d buckets)%n", what,
-            (System.nanoTime() - t0) / 1e9, i + 1, buckets.size());
+        System.err.printf(
+            "headwise profile: %s done in %.1f s (%d/%d buckets)%n",
+            what, (System.nanoTime() - t0) / 1e9, i + 1, buckets.size());
         summary.append(summary.length() == 0 ? "" : ", ").append(bucket).append(':').append(n);
       }
       Dataset<Row> all = partials.get(0);
@@ -168,20 +218,40 @@ public final class ProfileJob implements Callable<Integer> {
         all = all.union(partials.get(i));
       }
       int group = map.block(0).groupSize();
-      spark.sparkContext().setJobDescription("headwise profile " + runId + ": merge and write tables");
-      Dataset<Row> headStats = all.filter(col("record_type").equalTo("stat"))
-          .groupBy("length_bucket", "layer", "head", "stat")
-          .agg(sum("sum").as("sum"), sum("count").as("count"), sum("denominator").as("denominator"))
-          .filter(col("count").gt(0))
-          .select(lit(m.modelId()).as("model_id"), lit(runId).as("run_id"), col("layer"), col("head"),
-              functions.floor(col("head").divide(group)).cast("int").as("kv_head"), col("length_bucket"),
-              functions.round(col("count")).cast("long").as("n_queries"), col("stat"),
-              when(col("denominator").isNull(), col("sum").divide(col("count")))
-                  .otherwise(when(col("denominator").gt(0), col("sum").divide(col("denominator"))).otherwise(0.0))
-                  .as("value"));
-      Dataset<Row> importance = all.filter(col("record_type").equalTo("importance"))
-          .select(lit(m.modelId()).as("model_id"), lit(runId).as("run_id"), col("sample_id"), col("layer"),
-              col("length_bucket"), col("importance"));
+      spark
+          .sparkContext()
+          .setJobDescription("headwise profile " + runId + ": merge and write tables");
+      Dataset<Row> headStats =
+          all.filter(col("record_type").equalTo("stat"))
+              .groupBy("length_bucket", "layer", "head", "stat")
+              .agg(
+                  sum("sum").as("sum"),
+                  sum("count").as("count"),
+                  sum("denominator").as("denominator"))
+              .filter(col("count").gt(0))
+              .select(
+                  lit(m.modelId()).as("model_id"),
+                  lit(runId).as("run_id"),
+                  col("layer"),
+                  col("head"),
+                  functions.floor(col("head").divide(group)).cast("int").as("kv_head"),
+                  col("length_bucket"),
+                  functions.round(col("count")).cast("long").as("n_queries"),
+                  col("stat"),
+                  when(col("denominator").isNull(), col("sum").divide(col("count")))
+                      .otherwise(
+                          when(col("denominator").gt(0), col("sum").divide(col("denominator")))
+                              .otherwise(0.0))
+                      .as("value"));
+      Dataset<Row> importance =
+          all.filter(col("record_type").equalTo("importance"))
+              .select(
+                  lit(m.modelId()).as("model_id"),
+                  lit(runId).as("run_id"),
+                  col("sample_id"),
+                  col("layer"),
+                  col("length_bucket"),
+                  col("importance"));
       Map<String, String> keys = Map.of("model_id", m.modelId(), "run_id", runId);
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       writes.add(new Warehouse.TableWrite(Tables.HEAD_STATS, headStats, keys));
@@ -206,8 +276,20 @@ public final class ProfileJob implements Callable<Integer> {
       for (Warehouse.TableWrite tw : writes) {
         counts.put(tw.table().name(), tw.rows().count());
       }
-      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, m.modelId(), m.source(),
-          started, conf, counts, "buckets " + summary), RunRecords.keys(m.modelId(), runId, STEP)));
+      writes.add(
+          new Warehouse.TableWrite(
+              Tables.RUNS,
+              RunRecords.row(
+                  w,
+                  runId,
+                  STEP,
+                  m.modelId(),
+                  m.source(),
+                  started,
+                  conf,
+                  counts,
+                  "buckets " + summary),
+              RunRecords.keys(m.modelId(), runId, STEP)));
       w.commit(writes, "headwise profile run " + runId);
       System.err.printf("headwise profile: wrote %s under %s%n", counts, w.root());
       partials.forEach(Dataset::unpersist);

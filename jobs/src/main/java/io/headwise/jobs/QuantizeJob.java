@@ -68,127 +68,201 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The quantize step ({@code headwise quantize}; {@code spark-submit --class io.headwise.jobs.QuantizeJob}): weight
- * quantization of every linear layer inside the transformer blocks by RTN, GPTQ or RSQ, optionally after RSQ's
- * rotation, exported as ONNX with {@code com.microsoft::MatMulNBits} nodes.
+ * The quantize step ({@code headwise quantize}; {@code spark-submit --class
+ * io.headwise.jobs.QuantizeJob}): weight quantization of every linear layer inside the transformer
+ * blocks by RTN, GPTQ or RSQ, optionally after RSQ's rotation, exported as ONNX with {@code
+ * com.microsoft::MatMulNBits} nodes.
  *
- * <p>Steps: (1) with {@code --rotate}, the full-precision model is rotated ({@link ResidualStreamRotation}) and must
- * reproduce the original outputs on calibration samples ({@link RotationCheck}); a model whose structure does not
- * allow it is quantized without rotation and the refusal is recorded; (2) Hessians {@code Σ_t w_t x_t x_tᵀ} are
- * captured in-graph on Spark executors over the calibration samples and summed in double, and each group of linears
- * sharing an input is quantized where its Hessian was merged ({@link QuantizeLayers}); with {@code --capture
- * sequential} (RSQ proper) this runs group by group in graph order on the partly quantized model; (3) the
- * {@code MatMulNBits} model is staged next to {@code --out} (external data when large), optionally evaluated against
- * the original on held-out samples, the {@code quant_plans}, {@code evaluations} and {@code runs} rows are committed
- * for (model, run id), and only then is the model moved into place. A failure leaves no file and no row.
+ * <p>Steps: (1) with {@code --rotate}, the full-precision model is rotated ({@link
+ * ResidualStreamRotation}) and must reproduce the original outputs on calibration samples ({@link
+ * RotationCheck}); a model whose structure does not allow it is quantized without rotation and the
+ * refusal is recorded; (2) Hessians {@code Σ_t w_t x_t x_tᵀ} are captured in-graph on Spark
+ * executors over the calibration samples and summed in double, and each group of linears sharing an
+ * input is quantized where its Hessian was merged ({@link QuantizeLayers}); with {@code --capture
+ * sequential} (RSQ proper) this runs group by group in graph order on the partly quantized model;
+ * (3) the {@code MatMulNBits} model is staged next to {@code --out} (external data when large),
+ * optionally evaluated against the original on held-out samples, the {@code quant_plans}, {@code
+ * evaluations} and {@code runs} rows are committed for (model, run id), and only then is the model
+ * moved into place. A failure leaves no file and no row.
  */
-@Command(name = "quantize", mixinStandardHelpOptions = true,
-    description = "Quantize the linear layers of a transformer (RTN, GPTQ or RSQ, optional rotation), write quant_plans"
-        + " and a MatMulNBits ONNX model.")
+@Command(
+    name = "quantize",
+    mixinStandardHelpOptions = true,
+    description =
+        "Quantize the linear layers of a transformer (RTN, GPTQ or RSQ, optional rotation), write quant_plans"
+            + " and a MatMulNBits ONNX model.")
 public final class QuantizeJob implements Callable<Integer> {
   public static final String STEP = "quantize";
+
   /** {@code --capture} value: Hessians of the full-precision (or rotated) model, one pass. */
   public static final String CAPTURE_FP = "fp";
+
   /** {@code --capture} value: RSQ's layer-by-layer recapture on the partly quantized model. */
   public static final String CAPTURE_SEQUENTIAL = "sequential";
+
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      defaultValue = "default",
       description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
   String model;
 
-  @Option(names = OptionNames.CALIBRATION, paramLabel = "SRC", required = true,
-      description = "Calibration samples: JSONL, a JSON array of token-id arrays, or a Delta/Parquet table"
-          + " (repeatable).")
+  @Option(
+      names = OptionNames.CALIBRATION,
+      paramLabel = "SRC",
+      required = true,
+      description =
+          "Calibration samples: JSONL, a JSON array of token-id arrays, or a Delta/Parquet table"
+              + " (repeatable).")
   List<String> calibration;
 
-  @Option(names = OptionNames.RUN_ID, required = true, description = "Run id; rerunning it replaces its rows.")
+  @Option(
+      names = OptionNames.RUN_ID,
+      required = true,
+      description = "Run id; rerunning it replaces its rows.")
   String runId;
 
-  @Option(names = OptionNames.METHOD, required = true, paramLabel = "rtn|gptq|rsq",
-      description = "rtn (round to nearest), gptq (Hessian with r = 1) or rsq (Hessian weighted by attention"
-          + " concentration).")
+  @Option(
+      names = OptionNames.METHOD,
+      required = true,
+      paramLabel = "rtn|gptq|rsq",
+      description =
+          "rtn (round to nearest), gptq (Hessian with r = 1) or rsq (Hessian weighted by attention"
+              + " concentration).")
   String method;
 
-  @Option(names = OptionNames.BITS, defaultValue = "4", paramLabel = "4|3|8",
-      description = "Code width; 3-bit codes are stored in 4-bit MatMulNBits containers (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.BITS,
+      defaultValue = "4",
+      paramLabel = "4|3|8",
+      description =
+          "Code width; 3-bit codes are stored in 4-bit MatMulNBits containers (default: ${DEFAULT-VALUE}).")
   int bits;
 
-  @Option(names = OptionNames.GROUP, defaultValue = "32",
-      description = "Group size along K, also the MatMulNBits block size (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.GROUP,
+      defaultValue = "32",
+      description =
+          "Group size along K, also the MatMulNBits block size (default: ${DEFAULT-VALUE}).")
   int group;
 
-  @Option(names = OptionNames.ROTATE,
-      description = "Rotate first (fold RMSNorms, random Hadamard on the residual stream, online Hadamards before"
-          + " o_proj and down_proj); refused by name for other structures.")
+  @Option(
+      names = OptionNames.ROTATE,
+      description =
+          "Rotate first (fold RMSNorms, random Hadamard on the residual stream, online Hadamards before"
+              + " o_proj and down_proj); refused by name for other structures.")
   boolean rotate;
 
-  @Option(names = OptionNames.OUT, required = true, paramLabel = "OUT.onnx", description = "Quantized model to write.")
+  @Option(
+      names = OptionNames.OUT,
+      required = true,
+      paramLabel = "OUT.onnx",
+      description = "Quantized model to write.")
   Path out;
 
-  @Option(names = OptionNames.EVAL_SAMPLES, paramLabel = "SRC",
-      description = "Held-out samples to compare quantized and original on (repeatable): NLL, KL, top-1 for"
-          + " decoders, cosine of mean-pooled embeddings for encoders.")
+  @Option(
+      names = OptionNames.EVAL_SAMPLES,
+      paramLabel = "SRC",
+      description =
+          "Held-out samples to compare quantized and original on (repeatable): NLL, KL, top-1 for"
+              + " decoders, cosine of mean-pooled embeddings for encoders.")
   List<String> evalSamples;
 
-  @Option(names = OptionNames.SCHEME, defaultValue = "asym", paramLabel = "asym|sym",
-      description = "Grid: asymmetric min/max with zero points, or symmetric (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.SCHEME,
+      defaultValue = "asym",
+      paramLabel = "asym|sym",
+      description =
+          "Grid: asymmetric min/max with zero points, or symmetric (default: ${DEFAULT-VALUE}).")
   String scheme;
 
-  @Option(names = OptionNames.CLIP_SEARCH, description = "MSE range search per group (GPTQ/QuaRot's --w_clip).")
+  @Option(
+      names = OptionNames.CLIP_SEARCH,
+      description = "MSE range search per group (GPTQ/QuaRot's --w_clip).")
   boolean clipSearch;
 
-  @Option(names = OptionNames.R_MIN, defaultValue = "0.005",
-      description = "RSQ: lower end of the token weights' min-max range (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.R_MIN,
+      defaultValue = "0.005",
+      description =
+          "RSQ: lower end of the token weights' min-max range (default: ${DEFAULT-VALUE}).")
   double rMin;
 
-  @Option(names = OptionNames.DAMP, defaultValue = "0.01",
-      description = "GPTQ dampening, fraction of the mean Hessian diagonal (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.DAMP,
+      defaultValue = "0.01",
+      description =
+          "GPTQ dampening, fraction of the mean Hessian diagonal (default: ${DEFAULT-VALUE}).")
   double damp;
 
   @Option(names = OptionNames.ACT_ORDER, description = "GPTQ act-order (static groups, no g_idx).")
   boolean actOrder;
 
-  @Option(names = OptionNames.CAPTURE, defaultValue = CAPTURE_FP, paramLabel = "fp|sequential",
-      description = "fp: Hessians of the full-precision model in one pass; sequential: RSQ proper, recaptured group"
-          + " by group on the partly quantized model (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.CAPTURE,
+      defaultValue = CAPTURE_FP,
+      paramLabel = "fp|sequential",
+      description =
+          "fp: Hessians of the full-precision model in one pass; sequential: RSQ proper, recaptured group"
+              + " by group on the partly quantized model (default: ${DEFAULT-VALUE}).")
   String capture;
 
-  @Option(names = OptionNames.SEED, defaultValue = "0", description = "Seed of the rotation's random signs.")
+  @Option(
+      names = OptionNames.SEED,
+      defaultValue = "0",
+      description = "Seed of the rotation's random signs.")
   long seed;
 
-  @Option(names = OptionNames.EXTERNAL_DATA, defaultValue = "auto", paramLabel = "auto|always|never",
-      description = "Write large initializers to OUT.onnx.data: auto = when they exceed 1 GiB (default:"
-          + " ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.EXTERNAL_DATA,
+      defaultValue = "auto",
+      paramLabel = "auto|always|never",
+      description =
+          "Write large initializers to OUT.onnx.data: auto = when they exceed 1 GiB (default:"
+              + " ${DEFAULT-VALUE}).")
   String externalData;
 
-  @Option(names = OptionNames.BATCH_SIZE, defaultValue = "8", description = "Sequences per ONNX Runtime run.")
+  @Option(
+      names = OptionNames.BATCH_SIZE,
+      defaultValue = "8",
+      description = "Sequences per ONNX Runtime run.")
   int batchSize;
 
-  @Option(names = OptionNames.EP, defaultValue = "cpu", paramLabel = "cpu|cuda[:N]|auto",
+  @Option(
+      names = OptionNames.EP,
+      defaultValue = "cpu",
+      paramLabel = "cpu|cuda[:N]|auto",
       description = "ONNX Runtime execution provider (default: ${DEFAULT-VALUE}).")
   String ep;
 
-  @Option(names = OptionNames.THREADS, defaultValue = "0",
+  @Option(
+      names = OptionNames.THREADS,
+      defaultValue = "0",
       description = "ONNX Runtime intra-op threads per session (0 = all cores).")
   int threads;
 
-  @Option(names = ProfileJob.PARTITIONS, defaultValue = "0",
+  @Option(
+      names = ProfileJob.PARTITIONS,
+      defaultValue = "0",
       description = "Spark partitions of the calibration samples (0 = the default parallelism).")
   int partitions;
 
-  @Option(names = OptionNames.TRUNCATE, description = "Cut samples longer than the model accepts instead of failing.")
+  @Option(
+      names = OptionNames.TRUNCATE,
+      description = "Cut samples longer than the model accepts instead of failing.")
   boolean truncate;
 
-  @Option(names = ProfileJob.SHIP_MODEL,
-      description = "Send model files to executors with SparkContext.addFile instead of a shared filesystem path.")
+  @Option(
+      names = ProfileJob.SHIP_MODEL,
+      description =
+          "Send model files to executors with SparkContext.addFile instead of a shared filesystem path.")
   boolean shipModel;
 
-  @Mixin
-  WarehouseOptions warehouse;
+  @Mixin WarehouseOptions warehouse;
 
   private Path workDir;
 
@@ -200,14 +274,16 @@ public final class QuantizeJob implements Callable<Integer> {
   @Override
   public Integer call() {
     Instant started = Instant.now();
-    QuantizeSpec spec = new QuantizeSpec(method, bits, group, symmetric(scheme), clipSearch, damp, actOrder, rMin);
+    QuantizeSpec spec =
+        new QuantizeSpec(method, bits, group, symmetric(scheme), clipSearch, damp, actOrder, rMin);
     boolean sequential = captureMode(capture, spec);
     ExternalData external = ExternalData.parse(externalData);
     ExecutionProvider provider = ExecutionProvider.parse(ep);
     Path target = checkOut(out);
     OnnxModel m = OnnxModel.load(model);
     if (m.path().isPresent() && m.path().get().equals(target)) {
-      throw new HeadwiseException("--out " + out + " is the input model; write the quantized model elsewhere");
+      throw new HeadwiseException(
+          "--out " + out + " is the input model; write the quantized model elsewhere");
     }
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise quantize " + runId);
@@ -255,8 +331,16 @@ public final class QuantizeJob implements Callable<Integer> {
     long quantizedBytes;
     double seconds;
 
-    Run(SparkSession spark, OnnxModel original, AttentionMap map, QuantizeSpec spec, boolean sequential,
-        ExternalData external, ExecutionProvider provider, Path target, Instant started) {
+    Run(
+        SparkSession spark,
+        OnnxModel original,
+        AttentionMap map,
+        QuantizeSpec spec,
+        boolean sequential,
+        ExternalData external,
+        ExecutionProvider provider,
+        Path target,
+        Instant started) {
       this.spark = spark;
       this.original = original;
       this.map = map;
@@ -271,23 +355,35 @@ public final class QuantizeJob implements Callable<Integer> {
 
     /** Rotates, captures, quantizes and stages the model file; evaluates it when asked. */
     QuantizeModelFiles.Staged stage() {
-      samples = QuantizeSamples.read(spark, calibration, original.modelId(), OptionNames.CALIBRATION);
+      samples =
+          QuantizeSamples.read(spark, calibration, original.modelId(), OptionNames.CALIBRATION);
       samples.persist(StorageLevel.MEMORY_AND_DISK());
       long n = samples.count();
       if (n == 0) {
-        throw new HeadwiseException("the calibration sources hold no sample for model " + original.modelId());
+        throw new HeadwiseException(
+            "the calibration sources hold no sample for model " + original.modelId());
       }
-      parts = (int) Math.max(1, Math.min(partitions > 0 ? partitions : spark.sparkContext().defaultParallelism(), n));
+      parts =
+          (int)
+              Math.max(
+                  1,
+                  Math.min(
+                      partitions > 0 ? partitions : spark.sparkContext().defaultParallelism(), n));
       working = original;
       if (rotate) {
         rotateModel();
       }
-      AttentionMap workingMap = working == original ? map
-          : AttentionLocator.locate(working).requireAttention(working.source());
+      AttentionMap workingMap =
+          working == original
+              ? map
+              : AttentionLocator.locate(working).requireAttention(working.source());
       layers = LinearLayers.find(working.graph(), workingMap);
       if (layers.isEmpty()) {
-        throw new HeadwiseException("model " + original.source() + " has no linear layer (MatMul/Gemm with an"
-            + " initializer weight) inside its transformer blocks to quantize");
+        throw new HeadwiseException(
+            "model "
+                + original.source()
+                + " has no linear layer (MatMul/Gemm with an"
+                + " initializer weight) inside its transformer blocks to quantize");
       }
       groups = LinearLayers.groups(layers);
       long t0 = System.nanoTime();
@@ -295,20 +391,38 @@ public final class QuantizeJob implements Callable<Integer> {
         quantizeSequentially();
       } else {
         describe("quantizing " + layers.size() + " linears in " + groups.size() + " groups");
-        collect(QuantizeLayers.run(spark, samples, parts, ModelRef.of(spark, working, shipModel), groups, groups,
-            spec, provider, threads, batchSize, truncate));
+        collect(
+            QuantizeLayers.run(
+                spark,
+                samples,
+                parts,
+                ModelRef.of(spark, working, shipModel),
+                groups,
+                groups,
+                spec,
+                provider,
+                threads,
+                batchSize,
+                truncate));
       }
       seconds = (System.nanoTime() - t0) / 1e9;
-      System.err.printf(Locale.ROOT, "headwise quantize: %s of %d linears done in %.1f s%n",
-          spec.needsHessian() ? "capture and quantization" : "quantization", layers.size(), seconds);
+      System.err.printf(
+          Locale.ROOT,
+          "headwise quantize: %s of %d linears done in %.1f s%n",
+          spec.needsHessian() ? "capture and quantization" : "quantization",
+          layers.size(),
+          seconds);
       long t1 = System.nanoTime();
-      // weights that stay float (embeddings, LM head, norms) stay external and are copied range by range, unless
+      // weights that stay float (embeddings, LM head, norms) stay external and are copied range by
+      // range, unless
       // the output must be one file
-      ModelProto base = external == ExternalData.NEVER ? QuantizeModelFiles.embedded(working) : working.proto();
-      ModelProto exported = QuantizeExport.withMatMulNBits(base, layers, results, spec.bits(),
-          metadata().toString());
-      QuantizeModelFiles.Staged staged = QuantizeModelFiles.stage(exported, working.externalDataDir().orElse(null),
-          target, external);
+      ModelProto base =
+          external == ExternalData.NEVER ? QuantizeModelFiles.embedded(working) : working.proto();
+      ModelProto exported =
+          QuantizeExport.withMatMulNBits(base, layers, results, spec.bits(), metadata().toString());
+      QuantizeModelFiles.Staged staged =
+          QuantizeModelFiles.stage(
+              exported, working.externalDataDir().orElse(null), target, external);
       OnnxModel quantized = OnnxModel.load(staged.tempModel());
       try {
         OrtSessionFactory.open(quantized, quantized.proto(), ExecutionProvider.CPU, 1).close();
@@ -317,12 +431,16 @@ public final class QuantizeJob implements Callable<Integer> {
       }
       originalBytes = modelBytes(original);
       quantizedBytes = staged.bytes();
-      System.err.printf(Locale.ROOT, "headwise quantize: MatMulNBits model staged in %.1f s%n",
+      System.err.printf(
+          Locale.ROOT,
+          "headwise quantize: MatMulNBits model staged in %.1f s%n",
           (System.nanoTime() - t1) / 1e9);
       if (evalSamples != null && !evalSamples.isEmpty()) {
         long t2 = System.nanoTime();
         evaluate(quantized);
-        System.err.printf(Locale.ROOT, "headwise quantize: evaluation done in %.1f s%n",
+        System.err.printf(
+            Locale.ROOT,
+            "headwise quantize: evaluation done in %.1f s%n",
             (System.nanoTime() - t2) / 1e9);
       }
       return staged;
@@ -335,8 +453,11 @@ public final class QuantizeJob implements Callable<Integer> {
         for (Row r : samples.limit(4).collectAsList()) {
           probe.add(CalibrationRows.fromRow(r));
         }
-        probe = SampleChecks.validate(probe, ModelLimits.of(original.graph(), ModelInputs.of(original.graph())),
-            truncate);
+        probe =
+            SampleChecks.validate(
+                probe,
+                ModelLimits.of(original.graph(), ModelInputs.of(original.graph())),
+                truncate);
         int t = probe.stream().mapToInt(CalibrationSample::length).max().orElse(1);
         long[][] ids = new long[probe.size()][t];
         long[][] mask = new long[probe.size()][t];
@@ -349,19 +470,34 @@ public final class QuantizeJob implements Callable<Integer> {
         }
         rotationDifference = RotationCheck.compare(original, rotated.proto(), ids, mask);
         if (!rotationDifference.withinTolerance()) {
-          throw new RotationRefusedException("the rotated model's outputs differ from the original's by "
-              + rotationDifference.maxAbs() + " (" + rotationDifference.relative() + " of their scale, above "
-              + RotationCheck.TOLERANCE + ")");
+          throw new RotationRefusedException(
+              "the rotated model's outputs differ from the original's by "
+                  + rotationDifference.maxAbs()
+                  + " ("
+                  + rotationDifference.relative()
+                  + " of their scale, above "
+                  + RotationCheck.TOLERANCE
+                  + ")");
         }
-        Path p = QuantizeModelFiles.writeWorking(rotated.proto(), workDir(), "rotated.onnx", ExternalData.AUTO);
+        Path p =
+            QuantizeModelFiles.writeWorking(
+                rotated.proto(), workDir(), "rotated.onnx", ExternalData.AUTO);
         working = OnnxModel.load(p);
-        System.err.printf("headwise quantize: rotated (%s, %d norms folded, %d online transforms); max |output"
-            + " difference| %.3g of %.3g%n", rotated.construction(), rotated.foldedNorms().size(),
-            rotated.onlineTransforms().size(), rotationDifference.maxAbs(), rotationDifference.referenceMaxAbs());
+        System.err.printf(
+            "headwise quantize: rotated (%s, %d norms folded, %d online transforms); max |output"
+                + " difference| %.3g of %.3g%n",
+            rotated.construction(),
+            rotated.foldedNorms().size(),
+            rotated.onlineTransforms().size(),
+            rotationDifference.maxAbs(),
+            rotationDifference.referenceMaxAbs());
       } catch (RotationRefusedException e) {
         rotated = null;
         rotationRefused = e.getMessage();
-        System.err.println("headwise quantize: rotation refused: " + e.getMessage() + "; quantizing without rotation");
+        System.err.println(
+            "headwise quantize: rotation refused: "
+                + e.getMessage()
+                + "; quantizing without rotation");
       }
     }
 
@@ -375,15 +511,35 @@ public final class QuantizeJob implements Callable<Integer> {
       OnnxModel currentModel = working;
       Path previous = null;
       for (HessianGroup g : groups) {
-        describe("group " + (g.id() + 1) + "/" + groups.size() + " (block " + g.layer() + ", "
-            + g.linears().size() + " linears) on the partly quantized model");
-        QuantizeLayers.Pass pass = QuantizeLayers.run(spark, samples, parts, ModelRef.of(spark, currentModel,
-            shipModel), groups, List.of(g), spec, provider, threads, batchSize, truncate);
+        describe(
+            "group "
+                + (g.id() + 1)
+                + "/"
+                + groups.size()
+                + " (block "
+                + g.layer()
+                + ", "
+                + g.linears().size()
+                + " linears) on the partly quantized model");
+        QuantizeLayers.Pass pass =
+            QuantizeLayers.run(
+                spark,
+                samples,
+                parts,
+                ModelRef.of(spark, currentModel, shipModel),
+                groups,
+                List.of(g),
+                spec,
+                provider,
+                threads,
+                batchSize,
+                truncate);
         collect(pass);
         if (g.id() + 1 < groups.size()) {
           current = QuantizeExport.withDequantized(current, pass.layers(), byOutput, spec.bits());
-          Path next = QuantizeModelFiles.writeWorking(current, sourceDir, workDir(), "step-" + g.id() + ".onnx",
-              ExternalData.AUTO);
+          Path next =
+              QuantizeModelFiles.writeWorking(
+                  current, sourceDir, workDir(), "step-" + g.id() + ".onnx", ExternalData.AUTO);
           currentModel = OnnxModel.load(next);
           deleteModelFiles(previous);
           previous = next;
@@ -402,17 +558,24 @@ public final class QuantizeJob implements Callable<Integer> {
 
     private void evaluate(OnnxModel quantized) {
       describe("evaluating on held-out samples");
-      Dataset<Row> held = QuantizeSamples.read(spark, evalSamples, original.modelId(), OptionNames.EVAL_SAMPLES);
+      Dataset<Row> held =
+          QuantizeSamples.read(spark, evalSamples, original.modelId(), OptionNames.EVAL_SAMPLES);
       long n = held.count();
       if (n == 0) {
         throw new HeadwiseException("the --eval-samples sources hold no sample");
       }
       int evalParts = (int) Math.max(1, Math.min(parts, n));
-      List<QuantizeComparison> partials = held.repartition(evalParts)
-          .mapPartitions(new QuantizeEvalPartition(ModelRef.of(spark, original, shipModel),
-              ModelRef.of(spark, quantized, shipModel), provider, threads, batchSize),
-              Encoders.javaSerialization(QuantizeComparison.class))
-          .collectAsList();
+      List<QuantizeComparison> partials =
+          held.repartition(evalParts)
+              .mapPartitions(
+                  new QuantizeEvalPartition(
+                      ModelRef.of(spark, original, shipModel),
+                      ModelRef.of(spark, quantized, shipModel),
+                      provider,
+                      threads,
+                      batchSize),
+                  Encoders.javaSerialization(QuantizeComparison.class))
+              .collectAsList();
       comparison = new QuantizeComparison();
       partials.forEach(comparison::merge);
     }
@@ -422,12 +585,17 @@ public final class QuantizeJob implements Callable<Integer> {
       String modelId = original.modelId();
       Map<String, String> keys = Map.of("model_id", modelId, "run_id", runId);
       List<Warehouse.TableWrite> writes = new ArrayList<>();
-      writes.add(new Warehouse.TableWrite(Tables.QUANT_PLANS, w.rows(Tables.QUANT_PLANS, planRows()), keys));
+      writes.add(
+          new Warehouse.TableWrite(
+              Tables.QUANT_PLANS, w.rows(Tables.QUANT_PLANS, planRows()), keys));
       Map<String, Long> counts = new LinkedHashMap<>();
       counts.put(Tables.QUANT_PLANS.name(), (long) results.size());
       if (comparison != null) {
-        writes.add(new Warehouse.TableWrite(Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, List.of(evaluationRow())),
-            Map.of("model_id", modelId, "run_id", runId, "plan_id", runId)));
+        writes.add(
+            new Warehouse.TableWrite(
+                Tables.EVALUATIONS,
+                w.rows(Tables.EVALUATIONS, List.of(evaluationRow())),
+                Map.of("model_id", modelId, "run_id", runId, "plan_id", runId)));
         counts.put(Tables.EVALUATIONS.name(), 1L);
       }
       Map<String, Object> conf = new LinkedHashMap<>();
@@ -452,8 +620,12 @@ public final class QuantizeJob implements Callable<Integer> {
       conf.put("partitions", parts);
       conf.put("master", spark.sparkContext().master());
       conf.put("result", summaryJson(staged));
-      writes.add(new Warehouse.TableWrite(Tables.RUNS, RunRecords.row(w, runId, STEP, modelId, original.source(),
-          started, conf, counts, summaryLine()), RunRecords.keys(modelId, runId, STEP)));
+      writes.add(
+          new Warehouse.TableWrite(
+              Tables.RUNS,
+              RunRecords.row(
+                  w, runId, STEP, modelId, original.source(), started, conf, counts, summaryLine()),
+              RunRecords.keys(modelId, runId, STEP)));
       w.commit(writes, "headwise quantize run " + runId);
       staged.commit();
       samples.unpersist();
@@ -498,9 +670,22 @@ public final class QuantizeJob implements Callable<Integer> {
         } else if (rotationRefused != null) {
           p.put("rotation_refused", rotationRefused);
         }
-        rows.add(RowFactory.create(original.modelId(), runId, l.weightName(), spec.method(), spec.bits(),
-            spec.groupSize(), q.symmetric(), rotated != null, l.inFeatures(), l.outFeatures(), q.damping(), q.loss(),
-            q.seconds(), p.toString()));
+        rows.add(
+            RowFactory.create(
+                original.modelId(),
+                runId,
+                l.weightName(),
+                spec.method(),
+                spec.bits(),
+                spec.groupSize(),
+                q.symmetric(),
+                rotated != null,
+                l.inFeatures(),
+                l.outFeatures(),
+                q.damping(),
+                q.loss(),
+                q.seconds(),
+                p.toString()));
       }
       return rows;
     }
@@ -508,18 +693,47 @@ public final class QuantizeJob implements Callable<Integer> {
     private String storageNote() {
       int container = MatMulNBitsPacking.containerBits(spec.bits());
       if (container == spec.bits()) {
-        return spec.bits() + "-bit codes in " + container + "-bit MatMulNBits blocks of " + spec.groupSize();
+        return spec.bits()
+            + "-bit codes in "
+            + container
+            + "-bit MatMulNBits blocks of "
+            + spec.groupSize();
       }
-      return spec.bits() + "-bit codes stored in " + container + "-bit MatMulNBits containers (ONNX Runtime has no "
-          + spec.bits() + "-bit kernel): values of a " + spec.bits() + "-bit grid, memory of " + container + " bits";
+      return spec.bits()
+          + "-bit codes stored in "
+          + container
+          + "-bit MatMulNBits containers (ONNX Runtime has no "
+          + spec.bits()
+          + "-bit kernel): values of a "
+          + spec.bits()
+          + "-bit grid, memory of "
+          + container
+          + " bits";
     }
 
     private Row evaluationRow() {
       OutputComparison.Metrics mt = comparison.metrics();
       Double cosine = comparison.pooledCosine() != null ? mt.cosineMean() : null;
-      return RowFactory.create(original.modelId(), runId, runId, methodLabel(), false, null, null, null,
-          (int) mt.samples(), mt.positions(), mt.klMean(), mt.top1Agreement(), mt.nllDelta(), null, null, null, null,
-          cosine, Timestamp.from(Instant.now()));
+      return RowFactory.create(
+          original.modelId(),
+          runId,
+          runId,
+          methodLabel(),
+          false,
+          null,
+          null,
+          null,
+          (int) mt.samples(),
+          mt.positions(),
+          mt.klMean(),
+          mt.top1Agreement(),
+          mt.nllDelta(),
+          null,
+          null,
+          null,
+          null,
+          cosine,
+          Timestamp.from(Instant.now()));
     }
 
     private ObjectNode metadata() {
@@ -571,13 +785,27 @@ public final class QuantizeJob implements Callable<Integer> {
 
     private String summaryLine() {
       StringBuilder sb = new StringBuilder();
-      sb.append(methodLabel()).append(" W").append(spec.bits()).append(" g").append(spec.groupSize()).append(": ")
-          .append(layers.size()).append(" linears, ").append(originalBytes).append(" -> ").append(quantizedBytes)
+      sb.append(methodLabel())
+          .append(" W")
+          .append(spec.bits())
+          .append(" g")
+          .append(spec.groupSize())
+          .append(": ")
+          .append(layers.size())
+          .append(" linears, ")
+          .append(originalBytes)
+          .append(" -> ")
+          .append(quantizedBytes)
           .append(" bytes");
       if (comparison != null) {
         OutputComparison.Metrics mt = comparison.metrics();
         if (mt.nllReference() != null) {
-          sb.append(String.format(Locale.ROOT, "; held-out NLL %.4f -> %.4f", mt.nllReference(), mt.nllCandidate()));
+          sb.append(
+              String.format(
+                  Locale.ROOT,
+                  "; held-out NLL %.4f -> %.4f",
+                  mt.nllReference(),
+                  mt.nllCandidate()));
         } else if (comparison.pooledCosine() != null) {
           sb.append(String.format(Locale.ROOT, "; pooled cosine %.5f", comparison.pooledCosine()));
         }
@@ -586,24 +814,50 @@ public final class QuantizeJob implements Callable<Integer> {
     }
 
     private void printSummary(QuantizeModelFiles.Staged staged) {
-      System.out.printf(Locale.ROOT, "quantize %s: %s W%d g%d (%s) on %d linears in %d Hessian groups%s%n", runId,
-          methodLabel(), spec.bits(), spec.groupSize(), spec.symmetric() ? "sym" : "asym", layers.size(),
-          groups.size(), spec.needsHessian() ? ", " + tokens + " calibration tokens" : "");
+      System.out.printf(
+          Locale.ROOT,
+          "quantize %s: %s W%d g%d (%s) on %d linears in %d Hessian groups%s%n",
+          runId,
+          methodLabel(),
+          spec.bits(),
+          spec.groupSize(),
+          spec.symmetric() ? "sym" : "asym",
+          layers.size(),
+          groups.size(),
+          spec.needsHessian() ? ", " + tokens + " calibration tokens" : "");
       if (rotationRefused != null) {
         System.out.println("  rotation refused: " + rotationRefused);
       }
-      System.out.printf(Locale.ROOT, "  model: %d -> %d bytes (%.2fx smaller), written to %s%s%n", originalBytes,
-          quantizedBytes, (double) originalBytes / quantizedBytes, staged.target(),
+      System.out.printf(
+          Locale.ROOT,
+          "  model: %d -> %d bytes (%.2fx smaller), written to %s%s%n",
+          originalBytes,
+          quantizedBytes,
+          (double) originalBytes / quantizedBytes,
+          staged.target(),
           staged.dataTarget().map(p -> " + " + p.getFileName()).orElse(""));
       if (comparison != null) {
         OutputComparison.Metrics mt = comparison.metrics();
         if (mt.nllReference() != null) {
-          System.out.printf(Locale.ROOT, "  held-out (%d samples, %d positions): NLL original %.4f, quantized %.4f"
-              + " (delta %+.4f); KL %.5f; top-1 agreement %.4f%n", mt.samples(), mt.positions(), mt.nllReference(),
-              mt.nllCandidate(), mt.nllDelta(), mt.klMean(), mt.top1Agreement());
+          System.out.printf(
+              Locale.ROOT,
+              "  held-out (%d samples, %d positions): NLL original %.4f, quantized %.4f"
+                  + " (delta %+.4f); KL %.5f; top-1 agreement %.4f%n",
+              mt.samples(),
+              mt.positions(),
+              mt.nllReference(),
+              mt.nllCandidate(),
+              mt.nllDelta(),
+              mt.klMean(),
+              mt.top1Agreement());
         } else {
-          System.out.printf(Locale.ROOT, "  held-out (%d samples, %d tokens): cosine of mean-pooled embeddings"
-              + " %.5f; per-token cosine %.5f%n", mt.samples(), mt.positions(), comparison.pooledCosine(),
+          System.out.printf(
+              Locale.ROOT,
+              "  held-out (%d samples, %d tokens): cosine of mean-pooled embeddings"
+                  + " %.5f; per-token cosine %.5f%n",
+              mt.samples(),
+              mt.positions(),
+              comparison.pooledCosine(),
               mt.cosineMean());
         }
       }
@@ -640,12 +894,15 @@ public final class QuantizeJob implements Callable<Integer> {
     }
     if (c.equals(CAPTURE_SEQUENTIAL)) {
       if (!spec.needsHessian()) {
-        throw new HeadwiseException(OptionNames.CAPTURE + " sequential needs --method gptq or rsq (rtn captures"
-            + " nothing)");
+        throw new HeadwiseException(
+            OptionNames.CAPTURE
+                + " sequential needs --method gptq or rsq (rtn captures"
+                + " nothing)");
       }
       return true;
     }
-    throw new HeadwiseException(OptionNames.CAPTURE + " must be fp or sequential, got '" + capture + "'");
+    throw new HeadwiseException(
+        OptionNames.CAPTURE + " must be fp or sequential, got '" + capture + "'");
   }
 
   private static Path checkOut(Path out) {
@@ -654,7 +911,8 @@ public final class QuantizeJob implements Callable<Integer> {
       throw new HeadwiseException("--out must name an .onnx file, got " + out);
     }
     if (Files.isDirectory(p)) {
-      throw new HeadwiseException("--out " + out + " is a directory; pass the path of the .onnx file to write");
+      throw new HeadwiseException(
+          "--out " + out + " is a directory; pass the path of the .onnx file to write");
     }
     Path dir = p.getParent();
     if (Files.exists(dir) && !Files.isDirectory(dir)) {
@@ -671,21 +929,31 @@ public final class QuantizeJob implements Callable<Integer> {
     try {
       long n = Files.size(m.path().get());
       java.util.Set<String> locations = new java.util.TreeSet<>();
-      m.graph().getInitializerList().forEach(t -> t.getExternalDataList().forEach(e -> {
-        if (e.getKey().equals("location")) {
-          locations.add(e.getValue());
-        }
-      }));
+      m.graph()
+          .getInitializerList()
+          .forEach(
+              t ->
+                  t.getExternalDataList()
+                      .forEach(
+                          e -> {
+                            if (e.getKey().equals("location")) {
+                              locations.add(e.getValue());
+                            }
+                          }));
       for (String loc : locations) {
         n += Files.size(m.externalDataDir().orElseThrow().resolve(loc));
       }
       return n;
     } catch (IOException e) {
-      throw new HeadwiseException("cannot stat model files of " + m.source() + ": " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "cannot stat model files of " + m.source() + ": " + e.getMessage(), e);
     }
   }
 
-  /** Deletes a working model file and its data file, if any (sessions already hold what they loaded). */
+  /**
+   * Deletes a working model file and its data file, if any (sessions already hold what they
+   * loaded).
+   */
   private static void deleteModelFiles(Path model) {
     if (model == null) {
       return;
@@ -706,7 +974,8 @@ public final class QuantizeJob implements Callable<Integer> {
       try {
         Files.createDirectories(workDir);
       } catch (IOException e) {
-        throw new HeadwiseException("cannot create a working directory next to --out: " + e.getMessage(), e);
+        throw new HeadwiseException(
+            "cannot create a working directory next to --out: " + e.getMessage(), e);
       }
     }
     return workDir;

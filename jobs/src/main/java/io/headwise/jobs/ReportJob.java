@@ -49,33 +49,42 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The report step ({@code headwise report}; {@code spark-submit --class io.headwise.jobs.ReportJob}): reads
- * {@code runs}, {@code head_stats}, {@code attention_plans}, {@code evaluations} and {@code quant_plans} from a
- * warehouse (whichever exist) and writes one self-contained HTML file with heatmaps, plan maps, fidelity charts and
- * the tables. Writes nothing to the warehouse; the HTML goes to a temporary file that is moved into place.
+ * The report step ({@code headwise report}; {@code spark-submit --class
+ * io.headwise.jobs.ReportJob}): reads {@code runs}, {@code head_stats}, {@code attention_plans},
+ * {@code evaluations} and {@code quant_plans} from a warehouse (whichever exist) and writes one
+ * self-contained HTML file with heatmaps, plan maps, fidelity charts and the tables. Writes nothing
+ * to the warehouse; the HTML goes to a temporary file that is moved into place.
  */
-@Command(name = "report", mixinStandardHelpOptions = true,
-    description = "Write a self-contained HTML report (heatmaps, plans, fidelity charts, tables) of a warehouse.")
+@Command(
+    name = "report",
+    mixinStandardHelpOptions = true,
+    description =
+        "Write a self-contained HTML report (heatmaps, plans, fidelity charts, tables) of a warehouse.")
 public final class ReportJob implements Callable<Integer> {
   public static final String STEP = "report";
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.OUT, paramLabel = "FILE.html", defaultValue = "report.html",
+  @Option(
+      names = OptionNames.OUT,
+      paramLabel = "FILE.html",
+      defaultValue = "report.html",
       description = "HTML file to write (default: ${DEFAULT-VALUE}); replaced atomically.")
   Path out;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "ID|PATH",
-      description = "Only this model: a model id (sha256:..., a prefix is enough) or the path of its .onnx file.")
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "ID|PATH",
+      description =
+          "Only this model: a model id (sha256:..., a prefix is enough) or the path of its .onnx file.")
   String model;
 
-  @Option(names = OptionNames.STATS_RUN, description = "Only this profile run, the plans made from it and their"
-      + " evaluations.")
+  @Option(
+      names = OptionNames.STATS_RUN,
+      description = "Only this profile run, the plans made from it and their" + " evaluations.")
   String statsRun;
 
-  @Mixin
-  WarehouseOptions warehouse;
+  @Mixin WarehouseOptions warehouse;
 
   /** spark-submit entry point. */
   public static void main(String[] args) {
@@ -86,8 +95,12 @@ public final class ReportJob implements Callable<Integer> {
   public Integer call() {
     Path root = warehouse.warehouse.toAbsolutePath().normalize();
     if (!Files.isDirectory(root)) {
-      throw new HeadwiseException("warehouse " + root + " does not exist; run 'headwise profile --warehouse "
-          + warehouse.warehouse + "' first");
+      throw new HeadwiseException(
+          "warehouse "
+              + root
+              + " does not exist; run 'headwise profile --warehouse "
+              + warehouse.warehouse
+              + "' first");
     }
     String modelFilter = modelFilter();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise report");
@@ -95,8 +108,13 @@ public final class ReportJob implements Callable<Integer> {
       Warehouse w = new Warehouse(spark, root);
       Set<String> missing = new LinkedHashSet<>();
       Map<TableContract, Dataset<Row>> tables = new LinkedHashMap<>();
-      for (TableContract t : List.of(Tables.RUNS, Tables.HEAD_STATS, Tables.ATTENTION_PLANS, Tables.EVALUATIONS,
-          Tables.QUANT_PLANS)) {
+      for (TableContract t :
+          List.of(
+              Tables.RUNS,
+              Tables.HEAD_STATS,
+              Tables.ATTENTION_PLANS,
+              Tables.EVALUATIONS,
+              Tables.QUANT_PLANS)) {
         Optional<Dataset<Row>> d = w.read(t);
         if (d.isPresent()) {
           tables.put(t, modelFilter == null ? d.get() : d.get().filter(modelMatches(modelFilter)));
@@ -105,8 +123,13 @@ public final class ReportJob implements Callable<Integer> {
         }
       }
       if (tables.isEmpty()) {
-        throw new HeadwiseException("no headwise tables under " + root + " (runs, head_stats, attention_plans,"
-            + " evaluations, quant_plans); run 'headwise profile --warehouse " + warehouse.warehouse + "' first");
+        throw new HeadwiseException(
+            "no headwise tables under "
+                + root
+                + " (runs, head_stats, attention_plans,"
+                + " evaluations, quant_plans); run 'headwise profile --warehouse "
+                + warehouse.warehouse
+                + "' first");
       }
       List<HeadStat> stats = headStats(tables.get(Tables.HEAD_STATS));
       List<PlanRecord> plans = plans(tables.get(Tables.ATTENTION_PLANS));
@@ -121,20 +144,32 @@ public final class ReportJob implements Callable<Integer> {
         evaluations.removeIf(e -> !planKeys.contains(e.modelId() + "\u0000" + e.planId()));
         Set<String> evalRuns = new LinkedHashSet<>();
         evaluations.forEach(e -> evalRuns.add(e.runId()));
-        runs.removeIf(r -> switch (r.step()) {
-          case ProfileJob.STEP -> !r.runId().equals(statsRun);
-          case PlanJob.STEP -> plans.stream().noneMatch(p -> p.planId().equals(r.runId()));
-          case EvaluateJob.STEP -> !evalRuns.contains(r.runId());
-          default -> false;
-        });
+        runs.removeIf(
+            r ->
+                switch (r.step()) {
+                  case ProfileJob.STEP -> !r.runId().equals(statsRun);
+                  case PlanJob.STEP -> plans.stream().noneMatch(p -> p.planId().equals(r.runId()));
+                  case EvaluateJob.STEP -> !evalRuns.contains(r.runId());
+                  default -> false;
+                });
         if (stats.isEmpty() && plans.isEmpty()) {
-          throw new HeadwiseException("no head_stats rows and no plans for stats run '" + statsRun + "' under " + root
-              + (modelFilter == null ? "" : " for model " + modelFilter));
+          throw new HeadwiseException(
+              "no head_stats rows and no plans for stats run '"
+                  + statsRun
+                  + "' under "
+                  + root
+                  + (modelFilter == null ? "" : " for model " + modelFilter));
         }
       }
-      if (stats.isEmpty() && plans.isEmpty() && evaluations.isEmpty() && quant.isEmpty() && runs.isEmpty()) {
-        throw new HeadwiseException(modelFilter == null ? "the tables under " + root + " are empty; run 'headwise"
-            + " profile' first" : "nothing under " + root + " for model " + modelFilter);
+      if (stats.isEmpty()
+          && plans.isEmpty()
+          && evaluations.isEmpty()
+          && quant.isEmpty()
+          && runs.isEmpty()) {
+        throw new HeadwiseException(
+            modelFilter == null
+                ? "the tables under " + root + " are empty; run 'headwise" + " profile' first"
+                : "nothing under " + root + " for model " + modelFilter);
       }
       List<String> filters = new ArrayList<>();
       if (model != null) {
@@ -143,12 +178,27 @@ public final class ReportJob implements Callable<Integer> {
       if (statsRun != null) {
         filters.add("stats run " + statsRun);
       }
-      ReportData data = new ReportData(root.toString(), Instant.now(), Versions.json(spark),
-          String.join(", ", filters), runs, stats, plans, evaluations, quant, missing);
+      ReportData data =
+          new ReportData(
+              root.toString(),
+              Instant.now(),
+              Versions.json(spark),
+              String.join(", ", filters),
+              runs,
+              stats,
+              plans,
+              evaluations,
+              quant,
+              missing);
       String html = ReportRenderer.render(data);
       Path target = write(out, html);
-      System.out.printf("report written to %s (%d runs, %d head_stats rows, %d plans, %d evaluations%s)%n", target,
-          runs.size(), stats.size(), plans.size(), evaluations.size(),
+      System.out.printf(
+          "report written to %s (%d runs, %d head_stats rows, %d plans, %d evaluations%s)%n",
+          target,
+          runs.size(),
+          stats.size(),
+          plans.size(),
+          evaluations.size(),
           missing.isEmpty() ? "" : "; not found: " + String.join(", ", missing));
       return 0;
     } catch (RuntimeException e) {
@@ -179,7 +229,8 @@ public final class ReportJob implements Callable<Integer> {
     try {
       Files.createDirectories(dir);
       if (Files.isDirectory(target)) {
-        throw new HeadwiseException("--out " + out + " is a directory; pass the path of an .html file");
+        throw new HeadwiseException(
+            "--out " + out + " is a directory; pass the path of an .html file");
       }
       tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
       try {
@@ -190,7 +241,8 @@ public final class ReportJob implements Callable<Integer> {
       }
       Files.writeString(tmp, html, StandardCharsets.UTF_8);
       try {
-        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(
+            tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
         Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
       }
@@ -216,9 +268,19 @@ public final class ReportJob implements Callable<Integer> {
       return out;
     }
     for (Row r : d.collectAsList()) {
-      out.add(new RunRecord(str(r, "run_id"), str(r, "step"), str(r, "model_id"), str(r, "model_source"),
-          str(r, "status"), instant(r, "started_at"), instant(r, "finished_at"), str(r, "config"),
-          str(r, "versions"), str(r, "row_counts"), str(r, "message")));
+      out.add(
+          new RunRecord(
+              str(r, "run_id"),
+              str(r, "step"),
+              str(r, "model_id"),
+              str(r, "model_source"),
+              str(r, "status"),
+              instant(r, "started_at"),
+              instant(r, "finished_at"),
+              str(r, "config"),
+              str(r, "versions"),
+              str(r, "row_counts"),
+              str(r, "message")));
     }
     return out;
   }
@@ -229,9 +291,17 @@ public final class ReportJob implements Callable<Integer> {
       return out;
     }
     for (Row r : d.collectAsList()) {
-      out.add(new HeadStat(str(r, "model_id"), str(r, "run_id"), r.getInt(r.fieldIndex("layer")),
-          r.getInt(r.fieldIndex("head")), r.getInt(r.fieldIndex("kv_head")), r.getInt(r.fieldIndex("length_bucket")),
-          r.getLong(r.fieldIndex("n_queries")), str(r, "stat"), r.getDouble(r.fieldIndex("value"))));
+      out.add(
+          new HeadStat(
+              str(r, "model_id"),
+              str(r, "run_id"),
+              r.getInt(r.fieldIndex("layer")),
+              r.getInt(r.fieldIndex("head")),
+              r.getInt(r.fieldIndex("kv_head")),
+              r.getInt(r.fieldIndex("length_bucket")),
+              r.getLong(r.fieldIndex("n_queries")),
+              str(r, "stat"),
+              r.getDouble(r.fieldIndex("value"))));
     }
     return out;
   }
@@ -243,7 +313,10 @@ public final class ReportJob implements Callable<Integer> {
     }
     Map<String, List<Row>> byPlan = new LinkedHashMap<>();
     for (Row r : d.collectAsList()) {
-      byPlan.computeIfAbsent(str(r, "model_id") + "\u0000" + str(r, "plan_id"), k -> new ArrayList<>()).add(r);
+      byPlan
+          .computeIfAbsent(
+              str(r, "model_id") + "\u0000" + str(r, "plan_id"), k -> new ArrayList<>())
+          .add(r);
     }
     for (List<Row> rows : byPlan.values()) {
       Row f = rows.get(0);
@@ -254,19 +327,42 @@ public final class ReportJob implements Callable<Integer> {
         exp.put(lengths.get(i), i < expected.size() ? expected.get(i) : null);
       }
       Instant created = instant(f, "created_at");
-      PlanMeta meta = new PlanMeta(str(f, "plan_id"), str(f, "model_id"), str(f, "stats_run_id"), str(f, "method"),
-          f.getDouble(f.fieldIndex("kv_fraction_target")), List.copyOf(lengths), exp,
-          f.getInt(f.fieldIndex("num_layers")), f.getInt(f.fieldIndex("num_heads")),
-          f.getInt(f.fieldIndex("num_kv_heads")), created == null ? 0 : created.toEpochMilli());
+      PlanMeta meta =
+          new PlanMeta(
+              str(f, "plan_id"),
+              str(f, "model_id"),
+              str(f, "stats_run_id"),
+              str(f, "method"),
+              f.getDouble(f.fieldIndex("kv_fraction_target")),
+              List.copyOf(lengths),
+              exp,
+              f.getInt(f.fieldIndex("num_layers")),
+              f.getInt(f.fieldIndex("num_heads")),
+              f.getInt(f.fieldIndex("num_kv_heads")),
+              created == null ? 0 : created.toEpochMilli());
       List<PlanRow> planRows = new ArrayList<>();
       for (Row r : rows) {
-        planRows.add(new PlanRow(str(r, "plan_id"), str(r, "model_id"), str(r, "stats_run_id"), str(r, "method"),
-            str(r, "granularity"), r.getInt(r.fieldIndex("layer")), r.getInt(r.fieldIndex("head")), str(r, "kind"),
-            r.getInt(r.fieldIndex("sink_tokens")), r.getDouble(r.fieldIndex("alpha")),
-            r.getDouble(r.fieldIndex("beta")), r.getInt(r.fieldIndex("budget_tokens")), str(r, "params")));
+        planRows.add(
+            new PlanRow(
+                str(r, "plan_id"),
+                str(r, "model_id"),
+                str(r, "stats_run_id"),
+                str(r, "method"),
+                str(r, "granularity"),
+                r.getInt(r.fieldIndex("layer")),
+                r.getInt(r.fieldIndex("head")),
+                str(r, "kind"),
+                r.getInt(r.fieldIndex("sink_tokens")),
+                r.getDouble(r.fieldIndex("alpha")),
+                r.getDouble(r.fieldIndex("beta")),
+                r.getInt(r.fieldIndex("budget_tokens")),
+                str(r, "params")));
       }
-      planRows.sort((a, b) -> a.layer() != b.layer() ? Integer.compare(a.layer(), b.layer())
-          : Integer.compare(a.head(), b.head()));
+      planRows.sort(
+          (a, b) ->
+              a.layer() != b.layer()
+                  ? Integer.compare(a.layer(), b.layer())
+                  : Integer.compare(a.head(), b.head()));
       out.add(new PlanRecord(meta, planRows));
     }
     return out;
@@ -278,12 +374,27 @@ public final class ReportJob implements Callable<Integer> {
       return out;
     }
     for (Row r : d.collectAsList()) {
-      out.add(new EvaluationRecord(str(r, "model_id"), str(r, "run_id"), str(r, "plan_id"), str(r, "method"),
-          r.getBoolean(r.fieldIndex("baseline")), str(r, "baseline_for"), dbl(r, "kv_fraction_target"),
-          dbl(r, "kv_fraction"), r.getInt(r.fieldIndex("n_samples")), r.getLong(r.fieldIndex("n_positions")),
-          dbl(r, "kl_mean"), dbl(r, "top1_agreement"), dbl(r, "nll_delta"), dbl(r, "repeat_accuracy"),
-          dbl(r, "dense_repeat_accuracy"), dbl(r, "passkey_accuracy"), dbl(r, "dense_passkey_accuracy"),
-          dbl(r, "cosine_mean"), instant(r, "created_at")));
+      out.add(
+          new EvaluationRecord(
+              str(r, "model_id"),
+              str(r, "run_id"),
+              str(r, "plan_id"),
+              str(r, "method"),
+              r.getBoolean(r.fieldIndex("baseline")),
+              str(r, "baseline_for"),
+              dbl(r, "kv_fraction_target"),
+              dbl(r, "kv_fraction"),
+              r.getInt(r.fieldIndex("n_samples")),
+              r.getLong(r.fieldIndex("n_positions")),
+              dbl(r, "kl_mean"),
+              dbl(r, "top1_agreement"),
+              dbl(r, "nll_delta"),
+              dbl(r, "repeat_accuracy"),
+              dbl(r, "dense_repeat_accuracy"),
+              dbl(r, "passkey_accuracy"),
+              dbl(r, "dense_passkey_accuracy"),
+              dbl(r, "cosine_mean"),
+              instant(r, "created_at")));
     }
     return out;
   }
@@ -294,11 +405,22 @@ public final class ReportJob implements Callable<Integer> {
       return out;
     }
     for (Row r : d.collectAsList()) {
-      out.add(new QuantPlanRecord(str(r, "model_id"), str(r, "run_id"), str(r, "name"), str(r, "method"),
-          r.getInt(r.fieldIndex("bits")), r.getInt(r.fieldIndex("group_size")), r.getBoolean(r.fieldIndex("symmetric")),
-          r.getBoolean(r.fieldIndex("rotated")), r.getInt(r.fieldIndex("in_features")),
-          r.getInt(r.fieldIndex("out_features")), r.getDouble(r.fieldIndex("damping")),
-          r.getDouble(r.fieldIndex("gptq_loss")), r.getDouble(r.fieldIndex("seconds")), str(r, "params")));
+      out.add(
+          new QuantPlanRecord(
+              str(r, "model_id"),
+              str(r, "run_id"),
+              str(r, "name"),
+              str(r, "method"),
+              r.getInt(r.fieldIndex("bits")),
+              r.getInt(r.fieldIndex("group_size")),
+              r.getBoolean(r.fieldIndex("symmetric")),
+              r.getBoolean(r.fieldIndex("rotated")),
+              r.getInt(r.fieldIndex("in_features")),
+              r.getInt(r.fieldIndex("out_features")),
+              r.getDouble(r.fieldIndex("damping")),
+              r.getDouble(r.fieldIndex("gptq_loss")),
+              r.getDouble(r.fieldIndex("seconds")),
+              str(r, "params")));
     }
     return out;
   }

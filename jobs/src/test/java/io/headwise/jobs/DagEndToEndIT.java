@@ -27,22 +27,24 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Runs, in order, exactly the spark-submit command lines one run of the {@code headwise_stories260k} Airflow DAG
- * submits (rendered from the DAG file by {@code airflow-dags/tests/render_commands.py}), through the shaded jobs jar
- * and Spark's own SparkSubmit ({@code tools/spark-submit} as the connection's spark-submit, {@code local[2]} as its
- * master), on stories260k with small settings; then checks that the gate published a plan that serving teams can
- * read from {@code published_plans}, with its artifact, and held back exactly the plans it said it held back.
+ * Runs, in order, exactly the spark-submit command lines one run of the {@code
+ * headwise_stories260k} Airflow DAG submits (rendered from the DAG file by {@code
+ * airflow-dags/tests/render_commands.py}), through the shaded jobs jar and Spark's own SparkSubmit
+ * ({@code tools/spark-submit} as the connection's spark-submit, {@code local[2]} as its master), on
+ * stories260k with small settings; then checks that the gate published a plan that serving teams
+ * can read from {@code published_plans}, with its artifact, and held back exactly the plans it said
+ * it held back.
  */
 @Tag("slow")
 class DagEndToEndIT {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String DAG_ID = "headwise_stories260k";
   private static final String RUN_ID = "manual__2026-01-02T03:04:05.678+00:00";
-  private static final String RUN_KEY = "headwise_stories260k__manual__2026-01-02T03_04_05.678_00_00";
+  private static final String RUN_KEY =
+      "headwise_stories260k__manual__2026-01-02T03_04_05.678_00_00";
   private static final long STEP_TIMEOUT_MINUTES = 10;
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   @Test
   void theDagsCommandLinesRunOnTheJobsJarAndPublishAPlan() throws Exception {
@@ -68,7 +70,8 @@ class DagEndToEndIT {
     conf.put("quantize", true);
     conf.put("quant_method", "rtn");
     conf.put("quant_group", 32);
-    // stories260k scores 0 on the probes even dense, so retention does not apply; KL against the uniform baseline
+    // stories260k scores 0 on the probes even dense, so retention does not apply; KL against the
+    // uniform baseline
     // does. Loose enough that a plan passes, tight enough to mean something.
     conf.put("gate_max_kl_ratio", 3.0);
     conf.put("gate_quant_max_kl", 1.0);
@@ -77,11 +80,31 @@ class DagEndToEndIT {
     JsonNode rendered = render(repo, conf, jar);
     List<JsonNode> steps = new ArrayList<>();
     rendered.get("submissions").forEach(steps::add);
-    List<String> tasks = steps.stream().map(s -> s.get("task_id").asText()
-        + (s.get("map_index").asInt() >= 0 ? "[" + s.get("map_index").asInt() + "]" : "")).toList();
-    for (String t : List.of("calibrate", "calibrate_heldout", "profile", "plan[0]", "plan[1]", "export[0]",
-        "export[1]", "evaluate[0]", "evaluate[1]", "publish[0]", "publish[1]", "quantize", "publish_quantized",
-        "report")) {
+    List<String> tasks =
+        steps.stream()
+            .map(
+                s ->
+                    s.get("task_id").asText()
+                        + (s.get("map_index").asInt() >= 0
+                            ? "[" + s.get("map_index").asInt() + "]"
+                            : ""))
+            .toList();
+    for (String t :
+        List.of(
+            "calibrate",
+            "calibrate_heldout",
+            "profile",
+            "plan[0]",
+            "plan[1]",
+            "export[0]",
+            "export[1]",
+            "evaluate[0]",
+            "evaluate[1]",
+            "publish[0]",
+            "publish[1]",
+            "quantize",
+            "publish_quantized",
+            "report")) {
       assertTrue(tasks.contains(t), "the DAG run submits " + t + ": " + tasks);
     }
     assertEquals(14, steps.size(), tasks.toString());
@@ -95,11 +118,19 @@ class DagEndToEndIT {
       assertEquals("spark-submit", argv.get(0));
       assertTrue(argv.contains(jar.toString()), "the application is the jobs jar: " + argv);
       long t = System.nanoTime();
-      String out = run(repo, argv, tmp.resolve(String.format(Locale.ROOT, "%02d-%s.log", i, tasks.get(i))));
+      String out =
+          run(repo, argv, tmp.resolve(String.format(Locale.ROOT, "%02d-%s.log", i, tasks.get(i))));
       output.put(tasks.get(i), out);
-      System.err.printf(Locale.ROOT, "DagEndToEndIT: %-20s %5.1f s%n", tasks.get(i), (System.nanoTime() - t) / 1e9);
+      System.err.printf(
+          Locale.ROOT,
+          "DagEndToEndIT: %-20s %5.1f s%n",
+          tasks.get(i),
+          (System.nanoTime() - t) / 1e9);
     }
-    System.err.printf(Locale.ROOT, "DagEndToEndIT: %d spark-submits in %.1f s%n", steps.size(),
+    System.err.printf(
+        Locale.ROOT,
+        "DagEndToEndIT: %d spark-submits in %.1f s%n",
+        steps.size(),
         (System.nanoTime() - t0) / 1e9);
 
     Path report = artifacts.resolve(RUN_KEY).resolve("report.html");
@@ -108,8 +139,12 @@ class DagEndToEndIT {
     SparkSession spark = SparkSessions.get("local[1]", "headwise-dag-e2e-check");
     try {
       Map<String, Row> published = new LinkedHashMap<>();
-      for (Row r : spark.read().format("delta").load(warehouse.resolve("published_plans").toString())
-          .collectAsList()) {
+      for (Row r :
+          spark
+              .read()
+              .format("delta")
+              .load(warehouse.resolve("published_plans").toString())
+              .collectAsList()) {
         published.put(r.getString(r.fieldIndex("plan_id")), r);
       }
       int passed = 0;
@@ -121,12 +156,21 @@ class DagEndToEndIT {
         assertEquals(publishedSaid, published.containsKey(planId), planId + ": " + said);
         if (publishedSaid) {
           passed++;
-          checkPublished(published.get(planId), planId, artifacts.resolve(RUN_KEY).resolve(planId + ".onnx"),
+          checkPublished(
+              published.get(planId),
+              planId,
+              artifacts.resolve(RUN_KEY).resolve(planId + ".onnx"),
               method);
         }
       }
-      assertTrue(passed >= 1, "the gate published a plan of this run: " + published.keySet() + "\n"
-          + output.get("publish[0]") + "\n" + output.get("publish[1]"));
+      assertTrue(
+          passed >= 1,
+          "the gate published a plan of this run: "
+              + published.keySet()
+              + "\n"
+              + output.get("publish[0]")
+              + "\n"
+              + output.get("publish[1]"));
 
       String quantRun = "rtn4-" + RUN_KEY;
       String said = output.get("publish_quantized");
@@ -134,12 +178,21 @@ class DagEndToEndIT {
       assertTrue(quantPublished || said.contains("publish: held back " + quantRun), said);
       assertEquals(quantPublished, published.containsKey(quantRun), said);
       if (quantPublished) {
-        checkPublished(published.get(quantRun), quantRun, artifacts.resolve(RUN_KEY).resolve(quantRun + ".onnx"),
+        checkPublished(
+            published.get(quantRun),
+            quantRun,
+            artifacts.resolve(RUN_KEY).resolve(quantRun + ".onnx"),
             "rtn");
       }
-      // the rerun of a step with the DAG run's run id replaces rows: one evaluation row per plan and baseline
-      long evaluations = spark.read().format("delta").load(warehouse.resolve("evaluations").toString())
-          .filter("run_id like '%" + RUN_KEY + "'").count();
+      // the rerun of a step with the DAG run's run id replaces rows: one evaluation row per plan
+      // and baseline
+      long evaluations =
+          spark
+              .read()
+              .format("delta")
+              .load(warehouse.resolve("evaluations").toString())
+              .filter("run_id like '%" + RUN_KEY + "'")
+              .count();
       assertEquals(2 * 2 + 1, evaluations);
     } finally {
       spark.stop();
@@ -148,7 +201,8 @@ class DagEndToEndIT {
     }
   }
 
-  private static void checkPublished(Row row, String planId, Path artifact, String method) throws IOException {
+  private static void checkPublished(Row row, String planId, Path artifact, String method)
+      throws IOException {
     assertEquals(planId, row.getString(row.fieldIndex("evaluation_run_id")));
     assertEquals(method, row.getString(row.fieldIndex("method")));
     assertEquals(artifact.toString(), row.getString(row.fieldIndex("artifact")));
@@ -170,26 +224,47 @@ class DagEndToEndIT {
     Path confFile = tmp.resolve("conf.json");
     Files.writeString(confFile, conf.toString());
     Path json = tmp.resolve("commands.json");
-    ProcessBuilder pb = new ProcessBuilder("python3", "airflow-dags/tests/render_commands.py", "--dag-id", DAG_ID,
-        "--conf", "@" + confFile, "--run-id", RUN_ID, "--master", "local[2]", "--jobs-jar", jar.toString())
-        .directory(repo.toFile()).redirectOutput(json.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT);
+    ProcessBuilder pb =
+        new ProcessBuilder(
+                "python3",
+                "airflow-dags/tests/render_commands.py",
+                "--dag-id",
+                DAG_ID,
+                "--conf",
+                "@" + confFile,
+                "--run-id",
+                RUN_ID,
+                "--master",
+                "local[2]",
+                "--jobs-jar",
+                jar.toString())
+            .directory(repo.toFile())
+            .redirectOutput(json.toFile())
+            .redirectError(ProcessBuilder.Redirect.INHERIT);
     Process p = pb.start();
     assertTrue(p.waitFor(2, TimeUnit.MINUTES), "render_commands.py finishes");
     assertEquals(0, p.exitValue(), "render_commands.py exit code");
     return JSON.readTree(json.toFile());
   }
 
-  /** Runs one command line as the operator would (spark-submit found on PATH); returns its output. */
+  /**
+   * Runs one command line as the operator would (spark-submit found on PATH); returns its output.
+   */
   private static String run(Path repo, List<String> argv, Path log) throws Exception {
-    // the worker's PATH has a spark-submit on it (here tools/spark-submit); look the binary up there, as the
+    // the worker's PATH has a spark-submit on it (here tools/spark-submit); look the binary up
+    // there, as the
     // operator's subprocess call does (Java would search this JVM's PATH instead)
     String path = repo.resolve("tools") + ":" + System.getenv("PATH");
     List<String> command = new ArrayList<>(argv);
     command.set(0, which(argv.get(0), path));
-    ProcessBuilder pb = new ProcessBuilder(command).directory(tmp.toFile()).redirectErrorStream(true)
-        .redirectOutput(log.toFile());
+    ProcessBuilder pb =
+        new ProcessBuilder(command)
+            .directory(tmp.toFile())
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile());
     pb.environment().put("PATH", path);
-    // the worker's environment, not the command line: short-lived driver JVMs spend less CPU on C2 and GC threads
+    // the worker's environment, not the command line: short-lived driver JVMs spend less CPU on C2
+    // and GC threads
     pb.environment().put("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC");
     Process p = pb.start();
     if (!p.waitFor(STEP_TIMEOUT_MINUTES, TimeUnit.MINUTES)) {

@@ -30,40 +30,91 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code evaluate --decode} on stories260k: the dense plan through its decode graph agrees with the dense model, and a
- * static plan measured through the decode graph gives the prefill simulation's metrics (the two paths implement the
- * same plan).
+ * {@code evaluate --decode} on stories260k: the dense plan through its decode graph agrees with the
+ * dense model, and a static plan measured through the decode graph gives the prefill simulation's
+ * metrics (the two paths implement the same plan).
  */
 class DecodeEvaluationTest {
   @Test
   void staticPlanThroughTheDecodeGraphMatchesThePrefillSimulation() throws Exception {
     OnnxModel plain = OnnxModel.load(TestModels.stories260k());
-    OnnxModel decoder = OnnxModel.load(TestModels.stories260k().resolveSibling("stories260k_past.onnx"));
+    OnnxModel decoder =
+        OnnxModel.load(TestModels.stories260k().resolveSibling("stories260k_past.onnx"));
     AttentionMap map = AttentionLocator.locate(plain);
-    PlanMeta meta = new PlanMeta("w", plain.modelId(), "s", "streamingllm", 0.5, List.of(64), Map.of(64, 0.5),
-        map.numLayers(), map.block(0).numHeads(), map.block(0).numKvHeads(), 0L);
+    PlanMeta meta =
+        new PlanMeta(
+            "w",
+            plain.modelId(),
+            "s",
+            "streamingllm",
+            0.5,
+            List.of(64),
+            Map.of(64, 0.5),
+            map.numLayers(),
+            map.block(0).numHeads(),
+            map.block(0).numKvHeads(),
+            0L);
     List<PlanRow> streaming = new ArrayList<>();
     List<PlanRow> dense = new ArrayList<>();
     for (int l = 0; l < map.numLayers(); l++) {
       for (int h = 0; h < map.block(l).numKvHeads(); h++) {
-        streaming.add(new PlanRow("w", plain.modelId(), "s", "streamingllm", PlanRow.KV_HEAD, l, h,
-            PlanRow.STREAMING, 2, 10, 0, 0, "{}"));
-        dense.add(new PlanRow("w", plain.modelId(), "s", "dense", PlanRow.KV_HEAD, l, h, PlanRow.FULL, 0, 0, 0, 0,
-            "{}"));
+        streaming.add(
+            new PlanRow(
+                "w",
+                plain.modelId(),
+                "s",
+                "streamingllm",
+                PlanRow.KV_HEAD,
+                l,
+                h,
+                PlanRow.STREAMING,
+                2,
+                10,
+                0,
+                0,
+                "{}"));
+        dense.add(
+            new PlanRow(
+                "w",
+                plain.modelId(),
+                "s",
+                "dense",
+                PlanRow.KV_HEAD,
+                l,
+                h,
+                PlanRow.FULL,
+                0,
+                0,
+                0,
+                0,
+                "{}"));
       }
     }
     int[][] calib = IdArrays.read(TestModels.stories260kCalibration(), "calib");
-    List<CalibrationSample> samples = List.of(
-        CalibrationSample.of("a", Arrays.copyOf(calib[0], 64), null, CalibrationSample.SOURCE_IDS),
-        CalibrationSample.of("b", Arrays.copyOf(calib[1], 48), null, CalibrationSample.SOURCE_IDS));
+    List<CalibrationSample> samples =
+        List.of(
+            CalibrationSample.of(
+                "a", Arrays.copyOf(calib[0], 64), null, CalibrationSample.SOURCE_IDS),
+            CalibrationSample.of(
+                "b", Arrays.copyOf(calib[1], 48), null, CalibrationSample.SOURCE_IDS));
     AttentionMap decoderMap = AttentionLocator.locate(decoder);
-    OutputComparison.Metrics denseDecode = DecodeEvaluation.run(plain, decoder, DecodeGraphExporter.rewrite(decoder,
-        decoderMap, plain, meta, dense), samples, 1);
+    OutputComparison.Metrics denseDecode =
+        DecodeEvaluation.run(
+            plain,
+            decoder,
+            DecodeGraphExporter.rewrite(decoder, decoderMap, plain, meta, dense),
+            samples,
+            1);
     assertTrue(denseDecode.klMean() < 1e-8, "dense plan KL " + denseDecode.klMean());
     assertEquals(1.0, denseDecode.top1Agreement(), 1e-12);
 
-    OutputComparison.Metrics decoded = DecodeEvaluation.run(plain, decoder, DecodeGraphExporter.rewrite(decoder,
-        decoderMap, plain, meta, streaming), samples, 1);
+    OutputComparison.Metrics decoded =
+        DecodeEvaluation.run(
+            plain,
+            decoder,
+            DecodeGraphExporter.rewrite(decoder, decoderMap, plain, meta, streaming),
+            samples,
+            1);
     ModelProto simulated = HeadwiseAttentionExporter.rewrite(plain, map, meta, streaming);
     OutputComparison prefill = new OutputComparison();
     OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -84,8 +135,10 @@ class DecodeEvaluationTest {
     assertEquals(p.top1Agreement(), decoded.top1Agreement(), 1e-12);
   }
 
-  private static float[] logits(OrtSession s, OrtEnvironment env, OnnxModel m, Batch b) throws Exception {
-    Map<String, OnnxTensor> feeds = ModelFeeds.create(env, ModelInputs.of(m.graph()), b.ids(), b.mask());
+  private static float[] logits(OrtSession s, OrtEnvironment env, OnnxModel m, Batch b)
+      throws Exception {
+    Map<String, OnnxTensor> feeds =
+        ModelFeeds.create(env, ModelInputs.of(m.graph()), b.ids(), b.mask());
     try (OrtSession.Result r = s.run(feeds)) {
       FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
       float[] out = new float[fb.remaining()];

@@ -27,14 +27,14 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The bad-input rows of the fault matrix (docs/fault-matrix.md): each runs the real command line and asserts exit
- * code 2, one {@code headwise: error:} line naming the problem (plus one usage-hint line for command-line errors), no
- * stack trace, and that the warehouse it names was not created. Most fail before Spark starts; the JSONL rows fail
- * while Spark reads the sources, before any table is written.
+ * The bad-input rows of the fault matrix (docs/fault-matrix.md): each runs the real command line
+ * and asserts exit code 2, one {@code headwise: error:} line naming the problem (plus one
+ * usage-hint line for command-line errors), no stack trace, and that the warehouse it names was not
+ * created. Most fail before Spark starts; the JSONL rows fail while Spark reads the sources, before
+ * any table is written.
  */
 class FaultMatrixTest {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   static Path wh;
   static String model;
@@ -56,7 +56,8 @@ class FaultMatrixTest {
     Files.writeString(tmp.resolve("ids.json"), "[[1, 2, 3, 4]]");
     Files.writeString(tmp.resolve("mask.json"), "[[1, 1, 1]]");
     Files.writeString(tmp.resolve("empty.jsonl"), "");
-    Files.writeString(tmp.resolve("malformed.jsonl"), "{\"sample_id\": \"a\", \"input_ids\": [1, 2]}\n{oops\n");
+    Files.writeString(
+        tmp.resolve("malformed.jsonl"), "{\"sample_id\": \"a\", \"input_ids\": [1, 2]}\n{oops\n");
     Files.writeString(tmp.resolve("bad.properties"), "no_such_key=1\n");
     Files.writeString(tmp.resolve("a-file"), "x");
   }
@@ -64,50 +65,275 @@ class FaultMatrixTest {
   static Stream<Arguments> rows() {
     String t = tmp.toString();
     List<Arguments> rows = new ArrayList<>();
-    rows.add(row("missing model", "model file not found", "profile", "--model", t + "/nope.onnx", "--calibration",
-        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
-    rows.add(row("non-ONNX file", "cannot load ONNX model", "inspect", "--model", t + "/text.onnx"));
+    rows.add(
+        row(
+            "missing model",
+            "model file not found",
+            "profile",
+            "--model",
+            t + "/nope.onnx",
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r"));
+    rows.add(
+        row("non-ONNX file", "cannot load ONNX model", "inspect", "--model", t + "/text.onnx"));
     rows.add(row("truncated model", "truncated", "inspect", "--model", t + "/truncated.onnx"));
-    rows.add(row("no attention", "has no attention block", "profile", "--model", t + "/identity.onnx",
-        "--calibration", t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
-    rows.add(row("only an unsupported fused attention op", "fused attention", "profile", "--model", t + "/fused.onnx",
-        "--calibration", t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
-    rows.add(row("missing external-data file", "missing.bin", "inspect", "--model", t + "/external.onnx"));
-    rows.add(row("ids outside the vocabulary", "vocabulary", "stats", "--model", model, "--input-ids",
-        t + "/vocab.json"));
-    rows.add(row("negative ids", "-2", "stats", "--model", model, "--input-ids", t + "/negative.json"));
-    rows.add(row("mask shape differs from the ids", "mask", "stats", "--model", model, "--input-ids",
-        t + "/ids.json", "--attention-mask", t + "/mask.json"));
-    rows.add(row("empty JSONL", "no sample", "profile", "--model", model, "--calibration", t + "/empty.jsonl",
-        "--warehouse", t + "/wh", "--run-id", "r"));
-    rows.add(row("malformed JSONL (line named)", "line 2", "profile", "--model", model, "--calibration",
-        t + "/malformed.jsonl", "--warehouse", t + "/wh", "--run-id", "r"));
+    rows.add(
+        row(
+            "no attention",
+            "has no attention block",
+            "profile",
+            "--model",
+            t + "/identity.onnx",
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r"));
+    rows.add(
+        row(
+            "only an unsupported fused attention op",
+            "fused attention",
+            "profile",
+            "--model",
+            t + "/fused.onnx",
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r"));
+    rows.add(
+        row(
+            "missing external-data file",
+            "missing.bin",
+            "inspect",
+            "--model",
+            t + "/external.onnx"));
+    rows.add(
+        row(
+            "ids outside the vocabulary",
+            "vocabulary",
+            "stats",
+            "--model",
+            model,
+            "--input-ids",
+            t + "/vocab.json"));
+    rows.add(
+        row("negative ids", "-2", "stats", "--model", model, "--input-ids", t + "/negative.json"));
+    rows.add(
+        row(
+            "mask shape differs from the ids",
+            "mask",
+            "stats",
+            "--model",
+            model,
+            "--input-ids",
+            t + "/ids.json",
+            "--attention-mask",
+            t + "/mask.json"));
+    rows.add(
+        row(
+            "empty JSONL",
+            "no sample",
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r"));
+    rows.add(
+        row(
+            "malformed JSONL (line named)",
+            "line 2",
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            t + "/malformed.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r"));
     for (String f : List.of("0", "1.5", "NaN")) {
-      rows.add(row("--kv-fraction " + f, "outside (0, 1]", "plan", "--method", "duo", "--warehouse", t + "/wh",
-          "--stats-run", "s", "--kv-fraction", f, "--length", "256", "--plan-id", "p"));
+      rows.add(
+          row(
+              "--kv-fraction " + f,
+              "outside (0, 1]",
+              "plan",
+              "--method",
+              "duo",
+              "--warehouse",
+              t + "/wh",
+              "--stats-run",
+              "s",
+              "--kv-fraction",
+              f,
+              "--length",
+              "256",
+              "--plan-id",
+              "p"));
     }
-    rows.add(row("--length 0", "not positive", "plan", "--method", "duo", "--warehouse", t + "/wh", "--stats-run",
-        "s", "--kv-fraction", "0.5", "--length", "0", "--plan-id", "p"));
-    rows.add(row("unknown method", "nosuch", "plan", "--method", "nosuch", "--warehouse", t + "/wh", "--stats-run",
-        "s", "--kv-fraction", "0.5", "--length", "256", "--plan-id", "p"));
-    rows.add(row("warehouse path is a file", "is a file", "plan", "--method", "duo", "--warehouse", t + "/a-file",
-        "--stats-run", "s", "--kv-fraction", "0.5", "--length", "256", "--plan-id", "p"));
-    rows.add(row("--threads -3", "--threads must be >= 0", "profile", "--model", model, "--calibration",
-        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r", "--threads", "-3"));
-    rows.add(row("--run-id \"\"", "--run-id must not be empty", "profile", "--model", model, "--calibration",
-        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", ""));
-    rows.add(row("bad --master", "is not a Spark master URL", "profile", "--model", model, "--calibration",
-        t + "/empty.jsonl", "--warehouse", t + "/wh", "--run-id", "r", "--master", "nowhere"));
-    rows.add(row("unknown option (usage hint line)", "--no-such-option", "plan", "--method", "duo", "--warehouse",
-        t + "/wh", "--stats-run", "s", "--kv-fraction", "0.5", "--length", "256", "--plan-id", "p",
-        "--no-such-option"));
-    rows.add(row("unknown --config key", "no_such_key", "plan", "--config", t + "/bad.properties", "--method",
-        "duo", "--warehouse", t + "/wh", "--stats-run", "s", "--kv-fraction", "0.5", "--length", "256",
-        "--plan-id", "p"));
-    rows.add(row("export --out equal to --model", "is the input model", "export", "--model", model, "--plan-id",
-        "p", "--warehouse", t + "/wh", "--out", model));
-    rows.add(row("maintain --retain-hours -1", "--retain-hours", "maintain", "--warehouse", t,
-        "--retain-hours", "-1"));
+    rows.add(
+        row(
+            "--length 0",
+            "not positive",
+            "plan",
+            "--method",
+            "duo",
+            "--warehouse",
+            t + "/wh",
+            "--stats-run",
+            "s",
+            "--kv-fraction",
+            "0.5",
+            "--length",
+            "0",
+            "--plan-id",
+            "p"));
+    rows.add(
+        row(
+            "unknown method",
+            "nosuch",
+            "plan",
+            "--method",
+            "nosuch",
+            "--warehouse",
+            t + "/wh",
+            "--stats-run",
+            "s",
+            "--kv-fraction",
+            "0.5",
+            "--length",
+            "256",
+            "--plan-id",
+            "p"));
+    rows.add(
+        row(
+            "warehouse path is a file",
+            "is a file",
+            "plan",
+            "--method",
+            "duo",
+            "--warehouse",
+            t + "/a-file",
+            "--stats-run",
+            "s",
+            "--kv-fraction",
+            "0.5",
+            "--length",
+            "256",
+            "--plan-id",
+            "p"));
+    rows.add(
+        row(
+            "--threads -3",
+            "--threads must be >= 0",
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r",
+            "--threads",
+            "-3"));
+    rows.add(
+        row(
+            "--run-id \"\"",
+            "--run-id must not be empty",
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            ""));
+    rows.add(
+        row(
+            "bad --master",
+            "is not a Spark master URL",
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            t + "/empty.jsonl",
+            "--warehouse",
+            t + "/wh",
+            "--run-id",
+            "r",
+            "--master",
+            "nowhere"));
+    rows.add(
+        row(
+            "unknown option (usage hint line)",
+            "--no-such-option",
+            "plan",
+            "--method",
+            "duo",
+            "--warehouse",
+            t + "/wh",
+            "--stats-run",
+            "s",
+            "--kv-fraction",
+            "0.5",
+            "--length",
+            "256",
+            "--plan-id",
+            "p",
+            "--no-such-option"));
+    rows.add(
+        row(
+            "unknown --config key",
+            "no_such_key",
+            "plan",
+            "--config",
+            t + "/bad.properties",
+            "--method",
+            "duo",
+            "--warehouse",
+            t + "/wh",
+            "--stats-run",
+            "s",
+            "--kv-fraction",
+            "0.5",
+            "--length",
+            "256",
+            "--plan-id",
+            "p"));
+    rows.add(
+        row(
+            "export --out equal to --model",
+            "is the input model",
+            "export",
+            "--model",
+            model,
+            "--plan-id",
+            "p",
+            "--warehouse",
+            t + "/wh",
+            "--out",
+            model));
+    rows.add(
+        row(
+            "maintain --retain-hours -1",
+            "--retain-hours",
+            "maintain",
+            "--warehouse",
+            t,
+            "--retain-hours",
+            "-1"));
     return rows.stream();
   }
 
@@ -116,13 +342,20 @@ class FaultMatrixTest {
   void badInputIsOneLineExitTwoAndWritesNothing(String name, String expected, String[] args) {
     CliRunner.Result r = CliRunner.run(args);
     assertEquals(2, r.exitCode(), name + ": " + r.err());
-    List<String> lines = r.err().lines().filter(l -> !l.isBlank() && !l.startsWith("WARNING")).toList();
+    List<String> lines =
+        r.err().lines().filter(l -> !l.isBlank() && !l.startsWith("WARNING")).toList();
     assertTrue(lines.get(0).startsWith("headwise: error: "), name + ": " + r.err());
     assertTrue(lines.get(0).contains(expected), name + ": " + r.err());
-    assertTrue(lines.size() == 1 || lines.size() == 2 && lines.get(1).startsWith("Usage: "), name + ": " + r.err());
+    assertTrue(
+        lines.size() == 1 || lines.size() == 2 && lines.get(1).startsWith("Usage: "),
+        name + ": " + r.err());
     assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), name + ": " + r.err());
     assertFalse(Files.exists(wh), name + " created the warehouse");
-    System.out.println("fault-matrix | " + name + " | " + lines.get(0)); // the observed line, for docs/fault-matrix.md
+    System.out.println(
+        "fault-matrix | "
+            + name
+            + " | "
+            + lines.get(0)); // the observed line, for docs/fault-matrix.md
   }
 
   private static Arguments row(String name, String expected, String... args) {
@@ -132,16 +365,30 @@ class FaultMatrixTest {
   private static ModelProto identity(String externalData) {
     ValueInfoProto in = value("input_ids", TensorProto.DataType.INT64_VALUE);
     ValueInfoProto out = value("y", TensorProto.DataType.INT64_VALUE);
-    GraphProto.Builder g = GraphProto.newBuilder().setName("g").addInput(in).addOutput(out)
-        .addNode(NodeProto.newBuilder().setOpType("Identity").addInput("input_ids").addOutput("y"));
+    GraphProto.Builder g =
+        GraphProto.newBuilder()
+            .setName("g")
+            .addInput(in)
+            .addOutput(out)
+            .addNode(
+                NodeProto.newBuilder().setOpType("Identity").addInput("input_ids").addOutput("y"));
     if (externalData != null) {
-      g.addInitializer(TensorProto.newBuilder().setName("w").addDims(4).setDataType(TensorProto.DataType.FLOAT_VALUE)
-          .setDataLocation(TensorProto.DataLocation.EXTERNAL)
-          .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue(externalData))
-          .addExternalData(StringStringEntryProto.newBuilder().setKey("length").setValue("16")));
+      g.addInitializer(
+          TensorProto.newBuilder()
+              .setName("w")
+              .addDims(4)
+              .setDataType(TensorProto.DataType.FLOAT_VALUE)
+              .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+              .addExternalData(
+                  StringStringEntryProto.newBuilder().setKey("location").setValue(externalData))
+              .addExternalData(
+                  StringStringEntryProto.newBuilder().setKey("length").setValue("16")));
     }
-    return ModelProto.newBuilder().setIrVersion(8).setGraph(g)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17)).build();
+    return ModelProto.newBuilder()
+        .setIrVersion(8)
+        .setGraph(g)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17))
+        .build();
   }
 
   /** One ONNX (opset 23) Attention node over q, k, v: a fused op headwise refuses by name. */
@@ -151,19 +398,34 @@ class FaultMatrixTest {
       g.addInput(value(n, TensorProto.DataType.FLOAT_VALUE));
     }
     g.addOutput(value("y", TensorProto.DataType.FLOAT_VALUE));
-    // SparseAttention stays unsupported (ONNX Attention, GQA, MHA and com.microsoft Attention are expanded now)
-    g.addNode(NodeProto.newBuilder().setOpType("SparseAttention").setDomain("com.microsoft").addInput("q")
-        .addInput("k").addInput("v").addOutput("y"));
-    return ModelProto.newBuilder().setIrVersion(10).setGraph(g)
+    // SparseAttention stays unsupported (ONNX Attention, GQA, MHA and com.microsoft Attention are
+    // expanded now)
+    g.addNode(
+        NodeProto.newBuilder()
+            .setOpType("SparseAttention")
+            .setDomain("com.microsoft")
+            .addInput("q")
+            .addInput("k")
+            .addInput("v")
+            .addOutput("y"));
+    return ModelProto.newBuilder()
+        .setIrVersion(10)
+        .setGraph(g)
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(23))
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1)).build();
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("com.microsoft").setVersion(1))
+        .build();
   }
 
   private static ValueInfoProto value(String name, int elemType) {
-    TensorShapeProto.Builder shape = TensorShapeProto.newBuilder()
-        .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("b"))
-        .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("t"));
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape))).build();
+    TensorShapeProto.Builder shape =
+        TensorShapeProto.newBuilder()
+            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("b"))
+            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("t"));
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape)))
+        .build();
   }
 }

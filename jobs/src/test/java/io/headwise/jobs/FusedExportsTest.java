@@ -20,13 +20,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Models whose attention is a fused operator run through every step: a GroupQueryAttention decoder in ONNX Runtime
- * GenAI's model-builder layout is inspected, profiled, planned, exported (the fused op becomes HeadwiseAttention) and
- * evaluated, the dense plan reproducing the fused model exactly.
+ * Models whose attention is a fused operator run through every step: a GroupQueryAttention decoder
+ * in ONNX Runtime GenAI's model-builder layout is inspected, profiled, planned, exported (the fused
+ * op becomes HeadwiseAttention) and evaluated, the dense plan reproducing the fused model exactly.
  */
 class FusedExportsTest extends SparkTestBase {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   static String gqa;
   static Path calib;
@@ -42,12 +41,15 @@ class FusedExportsTest extends SparkTestBase {
   }
 
   /** Random token-id samples of lengths between half and all of {@code length}. */
-  static Path ids(Path out, String prefix, int n, int vocab, int length, long seed) throws Exception {
+  static Path ids(Path out, String prefix, int n, int vocab, int length, long seed)
+      throws Exception {
     Random rnd = new Random(seed);
     List<String> lines = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       int len = length / 2 + rnd.nextInt(length / 2 + 1);
-      StringBuilder s = new StringBuilder("{\"sample_id\":\"" + prefix + i + "\",\"source\":\"random\",\"input_ids\":[");
+      StringBuilder s =
+          new StringBuilder(
+              "{\"sample_id\":\"" + prefix + i + "\",\"source\":\"random\",\"input_ids\":[");
       for (int j = 0; j < len; j++) {
         s.append(j == 0 ? "" : ",").append(1 + rnd.nextInt(vocab - 1));
       }
@@ -62,25 +64,79 @@ class FusedExportsTest extends SparkTestBase {
     assertTrue(r.out().contains("com.microsoft::GroupQueryAttention"), r.out());
     assertTrue(r.out().contains("unsupported: none"), r.out());
     String w = tmp.resolve("wh-gqa").toString();
-    ok(CliRunner.run("profile", "--model", gqa, "--calibration", calib.toString(), "--warehouse", w, "--run-id",
-        "g1"));
-    List<Row> stats = spark.read().format("delta").load(w + "/head_stats").filter("run_id = 'g1'").collectAsList();
+    ok(
+        CliRunner.run(
+            "profile",
+            "--model",
+            gqa,
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            w,
+            "--run-id",
+            "g1"));
+    List<Row> stats =
+        spark
+            .read()
+            .format("delta")
+            .load(w + "/head_stats")
+            .filter("run_id = 'g1'")
+            .collectAsList();
     assertFalse(stats.isEmpty());
     for (String method : List.of("dense", "duo", "streamingllm")) {
-      ok(CliRunner.run("plan", "--method", method, "--warehouse", w, "--stats-run", "g1", "--kv-fraction",
-          method.equals("dense") ? "1" : "0.5", "--length", "32", "--plan-id", "g-" + method));
+      ok(
+          CliRunner.run(
+              "plan",
+              "--method",
+              method,
+              "--warehouse",
+              w,
+              "--stats-run",
+              "g1",
+              "--kv-fraction",
+              method.equals("dense") ? "1" : "0.5",
+              "--length",
+              "32",
+              "--plan-id",
+              "g-" + method));
     }
     Path out = tmp.resolve("gqa-duo.onnx");
-    ok(CliRunner.run("export", "--model", gqa, "--warehouse", w, "--plan-id", "g-duo", "--out", out.toString()));
+    ok(
+        CliRunner.run(
+            "export",
+            "--model",
+            gqa,
+            "--warehouse",
+            w,
+            "--plan-id",
+            "g-duo",
+            "--out",
+            out.toString()));
     OnnxModel exported = OnnxModel.load(out);
-    long ops = exported.graph().getNodeList().stream().filter(n -> n.getOpType().equals("HeadwiseAttention")).count();
+    long ops =
+        exported.graph().getNodeList().stream()
+            .filter(n -> n.getOpType().equals("HeadwiseAttention"))
+            .count();
     assertEquals(2, ops);
     for (NodeProto n : exported.graph().getNodeList()) {
       assertFalse(n.getOpType().equals("GroupQueryAttention"), "fused op left in the export");
     }
-    ok(CliRunner.run("evaluate", "--model", gqa, "--warehouse", w, "--plan-id", "g-dense", "--samples",
-        held.toString(), "--run-id", "e-dense", "--no-baseline"));
-    Row dense = spark.read().format("delta").load(w + "/evaluations").filter("run_id = 'e-dense'").first();
+    ok(
+        CliRunner.run(
+            "evaluate",
+            "--model",
+            gqa,
+            "--warehouse",
+            w,
+            "--plan-id",
+            "g-dense",
+            "--samples",
+            held.toString(),
+            "--run-id",
+            "e-dense",
+            "--no-baseline"));
+    Row dense =
+        spark.read().format("delta").load(w + "/evaluations").filter("run_id = 'e-dense'").first();
     double kl = dense.getDouble(dense.fieldIndex("kl_mean"));
     assertTrue(kl < 1e-6, "dense plan KL vs the fused model: " + kl);
     assertEquals(1.0, dense.getDouble(dense.fieldIndex("top1_agreement")), 1e-12);

@@ -20,34 +20,60 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Profiles stories260k with its calibration ids on local Spark: values equal {@code headwise stats}, a rerun
- * supersedes the earlier attempt for readers, and failed runs leave the tables unchanged.
+ * Profiles stories260k with its calibration ids on local Spark: values equal {@code headwise
+ * stats}, a rerun supersedes the earlier attempt for readers, and failed runs leave the tables
+ * unchanged.
  */
 class ProfileJobTest extends SparkTestBase {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   @Test
   void profileMatchesStatsRerunsReplaceAndFailuresCommitNothing() throws Exception {
-    Path calib = TestFiles.jsonlFromIds(TestModels.stories260kCalibration(), tmp.resolve("calib.jsonl"), "s");
+    Path calib =
+        TestFiles.jsonlFromIds(
+            TestModels.stories260kCalibration(), tmp.resolve("calib.jsonl"), "s");
     Path wh = tmp.resolve("warehouse");
     String model = TestModels.stories260k().toString();
-    // batches of 3 on Spark against `stats`' default of one sequence per run: batching must not change the values
-    Result r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse",
-        wh.toString(), "--run-id", "r1", "--batch-size", "3");
+    // batches of 3 on Spark against `stats`' default of one sequence per run: batching must not
+    // change the values
+    Result r =
+        CliRunner.run(
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "r1",
+            "--batch-size",
+            "3");
     assertEquals(0, r.exitCode(), r.err());
 
-    List<Row> rows = spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList();
+    List<Row> rows =
+        spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList();
     assertTrue(rows.size() > 5 * 8 * 20, "rows " + rows.size());
     Map<String, Double> profiled = new HashMap<>();
     for (Row row : rows) {
       assertEquals(256, row.getInt(row.fieldIndex("length_bucket")));
-      profiled.put(row.getInt(row.fieldIndex("layer")) + "/" + row.getInt(row.fieldIndex("head")) + "/"
-          + row.getString(row.fieldIndex("stat")), row.getDouble(row.fieldIndex("value")));
+      profiled.put(
+          row.getInt(row.fieldIndex("layer"))
+              + "/"
+              + row.getInt(row.fieldIndex("head"))
+              + "/"
+              + row.getString(row.fieldIndex("stat")),
+          row.getDouble(row.fieldIndex("value")));
     }
 
-    Result s = CliRunner.run("stats", "--model", model, "--input-ids", TestModels.stories260kCalibration().toString(),
-        "--json");
+    Result s =
+        CliRunner.run(
+            "stats",
+            "--model",
+            model,
+            "--input-ids",
+            TestModels.stories260kCalibration().toString(),
+            "--json");
     assertEquals(0, s.exitCode(), s.err());
     JsonNode heads = new ObjectMapper().readTree(s.out()).get("heads");
     int compared = 0;
@@ -58,29 +84,52 @@ class ProfileJobTest extends SparkTestBase {
         if (List.of("layer", "head", "kv_head", "n_queries").contains(f.getKey())) {
           continue;
         }
-        Double v = profiled.get(h.get("layer").asInt() + "/" + h.get("head").asInt() + "/" + f.getKey());
+        Double v =
+            profiled.get(h.get("layer").asInt() + "/" + h.get("head").asInt() + "/" + f.getKey());
         assertTrue(v != null, "profile lacks " + f.getKey());
         assertEquals(f.getValue().asDouble(), v, 1e-6, f.getKey());
         compared++;
       }
     }
     assertEquals(rows.size(), compared);
-    long importanceRows = spark.read().format("delta").load(wh.resolve("token_importance").toString()).count();
+    long importanceRows =
+        spark.read().format("delta").load(wh.resolve("token_importance").toString()).count();
     assertEquals(8 * 5, importanceRows);
 
-    // rerun with the same run id: appended under a new attempt that supersedes the first one for readers
-    r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse", wh.toString(),
-        "--run-id", "r1");
+    // rerun with the same run id: appended under a new attempt that supersedes the first one for
+    // readers
+    r =
+        CliRunner.run(
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "r1");
     assertEquals(0, r.exitCode(), r.err());
     Warehouse w = new Warehouse(spark, wh);
     assertEquals(rows.size(), w.read(Tables.HEAD_STATS).orElseThrow().count());
-    assertEquals(2L * rows.size(), spark.read().format("delta").load(wh.resolve("head_stats").toString()).count());
+    assertEquals(
+        2L * rows.size(),
+        spark.read().format("delta").load(wh.resolve("head_stats").toString()).count());
     assertEquals(1, w.read(Tables.RUNS).orElseThrow().count());
-    List<Row> current = w.readWithAttempts(Tables.HEAD_STATS).orElseThrow().select("attempt_id").distinct()
-        .collectAsList();
+    List<Row> current =
+        w.readWithAttempts(Tables.HEAD_STATS)
+            .orElseThrow()
+            .select("attempt_id")
+            .distinct()
+            .collectAsList();
     assertEquals(1, current.size());
-    assertEquals(current.get(0).getString(0), w.readWithAttempts(Tables.RUNS).orElseThrow().first()
-        .getString(w.readWithAttempts(Tables.RUNS).orElseThrow().first().fieldIndex("attempt_id")));
+    assertEquals(
+        current.get(0).getString(0),
+        w.readWithAttempts(Tables.RUNS)
+            .orElseThrow()
+            .first()
+            .getString(
+                w.readWithAttempts(Tables.RUNS).orElseThrow().first().fieldIndex("attempt_id")));
 
     // a corrupt model and a bad sample both fail with one line and leave every table as it was
     Map<String, Long> versions = versions(wh);
@@ -88,14 +137,32 @@ class ProfileJobTest extends SparkTestBase {
     byte[] bytes = Files.readAllBytes(TestModels.stories260k());
     Path corrupt = tmp.resolve("corrupt.onnx");
     Files.write(corrupt, java.util.Arrays.copyOf(bytes, bytes.length / 2));
-    r = CliRunner.run("profile", "--model", corrupt.toString(), "--calibration", calib.toString(), "--warehouse",
-        wh.toString(), "--run-id", "r2");
+    r =
+        CliRunner.run(
+            "profile",
+            "--model",
+            corrupt.toString(),
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "r2");
     assertEquals(2, r.exitCode(), r.err());
     assertTrue(r.err().contains("truncated"), r.err());
     Path bad = tmp.resolve("bad.jsonl");
     Files.writeString(bad, "{\"sample_id\": \"x\", \"input_ids\": [1, 2, 9999]}\n");
-    r = CliRunner.run("profile", "--model", model, "--calibration", bad.toString(), "--warehouse", wh.toString(),
-        "--run-id", "r3");
+    r =
+        CliRunner.run(
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            bad.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "r3");
     assertEquals(2, r.exitCode(), r.err());
     assertTrue(r.err().contains("outside the model's vocabulary"), r.err());
     assertEquals(versions, versions(wh));
@@ -106,8 +173,13 @@ class ProfileJobTest extends SparkTestBase {
     Map<String, Long> v = new HashMap<>();
     try (var s = Files.list(wh)) {
       for (Path t : s.toList()) {
-        v.put(t.getFileName().toString(), io.delta.tables.DeltaTable.forPath(spark, t.toString()).history(1)
-            .select("version").first().getLong(0));
+        v.put(
+            t.getFileName().toString(),
+            io.delta.tables.DeltaTable.forPath(spark, t.toString())
+                .history(1)
+                .select("version")
+                .first()
+                .getLong(0));
       }
     }
     return v;

@@ -18,12 +18,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * `headwise profile` with {@code --master local[1]} and {@code --master local[2]} (each in its own JVM, as a user
- * would run them) writes the same head_stats.
+ * `headwise profile` with {@code --master local[1]} and {@code --master local[2]} (each in its own
+ * JVM, as a user would run them) writes the same head_stats.
  */
 class ProfileParallelismTest extends SparkTestBase {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   @Test
   void localOneAndLocalTwoAgree() throws Exception {
@@ -49,23 +48,56 @@ class ProfileParallelismTest extends SparkTestBase {
 
   private Map<String, Double> run(Path calib, int cores) throws Exception {
     Path wh = tmp.resolve("wh" + cores);
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx3g"));
-    cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-        .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2") || a.startsWith("-Djdk.reflect")
-            || a.startsWith("-Dio.netty")).toList());
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), HeadwiseCommand.class.getName(), "profile",
-        "--model", TestModels.stories260k().toString(), "--calibration", calib.toString(), "--warehouse",
-        wh.toString(), "--run-id", "par", "--master", "local[" + cores + "]", "--partitions", String.valueOf(cores),
-        "--threads", "1"));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("log" + cores).toFile())
-        .start();
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx3g"));
+    cmd.addAll(
+        ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+            .filter(
+                a ->
+                    a.startsWith("--add-opens")
+                        || a.startsWith("-Dlog4j2")
+                        || a.startsWith("-Djdk.reflect")
+                        || a.startsWith("-Dio.netty"))
+            .toList());
+    cmd.addAll(
+        List.of(
+            "-cp",
+            System.getProperty("java.class.path"),
+            HeadwiseCommand.class.getName(),
+            "profile",
+            "--model",
+            TestModels.stories260k().toString(),
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "par",
+            "--master",
+            "local[" + cores + "]",
+            "--partitions",
+            String.valueOf(cores),
+            "--threads",
+            "1"));
+    Process p =
+        new ProcessBuilder(cmd)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("log" + cores).toFile())
+            .start();
     assertTrue(p.waitFor(10, TimeUnit.MINUTES), "profile with local[" + cores + "] timed out");
     assertEquals(0, p.exitValue(), Files.readString(tmp.resolve("log" + cores)));
     Map<String, Double> out = new HashMap<>();
-    for (Row r : spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList()) {
-      out.put(r.getInt(r.fieldIndex("length_bucket")) + "/" + r.getInt(r.fieldIndex("layer")) + "/"
-          + r.getInt(r.fieldIndex("head")) + "/" + r.getString(r.fieldIndex("stat")),
+    for (Row r :
+        spark.read().format("delta").load(wh.resolve("head_stats").toString()).collectAsList()) {
+      out.put(
+          r.getInt(r.fieldIndex("length_bucket"))
+              + "/"
+              + r.getInt(r.fieldIndex("layer"))
+              + "/"
+              + r.getInt(r.fieldIndex("head"))
+              + "/"
+              + r.getString(r.fieldIndex("stat")),
           r.getDouble(r.fieldIndex("value")));
     }
     return out;

@@ -27,16 +27,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The publish gate on hand-made {@code evaluations} rows: plans that meet every applicable threshold are published
- * with their gate JSON and artifact, others are held back (exit 0, or 3 with --fail-if-held) and withdrawn if an
- * earlier gate had published them; thresholds that do not apply are skipped with a reason; bad input is refused.
+ * The publish gate on hand-made {@code evaluations} rows: plans that meet every applicable
+ * threshold are published with their gate JSON and artifact, others are held back (exit 0, or 3
+ * with --fail-if-held) and withdrawn if an earlier gate had published them; thresholds that do not
+ * apply are skipped with a reason; bad input is refused.
  */
 class PublishJobTest extends SparkTestBase {
   private static final String MODEL = "sha256:test";
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
   static Path wh;
 
   @BeforeAll
@@ -48,10 +48,36 @@ class PublishJobTest extends SparkTestBase {
     List<Row> rows = new ArrayList<>();
     // decoder plan better than its uniform baseline, keeps 95 % of the dense repeat accuracy
     rows.add(eval("e1", "good", "duo", false, null, 0.5, 0.9, 0.95, 1.0, null, null, null));
-    rows.add(eval("e1", "good-uniform", "streamingllm", true, "good", 1.0, 0.8, 0.5, 1.0, null, null, null));
+    rows.add(
+        eval(
+            "e1",
+            "good-uniform",
+            "streamingllm",
+            true,
+            "good",
+            1.0,
+            0.8,
+            0.5,
+            1.0,
+            null,
+            null,
+            null));
     // decoder plan worse than its baseline
     rows.add(eval("e2", "bad", "razor", false, null, 2.0, 0.5, null, null, null, null, null));
-    rows.add(eval("e2", "bad-uniform", "streamingllm", true, "bad", 1.0, 0.7, null, null, null, null, null));
+    rows.add(
+        eval(
+            "e2",
+            "bad-uniform",
+            "streamingllm",
+            true,
+            "bad",
+            1.0,
+            0.7,
+            null,
+            null,
+            null,
+            null,
+            null));
     // encoder plan: only the cosine applies
     rows.add(eval("e3", "enc", "moa", false, null, null, null, null, null, null, null, 0.995));
     // dense plan: no baseline, dense scores 0 on the probes: no default threshold applies
@@ -62,17 +88,52 @@ class PublishJobTest extends SparkTestBase {
     // with the evaluate steps' runs rows: readers see only rows of attempts that have one
     Dataset<Row> runs = null;
     for (String run : List.of("e1", "e2", "e3", "e4", "e5")) {
-      Dataset<Row> r = RunRecords.row(w, run, "evaluate", MODEL, "test", Instant.now(), Map.of(), Map.of(), null);
+      Dataset<Row> r =
+          RunRecords.row(
+              w, run, "evaluate", MODEL, "test", Instant.now(), Map.of(), Map.of(), null);
       runs = runs == null ? r : runs.union(r);
     }
-    w.commit(List.of(new Warehouse.TableWrite(Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, rows),
-        Map.of("model_id", MODEL)), new Warehouse.TableWrite(Tables.RUNS, runs, Map.of())), "test");
+    w.commit(
+        List.of(
+            new Warehouse.TableWrite(
+                Tables.EVALUATIONS, w.rows(Tables.EVALUATIONS, rows), Map.of("model_id", MODEL)),
+            new Warehouse.TableWrite(Tables.RUNS, runs, Map.of())),
+        "test");
   }
 
-  private static Row eval(String run, String plan, String method, boolean baseline, String baselineFor, Double kl,
-      Double top1, Double repeat, Double denseRepeat, Double passkey, Double densePasskey, Double cosine) {
-    return RowFactory.create(MODEL, run, plan, method, baseline, baselineFor, 0.5, 0.5, 8, 512L, kl, top1,
-        kl == null ? null : 0.01, repeat, denseRepeat, passkey, densePasskey, cosine, Timestamp.from(Instant.now()));
+  private static Row eval(
+      String run,
+      String plan,
+      String method,
+      boolean baseline,
+      String baselineFor,
+      Double kl,
+      Double top1,
+      Double repeat,
+      Double denseRepeat,
+      Double passkey,
+      Double densePasskey,
+      Double cosine) {
+    return RowFactory.create(
+        MODEL,
+        run,
+        plan,
+        method,
+        baseline,
+        baselineFor,
+        0.5,
+        0.5,
+        8,
+        512L,
+        kl,
+        top1,
+        kl == null ? null : 0.01,
+        repeat,
+        denseRepeat,
+        passkey,
+        densePasskey,
+        cosine,
+        Timestamp.from(Instant.now()));
   }
 
   private static Result publish(String... args) {
@@ -83,7 +144,12 @@ class PublishJobTest extends SparkTestBase {
 
   private static Map<String, Row> published() {
     Map<String, Row> out = new LinkedHashMap<>();
-    for (Row r : spark.read().format("delta").load(wh.resolve("published_plans").toString()).collectAsList()) {
+    for (Row r :
+        spark
+            .read()
+            .format("delta")
+            .load(wh.resolve("published_plans").toString())
+            .collectAsList()) {
       out.put(r.getString(r.fieldIndex("plan_id")), r);
     }
     return out;
@@ -91,7 +157,8 @@ class PublishJobTest extends SparkTestBase {
 
   private static Map<String, JsonNode> checks(Row published) throws Exception {
     Map<String, JsonNode> out = new LinkedHashMap<>();
-    for (JsonNode c : JSON.readTree(published.getString(published.fieldIndex("gate"))).get("checks")) {
+    for (JsonNode c :
+        JSON.readTree(published.getString(published.fieldIndex("gate"))).get("checks")) {
       out.put(c.get("name").asText(), c);
     }
     return out;
@@ -112,10 +179,18 @@ class PublishJobTest extends SparkTestBase {
     assertTrue(c.get("kl_ratio").get("passed").asBoolean());
     assertEquals(0.95, c.get("repeat_retention").get("value").asDouble(), 1e-12);
     assertEquals("threshold off", c.get("kl").get("skipped").asText());
-    assertTrue(c.get("passkey_retention").get("skipped").asText().contains("passkey probes among the held-out"));
+    assertTrue(
+        c.get("passkey_retention")
+            .get("skipped")
+            .asText()
+            .contains("passkey probes among the held-out"));
     assertTrue(c.get("cosine").get("skipped").asText().contains("decoder"));
-    assertEquals(1.0, JSON.readTree(good.getString(good.fieldIndex("gate"))).get("thresholds").get("max_kl_ratio")
-        .asDouble());
+    assertEquals(
+        1.0,
+        JSON.readTree(good.getString(good.fieldIndex("gate")))
+            .get("thresholds")
+            .get("max_kl_ratio")
+            .asDouble());
 
     r = publish("--run-id", "e2");
     assertEquals(0, r.exitCode(), r.err());
@@ -123,14 +198,21 @@ class PublishJobTest extends SparkTestBase {
     assertFalse(published().containsKey("bad"));
     assertEquals(PublishJob.EXIT_HELD, publish("--run-id", "e2", "--fail-if-held").exitCode());
 
-    // looser gate publishes it; the default gate again withdraws it (the table holds the latest decision)
+    // looser gate publishes it; the default gate again withdraws it (the table holds the latest
+    // decision)
     assertEquals(0, publish("--run-id", "e2", "--max-kl-ratio", "3").exitCode());
     assertTrue(published().containsKey("bad"));
     assertEquals(0, publish("--run-id", "e2").exitCode());
     assertFalse(published().containsKey("bad"));
     assertTrue(published().containsKey("good"), "other plans keep their rows");
-    assertEquals(1, spark.read().format("delta").load(wh.resolve("published_plans").toString())
-        .filter("plan_id = 'good'").count());
+    assertEquals(
+        1,
+        spark
+            .read()
+            .format("delta")
+            .load(wh.resolve("published_plans").toString())
+            .filter("plan_id = 'good'")
+            .count());
   }
 
   @Test
@@ -140,24 +222,37 @@ class PublishJobTest extends SparkTestBase {
     assertTrue(r.out().contains("kl_ratio (no next-token KL: encoder model)"), r.out());
 
     r = publish("--run-id", "e4");
-    assertTrue(r.out().contains("publish: held back dense: no threshold applies to what was measured"), r.out());
+    assertTrue(
+        r.out().contains("publish: held back dense: no threshold applies to what was measured"),
+        r.out());
     assertTrue(r.out().contains("the dense model scores 0 on the repeat probes"), r.out());
     assertTrue(r.out().contains("no uniform baseline in this run"), r.out());
     r = publish("--run-id", "e4", "--max-kl", "0.01", "--min-top1", "0.99");
     assertEquals(0, r.exitCode(), r.err());
-    assertTrue(r.out().contains("publish: published dense: kl 0.000 <= 0.01000, top1 1.000 >= 0.9900"), r.out());
-    assertEquals("dense", published().get("dense").getString(published().get("dense").fieldIndex("method")));
+    assertTrue(
+        r.out().contains("publish: published dense: kl 0.000 <= 0.01000, top1 1.000 >= 0.9900"),
+        r.out());
+    assertEquals(
+        "dense", published().get("dense").getString(published().get("dense").fieldIndex("method")));
 
     r = publish("--run-id", "e5", "--max-kl", "0.15");
-    assertTrue(r.out().contains("publish: published p1") && r.out().contains("publish: held back p2"), r.out());
+    assertTrue(
+        r.out().contains("publish: published p1") && r.out().contains("publish: held back p2"),
+        r.out());
     assertTrue(r.out().contains("1 published, 1 held back"), r.out());
 
-    long runs = spark.read().format("delta").load(wh.resolve("runs").toString())
-        .filter("step = 'publish' and run_id = 'e5'").count();
+    long runs =
+        spark
+            .read()
+            .format("delta")
+            .load(wh.resolve("runs").toString())
+            .filter("step = 'publish' and run_id = 'e5'")
+            .count();
     assertEquals(1, runs);
     // the EMS plan meets the KL threshold but is experimental: held back whatever it measured
     r = publish("--run-id", "e5", "--max-kl", "0.5");
-    assertTrue(r.out().contains("publish: held back p2") && r.out().contains("experimental"), r.out());
+    assertTrue(
+        r.out().contains("publish: held back p2") && r.out().contains("experimental"), r.out());
     assertTrue(r.out().contains("publish: published p1"), r.out());
   }
 
@@ -168,7 +263,8 @@ class PublishJobTest extends SparkTestBase {
     assertTrue(r.err().contains("no evaluations for run 'nope'"), r.err());
     r = publish("--run-id", "e1", "--plan-id", "other");
     assertEquals(2, r.exitCode());
-    assertTrue(r.err().contains("plan 'other' has no evaluation in run 'e1' (evaluated: good)"), r.err());
+    assertTrue(
+        r.err().contains("plan 'other' has no evaluation in run 'e1' (evaluated: good)"), r.err());
     r = publish("--run-id", "e5", "--artifact", tmp.toString());
     assertEquals(2, r.exitCode());
     assertTrue(r.err().contains("has 2 plans to gate"), r.err());

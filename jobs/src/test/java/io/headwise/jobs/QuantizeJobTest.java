@@ -41,16 +41,15 @@ import org.junit.jupiter.api.io.TempDir;
 import scala.Tuple2;
 
 /**
- * The quantize step on local Spark: stories260k GPTQ W8 (close to the original) and RSQ W4 with rotation (plans,
- * rotation, MatMulNBits model that loads in ONNX Runtime, finite held-out NLL, other runs' rows kept), MiniLM whose
- * LayerNorm refuses rotation (external data, pooled-embedding cosine), Hessian partial sums that add up across
- * partitions, and bad input that writes nothing.
+ * The quantize step on local Spark: stories260k GPTQ W8 (close to the original) and RSQ W4 with
+ * rotation (plans, rotation, MatMulNBits model that loads in ONNX Runtime, finite held-out NLL,
+ * other runs' rows kept), MiniLM whose LayerNorm refuses rotation (external data, pooled-embedding
+ * cosine), Hessian partial sums that add up across partitions, and bad input that writes nothing.
  */
 class QuantizeJobTest extends SparkTestBase {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   @Test
   void stories260kGptqW8AndRsqW4WithRotation() throws Exception {
@@ -60,9 +59,29 @@ class QuantizeJobTest extends SparkTestBase {
     String model = TestModels.stories260k().toString();
 
     Path out8 = tmp.resolve("out/stories-gptq-w8.onnx");
-    Result r = CliRunner.run("quantize", "--model", model, "--calibration", calib.toString(), "--warehouse",
-        wh.toString(), "--run-id", "w8", "--method", "gptq", "--bits", "8", "--group", "32", "--out", out8.toString(),
-        "--eval-samples", held.toString(), "--batch-size", "2");
+    Result r =
+        CliRunner.run(
+            "quantize",
+            "--model",
+            model,
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "w8",
+            "--method",
+            "gptq",
+            "--bits",
+            "8",
+            "--group",
+            "32",
+            "--out",
+            out8.toString(),
+            "--eval-samples",
+            held.toString(),
+            "--batch-size",
+            "2");
     assertEquals(0, r.exitCode(), r.err());
     Row eval8 = evaluation(wh, "w8");
     double delta8 = eval8.getDouble(eval8.fieldIndex("nll_delta"));
@@ -70,9 +89,28 @@ class QuantizeJobTest extends SparkTestBase {
     assertTrue(eval8.getDouble(eval8.fieldIndex("top1_agreement")) > 0.85);
 
     Path out4 = tmp.resolve("out/stories-rsq-w4.onnx");
-    r = CliRunner.run("quantize", "--model", model, "--calibration", TestModels.stories260kCalibration().toString(),
-        "--warehouse", wh.toString(), "--run-id", "w4", "--method", "rsq", "--bits", "4", "--group", "32", "--rotate",
-        "--out", out4.toString(), "--eval-samples", held.toString());
+    r =
+        CliRunner.run(
+            "quantize",
+            "--model",
+            model,
+            "--calibration",
+            TestModels.stories260kCalibration().toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "w4",
+            "--method",
+            "rsq",
+            "--bits",
+            "4",
+            "--group",
+            "32",
+            "--rotate",
+            "--out",
+            out4.toString(),
+            "--eval-samples",
+            held.toString());
     assertEquals(0, r.exitCode(), r.err());
     assertTrue(r.out().contains("rsq+rotate W4 g32"), r.out());
 
@@ -94,9 +132,11 @@ class QuantizeJobTest extends SparkTestBase {
     double delta4 = eval4.getDouble(eval4.fieldIndex("nll_delta"));
     assertTrue(Double.isFinite(delta4) && delta4 > 0 && delta4 < 3, "W4 NLL delta " + delta4);
 
-    // the exported model: MatMulNBits nodes for every linear, no stray files, and it runs in ONNX Runtime
+    // the exported model: MatMulNBits nodes for every linear, no stray files, and it runs in ONNX
+    // Runtime
     OnnxModel q = OnnxModel.load(out4);
-    long nbits = q.graph().getNodeList().stream().filter(n -> n.getOpType().equals("MatMulNBits")).count();
+    long nbits =
+        q.graph().getNodeList().stream().filter(n -> n.getOpType().equals("MatMulNBits")).count();
     assertEquals(35, nbits);
     for (NodeProto n : q.graph().getNodeList()) {
       if (n.getOpType().equals("MatMulNBits")) {
@@ -108,7 +148,8 @@ class QuantizeJobTest extends SparkTestBase {
       assertEquals("logits", s.getOutputNames().iterator().next());
     }
     try (Stream<Path> files = Files.list(out4.getParent())) {
-      assertEquals(List.of("stories-gptq-w8.onnx", "stories-rsq-w4.onnx"),
+      assertEquals(
+          List.of("stories-gptq-w8.onnx", "stories-rsq-w4.onnx"),
           files.map(p -> p.getFileName().toString()).sorted().toList());
     }
 
@@ -126,14 +167,37 @@ class QuantizeJobTest extends SparkTestBase {
         ids[j] = 2000 + rnd.nextInt(20000);
       }
       ids[ids.length - 1] = 102;
-      lines.add(JSON.createObjectNode().put("sample_id", "m" + i).set("input_ids", JSON.valueToTree(ids)).toString());
+      lines.add(
+          JSON.createObjectNode()
+              .put("sample_id", "m" + i)
+              .set("input_ids", JSON.valueToTree(ids))
+              .toString());
     }
     Path calib = Files.write(tmp.resolve("minilm.jsonl"), lines);
     Path wh = tmp.resolve("wh-minilm");
     Path out = tmp.resolve("out-minilm/minilm-w8.onnx");
-    Result r = CliRunner.run("quantize", "--model", "default", "--calibration", calib.toString(), "--warehouse",
-        wh.toString(), "--run-id", "m", "--method", "rtn", "--bits", "8", "--rotate", "--out", out.toString(),
-        "--eval-samples", calib.toString(), "--external-data", "always");
+    Result r =
+        CliRunner.run(
+            "quantize",
+            "--model",
+            "default",
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "m",
+            "--method",
+            "rtn",
+            "--bits",
+            "8",
+            "--rotate",
+            "--out",
+            out.toString(),
+            "--eval-samples",
+            calib.toString(),
+            "--external-data",
+            "always");
     assertEquals(0, r.exitCode(), r.err());
     assertTrue(r.err().contains("rotation refused") && r.err().contains("LayerNorm"), r.err());
     List<Row> plans = plans(wh, "m");
@@ -142,12 +206,22 @@ class QuantizeJobTest extends SparkTestBase {
       assertFalse(p.getBoolean(p.fieldIndex("rotated")));
       assertTrue(p.getString(p.fieldIndex("params")).contains("rotation_refused"));
     }
-    assertTrue(Files.exists(tmp.resolve("out-minilm/minilm-w8.onnx.data")), "external data next to the model");
+    assertTrue(
+        Files.exists(tmp.resolve("out-minilm/minilm-w8.onnx.data")),
+        "external data next to the model");
     Row eval = evaluation(wh, "m");
     assertEquals("rtn", eval.getString(eval.fieldIndex("method")));
     assertTrue(eval.getDouble(eval.fieldIndex("cosine_mean")) > 0.99);
-    JsonNode result = JSON.readTree(spark.read().format("delta").load(wh.resolve("runs").toString())
-        .first().getAs("config").toString()).get("result");
+    JsonNode result =
+        JSON.readTree(
+                spark
+                    .read()
+                    .format("delta")
+                    .load(wh.resolve("runs").toString())
+                    .first()
+                    .getAs("config")
+                    .toString())
+            .get("result");
     assertTrue(result.get("pooled_cosine").asDouble() > 0.999, result.toString());
   }
 
@@ -156,8 +230,12 @@ class QuantizeJobTest extends SparkTestBase {
     OnnxModel model = OnnxModel.load(TestModels.stories260k());
     AttentionMap map = AttentionLocator.locate(model);
     List<HessianGroup> groups = LinearLayers.groups(LinearLayers.find(model.graph(), map));
-    Dataset<Row> samples = QuantizeSamples.read(spark, List.of(TestModels.stories260kCalibration().toString()),
-        model.modelId(), "--calibration");
+    Dataset<Row> samples =
+        QuantizeSamples.read(
+            spark,
+            List.of(TestModels.stories260kCalibration().toString()),
+            model.modelId(),
+            "--calibration");
     ModelRef ref = ModelRef.of(spark, model, false);
     CaptureConfig config = CaptureConfig.attentionConcentration(0.005);
     Map<Integer, double[]> one = capture(samples, 1, ref, groups, config);
@@ -168,7 +246,8 @@ class QuantizeJobTest extends SparkTestBase {
     for (int i = 0; i < ids.length; i++) {
       list.add(CalibrationSample.of("c" + i, ids[i], null, CalibrationSample.SOURCE_IDS));
     }
-    HessianSums direct = new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1).capture(list);
+    HessianSums direct =
+        new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1).capture(list);
     assertEquals(8 * 256, Math.round(one.get(QuantizeCapturePartition.COUNTS)[0]));
     for (HessianGroup g : groups) {
       double[] a = one.get(g.id());
@@ -188,33 +267,73 @@ class QuantizeJobTest extends SparkTestBase {
     Path out = tmp.resolve("out-bad/x.onnx");
     String model = TestModels.stories260k().toString();
     String calib = TestModels.stories260kCalibration().toString();
-    Result r = CliRunner.run("quantize", "--model", model, "--calibration", calib, "--warehouse", wh.toString(),
-        "--run-id", "b", "--method", "rsq", "--bits", "5", "--out", out.toString());
+    Result r =
+        CliRunner.run(
+            "quantize",
+            "--model",
+            model,
+            "--calibration",
+            calib,
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "b",
+            "--method",
+            "rsq",
+            "--bits",
+            "5",
+            "--out",
+            out.toString());
     assertEquals(2, r.exitCode());
     assertTrue(r.err().startsWith("headwise: error: --bits must be 3, 4 or 8"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
 
     Path badIds = Files.writeString(tmp.resolve("bad.jsonl"), "{\"input_ids\": [1, 2, 9999]}\n");
-    r = CliRunner.run("quantize", "--model", model, "--calibration", badIds.toString(), "--warehouse", wh.toString(),
-        "--run-id", "b", "--method", "gptq", "--out", out.toString());
+    r =
+        CliRunner.run(
+            "quantize",
+            "--model",
+            model,
+            "--calibration",
+            badIds.toString(),
+            "--warehouse",
+            wh.toString(),
+            "--run-id",
+            "b",
+            "--method",
+            "gptq",
+            "--out",
+            out.toString());
     assertEquals(2, r.exitCode(), r.err());
     assertTrue(r.err().contains("outside the model's vocabulary"), r.err());
     assertFalse(Files.exists(wh), "no table written");
-    assertFalse(Files.exists(out.getParent()) && Files.list(out.getParent()).findAny().isPresent(),
+    assertFalse(
+        Files.exists(out.getParent()) && Files.list(out.getParent()).findAny().isPresent(),
         "no model file or temporary left behind");
   }
 
-  private static Map<Integer, double[]> capture(Dataset<Row> samples, int partitions, ModelRef ref,
-      List<HessianGroup> groups, CaptureConfig config) {
-    List<Tuple2<Tuple2<Integer, Integer>, double[]>> rows = samples.repartition(partitions).javaRDD()
-        .mapPartitionsToPair(new QuantizeCapturePartition(ref, groups, config, ExecutionProvider.CPU, 1, 1, false))
-        .reduceByKey((a, b) -> {
-          double[] s = a.clone();
-          for (int i = 0; i < s.length; i++) {
-            s[i] += b[i];
-          }
-          return s;
-        }).collect();
+  private static Map<Integer, double[]> capture(
+      Dataset<Row> samples,
+      int partitions,
+      ModelRef ref,
+      List<HessianGroup> groups,
+      CaptureConfig config) {
+    List<Tuple2<Tuple2<Integer, Integer>, double[]>> rows =
+        samples
+            .repartition(partitions)
+            .javaRDD()
+            .mapPartitionsToPair(
+                new QuantizeCapturePartition(
+                    ref, groups, config, ExecutionProvider.CPU, 1, 1, false))
+            .reduceByKey(
+                (a, b) -> {
+                  double[] s = a.clone();
+                  for (int i = 0; i < s.length; i++) {
+                    s[i] += b[i];
+                  }
+                  return s;
+                })
+            .collect();
     Map<Integer, double[]> out = new HashMap<>();
     for (Tuple2<Tuple2<Integer, Integer>, double[]> t : rows) {
       assertEquals(0, t._1()._2(), "one chunk per group for K <= 1024");
@@ -228,20 +347,32 @@ class QuantizeJobTest extends SparkTestBase {
     int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "calib");
     List<String> lines = new ArrayList<>();
     for (int i = from; i < to; i++) {
-      lines.add(JSON.createObjectNode().put("sample_id", "s" + i).set("input_ids", JSON.valueToTree(ids[i]))
-          .toString());
+      lines.add(
+          JSON.createObjectNode()
+              .put("sample_id", "s" + i)
+              .set("input_ids", JSON.valueToTree(ids[i]))
+              .toString());
     }
     return Files.write(tmp.resolve(name), lines);
   }
 
   private static List<Row> plans(Path wh, String run) {
-    return spark.read().format("delta").load(wh.resolve("quant_plans").toString())
-        .filter(org.apache.spark.sql.functions.col("run_id").equalTo(run)).collectAsList();
+    return spark
+        .read()
+        .format("delta")
+        .load(wh.resolve("quant_plans").toString())
+        .filter(org.apache.spark.sql.functions.col("run_id").equalTo(run))
+        .collectAsList();
   }
 
   private static Row evaluation(Path wh, String run) {
-    List<Row> rows = spark.read().format("delta").load(wh.resolve("evaluations").toString())
-        .filter(org.apache.spark.sql.functions.col("run_id").equalTo(run)).collectAsList();
+    List<Row> rows =
+        spark
+            .read()
+            .format("delta")
+            .load(wh.resolve("evaluations").toString())
+            .filter(org.apache.spark.sql.functions.col("run_id").equalTo(run))
+            .collectAsList();
     assertEquals(1, rows.size());
     return rows.get(0);
   }

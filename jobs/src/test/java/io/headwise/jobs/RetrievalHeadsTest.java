@@ -20,13 +20,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * On retrieval-lm (a decoder trained so that a few heads retrieve and most are local), Razor, Duo and MoA plans at KV
- * fraction 0.3 for length 400 find its retrieval head, and the evaluation confirms that copying survives the best
- * plan while the uniform window of the same budget destroys it. The scores behind each choice are printed.
+ * On retrieval-lm (a decoder trained so that a few heads retrieve and most are local), Razor, Duo
+ * and MoA plans at KV fraction 0.3 for length 400 find its retrieval head, and the evaluation
+ * confirms that copying survives the best plan while the uniform window of the same budget destroys
+ * it. The scores behind each choice are printed.
  */
 class RetrievalHeadsTest extends SparkTestBase {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   static Path warehouse;
   static String model;
@@ -36,21 +36,66 @@ class RetrievalHeadsTest extends SparkTestBase {
   static void profile() throws Exception {
     model = TestModels.retrievalLm().toString();
     warehouse = tmp.resolve("wh");
-    Path calib = TestFiles.jsonlFromIds(TestModels.retrievalLmCalibration(), tmp.resolve("calib.jsonl"), "c");
+    Path calib =
+        TestFiles.jsonlFromIds(
+            TestModels.retrievalLmCalibration(), tmp.resolve("calib.jsonl"), "c");
     Path probes = tmp.resolve("probes.jsonl");
     heldOut = tmp.resolve("held-out.jsonl");
     for (Object[] p : new Object[][] {{probes, "1", "4"}, {heldOut, "999", "8"}}) {
-      Result r = CliRunner.run("calibrate", "--model", model, "--probes", "repeat", "--count", (String) p[2],
-          "--probe-length", "401", "--repeat-period", "200", "--repeat-count", "2", "--id-range", "2:512", "--seed",
-          (String) p[1], "--out", p[0].toString());
+      Result r =
+          CliRunner.run(
+              "calibrate",
+              "--model",
+              model,
+              "--probes",
+              "repeat",
+              "--count",
+              (String) p[2],
+              "--probe-length",
+              "401",
+              "--repeat-period",
+              "200",
+              "--repeat-count",
+              "2",
+              "--id-range",
+              "2:512",
+              "--seed",
+              (String) p[1],
+              "--out",
+              p[0].toString());
       assertEquals(0, r.exitCode(), r.err());
     }
-    Result r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--calibration",
-        probes.toString(), "--warehouse", warehouse.toString(), "--run-id", "r1");
+    Result r =
+        CliRunner.run(
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            calib.toString(),
+            "--calibration",
+            probes.toString(),
+            "--warehouse",
+            warehouse.toString(),
+            "--run-id",
+            "r1");
     assertEquals(0, r.exitCode(), r.err());
     for (String method : List.of("razor", "duo", "moa")) {
-      List<String> args = new ArrayList<>(List.of("plan", "--method", method, "--warehouse", warehouse.toString(),
-          "--stats-run", "r1", "--kv-fraction", "0.3", "--length", "400", "--plan-id", "r-" + method));
+      List<String> args =
+          new ArrayList<>(
+              List.of(
+                  "plan",
+                  "--method",
+                  method,
+                  "--warehouse",
+                  warehouse.toString(),
+                  "--stats-run",
+                  "r1",
+                  "--kv-fraction",
+                  "0.3",
+                  "--length",
+                  "400",
+                  "--plan-id",
+                  "r-" + method));
       if (method.equals("moa")) {
         args.addAll(List.of("--option", "pareto_bins=0"));
       }
@@ -59,15 +104,31 @@ class RetrievalHeadsTest extends SparkTestBase {
     }
   }
 
-  /** Echo/induction scores per (layer, kv head): max over the group's query heads, as Razor ranks them. */
+  /**
+   * Echo/induction scores per (layer, kv head): max over the group's query heads, as Razor ranks
+   * them.
+   */
   static List<double[]> scores() {
-    List<Row> rows = spark.read().format("delta").load(warehouse.resolve("head_stats").toString())
-        .filter("run_id = 'r1' and stat in ('induction_score', 'echo_score')")
-        .groupBy("layer", "kv_head").pivot("stat").max("value").orderBy("layer", "kv_head").collectAsList();
+    List<Row> rows =
+        spark
+            .read()
+            .format("delta")
+            .load(warehouse.resolve("head_stats").toString())
+            .filter("run_id = 'r1' and stat in ('induction_score', 'echo_score')")
+            .groupBy("layer", "kv_head")
+            .pivot("stat")
+            .max("value")
+            .orderBy("layer", "kv_head")
+            .collectAsList();
     List<double[]> out = new ArrayList<>();
     for (Row r : rows) {
-      out.add(new double[] {r.getInt(0), r.getInt(1), r.getDouble(r.fieldIndex("induction_score")),
-          r.getDouble(r.fieldIndex("echo_score"))});
+      out.add(
+          new double[] {
+            r.getInt(0),
+            r.getInt(1),
+            r.getDouble(r.fieldIndex("induction_score")),
+            r.getDouble(r.fieldIndex("echo_score"))
+          });
     }
     return out;
   }
@@ -77,45 +138,78 @@ class RetrievalHeadsTest extends SparkTestBase {
     List<double[]> scores = scores();
     System.out.println("retrieval-lm (layer, kv head): induction, echo");
     for (double[] s : scores) {
-      System.out.printf(Locale.ROOT, "  (%d, %d): %.4f, %.4f%n", (int) s[0], (int) s[1], s[2], s[3]);
+      System.out.printf(
+          Locale.ROOT, "  (%d, %d): %.4f, %.4f%n", (int) s[0], (int) s[1], s[2], s[3]);
     }
     double[] top = scores.stream().max(Comparator.comparingDouble(s -> s[2])).orElseThrow();
     int topLayer = (int) top[0];
     int topKv = (int) top[1];
-    double second = scores.stream().filter(s -> s != top).mapToDouble(s -> s[2]).max().orElseThrow();
+    double second =
+        scores.stream().filter(s -> s != top).mapToDouble(s -> s[2]).max().orElseThrow();
     assertTrue(top[2] > 5 * second, "one head dominates induction: " + top[2] + " vs " + second);
 
     Warehouse w = new Warehouse(spark, warehouse);
     for (String method : List.of("razor", "duo")) {
       PlanTables.StoredPlan plan = PlanTables.read(w, "r-" + method, null);
-      List<String> full = plan.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL))
-          .map(r -> "(" + r.layer() + ", " + r.head() + ")").toList();
-      System.out.println(method + " keeps full: " + full + "; why: " + plan.rows().get(0).paramsJson());
+      List<String> full =
+          plan.rows().stream()
+              .filter(r -> r.kind().equals(PlanRow.FULL))
+              .map(r -> "(" + r.layer() + ", " + r.head() + ")")
+              .toList();
+      System.out.println(
+          method + " keeps full: " + full + "; why: " + plan.rows().get(0).paramsJson());
       assertTrue(full.contains("(" + topLayer + ", " + topKv + ")"), method + " keeps " + full);
       assertTrue(full.size() <= 6, method + " keeps too many heads full: " + full);
     }
     PlanTables.StoredPlan moa = PlanTables.read(w, "r-moa", null);
-    // retrieval-lm is grouped-query (8 query heads, 4 kv heads): MoA plans one rule per kv-head group by default
-    assertTrue(moa.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.KV_HEAD)), "moa granularity");
+    // retrieval-lm is grouped-query (8 query heads, 4 kv heads): MoA plans one rule per kv-head
+    // group by default
+    assertTrue(
+        moa.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.KV_HEAD)),
+        "moa granularity");
     List<PlanRow> bySpan = new ArrayList<>(moa.rows());
     bySpan.sort(Comparator.comparingDouble((PlanRow r) -> -r.keptTokens(400)));
     double threshold = bySpan.get(bySpan.size() / 8).keptTokens(400);
-    PlanRow retrievalGroup = moa.rows().stream().filter(r -> r.layer() == topLayer && r.head() == topKv)
-        .findFirst().orElseThrow();
-    System.out.println("moa span at 400 of the retrieval head's kv group: " + retrievalGroup.keptTokens(400)
-        + " (top-eighth threshold " + threshold + ")");
-    assertTrue(retrievalGroup.keptTokens(400) >= threshold, "moa gives the retrieval head "
-        + retrievalGroup.keptTokens(400));
+    PlanRow retrievalGroup =
+        moa.rows().stream()
+            .filter(r -> r.layer() == topLayer && r.head() == topKv)
+            .findFirst()
+            .orElseThrow();
+    System.out.println(
+        "moa span at 400 of the retrieval head's kv group: "
+            + retrievalGroup.keptTokens(400)
+            + " (top-eighth threshold "
+            + threshold
+            + ")");
+    assertTrue(
+        retrievalGroup.keptTokens(400) >= threshold,
+        "moa gives the retrieval head " + retrievalGroup.keptTokens(400));
   }
 
   @Test
   void copyingSurvivesDuoButNotTheUniformWindow() {
-    Result r = CliRunner.run("evaluate", "--model", model, "--warehouse", warehouse.toString(), "--plan-id", "r-duo",
-        "--samples", heldOut.toString(), "--run-id", "e-duo");
+    Result r =
+        CliRunner.run(
+            "evaluate",
+            "--model",
+            model,
+            "--warehouse",
+            warehouse.toString(),
+            "--plan-id",
+            "r-duo",
+            "--samples",
+            heldOut.toString(),
+            "--run-id",
+            "e-duo");
     assertEquals(0, r.exitCode(), r.err());
     System.out.println(r.out());
-    List<Row> rows = spark.read().format("delta").load(warehouse.resolve("evaluations").toString())
-        .filter("run_id = 'e-duo'").collectAsList();
+    List<Row> rows =
+        spark
+            .read()
+            .format("delta")
+            .load(warehouse.resolve("evaluations").toString())
+            .filter("run_id = 'e-duo'")
+            .collectAsList();
     assertEquals(2, rows.size());
     for (Row row : rows) {
       double acc = row.getDouble(row.fieldIndex("repeat_accuracy"));

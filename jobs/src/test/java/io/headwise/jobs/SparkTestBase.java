@@ -5,7 +5,10 @@ import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 
-/** One shared local[2] Spark session (Delta enabled) per test class, as Iceberg's and Delta's own tests do. */
+/**
+ * One shared local[2] Spark session (Delta enabled) per test class, as Iceberg's and Delta's own
+ * tests do.
+ */
 public abstract class SparkTestBase {
   protected static SparkSession spark;
 

@@ -16,64 +16,163 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code headwise synth --shape tiny} writes a model (weights in external data) that every step takes end to end:
- * inspect, calibrate, profile, plan, export, evaluate. The dense plan reproduces the model exactly.
+ * {@code headwise synth --shape tiny} writes a model (weights in external data) that every step
+ * takes end to end: inspect, calibrate, profile, plan, export, evaluate. The dense plan reproduces
+ * the model exactly.
  */
 class SynthEndToEndTest extends SparkTestBase {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   @Test
   void tinySynthProfilesPlansExportsAndEvaluates() throws Exception {
     Path model = tmp.resolve("synth/tiny.onnx");
     Files.createDirectories(model.getParent());
-    Result r = ok(CliRunner.run("synth", "--shape", "tiny", "--layers", "2", "--vocab", "128", "--seed", "11",
-        "--out", model.toString()));
+    Result r =
+        ok(
+            CliRunner.run(
+                "synth",
+                "--shape",
+                "tiny",
+                "--layers",
+                "2",
+                "--vocab",
+                "128",
+                "--seed",
+                "11",
+                "--out",
+                model.toString()));
     assertTrue(r.out().contains("wrote " + model), r.out());
     assertTrue(Files.size(tmp.resolve("synth/tiny.onnx.data")) > 100_000);
 
-    JsonNode map = new ObjectMapper().readTree(ok(CliRunner.run("inspect", "--model", model.toString(), "--json"))
-        .out());
+    JsonNode map =
+        new ObjectMapper()
+            .readTree(ok(CliRunner.run("inspect", "--model", model.toString(), "--json")).out());
     assertEquals(2, map.get("layers").size());
     assertEquals(4, map.get("layers").get(0).get("num_heads").asInt());
     assertEquals(2, map.get("layers").get(0).get("num_kv_heads").asInt());
     assertTrue(map.get("layers").get(0).get("causal").asBoolean());
 
     Path probes = tmp.resolve("probes.jsonl");
-    ok(CliRunner.run("calibrate", "--model", model.toString(), "--probes", "repeat,passkey", "--count", "2",
-        "--probe-length", "64", "--id-range", "2:128", "--out", probes.toString()));
+    ok(
+        CliRunner.run(
+            "calibrate",
+            "--model",
+            model.toString(),
+            "--probes",
+            "repeat,passkey",
+            "--count",
+            "2",
+            "--probe-length",
+            "64",
+            "--id-range",
+            "2:128",
+            "--out",
+            probes.toString()));
     String w = tmp.resolve("wh").toString();
-    ok(CliRunner.run("profile", "--model", model.toString(), "--calibration", probes.toString(), "--warehouse", w,
-        "--run-id", "s1"));
-    List<Row> stats = spark.read().format("delta").load(tmp.resolve("wh/head_stats").toString())
-        .filter("run_id = 's1' and stat = 'entropy_mean'").collectAsList();
+    ok(
+        CliRunner.run(
+            "profile",
+            "--model",
+            model.toString(),
+            "--calibration",
+            probes.toString(),
+            "--warehouse",
+            w,
+            "--run-id",
+            "s1"));
+    List<Row> stats =
+        spark
+            .read()
+            .format("delta")
+            .load(tmp.resolve("wh/head_stats").toString())
+            .filter("run_id = 's1' and stat = 'entropy_mean'")
+            .collectAsList();
     assertFalse(stats.isEmpty());
     for (String method : List.of("dense", "streamingllm", "duo")) {
-      ok(CliRunner.run("plan", "--method", method, "--warehouse", w, "--stats-run", "s1", "--kv-fraction",
-          method.equals("dense") ? "1.0" : "0.5", "--length", "64", "--plan-id", "p-" + method));
+      ok(
+          CliRunner.run(
+              "plan",
+              "--method",
+              method,
+              "--warehouse",
+              w,
+              "--stats-run",
+              "s1",
+              "--kv-fraction",
+              method.equals("dense") ? "1.0" : "0.5",
+              "--length",
+              "64",
+              "--plan-id",
+              "p-" + method));
     }
     Path exported = tmp.resolve("out/duo.onnx");
     Files.createDirectories(exported.getParent());
-    ok(CliRunner.run("export", "--model", model.toString(), "--warehouse", w, "--plan-id", "p-duo", "--out",
-        exported.toString()));
+    ok(
+        CliRunner.run(
+            "export",
+            "--model",
+            model.toString(),
+            "--warehouse",
+            w,
+            "--plan-id",
+            "p-duo",
+            "--out",
+            exported.toString()));
     assertTrue(Files.size(exported) > 0);
-    ok(CliRunner.run("evaluate", "--model", model.toString(), "--warehouse", w, "--plan-id", "p-dense", "--samples",
-        probes.toString(), "--run-id", "e-dense", "--no-baseline"));
-    List<Row> evals = spark.read().format("delta").load(tmp.resolve("wh/evaluations").toString())
-        .filter("run_id = 'e-dense'").collectAsList();
+    ok(
+        CliRunner.run(
+            "evaluate",
+            "--model",
+            model.toString(),
+            "--warehouse",
+            w,
+            "--plan-id",
+            "p-dense",
+            "--samples",
+            probes.toString(),
+            "--run-id",
+            "e-dense",
+            "--no-baseline"));
+    List<Row> evals =
+        spark
+            .read()
+            .format("delta")
+            .load(tmp.resolve("wh/evaluations").toString())
+            .filter("run_id = 'e-dense'")
+            .collectAsList();
     assertFalse(evals.isEmpty());
     for (Row e : evals) {
       assertEquals(0.0, e.getDouble(e.fieldIndex("kl_mean")), 1e-5, "the dense plan is the model");
       assertEquals(1.0, e.getDouble(e.fieldIndex("top1_agreement")), 1e-9);
     }
 
-    // quantize: the float weights that stay (embedding, LM head) are copied from the source data file byte for byte
+    // quantize: the float weights that stay (embedding, LM head) are copied from the source data
+    // file byte for byte
     Path q = tmp.resolve("q/tiny-w4.onnx");
     Files.createDirectories(q.getParent());
-    ok(CliRunner.run("quantize", "--model", model.toString(), "--calibration", probes.toString(), "--warehouse", w,
-        "--run-id", "q4", "--method", "rtn", "--bits", "4", "--group", "32", "--out", q.toString()));
-    assertEquals(List.of(q.getFileName().toString(), "tiny-w4.onnx.data"), sortedNames(q.getParent()));
-    assertEquals(bytesOf(model, "model.embed_tokens.weight"), bytesOf(q, "model.embed_tokens.weight"));
+    ok(
+        CliRunner.run(
+            "quantize",
+            "--model",
+            model.toString(),
+            "--calibration",
+            probes.toString(),
+            "--warehouse",
+            w,
+            "--run-id",
+            "q4",
+            "--method",
+            "rtn",
+            "--bits",
+            "4",
+            "--group",
+            "32",
+            "--out",
+            q.toString()));
+    assertEquals(
+        List.of(q.getFileName().toString(), "tiny-w4.onnx.data"), sortedNames(q.getParent()));
+    assertEquals(
+        bytesOf(model, "model.embed_tokens.weight"), bytesOf(q, "model.embed_tokens.weight"));
   }
 
   /** The stored bytes of an initializer, read through its external-data reference. */
@@ -88,10 +187,11 @@ class SynthEndToEndTest extends SparkTestBase {
             case "offset" -> offset = Long.parseLong(e.getValue());
             case "length" -> length = Long.parseLong(e.getValue());
             case "location" -> location = e.getValue();
-            default -> { }
+            default -> {}
           }
         }
-        assertEquals(ai.onnx.proto.OnnxMl.TensorProto.DataLocation.EXTERNAL, t.getDataLocation(), name);
+        assertEquals(
+            ai.onnx.proto.OnnxMl.TensorProto.DataLocation.EXTERNAL, t.getDataLocation(), name);
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) length);
         try (var ch = java.nio.channels.FileChannel.open(modelFile.resolveSibling(location))) {
           ch.read(b, offset);
@@ -110,10 +210,13 @@ class SynthEndToEndTest extends SparkTestBase {
 
   @Test
   void badSynthInputIsOneLineAndWritesNothing() throws Exception {
-    for (String[] args : List.of(new String[] {"--shape", "gpt9", "--layers", "1", "--vocab", "10"},
-        new String[] {"--layers", "0", "--vocab", "10"}, new String[] {"--layers", "1", "--vocab", "10", "--dtype",
-            "int3"})) {
-      List<String> all = new java.util.ArrayList<>(List.of("synth", "--out", tmp.resolve("bad.onnx").toString()));
+    for (String[] args :
+        List.of(
+            new String[] {"--shape", "gpt9", "--layers", "1", "--vocab", "10"},
+            new String[] {"--layers", "0", "--vocab", "10"},
+            new String[] {"--layers", "1", "--vocab", "10", "--dtype", "int3"})) {
+      List<String> all =
+          new java.util.ArrayList<>(List.of("synth", "--out", tmp.resolve("bad.onnx").toString()));
       all.addAll(List.of(args));
       Result r = CliRunner.run(all.toArray(new String[0]));
       assertEquals(2, r.exitCode(), r.err());

@@ -29,17 +29,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Steps running in parallel on one warehouse (as the DAG runs plan/export/evaluate per method): every step that
- * reports success keeps its rows, on a new table and on an existing one, and no stack trace reaches stderr. Steps run
- * as threads of this JVM: each commits its own Delta transactions, so they conflict exactly as separate processes do.
- * Slow (minutes on a loaded 2-core machine): a profile and a dozen plan steps.
+ * Steps running in parallel on one warehouse (as the DAG runs plan/export/evaluate per method):
+ * every step that reports success keeps its rows, on a new table and on an existing one, and no
+ * stack trace reaches stderr. Steps run as threads of this JVM: each commits its own Delta
+ * transactions, so they conflict exactly as separate processes do. Slow (minutes on a loaded 2-core
+ * machine): a profile and a dozen plan steps.
  */
 @Tag("slow")
 class WarehouseConcurrencyTest extends SparkTestBase {
   private static final List<String> METHODS = List.of("streamingllm", "moa", "duo", "h2o");
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
 
   static String model;
   static Path calib;
@@ -49,15 +49,29 @@ class WarehouseConcurrencyTest extends SparkTestBase {
   @BeforeAll
   static void profile() throws Exception {
     model = TestModels.stories260k().toString();
-    List<String> lines = Files.readAllLines(TestFiles.jsonlFromIds(TestModels.stories260kCalibration(),
-        tmp.resolve("all.jsonl"), "s"));
+    List<String> lines =
+        Files.readAllLines(
+            TestFiles.jsonlFromIds(
+                TestModels.stories260kCalibration(), tmp.resolve("all.jsonl"), "s"));
     calib = Files.write(tmp.resolve("calib.jsonl"), lines.subList(0, 3));
-    shortCalib = Files.write(tmp.resolve("short.jsonl"), List.of(
-        "{\"sample_id\":\"a\",\"input_ids\":[1,2,3,4,5,6,7,8]}",
-        "{\"sample_id\":\"b\",\"input_ids\":[9,10,11,12,13,14,15,16,17,18,19,20]}"));
+    shortCalib =
+        Files.write(
+            tmp.resolve("short.jsonl"),
+            List.of(
+                "{\"sample_id\":\"a\",\"input_ids\":[1,2,3,4,5,6,7,8]}",
+                "{\"sample_id\":\"b\",\"input_ids\":[9,10,11,12,13,14,15,16,17,18,19,20]}"));
     profiled = tmp.resolve("wh");
-    CliRunner.Result r = CliRunner.run("profile", "--model", model, "--calibration", calib.toString(), "--warehouse",
-        profiled.toString(), "--run-id", "s");
+    CliRunner.Result r =
+        CliRunner.run(
+            "profile",
+            "--model",
+            model,
+            "--calibration",
+            calib.toString(),
+            "--warehouse",
+            profiled.toString(),
+            "--run-id",
+            "s");
     assertEquals(0, r.exitCode(), r.err());
   }
 
@@ -65,7 +79,9 @@ class WarehouseConcurrencyTest extends SparkTestBase {
   void parallelPlansAllLandOnANewAndOnAnExistingTable() throws Exception {
     assertFalse(new Warehouse(spark, profiled).exists(Tables.ATTENTION_PLANS));
     List<String> expected = new ArrayList<>();
-    for (int round = 0; round < 2; round++) { // round 0 creates attention_plans, round 1 appends to it
+    for (int round = 0;
+        round < 2;
+        round++) { // round 0 creates attention_plans, round 1 appends to it
       List<List<String>> steps = new ArrayList<>();
       for (String m : METHODS) {
         String id = "c" + round + "_" + m;
@@ -83,8 +99,10 @@ class WarehouseConcurrencyTest extends SparkTestBase {
     parallel(List.of(plan("duo", "twice"), plan("duo", "twice")));
     Warehouse w = new Warehouse(spark, wh);
     // one duo plan: 5 layers x 4 kv heads
-    assertEquals(5 * 4, w.read(Tables.ATTENTION_PLANS).orElseThrow().filter("plan_id = 'twice'").count());
-    assertEquals(1, w.read(Tables.RUNS).orElseThrow().filter("step = 'plan' and run_id = 'twice'").count());
+    assertEquals(
+        5 * 4, w.read(Tables.ATTENTION_PLANS).orElseThrow().filter("plan_id = 'twice'").count());
+    assertEquals(
+        1, w.read(Tables.RUNS).orElseThrow().filter("step = 'plan' and run_id = 'twice'").count());
   }
 
   @Test
@@ -92,26 +110,47 @@ class WarehouseConcurrencyTest extends SparkTestBase {
     Path wh = tmp.resolve("profiles");
     List<List<String>> steps = new ArrayList<>();
     for (String run : List.of("p1", "p2")) {
-      steps.add(List.of("profile", "--model", model, "--calibration", shortCalib.toString(), "--warehouse",
-          wh.toString(), "--run-id", run, "--threads", "1"));
+      steps.add(
+          List.of(
+              "profile",
+              "--model",
+              model,
+              "--calibration",
+              shortCalib.toString(),
+              "--warehouse",
+              wh.toString(),
+              "--run-id",
+              run,
+              "--threads",
+              "1"));
     }
     parallel(steps);
     Warehouse w = new Warehouse(spark, wh);
     Map<String, Long> perRun = new HashMap<>();
-    for (Row r : w.read(Tables.HEAD_STATS).orElseThrow().groupBy("run_id").count().collectAsList()) {
+    for (Row r :
+        w.read(Tables.HEAD_STATS).orElseThrow().groupBy("run_id").count().collectAsList()) {
       perRun.put(r.getString(0), r.getLong(1));
     }
     assertEquals(2, perRun.size(), perRun.toString());
     assertEquals(perRun.get("p1"), perRun.get("p2"));
-    assertTrue(perRun.get("p1") >= 5 * 8 * 10, perRun.toString()); // 16 statistics per head at bucket 16
+    assertTrue(
+        perRun.get("p1") >= 5 * 8 * 10, perRun.toString()); // 16 statistics per head at bucket 16
     assertEquals(2, w.read(Tables.RUNS).orElseThrow().count());
-    assertEquals(2 * 2 * 5, w.read(Tables.TOKEN_IMPORTANCE).orElseThrow().count()); // 2 runs x 2 samples x 5 layers
+    assertEquals(
+        2 * 2 * 5,
+        w.read(Tables.TOKEN_IMPORTANCE).orElseThrow().count()); // 2 runs x 2 samples x 5 layers
   }
 
   private void assertPlans(List<String> expected) {
     Map<String, Long> rows = new HashMap<>();
-    for (Row r : new Warehouse(spark, profiled).read(Tables.ATTENTION_PLANS).orElseThrow()
-        .filter("plan_id not like '%-pareto-%'").groupBy("plan_id").count().collectAsList()) {
+    for (Row r :
+        new Warehouse(spark, profiled)
+            .read(Tables.ATTENTION_PLANS)
+            .orElseThrow()
+            .filter("plan_id not like '%-pareto-%'")
+            .groupBy("plan_id")
+            .count()
+            .collectAsList()) {
       rows.put(r.getString(0), r.getLong(1));
     }
     assertEquals(new java.util.TreeSet<>(expected), new java.util.TreeSet<>(rows.keySet()));
@@ -119,8 +158,20 @@ class WarehouseConcurrencyTest extends SparkTestBase {
   }
 
   private static List<String> plan(String method, String id) {
-    return List.of("plan", "--method", method, "--warehouse", profiled.toString(), "--stats-run", "s",
-        "--kv-fraction", "0.5", "--length", "256", "--plan-id", id);
+    return List.of(
+        "plan",
+        "--method",
+        method,
+        "--warehouse",
+        profiled.toString(),
+        "--stats-run",
+        "s",
+        "--kv-fraction",
+        "0.5",
+        "--length",
+        "256",
+        "--plan-id",
+        id);
   }
 
   /** Runs the commands at once; asserts each exits 0 and that stderr holds no stack trace. */

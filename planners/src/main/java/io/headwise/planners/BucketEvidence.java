@@ -9,27 +9,31 @@ import java.util.Map;
 import java.util.SortedSet;
 
 /**
- * The cost of giving a query head a band of w recent tokens (after S sinks) at target length N, combined over every
- * profiled length bucket, so that a plan does not depend on which data happened to land in which bucket.
+ * The cost of giving a query head a band of w recent tokens (after S sinks) at target length N,
+ * combined over every profiled length bucket, so that a plan does not depend on which data happened
+ * to land in which bucket.
  *
  * <p>Each bucket T with the statistic is read at the window the rule keeps there:
+ *
  * <ul>
- *   <li>T ≥ N: at w as measured (its queries also reach distances beyond N, so this may over-state the cost at N:
- *       conservative);</li>
- *   <li>T &lt; N: at w·T/N, the same share of the context (exact for dependencies spread over the whole context,
- *       conservative for local heads); since a statistic falls with the window, a head shown at T to lose a
- *       dependency at distance d when its window is shorter than d keeps at least that cost for every window
- *       shorter than d at N ≥ T.</li>
+ *   <li>T ≥ N: at w as measured (its queries also reach distances beyond N, so this may over-state
+ *       the cost at N: conservative);
+ *   <li>T &lt; N: at w·T/N, the same share of the context (exact for dependencies spread over the
+ *       whole context, conservative for local heads); since a statistic falls with the window, a
+ *       head shown at T to lose a dependency at distance d when its window is shorter than d keeps
+ *       at least that cost for every window shorter than d at N ≥ T.
  * </ul>
- * The evidence is the largest cost over the buckets — the most damaging measurement wins, whatever bucket (and so
- * whatever calibration source) it came from — and the bucket that gave it is kept, for the plan's per-head params.
- * Costs: the statistic itself for deviation and output KL, 1 − coverage for coverage. {@code nearest} mode reads
- * only the bucket nearest N on a log scale (with the same window scaling), the behaviour before evidence was
- * combined, kept for comparison.
+ *
+ * The evidence is the largest cost over the buckets — the most damaging measurement wins, whatever
+ * bucket (and so whatever calibration source) it came from — and the bucket that gave it is kept,
+ * for the plan's per-head params. Costs: the statistic itself for deviation and output KL, 1 −
+ * coverage for coverage. {@code nearest} mode reads only the bucket nearest N on a log scale (with
+ * the same window scaling), the behaviour before evidence was combined, kept for comparison.
  */
 final class BucketEvidence {
   /** Option value: combine every bucket (default). */
   static final String MAX = "max";
+
   /** Option value: the bucket nearest the target length only. */
   static final String NEAREST = "nearest";
 
@@ -40,7 +44,8 @@ final class BucketEvidence {
   private final int targetLength;
   private final List<WindowCurve> curves = new ArrayList<>();
 
-  BucketEvidence(HeadStatsTable stats, WindowedStat family, int sinks, int targetLength, String mode) {
+  BucketEvidence(
+      HeadStatsTable stats, WindowedStat family, int sinks, int targetLength, String mode) {
     this.family = family;
     this.targetLength = targetLength;
     SortedSet<Integer> buckets = stats.buckets(family, sinks);
@@ -75,14 +80,25 @@ final class BucketEvidence {
   }
 
   /**
-   * A warning when no bucket reaches the target length: dependencies at distances between the longest bucket and N
-   * were never measured (the window scaling extrapolates them). Null when some bucket is at least N.
+   * A warning when no bucket reaches the target length: dependencies at distances between the
+   * longest bucket and N were never measured (the window scaling extrapolates them). Null when some
+   * bucket is at least N.
    */
   String missingWarning(String statistic) {
     int longest = curves.stream().mapToInt(WindowCurve::bucket).max().orElse(0);
-    return longest >= targetLength ? null : "no " + statistic + " statistics at or beyond length " + targetLength
-        + " (longest bucket " + longest + "): dependencies at distances in (" + longest + ", " + targetLength
-        + "] were not measured; profile samples of that length (calibrate --lengths)";
+    return longest >= targetLength
+        ? null
+        : "no "
+            + statistic
+            + " statistics at or beyond length "
+            + targetLength
+            + " (longest bucket "
+            + longest
+            + "): dependencies at distances in ("
+            + longest
+            + ", "
+            + targetLength
+            + "] were not measured; profile samples of that length (calibrate --lengths)";
   }
 
   /** A per-head evidence record for the params. */

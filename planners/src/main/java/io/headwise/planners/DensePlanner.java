@@ -7,9 +7,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The dense reference plan: every kv head keeps its whole KV cache ({@code full}). It ignores the requested KV
- * fraction (still validated to lie in (0, 1]) and says so in {@code budget_note}; it needs no statistics beyond the
- * model shape. Options: none.
+ * The dense reference plan: every kv head keeps its whole KV cache ({@code full}). It ignores the
+ * requested KV fraction (still validated to lie in (0, 1]) and says so in {@code budget_note}; it
+ * needs no statistics beyond the model shape. Options: none.
  */
 public final class DensePlanner implements KvPlanner {
   public static final String METHOD = "dense";
@@ -35,9 +35,10 @@ public final class DensePlanner implements KvPlanner {
       }
     }
     Map<String, Object> params = new LinkedHashMap<>();
-    String note = request.kvFraction() < 1.0
-        ? "dense keeps every token of every head, so its KV fraction is 1 whatever fraction was requested"
-        : null;
+    String note =
+        request.kvFraction() < 1.0
+            ? "dense keeps every token of every head, so its KV fraction is 1 whatever fraction was requested"
+            : null;
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
   }
 }

@@ -11,36 +11,41 @@ import java.util.Map;
 import java.util.SortedSet;
 
 /**
- * DuoAttention, training-free (after Xiao et al., mit-han-lab/duo-attention): kv heads are split into retrieval
- * heads, which keep the full cache, and streaming heads, which keep {@code sink_tokens} attention sinks plus the
- * {@code recent_tokens} most recent tokens. Rows are granularity {@code kv_head}, {@code full} or {@code streaming}
- * (alpha = recent tokens, beta = 0).
+ * DuoAttention, training-free (after Xiao et al., mit-han-lab/duo-attention): kv heads are split
+ * into retrieval heads, which keep the full cache, and streaming heads, which keep {@code
+ * sink_tokens} attention sinks plus the {@code recent_tokens} most recent tokens. Rows are
+ * granularity {@code kv_head}, {@code full} or {@code streaming} (alpha = recent tokens, beta = 0).
  *
- * <p>Reconstruction choices (DuoAttention learns a gate per kv head by distillation; there is no training-free
- * variant upstream, planners.md §2):
+ * <p>Reconstruction choices (DuoAttention learns a gate per kv head by distillation; there is no
+ * training-free variant upstream, planners.md §2):
+ *
  * <ul>
- *   <li>Score: the output error of switching a head to sink + recent, i.e. {@code stream_deviation_s{S}_w{w}}
- *       interpolated at w = recent_tokens, combined over every profiled length bucket T as {@link BucketEvidence}
- *       defines (the largest cost; window scaled by T/N when T &lt; N; option {@code bucket_evidence}), averaged
- *       over the target lengths, max over the query heads of a kv group (the group shares
- *       one cache). The stats are profiled with small sink counts (S = 4 by default), not Duo's 64 sinks: S is the
- *       largest profiled sink count ≤ sink_tokens, so the scored policy keeps a subset of the deployed one — a
- *       conservative proxy that is recorded in {@code score_statistic}. Without stream deviation the score is
- *       1 − coverage_s{S}_w{w} (dropped attention mass).</li>
- *   <li>Sizing: streaming heads keep k = sink + recent tokens; with a retrieval share ρ the plan keeps
- *       ρ + (1 − ρ)·min(N, k)/N. When k exceeds half the budget at the shortest target length (F·N_min/2) sink and
- *       recent are shrunk proportionally to fit, leaving room for retrieval heads, and {@code sizes_note} says so
- *       (this also keeps the window below the profiled length, where deviations are informative). With
- *       {@code retrieval_share=auto} the number of retrieval heads is the one whose fraction is closest to F
- *       (least squares over the target lengths, inside [F − 0.1, F + 0.02] when possible) — DuoAttention's defaults
- *       (50 % retrieval for GQA, 25 % for MHA) are recorded as {@code default_retrieval_share} and are what a
- *       matching F reproduces. An explicit share is used as given.</li>
- *   <li>Selection: the top-m kv heads by score (Duo thresholds at the quantile of the gates; ties go to the lower
- *       layer, then head, instead of Duo's random noise); {@code threshold} is the m-th score.</li>
+ *   <li>Score: the output error of switching a head to sink + recent, i.e. {@code
+ *       stream_deviation_s{S}_w{w}} interpolated at w = recent_tokens, combined over every profiled
+ *       length bucket T as {@link BucketEvidence} defines (the largest cost; window scaled by T/N
+ *       when T &lt; N; option {@code bucket_evidence}), averaged over the target lengths, max over
+ *       the query heads of a kv group (the group shares one cache). The stats are profiled with
+ *       small sink counts (S = 4 by default), not Duo's 64 sinks: S is the largest profiled sink
+ *       count ≤ sink_tokens, so the scored policy keeps a subset of the deployed one — a
+ *       conservative proxy that is recorded in {@code score_statistic}. Without stream deviation
+ *       the score is 1 − coverage_s{S}_w{w} (dropped attention mass).
+ *   <li>Sizing: streaming heads keep k = sink + recent tokens; with a retrieval share ρ the plan
+ *       keeps ρ + (1 − ρ)·min(N, k)/N. When k exceeds half the budget at the shortest target length
+ *       (F·N_min/2) sink and recent are shrunk proportionally to fit, leaving room for retrieval
+ *       heads, and {@code sizes_note} says so (this also keeps the window below the profiled
+ *       length, where deviations are informative). With {@code retrieval_share=auto} the number of
+ *       retrieval heads is the one whose fraction is closest to F (least squares over the target
+ *       lengths, inside [F − 0.1, F + 0.02] when possible) — DuoAttention's defaults (50 %
+ *       retrieval for GQA, 25 % for MHA) are recorded as {@code default_retrieval_share} and are
+ *       what a matching F reproduces. An explicit share is used as given.
+ *   <li>Selection: the top-m kv heads by score (Duo thresholds at the quantile of the gates; ties
+ *       go to the lower layer, then head, instead of Duo's random noise); {@code threshold} is the
+ *       m-th score.
  * </ul>
  *
- * <p>Options: {@code sink_tokens} (64), {@code recent_tokens} (256), {@code retrieval_share} (auto or a number in
- * [0, 1]). Needs {@code stream_deviation_s{S}_w{w}} or {@code coverage_s{S}_w{w}} for every head.
+ * <p>Options: {@code sink_tokens} (64), {@code recent_tokens} (256), {@code retrieval_share} (auto
+ * or a number in [0, 1]). Needs {@code stream_deviation_s{S}_w{w}} or {@code coverage_s{S}_w{w}}
+ * for every head.
  */
 public final class DuoAttentionPlanner implements KvPlanner {
   public static final String METHOD = "duo";
@@ -52,14 +57,23 @@ public final class DuoAttentionPlanner implements KvPlanner {
   static final double GQA_DEFAULT_SHARE = 0.5;
   static final double MHA_DEFAULT_SHARE = 0.25;
 
-  private static final List<OptionSpec> OPTIONS = List.of(
-      new OptionSpec(SINK_TOKENS, "64", "attention-sink tokens kept by streaming heads (Duo deployment: 64)"),
-      new OptionSpec(RECENT_TOKENS, "256", "recent tokens kept by streaming heads (Duo deployment: 256)"),
-      new OptionSpec(RETRIEVAL_SHARE, PlanOptions.AUTO,
-          "share of kv heads kept full; auto: the share that meets the KV fraction"),
-      new OptionSpec(BUCKET_EVIDENCE, BucketEvidence.MAX,
-          "max: a head's score is the largest over every profiled length bucket (shorter buckets at the window"
-              + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
+  private static final List<OptionSpec> OPTIONS =
+      List.of(
+          new OptionSpec(
+              SINK_TOKENS,
+              "64",
+              "attention-sink tokens kept by streaming heads (Duo deployment: 64)"),
+          new OptionSpec(
+              RECENT_TOKENS, "256", "recent tokens kept by streaming heads (Duo deployment: 256)"),
+          new OptionSpec(
+              RETRIEVAL_SHARE,
+              PlanOptions.AUTO,
+              "share of kv heads kept full; auto: the share that meets the KV fraction"),
+          new OptionSpec(
+              BUCKET_EVIDENCE,
+              BucketEvidence.MAX,
+              "max: a head's score is the largest over every profiled length bucket (shorter buckets at the window"
+                  + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
 
   @Override
   public String method() {
@@ -89,9 +103,18 @@ public final class DuoAttentionPlanner implements KvPlanner {
       double scale = Math.max(limit, 2) / (sink + recent);
       sink = requestedSink == 0 ? 0 : Math.max(1, (int) Math.floor(requestedSink * scale));
       recent = Math.max(1, (int) Math.floor(Math.max(limit, 2)) - sink);
-      params.put("sizes_note", "sink_tokens " + requestedSink + " + recent_tokens " + requestedRecent
-          + " exceed half of the budget F*N at the shortest target length " + request.minLength()
-          + "; shrunk proportionally to " + sink + " + " + recent);
+      params.put(
+          "sizes_note",
+          "sink_tokens "
+              + requestedSink
+              + " + recent_tokens "
+              + requestedRecent
+              + " exceed half of the budget F*N at the shortest target length "
+              + request.minLength()
+              + "; shrunk proportionally to "
+              + sink
+              + " + "
+              + recent);
     }
 
     // scores per kv head
@@ -101,7 +124,8 @@ public final class DuoAttentionPlanner implements KvPlanner {
     WindowedStat family;
     SortedSet<Integer> sinkChoices;
     if (!klSinks.isEmpty()) {
-      // the measured output KL of switching the kv head to sinks + window: DuoAttention's own objective (the
+      // the measured output KL of switching the kv head to sinks + window: DuoAttention's own
+      // objective (the
       // distillation error of the model's output), measured by ablation instead of learned gates
       family = WindowedStat.OUTPUT_KL;
       sinkChoices = klSinks;
@@ -112,9 +136,12 @@ public final class DuoAttentionPlanner implements KvPlanner {
       family = WindowedStat.COVERAGE;
       sinkChoices = covSinks;
     } else {
-      throw new HeadwiseException("method duo needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
-          + " 'coverage_s{S}_w{w}') for every head, but the head stats of model " + stats.modelId() + " have"
-          + " neither; they are produced by the profile step for each sink count S and window w of its grids");
+      throw new HeadwiseException(
+          "method duo needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
+              + " 'coverage_s{S}_w{w}') for every head, but the head stats of model "
+              + stats.modelId()
+              + " have"
+              + " neither; they are produced by the profile step for each sink count S and window w of its grids");
     }
     SortedSet<Integer> atMostSink = sinkChoices.headSet(sink + 1);
     int statSinks = atMostSink.isEmpty() ? sinkChoices.first() : atMostSink.last();
@@ -122,9 +149,14 @@ public final class DuoAttentionPlanner implements KvPlanner {
     int g = stats.groupSize();
     int total = stats.numLayers() * kvHeads;
     double[] score = new double[total];
-    String statistic = family == WindowedStat.OUTPUT_KL ? "output_kl_s" + statSinks
-        : family == WindowedStat.STREAM_DEVIATION ? "stream_deviation_s" + statSinks : "1 - coverage_s" + statSinks;
-    String evidenceMode = options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
+    String statistic =
+        family == WindowedStat.OUTPUT_KL
+            ? "output_kl_s" + statSinks
+            : family == WindowedStat.STREAM_DEVIATION
+                ? "stream_deviation_s" + statSinks
+                : "1 - coverage_s" + statSinks;
+    String evidenceMode =
+        options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
     List<Map<String, Object>> evidence = new ArrayList<>();
     for (int i = 0; i < total; i++) {
       evidence.add(new LinkedHashMap<>());
@@ -132,7 +164,8 @@ public final class DuoAttentionPlanner implements KvPlanner {
     List<String> warnings = new ArrayList<>();
     java.util.Set<Integer> bucketsRead = new java.util.TreeSet<>();
     for (int length : lengths) {
-      BucketEvidence bucketEvidence = new BucketEvidence(stats, family, statSinks, length, evidenceMode);
+      BucketEvidence bucketEvidence =
+          new BucketEvidence(stats, family, statSinks, length, evidenceMode);
       bucketsRead.addAll(bucketEvidence.buckets());
       String missing = bucketEvidence.missingWarning(statistic);
       if (missing != null) {
@@ -148,8 +181,9 @@ public final class DuoAttentionPlanner implements KvPlanner {
             }
           }
           score[l * kvHeads + k] += groupMax.cost() / lengths.size();
-          evidence.get(l * kvHeads + k).put(String.valueOf(length),
-              BucketEvidence.describe(statistic, recent, groupMax));
+          evidence
+              .get(l * kvHeads + k)
+              .put(String.valueOf(length), BucketEvidence.describe(statistic, recent, groupMax));
         }
       }
     }
@@ -161,12 +195,18 @@ public final class DuoAttentionPlanner implements KvPlanner {
     if (options.isAuto(RETRIEVAL_SHARE)) {
       retrieval = bestRetrievalCount(lengths, f, kept, total);
       if (!meetsTolerance(lengths, f, (double) retrieval / total, kept)) {
-        // whole heads are coarse: shorten the recent window until some head count meets the tolerance
+        // whole heads are coarse: shorten the recent window until some head count meets the
+        // tolerance
         for (int k = kept - 1; k > sink; k--) {
           int m = bestRetrievalCount(lengths, f, k, total);
           if (meetsTolerance(lengths, f, (double) m / total, k)) {
-            params.put("recent_note", "recent_size shortened from " + recent + " to " + (k - sink)
-                + " so that a whole number of retrieval heads meets the KV fraction at every target length");
+            params.put(
+                "recent_note",
+                "recent_size shortened from "
+                    + recent
+                    + " to "
+                    + (k - sink)
+                    + " so that a whole number of retrieval heads meets the KV fraction at every target length");
             recent = k - sink;
             kept = k;
             retrieval = m;
@@ -182,7 +222,8 @@ public final class DuoAttentionPlanner implements KvPlanner {
     for (int i = 0; i < total; i++) {
       order[i] = i;
     }
-    java.util.Arrays.sort(order, Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
+    java.util.Arrays.sort(
+        order, Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
     boolean[] isRetrieval = new boolean[total];
     for (int i = 0; i < retrieval; i++) {
       isRetrieval[order[i]] = true;
@@ -202,29 +243,51 @@ public final class DuoAttentionPlanner implements KvPlanner {
     if (!warnings.isEmpty()) {
       params.put("warnings", warnings);
     }
-    params.put("score_statistic", statistic + " at w = recent_size, "
-        + (BucketEvidence.MAX.equals(evidenceMode) ? "the largest over every profiled bucket T" : "at the bucket"
-            + " nearest N") + " (window scaled by T/N when T < N), mean over target lengths, max over the query"
-        + " heads of the kv group"
-        + (statSinks < sink ? "; profiled with " + statSinks + " sinks instead of " + sink
-            + ", so it scores a subset of the deployed tokens (conservative)" : ""));
+    params.put(
+        "score_statistic",
+        statistic
+            + " at w = recent_size, "
+            + (BucketEvidence.MAX.equals(evidenceMode)
+                ? "the largest over every profiled bucket T"
+                : "at the bucket" + " nearest N")
+            + " (window scaled by T/N when T < N), mean over target lengths, max over the query"
+            + " heads of the kv group"
+            + (statSinks < sink
+                ? "; profiled with "
+                    + statSinks
+                    + " sinks instead of "
+                    + sink
+                    + ", so it scores a subset of the deployed tokens (conservative)"
+                : ""));
     List<HeadPolicy> heads = new ArrayList<>();
     for (int l = 0; l < stats.numLayers(); l++) {
       for (int k = 0; k < kvHeads; k++) {
         int i = l * kvHeads + k;
-        HeadPolicy h = isRetrieval[i] ? HeadPolicy.full(l, k)
-            : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, recent, 0.0);
-        heads.add(h.with("score", score[i]).with("retrieval", isRetrieval[i]).with("evidence", evidence.get(i)));
+        HeadPolicy h =
+            isRetrieval[i]
+                ? HeadPolicy.full(l, k)
+                : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, recent, 0.0);
+        heads.add(
+            h.with("score", score[i])
+                .with("retrieval", isRetrieval[i])
+                .with("evidence", evidence.get(i)));
       }
     }
     String note = null;
     if (!meetsTolerance(lengths, f, (double) retrieval / total, kept)) {
       {
-        note = options.isAuto(RETRIEVAL_SHARE)
-            ? "no whole number of retrieval heads with streaming heads of " + kept + " tokens keeps a fraction"
-                + " within [F-0.1, F+0.02] at every target length " + lengths + "; the closest count is used"
-            : "retrieval_share " + options.string(RETRIEVAL_SHARE) + " was given explicitly; it does not meet F at"
-                + " every target length";
+        note =
+            options.isAuto(RETRIEVAL_SHARE)
+                ? "no whole number of retrieval heads with streaming heads of "
+                    + kept
+                    + " tokens keeps a fraction"
+                    + " within [F-0.1, F+0.02] at every target length "
+                    + lengths
+                    + "; the closest count is used"
+                : "retrieval_share "
+                    + options.string(RETRIEVAL_SHARE)
+                    + " was given explicitly; it does not meet F at"
+                    + " every target length";
       }
     }
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
@@ -239,7 +302,10 @@ public final class DuoAttentionPlanner implements KvPlanner {
     return true;
   }
 
-  /** The retrieval-head count whose plan fraction is closest to F over the lengths, inside the tolerance if any. */
+  /**
+   * The retrieval-head count whose plan fraction is closest to F over the lengths, inside the
+   * tolerance if any.
+   */
   static int bestRetrievalCount(List<Integer> lengths, double f, int kept, int total) {
     int best = 0;
     double bestError = Double.POSITIVE_INFINITY;

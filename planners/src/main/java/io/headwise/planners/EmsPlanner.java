@@ -14,38 +14,45 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 
 /**
- * EXPERIMENTAL — a head-wise budget heuristic after EMS, head-wise evict-then-merge KV compression (arXiv
- * 2412.08521): every kv head gets its own token budget from its global-local attention structure. What this planner
- * implements is the budget allocation only; EMS's run-time mechanism (keep the top tokens by a Global-Local score
- * plus a recent window, merge the evicted tokens into similar kept ones or drop them, the zero class) is written
- * into the params as the policy an engine (the decode export) is to run, and no EMS number has been measured here:
- * the prefill export refuses EMS budget heads, the plan records {@code experimental: true}, and the publish gate
- * holds EMS plans back. Rows are {@code budget}, granularity {@code kv_head}.
+ * EXPERIMENTAL — a head-wise budget heuristic after EMS, head-wise evict-then-merge KV compression
+ * (arXiv 2412.08521): every kv head gets its own token budget from its global-local attention
+ * structure. What this planner implements is the budget allocation only; EMS's run-time mechanism
+ * (keep the top tokens by a Global-Local score plus a recent window, merge the evicted tokens into
+ * similar kept ones or drop them, the zero class) is written into the params as the policy an
+ * engine (the decode export) is to run, and no EMS number has been measured here: the prefill
+ * export refuses EMS budget heads, the plan records {@code experimental: true}, and the publish
+ * gate holds EMS plans back. Rows are {@code budget}, granularity {@code kv_head}.
  *
- * <p>The public description is partial (abstract only; no code found, planners.md §4). Reconstruction:
+ * <p>The public description is partial (abstract only; no code found, planners.md §4).
+ * Reconstruction:
+ *
  * <ul>
  *   <li>Concentration of a query head at a target length: c = (global_weight·heavy_hitter_share_p +
- *       local_weight·local_mass(w)) / (global_weight + local_weight), read at the bucket nearest the length
- *       (local mass interpolated log-linearly at w = {@code local_window}, scaled by T/N when the bucket T is
- *       shorter than N); averaged over the target lengths. Diffuseness d = 1 − c. A kv head takes the max d of its
- *       query heads (one cache serves the group, so its most diffuse head decides).</li>
- *   <li>Budgets: B_h = clamp(κ·(d_h^γ + 0.02), min_budget_tokens, N_max) with γ = {@code allocation_power}; κ is
- *       bisected so the mean signed fraction error over the target lengths is zero. Heads with high local mass or
- *       heavy-hitter concentration get small budgets, diffuse heads large ones. A budget row keeps one token count,
- *       so lengths far apart may leave the tolerance; {@code budget_note} then says so.</li>
- *   <li>Run-time policy (recorded in params, for the engine): GL_j = global_weight·G_j + local_weight·L_j with
- *       G_j = Σ_{i≥j} A_ij/(N − j) (causal-normalised accumulated attention) and L_j = Σ over the last
- *       {@code observation_window} queries of A_ij; keep the observation window and the top (B_h − window) tokens
- *       by GL; an evicted token whose key has cosine similarity ≥ {@code merge_threshold} to its nearest kept key is
- *       merged into it (GL-weighted mean of keys and values), otherwise it joins the zero class (dropped). Without a
- *       key-redundancy statistic the threshold is the same for every head.</li>
+ *       local_weight·local_mass(w)) / (global_weight + local_weight), read at the bucket nearest
+ *       the length (local mass interpolated log-linearly at w = {@code local_window}, scaled by T/N
+ *       when the bucket T is shorter than N); averaged over the target lengths. Diffuseness d = 1 −
+ *       c. A kv head takes the max d of its query heads (one cache serves the group, so its most
+ *       diffuse head decides).
+ *   <li>Budgets: B_h = clamp(κ·(d_h^γ + 0.02), min_budget_tokens, N_max) with γ = {@code
+ *       allocation_power}; κ is bisected so the mean signed fraction error over the target lengths
+ *       is zero. Heads with high local mass or heavy-hitter concentration get small budgets,
+ *       diffuse heads large ones. A budget row keeps one token count, so lengths far apart may
+ *       leave the tolerance; {@code budget_note} then says so.
+ *   <li>Run-time policy (recorded in params, for the engine): GL_j = global_weight·G_j +
+ *       local_weight·L_j with G_j = Σ_{i≥j} A_ij/(N − j) (causal-normalised accumulated attention)
+ *       and L_j = Σ over the last {@code observation_window} queries of A_ij; keep the observation
+ *       window and the top (B_h − window) tokens by GL; an evicted token whose key has cosine
+ *       similarity ≥ {@code merge_threshold} to its nearest kept key is merged into it (GL-weighted
+ *       mean of keys and values), otherwise it joins the zero class (dropped). Without a
+ *       key-redundancy statistic the threshold is the same for every head.
  * </ul>
  *
  * <p>Options: {@code global_weight} (0.5), {@code local_weight} (0.5), {@code local_window} (64),
- * {@code heavy_percent} (auto: 10 if profiled, else the nearest profiled), {@code observation_window} (32),
- * {@code min_budget_tokens} (auto: observation_window + 4, at most half of F·N_min), {@code merge_threshold} (0.9),
- * {@code allocation_power} (1). Needs {@code heavy_hitter_share_{p}} (when global_weight &gt; 0) and
- * {@code local_mass_{w}} (when local_weight &gt; 0).
+ * {@code heavy_percent} (auto: 10 if profiled, else the nearest profiled), {@code
+ * observation_window} (32), {@code min_budget_tokens} (auto: observation_window + 4, at most half
+ * of F·N_min), {@code merge_threshold} (0.9), {@code allocation_power} (1). Needs {@code
+ * heavy_hitter_share_{p}} (when global_weight &gt; 0) and {@code local_mass_{w}} (when local_weight
+ * &gt; 0).
  */
 public final class EmsPlanner implements KvPlanner {
   public static final String METHOD = "ems";
@@ -61,18 +68,36 @@ public final class EmsPlanner implements KvPlanner {
   static final int DEFAULT_HEAVY_PERCENT = 10;
   static final double DIFFUSENESS_FLOOR = 0.02;
 
-  private static final List<OptionSpec> OPTIONS = List.of(
-      new OptionSpec(GLOBAL_WEIGHT, "0.5", "weight of heavy-hitter concentration (global score) in a head's"
-          + " concentration and of G_j in the run-time GL score"),
-      new OptionSpec(LOCAL_WEIGHT, "0.5", "weight of local mass in a head's concentration and of L_j in GL"),
-      new OptionSpec(LOCAL_WINDOW, "64", "window w at which local_mass_{w} is read"),
-      new OptionSpec(HEAVY_PERCENT, PlanOptions.AUTO,
-          "p of heavy_hitter_share_{p}; auto: 10 if profiled, else the nearest profiled"),
-      new OptionSpec(OBSERVATION_WINDOW, "32", "recent tokens always kept and used for the local score L_j"),
-      new OptionSpec(MIN_BUDGET_TOKENS, PlanOptions.AUTO,
-          "smallest per-head budget; auto: observation_window + 4, at most half of F*N at the shortest length"),
-      new OptionSpec(MERGE_THRESHOLD, "0.9", "key cosine similarity at or above which an evicted token is merged"),
-      new OptionSpec(ALLOCATION_POWER, "1", "exponent γ on diffuseness in the budget allocation"));
+  private static final List<OptionSpec> OPTIONS =
+      List.of(
+          new OptionSpec(
+              GLOBAL_WEIGHT,
+              "0.5",
+              "weight of heavy-hitter concentration (global score) in a head's"
+                  + " concentration and of G_j in the run-time GL score"),
+          new OptionSpec(
+              LOCAL_WEIGHT,
+              "0.5",
+              "weight of local mass in a head's concentration and of L_j in GL"),
+          new OptionSpec(LOCAL_WINDOW, "64", "window w at which local_mass_{w} is read"),
+          new OptionSpec(
+              HEAVY_PERCENT,
+              PlanOptions.AUTO,
+              "p of heavy_hitter_share_{p}; auto: 10 if profiled, else the nearest profiled"),
+          new OptionSpec(
+              OBSERVATION_WINDOW,
+              "32",
+              "recent tokens always kept and used for the local score L_j"),
+          new OptionSpec(
+              MIN_BUDGET_TOKENS,
+              PlanOptions.AUTO,
+              "smallest per-head budget; auto: observation_window + 4, at most half of F*N at the shortest length"),
+          new OptionSpec(
+              MERGE_THRESHOLD,
+              "0.9",
+              "key cosine similarity at or above which an evicted token is merged"),
+          new OptionSpec(
+              ALLOCATION_POWER, "1", "exponent γ on diffuseness in the budget allocation"));
 
   @Override
   public String method() {
@@ -90,8 +115,9 @@ public final class EmsPlanner implements KvPlanner {
     double globalWeight = options.number(GLOBAL_WEIGHT, 0.0, 1e9);
     double localWeight = options.number(LOCAL_WEIGHT, 0.0, 1e9);
     if (globalWeight + localWeight <= 0) {
-      throw new HeadwiseException("options global_weight and local_weight of method ems are both 0; at least one"
-          + " must be positive");
+      throw new HeadwiseException(
+          "options global_weight and local_weight of method ems are both 0; at least one"
+              + " must be positive");
     }
     int localWindow = options.integer(LOCAL_WINDOW, 1);
     int observationWindow = options.integer(OBSERVATION_WINDOW, 0);
@@ -112,21 +138,37 @@ public final class EmsPlanner implements KvPlanner {
       }
       if (options.isAuto(HEAVY_PERCENT)) {
         if (percents.isEmpty()) {
-          stats.require(METHOD, StatNames.heavyHitterShare(DEFAULT_HEAVY_PERCENT),
+          stats.require(
+              METHOD,
+              StatNames.heavyHitterShare(DEFAULT_HEAVY_PERCENT),
               "the profile step (heavy-hitter percentages grid); or set global_weight=0");
         }
-        heavyPercent = percents.contains(DEFAULT_HEAVY_PERCENT) ? DEFAULT_HEAVY_PERCENT
-            : percents.stream().min((a, b) -> Integer.compare(Math.abs(a - DEFAULT_HEAVY_PERCENT),
-                Math.abs(b - DEFAULT_HEAVY_PERCENT))).orElseThrow();
+        heavyPercent =
+            percents.contains(DEFAULT_HEAVY_PERCENT)
+                ? DEFAULT_HEAVY_PERCENT
+                : percents.stream()
+                    .min(
+                        (a, b) ->
+                            Integer.compare(
+                                Math.abs(a - DEFAULT_HEAVY_PERCENT),
+                                Math.abs(b - DEFAULT_HEAVY_PERCENT)))
+                    .orElseThrow();
       } else {
         heavyPercent = options.integer(HEAVY_PERCENT, 1);
-        stats.require(METHOD, StatNames.heavyHitterShare(heavyPercent),
-            "the profile step with " + heavyPercent + " in its heavy-hitter percentages grid (profiled: " + percents
+        stats.require(
+            METHOD,
+            StatNames.heavyHitterShare(heavyPercent),
+            "the profile step with "
+                + heavyPercent
+                + " in its heavy-hitter percentages grid (profiled: "
+                + percents
                 + ")");
       }
     }
     if (localWeight > 0 && stats.buckets(WindowedStat.LOCAL_MASS, 0).isEmpty()) {
-      stats.require(METHOD, StatNames.localMass(localWindow),
+      stats.require(
+          METHOD,
+          StatNames.localMass(localWindow),
           "the profile step (local windows grid); or set local_weight=0");
     }
 
@@ -139,12 +181,15 @@ public final class EmsPlanner implements KvPlanner {
       int heavyBucket = -1;
       double window = localWindow;
       if (localWeight > 0) {
-        int bucket = HeadStatsTable.nearestBucket(stats.buckets(WindowedStat.LOCAL_MASS, 0), length);
+        int bucket =
+            HeadStatsTable.nearestBucket(stats.buckets(WindowedStat.LOCAL_MASS, 0), length);
         local = stats.curve(WindowedStat.LOCAL_MASS, 0, bucket);
         window = localWindow * Math.min(1.0, (double) bucket / length);
       }
       if (globalWeight > 0) {
-        heavyBucket = HeadStatsTable.nearestBucket(stats.buckets(StatNames.heavyHitterShare(heavyPercent)), length);
+        heavyBucket =
+            HeadStatsTable.nearestBucket(
+                stats.buckets(StatNames.heavyHitterShare(heavyPercent)), length);
       }
       for (int l = 0; l < stats.numLayers(); l++) {
         for (int k = 0; k < kvHeads; k++) {
@@ -152,8 +197,9 @@ public final class EmsPlanner implements KvPlanner {
           for (int h = k * g; h < (k + 1) * g; h++) {
             double concentration = 0;
             if (globalWeight > 0) {
-              concentration += globalWeight
-                  * stats.value(l, h, heavyBucket, StatNames.heavyHitterShare(heavyPercent));
+              concentration +=
+                  globalWeight
+                      * stats.value(l, h, heavyBucket, StatNames.heavyHitterShare(heavyPercent));
             }
             if (localWeight > 0) {
               concentration += localWeight * local.at(l, h, window);
@@ -166,9 +212,12 @@ public final class EmsPlanner implements KvPlanner {
       }
     }
 
-    int minBudget = options.isAuto(MIN_BUDGET_TOKENS)
-        ? (int) Math.max(1, Math.min(observationWindow + 4, Math.floor(f * request.minLength() / 2)))
-        : options.integer(MIN_BUDGET_TOKENS, 1);
+    int minBudget =
+        options.isAuto(MIN_BUDGET_TOKENS)
+            ? (int)
+                Math.max(
+                    1, Math.min(observationWindow + 4, Math.floor(f * request.minLength() / 2)))
+            : options.integer(MIN_BUDGET_TOKENS, 1);
     double[] weight = new double[total];
     for (int i = 0; i < total; i++) {
       weight[i] = Math.pow(diffuseness[i], power) + DIFFUSENESS_FLOOR;
@@ -177,8 +226,10 @@ public final class EmsPlanner implements KvPlanner {
 
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("experimental", true);
-    params.put("status", "experimental head-wise budget heuristic: budgets are allocated here; the Global-Local"
-        + " scoring and evict-then-merge below are the run-time policy for an engine, not measured by headwise");
+    params.put(
+        "status",
+        "experimental head-wise budget heuristic: budgets are allocated here; the Global-Local"
+            + " scoring and evict-then-merge below are the run-time policy for an engine, not measured by headwise");
     params.put("global_weight", globalWeight);
     params.put("local_weight", localWeight);
     params.put("heavy_percent", heavyPercent > 0 ? heavyPercent : null);
@@ -187,16 +238,24 @@ public final class EmsPlanner implements KvPlanner {
     params.put("min_budget_tokens", minBudget);
     params.put("allocation_power", power);
     params.put("merge_threshold", mergeThreshold);
-    params.put("scoring", "GL_j = global_weight*G_j + local_weight*L_j; G_j = sum_{i>=j} A_ij/(N-j);"
-        + " L_j = sum over the last observation_window queries of A_ij");
-    params.put("evict_then_merge", "keep the observation window and the top (budget - window) tokens by GL; an"
-        + " evicted token whose key cosine similarity to the nearest kept key is >= merge_threshold is merged into"
-        + " it (GL-weighted mean of keys and values), otherwise it joins the zero class and is dropped");
-    params.put("allocation", "budget = clamp(kappa*(diffuseness^allocation_power + 0.02), min_budget_tokens,"
-        + " max length); diffuseness = 1 - (global_weight*heavy_hitter_share + local_weight*local_mass)/(sum of"
-        + " weights), max over the query heads of a kv group");
-    params.put("reconstruction", "EMS publishes no code; budgets and run-time policy are a reconstruction from"
-        + " the paper's abstract (see EmsPlanner javadoc)");
+    params.put(
+        "scoring",
+        "GL_j = global_weight*G_j + local_weight*L_j; G_j = sum_{i>=j} A_ij/(N-j);"
+            + " L_j = sum over the last observation_window queries of A_ij");
+    params.put(
+        "evict_then_merge",
+        "keep the observation window and the top (budget - window) tokens by GL; an"
+            + " evicted token whose key cosine similarity to the nearest kept key is >= merge_threshold is merged into"
+            + " it (GL-weighted mean of keys and values), otherwise it joins the zero class and is dropped");
+    params.put(
+        "allocation",
+        "budget = clamp(kappa*(diffuseness^allocation_power + 0.02), min_budget_tokens,"
+            + " max length); diffuseness = 1 - (global_weight*heavy_hitter_share + local_weight*local_mass)/(sum of"
+            + " weights), max over the query heads of a kv group");
+    params.put(
+        "reconstruction",
+        "EMS publishes no code; budgets and run-time policy are a reconstruction from"
+            + " the paper's abstract (see EmsPlanner javadoc)");
     List<HeadPolicy> heads = new ArrayList<>();
     for (int l = 0; l < stats.numLayers(); l++) {
       for (int k = 0; k < kvHeads; k++) {
@@ -211,16 +270,22 @@ public final class EmsPlanner implements KvPlanner {
         fraction += Math.min(n, b) / (double) n / total;
       }
       if (!KvFraction.withinTolerance(fraction, f)) {
-        note = "EMS keeps a fixed token budget per head, and no budget scale keeps a fraction within"
-            + " [F-0.1, F+0.02] at every target length " + lengths + " (or min_budget_tokens is too large); the"
-            + " scale balances the signed error over the lengths";
+        note =
+            "EMS keeps a fixed token budget per head, and no budget scale keeps a fraction within"
+                + " [F-0.1, F+0.02] at every target length "
+                + lengths
+                + " (or min_budget_tokens is too large); the"
+                + " scale balances the signed error over the lengths";
         break;
       }
     }
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
   }
 
-  /** Budgets clamp(κ·w, min, N_max) with κ bisected so the mean signed fraction error over the lengths is 0. */
+  /**
+   * Budgets clamp(κ·w, min, N_max) with κ bisected so the mean signed fraction error over the
+   * lengths is 0.
+   */
   static int[] allocate(double[] weight, int minBudget, List<Integer> lengths, double f) {
     int maxLength = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow();
     double lo = 0;
@@ -250,8 +315,13 @@ public final class EmsPlanner implements KvPlanner {
     return out;
   }
 
-  private static double signedError(double[] weight, double kappa, int minBudget, int maxLength,
-      List<Integer> lengths, double f) {
+  private static double signedError(
+      double[] weight,
+      double kappa,
+      int minBudget,
+      int maxLength,
+      List<Integer> lengths,
+      double f) {
     int[] b = budgets(weight, kappa, minBudget, maxLength);
     double error = 0;
     for (int n : lengths) {

@@ -8,22 +8,25 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * H2O, Heavy-Hitter Oracle (Zhang et al., FMInference/H2O): every kv head keeps a fixed token budget, split between
- * heavy hitters (highest accumulated column attention s_j = Σ_i A_ij over all prefill and decode queries,
- * un-normalised, as H2O's {@code _update_hh_score}) and the most recent tokens. Rows are {@code budget},
- * granularity {@code kv_head}; the scoring is a runtime policy, so no statistics beyond the model shape are needed.
+ * H2O, Heavy-Hitter Oracle (Zhang et al., FMInference/H2O): every kv head keeps a fixed token
+ * budget, split between heavy hitters (highest accumulated column attention s_j = Σ_i A_ij over all
+ * prefill and decode queries, un-normalised, as H2O's {@code _update_hh_score}) and the most recent
+ * tokens. Rows are {@code budget}, granularity {@code kv_head}; the scoring is a runtime policy, so
+ * no statistics beyond the model shape are needed.
  *
- * <p>Sizing (reconstruction choice). H2O states budgets as ratios of the sequence length (heavy_ratio 0.1 +
- * recent_ratio 0.1 = 20 %). Here the budget is the requested fraction F, split in the proportion
- * heavy_ratio : recent_ratio (default 0.1 : 0.1, i.e. half and half). A {@code budget} row holds one token count, so
- * the budget is the single count with the least squared fraction error over the target lengths within
- * [F − 0.1, F + 0.02]; when none exists (lengths too far apart) the least-violating count is used and
- * {@code budget_note} says so. GQA: the score of a kv head is the mean over its query heads (kvpress's
- * ObservedAttentionPress convention), stated in {@code gqa_scoring}.
+ * <p>Sizing (reconstruction choice). H2O states budgets as ratios of the sequence length
+ * (heavy_ratio 0.1 + recent_ratio 0.1 = 20 %). Here the budget is the requested fraction F, split
+ * in the proportion heavy_ratio : recent_ratio (default 0.1 : 0.1, i.e. half and half). A {@code
+ * budget} row holds one token count, so the budget is the single count with the least squared
+ * fraction error over the target lengths within [F − 0.1, F + 0.02]; when none exists (lengths too
+ * far apart) the least-violating count is used and {@code budget_note} says so. GQA: the score of a
+ * kv head is the mean over its query heads (kvpress's ObservedAttentionPress convention), stated in
+ * {@code gqa_scoring}.
  *
- * <p>Evaluation: the exported prefill graph simulates the policy per query (heavy hitters re-selected among all
- * earlier tokens), which lets an evicted token return; H2O's own harness evicts for good. The simulated number is an
- * upper bound on H2O, and {@code evaluation_note} in the params says so.
+ * <p>Evaluation: the exported prefill graph simulates the policy per query (heavy hitters
+ * re-selected among all earlier tokens), which lets an evicted token return; H2O's own harness
+ * evicts for good. The simulated number is an upper bound on H2O, and {@code evaluation_note} in
+ * the params says so.
  *
  * <p>Options: {@code heavy_ratio} (default 0.1), {@code recent_ratio} (default 0.1).
  */
@@ -32,9 +35,16 @@ public final class H2oPlanner implements KvPlanner {
   public static final String HEAVY_RATIO = "heavy_ratio";
   public static final String RECENT_RATIO = "recent_ratio";
 
-  private static final List<OptionSpec> OPTIONS = List.of(
-      new OptionSpec(HEAVY_RATIO, "0.1", "heavy-hitter share of the sequence in H2O; sets the budget split"),
-      new OptionSpec(RECENT_RATIO, "0.1", "recent-token share of the sequence in H2O; sets the budget split"));
+  private static final List<OptionSpec> OPTIONS =
+      List.of(
+          new OptionSpec(
+              HEAVY_RATIO,
+              "0.1",
+              "heavy-hitter share of the sequence in H2O; sets the budget split"),
+          new OptionSpec(
+              RECENT_RATIO,
+              "0.1",
+              "recent-token share of the sequence in H2O; sets the budget split"));
 
   @Override
   public String method() {
@@ -52,8 +62,9 @@ public final class H2oPlanner implements KvPlanner {
     double heavyRatio = options.number(HEAVY_RATIO, 0.0, 1.0);
     double recentRatio = options.number(RECENT_RATIO, 0.0, 1.0);
     if (heavyRatio + recentRatio <= 0) {
-      throw new HeadwiseException("options heavy_ratio and recent_ratio of method h2o are both"
-          + " 0; at least one must be positive to split the budget");
+      throw new HeadwiseException(
+          "options heavy_ratio and recent_ratio of method h2o are both"
+              + " 0; at least one must be positive to split the budget");
     }
     double f = request.kvFraction();
     SpanSizing.Result sized = SpanSizing.fixedKept(request.targetLengths(), f, 0.0, 1);
@@ -65,16 +76,25 @@ public final class H2oPlanner implements KvPlanner {
     params.put("recent_ratio", f * (1 - heavyShare));
     params.put("heavy_budget_tokens", heavyTokens);
     params.put("recent_budget_tokens", budget - heavyTokens);
-    params.put("scoring", "accumulated column attention s_j = sum_i A_ij over all prefill and decode queries,"
-        + " unnormalised; keep the top heavy_budget_tokens by s_j plus the last recent_budget_tokens tokens");
+    params.put(
+        "scoring",
+        "accumulated column attention s_j = sum_i A_ij over all prefill and decode queries,"
+            + " unnormalised; keep the top heavy_budget_tokens by s_j plus the last recent_budget_tokens tokens");
     params.put("gqa_scoring", "mean of s_j over the query heads of a kv group");
-    params.put("evaluation_note", "the prefill evaluation simulates this policy per query, re-selecting heavy hitters"
-        + " among all earlier tokens, so an evicted token can return; H2O's own cache evicts for good: a simulated"
-        + " number is an upper bound on H2O");
-    String note = sized.withinTolerance() ? null
-        : "H2O keeps a fixed token budget per head and no single budget keeps a fraction within [F-0.1, F+0.02]"
-            + " at every target length " + request.targetLengths() + "; " + budget
-            + " tokens has the least worst violation (plan the lengths separately to meet F at each)";
+    params.put(
+        "evaluation_note",
+        "the prefill evaluation simulates this policy per query, re-selecting heavy hitters"
+            + " among all earlier tokens, so an evicted token can return; H2O's own cache evicts for good: a simulated"
+            + " number is an upper bound on H2O");
+    String note =
+        sized.withinTolerance()
+            ? null
+            : "H2O keeps a fixed token budget per head and no single budget keeps a fraction within [F-0.1, F+0.02]"
+                + " at every target length "
+                + request.targetLengths()
+                + "; "
+                + budget
+                + " tokens has the least worst violation (plan the lengths separately to meet F at each)";
     HeadStatsTable stats = request.stats();
     List<HeadPolicy> heads = new ArrayList<>();
     for (int l = 0; l < stats.numLayers(); l++) {

@@ -17,36 +17,45 @@ import java.util.TreeSet;
 import java.util.function.Function;
 
 /**
- * Immutable, indexed view of one model's {@code head_stats} rows, with the bucket and window look-ups the planners
- * share.
+ * Immutable, indexed view of one model's {@code head_stats} rows, with the bucket and window
+ * look-ups the planners share.
  *
- * <p>Shape: layers, query heads and kv heads are derived from the rows (max index + 1); every row must map query
- * head h to kv head ⌊h/g⌋ with g = numHeads/numKvHeads. Rows for the same (stat, bucket, layer, head) — from
- * several stats runs or repeated writes — are merged as a mean weighted by {@code nQueries} (plain mean when all
- * weights are 0), as DESIGN.md prescribes for merging batches; {@link #statsRunId()} then lists every run id,
- * comma-separated.
+ * <p>Shape: layers, query heads and kv heads are derived from the rows (max index + 1); every row
+ * must map query head h to kv head ⌊h/g⌋ with g = numHeads/numKvHeads. Rows for the same (stat,
+ * bucket, layer, head) — from several stats runs or repeated writes — are merged as a mean weighted
+ * by {@code nQueries} (plain mean when all weights are 0), as DESIGN.md prescribes for merging
+ * batches; {@link #statsRunId()} then lists every run id, comma-separated.
  *
- * <p>A statistic is usable at a bucket when it is present for every (layer, query head); {@link #buckets(String)}
- * lists those buckets only.
+ * <p>A statistic is usable at a bucket when it is present for every (layer, query head); {@link
+ * #buckets(String)} lists those buckets only.
  *
- * <p>Windowed statistics ({@link WindowedStat}) are interpolated between grid windows log-linearly in w. At bucket
- * length T a causal band of width w ≥ T covers every key, so T is an exact anchor: deviation 0, coverage 1, local
- * mass 1. Below the smallest grid window local mass falls linearly to 0 at w = 0, coverage falls linearly to
- * {@code sink_mass_S} when present (else is held), and deviation is held at its smallest-window value (a band of
- * width 0 has no measured deviation; holding it under-states the error only below the first grid point, w = 1 by
- * default).
+ * <p>Windowed statistics ({@link WindowedStat}) are interpolated between grid windows log-linearly
+ * in w. At bucket length T a causal band of width w ≥ T covers every key, so T is an exact anchor:
+ * deviation 0, coverage 1, local mass 1. Below the smallest grid window local mass falls linearly
+ * to 0 at w = 0, coverage falls linearly to {@code sink_mass_S} when present (else is held), and
+ * deviation is held at its smallest-window value (a band of width 0 has no measured deviation;
+ * holding it under-states the error only below the first grid point, w = 1 by default).
  */
 public final class HeadStatsTable {
 
-  /** Statistic families measured on a window grid, which {@link #interpolate} can evaluate at any window. */
+  /**
+   * Statistic families measured on a window grid, which {@link #interpolate} can evaluate at any
+   * window.
+   */
   public enum WindowedStat {
     LOCAL_MASS,
     COVERAGE,
     STREAM_DEVIATION,
-    /** Measured output KL of switching the head's kv group to S sinks + window w (profile --sensitivity). */
+    /**
+     * Measured output KL of switching the head's kv group to S sinks + window w (profile
+     * --sensitivity).
+     */
     OUTPUT_KL;
 
-    /** The statistic name of this family at sink count {@code sinks} (ignored for local mass) and window w. */
+    /**
+     * The statistic name of this family at sink count {@code sinks} (ignored for local mass) and
+     * window w.
+     */
     public String statName(int sinks, int window) {
       switch (this) {
         case LOCAL_MASS:
@@ -72,13 +81,21 @@ public final class HeadStatsTable {
   private final int numHeads;
   private final int numKvHeads;
   private final SortedSet<Integer> allBuckets;
+
   /** stat → bucket → value per cell (layer * numHeads + head), NaN where absent. */
   private final Map<String, Map<Integer, double[]>> values;
+
   /** stat → bucket → nQueries per cell. */
   private final Map<String, Map<Integer, long[]>> weights;
 
-  private HeadStatsTable(String modelId, String statsRunId, int numLayers, int numHeads, int numKvHeads,
-      SortedSet<Integer> allBuckets, Map<String, Map<Integer, double[]>> values,
+  private HeadStatsTable(
+      String modelId,
+      String statsRunId,
+      int numLayers,
+      int numHeads,
+      int numKvHeads,
+      SortedSet<Integer> allBuckets,
+      Map<String, Map<Integer, double[]>> values,
       Map<String, Map<Integer, long[]>> weights) {
     this.modelId = modelId;
     this.statsRunId = statsRunId;
@@ -90,10 +107,14 @@ public final class HeadStatsTable {
     this.weights = weights;
   }
 
-  /** Builds the table; throws {@link HeadwiseException} for empty input, mixed model ids or a bad GQA mapping. */
+  /**
+   * Builds the table; throws {@link HeadwiseException} for empty input, mixed model ids or a bad
+   * GQA mapping.
+   */
   public static HeadStatsTable of(List<HeadStat> rows) {
     if (rows == null || rows.isEmpty()) {
-      throw new HeadwiseException("the head stats table is empty: run the profile step for this model first");
+      throw new HeadwiseException(
+          "the head stats table is empty: run the profile step for this model first");
     }
     String modelId = rows.get(0).modelId();
     SortedSet<String> runIds = new TreeSet<>();
@@ -102,14 +123,20 @@ public final class HeadStatsTable {
     int maxKv = -1;
     for (HeadStat r : rows) {
       if (!modelId.equals(r.modelId())) {
-        throw new HeadwiseException("head stats mix model ids '" + modelId + "' and '" + r.modelId()
-            + "': a plan is made for one model; filter the head_stats table by model_id");
+        throw new HeadwiseException(
+            "head stats mix model ids '"
+                + modelId
+                + "' and '"
+                + r.modelId()
+                + "': a plan is made for one model; filter the head_stats table by model_id");
       }
       if (r.layer() < 0 || r.head() < 0 || r.kvHead() < 0 || r.lengthBucket() <= 0) {
-        throw new HeadwiseException("head stats row has a negative index or a non-positive length bucket: " + r);
+        throw new HeadwiseException(
+            "head stats row has a negative index or a non-positive length bucket: " + r);
       }
       if (!Double.isFinite(r.value())) {
-        throw new HeadwiseException("head stats row has a non-finite value (re-run the profile step): " + r);
+        throw new HeadwiseException(
+            "head stats row has a non-finite value (re-run the profile step): " + r);
       }
       runIds.add(r.runId());
       maxLayer = Math.max(maxLayer, r.layer());
@@ -120,8 +147,13 @@ public final class HeadStatsTable {
     int numHeads = maxHead + 1;
     int numKvHeads = maxKv + 1;
     if (numHeads % numKvHeads != 0) {
-      throw new HeadwiseException("head stats have " + numHeads + " query heads and " + numKvHeads
-          + " kv heads, which is not a whole group size; check the kv_head column of model " + modelId);
+      throw new HeadwiseException(
+          "head stats have "
+              + numHeads
+              + " query heads and "
+              + numKvHeads
+              + " kv heads, which is not a whole group size; check the kv_head column of model "
+              + modelId);
     }
     int g = numHeads / numKvHeads;
     int cells = numLayers * numHeads;
@@ -130,17 +162,33 @@ public final class HeadStatsTable {
     SortedSet<Integer> buckets = new TreeSet<>();
     for (HeadStat r : rows) {
       if (r.kvHead() != r.head() / g) {
-        throw new HeadwiseException("head stats row maps query head " + r.head() + " to kv head " + r.kvHead()
-            + " but group size " + g + " (" + numHeads + "/" + numKvHeads + ") gives kv head " + (r.head() / g)
-            + "; the kv_head column of model " + modelId + " is inconsistent");
+        throw new HeadwiseException(
+            "head stats row maps query head "
+                + r.head()
+                + " to kv head "
+                + r.kvHead()
+                + " but group size "
+                + g
+                + " ("
+                + numHeads
+                + "/"
+                + numKvHeads
+                + ") gives kv head "
+                + (r.head() / g)
+                + "; the kv_head column of model "
+                + modelId
+                + " is inconsistent");
       }
       buckets.add(r.lengthBucket());
       int cell = r.layer() * numHeads + r.head();
       // acc[0] = Σ n·v, acc[1] = Σ v over rows, acc[2] = row count
-      double[][] a = acc.computeIfAbsent(r.stat(), k -> new HashMap<>())
-          .computeIfAbsent(r.lengthBucket(), k -> new double[3][cells]);
-      long[] c = counts.computeIfAbsent(r.stat(), k -> new HashMap<>())
-          .computeIfAbsent(r.lengthBucket(), k -> new long[cells]);
+      double[][] a =
+          acc.computeIfAbsent(r.stat(), k -> new HashMap<>())
+              .computeIfAbsent(r.lengthBucket(), k -> new double[3][cells]);
+      long[] c =
+          counts
+              .computeIfAbsent(r.stat(), k -> new HashMap<>())
+              .computeIfAbsent(r.lengthBucket(), k -> new long[cells]);
       long w = Math.max(0, r.nQueries());
       a[0][cell] += w * r.value();
       a[1][cell] += r.value();
@@ -161,15 +209,24 @@ public final class HeadStatsTable {
       }
       values.put(byStat.getKey(), out);
     }
-    return new HeadStatsTable(modelId, String.join(",", runIds), numLayers, numHeads, numKvHeads,
-        Collections.unmodifiableSortedSet(buckets), values, counts);
+    return new HeadStatsTable(
+        modelId,
+        String.join(",", runIds),
+        numLayers,
+        numHeads,
+        numKvHeads,
+        Collections.unmodifiableSortedSet(buckets),
+        values,
+        counts);
   }
 
   public String modelId() {
     return modelId;
   }
 
-  /** The stats run id, or the comma-separated sorted run ids when rows of several runs were merged. */
+  /**
+   * The stats run id, or the comma-separated sorted run ids when rows of several runs were merged.
+   */
   public String statsRunId() {
     return statsRunId;
   }
@@ -232,23 +289,49 @@ public final class HeadStatsTable {
   }
 
   /**
-   * Throws a {@link HeadwiseException} unless {@code stat} is complete at one bucket at least; {@code producedBy}
-   * tells the user which probe or profile option produces it.
+   * Throws a {@link HeadwiseException} unless {@code stat} is complete at one bucket at least;
+   * {@code producedBy} tells the user which probe or profile option produces it.
    */
   public void require(String method, String stat, String producedBy) {
     if (!has(stat)) {
-      throw new HeadwiseException("method " + method + " needs statistic '" + stat + "' for every head, but the"
-          + " head stats of model " + modelId + " (run " + statsRunId + ") " + (values.containsKey(stat)
-              ? "have it only for some heads" : "do not have it") + "; it is produced by " + producedBy);
+      throw new HeadwiseException(
+          "method "
+              + method
+              + " needs statistic '"
+              + stat
+              + "' for every head, but the"
+              + " head stats of model "
+              + modelId
+              + " (run "
+              + statsRunId
+              + ") "
+              + (values.containsKey(stat) ? "have it only for some heads" : "do not have it")
+              + "; it is produced by "
+              + producedBy);
     }
   }
 
-  /** The value of {@code stat} for (layer, query head) at {@code bucket}; HeadwiseException when absent. */
+  /**
+   * The value of {@code stat} for (layer, query head) at {@code bucket}; HeadwiseException when
+   * absent.
+   */
   public double value(int layer, int head, int bucket, String stat) {
     double v = valueOrNaN(layer, head, bucket, stat);
     if (Double.isNaN(v)) {
-      throw new HeadwiseException("head stats of model " + modelId + " have no '" + stat + "' for layer " + layer
-          + ", head " + head + " at length bucket " + bucket + " (buckets with it: " + buckets(stat) + ")");
+      throw new HeadwiseException(
+          "head stats of model "
+              + modelId
+              + " have no '"
+              + stat
+              + "' for layer "
+              + layer
+              + ", head "
+              + head
+              + " at length bucket "
+              + bucket
+              + " (buckets with it: "
+              + buckets(stat)
+              + ")");
     }
     return v;
   }
@@ -265,8 +348,9 @@ public final class HeadStatsTable {
   }
 
   /**
-   * The mean of {@code stat} for (layer, query head) over every bucket where it is present, weighted by query
-   * count (plain mean when no counts were recorded). For probe statistics that are measured at one probe length.
+   * The mean of {@code stat} for (layer, query head) over every bucket where it is present,
+   * weighted by query count (plain mean when no counts were recorded). For probe statistics that
+   * are measured at one probe length.
    */
   public double meanOverBuckets(int layer, int head, String stat) {
     checkHead(layer, head);
@@ -289,13 +373,23 @@ public final class HeadStatsTable {
       }
     }
     if (plainCount == 0) {
-      throw new HeadwiseException("head stats of model " + modelId + " have no '" + stat + "' for layer " + layer
-          + ", head " + head);
+      throw new HeadwiseException(
+          "head stats of model "
+              + modelId
+              + " have no '"
+              + stat
+              + "' for layer "
+              + layer
+              + ", head "
+              + head);
     }
     return weight > 0 ? sum / weight : plainSum / plainCount;
   }
 
-  /** The bucket nearest {@code length} on a log scale among {@code candidates}; ties go to the longer bucket. */
+  /**
+   * The bucket nearest {@code length} on a log scale among {@code candidates}; ties go to the
+   * longer bucket.
+   */
   public static int nearestBucket(SortedSet<Integer> candidates, int length) {
     if (candidates.isEmpty()) {
       throw new IllegalArgumentException("no candidate buckets");
@@ -312,16 +406,23 @@ public final class HeadStatsTable {
     return best;
   }
 
-  /** The bucket of the whole table nearest {@code length} (log scale, ties to the longer bucket). */
+  /**
+   * The bucket of the whole table nearest {@code length} (log scale, ties to the longer bucket).
+   */
   public int nearestBucket(int length) {
     return nearestBucket(allBuckets, length);
   }
 
   /** Sink counts S for which the family has at least one complete window at some bucket. */
   public SortedSet<Integer> sinkCounts(WindowedStat family) {
-    Function<String, OptionalInt> parser = family == WindowedStat.COVERAGE ? StatNames::coverageSinks
-        : family == WindowedStat.STREAM_DEVIATION ? StatNames::deviationSinks
-        : family == WindowedStat.OUTPUT_KL ? StatNames::outputKlSinks : s -> OptionalInt.empty();
+    Function<String, OptionalInt> parser =
+        family == WindowedStat.COVERAGE
+            ? StatNames::coverageSinks
+            : family == WindowedStat.STREAM_DEVIATION
+                ? StatNames::deviationSinks
+                : family == WindowedStat.OUTPUT_KL
+                    ? StatNames::outputKlSinks
+                    : s -> OptionalInt.empty();
     SortedSet<Integer> out = new TreeSet<>();
     for (String stat : values.keySet()) {
       OptionalInt s = parser.apply(stat);
@@ -342,16 +443,22 @@ public final class HeadStatsTable {
           w = StatNames.localWindow(stat);
           break;
         case COVERAGE:
-          w = StatNames.coverageSinks(stat).orElse(-1) == sinks ? StatNames.coverageWindow(stat)
-              : OptionalInt.empty();
+          w =
+              StatNames.coverageSinks(stat).orElse(-1) == sinks
+                  ? StatNames.coverageWindow(stat)
+                  : OptionalInt.empty();
           break;
         case OUTPUT_KL:
-          w = StatNames.outputKlSinks(stat).orElse(-1) == sinks ? StatNames.outputKlWindow(stat)
-              : OptionalInt.empty();
+          w =
+              StatNames.outputKlSinks(stat).orElse(-1) == sinks
+                  ? StatNames.outputKlWindow(stat)
+                  : OptionalInt.empty();
           break;
         default:
-          w = StatNames.deviationSinks(stat).orElse(-1) == sinks ? StatNames.deviationWindow(stat)
-              : OptionalInt.empty();
+          w =
+              StatNames.deviationSinks(stat).orElse(-1) == sinks
+                  ? StatNames.deviationWindow(stat)
+                  : OptionalInt.empty();
       }
       if (w.isPresent() && has(stat, bucket)) {
         out.add(w.getAsInt());
@@ -373,23 +480,30 @@ public final class HeadStatsTable {
   }
 
   /**
-   * The family's value for (layer, query head) at {@code bucket} and an arbitrary band width {@code window} (in
-   * tokens, may be fractional), interpolated as described in the class comment.
+   * The family's value for (layer, query head) at {@code bucket} and an arbitrary band width {@code
+   * window} (in tokens, may be fractional), interpolated as described in the class comment.
    */
-  public double interpolate(WindowedStat family, int sinks, int layer, int head, int bucket, double window) {
+  public double interpolate(
+      WindowedStat family, int sinks, int layer, int head, int bucket, double window) {
     return curve(family, sinks, bucket).at(layer, head, window);
   }
 
   /**
-   * The family's window grid at {@code bucket} for every head, ready for fast repeated interpolation; throws
-   * {@link HeadwiseException} when the family has no complete window there.
+   * The family's window grid at {@code bucket} for every head, ready for fast repeated
+   * interpolation; throws {@link HeadwiseException} when the family has no complete window there.
    */
   public WindowCurve curve(WindowedStat family, int sinks, int bucket) {
     List<Integer> grid = windows(family, sinks, bucket);
     if (grid.isEmpty()) {
-      throw new HeadwiseException("head stats of model " + modelId + " have no " + family.name().toLowerCase()
-          + (family == WindowedStat.LOCAL_MASS ? "" : " statistic with sink count " + sinks)
-          + " at length bucket " + bucket + " for every head");
+      throw new HeadwiseException(
+          "head stats of model "
+              + modelId
+              + " have no "
+              + family.name().toLowerCase()
+              + (family == WindowedStat.LOCAL_MASS ? "" : " statistic with sink count " + sinks)
+              + " at length bucket "
+              + bucket
+              + " for every head");
     }
     List<Integer> used = new ArrayList<>();
     for (int w : grid) {
@@ -409,8 +523,10 @@ public final class HeadStatsTable {
       }
     }
     windows[used.size()] = bucket;
-    double[] sinkMass = family == WindowedStat.COVERAGE && has(StatNames.sinkMass(sinks), bucket)
-        ? values.get(StatNames.sinkMass(sinks)).get(bucket) : null;
+    double[] sinkMass =
+        family == WindowedStat.COVERAGE && has(StatNames.sinkMass(sinks), bucket)
+            ? values.get(StatNames.sinkMass(sinks)).get(bucket)
+            : null;
     for (int c = 0; c < cells; c++) {
       v[c][used.size()] = family.whenEverythingKept();
       switch (family) {
@@ -427,7 +543,10 @@ public final class HeadStatsTable {
     return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
   }
 
-  /** One windowed statistic family at one bucket for every head, interpolated log-linearly in the window. */
+  /**
+   * One windowed statistic family at one bucket for every head, interpolated log-linearly in the
+   * window.
+   */
   public static final class WindowCurve {
     private final WindowedStat family;
     private final int bucket;
@@ -437,7 +556,12 @@ public final class HeadStatsTable {
     private final double[][] values;
     private final double[] atZero;
 
-    private WindowCurve(WindowedStat family, int bucket, int numHeads, double[] windows, double[][] values,
+    private WindowCurve(
+        WindowedStat family,
+        int bucket,
+        int numHeads,
+        double[] windows,
+        double[][] values,
         double[] atZero) {
       this.family = family;
       this.bucket = bucket;
@@ -478,8 +602,8 @@ public final class HeadStatsTable {
 
   private void checkHead(int layer, int head) {
     if (layer < 0 || layer >= numLayers || head < 0 || head >= numHeads) {
-      throw new IndexOutOfBoundsException("layer " + layer + ", head " + head + " outside " + numLayers + " x "
-          + numHeads);
+      throw new IndexOutOfBoundsException(
+          "layer " + layer + ", head " + head + " outside " + numLayers + " x " + numHeads);
     }
   }
 }

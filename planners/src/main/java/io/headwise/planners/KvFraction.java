@@ -6,12 +6,13 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The KV fraction of a plan at sequence length N: the mean over its rows (heads) of keptTokens(N)/N, and the
- * budget tolerance every planner is held to.
+ * The KV fraction of a plan at sequence length N: the mean over its rows (heads) of
+ * keptTokens(N)/N, and the budget tolerance every planner is held to.
  */
 public final class KvFraction {
   /** A plan may keep at most this much less than its target fraction F. */
   public static final double BELOW_TARGET_TOLERANCE = 0.1;
+
   /** A plan may keep at most this much more than its target fraction F. */
   public static final double ABOVE_TARGET_TOLERANCE = 0.02;
 
@@ -19,7 +20,10 @@ public final class KvFraction {
 
   private KvFraction() {}
 
-  /** Mean over rows of keptTokens(n)/n; rows are kv heads or query heads as the plan's granularity says. */
+  /**
+   * Mean over rows of keptTokens(n)/n; rows are kv heads or query heads as the plan's granularity
+   * says.
+   */
   public static double at(List<PlanRow> rows, int n) {
     if (rows.isEmpty()) {
       throw new IllegalArgumentException("a plan without rows has no KV fraction");
@@ -37,8 +41,10 @@ public final class KvFraction {
    */
   public static double kept(PlanRow r, int n) {
     double kept = r.keptTokens(n);
-    if (kept < n && (PlanRow.STREAMING.equals(r.kind()) || PlanRow.ELASTIC.equals(r.kind()))
-        && r.paramsJson() != null && r.paramsJson().contains(COMPENSATION_KEY)) {
+    if (kept < n
+        && (PlanRow.STREAMING.equals(r.kind()) || PlanRow.ELASTIC.equals(r.kind()))
+        && r.paramsJson() != null
+        && r.paramsJson().contains(COMPENSATION_KEY)) {
       Object entries = Json.readMap(r.paramsJson()).get("compensation_tokens");
       if (entries instanceof Number e) {
         kept = Math.min(n, kept + e.doubleValue());
@@ -57,8 +63,9 @@ public final class KvFraction {
   }
 
   /**
-   * The fraction an engine that stores one cache per kv head keeps: query-head rows are aggregated with max over
-   * the g = numHeads/numKvHeads query heads of each group; kv-head rows are used as they are.
+   * The fraction an engine that stores one cache per kv head keeps: query-head rows are aggregated
+   * with max over the g = numHeads/numKvHeads query heads of each group; kv-head rows are used as
+   * they are.
    */
   public static double perKvHead(List<PlanRow> rows, int numHeads, int numKvHeads, int n) {
     if (rows.isEmpty() || !PlanRow.QUERY_HEAD.equals(rows.get(0).granularity())) {
@@ -75,6 +82,7 @@ public final class KvFraction {
 
   /** True when {@code fraction} lies in [F − 0.1, F + 0.02] (with a 1e-9 rounding allowance). */
   public static boolean withinTolerance(double fraction, double target) {
-    return fraction >= target - BELOW_TARGET_TOLERANCE - 1e-9 && fraction <= target + ABOVE_TARGET_TOLERANCE + 1e-9;
+    return fraction >= target - BELOW_TARGET_TOLERANCE - 1e-9
+        && fraction <= target + ABOVE_TARGET_TOLERANCE + 1e-9;
   }
 }

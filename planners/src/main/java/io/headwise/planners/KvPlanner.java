@@ -10,6 +10,9 @@ public interface KvPlanner {
   /** The options this method accepts, with defaults; any other key is rejected. */
   List<OptionSpec> options();
 
-  /** Builds the plan; throws {@code HeadwiseException} for a budget, statistic or option the user must fix. */
+  /**
+   * Builds the plan; throws {@code HeadwiseException} for a budget, statistic or option the user
+   * must fix.
+   */
   Plan plan(PlanRequest request);
 }

@@ -10,8 +10,15 @@ public final class KvPlanners {
   private static final Map<String, KvPlanner> PLANNERS = new LinkedHashMap<>();
 
   static {
-    for (KvPlanner p : List.of(new DensePlanner(), new StreamingLlmPlanner(), new H2oPlanner(), new MoaPlanner(),
-        new DuoAttentionPlanner(), new RazorAttentionPlanner(), new EmsPlanner())) {
+    for (KvPlanner p :
+        List.of(
+            new DensePlanner(),
+            new StreamingLlmPlanner(),
+            new H2oPlanner(),
+            new MoaPlanner(),
+            new DuoAttentionPlanner(),
+            new RazorAttentionPlanner(),
+            new EmsPlanner())) {
       PLANNERS.put(p.method(), p);
     }
   }
@@ -25,10 +32,14 @@ public final class KvPlanners {
 
   /** The planner for {@code method}; HeadwiseException listing the valid names when unknown. */
   public static KvPlanner get(String method) {
-    KvPlanner p = method == null ? null : PLANNERS.get(method.trim().toLowerCase(java.util.Locale.ROOT));
+    KvPlanner p =
+        method == null ? null : PLANNERS.get(method.trim().toLowerCase(java.util.Locale.ROOT));
     if (p == null) {
-      throw new HeadwiseException("unknown KV planning method '" + method + "'; valid methods: "
-          + String.join(", ", PLANNERS.keySet()));
+      throw new HeadwiseException(
+          "unknown KV planning method '"
+              + method
+              + "'; valid methods: "
+              + String.join(", ", PLANNERS.keySet()));
     }
     return p;
   }

@@ -17,49 +17,56 @@ import java.util.SortedSet;
 import java.util.TreeMap;
 
 /**
- * MoA, Mixture of Sparse Attention (Fu et al., thu-nics/MoA): every query head gets an elastic rule — it keeps
- * span α + β·N tokens at length N, the first S of them attention sinks — chosen jointly for all heads to minimise
- * the estimated loss under a KV-density budget at every target length, with at most 2 distinct rules per layer.
+ * MoA, Mixture of Sparse Attention (Fu et al., thu-nics/MoA): every query head gets an elastic rule
+ * — it keeps span α + β·N tokens at length N, the first S of them attention sinks — chosen jointly
+ * for all heads to minimise the estimated loss under a KV-density budget at every target length,
+ * with at most 2 distinct rules per layer.
  *
  * <p>Reconstruction choices:
+ *
  * <ul>
- *   <li>Rules: MoA's grid ({@link MoaRuleGrid}) with N_min / N_max the shortest / longest target length and N_prof
- *       ({@code profile_length}, default: the longest profiled bucket, clamped to [N_min, N_max]). The α step
- *       ({@code alpha_step}) defaults to N_max/16, which is MoA's 1024 at its N_max of 16384 and scales the grid
- *       to other lengths; β from {@code betas} (MoA's nine values by default).</li>
- *   <li>Cost: instead of MoA's gradient-weighted attention influence, the inference-only "exact deviation per
- *       rule" of planners.md: cost(h, r, N) = s_l · {@code stream_deviation_s{S}_w{w}} interpolated (log-linear in
- *       w) at the rule's band w = kept(N) − S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps
- *       everything. When the stats have no stream deviation at sink count S, cost = 1 − coverage_s{S}_w{w}
- *       (MoA's cheapest option, the dropped mass). Evidence across length buckets ({@link BucketEvidence},
- *       option {@code bucket_evidence}): the cost is the largest over every profiled bucket T, read at the
- *       window scaled by T/N when T &lt; N (the rule keeps the same share of the context) and as measured when
- *       T ≥ N, so a head that some bucket shows to depend on distance d is costed for any window shorter than d;
- *       each row's params name the bucket that decided its cost, and a target length beyond every bucket gives a
- *       warning. s_l is {@code layer_scales} (default 1 for every
- *       layer): the per-layer gradient-norm factor MoA's cost carries and the statistics cannot.</li>
- *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at every target
- *       length (density = mean over the planned units — kv heads or query heads, see granularity — of
- *       kept(N)/N, MoA's NaiveKVHardware budget) and at most
- *       {@code max_rules_per_layer} distinct rules per layer, solved with CP-SAT ({@link MoaSolver}); status,
- *       objective, best bound and relative gap go into the params.</li>
- *   <li>Granularity ({@code granularity}): on grouped-query models the cache is per kv head, so by default
- *       ({@code kv_head}) every kv-head group shares one rule, its cost is the sum of its query heads' costs and
- *       the density is per kv-head cache — the fraction reported is the fraction an engine storing one cache per
- *       kv head keeps. {@code query_head} is MoA's own convention (its engine converts GQA models to MHA and stores
- *       g caches per kv head): one rule per query head, density per query-head cache. Both accountings are in the
- *       params ({@code kv_fraction_per_kv_head}, {@code kv_fraction_per_query_head}, {@code engine_convention}).
- *       Rows are {@code elastic} with sinkTokens = S, alpha = α − S, beta = β, so the row keeps exactly MoA's span;
- *       the MoA export writes α = sinkTokens + alpha per query head.</li>
- *   <li>Pareto candidates (MoA's ε-constraint method): minimise each length's cost alone to get its range, then
- *       for each primary length and each combination of {@code pareto_bins} equal bins of the other lengths'
- *       ranges, minimise the primary cost with the others capped at their bin's upper edge; the non-dominated
- *       solutions (with the main plan) are returned as candidates. Skipped for one target length or
- *       {@code pareto_bins=0}.</li>
+ *   <li>Rules: MoA's grid ({@link MoaRuleGrid}) with N_min / N_max the shortest / longest target
+ *       length and N_prof ({@code profile_length}, default: the longest profiled bucket, clamped to
+ *       [N_min, N_max]). The α step ({@code alpha_step}) defaults to N_max/16, which is MoA's 1024
+ *       at its N_max of 16384 and scales the grid to other lengths; β from {@code betas} (MoA's
+ *       nine values by default).
+ *   <li>Cost: instead of MoA's gradient-weighted attention influence, the inference-only "exact
+ *       deviation per rule" of planners.md: cost(h, r, N) = s_l · {@code
+ *       stream_deviation_s{S}_w{w}} interpolated (log-linear in w) at the rule's band w = kept(N) −
+ *       S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps everything. When the
+ *       stats have no stream deviation at sink count S, cost = 1 − coverage_s{S}_w{w} (MoA's
+ *       cheapest option, the dropped mass). Evidence across length buckets ({@link BucketEvidence},
+ *       option {@code bucket_evidence}): the cost is the largest over every profiled bucket T, read
+ *       at the window scaled by T/N when T &lt; N (the rule keeps the same share of the context)
+ *       and as measured when T ≥ N, so a head that some bucket shows to depend on distance d is
+ *       costed for any window shorter than d; each row's params name the bucket that decided its
+ *       cost, and a target length beyond every bucket gives a warning. s_l is {@code layer_scales}
+ *       (default 1 for every layer): the per-layer gradient-norm factor MoA's cost carries and the
+ *       statistics cannot.
+ *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at
+ *       every target length (density = mean over the planned units — kv heads or query heads, see
+ *       granularity — of kept(N)/N, MoA's NaiveKVHardware budget) and at most {@code
+ *       max_rules_per_layer} distinct rules per layer, solved with CP-SAT ({@link MoaSolver});
+ *       status, objective, best bound and relative gap go into the params.
+ *   <li>Granularity ({@code granularity}): on grouped-query models the cache is per kv head, so by
+ *       default ({@code kv_head}) every kv-head group shares one rule, its cost is the sum of its
+ *       query heads' costs and the density is per kv-head cache — the fraction reported is the
+ *       fraction an engine storing one cache per kv head keeps. {@code query_head} is MoA's own
+ *       convention (its engine converts GQA models to MHA and stores g caches per kv head): one
+ *       rule per query head, density per query-head cache. Both accountings are in the params
+ *       ({@code kv_fraction_per_kv_head}, {@code kv_fraction_per_query_head}, {@code
+ *       engine_convention}). Rows are {@code elastic} with sinkTokens = S, alpha = α − S, beta = β,
+ *       so the row keeps exactly MoA's span; the MoA export writes α = sinkTokens + alpha per query
+ *       head.
+ *   <li>Pareto candidates (MoA's ε-constraint method): minimise each length's cost alone to get its
+ *       range, then for each primary length and each combination of {@code pareto_bins} equal bins
+ *       of the other lengths' ranges, minimise the primary cost with the others capped at their
+ *       bin's upper edge; the non-dominated solutions (with the main plan) are returned as
+ *       candidates. Skipped for one target length or {@code pareto_bins=0}.
  * </ul>
  *
- * <p>Needs {@code stream_deviation_s{S}_w{w}} (preferred) or {@code coverage_s{S}_w{w}} for every head at one
- * bucket at least.
+ * <p>Needs {@code stream_deviation_s{S}_w{w}} (preferred) or {@code coverage_s{S}_w{w}} for every
+ * head at one bucket at least.
  */
 public final class MoaPlanner implements KvPlanner {
   public static final String METHOD = "moa";
@@ -82,33 +89,62 @@ public final class MoaPlanner implements KvPlanner {
   static final String NO_LAYER_SCALES = "none";
   static final int DEFAULT_SINK_TOKENS = 4;
 
-  private static final List<OptionSpec> OPTIONS = List.of(
-      new OptionSpec(SINK_TOKENS, PlanOptions.AUTO,
-          "sink count S of the stream_deviation/coverage statistics and of the rows; auto: 4 if profiled, else the"
-              + " smallest profiled"),
-      new OptionSpec(ALPHA_STEP, PlanOptions.AUTO, "α grid step in tokens; auto: longest target length / 16"),
-      new OptionSpec(BETAS, "0,0.125,0.25,0.375,0.5,0.625,0.75,0.875,1", "β values, comma-separated, in [0, 1]"),
-      new OptionSpec(PROFILE_LENGTH, PlanOptions.AUTO,
-          "N_prof of MoA's rule filter; auto: longest profiled bucket clamped to the target lengths"),
-      new OptionSpec(LOWER_BOUND_RATIO, "0.9", "density must be at least this share of F at every target length"),
-      new OptionSpec(MAX_RULES_PER_LAYER, "2", "distinct rules a layer may use"),
-      new OptionSpec(LAYER_SCALES, NO_LAYER_SCALES,
-          "per-layer cost scales, one positive number per layer, comma-separated; none = all 1"),
-      new OptionSpec(TIME_LIMIT_SECONDS, "60", "CP-SAT wall-time limit of the main solve"),
-      new OptionSpec(RELATIVE_GAP, "0.005",
-          "stop when (objective − proven bound)/objective is at most this (bound: max of CP-SAT and Lagrangian)"),
-      new OptionSpec(WORKERS, PlanOptions.AUTO, "CP-SAT worker threads; auto: available processors, at most 8"),
-      new OptionSpec(SEED, "0", "CP-SAT random seed"),
-      new OptionSpec(PARETO_BINS, "2", "bins per secondary length in the ε-constraint Pareto search; 0 = off"),
-      new OptionSpec(PARETO_TIME_LIMIT_SECONDS, "5", "CP-SAT wall-time limit of each Pareto solve"),
-      new OptionSpec(GRANULARITY, PlanOptions.AUTO,
-          "kv_head: one rule per kv-head group, density per kv-head cache (what an engine keeping one cache per kv"
-              + " head stores); query_head: one rule per query head, density per query-head cache (MoA's own"
-              + " GQA-to-MHA convention, g x the kv-head cache); auto: kv_head on grouped-query models, else"
-              + " query_head"),
-      new OptionSpec(BUCKET_EVIDENCE, BucketEvidence.MAX,
-          "max: a rule's cost is the largest over every profiled length bucket (shorter buckets at the window"
-              + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
+  private static final List<OptionSpec> OPTIONS =
+      List.of(
+          new OptionSpec(
+              SINK_TOKENS,
+              PlanOptions.AUTO,
+              "sink count S of the stream_deviation/coverage statistics and of the rows; auto: 4 if profiled, else the"
+                  + " smallest profiled"),
+          new OptionSpec(
+              ALPHA_STEP,
+              PlanOptions.AUTO,
+              "α grid step in tokens; auto: longest target length / 16"),
+          new OptionSpec(
+              BETAS,
+              "0,0.125,0.25,0.375,0.5,0.625,0.75,0.875,1",
+              "β values, comma-separated, in [0, 1]"),
+          new OptionSpec(
+              PROFILE_LENGTH,
+              PlanOptions.AUTO,
+              "N_prof of MoA's rule filter; auto: longest profiled bucket clamped to the target lengths"),
+          new OptionSpec(
+              LOWER_BOUND_RATIO,
+              "0.9",
+              "density must be at least this share of F at every target length"),
+          new OptionSpec(MAX_RULES_PER_LAYER, "2", "distinct rules a layer may use"),
+          new OptionSpec(
+              LAYER_SCALES,
+              NO_LAYER_SCALES,
+              "per-layer cost scales, one positive number per layer, comma-separated; none = all 1"),
+          new OptionSpec(TIME_LIMIT_SECONDS, "60", "CP-SAT wall-time limit of the main solve"),
+          new OptionSpec(
+              RELATIVE_GAP,
+              "0.005",
+              "stop when (objective − proven bound)/objective is at most this (bound: max of CP-SAT and Lagrangian)"),
+          new OptionSpec(
+              WORKERS,
+              PlanOptions.AUTO,
+              "CP-SAT worker threads; auto: available processors, at most 8"),
+          new OptionSpec(SEED, "0", "CP-SAT random seed"),
+          new OptionSpec(
+              PARETO_BINS,
+              "2",
+              "bins per secondary length in the ε-constraint Pareto search; 0 = off"),
+          new OptionSpec(
+              PARETO_TIME_LIMIT_SECONDS, "5", "CP-SAT wall-time limit of each Pareto solve"),
+          new OptionSpec(
+              GRANULARITY,
+              PlanOptions.AUTO,
+              "kv_head: one rule per kv-head group, density per kv-head cache (what an engine keeping one cache per kv"
+                  + " head stores); query_head: one rule per query head, density per query-head cache (MoA's own"
+                  + " GQA-to-MHA convention, g x the kv-head cache); auto: kv_head on grouped-query models, else"
+                  + " query_head"),
+          new OptionSpec(
+              BUCKET_EVIDENCE,
+              BucketEvidence.MAX,
+              "max: a rule's cost is the largest over every profiled length bucket (shorter buckets at the window"
+                  + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
 
   /** The MoA problem built from a request, with everything needed to turn a solution into rows. */
   public record Prepared(
@@ -139,53 +175,78 @@ public final class MoaPlanner implements KvPlanner {
     return OPTIONS;
   }
 
-  /** Builds the rule grid and the (head, rule, length) cost table; public for the solver benchmark. */
+  /**
+   * Builds the rule grid and the (head, rule, length) cost table; public for the solver benchmark.
+   */
   public static Prepared prepare(PlanRequest request) {
     PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
     HeadStatsTable stats = request.stats();
     SortedSet<Integer> klSinks = stats.sinkCounts(WindowedStat.OUTPUT_KL);
-    SortedSet<Integer> devSinks = new java.util.TreeSet<>(stats.sinkCounts(WindowedStat.STREAM_DEVIATION));
+    SortedSet<Integer> devSinks =
+        new java.util.TreeSet<>(stats.sinkCounts(WindowedStat.STREAM_DEVIATION));
     devSinks.addAll(klSinks);
     SortedSet<Integer> covSinks = stats.sinkCounts(WindowedStat.COVERAGE);
     if (devSinks.isEmpty() && covSinks.isEmpty()) {
-      throw new HeadwiseException("method moa needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
-          + " 'coverage_s{S}_w{w}') for every head, but the head stats of model " + stats.modelId()
-          + " have neither; they are produced by the profile step for each sink count S and window w of its grids");
+      throw new HeadwiseException(
+          "method moa needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
+              + " 'coverage_s{S}_w{w}') for every head, but the head stats of model "
+              + stats.modelId()
+              + " have neither; they are produced by the profile step for each sink count S and window w of its grids");
     }
     int sink;
     if (options.isAuto(SINK_TOKENS)) {
-      sink = devSinks.contains(DEFAULT_SINK_TOKENS) || devSinks.isEmpty() && covSinks.contains(DEFAULT_SINK_TOKENS)
-          ? DEFAULT_SINK_TOKENS : !devSinks.isEmpty() ? devSinks.first() : covSinks.first();
+      sink =
+          devSinks.contains(DEFAULT_SINK_TOKENS)
+                  || devSinks.isEmpty() && covSinks.contains(DEFAULT_SINK_TOKENS)
+              ? DEFAULT_SINK_TOKENS
+              : !devSinks.isEmpty() ? devSinks.first() : covSinks.first();
     } else {
       sink = options.integer(SINK_TOKENS, 0);
       if (!devSinks.contains(sink) && !covSinks.contains(sink)) {
-        throw new HeadwiseException("option sink_tokens=" + sink + " of method moa has no statistics: the head stats"
-            + " have stream_deviation for sink counts " + devSinks + " and coverage for " + covSinks
-            + "; pick one of them or profile with S=" + sink);
+        throw new HeadwiseException(
+            "option sink_tokens="
+                + sink
+                + " of method moa has no statistics: the head stats"
+                + " have stream_deviation for sink counts "
+                + devSinks
+                + " and coverage for "
+                + covSinks
+                + "; pick one of them or profile with S="
+                + sink);
       }
     }
-    // measured output sensitivity (profile --sensitivity) when present, else the head-output deviation, else the
+    // measured output sensitivity (profile --sensitivity) when present, else the head-output
+    // deviation, else the
     // dropped attention mass
-    WindowedStat family = klSinks.contains(sink) ? WindowedStat.OUTPUT_KL
-        : devSinks.contains(sink) ? WindowedStat.STREAM_DEVIATION : WindowedStat.COVERAGE;
-    String costStatistic = family == WindowedStat.OUTPUT_KL
-        ? "output_kl_s" + sink + " (measured, per kv group, split evenly over its query heads)"
-        : family == WindowedStat.STREAM_DEVIATION
-        ? "stream_deviation_s" + sink : "1 - coverage_s" + sink + " (no stream_deviation_s" + sink + " profiled)";
+    WindowedStat family =
+        klSinks.contains(sink)
+            ? WindowedStat.OUTPUT_KL
+            : devSinks.contains(sink) ? WindowedStat.STREAM_DEVIATION : WindowedStat.COVERAGE;
+    String costStatistic =
+        family == WindowedStat.OUTPUT_KL
+            ? "output_kl_s" + sink + " (measured, per kv group, split evenly over its query heads)"
+            : family == WindowedStat.STREAM_DEVIATION
+                ? "stream_deviation_s" + sink
+                : "1 - coverage_s" + sink + " (no stream_deviation_s" + sink + " profiled)";
     SortedSet<Integer> buckets = stats.buckets(family, sink);
 
     int minLength = request.minLength();
     int maxLength = request.maxLength();
-    int profileLength = options.isAuto(PROFILE_LENGTH)
-        ? Math.max(minLength, Math.min(maxLength, buckets.last())) : options.integer(PROFILE_LENGTH, 1);
-    double alphaStep = options.isAuto(ALPHA_STEP) ? Math.max(1.0, maxLength / 16.0) : options.number(ALPHA_STEP);
+    int profileLength =
+        options.isAuto(PROFILE_LENGTH)
+            ? Math.max(minLength, Math.min(maxLength, buckets.last()))
+            : options.integer(PROFILE_LENGTH, 1);
+    double alphaStep =
+        options.isAuto(ALPHA_STEP) ? Math.max(1.0, maxLength / 16.0) : options.number(ALPHA_STEP);
     if (alphaStep <= 0) {
-      throw new HeadwiseException("option alpha_step of method moa must be positive, got " + alphaStep);
+      throw new HeadwiseException(
+          "option alpha_step of method moa must be positive, got " + alphaStep);
     }
     List<Double> betas = options.numbers(BETAS);
     for (double b : betas) {
       if (b < 0 || b > 1) {
-        throw new HeadwiseException("option betas of method moa has " + b + "; every β must lie in [0, 1]");
+        throw new HeadwiseException(
+            "option betas of method moa has " + b + "; every β must lie in [0, 1]");
       }
     }
     double lowerRatio = options.number(LOWER_BOUND_RATIO, 0.0, 1.0);
@@ -195,8 +256,13 @@ public final class MoaPlanner implements KvPlanner {
     if (!options.string(LAYER_SCALES).equalsIgnoreCase(NO_LAYER_SCALES)) {
       List<Double> scales = options.numbers(LAYER_SCALES);
       if (scales.size() != stats.numLayers() || scales.stream().anyMatch(s -> s <= 0)) {
-        throw new HeadwiseException("option layer_scales of method moa needs " + stats.numLayers()
-            + " positive numbers (one per layer), got " + scales.size() + ": " + options.string(LAYER_SCALES));
+        throw new HeadwiseException(
+            "option layer_scales of method moa needs "
+                + stats.numLayers()
+                + " positive numbers (one per layer), got "
+                + scales.size()
+                + ": "
+                + options.string(LAYER_SCALES));
       }
       for (int l = 0; l < layerScales.length; l++) {
         layerScales[l] = scales.get(l);
@@ -210,8 +276,14 @@ public final class MoaPlanner implements KvPlanner {
 
     List<MoaRule> rules = MoaRuleGrid.build(minLength, profileLength, maxLength, alphaStep, betas);
     if (rules.isEmpty()) {
-      throw new HeadwiseException("MoA's rule filter leaves no rule for lengths " + request.targetLengths()
-          + " with alpha_step " + alphaStep + " and betas " + betas + "; use a smaller alpha_step");
+      throw new HeadwiseException(
+          "MoA's rule filter leaves no rule for lengths "
+              + request.targetLengths()
+              + " with alpha_step "
+              + alphaStep
+              + " and betas "
+              + betas
+              + "; use a smaller alpha_step");
     }
     List<Integer> lengths = request.targetLengths();
     int units = stats.numLayers() * unitsPerLayer;
@@ -221,7 +293,8 @@ public final class MoaPlanner implements KvPlanner {
         kept[r][n] = keptTokens(rules.get(r), sink, lengths.get(n));
       }
     }
-    String evidenceMode = options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
+    String evidenceMode =
+        options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
     Map<Integer, Integer> bucketByLength = new TreeMap<>();
     double[][][] cost = new double[units][rules.size()][lengths.size()];
     int[][][] evidenceBucket = new int[units][rules.size()][lengths.size()];
@@ -239,7 +312,8 @@ public final class MoaPlanner implements KvPlanner {
       }
       for (int l = 0; l < stats.numLayers(); l++) {
         for (int h = 0; h < stats.numHeads(); h++) {
-          // a kv-head unit costs the sum of its query heads' costs: the group shares the rule, so switching it
+          // a kv-head unit costs the sum of its query heads' costs: the group shares the rule, so
+          // switching it
           // drops the same tokens for all of them
           int u = perKvHead ? l * unitsPerLayer + h / g : l * unitsPerLayer + h;
           for (int r = 0; r < rules.size(); r++) {
@@ -248,7 +322,9 @@ public final class MoaPlanner implements KvPlanner {
               continue;
             }
             BucketEvidence.Evidence e = evidence.at(l, h, k - sink);
-            double c = layerScales[l] * (family == WindowedStat.OUTPUT_KL ? e.cost() / stats.groupSize() : e.cost());
+            double c =
+                layerScales[l]
+                    * (family == WindowedStat.OUTPUT_KL ? e.cost() / stats.groupSize() : e.cost());
             cost[u][r][n] += c;
             if (c >= largestPart[u][r][n]) {
               largestPart[u][r][n] = c;
@@ -272,13 +348,25 @@ public final class MoaPlanner implements KvPlanner {
         maxKept = Math.max(maxKept, k[n]);
       }
       if (minKept > f * length + 1e-9) {
-        throw new HeadwiseException("no MoA rule keeps as little as F=" + f + " at length " + length
-            + ": the smallest keeps " + minKept + " tokens; raise the KV fraction or add smaller rules"
-            + " (smaller betas or alpha_step)");
+        throw new HeadwiseException(
+            "no MoA rule keeps as little as F="
+                + f
+                + " at length "
+                + length
+                + ": the smallest keeps "
+                + minKept
+                + " tokens; raise the KV fraction or add smaller rules"
+                + " (smaller betas or alpha_step)");
       }
       if (maxKept < lowerRatio * f * length - 1e-9) {
-        throw new HeadwiseException("no MoA rule keeps as much as " + lowerRatio + "·F at length " + length
-            + ": the largest keeps " + maxKept + " tokens; lower lower_bound_ratio or profile_length");
+        throw new HeadwiseException(
+            "no MoA rule keeps as much as "
+                + lowerRatio
+                + "·F at length "
+                + length
+                + ": the largest keeps "
+                + maxKept
+                + " tokens; lower lower_bound_ratio or profile_length");
       }
     }
     int[] layerOfUnit = new int[units];
@@ -286,10 +374,25 @@ public final class MoaPlanner implements KvPlanner {
       layerOfUnit[u] = u / unitsPerLayer;
     }
     int[] lengthArray = lengths.stream().mapToInt(Integer::intValue).toArray();
-    MoaProblem problem = new MoaProblem(stats.numLayers(), layerOfUnit, lengthArray, kept, cost, lower, upper,
-        maxRules);
-    return new Prepared(problem, rules, sink, costStatistic, bucketByLength, minLength, profileLength, maxLength,
-        alphaStep, betas, layerScales, granularity, unitsPerLayer, evidenceBucket, List.copyOf(bucketsRead),
+    MoaProblem problem =
+        new MoaProblem(
+            stats.numLayers(), layerOfUnit, lengthArray, kept, cost, lower, upper, maxRules);
+    return new Prepared(
+        problem,
+        rules,
+        sink,
+        costStatistic,
+        bucketByLength,
+        minLength,
+        profileLength,
+        maxLength,
+        alphaStep,
+        betas,
+        layerScales,
+        granularity,
+        unitsPerLayer,
+        evidenceBucket,
+        List.copyOf(bucketsRead),
         List.copyOf(warnings));
   }
 
@@ -299,13 +402,18 @@ public final class MoaPlanner implements KvPlanner {
     }
     String value = options.string(GRANULARITY).trim();
     if (!value.equals(PlanRow.KV_HEAD) && !value.equals(PlanRow.QUERY_HEAD)) {
-      throw new HeadwiseException("option granularity of method moa must be kv_head, query_head or auto, got '"
-          + value + "'");
+      throw new HeadwiseException(
+          "option granularity of method moa must be kv_head, query_head or auto, got '"
+              + value
+              + "'");
     }
     return value;
   }
 
-  /** Tokens a rule keeps at length n in a row with {@code sink} sink tokens: min(n, S + max(0, α − S + β·n)). */
+  /**
+   * Tokens a rule keeps at length n in a row with {@code sink} sink tokens: min(n, S + max(0, α − S
+   * + β·n)).
+   */
   static double keptTokens(MoaRule rule, int sink, int n) {
     return Math.min(n, sink + Math.max(0.0, rule.alpha() - sink + rule.beta() * n));
   }
@@ -315,45 +423,81 @@ public final class MoaPlanner implements KvPlanner {
     PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
     Prepared prepared = prepare(request);
     MoaProblem problem = prepared.problem();
-    int workers = options.isAuto(WORKERS) ? Math.min(8, Runtime.getRuntime().availableProcessors())
-        : options.integer(WORKERS, 1);
-    MoaSolver.Settings main = new MoaSolver.Settings(options.number(TIME_LIMIT_SECONDS, 0.001, 1e6),
-        options.number(RELATIVE_GAP, 0.0, 1.0), workers, options.integer(SEED));
+    int workers =
+        options.isAuto(WORKERS)
+            ? Math.min(8, Runtime.getRuntime().availableProcessors())
+            : options.integer(WORKERS, 1);
+    MoaSolver.Settings main =
+        new MoaSolver.Settings(
+            options.number(TIME_LIMIT_SECONDS, 0.001, 1e6),
+            options.number(RELATIVE_GAP, 0.0, 1.0),
+            workers,
+            options.integer(SEED));
     int lengths = problem.numLengths();
     double[] ones = new double[lengths];
     Arrays.fill(ones, 1.0);
     MoaSolution solution = MoaSolver.solve(problem, ones, null, main, null);
     if (solution.ruleOfUnit() == null) {
       if ("INFEASIBLE".equals(solution.status())) {
-        throw new HeadwiseException("no MoA plan meets density in [" + options.string(LOWER_BOUND_RATIO)
-            + "·F, F] for F=" + request.kvFraction() + " at every length " + request.targetLengths() + " with at"
-            + " most " + problem.maxRulesPerLayer() + " rules per layer; widen lower_bound_ratio, raise"
-            + " max_rules_per_layer or refine the rule grid (alpha_step, betas)");
+        throw new HeadwiseException(
+            "no MoA plan meets density in ["
+                + options.string(LOWER_BOUND_RATIO)
+                + "·F, F] for F="
+                + request.kvFraction()
+                + " at every length "
+                + request.targetLengths()
+                + " with at"
+                + " most "
+                + problem.maxRulesPerLayer()
+                + " rules per layer; widen lower_bound_ratio, raise"
+                + " max_rules_per_layer or refine the rule grid (alpha_step, betas)");
       }
-      throw new HeadwiseException("CP-SAT found no MoA plan within time_limit_seconds=" + main.timeLimitSeconds()
-          + " (status " + solution.status() + "); raise time_limit_seconds");
+      throw new HeadwiseException(
+          "CP-SAT found no MoA plan within time_limit_seconds="
+              + main.timeLimitSeconds()
+              + " (status "
+              + solution.status()
+              + "); raise time_limit_seconds");
     }
 
     List<PlanCandidate> candidates = new ArrayList<>();
     int bins = options.integer(PARETO_BINS, 0);
     Map<String, Object> base = baseParams(request, prepared, options);
     if (lengths >= 2 && bins > 0) {
-      MoaSolver.Settings pareto = new MoaSolver.Settings(options.number(PARETO_TIME_LIMIT_SECONDS, 0.001, 1e6),
-          main.relativeGapLimit(), workers, main.seed());
+      MoaSolver.Settings pareto =
+          new MoaSolver.Settings(
+              options.number(PARETO_TIME_LIMIT_SECONDS, 0.001, 1e6),
+              main.relativeGapLimit(),
+              workers,
+              main.seed());
       List<MoaSolution> front = paretoFront(problem, solution, bins, pareto);
       for (int i = 0; i < front.size(); i++) {
         MoaSolution s = front.get(i);
         String id = request.planId() + "-pareto-" + i;
-        List<PlanRow> rows = PlanAssembly.rows(
-            new PlanRequest(id, request.stats(), request.kvFraction(), request.targetLengths(), Map.of(),
-                request.createdAtMillis()), METHOD, prepared.granularity(), policies(request.stats(), prepared,
-                s.ruleOfUnit()), base);
+        List<PlanRow> rows =
+            PlanAssembly.rows(
+                new PlanRequest(
+                    id,
+                    request.stats(),
+                    request.kvFraction(),
+                    request.targetLengths(),
+                    Map.of(),
+                    request.createdAtMillis()),
+                METHOD,
+                prepared.granularity(),
+                policies(request.stats(), prepared, s.ruleOfUnit()),
+                base);
         Map<Integer, Double> objectives = new TreeMap<>();
         for (int n = 0; n < lengths; n++) {
           objectives.put(problem.lengths()[n], s.costByLength()[n]);
         }
-        candidates.add(new PlanCandidate(id, rows, objectives,
-            KvFraction.atLengths(rows, request.targetLengths()), s.status()));
+        candidates.add(
+            new PlanCandidate(
+                id,
+                rows,
+                objectives,
+                KvFraction.atLengths(rows, request.targetLengths()),
+                s.status()));
       }
     }
 
@@ -377,43 +521,52 @@ public final class MoaPlanner implements KvPlanner {
     params.put("pareto_candidates", candidates.size());
     List<HeadPolicy> heads = policies(request.stats(), prepared, solution.ruleOfUnit());
     params.putAll(cacheAccounting(request, prepared, heads));
-    return PlanAssembly.assemble(request, METHOD, prepared.granularity(), heads, params, null, candidates);
+    return PlanAssembly.assemble(
+        request, METHOD, prepared.granularity(), heads, params, null, candidates);
   }
 
-  private static Map<String, Object> baseParams(PlanRequest request, Prepared prepared, PlanOptions options) {
+  private static Map<String, Object> baseParams(
+      PlanRequest request, Prepared prepared, PlanOptions options) {
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("sink_tokens", prepared.sinkTokens());
     params.put("cost_statistic", prepared.costStatistic());
     params.put("bucket_evidence", options.string(BUCKET_EVIDENCE));
     params.put("buckets_read", prepared.bucketsRead());
-    params.put("evidence_rule", BucketEvidence.MAX.equals(options.string(BUCKET_EVIDENCE))
-        ? "a rule's cost at length N is the largest over every profiled bucket T (T < N read at the window scaled"
-            + " by T/N, T >= N as measured); each head's evidence names the bucket that decided it"
-        : "the bucket nearest N only (window scaled by T/N when T < N)");
+    params.put(
+        "evidence_rule",
+        BucketEvidence.MAX.equals(options.string(BUCKET_EVIDENCE))
+            ? "a rule's cost at length N is the largest over every profiled bucket T (T < N read at the window scaled"
+                + " by T/N, T >= N as measured); each head's evidence names the bucket that decided it"
+            : "the bucket nearest N only (window scaled by T/N when T < N)");
     if (!prepared.warnings().isEmpty()) {
       params.put("warnings", prepared.warnings());
     }
     params.put("alpha_step", prepared.alphaStep());
     params.put("betas", prepared.betas());
-    params.put("rule_filter_lengths", List.of(prepared.minLength(), prepared.profileLength(),
-        prepared.maxLength()));
+    params.put(
+        "rule_filter_lengths",
+        List.of(prepared.minLength(), prepared.profileLength(), prepared.maxLength()));
     params.put("rules", prepared.rules().size());
-    params.put("density_bounds", List.of(options.number(LOWER_BOUND_RATIO) * request.kvFraction(),
-        request.kvFraction()));
+    params.put(
+        "density_bounds",
+        List.of(options.number(LOWER_BOUND_RATIO) * request.kvFraction(), request.kvFraction()));
     params.put("max_rules_per_layer", prepared.problem().maxRulesPerLayer());
     params.put("layer_scales", options.string(LAYER_SCALES));
-    params.put("span", "kept(N) = min(N, alpha + beta*N) with the first sink_tokens tokens as sinks;"
-        + " row alpha = MoA alpha - sink_tokens");
+    params.put(
+        "span",
+        "kept(N) = min(N, alpha + beta*N) with the first sink_tokens tokens as sinks;"
+            + " row alpha = MoA alpha - sink_tokens");
     return params;
   }
 
   /**
-   * What the plan costs under the two engine conventions, so neither is hidden: per kv-head cache (an engine that
-   * stores one cache per kv head keeps, for a group, its widest span) and per query-head cache (MoA's engine, which
-   * runs GQA models converted to MHA and so stores g caches per kv head). The plan's own expected KV fraction is the
-   * one its granularity budgets.
+   * What the plan costs under the two engine conventions, so neither is hidden: per kv-head cache
+   * (an engine that stores one cache per kv head keeps, for a group, its widest span) and per
+   * query-head cache (MoA's engine, which runs GQA models converted to MHA and so stores g caches
+   * per kv head). The plan's own expected KV fraction is the one its granularity budgets.
    */
-  private static Map<String, Object> cacheAccounting(PlanRequest request, Prepared prepared, List<HeadPolicy> heads) {
+  private static Map<String, Object> cacheAccounting(
+      PlanRequest request, Prepared prepared, List<HeadPolicy> heads) {
     HeadStatsTable stats = request.stats();
     int g = stats.groupSize();
     boolean perKvHead = PlanRow.KV_HEAD.equals(prepared.granularity());
@@ -440,33 +593,52 @@ public final class MoaPlanner implements KvPlanner {
     out.put("granularity", prepared.granularity());
     out.put("kv_fraction_per_kv_head", perKv);
     out.put("kv_fraction_per_query_head", perQuery);
-    out.put("engine_convention", perKvHead
-        ? "one rule per kv-head group (" + g + " query heads): the budget is per kv-head cache, what an engine"
-            + " storing one cache per kv head keeps; MoA's own engine expands GQA to MHA and then stores " + g
-            + " copies of each group's cache with the same span (same fraction of a " + g + "x larger cache)"
-        : g > 1 ? "one rule per query head, budget per query-head cache: MoA's GQA-to-MHA convention (" + g
-            + " caches per kv head); an engine storing one cache per kv head keeps each group's widest span,"
-            + " kv_fraction_per_kv_head"
-        : "multi-head attention: query-head and kv-head caches coincide");
+    out.put(
+        "engine_convention",
+        perKvHead
+            ? "one rule per kv-head group ("
+                + g
+                + " query heads): the budget is per kv-head cache, what an engine"
+                + " storing one cache per kv head keeps; MoA's own engine expands GQA to MHA and then stores "
+                + g
+                + " copies of each group's cache with the same span (same fraction of a "
+                + g
+                + "x larger cache)"
+            : g > 1
+                ? "one rule per query head, budget per query-head cache: MoA's GQA-to-MHA convention ("
+                    + g
+                    + " caches per kv head); an engine storing one cache per kv head keeps each group's widest span,"
+                    + " kv_fraction_per_kv_head"
+                : "multi-head attention: query-head and kv-head caches coincide");
     return out;
   }
 
-  private static List<HeadPolicy> policies(HeadStatsTable stats, Prepared prepared, int[] ruleOfUnit) {
+  private static List<HeadPolicy> policies(
+      HeadStatsTable stats, Prepared prepared, int[] ruleOfUnit) {
     List<HeadPolicy> heads = new ArrayList<>();
     int sink = prepared.sinkTokens();
     for (int u = 0; u < ruleOfUnit.length; u++) {
       MoaRule rule = prepared.rules().get(ruleOfUnit[u]);
-      heads.add(HeadPolicy.span(u / prepared.unitsPerLayer(), u % prepared.unitsPerLayer(), PlanRow.ELASTIC, sink,
-          rule.alpha() - sink, rule.beta())
-          .with("moa_alpha", rule.alpha())
-          .with("moa_beta", rule.beta())
-          .with("rule", ruleOfUnit[u])
-          .with("evidence", evidence(prepared, u, ruleOfUnit[u])));
+      heads.add(
+          HeadPolicy.span(
+                  u / prepared.unitsPerLayer(),
+                  u % prepared.unitsPerLayer(),
+                  PlanRow.ELASTIC,
+                  sink,
+                  rule.alpha() - sink,
+                  rule.beta())
+              .with("moa_alpha", rule.alpha())
+              .with("moa_beta", rule.beta())
+              .with("rule", ruleOfUnit[u])
+              .with("evidence", evidence(prepared, u, ruleOfUnit[u])));
     }
     return heads;
   }
 
-  /** Per target length: the chosen rule's cost for this unit and the bucket whose statistic decided it. */
+  /**
+   * Per target length: the chosen rule's cost for this unit and the bucket whose statistic decided
+   * it.
+   */
   private static Map<String, Object> evidence(Prepared prepared, int unit, int rule) {
     Map<String, Object> out = new LinkedHashMap<>();
     int[] lengths = prepared.problem().lengths();
@@ -484,7 +656,8 @@ public final class MoaPlanner implements KvPlanner {
   }
 
   /** MoA's ε-constraint search; returns the non-dominated solutions, the main one included. */
-  static List<MoaSolution> paretoFront(MoaProblem problem, MoaSolution main, int bins, MoaSolver.Settings settings) {
+  static List<MoaSolution> paretoFront(
+      MoaProblem problem, MoaSolution main, int bins, MoaSolver.Settings settings) {
     int k = problem.numLengths();
     List<MoaSolution> found = new ArrayList<>();
     found.add(main);
@@ -519,7 +692,8 @@ public final class MoaPlanner implements KvPlanner {
           rest /= bins;
           eps[j] = lo[j] + (bin + 1.0) / bins * (hi[j] - lo[j]);
         }
-        MoaSolution s = MoaSolver.solve(problem, primaryWeights(k, i), eps, settings, main.ruleOfUnit());
+        MoaSolution s =
+            MoaSolver.solve(problem, primaryWeights(k, i), eps, settings, main.ruleOfUnit());
         if (s.ruleOfUnit() != null) {
           found.add(s);
         }
@@ -534,17 +708,27 @@ public final class MoaPlanner implements KvPlanner {
           break;
         }
       }
-      boolean duplicate = front.stream().anyMatch(t -> Arrays.equals(t.ruleOfUnit(), s.ruleOfUnit())
-          || Arrays.equals(t.costByLength(), s.costByLength()));
+      boolean duplicate =
+          front.stream()
+              .anyMatch(
+                  t ->
+                      Arrays.equals(t.ruleOfUnit(), s.ruleOfUnit())
+                          || Arrays.equals(t.costByLength(), s.costByLength()));
       if (!dominated && !duplicate) {
         front.add(s);
       }
     }
-    front.sort((a, b) -> Double.compare(Arrays.stream(a.costByLength()).sum(), Arrays.stream(b.costByLength()).sum()));
+    front.sort(
+        (a, b) ->
+            Double.compare(
+                Arrays.stream(a.costByLength()).sum(), Arrays.stream(b.costByLength()).sum()));
     return front;
   }
 
-  /** Weight 1 on the primary length and 1e-3 on the others, so ties go to the solution better elsewhere. */
+  /**
+   * Weight 1 on the primary length and 1e-3 on the others, so ties go to the solution better
+   * elsewhere.
+   */
   private static double[] primaryWeights(int k, int primary) {
     double[] w = new double[k];
     Arrays.fill(w, 1e-3);

@@ -9,9 +9,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Turns head policies into a {@link Plan}: checks that every head is planned once, computes the expected KV
- * fraction at each target length, and enforces the budget tolerance [F − 0.1, F + 0.02] unless the planner gave a
- * reason (stored as {@code budget_note} in the params).
+ * Turns head policies into a {@link Plan}: checks that every head is planned once, computes the
+ * expected KV fraction at each target length, and enforces the budget tolerance [F − 0.1, F + 0.02]
+ * unless the planner gave a reason (stored as {@code budget_note} in the params).
  */
 final class PlanAssembly {
   /** Params key under which the reason for missing the budget tolerance is stored. */
@@ -19,8 +19,14 @@ final class PlanAssembly {
 
   private PlanAssembly() {}
 
-  static Plan assemble(PlanRequest request, String method, String granularity, List<HeadPolicy> heads,
-      Map<String, Object> planParams, String budgetNote, List<PlanCandidate> candidates) {
+  static Plan assemble(
+      PlanRequest request,
+      String method,
+      String granularity,
+      List<HeadPolicy> heads,
+      Map<String, Object> planParams,
+      String budgetNote,
+      List<PlanCandidate> candidates) {
     HeadStatsTable stats = request.stats();
     List<PlanRow> rows = rows(request, method, granularity, heads, planParams);
     Map<Integer, Double> expected = KvFraction.atLengths(rows, request.targetLengths());
@@ -34,23 +40,44 @@ final class PlanAssembly {
     params.put("kv_fraction_within_tolerance", outside.isEmpty());
     if (!outside.isEmpty()) {
       if (budgetNote == null) {
-        throw new IllegalStateException("planner " + method + " produced KV fractions " + expected
-            + " outside [F-0.1, F+0.02] for F=" + request.kvFraction() + " at lengths " + outside
-            + " without saying why");
+        throw new IllegalStateException(
+            "planner "
+                + method
+                + " produced KV fractions "
+                + expected
+                + " outside [F-0.1, F+0.02] for F="
+                + request.kvFraction()
+                + " at lengths "
+                + outside
+                + " without saying why");
       }
       params.put(BUDGET_NOTE, budgetNote);
     } else if (budgetNote != null) {
       params.put(BUDGET_NOTE, budgetNote);
     }
     rows = rows(request, method, granularity, heads, params);
-    PlanMeta meta = new PlanMeta(request.planId(), stats.modelId(), stats.statsRunId(), method,
-        request.kvFraction(), request.targetLengths(), expected, stats.numLayers(), stats.numHeads(),
-        stats.numKvHeads(), request.createdAtMillis());
+    PlanMeta meta =
+        new PlanMeta(
+            request.planId(),
+            stats.modelId(),
+            stats.statsRunId(),
+            method,
+            request.kvFraction(),
+            request.targetLengths(),
+            expected,
+            stats.numLayers(),
+            stats.numHeads(),
+            stats.numKvHeads(),
+            request.createdAtMillis());
     return new Plan(meta, rows, Json.write(params), candidates);
   }
 
   /** Rows in (layer, head) order, each with the plan params merged with its own head params. */
-  static List<PlanRow> rows(PlanRequest request, String method, String granularity, List<HeadPolicy> heads,
+  static List<PlanRow> rows(
+      PlanRequest request,
+      String method,
+      String granularity,
+      List<HeadPolicy> heads,
       Map<String, Object> planParams) {
     HeadStatsTable stats = request.stats();
     int headsPerLayer = PlanRow.KV_HEAD.equals(granularity) ? stats.numKvHeads() : stats.numHeads();
@@ -61,18 +88,30 @@ final class PlanAssembly {
     for (HeadPolicy h : sorted) {
       int index = h.layer() * headsPerLayer + h.head();
       if (h.head() >= headsPerLayer || h.layer() >= stats.numLayers() || seen[index]) {
-        throw new IllegalStateException("planner " + method + " planned layer " + h.layer() + ", head " + h.head()
-            + " twice or outside the model");
+        throw new IllegalStateException(
+            "planner "
+                + method
+                + " planned layer "
+                + h.layer()
+                + ", head "
+                + h.head()
+                + " twice or outside the model");
       }
       seen[index] = true;
       Map<String, Object> params = new LinkedHashMap<>(planParams);
       params.putAll(h.headParams());
-      rows.add(h.toRow(request.planId(), stats.modelId(), stats.statsRunId(), method, granularity,
-          Json.write(params)));
+      rows.add(
+          h.toRow(
+              request.planId(),
+              stats.modelId(),
+              stats.statsRunId(),
+              method,
+              granularity,
+              Json.write(params)));
     }
     if (rows.size() != seen.length) {
-      throw new IllegalStateException("planner " + method + " planned " + rows.size() + " of " + seen.length
-          + " heads");
+      throw new IllegalStateException(
+          "planner " + method + " planned " + rows.size() + " of " + seen.length + " heads");
     }
     return rows;
   }

@@ -5,8 +5,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * An alternative plan found on the way (MoA's Pareto candidates): its rows, its objective value at each target
- * length, its expected KV fraction at each length, and how the solver finished.
+ * An alternative plan found on the way (MoA's Pareto candidates): its rows, its objective value at
+ * each target length, its expected KV fraction at each length, and how the solver finished.
  */
 public record PlanCandidate(
     String candidateId,

@@ -10,8 +10,8 @@ import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
- * A planner's options after validation: unknown keys are rejected by name, missing keys take the declared
- * default, and values are parsed (and reported by key when malformed) on access.
+ * A planner's options after validation: unknown keys are rejected by name, missing keys take the
+ * declared default, and values are parsed (and reported by key when malformed) on access.
  */
 public final class PlanOptions {
   /** The value that asks a planner to derive an option from the statistics or the budget. */
@@ -25,19 +25,29 @@ public final class PlanOptions {
     this.values = values;
   }
 
-  /** Validates {@code given} against {@code specs}; throws {@link HeadwiseException} naming any unknown key. */
-  public static PlanOptions resolve(String method, List<OptionSpec> specs, Map<String, String> given) {
+  /**
+   * Validates {@code given} against {@code specs}; throws {@link HeadwiseException} naming any
+   * unknown key.
+   */
+  public static PlanOptions resolve(
+      String method, List<OptionSpec> specs, Map<String, String> given) {
     Map<String, String> resolved = new LinkedHashMap<>();
     for (OptionSpec spec : specs) {
       resolved.put(spec.key(), spec.defaultValue());
     }
     for (Map.Entry<String, String> e : given.entrySet()) {
       if (!resolved.containsKey(e.getKey())) {
-        throw new HeadwiseException("unknown option '" + e.getKey() + "' for method " + method
-            + "; valid options: " + specs.stream().map(OptionSpec::key).collect(Collectors.joining(", ")));
+        throw new HeadwiseException(
+            "unknown option '"
+                + e.getKey()
+                + "' for method "
+                + method
+                + "; valid options: "
+                + specs.stream().map(OptionSpec::key).collect(Collectors.joining(", ")));
       }
       if (e.getValue() == null || e.getValue().isBlank()) {
-        throw new HeadwiseException("option '" + e.getKey() + "' for method " + method + " has no value");
+        throw new HeadwiseException(
+            "option '" + e.getKey() + "' for method " + method + " has no value");
       }
       resolved.put(e.getKey(), e.getValue().trim());
     }
@@ -142,7 +152,7 @@ public final class PlanOptions {
   }
 
   private HeadwiseException bad(String key, String value, String expected) {
-    return new HeadwiseException("option '" + key + "' for method " + method + " is '" + value + "'; expected "
-        + expected);
+    return new HeadwiseException(
+        "option '" + key + "' for method " + method + " is '" + value + "'; expected " + expected);
   }
 }

@@ -10,32 +10,36 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * RazorAttention (Tang et al., arXiv 2407.15891): echo heads (attending to earlier occurrences of the current token)
- * and induction heads (attending to the token that followed them) keep the full cache; every other kv head keeps
- * {@code sink_tokens} sinks, a local window and one compensation entry that summarises the dropped tokens (their mean
- * key and mean value, with ln(count) added to its logit; {@code compensation_tokens} = 1 in the row params, which the
- * HeadwiseAttention export evaluates). Rows are granularity {@code kv_head}, {@code full} or {@code streaming}.
+ * RazorAttention (Tang et al., arXiv 2407.15891): echo heads (attending to earlier occurrences of
+ * the current token) and induction heads (attending to the token that followed them) keep the full
+ * cache; every other kv head keeps {@code sink_tokens} sinks, a local window and one compensation
+ * entry that summarises the dropped tokens (their mean key and mean value, with ln(count) added to
+ * its logit; {@code compensation_tokens} = 1 in the row params, which the HeadwiseAttention export
+ * evaluates). Rows are granularity {@code kv_head}, {@code full} or {@code streaming}.
  *
  * <p>Reconstruction choices:
+ *
  * <ul>
- *   <li>Scores: {@code echo_score} and {@code induction_score} from the repeated-random-token probes, mean over the
- *       buckets where they were measured (weighted by query count), max over the query heads of a kv group (the
- *       msmodelslim GQA rule).</li>
- *   <li>Selection: ranked over all layers × kv heads; retrieval = top ⌈{@code induction_share}·M⌉ by induction ∪
- *       top ⌈{@code echo_share}·M⌉ by echo (at least one each; ties to the lower layer, then head — by rank, not
- *       by value, so ties never over-select).</li>
- *   <li>Window: the paper keeps the recent max(S0, N/C) tokens, proportional to N. With
- *       {@code window_mode=proportional} (default) a compressed head keeps q·N tokens in all — sinks, window and the
- *       compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the plan keeps exactly F at every
- *       length (alpha = −sink_tokens, beta = q: kept = max(sink, qN)). {@code fixed} uses one window for all
- *       lengths (alpha = window, beta = 0). The compensation entry takes one slot of the kept budget: the window is
- *       one token shorter (alpha − 1), and {@link KvFraction} counts the entry whenever the head drops a token. When the retrieval heads alone reach F, compressed heads keep the minimum
- *       (sinks, one window token, the compensation token) and {@code budget_note} says so.</li>
+ *   <li>Scores: {@code echo_score} and {@code induction_score} from the repeated-random-token
+ *       probes, mean over the buckets where they were measured (weighted by query count), max over
+ *       the query heads of a kv group (the msmodelslim GQA rule).
+ *   <li>Selection: ranked over all layers × kv heads; retrieval = top ⌈{@code induction_share}·M⌉
+ *       by induction ∪ top ⌈{@code echo_share}·M⌉ by echo (at least one each; ties to the lower
+ *       layer, then head — by rank, not by value, so ties never over-select).
+ *   <li>Window: the paper keeps the recent max(S0, N/C) tokens, proportional to N. With {@code
+ *       window_mode=proportional} (default) a compressed head keeps q·N tokens in all — sinks,
+ *       window and the compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the
+ *       plan keeps exactly F at every length (alpha = −sink_tokens, beta = q: kept = max(sink,
+ *       qN)). {@code fixed} uses one window for all lengths (alpha = window, beta = 0). The
+ *       compensation entry takes one slot of the kept budget: the window is one token shorter
+ *       (alpha − 1), and {@link KvFraction} counts the entry whenever the head drops a token. When
+ *       the retrieval heads alone reach F, compressed heads keep the minimum (sinks, one window
+ *       token, the compensation token) and {@code budget_note} says so.
  * </ul>
  *
  * <p>Options: {@code induction_share} (0.14), {@code echo_share} (0.01), {@code sink_tokens} (4),
- * {@code window_mode} (proportional | fixed), {@code compensation} (mean | none: no entry, the window takes the slot).
- * Needs {@code echo_score} and {@code induction_score}.
+ * {@code window_mode} (proportional | fixed), {@code compensation} (mean | none: no entry, the
+ * window takes the slot). Needs {@code echo_score} and {@code induction_score}.
  */
 public final class RazorAttentionPlanner implements KvPlanner {
   public static final String METHOD = "razor";
@@ -49,18 +53,29 @@ public final class RazorAttentionPlanner implements KvPlanner {
   static final String MODE_FIXED = "fixed";
   static final String COMPENSATION_MEAN = "mean";
   static final String COMPENSATION_NONE = "none";
-  static final String PROBE = "the repeated-random-token probes (RazorAttention-style calibration samples) of the"
-      + " profile step";
+  static final String PROBE =
+      "the repeated-random-token probes (RazorAttention-style calibration samples) of the"
+          + " profile step";
 
-  private static final List<OptionSpec> OPTIONS = List.of(
-      new OptionSpec(INDUCTION_SHARE, "0.14", "share of kv heads kept full for the highest induction scores"),
-      new OptionSpec(ECHO_SHARE, "0.01", "share of kv heads kept full for the highest echo scores"),
-      new OptionSpec(SINK_TOKENS, "4", "attention-sink tokens kept by compressed heads"),
-      new OptionSpec(WINDOW_MODE, MODE_PROPORTIONAL,
-          "proportional: window grows with N as in the paper (N/C); fixed: one window for every length"),
-      new OptionSpec(COMPENSATION, COMPENSATION_MEAN, "mean: the dropped tokens of a compressed head are summarised"
-          + " by one compensation entry (mean key and value, logit + ln(count)) in the window's budget; none: no"
-          + " entry (the window takes its slot)"));
+  private static final List<OptionSpec> OPTIONS =
+      List.of(
+          new OptionSpec(
+              INDUCTION_SHARE,
+              "0.14",
+              "share of kv heads kept full for the highest induction scores"),
+          new OptionSpec(
+              ECHO_SHARE, "0.01", "share of kv heads kept full for the highest echo scores"),
+          new OptionSpec(SINK_TOKENS, "4", "attention-sink tokens kept by compressed heads"),
+          new OptionSpec(
+              WINDOW_MODE,
+              MODE_PROPORTIONAL,
+              "proportional: window grows with N as in the paper (N/C); fixed: one window for every length"),
+          new OptionSpec(
+              COMPENSATION,
+              COMPENSATION_MEAN,
+              "mean: the dropped tokens of a compressed head are summarised"
+                  + " by one compensation entry (mean key and value, logit + ln(count)) in the window's budget; none: no"
+                  + " entry (the window takes its slot)"));
 
   @Override
   public String method() {
@@ -79,8 +94,10 @@ public final class RazorAttentionPlanner implements KvPlanner {
     double echoShare = options.number(ECHO_SHARE, 0.0, 1.0);
     int sink = options.integer(SINK_TOKENS, 0);
     String mode = options.choice(WINDOW_MODE, MODE_PROPORTIONAL, MODE_FIXED);
-    int entries = options.choice(COMPENSATION, COMPENSATION_MEAN, COMPENSATION_NONE).equals(COMPENSATION_MEAN) ? 1
-        : 0;
+    int entries =
+        options.choice(COMPENSATION, COMPENSATION_MEAN, COMPENSATION_NONE).equals(COMPENSATION_MEAN)
+            ? 1
+            : 0;
     HeadStatsTable stats = request.stats();
     stats.require(METHOD, StatNames.INDUCTION_SCORE, PROBE);
     stats.require(METHOD, StatNames.ECHO_SCORE, PROBE);
@@ -122,11 +139,14 @@ public final class RazorAttentionPlanner implements KvPlanner {
     params.put("retrieval_heads", retrieval);
     params.put("retrieval_share", share);
     params.put("sink_tokens", sink);
-    params.put("compensation_token", entries == 1 ? "mean of dropped keys and values, logit + ln(dropped count)"
-        : "none");
+    params.put(
+        "compensation_token",
+        entries == 1 ? "mean of dropped keys and values, logit + ln(dropped count)" : "none");
     params.put("compensation_tokens", entries);
-    params.put("score_rule", "echo/induction scores from repeated-token probes, mean over buckets, max over the"
-        + " query heads of a kv group, ranked over all layers x kv heads");
+    params.put(
+        "score_rule",
+        "echo/induction scores from repeated-token probes, mean over buckets, max over the"
+            + " query heads of a kv group, ranked over all layers x kv heads");
     String note = null;
     double alpha;
     double beta;
@@ -137,31 +157,54 @@ public final class RazorAttentionPlanner implements KvPlanner {
         beta = q;
         params.put("window_mode", MODE_PROPORTIONAL);
         params.put("kept_ratio", q);
-        params.put("span", "compressed heads keep q*N entries: sink_tokens sinks, compensation_tokens"
-            + " compensation entries and a local window of the rest (C = 1/q in the paper's N/C)");
+        params.put(
+            "span",
+            "compressed heads keep q*N entries: sink_tokens sinks, compensation_tokens"
+                + " compensation entries and a local window of the rest (C = 1/q in the paper's N/C)");
       } else {
         alpha = 1;
         beta = 0.0;
         params.put("window_mode", MODE_FIXED);
         params.put("local_window", 1);
-        note = "the " + retrieval + " retrieval heads (" + String.format("%.3f", share) + " of kv heads) leave no"
-            + " room for a window within F=" + f + " at length " + request.minLength() + "; compressed heads keep"
-            + " the minimum (" + sink + " sinks, 1 window token, " + entries + " compensation entry), so the plan"
-            + " keeps more than F";
+        note =
+            "the "
+                + retrieval
+                + " retrieval heads ("
+                + String.format("%.3f", share)
+                + " of kv heads) leave no"
+                + " room for a window within F="
+                + f
+                + " at length "
+                + request.minLength()
+                + "; compressed heads keep"
+                + " the minimum ("
+                + sink
+                + " sinks, 1 window token, "
+                + entries
+                + " compensation entry), so the plan"
+                + " keeps more than F";
       }
     } else {
-      SpanSizing.Result sized = SpanSizing.fixedKept(request.targetLengths(), f, share, minimumKept);
+      SpanSizing.Result sized =
+          SpanSizing.fixedKept(request.targetLengths(), f, share, minimumKept);
       alpha = sized.kept() - sink - entries;
       beta = 0.0;
       params.put("window_mode", MODE_FIXED);
       params.put("local_window", sized.kept() - sink - entries);
-      params.put("span", "alpha = local window; the compensation entries come on top (counted in the kept budget)");
+      params.put(
+          "span",
+          "alpha = local window; the compensation entries come on top (counted in the kept budget)");
       if (!sized.withinTolerance()) {
-        note = share >= f - KvFraction.BELOW_TARGET_TOLERANCE
-            ? "the retrieval heads alone keep " + String.format("%.3f", share) + " of the cache, at or above what F="
-                + f + " allows; compressed heads keep as little as the fixed window allows"
-            : "one fixed window cannot keep a fraction within [F-0.1, F+0.02] at every target length "
-                + request.targetLengths() + "; the least-violating window is used";
+        note =
+            share >= f - KvFraction.BELOW_TARGET_TOLERANCE
+                ? "the retrieval heads alone keep "
+                    + String.format("%.3f", share)
+                    + " of the cache, at or above what F="
+                    + f
+                    + " allows; compressed heads keep as little as the fixed window allows"
+                : "one fixed window cannot keep a fraction within [F-0.1, F+0.02] at every target length "
+                    + request.targetLengths()
+                    + "; the least-violating window is used";
       }
     }
     if (note == null && share > f + KvFraction.ABOVE_TARGET_TOLERANCE) {
@@ -172,11 +215,17 @@ public final class RazorAttentionPlanner implements KvPlanner {
       for (int k = 0; k < kvHeads; k++) {
         int i = l * kvHeads + k;
         boolean full = byInduction[i] || byEcho[i];
-        HeadPolicy h = full ? HeadPolicy.full(l, k) : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, alpha, beta);
+        HeadPolicy h =
+            full
+                ? HeadPolicy.full(l, k)
+                : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, alpha, beta);
         h.with("echo_score", echo[i]).with("induction_score", induction[i]);
         if (full) {
-          h.with("retrieval_reason", byInduction[i] && byEcho[i] ? "induction+echo" : byInduction[i] ? "induction"
-              : "echo");
+          h.with(
+              "retrieval_reason",
+              byInduction[i] && byEcho[i]
+                  ? "induction+echo"
+                  : byInduction[i] ? "induction" : "echo");
         }
         heads.add(h);
       }
@@ -190,7 +239,8 @@ public final class RazorAttentionPlanner implements KvPlanner {
     for (int i = 0; i < values.length; i++) {
       order[i] = i;
     }
-    Arrays.sort(order, Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i));
+    Arrays.sort(
+        order, Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i));
     boolean[] out = new boolean[values.length];
     for (int i = 0; i < Math.min(count, values.length); i++) {
       out[order[i]] = true;

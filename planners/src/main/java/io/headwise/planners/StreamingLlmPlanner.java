@@ -7,20 +7,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * StreamingLLM (Xiao et al., mit-han-lab/streaming-llm): every kv head keeps the first {@code sink_tokens}
- * tokens plus the most recent ones, with positions re-assigned inside the cache. Needs no statistics beyond the
- * model shape; rows are {@code streaming}, granularity {@code kv_head}.
+ * StreamingLLM (Xiao et al., mit-han-lab/streaming-llm): every kv head keeps the first {@code
+ * sink_tokens} tokens plus the most recent ones, with positions re-assigned inside the cache. Needs
+ * no statistics beyond the model shape; rows are {@code streaming}, granularity {@code kv_head}.
  *
- * <p>Sizing (reconstruction choice). StreamingLLM's own policy is a fixed recent window, which keeps fraction
- * min(N, S + w)/N — a fraction that falls with N. With {@code window_mode=auto} (default) a fixed window is used
- * when one exists that puts every target length inside [F − 0.1, F + 0.02]; it is the one with the least squared
- * fraction error over the target lengths (alpha = w, beta = 0). Otherwise (target lengths too far apart for one
- * window) the window grows with the length: alpha = −S, beta = F, so the head keeps S + max(0, F·N − S) =
- * max(S, F·N) tokens and the fraction is exactly F wherever F·N ≥ S. {@code fixed} and {@code proportional} force
- * one form; a fixed window that cannot meet the tolerance is kept and explained in {@code budget_note}.
+ * <p>Sizing (reconstruction choice). StreamingLLM's own policy is a fixed recent window, which
+ * keeps fraction min(N, S + w)/N — a fraction that falls with N. With {@code window_mode=auto}
+ * (default) a fixed window is used when one exists that puts every target length inside [F − 0.1, F
+ * + 0.02]; it is the one with the least squared fraction error over the target lengths (alpha = w,
+ * beta = 0). Otherwise (target lengths too far apart for one window) the window grows with the
+ * length: alpha = −S, beta = F, so the head keeps S + max(0, F·N − S) = max(S, F·N) tokens and the
+ * fraction is exactly F wherever F·N ≥ S. {@code fixed} and {@code proportional} force one form; a
+ * fixed window that cannot meet the tolerance is kept and explained in {@code budget_note}.
  *
- * <p>Options: {@code sink_tokens} (default 4, StreamingLLM's start_size), {@code window_mode}
- * (auto | fixed | proportional, default auto).
+ * <p>Options: {@code sink_tokens} (default 4, StreamingLLM's start_size), {@code window_mode} (auto
+ * | fixed | proportional, default auto).
  */
 public final class StreamingLlmPlanner implements KvPlanner {
   public static final String METHOD = "streamingllm";
@@ -31,11 +32,15 @@ public final class StreamingLlmPlanner implements KvPlanner {
   static final String MODE_FIXED = "fixed";
   static final String MODE_PROPORTIONAL = "proportional";
 
-  private static final List<OptionSpec> OPTIONS = List.of(
-      new OptionSpec(SINK_TOKENS, "4", "attention-sink tokens kept at the start of the sequence"),
-      new OptionSpec(WINDOW_MODE, MODE_AUTO,
-          "auto: one fixed recent window when it meets the budget at every target length, else a window"
-              + " proportional to N; fixed; proportional"));
+  private static final List<OptionSpec> OPTIONS =
+      List.of(
+          new OptionSpec(
+              SINK_TOKENS, "4", "attention-sink tokens kept at the start of the sequence"),
+          new OptionSpec(
+              WINDOW_MODE,
+              MODE_AUTO,
+              "auto: one fixed recent window when it meets the budget at every target length, else a window"
+                  + " proportional to N; fixed; proportional"));
 
   @Override
   public String method() {
@@ -66,8 +71,13 @@ public final class StreamingLlmPlanner implements KvPlanner {
       params.put("window_mode", MODE_FIXED);
       params.put("recent_size", (int) alpha);
       if (!fixed.withinTolerance()) {
-        note = "one fixed window of " + (int) alpha + " recent tokens cannot keep a fraction within [F-0.1, F+0.02]"
-            + " at every target length " + request.targetLengths() + "; it has the least worst violation";
+        note =
+            "one fixed window of "
+                + (int) alpha
+                + " recent tokens cannot keep a fraction within [F-0.1, F+0.02]"
+                + " at every target length "
+                + request.targetLengths()
+                + "; it has the least worst violation";
       }
     } else {
       alpha = -sink;

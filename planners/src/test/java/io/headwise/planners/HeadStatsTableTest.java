@@ -35,12 +35,13 @@ class HeadStatsTableTest {
     HeadwiseException e = assertThrows(HeadwiseException.class, () -> HeadStatsTable.of(rows));
     assertTrue(e.getMessage().contains("'a'") && e.getMessage().contains("'b'"), e.getMessage());
 
-    List<HeadStat> bad = List.of(
-        new HeadStat("a", "r", 0, 0, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
-        new HeadStat("a", "r", 0, 1, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
-        new HeadStat("a", "r", 0, 2, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
-        new HeadStat("a", "r", 0, 3, 1, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
-        new HeadStat("a", "r", 0, 1, 1, 64, 1, StatNames.ENTROPY_MEAN, 1.0));
+    List<HeadStat> bad =
+        List.of(
+            new HeadStat("a", "r", 0, 0, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+            new HeadStat("a", "r", 0, 1, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+            new HeadStat("a", "r", 0, 2, 0, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+            new HeadStat("a", "r", 0, 3, 1, 64, 1, StatNames.ENTROPY_MEAN, 1.0),
+            new HeadStat("a", "r", 0, 1, 1, 64, 1, StatNames.ENTROPY_MEAN, 1.0));
     e = assertThrows(HeadwiseException.class, () -> HeadStatsTable.of(bad));
     assertTrue(e.getMessage().contains("kv head"), e.getMessage());
     assertThrows(HeadwiseException.class, () -> HeadStatsTable.of(List.of()));
@@ -48,21 +49,24 @@ class HeadStatsTableTest {
 
   @Test
   void mergesDuplicateRowsWeightedByQueryCount() {
-    HeadStatsTable t = HeadStatsTable.of(List.of(
-        new HeadStat("a", "r1", 0, 0, 0, 64, 100, StatNames.ECHO_SCORE, 0.2),
-        new HeadStat("a", "r2", 0, 0, 0, 64, 300, StatNames.ECHO_SCORE, 0.6)));
+    HeadStatsTable t =
+        HeadStatsTable.of(
+            List.of(
+                new HeadStat("a", "r1", 0, 0, 0, 64, 100, StatNames.ECHO_SCORE, 0.2),
+                new HeadStat("a", "r2", 0, 0, 0, 64, 300, StatNames.ECHO_SCORE, 0.6)));
     assertEquals(0.5, t.value(0, 0, 64, StatNames.ECHO_SCORE), 1e-12);
     assertEquals("r1,r2", t.statsRunId());
   }
 
   @Test
   void interpolatesLogLinearlyAndAnchorsAtTheBucketLength() {
-    List<HeadStat> rows = List.of(
-        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.streamDeviation(4, 16), 0.4),
-        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.streamDeviation(4, 64), 0.2),
-        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.coverage(4, 16), 0.6),
-        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.sinkMass(4), 0.3),
-        new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.localMass(16), 0.5));
+    List<HeadStat> rows =
+        List.of(
+            new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.streamDeviation(4, 16), 0.4),
+            new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.streamDeviation(4, 64), 0.2),
+            new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.coverage(4, 16), 0.6),
+            new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.sinkMass(4), 0.3),
+            new HeadStat("a", "r", 0, 0, 0, 1024, 1, StatNames.localMass(16), 0.5));
     HeadStatsTable t = HeadStatsTable.of(rows);
     // w = 32 is halfway between 16 and 64 on a log scale
     assertEquals(0.3, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 1024, 32), 1e-12);
@@ -74,8 +78,10 @@ class HeadStatsTableTest {
     assertEquals(0.45, t.interpolate(WindowedStat.COVERAGE, 4, 0, 0, 1024, 8), 1e-12);
     assertEquals(0.25, t.interpolate(WindowedStat.LOCAL_MASS, 0, 0, 0, 1024, 8), 1e-12);
     assertEquals(1.0, t.interpolate(WindowedStat.COVERAGE, 4, 0, 0, 1024, 1024), 0);
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> t.interpolate(WindowedStat.STREAM_DEVIATION, 1, 0, 0, 1024, 8));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> t.interpolate(WindowedStat.STREAM_DEVIATION, 1, 0, 0, 1024, 8));
     assertTrue(e.getMessage().contains("sink count 1"), e.getMessage());
   }
 
@@ -91,8 +97,11 @@ class HeadStatsTableTest {
   @Test
   void requireNamesTheStatisticAndItsProducer() {
     HeadStatsTable t = new TestStats("m", 1, 2, 2).withoutProbes().table(64);
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> t.require("razor", StatNames.ECHO_SCORE, "the repeated-token probes"));
-    assertTrue(e.getMessage().contains("echo_score") && e.getMessage().contains("repeated-token probes"));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> t.require("razor", StatNames.ECHO_SCORE, "the repeated-token probes"));
+    assertTrue(
+        e.getMessage().contains("echo_score") && e.getMessage().contains("repeated-token probes"));
   }
 }

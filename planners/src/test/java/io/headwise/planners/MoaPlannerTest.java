@@ -19,14 +19,28 @@ class MoaPlannerTest {
   @Test
   void retrievalHeadsGetTheWidestSpansAndTheDensityStaysInBounds() {
     List<Integer> lengths = List.of(1024, 4096);
-    Plan plan = KvPlanners.plan("moa", new PlanRequest("p", known.table(1024, 4096), 0.4, lengths,
-        Map.of("pareto_bins", "2", "time_limit_seconds", "20", "granularity", "query_head")));
+    Plan plan =
+        KvPlanners.plan(
+            "moa",
+            new PlanRequest(
+                "p",
+                known.table(1024, 4096),
+                0.4,
+                lengths,
+                Map.of(
+                    "pareto_bins", "2", "time_limit_seconds", "20", "granularity", "query_head")));
     assertEquals(12, plan.rows().size());
-    assertTrue(plan.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.QUERY_HEAD)
-        && r.kind().equals(PlanRow.ELASTIC) && r.sinkTokens() == 4));
+    assertTrue(
+        plan.rows().stream()
+            .allMatch(
+                r ->
+                    r.granularity().equals(PlanRow.QUERY_HEAD)
+                        && r.kind().equals(PlanRow.ELASTIC)
+                        && r.sinkTokens() == 4));
     for (int n : lengths) {
       double density = KvFraction.at(plan.rows(), n);
-      assertTrue(density <= 0.4 + 1e-6 && density >= 0.9 * 0.4 - 1e-6, "density " + density + " at " + n);
+      assertTrue(
+          density <= 0.4 + 1e-6 && density >= 0.9 * 0.4 - 1e-6, "density " + density + " at " + n);
       double minLocal = Double.POSITIVE_INFINITY;
       double maxLocal = 0;
       for (PlanRow r : plan.rows()) {
@@ -36,102 +50,176 @@ class MoaPlannerTest {
           maxLocal = Math.max(maxLocal, r.keptTokens(n));
         }
       }
-      assertTrue(minLocal > maxLocal, "retrieval heads keep " + minLocal + ", local heads up to " + maxLocal);
+      assertTrue(
+          minLocal > maxLocal,
+          "retrieval heads keep " + minLocal + ", local heads up to " + maxLocal);
     }
     for (int l = 0; l < 3; l++) {
       final int layer = l;
       Set<String> distinct = new HashSet<>();
-      plan.rows().stream().filter(r -> r.layer() == layer).forEach(r -> distinct.add(r.alpha() + "/" + r.beta()));
+      plan.rows().stream()
+          .filter(r -> r.layer() == layer)
+          .forEach(r -> distinct.add(r.alpha() + "/" + r.beta()));
       assertTrue(distinct.size() <= 2, "layer " + l + " uses " + distinct);
     }
-    assertTrue(plan.paramsJson().contains("\"status\":\"OPTIMAL\"") || plan.paramsJson().contains("FEASIBLE"));
+    assertTrue(
+        plan.paramsJson().contains("\"status\":\"OPTIMAL\"")
+            || plan.paramsJson().contains("FEASIBLE"));
     assertTrue(plan.paramsJson().contains("\"best_bound\""));
     assertTrue(plan.paramsJson().contains("\"relative_gap\""));
     assertFalse(plan.candidates().isEmpty());
     for (PlanCandidate a : plan.candidates()) {
       for (PlanCandidate b : plan.candidates()) {
-        boolean dominated = a != b && b.objectiveByLength().entrySet().stream()
-            .allMatch(e -> e.getValue() <= a.objectiveByLength().get(e.getKey()) + 1e-12)
-            && b.objectiveByLength().entrySet().stream()
-            .anyMatch(e -> e.getValue() < a.objectiveByLength().get(e.getKey()) - 1e-12);
+        boolean dominated =
+            a != b
+                && b.objectiveByLength().entrySet().stream()
+                    .allMatch(e -> e.getValue() <= a.objectiveByLength().get(e.getKey()) + 1e-12)
+                && b.objectiveByLength().entrySet().stream()
+                    .anyMatch(e -> e.getValue() < a.objectiveByLength().get(e.getKey()) - 1e-12);
         assertFalse(dominated, a.candidateId() + " is dominated by " + b.candidateId());
       }
     }
   }
 
   /**
-   * On a grouped-query model the default plan has one rule per kv-head group and budgets the kv-head cache: the
-   * fraction it reports is what an engine keeping one cache per kv head stores (max span of each group), the group
-   * holding a retrieval head gets the widest span, and the query-head convention is reported next to it.
+   * On a grouped-query model the default plan has one rule per kv-head group and budgets the
+   * kv-head cache: the fraction it reports is what an engine keeping one cache per kv head stores
+   * (max span of each group), the group holding a retrieval head gets the widest span, and the
+   * query-head convention is reported next to it.
    */
   @Test
   void groupedQueryModelsAreBudgetedPerKvHead() throws Exception {
     List<Integer> lengths = List.of(1024, 4096);
-    Plan plan = KvPlanners.plan("moa", new PlanRequest("p", known.table(1024, 4096), 0.4, lengths,
-        Map.of("pareto_bins", "0", "time_limit_seconds", "20")));
+    Plan plan =
+        KvPlanners.plan(
+            "moa",
+            new PlanRequest(
+                "p",
+                known.table(1024, 4096),
+                0.4,
+                lengths,
+                Map.of("pareto_bins", "0", "time_limit_seconds", "20")));
     assertEquals(6, plan.rows().size());
     assertTrue(plan.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.KV_HEAD)));
     var params = new com.fasterxml.jackson.databind.ObjectMapper().readTree(plan.paramsJson());
     assertEquals("kv_head", params.get("granularity").asText());
     for (int n : lengths) {
       double density = KvFraction.at(plan.rows(), n);
-      assertTrue(density <= 0.4 + 1e-6 && density >= 0.9 * 0.4 - 1e-6, "density " + density + " at " + n);
-      assertEquals(density, params.get("kv_fraction_per_kv_head").get(String.valueOf(n)).asDouble(), 1e-12);
+      assertTrue(
+          density <= 0.4 + 1e-6 && density >= 0.9 * 0.4 - 1e-6, "density " + density + " at " + n);
+      assertEquals(
+          density, params.get("kv_fraction_per_kv_head").get(String.valueOf(n)).asDouble(), 1e-12);
       // kv-head rows expanded to query heads keep the same fraction of a g-times larger cache
-      assertEquals(density, params.get("kv_fraction_per_query_head").get(String.valueOf(n)).asDouble(), 1e-12);
+      assertEquals(
+          density,
+          params.get("kv_fraction_per_query_head").get(String.valueOf(n)).asDouble(),
+          1e-12);
       assertEquals(density, plan.meta().expectedKvFraction().get(n), 1e-12);
       // kv group k of layer l holds query heads 2k, 2k+1; (0,1) and (2,3) are retrieval heads
       double minRetrieval = Double.POSITIVE_INFINITY;
       double maxLocal = 0;
       for (PlanRow r : plan.rows()) {
-        boolean retrievalGroup = known.isRetrieval(r.layer(), 2 * r.head()) || known.isRetrieval(r.layer(),
-            2 * r.head() + 1);
+        boolean retrievalGroup =
+            known.isRetrieval(r.layer(), 2 * r.head())
+                || known.isRetrieval(r.layer(), 2 * r.head() + 1);
         if (retrievalGroup) {
           minRetrieval = Math.min(minRetrieval, r.keptTokens(n));
         } else {
           maxLocal = Math.max(maxLocal, r.keptTokens(n));
         }
       }
-      assertTrue(minRetrieval > maxLocal, "retrieval groups keep " + minRetrieval + ", others up to " + maxLocal);
+      assertTrue(
+          minRetrieval > maxLocal,
+          "retrieval groups keep " + minRetrieval + ", others up to " + maxLocal);
     }
-    assertTrue(params.get("engine_convention").asText().contains("per kv-head cache"), plan.paramsJson());
+    assertTrue(
+        params.get("engine_convention").asText().contains("per kv-head cache"), plan.paramsJson());
 
-    // MoA's query-head convention: its per-kv-head cost (max over the group) is reported, and never below the
+    // MoA's query-head convention: its per-kv-head cost (max over the group) is reported, and never
+    // below the
     // query-head density it budgets
-    Plan perQuery = KvPlanners.plan("moa", new PlanRequest("q", known.table(1024, 4096), 0.4, lengths,
-        Map.of("pareto_bins", "0", "time_limit_seconds", "20", "granularity", "query_head")));
+    Plan perQuery =
+        KvPlanners.plan(
+            "moa",
+            new PlanRequest(
+                "q",
+                known.table(1024, 4096),
+                0.4,
+                lengths,
+                Map.of(
+                    "pareto_bins", "0", "time_limit_seconds", "20", "granularity", "query_head")));
     var q = new com.fasterxml.jackson.databind.ObjectMapper().readTree(perQuery.paramsJson());
     for (int n : lengths) {
       double perKv = q.get("kv_fraction_per_kv_head").get(String.valueOf(n)).asDouble();
       assertEquals(KvFraction.perKvHead(perQuery.rows(), 4, 2, n), perKv, 1e-12);
       assertTrue(perKv >= KvFraction.at(perQuery.rows(), n) - 1e-12);
     }
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("moa",
-        new PlanRequest("p", known.table(1024), 0.5, List.of(1024), Map.of("granularity", "layer"))));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                KvPlanners.plan(
+                    "moa",
+                    new PlanRequest(
+                        "p",
+                        known.table(1024),
+                        0.5,
+                        List.of(1024),
+                        Map.of("granularity", "layer"))));
     assertTrue(e.getMessage().contains("granularity"), e.getMessage());
   }
 
   @Test
   void fallsBackToCoverageAndNamesWhatIsMissing() {
-    Plan plan = KvPlanners.plan("moa", new PlanRequest("p", known.withoutDeviation().table(1024), 0.5,
-        List.of(1024), Map.of()));
+    Plan plan =
+        KvPlanners.plan(
+            "moa",
+            new PlanRequest(
+                "p", known.withoutDeviation().table(1024), 0.5, List.of(1024), Map.of()));
     assertTrue(plan.paramsJson().contains("1 - coverage_s4"), plan.paramsJson());
 
-    HeadStatsTable noWindows = HeadStatsTable.of(known.rows(1024).stream()
-        .filter(r -> !r.stat().startsWith("stream_deviation") && !r.stat().startsWith("coverage")).toList());
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("moa",
-        new PlanRequest("p", noWindows, 0.5, List.of(1024), Map.of())));
+    HeadStatsTable noWindows =
+        HeadStatsTable.of(
+            known.rows(1024).stream()
+                .filter(
+                    r ->
+                        !r.stat().startsWith("stream_deviation")
+                            && !r.stat().startsWith("coverage"))
+                .toList());
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                KvPlanners.plan(
+                    "moa", new PlanRequest("p", noWindows, 0.5, List.of(1024), Map.of())));
     assertTrue(e.getMessage().contains("stream_deviation_s{S}_w{w}"), e.getMessage());
 
-    e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("moa",
-        new PlanRequest("p", known.table(1024), 0.5, List.of(1024), Map.of("sink_tokens", "64"))));
+    e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                KvPlanners.plan(
+                    "moa",
+                    new PlanRequest(
+                        "p", known.table(1024), 0.5, List.of(1024), Map.of("sink_tokens", "64"))));
     assertTrue(e.getMessage().contains("sink_tokens=64"), e.getMessage());
   }
 
   @Test
   void layerScalesMustMatchTheLayerCount() {
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("moa",
-        new PlanRequest("p", known.table(1024), 0.5, List.of(1024), Map.of("layer_scales", "1,2"))));
-    assertTrue(e.getMessage().contains("layer_scales") && e.getMessage().contains("3"), e.getMessage());
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                KvPlanners.plan(
+                    "moa",
+                    new PlanRequest(
+                        "p",
+                        known.table(1024),
+                        0.5,
+                        List.of(1024),
+                        Map.of("layer_scales", "1,2"))));
+    assertTrue(
+        e.getMessage().contains("layer_scales") && e.getMessage().contains("3"), e.getMessage());
   }
 }

@@ -13,27 +13,42 @@ import org.junit.jupiter.api.Test;
 
 /** Duo, Razor and EMS on statistics where the retrieval heads are known. */
 class RetrievalPlannersTest {
-  // 4 layers x 8 query heads, 4 kv heads (g = 2); retrieval query heads at (1,2) → kv (1,1) and (3,5) → kv (3,2)
+  // 4 layers x 8 query heads, 4 kv heads (g = 2); retrieval query heads at (1,2) → kv (1,1) and
+  // (3,5) → kv (3,2)
   private final TestStats known = new TestStats("m", 4, 8, 4).retrieval(1, 2).retrieval(3, 5);
 
   private static PlanRow row(Plan plan, int layer, int head) {
-    return plan.rows().stream().filter(r -> r.layer() == layer && r.head() == head).findFirst().orElseThrow();
+    return plan.rows().stream()
+        .filter(r -> r.layer() == layer && r.head() == head)
+        .findFirst()
+        .orElseThrow();
   }
 
   @Test
   void duoKeepsTheRetrievalKvHeadsFullAndStreamsTheRest() {
-    // 16 kv heads; sink 8 + recent 56 = 64 tokens; F = 0.25 at 2048 → ρ + (1-ρ)/32 = 0.25 → ρ ≈ 0.226: 3 heads
+    // 16 kv heads; sink 8 + recent 56 = 64 tokens; F = 0.25 at 2048 → ρ + (1-ρ)/32 = 0.25 → ρ ≈
+    // 0.226: 3 heads
     // keep 0.213, 4 would keep 0.273 > F + 0.02
-    Plan plan = KvPlanners.plan("duo", new PlanRequest("p", known.table(256, 2048), 0.25, List.of(2048),
-        Map.of("sink_tokens", "8", "recent_tokens", "56")));
+    Plan plan =
+        KvPlanners.plan(
+            "duo",
+            new PlanRequest(
+                "p",
+                known.table(256, 2048),
+                0.25,
+                List.of(2048),
+                Map.of("sink_tokens", "8", "recent_tokens", "56")));
     assertEquals(16, plan.rows().size());
     assertTrue(plan.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.KV_HEAD)));
     assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
     assertEquals(PlanRow.FULL, row(plan, 3, 2).kind());
     long full = plan.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL)).count();
     assertEquals(3, full);
-    PlanRow streaming = plan.rows().stream().filter(r -> r.kind().equals(PlanRow.STREAMING)).findFirst()
-        .orElseThrow();
+    PlanRow streaming =
+        plan.rows().stream()
+            .filter(r -> r.kind().equals(PlanRow.STREAMING))
+            .findFirst()
+            .orElseThrow();
     assertEquals(8, streaming.sinkTokens());
     assertEquals(56, streaming.alpha(), 0);
     assertTrue(row(plan, 1, 1).paramsJson().contains("\"score\":"), row(plan, 1, 1).paramsJson());
@@ -44,8 +59,15 @@ class RetrievalPlannersTest {
   @Test
   void duoAggregatesAGqaGroupWithMax() {
     // only query head 2 of group (2,3) is retrieval: the kv head must score as retrieval
-    Plan plan = KvPlanners.plan("duo", new PlanRequest("p", known.table(2048), 0.2, List.of(2048),
-        Map.of("retrieval_share", "0.125", "sink_tokens", "4", "recent_tokens", "60")));
+    Plan plan =
+        KvPlanners.plan(
+            "duo",
+            new PlanRequest(
+                "p",
+                known.table(2048),
+                0.2,
+                List.of(2048),
+                Map.of("retrieval_share", "0.125", "sink_tokens", "4", "recent_tokens", "60")));
     assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
     assertEquals(PlanRow.FULL, row(plan, 3, 2).kind());
     assertEquals(PlanRow.STREAMING, row(plan, 1, 0).kind());
@@ -53,25 +75,42 @@ class RetrievalPlannersTest {
 
   @Test
   void duoShrinksSinkAndRecentWhenTheBudgetIsSmall() {
-    Plan plan = KvPlanners.plan("duo", new PlanRequest("p", known.table(256), 0.25, List.of(256), Map.of()));
+    Plan plan =
+        KvPlanners.plan(
+            "duo", new PlanRequest("p", known.table(256), 0.25, List.of(256), Map.of()));
     assertTrue(plan.paramsJson().contains("sizes_note"), plan.paramsJson());
-    PlanRow s = plan.rows().stream().filter(r -> r.kind().equals(PlanRow.STREAMING)).findFirst().orElseThrow();
+    PlanRow s =
+        plan.rows().stream()
+            .filter(r -> r.kind().equals(PlanRow.STREAMING))
+            .findFirst()
+            .orElseThrow();
     assertTrue(s.sinkTokens() + s.alpha() <= 32, "kept " + (s.sinkTokens() + s.alpha()));
     assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
   }
 
   @Test
   void razorNeedsProbeStatistics() {
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("razor",
-        new PlanRequest("p", new TestStats("m", 2, 4, 2).withoutProbes().table(256), 0.5, List.of(256), Map.of())));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                KvPlanners.plan(
+                    "razor",
+                    new PlanRequest(
+                        "p",
+                        new TestStats("m", 2, 4, 2).withoutProbes().table(256),
+                        0.5,
+                        List.of(256),
+                        Map.of())));
     assertTrue(e.getMessage().contains("induction_score") || e.getMessage().contains("echo_score"));
     assertTrue(e.getMessage().contains("repeated-random-token probes"), e.getMessage());
   }
 
   @Test
   void razorKeepsInductionAndEchoHeadsFullWithACompensationToken() {
-    Plan plan = KvPlanners.plan("razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024, 4096),
-        Map.of()));
+    Plan plan =
+        KvPlanners.plan(
+            "razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024, 4096), Map.of()));
     // 16 kv heads: ceil(0.14*16) = 3 induction, ceil(0.01*16) = 1 echo
     assertTrue(plan.paramsJson().contains("\"induction_heads\":3"), plan.paramsJson());
     assertTrue(plan.paramsJson().contains("\"echo_heads\":1"), plan.paramsJson());
@@ -86,14 +125,20 @@ class RetrievalPlannersTest {
   }
 
   /**
-   * The compensation entry takes one slot of a compressed head's budget (the window is one token shorter, alpha −1)
-   * and is counted in the KV fraction; with compensation=none the window takes the slot and no entry is written.
+   * The compensation entry takes one slot of a compressed head's budget (the window is one token
+   * shorter, alpha −1) and is counted in the KV fraction; with compensation=none the window takes
+   * the slot and no entry is written.
    */
   @Test
   void razorCompensationEntryTakesOneSlotOfTheBudget() {
-    Plan with = KvPlanners.plan("razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024), Map.of()));
-    Plan without = KvPlanners.plan("razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024),
-        Map.of("compensation", "none")));
+    Plan with =
+        KvPlanners.plan(
+            "razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024), Map.of()));
+    Plan without =
+        KvPlanners.plan(
+            "razor",
+            new PlanRequest(
+                "p", known.table(1024), 0.3, List.of(1024), Map.of("compensation", "none")));
     PlanRow a = row(with, 0, 0);
     PlanRow b = row(without, 0, 0);
     assertEquals(PlanRow.STREAMING, a.kind());
@@ -108,15 +153,20 @@ class RetrievalPlannersTest {
 
   @Test
   void razorSaysSoWhenRetrievalHeadsAloneExceedTheBudget() {
-    Plan plan = KvPlanners.plan("razor", new PlanRequest("p", known.table(1024), 0.1, List.of(1024),
-        Map.of("induction_share", "0.5")));
+    Plan plan =
+        KvPlanners.plan(
+            "razor",
+            new PlanRequest(
+                "p", known.table(1024), 0.1, List.of(1024), Map.of("induction_share", "0.5")));
     assertTrue(plan.paramsJson().contains("budget_note"), plan.paramsJson());
     assertFalse(KvFraction.withinTolerance(KvFraction.at(plan.rows(), 1024), 0.1));
   }
 
   @Test
   void emsGivesDiffuseHeadsLargerBudgets() {
-    Plan plan = KvPlanners.plan("ems", new PlanRequest("p", known.table(4096), 0.25, List.of(4096), Map.of()));
+    Plan plan =
+        KvPlanners.plan(
+            "ems", new PlanRequest("p", known.table(4096), 0.25, List.of(4096), Map.of()));
     int retrievalBudget = row(plan, 1, 1).budgetTokens();
     int localBudget = row(plan, 0, 0).budgetTokens();
     assertTrue(retrievalBudget > 3 * localBudget, retrievalBudget + " vs " + localBudget);
@@ -127,8 +177,18 @@ class RetrievalPlannersTest {
 
   @Test
   void emsNamesAMissingHeavyHitterPercentage() {
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> KvPlanners.plan("ems",
-        new PlanRequest("p", known.table(1024), 0.25, List.of(1024), Map.of("heavy_percent", "5"))));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                KvPlanners.plan(
+                    "ems",
+                    new PlanRequest(
+                        "p",
+                        known.table(1024),
+                        0.25,
+                        List.of(1024),
+                        Map.of("heavy_percent", "5"))));
     assertTrue(e.getMessage().contains("heavy_hitter_share_5"), e.getMessage());
   }
 }

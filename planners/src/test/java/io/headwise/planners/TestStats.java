@@ -8,9 +8,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Hand-built head statistics with known answers: every head is clearly local (its error vanishes beyond a window of
- * a few tokens) unless marked retrieval (error falls only linearly with the window, high echo/induction scores,
- * diffuse attention).
+ * Hand-built head statistics with known answers: every head is clearly local (its error vanishes
+ * beyond a window of a few tokens) unless marked retrieval (error falls only linearly with the
+ * window, high echo/induction scores, diffuse attention).
  */
 final class TestStats {
   static final int[] WINDOWS = {1, 4, 16, 64, 256, 1024, 4096};
@@ -62,7 +62,8 @@ final class TestStats {
             if (w > t) {
               continue;
             }
-            double dev = w >= t ? 0 : r ? 0.8 * (1 - (double) w / t) : 0.5 * Math.exp(-w / 4.0) * jitter;
+            double dev =
+                w >= t ? 0 : r ? 0.8 * (1 - (double) w / t) : 0.5 * Math.exp(-w / 4.0) * jitter;
             double cov = w >= t ? 1 : r ? 0.1 + 0.9 * w / t : 1 - 0.5 * Math.exp(-w / 4.0) * jitter;
             double local = w >= t ? 1 : r ? 0.9 * w / t : 1 - Math.exp(-w / 4.0);
             if (deviation) {

@@ -13,17 +13,16 @@ import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
- * Rewrites a model so that one kv-head group of one layer can be switched, per run, to "S sink tokens + a window of
- * w keys" (the streaming policy of a KV plan) without rebuilding the session: four int64 scalar inputs select the
- * layer, kv head, window and sink count (layer -1 = dense), and every attention block adds
- * {@code -1e30 · [head in the selected group] · [key outside sinks ∪ window]} to its softmax input. Positions are
- * valid-token positions. Used to measure how much each head's KV cache matters to the model's output.
+ * Rewrites a model so that one kv-head group of one layer can be switched, per run, to "S sink
+ * tokens + a window of w keys" (the streaming policy of a KV plan) without rebuilding the session:
+ * four int64 scalar inputs select the layer, kv head, window and sink count (layer -1 = dense), and
+ * every attention block adds {@code -1e30 · [head in the selected group] · [key outside sinks ∪
+ * window]} to its softmax input. Positions are valid-token positions. Used to measure how much each
+ * head's KV cache matters to the model's output.
  */
 public final class AblationInstrumenter {
   public static final String LAYER = "hw_ablate_layer";
@@ -34,15 +33,19 @@ public final class AblationInstrumenter {
 
   private AblationInstrumenter() {}
 
-  /** The rewritten model (inputs {@link #LAYER}, {@link #KV_HEAD}, {@link #WINDOW}, {@link #SINKS} added). */
+  /**
+   * The rewritten model (inputs {@link #LAYER}, {@link #KV_HEAD}, {@link #WINDOW}, {@link #SINKS}
+   * added).
+   */
   public static ModelProto instrument(OnnxModel model, AttentionMap map) {
     return instrument(model, map, 0);
   }
 
   /**
-   * As {@link #instrument(OnnxModel, AttentionMap)}, with every layer the query-tiled core can rewrite run as its
-   * loop at {@code queryBlock} rows (0: none), the ablation applied inside the loop, so those layers materialise no
-   * [B, H, T, T] tensor; the other layers get the bias on their own scores.
+   * As {@link #instrument(OnnxModel, AttentionMap)}, with every layer the query-tiled core can
+   * rewrite run as its loop at {@code queryBlock} rows (0: none), the ablation applied inside the
+   * loop, so those layers materialise no [B, H, T, T] tensor; the other layers get the bias on
+   * their own scores.
    */
   public static ModelProto instrument(OnnxModel model, AttentionMap map, int queryBlock) {
     map.requireAttention(model.source());
@@ -51,8 +54,15 @@ public final class AblationInstrumenter {
     GraphBuilder g = new GraphBuilder(graph, model.opset(), "hw_ablate/");
     ModelInputs inputs = ModelInputs.of(proto.getGraph());
     String idsShape = g.op("Shape", inputs.inputIds());
-    String mask = inputs.attentionMask().orElseGet(() -> g.op("ConstantOfShape", List.of(idsShape),
-        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
+    String mask =
+        inputs
+            .attentionMask()
+            .orElseGet(
+                () ->
+                    g.op(
+                        "ConstantOfShape",
+                        List.of(idsShape),
+                        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
     String posF = g.op("Sub", g.cumSum(g.cast(mask, FLOAT), 1), g.constFloat(1f)); // [B,T]
     String posJ = g.unsqueeze(posF, 1); // [B,1,T]
     String dist = g.op("Sub", g.unsqueeze(posF, 2), posJ); // [B,T,T]
@@ -62,13 +72,27 @@ public final class AblationInstrumenter {
     String window = g.cast(WINDOW, FLOAT);
     String band = map.block(0).causal() ? g.less(dist, window) : g.less(g.op("Abs", dist), window);
     String keep = g.op("Or", band, g.less(posJ, g.cast(SINKS, FLOAT)));
-    String drop = g.op("Mul", g.unsqueeze(g.cast(g.op("Not", keep), FLOAT), 1), g.constFloat(DROP)); // [B,1,T,T]
+    String drop =
+        g.op(
+            "Mul",
+            g.unsqueeze(g.cast(g.op("Not", keep), FLOAT), 1),
+            g.constFloat(DROP)); // [B,1,T,T]
     String kvHead = g.cast(KV_HEAD, FLOAT);
     Set<Integer> tiled = queryBlock > 0 ? TiledCore.tileableLayers(model, map) : Set.of();
     if (!tiled.isEmpty()) {
-      String tL = g.op("Gather", List.of(idsShape, g.constLong(1)), GraphBuilder.intAttr("axis", 0));
-      TiledCore core = new TiledCore(g, null, queryBlock, tL, g.cast(mask, GraphBuilder.BOOL), posF,
-          g.cast(mask, FLOAT), null, null);
+      String tL =
+          g.op("Gather", List.of(idsShape, g.constLong(1)), GraphBuilder.intAttr("axis", 0));
+      TiledCore core =
+          new TiledCore(
+              g,
+              null,
+              queryBlock,
+              tL,
+              g.cast(mask, GraphBuilder.BOOL),
+              posF,
+              g.cast(mask, FLOAT),
+              null,
+              null);
       core.ablate(new TiledCore.Ablation(window, g.cast(SINKS, FLOAT), kvHead, LAYER));
       for (AttentionBlock b : map.blocks()) {
         if (tiled.contains(b.layer())) {
@@ -86,7 +110,8 @@ public final class AblationInstrumenter {
       }
       String groups = g.fresh("groups");
       graph.addInitializer(Tensors.floats(groups, new long[] {1, b.numHeads(), 1, 1}, groupOf));
-      String selected = g.op("And", g.op("Equal", groups, kvHead), g.op("Equal", g.constLong(b.layer()), LAYER));
+      String selected =
+          g.op("And", g.op("Equal", groups, kvHead), g.op("Equal", g.constLong(b.layer()), LAYER));
       String bias = g.op("Mul", drop, g.cast(selected, FLOAT)); // [B,H,T,T]
       if (b.probabilitiesElemType() != FLOAT) {
         bias = g.cast(bias, b.probabilitiesElemType());
@@ -99,7 +124,8 @@ public final class AblationInstrumenter {
         }
       }
     }
-    // the appended nodes read graph inputs and feed the softmax nodes, which sit earlier: restore topological order
+    // the appended nodes read graph inputs and feed the softmax nodes, which sit earlier: restore
+    // topological order
     if (tiled.isEmpty()) {
       return proto.toBuilder().setGraph(TopologicalOrder.sort(graph.build())).build();
     }

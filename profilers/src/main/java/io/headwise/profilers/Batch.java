@@ -4,12 +4,16 @@ import io.headwise.schemas.HeadwiseException;
 import java.util.List;
 
 /**
- * Samples of one probe kind right-padded to one length: ids and mask [B][T] and the per-row probe metadata the
- * instrumented graph takes as extra inputs.
+ * Samples of one probe kind right-padded to one length: ids and mask [B][T] and the per-row probe
+ * metadata the instrumented graph takes as extra inputs.
  */
-public record Batch(ProbeKind kind, List<CalibrationSample> samples, long[][] ids, long[][] mask, long[][] probe) {
+public record Batch(
+    ProbeKind kind, List<CalibrationSample> samples, long[][] ids, long[][] mask, long[][] probe) {
 
-  /** Pads {@code samples} (all of {@code kind}) on the right with id 0 and mask 0 to {@code length} tokens. */
+  /**
+   * Pads {@code samples} (all of {@code kind}) on the right with id 0 and mask 0 to {@code length}
+   * tokens.
+   */
   public static Batch pad(ProbeKind kind, List<CalibrationSample> samples, int length) {
     int b = samples.size();
     long[][] ids = new long[b][length];
@@ -18,11 +22,17 @@ public record Batch(ProbeKind kind, List<CalibrationSample> samples, long[][] id
     for (int i = 0; i < b; i++) {
       CalibrationSample s = samples.get(i);
       if (s.kind() != kind) {
-        throw new IllegalArgumentException("sample " + s.sampleId() + " is " + s.kind() + ", not " + kind);
+        throw new IllegalArgumentException(
+            "sample " + s.sampleId() + " is " + s.kind() + ", not " + kind);
       }
       if (s.length() > length) {
-        throw new HeadwiseException("sample '" + s.sampleId() + "' has " + s.length()
-            + " tokens, more than the bucket length " + length);
+        throw new HeadwiseException(
+            "sample '"
+                + s.sampleId()
+                + "' has "
+                + s.length()
+                + " tokens, more than the bucket length "
+                + length);
       }
       for (int t = 0; t < s.length(); t++) {
         ids[i][t] = s.inputIds()[t];

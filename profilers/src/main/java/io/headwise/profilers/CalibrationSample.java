@@ -4,10 +4,11 @@ import io.headwise.schemas.HeadwiseException;
 import java.io.Serializable;
 
 /**
- * One calibration sequence: token ids, an optional attention mask (1 = valid), its source ({@code text},
- * {@code repeat}, {@code passkey}, {@code self}, {@code ids}), and probe metadata in valid-token positions: for repeat
- * probes the start of the first repeat, the period and the repeat count; for passkey probes the needle span and
- * the answer-query span (end exclusive). Unused probe fields are -1.
+ * One calibration sequence: token ids, an optional attention mask (1 = valid), its source ({@code
+ * text}, {@code repeat}, {@code passkey}, {@code self}, {@code ids}), and probe metadata in
+ * valid-token positions: for repeat probes the start of the first repeat, the period and the repeat
+ * count; for passkey probes the needle span and the answer-query span (end exclusive). Unused probe
+ * fields are -1.
  */
 public record CalibrationSample(
     String sampleId,
@@ -20,7 +21,8 @@ public record CalibrationSample(
     int needleStart,
     int needleEnd,
     int answerStart,
-    int answerEnd) implements Serializable {
+    int answerEnd)
+    implements Serializable {
 
   public static final String SOURCE_TEXT = "text";
   public static final String SOURCE_REPEAT = "repeat";
@@ -33,14 +35,22 @@ public record CalibrationSample(
       throw new HeadwiseException("calibration sample '" + sampleId + "' has no input_ids");
     }
     if (attentionMask != null && attentionMask.length != inputIds.length) {
-      throw new HeadwiseException("calibration sample '" + sampleId + "': attention_mask has " + attentionMask.length
-          + " entries but input_ids has " + inputIds.length + "; they must have the same length");
+      throw new HeadwiseException(
+          "calibration sample '"
+              + sampleId
+              + "': attention_mask has "
+              + attentionMask.length
+              + " entries but input_ids has "
+              + inputIds.length
+              + "; they must have the same length");
     }
   }
 
   /** A plain sample of token ids. */
-  public static CalibrationSample of(String sampleId, int[] inputIds, int[] attentionMask, String source) {
-    return new CalibrationSample(sampleId, inputIds, attentionMask, source, -1, -1, -1, -1, -1, -1, -1);
+  public static CalibrationSample of(
+      String sampleId, int[] inputIds, int[] attentionMask, String source) {
+    return new CalibrationSample(
+        sampleId, inputIds, attentionMask, source, -1, -1, -1, -1, -1, -1, -1);
   }
 
   /** The probe kind this sample feeds. */

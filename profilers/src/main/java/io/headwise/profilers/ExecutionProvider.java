@@ -5,8 +5,9 @@ import java.io.Serializable;
 import java.util.Locale;
 
 /**
- * Which ONNX Runtime execution provider runs a session: {@code cpu} (default), {@code cuda[:device]} (fails clearly
- * when CUDA cannot load), or {@code auto} (tries CUDA, falls back to CPU with a warning).
+ * Which ONNX Runtime execution provider runs a session: {@code cpu} (default), {@code
+ * cuda[:device]} (fails clearly when CUDA cannot load), or {@code auto} (tries CUDA, falls back to
+ * CPU with a warning).
  */
 public record ExecutionProvider(Kind kind, int deviceId) implements Serializable {
   /** The provider families. */
@@ -19,19 +20,26 @@ public record ExecutionProvider(Kind kind, int deviceId) implements Serializable
   public static final ExecutionProvider CPU = new ExecutionProvider(Kind.CPU, 0);
 
   /**
-   * Sequences per ONNX Runtime run when the user gives none: 1 on the CPU EP, where one sequence's [H, T, T] tensors
-   * stay in cache (faster and better scaling across cores than 8 in {@code bench}-style runs: stories260k 512 × 256
-   * tokens 18.4 s vs 22.2 s on one core, 1.79× vs 1.54× on two), 8 where CUDA may run.
+   * Sequences per ONNX Runtime run when the user gives none: 1 on the CPU EP, where one sequence's
+   * [H, T, T] tensors stay in cache (faster and better scaling across cores than 8 in {@code
+   * bench}-style runs: stories260k 512 × 256 tokens 18.4 s vs 22.2 s on one core, 1.79× vs 1.54× on
+   * two), 8 where CUDA may run.
    */
   public int defaultBatchSize() {
     return kind == Kind.CPU ? 1 : 8;
   }
 
-  /** {@code requested} when positive, {@link #defaultBatchSize()} for 0; a negative value is a user error. */
+  /**
+   * {@code requested} when positive, {@link #defaultBatchSize()} for 0; a negative value is a user
+   * error.
+   */
   public int batchSize(int requested, String option) {
     if (requested < 0) {
-      throw new HeadwiseException(option + " must be a positive number of sequences, or 0 for"
-          + " the default of the execution provider, got " + requested);
+      throw new HeadwiseException(
+          option
+              + " must be a positive number of sequences, or 0 for"
+              + " the default of the execution provider, got "
+              + requested);
     }
     return requested == 0 ? defaultBatchSize() : requested;
   }
@@ -61,7 +69,8 @@ public record ExecutionProvider(Kind kind, int deviceId) implements Serializable
         // fall through to the error below
       }
     }
-    throw new HeadwiseException("--ep must be cpu, cuda, cuda:<device id> or auto, got '" + spec + "'");
+    throw new HeadwiseException(
+        "--ep must be cpu, cuda, cuda:<device id> or auto, got '" + spec + "'");
   }
 
   /** This provider on another device (Spark tasks take the device id from their GPU resource). */

@@ -12,10 +12,11 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * After the tiled core replaced attention cores: restores topological order (loops read outer-scope tensors that
- * were appended after them), keeps only the graph outputs the statistics need (the model's own outputs, e.g. logits
- * of T × vocabulary, are not fetched and would cost memory), and removes every node nothing reads any more (the
- * model's score paths, softmaxes and T × T masks of the tiled layers).
+ * After the tiled core replaced attention cores: restores topological order (loops read outer-scope
+ * tensors that were appended after them), keeps only the graph outputs the statistics need (the
+ * model's own outputs, e.g. logits of T × vocabulary, are not fetched and would cost memory), and
+ * removes every node nothing reads any more (the model's score paths, softmaxes and T × T masks of
+ * the tiled layers).
  */
 final class GraphCleanup {
   private GraphCleanup() {}
@@ -60,11 +61,19 @@ final class GraphCleanup {
         infos.add(v);
       }
     }
-    return g.clearNode().addAllNode(kept).clearInitializer().addAllInitializer(initializers).clearValueInfo()
-        .addAllValueInfo(infos).build();
+    return g.clearNode()
+        .addAllNode(kept)
+        .clearInitializer()
+        .addAllInitializer(initializers)
+        .clearValueInfo()
+        .addAllValueInfo(infos)
+        .build();
   }
 
-  /** Every tensor name a node reads, including those its subgraphs (loop bodies) read from outer scopes. */
+  /**
+   * Every tensor name a node reads, including those its subgraphs (loop bodies) read from outer
+   * scopes.
+   */
   static Set<String> reads(NodeProto n) {
     Set<String> out = new HashSet<>(n.getInputList());
     for (AttributeProto a : n.getAttributeList()) {

@@ -22,10 +22,12 @@ public final class IdArrays {
     try {
       root = JSON.readTree(file.toFile());
     } catch (IOException e) {
-      throw new HeadwiseException(what + " file " + file + " is not valid JSON: " + firstLine(e.getMessage()), e);
+      throw new HeadwiseException(
+          what + " file " + file + " is not valid JSON: " + firstLine(e.getMessage()), e);
     }
     if (root == null || !root.isArray()) {
-      throw new HeadwiseException(what + " file " + file + " must hold a JSON array of arrays of ints");
+      throw new HeadwiseException(
+          what + " file " + file + " must hold a JSON array of arrays of ints");
     }
     if (root.isEmpty()) {
       throw new HeadwiseException(what + " file " + file + " is empty: give at least one sequence");
@@ -34,7 +36,8 @@ public final class IdArrays {
     for (int i = 0; i < root.size(); i++) {
       JsonNode row = root.get(i);
       if (!row.isArray()) {
-        throw new HeadwiseException(what + " file " + file + ": entry " + i + " is not an array of ints");
+        throw new HeadwiseException(
+            what + " file " + file + ": entry " + i + " is not an array of ints");
       }
       if (row.isEmpty()) {
         throw new HeadwiseException(what + " file " + file + ": sequence " + i + " is empty");
@@ -43,8 +46,17 @@ public final class IdArrays {
       for (int j = 0; j < row.size(); j++) {
         JsonNode v = row.get(j);
         if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-          throw new HeadwiseException(what + " file " + file + ": sequence " + i + " position " + j
-              + " is not an int (" + v + ")");
+          throw new HeadwiseException(
+              what
+                  + " file "
+                  + file
+                  + ": sequence "
+                  + i
+                  + " position "
+                  + j
+                  + " is not an int ("
+                  + v
+                  + ")");
         }
         out[i][j] = v.intValue();
       }

@@ -4,11 +4,12 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import java.util.List;
 
 /**
- * A model with per-head statistic subgraphs appended: the rewritten proto, the statistic outputs, the per-row count
- * outputs, the per-layer token-importance outputs ([B, T], empty when disabled), and the extra probe inputs the
- * graph expects for its {@link ProbeKind}. Batches fed to it must have a length divisible by {@code lengthMultiple}
- * (16 when the blockwise key cumulative sum is used, else 1). {@code tiledLayers} run through the query-tiled core
- * with {@code queryBlock} query rows per block (0 and empty when the graph is untiled).
+ * A model with per-head statistic subgraphs appended: the rewritten proto, the statistic outputs,
+ * the per-row count outputs, the per-layer token-importance outputs ([B, T], empty when disabled),
+ * and the extra probe inputs the graph expects for its {@link ProbeKind}. Batches fed to it must
+ * have a length divisible by {@code lengthMultiple} (16 when the blockwise key cumulative sum is
+ * used, else 1). {@code tiledLayers} run through the query-tiled core with {@code queryBlock} query
+ * rows per block (0 and empty when the graph is untiled).
  */
 public record InstrumentedModel(
     ModelProto proto,

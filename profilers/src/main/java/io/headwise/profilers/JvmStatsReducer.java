@@ -6,9 +6,10 @@ import java.util.List;
 import java.util.stream.IntStream;
 
 /**
- * The naive route, kept for the benchmark: reduces probabilities that were copied out of ONNX Runtime as
- * [B, H, T, T] arrays in the JVM (parallel over batch rows and heads, one pass per query row with prefix sums), to the
- * same statistics and the same accumulator as the in-graph route. It exists to measure what in-graph reduction saves.
+ * The naive route, kept for the benchmark: reduces probabilities that were copied out of ONNX
+ * Runtime as [B, H, T, T] arrays in the JVM (parallel over batch rows and heads, one pass per query
+ * row with prefix sums), to the same statistics and the same accumulator as the in-graph route. It
+ * exists to measure what in-graph reduction saves.
  */
 public final class JvmStatsReducer {
   private final StatsConfig config;
@@ -31,10 +32,19 @@ public final class JvmStatsReducer {
   }
 
   /**
-   * Reduces one layer of one batch into {@code acc}: p is [B, H, T, T], v is [B, Hv, T, D] as fed to MatMul(P, V).
+   * Reduces one layer of one batch into {@code acc}: p is [B, H, T, T], v is [B, Hv, T, D] as fed
+   * to MatMul(P, V).
    */
-  public void add(StatsAccumulator acc, int bucket, int layer, Batch batch, float[] p, float[] v, int heads,
-      int vHeads, int d) {
+  public void add(
+      StatsAccumulator acc,
+      int bucket,
+      int layer,
+      Batch batch,
+      float[] p,
+      float[] v,
+      int heads,
+      int vHeads,
+      int d) {
     int b = batch.size();
     int t = batch.length();
     int group = heads / vHeads;
@@ -42,16 +52,28 @@ public final class JvmStatsReducer {
     int nStats = names.size();
     double[][][] sums = new double[b * heads][][];
     double[][] outNorm = new double[b * heads][];
-    IntStream.range(0, b * heads).parallel().forEach(bh -> {
-      int row = bh / heads;
-      int h = bh % heads;
-      double[][] r = new double[nStats][1];
-      double[] norm = new double[1];
-      reduceHead(batch.mask()[row], p, ((long) (row * heads + h)) * t * t, v, ((long) (row * vHeads + h / group)) * t * d,
-          t, d, r, norm, names);
-      sums[bh] = r;
-      outNorm[bh] = norm;
-    });
+    IntStream.range(0, b * heads)
+        .parallel()
+        .forEach(
+            bh -> {
+              int row = bh / heads;
+              int h = bh % heads;
+              double[][] r = new double[nStats][1];
+              double[] norm = new double[1];
+              reduceHead(
+                  batch.mask()[row],
+                  p,
+                  ((long) (row * heads + h)) * t * t,
+                  v,
+                  ((long) (row * vHeads + h / group)) * t * d,
+                  t,
+                  d,
+                  r,
+                  norm,
+                  names);
+              sums[bh] = r;
+              outNorm[bh] = norm;
+            });
     double count = 0;
     for (int row = 0; row < b; row++) {
       for (long m : batch.mask()[row]) {
@@ -92,8 +114,17 @@ public final class JvmStatsReducer {
     return names;
   }
 
-  private void reduceHead(long[] mask, float[] p, long pBase, float[] v, long vBase, int t, int d, double[][] out,
-      double[] outNorm, List<String> names) {
+  private void reduceHead(
+      long[] mask,
+      float[] p,
+      long pBase,
+      float[] v,
+      long vBase,
+      int t,
+      int d,
+      double[][] out,
+      double[] outNorm,
+      List<String> names) {
     int n = 0;
     int[] keyOf = new int[t];
     for (int j = 0; j < t; j++) {
@@ -142,7 +173,10 @@ public final class JvmStatsReducer {
         int hi = causal ? pi : pi + w - 1;
         out[s++][0] += mass(prefix, hi) - mass(prefix, lo);
         for (int sS : config.streamSinks()) {
-          double cov = mass(prefix, sS - 1) + mass(prefix, Math.max(hi, sS - 1)) - mass(prefix, Math.max(lo, sS - 1));
+          double cov =
+              mass(prefix, sS - 1)
+                  + mass(prefix, Math.max(hi, sS - 1))
+                  - mass(prefix, Math.max(lo, sS - 1));
           out[s++][0] += cov;
           if (config.streamDeviation()) {
             // kept output: keys of valid position < S or in (lo, hi]

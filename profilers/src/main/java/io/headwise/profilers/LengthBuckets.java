@@ -1,8 +1,8 @@
 package io.headwise.profilers;
 
 /**
- * Length buckets: a sample of n tokens is padded to the smallest power of two ≥ max(n, 16). Statistics are kept per
- * bucket, since MoA plans are rules over length.
+ * Length buckets: a sample of n tokens is padded to the smallest power of two ≥ max(n, 16).
+ * Statistics are kept per bucket, since MoA plans are rules over length.
  */
 public final class LengthBuckets {
   public static final int MIN_BUCKET = 16;

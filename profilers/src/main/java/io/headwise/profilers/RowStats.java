@@ -12,14 +12,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The per-head statistic sums of one attention layer over a rectangle of its probabilities, P [B, H, R, K]: R query
- * rows against the first K keys. The untiled route calls it once per layer with R = K = T; the query-tiled core
- * ({@link TiledCore}) calls it inside its loop body for each block of query rows, with K = T for bidirectional cores
- * and K = the block's last query + 1 for causal ones (a causal query puts no mass beyond its own key, so every prefix
- * mass gathered at a key index ≥ K equals the one at K − 1, which is where indices are clamped).
+ * The per-head statistic sums of one attention layer over a rectangle of its probabilities, P [B,
+ * H, R, K]: R query rows against the first K keys. The untiled route calls it once per layer with R
+ * = K = T; the query-tiled core ({@link TiledCore}) calls it inside its loop body for each block of
+ * query rows, with K = T for bidirectional cores and K = the block's last query + 1 for causal ones
+ * (a causal query puts no mass beyond its own key, so every prefix mass gathered at a key index ≥ K
+ * equals the one at K − 1, which is where indices are clamped).
  *
- * <p>Gather indices and stream/echo/induction/needle masks are built once per scope and shared by every layer that
- * uses this instance (per batch in the untiled graph, per block in a loop body).
+ * <p>Gather indices and stream/echo/induction/needle masks are built once per scope and shared by
+ * every layer that uses this instance (per batch in the untiled graph, per block in a loop body).
  */
 final class RowStats {
   /** Receives each [B, H] sum over this rectangle's counted queries. */
@@ -35,8 +36,14 @@ final class RowStats {
    * @param repeat {start, period, end} as [B, 1, 1] floats (repeat probes), else null
    * @param needle {start, end} as [B, 1, 1] floats (passkey probes), else null
    */
-  record Globals(StatsConfig config, List<Integer> windows, boolean causal, String fTable, String tF,
-      String[] repeat, String[] needle) {}
+  record Globals(
+      StatsConfig config,
+      List<Integer> windows,
+      boolean causal,
+      String fTable,
+      String tF,
+      String[] repeat,
+      String[] needle) {}
 
   /**
    * The rows and keys of one rectangle.
@@ -49,7 +56,13 @@ final class RowStats {
    * @param validJ [B, 1, K] bool
    * @param keyLast float scalar K − 1 where gather indices are clamped (causal tiles), or null
    */
-  record Rows(String posQ, String qmask, String repeatQ, String answerQ, String posJ, String validJ,
+  record Rows(
+      String posQ,
+      String qmask,
+      String repeatQ,
+      String answerQ,
+      String posJ,
+      String validJ,
       String keyLast) {}
 
   private final GraphBuilder g;
@@ -68,8 +81,9 @@ final class RowStats {
   }
 
   /**
-   * Emits every statistic of one layer except heavy hitters and token importance (which need the column mass summed
-   * over all query rows) and returns that column mass, Σ over counted rows of P, as [B, H, K].
+   * Emits every statistic of one layer except heavy hitters and token importance (which need the
+   * column mass summed over all query rows) and returns that column mass, Σ over counted rows of P,
+   * as [B, H, K].
    *
    * @param cumsum {C, null} or the blockwise {prefix within block, block offsets} (see
    *     StatsInstrumenter#keyCumSum); null to compute a plain cumulative sum here
@@ -80,13 +94,19 @@ final class RowStats {
     StatsConfig config = globals.config();
     String shape = g.op("Shape", p);
     String shape3 = g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 3));
-    String shape4 = g.op("Concat", List.of(shape3, g.constLongs(true, 1)), intAttr("axis", 0)); // [B,H,R,1]
+    String shape4 =
+        g.op("Concat", List.of(shape3, g.constLongs(true, 1)), intAttr("axis", 0)); // [B,H,R,1]
     String[] c = cumsum != null ? cumsum : new String[] {g.cumSum(p, 3), null};
     String count = InstrumentedModel.COUNT_VALID;
 
-    // p·ln(p + 1e-30): exactly 0 where p = 0, and within 1e-30 of p·ln p elsewhere (no Where/Greater passes)
+    // p·ln(p + 1e-30): exactly 0 where p = 0, and within 1e-30 of p·ln p elsewhere (no
+    // Where/Greater passes)
     String plogp = g.op("Mul", p, g.op("Log", g.op("Add", p, g.constFloat(1e-30f))));
-    sink.stat(StatNames.ENTROPY_MEAN, sumQueries(g.op("Neg", g.reduceSum(plogp, false, 3)), qmask3), count, null);
+    sink.stat(
+        StatNames.ENTROPY_MEAN,
+        sumQueries(g.op("Neg", g.reduceSum(plogp, false, 3)), qmask3),
+        count,
+        null);
 
     for (int s : config.sinks()) {
       String m = massUpTo(c, shape4, "c" + (s - 1), constQ(s - 1));
@@ -95,23 +115,34 @@ final class RowStats {
     boolean causal = globals.causal();
     for (int w : globals.windows()) {
       String lo = massUpTo(c, shape4, "pos-" + w, posPlus(-w));
-      String hi = causal ? massUpTo(c, shape4, "pos", rows.posQ())
-          : massUpTo(c, shape4, "pos+" + (w - 1), posPlus(w - 1));
+      String hi =
+          causal
+              ? massUpTo(c, shape4, "pos", rows.posQ())
+              : massUpTo(c, shape4, "pos+" + (w - 1), posPlus(w - 1));
       sink.stat(StatNames.localMass(w), sumQueries(g.op("Sub", hi, lo), qmask3), count, null);
       for (int sS : config.streamSinks()) {
         String sinkPart = massUpTo(c, shape4, "c" + (sS - 1), constQ(sS - 1));
         String hiQ = causal ? rows.posQ() : posPlus(w - 1);
         String hiKey = causal ? "pos" : "pos+" + (w - 1);
-        String hiC = massUpTo(c, shape4, "max(" + hiKey + ",c" + (sS - 1) + ")", g.max(hiQ,
-            g.constFloat(sS - 1)));
-        String loC = massUpTo(c, shape4, "max(pos-" + w + ",c" + (sS - 1) + ")", g.max(posPlus(-w),
-            g.constFloat(sS - 1)));
+        String hiC =
+            massUpTo(
+                c,
+                shape4,
+                "max(" + hiKey + ",c" + (sS - 1) + ")",
+                g.max(hiQ, g.constFloat(sS - 1)));
+        String loC =
+            massUpTo(
+                c,
+                shape4,
+                "max(pos-" + w + ",c" + (sS - 1) + ")",
+                g.max(posPlus(-w), g.constFloat(sS - 1)));
         String cov = g.op("Add", sinkPart, g.op("Sub", hiC, loC));
         sink.stat(StatNames.coverage(sS, w), sumQueries(cov, qmask3), count, null);
       }
     }
 
-    // Σ_i over counted queries as one batched matrix-vector product: [B,1,1,R] × [B,H,R,K] → [B,H,1,K]
+    // Σ_i over counted queries as one batched matrix-vector product: [B,1,1,R] × [B,H,R,K] →
+    // [B,H,1,K]
     String colsum = g.squeeze(g.op("MatMul", g.unsqueeze(rows.qmask(), 1, 2), p), 2);
 
     if (config.streamDeviation()) {
@@ -120,25 +151,43 @@ final class RowStats {
     if (globals.repeat() != null) {
       String repeatQ = g.unsqueeze(rows.repeatQ(), 1);
       String[] m = repeatKeyMasks();
-      sink.stat(StatNames.ECHO_SCORE, sumQueries(g.reduceSum(g.op("Mul", p, m[0]), false, 3), repeatQ),
-          InstrumentedModel.COUNT_REPEAT, null);
-      sink.stat(StatNames.INDUCTION_SCORE, sumQueries(g.reduceSum(g.op("Mul", p, m[1]), false, 3), repeatQ),
-          InstrumentedModel.COUNT_REPEAT, null);
+      sink.stat(
+          StatNames.ECHO_SCORE,
+          sumQueries(g.reduceSum(g.op("Mul", p, m[0]), false, 3), repeatQ),
+          InstrumentedModel.COUNT_REPEAT,
+          null);
+      sink.stat(
+          StatNames.INDUCTION_SCORE,
+          sumQueries(g.reduceSum(g.op("Mul", p, m[1]), false, 3), repeatQ),
+          InstrumentedModel.COUNT_REPEAT,
+          null);
     }
     if (globals.needle() != null) {
       String answerQ = g.unsqueeze(rows.answerQ(), 1);
-      sink.stat(StatNames.NEEDLE_MASS, sumQueries(g.reduceSum(g.op("Mul", p, needleKeyMask()), false, 3),
-          answerQ), InstrumentedModel.COUNT_ANSWER, null);
+      sink.stat(
+          StatNames.NEEDLE_MASS,
+          sumQueries(g.reduceSum(g.op("Mul", p, needleKeyMask()), false, 3), answerQ),
+          InstrumentedModel.COUNT_ANSWER,
+          null);
     }
     return colsum;
   }
 
   private void streamDeviation(String p, String v, String o, String normName, Sink sink) {
-    // V with a column of ones: one product gives both the kept numerator Σ_K P v and the kept mass Σ_K P
+    // V with a column of ones: one product gives both the kept numerator Σ_K P v and the kept mass
+    // Σ_K P
     String vShape = g.op("Shape", v);
-    String ones = g.op("ConstantOfShape", List.of(g.op("Concat", List.of(g.op("Slice", vShape,
-        g.constLongs(true, 0), g.constLongs(true, 3)), g.constLongs(true, 1)), intAttr("axis", 0))),
-        GraphBuilder.tensorAttr("value", Tensors.floats("one", new long[] {1}, 1f)));
+    String ones =
+        g.op(
+            "ConstantOfShape",
+            List.of(
+                g.op(
+                    "Concat",
+                    List.of(
+                        g.op("Slice", vShape, g.constLongs(true, 0), g.constLongs(true, 3)),
+                        g.constLongs(true, 1)),
+                    intAttr("axis", 0))),
+            GraphBuilder.tensorAttr("value", Tensors.floats("one", new long[] {1}, 1f)));
     String vOnes = g.op("Concat", List.of(v, ones), intAttr("axis", -1));
     String headDim = g.op("Slice", vShape, g.constLongs(true, 3), g.constLongs(true, 4));
     for (int sS : globals.config().streamSinks()) {
@@ -146,13 +195,24 @@ final class RowStats {
         String pk = g.op("Mul", p, streamMask(sS, w));
         String okc = g.op("MatMul", pk, vOnes); // [B,H,R,D+1]
         String ok = g.op("Slice", okc, g.constLongs(true, 0), headDim, g.constLongs(true, -1));
-        // the kept mass is summed directly (not taken from the cumulative-sum coverage, whose absolute error
+        // the kept mass is summed directly (not taken from the cumulative-sum coverage, whose
+        // absolute error
         // of ~1e-7 would dominate the renormalisation of queries that keep almost no mass)
-        String cov = g.max(g.op("Slice", okc, headDim, g.constLongs(true, Long.MAX_VALUE),
-            g.constLongs(true, -1)), g.constFloat(1e-30f));
+        String cov =
+            g.max(
+                g.op(
+                    "Slice",
+                    okc,
+                    headDim,
+                    g.constLongs(true, Long.MAX_VALUE),
+                    g.constLongs(true, -1)),
+                g.constFloat(1e-30f));
         String diff = g.op("Sub", g.op("Div", ok, cov), o);
         String dev = g.reduceSum(g.op("Mul", diff, diff), false, 3); // [B,H,R]
-        sink.stat(StatNames.streamDeviation(sS, w), sumQueries(dev, qmask3), InstrumentedModel.COUNT_VALID,
+        sink.stat(
+            StatNames.streamDeviation(sS, w),
+            sumQueries(dev, qmask3),
+            InstrumentedModel.COUNT_VALID,
             normName);
       }
     }
@@ -160,17 +220,25 @@ final class RowStats {
 
   /** Gather indices for M(q) with q given per query row as [B,R] float; cached by key. */
   private String[] gatherFor(String key, String qv) {
-    return gatherIndex.computeIfAbsent(key, k -> {
-      String q1 = g.max(g.min(g.op("Add", qv, g.constFloat(1f)), globals.tF()), g.constFloat(0f));
-      String count = g.op("GatherElements", List.of(globals.fTable(), g.cast(q1, INT64)), intAttr("axis", 1));
-      String cf = g.max(g.op("Sub", count, g.constFloat(1f)), g.constFloat(0f));
-      if (rows.keyLast() != null) {
-        cf = g.min(cf, rows.keyLast());
-      }
-      String idx4 = g.unsqueeze(g.cast(cf, INT64), 1, 3); // [B,1,R,1]
-      String nonzero = g.unsqueeze(g.cast(g.op("Greater", count, g.constFloat(0f)), FLOAT), 1); // [B,1,R]
-      return new String[] {idx4, nonzero};
-    });
+    return gatherIndex.computeIfAbsent(
+        key,
+        k -> {
+          String q1 =
+              g.max(g.min(g.op("Add", qv, g.constFloat(1f)), globals.tF()), g.constFloat(0f));
+          String count =
+              g.op(
+                  "GatherElements",
+                  List.of(globals.fTable(), g.cast(q1, INT64)),
+                  intAttr("axis", 1));
+          String cf = g.max(g.op("Sub", count, g.constFloat(1f)), g.constFloat(0f));
+          if (rows.keyLast() != null) {
+            cf = g.min(cf, rows.keyLast());
+          }
+          String idx4 = g.unsqueeze(g.cast(cf, INT64), 1, 3); // [B,1,R,1]
+          String nonzero =
+              g.unsqueeze(g.cast(g.op("Greater", count, g.constFloat(0f)), FLOAT), 1); // [B,1,R]
+          return new String[] {idx4, nonzero};
+        });
   }
 
   private String constQ(float v) {
@@ -189,7 +257,11 @@ final class RowStats {
     if (cumsum[1] != null) {
       // blockwise: prefix within the key's block plus the total of the blocks before it
       String block = g.op("Div", idx, g.constLong(StatsInstrumenter.CUMSUM_BLOCK));
-      gathered = g.op("Add", gathered, g.op("GatherElements", List.of(cumsum[1], block), intAttr("axis", 3)));
+      gathered =
+          g.op(
+              "Add",
+              gathered,
+              g.op("GatherElements", List.of(cumsum[1], block), intAttr("axis", 3)));
     }
     return g.op("Mul", g.squeeze(gathered, 3), gi[1]);
   }
@@ -208,49 +280,79 @@ final class RowStats {
 
   /** K = valid keys in {first S} ∪ band w, as [B,1,R,K] float; built once per (S, w). */
   private String streamMask(int sinks, int w) {
-    return keyMasks.computeIfAbsent("stream" + sinks + ":" + w, k -> {
-      String d = dist();
-      String band = globals.causal()
-          ? g.op("And", g.greaterOrEqual(d, g.constFloat(0f)), g.less(d, g.constFloat(w)))
-          : g.less(g.op("Abs", d), g.constFloat(w));
-      String sink = g.less(rows.posJ(), g.constFloat(sinks));
-      String keep = g.op("And", rows.validJ(), g.op("Or", sink, band));
-      return g.cast(g.unsqueeze(keep, 1), FLOAT);
-    });
+    return keyMasks.computeIfAbsent(
+        "stream" + sinks + ":" + w,
+        k -> {
+          String d = dist();
+          String band =
+              globals.causal()
+                  ? g.op("And", g.greaterOrEqual(d, g.constFloat(0f)), g.less(d, g.constFloat(w)))
+                  : g.less(g.op("Abs", d), g.constFloat(w));
+          String sink = g.less(rows.posJ(), g.constFloat(sinks));
+          String keep = g.op("And", rows.validJ(), g.op("Or", sink, band));
+          return g.cast(g.unsqueeze(keep, 1), FLOAT);
+        });
   }
 
   /** {echo key mask, induction key mask} as [B,1,R,K] floats. */
   private String[] repeatKeyMasks() {
-    String echo = keyMasks.computeIfAbsent("echo", k -> {
-      String[] r = globals.repeat();
-      String d = dist();
-      String zero = g.constFloat(0f);
-      String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r[2]));
-      String m = g.op("And", g.op("And", keyInRegion, g.greaterOrEqual(rows.posJ(), r[0])),
-          g.op("And", g.op("Greater", d, zero),
-              g.op("Equal", g.op("Mod", List.of(d, r[1]), intAttr("fmod", 1)), zero)));
-      return g.cast(g.unsqueeze(m, 1), FLOAT);
-    });
-    String induction = keyMasks.computeIfAbsent("induction", k -> {
-      String[] r = globals.repeat();
-      String zero = g.constFloat(0f);
-      String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r[2]));
-      String d1 = g.op("Add", dist(), g.constFloat(1f));
-      String m = g.op("And", g.op("And", keyInRegion, g.greaterOrEqual(rows.posJ(), g.op("Add", r[0],
-          g.constFloat(1f)))), g.op("And", g.greaterOrEqual(d1, r[1]),
-          g.op("Equal", g.op("Mod", List.of(d1, r[1]), intAttr("fmod", 1)), zero)));
-      return g.cast(g.unsqueeze(m, 1), FLOAT);
-    });
+    String echo =
+        keyMasks.computeIfAbsent(
+            "echo",
+            k -> {
+              String[] r = globals.repeat();
+              String d = dist();
+              String zero = g.constFloat(0f);
+              String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r[2]));
+              String m =
+                  g.op(
+                      "And",
+                      g.op("And", keyInRegion, g.greaterOrEqual(rows.posJ(), r[0])),
+                      g.op(
+                          "And",
+                          g.op("Greater", d, zero),
+                          g.op("Equal", g.op("Mod", List.of(d, r[1]), intAttr("fmod", 1)), zero)));
+              return g.cast(g.unsqueeze(m, 1), FLOAT);
+            });
+    String induction =
+        keyMasks.computeIfAbsent(
+            "induction",
+            k -> {
+              String[] r = globals.repeat();
+              String zero = g.constFloat(0f);
+              String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r[2]));
+              String d1 = g.op("Add", dist(), g.constFloat(1f));
+              String m =
+                  g.op(
+                      "And",
+                      g.op(
+                          "And",
+                          keyInRegion,
+                          g.greaterOrEqual(rows.posJ(), g.op("Add", r[0], g.constFloat(1f)))),
+                      g.op(
+                          "And",
+                          g.greaterOrEqual(d1, r[1]),
+                          g.op("Equal", g.op("Mod", List.of(d1, r[1]), intAttr("fmod", 1)), zero)));
+              return g.cast(g.unsqueeze(m, 1), FLOAT);
+            });
     return new String[] {echo, induction};
   }
 
   /** The needle's keys as [B,1,1,K] float. */
   private String needleKeyMask() {
-    return keyMasks.computeIfAbsent("needle", k -> {
-      String[] n = globals.needle();
-      String keys = g.op("And", rows.validJ(), g.op("And", g.greaterOrEqual(rows.posJ(), n[0]),
-          g.less(rows.posJ(), n[1]))); // [B,1,K]
-      return g.cast(g.unsqueeze(keys, 1), FLOAT);
-    });
+    return keyMasks.computeIfAbsent(
+        "needle",
+        k -> {
+          String[] n = globals.needle();
+          String keys =
+              g.op(
+                  "And",
+                  rows.validJ(),
+                  g.op(
+                      "And",
+                      g.greaterOrEqual(rows.posJ(), n[0]),
+                      g.less(rows.posJ(), n[1]))); // [B,1,K]
+          return g.cast(g.unsqueeze(keys, 1), FLOAT);
+        });
   }
 }

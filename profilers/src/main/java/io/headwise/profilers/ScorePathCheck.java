@@ -25,14 +25,15 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Verifies, per attention layer, that the model's score path is what the tiled core rebuilds: on a probe batch of
- * two rows (one full, one with left padding and a hole in its mask), for every valid query the softmax input equals
- * {@code scale · Q·Kᵀ} on every key the rebuilt mask allows (valid keys, and for a causal core keys not later than
- * the query) within 1e-4 of the product's magnitude, and the probabilities on every other key are below 1e-7. A
- * layer whose scores carry anything else (a positional bias such as ALiBi, soft-capping, a sliding window shorter
- * than the probe) fails and keeps the untiled route. A window longer than the probe's {@value #LENGTH} tokens is not
- * seen by this check. A model the probe batch cannot run (a static sequence length) has no verified layer. Results
- * are cached per model id.
+ * Verifies, per attention layer, that the model's score path is what the tiled core rebuilds: on a
+ * probe batch of two rows (one full, one with left padding and a hole in its mask), for every valid
+ * query the softmax input equals {@code scale · Q·Kᵀ} on every key the rebuilt mask allows (valid
+ * keys, and for a causal core keys not later than the query) within 1e-4 of the product's
+ * magnitude, and the probabilities on every other key are below 1e-7. A layer whose scores carry
+ * anything else (a positional bias such as ALiBi, soft-capping, a sliding window shorter than the
+ * probe) fails and keeps the untiled route. A window longer than the probe's {@value #LENGTH}
+ * tokens is not seen by this check. A model the probe batch cannot run (a static sequence length)
+ * has no verified layer. Results are cached per model id.
  */
 final class ScorePathCheck {
   static final int LENGTH = 12;
@@ -91,7 +92,8 @@ final class ScorePathCheck {
         }
       }
     } catch (OrtException | HeadwiseException e) {
-      // a graph the probe batch cannot run (e.g. a static sequence length): no layer is verified, all stay untiled
+      // a graph the probe batch cannot run (e.g. a static sequence length): no layer is verified,
+      // all stay untiled
       return Set.of();
     }
     Set<Integer> ok = new TreeSet<>();
@@ -103,8 +105,8 @@ final class ScorePathCheck {
     return ok;
   }
 
-  private static boolean matches(AttentionBlock b, Map<String, float[]> values, Map<String, long[]> shapes,
-      long[][] mask) {
+  private static boolean matches(
+      AttentionBlock b, Map<String, float[]> values, Map<String, long[]> shapes, long[][] mask) {
     long[] qs = shapes.get(b.queryTensor());
     long[] ks = shapes.get(b.keyTransposedTensor());
     long[] ss = shapes.get(b.scoresTensor());
@@ -112,15 +114,24 @@ final class ScorePathCheck {
     int batch = mask.length;
     int t = mask[0].length;
     int heads = b.numHeads();
-    if (qs.length != 4 || ks.length != 4 || ps.length != 4 || !java.util.Arrays.equals(ss, ps)
-        || ps[0] != batch || ps[1] != heads || ps[2] != t || ps[3] != t || qs[1] != heads || qs[2] != t) {
+    if (qs.length != 4
+        || ks.length != 4
+        || ps.length != 4
+        || !java.util.Arrays.equals(ss, ps)
+        || ps[0] != batch
+        || ps[1] != heads
+        || ps[2] != t
+        || ps[3] != t
+        || qs[1] != heads
+        || qs[2] != t) {
       return false;
     }
     int d = (int) qs[3];
     boolean kIsK = b.qkTransposesKey();
     int kHeads = (int) ks[1];
     int kBatch = (int) ks[0];
-    if (kHeads != heads && kHeads != 1 || (kIsK ? ks[2] != t || ks[3] != d : ks[2] != d || ks[3] != t)) {
+    if (kHeads != heads && kHeads != 1
+        || (kIsK ? ks[2] != t || ks[3] != d : ks[2] != d || ks[3] != t)) {
       return false;
     }
     float[] q = values.get(b.queryTensor());
@@ -142,12 +153,15 @@ final class ScorePathCheck {
               double dot = 0;
               double mag = 0;
               for (int x = 0; x < d; x++) {
-                double term = (double) q[qBase + i * d + x] * (kIsK ? k[kBase + j * d + x] : k[kBase + x * t + j]);
+                double term =
+                    (double) q[qBase + i * d + x]
+                        * (kIsK ? k[kBase + j * d + x] : k[kBase + x * t + j]);
                 dot += term;
                 mag += Math.abs(term);
               }
               double expected = b.scale() * dot;
-              if (Math.abs(s[sBase + i * t + j] - expected) > SCORE_TOLERANCE * (1 + Math.abs(b.scale()) * mag)) {
+              if (Math.abs(s[sBase + i * t + j] - expected)
+                  > SCORE_TOLERANCE * (1 + Math.abs(b.scale()) * mag)) {
                 return false;
               }
             } else if (p[sBase + i * t + j] > MASKED_MASS) {

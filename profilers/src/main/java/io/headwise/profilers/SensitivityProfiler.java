@@ -20,11 +20,12 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Measures how much each kv-head group's KV cache matters to the model's output: for every layer, kv head and window
- * w of the grid (below the bucket length), the model runs with only that group switched to S sinks + w recent keys,
- * and {@code output_kl_s{S}_w{w}} is the mean over valid positions of KL(dense ‖ switched) of the next-token
- * distribution (decoders only). The value is written for each query head of the group. One session (the
- * {@link AblationInstrumenter} graph) serves every switch; runs per batch: layers × kv heads × windows + 1.
+ * Measures how much each kv-head group's KV cache matters to the model's output: for every layer,
+ * kv head and window w of the grid (below the bucket length), the model runs with only that group
+ * switched to S sinks + w recent keys, and {@code output_kl_s{S}_w{w}} is the mean over valid
+ * positions of KL(dense ‖ switched) of the next-token distribution (decoders only). The value is
+ * written for each query head of the group. One session (the {@link AblationInstrumenter} graph)
+ * serves every switch; runs per batch: layers × kv heads × windows + 1.
  */
 public final class SensitivityProfiler {
   private static final Map<String, OrtSession> SESSIONS = new ConcurrentHashMap<>();
@@ -36,11 +37,19 @@ public final class SensitivityProfiler {
   private final int sinks;
   private final List<Integer> windows;
 
-  public SensitivityProfiler(OnnxModel model, AttentionMap map, ExecutionProvider ep, int threads, int sinks,
+  public SensitivityProfiler(
+      OnnxModel model,
+      AttentionMap map,
+      ExecutionProvider ep,
+      int threads,
+      int sinks,
       List<Integer> windows) {
     if (!map.block(0).causal()) {
-      throw new HeadwiseException("sensitivity profiling measures next-token distributions and needs a decoder;"
-          + " model " + model.source() + " is bidirectional");
+      throw new HeadwiseException(
+          "sensitivity profiling measures next-token distributions and needs a decoder;"
+              + " model "
+              + model.source()
+              + " is bidirectional");
     }
     this.model = model;
     this.map = map;
@@ -51,9 +60,9 @@ public final class SensitivityProfiler {
   }
 
   /**
-   * The windows measured for a bucket: those of the grid below its length; with an empty grid, {1, 4, 16, 64} plus
-   * every eighth of the bucket length, so that plans sized anywhere between short windows and the full length can be
-   * costed by interpolation.
+   * The windows measured for a bucket: those of the grid below its length; with an empty grid, {1,
+   * 4, 16, 64} plus every eighth of the bucket length, so that plans sized anywhere between short
+   * windows and the full length can be costed by interpolation.
    */
   public List<Integer> windowsFor(int bucket) {
     java.util.TreeSet<Integer> out = new java.util.TreeSet<>(windows);
@@ -66,12 +75,19 @@ public final class SensitivityProfiler {
     return out.stream().filter(w -> w >= 1 && w < bucket).toList();
   }
 
-  /** Measures {@code samples} (padded to {@code bucket}) into an accumulator of output_kl statistics. */
+  /**
+   * Measures {@code samples} (padded to {@code bucket}) into an accumulator of output_kl
+   * statistics.
+   */
   public StatsAccumulator profile(int bucket, List<CalibrationSample> samples, int batchSize) {
-    OrtSession session = SESSIONS.computeIfAbsent(model.modelId() + "|" + ep + "|" + threads, k -> {
-      ModelProto proto = AblationInstrumenter.instrument(model, map, AttentionTiling.GRAPH_BLOCK);
-      return OrtSessionFactory.open(model, proto, ep, threads);
-    });
+    OrtSession session =
+        SESSIONS.computeIfAbsent(
+            model.modelId() + "|" + ep + "|" + threads,
+            k -> {
+              ModelProto proto =
+                  AblationInstrumenter.instrument(model, map, AttentionTiling.GRAPH_BLOCK);
+              return OrtSessionFactory.open(model, proto, ep, threads);
+            });
     String output = session.getOutputNames().iterator().next();
     ModelInputs inputs = ModelInputs.of(model.graph());
     OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -82,7 +98,9 @@ public final class SensitivityProfiler {
       plain.add(CalibrationSample.of(s.sampleId(), s.inputIds(), s.attentionMask(), s.source()));
     }
     for (int i = 0; i < plain.size(); i += Math.max(1, batchSize)) {
-      Batch batch = Batch.pad(ProbeKind.PLAIN, plain.subList(i, Math.min(plain.size(), i + batchSize)), bucket);
+      Batch batch =
+          Batch.pad(
+              ProbeKind.PLAIN, plain.subList(i, Math.min(plain.size(), i + batchSize)), bucket);
       Map<String, OnnxTensor> feeds = new HashMap<>();
       try {
         feeds.putAll(ModelFeeds.create(env, inputs, batch.ids(), batch.mask()));
@@ -98,7 +116,8 @@ public final class SensitivityProfiler {
           for (int w : ws) {
             double[] sums = new double[heads];
             for (int kv = 0; kv < map.block(layer).numKvHeads(); kv++) {
-              double kl = klSum(dense, logSoftmax(run(session, env, feeds, output, layer, kv, w), batch));
+              double kl =
+                  klSum(dense, logSoftmax(run(session, env, feeds, output, layer, kv, w), batch));
               for (int h = 0; h < heads; h++) {
                 if (map.block(layer).kvHeadOf(h) == kv) {
                   sums[h] = kl;
@@ -109,7 +128,8 @@ public final class SensitivityProfiler {
           }
         }
       } catch (OrtException e) {
-        throw new HeadwiseException("ONNX Runtime failed while measuring head sensitivity: " + e.getMessage(), e);
+        throw new HeadwiseException(
+            "ONNX Runtime failed while measuring head sensitivity: " + e.getMessage(), e);
       } finally {
         feeds.values().forEach(OnnxTensor::close);
       }
@@ -117,13 +137,25 @@ public final class SensitivityProfiler {
     return acc;
   }
 
-  private float[] run(OrtSession session, OrtEnvironment env, Map<String, OnnxTensor> feeds, String output,
-      long layer, long kv, long window) throws OrtException {
+  private float[] run(
+      OrtSession session,
+      OrtEnvironment env,
+      Map<String, OnnxTensor> feeds,
+      String output,
+      long layer,
+      long kv,
+      long window)
+      throws OrtException {
     Map<String, OnnxTensor> all = new HashMap<>(feeds);
     List<OnnxTensor> scalars = new ArrayList<>();
     try {
-      for (Object[] in : new Object[][] {{AblationInstrumenter.LAYER, layer}, {AblationInstrumenter.KV_HEAD, kv},
-          {AblationInstrumenter.WINDOW, window}, {AblationInstrumenter.SINKS, (long) sinks}}) {
+      for (Object[] in :
+          new Object[][] {
+            {AblationInstrumenter.LAYER, layer},
+            {AblationInstrumenter.KV_HEAD, kv},
+            {AblationInstrumenter.WINDOW, window},
+            {AblationInstrumenter.SINKS, (long) sinks}
+          }) {
         OnnxTensor t = OnnxTensor.createTensor(env, (long) (Long) in[1]);
         scalars.add(t);
         all.put((String) in[0], t);

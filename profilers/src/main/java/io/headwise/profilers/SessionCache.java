@@ -6,8 +6,9 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * ONNX Runtime sessions cached per JVM (one per Spark executor), keyed by model id, execution provider and device,
- * probe kind, bucket, statistic config and query block, so that every task of an executor reuses them.
+ * ONNX Runtime sessions cached per JVM (one per Spark executor), keyed by model id, execution
+ * provider and device, probe kind, bucket, statistic config and query block, so that every task of
+ * an executor reuses them.
  */
 public final class SessionCache {
   private static final Map<String, StatsSession> SESSIONS = new ConcurrentHashMap<>();
@@ -15,12 +16,31 @@ public final class SessionCache {
   private SessionCache() {}
 
   /** The cached session for these parameters, opened on first use. */
-  public static StatsSession stats(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int bucket,
-      int queryBlock, ExecutionProvider ep, int threads) {
-    String key = model.modelId() + "|" + ep + "|" + kind + "|" + bucket + "|" + config + "|" + threads + "|"
-        + queryBlock;
-    return SESSIONS.computeIfAbsent(key, k -> new StatsSession(model, map, config, kind, bucket, queryBlock, ep,
-        threads));
+  public static StatsSession stats(
+      OnnxModel model,
+      AttentionMap map,
+      StatsConfig config,
+      ProbeKind kind,
+      int bucket,
+      int queryBlock,
+      ExecutionProvider ep,
+      int threads) {
+    String key =
+        model.modelId()
+            + "|"
+            + ep
+            + "|"
+            + kind
+            + "|"
+            + bucket
+            + "|"
+            + config
+            + "|"
+            + threads
+            + "|"
+            + queryBlock;
+    return SESSIONS.computeIfAbsent(
+        key, k -> new StatsSession(model, map, config, kind, bucket, queryBlock, ep, threads));
   }
 
   /** Closes every cached session (tests and short-lived CLI runs). */

@@ -9,10 +9,11 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Mergeable partial sums of per-head statistics, keyed by (length bucket, layer, statistic): for each head the sum
- * over counted queries (double), the number of counted queries, and for ratio statistics the denominator sum.
- * Merging adds; the final value is sum / count (sum / denominator for stream deviation), which weights batches and
- * partitions by their query counts exactly as the contract asks.
+ * Mergeable partial sums of per-head statistics, keyed by (length bucket, layer, statistic): for
+ * each head the sum over counted queries (double), the number of counted queries, and for ratio
+ * statistics the denominator sum. Merging adds; the final value is sum / count (sum / denominator
+ * for stream deviation), which weights batches and partitions by their query counts exactly as the
+ * contract asks.
  */
 public final class StatsAccumulator implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -39,7 +40,9 @@ public final class StatsAccumulator implements Serializable {
       float[] counts = stats.counts().get(s.counts());
       float[][] den = s.denominator() == null ? null : stats.denominators().get(s.denominator());
       int heads = sums[0].length;
-      Cell cell = cells.computeIfAbsent(key(bucket, s.layer(), s.stat()), k -> new Cell(heads, den != null));
+      Cell cell =
+          cells.computeIfAbsent(
+              key(bucket, s.layer(), s.stat()), k -> new Cell(heads, den != null));
       for (int b = 0; b < sums.length; b++) {
         cell.count += counts[b];
         for (int h = 0; h < heads; h++) {
@@ -53,11 +56,14 @@ public final class StatsAccumulator implements Serializable {
   }
 
   /**
-   * Adds per-head sums computed elsewhere (e.g. by {@link JvmStatsReducer}) for one (bucket, layer, stat);
-   * {@code denominators} is null for plain means.
+   * Adds per-head sums computed elsewhere (e.g. by {@link JvmStatsReducer}) for one (bucket, layer,
+   * stat); {@code denominators} is null for plain means.
    */
-  public void add(int bucket, int layer, String stat, double[] sums, double count, double[] denominators) {
-    Cell cell = cells.computeIfAbsent(key(bucket, layer, stat), k -> new Cell(sums.length, denominators != null));
+  public void add(
+      int bucket, int layer, String stat, double[] sums, double count, double[] denominators) {
+    Cell cell =
+        cells.computeIfAbsent(
+            key(bucket, layer, stat), k -> new Cell(sums.length, denominators != null));
     cell.count += count;
     for (int h = 0; h < sums.length; h++) {
       cell.sum[h] += sums[h];
@@ -71,7 +77,8 @@ public final class StatsAccumulator implements Serializable {
   public StatsAccumulator merge(StatsAccumulator other) {
     for (Map.Entry<String, Cell> e : other.cells.entrySet()) {
       Cell o = e.getValue();
-      Cell c = cells.computeIfAbsent(e.getKey(), k -> new Cell(o.sum.length, o.denominator != null));
+      Cell c =
+          cells.computeIfAbsent(e.getKey(), k -> new Cell(o.sum.length, o.denominator != null));
       c.count += o.count;
       for (int h = 0; h < o.sum.length; h++) {
         c.sum[h] += o.sum[h];
@@ -84,7 +91,8 @@ public final class StatsAccumulator implements Serializable {
   }
 
   /** One head's partial sums, for merging outside this class (e.g. a Spark aggregation). */
-  public record Partial(int bucket, int layer, int head, String stat, double sum, double count, Double denominator) {}
+  public record Partial(
+      int bucket, int layer, int head, String stat, double sum, double count, Double denominator) {}
 
   /** Every head's partial sums. */
   public List<Partial> partials() {
@@ -93,8 +101,15 @@ public final class StatsAccumulator implements Serializable {
       String[] k = e.getKey().split("\\|", 3);
       Cell c = e.getValue();
       for (int h = 0; h < c.sum.length; h++) {
-        out.add(new Partial(Integer.parseInt(k[0]), Integer.parseInt(k[1]), h, k[2], c.sum[h], c.count,
-            c.denominator == null ? null : c.denominator[h]));
+        out.add(
+            new Partial(
+                Integer.parseInt(k[0]),
+                Integer.parseInt(k[1]),
+                h,
+                k[2],
+                c.sum[h],
+                c.count,
+                c.denominator == null ? null : c.denominator[h]));
       }
     }
     return out;
@@ -105,8 +120,8 @@ public final class StatsAccumulator implements Serializable {
   }
 
   /**
-   * Final values as head_stats rows; statistics with no counted query (e.g. echo_score in a bucket without repeat
-   * probes) are left out.
+   * Final values as head_stats rows; statistics with no counted query (e.g. echo_score in a bucket
+   * without repeat probes) are left out.
    */
   public List<HeadStat> toHeadStats(String modelId, String runId, AttentionMap map) {
     List<HeadStat> out = new ArrayList<>();
@@ -121,9 +136,13 @@ public final class StatsAccumulator implements Serializable {
       }
       int group = map.block(layer).groupSize();
       for (int h = 0; h < c.sum.length; h++) {
-        double value = c.denominator != null
-            ? (c.denominator[h] > 0 ? c.sum[h] / c.denominator[h] : 0.0) : c.sum[h] / c.count;
-        out.add(new HeadStat(modelId, runId, layer, h, h / group, bucket, Math.round(c.count), stat, value));
+        double value =
+            c.denominator != null
+                ? (c.denominator[h] > 0 ? c.sum[h] / c.denominator[h] : 0.0)
+                : c.sum[h] / c.count;
+        out.add(
+            new HeadStat(
+                modelId, runId, layer, h, h / group, bucket, Math.round(c.count), stat, value));
       }
     }
     return out;

@@ -7,9 +7,10 @@ import java.util.List;
 import java.util.TreeSet;
 
 /**
- * The statistic grids of a profiling run: sink sizes s, local windows w, the sink count S of coverage and stream
- * deviation, heavy-hitter percentages p, and whether stream deviation and per-token importance are computed.
- * Windows larger than a bucket's length are dropped for that bucket ("capped at T").
+ * The statistic grids of a profiling run: sink sizes s, local windows w, the sink count S of
+ * coverage and stream deviation, heavy-hitter percentages p, and whether stream deviation and
+ * per-token importance are computed. Windows larger than a bucket's length are dropped for that
+ * bucket ("capped at T").
  */
 public record StatsConfig(
     List<Integer> sinks,
@@ -17,7 +18,8 @@ public record StatsConfig(
     List<Integer> streamSinks,
     List<Integer> heavyHitterPercents,
     boolean streamDeviation,
-    boolean tokenImportance) implements Serializable {
+    boolean tokenImportance)
+    implements Serializable {
 
   public static final List<Integer> DEFAULT_SINKS = List.of(1, 4);
   public static final List<Integer> DEFAULT_WINDOWS = List.of(1, 4, 16, 64, 256, 1024, 4096);
@@ -38,8 +40,13 @@ public record StatsConfig(
 
   /** The defaults of the statistics contract (docs/statistics.md). */
   public static StatsConfig defaults() {
-    return new StatsConfig(DEFAULT_SINKS, DEFAULT_WINDOWS, DEFAULT_STREAM_SINKS, DEFAULT_HEAVY_HITTER_PERCENTS,
-        true, true);
+    return new StatsConfig(
+        DEFAULT_SINKS,
+        DEFAULT_WINDOWS,
+        DEFAULT_STREAM_SINKS,
+        DEFAULT_HEAVY_HITTER_PERCENTS,
+        true,
+        true);
   }
 
   /** The windows kept for sequences padded to {@code length}: those not larger than it. */
@@ -58,7 +65,8 @@ public record StatsConfig(
 
   /** This config with other windows. */
   public StatsConfig withWindows(List<Integer> newWindows) {
-    return new StatsConfig(sinks, newWindows, streamSinks, heavyHitterPercents, streamDeviation, tokenImportance);
+    return new StatsConfig(
+        sinks, newWindows, streamSinks, heavyHitterPercents, streamDeviation, tokenImportance);
   }
 
   private static List<Integer> sortedPositive(String option, List<Integer> values) {

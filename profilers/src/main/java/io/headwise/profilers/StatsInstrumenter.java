@@ -16,25 +16,27 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
-import java.util.Set;
 import java.util.List;
+import java.util.Set;
 
 /**
- * Appends per-head statistic subgraphs to each attention block so that ONNX Runtime (the GPU under CUDA EP) reduces
- * the block's probabilities to [B, H] sums and [B] counts.
+ * Appends per-head statistic subgraphs to each attention block so that ONNX Runtime (the GPU under
+ * CUDA EP) reduces the block's probabilities to [B, H] sums and [B] counts.
  *
- * <p>How: positions are counted over valid tokens only (p = cumsum(mask) − 1). With C the cumulative sum of P over
- * keys, the mass a query puts on keys of valid position ≤ q is M(q) = C[i, F(q+1) − 1], where F(k) = #{j : cc_j ≤ k}
- * is a [B, T+1] table shared by all layers (padded keys carry zero probability, so a prefix in raw key order is a
- * prefix in valid positions). Sink, local and coverage masses are differences of M at a few q per query — gathers,
- * not T×T masks. Entropy, column mass (heavy hitters, token importance) and stream deviation need one pass over P
- * each; echo, induction and needle masses use position masks (see {@link RowStats}). Everything is fp32 in the
- * graph; the Java side accumulates the sums in double.
+ * <p>How: positions are counted over valid tokens only (p = cumsum(mask) − 1). With C the
+ * cumulative sum of P over keys, the mass a query puts on keys of valid position ≤ q is M(q) = C[i,
+ * F(q+1) − 1], where F(k) = #{j : cc_j ≤ k} is a [B, T+1] table shared by all layers (padded keys
+ * carry zero probability, so a prefix in raw key order is a prefix in valid positions). Sink, local
+ * and coverage masses are differences of M at a few q per query — gathers, not T×T masks. Entropy,
+ * column mass (heavy hitters, token importance) and stream deviation need one pass over P each;
+ * echo, induction and needle masses use position masks (see {@link RowStats}). Everything is fp32
+ * in the graph; the Java side accumulates the sums in double.
  *
- * <p>Two routes per layer. Untiled: the statistics read the model's own [B, H, T, T] probabilities. Query-tiled
- * (a query block smaller than the graph's length, layers {@link TiledCore} can rewrite): the layer's attention core
- * is replaced by a loop over blocks of query rows that computes each block's probabilities, its share of every
- * statistic and its rows of P·V, so no [B, H, T, T] tensor exists.
+ * <p>Two routes per layer. Untiled: the statistics read the model's own [B, H, T, T] probabilities.
+ * Query-tiled (a query block smaller than the graph's length, layers {@link TiledCore} can
+ * rewrite): the layer's attention core is replaced by a loop over blocks of query rows that
+ * computes each block's probabilities, its share of every statistic and its rows of P·V, so no [B,
+ * H, T, T] tensor exists.
  */
 public final class StatsInstrumenter {
   private static final String PREFIX = "hw/";
@@ -52,22 +54,29 @@ public final class StatsInstrumenter {
   private final Set<String> outputNames = new java.util.HashSet<>();
 
   // shared tensors
-  private String validF;       // [B,T] float 1/0
-  private String validB;       // [B,T] bool
-  private String posF;         // [B,T] float valid position (cc - 1)
-  private String tL;           // scalar int64 T
-  private String validCount;   // [B] float
-  private String repeatQ;      // [B,T] float, repeat probes
-  private String answerQ;      // [B,T] float, passkey probes
+  private String validF; // [B,T] float 1/0
+  private String validB; // [B,T] bool
+  private String posF; // [B,T] float valid position (cc - 1)
+  private String tL; // scalar int64 T
+  private String validCount; // [B] float
+  private String repeatQ; // [B,T] float, repeat probes
+  private String answerQ; // [B,T] float, passkey probes
   private RowStats.Globals globals;
   private RowStats untiled;
+
   /** Key block of the blockwise cumulative sum. */
   static final int CUMSUM_BLOCK = 16;
+
   private final int maxLength;
   private String triangle;
 
-  private StatsInstrumenter(GraphBuilder g, AttentionMap map, StatsConfig config, ProbeKind kind,
-      List<Integer> windows, int maxLength) {
+  private StatsInstrumenter(
+      GraphBuilder g,
+      AttentionMap map,
+      StatsConfig config,
+      ProbeKind kind,
+      List<Integer> windows,
+      int maxLength) {
     this.maxLength = maxLength;
     this.g = g;
     this.map = map;
@@ -78,20 +87,26 @@ public final class StatsInstrumenter {
   }
 
   /**
-   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens (windows above it are dropped),
-   * untiled.
+   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens (windows above
+   * it are dropped), untiled.
    */
-  public static InstrumentedModel instrument(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind,
-      int maxLength) {
+  public static InstrumentedModel instrument(
+      OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength) {
     return instrument(model, map, config, kind, maxLength, 0);
   }
 
   /**
-   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens; {@code queryBlock} rows per
-   * block of the query-tiled core (0, or not below {@code maxLength}: untiled).
+   * Instruments {@code model} for samples padded to at most {@code maxLength} tokens; {@code
+   * queryBlock} rows per block of the query-tiled core (0, or not below {@code maxLength}:
+   * untiled).
    */
-  public static InstrumentedModel instrument(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind,
-      int maxLength, int queryBlock) {
+  public static InstrumentedModel instrument(
+      OnnxModel model,
+      AttentionMap map,
+      StatsConfig config,
+      ProbeKind kind,
+      int maxLength,
+      int queryBlock) {
     map.requireAttention(model.source());
     if (queryBlock < 0) {
       throw new IllegalArgumentException("query block " + queryBlock);
@@ -101,16 +116,24 @@ public final class StatsInstrumenter {
     ModelProto proto = FunctionInliner.inline(model.proto());
     GraphProto.Builder graph = proto.getGraph().toBuilder();
     GraphBuilder g = new GraphBuilder(graph, model.opset(), PREFIX);
-    StatsInstrumenter s = new StatsInstrumenter(g, map, config, kind, config.windowsFor(maxLength), maxLength);
+    StatsInstrumenter s =
+        new StatsInstrumenter(g, map, config, kind, config.windowsFor(maxLength), maxLength);
     s.build(ModelInputs.of(proto.getGraph()), tiledLayers, queryBlock);
     GraphProto out = graph.build();
     if (!tiledLayers.isEmpty()) {
       out = GraphCleanup.pruneAndSort(out, s.outputNames);
     }
     List<Integer> layers = tiledLayers.stream().sorted().toList();
-    return new InstrumentedModel(proto.toBuilder().setGraph(out).build(), kind, s.windows,
-        List.copyOf(s.statOutputs), List.copyOf(s.countOutputs), List.copyOf(s.importanceOutputs),
-        List.copyOf(s.probeInputs), s.triangle == null ? 1 : CUMSUM_BLOCK, layers.isEmpty() ? 0 : queryBlock,
+    return new InstrumentedModel(
+        proto.toBuilder().setGraph(out).build(),
+        kind,
+        s.windows,
+        List.copyOf(s.statOutputs),
+        List.copyOf(s.countOutputs),
+        List.copyOf(s.importanceOutputs),
+        List.copyOf(s.probeInputs),
+        s.triangle == null ? 1 : CUMSUM_BLOCK,
+        layers.isEmpty() ? 0 : queryBlock,
         layers);
   }
 
@@ -149,8 +172,11 @@ public final class StatsInstrumenter {
     if (inputs.attentionMask().isPresent()) {
       mask = inputs.attentionMask().get();
     } else {
-      mask = g.op("ConstantOfShape", List.of(idsShape),
-          GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1)));
+      mask =
+          g.op(
+              "ConstantOfShape",
+              List.of(idsShape),
+              GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1)));
     }
     validF = g.cast(mask, FLOAT);
     validB = g.cast(mask, BOOL);
@@ -175,8 +201,18 @@ public final class StatsInstrumenter {
   private void untiledLayer(AttentionBlock b) {
     int l = b.layer();
     if (untiled == null) {
-      untiled = new RowStats(g, globals, new RowStats.Rows(posF, validF, repeatQ, answerQ, g.unsqueeze(posF, 1),
-          g.unsqueeze(validB, 1), null));
+      untiled =
+          new RowStats(
+              g,
+              globals,
+              new RowStats.Rows(
+                  posF,
+                  validF,
+                  repeatQ,
+                  answerQ,
+                  g.unsqueeze(posF, 1),
+                  g.unsqueeze(validB, 1),
+                  null));
     }
     String p = b.probabilitiesTensor();
     String v = b.valueTensor();
@@ -189,8 +225,9 @@ public final class StatsInstrumenter {
       }
     }
     String[] c = keyCumSum(p, g.op("Shape", p));
-    String colsum = untiled.reduce(p, c, v, o, normName(l),
-        (stat, sum, counts, den) -> stat(l, stat, sum, counts, den));
+    String colsum =
+        untiled.reduce(
+            p, c, v, o, normName(l), (stat, sum, counts, den) -> stat(l, stat, sum, counts, den));
     finishLayer(b, colsum);
   }
 
@@ -202,8 +239,11 @@ public final class StatsInstrumenter {
       if (b.probabilitiesElemType() != FLOAT) {
         o = g.cast(o, FLOAT);
       }
-      String oNorm = g.reduceSum(g.op("Mul", g.reduceSum(g.op("Mul", o, o), false, 3), g.unsqueeze(validF, 1)),
-          false, 2);
+      String oNorm =
+          g.reduceSum(
+              g.op("Mul", g.reduceSum(g.op("Mul", o, o), false, 3), g.unsqueeze(validF, 1)),
+              false,
+              2);
       output(oNorm, normName(l), "batch", "heads");
     }
     if (config.tokenImportance()) {
@@ -215,25 +255,37 @@ public final class StatsInstrumenter {
     String shape = g.op("Shape", colsum);
     String kT = g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 3));
     String[] topk = {g.fresh("topk_values"), g.fresh("topk_indices")};
-    g.op("TopK", List.of(colsum, kT), List.of(topk), intAttr("axis", -1), intAttr("largest", 1),
+    g.op(
+        "TopK",
+        List.of(colsum, kT),
+        List.of(topk),
+        intAttr("axis", -1),
+        intAttr("largest", 1),
         intAttr("sorted", 1));
     String csTop = g.cumSum(topk[0], 2);
-    String shapeBH1 = g.op("Concat", List.of(g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 2)),
-        g.constLongs(true, 1)), intAttr("axis", 0));
+    String shapeBH1 =
+        g.op(
+            "Concat",
+            List.of(
+                g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 2)),
+                g.constLongs(true, 1)),
+            intAttr("axis", 0));
     for (int pct : config.heavyHitterPercents()) {
       String k = g.op("Ceil", g.op("Mul", validCount, g.constFloat(pct / 100f)));
       String kIdx = g.cast(g.max(g.op("Sub", k, g.constFloat(1f)), g.constFloat(0f)), INT64); // [B]
       String idx = g.op("Expand", g.unsqueeze(kIdx, 1, 2), shapeBH1);
-      String top = g.squeeze(g.op("GatherElements", List.of(csTop, idx), intAttr("axis", 2)), 2); // [B,H]
+      String top =
+          g.squeeze(g.op("GatherElements", List.of(csTop, idx), intAttr("axis", 2)), 2); // [B,H]
       stat(l, StatNames.heavyHitterShare(pct), top, InstrumentedModel.COUNT_VALID, null);
     }
   }
 
   /**
-   * Cumulative sum of P over keys, as {C, null}, or, when the graph is built for a length that is a multiple of
-   * {@link #CUMSUM_BLOCK}, blockwise as {prefix sums within each block of keys, exclusive totals of the blocks before}:
-   * a product with a small upper-triangular ones matrix plus a short CumSum over blocks, which ONNX Runtime executes
-   * far faster than CumSum over a long axis; the mass up to key r is then local[r] + offsets[r / block].
+   * Cumulative sum of P over keys, as {C, null}, or, when the graph is built for a length that is a
+   * multiple of {@link #CUMSUM_BLOCK}, blockwise as {prefix sums within each block of keys,
+   * exclusive totals of the blocks before}: a product with a small upper-triangular ones matrix
+   * plus a short CumSum over blocks, which ONNX Runtime executes far faster than CumSum over a long
+   * axis; the mass up to key r is then local[r] + offsets[r / block].
    */
   private String[] keyCumSum(String p, String shape) {
     if (maxLength % CUMSUM_BLOCK != 0 || maxLength < 2 * CUMSUM_BLOCK) {
@@ -250,11 +302,26 @@ public final class StatsInstrumenter {
       triangle = g.fresh("upper_ones");
       g.graph().addInitializer(Tensors.floats(triangle, new long[] {bs, bs}, upper));
     }
-    String blocked = g.op("Reshape", p, g.op("Concat", List.of(g.op("Slice", shape, g.constLongs(true, 0),
-        g.constLongs(true, 3)), g.constLongs(true, -1, bs)), intAttr("axis", 0))); // [B,H,T,nb,bs]
+    String blocked =
+        g.op(
+            "Reshape",
+            p,
+            g.op(
+                "Concat",
+                List.of(
+                    g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 3)),
+                    g.constLongs(true, -1, bs)),
+                intAttr("axis", 0))); // [B,H,T,nb,bs]
     String local = g.op("MatMul", blocked, triangle);
-    String totals = g.op("Slice", local, g.constLongs(true, bs - 1), g.constLongs(true, bs), g.constLongs(true, 4));
-    String offsets = g.op("CumSum", List.of(totals, g.constLong(3)), intAttr("exclusive", 1)); // [B,H,T,nb,1]
+    String totals =
+        g.op(
+            "Slice",
+            local,
+            g.constLongs(true, bs - 1),
+            g.constLongs(true, bs),
+            g.constLongs(true, 4));
+    String offsets =
+        g.op("CumSum", List.of(totals, g.constLong(3)), intAttr("exclusive", 1)); // [B,H,T,nb,1]
     // {within-block prefix sums as [B,H,T,T], exclusive block offsets as [B,H,T,nb]}
     return new String[] {g.op("Reshape", local, shape), g.squeeze(offsets, 4)};
   }
@@ -265,15 +332,21 @@ public final class StatsInstrumenter {
     String period = g.max(probeInput(InstrumentedModel.REPEAT_PERIOD), g.constFloat(1f));
     String count = probeInput(InstrumentedModel.REPEAT_COUNT);
     String end = g.op("Add", start, g.op("Mul", count, period)); // [B,1]
-    String queries = g.op("And", validB, g.op("And", g.greaterOrEqual(posF, g.op("Add", start, period)),
-        g.less(posF, end)));
+    String queries =
+        g.op(
+            "And",
+            validB,
+            g.op("And", g.greaterOrEqual(posF, g.op("Add", start, period)), g.less(posF, end)));
     repeatQ = g.cast(queries, FLOAT);
     output(g.reduceSum(repeatQ, false, 1), InstrumentedModel.COUNT_REPEAT, "batch");
     countOutputs.add(InstrumentedModel.COUNT_REPEAT);
     return new String[] {g.unsqueeze(start, 2), g.unsqueeze(period, 2), g.unsqueeze(end, 2)};
   }
 
-  /** {needle start, needle end} as [B,1,1] floats; sets {@link #answerQ} and the answer count output. */
+  /**
+   * {needle start, needle end} as [B,1,1] floats; sets {@link #answerQ} and the answer count
+   * output.
+   */
   private String[] passkeyGlobals() {
     String ns = g.unsqueeze(probeInput(InstrumentedModel.NEEDLE_START), 2);
     String ne = g.unsqueeze(probeInput(InstrumentedModel.NEEDLE_END), 2);

@@ -19,8 +19,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * An ONNX Runtime session over an instrumented model; one session serves many batches of its probe kind and
- * length limit. Only the statistic outputs are fetched, never the model's own outputs or any [B, H, T, T] tensor.
+ * An ONNX Runtime session over an instrumented model; one session serves many batches of its probe
+ * kind and length limit. Only the statistic outputs are fetched, never the model's own outputs or
+ * any [B, H, T, T] tensor.
  */
 public final class StatsSession implements AutoCloseable {
   private final InstrumentedModel instrumented;
@@ -28,15 +29,32 @@ public final class StatsSession implements AutoCloseable {
   private final OrtSession session;
   private final Set<String> fetch = new LinkedHashSet<>();
 
-  public StatsSession(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength,
-      ExecutionProvider ep, int threads) {
+  public StatsSession(
+      OnnxModel model,
+      AttentionMap map,
+      StatsConfig config,
+      ProbeKind kind,
+      int maxLength,
+      ExecutionProvider ep,
+      int threads) {
     this(model, map, config, kind, maxLength, 0, ep, threads);
   }
 
-  /** A session whose graph runs attention through the query-tiled core with {@code queryBlock} rows (0: untiled). */
-  public StatsSession(OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength,
-      int queryBlock, ExecutionProvider ep, int threads) {
-    this.instrumented = StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock);
+  /**
+   * A session whose graph runs attention through the query-tiled core with {@code queryBlock} rows
+   * (0: untiled).
+   */
+  public StatsSession(
+      OnnxModel model,
+      AttentionMap map,
+      StatsConfig config,
+      ProbeKind kind,
+      int maxLength,
+      int queryBlock,
+      ExecutionProvider ep,
+      int threads) {
+    this.instrumented =
+        StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock);
     this.inputs = ModelInputs.of(model.graph());
     this.session = OrtSessionFactory.open(model, instrumented.proto(), ep, threads);
     for (StatOutput s : instrumented.statOutputs()) {
@@ -56,11 +74,15 @@ public final class StatsSession implements AutoCloseable {
   /** Runs one batch and returns its per-row sums and counts. */
   public BatchStats run(Batch batch) {
     if (batch.kind() != instrumented.kind()) {
-      throw new IllegalArgumentException("batch of " + batch.kind() + " on a " + instrumented.kind() + " session");
+      throw new IllegalArgumentException(
+          "batch of " + batch.kind() + " on a " + instrumented.kind() + " session");
     }
     if (batch.length() % instrumented.lengthMultiple() != 0) {
-      throw new IllegalArgumentException("this instrumented graph takes lengths divisible by "
-          + instrumented.lengthMultiple() + ", got " + batch.length());
+      throw new IllegalArgumentException(
+          "this instrumented graph takes lengths divisible by "
+              + instrumented.lengthMultiple()
+              + ", got "
+              + batch.length());
     }
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     Map<String, OnnxTensor> feeds = new HashMap<>();
@@ -68,8 +90,10 @@ public final class StatsSession implements AutoCloseable {
       feeds.putAll(ModelFeeds.create(env, inputs, batch.ids(), batch.mask()));
       List<String> probeInputs = instrumented.probeInputs();
       for (String name : probeInputs) {
-        feeds.put(name, OnnxTensor.createTensor(env, LongBuffer.wrap(probeRow(batch, name)),
-            new long[] {batch.size()}));
+        feeds.put(
+            name,
+            OnnxTensor.createTensor(
+                env, LongBuffer.wrap(probeRow(batch, name)), new long[] {batch.size()}));
       }
       try (OrtSession.Result r = session.run(feeds, fetch)) {
         Map<String, float[][]> sums = new HashMap<>();
@@ -94,8 +118,14 @@ public final class StatsSession implements AutoCloseable {
         return new BatchStats(batch, instrumented.statOutputs(), sums, counts, dens, importance);
       }
     } catch (OrtException e) {
-      throw new HeadwiseException("ONNX Runtime failed on a batch of " + batch.size() + " × " + batch.length()
-          + " tokens: " + firstLine(e.getMessage()), e);
+      throw new HeadwiseException(
+          "ONNX Runtime failed on a batch of "
+              + batch.size()
+              + " × "
+              + batch.length()
+              + " tokens: "
+              + firstLine(e.getMessage()),
+          e);
     } finally {
       feeds.values().forEach(OnnxTensor::close);
     }

@@ -21,23 +21,28 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * The query-tiled profiling core: replaces one attention core (QKᵀ → scale, mask → softmax → ·V) by an ONNX
- * {@code Loop} over blocks of {@code tq} query rows. Per block the body slices the block's rows of Q, computes its
- * scores against the keys (for a causal core only keys up to the block's last query), scales them by the core's
- * scale, masks them (keys that are padding, and later keys of a causal core, become float32's lowest value), takes
- * the softmax, the block's rows of P·V (the loop's scan output, reassembled into the core's output tensor so the
- * next layer reads the same values), and the block's share of every statistic ({@link RowStats}) added to [B, H]
- * loop-carried sums; the column mass is carried as [B, H, T]. Neither the block's probabilities nor anything else
- * of size T² outlives a block: memory is O(B·H·tq·T) for the block plus O(B·H·T·D) for Q, K, V and the output.
+ * The query-tiled profiling core: replaces one attention core (QKᵀ → scale, mask → softmax → ·V) by
+ * an ONNX {@code Loop} over blocks of {@code tq} query rows. Per block the body slices the block's
+ * rows of Q, computes its scores against the keys (for a causal core only keys up to the block's
+ * last query), scales them by the core's scale, masks them (keys that are padding, and later keys
+ * of a causal core, become float32's lowest value), takes the softmax, the block's rows of P·V (the
+ * loop's scan output, reassembled into the core's output tensor so the next layer reads the same
+ * values), and the block's share of every statistic ({@link RowStats}) added to [B, H] loop-carried
+ * sums; the column mass is carried as [B, H, T]. Neither the block's probabilities nor anything
+ * else of size T² outlives a block: memory is O(B·H·tq·T) for the block plus O(B·H·T·D) for Q, K, V
+ * and the output.
  *
- * <p>The mask is rebuilt from the attention mask and causality instead of slicing the model's own mask (a [B, 1, T,
- * T] tensor in most exports); that is exact only where the model's score path is {@code scale · Q·Kᵀ} on the keys
- * it lets a query see and drives the others to zero probability, which {@link ScorePathCheck} verifies per layer on
- * a padded probe batch before a layer is tiled. Query rows of padding see all their keys masked and get a uniform
- * (finite) distribution; they are never counted, and no valid query reads their output.
+ * <p>The mask is rebuilt from the attention mask and causality instead of slicing the model's own
+ * mask (a [B, 1, T, T] tensor in most exports); that is exact only where the model's score path is
+ * {@code scale · Q·Kᵀ} on the keys it lets a query see and drives the others to zero probability,
+ * which {@link ScorePathCheck} verifies per layer on a padded probe batch before a layer is tiled.
+ * Query rows of padding see all their keys masked and get a uniform (finite) distribution; they are
+ * never counted, and no valid query reads their output.
  */
 final class TiledCore {
-  /** float32's lowest value: added where a key is masked (finite, so fully masked rows stay finite). */
+  /**
+   * float32's lowest value: added where a key is masked (finite, so fully masked rows stay finite).
+   */
   static final float MASKED = -Float.MAX_VALUE;
 
   /** One [B, H] statistic sum after the loop. */
@@ -56,22 +61,23 @@ final class TiledCore {
   private final String repeatQ;
   private final String answerQ;
   // outer-scope tensors shared by every layer's loop, built on first use
-  private String trips;       // scalar int64 number of blocks
-  private String paddedT;     // [1] int64 trips · tq
-  private String posPad;      // [B, Tp]
-  private String validPad;    // [B, Tp]
-  private String repeatPad;   // [B, Tp] or null
-  private String answerPad;   // [B, Tp] or null
-  private String posJ;        // [B, 1, T]
-  private String validJ;      // [B, 1, T] bool
-  private String keyValid4;   // [B, 1, 1, T] bool
+  private String trips; // scalar int64 number of blocks
+  private String paddedT; // [1] int64 trips · tq
+  private String posPad; // [B, Tp]
+  private String validPad; // [B, Tp]
+  private String repeatPad; // [B, Tp] or null
+  private String answerPad; // [B, Tp] or null
+  private String posJ; // [B, 1, T]
+  private String validJ; // [B, 1, T] bool
+  private String keyValid4; // [B, 1, 1, T] bool
   private String condTrue;
   private Ablation ablation;
 
   /**
-   * The sensitivity ablation (see {@link AblationInstrumenter}) applied inside the loop: in layer {@code layer}'s
-   * kv-head group {@code kvHead}, keys outside the first {@code sinks} and the band of {@code window} positions are
-   * masked. Scalars in the outer scope: window, sinks and kvHead as float, layer as int64.
+   * The sensitivity ablation (see {@link AblationInstrumenter}) applied inside the loop: in layer
+   * {@code layer}'s kv-head group {@code kvHead}, keys outside the first {@code sinks} and the band
+   * of {@code window} positions are masked. Scalars in the outer scope: window, sinks and kvHead as
+   * float, layer as int64.
    */
   record Ablation(String window, String sinks, String kvHead, String layer) {}
 
@@ -80,8 +86,16 @@ final class TiledCore {
     this.ablation = a;
   }
 
-  TiledCore(GraphBuilder g, RowStats.Globals globals, int queryBlock, String tL, String validB, String posF,
-      String validF, String repeatQ, String answerQ) {
+  TiledCore(
+      GraphBuilder g,
+      RowStats.Globals globals,
+      int queryBlock,
+      String tL,
+      String validB,
+      String posF,
+      String validF,
+      String repeatQ,
+      String answerQ) {
     this.g = g;
     this.globals = globals;
     this.queryBlock = queryBlock;
@@ -94,8 +108,8 @@ final class TiledCore {
   }
 
   /**
-   * The layers of {@code map} whose core this rewrite reproduces: float32 attention with a readable scale whose
-   * score path {@link ScorePathCheck} verified.
+   * The layers of {@code map} whose core this rewrite reproduces: float32 attention with a readable
+   * scale whose score path {@link ScorePathCheck} verified.
    */
   static Set<Integer> tileableLayers(OnnxModel model, AttentionMap map) {
     Set<Integer> out = new TreeSet<>();
@@ -111,7 +125,9 @@ final class TiledCore {
   /** Why a block cannot be tiled on structural grounds, or null. */
   static String reasonNotTiled(AttentionBlock b) {
     if (b.probabilitiesElemType() != FLOAT) {
-      return "its attention runs in ONNX element type " + b.probabilitiesElemType() + ", not float32";
+      return "its attention runs in ONNX element type "
+          + b.probabilitiesElemType()
+          + ", not float32";
     }
     if (Double.isNaN(b.scale()) || Double.isInfinite(b.scale())) {
       return "its score scale could not be read";
@@ -136,7 +152,9 @@ final class TiledCore {
     condTrue = g.cast(g.constLong(1), BOOL);
   }
 
-  /** {@code x} (float, rank {@code rank}) padded with zeros along {@code axis} to Tp = trips · tq. */
+  /**
+   * {@code x} (float, rank {@code rank}) padded with zeros along {@code axis} to Tp = trips · tq.
+   */
   private String padRows(String x, int rank, int axis) {
     String shape = g.op("Shape", x);
     String have = g.dim(shape, axis);
@@ -148,22 +166,27 @@ final class TiledCore {
     if (axis < rank - 1) {
       parts.add(g.op("Slice", shape, g.constLongs(true, axis + 1), g.constLongs(true, rank)));
     }
-    String zeros = g.op("ConstantOfShape", List.of(g.op("Concat", parts, intAttr("axis", 0))),
-        GraphBuilder.tensorAttr("value", Tensors.floats("zero", new long[] {1}, 0f)));
+    String zeros =
+        g.op(
+            "ConstantOfShape",
+            List.of(g.op("Concat", parts, intAttr("axis", 0))),
+            GraphBuilder.tensorAttr("value", Tensors.floats("zero", new long[] {1}, 0f)));
     return g.op("Concat", List.of(x, zeros), intAttr("axis", axis));
   }
 
   /**
-   * Rewrites block {@code b}: appends its loop (whose reassembled output takes the name of the core's output tensor)
-   * and removes the core's P·V node, so everything else of the core becomes dead and is pruned afterwards.
+   * Rewrites block {@code b}: appends its loop (whose reassembled output takes the name of the
+   * core's output tensor) and removes the core's P·V node, so everything else of the core becomes
+   * dead and is pruned afterwards.
    */
   Result layer(AttentionBlock b, String normName) {
     return layer(b, normName, true);
   }
 
   /**
-   * As {@link #layer(AttentionBlock, String)}; without statistics (this core built with null globals) the loop
-   * carries only the column mass when {@code columnMass}, and nothing otherwise (result colsum null).
+   * As {@link #layer(AttentionBlock, String)}; without statistics (this core built with null
+   * globals) the loop carries only the column mass when {@code columnMass}, and nothing otherwise
+   * (result colsum null).
    */
   Result layer(AttentionBlock b, String normName, boolean columnMass) {
     sharedOuter();
@@ -173,10 +196,16 @@ final class TiledCore {
     String qShape = g.op("Shape", b.queryTensor());
     String bh = g.op("Slice", qShape, g.constLongs(true, 0), g.constLongs(true, 2));
     String zero = "value";
-    String zerosBH = g.op("ConstantOfShape", List.of(bh),
-        GraphBuilder.tensorAttr(zero, Tensors.floats("zero", new long[] {1}, 0f)));
-    String zerosBHT = g.op("ConstantOfShape", List.of(g.op("Concat", List.of(bh, g.unsqueeze(tL, 0)),
-        intAttr("axis", 0))), GraphBuilder.tensorAttr(zero, Tensors.floats("zero", new long[] {1}, 0f)));
+    String zerosBH =
+        g.op(
+            "ConstantOfShape",
+            List.of(bh),
+            GraphBuilder.tensorAttr(zero, Tensors.floats("zero", new long[] {1}, 0f)));
+    String zerosBHT =
+        g.op(
+            "ConstantOfShape",
+            List.of(g.op("Concat", List.of(bh, g.unsqueeze(tL, 0)), intAttr("axis", 0))),
+            GraphBuilder.tensorAttr(zero, Tensors.floats("zero", new long[] {1}, 0f)));
 
     GraphProto.Builder body = GraphProto.newBuilder().setName("hw_tiled_L" + l);
     GraphBuilder bg = new GraphBuilder(body, g.opset(), "hw/L" + l + "/tile/");
@@ -201,13 +230,19 @@ final class TiledCore {
     if (b.qkTransposesKey()) {
       kt = bg.op("Transpose", List.of(kt), GraphBuilder.intsAttr("perm", 0, 1, 3, 2));
     }
-    String v = causal ? bg.op("Slice", b.valueTensor(), zeroV, keysV, bg.constLongs(true, 2)) : b.valueTensor();
-    String scores = bg.op("Mul", bg.op("MatMul", qb, kt), bg.constFloat((float) b.scale())); // [B,H,tq,K]
-    String allowed = causal ? bg.op("Slice", keyValid4, zeroV, keysV, bg.constLongs(true, 3)) : keyValid4;
+    String v =
+        causal
+            ? bg.op("Slice", b.valueTensor(), zeroV, keysV, bg.constLongs(true, 2))
+            : b.valueTensor();
+    String scores =
+        bg.op("Mul", bg.op("MatMul", qb, kt), bg.constFloat((float) b.scale())); // [B,H,tq,K]
+    String allowed =
+        causal ? bg.op("Slice", keyValid4, zeroV, keysV, bg.constLongs(true, 3)) : keyValid4;
     if (causal) {
       String rowsIdx = bg.op("Range", q0, q1, bg.constLong(1));
       String colsIdx = bg.op("Range", bg.constLong(0), keys, bg.constLong(1));
-      String notLater = bg.lessOrEqual(bg.unsqueeze(colsIdx, 0), bg.unsqueeze(rowsIdx, 1)); // [tq,K]
+      String notLater =
+          bg.lessOrEqual(bg.unsqueeze(colsIdx, 0), bg.unsqueeze(rowsIdx, 1)); // [tq,K]
       allowed = bg.op("And", allowed, notLater);
     }
     if (ablation != null) {
@@ -227,22 +262,43 @@ final class TiledCore {
       String keyLast = causal ? bg.op("Sub", bg.cast(keys, FLOAT), bg.constFloat(1f)) : null;
       String pj = causal ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ;
       String vj = causal ? bg.op("Slice", validJ, zeroV, keysV, bg.constLongs(true, 2)) : validJ;
-      RowStats.Rows rows = new RowStats.Rows(rowSlice(bg, posPad, q0v, q1v), qmask,
-          repeatPad == null ? null : rowSlice(bg, repeatPad, q0v, q1v),
-          answerPad == null ? null : rowSlice(bg, answerPad, q0v, q1v), pj, vj, keyLast);
-      // T as float computed in the body: ONNX Runtime's optimizer cannot rewrite a Cast read only by a subgraph
-      RowStats.Globals local = new RowStats.Globals(globals.config(), globals.windows(), globals.causal(),
-          globals.fTable(), bg.cast(tL, FLOAT), globals.repeat(), globals.needle());
-      colsum = new RowStats(bg, local, rows).reduce(p, null, v, ob, normName,
-          (stat, sum, counts, den) -> {
-            String in = bg.fresh("acc_in");
-            body.addInput(untyped(in));
-            carriedOut.add(bg.op("Add", in, sum));
-            inits.add(zerosBH);
-            String fin = g.fresh("L" + l + "_" + stat);
-            finals.add(fin);
-            sums.add(new Sum(stat, fin, counts, den));
-          });
+      RowStats.Rows rows =
+          new RowStats.Rows(
+              rowSlice(bg, posPad, q0v, q1v),
+              qmask,
+              repeatPad == null ? null : rowSlice(bg, repeatPad, q0v, q1v),
+              answerPad == null ? null : rowSlice(bg, answerPad, q0v, q1v),
+              pj,
+              vj,
+              keyLast);
+      // T as float computed in the body: ONNX Runtime's optimizer cannot rewrite a Cast read only
+      // by a subgraph
+      RowStats.Globals local =
+          new RowStats.Globals(
+              globals.config(),
+              globals.windows(),
+              globals.causal(),
+              globals.fTable(),
+              bg.cast(tL, FLOAT),
+              globals.repeat(),
+              globals.needle());
+      colsum =
+          new RowStats(bg, local, rows)
+              .reduce(
+                  p,
+                  null,
+                  v,
+                  ob,
+                  normName,
+                  (stat, sum, counts, den) -> {
+                    String in = bg.fresh("acc_in");
+                    body.addInput(untyped(in));
+                    carriedOut.add(bg.op("Add", in, sum));
+                    inits.add(zerosBH);
+                    String fin = g.fresh("L" + l + "_" + stat);
+                    finals.add(fin);
+                    sums.add(new Sum(stat, fin, counts, den));
+                  });
     } else if (columnMass) {
       colsum = bg.squeeze(bg.op("MatMul", bg.unsqueeze(qmask, 1, 2), p), 2); // [B,H,K]
     }
@@ -255,32 +311,56 @@ final class TiledCore {
   }
 
   /** [B, H, tq, K] bool: false where the ablation drops a key of a selected head. */
-  private String ablationKeep(AttentionBlock b, GraphBuilder bg, String q0v, String q1v, String keysV,
-      String zeroV) {
+  private String ablationKeep(
+      AttentionBlock b, GraphBuilder bg, String q0v, String q1v, String keysV, String zeroV) {
     float[] groupOf = new float[b.numHeads()];
     for (int h = 0; h < groupOf.length; h++) {
       groupOf[h] = b.kvHeadOf(h);
     }
     String groups = g.fresh("groups");
     g.graph().addInitializer(Tensors.floats(groups, new long[] {1, b.numHeads(), 1, 1}, groupOf));
-    String selected = g.op("And", g.op("Equal", groups, ablation.kvHead()),
-        g.op("Equal", g.constLong(b.layer()), ablation.layer())); // [1,H,1,1]
-    String pj = b.causal() ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ; // [B,1,K]
+    String selected =
+        g.op(
+            "And",
+            g.op("Equal", groups, ablation.kvHead()),
+            g.op("Equal", g.constLong(b.layer()), ablation.layer())); // [1,H,1,1]
+    String pj =
+        b.causal() ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ; // [B,1,K]
     String d = bg.op("Sub", bg.unsqueeze(rowSlice(bg, posPad, q0v, q1v), 2), pj); // [B,tq,K]
-    String band = b.causal() ? bg.less(d, ablation.window()) : bg.less(bg.op("Abs", d), ablation.window());
+    String band =
+        b.causal() ? bg.less(d, ablation.window()) : bg.less(bg.op("Abs", d), ablation.window());
     String keep = bg.op("Or", band, bg.less(pj, ablation.sinks()));
     return bg.op("Or", bg.op("Not", selected), bg.unsqueeze(keep, 1));
   }
 
-  /** Adds the block's column mass [B,H,K] (zero-padded to T keys) to a carried [B,H,T]; returns the final name. */
-  private String carryColumnMass(GraphBuilder bg, GraphProto.Builder body, String colsum, boolean causal,
-      String keys, List<String> carriedOut, List<String> inits, String zerosBHT, int l) {
+  /**
+   * Adds the block's column mass [B,H,K] (zero-padded to T keys) to a carried [B,H,T]; returns the
+   * final name.
+   */
+  private String carryColumnMass(
+      GraphBuilder bg,
+      GraphProto.Builder body,
+      String colsum,
+      boolean causal,
+      String keys,
+      List<String> carriedOut,
+      List<String> inits,
+      String zerosBHT,
+      int l) {
     if (causal) {
       String cs = bg.op("Shape", colsum);
-      String padShape = bg.op("Concat", List.of(bg.op("Slice", cs, bg.constLongs(true, 0), bg.constLongs(true, 2)),
-          bg.unsqueeze(bg.op("Sub", tL, keys), 0)), intAttr("axis", 0));
-      String pad = bg.op("ConstantOfShape", List.of(padShape),
-          GraphBuilder.tensorAttr("value", Tensors.floats("zero", new long[] {1}, 0f)));
+      String padShape =
+          bg.op(
+              "Concat",
+              List.of(
+                  bg.op("Slice", cs, bg.constLongs(true, 0), bg.constLongs(true, 2)),
+                  bg.unsqueeze(bg.op("Sub", tL, keys), 0)),
+              intAttr("axis", 0));
+      String pad =
+          bg.op(
+              "ConstantOfShape",
+              List.of(padShape),
+              GraphBuilder.tensorAttr("value", Tensors.floats("zero", new long[] {1}, 0f)));
       colsum = bg.op("Concat", List.of(colsum, pad), intAttr("axis", 2));
     }
     String colIn = bg.fresh("colsum_in");
@@ -291,8 +371,17 @@ final class TiledCore {
   }
 
   /** Closes the body, appends the loop and reassembles the core's output from the blocks. */
-  private Result finish(AttentionBlock b, GraphBuilder bg, GraphProto.Builder body, String condIn, String ob,
-      List<String> carriedOut, List<String> inits, List<String> finals, List<Sum> sums, String colFinal) {
+  private Result finish(
+      AttentionBlock b,
+      GraphBuilder bg,
+      GraphProto.Builder body,
+      String condIn,
+      String ob,
+      List<String> carriedOut,
+      List<String> inits,
+      List<String> finals,
+      List<Sum> sums,
+      String colFinal) {
     int l = b.layer();
     String condOut = bg.fresh("cond_out");
     bg.identity(condIn, condOut);
@@ -307,16 +396,30 @@ final class TiledCore {
     loopInputs.addAll(inits);
     List<String> loopOutputs = new ArrayList<>(finals);
     loopOutputs.add(stacked);
-    g.graph().addNode(NodeProto.newBuilder().setOpType("Loop").setName(g.fresh("tiled_attention_L" + l))
-        .addAllInput(loopInputs).addAllOutput(loopOutputs)
-        .addAttribute(AttributeProto.newBuilder().setName("body").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(body)));
-    String rowsFirst = g.op("Transpose", List.of(stacked), GraphBuilder.intsAttr("perm", 1, 2, 0, 3, 4));
+    g.graph()
+        .addNode(
+            NodeProto.newBuilder()
+                .setOpType("Loop")
+                .setName(g.fresh("tiled_attention_L" + l))
+                .addAllInput(loopInputs)
+                .addAllOutput(loopOutputs)
+                .addAttribute(
+                    AttributeProto.newBuilder()
+                        .setName("body")
+                        .setType(AttributeProto.AttributeType.GRAPH)
+                        .setG(body)));
+    String rowsFirst =
+        g.op("Transpose", List.of(stacked), GraphBuilder.intsAttr("perm", 1, 2, 0, 3, 4));
     String dv = g.dim(g.op("Shape", stacked), 4);
-    String merged = g.op("Reshape", rowsFirst, g.op("Concat", List.of(g.constLongs(true, 0, 0, -1), dv),
-        intAttr("axis", 0)));
+    String merged =
+        g.op(
+            "Reshape",
+            rowsFirst,
+            g.op("Concat", List.of(g.constLongs(true, 0, 0, -1), dv), intAttr("axis", 0)));
     removeProducer(b.outputTensor());
-    g.op("Slice", List.of(merged, g.constLongs(true, 0), g.unsqueeze(tL, 0), g.constLongs(true, 2)),
+    g.op(
+        "Slice",
+        List.of(merged, g.constLongs(true, 0), g.unsqueeze(tL, 0), g.constLongs(true, 2)),
         List.of(b.outputTensor()));
     return new Result(sums, colFinal);
   }
@@ -325,7 +428,9 @@ final class TiledCore {
     return bg.op("Slice", x, q0v, q1v, bg.constLongs(true, 1));
   }
 
-  /** Removes the node that writes {@code tensor} (the core's P·V), which the loop's output replaces. */
+  /**
+   * Removes the node that writes {@code tensor} (the core's P·V), which the loop's output replaces.
+   */
   private void removeProducer(String tensor) {
     GraphProto.Builder graph = g.graph();
     for (int i = 0; i < graph.getNodeCount(); i++) {
@@ -338,13 +443,22 @@ final class TiledCore {
   }
 
   private static ValueInfoProto scalar(String name, int elemType) {
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(
-            ai.onnx.proto.OnnxMl.TensorShapeProto.getDefaultInstance()))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(
+                    TypeProto.Tensor.newBuilder()
+                        .setElemType(elemType)
+                        .setShape(ai.onnx.proto.OnnxMl.TensorShapeProto.getDefaultInstance())))
+        .build();
   }
 
   private static ValueInfoProto untyped(String name) {
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(FLOAT))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(FLOAT)))
+        .build();
   }
 }

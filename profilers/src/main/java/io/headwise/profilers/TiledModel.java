@@ -21,27 +21,30 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * A model whose attention cores run through the query-tiled core ({@link TiledCore}) without statistics: the same
- * outputs (at valid positions; padded query rows may differ), no [B, H, T, T] tensor for the tiled layers. Graphs
- * that compute attention for another purpose (Hessian capture, the "plain tiled" point of a benchmark) start from it.
+ * A model whose attention cores run through the query-tiled core ({@link TiledCore}) without
+ * statistics: the same outputs (at valid positions; padded query rows may differ), no [B, H, T, T]
+ * tensor for the tiled layers. Graphs that compute attention for another purpose (Hessian capture,
+ * the "plain tiled" point of a benchmark) start from it.
  */
 public final class TiledModel {
   /**
-   * The rewritten proto (functions inlined, every graph output kept), the layers tiled, and, when asked for, per
-   * tiled layer the name of its column mass [B, H, T]: Σ over valid queries of P.
+   * The rewritten proto (functions inlined, every graph output kept), the layers tiled, and, when
+   * asked for, per tiled layer the name of its column mass [B, H, T]: Σ over valid queries of P.
    */
-  public record Result(ModelProto proto, List<Integer> tiledLayers, Map<Integer, String> columnMass) {}
+  public record Result(
+      ModelProto proto, List<Integer> tiledLayers, Map<Integer, String> columnMass) {}
 
   private static final String PREFIX = "hw_tiled/";
 
   private TiledModel() {}
 
   /**
-   * Rewrites {@code proto} (the model's graph, possibly with outputs appended by an instrumenter; its attention
-   * tensors must still carry the names {@code map} knows) with {@code queryBlock} rows per block.
+   * Rewrites {@code proto} (the model's graph, possibly with outputs appended by an instrumenter;
+   * its attention tensors must still carry the names {@code map} knows) with {@code queryBlock}
+   * rows per block.
    */
-  public static Result rewrite(OnnxModel model, ModelProto proto, AttentionMap map, int queryBlock,
-      boolean columnMass) {
+  public static Result rewrite(
+      OnnxModel model, ModelProto proto, AttentionMap map, int queryBlock, boolean columnMass) {
     if (queryBlock <= 0) {
       throw new IllegalArgumentException("query block " + queryBlock);
     }
@@ -54,11 +57,19 @@ public final class TiledModel {
     GraphBuilder g = new GraphBuilder(graph, model.opset(), PREFIX);
     ModelInputs inputs = ModelInputs.of(inlined.getGraph());
     String idsShape = g.op("Shape", inputs.inputIds());
-    String mask = inputs.attentionMask().orElseGet(() -> g.op("ConstantOfShape", List.of(idsShape),
-        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
+    String mask =
+        inputs
+            .attentionMask()
+            .orElseGet(
+                () ->
+                    g.op(
+                        "ConstantOfShape",
+                        List.of(idsShape),
+                        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
     String tL = g.op("Gather", List.of(idsShape, g.constLong(1)), intAttr("axis", 0));
-    TiledCore core = new TiledCore(g, null, queryBlock, tL, g.cast(mask, BOOL), null, g.cast(mask, FLOAT), null,
-        null);
+    TiledCore core =
+        new TiledCore(
+            g, null, queryBlock, tL, g.cast(mask, BOOL), null, g.cast(mask, FLOAT), null, null);
     Map<Integer, String> mass = new TreeMap<>();
     for (AttentionBlock b : map.blocks()) {
       if (layers.contains(b.layer())) {
@@ -73,6 +84,9 @@ public final class TiledModel {
       keep.add(o.getName());
     }
     GraphProto out = GraphCleanup.pruneAndSort(graph.build(), keep);
-    return new Result(inlined.toBuilder().setGraph(out).build(), layers.stream().sorted().toList(), Map.copyOf(mass));
+    return new Result(
+        inlined.toBuilder().setGraph(out).build(),
+        layers.stream().sorted().toList(),
+        Map.copyOf(mass));
   }
 }

@@ -10,8 +10,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Sorts a graph's nodes topologically (stable: keeps the original order where dependencies allow); a node depends on
- * what its subgraphs read from the outer scope too.
+ * Sorts a graph's nodes topologically (stable: keeps the original order where dependencies allow);
+ * a node depends on what its subgraphs read from the outer scope too.
  */
 final class TopologicalOrder {
   private TopologicalOrder() {}

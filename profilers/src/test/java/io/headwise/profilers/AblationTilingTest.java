@@ -24,9 +24,9 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * The sensitivity ablation graph with its attention through the query-tiled core (blocks of 6 rows on 40 tokens)
- * gives the logits of the untiled ablation graph at every valid position, dense and with one kv-head group switched
- * to sinks + window, on a padded batch.
+ * The sensitivity ablation graph with its attention through the query-tiled core (blocks of 6 rows
+ * on 40 tokens) gives the logits of the untiled ablation graph at every valid position, dense and
+ * with one kv-head group switched to sinks + window, on a padded batch.
  */
 class AblationTilingTest {
   @Test
@@ -35,7 +35,8 @@ class AblationTilingTest {
     AttentionMap map = AttentionLocator.locate(model);
     ModelProto untiled = AblationInstrumenter.instrument(model, map, 0);
     ModelProto tiled = AblationInstrumenter.instrument(model, map, 6);
-    assertFalse(tiled.getGraph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("Softmax")));
+    assertFalse(
+        tiled.getGraph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("Softmax")));
     int t = 40;
     Random rnd = new Random(9);
     long[][] ids = new long[2][t];
@@ -57,7 +58,9 @@ class AblationTilingTest {
         for (int i = 0; i < dense.length; i++) {
           change = Math.max(change, Math.abs(actual[i] - dense[i]));
         }
-        assertTrue(change > 1e-3, "switching " + java.util.Arrays.toString(s) + " changes the logits: " + change);
+        assertTrue(
+            change > 1e-3,
+            "switching " + java.util.Arrays.toString(s) + " changes the logits: " + change);
       }
       int per = expected.length / (2 * t);
       int compared = 0;
@@ -68,7 +71,10 @@ class AblationTilingTest {
           }
           for (int k = 0; k < per; k++) {
             int i = (b * t + j) * per + k;
-            assertEquals(expected[i], actual[i], 1e-4 * Math.max(1, Math.abs(expected[i])),
+            assertEquals(
+                expected[i],
+                actual[i],
+                1e-4 * Math.max(1, Math.abs(expected[i])),
                 "setting " + java.util.Arrays.toString(s) + " row " + b + " pos " + j);
             compared++;
           }
@@ -78,15 +84,24 @@ class AblationTilingTest {
     }
   }
 
-  private static float[] run(OnnxModel model, ModelProto proto, String output, long[][] ids, long[][] mask,
+  private static float[] run(
+      OnnxModel model,
+      ModelProto proto,
+      String output,
+      long[][] ids,
+      long[][] mask,
       long[] setting) {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         OrtSession session = OrtModels.session(model, proto, o)) {
-      Map<String, OnnxTensor> feeds = new HashMap<>(ModelFeeds.create(env, ModelInputs.of(model.graph()), ids,
-          mask));
-      String[] names = {AblationInstrumenter.LAYER, AblationInstrumenter.KV_HEAD, AblationInstrumenter.WINDOW,
-          AblationInstrumenter.SINKS};
+      Map<String, OnnxTensor> feeds =
+          new HashMap<>(ModelFeeds.create(env, ModelInputs.of(model.graph()), ids, mask));
+      String[] names = {
+        AblationInstrumenter.LAYER,
+        AblationInstrumenter.KV_HEAD,
+        AblationInstrumenter.WINDOW,
+        AblationInstrumenter.SINKS
+      };
       for (int i = 0; i < names.length; i++) {
         feeds.put(names[i], OnnxTensor.createTensor(env, setting[i]));
       }

@@ -13,18 +13,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The exactness bar on fused attention ops: every in-graph statistic of a model whose attention is a
- * {@code com.microsoft} GroupQueryAttention, Attention or MultiHeadAttention node or an ONNX Attention
- * (opset 23) node equals the direct computation from
- * the expanded core's probabilities within 1e-4, untiled and with the query-tiled core asked for (5 rows per block).
- * Batches are right-padded (GroupQueryAttention's seqlens_k only describes right padding).
+ * The exactness bar on fused attention ops: every in-graph statistic of a model whose attention is
+ * a {@code com.microsoft} GroupQueryAttention, Attention or MultiHeadAttention node or an ONNX
+ * Attention (opset 23) node equals the direct computation from the expanded core's probabilities
+ * within 1e-4, untiled and with the query-tiled core asked for (5 rows per block). Batches are
+ * right-padded (GroupQueryAttention's seqlens_k only describes right padding).
  */
 class FusedExactnessTest {
-  @TempDir
-  static Path dir;
+  @TempDir static Path dir;
 
-  private static final StatsConfig CONFIG = new StatsConfig(List.of(1, 4), List.of(1, 4, 16), List.of(4),
-      List.of(1, 10, 20), true, true);
+  private static final StatsConfig CONFIG =
+      new StatsConfig(List.of(1, 4), List.of(1, 4, 16), List.of(4), List.of(1, 10, 20), true, true);
 
   @Test
   void groupQueryAttention() throws Exception {
@@ -48,16 +47,22 @@ class FusedExactnessTest {
     for (FusedFixtures.OrtLayout layout : FusedFixtures.OrtLayout.values()) {
       FusedFixtures f = FusedFixtures.gqa();
       f.heads = 3;
-      check(f.buildOrt(layout), layout.name(), f.vocab, layout != FusedFixtures.OrtLayout.ATTENTION_ENCODER);
+      check(
+          f.buildOrt(layout),
+          layout.name(),
+          f.vocab,
+          layout != FusedFixtures.OrtLayout.ATTENTION_ENCODER);
     }
   }
 
   /**
-   * {@code tileable}: whether the score-path check lets the tiled core take the layers. It probes with left padding
-   * and a hole in the mask, which GroupQueryAttention (seqlens_k) and a 1-D mask_index (valid lengths) cannot
-   * express: their masks then differ from the rebuilt one, so those layers rightly keep the untiled route.
+   * {@code tileable}: whether the score-path check lets the tiled core take the layers. It probes
+   * with left padding and a hole in the mask, which GroupQueryAttention (seqlens_k) and a 1-D
+   * mask_index (valid lengths) cannot express: their masks then differ from the rebuilt one, so
+   * those layers rightly keep the untiled route.
    */
-  private static void check(ModelProto proto, String name, int vocab, boolean tileable) throws Exception {
+  private static void check(ModelProto proto, String name, int vocab, boolean tileable)
+      throws Exception {
     OnnxModel model = FusedFixtures.write(proto, dir, name + ".onnx");
     Random rnd = new Random(4);
     int maxLen = 16;

@@ -8,8 +8,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A direct, loop-by-loop implementation of the statistics contract from exposed probabilities, in double: the
- * oracle the in-graph statistics are checked against. Accumulates numerators and denominators over batches.
+ * A direct, loop-by-loop implementation of the statistics contract from exposed probabilities, in
+ * double: the oracle the in-graph statistics are checked against. Accumulates numerators and
+ * denominators over batches.
  */
 final class ReferenceStats {
   private final StatsConfig config;
@@ -24,9 +25,7 @@ final class ReferenceStats {
     this.causal = causal;
   }
 
-  /**
-   * Adds one layer of one batch: p [B][H][T][T], v [B][Hv][T][D] as fed to MatMul(P, V).
-   */
+  /** Adds one layer of one batch: p [B][H][T][T], v [B][Hv][T][D] as fed to MatMul(P, V). */
   void add(int layer, float[] p, float[] v, int heads, int vHeads, int d, Batch batch) {
     int bsz = batch.size();
     int t = batch.length();

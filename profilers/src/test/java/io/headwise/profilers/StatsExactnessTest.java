@@ -27,8 +27,9 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every in-graph statistic equals a direct computation from the exposed softmax outputs within 1e-4, on the real
- * stories260k decoder (its calibration ids, repeat and passkey probes) and on MiniLM with a padded batch.
+ * Every in-graph statistic equals a direct computation from the exposed softmax outputs within
+ * 1e-4, on the real stories260k decoder (its calibration ids, repeat and passkey probes) and on
+ * MiniLM with a padded batch.
  */
 class StatsExactnessTest {
   private static final double TOLERANCE = 1e-4;
@@ -69,18 +70,41 @@ class StatsExactnessTest {
       for (int k = 0; k < count; k++) {
         System.arraycopy(seg, 0, seq, 1 + k * period, period);
       }
-      repeats.add(new CalibrationSample("r" + r, seq, null, CalibrationSample.SOURCE_REPEAT, 1, period, count,
-          -1, -1, -1, -1));
+      repeats.add(
+          new CalibrationSample(
+              "r" + r,
+              seq,
+              null,
+              CalibrationSample.SOURCE_REPEAT,
+              1,
+              period,
+              count,
+              -1,
+              -1,
+              -1,
+              -1));
     }
     List<CalibrationSample> passkeys = new ArrayList<>();
     for (int r = 0; r < 2; r++) {
       int[] seq = rnd.ints(60 + 10 * r, 5, 500).toArray();
       seq[0] = 1;
       System.arraycopy(seq, 20, seq, 50, 5); // answer region repeats the needle's prefix
-      passkeys.add(new CalibrationSample("p" + r, seq, null, CalibrationSample.SOURCE_PASSKEY, -1, -1, -1,
-          20, 28, 50, 58 + r));
+      passkeys.add(
+          new CalibrationSample(
+              "p" + r,
+              seq,
+              null,
+              CalibrationSample.SOURCE_PASSKEY,
+              -1,
+              -1,
+              -1,
+              20,
+              28,
+              50,
+              58 + r));
     }
-    return List.of(Batch.pad(ProbeKind.REPEAT, repeats, 64), Batch.pad(ProbeKind.PASSKEY, passkeys, 72));
+    return List.of(
+        Batch.pad(ProbeKind.REPEAT, repeats, 64), Batch.pad(ProbeKind.PASSKEY, passkeys, 72));
   }
 
   @Test
@@ -88,8 +112,9 @@ class StatsExactnessTest {
     check(OnnxModel.load("default"), MINI_LM_CONFIG, List.of(miniLmBatch()));
   }
 
-  static final StatsConfig MINI_LM_CONFIG = new StatsConfig(List.of(1, 4), List.of(1, 4, 16, 64), List.of(4),
-      List.of(1, 10, 20), true, true);
+  static final StatsConfig MINI_LM_CONFIG =
+      new StatsConfig(
+          List.of(1, 4), List.of(1, 4, 16, 64), List.of(4), List.of(1, 10, 20), true, true);
 
   /** MiniLM samples of lengths 40, 23, 9, a left-padded row and a row with a hole, padded to 40. */
   static Batch miniLmBatch() {
@@ -118,32 +143,50 @@ class StatsExactnessTest {
     return Batch.pad(ProbeKind.PLAIN, samples, 40);
   }
 
-  /** Runs both routes on the batches and compares every statistic; returns the number of values compared. */
+  /**
+   * Runs both routes on the batches and compares every statistic; returns the number of values
+   * compared.
+   */
   static int check(OnnxModel model, StatsConfig config, List<Batch> batches) {
     return check(model, config, batches, 0);
   }
 
-  /** As {@link #check(OnnxModel, StatsConfig, List)} with the query-tiled core at {@code queryBlock} rows. */
+  /**
+   * As {@link #check(OnnxModel, StatsConfig, List)} with the query-tiled core at {@code queryBlock}
+   * rows.
+   */
   static int check(OnnxModel model, StatsConfig config, List<Batch> batches, int queryBlock) {
     return check(model, config, batches, queryBlock, true);
   }
 
   /**
-   * With {@code allTileable}, asserts that every layer of float32 attention with a readable scale passes the
-   * score-path check and is tiled; otherwise that none is (a model whose mask the tiled core does not rebuild).
+   * With {@code allTileable}, asserts that every layer of float32 attention with a readable scale
+   * passes the score-path check and is tiled; otherwise that none is (a model whose mask the tiled
+   * core does not rebuild).
    */
-  static int check(OnnxModel model, StatsConfig config, List<Batch> batches, int queryBlock, boolean allTileable) {
+  static int check(
+      OnnxModel model,
+      StatsConfig config,
+      List<Batch> batches,
+      int queryBlock,
+      boolean allTileable) {
     AttentionMap map = AttentionLocator.locate(model);
     int maxLen = batches.stream().mapToInt(Batch::length).max().orElseThrow();
     List<Integer> windows = config.windowsFor(maxLen);
     ReferenceStats ref = new ReferenceStats(config, windows, map.block(0).causal());
     StatsAccumulator acc = new StatsAccumulator();
     for (Batch batch : batches) {
-      try (StatsSession s = new StatsSession(model, map, config, batch.kind(), maxLen, queryBlock,
-          ExecutionProvider.CPU, 2)) {
+      try (StatsSession s =
+          new StatsSession(
+              model, map, config, batch.kind(), maxLen, queryBlock, ExecutionProvider.CPU, 2)) {
         if (queryBlock > 0 && queryBlock < maxLen) {
-          List<Integer> tileable = allTileable ? map.blocks().stream()
-              .filter(b -> TiledCore.reasonNotTiled(b) == null).map(AttentionBlock::layer).toList() : List.of();
+          List<Integer> tileable =
+              allTileable
+                  ? map.blocks().stream()
+                      .filter(b -> TiledCore.reasonNotTiled(b) == null)
+                      .map(AttentionBlock::layer)
+                      .toList()
+                  : List.of();
           assertEquals(tileable, s.instrumented().tiledLayers(), "tiled layers");
           assertEquals(tileable.isEmpty() ? 0 : queryBlock, s.instrumented().queryBlock());
         }
@@ -157,7 +200,11 @@ class StatsExactnessTest {
     for (HeadStat r : rows) {
       double expected = ref.value(r.layer(), r.stat(), r.head());
       assertFalse(Double.isNaN(expected), "reference lacks " + r.stat());
-      assertEquals(expected, r.value(), TOLERANCE, () -> "layer " + r.layer() + " head " + r.head() + " " + r.stat());
+      assertEquals(
+          expected,
+          r.value(),
+          TOLERANCE,
+          () -> "layer " + r.layer() + " head " + r.head() + " " + r.stat());
       compared++;
     }
     // every reference statistic is produced by the graph too
@@ -169,20 +216,24 @@ class StatsExactnessTest {
     return compared;
   }
 
-  private static void exposeAndReduce(OnnxModel model, AttentionMap map, Batch batch, ReferenceStats ref) {
+  private static void exposeAndReduce(
+      OnnxModel model, AttentionMap map, Batch batch, ReferenceStats ref) {
     LinkedHashSet<String> tensors = new LinkedHashSet<>();
     for (AttentionBlock b : map.blocks()) {
       tensors.add(b.probabilitiesTensor());
       tensors.add(b.valueTensor());
     }
     Map<String, String> names = new HashMap<>();
-    ModelProto exposed = AttentionLocator.exposeAsFloat(io.headwise.graph.FunctionInliner.inline(model.proto()),
-        tensors, names); // inlined: fused attention ops are expanded there
+    ModelProto exposed =
+        AttentionLocator.exposeAsFloat(
+            io.headwise.graph.FunctionInliner.inline(model.proto()),
+            tensors,
+            names); // inlined: fused attention ops are expanded there
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         OrtSession session = OrtModels.session(model, exposed, o)) {
-      Map<String, OnnxTensor> feeds = ModelFeeds.create(env, ModelInputs.of(model.graph()), batch.ids(),
-          batch.mask());
+      Map<String, OnnxTensor> feeds =
+          ModelFeeds.create(env, ModelInputs.of(model.graph()), batch.ids(), batch.mask());
       try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(names.values()))) {
         for (AttentionBlock b : map.blocks()) {
           OnnxTensor p = (OnnxTensor) r.get(names.get(b.probabilitiesTensor())).orElseThrow();

@@ -10,17 +10,21 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The query-tiled core gives every statistic of the untiled route within 1e-4 (both are checked against the same
- * direct computation from the model's exposed probabilities), with every layer tiled, at block sizes that divide the
- * padded length and sizes that do not.
+ * The query-tiled core gives every statistic of the untiled route within 1e-4 (both are checked
+ * against the same direct computation from the model's exposed probabilities), with every layer
+ * tiled, at block sizes that divide the padded length and sizes that do not.
  */
 class TiledExactnessTest {
   @ParameterizedTest
   @ValueSource(ints = {64, 48})
   void stories260kCalibrationIds(int queryBlock) {
     OnnxModel model = OnnxModel.load(TestModels.stories260k());
-    int checked = StatsExactnessTest.check(model, StatsConfig.defaults(),
-        List.of(StatsExactnessTest.stories260kCalibration()), queryBlock);
+    int checked =
+        StatsExactnessTest.check(
+            model,
+            StatsConfig.defaults(),
+            List.of(StatsExactnessTest.stories260kCalibration()),
+            queryBlock);
     assertTrue(checked > 5 * 8 * 20, "checked " + checked);
   }
 
@@ -31,11 +35,19 @@ class TiledExactnessTest {
     int[][] ids = IdArrays.read(TestModels.retrievalLmCalibration(), "calib");
     List<CalibrationSample> samples = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
-      samples.add(CalibrationSample.of("r" + i, java.util.Arrays.copyOf(ids[i], 512 - 100 * i), null,
-          CalibrationSample.SOURCE_IDS));
+      samples.add(
+          CalibrationSample.of(
+              "r" + i,
+              java.util.Arrays.copyOf(ids[i], 512 - 100 * i),
+              null,
+              CalibrationSample.SOURCE_IDS));
     }
-    int checked = StatsExactnessTest.check(model, StatsConfig.defaults(),
-        List.of(Batch.pad(ProbeKind.PLAIN, samples, 512)), queryBlock);
+    int checked =
+        StatsExactnessTest.check(
+            model,
+            StatsConfig.defaults(),
+            List.of(Batch.pad(ProbeKind.PLAIN, samples, 512)),
+            queryBlock);
     assertTrue(checked > 4 * 8 * 20, "checked " + checked);
   }
 
@@ -43,13 +55,17 @@ class TiledExactnessTest {
   @ValueSource(ints = {16, 7})
   void stories260kRepeatAndPasskeyProbesWithPadding(int queryBlock) {
     OnnxModel model = OnnxModel.load(TestModels.stories260k());
-    StatsExactnessTest.check(model, StatsConfig.defaults(), StatsExactnessTest.probeBatches(), queryBlock);
+    StatsExactnessTest.check(
+        model, StatsConfig.defaults(), StatsExactnessTest.probeBatches(), queryBlock);
   }
 
   @ParameterizedTest
   @ValueSource(ints = {8, 13, 1})
   void miniLmPaddedBatch(int queryBlock) {
-    StatsExactnessTest.check(OnnxModel.load("default"), StatsExactnessTest.MINI_LM_CONFIG,
-        List.of(StatsExactnessTest.miniLmBatch()), queryBlock);
+    StatsExactnessTest.check(
+        OnnxModel.load("default"),
+        StatsExactnessTest.MINI_LM_CONFIG,
+        List.of(StatsExactnessTest.miniLmBatch()),
+        queryBlock);
   }
 }

@@ -23,9 +23,10 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * The model rewritten with the query-tiled core and no statistics computes the model's own outputs at every valid
- * position (padded rows and heads of padding queries are not compared): stories260k's logits and MiniLM's hidden
- * states on padded batches (right, left, a hole), at blocks that do not divide the length.
+ * The model rewritten with the query-tiled core and no statistics computes the model's own outputs
+ * at every valid position (padded rows and heads of padding queries are not compared):
+ * stories260k's logits and MiniLM's hidden states on padded batches (right, left, a hole), at
+ * blocks that do not divide the length.
  */
 class TiledModelTest {
   @Test
@@ -42,7 +43,9 @@ class TiledModelTest {
     AttentionMap map = AttentionLocator.locate(model);
     TiledModel.Result tiled = TiledModel.rewrite(model, model.proto(), map, block, false);
     assertEquals(map.numLayers(), tiled.tiledLayers().size());
-    assertFalse(tiled.proto().getGraph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("Softmax")));
+    assertFalse(
+        tiled.proto().getGraph().getNodeList().stream()
+            .anyMatch(n -> n.getOpType().equals("Softmax")));
     Random rnd = new Random(7);
     long[][] ids = new long[3][length];
     long[][] mask = new long[3][length];
@@ -66,7 +69,11 @@ class TiledModelTest {
         }
         for (int k = 0; k < per; k++) {
           int i = (b * length + j) * per + k;
-          assertEquals(expected[i], actual[i], 1e-4 * Math.max(1, Math.abs(expected[i])), "row " + b + " pos " + j);
+          assertEquals(
+              expected[i],
+              actual[i],
+              1e-4 * Math.max(1, Math.abs(expected[i])),
+              "row " + b + " pos " + j);
           compared++;
         }
       }
@@ -74,11 +81,13 @@ class TiledModelTest {
     assertTrue(compared > 50 * per, "compared " + compared);
   }
 
-  private static float[] run(OnnxModel model, ModelProto proto, String output, long[][] ids, long[][] mask) {
+  private static float[] run(
+      OnnxModel model, ModelProto proto, String output, long[][] ids, long[][] mask) {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     try (OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         OrtSession session = OrtModels.session(model, proto, o)) {
-      Map<String, OnnxTensor> feeds = ModelFeeds.create(env, ModelInputs.of(model.graph()), ids, mask);
+      Map<String, OnnxTensor> feeds =
+          ModelFeeds.create(env, ModelInputs.of(model.graph()), ids, mask);
       try (OrtSession.Result r = session.run(feeds, Set.of(output))) {
         FloatBuffer fb = ((OnnxTensor) r.get(output).orElseThrow()).getFloatBuffer();
         float[] a = new float[fb.remaining()];

@@ -7,7 +7,10 @@ import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.FieldType;
 
-/** Builders for Arrow fields that carry their column documentation in field metadata under {@code doc}. */
+/**
+ * Builders for Arrow fields that carry their column documentation in field metadata under {@code
+ * doc}.
+ */
 public final class Column {
   /** Field-metadata key holding a column's documentation. */
   public static final String DOC = "doc";
@@ -56,7 +59,9 @@ public final class Column {
 
   private static Field list(String name, boolean nullable, ArrowType element, String doc) {
     Field item = new Field("element", new FieldType(false, element, null), null);
-    return new Field(name, new FieldType(nullable, ArrowType.List.INSTANCE, null, Map.of(DOC, doc)),
+    return new Field(
+        name,
+        new FieldType(nullable, ArrowType.List.INSTANCE, null, Map.of(DOC, doc)),
         java.util.List.of(item));
   }
 

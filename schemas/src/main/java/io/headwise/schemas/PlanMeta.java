@@ -4,8 +4,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Plan-level metadata stored with every row of a plan: the lengths it was sized for, its expected KV
- * fraction at each of them, the model shape it applies to, and when it was made.
+ * Plan-level metadata stored with every row of a plan: the lengths it was sized for, its expected
+ * KV fraction at each of them, the model shape it applies to, and when it was made.
  */
 public record PlanMeta(
     String planId,
@@ -18,4 +18,5 @@ public record PlanMeta(
     int numLayers,
     int numHeads,
     int numKvHeads,
-    long createdAtMillis) implements java.io.Serializable {}
+    long createdAtMillis)
+    implements java.io.Serializable {}

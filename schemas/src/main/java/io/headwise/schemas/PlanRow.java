@@ -3,10 +3,11 @@ package io.headwise.schemas;
 /**
  * One row of the {@code attention_plans} table: the KV-cache policy of one head of one plan.
  *
- * <p>{@code head} indexes kv heads when {@code granularity} is {@link #KV_HEAD} and query heads when it is
- * {@link #QUERY_HEAD}. For {@code streaming}/{@code elastic} heads the kept span at length N is
- * {@code min(N, sinkTokens + max(0, alpha + beta * N))}; {@code full} keeps everything; {@code budget} keeps
- * {@code min(N, budgetTokens)} tokens chosen by a dynamic policy described in {@code paramsJson}.
+ * <p>{@code head} indexes kv heads when {@code granularity} is {@link #KV_HEAD} and query heads
+ * when it is {@link #QUERY_HEAD}. For {@code streaming}/{@code elastic} heads the kept span at
+ * length N is {@code min(N, sinkTokens + max(0, alpha + beta * N))}; {@code full} keeps everything;
+ * {@code budget} keeps {@code min(N, budgetTokens)} tokens chosen by a dynamic policy described in
+ * {@code paramsJson}.
  */
 public record PlanRow(
     String planId,
@@ -21,7 +22,8 @@ public record PlanRow(
     double alpha,
     double beta,
     int budgetTokens,
-    String paramsJson) implements java.io.Serializable {
+    String paramsJson)
+    implements java.io.Serializable {
 
   public static final String KV_HEAD = "kv_head";
   public static final String QUERY_HEAD = "query_head";

@@ -6,11 +6,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Names of the per-head statistics, exactly as in the statistics contract (docs/statistics.md): {@code entropy_mean},
- * {@code sink_mass_{s}}, {@code local_mass_{w}}, {@code coverage_s{S}_w{w}}, {@code stream_deviation_s{S}_w{w}},
- * {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code induction_score}, {@code needle_mass}; and the measured
- * sensitivity {@code output_kl_s{S}_w{w}}: mean KL(dense ‖ ablated) of the model's output distribution when only this
- * head's kv group is switched to S sinks + a window of w (an extension beyond the attention-probability statistics).
+ * Names of the per-head statistics, exactly as in the statistics contract (docs/statistics.md):
+ * {@code entropy_mean}, {@code sink_mass_{s}}, {@code local_mass_{w}}, {@code coverage_s{S}_w{w}},
+ * {@code stream_deviation_s{S}_w{w}}, {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code
+ * induction_score}, {@code needle_mass}; and the measured sensitivity {@code output_kl_s{S}_w{w}}:
+ * mean KL(dense ‖ ablated) of the model's output distribution when only this head's kv group is
+ * switched to S sinks + a window of w (an extension beyond the attention-probability statistics).
  */
 public final class StatNames {
   public static final String ENTROPY_MEAN = "entropy_mean";
@@ -101,9 +102,16 @@ public final class StatNames {
   /** True when {@code stat} is a name of the contract. */
   public static boolean isKnown(String stat) {
     String s = stat.toLowerCase(Locale.ROOT);
-    return s.equals(ENTROPY_MEAN) || s.equals(ECHO_SCORE) || s.equals(INDUCTION_SCORE) || s.equals(NEEDLE_MASS)
-        || SINK.matcher(s).matches() || LOCAL.matcher(s).matches() || COVERAGE.matcher(s).matches()
-        || DEVIATION.matcher(s).matches() || HEAVY.matcher(s).matches() || OUTPUT_KL.matcher(s).matches();
+    return s.equals(ENTROPY_MEAN)
+        || s.equals(ECHO_SCORE)
+        || s.equals(INDUCTION_SCORE)
+        || s.equals(NEEDLE_MASS)
+        || SINK.matcher(s).matches()
+        || LOCAL.matcher(s).matches()
+        || COVERAGE.matcher(s).matches()
+        || DEVIATION.matcher(s).matches()
+        || HEAVY.matcher(s).matches()
+        || OUTPUT_KL.matcher(s).matches();
   }
 
   private static OptionalInt group(Pattern p, String stat, int group) {

@@ -5,10 +5,14 @@ import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
- * One table of the warehouse: its folder name, Arrow schema (the source of truth), partition columns, the columns
- * that identify the rows one step run replaces, and what the table is for.
+ * One table of the warehouse: its folder name, Arrow schema (the source of truth), partition
+ * columns, the columns that identify the rows one step run replaces, and what the table is for.
  */
-public record TableContract(String name, Schema schema, List<String> partitionColumns, List<String> replaceKeys,
+public record TableContract(
+    String name,
+    Schema schema,
+    List<String> partitionColumns,
+    List<String> replaceKeys,
     String description) {
 
   public List<Field> fields() {

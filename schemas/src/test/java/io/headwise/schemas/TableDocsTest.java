@@ -14,8 +14,12 @@ class TableDocsTest {
   void docsTablesMdIsUpToDate() throws Exception {
     Path repo = Path.of(System.getProperty("headwise.repo.dir", ".."));
     Path doc = repo.resolve("docs/tables.md");
-    assertTrue(Files.exists(doc), "docs/tables.md is missing: run TableDocs.main from the repository root");
-    assertEquals(TableDocs.markdown(), Files.readString(doc),
+    assertTrue(
+        Files.exists(doc),
+        "docs/tables.md is missing: run TableDocs.main from the repository root");
+    assertEquals(
+        TableDocs.markdown(),
+        Files.readString(doc),
         "docs/tables.md is out of date: regenerate it with TableDocs.main (java -cp schemas/target/classes:...)");
   }
 
@@ -33,7 +37,17 @@ class TableDocsTest {
 
   @Test
   void headStatsIsLongFormat() {
-    assertEquals(java.util.List.of("model_id", "run_id", "layer", "head", "kv_head", "length_bucket", "n_queries",
-        "stat", "value"), Tables.HEAD_STATS.columnNames());
+    assertEquals(
+        java.util.List.of(
+            "model_id",
+            "run_id",
+            "layer",
+            "head",
+            "kv_head",
+            "length_bucket",
+            "n_queries",
+            "stat",
+            "value"),
+        Tables.HEAD_STATS.columnNames());
   }
 }

@@ -12,11 +12,12 @@ import java.nio.file.StandardOpenOption;
 import java.util.SplittableRandom;
 
 /**
- * Writes tensor data into one external-data file as it is generated, through a fixed 1 MiB buffer, so a model of any
- * size is written without its weights ever being in the heap. Each tensor becomes a {@link TensorProto} that names
- * {@code location}, {@code offset} and {@code length} (the ONNX external-data fields). Tensors over 1 MiB start at a
- * 64 KiB boundary: ONNX Runtime memory-maps an external initializer only when its offset is aligned to the
- * allocation granularity (4 KiB on Linux, 64 KiB on Windows); otherwise it copies it into its own buffer.
+ * Writes tensor data into one external-data file as it is generated, through a fixed 1 MiB buffer,
+ * so a model of any size is written without its weights ever being in the heap. Each tensor becomes
+ * a {@link TensorProto} that names {@code location}, {@code offset} and {@code length} (the ONNX
+ * external-data fields). Tensors over 1 MiB start at a 64 KiB boundary: ONNX Runtime memory-maps an
+ * external initializer only when its offset is aligned to the allocation granularity (4 KiB on
+ * Linux, 64 KiB on Windows); otherwise it copies it into its own buffer.
  */
 final class ExternalDataWriter implements Closeable {
   static final long ALIGN = 1 << 16;
@@ -24,7 +25,8 @@ final class ExternalDataWriter implements Closeable {
 
   private final FileChannel channel;
   private final String location;
-  private final ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+  private final ByteBuffer buffer =
+      ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
   private long position;
 
   ExternalDataWriter(Path file, String location) throws IOException {
@@ -38,10 +40,12 @@ final class ExternalDataWriter implements Closeable {
   }
 
   /**
-   * Writes a tensor of {@code dims} whose values are uniform with standard deviation {@code std} around
-   * {@code mean} (uniform rather than Gaussian: same second moment, a fraction of the generation time).
+   * Writes a tensor of {@code dims} whose values are uniform with standard deviation {@code std}
+   * around {@code mean} (uniform rather than Gaussian: same second moment, a fraction of the
+   * generation time).
    */
-  TensorProto random(String name, long[] dims, SynthDtype dtype, float mean, float std, SplittableRandom rng)
+  TensorProto random(
+      String name, long[] dims, SynthDtype dtype, float mean, float std, SplittableRandom rng)
       throws IOException {
     long count = numel(dims);
     double halfWidth = std * Math.sqrt(3.0);
@@ -62,8 +66,11 @@ final class ExternalDataWriter implements Closeable {
       }
     }
     position += bytes;
-    TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(dtype.onnxType)
-        .setDataLocation(TensorProto.DataLocation.EXTERNAL);
+    TensorProto.Builder t =
+        TensorProto.newBuilder()
+            .setName(name)
+            .setDataType(dtype.onnxType)
+            .setDataLocation(TensorProto.DataLocation.EXTERNAL);
     for (long d : dims) {
       t.addDims(d);
     }

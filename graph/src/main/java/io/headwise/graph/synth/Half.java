@@ -1,6 +1,9 @@
 package io.headwise.graph.synth;
 
-/** IEEE 754 binary16 conversion (JDK 17 has no {@code Float.floatToFloat16}); rounds to nearest even. */
+/**
+ * IEEE 754 binary16 conversion (JDK 17 has no {@code Float.floatToFloat16}); rounds to nearest
+ * even.
+ */
 final class Half {
   private Half() {}
 

@@ -10,6 +10,7 @@ public enum SynthDtype {
 
   /** ONNX TensorProto element type. */
   public final int onnxType;
+
   public final int bytes;
 
   SynthDtype(int onnxType, int bytes) {
@@ -17,16 +18,23 @@ public enum SynthDtype {
     this.bytes = bytes;
   }
 
-  /** The dtype called {@code name} ({@code float32}/{@code float16}, also {@code fp32}/{@code fp16}). */
+  /**
+   * The dtype called {@code name} ({@code float32}/{@code float16}, also {@code fp32}/{@code
+   * fp16}).
+   */
   public static SynthDtype of(String name) {
     return switch (name.toLowerCase(Locale.ROOT)) {
       case "float32", "fp32" -> FLOAT32;
       case "float16", "fp16" -> FLOAT16;
-      default -> throw new HeadwiseException("unknown --dtype '" + name + "'; use float32 or float16");
+      default ->
+          throw new HeadwiseException("unknown --dtype '" + name + "'; use float32 or float16");
     };
   }
 
-  /** The lowest finite value, used for masked scores the way Hugging Face uses {@code torch.finfo(dtype).min}. */
+  /**
+   * The lowest finite value, used for masked scores the way Hugging Face uses {@code
+   * torch.finfo(dtype).min}.
+   */
   public float lowest() {
     return this == FLOAT32 ? -Float.MAX_VALUE : -65504f;
   }

@@ -2,8 +2,12 @@ package io.headwise.graph.synth;
 
 import io.headwise.schemas.HeadwiseException;
 
-/** What {@code headwise synth} generates: shape, depth, vocabulary, element type, KV-cache inputs, random seed. */
-public record SynthSpec(SynthShape shape, int layers, int vocab, SynthDtype dtype, boolean withPast, long seed) {
+/**
+ * What {@code headwise synth} generates: shape, depth, vocabulary, element type, KV-cache inputs,
+ * random seed.
+ */
+public record SynthSpec(
+    SynthShape shape, int layers, int vocab, SynthDtype dtype, boolean withPast, long seed) {
   public SynthSpec {
     if (layers <= 0) {
       throw new HeadwiseException("--layers must be at least 1, got " + layers);

@@ -27,12 +27,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The synthetic Llama generator: located like a real TorchScript export, weights all external, deterministic per
- * seed, a causal decoder whose padded and cached forms agree with the plain forward.
+ * The synthetic Llama generator: located like a real TorchScript export, weights all external,
+ * deterministic per seed, a causal decoder whose padded and cached forms agree with the plain
+ * forward.
  */
 class SyntheticLlamaTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private static final OrtEnvironment ENV = OrtEnvironment.getEnvironment();
 
@@ -67,7 +67,8 @@ class SyntheticLlamaTest {
     assertEquals(spec.parameters(), external);
     assertEquals(spec.parameters() * 4, Files.size(w.data()));
     assertTrue(Files.size(w.model()) < 64 * 1024, "the .onnx file holds only the graph");
-    assertEquals(List.of("input_ids", "attention_mask"),
+    assertEquals(
+        List.of("input_ids", "attention_mask"),
         model.graph().getInputList().stream().map(i -> i.getName()).toList());
     // no temporary files left behind
     try (var files = Files.list(tmp)) {
@@ -80,16 +81,22 @@ class SyntheticLlamaTest {
     SynthSpec a = new SynthSpec(SynthShape.TINY, 1, 50, SynthDtype.FLOAT32, false, 1);
     Path d1 = SyntheticLlama.write(a, tmp.resolve("a.onnx")).data();
     Path d2 = SyntheticLlama.write(a, tmp.resolve("b.onnx")).data();
-    Path d3 = SyntheticLlama.write(new SynthSpec(SynthShape.TINY, 1, 50, SynthDtype.FLOAT32, false, 2),
-        tmp.resolve("c.onnx")).data();
+    Path d3 =
+        SyntheticLlama.write(
+                new SynthSpec(SynthShape.TINY, 1, 50, SynthDtype.FLOAT32, false, 2),
+                tmp.resolve("c.onnx"))
+            .data();
     assertArrayEquals(Files.readAllBytes(d1), Files.readAllBytes(d2));
     assertFalse(java.util.Arrays.equals(Files.readAllBytes(d1), Files.readAllBytes(d3)));
   }
 
   @Test
   void causalAndPaddingInvariant() throws Exception {
-    Path p = SyntheticLlama.write(new SynthSpec(SynthShape.TINY, 2, 64, SynthDtype.FLOAT32, false, 3),
-        tmp.resolve("m.onnx")).model();
+    Path p =
+        SyntheticLlama.write(
+                new SynthSpec(SynthShape.TINY, 2, 64, SynthDtype.FLOAT32, false, 3),
+                tmp.resolve("m.onnx"))
+            .model();
     OnnxModel model = OnnxModel.load(p);
     try (OrtSession s = OrtModels.session(model, model.proto(), new OrtSession.SessionOptions())) {
       long[] ids = {1, 5, 9, 33, 2, 60};
@@ -97,14 +104,19 @@ class SyntheticLlamaTest {
       // changing the last token leaves earlier positions unchanged (causal)
       long[] changed = ids.clone();
       changed[5] = 7;
-      float[][] other = logits(s, new long[][] {changed}, new long[][] {{1, 1, 1, 1, 1, 1}}, null)[0];
+      float[][] other =
+          logits(s, new long[][] {changed}, new long[][] {{1, 1, 1, 1, 1, 1}}, null)[0];
       for (int t = 0; t < 5; t++) {
         assertArrayEquals(full[t], other[t], 1e-5f);
       }
       assertFalse(java.util.Arrays.equals(full[5], other[5]));
       // right padding: the valid positions are unchanged
-      float[][] padded = logits(s, new long[][] {{1, 5, 9, 33, 2, 60, 0, 0}},
-          new long[][] {{1, 1, 1, 1, 1, 1, 0, 0}}, null)[0];
+      float[][] padded =
+          logits(
+              s,
+              new long[][] {{1, 5, 9, 33, 2, 60, 0, 0}},
+              new long[][] {{1, 1, 1, 1, 1, 1, 0, 0}},
+              null)[0];
       for (int t = 0; t < 6; t++) {
         assertArrayEquals(full[t], padded[t], 1e-4f);
       }
@@ -118,8 +130,10 @@ class SyntheticLlamaTest {
   void withPastMatchesThePlainForwardTokenByToken() throws Exception {
     SynthSpec plainSpec = new SynthSpec(SynthShape.TINY, 2, 64, SynthDtype.FLOAT32, false, 5);
     SynthSpec pastSpec = new SynthSpec(SynthShape.TINY, 2, 64, SynthDtype.FLOAT32, true, 5);
-    OnnxModel plain = OnnxModel.load(SyntheticLlama.write(plainSpec, tmp.resolve("plain.onnx")).model());
-    OnnxModel past = OnnxModel.load(SyntheticLlama.write(pastSpec, tmp.resolve("past.onnx")).model());
+    OnnxModel plain =
+        OnnxModel.load(SyntheticLlama.write(plainSpec, tmp.resolve("plain.onnx")).model());
+    OnnxModel past =
+        OnnxModel.load(SyntheticLlama.write(pastSpec, tmp.resolve("past.onnx")).model());
     assertEquals(2, AttentionLocator.locate(past).numLayers());
     long[] ids = {1, 8, 3, 40, 22};
     try (OrtSession sp = OrtModels.session(plain, plain.proto(), new OrtSession.SessionOptions());
@@ -138,8 +152,12 @@ class SyntheticLlamaTest {
           pos[i] = pastLen + i;
         }
         Map<String, float[]> present = new HashMap<>();
-        float[][] out = logits(sc, new long[][] {chunk}, new long[][] {mask}, new Object[] {pos, cache, pastLen,
-            present})[0];
+        float[][] out =
+            logits(
+                sc,
+                new long[][] {chunk},
+                new long[][] {mask},
+                new Object[] {pos, cache, pastLen, present})[0];
         for (int i = 0; i < n; i++) {
           assertArrayEquals(full[step[0] + i], out[i], 1e-4f);
         }
@@ -151,9 +169,12 @@ class SyntheticLlamaTest {
 
   @Test
   void float16IsLocatedAndRuns() throws Exception {
-    SyntheticLlama.Written w = SyntheticLlama.write(new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT16,
-        false, 3), tmp.resolve("h.onnx"));
-    assertEquals(new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT16, false, 3).parameters() * 2,
+    SyntheticLlama.Written w =
+        SyntheticLlama.write(
+            new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT16, false, 3),
+            tmp.resolve("h.onnx"));
+    assertEquals(
+        new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT16, false, 3).parameters() * 2,
         Files.size(w.data()));
     AttentionMap map = AttentionLocator.locate(OnnxModel.load(w.model()));
     assertEquals(1, map.numLayers());
@@ -162,29 +183,45 @@ class SyntheticLlamaTest {
 
   @Test
   void badSpecsAreUserErrors() {
-    assertThrows(HeadwiseException.class, () -> new SynthSpec(SynthShape.TINY, 0, 64, SynthDtype.FLOAT32, false, 1));
-    assertThrows(HeadwiseException.class, () -> new SynthSpec(SynthShape.TINY, 1, 1, SynthDtype.FLOAT32, false, 1));
+    assertThrows(
+        HeadwiseException.class,
+        () -> new SynthSpec(SynthShape.TINY, 0, 64, SynthDtype.FLOAT32, false, 1));
+    assertThrows(
+        HeadwiseException.class,
+        () -> new SynthSpec(SynthShape.TINY, 1, 1, SynthDtype.FLOAT32, false, 1));
     assertThrows(HeadwiseException.class, () -> SynthShape.of("gpt5"));
     assertThrows(HeadwiseException.class, () -> SynthDtype.of("int4"));
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> SyntheticLlama.write(
-        new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT32, false, 1), tmp.resolve("no/such/dir/m.onnx")));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                SyntheticLlama.write(
+                    new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT32, false, 1),
+                    tmp.resolve("no/such/dir/m.onnx")));
     assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
   }
 
   @Test
   void missingOrTruncatedExternalDataIsOneErrorNamingTheFile() throws Exception {
-    SyntheticLlama.Written w = SyntheticLlama.write(new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT32, false,
-        1), tmp.resolve("m.onnx"));
+    SyntheticLlama.Written w =
+        SyntheticLlama.write(
+            new SynthSpec(SynthShape.TINY, 1, 64, SynthDtype.FLOAT32, false, 1),
+            tmp.resolve("m.onnx"));
     long size = Files.size(w.data());
-    try (var ch = java.nio.channels.FileChannel.open(w.data(), java.nio.file.StandardOpenOption.WRITE)) {
+    try (var ch =
+        java.nio.channels.FileChannel.open(w.data(), java.nio.file.StandardOpenOption.WRITE)) {
       ch.truncate(size - 4);
     }
     HeadwiseException e = assertThrows(HeadwiseException.class, () -> OnnxModel.load(w.model()));
-    assertTrue(e.getMessage().contains("m.onnx.data") && e.getMessage().contains("shorter than the graph says"),
+    assertTrue(
+        e.getMessage().contains("m.onnx.data")
+            && e.getMessage().contains("shorter than the graph says"),
         e.getMessage());
     Files.delete(w.data());
     e = assertThrows(HeadwiseException.class, () -> OnnxModel.load(w.model()));
-    assertTrue(e.getMessage().contains("external data file m.onnx.data") && e.getMessage().contains("missing"),
+    assertTrue(
+        e.getMessage().contains("external data file m.onnx.data")
+            && e.getMessage().contains("missing"),
         e.getMessage());
   }
 
@@ -197,26 +234,35 @@ class SyntheticLlamaTest {
   }
 
   /**
-   * Runs a session and returns logits [B][T][V]. {@code past}, when given, is {position ids, cache by input name,
-   * past length, map to fill with the present outputs}.
+   * Runs a session and returns logits [B][T][V]. {@code past}, when given, is {position ids, cache
+   * by input name, past length, map to fill with the present outputs}.
    */
   @SuppressWarnings("unchecked")
-  private static float[][][] logits(OrtSession s, long[][] ids, long[][] mask, Object[] past) throws Exception {
+  private static float[][][] logits(OrtSession s, long[][] ids, long[][] mask, Object[] past)
+      throws Exception {
     int b = ids.length;
     int t = ids[0].length;
     Map<String, OnnxTensor> feeds = new HashMap<>();
     try {
-      feeds.put("input_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(flat(ids)), new long[] {b, t}));
-      feeds.put("attention_mask", OnnxTensor.createTensor(ENV, LongBuffer.wrap(flat(mask)),
-          new long[] {b, mask[0].length}));
+      feeds.put(
+          "input_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap(flat(ids)), new long[] {b, t}));
+      feeds.put(
+          "attention_mask",
+          OnnxTensor.createTensor(
+              ENV, LongBuffer.wrap(flat(mask)), new long[] {b, mask[0].length}));
       if (past != null) {
-        feeds.put("position_ids", OnnxTensor.createTensor(ENV, LongBuffer.wrap((long[]) past[0]), new long[] {1, t}));
+        feeds.put(
+            "position_ids",
+            OnnxTensor.createTensor(ENV, LongBuffer.wrap((long[]) past[0]), new long[] {1, t}));
         Map<String, float[]> cache = (Map<String, float[]>) past[1];
         int pastLen = (Integer) past[2];
         for (String in : s.getInputNames()) {
           if (in.startsWith("past_key_values.")) {
-            float[] v = cache.getOrDefault(in.replace("past_key_values.", "present."), new float[0]);
-            feeds.put(in, OnnxTensor.createTensor(ENV, FloatBuffer.wrap(v), new long[] {1, 2, pastLen, 16}));
+            float[] v =
+                cache.getOrDefault(in.replace("past_key_values.", "present."), new float[0]);
+            feeds.put(
+                in,
+                OnnxTensor.createTensor(ENV, FloatBuffer.wrap(v), new long[] {1, 2, pastLen, 16}));
           }
         }
       }

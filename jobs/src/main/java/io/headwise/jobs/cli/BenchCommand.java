@@ -22,17 +22,30 @@ import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code headwise bench}: the project's benchmarks; every ratio compares runs made in the same invocation. */
-@Command(name = "bench", mixinStandardHelpOptions = true,
-    description = "Benchmarks: stats (in-graph statistics overhead and vs the naive route), profile (local[1] vs"
-        + " local[2] throughput), moa (solver on Llama-3-8B-shaped statistics), gptq (a 4096 x 4096 layer), scale"
-        + " (long-context profiling memory and time on a Llama-3-8B-shaped layer).",
-    subcommands = {BenchCommand.Stats.class, BenchCommand.Profile.class, BenchCommand.Moa.class,
-        BenchCommand.Gptq.class, DecodeBench.class, BenchScale.class})
+/**
+ * {@code headwise bench}: the project's benchmarks; every ratio compares runs made in the same
+ * invocation.
+ */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    description =
+        "Benchmarks: stats (in-graph statistics overhead and vs the naive route), profile (local[1] vs"
+            + " local[2] throughput), moa (solver on Llama-3-8B-shaped statistics), gptq (a 4096 x 4096 layer), scale"
+            + " (long-context profiling memory and time on a Llama-3-8B-shaped layer).",
+    subcommands = {
+      BenchCommand.Stats.class,
+      BenchCommand.Profile.class,
+      BenchCommand.Moa.class,
+      BenchCommand.Gptq.class,
+      DecodeBench.class,
+      BenchScale.class
+    })
 public final class BenchCommand implements Runnable {
   public static final String DECODER = "--decoder";
   public static final String RUNS = "--runs";
-  public static final Path DEFAULT_DECODER = Path.of("..", "shared", "models", "stories260k", "stories260k.onnx");
+  public static final Path DEFAULT_DECODER =
+      Path.of("..", "shared", "models", "stories260k", "stories260k.onnx");
 
   @Override
   public void run() {
@@ -41,68 +54,132 @@ public final class BenchCommand implements Runnable {
 
   static Path decoder(Path p) {
     if (!Files.exists(p)) {
-      throw new HeadwiseException("benchmark decoder not found: " + p + " (pass " + DECODER
-          + " PATH, e.g. ../shared/models/stories260k/stories260k.onnx)");
+      throw new HeadwiseException(
+          "benchmark decoder not found: "
+              + p
+              + " (pass "
+              + DECODER
+              + " PATH, e.g. ../shared/models/stories260k/stories260k.onnx)");
     }
     return p;
   }
 
   /** {@code bench stats}. */
-  @Command(name = "stats", mixinStandardHelpOptions = true,
-      description = "(1) instrumented vs plain graph: MiniLM 8x256, decoder 8x512; (2) in-graph vs naive route at"
-          + " T = 1024: time and peak RSS, each route in its own JVM.")
+  @Command(
+      name = "stats",
+      mixinStandardHelpOptions = true,
+      description =
+          "(1) instrumented vs plain graph: MiniLM 8x256, decoder 8x512; (2) in-graph vs naive route at"
+              + " T = 1024: time and peak RSS, each route in its own JVM.")
   public static final class Stats implements Callable<Integer> {
-    @Option(names = DECODER, description = "Decoder for 8x512 and T=1024 (default: ${DEFAULT-VALUE}).")
+    @Option(
+        names = DECODER,
+        description = "Decoder for 8x512 and T=1024 (default: ${DEFAULT-VALUE}).")
     Path decoderPath = DEFAULT_DECODER;
 
     @Option(names = RUNS, defaultValue = "5", description = "Timed runs per measurement (median).")
     int runs;
 
-    @Option(names = OptionNames.THREADS, defaultValue = "0", description = "ONNX Runtime threads (0 = all cores).")
+    @Option(
+        names = OptionNames.THREADS,
+        defaultValue = "0",
+        description = "ONNX Runtime threads (0 = all cores).")
     int threads;
 
-    @Option(names = OptionNames.BATCH_SIZE, defaultValue = "2", description = "Batch of the T=1024 comparison.")
+    @Option(
+        names = OptionNames.BATCH_SIZE,
+        defaultValue = "2",
+        description = "Batch of the T=1024 comparison.")
     int batch;
 
     @Override
     public Integer call() throws Exception {
       Path dec = decoder(decoderPath);
       StatsConfig full = StatsConfig.defaults();
-      StatsConfig cheap = new StatsConfig(full.sinks(), full.windows(), full.streamSinks(),
-          full.heavyHitterPercents(), false, true);
+      StatsConfig cheap =
+          new StatsConfig(
+              full.sinks(),
+              full.windows(),
+              full.streamSinks(),
+              full.heavyHitterPercents(),
+              false,
+              true);
       OnnxModel mini = OnnxModel.load("default");
       OnnxModel stories = OnnxModel.load(dec);
-      System.out.println("(1) instrumented graph vs plain graph (median of " + runs + " runs, same inputs)");
-      System.out.printf("%-12s %-8s %-26s %10s %14s %7s%n", "model", "B x T", "statistics", "plain ms",
-          "instrumented ms", "ratio");
-      for (Object[] c : new Object[][] {{mini, "minilm", 8, 256}, {stories, "stories260k", 8, 512}}) {
-        for (Object[] s : new Object[][] {{full, "all (default)"}, {cheap, "all but stream_deviation"}}) {
-          StatsBenchmark.Overhead o = StatsBenchmark.overhead((OnnxModel) c[0], (String) c[1], (int) c[2],
-              (int) c[3], (StatsConfig) s[0], (String) s[1], threads, runs);
-          System.out.printf(Locale.ROOT, "%-12s %-8s %-26s %10.1f %14.1f %6.2fx%n", o.model(), o.batch() + "x"
-              + o.length(), o.stats(), o.plainMs(), o.instrumentedMs(), o.ratio());
+      System.out.println(
+          "(1) instrumented graph vs plain graph (median of " + runs + " runs, same inputs)");
+      System.out.printf(
+          "%-12s %-8s %-26s %10s %14s %7s%n",
+          "model", "B x T", "statistics", "plain ms", "instrumented ms", "ratio");
+      for (Object[] c :
+          new Object[][] {{mini, "minilm", 8, 256}, {stories, "stories260k", 8, 512}}) {
+        for (Object[] s :
+            new Object[][] {{full, "all (default)"}, {cheap, "all but stream_deviation"}}) {
+          StatsBenchmark.Overhead o =
+              StatsBenchmark.overhead(
+                  (OnnxModel) c[0],
+                  (String) c[1],
+                  (int) c[2],
+                  (int) c[3],
+                  (StatsConfig) s[0],
+                  (String) s[1],
+                  threads,
+                  runs);
+          System.out.printf(
+              Locale.ROOT,
+              "%-12s %-8s %-26s %10.1f %14.1f %6.2fx%n",
+              o.model(),
+              o.batch() + "x" + o.length(),
+              o.stats(),
+              o.plainMs(),
+              o.instrumentedMs(),
+              o.ratio());
         }
       }
       System.out.println();
-      System.out.println("(2) in-graph vs naive (expose [B,H,T,T], reduce in the JVM), decoder " + batch
-          + " x 1024, all statistics, separate JVMs");
+      System.out.println(
+          "(2) in-graph vs naive (expose [B,H,T,T], reduce in the JVM), decoder "
+              + batch
+              + " x 1024, all statistics, separate JVMs");
       Path dir = Files.createTempDirectory("headwise-bench");
-      StatsBenchmark.Route in = StatsBenchmark.routeInChild(dec.toString(), "in-graph", batch, 1024, threads, runs,
-          dir.resolve("in-graph.txt"));
-      StatsBenchmark.Route naive = StatsBenchmark.routeInChild(dec.toString(), "naive", batch, 1024, threads,
-          Math.max(1, runs / 2), dir.resolve("naive.txt"));
-      System.out.printf("%-9s %12s %14s %16s %16s%n", "route", "median ms", "peak RSS MiB", "route RSS MiB",
-          "fetched bytes");
+      StatsBenchmark.Route in =
+          StatsBenchmark.routeInChild(
+              dec.toString(), "in-graph", batch, 1024, threads, runs, dir.resolve("in-graph.txt"));
+      StatsBenchmark.Route naive =
+          StatsBenchmark.routeInChild(
+              dec.toString(),
+              "naive",
+              batch,
+              1024,
+              threads,
+              Math.max(1, runs / 2),
+              dir.resolve("naive.txt"));
+      System.out.printf(
+          "%-9s %12s %14s %16s %16s%n",
+          "route", "median ms", "peak RSS MiB", "route RSS MiB", "fetched bytes");
       for (StatsBenchmark.Route r : List.of(in, naive)) {
-        System.out.printf(Locale.ROOT, "%-9s %12.1f %14.1f %16.1f %16d%n", r.route(), r.medianMs(),
-            r.peakRssKb() / 1024.0, r.routeRssKb() / 1024.0, r.fetchedBytes());
+        System.out.printf(
+            Locale.ROOT,
+            "%-9s %12.1f %14.1f %16.1f %16d%n",
+            r.route(),
+            r.medianMs(),
+            r.peakRssKb() / 1024.0,
+            r.routeRssKb() / 1024.0,
+            r.fetchedBytes());
       }
-      System.out.println("(route RSS = peak resident memory above the process once model and session were loaded)");
-      System.out.printf(Locale.ROOT, "speed-up %.1fx; memory: peak RSS %.1fx less, route RSS %.1fx less; %.0fx fewer"
-          + " bytes fetched%n", naive.medianMs() / in.medianMs(), (double) naive.peakRssKb() / in.peakRssKb(),
-          (double) naive.routeRssKb() / Math.max(1, in.routeRssKb()), (double) naive.fetchedBytes()
-              / in.fetchedBytes());
-      System.out.printf(Locale.ROOT, "max |in-graph - naive| over all statistics: %.2e%n",
+      System.out.println(
+          "(route RSS = peak resident memory above the process once model and session were loaded)");
+      System.out.printf(
+          Locale.ROOT,
+          "speed-up %.1fx; memory: peak RSS %.1fx less, route RSS %.1fx less; %.0fx fewer"
+              + " bytes fetched%n",
+          naive.medianMs() / in.medianMs(),
+          (double) naive.peakRssKb() / in.peakRssKb(),
+          (double) naive.routeRssKb() / Math.max(1, in.routeRssKb()),
+          (double) naive.fetchedBytes() / in.fetchedBytes());
+      System.out.printf(
+          Locale.ROOT,
+          "max |in-graph - naive| over all statistics: %.2e%n",
           maxDifference(dir.resolve("in-graph.txt"), dir.resolve("naive.txt")));
       return 0;
     }
@@ -127,17 +204,25 @@ public final class BenchCommand implements Runnable {
   }
 
   /** {@code bench profile}. */
-  @Command(name = "profile", mixinStandardHelpOptions = true,
-      description = "Profile throughput of local[1] vs local[2] (each in its own JVM, one ORT thread per task).")
+  @Command(
+      name = "profile",
+      mixinStandardHelpOptions = true,
+      description =
+          "Profile throughput of local[1] vs local[2] (each in its own JVM, one ORT thread per task).")
   public static final class Profile implements Callable<Integer> {
     @Option(names = DECODER, description = "Model to profile (default: ${DEFAULT-VALUE}).")
     Path decoderPath = DEFAULT_DECODER;
 
-    @Option(names = "--copies", defaultValue = "32", description = "Copies of the model's calib_ids.json to profile"
-        + " (default ${DEFAULT-VALUE}: 256 samples; with few samples each task's session setup dominates).")
+    @Option(
+        names = "--copies",
+        defaultValue = "32",
+        description =
+            "Copies of the model's calib_ids.json to profile"
+                + " (default ${DEFAULT-VALUE}: 256 samples; with few samples each task's session setup dominates).")
     int copies;
 
-    private static final Pattern DONE = Pattern.compile("bucket (\\d+) \\((\\d+) samples.*done in ([0-9.]+) s");
+    private static final Pattern DONE =
+        Pattern.compile("bucket (\\d+) \\((\\d+) samples.*done in ([0-9.]+) s");
 
     @Override
     public Integer call() throws Exception {
@@ -152,7 +237,8 @@ public final class BenchCommand implements Runnable {
       List<String> lines = new ArrayList<>();
       for (int c = 0; c < copies; c++) {
         for (int i = 0; i < seqs.length; i++) {
-          StringBuilder sb = new StringBuilder("{\"sample_id\":\"c" + c + "-" + i + "\",\"input_ids\":[");
+          StringBuilder sb =
+              new StringBuilder("{\"sample_id\":\"c" + c + "-" + i + "\",\"input_ids\":[");
           for (int j = 0; j < seqs[i].length; j++) {
             sb.append(j == 0 ? "" : ",").append(seqs[i][j]);
           }
@@ -163,14 +249,34 @@ public final class BenchCommand implements Runnable {
       double[] seconds = new double[2];
       int samples = 0;
       for (int k = 1; k <= 2; k++) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-            .toString(), "-Xmx8g"));
-        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2")).toList());
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), HeadwiseCommand.class.getName(), "profile",
-            "--model", dec.toString(), "--calibration", calib.toString(), "--warehouse",
-            dir.resolve("wh" + k).toString(), "--run-id", "bench", "--master", "local[" + k + "]", "--threads", "1",
-            "--partitions", String.valueOf(k)));
+        List<String> cmd =
+            new ArrayList<>(
+                List.of(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx8g"));
+        cmd.addAll(
+            java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2"))
+                .toList());
+        cmd.addAll(
+            List.of(
+                "-cp",
+                System.getProperty("java.class.path"),
+                HeadwiseCommand.class.getName(),
+                "profile",
+                "--model",
+                dec.toString(),
+                "--calibration",
+                calib.toString(),
+                "--warehouse",
+                dir.resolve("wh" + k).toString(),
+                "--run-id",
+                "bench",
+                "--master",
+                "local[" + k + "]",
+                "--threads",
+                "1",
+                "--partitions",
+                String.valueOf(k)));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
           String line;
@@ -186,18 +292,32 @@ public final class BenchCommand implements Runnable {
           throw new IllegalStateException("profile with local[" + k + "] failed");
         }
       }
-      System.out.printf(Locale.ROOT, "profile %d samples: local[1] %.1f s (%.2f samples/s), local[2] %.1f s"
-          + " (%.2f samples/s); throughput ratio %.2fx%n", samples, seconds[0], samples / seconds[0], seconds[1],
-          samples / seconds[1], seconds[0] / seconds[1]);
+      System.out.printf(
+          Locale.ROOT,
+          "profile %d samples: local[1] %.1f s (%.2f samples/s), local[2] %.1f s"
+              + " (%.2f samples/s); throughput ratio %.2fx%n",
+          samples,
+          seconds[0],
+          samples / seconds[0],
+          seconds[1],
+          samples / seconds[1],
+          seconds[0] / seconds[1]);
       return 0;
     }
   }
 
   /** {@code bench moa}. */
-  @Command(name = "moa", mixinStandardHelpOptions = true,
-      description = "Solve MoA on Llama-3-8B-shaped synthetic statistics (32 x 32 heads, 48 rules, 4 lengths).")
+  @Command(
+      name = "moa",
+      mixinStandardHelpOptions = true,
+      description =
+          "Solve MoA on Llama-3-8B-shaped synthetic statistics (32 x 32 heads, 48 rules, 4 lengths).")
   public static final class Moa implements Callable<Integer> {
-    @Option(names = "--seeds", split = ",", defaultValue = "1,2,3,4,5", description = "Seeds of the instances.")
+    @Option(
+        names = "--seeds",
+        split = ",",
+        defaultValue = "1,2,3,4,5",
+        description = "Seeds of the instances.")
     List<Long> seeds;
 
     @Option(names = "--time-limit", defaultValue = "5", description = "Seconds per solve.")
@@ -214,7 +334,9 @@ public final class BenchCommand implements Runnable {
   }
 
   /** {@code bench gptq}. */
-  @Command(name = "gptq", mixinStandardHelpOptions = true,
+  @Command(
+      name = "gptq",
+      mixinStandardHelpOptions = true,
       description = "GPTQ on a 4096 x 4096 layer with a random positive-definite Hessian.")
   public static final class Gptq implements Callable<Integer> {
     @Option(names = "--size", defaultValue = "4096", description = "K = N.")

@@ -16,19 +16,25 @@ import java.util.List;
 import picocli.CommandLine;
 
 /**
- * Runs a headwise command: config-file defaults ({@code --config}); option checks before the command starts (so
- * before Spark does); one line {@code headwise: error: ...} and exit code 2 for input the user can fix (with one
- * usage hint line for command-line errors); one line naming the cause and the log file holding the stack trace, exit
- * code 1, for everything else (I/O failures, a full disk, bugs). {@value #VERBOSE} anywhere on the command line also
- * prints the trace to stderr.
+ * Runs a headwise command: config-file defaults ({@code --config}); option checks before the
+ * command starts (so before Spark does); one line {@code headwise: error: ...} and exit code 2 for
+ * input the user can fix (with one usage hint line for command-line errors); one line naming the
+ * cause and the log file holding the stack trace, exit code 1, for everything else (I/O failures, a
+ * full disk, bugs). {@value #VERBOSE} anywhere on the command line also prints the trace to stderr.
  */
 public final class Cli {
   /** Exit code for bad input (also picocli's code for usage errors). */
   public static final int EXIT_BAD_INPUT = 2;
+
   public static final int EXIT_FAILURE = 1;
+
   /** Prints stack traces of unexpected failures to stderr as well as to the log file. */
   public static final String VERBOSE = "--verbose";
-  /** Directory for the trace log files of unexpected failures (default: {@code <java.io.tmpdir>/headwise-logs}). */
+
+  /**
+   * Directory for the trace log files of unexpected failures (default: {@code
+   * <java.io.tmpdir>/headwise-logs}).
+   */
   public static final String LOG_DIR_PROPERTY = "headwise.log.dir";
 
   private Cli() {}
@@ -61,21 +67,23 @@ public final class Cli {
     if (defaults != null) {
       cli.setDefaultValueProvider(defaults);
     }
-    cli.setExecutionStrategy(parsed -> {
-      CommandLine.ParseResult leaf = parsed;
-      while (leaf.subcommand() != null) {
-        leaf = leaf.subcommand();
-      }
-      try {
-        if (defaults != null) {
-          defaults.validate(leaf.commandSpec());
-        }
-        OptionChecks.check(leaf.commandSpec());
-      } catch (HeadwiseException e) {
-        throw new CommandLine.ParameterException(leaf.commandSpec().commandLine(), e.getMessage());
-      }
-      return new CommandLine.RunLast().execute(parsed);
-    });
+    cli.setExecutionStrategy(
+        parsed -> {
+          CommandLine.ParseResult leaf = parsed;
+          while (leaf.subcommand() != null) {
+            leaf = leaf.subcommand();
+          }
+          try {
+            if (defaults != null) {
+              defaults.validate(leaf.commandSpec());
+            }
+            OptionChecks.check(leaf.commandSpec());
+          } catch (HeadwiseException e) {
+            throw new CommandLine.ParameterException(
+                leaf.commandSpec().commandLine(), e.getMessage());
+          }
+          return new CommandLine.RunLast().execute(parsed);
+        });
     return cli.execute(argv);
   }
 
@@ -96,8 +104,12 @@ public final class Cli {
     CommandLine c = e.getCommandLine();
     PrintWriter err = c.getErr();
     err.println("headwise: error: " + String.valueOf(e.getMessage()).replace('\n', ' '));
-    err.println("Usage: " + c.getCommandSpec().qualifiedName() + " [OPTIONS]; '" + c.getCommandSpec().qualifiedName()
-        + " --help' lists them.");
+    err.println(
+        "Usage: "
+            + c.getCommandSpec().qualifiedName()
+            + " [OPTIONS]; '"
+            + c.getCommandSpec().qualifiedName()
+            + " --help' lists them.");
     err.flush();
     return EXIT_BAD_INPUT;
   }
@@ -117,7 +129,8 @@ public final class Cli {
     if (verbose || where == null) {
       e.printStackTrace(err);
     }
-    err.println("headwise: error: " + cause(e) + (where == null ? "" : " (stack trace in " + where + ")"));
+    err.println(
+        "headwise: error: " + cause(e) + (where == null ? "" : " (stack trace in " + where + ")"));
     err.flush();
     return EXIT_FAILURE;
   }
@@ -144,18 +157,32 @@ public final class Cli {
     return m.length() > 300 ? m.substring(0, 300) + "..." : m;
   }
 
-  /** Writes the trace to a new log file; returns its path, or null when no log file could be written. */
+  /**
+   * Writes the trace to a new log file; returns its path, or null when no log file could be
+   * written.
+   */
   private static String log(Throwable e) {
     try {
       String dir = System.getProperty(LOG_DIR_PROPERTY);
-      Path d = dir != null ? Path.of(dir) : Path.of(System.getProperty("java.io.tmpdir"), "headwise-logs");
+      Path d =
+          dir != null
+              ? Path.of(dir)
+              : Path.of(System.getProperty("java.io.tmpdir"), "headwise-logs");
       Files.createDirectories(d);
-      String name = "headwise-" + DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss").withZone(ZoneOffset.UTC)
-          .format(Instant.now()) + "-" + ProcessHandle.current().pid() + "-" + Long.toHexString(System.nanoTime())
-          + ".log";
+      String name =
+          "headwise-"
+              + DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+                  .withZone(ZoneOffset.UTC)
+                  .format(Instant.now())
+              + "-"
+              + ProcessHandle.current().pid()
+              + "-"
+              + Long.toHexString(System.nanoTime())
+              + ".log";
       StringWriter trace = new StringWriter();
       e.printStackTrace(new PrintWriter(trace));
-      return Files.writeString(d.resolve(name), trace.toString(), StandardCharsets.UTF_8).toString();
+      return Files.writeString(d.resolve(name), trace.toString(), StandardCharsets.UTF_8)
+          .toString();
     } catch (IOException | RuntimeException io) {
       return null;
     }

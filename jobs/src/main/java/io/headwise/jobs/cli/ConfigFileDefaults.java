@@ -14,9 +14,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 
 /**
- * Default values from a Java properties config file ({@code --config FILE}): keys are option names without the
- * leading dashes. Command-line values win over the file, the file wins over built-in defaults, and a key that is not
- * an option of the command is rejected by name.
+ * Default values from a Java properties config file ({@code --config FILE}): keys are option names
+ * without the leading dashes. Command-line values win over the file, the file wins over built-in
+ * defaults, and a key that is not an option of the command is rejected by name.
  */
 final class ConfigFileDefaults implements CommandLine.IDefaultValueProvider {
   private final Path file;
@@ -30,7 +30,8 @@ final class ConfigFileDefaults implements CommandLine.IDefaultValueProvider {
     try (Reader r = Files.newBufferedReader(file)) {
       values.load(r);
     } catch (IOException e) {
-      throw new HeadwiseException("cannot read " + OptionNames.CONFIG + " file " + file + ": " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "cannot read " + OptionNames.CONFIG + " file " + file + ": " + e.getMessage(), e);
     }
   }
 
@@ -44,8 +45,14 @@ final class ConfigFileDefaults implements CommandLine.IDefaultValueProvider {
     }
     for (String key : values.stringPropertyNames()) {
       if (!known.contains(key)) {
-        throw new HeadwiseException("unknown option '" + key + "' in config file " + file + " for command '"
-            + spec.qualifiedName() + "'; valid keys are the command's long options without dashes");
+        throw new HeadwiseException(
+            "unknown option '"
+                + key
+                + "' in config file "
+                + file
+                + " for command '"
+                + spec.qualifiedName()
+                + "'; valid keys are the command's long options without dashes");
       }
     }
   }

@@ -20,31 +20,44 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code headwise demo}: the whole chain on the embedded default model (all-MiniLM-L6-v2) with local Spark —
- * calibrate on the project's own documentation plus repeat and passkey probes, profile, plan with every method,
- * export, evaluate against the dense model and the uniform baseline, and write the report.
+ * {@code headwise demo}: the whole chain on the embedded default model (all-MiniLM-L6-v2) with
+ * local Spark — calibrate on the project's own documentation plus repeat and passkey probes,
+ * profile, plan with every method, export, evaluate against the dense model and the uniform
+ * baseline, and write the report.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
-    description = "Run every step on the embedded default model (all-MiniLM-L6-v2) with local Spark and write a"
-        + " report.")
+@Command(
+    name = "demo",
+    mixinStandardHelpOptions = true,
+    description =
+        "Run every step on the embedded default model (all-MiniLM-L6-v2) with local Spark and write a"
+            + " report.")
 public final class DemoCommand implements Callable<Integer> {
   /** Documentation files shipped in the jar under demo-corpus/ (see jobs/pom.xml). */
-  static final List<String> CORPUS = List.of("README.md", "docs/tables.md", "docs/headwise-attention.md",
-      "docs/quantization.md");
-  static final List<String> METHODS = List.of("dense", "streamingllm", "h2o", "moa", "duo", "razor", "ems");
+  static final List<String> CORPUS =
+      List.of("README.md", "docs/tables.md", "docs/headwise-attention.md", "docs/quantization.md");
 
-  @Mixin
-  ConfigOption config;
+  static final List<String> METHODS =
+      List.of("dense", "streamingllm", "h2o", "moa", "duo", "razor", "ems");
 
-  @Option(names = OptionNames.WAREHOUSE, defaultValue = "warehouse",
+  @Mixin ConfigOption config;
+
+  @Option(
+      names = OptionNames.WAREHOUSE,
+      defaultValue = "warehouse",
       description = "Warehouse root (default: ${DEFAULT-VALUE}).")
   Path warehouse;
 
-  @Option(names = OptionNames.OUT, defaultValue = "demo-output",
-      description = "Directory for calibration files, exported graphs and the report (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.OUT,
+      defaultValue = "demo-output",
+      description =
+          "Directory for calibration files, exported graphs and the report (default: ${DEFAULT-VALUE}).")
   Path out;
 
-  @Option(names = OptionNames.KV_FRACTION, defaultValue = "0.5", description = "KV fraction of the plans.")
+  @Option(
+      names = OptionNames.KV_FRACTION,
+      defaultValue = "0.5",
+      description = "KV fraction of the plans.")
   double kvFraction;
 
   @Option(names = OptionNames.MASTER, defaultValue = "local[*]", description = "Spark master.")
@@ -61,31 +74,110 @@ public final class DemoCommand implements Callable<Integer> {
     Path probes = out.resolve("probes.jsonl");
     Path heldOut = out.resolve("held-out.jsonl");
     Path heldProbes = out.resolve("held-out-probes.jsonl");
-    step(log, "calibrate: documentation text", new CalibrateJob(), "--text", corpus.toString(), "--max-length",
-        "128", "--out", calib.toString());
-    step(log, "calibrate: repeat and passkey probes", new CalibrateJob(), "--probes", "repeat,passkey", "--count",
-        "4", "--probe-length", "128", "--seed", "1", "--out", probes.toString());
-    step(log, "calibrate: held-out probes", new CalibrateJob(), "--probes", "repeat,passkey", "--count", "4",
-        "--probe-length", "128", "--seed", "2", "--out", heldProbes.toString());
+    step(
+        log,
+        "calibrate: documentation text",
+        new CalibrateJob(),
+        "--text",
+        corpus.toString(),
+        "--max-length",
+        "128",
+        "--out",
+        calib.toString());
+    step(
+        log,
+        "calibrate: repeat and passkey probes",
+        new CalibrateJob(),
+        "--probes",
+        "repeat,passkey",
+        "--count",
+        "4",
+        "--probe-length",
+        "128",
+        "--seed",
+        "1",
+        "--out",
+        probes.toString());
+    step(
+        log,
+        "calibrate: held-out probes",
+        new CalibrateJob(),
+        "--probes",
+        "repeat,passkey",
+        "--count",
+        "4",
+        "--probe-length",
+        "128",
+        "--seed",
+        "2",
+        "--out",
+        heldProbes.toString());
     splitHeldOut(calib, heldOut);
-    step(log, "profile", new ProfileJob(), "--calibration", calib.toString(), "--calibration", probes.toString(),
-        "--warehouse", wh, "--run-id", "demo-profile", "--master", master);
+    step(
+        log,
+        "profile",
+        new ProfileJob(),
+        "--calibration",
+        calib.toString(),
+        "--calibration",
+        probes.toString(),
+        "--warehouse",
+        wh,
+        "--run-id",
+        "demo-profile",
+        "--master",
+        master);
     printSummary(wh);
     List<String> evaluated = new ArrayList<>();
     for (String method : METHODS) {
       String plan = "demo-" + method;
-      step(log, "plan " + method, new PlanJob(), "--method", method, "--stats-run", "demo-profile",
-          "--kv-fraction", method.equals("dense") ? "1.0" : String.valueOf(kvFraction), "--length", "128",
-          "--plan-id", plan, "--warehouse", wh);
-      int code = Cli.run(new ExportJob(), "--plan-id", plan, "--warehouse", wh, "--out",
-          out.resolve(plan + ".onnx").toString());
+      step(
+          log,
+          "plan " + method,
+          new PlanJob(),
+          "--method",
+          method,
+          "--stats-run",
+          "demo-profile",
+          "--kv-fraction",
+          method.equals("dense") ? "1.0" : String.valueOf(kvFraction),
+          "--length",
+          "128",
+          "--plan-id",
+          plan,
+          "--warehouse",
+          wh);
+      int code =
+          Cli.run(
+              new ExportJob(),
+              "--plan-id",
+              plan,
+              "--warehouse",
+              wh,
+              "--out",
+              out.resolve(plan + ".onnx").toString());
       if (code != 0) {
-        log.println("headwise demo: plan " + plan + " is not exported (see the message above); it is kept in"
-            + " attention_plans but not evaluated");
+        log.println(
+            "headwise demo: plan "
+                + plan
+                + " is not exported (see the message above); it is kept in"
+                + " attention_plans but not evaluated");
         continue;
       }
-      step(log, "evaluate " + plan, new EvaluateJob(), "--plan-id", plan, "--samples", heldOut.toString(),
-          "--samples", heldProbes.toString(), "--run-id", "demo-eval-" + method, "--warehouse", wh);
+      step(
+          log,
+          "evaluate " + plan,
+          new EvaluateJob(),
+          "--plan-id",
+          plan,
+          "--samples",
+          heldOut.toString(),
+          "--samples",
+          heldProbes.toString(),
+          "--run-id",
+          "demo-eval-" + method,
+          "--warehouse",
+          wh);
       evaluated.add(plan);
     }
     Path report = out.resolve("report.html").toAbsolutePath();
@@ -124,7 +216,8 @@ public final class DemoCommand implements Callable<Integer> {
         if (in == null) {
           continue;
         }
-        for (String para : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\\n\\s*\\n")) {
+        for (String para :
+            new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\\n\\s*\\n")) {
           String line = para.replaceAll("[`|#*]", " ").replaceAll("\\s+", " ").strip();
           if (line.length() > 40) {
             text.append(line).append('\n');
@@ -151,13 +244,23 @@ public final class DemoCommand implements Callable<Integer> {
   }
 
   private void printSummary(String wh) {
-    io.headwise.jobs.warehouse.Warehouse w = new io.headwise.jobs.warehouse.Warehouse(
-        io.headwise.jobs.spark.SparkSessions.get(master, "headwise demo"), Path.of(wh));
-    var rows = w.require(io.headwise.schemas.Tables.HEAD_STATS, "headwise profile")
-        .filter("run_id = 'demo-profile' and stat = 'local_mass_16'").collectAsList();
-    List<LocalMassSummary.BucketValue> values = rows.stream().map(r -> new LocalMassSummary.BucketValue(
-        r.getInt(r.fieldIndex("layer")), r.getInt(r.fieldIndex("head")), r.getLong(r.fieldIndex("n_queries")),
-        r.getDouble(r.fieldIndex("value")))).toList();
+    io.headwise.jobs.warehouse.Warehouse w =
+        new io.headwise.jobs.warehouse.Warehouse(
+            io.headwise.jobs.spark.SparkSessions.get(master, "headwise demo"), Path.of(wh));
+    var rows =
+        w.require(io.headwise.schemas.Tables.HEAD_STATS, "headwise profile")
+            .filter("run_id = 'demo-profile' and stat = 'local_mass_16'")
+            .collectAsList();
+    List<LocalMassSummary.BucketValue> values =
+        rows.stream()
+            .map(
+                r ->
+                    new LocalMassSummary.BucketValue(
+                        r.getInt(r.fieldIndex("layer")),
+                        r.getInt(r.fieldIndex("head")),
+                        r.getLong(r.fieldIndex("n_queries")),
+                        r.getDouble(r.fieldIndex("value"))))
+            .toList();
     System.out.print(LocalMassSummary.render(values));
   }
 }

@@ -28,40 +28,60 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code headwise generate}: a Java decode loop over a decoder with a KV cache (a decode graph from
- * {@code export --decode}, or the dense model exported with past inputs), batch 1. Prints one line per generated
- * token with the bytes held in the caches after that step.
+ * {@code export --decode}, or the dense model exported with past inputs), batch 1. Prints one line
+ * per generated token with the bytes held in the caches after that step.
  */
-@Command(name = "generate", mixinStandardHelpOptions = true,
-    description = "Generate tokens with a decoder that has a KV cache (a decode graph from export --decode, or the"
-        + " dense model exported with past inputs), printing each token and the bytes held in the caches.")
+@Command(
+    name = "generate",
+    mixinStandardHelpOptions = true,
+    description =
+        "Generate tokens with a decoder that has a KV cache (a decode graph from export --decode, or the"
+            + " dense model exported with past inputs), printing each token and the bytes held in the caches.")
 public final class GenerateCommand implements Callable<Integer> {
   static final String PROMPT_IDS = "--prompt-ids";
   static final String MAX_NEW_TOKENS = "--max-new-tokens";
 
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.MODEL, required = true, paramLabel = "M.onnx",
+  @Option(
+      names = OptionNames.MODEL,
+      required = true,
+      paramLabel = "M.onnx",
       description = "Decoder with KV-cache inputs (past_key_values.* or a decode graph's past.*).")
   Path model;
 
-  @Option(names = PROMPT_IDS, required = true, paramLabel = "FILE",
-      description = "Prompt token ids: a JSON array of integers, or integers separated by spaces/commas/newlines.")
+  @Option(
+      names = PROMPT_IDS,
+      required = true,
+      paramLabel = "FILE",
+      description =
+          "Prompt token ids: a JSON array of integers, or integers separated by spaces/commas/newlines.")
   Path promptIds;
 
-  @Option(names = MAX_NEW_TOKENS, required = true, description = "Tokens to generate after the prompt.")
+  @Option(
+      names = MAX_NEW_TOKENS,
+      required = true,
+      description = "Tokens to generate after the prompt.")
   int maxNewTokens;
 
   @ArgGroup(exclusive = true)
   Sampling sampling = new Sampling();
 
-  @Option(names = OptionNames.SEED, defaultValue = "0", description = "Seed of the sampler (with --temperature).")
+  @Option(
+      names = OptionNames.SEED,
+      defaultValue = "0",
+      description = "Seed of the sampler (with --temperature).")
   long seed;
 
-  @Option(names = OptionNames.THREADS, defaultValue = "0", description = "ONNX Runtime intra-op threads (0: ORT).")
+  @Option(
+      names = OptionNames.THREADS,
+      defaultValue = "0",
+      description = "ONNX Runtime intra-op threads (0: ORT).")
   int threads;
 
-  @Option(names = OptionNames.JSON, description = "Print one JSON object at the end instead of per-step lines.")
+  @Option(
+      names = OptionNames.JSON,
+      description = "Print one JSON object at the end instead of per-step lines.")
   boolean json;
 
   /** Greedy (default) or sampling at a temperature. */
@@ -69,36 +89,67 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--greedy", description = "Take the most likely token at every step (default).")
     boolean greedy;
 
-    @Option(names = "--temperature", paramLabel = "T", description = "Sample from softmax(logits / T), T > 0.")
+    @Option(
+        names = "--temperature",
+        paramLabel = "T",
+        description = "Sample from softmax(logits / T), T > 0.")
     Double temperature;
   }
 
   @Override
   public Integer call() throws Exception {
     if (maxNewTokens < 0) {
-      throw new HeadwiseException(MAX_NEW_TOKENS + " is " + maxNewTokens + "; give 0 or more tokens");
+      throw new HeadwiseException(
+          MAX_NEW_TOKENS + " is " + maxNewTokens + "; give 0 or more tokens");
     }
-    if (sampling.temperature != null && !(sampling.temperature > 0 && Double.isFinite(sampling.temperature))) {
-      throw new HeadwiseException("--temperature must be a positive number, got " + sampling.temperature);
+    if (sampling.temperature != null
+        && !(sampling.temperature > 0 && Double.isFinite(sampling.temperature))) {
+      throw new HeadwiseException(
+          "--temperature must be a positive number, got " + sampling.temperature);
     }
     long[] prompt = readIds(promptIds);
     OnnxModel m = OnnxModel.load(model);
     GraphProto graph = m.graph();
-    String ids = graph.getInputList().stream().map(ValueInfoProto::getName)
-        .filter(n -> n.toLowerCase(Locale.ROOT).contains("input_ids")).findFirst()
-        .orElseThrow(() -> new HeadwiseException("model " + m.source() + " has no input_ids input"));
-    ModelLimits limits = ModelLimits.of(graph, new ModelInputs(ids, 7, Optional.empty(), 7, Optional.empty(),
-        Optional.empty(), List.of()));
+    String ids =
+        graph.getInputList().stream()
+            .map(ValueInfoProto::getName)
+            .filter(n -> n.toLowerCase(Locale.ROOT).contains("input_ids"))
+            .findFirst()
+            .orElseThrow(
+                () -> new HeadwiseException("model " + m.source() + " has no input_ids input"));
+    ModelLimits limits =
+        ModelLimits.of(
+            graph,
+            new ModelInputs(
+                ids, 7, Optional.empty(), 7, Optional.empty(), Optional.empty(), List.of()));
     for (long t : prompt) {
       if (t < 0 || (limits.vocabSize() > 0 && t >= limits.vocabSize())) {
-        throw new HeadwiseException("prompt token id " + t + " in " + promptIds + " is outside the vocabulary of "
-            + m.source() + " (0.." + (limits.vocabSize() - 1) + ")");
+        throw new HeadwiseException(
+            "prompt token id "
+                + t
+                + " in "
+                + promptIds
+                + " is outside the vocabulary of "
+                + m.source()
+                + " (0.."
+                + (limits.vocabSize() - 1)
+                + ")");
       }
     }
     long total = (long) prompt.length + maxNewTokens;
     if (limits.maxPositions() > 0 && total > limits.maxPositions()) {
-      throw new HeadwiseException("prompt (" + prompt.length + " tokens) plus " + maxNewTokens + " new tokens is "
-          + total + " positions; " + m.source() + " has " + limits.maxPositions() + " positions");
+      throw new HeadwiseException(
+          "prompt ("
+              + prompt.length
+              + " tokens) plus "
+              + maxNewTokens
+              + " new tokens is "
+              + total
+              + " positions; "
+              + m.source()
+              + " has "
+              + limits.maxPositions()
+              + " positions");
     }
     Random random = new Random(seed);
     PrintStream out = System.out;
@@ -117,10 +168,14 @@ public final class GenerateCommand implements Callable<Integer> {
         float[] logits = loop.step(prompt);
         decodeStarted = System.nanoTime();
         if (!json) {
-          out.printf(Locale.ROOT, "prompt: %d tokens, cache %d bytes%n", prompt.length, loop.cacheBytes());
+          out.printf(
+              Locale.ROOT, "prompt: %d tokens, cache %d bytes%n", prompt.length, loop.cacheBytes());
         }
         for (int i = 0; i < maxNewTokens; i++) {
-          long next = sampling.temperature == null ? argmax(logits) : sample(logits, sampling.temperature, random);
+          long next =
+              sampling.temperature == null
+                  ? argmax(logits)
+                  : sample(logits, sampling.temperature, random);
           long t0 = System.nanoTime();
           logits = loop.step(new long[] {next});
           stepNanos.add(System.nanoTime() - t0);
@@ -142,7 +197,8 @@ public final class GenerateCommand implements Callable<Integer> {
       root.putPOJO("tokens", generated);
       root.put("final_cache_bytes", bytes.isEmpty() ? 0 : bytes.get(bytes.size() - 1));
       root.put("final_key_value_bytes", keyValueBytes);
-      if (maxNewTokens <= 4096) { // per-step bytes only for short runs (the bench reads the final numbers)
+      if (maxNewTokens
+          <= 4096) { // per-step bytes only for short runs (the bench reads the final numbers)
         root.putPOJO("cache_bytes", bytes);
       }
       int last = Math.min(256, stepNanos.size());
@@ -160,8 +216,12 @@ public final class GenerateCommand implements Callable<Integer> {
       StringBuilder s = new StringBuilder();
       generated.forEach(t -> s.append(s.length() == 0 ? "" : " ").append(t));
       out.println("tokens: " + s);
-      out.printf(Locale.ROOT, "%d tokens in %.3f s after the prompt (%.1f tokens/s)%n", generated.size(),
-          decodeSeconds, decodeSeconds > 0 ? generated.size() / decodeSeconds : 0.0);
+      out.printf(
+          Locale.ROOT,
+          "%d tokens in %.3f s after the prompt (%.1f tokens/s)%n",
+          generated.size(),
+          decodeSeconds,
+          decodeSeconds > 0 ? generated.size() / decodeSeconds : 0.0);
     }
     return 0;
   }
@@ -225,7 +285,8 @@ public final class GenerateCommand implements Callable<Integer> {
         JsonNode array = new ObjectMapper().readTree(text);
         for (JsonNode n : array) {
           if (!n.canConvertToLong() || !n.isIntegralNumber()) {
-            throw new HeadwiseException("prompt ids " + file + " hold '" + n + "', not an integer token id");
+            throw new HeadwiseException(
+                "prompt ids " + file + " hold '" + n + "', not an integer token id");
           }
           ids.add(n.asLong());
         }
@@ -237,8 +298,13 @@ public final class GenerateCommand implements Callable<Integer> {
         }
       }
     } catch (IOException | NumberFormatException e) {
-      throw new HeadwiseException("prompt ids " + file + " are not a JSON array of integers nor integers separated"
-          + " by spaces or commas: " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "prompt ids "
+              + file
+              + " are not a JSON array of integers nor integers separated"
+              + " by spaces or commas: "
+              + e.getMessage(),
+          e);
     }
     if (ids.isEmpty()) {
       throw new HeadwiseException("prompt ids " + file + " hold no token; give at least one");

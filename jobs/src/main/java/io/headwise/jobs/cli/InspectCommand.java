@@ -23,38 +23,62 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code headwise inspect}: prints the attention map of a model (where each block is, heads, kv heads, causality)
- * and how the tiled attention core would run it at a given length (rows per query block, the layers it rewrites).
+ * {@code headwise inspect}: prints the attention map of a model (where each block is, heads, kv
+ * heads, causality) and how the tiled attention core would run it at a given length (rows per query
+ * block, the layers it rewrites).
  */
-@Command(name = "inspect", mixinStandardHelpOptions = true,
-    description = "Print the attention map of an ONNX model: per layer the query and kv heads, head dim, causality"
-        + " and the probability tensor; fused attention ops that are not supported yet.")
+@Command(
+    name = "inspect",
+    mixinStandardHelpOptions = true,
+    description =
+        "Print the attention map of an ONNX model: per layer the query and kv heads, head dim, causality"
+            + " and the probability tensor; fused attention ops that are not supported yet.")
 public final class InspectCommand implements Callable<Integer> {
-  @Mixin
-  ConfigOption config;
+  @Mixin ConfigOption config;
 
-  @Option(names = OptionNames.MODEL, paramLabel = "PATH", defaultValue = "default",
-      description = "ONNX model file, or 'default' for the embedded all-MiniLM-L6-v2 (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = OptionNames.MODEL,
+      paramLabel = "PATH",
+      defaultValue = "default",
+      description =
+          "ONNX model file, or 'default' for the embedded all-MiniLM-L6-v2 (default: ${DEFAULT-VALUE}).")
   String model;
 
   @Option(names = OptionNames.JSON, description = "Print one JSON object instead of a table.")
   boolean json;
 
-  @Option(names = OptionNames.LENGTH, paramLabel = "T",
-      description = "Sequence length at which to report the tiled attention core's query block (default: the"
-          + " model's position limit, else 4096).")
+  @Option(
+      names = OptionNames.LENGTH,
+      paramLabel = "T",
+      description =
+          "Sequence length at which to report the tiled attention core's query block (default: the"
+              + " model's position limit, else 4096).")
   Integer length;
 
-  @Option(names = OptionNames.QUERY_BLOCK, paramLabel = "ROWS",
-      description = "Query rows per block of the tiled attention core (default: from --attention-memory-mb).")
+  @Option(
+      names = OptionNames.QUERY_BLOCK,
+      paramLabel = "ROWS",
+      description =
+          "Query rows per block of the tiled attention core (default: from --attention-memory-mb).")
   Integer queryBlock;
 
-  @Option(names = OptionNames.ATTENTION_MEMORY_MB, paramLabel = "MIB",
-      description = "Memory budget of one query block (default: an eighth of the JVM's maximum heap).")
+  @Option(
+      names = OptionNames.ATTENTION_MEMORY_MB,
+      paramLabel = "MIB",
+      description =
+          "Memory budget of one query block (default: an eighth of the JVM's maximum heap).")
   Integer attentionMemoryMb;
 
-  /** The tiled core at the reported length: rows per block, the layers it rewrites, why others are not. */
-  record Tiling(int length, int queryBlock, long budgetMb, boolean fixed, List<Integer> tiledLayers,
+  /**
+   * The tiled core at the reported length: rows per block, the layers it rewrites, why others are
+   * not.
+   */
+  record Tiling(
+      int length,
+      int queryBlock,
+      long budgetMb,
+      boolean fixed,
+      List<Integer> tiledLayers,
       Map<Integer, String> untiled) {}
 
   @Override
@@ -95,7 +119,8 @@ public final class InspectCommand implements Callable<Integer> {
     long limit = ModelLimits.of(m.graph(), ModelInputs.of(m.graph())).maxPositions();
     int len = length != null ? length : limit > 0 ? (int) Math.min(limit, Integer.MAX_VALUE) : 4096;
     if (len < 1) {
-      throw new HeadwiseException(OptionNames.LENGTH + " takes a positive sequence length, got " + len);
+      throw new HeadwiseException(
+          OptionNames.LENGTH + " takes a positive sequence length, got " + len);
     }
     int rows = t.rowsFor(len, 1, map);
     List<Integer> tiled = AttentionTiling.tiledLayers(m, map);
@@ -111,11 +136,13 @@ public final class InspectCommand implements Callable<Integer> {
   private static void printTiling(Tiling t, PrintStream out) {
     out.println();
     if (t.queryBlock() >= t.length()) {
-      out.printf("attention tiling at length %d: untiled (one block of %d rows covers the sequence)%n", t.length(),
-          t.queryBlock());
+      out.printf(
+          "attention tiling at length %d: untiled (one block of %d rows covers the sequence)%n",
+          t.length(), t.queryBlock());
     } else {
-      out.printf("attention tiling at length %d: query blocks of %d rows%s%n", t.length(), t.queryBlock(),
-          t.fixed() ? "" : " (budget " + t.budgetMb() + " MiB)");
+      out.printf(
+          "attention tiling at length %d: query blocks of %d rows%s%n",
+          t.length(), t.queryBlock(), t.fixed() ? "" : " (budget " + t.budgetMb() + " MiB)");
     }
     out.println("  tiled layers:   " + (t.tiledLayers().isEmpty() ? "none" : t.tiledLayers()));
     t.untiled().forEach((l, why) -> out.println("  layer " + l + " untiled: " + why));
@@ -158,12 +185,20 @@ public final class InspectCommand implements Callable<Integer> {
     out.println("model_id  " + map.modelId());
     out.println("opset     " + map.opset());
     out.println();
-    out.printf("%-6s %-6s %-9s %-9s %-14s %s%n", "layer", "heads", "kv_heads", "head_dim", "attention",
-        "probabilities");
+    out.printf(
+        "%-6s %-6s %-9s %-9s %-14s %s%n",
+        "layer", "heads", "kv_heads", "head_dim", "attention", "probabilities");
     for (AttentionBlock b : map.blocks()) {
-      out.printf("%-6d %-6d %-9d %-9d %-14s %s%n", b.layer(), b.numHeads(), b.numKvHeads(), b.headDim(),
-          b.causal() ? "causal" : "bidirectional", FusedAttention.origin(m.graph(), b)
-              .map(o -> "fused " + o + ", expanded").orElse(b.probabilitiesTensor()));
+      out.printf(
+          "%-6d %-6d %-9d %-9d %-14s %s%n",
+          b.layer(),
+          b.numHeads(),
+          b.numKvHeads(),
+          b.headDim(),
+          b.causal() ? "causal" : "bidirectional",
+          FusedAttention.origin(m.graph(), b)
+              .map(o -> "fused " + o + ", expanded")
+              .orElse(b.probabilitiesTensor()));
     }
     if (map.unsupported().isEmpty()) {
       out.println("\nunsupported: none");

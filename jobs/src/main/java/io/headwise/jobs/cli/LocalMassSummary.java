@@ -4,9 +4,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The demo's printed table of {@code local_mass_16} per layer and head. A head_stats value is a mean over the valid
- * queries of one length bucket, so the share across buckets is the mean weighted by each bucket's {@code n_queries}:
- * summing the buckets (as an earlier version did) printed "shares" up to the number of buckets.
+ * The demo's printed table of {@code local_mass_16} per layer and head. A head_stats value is a
+ * mean over the valid queries of one length bucket, so the share across buckets is the mean
+ * weighted by each bucket's {@code n_queries}: summing the buckets (as an earlier version did)
+ * printed "shares" up to the number of buckets.
  */
 final class LocalMassSummary {
   /** One head_stats row of the statistic: a bucket's mean and the queries it averages over. */
@@ -32,11 +33,16 @@ final class LocalMassSummary {
     return sum;
   }
 
-  /** The table as printed by {@code headwise demo}: a header line, a column line, one line per layer. */
+  /**
+   * The table as printed by {@code headwise demo}: a header line, a column line, one line per
+   * layer.
+   */
   static String render(List<BucketValue> rows) {
     double[][] v = weightedMeans(rows);
-    StringBuilder s = new StringBuilder("local_mass_16 per layer (rows) and head (columns): share of attention within"
-        + " 16 tokens, mean over all profiled queries (length buckets weighted by their query counts)\n");
+    StringBuilder s =
+        new StringBuilder(
+            "local_mass_16 per layer (rows) and head (columns): share of attention within"
+                + " 16 tokens, mean over all profiled queries (length buckets weighted by their query counts)\n");
     s.append("layer");
     int heads = v.length == 0 ? 0 : v[0].length;
     for (int h = 0; h < heads; h++) {

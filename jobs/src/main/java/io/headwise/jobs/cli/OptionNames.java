@@ -1,8 +1,9 @@
 package io.headwise.jobs.cli;
 
 /**
- * Every command-line option name, declared once. Config files use the same names without the leading dashes
- * (e.g. {@code warehouse=/data/hw}); precedence is command line &gt; config file &gt; default.
+ * Every command-line option name, declared once. Config files use the same names without the
+ * leading dashes (e.g. {@code warehouse=/data/hw}); precedence is command line &gt; config file
+ * &gt; default.
  */
 public final class OptionNames {
   public static final String CONFIG = "--config";

@@ -15,9 +15,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 
 /**
- * Writes the options of every {@code headwise} subcommand, read from the picocli model, as JSON: the build runs it
- * ({@code jobs/target/headwise-options.json}) and the Airflow DAG checks compare each task's {@code java_class} and
- * {@code application_args} with it, so the commands themselves stay the one source of truth for their options.
+ * Writes the options of every {@code headwise} subcommand, read from the picocli model, as JSON:
+ * the build runs it ({@code jobs/target/headwise-options.json}) and the Airflow DAG checks compare
+ * each task's {@code java_class} and {@code application_args} with it, so the commands themselves
+ * stay the one source of truth for their options.
  */
 public final class OptionsManifest {
   private OptionsManifest() {}
@@ -37,7 +38,10 @@ public final class OptionsManifest {
     Files.writeString(out, text + "\n");
   }
 
-  /** The manifest: one entry per subcommand with its class, whether it is a spark-submit main, and its options. */
+  /**
+   * The manifest: one entry per subcommand with its class, whether it is a spark-submit main, and
+   * its options.
+   */
   static ObjectNode manifest(ObjectMapper json) {
     ObjectNode root = json.createObjectNode();
     root.put("generated_by", OptionsManifest.class.getName());

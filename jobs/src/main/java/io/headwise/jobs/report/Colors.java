@@ -6,13 +6,16 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The report's colours: the viridis scale for continuous values, a colour-blind-safe categorical palette
- * (Okabe-Ito) for head kinds and planning methods, and the helpers that shade and pick readable text.
+ * The report's colours: the viridis scale for continuous values, a colour-blind-safe categorical
+ * palette (Okabe-Ito) for head kinds and planning methods, and the helpers that shade and pick
+ * readable text.
  */
 final class Colors {
   /** Viridis sampled at 0, 0.1, ..., 1 (matplotlib's values); interpolated linearly in between. */
-  private static final int[] VIRIDIS = {0x440154, 0x482475, 0x414487, 0x355f8d, 0x2a788e, 0x21918c, 0x22a884,
-      0x44bf70, 0x7ad151, 0xbddf26, 0xfde725};
+  private static final int[] VIRIDIS = {
+    0x440154, 0x482475, 0x414487, 0x355f8d, 0x2a788e, 0x21918c, 0x22a884, 0x44bf70, 0x7ad151,
+    0xbddf26, 0xfde725
+  };
 
   static final String MISSING = "#e5e7eb";
   static final String BASELINE = "#6b7280";
@@ -22,8 +25,9 @@ final class Colors {
   static final Map<String, String> KINDS;
 
   private static final Map<String, String> METHODS;
-  private static final List<String> EXTRA = List.of("#999933", "#882255", "#44aa99", "#332288", "#aa4499",
-      "#117733", "#88ccee", "#ddcc77");
+  private static final List<String> EXTRA =
+      List.of(
+          "#999933", "#882255", "#44aa99", "#332288", "#aa4499", "#117733", "#88ccee", "#ddcc77");
 
   static {
     KINDS = new LinkedHashMap<>();

@@ -1,6 +1,9 @@
 package io.headwise.jobs.report;
 
-/** A linear map from [min, max] to the viridis colour scale; a constant range maps to the middle colour. */
+/**
+ * A linear map from [min, max] to the viridis colour scale; a constant range maps to the middle
+ * colour.
+ */
 record ContinuousScale(double min, double max) {
   /** The scale over the finite values of {@code values}. */
   static ContinuousScale over(double[] values) {

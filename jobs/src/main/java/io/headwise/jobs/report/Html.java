@@ -1,13 +1,16 @@
 package io.headwise.jobs.report;
 
 /**
- * Escaping for text and attribute values in the report's HTML and in its inline SVG, which must also be well-formed
- * XML: the five XML special characters become character references and control characters are dropped.
+ * Escaping for text and attribute values in the report's HTML and in its inline SVG, which must
+ * also be well-formed XML: the five XML special characters become character references and control
+ * characters are dropped.
  */
 final class Html {
   private Html() {}
 
-  /** {@code s} safe as HTML/XML text or as a quoted attribute value; null becomes the empty string. */
+  /**
+   * {@code s} safe as HTML/XML text or as a quoted attribute value; null becomes the empty string.
+   */
   static String esc(String s) {
     if (s == null) {
       return "";
@@ -35,7 +38,10 @@ final class Html {
     return b.toString();
   }
 
-  /** A fragment id made of {@code [a-z0-9-]} from arbitrary names (ids of sections, never user-visible). */
+  /**
+   * A fragment id made of {@code [a-z0-9-]} from arbitrary names (ids of sections, never
+   * user-visible).
+   */
   static String anchor(String... parts) {
     StringBuilder b = new StringBuilder();
     for (String p : parts) {

@@ -4,13 +4,19 @@ import java.math.BigDecimal;
 import java.math.MathContext;
 import java.util.Locale;
 
-/** Number formatting for people (report and command summaries): 4 significant digits, scientific notation only for very small or large values. */
+/**
+ * Number formatting for people (report and command summaries): 4 significant digits, scientific
+ * notation only for very small or large values.
+ */
 public final class Numbers {
   static final String MISSING = "\u2014";
 
   private Numbers() {}
 
-  /** {@code x} to 4 significant digits ("0.6594", "3.977", "6416", "6.25e-4"); null/NaN give an em dash. */
+  /**
+   * {@code x} to 4 significant digits ("0.6594", "3.977", "6416", "6.25e-4"); null/NaN give an em
+   * dash.
+   */
   public static String format(Double x) {
     return x == null ? MISSING : format(x.doubleValue(), 4);
   }

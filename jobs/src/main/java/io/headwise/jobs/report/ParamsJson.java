@@ -12,15 +12,20 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Reads the JSON objects stored in the tables ({@code params}, {@code config}, {@code versions}) as flat ordered
- * maps ({@code solver.status}), and splits a plan's per-row params into the plan-level part (same value in every
- * row) and the per-head part (scores, ranks).
+ * Reads the JSON objects stored in the tables ({@code params}, {@code config}, {@code versions}) as
+ * flat ordered maps ({@code solver.status}), and splits a plan's per-row params into the plan-level
+ * part (same value in every row) and the per-head part (scores, ranks).
  */
 final class ParamsJson {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  /** A plan's params: values shared by every row, and the keys whose values differ between heads. */
-  record Split(Map<String, JsonNode> planLevel, List<String> perHeadKeys, List<Map<String, JsonNode>> rows) {}
+  /**
+   * A plan's params: values shared by every row, and the keys whose values differ between heads.
+   */
+  record Split(
+      Map<String, JsonNode> planLevel,
+      List<String> perHeadKeys,
+      List<Map<String, JsonNode>> rows) {}
 
   private ParamsJson() {}
 
@@ -88,7 +93,10 @@ final class ParamsJson {
     return new Split(plan, perHead, rows);
   }
 
-  /** A value as display text: strings unquoted, numbers to 4 significant digits, arrays/objects as compact JSON. */
+  /**
+   * A value as display text: strings unquoted, numbers to 4 significant digits, arrays/objects as
+   * compact JSON.
+   */
   static String text(JsonNode v) {
     if (v == null || v.isNull() || v.isMissingNode()) {
       return Numbers.MISSING;
@@ -117,7 +125,10 @@ final class ParamsJson {
 
   /** True for a short scalar worth showing among a plan's highlights. */
   static boolean isShortScalar(JsonNode v) {
-    return v != null && (v.isNumber() || v.isBoolean() || (v.isTextual() && v.asText().length() <= 40)
-        || (v.isArray() && v.size() <= 6 && v.toString().length() <= 48));
+    return v != null
+        && (v.isNumber()
+            || v.isBoolean()
+            || (v.isTextual() && v.asText().length() <= 40)
+            || (v.isArray() && v.size() <= 6 && v.toString().length() <= 48));
   }
 }

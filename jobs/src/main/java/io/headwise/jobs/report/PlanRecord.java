@@ -14,7 +14,9 @@ public record PlanRecord(PlanMeta meta, List<PlanRow> rows) {
     return meta.planId();
   }
 
-  /** {@code kv_head} or {@code query_head}, from the rows ({@code kv_head} for a plan without rows). */
+  /**
+   * {@code kv_head} or {@code query_head}, from the rows ({@code kv_head} for a plan without rows).
+   */
   public String granularity() {
     return rows.isEmpty() ? PlanRow.KV_HEAD : rows.get(0).granularity();
   }

@@ -6,9 +6,10 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Everything the report shows, as plain records read from the warehouse: lineage, head statistics, plans,
- * evaluations and quantization plans. {@code missingTables} names the tables that do not exist yet (their sections
- * say so); {@code filters} describes the model / stats-run filters applied, empty when none.
+ * Everything the report shows, as plain records read from the warehouse: lineage, head statistics,
+ * plans, evaluations and quantization plans. {@code missingTables} names the tables that do not
+ * exist yet (their sections say so); {@code filters} describes the model / stats-run filters
+ * applied, empty when none.
  */
 public record ReportData(
     String warehouse,

@@ -1,10 +1,14 @@
 package io.headwise.jobs.report;
 
-/** The report's inline stylesheet: system fonts only, so the file renders offline exactly as shipped. */
+/**
+ * The report's inline stylesheet: system fonts only, so the file renders offline exactly as
+ * shipped.
+ */
 final class ReportStyle {
   private ReportStyle() {}
 
-  static final String CSS = """
+  static final String CSS =
+      """
       :root { --fg: #1f2937; --muted: #6b7280; --line: #e5e7eb; --bg: #f6f7f9; --card: #ffffff; --accent: #1d4ed8; }
       * { box-sizing: border-box; }
       html { -webkit-text-size-adjust: 100%; }

@@ -11,14 +11,17 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Which statistics the report draws for one length bucket, in display order: {@code entropy_mean}, one sink mass
- * ({@code sink_mass_4} or the smallest present), two local masses (windows nearest N/16 and N/4), one stream
- * deviation (S = 4 or the smallest S, the middle window below N), the measured {@code output_kl_s{S}_w{w}} chosen
- * the same way when the profile has it, the heavy-hitter share nearest 10 %, then
- * {@code echo_score}, {@code induction_score} and {@code needle_mass} when present.
+ * Which statistics the report draws for one length bucket, in display order: {@code entropy_mean},
+ * one sink mass ({@code sink_mass_4} or the smallest present), two local masses (windows nearest
+ * N/16 and N/4), one stream deviation (S = 4 or the smallest S, the middle window below N), the
+ * measured {@code output_kl_s{S}_w{w}} chosen the same way when the profile has it, the
+ * heavy-hitter share nearest 10 %, then {@code echo_score}, {@code induction_score} and {@code
+ * needle_mass} when present.
  */
 final class StatChoice {
-  /** The measured per-head output sensitivity some profile runs add (not a probability statistic). */
+  /**
+   * The measured per-head output sensitivity some profile runs add (not a probability statistic).
+   */
   private static final Pattern OUTPUT_KL = Pattern.compile("output_kl_s(\\d+)_w(\\d+)");
 
   private StatChoice() {}
@@ -65,10 +68,12 @@ final class StatChoice {
     }
     TreeSet<Integer> heavy = values(available, StatNames::heavyHitterPercent);
     if (!heavy.isEmpty()) {
-      out.add(StatNames.heavyHitterShare(heavy.stream().min(Comparator.comparingInt(p -> Math.abs(p - 10)))
-          .orElseThrow()));
+      out.add(
+          StatNames.heavyHitterShare(
+              heavy.stream().min(Comparator.comparingInt(p -> Math.abs(p - 10))).orElseThrow()));
     }
-    for (String s : List.of(StatNames.ECHO_SCORE, StatNames.INDUCTION_SCORE, StatNames.NEEDLE_MASS)) {
+    for (String s :
+        List.of(StatNames.ECHO_SCORE, StatNames.INDUCTION_SCORE, StatNames.NEEDLE_MASS)) {
       if (available.contains(s)) {
         out.add(s);
       }
@@ -92,30 +97,46 @@ final class StatChoice {
     }
     OptionalInt v;
     if ((v = StatNames.sinkTokens(stat)).isPresent()) {
-      return "mass on the first " + v.getAsInt() + " token" + (v.getAsInt() == 1 ? "" : "s") + " (attention sinks)";
+      return "mass on the first "
+          + v.getAsInt()
+          + " token"
+          + (v.getAsInt() == 1 ? "" : "s")
+          + " (attention sinks)";
     }
     if ((v = StatNames.localWindow(stat)).isPresent()) {
       return "mass on the " + v.getAsInt() + " most recent keys (local band)";
     }
     if ((v = StatNames.deviationWindow(stat)).isPresent()) {
-      return "output error when keeping only " + StatNames.deviationSinks(stat).getAsInt() + " sinks + a window of "
-          + v.getAsInt() + "; low = streamable";
+      return "output error when keeping only "
+          + StatNames.deviationSinks(stat).getAsInt()
+          + " sinks + a window of "
+          + v.getAsInt()
+          + "; low = streamable";
     }
     Matcher kl = OUTPUT_KL.matcher(stat);
     if (kl.matches()) {
-      return "output KL when only this head's kv group keeps " + kl.group(1) + " sinks + a window of " + kl.group(2)
+      return "output KL when only this head's kv group keeps "
+          + kl.group(1)
+          + " sinks + a window of "
+          + kl.group(2)
           + " (measured)";
     }
     if ((v = StatNames.heavyHitterPercent(stat)).isPresent()) {
       return "share of attention held by the top " + v.getAsInt() + " % of keys";
     }
     if ((v = StatNames.coverageWindow(stat)).isPresent()) {
-      return "mass on " + StatNames.coverageSinks(stat).getAsInt() + " sinks + a window of " + v.getAsInt();
+      return "mass on "
+          + StatNames.coverageSinks(stat).getAsInt()
+          + " sinks + a window of "
+          + v.getAsInt();
     }
     return "";
   }
 
-  /** The measured {@code output_kl_s{S}_w{w}} sensitivity (S = 4 or the smallest, middle window below N), or null. */
+  /**
+   * The measured {@code output_kl_s{S}_w{w}} sensitivity (S = 4 or the smallest, middle window
+   * below N), or null.
+   */
   private static String outputKl(Collection<String> available, int bucket) {
     TreeSet<Integer> sinks = new TreeSet<>();
     for (String stat : available) {
@@ -141,7 +162,8 @@ final class StatChoice {
     return "output_kl_s" + s + "_w" + pool.get(pool.size() / 2);
   }
 
-  private static TreeSet<Integer> values(Collection<String> stats, java.util.function.Function<String, OptionalInt> f) {
+  private static TreeSet<Integer> values(
+      Collection<String> stats, java.util.function.Function<String, OptionalInt> f) {
     TreeSet<Integer> out = new TreeSet<>();
     for (String s : stats) {
       f.apply(s).ifPresent(out::add);

@@ -29,10 +29,20 @@ public final class CalibrationRows {
 
   /** A row of {@link #SAMPLE_SCHEMA}. */
   public static Row toRow(CalibrationSample s, Long seed) {
-    return RowFactory.create(s.sampleId(), boxed(s.inputIds()),
-        s.attentionMask() == null ? null : boxed(s.attentionMask()), s.source(), s.length(),
-        opt(s.repeatStart()), opt(s.repeatPeriod()), opt(s.repeatCount()), opt(s.needleStart()), opt(s.needleEnd()),
-        opt(s.answerStart()), opt(s.answerEnd()), seed);
+    return RowFactory.create(
+        s.sampleId(),
+        boxed(s.inputIds()),
+        s.attentionMask() == null ? null : boxed(s.attentionMask()),
+        s.source(),
+        s.length(),
+        opt(s.repeatStart()),
+        opt(s.repeatPeriod()),
+        opt(s.repeatCount()),
+        opt(s.needleStart()),
+        opt(s.needleEnd()),
+        opt(s.answerStart()),
+        opt(s.answerEnd()),
+        seed);
   }
 
   /** A full calibration_samples row. */
@@ -51,12 +61,25 @@ public final class CalibrationRows {
   public static CalibrationSample fromRow(Row r) {
     String id = String.valueOf(r.get(r.fieldIndex("sample_id")));
     int[] ids = ints(r.getList(r.fieldIndex("input_ids")));
-    int[] mask = has(r, "attention_mask") && !r.isNullAt(r.fieldIndex("attention_mask"))
-        ? ints(r.getList(r.fieldIndex("attention_mask"))) : null;
-    String source = has(r, "source") && !r.isNullAt(r.fieldIndex("source"))
-        ? r.getString(r.fieldIndex("source")) : CalibrationSample.SOURCE_IDS;
-    return new CalibrationSample(id, ids, mask, source, intOr(r, "repeat_start"), intOr(r, "repeat_period"),
-        intOr(r, "repeat_count"), intOr(r, "needle_start"), intOr(r, "needle_end"), intOr(r, "answer_start"),
+    int[] mask =
+        has(r, "attention_mask") && !r.isNullAt(r.fieldIndex("attention_mask"))
+            ? ints(r.getList(r.fieldIndex("attention_mask")))
+            : null;
+    String source =
+        has(r, "source") && !r.isNullAt(r.fieldIndex("source"))
+            ? r.getString(r.fieldIndex("source"))
+            : CalibrationSample.SOURCE_IDS;
+    return new CalibrationSample(
+        id,
+        ids,
+        mask,
+        source,
+        intOr(r, "repeat_start"),
+        intOr(r, "repeat_period"),
+        intOr(r, "repeat_count"),
+        intOr(r, "needle_start"),
+        intOr(r, "needle_end"),
+        intOr(r, "answer_start"),
         intOr(r, "answer_end"));
   }
 

@@ -22,10 +22,11 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 
 /**
- * Reads calibration samples from {@code --calibration} sources: JSONL files (one object per line with
- * {@code input_ids} and optional {@code attention_mask}, {@code source}, {@code sample_id} and probe fields), or
- * Delta/Parquet tables with an {@code input_ids} column (a table with a {@code model_id} column is filtered to the
- * model). The result has the sample columns of {@code calibration_samples}.
+ * Reads calibration samples from {@code --calibration} sources: JSONL files (one object per line
+ * with {@code input_ids} and optional {@code attention_mask}, {@code source}, {@code sample_id} and
+ * probe fields), or Delta/Parquet tables with an {@code input_ids} column (a table with a {@code
+ * model_id} column is filtered to the model). The result has the sample columns of {@code
+ * calibration_samples}.
  */
 public final class CalibrationSources {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -35,7 +36,8 @@ public final class CalibrationSources {
   /** All samples of all sources, as one DataFrame. */
   public static Dataset<Row> read(SparkSession spark, List<String> sources, String modelId) {
     if (sources == null || sources.isEmpty()) {
-      throw new HeadwiseException("no --calibration source given: pass a JSONL file or a Delta/Parquet table");
+      throw new HeadwiseException(
+          "no --calibration source given: pass a JSONL file or a Delta/Parquet table");
     }
     Dataset<Row> all = null;
     for (String src : sources) {
@@ -50,7 +52,8 @@ public final class CalibrationSources {
     if (!Files.exists(p)) {
       throw new HeadwiseException("calibration source not found: " + src);
     }
-    if (Files.isRegularFile(p) && (src.endsWith(".jsonl") || src.endsWith(".json") || src.endsWith(".ndjson"))) {
+    if (Files.isRegularFile(p)
+        && (src.endsWith(".jsonl") || src.endsWith(".json") || src.endsWith(".ndjson"))) {
       List<Row> rows = new ArrayList<>();
       for (CalibrationSample s : readJsonl(p)) {
         rows.add(CalibrationRows.toRow(s, null));
@@ -61,22 +64,35 @@ public final class CalibrationSources {
     if (Files.isDirectory(p.resolve("_delta_log"))) {
       d = spark.read().format("delta").load(src);
       if (Arrays.asList(d.columns()).contains(Tables.ATTEMPT_ID.getName())
-          && p.toAbsolutePath().normalize().getFileName().toString().equals(Tables.CALIBRATION_SAMPLES.name())) {
-        // a warehouse's calibration_samples: only the rows of succeeded, current attempts (see CurrentRows)
-        d = new Warehouse(spark, p.toAbsolutePath().normalize().getParent()).read(Tables.CALIBRATION_SAMPLES)
-            .orElseThrow();
+          && p.toAbsolutePath()
+              .normalize()
+              .getFileName()
+              .toString()
+              .equals(Tables.CALIBRATION_SAMPLES.name())) {
+        // a warehouse's calibration_samples: only the rows of succeeded, current attempts (see
+        // CurrentRows)
+        d =
+            new Warehouse(spark, p.toAbsolutePath().normalize().getParent())
+                .read(Tables.CALIBRATION_SAMPLES)
+                .orElseThrow();
       }
     } else {
       try {
         d = spark.read().parquet(src);
       } catch (RuntimeException e) {
-        throw new HeadwiseException("calibration source " + src + " is neither a JSONL file nor a Delta/Parquet"
-            + " table: " + e.getMessage(), e);
+        throw new HeadwiseException(
+            "calibration source "
+                + src
+                + " is neither a JSONL file nor a Delta/Parquet"
+                + " table: "
+                + e.getMessage(),
+            e);
       }
     }
     List<String> cols = Arrays.asList(d.columns());
     if (!cols.contains("input_ids")) {
-      throw new HeadwiseException("calibration table " + src + " has no input_ids column (columns: " + cols + ")");
+      throw new HeadwiseException(
+          "calibration table " + src + " has no input_ids column (columns: " + cols + ")");
     }
     if (cols.contains("model_id")) {
       d = d.filter(functions.col("model_id").equalTo(modelId));
@@ -86,8 +102,12 @@ public final class CalibrationSources {
       if (cols.contains(f.name())) {
         select.add(functions.col(f.name()).cast(f.dataType()).as(f.name()));
       } else if (f.name().equals("sample_id")) {
-        select.add(functions.concat(functions.lit(p.getFileName() + ":"),
-            functions.monotonically_increasing_id().cast(DataTypes.StringType)).as("sample_id"));
+        select.add(
+            functions
+                .concat(
+                    functions.lit(p.getFileName() + ":"),
+                    functions.monotonically_increasing_id().cast(DataTypes.StringType))
+                .as("sample_id"));
       } else if (f.name().equals("length")) {
         select.add(functions.size(functions.col("input_ids")).as("length"));
       } else if (f.name().equals("source")) {
@@ -115,26 +135,47 @@ public final class CalibrationSources {
         try {
           o = JSON.readTree(line);
         } catch (IOException e) {
-          throw new HeadwiseException("calibration file " + file + " line " + n + " is not valid JSON", e);
+          throw new HeadwiseException(
+              "calibration file " + file + " line " + n + " is not valid JSON", e);
         }
         if (o == null || !o.isObject() || !o.has("input_ids") || !o.get("input_ids").isArray()) {
-          throw new HeadwiseException("calibration file " + file + " line " + n
-              + " needs an object with an input_ids array");
+          throw new HeadwiseException(
+              "calibration file "
+                  + file
+                  + " line "
+                  + n
+                  + " needs an object with an input_ids array");
         }
         int[] ids = ints(o.get("input_ids"), file, n, "input_ids");
-        int[] mask = o.hasNonNull("attention_mask") ? ints(o.get("attention_mask"), file, n, "attention_mask") : null;
+        int[] mask =
+            o.hasNonNull("attention_mask")
+                ? ints(o.get("attention_mask"), file, n, "attention_mask")
+                : null;
         String id = o.hasNonNull("sample_id") ? o.get("sample_id").asText() : base + ":" + n;
-        String source = o.hasNonNull("source") ? o.get("source").asText() : CalibrationSample.SOURCE_IDS;
+        String source =
+            o.hasNonNull("source") ? o.get("source").asText() : CalibrationSample.SOURCE_IDS;
         try {
-          out.add(new CalibrationSample(id, ids, mask, source, intOr(o, "repeat_start"), intOr(o, "repeat_period"),
-              intOr(o, "repeat_count"), intOr(o, "needle_start"), intOr(o, "needle_end"), intOr(o, "answer_start"),
-              intOr(o, "answer_end")));
+          out.add(
+              new CalibrationSample(
+                  id,
+                  ids,
+                  mask,
+                  source,
+                  intOr(o, "repeat_start"),
+                  intOr(o, "repeat_period"),
+                  intOr(o, "repeat_count"),
+                  intOr(o, "needle_start"),
+                  intOr(o, "needle_end"),
+                  intOr(o, "answer_start"),
+                  intOr(o, "answer_end")));
         } catch (HeadwiseException e) {
-          throw new HeadwiseException("calibration file " + file + " line " + n + ": " + e.getMessage(), e);
+          throw new HeadwiseException(
+              "calibration file " + file + " line " + n + ": " + e.getMessage(), e);
         }
       }
     } catch (IOException e) {
-      throw new HeadwiseException("cannot read calibration file " + file + ": " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "cannot read calibration file " + file + ": " + e.getMessage(), e);
     }
     if (out.isEmpty()) {
       throw new HeadwiseException("calibration file " + file + " holds no samples");
@@ -144,13 +185,22 @@ public final class CalibrationSources {
 
   private static int[] ints(JsonNode a, Path file, int line, String field) {
     if (!a.isArray()) {
-      throw new HeadwiseException("calibration file " + file + " line " + line + ": " + field + " must be an array");
+      throw new HeadwiseException(
+          "calibration file " + file + " line " + line + ": " + field + " must be an array");
     }
     int[] v = new int[a.size()];
     for (int i = 0; i < v.length; i++) {
       if (!a.get(i).isIntegralNumber()) {
-        throw new HeadwiseException("calibration file " + file + " line " + line + ": " + field + "[" + i
-            + "] is not an int");
+        throw new HeadwiseException(
+            "calibration file "
+                + file
+                + " line "
+                + line
+                + ": "
+                + field
+                + "["
+                + i
+                + "] is not an int");
       }
       v[i] = a.get(i).intValue();
     }

@@ -25,9 +25,10 @@ import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Row;
 
 /**
- * Evaluates plans on one partition of held-out samples: the dense model and each plan's exported graph
- * ({@code HeadwiseAttention} nodes, run in memory) process the same batches — samples of equal length and probe kind
- * together, so that encoder plans see no padding — and the comparison sums are emitted per plan, serialized.
+ * Evaluates plans on one partition of held-out samples: the dense model and each plan's exported
+ * graph ({@code HeadwiseAttention} nodes, run in memory) process the same batches — samples of
+ * equal length and probe kind together, so that encoder plans see no padding — and the comparison
+ * sums are emitted per plan, serialized.
  */
 public final class EvaluatePartition implements MapPartitionsFunction<Row, OutputComparisonRecord> {
   private static final long serialVersionUID = 1L;
@@ -43,7 +44,11 @@ public final class EvaluatePartition implements MapPartitionsFunction<Row, Outpu
   private final int threads;
   private final int batchSize;
 
-  public EvaluatePartition(ModelRef model, List<PlanToEvaluate> plans, ExecutionProvider ep, int threads,
+  public EvaluatePartition(
+      ModelRef model,
+      List<PlanToEvaluate> plans,
+      ExecutionProvider ep,
+      int threads,
       int batchSize) {
     this.model = model;
     this.plans = List.copyOf(plans);
@@ -60,19 +65,30 @@ public final class EvaluatePartition implements MapPartitionsFunction<Row, Outpu
       return java.util.Collections.emptyIterator();
     }
     ModelRef.Loaded loaded = model.load();
-    ModelLimits limits = ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph()));
+    ModelLimits limits =
+        ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph()));
     List<CalibrationSample> checked = SampleChecks.validate(samples, limits, false);
     ExecutionProvider device = ProfilePartition.taskDevice(ep);
-    ModelRunner dense = RUNNERS.computeIfAbsent(model.modelId() + "|dense|" + device, k ->
-        new ModelRunner(loaded.model(), loaded.model().proto(), device, threads, limits.vocabSize()));
+    ModelRunner dense =
+        RUNNERS.computeIfAbsent(
+            model.modelId() + "|dense|" + device,
+            k ->
+                new ModelRunner(
+                    loaded.model(), loaded.model().proto(), device, threads, limits.vocabSize()));
     Map<String, OutputComparison> byPlan = new LinkedHashMap<>();
     List<ModelRunner> runners = new ArrayList<>();
     for (PlanToEvaluate p : plans) {
-      String key = model.modelId() + "|" + p.meta().planId() + "|" + p.rows().hashCode() + "|" + device;
-      runners.add(RUNNERS.computeIfAbsent(key, k -> {
-        ModelProto proto = HeadwiseAttentionExporter.rewrite(loaded.model(), loaded.map(), p.meta(), p.rows());
-        return new ModelRunner(loaded.model(), proto, device, threads, limits.vocabSize());
-      }));
+      String key =
+          model.modelId() + "|" + p.meta().planId() + "|" + p.rows().hashCode() + "|" + device;
+      runners.add(
+          RUNNERS.computeIfAbsent(
+              key,
+              k -> {
+                ModelProto proto =
+                    HeadwiseAttentionExporter.rewrite(
+                        loaded.model(), loaded.map(), p.meta(), p.rows());
+                return new ModelRunner(loaded.model(), proto, device, threads, limits.vocabSize());
+              }));
       byPlan.put(p.meta().planId(), new OutputComparison());
     }
     Map<String, List<CalibrationSample>> groups = new TreeMap<>();
@@ -87,8 +103,9 @@ public final class EvaluatePartition implements MapPartitionsFunction<Row, Outpu
         ModelRunner.Output ref = dense.run(batch);
         for (int p = 0; p < plans.size(); p++) {
           ModelRunner.Output out = runners.get(p).run(batch);
-          byPlan.get(plans.get(p).meta().planId()).add(batch, ref.values(), out.values(), ref.lastDim(),
-              ref.logits());
+          byPlan
+              .get(plans.get(p).meta().planId())
+              .add(batch, ref.values(), out.values(), ref.lastDim(), ref.logits());
         }
       }
     }

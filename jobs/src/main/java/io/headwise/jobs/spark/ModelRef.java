@@ -15,10 +15,10 @@ import org.apache.spark.SparkFiles;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * How executors find the model: by its path on a shared filesystem, or through {@code SparkContext.addFile} (the
- * model file and its external-data files, which then sit together in the executor's SparkFiles directory), or on
- * the classpath for the embedded default model. Executors load it once per JVM and check its model id against the
- * driver's.
+ * How executors find the model: by its path on a shared filesystem, or through {@code
+ * SparkContext.addFile} (the model file and its external-data files, which then sit together in the
+ * executor's SparkFiles directory), or on the classpath for the embedded default model. Executors
+ * load it once per JVM and check its model id against the driver's.
  */
 public record ModelRef(String source, String modelId, boolean shipped) implements Serializable {
   /** A loaded model and its attention map. */
@@ -41,35 +41,50 @@ public record ModelRef(String source, String modelId, boolean shipped) implement
 
   private static List<String> externalLocations(OnnxModel model) {
     java.util.TreeSet<String> locs = new java.util.TreeSet<>();
-    model.graph().getInitializerList().forEach(t -> t.getExternalDataList().forEach(e -> {
-      if (e.getKey().equals("location")) {
-        locs.add(e.getValue());
-      }
-    }));
+    model
+        .graph()
+        .getInitializerList()
+        .forEach(
+            t ->
+                t.getExternalDataList()
+                    .forEach(
+                        e -> {
+                          if (e.getKey().equals("location")) {
+                            locs.add(e.getValue());
+                          }
+                        }));
     return List.copyOf(locs);
   }
 
   /** The model and its attention map in this JVM (loaded once). */
   public Loaded load() {
-    return CACHE.computeIfAbsent(modelId, id -> {
-      OnnxModel m;
-      if (source.equals(DefaultModel.NAME)) {
-        m = DefaultModel.load();
-      } else {
-        Path p = Path.of(source);
-        if (shipped) {
-          Path local = Path.of(SparkFiles.get(p.getFileName().toString()));
-          if (Files.exists(local)) {
-            p = local;
+    return CACHE.computeIfAbsent(
+        modelId,
+        id -> {
+          OnnxModel m;
+          if (source.equals(DefaultModel.NAME)) {
+            m = DefaultModel.load();
+          } else {
+            Path p = Path.of(source);
+            if (shipped) {
+              Path local = Path.of(SparkFiles.get(p.getFileName().toString()));
+              if (Files.exists(local)) {
+                p = local;
+              }
+            }
+            m = OnnxModel.load(p);
           }
-        }
-        m = OnnxModel.load(p);
-      }
-      if (!m.modelId().equals(modelId)) {
-        throw new HeadwiseException("the model at " + source + " on this executor has id " + m.modelId()
-            + " but the driver loaded " + modelId + "; give every node the same model file");
-      }
-      return new Loaded(m, AttentionLocator.locate(m).requireAttention(m.source()));
-    });
+          if (!m.modelId().equals(modelId)) {
+            throw new HeadwiseException(
+                "the model at "
+                    + source
+                    + " on this executor has id "
+                    + m.modelId()
+                    + " but the driver loaded "
+                    + modelId
+                    + "; give every node the same model file");
+          }
+          return new Loaded(m, AttentionLocator.locate(m).requireAttention(m.source()));
+        });
   }
 }

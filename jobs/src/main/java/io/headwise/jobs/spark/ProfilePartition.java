@@ -24,25 +24,26 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * Profiles one partition of samples of one length bucket on the executor: validates them against the model,
- * runs the instrumented graph through the per-JVM session cache (on the task's GPU when it has one) and emits partial
- * sums per head and statistic, plus per-sample token importance rows.
+ * Profiles one partition of samples of one length bucket on the executor: validates them against
+ * the model, runs the instrumented graph through the per-JVM session cache (on the task's GPU when
+ * it has one) and emits partial sums per head and statistic, plus per-sample token importance rows.
  */
 public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
   private static final long serialVersionUID = 1L;
 
   /** Output rows: {@code stat} partial sums or {@code importance} vectors. */
-  public static final StructType SCHEMA = new StructType()
-      .add("record_type", DataTypes.StringType, false)
-      .add("length_bucket", DataTypes.IntegerType, false)
-      .add("layer", DataTypes.IntegerType, false)
-      .add("head", DataTypes.IntegerType, true)
-      .add("stat", DataTypes.StringType, true)
-      .add("sum", DataTypes.DoubleType, true)
-      .add("count", DataTypes.DoubleType, true)
-      .add("denominator", DataTypes.DoubleType, true)
-      .add("sample_id", DataTypes.StringType, true)
-      .add("importance", DataTypes.createArrayType(DataTypes.FloatType, false), true);
+  public static final StructType SCHEMA =
+      new StructType()
+          .add("record_type", DataTypes.StringType, false)
+          .add("length_bucket", DataTypes.IntegerType, false)
+          .add("layer", DataTypes.IntegerType, false)
+          .add("head", DataTypes.IntegerType, true)
+          .add("stat", DataTypes.StringType, true)
+          .add("sum", DataTypes.DoubleType, true)
+          .add("count", DataTypes.DoubleType, true)
+          .add("denominator", DataTypes.DoubleType, true)
+          .add("sample_id", DataTypes.StringType, true)
+          .add("importance", DataTypes.createArrayType(DataTypes.FloatType, false), true);
 
   private final ModelRef model;
   private final StatsConfig config;
@@ -58,8 +59,16 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
    * {@code sensitivityWindows} null: no sensitivity measurement; empty: the default window set of
    * {@link SensitivityProfiler#windowsFor}.
    */
-  public ProfilePartition(ModelRef model, StatsConfig config, ExecutionProvider ep, int threads, int batchSize,
-      boolean truncate, int bucket, List<Integer> sensitivityWindows, AttentionTiling tiling) {
+  public ProfilePartition(
+      ModelRef model,
+      StatsConfig config,
+      ExecutionProvider ep,
+      int threads,
+      int batchSize,
+      boolean truncate,
+      int bucket,
+      List<Integer> sensitivityWindows,
+      AttentionTiling tiling) {
     this.tiling = tiling;
     this.sensitivityWindows = sensitivityWindows == null ? null : List.copyOf(sensitivityWindows);
     this.model = model;
@@ -79,19 +88,41 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
       return java.util.Collections.emptyIterator();
     }
     ModelRef.Loaded loaded = model.load();
-    List<CalibrationSample> checked = SampleChecks.validate(samples,
-        ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())), truncate);
+    List<CalibrationSample> checked =
+        SampleChecks.validate(
+            samples,
+            ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())),
+            truncate);
     List<TokenImportance> importance = new ArrayList<>();
-    StatsAccumulator acc = new SampleProfiler(loaded.model(), loaded.map(), config, taskDevice(ep), threads,
-        batchSize, tiling).profile(bucket, checked, config.tokenImportance() ? importance::add : null);
+    StatsAccumulator acc =
+        new SampleProfiler(
+                loaded.model(), loaded.map(), config, taskDevice(ep), threads, batchSize, tiling)
+            .profile(bucket, checked, config.tokenImportance() ? importance::add : null);
     if (sensitivityWindows != null) {
-      acc.merge(new SensitivityProfiler(loaded.model(), loaded.map(), taskDevice(ep), threads,
-          config.streamSinks().get(0), sensitivityWindows).profile(bucket, checked, batchSize));
+      acc.merge(
+          new SensitivityProfiler(
+                  loaded.model(),
+                  loaded.map(),
+                  taskDevice(ep),
+                  threads,
+                  config.streamSinks().get(0),
+                  sensitivityWindows)
+              .profile(bucket, checked, batchSize));
     }
     List<Row> out = new ArrayList<>();
     for (StatsAccumulator.Partial p : acc.partials()) {
-      out.add(RowFactory.create("stat", p.bucket(), p.layer(), p.head(), p.stat(), p.sum(), p.count(),
-          p.denominator(), null, null));
+      out.add(
+          RowFactory.create(
+              "stat",
+              p.bucket(),
+              p.layer(),
+              p.head(),
+              p.stat(),
+              p.sum(),
+              p.count(),
+              p.denominator(),
+              null,
+              null));
     }
     for (TokenImportance t : importance) {
       List<Float> v = new ArrayList<>(t.values().length);
@@ -99,13 +130,25 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
         v.add(x);
       }
       // rows of a Row encoder hold Scala sequences for array columns
-      out.add(RowFactory.create("importance", bucket, t.layer(), null, null, null, null, null, t.sampleId(),
-          scala.jdk.javaapi.CollectionConverters.asScala(v)));
+      out.add(
+          RowFactory.create(
+              "importance",
+              bucket,
+              t.layer(),
+              null,
+              null,
+              null,
+              null,
+              null,
+              t.sampleId(),
+              scala.jdk.javaapi.CollectionConverters.asScala(v)));
     }
     return out.iterator();
   }
 
-  /** The task's GPU (spark.task.resource.gpu.amount) when it has one, else the configured provider. */
+  /**
+   * The task's GPU (spark.task.resource.gpu.amount) when it has one, else the configured provider.
+   */
   static ExecutionProvider taskDevice(ExecutionProvider ep) {
     TaskContext ctx = TaskContext.get();
     if (ctx == null || ep.kind() == ExecutionProvider.Kind.CPU) {

@@ -19,17 +19,20 @@ import org.apache.spark.sql.Row;
 import scala.Tuple2;
 
 /**
- * Captures Hessian sums over one partition of calibration samples on the executor (in-graph, through the per-JVM
- * session cache, on the task's GPU when it has one) and emits them in double as ((group, chunk), values) pairs of at
- * most {@link #CHUNK} values, plus one {@link #COUNTS} pair with the partition's tokens and sequences. The pairs of
- * all partitions are then summed per key.
+ * Captures Hessian sums over one partition of calibration samples on the executor (in-graph,
+ * through the per-JVM session cache, on the task's GPU when it has one) and emits them in double as
+ * ((group, chunk), values) pairs of at most {@link #CHUNK} values, plus one {@link #COUNTS} pair
+ * with the partition's tokens and sequences. The pairs of all partitions are then summed per key.
  */
 public final class QuantizeCapturePartition
     implements PairFlatMapFunction<Iterator<Row>, Tuple2<Integer, Integer>, double[]> {
   private static final long serialVersionUID = 1L;
 
-  /** Values per output row (8 MiB of doubles), so that a 14336² Hessian never travels as one record. */
+  /**
+   * Values per output row (8 MiB of doubles), so that a 14336² Hessian never travels as one record.
+   */
   public static final int CHUNK = 1 << 20;
+
   /** Group id of the row holding {@code [tokens, sequences]}. */
   public static final int COUNTS = -1;
 
@@ -41,8 +44,14 @@ public final class QuantizeCapturePartition
   private final int batchSize;
   private final boolean truncate;
 
-  public QuantizeCapturePartition(ModelRef model, List<HessianGroup> groups, CaptureConfig config,
-      ExecutionProvider ep, int threads, int batchSize, boolean truncate) {
+  public QuantizeCapturePartition(
+      ModelRef model,
+      List<HessianGroup> groups,
+      CaptureConfig config,
+      ExecutionProvider ep,
+      int threads,
+      int batchSize,
+      boolean truncate) {
     this.model = model;
     this.groups = List.copyOf(groups);
     this.config = config;
@@ -60,10 +69,21 @@ public final class QuantizeCapturePartition
       return Collections.emptyIterator();
     }
     ModelRef.Loaded loaded = model.load();
-    List<CalibrationSample> checked = SampleChecks.validate(samples,
-        ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())), truncate);
-    HessianSums sums = new HessianProfiler(loaded.model(), loaded.map(), groups, config,
-        ProfilePartition.taskDevice(ep), threads, batchSize).capture(checked);
+    List<CalibrationSample> checked =
+        SampleChecks.validate(
+            samples,
+            ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())),
+            truncate);
+    HessianSums sums =
+        new HessianProfiler(
+                loaded.model(),
+                loaded.map(),
+                groups,
+                config,
+                ProfilePartition.taskDevice(ep),
+                threads,
+                batchSize)
+            .capture(checked);
     List<Tuple2<Tuple2<Integer, Integer>, double[]>> out = new ArrayList<>();
     for (int g = 0; g < groups.size(); g++) {
       double[] s = sums.sum(g);
@@ -76,7 +96,8 @@ public final class QuantizeCapturePartition
     return out.iterator();
   }
 
-  private static Tuple2<Tuple2<Integer, Integer>, double[]> row(int group, int chunk, double[] values) {
+  private static Tuple2<Tuple2<Integer, Integer>, double[]> row(
+      int group, int chunk, double[] values) {
     return new Tuple2<>(new Tuple2<>(group, chunk), values);
   }
 }

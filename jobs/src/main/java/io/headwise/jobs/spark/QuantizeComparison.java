@@ -5,10 +5,10 @@ import io.headwise.profilers.eval.OutputComparison;
 import java.io.Serializable;
 
 /**
- * Mergeable sums comparing the quantized model with the original on the same held-out batches: the shared
- * {@link OutputComparison} (decoders: NLL of both, KL, top-1; encoders: cosine of hidden states per valid token) plus,
- * for encoders, the cosine similarity of mean-pooled embeddings (mean over valid tokens) per sample, which is what
- * sentence-embedding models serve.
+ * Mergeable sums comparing the quantized model with the original on the same held-out batches: the
+ * shared {@link OutputComparison} (decoders: NLL of both, KL, top-1; encoders: cosine of hidden
+ * states per valid token) plus, for encoders, the cosine similarity of mean-pooled embeddings (mean
+ * over valid tokens) per sample, which is what sentence-embedding models serve.
  */
 public final class QuantizeComparison implements Serializable {
   private static final long serialVersionUID = 1L;

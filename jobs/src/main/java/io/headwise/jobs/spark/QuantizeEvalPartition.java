@@ -19,8 +19,9 @@ import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Row;
 
 /**
- * Runs the original and the quantized model ({@link ModelRunner}) on one partition of held-out samples, in batches of
- * equal length (nothing padded, probe metadata ignored), and returns the partition's {@link QuantizeComparison}.
+ * Runs the original and the quantized model ({@link ModelRunner}) on one partition of held-out
+ * samples, in batches of equal length (nothing padded, probe metadata ignored), and returns the
+ * partition's {@link QuantizeComparison}.
  */
 public final class QuantizeEvalPartition implements MapPartitionsFunction<Row, QuantizeComparison> {
   private static final long serialVersionUID = 1L;
@@ -31,8 +32,8 @@ public final class QuantizeEvalPartition implements MapPartitionsFunction<Row, Q
   private final int threads;
   private final int batchSize;
 
-  public QuantizeEvalPartition(ModelRef original, ModelRef quantized, ExecutionProvider ep, int threads,
-      int batchSize) {
+  public QuantizeEvalPartition(
+      ModelRef original, ModelRef quantized, ExecutionProvider ep, int threads, int batchSize) {
     this.original = original;
     this.quantized = quantized;
     this.ep = ep;
@@ -43,10 +44,12 @@ public final class QuantizeEvalPartition implements MapPartitionsFunction<Row, Q
   @Override
   public Iterator<QuantizeComparison> call(Iterator<Row> rows) {
     List<CalibrationSample> samples = new ArrayList<>();
-    rows.forEachRemaining(r -> {
-      CalibrationSample s = CalibrationRows.fromRow(r);
-      samples.add(CalibrationSample.of(s.sampleId(), s.inputIds(), s.attentionMask(), s.source()));
-    });
+    rows.forEachRemaining(
+        r -> {
+          CalibrationSample s = CalibrationRows.fromRow(r);
+          samples.add(
+              CalibrationSample.of(s.sampleId(), s.inputIds(), s.attentionMask(), s.source()));
+        });
     if (samples.isEmpty()) {
       return Collections.emptyIterator();
     }

@@ -19,9 +19,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Graph edits of the quantize step on a model with embedded weights: every quantized linear becomes a
- * {@code com.microsoft::MatMulNBits} node (the export), or keeps its node with the dequantized weights in its
- * initializer (the partly quantized model that layer-by-layer recapture runs on).
+ * Graph edits of the quantize step on a model with embedded weights: every quantized linear becomes
+ * a {@code com.microsoft::MatMulNBits} node (the export), or keeps its node with the dequantized
+ * weights in its initializer (the partly quantized model that layer-by-layer recapture runs on).
  */
 public final class QuantizeExport {
   /** Metadata key under which the exported model records how it was quantized (a JSON object). */
@@ -30,11 +30,16 @@ public final class QuantizeExport {
   private QuantizeExport() {}
 
   /**
-   * {@code proto} with every linear of {@code order} that has a result replaced by {@code MatMulNBits} (nodes
-   * without a unique name get one), and {@code metadata} under {@link #METADATA_KEY}.
+   * {@code proto} with every linear of {@code order} that has a result replaced by {@code
+   * MatMulNBits} (nodes without a unique name get one), and {@code metadata} under {@link
+   * #METADATA_KEY}.
    */
-  public static ModelProto withMatMulNBits(ModelProto proto, List<LinearLayer> order,
-      Map<String, QuantizedLinear> results, int quantBits, String metadata) {
+  public static ModelProto withMatMulNBits(
+      ModelProto proto,
+      List<LinearLayer> order,
+      Map<String, QuantizedLinear> results,
+      int quantBits,
+      String metadata) {
     ModelProto.Builder b = proto.toBuilder();
     Map<String, String> names = uniqueNames(b.getGraphBuilder(), order);
     for (LinearLayer l : order) {
@@ -51,9 +56,15 @@ public final class QuantizeExport {
     return b.build();
   }
 
-  /** {@code proto} with the weights of {@code quantized} replaced by their dequantized values (fake quantization). */
-  public static ModelProto withDequantized(ModelProto proto, List<QuantizedLinear> quantized,
-      Map<String, LinearLayer> byOutput, int quantBits) {
+  /**
+   * {@code proto} with the weights of {@code quantized} replaced by their dequantized values (fake
+   * quantization).
+   */
+  public static ModelProto withDequantized(
+      ModelProto proto,
+      List<QuantizedLinear> quantized,
+      Map<String, LinearLayer> byOutput,
+      int quantBits) {
     GraphProto.Builder g = proto.getGraph().toBuilder();
     Map<String, Integer> initIndex = new HashMap<>();
     for (int i = 0; i < g.getInitializerCount(); i++) {
@@ -63,16 +74,23 @@ public final class QuantizeExport {
       LinearLayer l = byOutput.get(q.outputTensor());
       Integer idx = initIndex.get(l.weightName());
       if (idx == null) {
-        throw new HeadwiseException("weight " + l.weightName() + " of " + l.describe() + " is not an initializer");
+        throw new HeadwiseException(
+            "weight " + l.weightName() + " of " + l.describe() + " is not an initializer");
       }
       TensorProto t = g.getInitializer(idx);
       float[] outIn = q.weights(quantBits).dequantizeOutIn();
       int n = l.outFeatures();
       int k = l.inFeatures();
       float[] stored = l.weightOutIn() ? outIn : transpose(outIn, n, k);
-      g.setInitializer(idx, t.toBuilder().clearFloatData().clearInt32Data().clearExternalData()
-          .setDataLocation(TensorProto.DataLocation.DEFAULT)
-          .setRawData(ByteString.copyFrom(encode(stored, t.getDataType()))).build());
+      g.setInitializer(
+          idx,
+          t.toBuilder()
+              .clearFloatData()
+              .clearInt32Data()
+              .clearExternalData()
+              .setDataLocation(TensorProto.DataLocation.DEFAULT)
+              .setRawData(ByteString.copyFrom(encode(stored, t.getDataType())))
+              .build());
     }
     return proto.toBuilder().setGraph(g).build();
   }

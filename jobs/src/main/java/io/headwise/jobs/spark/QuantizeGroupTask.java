@@ -18,9 +18,10 @@ import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
 
 /**
- * Quantizes the linears of one {@link HessianGroup} where it runs (a Spark task): reads their weights from the model
- * file, runs RTN or GPTQ (the Hessian is the group's merged sum, symmetrised) in double, and returns packed
- * {@code MatMulNBits} tensors. Only packed codes travel back to the driver; Hessians never leave the executors.
+ * Quantizes the linears of one {@link HessianGroup} where it runs (a Spark task): reads their
+ * weights from the model file, runs RTN or GPTQ (the Hessian is the group's merged sum,
+ * symmetrised) in double, and returns packed {@code MatMulNBits} tensors. Only packed codes travel
+ * back to the driver; Hessians never leave the executors.
  */
 public final class QuantizeGroupTask implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -40,7 +41,10 @@ public final class QuantizeGroupTask implements Serializable {
     return groups.get(id).inFeatures();
   }
 
-  /** Quantizes every linear of group {@code id}; {@code hessianSum} is its {@code [K·K]} sum, or null for RTN. */
+  /**
+   * Quantizes every linear of group {@code id}; {@code hessianSum} is its {@code [K·K]} sum, or
+   * null for RTN.
+   */
   public List<QuantizedLinear> quantize(int id, double[] hessianSum) {
     HessianGroup group = groups.get(id);
     if (spec.needsHessian() && hessianSum == null) {
@@ -61,7 +65,8 @@ public final class QuantizeGroupTask implements Serializable {
       if (h == null) {
         q = RtnQuantizer.quantize(w, spec.config());
       } else {
-        GptqResult r = GptqQuantizer.quantize(l.describe(), w, h, spec.config(), spec.gptqOptions());
+        GptqResult r =
+            GptqQuantizer.quantize(l.describe(), w, h, spec.config(), spec.gptqOptions());
         q = r.weight();
         damping = r.damping();
         attempts = r.dampAttempts();
@@ -71,10 +76,27 @@ public final class QuantizeGroupTask implements Serializable {
       MatMulNBitsWeights packed = MatMulNBitsWeights.from(q, spec.groupSize());
       double error = h == null ? Double.NaN : relativeOutputError(w, packed.dequantizeOutIn(), h);
       double seconds = (System.nanoTime() - start) / 1e9;
-      out.add(new QuantizedLinear(l.outputTensor(), l.nodeName(), l.weightName(), l.layer(),
-          h == null ? -1 : id, l.inFeatures(), l.outFeatures(), packed.bits(), packed.blockSize(), packed.packedB(),
-          packed.scales(), packed.packedZeroPoints().orElse(null), q.hasSymmetricZeros(), damping, attempts, dead,
-          loss, error, seconds));
+      out.add(
+          new QuantizedLinear(
+              l.outputTensor(),
+              l.nodeName(),
+              l.weightName(),
+              l.layer(),
+              h == null ? -1 : id,
+              l.inFeatures(),
+              l.outFeatures(),
+              packed.bits(),
+              packed.blockSize(),
+              packed.packedB(),
+              packed.scales(),
+              packed.packedZeroPoints().orElse(null),
+              q.hasSymmetricZeros(),
+              damping,
+              attempts,
+              dead,
+              loss,
+              error,
+              seconds));
     }
     return out;
   }
@@ -84,7 +106,8 @@ public final class QuantizeGroupTask implements Serializable {
     TensorProto t = QuantizeModelFiles.initializer(m, l.weightName());
     double[] v = Tensors.toDoubles(t);
     if (v == null) {
-      throw new HeadwiseException("weight " + l.weightName() + " of " + l.describe() + " is not float data");
+      throw new HeadwiseException(
+          "weight " + l.weightName() + " of " + l.describe() + " is not float data");
     }
     int n = l.outFeatures();
     int k = l.inFeatures();
@@ -103,7 +126,10 @@ public final class QuantizeGroupTask implements Serializable {
     return w;
   }
 
-  /** {@code tr(ΔW·H·ΔWᵀ) / tr(W·H·Wᵀ)} for {@code Δ = W − Ŵ}: the weighted output error GPTQ minimises. */
+  /**
+   * {@code tr(ΔW·H·ΔWᵀ) / tr(W·H·Wᵀ)} for {@code Δ = W − Ŵ}: the weighted output error GPTQ
+   * minimises.
+   */
   static double relativeOutputError(double[][] w, float[] dequantizedOutIn, double[][] h) {
     int n = w.length;
     int k = w[0].length;

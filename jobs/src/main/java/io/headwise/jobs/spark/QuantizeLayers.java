@@ -14,32 +14,46 @@ import scala.Tuple2;
 
 /**
  * One capture-and-quantize pass on Spark over some Hessian groups of a model:
+ *
  * <ol>
- *   <li>calibration partitions capture their Hessian sums in-graph ({@link QuantizeCapturePartition}) and emit them
- *       in double chunks;
- *   <li>chunks are summed per (group, chunk) with {@code reduceByKey} (plain double addition: partitions add up
- *       exactly, up to the order of additions);
- *   <li>each group's chunks meet in one task ({@code groupByKey}, one partition per group), which assembles the
- *       K×K sum and quantizes the group's linears there ({@link QuantizeGroupTask}).
+ *   <li>calibration partitions capture their Hessian sums in-graph ({@link
+ *       QuantizeCapturePartition}) and emit them in double chunks;
+ *   <li>chunks are summed per (group, chunk) with {@code reduceByKey} (plain double addition:
+ *       partitions add up exactly, up to the order of additions);
+ *   <li>each group's chunks meet in one task ({@code groupByKey}, one partition per group), which
+ *       assembles the K×K sum and quantizes the group's linears there ({@link QuantizeGroupTask}).
  * </ol>
- * Quantization is distributed per group rather than run in the driver because GPTQ is independent across groups
- * and costs O(K³ + N·K²) each (seconds to minutes for 4096–14336-wide layers), and because Hessians are the
- * largest data of the step (K² doubles, 1.6 GB for a 14336-wide down_proj): they stay on the executors, and only
- * packed 3/4/8-bit codes reach the driver. RTN needs no Hessian and quantizes the groups directly.
+ *
+ * Quantization is distributed per group rather than run in the driver because GPTQ is independent
+ * across groups and costs O(K³ + N·K²) each (seconds to minutes for 4096–14336-wide layers), and
+ * because Hessians are the largest data of the step (K² doubles, 1.6 GB for a 14336-wide
+ * down_proj): they stay on the executors, and only packed 3/4/8-bit codes reach the driver. RTN
+ * needs no Hessian and quantizes the groups directly.
  */
 public final class QuantizeLayers {
-  /** What a pass produced: the quantized linears and the tokens and sequences the Hessians cover. */
+  /**
+   * What a pass produced: the quantized linears and the tokens and sequences the Hessians cover.
+   */
   public record Pass(List<QuantizedLinear> layers, long tokens, long sequences) {}
 
   private QuantizeLayers() {}
 
   /**
-   * Captures (unless RTN) and quantizes {@code subset} (groups of {@code groups}, the model's full list) of the model
-   * behind {@code model}.
+   * Captures (unless RTN) and quantizes {@code subset} (groups of {@code groups}, the model's full
+   * list) of the model behind {@code model}.
    */
-  public static Pass run(SparkSession spark, Dataset<Row> samples, int partitions, ModelRef model,
-      List<HessianGroup> groups, List<HessianGroup> subset, QuantizeSpec spec, ExecutionProvider ep, int threads,
-      int batchSize, boolean truncate) {
+  public static Pass run(
+      SparkSession spark,
+      Dataset<Row> samples,
+      int partitions,
+      ModelRef model,
+      List<HessianGroup> groups,
+      List<HessianGroup> subset,
+      QuantizeSpec spec,
+      ExecutionProvider ep,
+      int threads,
+      int batchSize,
+      boolean truncate) {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     QuantizeGroupTask task = new QuantizeGroupTask(model, groups, spec);
     List<Integer> ids = new ArrayList<>();
@@ -48,28 +62,35 @@ public final class QuantizeLayers {
     }
     int groupParts = Math.max(1, ids.size());
     if (!spec.needsHessian()) {
-      List<QuantizedLinear> out = jsc.parallelize(ids, groupParts)
-          .flatMap(id -> task.quantize(id, null).iterator()).collect();
+      List<QuantizedLinear> out =
+          jsc.parallelize(ids, groupParts)
+              .flatMap(id -> task.quantize(id, null).iterator())
+              .collect();
       return new Pass(out, 0, 0);
     }
-    JavaPairRDD<Tuple2<Integer, Integer>, double[]> sums = samples.repartition(partitions).javaRDD()
-        .mapPartitionsToPair(new QuantizeCapturePartition(model, subset, spec.capture(), ep, threads, batchSize,
-            truncate))
-        .reduceByKey(QuantizeLayers::add)
-        .persist(StorageLevel.MEMORY_AND_DISK());
+    JavaPairRDD<Tuple2<Integer, Integer>, double[]> sums =
+        samples
+            .repartition(partitions)
+            .javaRDD()
+            .mapPartitionsToPair(
+                new QuantizeCapturePartition(
+                    model, subset, spec.capture(), ep, threads, batchSize, truncate))
+            .reduceByKey(QuantizeLayers::add)
+            .persist(StorageLevel.MEMORY_AND_DISK());
     try {
       long tokens = 0;
       long sequences = 0;
-      for (Tuple2<Tuple2<Integer, Integer>, double[]> c : sums.filter(kv -> kv._1()._1() == QuantizeCapturePartition
-          .COUNTS).collect()) {
+      for (Tuple2<Tuple2<Integer, Integer>, double[]> c :
+          sums.filter(kv -> kv._1()._1() == QuantizeCapturePartition.COUNTS).collect()) {
         tokens += Math.round(c._2()[0]);
         sequences += Math.round(c._2()[1]);
       }
-      List<QuantizedLinear> out = sums.filter(kv -> kv._1()._1() >= 0)
-          .mapToPair(kv -> new Tuple2<>(kv._1()._1(), new Tuple2<>(kv._1()._2(), kv._2())))
-          .groupByKey(groupParts)
-          .flatMap(g -> task.quantize(g._1(), assemble(g._2(), task, g._1())).iterator())
-          .collect();
+      List<QuantizedLinear> out =
+          sums.filter(kv -> kv._1()._1() >= 0)
+              .mapToPair(kv -> new Tuple2<>(kv._1()._1(), new Tuple2<>(kv._1()._2(), kv._2())))
+              .groupByKey(groupParts)
+              .flatMap(g -> task.quantize(g._1(), assemble(g._2(), task, g._1())).iterator())
+              .collect();
       return new Pass(out, tokens, sequences);
     } finally {
       sums.unpersist(false);
@@ -84,7 +105,8 @@ public final class QuantizeLayers {
     return out;
   }
 
-  private static double[] assemble(Iterable<Tuple2<Integer, double[]>> chunks, QuantizeGroupTask task, int group) {
+  private static double[] assemble(
+      Iterable<Tuple2<Integer, double[]>> chunks, QuantizeGroupTask task, int group) {
     int k = task.inFeatures(group);
     double[] full = new double[Math.multiplyExact(k, k)];
     for (Tuple2<Integer, double[]> c : chunks) {

@@ -26,21 +26,30 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * Model files of the quantize step: loads a model's external data into its proto, and writes a proto either as one
- * {@code .onnx} file or with its large initializers in one external-data file next to it ({@code <name>.onnx.data},
- * a relative location, as ONNX Runtime requires). Writes go to hidden temporary siblings first; {@link Staged#commit}
- * moves them into place (data first, then the model) and {@link Staged#discard} deletes them, so a failed step leaves
- * nothing behind.
+ * Model files of the quantize step: loads a model's external data into its proto, and writes a
+ * proto either as one {@code .onnx} file or with its large initializers in one external-data file
+ * next to it ({@code <name>.onnx.data}, a relative location, as ONNX Runtime requires). Writes go
+ * to hidden temporary siblings first; {@link Staged#commit} moves them into place (data first, then
+ * the model) and {@link Staged#discard} deletes them, so a failed step leaves nothing behind.
  */
 public final class QuantizeModelFiles {
-  /** Models whose initializers exceed this many bytes get external data under {@link ExternalData#AUTO}. */
+  /**
+   * Models whose initializers exceed this many bytes get external data under {@link
+   * ExternalData#AUTO}.
+   */
   public static final long AUTO_EXTERNAL_BYTES = 1L << 30;
-  /** Initializers smaller than this stay in the .onnx file when data is external (the onnx package's default). */
+
+  /**
+   * Initializers smaller than this stay in the .onnx file when data is external (the onnx package's
+   * default).
+   */
   public static final int EXTERNAL_MIN_BYTES = 1024;
 
   /** When to write external data. */
   public enum ExternalData {
-    /** Above {@link #AUTO_EXTERNAL_BYTES} of initializers (protobuf messages are capped at 2 GiB). */
+    /**
+     * Above {@link #AUTO_EXTERNAL_BYTES} of initializers (protobuf messages are capped at 2 GiB).
+     */
     AUTO,
     ALWAYS,
     NEVER;
@@ -50,14 +59,16 @@ public final class QuantizeModelFiles {
       try {
         return valueOf(s.trim().toUpperCase(Locale.ROOT));
       } catch (IllegalArgumentException e) {
-        throw new HeadwiseException("--external-data must be auto, always or never, got '" + s + "'");
+        throw new HeadwiseException(
+            "--external-data must be auto, always or never, got '" + s + "'");
       }
     }
   }
 
   /**
-   * Files written to a hidden temporary directory next to the target ({@code .<name>.<uuid>.tmp/}), under their final
-   * names so that the staged model loads (its data location is relative), not yet in place.
+   * Files written to a hidden temporary directory next to the target ({@code .<name>.<uuid>.tmp/}),
+   * under their final names so that the staged model loads (its data location is relative), not yet
+   * in place.
    */
   public static final class Staged {
     private final Path target;
@@ -100,7 +111,9 @@ public final class QuantizeModelFiles {
       }
     }
 
-    /** Moves the files into place (data first, then the model) and removes the temporary directory. */
+    /**
+     * Moves the files into place (data first, then the model) and removes the temporary directory.
+     */
     public void commit() {
       try {
         if (externalData) {
@@ -111,7 +124,8 @@ public final class QuantizeModelFiles {
         deleteQuietly(tempDir);
       } catch (IOException e) {
         discard();
-        throw new UncheckedIOException("cannot move the quantized model to " + target + ": " + e.getMessage(), e);
+        throw new UncheckedIOException(
+            "cannot move the quantized model to " + target + ": " + e.getMessage(), e);
       }
     }
 
@@ -138,8 +152,15 @@ public final class QuantizeModelFiles {
     if (!model.hasExternalData()) {
       return model.proto();
     }
-    Path dir = model.externalDataDir().orElseThrow(() -> new HeadwiseException("model " + model.source()
-        + " references external data but has no directory"));
+    Path dir =
+        model
+            .externalDataDir()
+            .orElseThrow(
+                () ->
+                    new HeadwiseException(
+                        "model "
+                            + model.source()
+                            + " references external data but has no directory"));
     GraphProto.Builder g = model.graph().toBuilder();
     Map<String, FileChannel> open = new HashMap<>();
     try {
@@ -156,17 +177,26 @@ public final class QuantizeModelFiles {
             case "location" -> location = e.getValue();
             case "offset" -> offset = Long.parseLong(e.getValue());
             case "length" -> length = Long.parseLong(e.getValue());
-            default -> { }
+            default -> {}
           }
         }
         if (location == null) {
-          throw new HeadwiseException("initializer " + t.getName() + " of " + model.source()
-              + " is external but names no location");
+          throw new HeadwiseException(
+              "initializer "
+                  + t.getName()
+                  + " of "
+                  + model.source()
+                  + " is external but names no location");
         }
         Path file = dir.resolve(location).normalize();
         if (!file.startsWith(dir)) {
-          throw new HeadwiseException("initializer " + t.getName() + " of " + model.source()
-              + " points outside the model's directory: " + location);
+          throw new HeadwiseException(
+              "initializer "
+                  + t.getName()
+                  + " of "
+                  + model.source()
+                  + " points outside the model's directory: "
+                  + location);
         }
         FileChannel ch = open.get(location);
         if (ch == null) {
@@ -177,21 +207,33 @@ public final class QuantizeModelFiles {
           length = ch.size() - offset;
         }
         if (length > Integer.MAX_VALUE - 8) {
-          throw new HeadwiseException("initializer " + t.getName() + " holds " + length + " bytes; tensors over 2 GiB"
-              + " are not supported");
+          throw new HeadwiseException(
+              "initializer "
+                  + t.getName()
+                  + " holds "
+                  + length
+                  + " bytes; tensors over 2 GiB"
+                  + " are not supported");
         }
         ByteBuffer buf = ByteBuffer.allocate((int) length);
         while (buf.hasRemaining()) {
           if (ch.read(buf, offset + buf.position()) < 0) {
-            throw new HeadwiseException("external data file " + file + " ends before initializer " + t.getName());
+            throw new HeadwiseException(
+                "external data file " + file + " ends before initializer " + t.getName());
           }
         }
         buf.flip();
-        g.setInitializer(i, t.toBuilder().clearExternalData().setDataLocation(TensorProto.DataLocation.DEFAULT)
-            .setRawData(ByteString.copyFrom(buf)).build());
+        g.setInitializer(
+            i,
+            t.toBuilder()
+                .clearExternalData()
+                .setDataLocation(TensorProto.DataLocation.DEFAULT)
+                .setRawData(ByteString.copyFrom(buf))
+                .build());
       }
     } catch (IOException e) {
-      throw new HeadwiseException("cannot read the external data of " + model.source() + ": " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "cannot read the external data of " + model.source() + ": " + e.getMessage(), e);
     } finally {
       for (FileChannel ch : open.values()) {
         try {
@@ -204,7 +246,10 @@ public final class QuantizeModelFiles {
     return model.proto().toBuilder().setGraph(g).build();
   }
 
-  /** Initializer {@code name} of {@code model} with its data embedded (read from its external file when needed). */
+  /**
+   * Initializer {@code name} of {@code model} with its data embedded (read from its external file
+   * when needed).
+   */
   public static TensorProto initializer(OnnxModel model, String name) {
     for (TensorProto t : model.graph().getInitializerList()) {
       if (t.getName().equals(name)) {
@@ -219,12 +264,19 @@ public final class QuantizeModelFiles {
     throw new HeadwiseException("model " + model.source() + " has no initializer " + name);
   }
 
-  /** Bytes held by the initializers of {@code proto}: embedded data, plus the length of external ones. */
+  /**
+   * Bytes held by the initializers of {@code proto}: embedded data, plus the length of external
+   * ones.
+   */
   public static long initializerBytes(ModelProto proto) {
     long n = 0;
     for (TensorProto t : proto.getGraph().getInitializerList()) {
-      n += t.getRawData().size() + 4L * t.getFloatDataCount() + 8L * t.getInt64DataCount()
-          + 4L * t.getInt32DataCount() + 8L * t.getDoubleDataCount();
+      n +=
+          t.getRawData().size()
+              + 4L * t.getFloatDataCount()
+              + 8L * t.getInt64DataCount()
+              + 4L * t.getInt32DataCount()
+              + 8L * t.getDoubleDataCount();
       if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
         n += Math.max(0, externalRange(t)[1]);
       }
@@ -262,43 +314,58 @@ public final class QuantizeModelFiles {
         return e.getValue();
       }
     }
-    throw new HeadwiseException("initializer " + t.getName() + " is external but names no location");
+    throw new HeadwiseException(
+        "initializer " + t.getName() + " is external but names no location");
   }
 
   /**
-   * Writes {@code proto} (initializers embedded) for {@code target} to temporary files in the target's directory;
-   * with external data, initializers of at least {@link #EXTERNAL_MIN_BYTES} go to {@code <target name>.data}.
+   * Writes {@code proto} (initializers embedded) for {@code target} to temporary files in the
+   * target's directory; with external data, initializers of at least {@link #EXTERNAL_MIN_BYTES} go
+   * to {@code <target name>.data}.
    */
   public static Staged stage(ModelProto proto, Path target, ExternalData external) {
     return stage(proto, null, target, external);
   }
 
   /**
-   * {@link #stage(ModelProto, Path, ExternalData)} for a proto whose initializers may still reference external data
-   * of a source model in {@code sourceDir}: those are copied range by range into the new data file (external data
-   * is then always written), so the weights pass through a fixed buffer and never all sit in the heap.
+   * {@link #stage(ModelProto, Path, ExternalData)} for a proto whose initializers may still
+   * reference external data of a source model in {@code sourceDir}: those are copied range by range
+   * into the new data file (external data is then always written), so the weights pass through a
+   * fixed buffer and never all sit in the heap.
    */
   public static Staged stage(ModelProto proto, Path sourceDir, Path target, ExternalData external) {
     if (hasExternal(proto) && sourceDir == null) {
-      throw new IllegalArgumentException("a proto with external initializers needs their source directory");
+      throw new IllegalArgumentException(
+          "a proto with external initializers needs their source directory");
     }
     Path out = target.toAbsolutePath().normalize();
     if (Files.isDirectory(out)) {
-      throw new HeadwiseException("output path " + target + " is a directory; pass the path of the .onnx file");
+      throw new HeadwiseException(
+          "output path " + target + " is a directory; pass the path of the .onnx file");
     }
     Path dir = out.getParent();
-    boolean externalData = external == ExternalData.ALWAYS || hasExternal(proto)
-        || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
+    boolean externalData =
+        external == ExternalData.ALWAYS
+            || hasExternal(proto)
+            || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
     Path tempDir = dir.resolve("." + out.getFileName() + "." + UUID.randomUUID() + ".tmp");
     Staged staged = new Staged(out, tempDir, externalData);
     try {
       Files.createDirectories(tempDir);
       ModelProto toWrite = proto;
       if (externalData) {
-        toWrite = writeData(proto, sourceDir, dataFile(staged.tempModel()), dataFile(out).getFileName().toString());
+        toWrite =
+            writeData(
+                proto,
+                sourceDir,
+                dataFile(staged.tempModel()),
+                dataFile(out).getFileName().toString());
       }
-      try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(staged.tempModel(),
-          StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 16)) {
+      try (OutputStream os =
+          new BufferedOutputStream(
+              Files.newOutputStream(
+                  staged.tempModel(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+              1 << 16)) {
         toWrite.writeTo(os);
       }
       return staged;
@@ -311,31 +378,42 @@ public final class QuantizeModelFiles {
     }
   }
 
-  /** Writes {@code proto} and its data straight to a directory of its own (working models; no staging needed). */
-  public static Path writeWorking(ModelProto proto, Path dir, String fileName, ExternalData external) {
+  /**
+   * Writes {@code proto} and its data straight to a directory of its own (working models; no
+   * staging needed).
+   */
+  public static Path writeWorking(
+      ModelProto proto, Path dir, String fileName, ExternalData external) {
     return writeWorking(proto, null, dir, fileName, external);
   }
 
-  /** {@link #writeWorking(ModelProto, Path, String, ExternalData)} with external initializers read from {@code sourceDir}. */
-  public static Path writeWorking(ModelProto proto, Path sourceDir, Path dir, String fileName,
-      ExternalData external) {
+  /**
+   * {@link #writeWorking(ModelProto, Path, String, ExternalData)} with external initializers read
+   * from {@code sourceDir}.
+   */
+  public static Path writeWorking(
+      ModelProto proto, Path sourceDir, Path dir, String fileName, ExternalData external) {
     Staged s = stage(proto, sourceDir, dir.resolve(fileName), external);
     s.commit();
     return s.target();
   }
 
   /**
-   * Appends the large initializers to {@code dataFile} and returns the proto that references them; initializers that
-   * are external in {@code sourceDir} are copied from their file through a 1 MiB buffer.
+   * Appends the large initializers to {@code dataFile} and returns the proto that references them;
+   * initializers that are external in {@code sourceDir} are copied from their file through a 1 MiB
+   * buffer.
    */
-  private static ModelProto writeData(ModelProto proto, Path sourceDir, Path dataFile, String location)
-      throws IOException {
+  private static ModelProto writeData(
+      ModelProto proto, Path sourceDir, Path dataFile, String location) throws IOException {
     GraphProto.Builder g = proto.getGraph().toBuilder();
     long offset = 0;
     Map<String, FileChannel> open = new HashMap<>();
     byte[] chunk = new byte[1 << 20];
-    try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(dataFile, StandardOpenOption.CREATE_NEW,
-        StandardOpenOption.WRITE), 1 << 20)) {
+    try (OutputStream os =
+        new BufferedOutputStream(
+            Files.newOutputStream(
+                dataFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+            1 << 20)) {
       for (int i = 0; i < g.getInitializerCount(); i++) {
         TensorProto t = g.getInitializer(i);
         long size;
@@ -353,8 +431,14 @@ public final class QuantizeModelFiles {
         entries.add(entry("location", location));
         entries.add(entry("offset", Long.toString(offset)));
         entries.add(entry("length", Long.toString(size)));
-        g.setInitializer(i, t.toBuilder().clearRawData().setDataLocation(TensorProto.DataLocation.EXTERNAL)
-            .clearExternalData().addAllExternalData(entries).build());
+        g.setInitializer(
+            i,
+            t.toBuilder()
+                .clearRawData()
+                .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                .clearExternalData()
+                .addAllExternalData(entries)
+                .build());
         offset += size;
       }
     } finally {
@@ -365,14 +449,18 @@ public final class QuantizeModelFiles {
     return proto.toBuilder().setGraph(g).build();
   }
 
-  /** Copies an external initializer's bytes from its file under {@code sourceDir} to {@code os}; returns the count. */
-  private static long copyExternal(TensorProto t, Path sourceDir, Map<String, FileChannel> open, byte[] chunk,
-      OutputStream os) throws IOException {
+  /**
+   * Copies an external initializer's bytes from its file under {@code sourceDir} to {@code os};
+   * returns the count.
+   */
+  private static long copyExternal(
+      TensorProto t, Path sourceDir, Map<String, FileChannel> open, byte[] chunk, OutputStream os)
+      throws IOException {
     String location = externalLocation(t);
     Path file = sourceDir.resolve(location).normalize();
     if (!file.startsWith(sourceDir)) {
-      throw new HeadwiseException("initializer " + t.getName() + " points outside its model's directory: "
-          + location);
+      throw new HeadwiseException(
+          "initializer " + t.getName() + " points outside its model's directory: " + location);
     }
     FileChannel ch = open.get(location);
     if (ch == null) {
@@ -388,7 +476,8 @@ public final class QuantizeModelFiles {
       buf.limit((int) Math.min(chunk.length, length - done));
       int n = ch.read(buf, range[0] + done);
       if (n < 0) {
-        throw new HeadwiseException("external data file " + file + " ends before initializer " + t.getName());
+        throw new HeadwiseException(
+            "external data file " + file + " ends before initializer " + t.getName());
       }
       os.write(chunk, 0, n);
       done += n;

@@ -14,23 +14,29 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * Reads the quantize step's calibration and held-out samples: everything {@link CalibrationSources} reads (JSONL,
- * Delta, Parquet), plus JSON files holding one array of token-id arrays (e.g. a model's {@code calib_ids.json}), whose
- * samples are named {@code <file>:<index>}.
+ * Reads the quantize step's calibration and held-out samples: everything {@link CalibrationSources}
+ * reads (JSONL, Delta, Parquet), plus JSON files holding one array of token-id arrays (e.g. a
+ * model's {@code calib_ids.json}), whose samples are named {@code <file>:<index>}.
  */
 public final class QuantizeSamples {
   private QuantizeSamples() {}
 
   /** All samples of {@code sources} as one DataFrame with the calibration sample columns. */
-  public static Dataset<Row> read(SparkSession spark, List<String> sources, String modelId, String option) {
+  public static Dataset<Row> read(
+      SparkSession spark, List<String> sources, String modelId, String option) {
     if (sources == null || sources.isEmpty()) {
-      throw new HeadwiseException("no " + option + " source given: pass a JSONL file, a JSON array of token-id"
-          + " arrays, or a Delta/Parquet table");
+      throw new HeadwiseException(
+          "no "
+              + option
+              + " source given: pass a JSONL file, a JSON array of token-id"
+              + " arrays, or a Delta/Parquet table");
     }
     Dataset<Row> all = null;
     for (String src : sources) {
-      Dataset<Row> d = isIdArrays(Path.of(src)) ? idArrays(spark, Path.of(src), option)
-          : CalibrationSources.read(spark, List.of(src), modelId);
+      Dataset<Row> d =
+          isIdArrays(Path.of(src))
+              ? idArrays(spark, Path.of(src), option)
+              : CalibrationSources.read(spark, List.of(src), modelId);
       all = all == null ? d : all.unionByName(d);
     }
     return all;
@@ -59,8 +65,10 @@ public final class QuantizeSamples {
     List<Row> rows = new ArrayList<>(ids.length);
     String base = file.getFileName().toString();
     for (int i = 0; i < ids.length; i++) {
-      rows.add(CalibrationRows.toRow(CalibrationSample.of(base + ":" + i, ids[i], null,
-          CalibrationSample.SOURCE_IDS), null));
+      rows.add(
+          CalibrationRows.toRow(
+              CalibrationSample.of(base + ":" + i, ids[i], null, CalibrationSample.SOURCE_IDS),
+              null));
     }
     return spark.createDataFrame(rows, CalibrationRows.SAMPLE_SCHEMA);
   }

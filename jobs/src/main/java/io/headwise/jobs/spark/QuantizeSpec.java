@@ -11,8 +11,8 @@ import java.util.Locale;
 /**
  * What the quantize step does to every linear layer: the method, the grid and the GPTQ knobs.
  *
- * @param method {@code rtn}, {@code gptq} (Hessian with {@code r ≡ 1}) or {@code rsq} (Hessian weighted by attention
- *     concentration)
+ * @param method {@code rtn}, {@code gptq} (Hessian with {@code r ≡ 1}) or {@code rsq} (Hessian
+ *     weighted by attention concentration)
  * @param bits code width: 3, 4 or 8
  * @param groupSize columns per group along K; also the MatMulNBits block size (a power of two ≥ 16)
  * @param symmetric symmetric grid (no zero-point input) instead of the asymmetric min/max grid
@@ -21,8 +21,16 @@ import java.util.Locale;
  * @param actOrder quantize columns by decreasing Hessian diagonal (groups stay static)
  * @param rMin RSQ's lower end of the token-weight range
  */
-public record QuantizeSpec(String method, int bits, int groupSize, boolean symmetric, boolean clipSearch,
-    double percentDamp, boolean actOrder, double rMin) implements Serializable {
+public record QuantizeSpec(
+    String method,
+    int bits,
+    int groupSize,
+    boolean symmetric,
+    boolean clipSearch,
+    double percentDamp,
+    boolean actOrder,
+    double rMin)
+    implements Serializable {
 
   public static final String RTN = "rtn";
   public static final String GPTQ = "gptq";
@@ -34,12 +42,15 @@ public record QuantizeSpec(String method, int bits, int groupSize, boolean symme
       throw new HeadwiseException("--method must be rtn, gptq or rsq, got '" + method + "'");
     }
     if (bits != 3 && bits != 4 && bits != 8) {
-      throw new HeadwiseException("--bits must be 3, 4 or 8 (MatMulNBits runs 4- and 8-bit containers; 3-bit codes"
-          + " are stored in 4-bit ones), got " + bits);
+      throw new HeadwiseException(
+          "--bits must be 3, 4 or 8 (MatMulNBits runs 4- and 8-bit containers; 3-bit codes"
+              + " are stored in 4-bit ones), got "
+              + bits);
     }
     if (groupSize < 16 || Integer.bitCount(groupSize) != 1) {
-      throw new HeadwiseException("--group must be a power of two >= 16 (it is also MatMulNBits' block_size), got "
-          + groupSize);
+      throw new HeadwiseException(
+          "--group must be a power of two >= 16 (it is also MatMulNBits' block_size), got "
+              + groupSize);
     }
     if (!(percentDamp > 0) || percentDamp >= 1) {
       throw new HeadwiseException("--damp must be in (0, 1), got " + percentDamp);
@@ -56,7 +67,8 @@ public record QuantizeSpec(String method, int bits, int groupSize, boolean symme
 
   /** The grid. */
   public QuantConfig config() {
-    return new QuantConfig(bits, groupSize, symmetric ? QuantScheme.SYMMETRIC : QuantScheme.ASYMMETRIC, clipSearch);
+    return new QuantConfig(
+        bits, groupSize, symmetric ? QuantScheme.SYMMETRIC : QuantScheme.ASYMMETRIC, clipSearch);
   }
 
   /** The GPTQ solver options (block 128, up to 49 dampening attempts as RSQ). */
@@ -66,6 +78,8 @@ public record QuantizeSpec(String method, int bits, int groupSize, boolean symme
 
   /** How tokens are weighted in the Hessian. */
   public CaptureConfig capture() {
-    return method.equals(RSQ) ? CaptureConfig.attentionConcentration(rMin) : CaptureConfig.uniform();
+    return method.equals(RSQ)
+        ? CaptureConfig.attentionConcentration(rMin)
+        : CaptureConfig.uniform();
   }
 }

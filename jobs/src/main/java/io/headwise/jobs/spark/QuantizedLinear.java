@@ -25,18 +25,42 @@ import java.util.Optional;
  * @param dampAttempts multiples of λ needed (0 for RTN)
  * @param deadInputs inputs with a zero Hessian diagonal
  * @param loss GPTQ's loss (0 for RTN)
- * @param outputError {@code Σ_t w_t ‖(W − Ŵ) x_t‖²} relative to {@code Σ_t w_t ‖W x_t‖²} on the calibration
- *     Hessian (NaN for RTN, which has none)
+ * @param outputError {@code Σ_t w_t ‖(W − Ŵ) x_t‖²} relative to {@code Σ_t w_t ‖W x_t‖²} on the
+ *     calibration Hessian (NaN for RTN, which has none)
  * @param seconds wall time of the layer's quantization
  */
-public record QuantizedLinear(String outputTensor, String nodeName, String weightName, int layer, int hessianGroup,
-    int inFeatures, int outFeatures, int containerBits, int blockSize, byte[] packedB, float[] scales,
-    byte[] packedZeroPoints, boolean symmetric, double damping, int dampAttempts, int deadInputs, double loss,
-    double outputError, double seconds) implements Serializable {
+public record QuantizedLinear(
+    String outputTensor,
+    String nodeName,
+    String weightName,
+    int layer,
+    int hessianGroup,
+    int inFeatures,
+    int outFeatures,
+    int containerBits,
+    int blockSize,
+    byte[] packedB,
+    float[] scales,
+    byte[] packedZeroPoints,
+    boolean symmetric,
+    double damping,
+    int dampAttempts,
+    int deadInputs,
+    double loss,
+    double outputError,
+    double seconds)
+    implements Serializable {
 
   /** The packed tensors as the MatMulNBits rewriter takes them. */
   public MatMulNBitsWeights weights(int quantBits) {
-    return new MatMulNBitsWeights(inFeatures, outFeatures, containerBits, blockSize, packedB, scales,
-        Optional.ofNullable(packedZeroPoints), quantBits);
+    return new MatMulNBitsWeights(
+        inFeatures,
+        outFeatures,
+        containerBits,
+        blockSize,
+        packedB,
+        scales,
+        Optional.ofNullable(packedZeroPoints),
+        quantBits);
   }
 }

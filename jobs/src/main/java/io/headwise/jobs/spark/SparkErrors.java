@@ -6,7 +6,8 @@ import java.util.regex.Pattern;
 
 /** Turns a Spark job failure caused by bad input on an executor back into the user-facing error. */
 public final class SparkErrors {
-  private static final Pattern REMOTE = Pattern.compile("io\\.headwise\\.schemas\\.HeadwiseException: ([^\\n]+)");
+  private static final Pattern REMOTE =
+      Pattern.compile("io\\.headwise\\.schemas\\.HeadwiseException: ([^\\n]+)");
 
   private SparkErrors() {}
 

@@ -14,7 +14,10 @@ import org.apache.spark.sql.types.MetadataBuilder;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
-/** Converts the Arrow table contracts to Spark {@code StructType}s, keeping column docs as field comments. */
+/**
+ * Converts the Arrow table contracts to Spark {@code StructType}s, keeping column docs as field
+ * comments.
+ */
 public final class SparkSchemas {
   private SparkSchemas() {}
 
@@ -23,7 +26,10 @@ public final class SparkSchemas {
     return struct(table.fields());
   }
 
-  /** The columns as stored: the contract columns, then {@code attempt_id} where the table has attempts. */
+  /**
+   * The columns as stored: the contract columns, then {@code attempt_id} where the table has
+   * attempts.
+   */
   public static StructType stored(TableContract table) {
     List<Field> fields = new ArrayList<>(table.fields());
     if (io.headwise.schemas.Tables.hasAttempts(table)) {
@@ -50,7 +56,9 @@ public final class SparkSchemas {
       return i.getBitWidth() == 64 ? DataTypes.LongType : DataTypes.IntegerType;
     }
     if (t instanceof ArrowType.FloatingPoint fp) {
-      return fp.getPrecision() == FloatingPointPrecision.DOUBLE ? DataTypes.DoubleType : DataTypes.FloatType;
+      return fp.getPrecision() == FloatingPointPrecision.DOUBLE
+          ? DataTypes.DoubleType
+          : DataTypes.FloatType;
     }
     if (t instanceof ArrowType.Bool) {
       return DataTypes.BooleanType;
@@ -62,6 +70,7 @@ public final class SparkSchemas {
       Field item = f.getChildren().get(0);
       return DataTypes.createArrayType(type(item), item.isNullable());
     }
-    throw new IllegalArgumentException("no Spark type for Arrow type " + t + " of column " + f.getName());
+    throw new IllegalArgumentException(
+        "no Spark type for Arrow type " + t + " of column " + f.getName());
   }
 }

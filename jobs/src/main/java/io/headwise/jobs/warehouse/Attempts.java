@@ -7,12 +7,13 @@ import java.time.format.DateTimeFormatter;
 import java.util.HexFormat;
 
 /**
- * Attempt ids: the UTC start time of a step attempt (so ids sort by start time and {@code headwise maintain} can tell
- * an old abandoned attempt from one still running) and a random suffix (so parallel attempts never share an id).
+ * Attempt ids: the UTC start time of a step attempt (so ids sort by start time and {@code headwise
+ * maintain} can tell an old abandoned attempt from one still running) and a random suffix (so
+ * parallel attempts never share an id).
  */
 public final class Attempts {
-  private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'")
-      .withZone(ZoneOffset.UTC);
+  private static final DateTimeFormatter TIME =
+      DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private Attempts() {}
@@ -24,7 +25,10 @@ public final class Attempts {
     return prefix(Instant.now()) + "-" + HexFormat.of().formatHex(b);
   }
 
-  /** The id prefix of attempts started at {@code t}: every attempt started before {@code t} sorts below it. */
+  /**
+   * The id prefix of attempts started at {@code t}: every attempt started before {@code t} sorts
+   * below it.
+   */
   public static String prefix(Instant t) {
     return TIME.format(t);
   }

@@ -6,13 +6,15 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Retries a Delta operation that optimistic concurrency refused: Delta's conflict exceptions
- * ({@code ConcurrentAppendException}, {@code ProtocolChangedException} when two writers create a table,
- * {@code MetadataChangedException}, ...) all extend {@link ConcurrentModificationException}; a reader racing a table's
- * creation sees a missing {@code _delta_log} file. Other failures are not retried: they would fail again.
+ * ({@code ConcurrentAppendException}, {@code ProtocolChangedException} when two writers create a
+ * table, {@code MetadataChangedException}, ...) all extend {@link ConcurrentModificationException};
+ * a reader racing a table's creation sees a missing {@code _delta_log} file. Other failures are not
+ * retried: they would fail again.
  */
 public final class DeltaRetry {
   /** Attempts before giving up (the backoff totals about 25 s). */
   static final int MAX_TRIES = 10;
+
   private static final long FIRST_BACKOFF_MILLIS = 100;
   private static final long MAX_BACKOFF_MILLIS = 5_000;
 
@@ -22,7 +24,10 @@ public final class DeltaRetry {
     T run() throws Exception;
   }
 
-  /** Raised when a table stays contended after {@link #MAX_TRIES} tries; the message names the table. */
+  /**
+   * Raised when a table stays contended after {@link #MAX_TRIES} tries; the message names the
+   * table.
+   */
   public static final class ConflictException extends RuntimeException {
     ConflictException(String message, Throwable cause) {
       super(message, cause);
@@ -42,8 +47,17 @@ public final class DeltaRetry {
           throw e;
         }
         if (attempt >= MAX_TRIES) {
-          throw new ConflictException("table " + table + ": " + what + " was refused " + MAX_TRIES
-              + " times by concurrent writers (" + rootMessage(e) + "); rerun the step", e);
+          throw new ConflictException(
+              "table "
+                  + table
+                  + ": "
+                  + what
+                  + " was refused "
+                  + MAX_TRIES
+                  + " times by concurrent writers ("
+                  + rootMessage(e)
+                  + "); rerun the step",
+              e);
         }
         try {
           Thread.sleep(backoff / 2 + ThreadLocalRandom.current().nextLong(backoff / 2 + 1));
@@ -64,9 +78,13 @@ public final class DeltaRetry {
       }
       String msg = String.valueOf(t.getMessage());
       boolean deltaLog = msg.contains("_delta_log");
-      if (deltaLog && (t instanceof FileNotFoundException || t instanceof java.nio.file.NoSuchFileException
-          || t instanceof java.nio.file.FileAlreadyExistsException
-          || t.getClass().getName().equals("org.apache.hadoop.fs.FileAlreadyExistsException"))) {
+      if (deltaLog
+          && (t instanceof FileNotFoundException
+              || t instanceof java.nio.file.NoSuchFileException
+              || t instanceof java.nio.file.FileAlreadyExistsException
+              || t.getClass()
+                  .getName()
+                  .equals("org.apache.hadoop.fs.FileAlreadyExistsException"))) {
         return true;
       }
     }
@@ -79,6 +97,8 @@ public final class DeltaRetry {
       t = t.getCause();
     }
     String m = String.valueOf(t.getMessage()).replace('\n', ' ');
-    return t.getClass().getSimpleName() + ": " + (m.length() > 200 ? m.substring(0, 200) + "..." : m);
+    return t.getClass().getSimpleName()
+        + ": "
+        + (m.length() > 200 ? m.substring(0, 200) + "..." : m);
   }
 }

@@ -32,54 +32,104 @@ public final class PlanTables {
     Timestamp created = new Timestamp(meta.createdAtMillis());
     List<Row> out = new ArrayList<>();
     for (PlanRow r : rows) {
-      out.add(RowFactory.create(r.planId(), r.modelId(), r.statsRunId(), r.method(), r.granularity(), r.layer(),
-          r.head(), r.kind(), r.sinkTokens(), r.alpha(), r.beta(), r.budgetTokens(), r.paramsJson(),
-          new ArrayList<>(lengths), meta.kvFractionTarget(), expected, meta.numLayers(), meta.numHeads(),
-          meta.numKvHeads(), created));
+      out.add(
+          RowFactory.create(
+              r.planId(),
+              r.modelId(),
+              r.statsRunId(),
+              r.method(),
+              r.granularity(),
+              r.layer(),
+              r.head(),
+              r.kind(),
+              r.sinkTokens(),
+              r.alpha(),
+              r.beta(),
+              r.budgetTokens(),
+              r.paramsJson(),
+              new ArrayList<>(lengths),
+              meta.kvFractionTarget(),
+              expected,
+              meta.numLayers(),
+              meta.numHeads(),
+              meta.numKvHeads(),
+              created));
     }
     return out;
   }
 
   /**
-   * The plan {@code planId}; {@code modelId} may be null when only one model has a plan of that id. Errors name the
-   * plan and what to do.
+   * The plan {@code planId}; {@code modelId} may be null when only one model has a plan of that id.
+   * Errors name the plan and what to do.
    */
   public static StoredPlan read(Warehouse w, String planId, String modelId) {
-    Dataset<Row> d = w.require(Tables.ATTENTION_PLANS, "headwise plan").filter(col("plan_id").equalTo(planId));
+    Dataset<Row> d =
+        w.require(Tables.ATTENTION_PLANS, "headwise plan").filter(col("plan_id").equalTo(planId));
     if (modelId != null) {
       d = d.filter(col("model_id").equalTo(modelId));
     }
     List<Row> rows = d.collectAsList();
     if (rows.isEmpty() && modelId != null) {
-      List<String> owners = w.require(Tables.ATTENTION_PLANS, "headwise plan").filter(col("plan_id").equalTo(planId))
-          .select("model_id").distinct().as(org.apache.spark.sql.Encoders.STRING()).collectAsList();
+      List<String> owners =
+          w.require(Tables.ATTENTION_PLANS, "headwise plan")
+              .filter(col("plan_id").equalTo(planId))
+              .select("model_id")
+              .distinct()
+              .as(org.apache.spark.sql.Encoders.STRING())
+              .collectAsList();
       if (!owners.isEmpty()) {
-        throw new HeadwiseException("plan '" + planId + "' belongs to model " + String.join(", ", owners)
-            + ", not to model " + modelId + " (the --model given); a plan is never applied to another model: pass"
-            + " that model's file, or make a plan from a profile of this model");
+        throw new HeadwiseException(
+            "plan '"
+                + planId
+                + "' belongs to model "
+                + String.join(", ", owners)
+                + ", not to model "
+                + modelId
+                + " (the --model given); a plan is never applied to another model: pass"
+                + " that model's file, or make a plan from a profile of this model");
       }
     }
     if (rows.isEmpty()) {
-      throw new HeadwiseException("plan '" + planId + "' not found in " + w.path(Tables.ATTENTION_PLANS)
-          + (modelId == null ? "" : " for model " + modelId) + "; run 'headwise plan --plan-id " + planId + "' first");
+      throw new HeadwiseException(
+          "plan '"
+              + planId
+              + "' not found in "
+              + w.path(Tables.ATTENTION_PLANS)
+              + (modelId == null ? "" : " for model " + modelId)
+              + "; run 'headwise plan --plan-id "
+              + planId
+              + "' first");
     }
     String model = rows.get(0).getString(rows.get(0).fieldIndex("model_id"));
     for (Row r : rows) {
       if (!r.getString(r.fieldIndex("model_id")).equals(model)) {
-        throw new HeadwiseException("plan id '" + planId + "' exists for several models; pass --model to choose");
+        throw new HeadwiseException(
+            "plan id '" + planId + "' exists for several models; pass --model to choose");
       }
     }
     List<PlanRow> plan = new ArrayList<>();
     for (Row r : rows) {
-      plan.add(new PlanRow(r.getString(r.fieldIndex("plan_id")), r.getString(r.fieldIndex("model_id")),
-          r.getString(r.fieldIndex("stats_run_id")), r.getString(r.fieldIndex("method")),
-          r.getString(r.fieldIndex("granularity")), r.getInt(r.fieldIndex("layer")), r.getInt(r.fieldIndex("head")),
-          r.getString(r.fieldIndex("kind")), r.getInt(r.fieldIndex("sink_tokens")),
-          r.getDouble(r.fieldIndex("alpha")), r.getDouble(r.fieldIndex("beta")),
-          r.getInt(r.fieldIndex("budget_tokens")), r.getString(r.fieldIndex("params"))));
+      plan.add(
+          new PlanRow(
+              r.getString(r.fieldIndex("plan_id")),
+              r.getString(r.fieldIndex("model_id")),
+              r.getString(r.fieldIndex("stats_run_id")),
+              r.getString(r.fieldIndex("method")),
+              r.getString(r.fieldIndex("granularity")),
+              r.getInt(r.fieldIndex("layer")),
+              r.getInt(r.fieldIndex("head")),
+              r.getString(r.fieldIndex("kind")),
+              r.getInt(r.fieldIndex("sink_tokens")),
+              r.getDouble(r.fieldIndex("alpha")),
+              r.getDouble(r.fieldIndex("beta")),
+              r.getInt(r.fieldIndex("budget_tokens")),
+              r.getString(r.fieldIndex("params"))));
     }
-    plan.sort((a, b) -> a.layer() != b.layer() ? Integer.compare(a.layer(), b.layer())
-        : Integer.compare(a.head(), b.head()));
+    plan.sort(
+        (a, b) ->
+            a.layer() != b.layer()
+                ? Integer.compare(a.layer(), b.layer())
+                : Integer.compare(a.head(), b.head()));
     Row f = rows.get(0);
     List<Integer> lengths = f.getList(f.fieldIndex("target_lengths"));
     List<Double> expected = f.getList(f.fieldIndex("expected_kv_fraction"));
@@ -87,10 +137,19 @@ public final class PlanTables {
     for (int i = 0; i < lengths.size(); i++) {
       exp.put(lengths.get(i), expected.get(i));
     }
-    PlanMeta meta = new PlanMeta(planId, model, f.getString(f.fieldIndex("stats_run_id")),
-        f.getString(f.fieldIndex("method")), f.getDouble(f.fieldIndex("kv_fraction_target")), List.copyOf(lengths),
-        exp, f.getInt(f.fieldIndex("num_layers")), f.getInt(f.fieldIndex("num_heads")),
-        f.getInt(f.fieldIndex("num_kv_heads")), f.getTimestamp(f.fieldIndex("created_at")).getTime());
+    PlanMeta meta =
+        new PlanMeta(
+            planId,
+            model,
+            f.getString(f.fieldIndex("stats_run_id")),
+            f.getString(f.fieldIndex("method")),
+            f.getDouble(f.fieldIndex("kv_fraction_target")),
+            List.copyOf(lengths),
+            exp,
+            f.getInt(f.fieldIndex("num_layers")),
+            f.getInt(f.fieldIndex("num_heads")),
+            f.getInt(f.fieldIndex("num_kv_heads")),
+            f.getTimestamp(f.fieldIndex("created_at")).getTime());
     return new StoredPlan(meta, List.copyOf(plan));
   }
 }

@@ -17,12 +17,31 @@ public final class RunRecords {
   private RunRecords() {}
 
   /** The runs row (status succeeded) for a step that wrote {@code rowCounts}. */
-  public static Dataset<Row> row(Warehouse w, String runId, String step, String modelId, String modelSource,
-      Instant started, Map<String, Object> config, Map<String, Long> rowCounts, String message) {
+  public static Dataset<Row> row(
+      Warehouse w,
+      String runId,
+      String step,
+      String modelId,
+      String modelSource,
+      Instant started,
+      Map<String, Object> config,
+      Map<String, Long> rowCounts,
+      String message) {
     ObjectNode cfg = JSON.valueToTree(config);
     ObjectNode counts = JSON.valueToTree(rowCounts);
-    Row r = RowFactory.create(runId, step, modelId, modelSource, "succeeded", Timestamp.from(started),
-        Timestamp.from(Instant.now()), cfg.toString(), Versions.json(w.spark()), counts.toString(), message);
+    Row r =
+        RowFactory.create(
+            runId,
+            step,
+            modelId,
+            modelSource,
+            "succeeded",
+            Timestamp.from(started),
+            Timestamp.from(Instant.now()),
+            cfg.toString(),
+            Versions.json(w.spark()),
+            counts.toString(),
+            message);
     return w.rows(Tables.RUNS, java.util.List.of(r));
   }
 

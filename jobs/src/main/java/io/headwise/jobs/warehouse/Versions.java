@@ -30,11 +30,14 @@ public final class Versions {
     }
   }
 
-  /** The Implementation-Version of the jar a class comes from (Delta's jar has no Maven pom.properties). */
+  /**
+   * The Implementation-Version of the jar a class comes from (Delta's jar has no Maven
+   * pom.properties).
+   */
   static String implementationVersion(Class<?> c) {
     Package p = c.getPackage();
-    return p != null && p.getImplementationVersion() != null ? p.getImplementationVersion() : "unknown";
+    return p != null && p.getImplementationVersion() != null
+        ? p.getImplementationVersion()
+        : "unknown";
   }
-
-
 }

@@ -24,11 +24,12 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
 
 /**
- * The Delta tables under a warehouse root (one folder per table). Parallel steps on one warehouse are normal, so a
- * step never rewrites or restores what another wrote: {@link #commit} creates missing tables with their schema, then
- * appends the step's rows tagged with a fresh attempt id, and appends the {@code runs} row last; readers see only
- * rows of attempts with a succeeded runs row ({@link CurrentRows}). On any failure the step deletes exactly the rows
- * of its own attempt (and if that fails too, those rows stay invisible). Writes refused by Delta's optimistic
+ * The Delta tables under a warehouse root (one folder per table). Parallel steps on one warehouse
+ * are normal, so a step never rewrites or restores what another wrote: {@link #commit} creates
+ * missing tables with their schema, then appends the step's rows tagged with a fresh attempt id,
+ * and appends the {@code runs} row last; readers see only rows of attempts with a succeeded runs
+ * row ({@link CurrentRows}). On any failure the step deletes exactly the rows of its own attempt
+ * (and if that fails too, those rows stay invisible). Writes refused by Delta's optimistic
  * concurrency are retried ({@link DeltaRetry}). Steps never VACUUM: {@code headwise maintain} does.
  */
 public final class Warehouse {
@@ -39,8 +40,9 @@ public final class Warehouse {
   private final Path root;
 
   /**
-   * One table write of a step: the rows and, for tables without attempts ({@code published_plans}), the values of
-   * the key columns whose rows the write replaces (other tables are appended to; their keys are informational).
+   * One table write of a step: the rows and, for tables without attempts ({@code published_plans}),
+   * the values of the key columns whose rows the write replaces (other tables are appended to;
+   * their keys are informational).
    */
   public record TableWrite(TableContract table, Dataset<Row> rows, Map<String, String> keys) {}
 
@@ -68,21 +70,33 @@ public final class Warehouse {
     return DeltaTable.isDeltaTable(spark, path(table).toString());
   }
 
-  /** Every stored row of a table (all attempts, with {@code attempt_id}), or empty when the table does not exist. */
+  /**
+   * Every stored row of a table (all attempts, with {@code attempt_id}), or empty when the table
+   * does not exist.
+   */
   public Optional<Dataset<Row>> stored(TableContract table) {
     if (!exists(table)) {
       return Optional.empty();
     }
     Dataset<Row> d = spark.read().format("delta").load(path(table).toString());
     if (Tables.hasAttempts(table) && !List.of(d.columns()).contains(Tables.ATTEMPT_ID.getName())) {
-      throw new HeadwiseException("table " + table.name() + " at " + path(table) + " has no "
-          + Tables.ATTEMPT_ID.getName() + " column: it was written by an older headwise; move it away and rerun"
-          + " the steps that write it");
+      throw new HeadwiseException(
+          "table "
+              + table.name()
+              + " at "
+              + path(table)
+              + " has no "
+              + Tables.ATTEMPT_ID.getName()
+              + " column: it was written by an older headwise; move it away and rerun"
+              + " the steps that write it");
     }
     return Optional.of(d);
   }
 
-  /** The current rows of a table (contract columns; see {@link CurrentRows}), or empty when it does not exist. */
+  /**
+   * The current rows of a table (contract columns; see {@link CurrentRows}), or empty when it does
+   * not exist.
+   */
   public Optional<Dataset<Row>> read(TableContract table) {
     return readWithAttempts(table).map(d -> d.selectExpr(SparkSchemas.of(table).fieldNames()));
   }
@@ -105,8 +119,17 @@ public final class Warehouse {
 
   /** The table's rows, or a clear error naming the step that writes it. */
   public Dataset<Row> require(TableContract table, String writtenBy) {
-    return read(table).orElseThrow(() -> new HeadwiseException("table " + table.name() + " not found under "
-        + root + "; run '" + writtenBy + "' first"));
+    return read(table)
+        .orElseThrow(
+            () ->
+                new HeadwiseException(
+                    "table "
+                        + table.name()
+                        + " not found under "
+                        + root
+                        + "; run '"
+                        + writtenBy
+                        + "' first"));
   }
 
   /** A DataFrame with the table's schema from rows built in the driver. */
@@ -115,33 +138,44 @@ public final class Warehouse {
   }
 
   /**
-   * Creates the table with its stored schema and partitioning if it does not exist yet. Two steps creating it at
-   * once both succeed: the loser's creation is refused by Delta and retried, and then finds the table.
+   * Creates the table with its stored schema and partitioning if it does not exist yet. Two steps
+   * creating it at once both succeed: the loser's creation is refused by Delta and retried, and
+   * then finds the table.
    */
   public void create(TableContract table) {
     try {
-      DeltaRetry.run(table.name(), "creating the table", () -> {
-        try {
-          return DeltaTable.createIfNotExists(spark)
-              .location(path(table).toString())
-              .addColumns(SparkSchemas.stored(table))
-              .partitionedBy(table.partitionColumns().toArray(new String[0]))
-              .execute();
-        } catch (RuntimeException e) {
-          if (String.valueOf(e.getMessage()).contains("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")) {
-            if (onlyDeltaLog(path(table))) { // another step is creating it right now: retried, then found
-              throw new java.util.ConcurrentModificationException("table " + table.name() + " is being created", e);
+      DeltaRetry.run(
+          table.name(),
+          "creating the table",
+          () -> {
+            try {
+              return DeltaTable.createIfNotExists(spark)
+                  .location(path(table).toString())
+                  .addColumns(SparkSchemas.stored(table))
+                  .partitionedBy(table.partitionColumns().toArray(new String[0]))
+                  .execute();
+            } catch (RuntimeException e) {
+              if (String.valueOf(e.getMessage())
+                  .contains("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")) {
+                if (onlyDeltaLog(
+                    path(table))) { // another step is creating it right now: retried, then found
+                  throw new java.util.ConcurrentModificationException(
+                      "table " + table.name() + " is being created", e);
+                }
+                throw new HeadwiseException(
+                    "folder "
+                        + path(table)
+                        + " exists but is not a Delta table; move it away"
+                        + " (headwise creates the table there)");
+              }
+              throw e;
             }
-            throw new HeadwiseException("folder " + path(table) + " exists but is not a Delta table; move it away"
-                + " (headwise creates the table there)");
-          }
-          throw e;
-        }
-      });
+          });
     } catch (RuntimeException e) {
       throw e;
     } catch (Exception e) {
-      throw new IllegalStateException("could not create table " + table.name() + " at " + path(table), e);
+      throw new IllegalStateException(
+          "could not create table " + table.name() + " at " + path(table), e);
     }
     stored(table); // a table written by an older headwise fails here, before anything is appended
   }
@@ -156,14 +190,16 @@ public final class Warehouse {
   }
 
   /**
-   * Writes a step's tables: appends the rows of tables with attempts under a new attempt id, replaces the keys of
-   * tables without ({@code published_plans}) in one transaction per table, and appends the runs row(s) last. On
-   * failure, deletes the rows this attempt appended and rethrows. Returns the rows written per table.
+   * Writes a step's tables: appends the rows of tables with attempts under a new attempt id,
+   * replaces the keys of tables without ({@code published_plans}) in one transaction per table, and
+   * appends the runs row(s) last. On failure, deletes the rows this attempt appended and rethrows.
+   * Returns the rows written per table.
    */
   public Map<String, Long> commit(List<TableWrite> writes, String userMetadata) {
     String attempt = Attempts.next();
     Map<TableContract, List<TableWrite>> replaced = new LinkedHashMap<>();
-    writes.stream().filter(w -> !Tables.hasAttempts(w.table()))
+    writes.stream()
+        .filter(w -> !Tables.hasAttempts(w.table()))
         .forEach(w -> replaced.computeIfAbsent(w.table(), k -> new ArrayList<>()).add(w));
     Set<TableContract> appended = new LinkedHashSet<>();
     List<String> replacedDone = new ArrayList<>();
@@ -191,8 +227,11 @@ public final class Warehouse {
     } catch (Throwable e) {
       removeAttempt(attempt, appended);
       if (!replacedDone.isEmpty()) {
-        System.err.println("headwise: warning: " + String.join(", ", replacedDone) + " was committed before the"
-            + " failure; a rerun of the step replaces those rows");
+        System.err.println(
+            "headwise: warning: "
+                + String.join(", ", replacedDone)
+                + " was committed before the"
+                + " failure; a rerun of the step replaces those rows");
       }
       throw sneaky(e);
     }
@@ -200,15 +239,24 @@ public final class Warehouse {
   }
 
   private long append(TableWrite w, String attempt, String userMetadata) throws Exception {
-    Dataset<Row> rows = w.rows().selectExpr(SparkSchemas.of(w.table()).fieldNames())
-        .withColumn(Tables.ATTEMPT_ID.getName(), lit(attempt));
+    Dataset<Row> rows =
+        w.rows()
+            .selectExpr(SparkSchemas.of(w.table()).fieldNames())
+            .withColumn(Tables.ATTEMPT_ID.getName(), lit(attempt));
     long n = rows.count();
-    Dataset<Row> out = n <= SMALL_WRITE_ROWS ? rows.coalesce(1) : rows; // one file per partition, not per task
-    DeltaRetry.run(w.table().name(), "appending " + n + " rows", () -> {
-      out.write().format("delta").mode(SaveMode.Append).option("userMetadata", userMetadata)
-          .save(path(w.table()).toString());
-      return null;
-    });
+    Dataset<Row> out =
+        n <= SMALL_WRITE_ROWS ? rows.coalesce(1) : rows; // one file per partition, not per task
+    DeltaRetry.run(
+        w.table().name(),
+        "appending " + n + " rows",
+        () -> {
+          out.write()
+              .format("delta")
+              .mode(SaveMode.Append)
+              .option("userMetadata", userMetadata)
+              .save(path(w.table()).toString());
+          return null;
+        });
     return n;
   }
 
@@ -224,26 +272,46 @@ public final class Warehouse {
     Dataset<Row> out = rows.coalesce(1);
     long n = out.count();
     String where = String.join(" OR ", predicates);
-    DeltaRetry.run(t.name(), "replacing rows", () -> {
-      out.write().format("delta").mode(SaveMode.Overwrite).option("replaceWhere", where)
-          .option("userMetadata", userMetadata).save(path(t).toString());
-      return null;
-    });
+    DeltaRetry.run(
+        t.name(),
+        "replacing rows",
+        () -> {
+          out.write()
+              .format("delta")
+              .mode(SaveMode.Overwrite)
+              .option("replaceWhere", where)
+              .option("userMetadata", userMetadata)
+              .save(path(t).toString());
+          return null;
+        });
     return n;
   }
 
-  /** Deletes the rows a failed attempt appended; rows left behind stay invisible (no succeeded runs row). */
+  /**
+   * Deletes the rows a failed attempt appended; rows left behind stay invisible (no succeeded runs
+   * row).
+   */
   private void removeAttempt(String attempt, Set<TableContract> tables) {
     for (TableContract t : tables) {
       try {
-        DeltaRetry.run(t.name(), "removing the failed attempt's rows", () -> {
-          DeltaTable.forPath(spark, path(t).toString()).delete(col(Tables.ATTEMPT_ID.getName()).equalTo(attempt));
-          return null;
-        });
+        DeltaRetry.run(
+            t.name(),
+            "removing the failed attempt's rows",
+            () -> {
+              DeltaTable.forPath(spark, path(t).toString())
+                  .delete(col(Tables.ATTEMPT_ID.getName()).equalTo(attempt));
+              return null;
+            });
       } catch (Throwable e) {
-        System.err.println("headwise: warning: could not remove the failed attempt's rows from table " + t.name()
-            + " (" + e.getClass().getSimpleName() + "); readers ignore them (attempt " + attempt + " has no runs"
-            + " row)");
+        System.err.println(
+            "headwise: warning: could not remove the failed attempt's rows from table "
+                + t.name()
+                + " ("
+                + e.getClass().getSimpleName()
+                + "); readers ignore them (attempt "
+                + attempt
+                + " has no runs"
+                + " row)");
       }
     }
   }

@@ -12,23 +12,47 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code bench scale} on a tiny synthetic model: every route runs in its own child JVM and reports time and memory;
- * a quadratic route over the limit is skipped with its reason; bad options are one-line errors.
+ * {@code bench scale} on a tiny synthetic model: every route runs in its own child JVM and reports
+ * time and memory; a quadratic route over the limit is skipped with its reason; bad options are
+ * one-line errors.
  */
 class BenchScaleTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   @Test
   void everyRouteReportsTimeAndMemoryAndQuadraticRoutesOverTheLimitAreSkipped() throws Exception {
     Path model = tmp.resolve("tiny.onnx");
-    assertEquals(0, CliRunner.run("synth", "--shape", "tiny", "--layers", "1", "--vocab", "64", "--out",
-        model.toString()).exitCode());
+    assertEquals(
+        0,
+        CliRunner.run(
+                "synth",
+                "--shape",
+                "tiny",
+                "--layers",
+                "1",
+                "--vocab",
+                "64",
+                "--out",
+                model.toString())
+            .exitCode());
     Path json = tmp.resolve("scale.json");
-    // the limit is computed for Llama-3-8B's 32 heads: 32 · 256² · 4 B · 3 = 24 MiB for plain; 0.03 GiB keeps it
+    // the limit is computed for Llama-3-8B's 32 heads: 32 · 256² · 4 B · 3 = 24 MiB for plain; 0.03
+    // GiB keeps it
     // and skips untiled (48 MiB)
-    CliRunner.Result r = CliRunner.run("bench", "scale", "--model", model.toString(), "--lengths", "256",
-        "--query-block", "64", "--quadratic-limit-gib", "0.03", "--json", json.toString());
+    CliRunner.Result r =
+        CliRunner.run(
+            "bench",
+            "scale",
+            "--model",
+            model.toString(),
+            "--lengths",
+            "256",
+            "--query-block",
+            "64",
+            "--quadratic-limit-gib",
+            "0.03",
+            "--json",
+            json.toString());
     assertEquals(0, r.exitCode(), r.err() + r.out());
     JsonNode root = new ObjectMapper().readTree(json.toFile());
     Set<String> routes = new HashSet<>();
@@ -46,7 +70,8 @@ class BenchScaleTest {
 
   @Test
   void badOptionsAreOneLineErrors() {
-    for (String[] args : new String[][] {{"--query-block", "0"}, {"--routes", "fast"}, {"--lengths", "10"}}) {
+    for (String[] args :
+        new String[][] {{"--query-block", "0"}, {"--routes", "fast"}, {"--lengths", "10"}}) {
       String[] all = new String[args.length + 4];
       all[0] = "bench";
       all[1] = "scale";

@@ -25,6 +25,7 @@ public final class CliRunner {
       System.setOut(oldOut);
       System.setErr(oldErr);
     }
-    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return new Result(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 }

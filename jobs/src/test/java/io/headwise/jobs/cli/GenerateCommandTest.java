@@ -11,7 +11,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code headwise generate} on stories260k with its KV cache: tokens, cache bytes per step, and bad input. */
+/**
+ * {@code headwise generate} on stories260k with its KV cache: tokens, cache bytes per step, and bad
+ * input.
+ */
 class GenerateCommandTest {
   static String pastModel() {
     return TestModels.stories260k().resolveSibling("stories260k_past.onnx").toString();
@@ -20,8 +23,16 @@ class GenerateCommandTest {
   @Test
   void greedyGenerationPrintsTokensAndGrowingCacheBytes(@TempDir Path dir) throws Exception {
     Path prompt = Files.writeString(dir.resolve("prompt.json"), "[1, 365, 147, 263]");
-    Result r = CliRunner.run("generate", "--model", pastModel(), "--prompt-ids", prompt.toString(),
-        "--max-new-tokens", "6", "--greedy");
+    Result r =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            prompt.toString(),
+            "--max-new-tokens",
+            "6",
+            "--greedy");
     assertEquals(0, r.exitCode(), r.err());
     List<String> steps = r.out().lines().filter(l -> l.matches("\\d+\\t\\d+\\t\\d+")).toList();
     assertEquals(6, steps.size(), r.out());
@@ -32,35 +43,88 @@ class GenerateCommandTest {
       assertEquals(1280L * (4 + i + 1), Long.parseLong(f[2]), steps.get(i));
     }
     assertTrue(r.out().contains("tokens: "), r.out());
-    Result again = CliRunner.run("generate", "--model", pastModel(), "--prompt-ids", prompt.toString(),
-        "--max-new-tokens", "6");
-    assertEquals(r.out().lines().filter(l -> l.startsWith("tokens:")).toList(),
-        again.out().lines().filter(l -> l.startsWith("tokens:")).toList(), "greedy is the default and deterministic");
-    Result sampled = CliRunner.run("generate", "--model", pastModel(), "--prompt-ids", prompt.toString(),
-        "--max-new-tokens", "6", "--temperature", "0.8", "--seed", "3");
+    Result again =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            prompt.toString(),
+            "--max-new-tokens",
+            "6");
+    assertEquals(
+        r.out().lines().filter(l -> l.startsWith("tokens:")).toList(),
+        again.out().lines().filter(l -> l.startsWith("tokens:")).toList(),
+        "greedy is the default and deterministic");
+    Result sampled =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            prompt.toString(),
+            "--max-new-tokens",
+            "6",
+            "--temperature",
+            "0.8",
+            "--seed",
+            "3");
     assertEquals(0, sampled.exitCode(), sampled.err());
   }
 
   @Test
   void badInputIsOneLineAndExitTwo(@TempDir Path dir) throws Exception {
     Path outside = Files.writeString(dir.resolve("bad.txt"), "1 2 99999");
-    Result r = CliRunner.run("generate", "--model", pastModel(), "--prompt-ids", outside.toString(),
-        "--max-new-tokens", "2");
+    Result r =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            outside.toString(),
+            "--max-new-tokens",
+            "2");
     assertEquals(2, r.exitCode(), r.err());
-    assertTrue(r.err().startsWith("headwise: error: ") && r.err().contains("outside the vocabulary"), r.err());
+    assertTrue(
+        r.err().startsWith("headwise: error: ") && r.err().contains("outside the vocabulary"),
+        r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
     Path ok = Files.writeString(dir.resolve("ok.txt"), "1 2 3");
-    Result noCache = CliRunner.run("generate", "--model", TestModels.stories260k().toString(), "--prompt-ids",
-        ok.toString(), "--max-new-tokens", "2");
+    Result noCache =
+        CliRunner.run(
+            "generate",
+            "--model",
+            TestModels.stories260k().toString(),
+            "--prompt-ids",
+            ok.toString(),
+            "--max-new-tokens",
+            "2");
     assertEquals(2, noCache.exitCode(), noCache.err());
-    assertTrue(noCache.err().contains("past key/value") && noCache.err().contains("export --decode"),
+    assertTrue(
+        noCache.err().contains("past key/value") && noCache.err().contains("export --decode"),
         noCache.err());
     Path notIds = Files.writeString(dir.resolve("text.txt"), "once upon a time");
-    Result text = CliRunner.run("generate", "--model", pastModel(), "--prompt-ids", notIds.toString(),
-        "--max-new-tokens", "2");
+    Result text =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            notIds.toString(),
+            "--max-new-tokens",
+            "2");
     assertEquals(2, text.exitCode(), text.err());
-    Result temperature = CliRunner.run("generate", "--model", pastModel(), "--prompt-ids", ok.toString(),
-        "--max-new-tokens", "2", "--temperature", "0");
+    Result temperature =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            ok.toString(),
+            "--max-new-tokens",
+            "2",
+            "--temperature",
+            "0");
     assertEquals(2, temperature.exitCode(), temperature.err());
   }
 }

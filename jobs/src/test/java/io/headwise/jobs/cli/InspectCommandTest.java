@@ -10,8 +10,8 @@ import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.graph.GraphBuilder;
-import io.headwise.graph.TestModels;
 import io.headwise.graph.Tensors;
+import io.headwise.graph.TestModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,12 +19,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class InspectCommandTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   @Test
   void jsonForStories260k() throws Exception {
-    CliRunner.Result r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json");
+    CliRunner.Result r =
+        CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode root = new ObjectMapper().readTree(r.out());
     assertTrue(root.get("model_id").asText().startsWith("sha256:"));
@@ -42,22 +42,41 @@ class InspectCommandTest {
 
   @Test
   void reportsTheTiledCore() throws Exception {
-    CliRunner.Result r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json",
-        "--length", "2048", "--query-block", "100");
+    CliRunner.Result r =
+        CliRunner.run(
+            "inspect",
+            "--model",
+            TestModels.stories260k().toString(),
+            "--json",
+            "--length",
+            "2048",
+            "--query-block",
+            "100");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode t = new ObjectMapper().readTree(r.out()).get("tiling");
     assertEquals(2048, t.get("length").asInt());
     assertEquals(100, t.get("query_block").asInt());
     assertEquals("[0,1,2,3,4]", t.get("tiled_layers").toString());
     assertEquals(0, t.get("untiled_layers").size());
-    // a budget: 8 heads × 2048 keys × 4 bytes × 6 tensors = 384 KiB per row; 16 MiB → 42 rows (cap 256)
-    r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--json", "--length", "2048",
-        "--attention-memory-mb", "16");
+    // a budget: 8 heads × 2048 keys × 4 bytes × 6 tensors = 384 KiB per row; 16 MiB → 42 rows (cap
+    // 256)
+    r =
+        CliRunner.run(
+            "inspect",
+            "--model",
+            TestModels.stories260k().toString(),
+            "--json",
+            "--length",
+            "2048",
+            "--attention-memory-mb",
+            "16");
     assertEquals(0, r.exitCode(), r.err());
     t = new ObjectMapper().readTree(r.out()).get("tiling");
     assertEquals(42, t.get("query_block").asInt());
     assertEquals(16, t.get("attention_memory_mb").asInt());
-    r = CliRunner.run("inspect", "--model", TestModels.stories260k().toString(), "--length", "4096");
+    r =
+        CliRunner.run(
+            "inspect", "--model", TestModels.stories260k().toString(), "--length", "4096");
     assertEquals(0, r.exitCode(), r.err());
     assertTrue(r.out().contains("query blocks of"), r.out());
   }
@@ -65,24 +84,38 @@ class InspectCommandTest {
   @Test
   void badTilingOptions() {
     String model = TestModels.stories260k().toString();
-    assertBadInput(CliRunner.run("inspect", "--model", model, "--query-block", "0"),
+    assertBadInput(
+        CliRunner.run("inspect", "--model", model, "--query-block", "0"),
         "--query-block takes a positive number");
-    assertBadInput(CliRunner.run("inspect", "--model", model, "--attention-memory-mb", "-3"),
+    assertBadInput(
+        CliRunner.run("inspect", "--model", model, "--attention-memory-mb", "-3"),
         "--attention-memory-mb takes a positive number");
-    assertBadInput(CliRunner.run("inspect", "--model", model, "--attention-memory-mb", "1", "--length", "65536"),
+    assertBadInput(
+        CliRunner.run(
+            "inspect", "--model", model, "--attention-memory-mb", "1", "--length", "65536"),
         "is too small for one query row");
-    assertBadInput(CliRunner.run("stats", "--model", model, "--input-ids",
-        TestModels.stories260kCalibration().toString(), "--query-block", "-2"), "--query-block takes a positive");
+    assertBadInput(
+        CliRunner.run(
+            "stats",
+            "--model",
+            model,
+            "--input-ids",
+            TestModels.stories260kCalibration().toString(),
+            "--query-block",
+            "-2"),
+        "--query-block takes a positive");
   }
 
   @Test
   void statsAreTheSameTiledAndUntiled() throws Exception {
     String model = TestModels.stories260k().toString();
     String ids = TestModels.stories260kCalibration().toString();
-    CliRunner.Result tiled = CliRunner.run("stats", "--model", model, "--input-ids", ids, "--json",
-        "--query-block", "40");
-    CliRunner.Result untiled = CliRunner.run("stats", "--model", model, "--input-ids", ids, "--json",
-        "--query-block", "100000");
+    CliRunner.Result tiled =
+        CliRunner.run(
+            "stats", "--model", model, "--input-ids", ids, "--json", "--query-block", "40");
+    CliRunner.Result untiled =
+        CliRunner.run(
+            "stats", "--model", model, "--input-ids", ids, "--json", "--query-block", "100000");
     assertEquals(0, tiled.exitCode(), tiled.err());
     assertEquals(0, untiled.exitCode(), untiled.err());
     JsonNode a = new ObjectMapper().readTree(tiled.out()).get("heads");
@@ -124,7 +157,9 @@ class InspectCommandTest {
 
   @Test
   void missingPath() {
-    assertBadInput(CliRunner.run("inspect", "--model", tmp.resolve("nope.onnx").toString()), "model file not found");
+    assertBadInput(
+        CliRunner.run("inspect", "--model", tmp.resolve("nope.onnx").toString()),
+        "model file not found");
   }
 
   @Test
@@ -152,18 +187,32 @@ class InspectCommandTest {
     String e = b.op("Gather", "emb", "input_ids");
     b.identity(b.op("Relu", e), "out");
     b.addOutput("out", GraphBuilder.FLOAT, "batch", "seq", "4");
-    ModelProto m = ModelProto.newBuilder().setIrVersion(8).setGraph(g)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17)).build();
+    ModelProto m =
+        ModelProto.newBuilder()
+            .setIrVersion(8)
+            .setGraph(g)
+            .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17))
+            .build();
     Files.write(f, m.toByteArray());
     CliRunner.Result r = CliRunner.run("inspect", "--model", f.toString());
     assertBadInput(r, "has no attention block");
-    assertEquals(List.of(), List.of(tmp.toFile().list()).stream().filter(n -> !n.equals("mlp.onnx")).toList());
+    assertEquals(
+        List.of(),
+        List.of(tmp.toFile().list()).stream().filter(n -> !n.equals("mlp.onnx")).toList());
   }
 
   @Test
   void negativeBatchSize() {
-    assertBadInput(CliRunner.run("stats", "--model", TestModels.stories260k().toString(), "--input-ids",
-        TestModels.stories260kCalibration().toString(), "--batch-size", "-1"), "--batch-size must be a positive");
+    assertBadInput(
+        CliRunner.run(
+            "stats",
+            "--model",
+            TestModels.stories260k().toString(),
+            "--input-ids",
+            TestModels.stories260kCalibration().toString(),
+            "--batch-size",
+            "-1"),
+        "--batch-size must be a positive");
   }
 
   @Test

@@ -12,16 +12,21 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Lays an HTML page out in headless Chromium at a 1366-px-wide window (a common laptop width) and reports what
- * overflows horizontally: the page itself or any table box (a table wider than its box is cut and needs a sideways
- * scroll to read its last column). Needs Debian's {@code chromium} at /usr/bin/chromium: {@code .ci/run} installs
- * it; without it the calling test fails and says so (tests using this carry the tag {@code browser}, excluded with
- * {@code -Dheadwise.test.excludedGroups=browser}).
+ * Lays an HTML page out in headless Chromium at a 1366-px-wide window (a common laptop width) and
+ * reports what overflows horizontally: the page itself or any table box (a table wider than its box
+ * is cut and needs a sideways scroll to read its last column). Needs Debian's {@code chromium} at
+ * /usr/bin/chromium: {@code .ci/run} installs it; without it the calling test fails and says so
+ * (tests using this carry the tag {@code browser}, excluded with {@code
+ * -Dheadwise.test.excludedGroups=browser}).
  */
 public final class BrowserLayout {
   static final int WIDTH = 1366;
-  /** Runs after layout; writes what overflows into an attribute of body that --dump-dom then prints. */
-  private static final String PROBE = """
+
+  /**
+   * Runs after layout; writes what overflows into an attribute of body that --dump-dom then prints.
+   */
+  private static final String PROBE =
+      """
       <script>
       window.addEventListener('load', () => {
         const out = [];
@@ -48,20 +53,38 @@ public final class BrowserLayout {
   static String overflow(String html) throws Exception {
     Path browser = Path.of("/usr/bin/chromium");
     if (!Files.isExecutable(browser)) {
-      fail("Chromium is not installed at " + browser + ": install Debian's chromium package (.ci/run does) or"
-          + " exclude this test with -Dheadwise.test.excludedGroups=browser");
+      fail(
+          "Chromium is not installed at "
+              + browser
+              + ": install Debian's chromium package (.ci/run does) or"
+              + " exclude this test with -Dheadwise.test.excludedGroups=browser");
     }
     Path dir = Files.createTempDirectory("report-layout");
     Path page = dir.resolve("report.html");
     Files.writeString(page, html.replace("</body>", PROBE + "</body>"), StandardCharsets.UTF_8);
-    Process p = new ProcessBuilder(browser.toString(), "--headless", "--no-sandbox", "--disable-gpu",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--hide-scrollbars", "--user-data-dir=" + dir.resolve("profile"),
-        "--window-size=" + WIDTH + ",900", "--virtual-time-budget=5000", "--dump-dom", page.toUri().toString())
-        .redirectError(dir.resolve("chromium.log").toFile()).start();
+    Process p =
+        new ProcessBuilder(
+                browser.toString(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                "--user-data-dir=" + dir.resolve("profile"),
+                "--window-size=" + WIDTH + ",900",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                page.toUri().toString())
+            .redirectError(dir.resolve("chromium.log").toFile())
+            .start();
     String dom = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertTrue(p.waitFor(120, TimeUnit.SECONDS), "chromium did not finish");
-    assertEquals(0, p.exitValue(), () -> "chromium failed: " + readQuietly(dir.resolve("chromium.log")));
+    assertEquals(
+        0, p.exitValue(), () -> "chromium failed: " + readQuietly(dir.resolve("chromium.log")));
     Matcher m = Pattern.compile("data-overflow=\"([^\"]*)\"").matcher(dom);
     assertTrue(m.find(), "the layout probe did not run; chromium log in " + dir);
     return m.group(1);

@@ -12,7 +12,10 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.w3c.dom.Element;
 
-/** The renderer on hand-built records: heatmaps, legends, plan maps, fidelity charts, escaping, offline HTML. */
+/**
+ * The renderer on hand-built records: heatmaps, legends, plan maps, fidelity charts, escaping,
+ * offline HTML.
+ */
 class ReportRendererTest {
   private static final String HTML = ReportRenderer.render(SampleReports.full(32, 32, 8));
 
@@ -32,16 +35,24 @@ class ReportRendererTest {
     Element entropy = svg("entropy_mean by layer and head, bucket 1024");
     List<Element> cells = cells(entropy);
     assertEquals(32 * 32, cells.size());
-    assertTrue(SvgParts.title(cells.get(0)).contains("layer 0, head 0"), SvgParts.title(cells.get(0)));
+    assertTrue(
+        SvgParts.title(cells.get(0)).contains("layer 0, head 0"), SvgParts.title(cells.get(0)));
     assertTrue(SvgParts.title(cells.get(0)).contains("entropy_mean = "));
     // 32 heads shrink the cells: the whole map stays under 400 px wide and tall
-    assertTrue(Integer.parseInt(entropy.getAttribute("width")) <= 400, entropy.getAttribute("width"));
-    assertTrue(Integer.parseInt(entropy.getAttribute("height")) <= 420, entropy.getAttribute("height"));
+    assertTrue(
+        Integer.parseInt(entropy.getAttribute("width")) <= 400, entropy.getAttribute("width"));
+    assertTrue(
+        Integer.parseInt(entropy.getAttribute("height")) <= 420, entropy.getAttribute("height"));
     // a small model keeps large cells with their value written in
     String small = ReportRenderer.render(SampleReports.full(5, 8, 4));
-    Element smallMap = SvgParts.parseAll(small).stream()
-        .filter(e -> e.getAttribute("aria-label").equals("entropy_mean by layer and head, bucket 1024")).findFirst()
-        .orElseThrow();
+    Element smallMap =
+        SvgParts.parseAll(small).stream()
+            .filter(
+                e ->
+                    e.getAttribute("aria-label")
+                        .equals("entropy_mean by layer and head, bucket 1024"))
+            .findFirst()
+            .orElseThrow();
     assertEquals(5 * 8, cells(smallMap).size());
     assertEquals(5 * 8, SvgParts.find(smallMap, "text", "cell").size());
   }
@@ -62,8 +73,11 @@ class ReportRendererTest {
         max = Math.max(max, s.value());
       }
     }
-    List<String> ticks = SvgParts.find(legend.get(0), "text", "tick").stream().map(Element::getTextContent).toList();
-    assertEquals(List.of(Numbers.format(min, 3), Numbers.format((min + max) / 2, 3), Numbers.format(max, 3)), ticks);
+    List<String> ticks =
+        SvgParts.find(legend.get(0), "text", "tick").stream().map(Element::getTextContent).toList();
+    assertEquals(
+        List.of(Numbers.format(min, 3), Numbers.format((min + max) / 2, 3), Numbers.format(max, 3)),
+        ticks);
   }
 
   @Test
@@ -82,17 +96,22 @@ class ReportRendererTest {
     Element duo = svg("plan p-duo: head kinds and kept spans");
     List<Element> cells = cells(duo);
     assertEquals(32 * 8, cells.size());
-    long full = cells.stream().filter(c -> c.getAttribute("fill").equals(Colors.kind("full"))).count();
+    long full =
+        cells.stream().filter(c -> c.getAttribute("fill").equals(Colors.kind("full"))).count();
     assertEquals(51, full);
     String tip = SvgParts.title(cells.get(1));
-    assertTrue(tip.contains("streaming: 16 sinks") && tip.contains("keeps 256 of 1024 tokens"), tip);
+    assertTrue(
+        tip.contains("streaming: 16 sinks") && tip.contains("keeps 256 of 1024 tokens"), tip);
     assertTrue(tip.contains("score = "), tip);
     // per-head scores from the params JSON get their own map; MoA's rule index does not
     assertNotNull(svg("score of plan p-duo"));
     assertTrue(HTML.contains("aria-label=\"diffuseness of plan p-ems\""));
     assertFalse(HTML.contains("aria-label=\"rule of plan p-moa\""));
     // MoA's solver status and gap are in the card
-    assertTrue(HTML.contains("solver.status") && HTML.contains("OPTIMAL") && HTML.contains("solver.relative_gap"));
+    assertTrue(
+        HTML.contains("solver.status")
+            && HTML.contains("OPTIMAL")
+            && HTML.contains("solver.relative_gap"));
     // derived plans are folded away with their role
     assertTrue(HTML.contains("uniform baseline of p-duo"));
     assertTrue(HTML.contains("Pareto candidate of p-moa"));
@@ -107,8 +126,10 @@ class ReportRendererTest {
     assertTrue(SvgParts.title(baselines.get(0)).contains("uniform baseline of"));
     assertEquals(2, SvgParts.find(kl, "line", "baseline-link").size());
     assertEquals(1, SvgParts.find(kl, "path", "dense").size());
-    List<String> texts = SvgParts.find(kl, "text", null).stream().map(Element::getTextContent).toList();
-    assertTrue(texts.contains("KV fraction kept (measured on the held-out samples)"), texts.toString());
+    List<String> texts =
+        SvgParts.find(kl, "text", null).stream().map(Element::getTextContent).toList();
+    assertTrue(
+        texts.contains("KV fraction kept (measured on the held-out samples)"), texts.toString());
     assertTrue(texts.contains("0.2") && texts.contains("1"), texts.toString());
     assertTrue(texts.contains("p-duo"), texts.toString());
     // accuracies get their own charts with the dense model as a line
@@ -122,14 +143,22 @@ class ReportRendererTest {
 
   @Test
   void tablesListEveryPlanAndEvaluationColumn() {
-    for (String col : List.of("kv_fraction_target", "n_positions", "top1_agreement", "nll_delta", "dense_passkey",
-        "created_at")) {
+    for (String col :
+        List.of(
+            "kv_fraction_target",
+            "n_positions",
+            "top1_agreement",
+            "nll_delta",
+            "dense_passkey",
+            "created_at")) {
       assertTrue(HTML.contains(col.replace("_", "_<wbr>")), col);
     }
     // a column no row has a value in is named under the table instead
     assertFalse(HTML.contains("cosine_<wbr>mean"));
-    assertTrue(HTML.contains("Columns with no value in any row (not measured for these models or samples):"
-        + " cosine_mean."));
+    assertTrue(
+        HTML.contains(
+            "Columns with no value in any row (not measured for these models or samples):"
+                + " cosine_mean."));
     for (PlanRecord p : SampleReports.full(32, 32, 8).plans()) {
       assertTrue(HTML.contains(">" + p.planId() + "<"), p.planId());
     }
@@ -140,8 +169,18 @@ class ReportRendererTest {
   void reportIsSelfContained() {
     for (String html : List.of(HTML, ReportRenderer.render(SampleReports.statsOnly()))) {
       String lower = html.toLowerCase(Locale.ROOT);
-      for (String forbidden : List.of("http://", "https://", "src=", "<script", "<link", "@import", "url(",
-          "<iframe", "<object", "<embed")) {
+      for (String forbidden :
+          List.of(
+              "http://",
+              "https://",
+              "src=",
+              "<script",
+              "<link",
+              "@import",
+              "url(",
+              "<iframe",
+              "<object",
+              "<embed")) {
         assertFalse(lower.contains(forbidden), forbidden);
       }
       assertTrue(html.startsWith("<!DOCTYPE html>"));
@@ -154,7 +193,8 @@ class ReportRendererTest {
     String html = ReportRenderer.render(SampleReports.statsOnly());
     SvgParts.parseAll(html);
     assertTrue(html.contains("aria-label=\"entropy_mean by layer and head, bucket 1024\""));
-    Matcher m = Pattern.compile("No data yet: table <code>(\\w+)</code> does not exist").matcher(html);
+    Matcher m =
+        Pattern.compile("No data yet: table <code>(\\w+)</code> does not exist").matcher(html);
     java.util.Set<String> missing = new java.util.TreeSet<>();
     while (m.find()) {
       missing.add(m.group(1));
@@ -171,7 +211,8 @@ class ReportRendererTest {
     assertFalse(html.contains("</title><script"), "title closed by data");
     assertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     assertTrue(html.contains("&amp;amp;"));
-    // every SVG (tooltips carry the plan id and params) is still well-formed and has only our elements
+    // every SVG (tooltips carry the plan id and params) is still well-formed and has only our
+    // elements
     for (Element svg : SvgParts.parseAll(html)) {
       assertEquals(0, svg.getElementsByTagName("script").getLength());
       assertEquals(0, SvgParts.find(svg, "svg", null).size());
@@ -182,16 +223,67 @@ class ReportRendererTest {
   @Test
   void encoderEvaluationsPlotCosineAndMissingStatsSayNoDataYet() throws Exception {
     ReportData full = SampleReports.full(2, 4, 4);
-    java.util.List<EvaluationRecord> evals = List.of(
-        new EvaluationRecord(SampleReports.MODEL, "e1", "p-duo", "duo", false, null, 0.5, 0.55, 4, 512, null, null,
-            null, null, null, null, null, 0.991, SampleReports.T0),
-        new EvaluationRecord(SampleReports.MODEL, "e1", "p-duo-uniform", "streamingllm", true, "p-duo", 0.5, 0.56, 4,
-            512, null, null, null, null, null, null, null, 0.962, SampleReports.T0));
-    String html = ReportRenderer.render(new ReportData(full.warehouse(), full.generatedAt(), null, "", List.of(),
-        List.of(), full.plans(), evals, List.of(), java.util.Set.of("head_stats", "runs", "quant_plans")));
+    java.util.List<EvaluationRecord> evals =
+        List.of(
+            new EvaluationRecord(
+                SampleReports.MODEL,
+                "e1",
+                "p-duo",
+                "duo",
+                false,
+                null,
+                0.5,
+                0.55,
+                4,
+                512,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                0.991,
+                SampleReports.T0),
+            new EvaluationRecord(
+                SampleReports.MODEL,
+                "e1",
+                "p-duo-uniform",
+                "streamingllm",
+                true,
+                "p-duo",
+                0.5,
+                0.56,
+                4,
+                512,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                0.962,
+                SampleReports.T0));
+    String html =
+        ReportRenderer.render(
+            new ReportData(
+                full.warehouse(),
+                full.generatedAt(),
+                null,
+                "",
+                List.of(),
+                List.of(),
+                full.plans(),
+                evals,
+                List.of(),
+                java.util.Set.of("head_stats", "runs", "quant_plans")));
     List<Element> svgs = SvgParts.parseAll(html);
-    Element cosine = svgs.stream().filter(e -> e.getAttribute("aria-label").startsWith("Cosine similarity"))
-        .findFirst().orElseThrow();
+    Element cosine =
+        svgs.stream()
+            .filter(e -> e.getAttribute("aria-label").startsWith("Cosine similarity"))
+            .findFirst()
+            .orElseThrow();
     assertEquals(1, SvgParts.find(cosine, "path", "baseline").size());
     assertFalse(html.contains("KL(dense"));
     assertTrue(html.contains("No data yet: table <code>head_stats</code> does not exist"));
@@ -201,12 +293,16 @@ class ReportRendererTest {
   }
 
   private static Element svg(String ariaLabel) throws Exception {
-    return SvgParts.parseAll(HTML).stream().filter(e -> e.getAttribute("aria-label").equals(ariaLabel)).findFirst()
+    return SvgParts.parseAll(HTML).stream()
+        .filter(e -> e.getAttribute("aria-label").equals(ariaLabel))
+        .findFirst()
         .orElseThrow(() -> new AssertionError("no svg labelled " + ariaLabel));
   }
 
   private static List<Element> cells(Element svg) {
     return SvgParts.find(svg, "rect", null).stream()
-        .filter(r -> r.getParentNode() instanceof Element p && "cells".equals(p.getAttribute("class"))).toList();
+        .filter(
+            r -> r.getParentNode() instanceof Element p && "cells".equals(p.getAttribute("class")))
+        .toList();
   }
 }

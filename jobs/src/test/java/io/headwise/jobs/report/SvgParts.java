@@ -12,13 +12,18 @@ import org.w3c.dom.Element;
 import org.w3c.dom.NodeList;
 import org.xml.sax.InputSource;
 
-/** Extracts the inline {@code <svg>} elements of a report and parses each one as XML (which fails on bad markup). */
+/**
+ * Extracts the inline {@code <svg>} elements of a report and parses each one as XML (which fails on
+ * bad markup).
+ */
 public final class SvgParts {
   private static final Pattern SVG = Pattern.compile("<svg\\b.*?</svg>", Pattern.DOTALL);
 
   private SvgParts() {}
 
-  /** Every {@code <svg>...</svg>} of {@code html}, parsed; throws when one is not well-formed XML. */
+  /**
+   * Every {@code <svg>...</svg>} of {@code html}, parsed; throws when one is not well-formed XML.
+   */
   public static List<Element> parseAll(String html) throws Exception {
     DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
     f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
@@ -33,14 +38,21 @@ public final class SvgParts {
         Document d = b.parse(new InputSource(new StringReader(svg)));
         out.add(d.getDocumentElement());
       } catch (Exception e) {
-        throw new AssertionError("SVG is not well-formed XML: " + e.getMessage() + "\n"
-            + svg.substring(0, Math.min(400, svg.length())), e);
+        throw new AssertionError(
+            "SVG is not well-formed XML: "
+                + e.getMessage()
+                + "\n"
+                + svg.substring(0, Math.min(400, svg.length())),
+            e);
       }
     }
     return out;
   }
 
-  /** Direct and nested children of {@code e} named {@code tag} whose class list contains {@code cls} (null: any). */
+  /**
+   * Direct and nested children of {@code e} named {@code tag} whose class list contains {@code cls}
+   * (null: any).
+   */
   public static List<Element> find(Element e, String tag, String cls) {
     List<Element> out = new ArrayList<>();
     NodeList nodes = e.getElementsByTagName(tag);

@@ -23,34 +23,41 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The warehouse's write protocol on small synthetic tables: a failing step removes exactly its own rows, rows of an
- * attempt without a runs row (a killed step) are never read, a rerun supersedes the earlier attempt, and
- * {@code headwise maintain} deletes only rows readers no longer see.
+ * The warehouse's write protocol on small synthetic tables: a failing step removes exactly its own
+ * rows, rows of an attempt without a runs row (a killed step) are never read, a rerun supersedes
+ * the earlier attempt, and {@code headwise maintain} deletes only rows readers no longer see.
  */
 class WarehouseTest extends SparkTestBase {
   private static final String MODEL = "sha256:test";
 
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   @Test
   void aFailingStepRemovesOnlyItsOwnRowsAndWritesNoRunsRow() {
     Warehouse w = new Warehouse(spark, tmp.resolve("wh"));
     step(w, "r1", stats("r1", 3));
     long before = stored(w, Tables.HEAD_STATS);
-    // the second table's rows fail while being written: a SparkException (checked) from the task, as a full disk gives
-    List<Warehouse.TableWrite> writes = List.of(
-        new Warehouse.TableWrite(Tables.HEAD_STATS, stats("r2", 4), Map.of()),
-        new Warehouse.TableWrite(Tables.TOKEN_IMPORTANCE, importance("r2").withColumn("layer",
-            functions.expr("cast(raise_error('simulated write failure') as int)")), Map.of()),
-        new Warehouse.TableWrite(Tables.RUNS, runs(w, "r2"), Map.of()));
+    // the second table's rows fail while being written: a SparkException (checked) from the task,
+    // as a full disk gives
+    List<Warehouse.TableWrite> writes =
+        List.of(
+            new Warehouse.TableWrite(Tables.HEAD_STATS, stats("r2", 4), Map.of()),
+            new Warehouse.TableWrite(
+                Tables.TOKEN_IMPORTANCE,
+                importance("r2")
+                    .withColumn(
+                        "layer",
+                        functions.expr("cast(raise_error('simulated write failure') as int)")),
+                Map.of()),
+            new Warehouse.TableWrite(Tables.RUNS, runs(w, "r2"), Map.of()));
     Throwable e = assertThrows(Throwable.class, () -> w.commit(writes, "test"));
     boolean named = false;
     for (Throwable t = e; t != null; t = t.getCause()) {
       named |= String.valueOf(t.getMessage()).contains("simulated write failure");
     }
     assertTrue(named, String.valueOf(e));
-    assertEquals(before, stored(w, Tables.HEAD_STATS), "the failed attempt's head_stats rows were deleted");
+    assertEquals(
+        before, stored(w, Tables.HEAD_STATS), "the failed attempt's head_stats rows were deleted");
     assertEquals(0, stored(w, Tables.TOKEN_IMPORTANCE));
     assertEquals(1, w.read(Tables.RUNS).orElseThrow().count());
     assertEquals(3, w.read(Tables.HEAD_STATS).orElseThrow().count());
@@ -61,7 +68,11 @@ class WarehouseTest extends SparkTestBase {
     Warehouse w = new Warehouse(spark, tmp.resolve("wh"));
     step(w, "r1", stats("r1", 3));
     // what a step killed between its table append and its runs row leaves behind
-    stats("r1", 5).withColumn("attempt_id", functions.lit(Attempts.next())).write().format("delta").mode("append")
+    stats("r1", 5)
+        .withColumn("attempt_id", functions.lit(Attempts.next()))
+        .write()
+        .format("delta")
+        .mode("append")
         .save(w.path(Tables.HEAD_STATS).toString());
     assertEquals(8, stored(w, Tables.HEAD_STATS));
     assertEquals(3, w.read(Tables.HEAD_STATS).orElseThrow().count());
@@ -83,18 +94,22 @@ class WarehouseTest extends SparkTestBase {
 
     CliRunner.Result kept = CliRunner.run("maintain", "--warehouse", root.toString());
     assertEquals(0, kept.exitCode(), kept.err());
-    assertEquals(9, stored(w, Tables.HEAD_STATS), "the default retention keeps attempts of the last 7 days");
+    assertEquals(
+        9, stored(w, Tables.HEAD_STATS), "the default retention keeps attempts of the last 7 days");
 
     long filesBefore = parquetFiles(w.path(Tables.HEAD_STATS));
-    CliRunner.Result r = CliRunner.run("maintain", "--warehouse", root.toString(), "--retain-hours", "0");
+    CliRunner.Result r =
+        CliRunner.run("maintain", "--warehouse", root.toString(), "--retain-hours", "0");
     assertEquals(0, r.exitCode(), r.err());
     assertTrue(r.out().contains("head_stats: deleted 3 rows"), r.out());
     assertEquals(6, stored(w, Tables.HEAD_STATS));
     assertEquals(6, w.read(Tables.HEAD_STATS).orElseThrow().count());
     assertEquals(2, stored(w, Tables.RUNS));
-    assertTrue(parquetFiles(w.path(Tables.HEAD_STATS)) < filesBefore, "vacuum removed the deleted files");
+    assertTrue(
+        parquetFiles(w.path(Tables.HEAD_STATS)) < filesBefore, "vacuum removed the deleted files");
 
-    CliRunner.Result bad = CliRunner.run("maintain", "--warehouse", root.toString(), "--retain-hours", "-1");
+    CliRunner.Result bad =
+        CliRunner.run("maintain", "--warehouse", root.toString(), "--retain-hours", "-1");
     assertEquals(2, bad.exitCode());
     assertTrue(bad.err().startsWith("headwise: error: --retain-hours"), bad.err());
   }
@@ -110,12 +125,16 @@ class WarehouseTest extends SparkTestBase {
   }
 
   private static void step(Warehouse w, String run, Dataset<Row> stats) {
-    w.commit(List.of(new Warehouse.TableWrite(Tables.HEAD_STATS, stats, Map.of()),
-        new Warehouse.TableWrite(Tables.RUNS, runs(w, run), Map.of())), "test");
+    w.commit(
+        List.of(
+            new Warehouse.TableWrite(Tables.HEAD_STATS, stats, Map.of()),
+            new Warehouse.TableWrite(Tables.RUNS, runs(w, run), Map.of())),
+        "test");
   }
 
   private static Dataset<Row> runs(Warehouse w, String run) {
-    return RunRecords.row(w, run, "profile", MODEL, "test", Instant.now(), Map.of(), Map.of(), null);
+    return RunRecords.row(
+        w, run, "profile", MODEL, "test", Instant.now(), Map.of(), Map.of(), null);
   }
 
   private static Dataset<Row> stats(String run, int n) {
@@ -127,7 +146,9 @@ class WarehouseTest extends SparkTestBase {
   }
 
   private static Dataset<Row> importance(String run) {
-    return new Warehouse(spark, Path.of("unused")).rows(Tables.TOKEN_IMPORTANCE,
-        List.of(RowFactory.create(MODEL, run, "s0", 0, 16, List.of(1.0f, 2.0f))));
+    return new Warehouse(spark, Path.of("unused"))
+        .rows(
+            Tables.TOKEN_IMPORTANCE,
+            List.of(RowFactory.create(MODEL, run, "s0", 0, 16, List.of(1.0f, 2.0f))));
   }
 }

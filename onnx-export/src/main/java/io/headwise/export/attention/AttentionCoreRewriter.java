@@ -24,14 +24,15 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Replaces each attention core of a graph (QKᵀ → softmax → ·V) by one {@code HeadwiseAttention} node that writes the
- * core's output tensor, then removes the nodes nothing reads any more and adds the function and its opset import.
+ * Replaces each attention core of a graph (QKᵀ → softmax → ·V) by one {@code HeadwiseAttention}
+ * node that writes the core's output tensor, then removes the nodes nothing reads any more and adds
+ * the function and its opset import.
  *
- * <p>K and V: when a layer has fewer kv heads than query heads and both K and V come out of the transformers
- * {@code repeat_kv} pattern (Unsqueeze at axis 2 → Expand → Reshape), the op reads the tensors before the repeat
- * (num_kv_heads heads) with kv_heads[h] = ⌊h / g⌋; otherwise it reads the tensors the core read, expanded to one per
- * query head ({@code Expand} to [1, H, 1, 1], a no-op broadcast for repeated tensors, a copy for a broadcast single kv
- * head), with kv_heads[h] = h.
+ * <p>K and V: when a layer has fewer kv heads than query heads and both K and V come out of the
+ * transformers {@code repeat_kv} pattern (Unsqueeze at axis 2 → Expand → Reshape), the op reads the
+ * tensors before the repeat (num_kv_heads heads) with kv_heads[h] = ⌊h / g⌋; otherwise it reads the
+ * tensors the core read, expanded to one per query head ({@code Expand} to [1, H, 1, 1], a no-op
+ * broadcast for repeated tensors, a copy for a broadcast single kv head), with kv_heads[h] = h.
  */
 final class AttentionCoreRewriter {
   /** How a layer's K/V inputs were found. */
@@ -40,7 +41,10 @@ final class AttentionCoreRewriter {
     DIRECT,
     /** GQA, K and V read before repeat_kv (num_kv_heads heads), kv_heads[h] = ⌊h / g⌋. */
     PRE_REPEAT,
-    /** GQA, repeat_kv not recognised: the (repeated or broadcast) K and V expanded to H heads, kv_heads[h] = h. */
+    /**
+     * GQA, repeat_kv not recognised: the (repeated or broadcast) K and V expanded to H heads,
+     * kv_heads[h] = h.
+     */
     REPEATED
   }
 
@@ -57,8 +61,12 @@ final class AttentionCoreRewriter {
     ModelProto proto = FunctionInliner.inline(model.proto());
     for (OperatorSetIdProto o : proto.getOpsetImportList()) {
       if (o.getDomain().equals(HeadwiseAttentionOp.DOMAIN)) {
-        throw new HeadwiseException("model " + model.source() + " already imports domain " + HeadwiseAttentionOp.DOMAIN
-            + " (it is an exported HeadwiseAttention model); export from the original model");
+        throw new HeadwiseException(
+            "model "
+                + model.source()
+                + " already imports domain "
+                + HeadwiseAttentionOp.DOMAIN
+                + " (it is an exported HeadwiseAttention model); export from the original model");
       }
     }
     GraphProto graph = proto.getGraph();
@@ -79,19 +87,24 @@ final class AttentionCoreRewriter {
     for (AttentionBlock block : map.blocks()) {
       LayerPlan plan = plans.get(block.layer());
       if (block.probabilitiesElemType() != GraphBuilder.FLOAT) {
-        throw refuse(block, "its attention runs in ONNX element type " + block.probabilitiesElemType()
-            + "; HeadwiseAttention is exported for float32 attention only");
+        throw refuse(
+            block,
+            "its attention runs in ONNX element type "
+                + block.probabilitiesElemType()
+                + "; HeadwiseAttention is exported for float32 attention only");
       }
       if (Double.isNaN(block.scale()) || Double.isInfinite(block.scale())) {
         throw refuse(block, "its score scale could not be read");
       }
       int pv = index.producerIndex(block.outputTensor());
       if (pv < 0 || inserted.containsKey(pv)) {
-        throw refuse(block, "its output " + block.outputTensor() + " has no producing node of its own");
+        throw refuse(
+            block, "its output " + block.outputTensor() + " has no producing node of its own");
       }
       Integer qkIndex = nodeByName.get(block.qkMatMulNode());
       if (qkIndex == null || duplicateNames.contains(block.qkMatMulNode())) {
-        throw refuse(block, "its QK node '" + block.qkMatMulNode() + "' is not uniquely named in the graph");
+        throw refuse(
+            block, "its QK node '" + block.qkMatMulNode() + "' is not uniquely named in the graph");
       }
       String qkOutput = graph.getNode(qkIndex).getOutput(0);
       List<NodeProto> before = new ArrayList<>();
@@ -113,7 +126,8 @@ final class AttentionCoreRewriter {
             kvHeads[h] = block.kvHeadOf(h);
           }
         } else {
-          // Already repeated (or broadcast, e.g. MQA with one kv head): expand to H heads, identity kv_heads.
+          // Already repeated (or broadcast, e.g. MQA with one kv head): expand to H heads, identity
+          // kv_heads.
           String heads = PREFIX + "heads_" + block.numHeads();
           if (extraInitializers.stream().noneMatch(t -> t.getName().equals(heads))) {
             extraInitializers.add(Tensors.longVector(heads, 1, block.numHeads(), 1, 1));
@@ -138,51 +152,105 @@ final class AttentionCoreRewriter {
         nodes.add(graph.getNode(i));
       }
     }
-    GraphProto.Builder g = graph.toBuilder().clearNode().addAllNode(nodes)
-        .addInitializer(Tensors.floatScalar(ZERO_MASK, 0f)).addAllInitializer(extraInitializers);
+    GraphProto.Builder g =
+        graph.toBuilder()
+            .clearNode()
+            .addAllNode(nodes)
+            .addInitializer(Tensors.floatScalar(ZERO_MASK, 0f))
+            .addAllInitializer(extraInitializers);
     GraphPruner.prune(g);
-    ModelProto.Builder out = proto.toBuilder().setGraph(g)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(HeadwiseAttentionOp.DOMAIN)
-            .setVersion(HeadwiseAttentionOp.VERSION))
-        .addFunctions(HeadwiseAttentionFunction.build(opset));
+    ModelProto.Builder out =
+        proto.toBuilder()
+            .setGraph(g)
+            .addOpsetImport(
+                OperatorSetIdProto.newBuilder()
+                    .setDomain(HeadwiseAttentionOp.DOMAIN)
+                    .setVersion(HeadwiseAttentionOp.VERSION))
+            .addFunctions(HeadwiseAttentionFunction.build(opset));
     // FunctionProto.attribute_proto (attribute defaults) exists from IR version 9.
     out.setIrVersion(Math.max(out.getIrVersion(), 9));
     return new Result(out.build(), List.copyOf(sources));
   }
 
   /** The HeadwiseAttention node of one layer. */
-  private static NodeProto opNode(AttentionBlock block, LayerPlan plan, long[] kvHeads, String query, String key,
-      String value, String mask) {
+  private static NodeProto opNode(
+      AttentionBlock block,
+      LayerPlan plan,
+      long[] kvHeads,
+      String query,
+      String key,
+      String value,
+      String mask) {
     String base = block.softmaxNode();
     int slash = base.lastIndexOf('/');
-    String name = slash > 0 ? base.substring(0, slash + 1) + HeadwiseAttentionOp.OP_TYPE
-        : PREFIX + "layer" + block.layer() + "/" + HeadwiseAttentionOp.OP_TYPE;
+    String name =
+        slash > 0
+            ? base.substring(0, slash + 1) + HeadwiseAttentionOp.OP_TYPE
+            : PREFIX + "layer" + block.layer() + "/" + HeadwiseAttentionOp.OP_TYPE;
     int heads = block.numHeads();
-    return NodeProto.newBuilder().setOpType(HeadwiseAttentionOp.OP_TYPE).setDomain(HeadwiseAttentionOp.DOMAIN)
+    return NodeProto.newBuilder()
+        .setOpType(HeadwiseAttentionOp.OP_TYPE)
+        .setDomain(HeadwiseAttentionOp.DOMAIN)
         .setName(name)
-        .addInput(query).addInput(key).addInput(value).addInput(mask)
+        .addInput(query)
+        .addInput(key)
+        .addInput(value)
+        .addInput(mask)
         .addOutput(block.outputTensor())
-        .setDocString("layer " + block.layer() + ": " + heads + " query heads, " + block.numKvHeads()
-            + " kv heads, head dim " + block.headDim())
+        .setDocString(
+            "layer "
+                + block.layer()
+                + ": "
+                + heads
+                + " query heads, "
+                + block.numKvHeads()
+                + " kv heads, head dim "
+                + block.headDim())
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_KINDS, Tensors.longVector("", plan.kinds())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_SINK_TOKENS, Tensors.longVector("", plan.sinkTokens())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_ALPHA, Tensors.floats("", new long[] {heads}, plan.alpha())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_BETA, Tensors.floats("", new long[] {heads}, plan.beta())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_BUDGET_TOKENS, Tensors.longVector("", plan.budgetTokens())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_RECENT_TOKENS, Tensors.longVector("", plan.recentTokens())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_BUDGET_GROUPS, Tensors.longVector("", plan.budgetGroups())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_COMPENSATION, Tensors.longVector("", plan.compensation())))
+        .addAttribute(
+            tensor(HeadwiseAttentionOp.ATTR_SINK_TOKENS, Tensors.longVector("", plan.sinkTokens())))
+        .addAttribute(
+            tensor(
+                HeadwiseAttentionOp.ATTR_ALPHA,
+                Tensors.floats("", new long[] {heads}, plan.alpha())))
+        .addAttribute(
+            tensor(
+                HeadwiseAttentionOp.ATTR_BETA, Tensors.floats("", new long[] {heads}, plan.beta())))
+        .addAttribute(
+            tensor(
+                HeadwiseAttentionOp.ATTR_BUDGET_TOKENS,
+                Tensors.longVector("", plan.budgetTokens())))
+        .addAttribute(
+            tensor(
+                HeadwiseAttentionOp.ATTR_RECENT_TOKENS,
+                Tensors.longVector("", plan.recentTokens())))
+        .addAttribute(
+            tensor(
+                HeadwiseAttentionOp.ATTR_BUDGET_GROUPS,
+                Tensors.longVector("", plan.budgetGroups())))
+        .addAttribute(
+            tensor(
+                HeadwiseAttentionOp.ATTR_COMPENSATION, Tensors.longVector("", plan.compensation())))
         .addAttribute(tensor(HeadwiseAttentionOp.ATTR_KV_HEADS, Tensors.longVector("", kvHeads)))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_SCALE, Tensors.floatScalar("", (float) block.scale())))
-        .addAttribute(tensor(HeadwiseAttentionOp.ATTR_CAUSAL, Tensors.longScalar("", block.causal() ? 1 : 0)))
+        .addAttribute(
+            tensor(HeadwiseAttentionOp.ATTR_SCALE, Tensors.floatScalar("", (float) block.scale())))
+        .addAttribute(
+            tensor(HeadwiseAttentionOp.ATTR_CAUSAL, Tensors.longScalar("", block.causal() ? 1 : 0)))
         .build();
   }
 
   /** Expand(x, [1, H, 1, 1]): x with H heads whether it has H or 1. */
-  private static String expand(String x, String heads, AttentionBlock block, String hint, List<NodeProto> before) {
+  private static String expand(
+      String x, String heads, AttentionBlock block, String hint, List<NodeProto> before) {
     String out = PREFIX + "layer" + block.layer() + "/" + hint;
-    before.add(NodeProto.newBuilder().setOpType("Expand").setName(out).addInput(x).addInput(heads).addOutput(out)
-        .build());
+    before.add(
+        NodeProto.newBuilder()
+            .setOpType("Expand")
+            .setName(out)
+            .addInput(x)
+            .addInput(heads)
+            .addOutput(out)
+            .build());
     return out;
   }
 
@@ -191,9 +259,10 @@ final class AttentionCoreRewriter {
   }
 
   /**
-   * K [B, H(kv), Tk, D] for the op: the QK node's second input when it transposes it itself, else the input of the
-   * Transpose that made Kᵀ (composing the permutations; a new Transpose is added to {@code before} when the composed
-   * permutation is not the identity), else a new Transpose of Kᵀ.
+   * K [B, H(kv), Tk, D] for the op: the QK node's second input when it transposes it itself, else
+   * the input of the Transpose that made Kᵀ (composing the permutations; a new Transpose is added
+   * to {@code before} when the composed permutation is not the identity), else a new Transpose of
+   * Kᵀ.
    */
   private static String keyOperand(GraphIndex index, AttentionBlock block, List<NodeProto> before) {
     String kt = block.keyTransposedTensor();
@@ -206,7 +275,10 @@ final class AttentionCoreRewriter {
     Optional<NodeProto> p = index.producer(kt);
     if (p.isPresent() && p.get().getOpType().equals("Transpose") && p.get().getDomain().isEmpty()) {
       List<Long> inner = GraphIndex.intsAttribute(p.get(), "perm");
-      long[] innerPerm = inner == null ? new long[] {3, 2, 1, 0} : inner.stream().mapToLong(Long::longValue).toArray();
+      long[] innerPerm =
+          inner == null
+              ? new long[] {3, 2, 1, 0}
+              : inner.stream().mapToLong(Long::longValue).toArray();
       if (innerPerm.length == 4) {
         perm = new long[4];
         for (int i = 0; i < 4; i++) {
@@ -219,27 +291,34 @@ final class AttentionCoreRewriter {
       return source;
     }
     String out = PREFIX + "layer" + block.layer() + "/key";
-    before.add(NodeProto.newBuilder().setOpType("Transpose").setName(out).addInput(source).addOutput(out)
-        .addAttribute(GraphBuilder.intsAttr("perm", perm)).build());
+    before.add(
+        NodeProto.newBuilder()
+            .setOpType("Transpose")
+            .setName(out)
+            .addInput(source)
+            .addOutput(out)
+            .addAttribute(GraphBuilder.intsAttr("perm", perm))
+            .build());
     return out;
   }
 
   /**
-   * The tensor before a transformers repeat_kv ({@code Reshape(Expand(Unsqueeze(x, axes=[2])))}) that produced
-   * {@code repeated}, or null when {@code repeated} is not made that way.
+   * The tensor before a transformers repeat_kv ({@code Reshape(Expand(Unsqueeze(x, axes=[2])))})
+   * that produced {@code repeated}, or null when {@code repeated} is not made that way.
    */
   static String beforeRepeat(GraphIndex index, String repeated) {
-    Optional<NodeProto> reshape = index.producer(repeated).filter(n -> n.getOpType().equals("Reshape"));
+    Optional<NodeProto> reshape =
+        index.producer(repeated).filter(n -> n.getOpType().equals("Reshape"));
     if (reshape.isEmpty()) {
       return null;
     }
-    Optional<NodeProto> expand = index.producer(reshape.get().getInput(0))
-        .filter(n -> n.getOpType().equals("Expand"));
+    Optional<NodeProto> expand =
+        index.producer(reshape.get().getInput(0)).filter(n -> n.getOpType().equals("Expand"));
     if (expand.isEmpty()) {
       return null;
     }
-    Optional<NodeProto> unsqueeze = index.producer(expand.get().getInput(0))
-        .filter(n -> n.getOpType().equals("Unsqueeze"));
+    Optional<NodeProto> unsqueeze =
+        index.producer(expand.get().getInput(0)).filter(n -> n.getOpType().equals("Unsqueeze"));
     if (unsqueeze.isEmpty()) {
       return null;
     }
@@ -253,7 +332,12 @@ final class AttentionCoreRewriter {
   }
 
   private static HeadwiseException refuse(AttentionBlock block, String why) {
-    return new HeadwiseException("cannot rewrite attention layer " + block.layer() + " (softmax "
-        + block.softmaxNode() + ") as HeadwiseAttention: " + why);
+    return new HeadwiseException(
+        "cannot rewrite attention layer "
+            + block.layer()
+            + " (softmax "
+            + block.softmaxNode()
+            + ") as HeadwiseAttention: "
+            + why);
   }
 }

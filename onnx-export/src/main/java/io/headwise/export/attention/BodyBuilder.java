@@ -9,9 +9,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Emits the nodes of a function body (or of a subgraph inside it) against one default-domain opset: constants are
- * {@code Constant} nodes (a function has no initializers), and ops whose form changed across opsets ({@code Unsqueeze},
- * {@code ReduceSum} axes as attribute below 13 and as input from 13) are written in the form the opset expects.
+ * Emits the nodes of a function body (or of a subgraph inside it) against one default-domain opset:
+ * constants are {@code Constant} nodes (a function has no initializers), and ops whose form changed
+ * across opsets ({@code Unsqueeze}, {@code ReduceSum} axes as attribute below 13 and as input from
+ * 13) are written in the form the opset expects.
  */
 final class BodyBuilder {
   private final int opset;
@@ -55,8 +56,12 @@ final class BodyBuilder {
 
   /** Appends a node with the given outputs. */
   void node(String type, List<String> inputs, List<String> outputs, AttributeProto... attrs) {
-    NodeProto.Builder n = NodeProto.newBuilder().setOpType(type).setName(fresh("n_" + type))
-        .addAllInput(inputs).addAllOutput(outputs);
+    NodeProto.Builder n =
+        NodeProto.newBuilder()
+            .setOpType(type)
+            .setName(fresh("n_" + type))
+            .addAllInput(inputs)
+            .addAllOutput(outputs);
     for (AttributeProto a : attrs) {
       n.addAttribute(a);
     }
@@ -66,18 +71,30 @@ final class BodyBuilder {
   /** A Constant whose value is the call site's TENSOR attribute {@code attribute}. */
   String attributeTensor(String attribute) {
     String out = prefix + attribute;
-    nodes.add(NodeProto.newBuilder().setOpType("Constant").setName(fresh("attr_" + attribute)).addOutput(out)
-        .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
-            .setRefAttrName(attribute))
-        .build());
+    nodes.add(
+        NodeProto.newBuilder()
+            .setOpType("Constant")
+            .setName(fresh("attr_" + attribute))
+            .addOutput(out)
+            .addAttribute(
+                AttributeProto.newBuilder()
+                    .setName("value")
+                    .setType(AttributeProto.AttributeType.TENSOR)
+                    .setRefAttrName(attribute))
+            .build());
     return out;
   }
 
   /** A Constant holding {@code t}. */
   String constant(String hint, TensorProto t) {
     String out = fresh(hint);
-    nodes.add(NodeProto.newBuilder().setOpType("Constant").setName(fresh("const_" + hint)).addOutput(out)
-        .addAttribute(GraphBuilder.tensorAttr("value", t.toBuilder().setName(out).build())).build());
+    nodes.add(
+        NodeProto.newBuilder()
+            .setOpType("Constant")
+            .setName(fresh("const_" + hint))
+            .addOutput(out)
+            .addAttribute(GraphBuilder.tensorAttr("value", t.toBuilder().setName(out).build()))
+            .build());
     return out;
   }
 
@@ -95,7 +112,8 @@ final class BodyBuilder {
 
   /** A scalar bool constant. */
   String boolScalar(String hint, boolean v) {
-    TensorProto t = TensorProto.newBuilder().setDataType(GraphBuilder.BOOL).addInt32Data(v ? 1 : 0).build();
+    TensorProto t =
+        TensorProto.newBuilder().setDataType(GraphBuilder.BOOL).addInt32Data(v ? 1 : 0).build();
     return constant(hint, t);
   }
 
@@ -135,7 +153,11 @@ final class BodyBuilder {
 
   /** Element {@code index} of a 1-D tensor as a scalar. */
   String element(String vector, long index) {
-    return op("Gather", "element", List.of(vector, longScalar("index", index)), GraphBuilder.intAttr("axis", 0));
+    return op(
+        "Gather",
+        "element",
+        List.of(vector, longScalar("index", index)),
+        GraphBuilder.intAttr("axis", 0));
   }
 
   /** a &lt; b, elementwise. */

@@ -29,79 +29,146 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Decode graphs whose KV caches follow a plan (docs/decode.md): from a decoder exported with a KV cache
- * (Optimum-style {@code past_key_values.<l>.key|value} inputs, {@code present.<l>.key|value} outputs and
- * {@code position_ids}), every attention core attends over per-group caches that hold only what the plan keeps:
- * full groups keep every token, streaming/elastic groups keep their sinks plus the keys the next query's window
- * reaches (the cache never holds more than sink + ⌈span⌉ − 1 tokens). Each cache carries the absolute positions of
- * its entries, so the keep rule of the prefill simulation (docs/headwise-attention.md) is applied exactly, for a
- * prompt chunk of any length and for single decode steps alike.
+ * Decode graphs whose KV caches follow a plan (docs/decode.md): from a decoder exported with a KV
+ * cache (Optimum-style {@code past_key_values.<l>.key|value} inputs, {@code present.<l>.key|value}
+ * outputs and {@code position_ids}), every attention core attends over per-group caches that hold
+ * only what the plan keeps: full groups keep every token, streaming/elastic groups keep their sinks
+ * plus the keys the next query's window reaches (the cache never holds more than sink + ⌈span⌉ − 1
+ * tokens). Each cache carries the absolute positions of its entries, so the keep rule of the
+ * prefill simulation (docs/headwise-attention.md) is applied exactly, for a prompt chunk of any
+ * length and for single decode steps alike.
  *
- * <p>The plan is checked against the model it was made for (usually the same network exported without a cache):
- * its id must be that model's and the two models must hold the same weights.
+ * <p>The plan is checked against the model it was made for (usually the same network exported
+ * without a cache): its id must be that model's and the two models must hold the same weights.
  */
 public final class DecodeGraphExporter {
   static final String PREFIX = "headwise/decode/";
 
   /**
-   * The rewritten model, its cache groups (in input order) and per layer the tensors its attention reads (for tests
-   * and engines that want to check a policy against the model's own Q, K and V).
+   * The rewritten model, its cache groups (in input order) and per layer the tensors its attention
+   * reads (for tests and engines that want to check a policy against the model's own Q, K and V).
    */
-  public record DecodeGraph(ModelProto proto, List<DecodeCacheGroup> groups, String positionIds,
+  public record DecodeGraph(
+      ModelProto proto,
+      List<DecodeCacheGroup> groups,
+      String positionIds,
       List<LayerTensors> layers) {}
 
-  /** Per layer: Q [B, H, S, D] (unscaled), K and V of the new tokens [B, Hkv, S, D], the score scale, kv_heads. */
-  public record LayerTensors(String query, String newKey, String newValue, float scale, long[] kvHeads) {}
+  /**
+   * Per layer: Q [B, H, S, D] (unscaled), K and V of the new tokens [B, Hkv, S, D], the score
+   * scale, kv_heads.
+   */
+  public record LayerTensors(
+      String query, String newKey, String newValue, float scale, long[] kvHeads) {}
 
   private DecodeGraphExporter() {}
 
   /**
-   * The decode graph of {@code decoder} (a model with past key/value inputs) under a plan made for {@code planModel}
-   * (the same weights; may be {@code decoder} itself).
+   * The decode graph of {@code decoder} (a model with past key/value inputs) under a plan made for
+   * {@code planModel} (the same weights; may be {@code decoder} itself).
    */
-  public static DecodeGraph rewrite(OnnxModel decoder, AttentionMap map, OnnxModel planModel, PlanMeta meta,
-      List<PlanRow> rows) {
+  public static DecodeGraph rewrite(
+      OnnxModel decoder, AttentionMap map, OnnxModel planModel, PlanMeta meta, List<PlanRow> rows) {
     ModelInputs inputs = ModelInputs.of(decoder.graph());
     if (inputs.pastInputs().isEmpty() || inputs.positionIds().isEmpty()) {
-      throw new HeadwiseException("model " + decoder.source() + " has no " + (inputs.pastInputs().isEmpty()
-          ? "past key/value inputs" : "position_ids input") + "; a decode graph is made from a decoder exported"
-          + " with its KV cache (Optimum: optimum-cli export onnx --task text-generation-with-past; torch.onnx.export"
-          + " with use_cache=True, past_key_values.<l>.key/value inputs, present.<l>.key/value outputs and"
-          + " position_ids)");
+      throw new HeadwiseException(
+          "model "
+              + decoder.source()
+              + " has no "
+              + (inputs.pastInputs().isEmpty() ? "past key/value inputs" : "position_ids input")
+              + "; a decode graph is made from a decoder exported"
+              + " with its KV cache (Optimum: optimum-cli export onnx --task text-generation-with-past; torch.onnx.export"
+              + " with use_cache=True, past_key_values.<l>.key/value inputs, present.<l>.key/value outputs and"
+              + " position_ids)");
     }
     if (!meta.modelId().equals(planModel.modelId())) {
-      throw new HeadwiseException("plan " + meta.planId() + " was made for model " + meta.modelId() + ", not for "
-          + planModel.source() + " (" + planModel.modelId() + "); refusing to apply it: export a plan of this model");
+      throw new HeadwiseException(
+          "plan "
+              + meta.planId()
+              + " was made for model "
+              + meta.modelId()
+              + ", not for "
+              + planModel.source()
+              + " ("
+              + planModel.modelId()
+              + "); refusing to apply it: export a plan of this model");
     }
     if (!planModel.modelId().equals(decoder.modelId())
         && !weights(planModel.graph()).equals(weights(decoder.graph()))) {
-      throw new HeadwiseException("model " + decoder.source() + " does not hold the weights of " + planModel.source()
-          + ", the model plan " + meta.planId() + " was made for; export the decode graph from the same network"
-          + " exported with its KV cache");
+      throw new HeadwiseException(
+          "model "
+              + decoder.source()
+              + " does not hold the weights of "
+              + planModel.source()
+              + ", the model plan "
+              + meta.planId()
+              + " was made for; export the decode graph from the same network"
+              + " exported with its KV cache");
     }
-    PlanMeta rebased = new PlanMeta(meta.planId(), decoder.modelId(), meta.statsRunId(), meta.method(),
-        meta.kvFractionTarget(), meta.targetLengths(), meta.expectedKvFraction(), meta.numLayers(), meta.numHeads(),
-        meta.numKvHeads(), meta.createdAtMillis());
-    List<PlanRow> rebasedRows = rows.stream().map(r -> new PlanRow(r.planId(), decoder.modelId(), r.statsRunId(),
-        r.method(), r.granularity(), r.layer(), r.head(), r.kind(), r.sinkTokens(), r.alpha(), r.beta(),
-        r.budgetTokens(), r.paramsJson())).toList();
+    PlanMeta rebased =
+        new PlanMeta(
+            meta.planId(),
+            decoder.modelId(),
+            meta.statsRunId(),
+            meta.method(),
+            meta.kvFractionTarget(),
+            meta.targetLengths(),
+            meta.expectedKvFraction(),
+            meta.numLayers(),
+            meta.numHeads(),
+            meta.numKvHeads(),
+            meta.createdAtMillis());
+    List<PlanRow> rebasedRows =
+        rows.stream()
+            .map(
+                r ->
+                    new PlanRow(
+                        r.planId(),
+                        decoder.modelId(),
+                        r.statsRunId(),
+                        r.method(),
+                        r.granularity(),
+                        r.layer(),
+                        r.head(),
+                        r.kind(),
+                        r.sinkTokens(),
+                        r.alpha(),
+                        r.beta(),
+                        r.budgetTokens(),
+                        r.paramsJson()))
+            .toList();
     List<LayerPlan> plans = PlanResolver.resolve(decoder, map, rebased, rebasedRows);
     AttentionCoreRewriter.Result rewritten = AttentionCoreRewriter.rewrite(decoder, map, plans);
     return build(decoder, rewritten.proto(), plans, inputs, meta.planId());
   }
 
-  /** Writes the decode graph of {@link #rewrite} to {@code out} (through a temporary file; failures write nothing). */
-  public static Path export(OnnxModel decoder, AttentionMap map, OnnxModel planModel, PlanMeta meta,
-      List<PlanRow> rows, Path out) {
+  /**
+   * Writes the decode graph of {@link #rewrite} to {@code out} (through a temporary file; failures
+   * write nothing).
+   */
+  public static Path export(
+      OnnxModel decoder,
+      AttentionMap map,
+      OnnxModel planModel,
+      PlanMeta meta,
+      List<PlanRow> rows,
+      Path out) {
     return write(decoder, rewrite(decoder, map, planModel, meta, rows), out);
   }
 
-  /** Writes a decode graph of {@code decoder} (external data copied next to {@code out} as the exporter does). */
+  /**
+   * Writes a decode graph of {@code decoder} (external data copied next to {@code out} as the
+   * exporter does).
+   */
   public static Path write(OnnxModel decoder, DecodeGraph graph, Path out) {
     return ModelFileWriter.write(decoder, graph.proto(), out, ExternalDataPlacement.COPY).output();
   }
 
-  private static DecodeGraph build(OnnxModel decoder, ModelProto proto, List<LayerPlan> plans, ModelInputs inputs,
+  private static DecodeGraph build(
+      OnnxModel decoder,
+      ModelProto proto,
+      List<LayerPlan> plans,
+      ModelInputs inputs,
       String planId) {
     GraphProto graph = proto.getGraph();
     Map<String, NodeProto> producers = new HashMap<>();
@@ -110,21 +177,38 @@ public final class DecodeGraphExporter {
         producers.put(o, n);
       }
     }
-    List<NodeProto> ops = graph.getNodeList().stream()
-        .filter(n -> n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE)).toList();
+    List<NodeProto> ops =
+        graph.getNodeList().stream()
+            .filter(n -> n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE))
+            .toList();
     if (ops.size() != plans.size()) {
-      throw new HeadwiseException("model " + decoder.source() + " has " + ops.size() + " attention cores for "
-          + plans.size() + " planned layers");
+      throw new HeadwiseException(
+          "model "
+              + decoder.source()
+              + " has "
+              + ops.size()
+              + " attention cores for "
+              + plans.size()
+              + " planned layers");
     }
     int opset = decoder.opset();
     BodyBuilder shared = new BodyBuilder(opset, PREFIX);
     String positionIds = inputs.positionIds().orElseThrow();
     // Positions of the new tokens, as int64 [S] (batch rows decode in lockstep: row 0's positions).
-    String newPositions = shared.op("Gather", "new_positions", List.of(shared.cast(positionIds, GraphBuilder.INT64),
-        shared.longScalar("row0", 0)), GraphBuilder.intAttr("axis", 0));
-    String queryPos = shared.reshape(shared.cast(newPositions, GraphBuilder.FLOAT), -1, 1); // [S, 1]
-    String nextPos = shared.op("Add", "next_position", shared.reduceMaxAll(shared.cast(newPositions,
-        GraphBuilder.FLOAT)), shared.floatScalar("one", 1f)); // scalar: the position of the next token
+    String newPositions =
+        shared.op(
+            "Gather",
+            "new_positions",
+            List.of(shared.cast(positionIds, GraphBuilder.INT64), shared.longScalar("row0", 0)),
+            GraphBuilder.intAttr("axis", 0));
+    String queryPos =
+        shared.reshape(shared.cast(newPositions, GraphBuilder.FLOAT), -1, 1); // [S, 1]
+    String nextPos =
+        shared.op(
+            "Add",
+            "next_position",
+            shared.reduceMaxAll(shared.cast(newPositions, GraphBuilder.FLOAT)),
+            shared.floatScalar("one", 1f)); // scalar: the position of the next token
 
     Map<NodeProto, List<NodeProto>> replacements = new LinkedHashMap<>();
     List<DecodeCacheGroup> groups = new ArrayList<>();
@@ -153,50 +237,93 @@ public final class DecodeGraphExporter {
       List<String> outs = new ArrayList<>();
       List<Integer> order = new ArrayList<>();
       for (DecodeCacheGroup g : layerGroups) {
-        outs.add(g.budget()
-            ? budgetAttention(b, g, op.getInput(0), newKey, newValue, kvHeads, scale, newPositions, queryPos)
-            : groupAttention(b, g, op.getInput(0), newKey, newValue, kvHeads, scale, newPositions, queryPos,
-                nextPos));
+        outs.add(
+            g.budget()
+                ? budgetAttention(
+                    b, g, op.getInput(0), newKey, newValue, kvHeads, scale, newPositions, queryPos)
+                : groupAttention(
+                    b,
+                    g,
+                    op.getInput(0),
+                    newKey,
+                    newValue,
+                    kvHeads,
+                    scale,
+                    newPositions,
+                    queryPos,
+                    nextPos));
         order.addAll(g.queryHeads());
         for (String part : List.of("key", "value")) {
-          newInputs.add(cacheInfo(DecodeCacheGroup.PAST + g.name(part), g.kvHeads().size(), headDim,
-              "past_" + l + "_" + g.group()));
-          newOutputs.add(cacheInfo(DecodeCacheGroup.PRESENT + g.name(part), g.kvHeads().size(), headDim,
-              "present_" + l + "_" + g.group()));
+          newInputs.add(
+              cacheInfo(
+                  DecodeCacheGroup.PAST + g.name(part),
+                  g.kvHeads().size(),
+                  headDim,
+                  "past_" + l + "_" + g.group()));
+          newOutputs.add(
+              cacheInfo(
+                  DecodeCacheGroup.PRESENT + g.name(part),
+                  g.kvHeads().size(),
+                  headDim,
+                  "present_" + l + "_" + g.group()));
         }
         if (g.budget()) {
           for (String part : List.of("positions", "scores")) {
             int type = part.equals("positions") ? GraphBuilder.INT64 : GraphBuilder.FLOAT;
-            newInputs.add(perHeadInfo(DecodeCacheGroup.PAST + g.name(part), type, g.kvHeads().size(),
-                "past_" + l + "_" + g.group()));
-            newOutputs.add(perHeadInfo(DecodeCacheGroup.PRESENT + g.name(part), type, g.kvHeads().size(),
-                "present_" + l + "_" + g.group()));
+            newInputs.add(
+                perHeadInfo(
+                    DecodeCacheGroup.PAST + g.name(part),
+                    type,
+                    g.kvHeads().size(),
+                    "past_" + l + "_" + g.group()));
+            newOutputs.add(
+                perHeadInfo(
+                    DecodeCacheGroup.PRESENT + g.name(part),
+                    type,
+                    g.kvHeads().size(),
+                    "present_" + l + "_" + g.group()));
           }
         } else {
           if (g.compensation()) {
             for (String part : List.of("sum_key", "sum_value")) {
-              newInputs.add(cacheInfo(DecodeCacheGroup.PAST + g.name(part), g.kvHeads().size(), headDim, null));
-              newOutputs.add(cacheInfo(DecodeCacheGroup.PRESENT + g.name(part), g.kvHeads().size(), headDim, null));
+              newInputs.add(
+                  cacheInfo(
+                      DecodeCacheGroup.PAST + g.name(part), g.kvHeads().size(), headDim, null));
+              newOutputs.add(
+                  cacheInfo(
+                      DecodeCacheGroup.PRESENT + g.name(part), g.kvHeads().size(), headDim, null));
             }
             newInputs.add(countInfo(DecodeCacheGroup.PAST + g.name("dropped")));
             newOutputs.add(countInfo(DecodeCacheGroup.PRESENT + g.name("dropped")));
           }
-          newInputs.add(positionsInfo(DecodeCacheGroup.PAST + g.name("positions"), "past_" + l + "_" + g.group()));
-          newOutputs.add(positionsInfo(DecodeCacheGroup.PRESENT + g.name("positions"),
-              "present_" + l + "_" + g.group()));
+          newInputs.add(
+              positionsInfo(
+                  DecodeCacheGroup.PAST + g.name("positions"), "past_" + l + "_" + g.group()));
+          newOutputs.add(
+              positionsInfo(
+                  DecodeCacheGroup.PRESENT + g.name("positions"),
+                  "present_" + l + "_" + g.group()));
         }
       }
       groups.addAll(layerGroups);
-      String joined = outs.size() == 1 ? outs.get(0)
-          : b.op("Concat", "heads", outs, GraphBuilder.intAttr("axis", 1));
+      String joined =
+          outs.size() == 1
+              ? outs.get(0)
+              : b.op("Concat", "heads", outs, GraphBuilder.intAttr("axis", 1));
       long[] inverse = new long[order.size()];
       boolean identity = true;
       for (int i = 0; i < order.size(); i++) {
         inverse[order.get(i)] = i;
         identity &= order.get(i) == i;
       }
-      String ordered = identity ? joined : b.op("Gather", "head_order", List.of(joined,
-          b.longVector("inverse", inverse)), GraphBuilder.intAttr("axis", 1));
+      String ordered =
+          identity
+              ? joined
+              : b.op(
+                  "Gather",
+                  "head_order",
+                  List.of(joined, b.longVector("inverse", inverse)),
+                  GraphBuilder.intAttr("axis", 1));
       b.node("Identity", List.of(ordered), List.of(op.getOutput(0)));
       replacements.put(op, b.nodes());
     }
@@ -208,8 +335,8 @@ public final class DecodeGraphExporter {
     Set<String> pastNames = new HashSet<>();
     inputs.pastInputs().forEach(p -> pastNames.add(p.name()));
     GraphProto.Builder g = graph.toBuilder().clearNode().addAllNode(nodes);
-    List<ValueInfoProto> keptOutputs = graph.getOutputList().stream()
-        .filter(o -> !o.getName().startsWith("present")).toList();
+    List<ValueInfoProto> keptOutputs =
+        graph.getOutputList().stream().filter(o -> !o.getName().startsWith("present")).toList();
     g.clearOutput().addAllOutput(keptOutputs).addAllOutput(newOutputs);
     GraphPruner.prune(g);
     Set<String> read = new HashSet<>();
@@ -222,53 +349,83 @@ public final class DecodeGraphExporter {
       }
     }
     g.getOutputList().forEach(o -> read.add(o.getName()));
-    List<ValueInfoProto> keptInputs = graph.getInputList().stream()
-        .filter(v -> !pastNames.contains(v.getName()) && read.contains(v.getName())).toList();
+    List<ValueInfoProto> keptInputs =
+        graph.getInputList().stream()
+            .filter(v -> !pastNames.contains(v.getName()) && read.contains(v.getName()))
+            .toList();
     g.clearInput().addAllInput(keptInputs).addAllInput(newInputs);
     // No HeadwiseAttention node is left: drop its function and domain import.
     ModelProto.Builder out = proto.toBuilder().setGraph(g).clearFunctions();
-    List<ai.onnx.proto.OnnxMl.OperatorSetIdProto> imports = proto.getOpsetImportList().stream()
-        .filter(o -> !o.getDomain().equals(HeadwiseAttentionOp.DOMAIN)).toList();
+    List<ai.onnx.proto.OnnxMl.OperatorSetIdProto> imports =
+        proto.getOpsetImportList().stream()
+            .filter(o -> !o.getDomain().equals(HeadwiseAttentionOp.DOMAIN))
+            .toList();
     out.clearOpsetImport().addAllOpsetImport(imports);
     for (ai.onnx.proto.OnnxMl.FunctionProto f : proto.getFunctionsList()) {
       if (!f.getDomain().equals(HeadwiseAttentionOp.DOMAIN)) {
         out.addFunctions(f);
       }
     }
-    return new DecodeGraph(out.build(), List.copyOf(groups), positionIds, List.copyOf(layerTensors));
+    return new DecodeGraph(
+        out.build(), List.copyOf(groups), positionIds, List.copyOf(layerTensors));
   }
 
-  /** The K or V of the new tokens: the second input of the {@code Concat(past, new)} that made the present cache. */
-  private static String newTokens(Map<String, NodeProto> producers, String present, OnnxModel decoder, int layer,
-      String what) {
+  /**
+   * The K or V of the new tokens: the second input of the {@code Concat(past, new)} that made the
+   * present cache.
+   */
+  private static String newTokens(
+      Map<String, NodeProto> producers, String present, OnnxModel decoder, int layer, String what) {
     NodeProto concat = producers.get(present);
     if (concat == null || !concat.getOpType().equals("Concat") || concat.getInputCount() != 2) {
-      throw new HeadwiseException("cannot find how layer " + layer + " of " + decoder.source() + " appends the new "
-          + what + "s to its past cache (expected Concat(past, new) feeding the attention); export the decoder with"
-          + " the transformers KV-cache layout");
+      throw new HeadwiseException(
+          "cannot find how layer "
+              + layer
+              + " of "
+              + decoder.source()
+              + " appends the new "
+              + what
+              + "s to its past cache (expected Concat(past, new) feeding the attention); export the decoder with"
+              + " the transformers KV-cache layout");
     }
     return concat.getInput(1);
   }
 
   /** Groups of kv heads with the same policy, in order of their first kv head. */
-  private static List<DecodeCacheGroup> groups(LayerPlan plan, double[] kvHeads, int layer, String planId) {
+  private static List<DecodeCacheGroup> groups(
+      LayerPlan plan, double[] kvHeads, int layer, String planId) {
     Map<String, List<Integer>> byPolicy = new LinkedHashMap<>();
     Map<Integer, Integer> policyHead = new HashMap<>();
     Map<Integer, String> policyOfKv = new HashMap<>();
     for (int h = 0; h < plan.numHeads(); h++) {
       int kind = (int) plan.kinds()[h];
-      String policy = switch (kind) {
-        case HeadwiseAttentionOp.KIND_FULL -> "full";
-        case HeadwiseAttentionOp.KIND_BUDGET -> "b" + plan.budgetTokens()[h] + "/" + plan.recentTokens()[h];
-        default -> "w" + plan.sinkTokens()[h] + "/" + Float.floatToIntBits(plan.alpha()[h]) + "/"
-            + Float.floatToIntBits(plan.beta()[h]) + "/c" + plan.compensation()[h];
-      };
+      String policy =
+          switch (kind) {
+            case HeadwiseAttentionOp.KIND_FULL -> "full";
+            case HeadwiseAttentionOp.KIND_BUDGET ->
+                "b" + plan.budgetTokens()[h] + "/" + plan.recentTokens()[h];
+            default ->
+                "w"
+                    + plan.sinkTokens()[h]
+                    + "/"
+                    + Float.floatToIntBits(plan.alpha()[h])
+                    + "/"
+                    + Float.floatToIntBits(plan.beta()[h])
+                    + "/c"
+                    + plan.compensation()[h];
+          };
       int kv = (int) kvHeads[h];
       String before = policyOfKv.putIfAbsent(kv, policy);
       if (before != null && !before.equals(policy)) {
-        throw new HeadwiseException("plan " + planId + " gives the query heads of layer " + layer + ", kv head " + kv
-            + " different policies; a KV cache is per kv head, so a decode graph needs one policy per kv head (plan"
-            + " per kv head)");
+        throw new HeadwiseException(
+            "plan "
+                + planId
+                + " gives the query heads of layer "
+                + layer
+                + ", kv head "
+                + kv
+                + " different policies; a KV cache is per kv head, so a decode graph needs one policy per kv head (plan"
+                + " per kv head)");
       }
       policyHead.putIfAbsent(kv, h);
       byPolicy.computeIfAbsent(policy, k -> new ArrayList<>());
@@ -289,22 +446,42 @@ public final class DecodeGraphExporter {
         }
       }
       int kind = (int) plan.kinds()[h];
-      boolean windowed = kind == HeadwiseAttentionOp.KIND_STREAMING || kind == HeadwiseAttentionOp.KIND_ELASTIC;
+      boolean windowed =
+          kind == HeadwiseAttentionOp.KIND_STREAMING || kind == HeadwiseAttentionOp.KIND_ELASTIC;
       boolean budget = kind == HeadwiseAttentionOp.KIND_BUDGET;
-      out.add(new DecodeCacheGroup(layer, out.size(), kind, windowed ? plan.sinkTokens()[h] : 0,
-          windowed ? plan.alpha()[h] : 0f, windowed ? plan.beta()[h] : 0f, budget ? plan.budgetTokens()[h] : 0,
-          budget ? plan.recentTokens()[h] : 0, List.copyOf(kvs), List.copyOf(queries),
-          windowed && plan.compensation()[h] != 0));
+      out.add(
+          new DecodeCacheGroup(
+              layer,
+              out.size(),
+              kind,
+              windowed ? plan.sinkTokens()[h] : 0,
+              windowed ? plan.alpha()[h] : 0f,
+              windowed ? plan.beta()[h] : 0f,
+              budget ? plan.budgetTokens()[h] : 0,
+              budget ? plan.recentTokens()[h] : 0,
+              List.copyOf(kvs),
+              List.copyOf(queries),
+              windowed && plan.compensation()[h] != 0));
     }
     return out;
   }
 
   /**
-   * Attention of one group's query heads over its cache plus the new tokens, and the group's present cache: the
-   * entries whose positions the next token's keep rule reaches (Compress along the token axis).
+   * Attention of one group's query heads over its cache plus the new tokens, and the group's
+   * present cache: the entries whose positions the next token's keep rule reaches (Compress along
+   * the token axis).
    */
-  private static String groupAttention(BodyBuilder b, DecodeCacheGroup g, String query, String newKey,
-      String newValue, double[] kvHeads, float scale, String newPositions, String queryPos, String nextPos) {
+  private static String groupAttention(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String query,
+      String newKey,
+      String newValue,
+      double[] kvHeads,
+      float scale,
+      String newPositions,
+      String queryPos,
+      String nextPos) {
     String pre = "g" + g.group() + "_";
     long[] kvs = g.kvHeads().stream().mapToLong(Integer::longValue).toArray();
     long[] queries = g.queryHeads().stream().mapToLong(Integer::longValue).toArray();
@@ -315,26 +492,68 @@ public final class DecodeGraphExporter {
     String past = DecodeCacheGroup.PAST;
     String present = DecodeCacheGroup.PRESENT;
     String axis1 = "axis";
-    String q = b.op("Gather", pre + "query", List.of(query, b.longVector(pre + "queries", queries)),
-        GraphBuilder.intAttr(axis1, 1));
-    String k = b.op("Concat", pre + "keys", List.of(past + g.name("key"), b.op("Gather", pre + "new_keys",
-        List.of(newKey, b.longVector(pre + "kv", kvs)), GraphBuilder.intAttr(axis1, 1))),
-        GraphBuilder.intAttr(axis1, 2));
-    String v = b.op("Concat", pre + "values", List.of(past + g.name("value"), b.op("Gather", pre + "new_values",
-        List.of(newValue, b.longVector(pre + "kv_v", kvs)), GraphBuilder.intAttr(axis1, 1))),
-        GraphBuilder.intAttr(axis1, 2));
-    String positions = b.op("Concat", pre + "positions", List.of(past + g.name("positions"), newPositions),
-        GraphBuilder.intAttr(axis1, 0)); // [L + S]
+    String q =
+        b.op(
+            "Gather",
+            pre + "query",
+            List.of(query, b.longVector(pre + "queries", queries)),
+            GraphBuilder.intAttr(axis1, 1));
+    String k =
+        b.op(
+            "Concat",
+            pre + "keys",
+            List.of(
+                past + g.name("key"),
+                b.op(
+                    "Gather",
+                    pre + "new_keys",
+                    List.of(newKey, b.longVector(pre + "kv", kvs)),
+                    GraphBuilder.intAttr(axis1, 1))),
+            GraphBuilder.intAttr(axis1, 2));
+    String v =
+        b.op(
+            "Concat",
+            pre + "values",
+            List.of(
+                past + g.name("value"),
+                b.op(
+                    "Gather",
+                    pre + "new_values",
+                    List.of(newValue, b.longVector(pre + "kv_v", kvs)),
+                    GraphBuilder.intAttr(axis1, 1))),
+            GraphBuilder.intAttr(axis1, 2));
+    String positions =
+        b.op(
+            "Concat",
+            pre + "positions",
+            List.of(past + g.name("positions"), newPositions),
+            GraphBuilder.intAttr(axis1, 0)); // [L + S]
     boolean sameHeads = local.length == kvs.length;
     for (int i = 0; i < local.length && sameHeads; i++) {
       sameHeads = local[i] == i;
     }
-    String kq = sameHeads ? k : b.op("Gather", pre + "key_per_query", List.of(k, b.longVector(pre + "local", local)),
-        GraphBuilder.intAttr(axis1, 1));
-    String vq = sameHeads ? v : b.op("Gather", pre + "value_per_query", List.of(v, b.longVector(pre + "local_v",
-        local)), GraphBuilder.intAttr(axis1, 1));
-    String scores = b.op("Mul", pre + "scores", b.op("MatMul", pre + "qk", q, b.transpose(kq, 0, 1, 3, 2)),
-        b.floatScalar(pre + "scale", scale));
+    String kq =
+        sameHeads
+            ? k
+            : b.op(
+                "Gather",
+                pre + "key_per_query",
+                List.of(k, b.longVector(pre + "local", local)),
+                GraphBuilder.intAttr(axis1, 1));
+    String vq =
+        sameHeads
+            ? v
+            : b.op(
+                "Gather",
+                pre + "value_per_query",
+                List.of(v, b.longVector(pre + "local_v", local)),
+                GraphBuilder.intAttr(axis1, 1));
+    String scores =
+        b.op(
+            "Mul",
+            pre + "scores",
+            b.op("MatMul", pre + "qk", q, b.transpose(kq, 0, 1, 3, 2)),
+            b.floatScalar(pre + "scale", scale));
     String keyPos = b.cast(positions, GraphBuilder.FLOAT); // [L + S]
     String keyPosRow = b.reshape(keyPos, 1, -1);
     String diff = b.op("Sub", pre + "distance", queryPos, keyPosRow); // [S, L + S]
@@ -351,12 +570,31 @@ public final class DecodeGraphExporter {
       String beta = b.floatScalar(pre + "beta", g.beta());
       String sink = b.floatScalar(pre + "sink", (float) g.sinkTokens());
       // span(n) = max(0, α + β·n), float32 as the op computes it: β·n rounded, then + α.
-      String span = b.op("Max", pre + "span", b.op("Add", pre + "ab", alpha, b.op("Mul", pre + "bn", beta,
-          b.op("Add", pre + "n", queryPos, one))), zero); // [S, 1]
+      String span =
+          b.op(
+              "Max",
+              pre + "span",
+              b.op(
+                  "Add",
+                  pre + "ab",
+                  alpha,
+                  b.op("Mul", pre + "bn", beta, b.op("Add", pre + "n", queryPos, one))),
+              zero); // [S, 1]
       keep = b.and(order, b.or(b.less(keyPosRow, sink), b.less(diff, span)));
-      String nextSpan = b.op("Max", pre + "next_span", b.op("Add", pre + "next_ab", alpha, b.op("Mul",
-          pre + "next_bn", beta, b.op("Add", pre + "next_n", nextPos, one))), zero);
-      select = b.or(b.less(keyPos, sink), b.less(b.op("Sub", pre + "next_distance", nextPos, keyPos), nextSpan));
+      String nextSpan =
+          b.op(
+              "Max",
+              pre + "next_span",
+              b.op(
+                  "Add",
+                  pre + "next_ab",
+                  alpha,
+                  b.op("Mul", pre + "next_bn", beta, b.op("Add", pre + "next_n", nextPos, one))),
+              zero);
+      select =
+          b.or(
+              b.less(keyPos, sink),
+              b.less(b.op("Sub", pre + "next_distance", nextPos, keyPos), nextSpan));
     }
     String minusInf = b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY);
     String masked = b.where(keep, scores, minusInf);
@@ -364,17 +602,45 @@ public final class DecodeGraphExporter {
     String safe = b.where(b.op("IsNaN", pre + "empty_row", p), zero, p);
     String out = b.op("MatMul", pre + "out", safe, vq);
     if (g.compensation()) {
-      out = compensated(b, g, pre, out, masked, scores, q, keep, order, select, k, v, localOrNull(sameHeads, local,
-          b, pre), scale, zero, one, minusInf);
+      out =
+          compensated(
+              b,
+              g,
+              pre,
+              out,
+              masked,
+              scores,
+              q,
+              keep,
+              order,
+              select,
+              k,
+              v,
+              localOrNull(sameHeads, local, b, pre),
+              scale,
+              zero,
+              one,
+              minusInf);
     }
     if (select == null) {
       b.node("Identity", List.of(k), List.of(present + g.name("key")));
       b.node("Identity", List.of(v), List.of(present + g.name("value")));
       b.node("Identity", List.of(positions), List.of(present + g.name("positions")));
     } else {
-      b.node("Compress", List.of(k, select), List.of(present + g.name("key")), GraphBuilder.intAttr(axis1, 2));
-      b.node("Compress", List.of(v, select), List.of(present + g.name("value")), GraphBuilder.intAttr(axis1, 2));
-      b.node("Compress", List.of(positions, select), List.of(present + g.name("positions")),
+      b.node(
+          "Compress",
+          List.of(k, select),
+          List.of(present + g.name("key")),
+          GraphBuilder.intAttr(axis1, 2));
+      b.node(
+          "Compress",
+          List.of(v, select),
+          List.of(present + g.name("value")),
+          GraphBuilder.intAttr(axis1, 2));
+      b.node(
+          "Compress",
+          List.of(positions, select),
+          List.of(present + g.name("positions")),
           GraphBuilder.intAttr(axis1, 0));
     }
     return out;
@@ -385,66 +651,156 @@ public final class DecodeGraphExporter {
   }
 
   /**
-   * RazorAttention's compensation entry over carried sums: for query i the dropped set is every token the group has
-   * evicted (running sums of their keys and values and their count, carried as caches) plus the entries of this call
-   * it does not keep (j ≤ i, ¬keep); the entry's logit is the mean dropped scaled score + ln(count), its value the mean
-   * dropped value, and out = (1 − p_c)·P·V + p_c·mean(V_D) as in the HeadwiseAttention body. The sums then take the
-   * entries the next query no longer reaches.
+   * RazorAttention's compensation entry over carried sums: for query i the dropped set is every
+   * token the group has evicted (running sums of their keys and values and their count, carried as
+   * caches) plus the entries of this call it does not keep (j ≤ i, ¬keep); the entry's logit is the
+   * mean dropped scaled score + ln(count), its value the mean dropped value, and out = (1 −
+   * p_c)·P·V + p_c·mean(V_D) as in the HeadwiseAttention body. The sums then take the entries the
+   * next query no longer reaches.
    */
-  private static String compensated(BodyBuilder b, DecodeCacheGroup g, String pre, String pv, String masked,
-      String scores, String q, String keep, String order, String select, String k, String v, String localHeads,
-      float scale, String zero, String one, String minusInf) {
+  private static String compensated(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String pre,
+      String pv,
+      String masked,
+      String scores,
+      String q,
+      String keep,
+      String order,
+      String select,
+      String k,
+      String v,
+      String localHeads,
+      float scale,
+      String zero,
+      String one,
+      String minusInf) {
     String past = DecodeCacheGroup.PAST;
     String present = DecodeCacheGroup.PRESENT;
     String sumK = past + g.name("sum_key");
     String sumV = past + g.name("sum_value");
     String pastCount = past + g.name("dropped");
-    String sumKq = localHeads == null ? sumK : b.op("Gather", pre + "sum_key_per_query", List.of(sumK, localHeads),
-        GraphBuilder.intAttr("axis", 1));
-    String sumVq = localHeads == null ? sumV : b.op("Gather", pre + "sum_value_per_query", List.of(sumV,
-        localHeads), GraphBuilder.intAttr("axis", 1));
-    String vq = localHeads == null ? v : b.op("Gather", pre + "comp_values", List.of(v, localHeads),
-        GraphBuilder.intAttr("axis", 1));
+    String sumKq =
+        localHeads == null
+            ? sumK
+            : b.op(
+                "Gather",
+                pre + "sum_key_per_query",
+                List.of(sumK, localHeads),
+                GraphBuilder.intAttr("axis", 1));
+    String sumVq =
+        localHeads == null
+            ? sumV
+            : b.op(
+                "Gather",
+                pre + "sum_value_per_query",
+                List.of(sumV, localHeads),
+                GraphBuilder.intAttr("axis", 1));
+    String vq =
+        localHeads == null
+            ? v
+            : b.op(
+                "Gather",
+                pre + "comp_values",
+                List.of(v, localHeads),
+                GraphBuilder.intAttr("axis", 1));
     String dropped = b.cast(b.and(order, b.not(keep)), GraphBuilder.FLOAT); // [S, L + S]
     String count = b.op("Add", pre + "count", pastCount, b.reduceSum(dropped, true, -1)); // [S, 1]
     String atLeastOne = b.op("Max", pre + "count_at_least_1", count, one);
-    String pastLogits = b.op("Mul", pre + "past_dropped_scores", b.op("MatMul", pre + "q_sum_key", q,
-        b.transpose(sumKq, 0, 1, 3, 2)), b.floatScalar(pre + "comp_scale", scale)); // [B, Hq, S, 1]
-    String logitSum = b.op("Add", pre + "dropped_score_sum", pastLogits,
-        b.reduceSum(b.op("Mul", pre + "dropped_scores", dropped, scores), true, -1));
-    String entryLogit = b.where(b.op("Greater", pre + "has_dropped", count, b.floatScalar(pre + "half", 0.5f)),
-        b.op("Add", pre + "entry_logit", b.op("Div", pre + "mean_dropped_score", logitSum, atLeastOne),
-            b.op("Log", pre + "log_count", atLeastOne)), minusInf);
-    String all = b.op("Concat", pre + "with_entry", List.of(masked, entryLogit), GraphBuilder.intAttr("axis", -1));
-    String probs = b.op("Softmax", pre + "entry_softmax", List.of(all), GraphBuilder.intAttr("axis", -1));
+    String pastLogits =
+        b.op(
+            "Mul",
+            pre + "past_dropped_scores",
+            b.op("MatMul", pre + "q_sum_key", q, b.transpose(sumKq, 0, 1, 3, 2)),
+            b.floatScalar(pre + "comp_scale", scale)); // [B, Hq, S, 1]
+    String logitSum =
+        b.op(
+            "Add",
+            pre + "dropped_score_sum",
+            pastLogits,
+            b.reduceSum(b.op("Mul", pre + "dropped_scores", dropped, scores), true, -1));
+    String entryLogit =
+        b.where(
+            b.op("Greater", pre + "has_dropped", count, b.floatScalar(pre + "half", 0.5f)),
+            b.op(
+                "Add",
+                pre + "entry_logit",
+                b.op("Div", pre + "mean_dropped_score", logitSum, atLeastOne),
+                b.op("Log", pre + "log_count", atLeastOne)),
+            minusInf);
+    String all =
+        b.op(
+            "Concat",
+            pre + "with_entry",
+            List.of(masked, entryLogit),
+            GraphBuilder.intAttr("axis", -1));
+    String probs =
+        b.op("Softmax", pre + "entry_softmax", List.of(all), GraphBuilder.intAttr("axis", -1));
     String width = b.op("Shape", pre + "width", masked);
-    String last = b.op("Slice", pre + "tk", width, b.longVector(pre + "w3", 3), b.longVector(pre + "w4", 4));
-    String rawEntry = b.op("Slice", pre + "entry_prob", probs, last, b.op("Add", pre + "tk1", last,
-        b.longVector(pre + "one_i", 1)), b.longVector(pre + "axis3", 3));
-    String entry = b.where(b.op("IsNaN", pre + "entry_nan", rawEntry), zero, rawEntry); // [B, Hq, S, 1]
-    String meanValue = b.op("Div", pre + "mean_dropped_value", b.op("Add", pre + "dropped_value_sum", sumVq,
-        b.op("MatMul", pre + "new_dropped_values", dropped, vq)), atLeastOne);
-    String out = b.op("Add", pre + "compensated", b.op("Mul", pre + "kept_share", pv, b.op("Sub",
-        pre + "one_minus_entry", one, entry)), b.op("Mul", pre + "entry_share", entry, meanValue));
+    String last =
+        b.op("Slice", pre + "tk", width, b.longVector(pre + "w3", 3), b.longVector(pre + "w4", 4));
+    String rawEntry =
+        b.op(
+            "Slice",
+            pre + "entry_prob",
+            probs,
+            last,
+            b.op("Add", pre + "tk1", last, b.longVector(pre + "one_i", 1)),
+            b.longVector(pre + "axis3", 3));
+    String entry =
+        b.where(b.op("IsNaN", pre + "entry_nan", rawEntry), zero, rawEntry); // [B, Hq, S, 1]
+    String meanValue =
+        b.op(
+            "Div",
+            pre + "mean_dropped_value",
+            b.op(
+                "Add",
+                pre + "dropped_value_sum",
+                sumVq,
+                b.op("MatMul", pre + "new_dropped_values", dropped, vq)),
+            atLeastOne);
+    String out =
+        b.op(
+            "Add",
+            pre + "compensated",
+            b.op("Mul", pre + "kept_share", pv, b.op("Sub", pre + "one_minus_entry", one, entry)),
+            b.op("Mul", pre + "entry_share", entry, meanValue));
     // Carry: the entries the next query no longer reaches join the sums.
     String evicted = b.reshape(b.cast(b.not(select), GraphBuilder.FLOAT), 1, -1); // [1, L + S]
-    b.node("Add", List.of(sumK, b.op("MatMul", pre + "evicted_keys", evicted, k)),
+    b.node(
+        "Add",
+        List.of(sumK, b.op("MatMul", pre + "evicted_keys", evicted, k)),
         List.of(present + g.name("sum_key")));
-    b.node("Add", List.of(sumV, b.op("MatMul", pre + "evicted_values", evicted, v)),
+    b.node(
+        "Add",
+        List.of(sumV, b.op("MatMul", pre + "evicted_values", evicted, v)),
         List.of(present + g.name("sum_value")));
-    b.node("Add", List.of(pastCount, b.reduceSum(evicted, false, 0, 1)), List.of(present + g.name("dropped")));
+    b.node(
+        "Add",
+        List.of(pastCount, b.reduceSum(evicted, false, 0, 1)),
+        List.of(present + g.name("dropped")));
     return out;
   }
 
   /**
-   * H2O (Zhang et al. 2023, as its real-drop cache does it): each kv head keeps at most B entries, the R most recent
-   * tokens plus the B − R older ones with the largest attention accumulated since they entered the cache (summed over
-   * the queries that saw them, averaged over the query heads of the kv head's group); an evicted token never returns.
-   * Attention itself is dense over the cache and the new tokens (causal among the new ones): a prompt chunk is
-   * attended in full and then compressed, a decode step evicts at most one token per head.
+   * H2O (Zhang et al. 2023, as its real-drop cache does it): each kv head keeps at most B entries,
+   * the R most recent tokens plus the B − R older ones with the largest attention accumulated since
+   * they entered the cache (summed over the queries that saw them, averaged over the query heads of
+   * the kv head's group); an evicted token never returns. Attention itself is dense over the cache
+   * and the new tokens (causal among the new ones): a prompt chunk is attended in full and then
+   * compressed, a decode step evicts at most one token per head.
    */
-  private static String budgetAttention(BodyBuilder b, DecodeCacheGroup g, String query, String newKey,
-      String newValue, double[] kvHeads, float scale, String newPositions, String queryPos) {
+  private static String budgetAttention(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String query,
+      String newKey,
+      String newValue,
+      double[] kvHeads,
+      float scale,
+      String newPositions,
+      String queryPos) {
     String pre = "g" + g.group() + "_";
     long[] kvs = g.kvHeads().stream().mapToLong(Integer::longValue).toArray();
     long[] queries = g.queryHeads().stream().mapToLong(Integer::longValue).toArray();
@@ -454,115 +810,275 @@ public final class DecodeGraphExporter {
       local[i] = g.kvHeads().indexOf((int) kvHeads[(int) queries[i]]);
       perKv[(int) local[i]]++;
     }
-    float[] average = new float[queries.length * kvs.length]; // [Hq, Hg]: mean over a kv head's query heads
+    float[] average =
+        new float[queries.length * kvs.length]; // [Hq, Hg]: mean over a kv head's query heads
     for (int i = 0; i < queries.length; i++) {
       average[i * kvs.length + (int) local[i]] = 1f / perKv[(int) local[i]];
     }
     String past = DecodeCacheGroup.PAST;
     String present = DecodeCacheGroup.PRESENT;
     String axis = "axis";
-    String q = b.op("Gather", pre + "query", List.of(query, b.longVector(pre + "queries", queries)),
-        GraphBuilder.intAttr(axis, 1));
-    String kNew = b.op("Gather", pre + "new_keys", List.of(newKey, b.longVector(pre + "kv", kvs)),
-        GraphBuilder.intAttr(axis, 1)); // [B, Hg, S, D]
-    String vNew = b.op("Gather", pre + "new_values", List.of(newValue, b.longVector(pre + "kv_v", kvs)),
-        GraphBuilder.intAttr(axis, 1));
-    String k = b.op("Concat", pre + "keys", List.of(past + g.name("key"), kNew), GraphBuilder.intAttr(axis, 2));
-    String v = b.op("Concat", pre + "values", List.of(past + g.name("value"), vNew), GraphBuilder.intAttr(axis, 2));
-    String newShape = b.op("Slice", pre + "new_shape", b.op("Shape", pre + "kv_shape", kNew),
-        b.longVector(pre + "s0", 0), b.longVector(pre + "s3", 3)); // [B, Hg, S]
-    String newPos = b.op("Expand", pre + "new_positions", b.reshape(newPositions, 1, 1, -1), newShape);
-    String positions = b.op("Concat", pre + "positions", List.of(past + g.name("positions"), newPos),
-        GraphBuilder.intAttr(axis, 2)); // [B, Hg, L + S]
-    String fresh = b.op("ConstantOfShape", pre + "fresh_scores", newShape); // float zeros [B, Hg, S]
-    String accumulated = b.op("Concat", pre + "scores_before", List.of(past + g.name("scores"), fresh),
-        GraphBuilder.intAttr(axis, 2));
+    String q =
+        b.op(
+            "Gather",
+            pre + "query",
+            List.of(query, b.longVector(pre + "queries", queries)),
+            GraphBuilder.intAttr(axis, 1));
+    String kNew =
+        b.op(
+            "Gather",
+            pre + "new_keys",
+            List.of(newKey, b.longVector(pre + "kv", kvs)),
+            GraphBuilder.intAttr(axis, 1)); // [B, Hg, S, D]
+    String vNew =
+        b.op(
+            "Gather",
+            pre + "new_values",
+            List.of(newValue, b.longVector(pre + "kv_v", kvs)),
+            GraphBuilder.intAttr(axis, 1));
+    String k =
+        b.op(
+            "Concat",
+            pre + "keys",
+            List.of(past + g.name("key"), kNew),
+            GraphBuilder.intAttr(axis, 2));
+    String v =
+        b.op(
+            "Concat",
+            pre + "values",
+            List.of(past + g.name("value"), vNew),
+            GraphBuilder.intAttr(axis, 2));
+    String newShape =
+        b.op(
+            "Slice",
+            pre + "new_shape",
+            b.op("Shape", pre + "kv_shape", kNew),
+            b.longVector(pre + "s0", 0),
+            b.longVector(pre + "s3", 3)); // [B, Hg, S]
+    String newPos =
+        b.op("Expand", pre + "new_positions", b.reshape(newPositions, 1, 1, -1), newShape);
+    String positions =
+        b.op(
+            "Concat",
+            pre + "positions",
+            List.of(past + g.name("positions"), newPos),
+            GraphBuilder.intAttr(axis, 2)); // [B, Hg, L + S]
+    String fresh =
+        b.op("ConstantOfShape", pre + "fresh_scores", newShape); // float zeros [B, Hg, S]
+    String accumulated =
+        b.op(
+            "Concat",
+            pre + "scores_before",
+            List.of(past + g.name("scores"), fresh),
+            GraphBuilder.intAttr(axis, 2));
     String localHeads = b.longVector(pre + "local", local);
-    String kq = b.op("Gather", pre + "key_per_query", List.of(k, localHeads), GraphBuilder.intAttr(axis, 1));
-    String vq = b.op("Gather", pre + "value_per_query", List.of(v, localHeads), GraphBuilder.intAttr(axis, 1));
-    String pq = b.op("Gather", pre + "positions_per_query", List.of(positions, localHeads),
-        GraphBuilder.intAttr(axis, 1)); // [B, Hq, L + S]
-    String scores = b.op("Mul", pre + "scores", b.op("MatMul", pre + "qk", q, b.transpose(kq, 0, 1, 3, 2)),
-        b.floatScalar(pre + "scale", scale)); // [B, Hq, S, L + S]
+    String kq =
+        b.op(
+            "Gather", pre + "key_per_query", List.of(k, localHeads), GraphBuilder.intAttr(axis, 1));
+    String vq =
+        b.op(
+            "Gather",
+            pre + "value_per_query",
+            List.of(v, localHeads),
+            GraphBuilder.intAttr(axis, 1));
+    String pq =
+        b.op(
+            "Gather",
+            pre + "positions_per_query",
+            List.of(positions, localHeads),
+            GraphBuilder.intAttr(axis, 1)); // [B, Hq, L + S]
+    String scores =
+        b.op(
+            "Mul",
+            pre + "scores",
+            b.op("MatMul", pre + "qk", q, b.transpose(kq, 0, 1, 3, 2)),
+            b.floatScalar(pre + "scale", scale)); // [B, Hq, S, L + S]
     String keyPos = b.unsqueeze(b.cast(pq, GraphBuilder.FLOAT), 2); // [B, Hq, 1, L + S]
     String zero = b.floatScalar(pre + "zero", 0f);
     String order = b.not(b.less(b.op("Sub", pre + "distance", queryPos, keyPos), zero));
-    String masked = b.where(order, scores, b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY));
+    String masked =
+        b.where(order, scores, b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY));
     String p = b.op("Softmax", pre + "probs", List.of(masked), GraphBuilder.intAttr(axis, -1));
     String safe = b.where(b.op("IsNaN", pre + "empty_row", p), zero, p);
     String out = b.op("MatMul", pre + "out", safe, vq);
     // Accumulate: Σ over the new queries, mean over the query heads of each kv head.
     String seen = b.reduceSum(safe, false, 2); // [B, Hq, L + S]
-    String perHead = b.transpose(b.op("MatMul", pre + "group_mean", b.transpose(seen, 0, 2, 1),
-        b.constant(pre + "average", Tensors.floats("", new long[] {queries.length, kvs.length}, average))),
-        0, 2, 1); // [B, Hg, L + S]
+    String perHead =
+        b.transpose(
+            b.op(
+                "MatMul",
+                pre + "group_mean",
+                b.transpose(seen, 0, 2, 1),
+                b.constant(
+                    pre + "average",
+                    Tensors.floats("", new long[] {queries.length, kvs.length}, average))),
+            0,
+            2,
+            1); // [B, Hg, L + S]
     String scoresAfter = b.op("Add", pre + "scores_after", accumulated, perHead);
     // Keep the R most recent (forced in) and the top B − R others by accumulated attention.
     String newest = b.reduceMaxAll(b.cast(newPositions, GraphBuilder.FLOAT));
-    String recent = b.less(b.op("Sub", pre + "age", newest, b.cast(positions, GraphBuilder.FLOAT)),
-        b.floatScalar(pre + "recent", (float) g.recentTokens()));
+    String recent =
+        b.less(
+            b.op("Sub", pre + "age", newest, b.cast(positions, GraphBuilder.FLOAT)),
+            b.floatScalar(pre + "recent", (float) g.recentTokens()));
     String ranking = b.where(recent, b.floatScalar(pre + "forced", 1e30f), scoresAfter);
-    String total = b.op("Slice", pre + "total", b.op("Shape", pre + "all_shape", positions),
-        b.longVector(pre + "t2", 2), b.longVector(pre + "t3", 3)); // [1]
-    String keepCount = b.op("Min", pre + "keep_count", total, b.longVector(pre + "budget", g.budgetTokens()));
+    String total =
+        b.op(
+            "Slice",
+            pre + "total",
+            b.op("Shape", pre + "all_shape", positions),
+            b.longVector(pre + "t2", 2),
+            b.longVector(pre + "t3", 3)); // [1]
+    String keepCount =
+        b.op("Min", pre + "keep_count", total, b.longVector(pre + "budget", g.budgetTokens()));
     String kept = b.fresh(pre + "kept_ranking");
     String index = b.fresh(pre + "kept_index");
-    b.node("TopK", List.of(ranking, keepCount), List.of(kept, index), GraphBuilder.intAttr(axis, -1),
-        GraphBuilder.intAttr("largest", 1), GraphBuilder.intAttr("sorted", 1));
+    b.node(
+        "TopK",
+        List.of(ranking, keepCount),
+        List.of(kept, index),
+        GraphBuilder.intAttr(axis, -1),
+        GraphBuilder.intAttr("largest", 1),
+        GraphBuilder.intAttr("sorted", 1));
     String index4 = b.unsqueeze(index, 3); // [B, Hg, k, 1]
     String indexShape = b.op("Shape", pre + "index_shape", index); // [B, Hg, k]
-    String keyIndex = b.op("Expand", pre + "key_index", index4, b.op("Concat", pre + "key_index_shape",
-        List.of(indexShape, b.op("Slice", pre + "key_dim", b.op("Shape", pre + "k_shape", k),
-            b.longVector(pre + "d3", 3), b.longVector(pre + "d4", 4))), GraphBuilder.intAttr(axis, 0)));
-    String valueIndex = b.op("Expand", pre + "value_index", index4, b.op("Concat", pre + "value_index_shape",
-        List.of(indexShape, b.op("Slice", pre + "value_dim", b.op("Shape", pre + "v_shape", v),
-            b.longVector(pre + "dv3", 3), b.longVector(pre + "dv4", 4))), GraphBuilder.intAttr(axis, 0)));
-    b.node("GatherElements", List.of(k, keyIndex), List.of(present + g.name("key")), GraphBuilder.intAttr(axis, 2));
-    b.node("GatherElements", List.of(v, valueIndex), List.of(present + g.name("value")),
+    String keyIndex =
+        b.op(
+            "Expand",
+            pre + "key_index",
+            index4,
+            b.op(
+                "Concat",
+                pre + "key_index_shape",
+                List.of(
+                    indexShape,
+                    b.op(
+                        "Slice",
+                        pre + "key_dim",
+                        b.op("Shape", pre + "k_shape", k),
+                        b.longVector(pre + "d3", 3),
+                        b.longVector(pre + "d4", 4))),
+                GraphBuilder.intAttr(axis, 0)));
+    String valueIndex =
+        b.op(
+            "Expand",
+            pre + "value_index",
+            index4,
+            b.op(
+                "Concat",
+                pre + "value_index_shape",
+                List.of(
+                    indexShape,
+                    b.op(
+                        "Slice",
+                        pre + "value_dim",
+                        b.op("Shape", pre + "v_shape", v),
+                        b.longVector(pre + "dv3", 3),
+                        b.longVector(pre + "dv4", 4))),
+                GraphBuilder.intAttr(axis, 0)));
+    b.node(
+        "GatherElements",
+        List.of(k, keyIndex),
+        List.of(present + g.name("key")),
         GraphBuilder.intAttr(axis, 2));
-    b.node("GatherElements", List.of(positions, index), List.of(present + g.name("positions")),
+    b.node(
+        "GatherElements",
+        List.of(v, valueIndex),
+        List.of(present + g.name("value")),
         GraphBuilder.intAttr(axis, 2));
-    b.node("GatherElements", List.of(scoresAfter, index), List.of(present + g.name("scores")),
+    b.node(
+        "GatherElements",
+        List.of(positions, index),
+        List.of(present + g.name("positions")),
+        GraphBuilder.intAttr(axis, 2));
+    b.node(
+        "GatherElements",
+        List.of(scoresAfter, index),
+        List.of(present + g.name("scores")),
         GraphBuilder.intAttr(axis, 2));
     return out;
   }
 
   private static ValueInfoProto perHeadInfo(String name, int type, long heads, String tokens) {
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(type).setShape(TensorShapeProto.newBuilder()
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("batch_size"))
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(heads))
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(tokens))))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(
+                    TypeProto.Tensor.newBuilder()
+                        .setElemType(type)
+                        .setShape(
+                            TensorShapeProto.newBuilder()
+                                .addDim(
+                                    TensorShapeProto.Dimension.newBuilder()
+                                        .setDimParam("batch_size"))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(heads))
+                                .addDim(
+                                    TensorShapeProto.Dimension.newBuilder().setDimParam(tokens)))))
+        .build();
   }
 
-  /** float [1]: how many tokens a compensated group has evicted (the compensation entry's count). */
+  /**
+   * float [1]: how many tokens a compensated group has evicted (the compensation entry's count).
+   */
   private static ValueInfoProto countInfo(String name) {
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT).setShape(TensorShapeProto.newBuilder()
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1))))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(
+                    TypeProto.Tensor.newBuilder()
+                        .setElemType(GraphBuilder.FLOAT)
+                        .setShape(
+                            TensorShapeProto.newBuilder()
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1)))))
+        .build();
   }
 
   /** [batch, heads, tokens, head dim]; {@code tokens} null: one entry (the compensation sums). */
   private static ValueInfoProto cacheInfo(String name, long heads, long headDim, String tokens) {
-    TensorShapeProto.Dimension length = tokens == null ? TensorShapeProto.Dimension.newBuilder().setDimValue(1).build()
-        : TensorShapeProto.Dimension.newBuilder().setDimParam(tokens).build();
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT).setShape(TensorShapeProto.newBuilder()
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("batch_size"))
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(heads))
-            .addDim(length)
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(headDim))))).build();
+    TensorShapeProto.Dimension length =
+        tokens == null
+            ? TensorShapeProto.Dimension.newBuilder().setDimValue(1).build()
+            : TensorShapeProto.Dimension.newBuilder().setDimParam(tokens).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(
+                    TypeProto.Tensor.newBuilder()
+                        .setElemType(GraphBuilder.FLOAT)
+                        .setShape(
+                            TensorShapeProto.newBuilder()
+                                .addDim(
+                                    TensorShapeProto.Dimension.newBuilder()
+                                        .setDimParam("batch_size"))
+                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(heads))
+                                .addDim(length)
+                                .addDim(
+                                    TensorShapeProto.Dimension.newBuilder().setDimValue(headDim)))))
+        .build();
   }
 
   private static ValueInfoProto positionsInfo(String name, String tokens) {
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.INT64).setShape(TensorShapeProto.newBuilder()
-            .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(tokens))))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(
+                    TypeProto.Tensor.newBuilder()
+                        .setElemType(GraphBuilder.INT64)
+                        .setShape(
+                            TensorShapeProto.newBuilder()
+                                .addDim(
+                                    TensorShapeProto.Dimension.newBuilder().setDimParam(tokens)))))
+        .build();
   }
 
   /**
-   * A fingerprint of a model's weights: the sorted SHA-256 digests of its large initializers' contents (names and
-   * small constants differ between exports of one network; the weights do not).
+   * A fingerprint of a model's weights: the sorted SHA-256 digests of its large initializers'
+   * contents (names and small constants differ between exports of one network; the weights do not).
    */
   static List<String> weights(GraphProto graph) {
     List<String> out = new ArrayList<>();

@@ -19,11 +19,12 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * A decode loop over a decoder with KV-cache inputs, batch 1: a decode graph made by {@link DecodeGraphExporter}
- * (caches {@code past.<l>.<g>.key|value|positions}) or a dense Optimum-style model ({@code past_key_values.<l>.key|
- * value}, {@code attention_mask} over past + new tokens). Every input whose name starts with {@code past} is a cache
- * fed from the output of the same name with {@code present.} in place of its {@code past.} or
- * {@code past_key_values.} prefix; caches start empty. Not thread-safe.
+ * A decode loop over a decoder with KV-cache inputs, batch 1: a decode graph made by {@link
+ * DecodeGraphExporter} (caches {@code past.<l>.<g>.key|value|positions}) or a dense Optimum-style
+ * model ({@code past_key_values.<l>.key| value}, {@code attention_mask} over past + new tokens).
+ * Every input whose name starts with {@code past} is a cache fed from the output of the same name
+ * with {@code present.} in place of its {@code past.} or {@code past_key_values.} prefix; caches
+ * start empty. Not thread-safe.
  */
 public final class DecodeLoop implements AutoCloseable {
   private final OrtSession session;
@@ -54,38 +55,55 @@ public final class DecodeLoop implements AutoCloseable {
       } else if (lower.contains("attention_mask")) {
         maskName = n;
       } else if (lower.startsWith("past")) {
-        String rest = n.startsWith("past_key_values.") ? n.substring("past_key_values.".length())
-            : n.startsWith(DecodeCacheGroup.PAST) ? n.substring(DecodeCacheGroup.PAST.length()) : null;
+        String rest =
+            n.startsWith("past_key_values.")
+                ? n.substring("past_key_values.".length())
+                : n.startsWith(DecodeCacheGroup.PAST)
+                    ? n.substring(DecodeCacheGroup.PAST.length())
+                    : null;
         if (rest == null) {
-          throw new HeadwiseException("cache input '" + n + "' is named neither past_key_values.<l>.<key|value> nor"
-              + " past.<l>.<g>.<part>; cannot tell which output feeds it");
+          throw new HeadwiseException(
+              "cache input '"
+                  + n
+                  + "' is named neither past_key_values.<l>.<key|value> nor"
+                  + " past.<l>.<g>.<part>; cannot tell which output feeds it");
         }
         presentOf.put(n, DecodeCacheGroup.PRESENT + rest);
         caches.put(n, empty(v));
       } else {
-        throw new HeadwiseException("input '" + n + "' has no role in a decode loop (expected input_ids,"
-            + " position_ids, attention_mask and past caches)");
+        throw new HeadwiseException(
+            "input '"
+                + n
+                + "' has no role in a decode loop (expected input_ids,"
+                + " position_ids, attention_mask and past caches)");
       }
     }
     if (idsName == null || positionsName == null || presentOf.isEmpty()) {
-      throw new HeadwiseException("the model has no " + (presentOf.isEmpty() ? "past key/value" : idsName == null
-          ? "input_ids" : "position_ids") + " input; generate needs a decoder exported with its KV cache"
-          + " (Optimum-style past_key_values inputs) or a decode graph from export --decode");
+      throw new HeadwiseException(
+          "the model has no "
+              + (presentOf.isEmpty()
+                  ? "past key/value"
+                  : idsName == null ? "input_ids" : "position_ids")
+              + " input; generate needs a decoder exported with its KV cache"
+              + " (Optimum-style past_key_values inputs) or a decode graph from export --decode");
     }
     this.ids = idsName;
     this.positions = positionsName;
     this.mask = maskName;
     this.logits = graph.getOutput(0).getName();
     for (Map.Entry<String, String> e : presentOf.entrySet()) {
-      boolean found = graph.getOutputList().stream().anyMatch(o -> o.getName().equals(e.getValue()));
+      boolean found =
+          graph.getOutputList().stream().anyMatch(o -> o.getName().equals(e.getValue()));
       if (!found) {
-        throw new HeadwiseException("cache input '" + e.getKey() + "' has no output '" + e.getValue() + "'");
+        throw new HeadwiseException(
+            "cache input '" + e.getKey() + "' has no output '" + e.getValue() + "'");
       }
     }
   }
 
   /**
-   * Feeds {@code tokens} (a prompt chunk or one token) at the next positions and returns the logits of the last one.
+   * Feeds {@code tokens} (a prompt chunk or one token) at the next positions and returns the logits
+   * of the last one.
    */
   public float[] step(long[] tokens) {
     return stepAll(tokens)[tokens.length - 1];
@@ -100,7 +118,8 @@ public final class DecodeLoop implements AutoCloseable {
       for (int i = 0; i < pos.length; i++) {
         pos[i] = nextPosition + i;
       }
-      fresh.add(OnnxTensor.createTensor(env, LongBuffer.wrap(tokens), new long[] {1, tokens.length}));
+      fresh.add(
+          OnnxTensor.createTensor(env, LongBuffer.wrap(tokens), new long[] {1, tokens.length}));
       feeds.put(ids, fresh.get(fresh.size() - 1));
       fresh.add(OnnxTensor.createTensor(env, LongBuffer.wrap(pos), new long[] {1, tokens.length}));
       feeds.put(positions, fresh.get(fresh.size() - 1));
@@ -123,7 +142,8 @@ public final class DecodeLoop implements AutoCloseable {
       for (Map.Entry<String, String> e : presentOf.entrySet()) {
         caches.put(e.getKey(), (OnnxTensor) result.get(e.getValue()).orElseThrow());
       }
-      // The previous result held the caches just consumed; the new one holds the caches of the next step.
+      // The previous result held the caches just consumed; the new one holds the caches of the next
+      // step.
       if (held != null) {
         held.close();
       }
@@ -139,10 +159,14 @@ public final class DecodeLoop implements AutoCloseable {
     }
   }
 
-  /** A float output of the last step (e.g. a tensor a test exposed as a graph output), flattened. */
+  /**
+   * A float output of the last step (e.g. a tensor a test exposed as a graph output), flattened.
+   */
   public float[] output(String name) {
-    FloatBuffer fb = ((OnnxTensor) held.get(name).orElseThrow(() -> new IllegalArgumentException(
-        "no output " + name))).getFloatBuffer();
+    FloatBuffer fb =
+        ((OnnxTensor)
+                held.get(name).orElseThrow(() -> new IllegalArgumentException("no output " + name)))
+            .getFloatBuffer();
     float[] out = new float[fb.remaining()];
     fb.get(out);
     return out;
@@ -150,8 +174,10 @@ public final class DecodeLoop implements AutoCloseable {
 
   /** An int64 output of the last step, flattened. */
   public long[] longOutput(String name) {
-    LongBuffer lb = ((OnnxTensor) held.get(name).orElseThrow(() -> new IllegalArgumentException("no output "
-        + name))).getLongBuffer();
+    LongBuffer lb =
+        ((OnnxTensor)
+                held.get(name).orElseThrow(() -> new IllegalArgumentException("no output " + name)))
+            .getLongBuffer();
     long[] out = new long[lb.remaining()];
     lb.get(out);
     return out;
@@ -167,7 +193,10 @@ public final class DecodeLoop implements AutoCloseable {
     return nextPosition;
   }
 
-  /** Bytes held in the KV caches now (keys, values and, for decode graphs, positions and H2O scores). */
+  /**
+   * Bytes held in the KV caches now (keys, values and, for decode graphs, positions and H2O
+   * scores).
+   */
   public long cacheBytes() {
     long bytes = 0;
     for (OnnxTensor t : caches.values()) {
@@ -181,11 +210,15 @@ public final class DecodeLoop implements AutoCloseable {
     return bytes;
   }
 
-  /** Bytes of the key/value tensors alone (what a dense cache holds), without positions and scores. */
+  /**
+   * Bytes of the key/value tensors alone (what a dense cache holds), without positions and scores.
+   */
   public long keyValueBytes() {
     long bytes = 0;
     for (Map.Entry<String, OnnxTensor> e : caches.entrySet()) {
-      if (e.getKey().endsWith(".positions") || e.getKey().endsWith(".scores") || e.getKey().endsWith(".dropped")) {
+      if (e.getKey().endsWith(".positions")
+          || e.getKey().endsWith(".scores")
+          || e.getKey().endsWith(".dropped")) {
         continue;
       }
       long n = 1;
@@ -202,20 +235,25 @@ public final class DecodeLoop implements AutoCloseable {
     long[] shape = new long[dims.size()];
     for (int i = 0; i < shape.length; i++) {
       TensorShapeProto.Dimension d = dims.get(i);
-      shape[i] = d.hasDimValue() ? d.getDimValue() : i == 0 && shape.length >= 3 ? 1 : 0; // batch 1, length 0
+      shape[i] =
+          d.hasDimValue()
+              ? d.getDimValue()
+              : i == 0 && shape.length >= 3 ? 1 : 0; // batch 1, length 0
     }
     long n = 1;
     for (long d : shape) {
       n *= d;
     }
     try { // empty caches, or zero sums/counts for fixed-size state (compensation sums)
-      OnnxTensor t = v.getType().getTensorType().getElemType() == GraphBuilder.INT64
-          ? OnnxTensor.createTensor(env, LongBuffer.allocate((int) n), shape)
-          : OnnxTensor.createTensor(env, FloatBuffer.allocate((int) n), shape);
+      OnnxTensor t =
+          v.getType().getTensorType().getElemType() == GraphBuilder.INT64
+              ? OnnxTensor.createTensor(env, LongBuffer.allocate((int) n), shape)
+              : OnnxTensor.createTensor(env, FloatBuffer.allocate((int) n), shape);
       owned.add(t);
       return t;
     } catch (OrtException e) {
-      throw new HeadwiseException("cannot create an empty cache for '" + v.getName() + "': " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "cannot create an empty cache for '" + v.getName() + "': " + e.getMessage(), e);
     }
   }
 

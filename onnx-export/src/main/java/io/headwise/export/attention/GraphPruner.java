@@ -11,9 +11,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Removes what a rewrite left unused from a topologically sorted graph: nodes none of whose outputs is read (by a
- * later node, a subgraph of one, or a graph output), initializers nothing reads (unless they are graph inputs), and
- * value_info of tensors that no longer exist.
+ * Removes what a rewrite left unused from a topologically sorted graph: nodes none of whose outputs
+ * is read (by a later node, a subgraph of one, or a graph output), initializers nothing reads
+ * (unless they are graph inputs), and value_info of tensors that no longer exist.
  */
 final class GraphPruner {
   private GraphPruner() {}
@@ -59,7 +59,11 @@ final class GraphPruner {
         infos.add(v);
       }
     }
-    g.clearNode().addAllNode(kept).clearInitializer().addAllInitializer(initializers).clearValueInfo()
+    g.clearNode()
+        .addAllNode(kept)
+        .clearInitializer()
+        .addAllInitializer(initializers)
+        .clearValueInfo()
         .addAllValueInfo(infos);
   }
 

@@ -25,10 +25,12 @@ import io.headwise.schemas.HeadwiseException;
 import java.util.List;
 
 /**
- * The model-local function {@code ai.headwise::HeadwiseAttention}: the reference body of the op, written against the
- * model's own default-domain opset (11 and later), so that stock ONNX Runtime inlines and runs it.
+ * The model-local function {@code ai.headwise::HeadwiseAttention}: the reference body of the op,
+ * written against the model's own default-domain opset (11 and later), so that stock ONNX Runtime
+ * inlines and runs it.
  *
  * <p>Body, for query head h (all per-head values read from the call site's attributes):
+ *
  * <pre>
  *   K_h = K[kv_heads[h]], V_h = V[kv_heads[h]]
  *   s   = scale · Q·K_hᵀ + mask                                    [B, H, Tq, Tk]
@@ -40,9 +42,11 @@ import java.util.List;
  *   P    = softmax(where(keep, s, −∞)) with rows that keep nothing set to 0
  *   out  = P · V_h
  * </pre>
- * {@code budget_keep} is evaluated only when some head has kind budget (an {@code If} on the kinds), by the
- * H2O-style policy documented in docs/headwise-attention.md. Heads with {@code compensation = 1} add RazorAttention's
- * compensation entry for their dropped tokens (another {@code If}, taken only when some head has one).
+ *
+ * {@code budget_keep} is evaluated only when some head has kind budget (an {@code If} on the
+ * kinds), by the H2O-style policy documented in docs/headwise-attention.md. Heads with {@code
+ * compensation = 1} add RazorAttention's compensation entry for their dropped tokens (another
+ * {@code If}, taken only when some head has one).
  */
 public final class HeadwiseAttentionFunction {
   /** The lowest default-domain opset the body is written for. */
@@ -53,8 +57,15 @@ public final class HeadwiseAttentionFunction {
   /** The function for a model whose default-domain opset is {@code opset}. */
   public static FunctionProto build(int opset) {
     if (opset < MIN_OPSET) {
-      throw new HeadwiseException("HeadwiseAttention needs a model at ONNX opset " + MIN_OPSET + " or later; this"
-          + " model imports opset " + opset + " (re-export it with opset_version >= " + MIN_OPSET + ")");
+      throw new HeadwiseException(
+          "HeadwiseAttention needs a model at ONNX opset "
+              + MIN_OPSET
+              + " or later; this"
+              + " model imports opset "
+              + opset
+              + " (re-export it with opset_version >= "
+              + MIN_OPSET
+              + ")");
     }
     BodyBuilder b = new BodyBuilder(opset, "");
     String q = HeadwiseAttentionOp.INPUT_QUERY;
@@ -88,10 +99,18 @@ public final class HeadwiseAttentionFunction {
     String scores = b.op("Add", "scores", scaled, mask);
 
     // Positions: queries are the last Tq of the Tk keys.
-    String tq = b.op("Gather", "tq", List.of(b.op("Shape", "q_shape", q), b.longScalar("axis2", 2)),
-        GraphBuilder.intAttr("axis", 0));
-    String tk = b.op("Gather", "tk", List.of(b.op("Shape", "k_shape", k), b.longScalar("axis2", 2)),
-        GraphBuilder.intAttr("axis", 0));
+    String tq =
+        b.op(
+            "Gather",
+            "tq",
+            List.of(b.op("Shape", "q_shape", q), b.longScalar("axis2", 2)),
+            GraphBuilder.intAttr("axis", 0));
+    String tk =
+        b.op(
+            "Gather",
+            "tk",
+            List.of(b.op("Shape", "k_shape", k), b.longScalar("axis2", 2)),
+            GraphBuilder.intAttr("axis", 0));
     String queryPos = b.op("Range", "query_pos", b.op("Sub", "first_query", tk, tq), tk, oneL);
     String keyPos = b.op("Range", "key_pos", zeroL, tk, oneL);
     String i = b.reshape(b.cast(queryPos, GraphBuilder.FLOAT), -1, 1); // [Tq, 1]
@@ -107,30 +126,73 @@ public final class HeadwiseAttentionFunction {
     String alpha3 = b.reshape(alpha, -1, 1, 1);
     String beta3 = b.reshape(beta, -1, 1, 1);
     String sinks3 = b.reshape(b.cast(sinks, GraphBuilder.FLOAT), -1, 1, 1);
-    String span = b.op("Max", "span", b.op("Add", "alpha_beta_n", alpha3, b.op("Mul", "beta_n", beta3, n)), zeroF);
+    String span =
+        b.op(
+            "Max",
+            "span",
+            b.op("Add", "alpha_beta_n", alpha3, b.op("Mul", "beta_n", beta3, n)),
+            zeroF);
     String inWindow = b.less(dist, span); // [H, Tq, Tk]
     String inSink = b.less(j, sinks3); // [H, 1, Tk]
-    String isFull = b.op("Equal", "is_full", kinds3, b.longScalar("kind_full", HeadwiseAttentionOp.KIND_FULL));
-    String isWindowed = b.or(
-        b.op("Equal", "is_streaming", kinds3, b.longScalar("kind_streaming", HeadwiseAttentionOp.KIND_STREAMING)),
-        b.op("Equal", "is_elastic", kinds3, b.longScalar("kind_elastic", HeadwiseAttentionOp.KIND_ELASTIC)));
+    String isFull =
+        b.op("Equal", "is_full", kinds3, b.longScalar("kind_full", HeadwiseAttentionOp.KIND_FULL));
+    String isWindowed =
+        b.or(
+            b.op(
+                "Equal",
+                "is_streaming",
+                kinds3,
+                b.longScalar("kind_streaming", HeadwiseAttentionOp.KIND_STREAMING)),
+            b.op(
+                "Equal",
+                "is_elastic",
+                kinds3,
+                b.longScalar("kind_elastic", HeadwiseAttentionOp.KIND_ELASTIC)));
     String staticKeep = b.or(isFull, b.and(isWindowed, b.or(inSink, inWindow)));
 
     // Budget heads, evaluated only when there is one.
     String budgetKind = b.longScalar("kind_budget", HeadwiseAttentionOp.KIND_BUDGET);
-    String anyBudget = b.cast(b.reduceMaxAll(b.cast(b.op("Equal", "is_budget_1d", kinds, budgetKind),
-        GraphBuilder.INT64)), GraphBuilder.BOOL);
+    String anyBudget =
+        b.cast(
+            b.reduceMaxAll(
+                b.cast(b.op("Equal", "is_budget_1d", kinds, budgetKind), GraphBuilder.INT64)),
+            GraphBuilder.BOOL);
     String budgetKeep = b.fresh("budget_keep");
-    GraphProto thenBranch = budgetBranch(b.branch("budget/"), scores, order, dist, n, tkF, kinds, kinds3,
-        budgetKind, budget, recent, groups, zeroF, oneF, zeroL, oneL);
+    GraphProto thenBranch =
+        budgetBranch(
+            b.branch("budget/"),
+            scores,
+            order,
+            dist,
+            n,
+            tkF,
+            kinds,
+            kinds3,
+            budgetKind,
+            budget,
+            recent,
+            groups,
+            zeroF,
+            oneF,
+            zeroL,
+            oneL);
     BodyBuilder none = b.branch("no_budget/");
     String nothing = none.op("Identity", "keep", none.boolScalar("false", false));
     GraphProto elseBranch = branchGraph("no_budget", none, nothing);
-    b.node("If", List.of(anyBudget), List.of(budgetKeep),
-        AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(thenBranch).build(),
-        AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(elseBranch).build());
+    b.node(
+        "If",
+        List.of(anyBudget),
+        List.of(budgetKeep),
+        AttributeProto.newBuilder()
+            .setName("then_branch")
+            .setType(AttributeProto.AttributeType.GRAPH)
+            .setG(thenBranch)
+            .build(),
+        AttributeProto.newBuilder()
+            .setName("else_branch")
+            .setType(AttributeProto.AttributeType.GRAPH)
+            .setG(elseBranch)
+            .build());
 
     // Masked softmax and P·V; then RazorAttention's compensation entry when some head has one.
     String keep = b.and(order, b.or(staticKeep, budgetKeep));
@@ -139,36 +201,77 @@ public final class HeadwiseAttentionFunction {
     String safe = b.where(b.op("IsNaN", "empty_row", p), zeroF, p);
     String pv = b.op("MatMul", "attended", safe, valueH);
     String oneCompensation = b.longScalar("one_compensation", 1);
-    String anyCompensation = b.cast(b.reduceMaxAll(b.cast(b.op("Equal", "is_compensated_1d", compensation,
-        oneCompensation), GraphBuilder.INT64)), GraphBuilder.BOOL);
-    GraphProto withEntry = compensationBranch(b.branch("compensation/"), masked, scaled, order, staticKeep,
-        isWindowed, compensation, oneCompensation, tk, valueH, zeroF, oneF);
+    String anyCompensation =
+        b.cast(
+            b.reduceMaxAll(
+                b.cast(
+                    b.op("Equal", "is_compensated_1d", compensation, oneCompensation),
+                    GraphBuilder.INT64)),
+            GraphBuilder.BOOL);
+    GraphProto withEntry =
+        compensationBranch(
+            b.branch("compensation/"),
+            masked,
+            scaled,
+            order,
+            staticKeep,
+            isWindowed,
+            compensation,
+            oneCompensation,
+            tk,
+            valueH,
+            zeroF,
+            oneF);
     BodyBuilder none2 = b.branch("no_compensation/");
     String noEntry = none2.op("Identity", "entry_prob", zeroF);
     String noValue = none2.op("Identity", "entry_value", zeroF);
-    GraphProto withoutEntry = GraphProto.newBuilder().setName("no_compensation").addAllNode(none2.nodes())
-        .addOutput(floatOutput(noEntry)).addOutput(floatOutput(noValue)).build();
+    GraphProto withoutEntry =
+        GraphProto.newBuilder()
+            .setName("no_compensation")
+            .addAllNode(none2.nodes())
+            .addOutput(floatOutput(noEntry))
+            .addOutput(floatOutput(noValue))
+            .build();
     String entryProb = b.fresh("entry_prob");
     String entryValue = b.fresh("entry_value");
-    b.node("If", List.of(anyCompensation), List.of(entryProb, entryValue),
-        AttributeProto.newBuilder().setName("then_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(withEntry).build(),
-        AttributeProto.newBuilder().setName("else_branch").setType(AttributeProto.AttributeType.GRAPH)
-            .setG(withoutEntry).build());
-    // softmax over (kept, entry) = (1 − p_c)·softmax over kept, so out = (1 − p_c)·P·V + p_c·mean(V_D); without an
+    b.node(
+        "If",
+        List.of(anyCompensation),
+        List.of(entryProb, entryValue),
+        AttributeProto.newBuilder()
+            .setName("then_branch")
+            .setType(AttributeProto.AttributeType.GRAPH)
+            .setG(withEntry)
+            .build(),
+        AttributeProto.newBuilder()
+            .setName("else_branch")
+            .setType(AttributeProto.AttributeType.GRAPH)
+            .setG(withoutEntry)
+            .build());
+    // softmax over (kept, entry) = (1 − p_c)·softmax over kept, so out = (1 − p_c)·P·V +
+    // p_c·mean(V_D); without an
     // entry p_c = 0 and out = P·V exactly.
-    b.node("Add", List.of(b.op("Mul", "kept_share", pv, b.op("Sub", "one_minus_entry", oneF, entryProb)),
-        b.op("Mul", "entry_share", entryProb, entryValue)), List.of(HeadwiseAttentionOp.OUTPUT));
+    b.node(
+        "Add",
+        List.of(
+            b.op("Mul", "kept_share", pv, b.op("Sub", "one_minus_entry", oneF, entryProb)),
+            b.op("Mul", "entry_share", entryProb, entryValue)),
+        List.of(HeadwiseAttentionOp.OUTPUT));
 
-    FunctionProto.Builder f = FunctionProto.newBuilder()
-        .setName(HeadwiseAttentionOp.OP_TYPE)
-        .setDomain(HeadwiseAttentionOp.DOMAIN)
-        .setDocString("Per-head KV-cache plan applied to one attention core (QK^T -> softmax -> V); see"
-            + " docs/headwise-attention.md")
-        .addInput(q).addInput(k).addInput(v).addInput(mask)
-        .addOutput(HeadwiseAttentionOp.OUTPUT)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
-        .addAllNode(b.nodes());
+    FunctionProto.Builder f =
+        FunctionProto.newBuilder()
+            .setName(HeadwiseAttentionOp.OP_TYPE)
+            .setDomain(HeadwiseAttentionOp.DOMAIN)
+            .setDocString(
+                "Per-head KV-cache plan applied to one attention core (QK^T -> softmax -> V); see"
+                    + " docs/headwise-attention.md")
+            .addInput(q)
+            .addInput(k)
+            .addInput(v)
+            .addInput(mask)
+            .addOutput(HeadwiseAttentionOp.OUTPUT)
+            .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+            .addAllNode(b.nodes());
     for (String a : HeadwiseAttentionOp.REQUIRED_ATTRIBUTES) {
       f.addAttribute(a);
     }
@@ -183,26 +286,49 @@ public final class HeadwiseAttentionFunction {
   }
 
   /**
-   * The H2O-style selection of budget heads, static per query: for query i (n = i + 1 keys), keep every key when
-   * n ≤ budget; otherwise the {@code recent} most recent keys plus the top (budget − recent) older keys by attention
-   * accumulated over the earlier queries i' &lt; i of the dense (plan-free) probabilities, averaged over the query
-   * heads of a budget group; ties go to the lower key index.
+   * The H2O-style selection of budget heads, static per query: for query i (n = i + 1 keys), keep
+   * every key when n ≤ budget; otherwise the {@code recent} most recent keys plus the top (budget −
+   * recent) older keys by attention accumulated over the earlier queries i' &lt; i of the dense
+   * (plan-free) probabilities, averaged over the query heads of a budget group; ties go to the
+   * lower key index.
    */
-  private static GraphProto budgetBranch(BodyBuilder b, String scores, String order, String dist,
-      String n, String tkF, String kinds, String kinds3, String budgetKind, String budget, String recent,
-      String groups, String zeroF, String oneF, String zeroL, String oneL) {
-    String dense = b.op("Softmax", "dense_probs", List.of(scores), GraphBuilder.intAttr("axis", -1));
+  private static GraphProto budgetBranch(
+      BodyBuilder b,
+      String scores,
+      String order,
+      String dist,
+      String n,
+      String tkF,
+      String kinds,
+      String kinds3,
+      String budgetKind,
+      String budget,
+      String recent,
+      String groups,
+      String zeroF,
+      String oneF,
+      String zeroL,
+      String oneL) {
+    String dense =
+        b.op("Softmax", "dense_probs", List.of(scores), GraphBuilder.intAttr("axis", -1));
     // Group averaging matrix avg[h', h] = [group(h') = group(h)] / |group(h)|.
     String numHeads = b.element(b.op("Shape", "kinds_shape", kinds), 0);
     String headIndex = b.op("Range", "head_index", zeroL, numHeads, oneL);
     String group = b.where(b.less(groups, zeroL), headIndex, groups);
-    String same = b.cast(b.op("Equal", "same_group", b.reshape(group, -1, 1), b.reshape(group, 1, -1)),
-        GraphBuilder.FLOAT);
+    String same =
+        b.cast(
+            b.op("Equal", "same_group", b.reshape(group, -1, 1), b.reshape(group, 1, -1)),
+            GraphBuilder.FLOAT);
     String average = b.op("Div", "group_average", same, b.reduceSum(same, true, 0));
     String headsLast = b.transpose(dense, 0, 2, 3, 1);
     String grouped = b.transpose(b.op("MatMul", "grouped", headsLast, average), 0, 3, 1, 2);
-    String accumulated = b.op("CumSum", "accumulated", List.of(grouped, b.longScalar("query_axis", 2)),
-        GraphBuilder.intAttr("exclusive", 1), GraphBuilder.intAttr("reverse", 0));
+    String accumulated =
+        b.op(
+            "CumSum",
+            "accumulated",
+            List.of(grouped, b.longScalar("query_axis", 2)),
+            GraphBuilder.intAttr("exclusive", 1),
+            GraphBuilder.intAttr("reverse", 0));
 
     String budget3 = b.reshape(b.cast(budget, GraphBuilder.FLOAT), -1, 1, 1);
     String recent3 = b.reshape(b.cast(recent, GraphBuilder.FLOAT), -1, 1, 1);
@@ -216,13 +342,22 @@ public final class HeadwiseAttentionFunction {
     String topK = b.reshape(b.cast(kF, GraphBuilder.INT64), 1);
     String topValues = b.fresh("top_values");
     String topIndices = b.fresh("top_indices");
-    b.node("TopK", List.of(candidateScore, topK), List.of(topValues, topIndices), GraphBuilder.intAttr("axis", -1),
-        GraphBuilder.intAttr("largest", 1), GraphBuilder.intAttr("sorted", 1));
+    b.node(
+        "TopK",
+        List.of(candidateScore, topK),
+        List.of(topValues, topIndices),
+        GraphBuilder.intAttr("axis", -1),
+        GraphBuilder.intAttr("largest", 1),
+        GraphBuilder.intAttr("sorted", 1));
     String rank = b.op("Range", "rank", zeroF, kF, oneF); // [k]
     String selected = b.and(b.less(rank, heavy), b.not(b.less(topValues, zeroF)));
     String zeros = b.op("ConstantOfShape", "zeros", b.op("Shape", "score_shape", candidateScore));
-    String hits = b.op("ScatterElements", "heavy_hits", List.of(zeros, topIndices, b.cast(selected,
-        GraphBuilder.FLOAT)), GraphBuilder.intAttr("axis", -1));
+    String hits =
+        b.op(
+            "ScatterElements",
+            "heavy_hits",
+            List.of(zeros, topIndices, b.cast(selected, GraphBuilder.FLOAT)),
+            GraphBuilder.intAttr("axis", -1));
     String isHeavy = b.op("Greater", "is_heavy", hits, b.floatScalar("half", 0.5f));
     String isBudget = b.op("Equal", "is_budget", kinds3, budgetKind);
     String keep = b.and(isBudget, b.or(fits, b.or(isRecent, isHeavy)));
@@ -230,50 +365,104 @@ public final class HeadwiseAttentionFunction {
   }
 
   /**
-   * RazorAttention's compensation entry, two outputs: its probability p_c [B, H, Tq, 1] and its value mean(V_D)
-   * [B, H, Tq, Dv]. For a compensated streaming/elastic head, the D keys it drops (order ∧ ¬keep; none for other
-   * heads) are summarised by one entry with key mean(K_D), value mean(V_D) and logit scale·q·mean(K_D) + ln D (it
-   * stands for D tokens); q·mean(K_D) is the mean of the dropped scaled scores, so the logit is read from the scores.
+   * RazorAttention's compensation entry, two outputs: its probability p_c [B, H, Tq, 1] and its
+   * value mean(V_D) [B, H, Tq, Dv]. For a compensated streaming/elastic head, the D keys it drops
+   * (order ∧ ¬keep; none for other heads) are summarised by one entry with key mean(K_D), value
+   * mean(V_D) and logit scale·q·mean(K_D) + ln D (it stands for D tokens); q·mean(K_D) is the mean
+   * of the dropped scaled scores, so the logit is read from the scores.
    */
-  private static GraphProto compensationBranch(BodyBuilder b, String masked, String scaled, String order,
-      String staticKeep, String isWindowed, String compensation, String oneCompensation, String tk, String valueH,
-      String zeroF, String oneF) {
-    String compensated = b.and(isWindowed, b.op("Equal", "is_compensated",
-        b.reshape(compensation, -1, 1, 1), oneCompensation)); // [H, 1, 1]
-    String dropped = b.cast(b.and(b.and(order, compensated), b.not(staticKeep)), GraphBuilder.FLOAT); // [H,Tq,Tk]
+  private static GraphProto compensationBranch(
+      BodyBuilder b,
+      String masked,
+      String scaled,
+      String order,
+      String staticKeep,
+      String isWindowed,
+      String compensation,
+      String oneCompensation,
+      String tk,
+      String valueH,
+      String zeroF,
+      String oneF) {
+    String compensated =
+        b.and(
+            isWindowed,
+            b.op(
+                "Equal",
+                "is_compensated",
+                b.reshape(compensation, -1, 1, 1),
+                oneCompensation)); // [H, 1, 1]
+    String dropped =
+        b.cast(
+            b.and(b.and(order, compensated), b.not(staticKeep)), GraphBuilder.FLOAT); // [H,Tq,Tk]
     String count = b.reduceSum(dropped, true, -1); // [H, Tq, 1]
     String atLeastOne = b.op("Max", "count_at_least_1", count, oneF);
-    String meanLogit = b.op("Div", "mean_dropped_score", b.reduceSum(b.op("Mul", "dropped_scores", dropped, scaled),
-        true, -1), atLeastOne); // [B, H, Tq, 1]
-    String entryLogit = b.where(b.op("Greater", "has_dropped", count, b.floatScalar("half", 0.5f)),
-        b.op("Add", "entry_logit", meanLogit, b.op("Log", "log_count", atLeastOne)),
-        b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
-    String all = b.op("Concat", "with_entry", List.of(masked, entryLogit), GraphBuilder.intAttr("axis", -1));
+    String meanLogit =
+        b.op(
+            "Div",
+            "mean_dropped_score",
+            b.reduceSum(b.op("Mul", "dropped_scores", dropped, scaled), true, -1),
+            atLeastOne); // [B, H, Tq, 1]
+    String entryLogit =
+        b.where(
+            b.op("Greater", "has_dropped", count, b.floatScalar("half", 0.5f)),
+            b.op("Add", "entry_logit", meanLogit, b.op("Log", "log_count", atLeastOne)),
+            b.floatScalar("minus_inf", Float.NEGATIVE_INFINITY));
+    String all =
+        b.op("Concat", "with_entry", List.of(masked, entryLogit), GraphBuilder.intAttr("axis", -1));
     String probs = b.op("Softmax", "probs", List.of(all), GraphBuilder.intAttr("axis", -1));
     String tk1 = b.reshape(tk, 1);
-    // Slice before the NaN guard: a Softmax feeding a Where would read as an attention core inside a branch to the
-    // locator (which must still see the model's cores when a rewritten model is offered again, to refuse it).
-    String rawEntry = b.op("Slice", "entry_prob", probs, tk1, b.op("Add", "tk_plus_1", tk1, b.longVector("one", 1)),
-        b.longVector("last_axis", 3)); // [B, H, Tq, 1]
+    // Slice before the NaN guard: a Softmax feeding a Where would read as an attention core inside
+    // a branch to the
+    // locator (which must still see the model's cores when a rewritten model is offered again, to
+    // refuse it).
+    String rawEntry =
+        b.op(
+            "Slice",
+            "entry_prob",
+            probs,
+            tk1,
+            b.op("Add", "tk_plus_1", tk1, b.longVector("one", 1)),
+            b.longVector("last_axis", 3)); // [B, H, Tq, 1]
     String entry = b.where(b.op("IsNaN", "empty_row", rawEntry), zeroF, rawEntry);
-    String meanValue = b.op("MatMul", "entry_value", b.op("Div", "dropped_share", dropped, atLeastOne), valueH);
-    return GraphProto.newBuilder().setName("compensation").addAllNode(b.nodes()).addOutput(floatOutput(entry))
-        .addOutput(floatOutput(meanValue)).build();
+    String meanValue =
+        b.op("MatMul", "entry_value", b.op("Div", "dropped_share", dropped, atLeastOne), valueH);
+    return GraphProto.newBuilder()
+        .setName("compensation")
+        .addAllNode(b.nodes())
+        .addOutput(floatOutput(entry))
+        .addOutput(floatOutput(meanValue))
+        .build();
   }
 
   private static ValueInfoProto floatOutput(String name) {
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
-        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.FLOAT)))
+        .build();
   }
 
   private static GraphProto branchGraph(String name, BodyBuilder b, String out) {
-    return GraphProto.newBuilder().setName(name).addAllNode(b.nodes())
-        .addOutput(ValueInfoProto.newBuilder().setName(out).setType(TypeProto.newBuilder()
-            .setTensorType(TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.BOOL))))
+    return GraphProto.newBuilder()
+        .setName(name)
+        .addAllNode(b.nodes())
+        .addOutput(
+            ValueInfoProto.newBuilder()
+                .setName(out)
+                .setType(
+                    TypeProto.newBuilder()
+                        .setTensorType(
+                            TypeProto.Tensor.newBuilder().setElemType(GraphBuilder.BOOL))))
         .build();
   }
 
   private static AttributeProto tensorDefault(String name, TensorProto value) {
-    return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.TENSOR).setT(value).build();
+    return AttributeProto.newBuilder()
+        .setName(name)
+        .setType(AttributeProto.AttributeType.TENSOR)
+        .setT(value)
+        .build();
   }
 }

@@ -23,13 +23,14 @@ import java.util.TreeSet;
 import java.util.UUID;
 
 /**
- * Writes a rewritten model proto to disk without partial results: the file is written to a hidden temporary sibling
- * and moved into place. Weights kept as external data stay external and the output always sits next to them (ONNX
- * Runtime resolves locations against the model's directory and newer releases refuse paths that leave it, symlinks
- * included): when the output directory is not the source model's, each data file is copied there, or hard-linked
- * when asked (falling back to a copy when linking is not possible). Copying is the default because the Python
- * {@code onnx} package (checker and {@code onnx.load}, 1.23) refuses data files with more than one hard link, which
- * a link would make of both the new and the source model's data.
+ * Writes a rewritten model proto to disk without partial results: the file is written to a hidden
+ * temporary sibling and moved into place. Weights kept as external data stay external and the
+ * output always sits next to them (ONNX Runtime resolves locations against the model's directory
+ * and newer releases refuse paths that leave it, symlinks included): when the output directory is
+ * not the source model's, each data file is copied there, or hard-linked when asked (falling back
+ * to a copy when linking is not possible). Copying is the default because the Python {@code onnx}
+ * package (checker and {@code onnx.load}, 1.23) refuses data files with more than one hard link,
+ * which a link would make of both the new and the source model's data.
  */
 final class ModelFileWriter {
   /** Where the model went and how its data is stored. */
@@ -37,10 +38,12 @@ final class ModelFileWriter {
 
   private ModelFileWriter() {}
 
-  static Written write(OnnxModel source, ModelProto proto, Path out, ExternalDataPlacement placement) {
+  static Written write(
+      OnnxModel source, ModelProto proto, Path out, ExternalDataPlacement placement) {
     Path target = out.toAbsolutePath().normalize();
     if (Files.isDirectory(target)) {
-      throw new HeadwiseException("output path " + out + " is a directory; pass the path of the .onnx file to write");
+      throw new HeadwiseException(
+          "output path " + out + " is a directory; pass the path of the .onnx file to write");
     }
     Path dir = target.getParent();
     List<String> locations = externalLocations(proto);
@@ -51,11 +54,22 @@ final class ModelFileWriter {
       ExternalData mode = ExternalData.EMBEDDED;
       List<Path> dataFiles = new ArrayList<>();
       if (!locations.isEmpty()) {
-        Path dataDir = source.externalDataDir().orElseThrow(() -> new HeadwiseException("model " + source.source()
-            + " references external data but has no directory to resolve it against"));
+        Path dataDir =
+            source
+                .externalDataDir()
+                .orElseThrow(
+                    () ->
+                        new HeadwiseException(
+                            "model "
+                                + source.source()
+                                + " references external data but has no directory to resolve it against"));
         boolean sameDir = Files.isSameFile(dataDir, dir);
-        mode = sameDir ? ExternalData.SAME_DIRECTORY
-            : placement == ExternalDataPlacement.HARD_LINK ? ExternalData.HARD_LINKED : ExternalData.COPIED;
+        mode =
+            sameDir
+                ? ExternalData.SAME_DIRECTORY
+                : placement == ExternalDataPlacement.HARD_LINK
+                    ? ExternalData.HARD_LINKED
+                    : ExternalData.COPIED;
         for (String location : locations) {
           Path from = resolveInside(dataDir, location, source);
           Path to = resolveInside(dir, location, source);
@@ -64,13 +78,21 @@ final class ModelFileWriter {
             continue;
           }
           if (!Files.isRegularFile(from)) {
-            throw new HeadwiseException("external data file " + from + " of model " + source.source()
-                + " is missing; keep the model's data files next to it");
+            throw new HeadwiseException(
+                "external data file "
+                    + from
+                    + " of model "
+                    + source.source()
+                    + " is missing; keep the model's data files next to it");
           }
           if (Files.exists(to)) {
             if (!sameContent(from, to)) {
-              throw new HeadwiseException("output directory " + dir + " already holds a different " + location
-                  + "; write the compressed model to another directory or remove that file");
+              throw new HeadwiseException(
+                  "output directory "
+                      + dir
+                      + " already holds a different "
+                      + location
+                      + "; write the compressed model to another directory or remove that file");
             }
             continue;
           }
@@ -80,8 +102,11 @@ final class ModelFileWriter {
         }
       }
       tempModel = dir.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
-      try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tempModel,
-          StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), 1 << 16)) {
+      try (OutputStream os =
+          new BufferedOutputStream(
+              Files.newOutputStream(
+                  tempModel, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+              1 << 16)) {
         proto.writeTo(os);
       }
       move(tempModel, target);
@@ -89,7 +114,8 @@ final class ModelFileWriter {
       created.clear();
       return new Written(target, mode, List.copyOf(dataFiles));
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write the compressed model to " + target + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cannot write the compressed model to " + target + ": " + e.getMessage(), e);
     } finally {
       deleteQuietly(tempModel);
       for (Path p : created) {
@@ -99,8 +125,8 @@ final class ModelFileWriter {
   }
 
   /** Copies or hard-links {@code from} to {@code to} through a temporary name; returns how. */
-  private static ExternalData placeData(Path from, Path to, ExternalDataPlacement placement, List<Path> created)
-      throws IOException {
+  private static ExternalData placeData(
+      Path from, Path to, ExternalDataPlacement placement, List<Path> created) throws IOException {
     Files.createDirectories(to.getParent());
     Path temp = to.resolveSibling("." + to.getFileName() + "." + UUID.randomUUID() + ".tmp");
     ExternalData how = ExternalData.COPIED;
@@ -138,9 +164,13 @@ final class ModelFileWriter {
     Path rel = Path.of(location);
     Path resolved = dir.resolve(rel).normalize();
     if (rel.isAbsolute() || !resolved.startsWith(dir.normalize())) {
-      throw new HeadwiseException("model " + source.source() + " stores weights at external location '" + location
-          + "', outside its directory; ONNX Runtime refuses such paths: move the data next to the model and"
-          + " re-save it with a relative location");
+      throw new HeadwiseException(
+          "model "
+              + source.source()
+              + " stores weights at external location '"
+              + location
+              + "', outside its directory; ONNX Runtime refuses such paths: move the data next to the model and"
+              + " re-save it with a relative location");
     }
     return resolved;
   }
@@ -152,7 +182,8 @@ final class ModelFileWriter {
     if (Files.size(a) != Files.size(b)) {
       return false;
     }
-    try (InputStream ia = Files.newInputStream(a); InputStream ib = Files.newInputStream(b)) {
+    try (InputStream ia = Files.newInputStream(a);
+        InputStream ib = Files.newInputStream(b)) {
       byte[] ba = new byte[1 << 16];
       byte[] bb = new byte[1 << 16];
       while (true) {

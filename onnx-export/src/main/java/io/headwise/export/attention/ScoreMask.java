@@ -13,23 +13,26 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Turns the score path of a block (every op between {@code MatMul(Q, Kᵀ)} and the Softmax) into one additive mask.
+ * Turns the score path of a block (every op between {@code MatMul(Q, Kᵀ)} and the Softmax) into one
+ * additive mask.
  *
- * <p>The path is replayed with the QK product replaced by zero: {@code Add(s, m)} contributes {@code m},
- * {@code Sub(s, m)} contributes {@code −m}, {@code Where(c, s, x)} becomes {@code Where(c, 0, x)} (a Where-style mask
- * becomes additive), scale {@code Mul}/{@code Div} and {@code Cast}/{@code Identity} pass the replayed value through.
- * The op then computes {@code scale·Q·Kᵀ + mask}, which equals the model's scores wherever they are not masked; where
- * a {@code Where} masks to a constant c, the op has {@code s + c}, equal to c in float32 for the large negative
- * constants exporters use (finfo.min, −1e9, −inf) and giving zero probability either way. A multiplicative mask
- * (old GPT-2, {@code s·b − 1e4·(1 − b)}) becomes the additive {@code −1e4·(1 − b)}, with the same probabilities as long
- * as the masked logits underflow. Softcapping ({@code Tanh}) and anything else that is not affine in the scores is
- * refused.
+ * <p>The path is replayed with the QK product replaced by zero: {@code Add(s, m)} contributes
+ * {@code m}, {@code Sub(s, m)} contributes {@code −m}, {@code Where(c, s, x)} becomes {@code
+ * Where(c, 0, x)} (a Where-style mask becomes additive), scale {@code Mul}/{@code Div} and {@code
+ * Cast}/{@code Identity} pass the replayed value through. The op then computes {@code scale·Q·Kᵀ +
+ * mask}, which equals the model's scores wherever they are not masked; where a {@code Where} masks
+ * to a constant c, the op has {@code s + c}, equal to c in float32 for the large negative constants
+ * exporters use (finfo.min, −1e9, −inf) and giving zero probability either way. A multiplicative
+ * mask (old GPT-2, {@code s·b − 1e4·(1 − b)}) becomes the additive {@code −1e4·(1 − b)}, with the
+ * same probabilities as long as the masked logits underflow. Softcapping ({@code Tanh}) and
+ * anything else that is not affine in the scores is refused.
  *
- * <p>Replayed nodes are shared: a second layer whose mask is built from the same tensors by the same ops reuses the
- * first layer's output (models share one mask across layers).
+ * <p>Replayed nodes are shared: a second layer whose mask is built from the same tensors by the
+ * same ops reuses the first layer's output (models share one mask across layers).
  */
 final class ScoreMask {
-  private static final Set<String> PATH_OPS = Set.of("Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity");
+  private static final Set<String> PATH_OPS =
+      Set.of("Add", "Sub", "Mul", "Div", "Where", "Cast", "Identity");
   private static final Set<String> SHAPE_ONLY = Set.of("Shape", "Size");
   private static final int REACH_DEPTH = 16;
 
@@ -55,8 +58,8 @@ final class ScoreMask {
   }
 
   /**
-   * The additive mask of {@code block} (a tensor name; {@code zeroName} when the path holds no mask); the nodes to
-   * insert before the op are in {@link #emitted()}.
+   * The additive mask of {@code block} (a tensor name; {@code zeroName} when the path holds no
+   * mask); the nodes to insert before the op are in {@link #emitted()}.
    */
   String additiveMask(AttentionBlock block, String qkOutput) {
     emitted.clear();
@@ -70,10 +73,13 @@ final class ScoreMask {
       }
       NodeProto n = p.get();
       if (n.getOpType().equals("Tanh")) {
-        throw refuse(block, "the scores are soft-capped (Tanh), which an additive mask cannot express");
+        throw refuse(
+            block, "the scores are soft-capped (Tanh), which an additive mask cannot express");
       }
-      if (!PATH_OPS.contains(n.getOpType()) || !n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
-        throw refuse(block, "the score path holds a " + n.getOpType() + " node (" + n.getName() + ")");
+      if (!PATH_OPS.contains(n.getOpType())
+          || !n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
+        throw refuse(
+            block, "the score path holds a " + n.getOpType() + " node (" + n.getName() + ")");
       }
       int s = -1;
       for (int i = 0; i < n.getInputCount(); i++) {
@@ -87,9 +93,11 @@ final class ScoreMask {
       if (s < 0) {
         throw refuse(block, "node " + n.getName() + " on the score path does not read the scores");
       }
-      if (n.getOpType().equals("Sub") && s != 0 || n.getOpType().equals("Div") && s != 0
+      if (n.getOpType().equals("Sub") && s != 0
+          || n.getOpType().equals("Div") && s != 0
           || n.getOpType().equals("Where") && s == 0) {
-        throw refuse(block, "node " + n.getName() + " (" + n.getOpType() + ") is not affine in the scores");
+        throw refuse(
+            block, "node " + n.getName() + " (" + n.getOpType() + ") is not affine in the scores");
       }
       chain.add(n);
       scoreInputs.add(s);
@@ -114,8 +122,17 @@ final class ScoreMask {
           value = value == null ? n.getInput(1 - s) : emit(n, s, value);
           break;
         case "Sub":
-          value = value == null ? emit(NodeProto.newBuilder().setOpType("Neg").addInput(n.getInput(1))
-              .addOutput("").build(), 0, n.getInput(1)) : emit(n, s, value);
+          value =
+              value == null
+                  ? emit(
+                      NodeProto.newBuilder()
+                          .setOpType("Neg")
+                          .addInput(n.getInput(1))
+                          .addOutput("")
+                          .build(),
+                      0,
+                      n.getInput(1))
+                  : emit(n, s, value);
           break;
         case "Where":
           value = emit(n, s, value == null ? zeroName : value);
@@ -127,10 +144,16 @@ final class ScoreMask {
     return value == null ? zeroName : value;
   }
 
-  /** A copy of {@code n} with input {@code s} replaced by {@code input}, or the output of an identical earlier copy. */
+  /**
+   * A copy of {@code n} with input {@code s} replaced by {@code input}, or the output of an
+   * identical earlier copy.
+   */
   private String emit(NodeProto n, int s, String input) {
-    NodeProto.Builder copy = NodeProto.newBuilder().setOpType(n.getOpType()).setDomain(n.getDomain())
-        .addAllAttribute(n.getAttributeList());
+    NodeProto.Builder copy =
+        NodeProto.newBuilder()
+            .setOpType(n.getOpType())
+            .setDomain(n.getDomain())
+            .addAllAttribute(n.getAttributeList());
     for (int i = 0; i < n.getInputCount(); i++) {
       copy.addInput(i == s ? input : n.getInput(i));
     }
@@ -147,8 +170,8 @@ final class ScoreMask {
   }
 
   /**
-   * True when the values of {@code tensor} depend on {@code target} within {@code depth} nodes (a mask built from
-   * the scores' Shape does not depend on their values).
+   * True when the values of {@code tensor} depend on {@code target} within {@code depth} nodes (a
+   * mask built from the scores' Shape does not depend on their values).
    */
   private boolean reaches(String tensor, String target, int depth) {
     Set<String> seen = new HashSet<>();
@@ -162,7 +185,9 @@ final class ScoreMask {
         if (t.isEmpty() || !seen.add(t)) {
           continue;
         }
-        index.producer(t).filter(p -> !SHAPE_ONLY.contains(p.getOpType()))
+        index
+            .producer(t)
+            .filter(p -> !SHAPE_ONLY.contains(p.getOpType()))
             .ifPresent(p -> next.addAll(p.getInputList()));
       }
       frontier = next;
@@ -171,7 +196,12 @@ final class ScoreMask {
   }
 
   private static HeadwiseException refuse(AttentionBlock block, String why) {
-    return new HeadwiseException("cannot rewrite attention layer " + block.layer() + " (softmax "
-        + block.softmaxNode() + ") as HeadwiseAttention: " + why);
+    return new HeadwiseException(
+        "cannot rewrite attention layer "
+            + block.layer()
+            + " (softmax "
+            + block.softmaxNode()
+            + ") as HeadwiseAttention: "
+            + why);
   }
 }

@@ -13,8 +13,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * Writes a set of files into a new directory atomically: everything is written to a temporary sibling directory,
- * which is then moved into place, so a failure leaves no partial output.
+ * Writes a set of files into a new directory atomically: everything is written to a temporary
+ * sibling directory, which is then moved into place, so a failure leaves no partial output.
  */
 final class AtomicOutput {
   private AtomicOutput() {}
@@ -23,12 +23,16 @@ final class AtomicOutput {
     Path target = outputDir.toAbsolutePath().normalize();
     if (Files.exists(target)) {
       if (!Files.isDirectory(target)) {
-        throw new HeadwiseException("output path " + target + " is a file; pass a directory that does not exist");
+        throw new HeadwiseException(
+            "output path " + target + " is a file; pass a directory that does not exist");
       }
       try (DirectoryStream<Path> entries = Files.newDirectoryStream(target)) {
         if (entries.iterator().hasNext()) {
-          throw new HeadwiseException("output directory " + target + " is not empty; choose a new directory or"
-              + " delete it first");
+          throw new HeadwiseException(
+              "output directory "
+                  + target
+                  + " is not empty; choose a new directory or"
+                  + " delete it first");
         }
       } catch (IOException e) {
         throw new UncheckedIOException(e);

@@ -16,35 +16,42 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * DuoAttention's pattern files, as its loader reads them (mit-han-lab/duo-attention {@code duo_attn/utils.py}:
- * {@code load_attn_pattern} reads {@code full_attention_heads.tsv} with {@code np.loadtxt}, clips it to [0, 1] and
- * takes {@code sink_size}/{@code recent_size} from {@code config.json}; {@code sparsify_attention_heads} adds U(0,
- * 1e-6) noise, sets τ = {@code np.quantile(gates, sparsity)} and keeps heads with gate ≥ τ full).
+ * DuoAttention's pattern files, as its loader reads them (mit-han-lab/duo-attention {@code
+ * duo_attn/utils.py}: {@code load_attn_pattern} reads {@code full_attention_heads.tsv} with {@code
+ * np.loadtxt}, clips it to [0, 1] and takes {@code sink_size}/{@code recent_size} from {@code
+ * config.json}; {@code sparsify_attention_heads} adds U(0, 1e-6) noise, sets τ = {@code
+ * np.quantile(gates, sparsity)} and keeps heads with gate ≥ τ full).
  *
- * <p>{@code full_attention_heads.tsv}: one line per layer, one tab-separated gate per kv head. The gates are the
- * plan's ranking mapped into [0, 1]: the k streaming kv heads get 0.5·i/k (i = 0 … k−1, least important first) and
- * the m full heads 0.5 + 0.5·(j+1)/m, so every full head is above every streaming one, distinct heads are at least
- * 0.5/max(k, m) apart (far above Duo's tie-breaking noise) and ties never occur. Within each class heads are ordered
- * by the plan's per-head {@code score} param (DuoAttention's planner writes one; query-head plans take the max over
- * the group) and by (layer, kv head) when the plan has none. Query-head plans are aggregated with max over the group:
- * a group with any full query head is full.
+ * <p>{@code full_attention_heads.tsv}: one line per layer, one tab-separated gate per kv head. The
+ * gates are the plan's ranking mapped into [0, 1]: the k streaming kv heads get 0.5·i/k (i = 0 …
+ * k−1, least important first) and the m full heads 0.5 + 0.5·(j+1)/m, so every full head is above
+ * every streaming one, distinct heads are at least 0.5/max(k, m) apart (far above Duo's
+ * tie-breaking noise) and ties never occur. Within each class heads are ordered by the plan's
+ * per-head {@code score} param (DuoAttention's planner writes one; query-head plans take the max
+ * over the group) and by (layer, kv head) when the plan has none. Query-head plans are aggregated
+ * with max over the group: a group with any full query head is full.
  *
- * <p>{@code config.json}: {@code sink_size}, {@code recent_size}, {@code sparsity} = k / (layers·kv heads) — the
- * {@code --sparsity} that reproduces the plan with Duo's loader (so does {@code --threshold 0.5}); a smaller
- * sparsity keeps more heads full, following the plan's ranking — plus plan id, model id, method, expected KV
- * fraction and {@code ranking} (what ordered the gates). Duo's evaluation scripts override the config's sizes when
- * given {@code --sink_size}/{@code --recent_size}: pass neither, or the same values.
+ * <p>{@code config.json}: {@code sink_size}, {@code recent_size}, {@code sparsity} = k / (layers·kv
+ * heads) — the {@code --sparsity} that reproduces the plan with Duo's loader (so does {@code
+ * --threshold 0.5}); a smaller sparsity keeps more heads full, following the plan's ranking — plus
+ * plan id, model id, method, expected KV fraction and {@code ranking} (what ordered the gates).
+ * Duo's evaluation scripts override the config's sizes when given {@code --sink_size}/{@code
+ * --recent_size}: pass neither, or the same values.
  *
- * <p>Duo has one sink size and one recent window for all streaming heads, so every non-full head must be
- * {@code streaming}/{@code elastic} with beta = 0 and the same sink tokens and window (alpha); budget heads, windows
- * that grow with N and mixed windows are refused, naming the head. A plan without streaming heads writes
- * sink_size = recent_size = 0.
+ * <p>Duo has one sink size and one recent window for all streaming heads, so every non-full head
+ * must be {@code streaming}/{@code elastic} with beta = 0 and the same sink tokens and window
+ * (alpha); budget heads, windows that grow with N and mixed windows are refused, naming the head. A
+ * plan without streaming heads writes sink_size = recent_size = 0.
  */
 public final class DuoAttentionFormat implements PlanFormat {
   public static final String NAME = "duo";
   public static final String PATTERN_FILE = "full_attention_heads.tsv";
   public static final String CONFIG_FILE = "config.json";
-  /** Gate separating full (above) from streaming (below) heads; {@code --threshold 0.5} reproduces the plan. */
+
+  /**
+   * Gate separating full (above) from streaming (below) heads; {@code --threshold 0.5} reproduces
+   * the plan.
+   */
   public static final double THRESHOLD = 0.5;
 
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -54,11 +61,15 @@ public final class DuoAttentionFormat implements PlanFormat {
     return NAME;
   }
 
-  /** One kv head: whether the plan keeps it full and the planner's score (NaN when the plan has none). */
+  /**
+   * One kv head: whether the plan keeps it full and the planner's score (NaN when the plan has
+   * none).
+   */
   private record KvHead(int layer, int kvHead, boolean full, double score) {}
 
   @Override
-  public List<String> write(PlanMeta meta, List<PlanRow> rows, Path outputDir, FormatOptions options) {
+  public List<String> write(
+      PlanMeta meta, List<PlanRow> rows, Path outputDir, FormatOptions options) {
     PlanGrid grid = PlanGrid.of(meta, rows);
     PlanRow streamingExample = null;
     List<KvHead> heads = new ArrayList<>();
@@ -77,12 +88,28 @@ public final class DuoAttentionFormat implements PlanFormat {
             check(r);
             if (streamingExample == null) {
               streamingExample = r;
-            } else if (r.sinkTokens() != streamingExample.sinkTokens() || r.alpha() != streamingExample.alpha()) {
-              throw new HeadwiseException("DuoAttention has one sink size and recent window for all streaming heads,"
-                  + " but plan " + meta.planId() + " gives layer " + r.layer() + ", head " + r.head() + " "
-                  + r.sinkTokens() + " sinks + " + r.alpha() + " recent and layer " + streamingExample.layer()
-                  + ", head " + streamingExample.head() + " " + streamingExample.sinkTokens() + " + "
-                  + streamingExample.alpha());
+            } else if (r.sinkTokens() != streamingExample.sinkTokens()
+                || r.alpha() != streamingExample.alpha()) {
+              throw new HeadwiseException(
+                  "DuoAttention has one sink size and recent window for all streaming heads,"
+                      + " but plan "
+                      + meta.planId()
+                      + " gives layer "
+                      + r.layer()
+                      + ", head "
+                      + r.head()
+                      + " "
+                      + r.sinkTokens()
+                      + " sinks + "
+                      + r.alpha()
+                      + " recent and layer "
+                      + streamingExample.layer()
+                      + ", head "
+                      + streamingExample.head()
+                      + " "
+                      + streamingExample.sinkTokens()
+                      + " + "
+                      + streamingExample.alpha());
             }
           }
         }
@@ -100,20 +127,28 @@ public final class DuoAttentionFormat implements PlanFormat {
     long streaming = heads.stream().filter(h -> !h.full()).count();
     Map<String, Object> config = new LinkedHashMap<>();
     config.put("sink_size", streamingExample == null ? 0 : streamingExample.sinkTokens());
-    config.put("recent_size", streamingExample == null ? 0 : (int) Math.round(streamingExample.alpha()));
+    config.put(
+        "recent_size", streamingExample == null ? 0 : (int) Math.round(streamingExample.alpha()));
     config.put("sparsity", (double) streaming / heads.size());
     config.put("threshold", THRESHOLD);
     config.put("plan_id", meta.planId());
     config.put("model_id", meta.modelId());
     config.put("method", meta.method());
-    config.put("ranking", scored
-        ? "gates rank the kv heads by the plan's per-head score (max over a group's query heads), full heads above"
-            + " 0.5 and streaming heads below"
-        : "the plan has no per-head score: full heads above 0.5, streaming below, each class in (layer, kv head)"
-            + " order");
-    config.put("duo_loader", "load_attn_pattern(dir) then sparsify_attention_heads(gates, sparsity=" + streaming
-        + "/" + heads.size() + ") (--sparsity in Duo's scripts) or threshold=0.5 keeps exactly the plan's full heads;"
-        + " do not override sink_size/recent_size");
+    config.put(
+        "ranking",
+        scored
+            ? "gates rank the kv heads by the plan's per-head score (max over a group's query heads), full heads above"
+                + " 0.5 and streaming heads below"
+            : "the plan has no per-head score: full heads above 0.5, streaming below, each class in (layer, kv head)"
+                + " order");
+    config.put(
+        "duo_loader",
+        "load_attn_pattern(dir) then sparsify_attention_heads(gates, sparsity="
+            + streaming
+            + "/"
+            + heads.size()
+            + ") (--sparsity in Duo's scripts) or threshold=0.5 keeps exactly the plan's full heads;"
+            + " do not override sink_size/recent_size");
     Map<String, Double> expected = new LinkedHashMap<>();
     meta.expectedKvFraction().forEach((n, f) -> expected.put(String.valueOf(n), f));
     config.put("expected_kv_fraction", expected);
@@ -124,12 +159,18 @@ public final class DuoAttentionFormat implements PlanFormat {
     return List.of();
   }
 
-  /** Gates in [0, 1]: streaming heads in [0, 0.5), full heads in (0.5, 1], each class in the plan's order. */
+  /**
+   * Gates in [0, 1]: streaming heads in [0, 0.5), full heads in (0.5, 1], each class in the plan's
+   * order.
+   */
   static double[][] gates(List<KvHead> heads, boolean scored, int layers, int kvHeads) {
     Comparator<KvHead> order = scored ? Comparator.comparingDouble(KvHead::score) : (a, b) -> 0;
-    // ties (and unscored plans): the later head in (layer, kv head) order ranks lower, as the planner breaks ties
+    // ties (and unscored plans): the later head in (layer, kv head) order ranks lower, as the
+    // planner breaks ties
     // towards the lower layer
-    order = order.thenComparing(Comparator.comparingInt((KvHead h) -> h.layer() * kvHeads + h.kvHead()).reversed());
+    order =
+        order.thenComparing(
+            Comparator.comparingInt((KvHead h) -> h.layer() * kvHeads + h.kvHead()).reversed());
     List<KvHead> streaming = heads.stream().filter(h -> !h.full()).sorted(order).toList();
     List<KvHead> full = heads.stream().filter(KvHead::full).sorted(order).toList();
     double[][] gates = new double[layers][kvHeads];
@@ -158,9 +199,18 @@ public final class DuoAttentionFormat implements PlanFormat {
   private static void check(PlanRow r) {
     boolean span = PlanRow.STREAMING.equals(r.kind()) || PlanRow.ELASTIC.equals(r.kind());
     if (!span || r.beta() != 0.0) {
-      throw new HeadwiseException("DuoAttention streaming heads keep sinks plus a fixed recent window, but layer "
-          + r.layer() + ", head " + r.head() + " of plan " + r.planId() + " is '" + r.kind() + "'"
-          + (span ? " with a window growing with N (beta=" + r.beta() + ")" : "") + "; export it in another format");
+      throw new HeadwiseException(
+          "DuoAttention streaming heads keep sinks plus a fixed recent window, but layer "
+              + r.layer()
+              + ", head "
+              + r.head()
+              + " of plan "
+              + r.planId()
+              + " is '"
+              + r.kind()
+              + "'"
+              + (span ? " with a window growing with N (beta=" + r.beta() + ")" : "")
+              + "; export it in another format");
     }
   }
 }

@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
 
 /** Pretty-printed JSON bytes for the format writers. */
 final class Json {
-  private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper MAPPER =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   private Json() {}
 

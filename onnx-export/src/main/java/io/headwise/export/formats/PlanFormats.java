@@ -11,7 +11,8 @@ public final class PlanFormats {
   private static final Map<String, PlanFormat> FORMATS = new LinkedHashMap<>();
 
   static {
-    for (PlanFormat f : List.of(new DuoAttentionFormat(), new MoaFormat(), new HfLayerTypesFormat())) {
+    for (PlanFormat f :
+        List.of(new DuoAttentionFormat(), new MoaFormat(), new HfLayerTypesFormat())) {
       FORMATS.put(f.name(), f);
     }
   }
@@ -26,8 +27,11 @@ public final class PlanFormats {
   public static PlanFormat get(String name) {
     PlanFormat f = name == null ? null : FORMATS.get(name.trim().toLowerCase(Locale.ROOT));
     if (f == null) {
-      throw new HeadwiseException("unknown plan format '" + name + "'; valid formats: "
-          + String.join(", ", FORMATS.keySet()));
+      throw new HeadwiseException(
+          "unknown plan format '"
+              + name
+              + "'; valid formats: "
+              + String.join(", ", FORMATS.keySet()));
     }
     return f;
   }

@@ -6,9 +6,9 @@ import io.headwise.schemas.PlanRow;
 import java.util.List;
 
 /**
- * A validated plan as a layer × head grid: one plan id and model id matching the metadata, one granularity, and
- * exactly one row per (layer, head) of that granularity. Gives access per kv head or per query head (query head h
- * reads kv head ⌊h/g⌋).
+ * A validated plan as a layer × head grid: one plan id and model id matching the metadata, one
+ * granularity, and exactly one row per (layer, head) of that granularity. Gives access per kv head
+ * or per query head (query head h reads kv head ⌊h/g⌋).
  */
 final class PlanGrid {
   final PlanMeta meta;
@@ -32,40 +32,89 @@ final class PlanGrid {
       throw new HeadwiseException("plan " + meta.planId() + " has no rows to export");
     }
     if (meta.numKvHeads() <= 0 || meta.numHeads() % meta.numKvHeads() != 0) {
-      throw new HeadwiseException("plan " + meta.planId() + " has " + meta.numHeads() + " query heads and "
-          + meta.numKvHeads() + " kv heads; its metadata is inconsistent");
+      throw new HeadwiseException(
+          "plan "
+              + meta.planId()
+              + " has "
+              + meta.numHeads()
+              + " query heads and "
+              + meta.numKvHeads()
+              + " kv heads; its metadata is inconsistent");
     }
     String granularity = rows.get(0).granularity();
     if (!PlanRow.KV_HEAD.equals(granularity) && !PlanRow.QUERY_HEAD.equals(granularity)) {
-      throw new HeadwiseException("plan " + meta.planId() + " has unknown granularity '" + granularity + "'");
+      throw new HeadwiseException(
+          "plan " + meta.planId() + " has unknown granularity '" + granularity + "'");
     }
     int headsPerLayer = PlanRow.KV_HEAD.equals(granularity) ? meta.numKvHeads() : meta.numHeads();
     PlanRow[][] grid = new PlanRow[meta.numLayers()][headsPerLayer];
     for (PlanRow r : rows) {
       if (!r.planId().equals(meta.planId()) || !r.modelId().equals(meta.modelId())) {
-        throw new HeadwiseException("row for layer " + r.layer() + ", head " + r.head() + " belongs to plan "
-            + r.planId() + " of model " + r.modelId() + ", not to plan " + meta.planId() + " of model "
-            + meta.modelId() + "; export one plan at a time");
+        throw new HeadwiseException(
+            "row for layer "
+                + r.layer()
+                + ", head "
+                + r.head()
+                + " belongs to plan "
+                + r.planId()
+                + " of model "
+                + r.modelId()
+                + ", not to plan "
+                + meta.planId()
+                + " of model "
+                + meta.modelId()
+                + "; export one plan at a time");
       }
       if (!r.granularity().equals(granularity)) {
-        throw new HeadwiseException("plan " + meta.planId() + " mixes granularities " + granularity + " and "
-            + r.granularity());
+        throw new HeadwiseException(
+            "plan "
+                + meta.planId()
+                + " mixes granularities "
+                + granularity
+                + " and "
+                + r.granularity());
       }
-      if (r.layer() < 0 || r.layer() >= meta.numLayers() || r.head() < 0 || r.head() >= headsPerLayer) {
-        throw new HeadwiseException("plan " + meta.planId() + " has a row for layer " + r.layer() + ", head "
-            + r.head() + " outside the model's " + meta.numLayers() + " layers x " + headsPerLayer + " heads");
+      if (r.layer() < 0
+          || r.layer() >= meta.numLayers()
+          || r.head() < 0
+          || r.head() >= headsPerLayer) {
+        throw new HeadwiseException(
+            "plan "
+                + meta.planId()
+                + " has a row for layer "
+                + r.layer()
+                + ", head "
+                + r.head()
+                + " outside the model's "
+                + meta.numLayers()
+                + " layers x "
+                + headsPerLayer
+                + " heads");
       }
       if (grid[r.layer()][r.head()] != null) {
-        throw new HeadwiseException("plan " + meta.planId() + " has two rows for layer " + r.layer() + ", head "
-            + r.head());
+        throw new HeadwiseException(
+            "plan "
+                + meta.planId()
+                + " has two rows for layer "
+                + r.layer()
+                + ", head "
+                + r.head());
       }
       grid[r.layer()][r.head()] = r;
     }
     for (int l = 0; l < grid.length; l++) {
       for (int h = 0; h < headsPerLayer; h++) {
         if (grid[l][h] == null) {
-          throw new HeadwiseException("plan " + meta.planId() + " has no row for layer " + l + ", head " + h
-              + " (" + granularity + ")");
+          throw new HeadwiseException(
+              "plan "
+                  + meta.planId()
+                  + " has no row for layer "
+                  + l
+                  + ", head "
+                  + h
+                  + " ("
+                  + granularity
+                  + ")");
         }
       }
     }

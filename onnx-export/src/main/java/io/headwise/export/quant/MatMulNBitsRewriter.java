@@ -18,47 +18,56 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Replaces a {@code MatMul} (or a simple {@code Gemm}) whose weight is an initializer by a
- * {@code com.microsoft::MatMulNBits} node carrying quantized weights, and reads such weights out of a graph
- * in the orientation the quantizers take.
+ * Replaces a {@code MatMul} (or a simple {@code Gemm}) whose weight is an initializer by a {@code
+ * com.microsoft::MatMulNBits} node carrying quantized weights, and reads such weights out of a
+ * graph in the orientation the quantizers take.
  *
- * <p>Orientation: a MatMul initializer is {@code [K, N]} ({@code y = x·B}); a Gemm with {@code transB=1} holds
- * {@code [N, K]}; {@code MatMulNBits} and {@link io.headwise.planners.quant.GptqQuantizer} use {@code [N][K]}
- * (row = output channel). {@link #weightOutIn} does the transposition.
+ * <p>Orientation: a MatMul initializer is {@code [K, N]} ({@code y = x·B}); a Gemm with {@code
+ * transB=1} holds {@code [N, K]}; {@code MatMulNBits} and {@link
+ * io.headwise.planners.quant.GptqQuantizer} use {@code [N][K]} (row = output channel). {@link
+ * #weightOutIn} does the transposition.
  *
- * <p>The new node keeps the old node's position, name and output, and gets attributes {@code K}, {@code N},
- * {@code bits}, {@code block_size} and {@code accuracy_level = 0} (compute in the type of A). Weights may be
- * float32 or float16; the {@code scales} initializer takes the weight's type (the operator requires the type
- * of A), so float16 models get float16 scales ({@link MatMulNBitsWeights#withHalfPrecisionScales()} gives the
- * matching Java reference). The old weight initializer is removed when nothing else reads it.
+ * <p>The new node keeps the old node's position, name and output, and gets attributes {@code K},
+ * {@code N}, {@code bits}, {@code block_size} and {@code accuracy_level = 0} (compute in the type
+ * of A). Weights may be float32 or float16; the {@code scales} initializer takes the weight's type
+ * (the operator requires the type of A), so float16 models get float16 scales ({@link
+ * MatMulNBitsWeights#withHalfPrecisionScales()} gives the matching Java reference). The old weight
+ * initializer is removed when nothing else reads it.
  */
 public final class MatMulNBitsRewriter {
 
   /** Domain of ONNX Runtime's contrib operators. */
   public static final String MICROSOFT_DOMAIN = "com.microsoft";
+
   /** Opset version of {@link #MICROSOFT_DOMAIN} that defines {@code MatMulNBits}. */
   public static final int MICROSOFT_OPSET = 1;
+
   /** {@code accuracy_level} written on every node: 0 = unset, compute in A's type. */
   public static final int ACCURACY_LEVEL = 0;
 
   private MatMulNBitsRewriter() {}
 
-  /** Adds the {@code com.microsoft} opset import (version 1) if the model lacks it; returns whether it was added. */
+  /**
+   * Adds the {@code com.microsoft} opset import (version 1) if the model lacks it; returns whether
+   * it was added.
+   */
   public static boolean ensureMicrosoftOpset(ModelProto.Builder model) {
     for (OperatorSetIdProto opset : model.getOpsetImportList()) {
       if (MICROSOFT_DOMAIN.equals(opset.getDomain())) {
         return false;
       }
     }
-    model.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(MICROSOFT_DOMAIN).setVersion(MICROSOFT_OPSET));
+    model.addOpsetImport(
+        OperatorSetIdProto.newBuilder().setDomain(MICROSOFT_DOMAIN).setVersion(MICROSOFT_OPSET));
     return true;
   }
 
   /**
-   * Replaces the {@code MatMul} or {@code Gemm} node called {@code nodeName} in the model's main graph and
-   * makes sure the {@code com.microsoft} opset is imported.
+   * Replaces the {@code MatMul} or {@code Gemm} node called {@code nodeName} in the model's main
+   * graph and makes sure the {@code com.microsoft} opset is imported.
    */
-  public static NodeProto replace(ModelProto.Builder model, String nodeName, MatMulNBitsWeights weights) {
+  public static NodeProto replace(
+      ModelProto.Builder model, String nodeName, MatMulNBitsWeights weights) {
     GraphProto.Builder graph = model.getGraphBuilder();
     int index = nodeIndex(graph, nodeName);
     String op = graph.getNode(index).getOpType();
@@ -68,25 +77,31 @@ public final class MatMulNBitsRewriter {
     } else if ("Gemm".equals(op)) {
       replaced = replaceGemm(graph, index, weights);
     } else {
-      throw new IllegalArgumentException("node " + nodeName + " is a " + op + ", not MatMul or Gemm");
+      throw new IllegalArgumentException(
+          "node " + nodeName + " is a " + op + ", not MatMul or Gemm");
     }
     ensureMicrosoftOpset(model);
     return replaced;
   }
 
-  /** {@link #replaceMatMul(GraphProto.Builder, int, MatMulNBitsWeights)} for the node called {@code nodeName}. */
-  public static NodeProto replaceMatMul(GraphProto.Builder graph, String nodeName, MatMulNBitsWeights weights) {
+  /**
+   * {@link #replaceMatMul(GraphProto.Builder, int, MatMulNBitsWeights)} for the node called {@code
+   * nodeName}.
+   */
+  public static NodeProto replaceMatMul(
+      GraphProto.Builder graph, String nodeName, MatMulNBitsWeights weights) {
     return replaceMatMul(graph, nodeIndex(graph, nodeName), weights);
   }
 
   /**
-   * Replaces the {@code MatMul} at {@code nodeIndex}, whose input 1 must be a float32/float16 initializer
-   * {@code [K, N]} matching {@code weights}, by a {@code MatMulNBits} node. The caller adds the opset import
-   * ({@link #ensureMicrosoftOpset}) to the model.
+   * Replaces the {@code MatMul} at {@code nodeIndex}, whose input 1 must be a float32/float16
+   * initializer {@code [K, N]} matching {@code weights}, by a {@code MatMulNBits} node. The caller
+   * adds the opset import ({@link #ensureMicrosoftOpset}) to the model.
    *
    * @return the new node
    */
-  public static NodeProto replaceMatMul(GraphProto.Builder graph, int nodeIndex, MatMulNBitsWeights weights) {
+  public static NodeProto replaceMatMul(
+      GraphProto.Builder graph, int nodeIndex, MatMulNBitsWeights weights) {
     NodeProto node = graph.getNode(nodeIndex);
     if (!"MatMul".equals(node.getOpType()) || node.getInputCount() != 2) {
       throw new IllegalArgumentException("node " + describe(node) + " is not a two-input MatMul");
@@ -96,20 +111,25 @@ public final class MatMulNBitsRewriter {
     return install(graph, nodeIndex, node, node.getInput(1), b.getDataType(), weights, null);
   }
 
-  /** {@link #replaceGemm(GraphProto.Builder, int, MatMulNBitsWeights)} for the node called {@code nodeName}. */
-  public static NodeProto replaceGemm(GraphProto.Builder graph, String nodeName, MatMulNBitsWeights weights) {
+  /**
+   * {@link #replaceGemm(GraphProto.Builder, int, MatMulNBitsWeights)} for the node called {@code
+   * nodeName}.
+   */
+  public static NodeProto replaceGemm(
+      GraphProto.Builder graph, String nodeName, MatMulNBitsWeights weights) {
     return replaceGemm(graph, nodeIndex(graph, nodeName), weights);
   }
 
   /**
-   * Replaces a simple {@code Gemm} ({@code alpha = 1}, {@code transA = 0}, B a float32/float16 initializer in
-   * either {@code transB} orientation, C absent or an initializer of {@code N} values of B's type with
-   * {@code beta = 1})
-   * by {@code MatMulNBits} with C as its {@code bias} input.
+   * Replaces a simple {@code Gemm} ({@code alpha = 1}, {@code transA = 0}, B a float32/float16
+   * initializer in either {@code transB} orientation, C absent or an initializer of {@code N}
+   * values of B's type with {@code beta = 1}) by {@code MatMulNBits} with C as its {@code bias}
+   * input.
    *
    * @throws UnsupportedOperationException for any other Gemm (convert it to MatMul + Add first)
    */
-  public static NodeProto replaceGemm(GraphProto.Builder graph, int nodeIndex, MatMulNBitsWeights weights) {
+  public static NodeProto replaceGemm(
+      GraphProto.Builder graph, int nodeIndex, MatMulNBitsWeights weights) {
     NodeProto node = graph.getNode(nodeIndex);
     if (!"Gemm".equals(node.getOpType())) {
       throw new IllegalArgumentException("node " + describe(node) + " is not a Gemm");
@@ -120,8 +140,16 @@ public final class MatMulNBitsRewriter {
     long transB = intAttribute(node, "transB", 0);
     boolean hasBias = node.getInputCount() > 2 && !node.getInput(2).isEmpty();
     if (alpha != 1f || transA != 0 || (hasBias && beta != 1f)) {
-      throw new UnsupportedOperationException("Gemm " + describe(node) + " has alpha=" + alpha + ", beta=" + beta
-          + ", transA=" + transA + "; only alpha=1, transA=0, beta=1 map onto MatMulNBits; rewrite it as MatMul + Add");
+      throw new UnsupportedOperationException(
+          "Gemm "
+              + describe(node)
+              + " has alpha="
+              + alpha
+              + ", beta="
+              + beta
+              + ", transA="
+              + transA
+              + "; only alpha=1, transA=0, beta=1 map onto MatMulNBits; rewrite it as MatMul + Add");
     }
     TensorProto b = initializer(graph, node.getInput(1), node);
     if (transB != 0) {
@@ -132,10 +160,18 @@ public final class MatMulNBitsRewriter {
     String biasName = null;
     if (hasBias) {
       TensorProto c = initializer(graph, node.getInput(2), node);
-      if (c.getDataType() != b.getDataType() || Tensors.numel(c.getDimsList()) != weights.n()
-          || (c.getDimsCount() == 2 && c.getDims(0) != 1) || c.getDimsCount() > 2) {
-        throw new UnsupportedOperationException("Gemm " + describe(node) + ": bias " + c.getName()
-            + " is not a vector of N=" + weights.n() + " values of the weight's type; rewrite it as MatMul + Add");
+      if (c.getDataType() != b.getDataType()
+          || Tensors.numel(c.getDimsList()) != weights.n()
+          || (c.getDimsCount() == 2 && c.getDims(0) != 1)
+          || c.getDimsCount() > 2) {
+        throw new UnsupportedOperationException(
+            "Gemm "
+                + describe(node)
+                + ": bias "
+                + c.getName()
+                + " is not a vector of N="
+                + weights.n()
+                + " values of the weight's type; rewrite it as MatMul + Add");
       }
       if (c.getDimsCount() == 1) {
         biasName = c.getName();
@@ -144,7 +180,8 @@ public final class MatMulNBitsRewriter {
         graph.addInitializer(c.toBuilder().setName(biasName).clearDims().addDims(weights.n()));
       }
     }
-    NodeProto replaced = install(graph, nodeIndex, node, node.getInput(1), b.getDataType(), weights, biasName);
+    NodeProto replaced =
+        install(graph, nodeIndex, node, node.getInput(1), b.getDataType(), weights, biasName);
     if (hasBias && !biasName.equals(node.getInput(2))) {
       removeIfUnused(graph, node.getInput(2));
     }
@@ -152,19 +189,25 @@ public final class MatMulNBitsRewriter {
   }
 
   /**
-   * The weight of a {@code MatMul} (initializer {@code [K, N]}) or {@code Gemm} (either {@code transB}) as
-   * {@code [N][K]} doubles, row = output channel, ready for {@link io.headwise.planners.quant.GptqQuantizer}.
+   * The weight of a {@code MatMul} (initializer {@code [K, N]}) or {@code Gemm} (either {@code
+   * transB}) as {@code [N][K]} doubles, row = output channel, ready for {@link
+   * io.headwise.planners.quant.GptqQuantizer}.
    */
   public static double[][] weightOutIn(GraphProtoOrBuilder graph, NodeProto node) {
     TensorProto b = initializer(graph, node.getInput(1), node);
     if (b.getDimsCount() != 2) {
-      throw new IllegalArgumentException("weight " + b.getName() + " of " + describe(node) + " is not 2-D");
+      throw new IllegalArgumentException(
+          "weight " + b.getName() + " of " + describe(node) + " is not 2-D");
     }
     checkWeightType(node, b);
     double[] values = Tensors.toDoubles(b);
     if (values == null) {
-      throw new IllegalArgumentException("weight " + b.getName() + " of " + describe(node)
-          + " is stored as external data; load the model with its external data first");
+      throw new IllegalArgumentException(
+          "weight "
+              + b.getName()
+              + " of "
+              + describe(node)
+              + " is stored as external data; load the model with its external data first");
     }
     int rows = (int) b.getDims(0);
     int cols = (int) b.getDims(1);
@@ -185,36 +228,54 @@ public final class MatMulNBitsRewriter {
     return out;
   }
 
-  private static NodeProto install(GraphProto.Builder graph, int nodeIndex, NodeProto node, String weightName,
-      int scaleType, MatMulNBitsWeights weights, String biasName) {
+  private static NodeProto install(
+      GraphProto.Builder graph,
+      int nodeIndex,
+      NodeProto node,
+      String weightName,
+      int scaleType,
+      MatMulNBitsWeights weights,
+      String biasName) {
     int kb = weights.kBlocks();
     String prefix = weightName + "_MatMulNBits";
     String bName = uniqueName(graph, prefix + "_B");
-    graph.addInitializer(uint8(bName, weights.packedB(), weights.n(), kb,
-        MatMulNBitsPacking.blobBytes(weights.blockSize(), weights.bits())));
+    graph.addInitializer(
+        uint8(
+            bName,
+            weights.packedB(),
+            weights.n(),
+            kb,
+            MatMulNBitsPacking.blobBytes(weights.blockSize(), weights.bits())));
     String scalesName = uniqueName(graph, prefix + "_scales");
-    graph.addInitializer(scaleType == TensorProto.DataType.FLOAT16_VALUE
-        ? halves(scalesName, weights.scales(), weights.n(), kb)
-        : floats(scalesName, weights.scales(), weights.n(), kb));
+    graph.addInitializer(
+        scaleType == TensorProto.DataType.FLOAT16_VALUE
+            ? halves(scalesName, weights.scales(), weights.n(), kb)
+            : floats(scalesName, weights.scales(), weights.n(), kb));
     String zerosName = "";
     if (weights.packedZeroPoints().isPresent()) {
       zerosName = uniqueName(graph, prefix + "_zero_points");
-      graph.addInitializer(uint8(zerosName, weights.packedZeroPoints().get(), weights.n(),
-          MatMulNBitsPacking.zeroPointRowBytes(kb, weights.bits())));
+      graph.addInitializer(
+          uint8(
+              zerosName,
+              weights.packedZeroPoints().get(),
+              weights.n(),
+              MatMulNBitsPacking.zeroPointRowBytes(kb, weights.bits())));
     }
-    NodeProto.Builder replacement = NodeProto.newBuilder()
-        .setOpType("MatMulNBits")
-        .setDomain(MICROSOFT_DOMAIN)
-        .setName(node.getName())
-        .addInput(node.getInput(0))
-        .addInput(bName)
-        .addInput(scalesName);
+    NodeProto.Builder replacement =
+        NodeProto.newBuilder()
+            .setOpType("MatMulNBits")
+            .setDomain(MICROSOFT_DOMAIN)
+            .setName(node.getName())
+            .addInput(node.getInput(0))
+            .addInput(bName)
+            .addInput(scalesName);
     if (biasName != null) {
       replacement.addInput(zerosName).addInput("").addInput(biasName);
     } else if (!zerosName.isEmpty()) {
       replacement.addInput(zerosName);
     }
-    replacement.addAllOutput(node.getOutputList())
+    replacement
+        .addAllOutput(node.getOutputList())
         .addAttribute(intAttr("K", weights.k()))
         .addAttribute(intAttr("N", weights.n()))
         .addAttribute(intAttr("bits", weights.bits()))
@@ -231,16 +292,33 @@ public final class MatMulNBitsRewriter {
 
   private static void checkDims(NodeProto node, TensorProto t, int rows, int cols) {
     if (t.getDimsCount() != 2 || t.getDims(0) != rows || t.getDims(1) != cols) {
-      throw new IllegalArgumentException("weight " + t.getName() + " of " + describe(node) + " has dims "
-          + t.getDimsList() + ", expected [" + rows + ", " + cols + "]");
+      throw new IllegalArgumentException(
+          "weight "
+              + t.getName()
+              + " of "
+              + describe(node)
+              + " has dims "
+              + t.getDimsList()
+              + ", expected ["
+              + rows
+              + ", "
+              + cols
+              + "]");
     }
     checkWeightType(node, t);
   }
 
   private static void checkWeightType(NodeProto node, TensorProto t) {
-    if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE && t.getDataType() != TensorProto.DataType.FLOAT16_VALUE) {
-      throw new UnsupportedOperationException("weight " + t.getName() + " of " + describe(node)
-          + " has ONNX data type " + t.getDataType() + "; only float32 and float16 weights are supported");
+    if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE
+        && t.getDataType() != TensorProto.DataType.FLOAT16_VALUE) {
+      throw new UnsupportedOperationException(
+          "weight "
+              + t.getName()
+              + " of "
+              + describe(node)
+              + " has ONNX data type "
+              + t.getDataType()
+              + "; only float32 and float16 weights are supported");
     }
   }
 
@@ -250,7 +328,8 @@ public final class MatMulNBitsRewriter {
         return t;
       }
     }
-    throw new IllegalArgumentException("input " + name + " of " + describe(node) + " is not an initializer");
+    throw new IllegalArgumentException(
+        "input " + name + " of " + describe(node) + " is not an initializer");
   }
 
   private static int nodeIndex(GraphProtoOrBuilder graph, String nodeName) {
@@ -269,7 +348,10 @@ public final class MatMulNBitsRewriter {
     return found;
   }
 
-  /** Removes an initializer (and its graph input / value_info entries) when no node or graph output uses it. */
+  /**
+   * Removes an initializer (and its graph input / value_info entries) when no node or graph output
+   * uses it.
+   */
   private static void removeIfUnused(GraphProto.Builder graph, String name) {
     if (usedIn(graph, name)) {
       return;
@@ -296,7 +378,10 @@ public final class MatMulNBitsRewriter {
     }
   }
 
-  /** Whether any node of {@code graph} or of its subgraphs (outer-scope references) reads {@code name}. */
+  /**
+   * Whether any node of {@code graph} or of its subgraphs (outer-scope references) reads {@code
+   * name}.
+   */
   private static boolean usedIn(GraphProtoOrBuilder graph, String name) {
     for (NodeProto n : graph.getNodeList()) {
       if (n.getInputList().contains(name)) {
@@ -335,8 +420,11 @@ public final class MatMulNBitsRewriter {
   }
 
   private static TensorProto uint8(String name, byte[] data, long... dims) {
-    TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.UINT8_VALUE)
-        .setRawData(ByteString.copyFrom(data));
+    TensorProto.Builder t =
+        TensorProto.newBuilder()
+            .setName(name)
+            .setDataType(TensorProto.DataType.UINT8_VALUE)
+            .setRawData(ByteString.copyFrom(data));
     for (long d : dims) {
       t.addDims(d);
     }
@@ -346,8 +434,11 @@ public final class MatMulNBitsRewriter {
   private static TensorProto floats(String name, float[] data, long... dims) {
     ByteBuffer buf = ByteBuffer.allocate(4 * data.length).order(ByteOrder.LITTLE_ENDIAN);
     buf.asFloatBuffer().put(data);
-    TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.FLOAT_VALUE)
-        .setRawData(ByteString.copyFrom(buf.array()));
+    TensorProto.Builder t =
+        TensorProto.newBuilder()
+            .setName(name)
+            .setDataType(TensorProto.DataType.FLOAT_VALUE)
+            .setRawData(ByteString.copyFrom(buf.array()));
     for (long d : dims) {
       t.addDims(d);
     }
@@ -359,8 +450,11 @@ public final class MatMulNBitsRewriter {
     for (float v : data) {
       buf.putShort(Fp16Conversions.floatToFp16(v));
     }
-    TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.FLOAT16_VALUE)
-        .setRawData(ByteString.copyFrom(buf.array()));
+    TensorProto.Builder t =
+        TensorProto.newBuilder()
+            .setName(name)
+            .setDataType(TensorProto.DataType.FLOAT16_VALUE)
+            .setRawData(ByteString.copyFrom(buf.array()));
     for (long d : dims) {
       t.addDims(d);
     }
@@ -368,7 +462,11 @@ public final class MatMulNBitsRewriter {
   }
 
   private static AttributeProto intAttr(String name, long value) {
-    return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(value).build();
+    return AttributeProto.newBuilder()
+        .setName(name)
+        .setType(AttributeProto.AttributeType.INT)
+        .setI(value)
+        .build();
   }
 
   private static float floatAttribute(NodeProto node, String name, float fallback) {
@@ -390,7 +488,8 @@ public final class MatMulNBitsRewriter {
   }
 
   private static String describe(NodeProto node) {
-    return node.getName().isEmpty() ? node.getOpType() + " -> " + List.copyOf(node.getOutputList())
+    return node.getName().isEmpty()
+        ? node.getOpType() + " -> " + List.copyOf(node.getOutputList())
         : node.getOpType() + " '" + node.getName() + "'";
   }
 }

@@ -4,8 +4,8 @@
  * io.headwise.export.quant.MatMulNBitsWeights}) and the graph rewrite ({@link
  * io.headwise.export.quant.MatMulNBitsRewriter}).
  *
- * <p>Typical use: {@code double[][] w = MatMulNBitsRewriter.weightOutIn(graph, node)}; quantize {@code w} with
- * {@code io.headwise.planners.quant}; {@code MatMulNBitsRewriter.replace(model, node.getName(),
- * MatMulNBitsWeights.from(quantized))}.
+ * <p>Typical use: {@code double[][] w = MatMulNBitsRewriter.weightOutIn(graph, node)}; quantize
+ * {@code w} with {@code io.headwise.planners.quant}; {@code MatMulNBitsRewriter.replace(model,
+ * node.getName(), MatMulNBitsWeights.from(quantized))}.
  */
 package io.headwise.export.quant;

@@ -28,15 +28,27 @@ final class AttentionTestSupport {
   record Output(float[] values, long[] shape) {}
 
   static PlanMeta meta(OnnxModel model, AttentionMap map, String planId, String method) {
-    return new PlanMeta(planId, model.modelId(), "stats-test", method, 0.5, List.of(64), Map.of(64, 0.5),
-        map.numLayers(), map.block(0).numHeads(), map.block(0).numKvHeads(), 0L);
+    return new PlanMeta(
+        planId,
+        model.modelId(),
+        "stats-test",
+        method,
+        0.5,
+        List.of(64),
+        Map.of(64, 0.5),
+        map.numLayers(),
+        map.block(0).numHeads(),
+        map.block(0).numKvHeads(),
+        0L);
   }
 
   /** One row per (layer, head) of {@code granularity}, made by {@code row(layer, head)}. */
-  static List<PlanRow> rows(AttentionMap map, String granularity, BiFunction<Integer, Integer, PlanRow> row) {
+  static List<PlanRow> rows(
+      AttentionMap map, String granularity, BiFunction<Integer, Integer, PlanRow> row) {
     List<PlanRow> rows = new ArrayList<>();
     for (int l = 0; l < map.numLayers(); l++) {
-      int heads = PlanRow.KV_HEAD.equals(granularity) ? map.block(l).numKvHeads() : map.block(l).numHeads();
+      int heads =
+          PlanRow.KV_HEAD.equals(granularity) ? map.block(l).numKvHeads() : map.block(l).numHeads();
       for (int h = 0; h < heads; h++) {
         rows.add(row.apply(l, h));
       }
@@ -45,26 +57,78 @@ final class AttentionTestSupport {
   }
 
   static PlanRow full(PlanMeta meta, String granularity, int layer, int head) {
-    return new PlanRow(meta.planId(), meta.modelId(), meta.statsRunId(), meta.method(), granularity, layer, head,
-        PlanRow.FULL, 0, 0, 0, 0, "{}");
+    return new PlanRow(
+        meta.planId(),
+        meta.modelId(),
+        meta.statsRunId(),
+        meta.method(),
+        granularity,
+        layer,
+        head,
+        PlanRow.FULL,
+        0,
+        0,
+        0,
+        0,
+        "{}");
   }
 
-  static PlanRow streaming(PlanMeta meta, String granularity, int layer, int head, int sink, double alpha,
-      double beta) {
-    return new PlanRow(meta.planId(), meta.modelId(), meta.statsRunId(), meta.method(), granularity, layer, head,
-        beta == 0 ? PlanRow.STREAMING : PlanRow.ELASTIC, sink, alpha, beta, 0, "{}");
+  static PlanRow streaming(
+      PlanMeta meta, String granularity, int layer, int head, int sink, double alpha, double beta) {
+    return new PlanRow(
+        meta.planId(),
+        meta.modelId(),
+        meta.statsRunId(),
+        meta.method(),
+        granularity,
+        layer,
+        head,
+        beta == 0 ? PlanRow.STREAMING : PlanRow.ELASTIC,
+        sink,
+        alpha,
+        beta,
+        0,
+        "{}");
   }
 
-  /** A streaming/elastic row whose dropped tokens are summarised by RazorAttention's compensation entry. */
-  static PlanRow compensated(PlanMeta meta, String granularity, int layer, int head, int sink, double alpha,
-      double beta) {
-    return new PlanRow(meta.planId(), meta.modelId(), meta.statsRunId(), meta.method(), granularity, layer, head,
-        beta == 0 ? PlanRow.STREAMING : PlanRow.ELASTIC, sink, alpha, beta, 0, "{\"compensation_tokens\":1}");
+  /**
+   * A streaming/elastic row whose dropped tokens are summarised by RazorAttention's compensation
+   * entry.
+   */
+  static PlanRow compensated(
+      PlanMeta meta, String granularity, int layer, int head, int sink, double alpha, double beta) {
+    return new PlanRow(
+        meta.planId(),
+        meta.modelId(),
+        meta.statsRunId(),
+        meta.method(),
+        granularity,
+        layer,
+        head,
+        beta == 0 ? PlanRow.STREAMING : PlanRow.ELASTIC,
+        sink,
+        alpha,
+        beta,
+        0,
+        "{\"compensation_tokens\":1}");
   }
 
-  static PlanRow budget(PlanMeta meta, String granularity, int layer, int head, int budget, int recent) {
-    return new PlanRow(meta.planId(), meta.modelId(), meta.statsRunId(), meta.method(), granularity, layer, head,
-        PlanRow.BUDGET, 0, 0, 0, budget, "{\"recent_budget_tokens\":" + recent + "}");
+  static PlanRow budget(
+      PlanMeta meta, String granularity, int layer, int head, int budget, int recent) {
+    return new PlanRow(
+        meta.planId(),
+        meta.modelId(),
+        meta.statsRunId(),
+        meta.method(),
+        granularity,
+        layer,
+        head,
+        PlanRow.BUDGET,
+        0,
+        0,
+        0,
+        budget,
+        "{\"recent_budget_tokens\":" + recent + "}");
   }
 
   /** The dense plan (every head full) of a model, per kv head. */
@@ -72,9 +136,13 @@ final class AttentionTestSupport {
     return rows(map, PlanRow.KV_HEAD, (l, h) -> full(meta, PlanRow.KV_HEAD, l, h));
   }
 
-  /** Runs {@code proto} (weights resolved next to {@code model}) and returns the requested float outputs. */
-  static Map<String, Output> run(OnnxModel model, ModelProto proto, long[][] ids, long[][] mask,
-      Set<String> outputs) throws OrtException {
+  /**
+   * Runs {@code proto} (weights resolved next to {@code model}) and returns the requested float
+   * outputs.
+   */
+  static Map<String, Output> run(
+      OnnxModel model, ModelProto proto, long[][] ids, long[][] mask, Set<String> outputs)
+      throws OrtException {
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
       options.setIntraOpNumThreads(2);
       try (OrtSession session = OrtModels.session(model, proto, options)) {
@@ -84,8 +152,9 @@ final class AttentionTestSupport {
   }
 
   /** Runs an open session. */
-  static Map<String, Output> run(OrtSession session, ModelInputs inputs, long[][] ids, long[][] mask,
-      Set<String> outputs) throws OrtException {
+  static Map<String, Output> run(
+      OrtSession session, ModelInputs inputs, long[][] ids, long[][] mask, Set<String> outputs)
+      throws OrtException {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     Map<String, OnnxTensor> feeds = ModelFeeds.create(env, inputs, ids, mask);
     try (OrtSession.Result r = session.run(feeds, outputs)) {

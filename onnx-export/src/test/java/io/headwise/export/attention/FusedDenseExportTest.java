@@ -20,18 +20,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Fused attention ops exported with the dense plan: every fused node becomes HeadwiseAttention (none is left) and the
- * exported model reproduces the fused model's outputs in ONNX Runtime within 1e-5 on the valid positions of a
- * right-padded batch; GQA kv heads are read before the expansion's repeat_kv.
+ * Fused attention ops exported with the dense plan: every fused node becomes HeadwiseAttention
+ * (none is left) and the exported model reproduces the fused model's outputs in ONNX Runtime within
+ * 1e-5 on the valid positions of a right-padded batch; GQA kv heads are read before the expansion's
+ * repeat_kv.
  */
 class FusedDenseExportTest {
-  @TempDir
-  static Path dir;
+  @TempDir static Path dir;
 
   @Test
   void groupQueryAttentionDecoder() throws Exception {
     FusedFixtures f = FusedFixtures.gqa();
-    check(FusedFixtures.write(f.buildGqa(), dir, "gqa.onnx"), "logits", f.vocab,
+    check(
+        FusedFixtures.write(f.buildGqa(), dir, "gqa.onnx"),
+        "logits",
+        f.vocab,
         AttentionCoreRewriter.KvSource.PRE_REPEAT);
   }
 
@@ -39,8 +42,12 @@ class FusedDenseExportTest {
   void onnxAttentionOpset23() throws Exception {
     for (boolean threeD : new boolean[] {false, true}) {
       FusedFixtures f = FusedFixtures.gqa();
-      check(FusedFixtures.write(f.buildOnnxAttention(threeD), dir, "onnx-attention-" + threeD + ".onnx"), "logits",
-          f.vocab, AttentionCoreRewriter.KvSource.PRE_REPEAT);
+      check(
+          FusedFixtures.write(
+              f.buildOnnxAttention(threeD), dir, "onnx-attention-" + threeD + ".onnx"),
+          "logits",
+          f.vocab,
+          AttentionCoreRewriter.KvSource.PRE_REPEAT);
     }
   }
 
@@ -49,13 +56,16 @@ class FusedDenseExportTest {
     for (FusedFixtures.OrtLayout layout : FusedFixtures.OrtLayout.values()) {
       FusedFixtures f = FusedFixtures.gqa();
       f.heads = 3;
-      check(FusedFixtures.write(f.buildOrt(layout), dir, layout + ".onnx"),
-          layout == FusedFixtures.OrtLayout.ATTENTION_DECODER ? "logits" : "last_hidden_state", f.vocab,
+      check(
+          FusedFixtures.write(f.buildOrt(layout), dir, layout + ".onnx"),
+          layout == FusedFixtures.OrtLayout.ATTENTION_DECODER ? "logits" : "last_hidden_state",
+          f.vocab,
           AttentionCoreRewriter.KvSource.DIRECT);
     }
   }
 
-  private static void check(OnnxModel model, String output, int vocab, AttentionCoreRewriter.KvSource kv)
+  private static void check(
+      OnnxModel model, String output, int vocab, AttentionCoreRewriter.KvSource kv)
       throws Exception {
     int b = 3;
     int t = 12;
@@ -71,18 +81,27 @@ class FusedDenseExportTest {
     }
     AttentionMap map = AttentionLocator.locate(model);
     PlanMeta meta = AttentionTestSupport.meta(model, map, "dense", "dense");
-    AttentionCoreRewriter.Result r = AttentionCoreRewriter.rewrite(model, map,
-        PlanResolver.resolve(model, map, meta, AttentionTestSupport.densePlan(meta, map)));
+    AttentionCoreRewriter.Result r =
+        AttentionCoreRewriter.rewrite(
+            model,
+            map,
+            PlanResolver.resolve(model, map, meta, AttentionTestSupport.densePlan(meta, map)));
     ModelProto exported = r.proto();
     assertEquals(List.of(kv, kv), r.kvSources(), model.source());
-    assertEquals(map.numLayers(), exported.getGraph().getNodeList().stream()
-        .filter(n -> n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE)).count());
+    assertEquals(
+        map.numLayers(),
+        exported.getGraph().getNodeList().stream()
+            .filter(n -> n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE))
+            .count());
     for (NodeProto n : exported.getGraph().getNodeList()) {
-      assertTrue(!n.getOpType().endsWith("Attention") || n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE),
+      assertTrue(
+          !n.getOpType().endsWith("Attention") || n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE),
           n.getOpType() + " left in the export");
     }
-    Output original = AttentionTestSupport.run(model, model.proto(), ids, mask, Set.of(output)).get(output);
-    Output compressed = AttentionTestSupport.run(model, exported, ids, mask, Set.of(output)).get(output);
+    Output original =
+        AttentionTestSupport.run(model, model.proto(), ids, mask, Set.of(output)).get(output);
+    Output compressed =
+        AttentionTestSupport.run(model, exported, ids, mask, Set.of(output)).get(output);
     assertArrayEquals(original.shape(), compressed.shape());
     int row = original.values().length / (b * t);
     double max = 0;

@@ -24,10 +24,11 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * H2O budget heads in the decode graph against a plain Java H2O cache, step by step: fed the graph's own Q, K and V
- * of every layer, the reference attends densely over its cache and the new tokens, accumulates attention per cached
- * token (mean over a kv head's query heads), keeps the R most recent plus the B − R heaviest, and never re-admits; its
- * cache positions must equal the graph's after every step and its scores agree within 1e-4.
+ * H2O budget heads in the decode graph against a plain Java H2O cache, step by step: fed the
+ * graph's own Q, K and V of every layer, the reference attends densely over its cache and the new
+ * tokens, accumulates attention per cached token (mean over a kv head's query heads), keeps the R
+ * most recent plus the B − R heaviest, and never re-admits; its cache positions must equal the
+ * graph's after every step and its scores agree within 1e-4.
  */
 class H2oDecodeTest {
   /** One cached token of one kv head. */
@@ -50,12 +51,18 @@ class H2oDecodeTest {
     AttentionMap map = AttentionLocator.locate(decoder);
     PlanMeta meta = AttentionTestSupport.meta(plain, plainMap, "h2o", "h2o");
     String g = PlanRow.KV_HEAD;
-    List<PlanRow> rows = AttentionTestSupport.rows(plainMap, g, (l, h) -> switch ((h + l) % 3) {
-      case 0 -> AttentionTestSupport.budget(meta, g, l, h, 16, 6);
-      case 1 -> AttentionTestSupport.budget(meta, g, l, h, 10, 2);
-      default -> AttentionTestSupport.streaming(meta, g, l, h, 2, 6, 0);
-    });
-    DecodeGraphExporter.DecodeGraph graph = DecodeGraphExporter.rewrite(decoder, map, plain, meta, rows);
+    List<PlanRow> rows =
+        AttentionTestSupport.rows(
+            plainMap,
+            g,
+            (l, h) ->
+                switch ((h + l) % 3) {
+                  case 0 -> AttentionTestSupport.budget(meta, g, l, h, 16, 6);
+                  case 1 -> AttentionTestSupport.budget(meta, g, l, h, 10, 2);
+                  default -> AttentionTestSupport.streaming(meta, g, l, h, 2, 6, 0);
+                });
+    DecodeGraphExporter.DecodeGraph graph =
+        DecodeGraphExporter.rewrite(decoder, map, plain, meta, rows);
     Set<String> exposedTensors = new LinkedHashSet<>();
     for (DecodeGraphExporter.LayerTensors t : graph.layers()) {
       exposedTensors.addAll(List.of(t.query(), t.newKey()));
@@ -144,7 +151,8 @@ class H2oDecodeTest {
                 int heavy = (int) (group.budgetTokens() - keep.size());
                 keep.addAll(old.subList(0, heavy));
                 if (heavy < old.size()) {
-                  smallestGap = Math.min(smallestGap, old.get(heavy - 1).score - old.get(heavy).score);
+                  smallestGap =
+                      Math.min(smallestGap, old.get(heavy - 1).score - old.get(heavy).score);
                 }
                 evictions += cache.size() - keep.size();
                 cache.clear();
@@ -158,8 +166,10 @@ class H2oDecodeTest {
               }
               long[] sortedActual = actual.clone();
               Arrays.sort(sortedActual);
-              assertArrayEquals(expected, sortedActual, "layer " + group.layer() + ", kv head " + kv
-                  + " after position " + newest);
+              assertArrayEquals(
+                  expected,
+                  sortedActual,
+                  "layer " + group.layer() + ", kv head " + kv + " after position " + newest);
               for (Entry e : cache) {
                 worstScore = Math.max(worstScore, Math.abs(actualScore.get(e.position) - e.score));
               }
@@ -176,8 +186,13 @@ class H2oDecodeTest {
         }
       }
     }
-    System.out.println("h2o decode vs reference: positions equal at every step, max |score difference| "
-        + worstScore + ", " + evictions + " evictions, smallest heavy-hitter gap " + smallestGap);
+    System.out.println(
+        "h2o decode vs reference: positions equal at every step, max |score difference| "
+            + worstScore
+            + ", "
+            + evictions
+            + " evictions, smallest heavy-hitter gap "
+            + smallestGap);
     assertTrue(evictions > 100, "the budgets must evict: " + evictions);
     assertTrue(smallestGap > 1e-4, "selection too close to a tie: " + smallestGap);
     assertTrue(worstScore <= 1e-4, "scores differ by " + worstScore);

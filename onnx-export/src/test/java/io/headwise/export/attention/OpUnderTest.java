@@ -17,11 +17,15 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Runs an exported model with every HeadwiseAttention node's inputs and output exposed, and compares each node's
- * output to {@link ReferenceAttention} computed from the same inputs and the node's own attributes.
+ * Runs an exported model with every HeadwiseAttention node's inputs and output exposed, and
+ * compares each node's output to {@link ReferenceAttention} computed from the same inputs and the
+ * node's own attributes.
  */
 final class OpUnderTest {
-  /** Per layer: max |ORT − reference| over valid queries, and the smallest budget selection gap seen. */
+  /**
+   * Per layer: max |ORT − reference| over valid queries, and the smallest budget selection gap
+   * seen.
+   */
   record Comparison(double[] maxDifference, double minSelectionGap, double maxOutput) {
     double worst() {
       double w = 0;
@@ -36,7 +40,8 @@ final class OpUnderTest {
 
   static List<NodeProto> opNodes(ModelProto proto) {
     return proto.getGraph().getNodeList().stream()
-        .filter(n -> n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE)).toList();
+        .filter(n -> n.getOpType().equals(HeadwiseAttentionOp.OP_TYPE))
+        .toList();
   }
 
   static Attributes attributes(NodeProto node) {
@@ -44,16 +49,26 @@ final class OpUnderTest {
     for (AttributeProto attr : node.getAttributeList()) {
       a.put(attr.getName(), Tensors.toDoubles(attr.getT()));
     }
-    return new Attributes(longs(a.get(HeadwiseAttentionOp.ATTR_KINDS)),
-        longs(a.get(HeadwiseAttentionOp.ATTR_SINK_TOKENS)), floats(a.get(HeadwiseAttentionOp.ATTR_ALPHA)),
-        floats(a.get(HeadwiseAttentionOp.ATTR_BETA)), longs(a.get(HeadwiseAttentionOp.ATTR_BUDGET_TOKENS)),
-        longs(a.get(HeadwiseAttentionOp.ATTR_RECENT_TOKENS)), longs(a.get(HeadwiseAttentionOp.ATTR_BUDGET_GROUPS)),
-        longs(a.get(HeadwiseAttentionOp.ATTR_KV_HEADS)), (float) a.get(HeadwiseAttentionOp.ATTR_SCALE)[0],
-        a.get(HeadwiseAttentionOp.ATTR_CAUSAL)[0] != 0, longs(a.get(HeadwiseAttentionOp.ATTR_COMPENSATION)));
+    return new Attributes(
+        longs(a.get(HeadwiseAttentionOp.ATTR_KINDS)),
+        longs(a.get(HeadwiseAttentionOp.ATTR_SINK_TOKENS)),
+        floats(a.get(HeadwiseAttentionOp.ATTR_ALPHA)),
+        floats(a.get(HeadwiseAttentionOp.ATTR_BETA)),
+        longs(a.get(HeadwiseAttentionOp.ATTR_BUDGET_TOKENS)),
+        longs(a.get(HeadwiseAttentionOp.ATTR_RECENT_TOKENS)),
+        longs(a.get(HeadwiseAttentionOp.ATTR_BUDGET_GROUPS)),
+        longs(a.get(HeadwiseAttentionOp.ATTR_KV_HEADS)),
+        (float) a.get(HeadwiseAttentionOp.ATTR_SCALE)[0],
+        a.get(HeadwiseAttentionOp.ATTR_CAUSAL)[0] != 0,
+        longs(a.get(HeadwiseAttentionOp.ATTR_COMPENSATION)));
   }
 
-  /** Compares every op of {@code exported} with the reference on a batch (queries with mask 0 are skipped). */
-  static Comparison compare(OnnxModel model, ModelProto exported, long[][] ids, long[][] mask) throws Exception {
+  /**
+   * Compares every op of {@code exported} with the reference on a batch (queries with mask 0 are
+   * skipped).
+   */
+  static Comparison compare(OnnxModel model, ModelProto exported, long[][] ids, long[][] mask)
+      throws Exception {
     List<NodeProto> ops = opNodes(exported);
     Set<String> tensors = new LinkedHashSet<>();
     for (NodeProto n : ops) {
@@ -62,8 +77,8 @@ final class OpUnderTest {
     }
     Map<String, String> names = new HashMap<>();
     ModelProto exposed = AttentionLocator.exposeAsFloat(exported, tensors, names);
-    Map<String, Output> values = AttentionTestSupport.run(model, exposed, ids, mask,
-        new LinkedHashSet<>(names.values()));
+    Map<String, Output> values =
+        AttentionTestSupport.run(model, exposed, ids, mask, new LinkedHashSet<>(names.values()));
     double[] maxDiff = new double[ops.size()];
     double gap = Double.POSITIVE_INFINITY;
     double maxOut = 0;

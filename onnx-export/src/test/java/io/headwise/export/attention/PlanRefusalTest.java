@@ -28,8 +28,7 @@ class PlanRefusalTest {
   private static OnnxModel stories;
   private static AttentionMap storiesMap;
 
-  @TempDir
-  Path dir;
+  @TempDir Path dir;
 
   @BeforeAll
   static void locate() {
@@ -37,10 +36,13 @@ class PlanRefusalTest {
     storiesMap = AttentionLocator.locate(stories);
   }
 
-  private HeadwiseException refused(OnnxModel model, AttentionMap map, PlanMeta meta, List<PlanRow> rows) {
+  private HeadwiseException refused(
+      OnnxModel model, AttentionMap map, PlanMeta meta, List<PlanRow> rows) {
     Path out = dir.resolve("refused.onnx");
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> HeadwiseAttentionExporter.export(model, map, meta, rows, out));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> HeadwiseAttentionExporter.export(model, map, meta, rows, out));
     assertFalse(Files.exists(out), "nothing is written");
     return e;
   }
@@ -48,16 +50,43 @@ class PlanRefusalTest {
   @Test
   void aPlanForAnotherModelIsRefusedByName() {
     PlanMeta own = AttentionTestSupport.meta(stories, storiesMap, "p1", "dense");
-    PlanMeta foreign = new PlanMeta("p1", "sha256:0123abcd", "stats", "dense", 0.5, List.of(64), Map.of(64, 0.5), 5,
-        8, 4, 0L);
-    HeadwiseException e = refused(stories, storiesMap, foreign, AttentionTestSupport.densePlan(foreign, storiesMap));
-    assertTrue(e.getMessage().contains("plan p1 was made for model sha256:0123abcd"), e.getMessage());
+    PlanMeta foreign =
+        new PlanMeta(
+            "p1",
+            "sha256:0123abcd",
+            "stats",
+            "dense",
+            0.5,
+            List.of(64),
+            Map.of(64, 0.5),
+            5,
+            8,
+            4,
+            0L);
+    HeadwiseException e =
+        refused(stories, storiesMap, foreign, AttentionTestSupport.densePlan(foreign, storiesMap));
+    assertTrue(
+        e.getMessage().contains("plan p1 was made for model sha256:0123abcd"), e.getMessage());
     assertTrue(e.getMessage().contains(stories.modelId()), e.getMessage());
 
     List<PlanRow> rows = new ArrayList<>(AttentionTestSupport.densePlan(own, storiesMap));
     PlanRow r = rows.get(7);
-    rows.set(7, new PlanRow(r.planId(), "sha256:0123abcd", r.statsRunId(), r.method(), r.granularity(), r.layer(),
-        r.head(), r.kind(), 0, 0, 0, 0, "{}"));
+    rows.set(
+        7,
+        new PlanRow(
+            r.planId(),
+            "sha256:0123abcd",
+            r.statsRunId(),
+            r.method(),
+            r.granularity(),
+            r.layer(),
+            r.head(),
+            r.kind(),
+            0,
+            0,
+            0,
+            0,
+            "{}"));
     HeadwiseException row = refused(stories, storiesMap, own, rows);
     assertTrue(row.getMessage().contains("made for model sha256:0123abcd"), row.getMessage());
     assertTrue(row.getMessage().contains("layer 1, head 3"), row.getMessage());
@@ -65,15 +94,42 @@ class PlanRefusalTest {
 
   @Test
   void aPlanOfAnotherShapeIsRefusedNamingTheLayer() {
-    PlanMeta wide = new PlanMeta("p2", stories.modelId(), "stats", "dense", 0.5, List.of(64), Map.of(64, 0.5), 5, 12,
-        12, 0L);
-    HeadwiseException heads = refused(stories, storiesMap, wide, AttentionTestSupport.densePlan(
-        AttentionTestSupport.meta(stories, storiesMap, "p2", "dense"), storiesMap));
+    PlanMeta wide =
+        new PlanMeta(
+            "p2",
+            stories.modelId(),
+            "stats",
+            "dense",
+            0.5,
+            List.of(64),
+            Map.of(64, 0.5),
+            5,
+            12,
+            12,
+            0L);
+    HeadwiseException heads =
+        refused(
+            stories,
+            storiesMap,
+            wide,
+            AttentionTestSupport.densePlan(
+                AttentionTestSupport.meta(stories, storiesMap, "p2", "dense"), storiesMap));
     assertTrue(heads.getMessage().contains("does not fit layer 0"), heads.getMessage());
     assertTrue(heads.getMessage().contains("8 query heads and 4 kv heads"), heads.getMessage());
 
-    PlanMeta deep = new PlanMeta("p3", stories.modelId(), "stats", "dense", 0.5, List.of(64), Map.of(64, 0.5), 6, 8,
-        4, 0L);
+    PlanMeta deep =
+        new PlanMeta(
+            "p3",
+            stories.modelId(),
+            "stats",
+            "dense",
+            0.5,
+            List.of(64),
+            Map.of(64, 0.5),
+            6,
+            8,
+            4,
+            0L);
     List<PlanRow> rows = new ArrayList<>(AttentionTestSupport.densePlan(deep, storiesMap));
     for (int h = 0; h < 4; h++) {
       rows.add(AttentionTestSupport.full(deep, PlanRow.KV_HEAD, 5, h));
@@ -97,9 +153,25 @@ class PlanRefusalTest {
   @Test
   void budgetHeadsOfOtherMethodsAreRefusedNamingHeadAndMethod() {
     PlanMeta meta = AttentionTestSupport.meta(stories, storiesMap, "ems-1", "ems");
-    List<PlanRow> rows = AttentionTestSupport.rows(storiesMap, PlanRow.KV_HEAD, (l, h) -> new PlanRow("ems-1",
-        stories.modelId(), "stats", "ems", PlanRow.KV_HEAD, l, h, l == 2 && h == 3 ? PlanRow.BUDGET : PlanRow.FULL,
-        0, 0, 0, 40, "{}"));
+    List<PlanRow> rows =
+        AttentionTestSupport.rows(
+            storiesMap,
+            PlanRow.KV_HEAD,
+            (l, h) ->
+                new PlanRow(
+                    "ems-1",
+                    stories.modelId(),
+                    "stats",
+                    "ems",
+                    PlanRow.KV_HEAD,
+                    l,
+                    h,
+                    l == 2 && h == 3 ? PlanRow.BUDGET : PlanRow.FULL,
+                    0,
+                    0,
+                    0,
+                    40,
+                    "{}"));
     HeadwiseException e = refused(stories, storiesMap, meta, rows);
     assertTrue(e.getMessage().contains("layer 2, kv head 3 of plan ems-1"), e.getMessage());
     assertTrue(e.getMessage().contains("method 'ems'"), e.getMessage());
@@ -110,8 +182,11 @@ class PlanRefusalTest {
     OnnxModel miniLm = OnnxModel.load("default");
     AttentionMap map = AttentionLocator.locate(miniLm);
     PlanMeta meta = AttentionTestSupport.meta(miniLm, map, "h2o-1", "h2o");
-    List<PlanRow> rows = AttentionTestSupport.rows(map, PlanRow.KV_HEAD,
-        (l, h) -> AttentionTestSupport.budget(meta, PlanRow.KV_HEAD, l, h, 32, 16));
+    List<PlanRow> rows =
+        AttentionTestSupport.rows(
+            map,
+            PlanRow.KV_HEAD,
+            (l, h) -> AttentionTestSupport.budget(meta, PlanRow.KV_HEAD, l, h, 32, 16));
     HeadwiseException e = refused(miniLm, map, meta, rows);
     assertTrue(e.getMessage().contains("layer 0, kv head 0 of plan h2o-1"), e.getMessage());
     assertTrue(e.getMessage().contains("bidirectional"), e.getMessage());
@@ -120,15 +195,36 @@ class PlanRefusalTest {
   @Test
   void unknownKindsAndBadSpansAreRefused() {
     PlanMeta meta = AttentionTestSupport.meta(stories, storiesMap, "p5", "custom");
-    List<PlanRow> rows = AttentionTestSupport.rows(storiesMap, PlanRow.KV_HEAD, (l, h) -> new PlanRow("p5",
-        stories.modelId(), "stats", "custom", PlanRow.KV_HEAD, l, h, l == 4 && h == 0 ? "sparse" : PlanRow.FULL, 0,
-        0, 0, 0, "{}"));
+    List<PlanRow> rows =
+        AttentionTestSupport.rows(
+            storiesMap,
+            PlanRow.KV_HEAD,
+            (l, h) ->
+                new PlanRow(
+                    "p5",
+                    stories.modelId(),
+                    "stats",
+                    "custom",
+                    PlanRow.KV_HEAD,
+                    l,
+                    h,
+                    l == 4 && h == 0 ? "sparse" : PlanRow.FULL,
+                    0,
+                    0,
+                    0,
+                    0,
+                    "{}"));
     HeadwiseException kind = refused(stories, storiesMap, meta, rows);
-    assertTrue(kind.getMessage().contains("layer 4, kv head 0") && kind.getMessage().contains("'sparse'"),
+    assertTrue(
+        kind.getMessage().contains("layer 4, kv head 0") && kind.getMessage().contains("'sparse'"),
         kind.getMessage());
 
-    List<PlanRow> nan = AttentionTestSupport.rows(storiesMap, PlanRow.KV_HEAD,
-        (l, h) -> AttentionTestSupport.streaming(meta, PlanRow.KV_HEAD, l, h, 4, Double.NaN, 0));
+    List<PlanRow> nan =
+        AttentionTestSupport.rows(
+            storiesMap,
+            PlanRow.KV_HEAD,
+            (l, h) ->
+                AttentionTestSupport.streaming(meta, PlanRow.KV_HEAD, l, h, 4, Double.NaN, 0));
     HeadwiseException span = refused(stories, storiesMap, meta, nan);
     assertTrue(span.getMessage().contains("layer 0, kv head 0"), span.getMessage());
   }
@@ -136,8 +232,9 @@ class PlanRefusalTest {
   @Test
   void anExportedModelIsNotExportedAgain() throws Exception {
     PlanMeta meta = AttentionTestSupport.meta(stories, storiesMap, "dense", "dense");
-    ModelProto once = HeadwiseAttentionExporter.rewrite(stories, storiesMap, meta,
-        AttentionTestSupport.densePlan(meta, storiesMap));
+    ModelProto once =
+        HeadwiseAttentionExporter.rewrite(
+            stories, storiesMap, meta, AttentionTestSupport.densePlan(meta, storiesMap));
     Path file = dir.resolve("once.onnx");
     try (OutputStream out = Files.newOutputStream(file)) {
       once.writeTo(out);

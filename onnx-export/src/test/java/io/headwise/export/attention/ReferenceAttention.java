@@ -6,24 +6,56 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * A plain Java (double precision) computation of HeadwiseAttention from Q, K, V, the additive mask and the plan
- * attributes, written from the specification in docs/headwise-attention.md rather than from the ONNX body.
+ * A plain Java (double precision) computation of HeadwiseAttention from Q, K, V, the additive mask
+ * and the plan attributes, written from the specification in docs/headwise-attention.md rather than
+ * from the ONNX body.
  */
 final class ReferenceAttention {
   /** The op's attributes for one layer. */
-  record Attributes(long[] kinds, long[] sinkTokens, float[] alpha, float[] beta, long[] budgetTokens,
-      long[] recentTokens, long[] budgetGroups, long[] kvHeads, float scale, boolean causal, long[] compensation) {
+  record Attributes(
+      long[] kinds,
+      long[] sinkTokens,
+      float[] alpha,
+      float[] beta,
+      long[] budgetTokens,
+      long[] recentTokens,
+      long[] budgetGroups,
+      long[] kvHeads,
+      float scale,
+      boolean causal,
+      long[] compensation) {
     /** The same attributes without compensation entries. */
-    Attributes(long[] kinds, long[] sinkTokens, float[] alpha, float[] beta, long[] budgetTokens,
-        long[] recentTokens, long[] budgetGroups, long[] kvHeads, float scale, boolean causal) {
-      this(kinds, sinkTokens, alpha, beta, budgetTokens, recentTokens, budgetGroups, kvHeads, scale, causal,
+    Attributes(
+        long[] kinds,
+        long[] sinkTokens,
+        float[] alpha,
+        float[] beta,
+        long[] budgetTokens,
+        long[] recentTokens,
+        long[] budgetGroups,
+        long[] kvHeads,
+        float scale,
+        boolean causal) {
+      this(
+          kinds,
+          sinkTokens,
+          alpha,
+          beta,
+          budgetTokens,
+          recentTokens,
+          budgetGroups,
+          kvHeads,
+          scale,
+          causal,
           new long[kinds.length]);
     }
 
     boolean compensated(int h) {
       long c = compensation.length == 1 ? compensation[0] : compensation[h];
       int kind = (int) kinds[h];
-      return c == 1 && (kind == HeadwiseAttentionOp.KIND_STREAMING || kind == HeadwiseAttentionOp.KIND_ELASTIC);
+      return c == 1
+          && (kind == HeadwiseAttentionOp.KIND_STREAMING
+              || kind == HeadwiseAttentionOp.KIND_ELASTIC);
     }
   }
 
@@ -43,7 +75,10 @@ final class ReferenceAttention {
     }
   }
 
-  /** Smallest gap, over budget-head selections, between the last kept and the first dropped heavy-hitter score. */
+  /**
+   * Smallest gap, over budget-head selections, between the last kept and the first dropped
+   * heavy-hitter score.
+   */
   double minSelectionGap = Double.POSITIVE_INFINITY;
 
   /** The op's output [B, H, Tq, Dv]. */
@@ -108,12 +143,23 @@ final class ReferenceAttention {
   }
 
   /**
-   * RazorAttention's compensation entry, as the paper describes it: the keys the head drops (j in order, not kept)
-   * become one entry with key mean(K_dropped), value mean(V_dropped) and logit scale·q·mean(K) + ln(count); the
-   * output is the softmax over kept keys and the entry, times their values.
+   * RazorAttention's compensation entry, as the paper describes it: the keys the head drops (j in
+   * order, not kept) become one entry with key mean(K_dropped), value mean(V_dropped) and logit
+   * scale·q·mean(K) + ln(count); the output is the softmax over kept keys and the entry, times
+   * their values.
    */
-  private static void compensated(Tensor4 q, Tensor4 k, Tensor4 v, double[] scores, boolean[] keep, Attributes a,
-      int b, int h, int pos, int row, double[] out) {
+  private static void compensated(
+      Tensor4 q,
+      Tensor4 k,
+      Tensor4 v,
+      double[] scores,
+      boolean[] keep,
+      Attributes a,
+      int b,
+      int h,
+      int pos,
+      int row,
+      double[] out) {
     int kh = (int) a.kvHeads()[h];
     int tk = k.d(2);
     int dim = q.d(3);
@@ -193,9 +239,10 @@ final class ReferenceAttention {
   }
 
   /**
-   * H2O-style budget heads: for query i with n = i + 1 keys, every key when n ≤ budget, else the recent keys
-   * (i − j &lt; recent) plus the top (budget − recent) older keys by dense attention accumulated over queries
-   * i' &lt; i, averaged over the heads of the budget group; ties to the lower key index.
+   * H2O-style budget heads: for query i with n = i + 1 keys, every key when n ≤ budget, else the
+   * recent keys (i − j &lt; recent) plus the top (budget − recent) older keys by dense attention
+   * accumulated over queries i' &lt; i, averaged over the heads of the budget group; ties to the
+   * lower key index.
    */
   private void budgetKeep(Attributes a, double[][][] scores, boolean[][][] keep, int tk) {
     int heads = scores.length;
@@ -242,14 +289,16 @@ final class ReferenceAttention {
             }
           }
           final double[] acc = accumulated.clone();
-          candidates.sort(Comparator.<Integer>comparingDouble(j -> -acc[j]).thenComparingInt(j -> j));
+          candidates.sort(
+              Comparator.<Integer>comparingDouble(j -> -acc[j]).thenComparingInt(j -> j));
           int heavy = (int) (budget - recent);
           for (int r = 0; r < heavy && r < candidates.size(); r++) {
             keep[h][i][candidates.get(r)] = true;
           }
           if (heavy > 0 && heavy < candidates.size()) {
-            minSelectionGap = Math.min(minSelectionGap,
-                acc[candidates.get(heavy - 1)] - acc[candidates.get(heavy)]);
+            minSelectionGap =
+                Math.min(
+                    minSelectionGap, acc[candidates.get(heavy - 1)] - acc[candidates.get(heavy)]);
           }
         }
         for (int j = 0; j < tk; j++) {

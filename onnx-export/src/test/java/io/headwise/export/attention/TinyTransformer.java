@@ -19,8 +19,9 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * A small runnable transformer graph at any opset (embedding, per layer Q/K/V projections, repeat_kv for GQA, one
- * attention core with a chosen mask form, output projection) for the HeadwiseAttention tests.
+ * A small runnable transformer graph at any opset (embedding, per layer Q/K/V projections,
+ * repeat_kv for GQA, one attention core with a chosen mask form, output projection) for the
+ * HeadwiseAttention tests.
  */
 final class TinyTransformer {
   /** How the scores are masked. */
@@ -40,8 +41,10 @@ final class TinyTransformer {
   int headDim = 8;
   int vocab = 50;
   Mask mask = Mask.CAUSAL_WHERE_THEN_PADDING_ADD;
+
   /** Scale as Div(scores, √d) instead of Mul(Q, √s)·Mul(Kᵀ, √s). */
   boolean divideScores = true;
+
   /** How K/V reach the core when kvHeads &lt; heads. */
   KvRepeat kvRepeat = KvRepeat.REPEAT_KV;
 
@@ -49,7 +52,9 @@ final class TinyTransformer {
   enum KvRepeat {
     /** transformers repeat_kv: Unsqueeze(2) → Expand → Reshape. */
     REPEAT_KV,
-    /** Unsqueeze(2) → Tile → Reshape: the same values, a form the exporter does not walk through. */
+    /**
+     * Unsqueeze(2) → Tile → Reshape: the same values, a form the exporter does not walk through.
+     */
     TILE,
     /** No repeat: MatMul broadcasts a single kv head (MQA, kvHeads = 1). */
     BROADCAST
@@ -63,15 +68,25 @@ final class TinyTransformer {
     g.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
     g.addInput("attention_mask", GraphBuilder.INT64, "batch", "seq");
     int e = heads * headDim;
-    String x = g.op("Gather", List.of(weight(g, "embed", vocab, e), "input_ids"), intAttr("axis", 0));
+    String x =
+        g.op("Gather", List.of(weight(g, "embed", vocab, e), "input_ids"), intAttr("axis", 0));
     String maskF = g.cast("attention_mask", GraphBuilder.FLOAT);
     for (int l = 0; l < layers; l++) {
-      x = g.op("Add", x, g.op("MatMul", attention(g, l, x, maskF), weight(g, "layers." + l + ".o_proj", e, e)));
+      x =
+          g.op(
+              "Add",
+              x,
+              g.op(
+                  "MatMul", attention(g, l, x, maskF), weight(g, "layers." + l + ".o_proj", e, e)));
     }
     g.identity(x, "hidden");
     g.addOutput("hidden", GraphBuilder.FLOAT, "batch", "seq", String.valueOf(e));
-    return ModelProto.newBuilder().setIrVersion(opset >= 21 ? 10 : 8).setProducerName("headwise-test")
-        .setGraph(graph).addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset)).build();
+    return ModelProto.newBuilder()
+        .setIrVersion(opset >= 21 ? 10 : 8)
+        .setProducerName("headwise-test")
+        .setGraph(graph)
+        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+        .build();
   }
 
   /** Writes the model to {@code dir/name} with embedded weights and loads it by path. */
@@ -84,8 +99,8 @@ final class TinyTransformer {
   }
 
   /**
-   * Writes the model to {@code dir/name} with every weight matrix in the external file {@code dataName} (4 KiB
-   * aligned offsets) and loads it by path.
+   * Writes the model to {@code dir/name} with every weight matrix in the external file {@code
+   * dataName} (4 KiB aligned offsets) and loads it by path.
    */
   OnnxModel writeWithExternalData(Path dir, String name, String dataName) throws IOException {
     ModelProto proto = build();
@@ -102,9 +117,15 @@ final class TinyTransformer {
         data.write(new byte[(int) padding]);
         offset += padding;
         data.write(raw);
-        g.setInitializer(i, t.toBuilder().clearRawData().setDataLocation(TensorProto.DataLocation.EXTERNAL)
-            .addExternalData(entry("location", dataName)).addExternalData(entry("offset", String.valueOf(offset)))
-            .addExternalData(entry("length", String.valueOf(raw.length))).build());
+        g.setInitializer(
+            i,
+            t.toBuilder()
+                .clearRawData()
+                .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                .addExternalData(entry("location", dataName))
+                .addExternalData(entry("offset", String.valueOf(offset)))
+                .addExternalData(entry("length", String.valueOf(raw.length)))
+                .build());
         offset += raw.length;
       }
     }
@@ -123,8 +144,10 @@ final class TinyTransformer {
     int e = heads * headDim;
     String pre = "layers." + l + ".";
     String q = split(g, g.op("MatMul", x, weight(g, pre + "q_proj", e, e)), heads);
-    String k = split(g, g.op("MatMul", x, weight(g, pre + "k_proj", e, kvHeads * headDim)), kvHeads);
-    String v = split(g, g.op("MatMul", x, weight(g, pre + "v_proj", e, kvHeads * headDim)), kvHeads);
+    String k =
+        split(g, g.op("MatMul", x, weight(g, pre + "k_proj", e, kvHeads * headDim)), kvHeads);
+    String v =
+        split(g, g.op("MatMul", x, weight(g, pre + "v_proj", e, kvHeads * headDim)), kvHeads);
     if (kvHeads < heads && kvRepeat != KvRepeat.BROADCAST) {
       k = repeatKv(g, k);
       v = repeatKv(g, v);
@@ -137,18 +160,33 @@ final class TinyTransformer {
       String root = g.constFloat((float) Math.sqrt(1.0 / Math.sqrt(headDim)));
       scores = g.op("MatMul", g.op("Mul", q, root), g.op("Mul", kt, root));
     }
-    String padding = g.unsqueeze(g.op("Mul", g.op("Sub", g.constFloat(1f), maskF),
-        g.constFloat(mask == Mask.PADDING_ADD ? -1e4f : -1e9f)), 1, 2);
+    String padding =
+        g.unsqueeze(
+            g.op(
+                "Mul",
+                g.op("Sub", g.constFloat(1f), maskF),
+                g.constFloat(mask == Mask.PADDING_ADD ? -1e4f : -1e9f)),
+            1,
+            2);
     switch (mask) {
       case CAUSAL_WHERE_THEN_PADDING_ADD:
-        scores = g.op("Add", g.op("Where", causal(g, scores), scores, g.constFloat(-3.4028234663852886e38f)),
-            padding);
+        scores =
+            g.op(
+                "Add",
+                g.op("Where", causal(g, scores), scores, g.constFloat(-3.4028234663852886e38f)),
+                padding);
         break;
-      case CAUSAL_BOOL_WHERE_ADD: {
-        String keep = g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, GraphBuilder.BOOL), 1, 2));
-        scores = g.op("Add", scores, g.op("Where", keep, g.constFloat(0f), g.constFloat(Float.NEGATIVE_INFINITY)));
-        break;
-      }
+      case CAUSAL_BOOL_WHERE_ADD:
+        {
+          String keep =
+              g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, GraphBuilder.BOOL), 1, 2));
+          scores =
+              g.op(
+                  "Add",
+                  scores,
+                  g.op("Where", keep, g.constFloat(0f), g.constFloat(Float.NEGATIVE_INFINITY)));
+          break;
+        }
       default:
         scores = g.op("Add", scores, padding);
     }
@@ -174,8 +212,10 @@ final class TinyTransformer {
   /** transformers repeat_kv: Unsqueeze(2) → Expand → Reshape [B, H, T, D]. */
   private String repeatKv(GraphBuilder g, String kv) {
     String u = g.unsqueeze(kv, 2);
-    String ex = kvRepeat == KvRepeat.TILE ? g.op("Tile", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1))
-        : g.op("Expand", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1));
+    String ex =
+        kvRepeat == KvRepeat.TILE
+            ? g.op("Tile", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1))
+            : g.op("Expand", u, g.constLongs(true, 1, 1, heads / kvHeads, 1, 1));
     return g.op("Reshape", ex, g.constLongs(true, 0, heads, -1, headDim));
   }
 

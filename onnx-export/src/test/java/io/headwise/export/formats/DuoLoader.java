@@ -12,6 +12,7 @@ import java.util.Random;
 /**
  * A line-by-line re-implementation of DuoAttention's pattern loader (mit-han-lab/duo-attention,
  * {@code duo_attn/utils.py}), to check that the files the duo format writes load into the plan:
+ *
  * <pre>
  * load_attn_pattern(dir):  gates = np.clip(np.loadtxt(dir/full_attention_heads.tsv, dtype=float, delimiter="\t"), 0, 1)
  *                          sink_size, recent_size = config["sink_size"], config["recent_size"]
@@ -49,7 +50,9 @@ final class DuoLoader {
     return out;
   }
 
-  /** sparsify_attention_heads with the given noise source; threshold or sparsity as Duo's arguments. */
+  /**
+   * sparsify_attention_heads with the given noise source; threshold or sparsity as Duo's arguments.
+   */
   static boolean[][] sparsify(double[][] gates, Double threshold, Double sparsity, Random noise) {
     double[][] g = new double[gates.length][];
     for (int i = 0; i < g.length; i++) {

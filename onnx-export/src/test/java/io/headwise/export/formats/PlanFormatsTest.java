@@ -31,12 +31,32 @@ class PlanFormatsTest {
 
   // 3 layers, 8 query heads, 2 kv heads (g = 4)
   private static PlanMeta meta(String method) {
-    return new PlanMeta("p1", "model-a", "run-1", method, 0.5, List.of(1024), Map.of(1024, 0.5), 3, 8, 2, 0L);
+    return new PlanMeta(
+        "p1", "model-a", "run-1", method, 0.5, List.of(1024), Map.of(1024, 0.5), 3, 8, 2, 0L);
   }
 
-  private static PlanRow row(String granularity, int layer, int head, String kind, int sink, double alpha,
-      double beta, int budget) {
-    return new PlanRow("p1", "model-a", "run-1", "duo", granularity, layer, head, kind, sink, alpha, beta, budget,
+  private static PlanRow row(
+      String granularity,
+      int layer,
+      int head,
+      String kind,
+      int sink,
+      double alpha,
+      double beta,
+      int budget) {
+    return new PlanRow(
+        "p1",
+        "model-a",
+        "run-1",
+        "duo",
+        granularity,
+        layer,
+        head,
+        kind,
+        sink,
+        alpha,
+        beta,
+        budget,
         "{}");
   }
 
@@ -45,8 +65,10 @@ class PlanFormatsTest {
     List<PlanRow> rows = new ArrayList<>();
     for (int l = 0; l < 3; l++) {
       for (int k = 0; k < 2; k++) {
-        rows.add(l == 1 && k == 1 ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
-            : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 4, 60, 0, 0));
+        rows.add(
+            l == 1 && k == 1
+                ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
+                : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 4, 60, 0, 0));
       }
     }
     return rows;
@@ -58,7 +80,8 @@ class PlanFormatsTest {
     PlanFormats.get("duo").write(meta("duo"), duoRows(), out);
     List<String> lines = Files.readAllLines(out.resolve("full_attention_heads.tsv"));
     assertEquals(3, lines.size());
-    // no per-head score in these rows: streaming heads in (layer, kv head) order below 0.5, the full head above
+    // no per-head score in these rows: streaming heads in (layer, kv head) order below 0.5, the
+    // full head above
     double[][] gates = DuoLoader.loadtxt(out.resolve("full_attention_heads.tsv"));
     assertEquals(1.0, gates[1][1], 1e-9);
     for (int l = 0; l < 3; l++) {
@@ -68,7 +91,9 @@ class PlanFormatsTest {
         }
       }
     }
-    assertTrue(gates[0][0] > gates[0][1] && gates[0][1] > gates[1][0], "earlier heads rank higher: " + lines);
+    assertTrue(
+        gates[0][0] > gates[0][1] && gates[0][1] > gates[1][0],
+        "earlier heads rank higher: " + lines);
     JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
     assertEquals(4, config.get("sink_size").asInt());
     assertEquals(60, config.get("recent_size").asInt());
@@ -79,16 +104,24 @@ class PlanFormatsTest {
   }
 
   /**
-   * The files read back by a faithful re-implementation of DuoAttention's loader (load_attn_pattern +
-   * sparsify_attention_heads, with its tie-breaking noise) at the written sparsity give exactly the plan's full
-   * heads, for many noise draws; at lower sparsities the next heads to become full follow the planner's scores.
+   * The files read back by a faithful re-implementation of DuoAttention's loader (load_attn_pattern
+   * + sparsify_attention_heads, with its tie-breaking noise) at the written sparsity give exactly
+   * the plan's full heads, for many noise draws; at lower sparsities the next heads to become full
+   * follow the planner's scores.
    */
   @Test
   void duoLoaderReproducesThePlanAndItsRanking() throws IOException {
-    HeadStatsTable stats = HeadStatsTable.of(SyntheticHeadStats.generate("synthetic", 6, 8, 4,
-        new int[] {1024}, 11));
-    Plan duo = KvPlanners.plan("duo", new PlanRequest("duo-plan", stats, 0.5, List.of(1024),
-        Map.of("sink_tokens", "4", "recent_tokens", "60")));
+    HeadStatsTable stats =
+        HeadStatsTable.of(SyntheticHeadStats.generate("synthetic", 6, 8, 4, new int[] {1024}, 11));
+    Plan duo =
+        KvPlanners.plan(
+            "duo",
+            new PlanRequest(
+                "duo-plan",
+                stats,
+                0.5,
+                List.of(1024),
+                Map.of("sink_tokens", "4", "recent_tokens", "60")));
     Path out = tmp.resolve("duo-loader");
     new DuoAttentionFormat().write(duo.meta(), duo.rows(), out);
     JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
@@ -107,16 +140,19 @@ class PlanFormatsTest {
       boolean[][] full = DuoLoader.sparsify(p.gates(), null, sparsity, noise);
       for (int l = 0; l < 6; l++) {
         for (int k = 0; k < 4; k++) {
-          assertEquals(planFull[l][k], full[l][k], "layer " + l + " kv head " + k + " at draw " + draw);
+          assertEquals(
+              planFull[l][k], full[l][k], "layer " + l + " kv head " + k + " at draw " + draw);
         }
       }
       boolean[][] byThreshold = DuoLoader.sparsify(p.gates(), 0.5, null, noise);
-      assertTrue(java.util.Arrays.deepEquals(full, byThreshold), "threshold 0.5 gives the same heads");
+      assertTrue(
+          java.util.Arrays.deepEquals(full, byThreshold), "threshold 0.5 gives the same heads");
     }
     // one head fewer streaming: the streaming head with the highest score becomes full
     int total = 24;
     long streaming = Math.round(sparsity * total);
-    boolean[][] more = DuoLoader.sparsify(DuoLoader.load(out).gates(), null, (streaming - 1.0) / total, noise);
+    boolean[][] more =
+        DuoLoader.sparsify(DuoLoader.load(out).gates(), null, (streaming - 1.0) / total, noise);
     int promotedL = -1;
     int promotedK = -1;
     double best = Double.NEGATIVE_INFINITY;
@@ -131,7 +167,10 @@ class PlanFormatsTest {
     }
     for (int l = 0; l < 6; l++) {
       for (int k = 0; k < 4; k++) {
-        assertEquals(planFull[l][k] || l == promotedL && k == promotedK, more[l][k], "layer " + l + ", " + k);
+        assertEquals(
+            planFull[l][k] || l == promotedL && k == promotedK,
+            more[l][k],
+            "layer " + l + ", " + k);
       }
     }
   }
@@ -141,8 +180,10 @@ class PlanFormatsTest {
     List<PlanRow> rows = new ArrayList<>(duoRows());
     rows.set(2, row(PlanRow.KV_HEAD, 1, 0, PlanRow.STREAMING, 4, 0, 0.25, 0));
     Path out = tmp.resolve("refused");
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> new DuoAttentionFormat().write(meta("streamingllm"), rows, out));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> new DuoAttentionFormat().write(meta("streamingllm"), rows, out));
     assertTrue(e.getMessage().contains("layer 1, head 0"), e.getMessage());
     assertFalse(Files.exists(out));
     try (Stream<Path> left = Files.list(tmp)) {
@@ -169,15 +210,23 @@ class PlanFormatsTest {
     // MoA's engine: caches of at least 128 slots in multiples of 64, 64 sinks, MHA only
     assertEquals(128, MoaFormat.engineCache(64, 0, 1024));
     assertEquals(1024, MoaFormat.engineCache(0, 1, 1024));
-    assertEquals(256, MoaFormat.engineCache(100.9, 0.125, 1024)); // int(228.9) = 228, rounded up to 256
+    assertEquals(
+        256, MoaFormat.engineCache(100.9, 0.125, 1024)); // int(228.9) = 228, rounded up to 256
     JsonNode notes = JSON.readTree(out.resolve("headwise_moa_export.json").toFile());
     // at N = 1024: 20 streaming query heads x 128 slots (their 64 tokens doubled) + 4 full x 1024
     double engine = (20 * 128 + 4 * 1024) / (24.0 * 1024);
-    assertEquals(engine, notes.get("engine_kv_fraction_at_target_lengths").get("1024").asDouble(), 1e-12);
+    assertEquals(
+        engine, notes.get("engine_kv_fraction_at_target_lengths").get("1024").asDouble(), 1e-12);
     assertEquals(3, warnings.size(), warnings.toString());
-    assertTrue(warnings.get(0).contains("20 of 24") && warnings.get(0).contains("at least 128"), warnings.get(0));
-    assertTrue(warnings.get(1).contains("64") && warnings.get(1).contains("4 sink tokens"), warnings.get(1));
-    assertTrue(warnings.get(2).contains("MHA") && warnings.get(2).contains("4 caches per kv head"), warnings.get(2));
+    assertTrue(
+        warnings.get(0).contains("20 of 24") && warnings.get(0).contains("at least 128"),
+        warnings.get(0));
+    assertTrue(
+        warnings.get(1).contains("64") && warnings.get(1).contains("4 sink tokens"),
+        warnings.get(1));
+    assertTrue(
+        warnings.get(2).contains("MHA") && warnings.get(2).contains("4 caches per kv head"),
+        warnings.get(2));
     assertEquals(warnings, JSON.convertValue(notes.get("warnings"), List.class));
   }
 
@@ -185,9 +234,13 @@ class PlanFormatsTest {
   void moaRefusesBudgetHeads() {
     List<PlanRow> rows = new ArrayList<>(duoRows());
     rows.set(0, row(PlanRow.KV_HEAD, 0, 0, PlanRow.BUDGET, 0, 0, 0, 128));
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> new MoaFormat().write(meta("ems"), rows, tmp.resolve("moa")));
-    assertTrue(e.getMessage().contains("layer 0, head 0") && e.getMessage().contains("budget"), e.getMessage());
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> new MoaFormat().write(meta("ems"), rows, tmp.resolve("moa")));
+    assertTrue(
+        e.getMessage().contains("layer 0, head 0") && e.getMessage().contains("budget"),
+        e.getMessage());
   }
 
   @Test
@@ -195,31 +248,42 @@ class PlanFormatsTest {
     List<PlanRow> uniform = new ArrayList<>();
     for (int l = 0; l < 3; l++) {
       for (int k = 0; k < 2; k++) {
-        uniform.add(l == 0 ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
-            : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 0, 512, 0, 0));
+        uniform.add(
+            l == 0
+                ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
+                : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 0, 512, 0, 0));
       }
     }
     FormatOptions qwen2 = new FormatOptions("qwen2", false);
     Path out = tmp.resolve("hf");
     assertEquals(List.of(), PlanFormats.get("hf").write(meta("streamingllm"), uniform, out, qwen2));
     JsonNode json = JSON.readTree(out.resolve("layer_types.json").toFile());
-    assertEquals(List.of("full_attention", "sliding_attention", "sliding_attention"),
+    assertEquals(
+        List.of("full_attention", "sliding_attention", "sliding_attention"),
         JSON.convertValue(json.get("layer_types"), List.class));
     assertEquals(512, json.get("sliding_window").asInt());
-    // Qwen2 sets sliding_window to None unless use_sliding_window; older versions slide layers >= max_window_layers
+    // Qwen2 sets sliding_window to None unless use_sliding_window; older versions slide layers >=
+    // max_window_layers
     assertTrue(json.get("use_sliding_window").asBoolean());
     assertEquals(1, json.get("max_window_layers").asInt());
 
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> new HfLayerTypesFormat().write(meta("duo"), duoRows(), tmp.resolve("hf2"), qwen2));
-    assertTrue(e.getMessage().contains("layer 1") && e.getMessage().contains("not uniform"), e.getMessage());
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                new HfLayerTypesFormat().write(meta("duo"), duoRows(), tmp.resolve("hf2"), qwen2));
+    assertTrue(
+        e.getMessage().contains("layer 1") && e.getMessage().contains("not uniform"),
+        e.getMessage());
     assertFalse(Files.exists(tmp.resolve("hf2")));
 
     List<PlanRow> twoWindows = new ArrayList<>(uniform);
     twoWindows.set(4, row(PlanRow.KV_HEAD, 2, 0, PlanRow.STREAMING, 0, 100, 0, 0));
     twoWindows.set(5, row(PlanRow.KV_HEAD, 2, 1, PlanRow.STREAMING, 0, 100, 0, 0));
-    e = assertThrows(HeadwiseException.class,
-        () -> new HfLayerTypesFormat().write(meta("x"), twoWindows, tmp.resolve("hf3"), qwen2));
+    e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> new HfLayerTypesFormat().write(meta("x"), twoWindows, tmp.resolve("hf3"), qwen2));
     assertTrue(e.getMessage().contains("layer 2"), e.getMessage());
   }
 
@@ -228,50 +292,110 @@ class PlanFormatsTest {
     List<PlanRow> withSinks = new ArrayList<>();
     for (int l = 0; l < 3; l++) {
       for (int k = 0; k < 2; k++) {
-        withSinks.add(l == 1 ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
-            : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 4, 508, 0, 0));
+        withSinks.add(
+            l == 1
+                ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
+                : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 4, 508, 0, 0));
       }
     }
     for (String family : List.of("llama", "mistral")) {
-      HeadwiseException e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
-          .write(meta("streamingllm"), withSinks, tmp.resolve(family), new FormatOptions(family, true)));
-      assertTrue(e.getMessage().contains(family) && e.getMessage().contains("ignores layer_types"), e.getMessage());
+      HeadwiseException e =
+          assertThrows(
+              HeadwiseException.class,
+              () ->
+                  new HfLayerTypesFormat()
+                      .write(
+                          meta("streamingllm"),
+                          withSinks,
+                          tmp.resolve(family),
+                          new FormatOptions(family, true)));
+      assertTrue(
+          e.getMessage().contains(family) && e.getMessage().contains("ignores layer_types"),
+          e.getMessage());
     }
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
-        .write(meta("streamingllm"), withSinks, tmp.resolve("none"), FormatOptions.DEFAULTS));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                new HfLayerTypesFormat()
+                    .write(
+                        meta("streamingllm"),
+                        withSinks,
+                        tmp.resolve("none"),
+                        FormatOptions.DEFAULTS));
     assertTrue(e.getMessage().contains("--hf-model-type"), e.getMessage());
-    e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
-        .write(meta("streamingllm"), withSinks, tmp.resolve("gpt2"), new FormatOptions("gpt2", true)));
-    assertTrue(e.getMessage().contains("gpt2") && e.getMessage().contains("qwen2, qwen3"), e.getMessage());
+    e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                new HfLayerTypesFormat()
+                    .write(
+                        meta("streamingllm"),
+                        withSinks,
+                        tmp.resolve("gpt2"),
+                        new FormatOptions("gpt2", true)));
+    assertTrue(
+        e.getMessage().contains("gpt2") && e.getMessage().contains("qwen2, qwen3"), e.getMessage());
 
-    e = assertThrows(HeadwiseException.class, () -> new HfLayerTypesFormat()
-        .write(meta("streamingllm"), withSinks, tmp.resolve("sinks"), new FormatOptions("qwen3", false)));
-    assertTrue(e.getMessage().contains("4 attention-sink tokens") && e.getMessage().contains("--drop-sinks"),
+    e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                new HfLayerTypesFormat()
+                    .write(
+                        meta("streamingllm"),
+                        withSinks,
+                        tmp.resolve("sinks"),
+                        new FormatOptions("qwen3", false)));
+    assertTrue(
+        e.getMessage().contains("4 attention-sink tokens")
+            && e.getMessage().contains("--drop-sinks"),
         e.getMessage());
     assertFalse(Files.exists(tmp.resolve("sinks")));
 
     Path out = tmp.resolve("dropped");
-    List<String> warnings = new HfLayerTypesFormat().write(meta("streamingllm"), withSinks, out,
-        new FormatOptions("qwen3", true));
+    List<String> warnings =
+        new HfLayerTypesFormat()
+            .write(meta("streamingllm"), withSinks, out, new FormatOptions("qwen3", true));
     JsonNode json = JSON.readTree(out.resolve("layer_types.json").toFile());
     assertEquals(512, json.get("sliding_window").asInt());
-    assertTrue(json.get("headwise_note").asText().contains("not the plan evaluated"), json.toString());
+    assertTrue(
+        json.get("headwise_note").asText().contains("not the plan evaluated"), json.toString());
     assertTrue(warnings.stream().anyMatch(w -> w.contains("sink_tokens=0")), warnings.toString());
     // sliding layers 0 and 2 are not a suffix: pre-layer_types versions would slide layers >= 0
-    assertTrue(warnings.stream().anyMatch(w -> w.contains("max_window_layers = 0")), warnings.toString());
+    assertTrue(
+        warnings.stream().anyMatch(w -> w.contains("max_window_layers = 0")), warnings.toString());
   }
 
   @Test
   void refusesRowsOfAnotherModelOrPlanAndIncompletePlans() {
     List<PlanRow> rows = new ArrayList<>(duoRows());
     PlanRow r = rows.get(3);
-    rows.set(3, new PlanRow("p1", "model-b", "run-1", "duo", r.granularity(), r.layer(), r.head(), r.kind(),
-        r.sinkTokens(), r.alpha(), r.beta(), r.budgetTokens(), "{}"));
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> new MoaFormat().write(meta("duo"), rows, tmp.resolve("x")));
+    rows.set(
+        3,
+        new PlanRow(
+            "p1",
+            "model-b",
+            "run-1",
+            "duo",
+            r.granularity(),
+            r.layer(),
+            r.head(),
+            r.kind(),
+            r.sinkTokens(),
+            r.alpha(),
+            r.beta(),
+            r.budgetTokens(),
+            "{}"));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> new MoaFormat().write(meta("duo"), rows, tmp.resolve("x")));
     assertTrue(e.getMessage().contains("model-b"), e.getMessage());
-    e = assertThrows(HeadwiseException.class,
-        () -> new MoaFormat().write(meta("duo"), duoRows().subList(0, 5), tmp.resolve("y")));
+    e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> new MoaFormat().write(meta("duo"), duoRows().subList(0, 5), tmp.resolve("y")));
     assertTrue(e.getMessage().contains("no row for layer 2, head 1"), e.getMessage());
     e = assertThrows(HeadwiseException.class, () -> PlanFormats.get("vllm"));
     assertTrue(e.getMessage().contains("duo, moa, hf"), e.getMessage());
@@ -281,26 +405,38 @@ class PlanFormatsTest {
   void refusesANonEmptyOutputDirectory() throws IOException {
     Path out = Files.createDirectories(tmp.resolve("busy"));
     Files.writeString(out.resolve("keep.txt"), "x");
-    HeadwiseException e = assertThrows(HeadwiseException.class,
-        () -> new DuoAttentionFormat().write(meta("duo"), duoRows(), out));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () -> new DuoAttentionFormat().write(meta("duo"), duoRows(), out));
     assertTrue(e.getMessage().contains("not empty"), e.getMessage());
     assertEquals("x", Files.readString(out.resolve("keep.txt")));
   }
 
   @Test
   void plannerOutputExportsWithTheModelShape() throws IOException {
-    HeadStatsTable stats = HeadStatsTable.of(SyntheticHeadStats.generate("synthetic", 4, 8, 2,
-        new int[] {1024}, 7));
-    Plan duo = KvPlanners.plan("duo", new PlanRequest("duo-plan", stats, 0.5, List.of(1024),
-        Map.of("sink_tokens", "4", "recent_tokens", "60")));
+    HeadStatsTable stats =
+        HeadStatsTable.of(SyntheticHeadStats.generate("synthetic", 4, 8, 2, new int[] {1024}, 7));
+    Plan duo =
+        KvPlanners.plan(
+            "duo",
+            new PlanRequest(
+                "duo-plan",
+                stats,
+                0.5,
+                List.of(1024),
+                Map.of("sink_tokens", "4", "recent_tokens", "60")));
     Path duoOut = tmp.resolve("duo-e2e");
     new DuoAttentionFormat().write(duo.meta(), duo.rows(), duoOut);
     List<String> lines = Files.readAllLines(duoOut.resolve("full_attention_heads.tsv"));
     assertEquals(4, lines.size());
     assertTrue(lines.stream().allMatch(line -> line.split("\t").length == 2), lines.toString());
 
-    Plan moa = KvPlanners.plan("moa", new PlanRequest("moa-plan", stats, 0.5, List.of(1024),
-        Map.of("time_limit_seconds", "10")));
+    Plan moa =
+        KvPlanners.plan(
+            "moa",
+            new PlanRequest(
+                "moa-plan", stats, 0.5, List.of(1024), Map.of("time_limit_seconds", "10")));
     Path moaOut = tmp.resolve("moa-e2e");
     new MoaFormat().write(moa.meta(), moa.rows(), moaOut);
     JsonNode json = JSON.readTree(moaOut.resolve("moa_alpha_beta.json").toFile());

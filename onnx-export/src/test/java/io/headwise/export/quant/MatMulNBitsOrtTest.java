@@ -62,13 +62,19 @@ class MatMulNBitsOrtTest {
   void threeBitCodesInFourBitContainers() throws OrtException {
     checkMatMul(64, 48, QuantConfig.asymmetric(3, 32), 32, new long[] {3, 64});
     checkMatMul(64, 48, QuantConfig.symmetric(3, 32), 32, new long[] {3, 64});
-    checkMatMul(64, 48, QuantConfig.rsqDefault(3), 64, new long[] {3, 64});  // per channel, replicated scales
+    checkMatMul(
+        64,
+        48,
+        QuantConfig.rsqDefault(3),
+        64,
+        new long[] {3, 64}); // per channel, replicated scales
   }
 
   @Test
   void oddBlockCountsAndPaddedK() throws OrtException {
-    checkMatMul(96, 40, QuantConfig.asymmetric(4, 32), 32, new long[] {5, 96});  // 3 blocks: zp row padding
-    checkMatMul(80, 24, QuantConfig.asymmetric(4, 32), 32, new long[] {5, 80});  // K padded to 96
+    checkMatMul(
+        96, 40, QuantConfig.asymmetric(4, 32), 32, new long[] {5, 96}); // 3 blocks: zp row padding
+    checkMatMul(80, 24, QuantConfig.asymmetric(4, 32), 32, new long[] {5, 80}); // K padded to 96
     checkMatMul(80, 24, QuantConfig.symmetric(8, 16), 16, new long[] {5, 80});
   }
 
@@ -105,16 +111,29 @@ class MatMulNBitsOrtTest {
     for (int i = 0; i < n; i++) {
       bias[i] = 0.25f * i - 1;
     }
-    GraphProto.Builder graph = GraphProto.newBuilder().setName("gemm")
-        .addInput(floatInput("A", new long[] {3, k}))
-        .addOutput(floatInput("Y", new long[] {3, n}))
-        .addInitializer(Tensors.floats("W", new long[] {n, k}, wFlat))
-        .addInitializer(Tensors.floats("C", new long[] {n}, bias))
-        .addNode(NodeProto.newBuilder().setOpType("Gemm").setName("fc").addInput("A").addInput("W").addInput("C")
-            .addOutput("Y").addAttribute(AttributeProto.newBuilder().setName("transB")
-                .setType(AttributeProto.AttributeType.INT).setI(1)));
+    GraphProto.Builder graph =
+        GraphProto.newBuilder()
+            .setName("gemm")
+            .addInput(floatInput("A", new long[] {3, k}))
+            .addOutput(floatInput("Y", new long[] {3, n}))
+            .addInitializer(Tensors.floats("W", new long[] {n, k}, wFlat))
+            .addInitializer(Tensors.floats("C", new long[] {n}, bias))
+            .addNode(
+                NodeProto.newBuilder()
+                    .setOpType("Gemm")
+                    .setName("fc")
+                    .addInput("A")
+                    .addInput("W")
+                    .addInput("C")
+                    .addOutput("Y")
+                    .addAttribute(
+                        AttributeProto.newBuilder()
+                            .setName("transB")
+                            .setType(AttributeProto.AttributeType.INT)
+                            .setI(1)));
     ModelProto.Builder model = model(graph);
-    double[][] read = MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
+    double[][] read =
+        MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
     assertEquals((float) w[3][7], read[3][7]);
     QuantizedWeight q = RtnQuantizer.quantize(read, QuantConfig.asymmetric(4, 32));
     MatMulNBitsWeights packed = MatMulNBitsWeights.from(q);
@@ -144,20 +163,40 @@ class MatMulNBitsOrtTest {
         raw.putShort(Fp16Conversions.floatToFp16((float) w[r][c]));
       }
     }
-    TensorProto weight = TensorProto.newBuilder().setName("W").setDataType(TensorProto.DataType.FLOAT16_VALUE)
-        .addDims(k).addDims(n).setRawData(ByteString.copyFrom(raw.array())).build();
-    GraphProto.Builder graph = GraphProto.newBuilder().setName("fp16")
-        .addInput(tensorInfo("A", TensorProto.DataType.FLOAT16_VALUE, new long[] {3, k}))
-        .addOutput(tensorInfo("Y", TensorProto.DataType.FLOAT16_VALUE, new long[] {3, n}))
-        .addInitializer(weight)
-        .addNode(NodeProto.newBuilder().setOpType("MatMul").setName("proj").addInput("A").addInput("W").addOutput("Y"));
+    TensorProto weight =
+        TensorProto.newBuilder()
+            .setName("W")
+            .setDataType(TensorProto.DataType.FLOAT16_VALUE)
+            .addDims(k)
+            .addDims(n)
+            .setRawData(ByteString.copyFrom(raw.array()))
+            .build();
+    GraphProto.Builder graph =
+        GraphProto.newBuilder()
+            .setName("fp16")
+            .addInput(tensorInfo("A", TensorProto.DataType.FLOAT16_VALUE, new long[] {3, k}))
+            .addOutput(tensorInfo("Y", TensorProto.DataType.FLOAT16_VALUE, new long[] {3, n}))
+            .addInitializer(weight)
+            .addNode(
+                NodeProto.newBuilder()
+                    .setOpType("MatMul")
+                    .setName("proj")
+                    .addInput("A")
+                    .addInput("W")
+                    .addOutput("Y"));
     ModelProto.Builder model = model(graph);
-    double[][] read = MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
-    assertEquals(Fp16Conversions.fp16ToFloat(Fp16Conversions.floatToFp16((float) w[5][9])), read[5][9]);
-    MatMulNBitsWeights packed = MatMulNBitsWeights.from(RtnQuantizer.quantize(read, QuantConfig.asymmetric(4, 32)));
+    double[][] read =
+        MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
+    assertEquals(
+        Fp16Conversions.fp16ToFloat(Fp16Conversions.floatToFp16((float) w[5][9])), read[5][9]);
+    MatMulNBitsWeights packed =
+        MatMulNBitsWeights.from(RtnQuantizer.quantize(read, QuantConfig.asymmetric(4, 32)));
     MatMulNBitsRewriter.replace(model, "proj", packed);
-    TensorProto scales = model.getGraph().getInitializerList().stream()
-        .filter(t -> t.getName().endsWith("_scales")).findFirst().orElseThrow();
+    TensorProto scales =
+        model.getGraph().getInitializerList().stream()
+            .filter(t -> t.getName().endsWith("_scales"))
+            .findFirst()
+            .orElseThrow();
     assertEquals(TensorProto.DataType.FLOAT16_VALUE, scales.getDataType());
 
     float[][] a = randomInput(3, k, 92);
@@ -172,7 +211,8 @@ class MatMulNBitsOrtTest {
     float[] y;
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         OrtSession session = ENV.createSession(model.build().toByteArray(), options);
-        OnnxTensor tensor = OnnxTensor.createTensor(ENV, input, new long[] {3, k}, OnnxJavaType.FLOAT16);
+        OnnxTensor tensor =
+            OnnxTensor.createTensor(ENV, input, new long[] {3, k}, OnnxJavaType.FLOAT16);
         OrtSession.Result result = session.run(Map.of("A", tensor))) {
       FloatBuffer out = ((OnnxTensor) result.get(0)).getFloatBuffer();
       y = new float[out.remaining()];
@@ -186,20 +226,22 @@ class MatMulNBitsOrtTest {
           ref += (double) a[m][c] * deq[j * k + c];
         }
         // float16 output: about 3 significant digits
-        assertEquals(ref, y[m * n + j], 2e-3 * Math.max(1, Math.abs(ref)), "(" + m + ", " + j + ")");
+        assertEquals(
+            ref, y[m * n + j], 2e-3 * Math.max(1, Math.abs(ref)), "(" + m + ", " + j + ")");
       }
     }
   }
 
-  private static void checkMatMul(int k, int n, QuantConfig config, int blockSize, long[] inputShape)
-      throws OrtException {
+  private static void checkMatMul(
+      int k, int n, QuantConfig config, int blockSize, long[] inputShape) throws OrtException {
     double[][] w = MatMulNBitsPackingTest.gaussian(n, k, 0.1, k * 31L + n + config.bits());
     runAndCompare(k, n, w, RtnQuantizer.quantize(w, config), blockSize, inputShape);
   }
 
   /** Builds y = A·W (W as a [K, N] initializer), swaps in MatMulNBits, runs ORT and compares. */
-  private static void runAndCompare(int k, int n, double[][] wOutIn, QuantizedWeight q, int blockSize,
-      long[] inputShape) throws OrtException {
+  private static void runAndCompare(
+      int k, int n, double[][] wOutIn, QuantizedWeight q, int blockSize, long[] inputShape)
+      throws OrtException {
     float[] wInOut = new float[k * n];
     for (int r = 0; r < n; r++) {
       for (int c = 0; c < k; c++) {
@@ -208,23 +250,34 @@ class MatMulNBitsOrtTest {
     }
     long[] outShape = inputShape.clone();
     outShape[outShape.length - 1] = n;
-    GraphProto.Builder graph = GraphProto.newBuilder().setName("one_matmul")
-        .addInput(floatInput("A", inputShape))
-        .addOutput(floatInput("Y", outShape))
-        .addInitializer(Tensors.floats("W", new long[] {k, n}, wInOut))
-        .addNode(NodeProto.newBuilder().setOpType("MatMul").setName("proj").addInput("A").addInput("W").addOutput("Y"));
+    GraphProto.Builder graph =
+        GraphProto.newBuilder()
+            .setName("one_matmul")
+            .addInput(floatInput("A", inputShape))
+            .addOutput(floatInput("Y", outShape))
+            .addInitializer(Tensors.floats("W", new long[] {k, n}, wInOut))
+            .addNode(
+                NodeProto.newBuilder()
+                    .setOpType("MatMul")
+                    .setName("proj")
+                    .addInput("A")
+                    .addInput("W")
+                    .addOutput("Y"));
     ModelProto.Builder model = model(graph);
 
-    double[][] read = MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
+    double[][] read =
+        MatMulNBitsRewriter.weightOutIn(model.getGraph(), model.getGraph().getNode(0));
     assertEquals((float) wOutIn[n - 1][k - 1], read[n - 1][k - 1]);
 
     MatMulNBitsWeights packed = MatMulNBitsWeights.from(q, blockSize);
     NodeProto replaced = MatMulNBitsRewriter.replace(model, "proj", packed);
     assertEquals("MatMulNBits", replaced.getOpType());
     assertEquals(1, model.getGraph().getNodeCount());
-    assertFalse(model.getGraph().getInitializerList().stream().anyMatch(t -> t.getName().equals("W")),
+    assertFalse(
+        model.getGraph().getInitializerList().stream().anyMatch(t -> t.getName().equals("W")),
         "the float weight is dropped");
-    assertTrue(model.getOpsetImportList().stream().anyMatch(o -> o.getDomain().equals("com.microsoft")));
+    assertTrue(
+        model.getOpsetImportList().stream().anyMatch(o -> o.getDomain().equals("com.microsoft")));
     assertFalse(MatMulNBitsRewriter.ensureMicrosoftOpset(model), "opset import added once");
 
     int rows = 1;
@@ -246,7 +299,9 @@ class MatMulNBitsOrtTest {
         worst = Math.max(worst, Math.abs(ref - y[m][j]));
       }
     }
-    assertTrue(worst <= TOLERANCE, q.config() + " block " + blockSize + ": ORT differs from Java by " + worst);
+    assertTrue(
+        worst <= TOLERANCE,
+        q.config() + " block " + blockSize + ": ORT differs from Java by " + worst);
   }
 
   private static float[][] run(ModelProto model, float[][] a, long[] shape) throws OrtException {
@@ -284,7 +339,9 @@ class MatMulNBitsOrtTest {
   }
 
   private static ModelProto.Builder model(GraphProto.Builder graph) {
-    return ModelProto.newBuilder().setIrVersion(8).setProducerName("headwise-test")
+    return ModelProto.newBuilder()
+        .setIrVersion(8)
+        .setProducerName("headwise-test")
         .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17))
         .setGraph(graph);
   }
@@ -298,7 +355,11 @@ class MatMulNBitsOrtTest {
     for (long d : shape) {
       s.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
     }
-    return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-        TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(s))).build();
+    return ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(
+            TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(s)))
+        .build();
   }
 }

@@ -20,11 +20,11 @@ class MatMulNBitsPackingTest {
       codes[i] = i % 16;
     }
     byte[] packed = MatMulNBitsPacking.packCodes(codes, 1, 32, 4, 16, null);
-    assertEquals(16, packed.length);  // 2 blocks x 8 bytes
+    assertEquals(16, packed.length); // 2 blocks x 8 bytes
     assertEquals(0x10, packed[0] & 0xFF);
     assertEquals(0x32, packed[1] & 0xFF);
     assertEquals(0xFE, packed[7] & 0xFF);
-    assertEquals(0x10, packed[8] & 0xFF);  // block 1 restarts at element 16
+    assertEquals(0x10, packed[8] & 0xFF); // block 1 restarts at element 16
   }
 
   @Test
@@ -41,7 +41,10 @@ class MatMulNBitsPackingTest {
         byte[] packed = MatMulNBitsPacking.packCodes(codes, n, k, bits, blockSize, null);
         int kb = MatMulNBitsPacking.kBlocks(k, blockSize);
         assertEquals(n * kb * blockSize * bits / 8, packed.length);
-        assertArrayEquals(codes, MatMulNBitsPacking.unpackCodes(packed, n, k, bits, blockSize), bits + "-bit K=" + k);
+        assertArrayEquals(
+            codes,
+            MatMulNBitsPacking.unpackCodes(packed, n, k, bits, blockSize),
+            bits + "-bit K=" + k);
         // element k of block kb of row r sits at byte (r*kb + k/bs)*blob + (k%bs)*bits/8
         int r = 3;
         int col = k - 1;
@@ -56,15 +59,16 @@ class MatMulNBitsPackingTest {
   @Test
   void zeroPointsArePaddedPerRow() {
     int n = 2;
-    int kBlocks = 3;  // odd: each 4-bit row needs 2 bytes, the last high nibble is padding
+    int kBlocks = 3; // odd: each 4-bit row needs 2 bytes, the last high nibble is padding
     int[] zeros = {1, 2, 3, 4, 5, 6};
     byte[] packed = MatMulNBitsPacking.packZeroPoints(zeros, n, kBlocks, 4);
     assertArrayEquals(new byte[] {0x21, 0x03, 0x54, 0x06}, packed);
     assertArrayEquals(zeros, MatMulNBitsPacking.unpackZeroPoints(packed, n, kBlocks, 4));
-    byte[] eight = MatMulNBitsPacking.packZeroPoints(new int[] {200, 7, 9, 1, 2, 255}, n, kBlocks, 8);
+    byte[] eight =
+        MatMulNBitsPacking.packZeroPoints(new int[] {200, 7, 9, 1, 2, 255}, n, kBlocks, 8);
     assertEquals(6, eight.length);
     assertEquals(200, eight[0] & 0xFF);
-    int[] two = {3, 0, 1, 2, 2, 1, 0, 3, 1, 1};  // 5 blocks at 2 bits: 2 bytes per row
+    int[] two = {3, 0, 1, 2, 2, 1, 0, 3, 1, 1}; // 5 blocks at 2 bits: 2 bytes per row
     byte[] packedTwo = MatMulNBitsPacking.packZeroPoints(two, 2, 5, 2);
     assertEquals(4, packedTwo.length);
     assertArrayEquals(two, MatMulNBitsPacking.unpackZeroPoints(packedTwo, 2, 5, 2));
@@ -72,11 +76,14 @@ class MatMulNBitsPackingTest {
 
   @Test
   void rejectsCodesThatDoNotFit() {
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> MatMulNBitsPacking.packCodes(new int[] {16}, 1, 1, 4, 16, null));
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> MatMulNBitsPacking.packCodes(new int[] {1}, 1, 1, 3, 16, null));
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> MatMulNBitsPacking.packCodes(new int[] {1}, 1, 1, 4, 24, null));
   }
 
@@ -84,19 +91,22 @@ class MatMulNBitsPackingTest {
   void packedWeightsDequantizeLikeTheQuantizer() {
     double[][] w = gaussian(12, 96, 0.1, 4);
     QuantConfig[] configs = {
-        QuantConfig.asymmetric(4, 32), QuantConfig.symmetric(4, 32), QuantConfig.asymmetric(8, 64),
-        QuantConfig.symmetric(8, 32), QuantConfig.asymmetric(3, 32), QuantConfig.symmetric(3, 32),
-        QuantConfig.rsqDefault(3), QuantConfig.asymmetric(2, 32), QuantConfig.asymmetric(4, 96)};
+      QuantConfig.asymmetric(4, 32), QuantConfig.symmetric(4, 32), QuantConfig.asymmetric(8, 64),
+      QuantConfig.symmetric(8, 32), QuantConfig.asymmetric(3, 32), QuantConfig.symmetric(3, 32),
+      QuantConfig.rsqDefault(3), QuantConfig.asymmetric(2, 32), QuantConfig.asymmetric(4, 96)
+    };
     int[] expectedContainer = {4, 4, 8, 8, 4, 4, 4, 4, 4};
     for (int c = 0; c < configs.length; c++) {
       QuantConfig config = configs[c];
       QuantizedWeight q = RtnQuantizer.quantize(w, config);
-      MatMulNBitsWeights packed = config.groupSize() == 96 ? MatMulNBitsWeights.from(q, 32)
-          : MatMulNBitsWeights.from(q);
+      MatMulNBitsWeights packed =
+          config.groupSize() == 96 ? MatMulNBitsWeights.from(q, 32) : MatMulNBitsWeights.from(q);
       assertEquals(expectedContainer[c], packed.bits(), config.toString());
       assertEquals(config.bits(), packed.quantBits());
-      assertEquals(config.scheme() == io.headwise.planners.quant.QuantScheme.SYMMETRIC,
-          packed.packedZeroPoints().isEmpty(), "zero points only for asymmetric: " + config);
+      assertEquals(
+          config.scheme() == io.headwise.planners.quant.QuantScheme.SYMMETRIC,
+          packed.packedZeroPoints().isEmpty(),
+          "zero points only for asymmetric: " + config);
       float[] deq = packed.dequantizeOutIn();
       double[][] expected = q.dequantize();
       for (int r = 0; r < 12; r++) {
@@ -125,8 +135,10 @@ class MatMulNBitsPackingTest {
         assertEquals(expected[r][k], deq[r * 64 + k], 1e-6 * Math.abs(expected[r][k]) + 1e-9);
       }
     }
-    assertThrows(IllegalArgumentException.class, () -> MatMulNBitsWeights.from(
-        RtnQuantizer.quantize(w, QuantConfig.symmetric(3, 32)), 32, 2));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            MatMulNBitsWeights.from(RtnQuantizer.quantize(w, QuantConfig.symmetric(3, 32)), 32, 2));
   }
 
   @Test
@@ -135,14 +147,15 @@ class MatMulNBitsPackingTest {
     QuantizedWeight q = RtnQuantizer.quantize(w, QuantConfig.rsqDefault(4));
     MatMulNBitsWeights packed = MatMulNBitsWeights.from(q);
     assertEquals(128, packed.blockSize());
-    assertEquals(3, packed.kBlocks());  // 300 padded to 384
+    assertEquals(3, packed.kBlocks()); // 300 padded to 384
     for (int b = 0; b < 3; b++) {
       assertEquals((float) q.scale(2, 0), packed.scales()[2 * 3 + b]);
     }
     // padding holds the zero point (default 8), i.e. dequantizes to 0
     int[] codes = MatMulNBitsPacking.unpackCodes(packed.packedB(), 4, 384, 4, 128);
     assertEquals(8, codes[384 + 350]);
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> MatMulNBitsWeights.from(RtnQuantizer.quantize(w, QuantConfig.asymmetric(4, 32)), 64));
   }
 

@@ -11,43 +11,86 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Times the MoA CP-SAT solve on Llama-3-8B-shaped synthetic statistics: 32 layers × 32 query heads (8 kv heads),
- * MoA's 48 rules (N_min 2048, N_prof 8192, N_max 16384, α step 1024), 4 target lengths 2k/4k/8k/16k, density 0.5,
- * buckets 2k/4k/8k. Run with {@code java -cp … io.headwise.planners.bench.MoaSolverBenchmark [seed] [timeLimit]
- * [gapLimit] [workers]}.
+ * Times the MoA CP-SAT solve on Llama-3-8B-shaped synthetic statistics: 32 layers × 32 query heads
+ * (8 kv heads), MoA's 48 rules (N_min 2048, N_prof 8192, N_max 16384, α step 1024), 4 target
+ * lengths 2k/4k/8k/16k, density 0.5, buckets 2k/4k/8k. Run with {@code java -cp …
+ * io.headwise.planners.bench.MoaSolverBenchmark [seed] [timeLimit] [gapLimit] [workers]}.
  */
 public final class MoaSolverBenchmark {
-  /** One benchmark run: problem size, wall times (cost table and solve), and how the solver finished. */
-  public record Result(int units, int rules, int lengths, double prepareSeconds, double solveSeconds, String status,
-      double objective, double bestBound, double relativeGap, double cpSatBound, double lagrangianBound,
+  /**
+   * One benchmark run: problem size, wall times (cost table and solve), and how the solver
+   * finished.
+   */
+  public record Result(
+      int units,
+      int rules,
+      int lengths,
+      double prepareSeconds,
+      double solveSeconds,
+      String status,
+      double objective,
+      double bestBound,
+      double relativeGap,
+      double cpSatBound,
+      double lagrangianBound,
       int layerRuleChoices) {
     @Override
     public String toString() {
-      return String.format("units=%d rules=%d lengths=%d prepare=%.2fs solve=%.2fs status=%s objective=%.6f"
-          + " bound=%.6f gap=%.4f%% cpSatBound=%.6f lagrangianBound=%.6f layerRuleChoices=%d", units, rules,
-          lengths, prepareSeconds, solveSeconds, status, objective, bestBound, 100 * relativeGap, cpSatBound,
-          lagrangianBound, layerRuleChoices);
+      return String.format(
+          "units=%d rules=%d lengths=%d prepare=%.2fs solve=%.2fs status=%s objective=%.6f"
+              + " bound=%.6f gap=%.4f%% cpSatBound=%.6f lagrangianBound=%.6f layerRuleChoices=%d",
+          units,
+          rules,
+          lengths,
+          prepareSeconds,
+          solveSeconds,
+          status,
+          objective,
+          bestBound,
+          100 * relativeGap,
+          cpSatBound,
+          lagrangianBound,
+          layerRuleChoices);
     }
   }
 
   private MoaSolverBenchmark() {}
 
   /** Generates the statistics with {@code seed}, builds the MoA problem and solves it once. */
-  public static Result run(long seed, double timeLimitSeconds, double relativeGapLimit, int workers) {
-    HeadStatsTable stats = HeadStatsTable.of(SyntheticHeadStats.generate("llama-3-8b-synthetic", 32, 32, 8,
-        new int[] {2048, 4096, 8192}, seed));
+  public static Result run(
+      long seed, double timeLimitSeconds, double relativeGapLimit, int workers) {
+    HeadStatsTable stats =
+        HeadStatsTable.of(
+            SyntheticHeadStats.generate(
+                "llama-3-8b-synthetic", 32, 32, 8, new int[] {2048, 4096, 8192}, seed));
     long t0 = System.nanoTime();
-    MoaPlanner.Prepared prepared = MoaPlanner.prepare(new PlanRequest("bench", stats, 0.5,
-        List.of(2048, 4096, 8192, 16384), Map.of()));
+    MoaPlanner.Prepared prepared =
+        MoaPlanner.prepare(
+            new PlanRequest("bench", stats, 0.5, List.of(2048, 4096, 8192, 16384), Map.of()));
     double prepareSeconds = (System.nanoTime() - t0) / 1e9;
     MoaProblem problem = prepared.problem();
     double[] weights = new double[problem.numLengths()];
     Arrays.fill(weights, 1.0);
-    MoaSolution s = MoaSolver.solve(problem, weights, null,
-        new MoaSolver.Settings(timeLimitSeconds, relativeGapLimit, workers, 0), null);
-    return new Result(problem.numUnits(), problem.numRules(), problem.numLengths(), prepareSeconds,
-        s.wallSeconds(), s.status(), s.objective(), s.bestBound(), s.relativeGap(), s.cpSatBound(),
-        s.lagrangianBound(), s.layerRuleChoices());
+    MoaSolution s =
+        MoaSolver.solve(
+            problem,
+            weights,
+            null,
+            new MoaSolver.Settings(timeLimitSeconds, relativeGapLimit, workers, 0),
+            null);
+    return new Result(
+        problem.numUnits(),
+        problem.numRules(),
+        problem.numLengths(),
+        prepareSeconds,
+        s.wallSeconds(),
+        s.status(),
+        s.objective(),
+        s.bestBound(),
+        s.relativeGap(),
+        s.cpSatBound(),
+        s.lagrangianBound(),
+        s.layerRuleChoices());
   }
 
   public static void main(String[] args) {

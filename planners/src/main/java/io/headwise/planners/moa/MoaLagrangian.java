@@ -5,30 +5,43 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Lagrangian relaxation of a {@link MoaProblem} (optionally with per-length cost caps), used to warm-start and to
- * shrink the exact CP-SAT model.
+ * Lagrangian relaxation of a {@link MoaProblem} (optionally with per-length cost caps), used to
+ * warm-start and to shrink the exact CP-SAT model.
  *
- * <p>Every side constraint is a "resource" j with a coefficient a_j[u][r] and bounds [lo_j, hi_j], normalised so
- * hi_j = 1: the kept tokens at each length (lo = lower/upper) and, when capped, the cost at a length
- * (a = cost/ε, lo = −∞). Resource j is dualised with one multiplier μ_j (free for a two-sided bound, ≥ 0 for a cap).
- * For fixed μ the problem splits by layer: the layer takes its best set of at most m rules (all pairs enumerated
- * when m ≤ 2 — exact; greedy beyond) and each head its cheapest rule of that set. Projected subgradient steps
- * (Polyak step towards the best feasible objective, step factor halved after 10 non-improving iterations) maximise
- * the dual. Every relaxed optimum is repaired greedily inside its layers' rule sets (shed resource where a bound
- * is exceeded at the least cost per unit, add where a lower bound is missed, then spend slack on the best cost
- * decrease per unit); the best feasible one is kept. The start is the cheapest single rule shared by all heads
- * that meets the token bounds, when there is one.
+ * <p>Every side constraint is a "resource" j with a coefficient a_j[u][r] and bounds [lo_j, hi_j],
+ * normalised so hi_j = 1: the kept tokens at each length (lo = lower/upper) and, when capped, the
+ * cost at a length (a = cost/ε, lo = −∞). Resource j is dualised with one multiplier μ_j (free for
+ * a two-sided bound, ≥ 0 for a cap). For fixed μ the problem splits by layer: the layer takes its
+ * best set of at most m rules (all pairs enumerated when m ≤ 2 — exact; greedy beyond) and each
+ * head its cheapest rule of that set. Projected subgradient steps (Polyak step towards the best
+ * feasible objective, step factor halved after 10 non-improving iterations) maximise the dual.
+ * Every relaxed optimum is repaired greedily inside its layers' rule sets (shed resource where a
+ * bound is exceeded at the least cost per unit, add where a lower bound is missed, then spend slack
+ * on the best cost decrease per unit); the best feasible one is kept. The start is the cheapest
+ * single rule shared by all heads that meets the token bounds, when there is one.
  *
- * <p>{@link #allowedRules} is Lagrangian reduced-cost fixing: rule r can be dropped from layer l when even the
- * cheapest rule set of that layer containing r, priced at the best multipliers, lifts the dual bound above the
- * incumbent objective — no assignment at least as good as the incumbent uses it there.
+ * <p>{@link #allowedRules} is Lagrangian reduced-cost fixing: rule r can be dropped from layer l
+ * when even the cheapest rule set of that layer containing r, priced at the best multipliers, lifts
+ * the dual bound above the incumbent objective — no assignment at least as good as the incumbent
+ * uses it there.
  */
 final class MoaLagrangian {
-  /** Best feasible assignment (null if none), its objective, the dual bound and whether that bound is proven. */
-  record Result(int[] assignment, double objective, double lowerBound, boolean boundIsValid, int iterations,
-      double[] multipliers, boolean[][] coreRules) {}
+  /**
+   * Best feasible assignment (null if none), its objective, the dual bound and whether that bound
+   * is proven.
+   */
+  record Result(
+      int[] assignment,
+      double objective,
+      double lowerBound,
+      boolean boundIsValid,
+      int iterations,
+      double[] multipliers,
+      boolean[][] coreRules) {}
 
-  /** Relaxed optima within this relative distance of the best dual value feed the core rule sets. */
+  /**
+   * Relaxed optima within this relative distance of the best dual value feed the core rule sets.
+   */
   static final double CORE_DISTANCE = 0.01;
 
   private final MoaProblem p;
@@ -135,7 +148,8 @@ final class MoaLagrangian {
           g[j] = used[j] - lo[j];
         }
       }
-      if (bestBound == Double.NEGATIVE_INFINITY || dual > bestBound + 1e-9 * Math.max(1.0, Math.abs(bestBound))) {
+      if (bestBound == Double.NEGATIVE_INFINITY
+          || dual > bestBound + 1e-9 * Math.max(1.0, Math.abs(bestBound))) {
         sinceImproved = 0;
       } else if (++sinceImproved >= 10) {
         theta /= 2;
@@ -164,12 +178,15 @@ final class MoaLagrangian {
       if (norm < 1e-18 || theta < 1e-6) {
         break;
       }
-      if (exact && Double.isFinite(bestObjective)
+      if (exact
+          && Double.isFinite(bestObjective)
           && bestObjective - bestBound <= 1e-7 * Math.max(1e-12, Math.abs(bestObjective))) {
         break;
       }
-      double target = Double.isFinite(bestObjective) ? bestObjective
-          : dual + 0.05 * Math.max(1e-12, maxC) * p.numUnits();
+      double target =
+          Double.isFinite(bestObjective)
+              ? bestObjective
+              : dual + 0.05 * Math.max(1e-12, maxC) * p.numUnits();
       double step = theta * Math.max(target - dual, 1e-9 * Math.max(maxC, 1e-12)) / norm;
       for (int j = 0; j < resources; j++) {
         mu[j] += step * g[j];
@@ -196,9 +213,9 @@ final class MoaLagrangian {
   }
 
   /**
-   * Per layer, the rules that may appear in an assignment whose objective is at most {@code upperBound}, by
-   * reduced-cost fixing at multipliers {@code mu} with dual value {@code lowerBound}. Only valid when the layer
-   * subproblem is exact (m ≤ 2 or m ≥ rules).
+   * Per layer, the rules that may appear in an assignment whose objective is at most {@code
+   * upperBound}, by reduced-cost fixing at multipliers {@code mu} with dual value {@code
+   * lowerBound}. Only valid when the layer subproblem is exact (m ≤ 2 or m ≥ rules).
    */
   boolean[][] allowedRules(double[] mu, double lowerBound, double upperBound) {
     int rules = p.numRules();
@@ -261,9 +278,9 @@ final class MoaLagrangian {
   }
 
   /**
-   * Solves the relaxed problem at μ into {@code out} and returns Σ of the priced costs. When {@code fixing} is
-   * given, fills fixing[0][l][r] with the best priced value of layer l over rule sets containing r and
-   * fixing[1][0][l] with the layer's best value.
+   * Solves the relaxed problem at μ into {@code out} and returns Σ of the priced costs. When {@code
+   * fixing} is given, fills fixing[0][l][r] with the best priced value of layer l over rule sets
+   * containing r and fixing[1][0][l] with the layer's best value.
    */
   private double relaxed(double[] mu, int[] out, double[][][] fixing) {
     int rules = p.numRules();
@@ -391,8 +408,9 @@ final class MoaLagrangian {
   }
 
   /**
-   * Makes {@code x} feasible by greedy moves inside the rules each layer already uses (so the per-layer limit keeps
-   * holding), then spends slack on cost decreases; returns false when that cannot meet the bounds.
+   * Makes {@code x} feasible by greedy moves inside the rules each layer already uses (so the
+   * per-layer limit keeps holding), then spends slack on cost decreases; returns false when that
+   * cannot meet the bounds.
    */
   private boolean repair(int[] x) {
     int resources = a.length;
@@ -403,7 +421,10 @@ final class MoaLagrangian {
     int[][] options = new int[p.numLayers()][];
     for (int l = 0; l < p.numLayers(); l++) {
       final int layer = l;
-      options[l] = java.util.stream.IntStream.range(0, p.numRules()).filter(r -> allowed[layer][r]).toArray();
+      options[l] =
+          java.util.stream.IntStream.range(0, p.numRules())
+              .filter(r -> allowed[layer][r])
+              .toArray();
     }
     double[] used = usage(x);
     double slack = 1e-12;

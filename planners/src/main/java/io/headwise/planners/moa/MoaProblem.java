@@ -1,9 +1,10 @@
 package io.headwise.planners.moa;
 
 /**
- * MoA's rule-assignment problem as a multiple-choice knapsack: every unit (a head) picks one rule; at each length n
- * the total kept tokens Σ_u kept[rule(u)][n] must lie in [lowerTokens[n], upperTokens[n]]; each layer may use at
- * most {@code maxRulesPerLayer} distinct rules; the cost of unit u under rule r at length n is cost[u][r][n].
+ * MoA's rule-assignment problem as a multiple-choice knapsack: every unit (a head) picks one rule;
+ * at each length n the total kept tokens Σ_u kept[rule(u)][n] must lie in [lowerTokens[n],
+ * upperTokens[n]]; each layer may use at most {@code maxRulesPerLayer} distinct rules; the cost of
+ * unit u under rule r at length n is cost[u][r][n].
  */
 public record MoaProblem(
     int numLayers,
@@ -67,7 +68,10 @@ public record MoaProblem(
     return out;
   }
 
-  /** True when the assignment meets the token bounds (to {@code tolerance} tokens) and the per-layer rule limit. */
+  /**
+   * True when the assignment meets the token bounds (to {@code tolerance} tokens) and the per-layer
+   * rule limit.
+   */
   public boolean isFeasible(int[] ruleOfUnit, double tolerance) {
     for (int n = 0; n < lengths.length; n++) {
       double kept = 0;
@@ -80,7 +84,9 @@ public record MoaProblem(
     }
     java.util.Map<Integer, java.util.Set<Integer>> rulesOfLayer = new java.util.HashMap<>();
     for (int u = 0; u < ruleOfUnit.length; u++) {
-      rulesOfLayer.computeIfAbsent(layerOfUnit[u], k -> new java.util.HashSet<>()).add(ruleOfUnit[u]);
+      rulesOfLayer
+          .computeIfAbsent(layerOfUnit[u], k -> new java.util.HashSet<>())
+          .add(ruleOfUnit[u]);
     }
     return rulesOfLayer.values().stream().allMatch(s -> s.size() <= maxRulesPerLayer);
   }

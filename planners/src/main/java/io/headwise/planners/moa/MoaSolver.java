@@ -12,26 +12,31 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Solves a {@link MoaProblem} exactly (to a relative gap) with OR-Tools CP-SAT, helped by a Lagrangian relaxation.
+ * Solves a {@link MoaProblem} exactly (to a relative gap) with OR-Tools CP-SAT, helped by a
+ * Lagrangian relaxation.
  *
- * <p>Steps: (1) {@link MoaLagrangian} gives a feasible incumbent, a proven dual lower bound and multipliers;
- * (2) reduced-cost fixing removes, per layer, the rules that no assignment at least as good as the incumbent can
- * use (exact, so the optimum survives; skipped when the layer subproblem is not solved exactly, m ∉ {1, 2} and
- * m &lt; rules); (3) CP-SAT solves the remaining model, hinted with the incumbent: x[u][r] ∈ {0,1}, exactly one
- * per unit; y[l][r] with x[u][r] ⇒ y[layer(u)][r] and Σ_r y[l][r] ≤ m (omitted when not binding);
- * lower ≤ Σ x·kept ≤ upper at each length; optional caps Σ x·cost_n ≤ ε_n; minimise Σ x·Σ_n w_n·cost_n. It stops at
- * the time limit or as soon as (objective − max(CP-SAT bound, dual bound))/objective ≤ the gap limit.
+ * <p>Steps: (1) {@link MoaLagrangian} gives a feasible incumbent, a proven dual lower bound and
+ * multipliers; (2) reduced-cost fixing removes, per layer, the rules that no assignment at least as
+ * good as the incumbent can use (exact, so the optimum survives; skipped when the layer subproblem
+ * is not solved exactly, m ∉ {1, 2} and m &lt; rules); (3) CP-SAT solves the remaining model,
+ * hinted with the incumbent: x[u][r] ∈ {0,1}, exactly one per unit; y[l][r] with x[u][r] ⇒
+ * y[layer(u)][r] and Σ_r y[l][r] ≤ m (omitted when not binding); lower ≤ Σ x·kept ≤ upper at each
+ * length; optional caps Σ x·cost_n ≤ ε_n; minimise Σ x·Σ_n w_n·cost_n. It stops at the time limit
+ * or as soon as (objective − max(CP-SAT bound, dual bound))/objective ≤ the gap limit.
  *
- * <p>Integers: kept tokens are scaled by {@value #KEPT_SCALE} (exact for β on the 1/8 grid and integer α) and
- * shifted by the smallest rule's tokens (a constant, as every unit takes one rule); costs are scaled so the
- * largest weighted unit cost is {@value #COST_RESOLUTION}, and CP-SAT's bound is converted back minus the worst
- * rounding (half a unit per head), so the reported bound stays a proven bound in real units.
+ * <p>Integers: kept tokens are scaled by {@value #KEPT_SCALE} (exact for β on the 1/8 grid and
+ * integer α) and shifted by the smallest rule's tokens (a constant, as every unit takes one rule);
+ * costs are scaled so the largest weighted unit cost is {@value #COST_RESOLUTION}, and CP-SAT's
+ * bound is converted back minus the worst rounding (half a unit per head), so the reported bound
+ * stays a proven bound in real units.
  */
 public final class MoaSolver {
   /** Kept tokens are multiplied by this before rounding to integers. */
   public static final int KEPT_SCALE = 8;
+
   /** The largest weighted cost of one unit under one rule becomes this integer. */
   public static final double COST_RESOLUTION = 1e6;
+
   /** Subgradient iterations of the Lagrangian step. */
   public static final int LAGRANGIAN_ITERATIONS = 300;
 
@@ -51,12 +56,13 @@ public final class MoaSolver {
   }
 
   /**
-   * Minimises Σ_n weights[n]·cost_n subject to the problem's constraints and cost_n ≤ costUpper[n] (null, or +∞
-   * entries, for none). {@code hint}, when not null, is offered to CP-SAT besides the Lagrangian incumbent. The
-   * assignment is null when CP-SAT proves infeasibility or finds nothing in time; the status says which.
+   * Minimises Σ_n weights[n]·cost_n subject to the problem's constraints and cost_n ≤ costUpper[n]
+   * (null, or +∞ entries, for none). {@code hint}, when not null, is offered to CP-SAT besides the
+   * Lagrangian incumbent. The assignment is null when CP-SAT proves infeasibility or finds nothing
+   * in time; the status says which.
    */
-  public static MoaSolution solve(MoaProblem p, double[] weights, double[] costUpper, Settings settings,
-      int[] hint) {
+  public static MoaSolution solve(
+      MoaProblem p, double[] weights, double[] costUpper, Settings settings, int[] hint) {
     loadNativeLibraries();
     long start = System.nanoTime();
     int units = p.numUnits();
@@ -65,11 +71,14 @@ public final class MoaSolver {
     MoaLagrangian lagrangian = new MoaLagrangian(p, weights, costUpper);
     MoaLagrangian.Result relaxation = lagrangian.solve(LAGRANGIAN_ITERATIONS);
     int[] incumbent = relaxation.assignment();
-    if (hint != null && p.isFeasible(hint, 1.0 / KEPT_SCALE) && meetsCaps(p, hint, costUpper)
+    if (hint != null
+        && p.isFeasible(hint, 1.0 / KEPT_SCALE)
+        && meetsCaps(p, hint, costUpper)
         && (incumbent == null || lagrangian.objective(hint) < relaxation.objective())) {
       incumbent = hint.clone();
     }
-    double dualBound = relaxation.boundIsValid() ? relaxation.lowerBound() : Double.NEGATIVE_INFINITY;
+    double dualBound =
+        relaxation.boundIsValid() ? relaxation.lowerBound() : Double.NEGATIVE_INFINITY;
     double[][] weighted = MoaLagrangian.weightedCosts(p, weights);
     double maxCost = 0;
     for (double[] row : weighted) {
@@ -80,14 +89,25 @@ public final class MoaSolver {
     double costScale = maxCost > 0 ? COST_RESOLUTION / maxCost : 1.0;
     double roundingSlack = 0.5 * units / costScale;
 
-    // Phase 1 (primal): CP-SAT on the core — the rules each layer uses in near-optimal relaxed solutions.
+    // Phase 1 (primal): CP-SAT on the core — the rules each layer uses in near-optimal relaxed
+    // solutions.
     if (incumbent != null && relaxation.boundIsValid()) {
       double budget = 0.4 * (settings.timeLimitSeconds() - elapsed(start));
       double gap = relativeGap(lagrangian.objective(incumbent), dualBound);
       if (budget > 0.05 && gap > settings.relativeGapLimit()) {
-        CpSatRun core = runCpSat(p, relaxation.coreRules(), weighted, costUpper, incumbent, costScale, budget,
-            settings, dualBound);
-        if (core.assignment() != null && lagrangian.objective(core.assignment()) < lagrangian.objective(incumbent)) {
+        CpSatRun core =
+            runCpSat(
+                p,
+                relaxation.coreRules(),
+                weighted,
+                costUpper,
+                incumbent,
+                costScale,
+                budget,
+                settings,
+                dualBound);
+        if (core.assignment() != null
+            && lagrangian.objective(core.assignment()) < lagrangian.objective(incumbent)) {
           incumbent = core.assignment();
         }
       }
@@ -96,10 +116,12 @@ public final class MoaSolver {
     // Phase 2 (exact): reduced-cost fixing against the incumbent, then CP-SAT on what is left.
     boolean[][] allowed = new boolean[p.numLayers()][rules];
     if (incumbent != null && relaxation.boundIsValid()) {
-      allowed = lagrangian.allowedRules(relaxation.multipliers(), relaxation.lowerBound(),
-          lagrangian.objective(incumbent));
+      allowed =
+          lagrangian.allowedRules(
+              relaxation.multipliers(), relaxation.lowerBound(), lagrangian.objective(incumbent));
       for (int u = 0; u < units; u++) {
-        allowed[p.layerOfUnit()[u]][incumbent[u]] = true; // the incumbent always survives (guards rounding)
+        allowed[p.layerOfUnit()[u]][incumbent[u]] =
+            true; // the incumbent always survives (guards rounding)
       }
     } else {
       for (boolean[] row : allowed) {
@@ -113,25 +135,46 @@ public final class MoaSolver {
       }
     }
     CpSatRun run;
-    if (incumbent != null && relativeGap(lagrangian.objective(incumbent), dualBound) <= settings.relativeGapLimit()) {
+    if (incumbent != null
+        && relativeGap(lagrangian.objective(incumbent), dualBound) <= settings.relativeGapLimit()) {
       run = new CpSatRun(incumbent, "FEASIBLE", Double.NEGATIVE_INFINITY);
     } else {
-      run = runCpSat(p, allowed, weighted, costUpper, incumbent, costScale,
-          Math.max(0.05, settings.timeLimitSeconds() - elapsed(start)), settings, dualBound);
+      run =
+          runCpSat(
+              p,
+              allowed,
+              weighted,
+              costUpper,
+              incumbent,
+              costScale,
+              Math.max(0.05, settings.timeLimitSeconds() - elapsed(start)),
+              settings,
+              dualBound);
     }
     double wall = elapsed(start);
     int[] assignment = run.assignment();
     String status = run.status();
-    if (assignment == null || incumbent != null
-        && lagrangian.objective(incumbent) < lagrangian.objective(assignment)) {
+    if (assignment == null
+        || incumbent != null
+            && lagrangian.objective(incumbent) < lagrangian.objective(assignment)) {
       assignment = incumbent;
       if (run.assignment() == null && incumbent != null) {
-        status = "FEASIBLE"; // CP-SAT found nothing better in time; the incumbent is feasible by construction
+        status = "FEASIBLE"; // CP-SAT found nothing better in time; the incumbent is feasible by
+        // construction
       }
     }
     if (assignment == null) {
-      return new MoaSolution(null, status, Double.NaN, Double.NaN, Double.NaN, wall, null, run.bound(),
-          dualBound, choices);
+      return new MoaSolution(
+          null,
+          status,
+          Double.NaN,
+          Double.NaN,
+          Double.NaN,
+          wall,
+          null,
+          run.bound(),
+          dualBound,
+          choices);
     }
     double[] byLength = p.costByLength(assignment);
     double exact = 0;
@@ -143,8 +186,17 @@ public final class MoaSolver {
       best = Math.max(best, exact - roundingSlack);
     }
     best = Math.min(best, exact);
-    return new MoaSolution(assignment, status, exact, best, relativeGap(exact, best), wall, byLength,
-        run.bound(), dualBound, choices);
+    return new MoaSolution(
+        assignment,
+        status,
+        exact,
+        best,
+        relativeGap(exact, best),
+        wall,
+        byLength,
+        run.bound(),
+        dualBound,
+        choices);
   }
 
   /** One CP-SAT run: its best assignment (or null), status and proven bound in real cost units. */
@@ -158,9 +210,20 @@ public final class MoaSolver {
     return objective > 0 ? Math.max(0.0, objective - bound) / objective : 0.0;
   }
 
-  /** Builds the CP-SAT model over the allowed (layer, rule) choices and solves it; see the class comment. */
-  private static CpSatRun runCpSat(MoaProblem p, boolean[][] allowed, double[][] weighted, double[] costUpper,
-      int[] incumbent, double costScale, double timeLimit, Settings settings, double dualBound) {
+  /**
+   * Builds the CP-SAT model over the allowed (layer, rule) choices and solves it; see the class
+   * comment.
+   */
+  private static CpSatRun runCpSat(
+      MoaProblem p,
+      boolean[][] allowed,
+      double[][] weighted,
+      double[] costUpper,
+      int[] incumbent,
+      double costScale,
+      double timeLimit,
+      Settings settings,
+      double dualBound) {
     int units = p.numUnits();
     int rules = p.numRules();
     int lengths = p.numLengths();
@@ -202,7 +265,8 @@ public final class MoaSolver {
       }
     }
     for (int n = 0; n < lengths; n++) {
-      // every unit takes one rule, so the smallest rule's tokens are a constant: shifting them out keeps the
+      // every unit takes one rule, so the smallest rule's tokens are a constant: shifting them out
+      // keeps the
       // coefficients small
       long minKept = Long.MAX_VALUE;
       for (int r = 0; r < rules; r++) {
@@ -231,8 +295,10 @@ public final class MoaSolver {
       for (int i = 0; i < size; i++) {
         c[i] = Math.round(p.cost()[index.get(i)[0]][index.get(i)[1]][n] * scaleN);
       }
-      // half a unit of rounding per head, so an assignment that meets ε in real numbers stays feasible
-      model.addLessOrEqual(LinearExpr.weightedSum(flat, c), (long) Math.floor(costUpper[n] * scaleN + 0.5 * units));
+      // half a unit of rounding per head, so an assignment that meets ε in real numbers stays
+      // feasible
+      model.addLessOrEqual(
+          LinearExpr.weightedSum(flat, c), (long) Math.floor(costUpper[n] * scaleN + 0.5 * units));
     }
     long[] objective = new long[size];
     for (int i = 0; i < size; i++) {
@@ -258,7 +324,8 @@ public final class MoaSolver {
 
     double roundingSlack = 0.5 * units / costScale;
     CpSolver solver = new CpSolver();
-    solver.getParameters()
+    solver
+        .getParameters()
         .setMaxTimeInSeconds(timeLimit)
         .setRelativeGapLimit(settings.relativeGapLimit())
         .setNumWorkers(Math.max(1, settings.workers()))
@@ -266,16 +333,17 @@ public final class MoaSolver {
         .setPresolveInclusionWorkLimit(0)
         .setLogSearchProgress(Boolean.getBoolean("headwise.moa.log"));
     final double gapLimit = settings.relativeGapLimit();
-    CpSolverSolutionCallback stopAtGap = new CpSolverSolutionCallback() {
-      @Override
-      public void onSolutionCallback() {
-        double obj = objectiveValue() / costScale;
-        double lower = Math.max(dualBound, bestObjectiveBound() / costScale - roundingSlack);
-        if (relativeGap(obj, lower) <= gapLimit) {
-          stopSearch();
-        }
-      }
-    };
+    CpSolverSolutionCallback stopAtGap =
+        new CpSolverSolutionCallback() {
+          @Override
+          public void onSolutionCallback() {
+            double obj = objectiveValue() / costScale;
+            double lower = Math.max(dualBound, bestObjectiveBound() / costScale - roundingSlack);
+            if (relativeGap(obj, lower) <= gapLimit) {
+              stopSearch();
+            }
+          }
+        };
     CpSolverStatus status = solver.solve(model, stopAtGap);
     if (status != CpSolverStatus.OPTIMAL && status != CpSolverStatus.FEASIBLE) {
       return new CpSatRun(null, status.name(), Double.NEGATIVE_INFINITY);
@@ -286,7 +354,8 @@ public final class MoaSolver {
         assignment[ur[0]] = ur[1];
       }
     }
-    return new CpSatRun(assignment, status.name(), solver.bestObjectiveBound() / costScale - roundingSlack);
+    return new CpSatRun(
+        assignment, status.name(), solver.bestObjectiveBound() / costScale - roundingSlack);
   }
 
   private static boolean meetsCaps(MoaProblem p, int[] assignment, double[] costUpper) {

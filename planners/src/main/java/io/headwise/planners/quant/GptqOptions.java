@@ -10,7 +10,8 @@ package io.headwise.planners.quant;
  * @param actOrder quantize columns in order of decreasing Hessian diagonal; groups stay static
  *     (parameters from the original column order), so no {@code g_idx} is needed
  */
-public record GptqOptions(int blockSize, double percentDamp, int maxDampAttempts, boolean actOrder) {
+public record GptqOptions(
+    int blockSize, double percentDamp, int maxDampAttempts, boolean actOrder) {
 
   public GptqOptions {
     if (blockSize < 1) {
@@ -20,7 +21,8 @@ public record GptqOptions(int blockSize, double percentDamp, int maxDampAttempts
       throw new IllegalArgumentException("percentDamp must be positive, got " + percentDamp);
     }
     if (maxDampAttempts < 1) {
-      throw new IllegalArgumentException("maxDampAttempts must be at least 1, got " + maxDampAttempts);
+      throw new IllegalArgumentException(
+          "maxDampAttempts must be at least 1, got " + maxDampAttempts);
     }
   }
 

@@ -18,28 +18,33 @@ import pabeles.concurrency.GrowArray;
  * static groups, optional act-order, RSQ's retry-on-failure dampening and lazy batch updates.
  *
  * <p>Algorithm, for {@code W [N_out][K]} and a symmetric Hessian {@code H [K][K]}:
+ *
  * <ol>
  *   <li>dead inputs ({@code H_jj = 0}) get {@code H_jj = 1} and {@code W[:, j] = 0};
- *   <li>group scales/zero points are fitted on those (original-order) weights, per-channel grids included
- *       (RSQ fits per-channel grids before zeroing dead columns; the difference only shows on dead inputs).
- *       Groups are always static: GPTQ's "dynamic" groups, refitted on error-updated weights, are not offered;
- *   <li>{@code U = upperCholesky((H + m·λ·I)⁻¹)} with {@code λ = percentDamp · mean diag H}, {@code m = 1}
- *       and, while the factorisation fails, {@code m = 2, 3, …} up to {@code maxDampAttempts};
- *   <li>columns are quantized left to right (or by decreasing {@code H_jj} with act-order); each column's
- *       error {@code (w − q)/U_ii} is pushed onto the rest of its 128-column block at once and onto later
- *       blocks with one GEMM per block (EJML, multi-threaded). Weights are held as column blocks
- *       {@code [N][128]}, so both the per-row in-block work and the GEMM stay in cache.
+ *   <li>group scales/zero points are fitted on those (original-order) weights, per-channel grids
+ *       included (RSQ fits per-channel grids before zeroing dead columns; the difference only shows
+ *       on dead inputs). Groups are always static: GPTQ's "dynamic" groups, refitted on
+ *       error-updated weights, are not offered;
+ *   <li>{@code U = upperCholesky((H + m·λ·I)⁻¹)} with {@code λ = percentDamp · mean diag H}, {@code
+ *       m = 1} and, while the factorisation fails, {@code m = 2, 3, …} up to {@code
+ *       maxDampAttempts};
+ *   <li>columns are quantized left to right (or by decreasing {@code H_jj} with act-order); each
+ *       column's error {@code (w − q)/U_ii} is pushed onto the rest of its 128-column block at once
+ *       and onto later blocks with one GEMM per block (EJML, multi-threaded). Weights are held as
+ *       column blocks {@code [N][128]}, so both the per-row in-block work and the GEMM stay in
+ *       cache.
  * </ol>
  *
  * <p>{@code U} is computed without forming {@code H⁻¹}: with {@code J} the reversal permutation, if
- * {@code J·H·J = L·Lᵀ} (lower Cholesky) then {@code H = V·Vᵀ} with {@code V = J·L·J} upper triangular, so
- * {@code H⁻¹ = V⁻ᵀ·V⁻¹} and, by uniqueness of the Cholesky factor, {@code U = V⁻¹ = J·L⁻¹·J}. That is one
- * Cholesky and one triangular inverse (EJML's blocked, multi-threaded {@code CholeskyOuterForm_MT_DDRB}
- * and {@code TriangularSolver_MT_DDRB}) instead of Cholesky, inverse and a second Cholesky.
+ * {@code J·H·J = L·Lᵀ} (lower Cholesky) then {@code H = V·Vᵀ} with {@code V = J·L·J} upper
+ * triangular, so {@code H⁻¹ = V⁻ᵀ·V⁻¹} and, by uniqueness of the Cholesky factor, {@code U = V⁻¹ =
+ * J·L⁻¹·J}. That is one Cholesky and one triangular inverse (EJML's blocked, multi-threaded {@code
+ * CholeskyOuterForm_MT_DDRB} and {@code TriangularSolver_MT_DDRB}) instead of Cholesky, inverse and
+ * a second Cholesky.
  *
- * <p>Memory: about {@code 2·K²} doubles for the factors plus {@code N·K} doubles of working weights and
- * {@code N·K} bytes of codes. Inputs are never modified. Row chunks run in parallel with a fixed chunk
- * size, so results do not depend on the number of cores.
+ * <p>Memory: about {@code 2·K²} doubles for the factors plus {@code N·K} doubles of working weights
+ * and {@code N·K} bytes of codes. Inputs are never modified. Row chunks run in parallel with a
+ * fixed chunk size, so results do not depend on the number of cores.
  */
 public final class GptqQuantizer {
 
@@ -48,7 +53,8 @@ public final class GptqQuantizer {
   private GptqQuantizer() {}
 
   /** GPTQ with {@link GptqOptions#defaults()}. */
-  public static GptqResult quantize(String layerName, double[][] weightOutIn, double[][] hessian, QuantConfig config) {
+  public static GptqResult quantize(
+      String layerName, double[][] weightOutIn, double[][] hessian, QuantConfig config) {
     return quantize(layerName, weightOutIn, hessian, config, GptqOptions.defaults());
   }
 
@@ -56,15 +62,19 @@ public final class GptqQuantizer {
    * Quantizes one layer.
    *
    * @param layerName used in error messages only
-   * @param weightOutIn {@code [N_out][K]}, row = output channel (an ONNX MatMul initializer {@code [K, N]}
-   *     must be transposed first)
-   * @param hessian {@code [K][K]}, symmetric ({@code Σ w_t x_t x_tᵀ} up to a constant factor); read as
-   *     {@code (H + Hᵀ)/2}
-   * @throws HeadwiseException if the damped Hessian is still not positive definite after
-   *     {@code maxDampAttempts} attempts, or an input is not finite
+   * @param weightOutIn {@code [N_out][K]}, row = output channel (an ONNX MatMul initializer {@code
+   *     [K, N]} must be transposed first)
+   * @param hessian {@code [K][K]}, symmetric ({@code Σ w_t x_t x_tᵀ} up to a constant factor); read
+   *     as {@code (H + Hᵀ)/2}
+   * @throws HeadwiseException if the damped Hessian is still not positive definite after {@code
+   *     maxDampAttempts} attempts, or an input is not finite
    */
   public static GptqResult quantize(
-      String layerName, double[][] weightOutIn, double[][] hessian, QuantConfig config, GptqOptions options) {
+      String layerName,
+      double[][] weightOutIn,
+      double[][] hessian,
+      QuantConfig config,
+      GptqOptions options) {
     long start = System.nanoTime();
     int rows = weightOutIn.length;
     if (rows == 0) {
@@ -74,17 +84,33 @@ public final class GptqQuantizer {
     Math.multiplyExact(rows, k);
     for (int r = 0; r < rows; r++) {
       if (weightOutIn[r].length != k) {
-        throw new IllegalArgumentException("layer " + layerName + ": weight row " + r + " has "
-            + weightOutIn[r].length + " columns, expected " + k);
+        throw new IllegalArgumentException(
+            "layer "
+                + layerName
+                + ": weight row "
+                + r
+                + " has "
+                + weightOutIn[r].length
+                + " columns, expected "
+                + k);
       }
     }
     if (hessian.length != k) {
-      throw new IllegalArgumentException("layer " + layerName + ": Hessian is " + hessian.length
-          + "x?, expected " + k + "x" + k + " (K = weight columns)");
+      throw new IllegalArgumentException(
+          "layer "
+              + layerName
+              + ": Hessian is "
+              + hessian.length
+              + "x?, expected "
+              + k
+              + "x"
+              + k
+              + " (K = weight columns)");
     }
     for (double[] hRow : hessian) {
       if (hRow.length != k) {
-        throw new IllegalArgumentException("layer " + layerName + ": Hessian is not " + k + "x" + k);
+        throw new IllegalArgumentException(
+            "layer " + layerName + ": Hessian is not " + k + "x" + k);
       }
     }
 
@@ -94,7 +120,8 @@ public final class GptqQuantizer {
     for (int j = 0; j < k; j++) {
       diag[j] = hessian[j][j];
       if (!Double.isFinite(diag[j])) {
-        throw new HeadwiseException("layer " + layerName + ": Hessian diagonal entry " + j + " is " + diag[j]);
+        throw new HeadwiseException(
+            "layer " + layerName + ": Hessian diagonal entry " + j + " is " + diag[j]);
       }
       if (diag[j] == 0) {
         dead[j] = true;
@@ -107,22 +134,26 @@ public final class GptqQuantizer {
     int groupWidth = config.groupWidth(k);
     double[] scales = new double[rows * groups];
     int[] zeros = new int[rows * groups];
-    IntStream.range(0, rows).parallel().forEach(r -> {
-      double[] row = weightOutIn[r].clone();
-      for (int j = 0; j < k; j++) {
-        if (dead[j]) {
-          row[j] = 0;
-        } else if (!Double.isFinite(row[j])) {
-          throw new HeadwiseException("layer " + layerName + ": weight (" + r + ", " + j + ") is " + row[j]);
-        }
-      }
-      for (int g = 0; g < groups; g++) {
-        int from = g * groupWidth;
-        GridParams p = QuantGrid.fit(row, from, Math.min(k, from + groupWidth), config);
-        scales[r * groups + g] = p.scale();
-        zeros[r * groups + g] = p.zero();
-      }
-    });
+    IntStream.range(0, rows)
+        .parallel()
+        .forEach(
+            r -> {
+              double[] row = weightOutIn[r].clone();
+              for (int j = 0; j < k; j++) {
+                if (dead[j]) {
+                  row[j] = 0;
+                } else if (!Double.isFinite(row[j])) {
+                  throw new HeadwiseException(
+                      "layer " + layerName + ": weight (" + r + ", " + j + ") is " + row[j]);
+                }
+              }
+              for (int g = 0; g < groups; g++) {
+                int from = g * groupWidth;
+                GridParams p = QuantGrid.fit(row, from, Math.min(k, from + groupWidth), config);
+                scales[r * groups + g] = p.scale();
+                zeros[r * groups + g] = p.zero();
+              }
+            });
 
     int[] perm = options.actOrder() ? orderByDecreasing(diag) : identity(k);
     InverseFactor factor = InverseFactor.compute(layerName, hessian, diag, perm, options);
@@ -130,19 +161,22 @@ public final class GptqQuantizer {
     int blockSize = options.blockSize();
     int blocks = (k + blockSize - 1) / blockSize;
     double[][] columnBlocks = new double[blocks][];
-    IntStream.range(0, blocks).parallel().forEach(b -> {
-      int i1 = b * blockSize;
-      int count = Math.min(k, i1 + blockSize) - i1;
-      double[] data = new double[rows * count];
-      for (int n = 0; n < rows; n++) {
-        double[] src = weightOutIn[n];
-        for (int r = 0; r < count; r++) {
-          int col = perm[i1 + r];
-          data[n * count + r] = dead[col] ? 0 : src[col];
-        }
-      }
-      columnBlocks[b] = data;
-    });
+    IntStream.range(0, blocks)
+        .parallel()
+        .forEach(
+            b -> {
+              int i1 = b * blockSize;
+              int count = Math.min(k, i1 + blockSize) - i1;
+              double[] data = new double[rows * count];
+              for (int n = 0; n < rows; n++) {
+                double[] src = weightOutIn[n];
+                for (int r = 0; r < count; r++) {
+                  int col = perm[i1 + r];
+                  data[n * count + r] = dead[col] ? 0 : src[col];
+                }
+              }
+              columnBlocks[b] = data;
+            });
 
     int maxCode = config.maxCode();
     byte[] codes = new byte[rows * k];
@@ -165,32 +199,35 @@ public final class GptqQuantizer {
         diagOf[r] = u[r * width + r];
       }
       double[] chunkLoss = new double[chunks];
-      IntStream.range(0, chunks).parallel().forEach(ch -> {
-        int lo = ch * ROW_CHUNK;
-        int hi = Math.min(rows, lo + ROW_CHUNK);
-        double sum = 0;
-        for (int n = lo; n < hi; n++) {
-          int off = n * count;
-          int codeOff = n * k;
-          int groupOff = n * groups;
-          for (int r = 0; r < count; r++) {
-            double wv = w[off + r];
-            int gi = groupOff + groupOf[r];
-            double s = scales[gi];
-            int z = zeros[gi];
-            int c = QuantGrid.code(wv, s, z, maxCode);
-            codes[codeOff + origOf[r]] = (byte) c;
-            double e = (wv - QuantGrid.dequantize(c, s, z)) / diagOf[r];
-            sum += e * e;
-            err[off + r] = e;
-            int uOff = r * width;
-            for (int j = r + 1; j < count; j++) {
-              w[off + j] -= e * u[uOff + j];
-            }
-          }
-        }
-        chunkLoss[ch] = sum / 2;
-      });
+      IntStream.range(0, chunks)
+          .parallel()
+          .forEach(
+              ch -> {
+                int lo = ch * ROW_CHUNK;
+                int hi = Math.min(rows, lo + ROW_CHUNK);
+                double sum = 0;
+                for (int n = lo; n < hi; n++) {
+                  int off = n * count;
+                  int codeOff = n * k;
+                  int groupOff = n * groups;
+                  for (int r = 0; r < count; r++) {
+                    double wv = w[off + r];
+                    int gi = groupOff + groupOf[r];
+                    double s = scales[gi];
+                    int z = zeros[gi];
+                    int c = QuantGrid.code(wv, s, z, maxCode);
+                    codes[codeOff + origOf[r]] = (byte) c;
+                    double e = (wv - QuantGrid.dequantize(c, s, z)) / diagOf[r];
+                    sum += e * e;
+                    err[off + r] = e;
+                    int uOff = r * width;
+                    for (int j = r + 1; j < count; j++) {
+                      w[off + j] -= e * u[uOff + j];
+                    }
+                  }
+                }
+                chunkLoss[ch] = sum / 2;
+              });
       for (double l : chunkLoss) {
         loss += l;
       }
@@ -204,7 +241,8 @@ public final class GptqQuantizer {
         for (int r = 0; r < count; r++) {
           System.arraycopy(u, r * width + (j1 - i1), coupling.data, r * cb, cb);
         }
-        CommonOps_MT_DDRM.multAdd(-1, errors, coupling, DMatrixRMaj.wrap(rows, cb, columnBlocks[c]));
+        CommonOps_MT_DDRM.multAdd(
+            -1, errors, coupling, DMatrixRMaj.wrap(rows, cb, columnBlocks[c]));
       }
     }
 
@@ -214,10 +252,11 @@ public final class GptqQuantizer {
   }
 
   /**
-   * {@code upperCholesky((H' + m·λ·I)⁻¹)} as a dense matrix, for tests: {@code H'} is {@code H} with zero
-   * diagonal entries set to 1, in the original column order.
+   * {@code upperCholesky((H' + m·λ·I)⁻¹)} as a dense matrix, for tests: {@code H'} is {@code H}
+   * with zero diagonal entries set to 1, in the original column order.
    */
-  static double[][] upperCholeskyOfDampedInverse(String layerName, double[][] hessian, GptqOptions options) {
+  static double[][] upperCholeskyOfDampedInverse(
+      String layerName, double[][] hessian, GptqOptions options) {
     int k = hessian.length;
     double[] diag = new double[k];
     for (int j = 0; j < k; j++) {
@@ -254,7 +293,10 @@ public final class GptqQuantizer {
     return out;
   }
 
-  /** The factor {@code U} of the damped inverse Hessian in permuted order, held as {@code L⁻¹} of the reversed matrix. */
+  /**
+   * The factor {@code U} of the damped inverse Hessian in permuted order, held as {@code L⁻¹} of
+   * the reversed matrix.
+   */
   private static final class InverseFactor {
     final int k;
     final DMatrixRBlock lowerInverse;
@@ -292,7 +334,8 @@ public final class GptqQuantizer {
             int rc = reversed[c];
             double v = a == c ? diag[ra] + damping : 0.5 * (rowA[rc] + hessian[rc][ra]);
             if (!Double.isFinite(v)) {
-              throw new HeadwiseException("layer " + layerName + ": Hessian entry (" + ra + ", " + rc + ") is " + v);
+              throw new HeadwiseException(
+                  "layer " + layerName + ": Hessian entry (" + ra + ", " + rc + ") is " + v);
             }
             h.set(a, c, v);
             h.set(c, a, v);
@@ -307,17 +350,28 @@ public final class GptqQuantizer {
           continue;
         }
         DMatrixRBlock inverse = new DMatrixRBlock(k, k, blockLength);
-        TriangularSolver_MT_DDRB.invert(blockLength, false, new DSubmatrixD1(lower), new DSubmatrixD1(inverse),
+        TriangularSolver_MT_DDRB.invert(
+            blockLength,
+            false,
+            new DSubmatrixD1(lower),
+            new DSubmatrixD1(inverse),
             new GrowArray<>(DGrowArray::new));
         if (!positiveFiniteDiagonal(inverse)) {
           continue;
         }
         return new InverseFactor(k, inverse, damping, attempt);
       }
-      throw new HeadwiseException("layer " + layerName + ": the Hessian is not positive definite even after adding "
-          + options.maxDampAttempts() + " x " + options.percentDamp() + " x mean(diag) = "
-          + options.maxDampAttempts() * lambda + " to its diagonal; use more (or more varied) calibration "
-          + "samples or a larger percentDamp");
+      throw new HeadwiseException(
+          "layer "
+              + layerName
+              + ": the Hessian is not positive definite even after adding "
+              + options.maxDampAttempts()
+              + " x "
+              + options.percentDamp()
+              + " x mean(diag) = "
+              + options.maxDampAttempts() * lambda
+              + " to its diagonal; use more (or more varied) calibration "
+              + "samples or a larger percentDamp");
     }
 
     private static boolean positiveFiniteDiagonal(DMatrixRBlock m) {

@@ -7,12 +7,12 @@ import java.util.Optional;
  * Sylvester for powers of two, Paley I and Paley II for the non-power-of-two factor {@code K}, and
  * {@code H_K ⊗ H_{2^m}} for {@code n = K·2^m}.
  *
- * <p>Paley constructions are implemented for prime {@code q} only (prime powers would need finite-field
- * arithmetic): Paley I gives order {@code q + 1} for {@code q ≡ 3 (mod 4)}, Paley II order
- * {@code 2(q + 1)} for {@code q ≡ 1 (mod 4)}. This covers QuaRot's hard-coded orders 12, 20, 28, 36, 40,
- * 48, 60, 108, 140, 148 (and so LLaMA-3's 14336 = 28·512, Qwen2.5's 3584 = 28·128 and 18944 = 148·128),
- * but not 52, 156 or 172, which QuaRot takes from tables; for those {@link #factor} finds a larger
- * base order if one exists.
+ * <p>Paley constructions are implemented for prime {@code q} only (prime powers would need
+ * finite-field arithmetic): Paley I gives order {@code q + 1} for {@code q ≡ 3 (mod 4)}, Paley II
+ * order {@code 2(q + 1)} for {@code q ≡ 1 (mod 4)}. This covers QuaRot's hard-coded orders 12, 20,
+ * 28, 36, 40, 48, 60, 108, 140, 148 (and so LLaMA-3's 14336 = 28·512, Qwen2.5's 3584 = 28·128 and
+ * 18944 = 148·128), but not 52, 156 or 172, which QuaRot takes from tables; for those {@link
+ * #factor} finds a larger base order if one exists.
  */
 public final class Hadamard {
 
@@ -28,8 +28,9 @@ public final class Hadamard {
 
   /**
    * A way to build a Hadamard matrix of order {@code order = baseOrder · 2^log2PowerOfTwo} as
-   * {@code H_baseOrder ⊗ H_{2^m}} (Sylvester for the power-of-two factor). Online Hadamards in a graph
-   * apply the power-of-two part with a fast transform (or a MatMul) and the base part as a dense MatMul.
+   * {@code H_baseOrder ⊗ H_{2^m}} (Sylvester for the power-of-two factor). Online Hadamards in a
+   * graph apply the power-of-two part with a fast transform (or a MatMul) and the base part as a
+   * dense MatMul.
    */
   public record Factorization(int order, int baseOrder, int log2PowerOfTwo, Base base) {
 
@@ -119,7 +120,8 @@ public final class Hadamard {
   }
 
   /**
-   * The factorization {@code n = K · 2^m} with the smallest constructible base order {@code K}, if any.
+   * The factorization {@code n = K · 2^m} with the smallest constructible base order {@code K}, if
+   * any.
    */
   public static Optional<Factorization> factor(int n) {
     if (n < 1) {
@@ -173,11 +175,17 @@ public final class Hadamard {
    * @throws IllegalArgumentException if no factorization is constructible
    */
   public static double[][] matrix(int n) {
-    return matrix(factor(n).orElseThrow(
-        () -> new IllegalArgumentException("no Sylvester/Paley Hadamard construction for order " + n)));
+    return matrix(
+        factor(n)
+            .orElseThrow(
+                () ->
+                    new IllegalArgumentException(
+                        "no Sylvester/Paley Hadamard construction for order " + n)));
   }
 
-  /** {@code matrix(n) / √n}: the orthogonal (deterministic) Hadamard transform of order {@code n}. */
+  /**
+   * {@code matrix(n) / √n}: the orthogonal (deterministic) Hadamard transform of order {@code n}.
+   */
   public static double[][] normalized(int n) {
     double[][] h = matrix(n);
     double s = 1 / Math.sqrt(n);

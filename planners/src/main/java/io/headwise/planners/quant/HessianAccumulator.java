@@ -5,13 +5,14 @@ import org.ejml.dense.row.CommonOps_DDRM;
 import org.ejml.dense.row.CommonOps_MT_DDRM;
 
 /**
- * Accumulates one linear layer's GPTQ Hessian {@code H = (2 / sequences) · Σ_seq Σ_t w_t x_t x_tᵀ} in
- * double, as RSQ's {@code GPTQ.add_batch} does (token weights {@code w_t} from {@link TokenImportance},
- * or 1). Accumulators over disjoint sequences can be merged, so partial sums can come from Spark tasks.
+ * Accumulates one linear layer's GPTQ Hessian {@code H = (2 / sequences) · Σ_seq Σ_t w_t x_t x_tᵀ}
+ * in double, as RSQ's {@code GPTQ.add_batch} does (token weights {@code w_t} from {@link
+ * TokenImportance}, or 1). Accumulators over disjoint sequences can be merged, so partial sums can
+ * come from Spark tasks.
  *
- * <p>Cost: {@code T·K²} multiply-adds per sequence in the JVM (EJML, multi-threaded), fine for small
- * models; for 4096-wide layers and thousands of tokens compute {@code Xᵀ·diag(w)·X} inside ONNX Runtime
- * and pass it to {@link #addWeightedGram}.
+ * <p>Cost: {@code T·K²} multiply-adds per sequence in the JVM (EJML, multi-threaded), fine for
+ * small models; for 4096-wide layers and thousands of tokens compute {@code Xᵀ·diag(w)·X} inside
+ * ONNX Runtime and pass it to {@link #addWeightedGram}.
  */
 public final class HessianAccumulator {
 
@@ -41,16 +42,18 @@ public final class HessianAccumulator {
   /**
    * Adds one sequence.
    *
-   * @param activations the layer's input rows {@code [tokens][K]}, row-major (ONNX Runtime's {@code float[]})
+   * @param activations the layer's input rows {@code [tokens][K]}, row-major (ONNX Runtime's {@code
+   *     float[]})
    * @param tokenWeights per-token weights (mean 1 by convention), or {@code null} for all 1
    */
   public void addSequence(float[] activations, int tokens, double[] tokenWeights) {
     if (activations.length != (long) tokens * k) {
-      throw new IllegalArgumentException("activations have " + activations.length + " values, expected "
-          + tokens + " x " + k);
+      throw new IllegalArgumentException(
+          "activations have " + activations.length + " values, expected " + tokens + " x " + k);
     }
     if (tokenWeights != null && tokenWeights.length != tokens) {
-      throw new IllegalArgumentException("token weights have " + tokenWeights.length + " entries, expected " + tokens);
+      throw new IllegalArgumentException(
+          "token weights have " + tokenWeights.length + " entries, expected " + tokens);
     }
     DMatrixRMaj x = new DMatrixRMaj(tokens, k);
     for (int t = 0; t < tokens; t++) {
@@ -65,8 +68,8 @@ public final class HessianAccumulator {
   }
 
   /**
-   * Adds a precomputed {@code Σ_t w_t x_t x_tᵀ} over {@code sequenceCount} sequences (e.g. computed by
-   * a MatMul appended to the graph).
+   * Adds a precomputed {@code Σ_t w_t x_t x_tᵀ} over {@code sequenceCount} sequences (e.g. computed
+   * by a MatMul appended to the graph).
    */
   public void addWeightedGram(double[][] gram, long sequenceCount) {
     if (gram.length != k) {

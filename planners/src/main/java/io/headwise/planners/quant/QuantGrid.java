@@ -6,13 +6,21 @@ package io.headwise.planners.quant;
  */
 public final class QuantGrid {
 
-  /** Lower bound on the range (asymmetric) or absolute maximum (symmetric) before dividing, as in RSQ/QuaRot. */
+  /**
+   * Lower bound on the range (asymmetric) or absolute maximum (symmetric) before dividing, as in
+   * RSQ/QuaRot.
+   */
   public static final double MIN_RANGE = 1e-5;
+
   /** Exponent of the clip-search error {@code Σ|q − w|^p}. */
   public static final double CLIP_NORM = 2.4;
+
   /** Grid resolution of the clip search: shrink factors {@code 1 − i/CLIP_GRID}. */
   public static final int CLIP_GRID = 100;
-  /** Largest shrink tried is {@code CLIP_MAX_SHRINK}, i.e. {@code i < CLIP_MAX_SHRINK · CLIP_GRID}. */
+
+  /**
+   * Largest shrink tried is {@code CLIP_MAX_SHRINK}, i.e. {@code i < CLIP_MAX_SHRINK · CLIP_GRID}.
+   */
   public static final double CLIP_MAX_SHRINK = 0.8;
 
   private QuantGrid() {}
@@ -75,7 +83,9 @@ public final class QuantGrid {
       double error = 0;
       for (int j = from; j < to && error < bestError; j++) {
         double w = values[j];
-        double q = dequantize(code(w, candidateScale, candidateZero, maxCode), candidateScale, candidateZero);
+        double q =
+            dequantize(
+                code(w, candidateScale, candidateZero, maxCode), candidateScale, candidateZero);
         double diff = Math.abs(q - w);
         if (diff != 0) {
           error += Math.pow(diff, CLIP_NORM);

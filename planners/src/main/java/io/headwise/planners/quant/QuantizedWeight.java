@@ -6,8 +6,9 @@ import java.util.Objects;
  * A quantized weight matrix in PyTorch orientation ({@code [N_out][K]}, row = output channel):
  * unsigned codes, and one scale and zero point per (output row, static group along K).
  *
- * <p>Element {@code (n, k)} stands for {@code (code(n,k) − zero(n, k / groupWidth)) · scale(n, k / groupWidth)}.
- * Instances are immutable; accessors copy nothing, so they are cheap to call in loops.
+ * <p>Element {@code (n, k)} stands for {@code (code(n,k) − zero(n, k / groupWidth)) · scale(n, k /
+ * groupWidth)}. Instances are immutable; accessors copy nothing, so they are cheap to call in
+ * loops.
  */
 public final class QuantizedWeight {
 
@@ -20,7 +21,8 @@ public final class QuantizedWeight {
   private final double[] scales;
   private final int[] zeros;
 
-  private QuantizedWeight(int rows, int cols, QuantConfig config, byte[] codes, double[] scales, int[] zeros) {
+  private QuantizedWeight(
+      int rows, int cols, QuantConfig config, byte[] codes, double[] scales, int[] zeros) {
     this.rows = rows;
     this.cols = cols;
     this.config = config;
@@ -32,24 +34,27 @@ public final class QuantizedWeight {
   }
 
   /**
-   * Wraps codes and grid parameters produced elsewhere, after checking shapes and ranges. The arrays
-   * are copied.
+   * Wraps codes and grid parameters produced elsewhere, after checking shapes and ranges. The
+   * arrays are copied.
    *
    * @param codes row-major {@code [rows][cols]}, each in {@code [0, 2^bits − 1]} (read unsigned)
    * @param scales row-major {@code [rows][groupCount]}, positive and finite
    * @param zeros row-major {@code [rows][groupCount]}, each in {@code [0, 2^bits − 1]}
    */
-  public static QuantizedWeight of(int rows, int cols, QuantConfig config, byte[] codes, double[] scales, int[] zeros) {
+  public static QuantizedWeight of(
+      int rows, int cols, QuantConfig config, byte[] codes, double[] scales, int[] zeros) {
     Objects.requireNonNull(config, "config");
     if (rows < 1 || cols < 1) {
       throw new IllegalArgumentException("shape must be positive, got " + rows + "x" + cols);
     }
     int groups = config.groupCount(cols);
     if (codes.length != (long) rows * cols) {
-      throw new IllegalArgumentException("codes has " + codes.length + " entries, expected " + (long) rows * cols);
+      throw new IllegalArgumentException(
+          "codes has " + codes.length + " entries, expected " + (long) rows * cols);
     }
     if (scales.length != rows * groups || zeros.length != rows * groups) {
-      throw new IllegalArgumentException("scales/zeros must have rows*groups = " + rows * groups + " entries");
+      throw new IllegalArgumentException(
+          "scales/zeros must have rows*groups = " + rows * groups + " entries");
     }
     int maxCode = config.maxCode();
     for (byte c : codes) {
@@ -59,17 +64,20 @@ public final class QuantizedWeight {
     }
     for (int i = 0; i < scales.length; i++) {
       if (!(scales[i] > 0) || Double.isInfinite(scales[i])) {
-        throw new IllegalArgumentException("scale " + scales[i] + " at " + i + " is not positive and finite");
+        throw new IllegalArgumentException(
+            "scale " + scales[i] + " at " + i + " is not positive and finite");
       }
       if (zeros[i] < 0 || zeros[i] > maxCode) {
-        throw new IllegalArgumentException("zero point " + zeros[i] + " at " + i + " outside [0, " + maxCode + "]");
+        throw new IllegalArgumentException(
+            "zero point " + zeros[i] + " at " + i + " outside [0, " + maxCode + "]");
       }
     }
     return new QuantizedWeight(rows, cols, config, codes.clone(), scales.clone(), zeros.clone());
   }
 
   /** Takes ownership of already-validated arrays (package internal, used by the quantizers). */
-  static QuantizedWeight wrap(int rows, int cols, QuantConfig config, byte[] codes, double[] scales, int[] zeros) {
+  static QuantizedWeight wrap(
+      int rows, int cols, QuantConfig config, byte[] codes, double[] scales, int[] zeros) {
     return new QuantizedWeight(rows, cols, config, codes, scales, zeros);
   }
 
@@ -135,7 +143,9 @@ public final class QuantizedWeight {
     return QuantGrid.dequantize(code(row, col), scale(row, g), zero(row, g));
   }
 
-  /** The dequantized matrix {@code [rows][cols]} in double (what GPTQ's loss was measured against). */
+  /**
+   * The dequantized matrix {@code [rows][cols]} in double (what GPTQ's loss was measured against).
+   */
   public double[][] dequantize() {
     double[][] out = new double[rows][cols];
     for (int n = 0; n < rows; n++) {

@@ -12,20 +12,23 @@ import org.ejml.interfaces.decomposition.QRDecomposition;
  * Rotations for RSQ's "rotate" step (QuaRot-style) and the helpers that fuse them into weights.
  *
  * <p>Orientation matters and is in every helper's name:
+ *
  * <ul>
- *   <li><b>Torch</b> orientation: {@code W [N_out][K]}, {@code y = x·Wᵀ} (a PyTorch {@code Linear}, and the
- *       orientation {@link GptqQuantizer} takes);
+ *   <li><b>Torch</b> orientation: {@code W [N_out][K]}, {@code y = x·Wᵀ} (a PyTorch {@code Linear},
+ *       and the orientation {@link GptqQuantizer} takes);
  *   <li><b>ONNX</b> orientation: a MatMul initializer {@code B [K][N]}, {@code y = x·B}.
  * </ul>
- * For a residual stream rotated as {@code x' = x·Q}: a layer reading it needs {@code W·Q} (Torch) =
- * {@code Qᵀ·B} (ONNX); a layer writing to it needs {@code Qᵀ·W} (Torch) = {@code B·Q} (ONNX) and its bias
- * {@code Qᵀ·b}; an embedding table {@code [vocab][hidden]} becomes {@code E·Q}
- * ({@link #multiply}).
  *
- * <p>Every helper exists for a dense {@code double[][] q} (EJML GEMM, O(n³)) and for a {@link Rotation};
- * with a Hadamard rotation the latter applies {@code diag(±1)·(H_K ⊗ H_{2^m})/√n} as a fast Walsh–Hadamard
- * transform plus a dense {@code K × K} step, {@code O(n·(log n + K))} per vector, which is what makes
- * rotating 4096- or 14336-wide layers practical. All arithmetic is in double; inputs are not modified.
+ * For a residual stream rotated as {@code x' = x·Q}: a layer reading it needs {@code W·Q} (Torch) =
+ * {@code Qᵀ·B} (ONNX); a layer writing to it needs {@code Qᵀ·W} (Torch) = {@code B·Q} (ONNX) and
+ * its bias {@code Qᵀ·b}; an embedding table {@code [vocab][hidden]} becomes {@code E·Q} ({@link
+ * #multiply}).
+ *
+ * <p>Every helper exists for a dense {@code double[][] q} (EJML GEMM, O(n³)) and for a {@link
+ * Rotation}; with a Hadamard rotation the latter applies {@code diag(±1)·(H_K ⊗ H_{2^m})/√n} as a
+ * fast Walsh–Hadamard transform plus a dense {@code K × K} step, {@code O(n·(log n + K))} per
+ * vector, which is what makes rotating 4096- or 14336-wide layers practical. All arithmetic is in
+ * double; inputs are not modified.
  */
 public final class Rotations {
 
@@ -35,15 +38,16 @@ public final class Rotations {
    * A seeded orthogonal matrix of order {@code n}: a random Hadamard {@code diag(±1)·H/√n} when a
    * Sylvester/Paley construction of order {@code n} exists ({@link Hadamard#factor}), otherwise a
    * Haar-random orthogonal matrix from the QR decomposition of a Gaussian matrix (EJML). The random
-   * streams are Java's {@link SplittableRandom}, so the matrix differs from QuaRot's torch-seeded one
-   * for the same seed (any such matrix is equally valid).
+   * streams are Java's {@link SplittableRandom}, so the matrix differs from QuaRot's torch-seeded
+   * one for the same seed (any such matrix is equally valid).
    */
   public static Rotation orthogonal(int n, long seed) {
     Optional<Hadamard.Factorization> f = Hadamard.factor(n);
     if (f.isPresent()) {
       return new Rotation(randomHadamard(f.get(), seed), constructionOf(f.get()), f, seed);
     }
-    return new Rotation(randomOrthogonal(n, seed), Rotation.Construction.RANDOM_ORTHOGONAL, Optional.empty(), seed);
+    return new Rotation(
+        randomOrthogonal(n, seed), Rotation.Construction.RANDOM_ORTHOGONAL, Optional.empty(), seed);
   }
 
   /** {@code diag(s)·H/√n} with random signs {@code s} drawn from {@code seed}. */
@@ -87,42 +91,66 @@ public final class Rotations {
     return out;
   }
 
-  /** Torch orientation, layer reading the rotated stream: {@code W·Q} for {@code W [N_out][K]}, {@code Q [K][K]}. */
+  /**
+   * Torch orientation, layer reading the rotated stream: {@code W·Q} for {@code W [N_out][K]},
+   * {@code Q [K][K]}.
+   */
   public static double[][] fuseInputRotationTorch(double[][] weightOutIn, double[][] q) {
     return multiply(weightOutIn, q);
   }
 
-  /** Torch orientation, layer writing the rotated stream: {@code Qᵀ·W} for {@code W [N_out][K]}, {@code Q [N_out][N_out]}. */
+  /**
+   * Torch orientation, layer writing the rotated stream: {@code Qᵀ·W} for {@code W [N_out][K]},
+   * {@code Q [N_out][N_out]}.
+   */
   public static double[][] fuseOutputRotationTorch(double[][] weightOutIn, double[][] q) {
     return multiplyTransposedLeft(q, weightOutIn);
   }
 
-  /** ONNX orientation, layer reading the rotated stream: {@code Qᵀ·B} for {@code B [K][N]}, {@code Q [K][K]}. */
+  /**
+   * ONNX orientation, layer reading the rotated stream: {@code Qᵀ·B} for {@code B [K][N]}, {@code Q
+   * [K][K]}.
+   */
   public static double[][] fuseInputRotationOnnx(double[][] initializerInOut, double[][] q) {
     return multiplyTransposedLeft(q, initializerInOut);
   }
 
-  /** ONNX orientation, layer writing the rotated stream: {@code B·Q} for {@code B [K][N]}, {@code Q [N][N]}. */
+  /**
+   * ONNX orientation, layer writing the rotated stream: {@code B·Q} for {@code B [K][N]}, {@code Q
+   * [N][N]}.
+   */
   public static double[][] fuseOutputRotationOnnx(double[][] initializerInOut, double[][] q) {
     return multiply(initializerInOut, q);
   }
 
-  /** {@link #fuseInputRotationTorch(double[][], double[][])} with the fast path for Hadamard rotations. */
+  /**
+   * {@link #fuseInputRotationTorch(double[][], double[][])} with the fast path for Hadamard
+   * rotations.
+   */
   public static double[][] fuseInputRotationTorch(double[][] weightOutIn, Rotation q) {
     return multiplyRows(weightOutIn, q);
   }
 
-  /** {@link #fuseOutputRotationTorch(double[][], double[][])} with the fast path for Hadamard rotations. */
+  /**
+   * {@link #fuseOutputRotationTorch(double[][], double[][])} with the fast path for Hadamard
+   * rotations.
+   */
   public static double[][] fuseOutputRotationTorch(double[][] weightOutIn, Rotation q) {
     return multiplyTransposedLeft(q, weightOutIn);
   }
 
-  /** {@link #fuseInputRotationOnnx(double[][], double[][])} with the fast path for Hadamard rotations. */
+  /**
+   * {@link #fuseInputRotationOnnx(double[][], double[][])} with the fast path for Hadamard
+   * rotations.
+   */
   public static double[][] fuseInputRotationOnnx(double[][] initializerInOut, Rotation q) {
     return multiplyTransposedLeft(q, initializerInOut);
   }
 
-  /** {@link #fuseOutputRotationOnnx(double[][], double[][])} with the fast path for Hadamard rotations. */
+  /**
+   * {@link #fuseOutputRotationOnnx(double[][], double[][])} with the fast path for Hadamard
+   * rotations.
+   */
   public static double[][] fuseOutputRotationOnnx(double[][] initializerInOut, Rotation q) {
     return multiplyRows(initializerInOut, q);
   }
@@ -133,8 +161,8 @@ public final class Rotations {
   }
 
   /**
-   * {@code a·Q}: every row {@code x} (length n) becomes {@code x·Q}. Also the embedding-table rotation
-   * ({@code [vocab][hidden]·Q}).
+   * {@code a·Q}: every row {@code x} (length n) becomes {@code x·Q}. Also the embedding-table
+   * rotation ({@code [vocab][hidden]·Q}).
    */
   public static double[][] multiplyRows(double[][] a, Rotation q) {
     if (!q.isHadamard()) {
@@ -143,11 +171,14 @@ public final class Rotations {
     checkInner(a[0].length, q.size());
     FastHadamard fast = new FastHadamard(q);
     double[][] out = new double[a.length][];
-    IntStream.range(0, a.length).parallel().forEach(i -> {
-      double[] row = a[i].clone();
-      fast.applyRight(row);
-      out[i] = row;
-    });
+    IntStream.range(0, a.length)
+        .parallel()
+        .forEach(
+            i -> {
+              double[] row = a[i].clone();
+              fast.applyRight(row);
+              out[i] = row;
+            });
     return out;
   }
 
@@ -161,16 +192,19 @@ public final class Rotations {
     int cols = a[0].length;
     FastHadamard fast = new FastHadamard(q);
     double[][] out = new double[n][cols];
-    IntStream.range(0, cols).parallel().forEach(j -> {
-      double[] column = new double[n];
-      for (int i = 0; i < n; i++) {
-        column[i] = a[i][j];
-      }
-      fast.applyRight(column);  // (Qᵀ·c)ᵀ = cᵀ·Q
-      for (int i = 0; i < n; i++) {
-        out[i][j] = column[i];
-      }
-    });
+    IntStream.range(0, cols)
+        .parallel()
+        .forEach(
+            j -> {
+              double[] column = new double[n];
+              for (int i = 0; i < n; i++) {
+                column[i] = a[i][j];
+              }
+              fast.applyRight(column); // (Qᵀ·c)ᵀ = cᵀ·Q
+              for (int i = 0; i < n; i++) {
+                out[i][j] = column[i];
+              }
+            });
     return out;
   }
 
@@ -178,7 +212,8 @@ public final class Rotations {
   public static double[] rotateBias(double[] bias, double[][] q) {
     int n = bias.length;
     if (q.length != n) {
-      throw new IllegalArgumentException("bias has " + n + " entries, rotation is " + q.length + "x" + q.length);
+      throw new IllegalArgumentException(
+          "bias has " + n + " entries, rotation is " + q.length + "x" + q.length);
     }
     double[] out = new double[n];
     for (int i = 0; i < n; i++) {
@@ -191,7 +226,10 @@ public final class Rotations {
     return out;
   }
 
-  /** {@code copies} copies of {@code block} on the diagonal (e.g. the per-head Hadamard on v_proj's output). */
+  /**
+   * {@code copies} copies of {@code block} on the diagonal (e.g. the per-head Hadamard on v_proj's
+   * output).
+   */
   public static double[][] blockDiagonal(double[][] block, int copies) {
     int b = block.length;
     double[][] out = new double[b * copies][b * copies];
@@ -235,8 +273,9 @@ public final class Rotations {
   }
 
   /**
-   * {@code x ↦ x·Q} for {@code Q = diag(s)·(H_K ⊗ H_P)/√n}: scale by the signs, Walsh–Hadamard transform each
-   * length-P segment ({@code H_P} is symmetric), mix the K segments with {@code H_K}, divide by √n.
+   * {@code x ↦ x·Q} for {@code Q = diag(s)·(H_K ⊗ H_P)/√n}: scale by the signs, Walsh–Hadamard
+   * transform each length-P segment ({@code H_P} is symmetric), mix the K segments with {@code
+   * H_K}, divide by √n.
    */
   private static final class FastHadamard {
     private final int n;
@@ -253,7 +292,8 @@ public final class Rotations {
       this.segment = f.powerOfTwo();
       this.base = Hadamard.base(f);
       this.scale = 1 / Math.sqrt(n);
-      // Q[i][0] = s_i · M[i][0] / √n and M[i][0] = H_K[i / P][0] (Sylvester's first column is all ones).
+      // Q[i][0] = s_i · M[i][0] / √n and M[i][0] = H_K[i / P][0] (Sylvester's first column is all
+      // ones).
       this.signs = new double[n];
       double[][] m = q.matrix();
       for (int i = 0; i < n; i++) {

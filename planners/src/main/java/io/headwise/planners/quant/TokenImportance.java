@@ -5,19 +5,23 @@ package io.headwise.planners.quant;
  * per-token weights for the GPTQ Hessian ({@code H = Σ_t w_t x_t x_tᵀ}).
  *
  * <p>As RSQ's {@code OriginalAttentionWeighting} with {@code normalize="default"}: the raw scores
- * {@code s_t = Σ_heads Σ_queries P[h, i, t]} are min-max mapped to {@code [rMin, rMax]}
- * ({@code r = clamp((s − min s)/(max s − min s)·(rMax − rMin) + rMin, rMin, rMax)}), and the weights are
- * {@code w = r / mean(r)} (mean 1), the normalisation RSQ's {@code GPTQ.add_batch} applies. RSQ's scripts use
- * {@code rMin = 0.005}, {@code rMax = 1}.
+ * {@code s_t = Σ_heads Σ_queries P[h, i, t]} are min-max mapped to {@code [rMin, rMax]} ({@code r =
+ * clamp((s − min s)/(max s − min s)·(rMax − rMin) + rMin, rMin, rMax)}), and the weights are {@code
+ * w = r / mean(r)} (mean 1), the normalisation RSQ's {@code GPTQ.add_batch} applies. RSQ's scripts
+ * use {@code rMin = 0.005}, {@code rMax = 1}.
  */
 public final class TokenImportance {
 
   /** RSQ's shipped {@code --min_value}. */
   public static final double DEFAULT_MIN = 0.005;
+
   /** RSQ's shipped {@code --max_value}. */
   public static final double DEFAULT_MAX = 1.0;
 
-  /** Optional division of the raw scores by how many (causal) queries can see each token, before min-max. */
+  /**
+   * Optional division of the raw scores by how many (causal) queries can see each token, before
+   * min-max.
+   */
   public enum Normalization {
     /** No division ({@code normalize="default"}, what RSQ ships). */
     NONE,
@@ -29,7 +33,9 @@ public final class TokenImportance {
 
   private TokenImportance() {}
 
-  /** Weights with RSQ's defaults ({@code rMin = 0.005}, {@code rMax = 1}, no causal normalisation). */
+  /**
+   * Weights with RSQ's defaults ({@code rMin = 0.005}, {@code rMax = 1}, no causal normalisation).
+   */
   public static double[] weights(double[] rawScores) {
     return weights(rawScores, DEFAULT_MIN, DEFAULT_MAX, Normalization.NONE);
   }
@@ -45,9 +51,11 @@ public final class TokenImportance {
    * @param rawScores attention received by each valid (non-padded) token of one sequence, in order
    * @param rMin smallest mapped score, in {@code (0, rMax]}; keeps every token in the Hessian
    * @param rMax largest mapped score
-   * @return weights of the same length; all 1 when every score is equal (where RSQ would divide by zero)
+   * @return weights of the same length; all 1 when every score is equal (where RSQ would divide by
+   *     zero)
    */
-  public static double[] weights(double[] rawScores, double rMin, double rMax, Normalization normalization) {
+  public static double[] weights(
+      double[] rawScores, double rMin, double rMax, Normalization normalization) {
     double[] r = mapToRange(rawScores, rMin, rMax, normalization);
     double mean = 0;
     for (double v : r) {
@@ -61,13 +69,15 @@ public final class TokenImportance {
   }
 
   /** The min-max mapped scores {@code r ∈ [rMin, rMax]}, before normalising to mean 1. */
-  public static double[] mapToRange(double[] rawScores, double rMin, double rMax, Normalization normalization) {
+  public static double[] mapToRange(
+      double[] rawScores, double rMin, double rMax, Normalization normalization) {
     int n = rawScores.length;
     if (n == 0) {
       throw new IllegalArgumentException("no token scores");
     }
     if (!(rMin > 0) || !(rMax >= rMin) || Double.isInfinite(rMax)) {
-      throw new IllegalArgumentException("need 0 < rMin <= rMax, got rMin=" + rMin + ", rMax=" + rMax);
+      throw new IllegalArgumentException(
+          "need 0 < rMin <= rMax, got rMin=" + rMin + ", rMax=" + rMax);
     }
     double[] s = new double[n];
     double min = Double.POSITIVE_INFINITY;

@@ -24,7 +24,9 @@ class MoaSolverTest {
     }
   }
 
-  /** Random 2 layers x 3 heads x R rules x 2 lengths instances: CP-SAT must match exhaustive search. */
+  /**
+   * Random 2 layers x 3 heads x R rules x 2 lengths instances: CP-SAT must match exhaustive search.
+   */
   @Test
   void cpSatMatchesBruteForceOnSmallInstances() {
     int checked = 0;
@@ -67,7 +69,8 @@ class MoaSolverTest {
       double brute = bruteForce(p, weights);
       MoaSolution s = MoaSolver.solve(p, weights, null, EXACT, null);
       if (Double.isInfinite(brute)) {
-        assertNull(s.ruleOfUnit(), "seed " + seed + " is infeasible but CP-SAT returned " + s.status());
+        assertNull(
+            s.ruleOfUnit(), "seed " + seed + " is infeasible but CP-SAT returned " + s.status());
         continue;
       }
       assertNotNull(s.ruleOfUnit(), "seed " + seed + ": " + s.status());
@@ -87,11 +90,20 @@ class MoaSolverTest {
     for (int u = 0; u < 4; u++) {
       cost[u] = new double[][] {{1.0, 0.2}, {0.4, 0.6}, {0.0, 0.0}};
     }
-    MoaProblem p = new MoaProblem(1, new int[] {0, 0, 0, 0}, lengths, kept, cost, new double[] {0, 0},
-        new double[] {0.6 * 400, 0.6 * 800}, 3);
+    MoaProblem p =
+        new MoaProblem(
+            1,
+            new int[] {0, 0, 0, 0},
+            lengths,
+            kept,
+            cost,
+            new double[] {0, 0},
+            new double[] {0.6 * 400, 0.6 * 800},
+            3);
     MoaSolution free = MoaSolver.solve(p, new double[] {1, 0}, null, EXACT, null);
-    MoaSolution capped = MoaSolver.solve(p, new double[] {1, 0}, new double[] {Double.POSITIVE_INFINITY, 1.5},
-        EXACT, null);
+    MoaSolution capped =
+        MoaSolver.solve(
+            p, new double[] {1, 0}, new double[] {Double.POSITIVE_INFINITY, 1.5}, EXACT, null);
     assertTrue(capped.costByLength()[1] <= 1.5 + 1e-9, "cap broken: " + capped.costByLength()[1]);
     assertTrue(capped.objective() >= free.objective() - 1e-9);
     assertEquals(bruteForce(p, new double[] {1, 0}), free.objective(), 1e-6);
@@ -102,8 +114,9 @@ class MoaSolverTest {
     int[] lengths = {100};
     double[][] kept = {{80}, {90}};
     double[][][] cost = {{{0.1}, {0.0}}, {{0.1}, {0.0}}};
-    MoaProblem p = new MoaProblem(1, new int[] {0, 0}, lengths, kept, cost, new double[] {0},
-        new double[] {100}, 2);
+    MoaProblem p =
+        new MoaProblem(
+            1, new int[] {0, 0}, lengths, kept, cost, new double[] {0}, new double[] {100}, 2);
     MoaSolution s = MoaSolver.solve(p, new double[] {1}, null, EXACT, null);
     assertNull(s.ruleOfUnit());
     assertEquals("INFEASIBLE", s.status());

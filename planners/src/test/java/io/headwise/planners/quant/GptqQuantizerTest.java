@@ -24,7 +24,11 @@ class GptqQuantizerTest {
     double[][] expected = referenceUpperFactor(h, 0.01, 1);
     for (int i = 0; i < k; i++) {
       for (int j = 0; j < k; j++) {
-        assertEquals(expected[i][j], u[i][j], 1e-10 * Math.abs(expected[i][i]) + 1e-12, "U(" + i + "," + j + ")");
+        assertEquals(
+            expected[i][j],
+            u[i][j],
+            1e-10 * Math.abs(expected[i][i]) + 1e-12,
+            "U(" + i + "," + j + ")");
       }
     }
   }
@@ -35,8 +39,10 @@ class GptqQuantizerTest {
     int n = 40;
     double[][] h = QuantTestData.hessian(k, 600, 5);
     double[][] w = QuantTestData.gaussian(n, k, 6);
-    for (QuantConfig config : new QuantConfig[] {
-        QuantConfig.asymmetric(4, 64), QuantConfig.symmetric(3, -1), QuantConfig.asymmetric(8, 32)}) {
+    for (QuantConfig config :
+        new QuantConfig[] {
+          QuantConfig.asymmetric(4, 64), QuantConfig.symmetric(3, -1), QuantConfig.asymmetric(8, 32)
+        }) {
       GptqResult fast = GptqQuantizer.quantize("layer", w, h, config, OPTIONS);
       Reference ref = referenceGptq(w, h, config);
       int mismatches = 0;
@@ -76,7 +82,7 @@ class GptqQuantizerTest {
         wp[r][i] = w[r][order[i]];
       }
     }
-    QuantizedWeight grid = RtnQuantizer.quantize(w, config);  // static groups in the original order
+    QuantizedWeight grid = RtnQuantizer.quantize(w, config); // static groups in the original order
     int[] groupOfPermuted = new int[k];
     for (int i = 0; i < k; i++) {
       groupOfPermuted[i] = grid.groupOf(order[i]);
@@ -84,7 +90,8 @@ class GptqQuantizerTest {
     Reference ref = referenceGptq(wp, hp, grid, groupOfPermuted);
     for (int r = 0; r < n; r++) {
       for (int i = 0; i < k; i++) {
-        assertEquals(ref.codes[r][i], fast.weight().code(r, order[i]), "code (" + r + ", " + order[i] + ")");
+        assertEquals(
+            ref.codes[r][i], fast.weight().code(r, order[i]), "code (" + r + ", " + order[i] + ")");
       }
     }
     assertEquals(ref.loss, fast.loss(), 1e-9 * ref.loss);
@@ -96,8 +103,10 @@ class GptqQuantizerTest {
     double[][] h = QuantTestData.hessian(k, 500, 8);
     double[][] w = QuantTestData.gaussian(30, k, 9);
     QuantConfig config = QuantConfig.asymmetric(4, 32);
-    GptqResult lazy = GptqQuantizer.quantize("l", w, h, config, new GptqOptions(16, 0.01, 1, false));
-    GptqResult eager = GptqQuantizer.quantize("l", w, h, config, new GptqOptions(k, 0.01, 1, false));
+    GptqResult lazy =
+        GptqQuantizer.quantize("l", w, h, config, new GptqOptions(16, 0.01, 1, false));
+    GptqResult eager =
+        GptqQuantizer.quantize("l", w, h, config, new GptqOptions(k, 0.01, 1, false));
     assertEquals(eager.loss(), lazy.loss(), 1e-9 * eager.loss());
     int same = 0;
     for (int r = 0; r < 30; r++) {
@@ -113,15 +122,20 @@ class GptqQuantizerTest {
     int k = 256;
     double[][] h = QuantTestData.hessian(k, 700, 21);
     double[][] w = QuantTestData.gaussian(64, k, 22);
-    for (QuantConfig config : new QuantConfig[] {
-        QuantConfig.asymmetric(4, 128), QuantConfig.symmetric(4, -1), QuantConfig.asymmetric(3, 32),
-        QuantConfig.rsqDefault(3)}) {
+    for (QuantConfig config :
+        new QuantConfig[] {
+          QuantConfig.asymmetric(4, 128),
+          QuantConfig.symmetric(4, -1),
+          QuantConfig.asymmetric(3, 32),
+          QuantConfig.rsqDefault(3)
+        }) {
       for (boolean actOrder : new boolean[] {false, true}) {
         GptqResult gptq = GptqQuantizer.quantize("l", w, h, config, OPTIONS.withActOrder(actOrder));
         QuantizedWeight rtn = RtnQuantizer.quantize(w, config);
         double gptqError = QuantTestData.hessianWeightedError(w, gptq.dequantized(), h);
         double rtnError = QuantTestData.hessianWeightedError(w, rtn.dequantize(), h);
-        assertTrue(gptqError < 0.8 * rtnError,
+        assertTrue(
+            gptqError < 0.8 * rtnError,
             config + " actOrder=" + actOrder + ": GPTQ " + gptqError + " vs RTN " + rtnError);
       }
     }
@@ -131,8 +145,10 @@ class GptqQuantizerTest {
   void identityHessianGivesRoundToNearest() {
     int k = 96;
     double[][] w = QuantTestData.gaussian(20, k, 31);
-    for (QuantConfig config : new QuantConfig[] {
-        QuantConfig.asymmetric(4, 32), QuantConfig.symmetric(8, -1), QuantConfig.rsqDefault(3)}) {
+    for (QuantConfig config :
+        new QuantConfig[] {
+          QuantConfig.asymmetric(4, 32), QuantConfig.symmetric(8, -1), QuantConfig.rsqDefault(3)
+        }) {
       GptqResult gptq = GptqQuantizer.quantize("l", w, QuantTestData.identity(k), config, OPTIONS);
       QuantizedWeight rtn = RtnQuantizer.quantize(w, config);
       for (int r = 0; r < 20; r++) {
@@ -166,7 +182,7 @@ class GptqQuantizerTest {
       assertEquals(0.0, q[n][3]);
       assertEquals(0.0, q[n][40]);
     }
-    assertEquals(8.0, w[0].length / 8.0);  // input untouched (shape)
+    assertEquals(8.0, w[0].length / 8.0); // input untouched (shape)
     assertTrue(w[0][3] != 0, "the caller's weights are not modified");
   }
 
@@ -185,8 +201,9 @@ class GptqQuantizerTest {
       }
       mean += h[i][i] / k;
     }
-    GptqResult r = GptqQuantizer.quantize("rank1", QuantTestData.gaussian(4, k, 1), h,
-        QuantConfig.asymmetric(4, 16), OPTIONS);
+    GptqResult r =
+        GptqQuantizer.quantize(
+            "rank1", QuantTestData.gaussian(4, k, 1), h, QuantConfig.asymmetric(4, 16), OPTIONS);
     assertEquals(1, r.dampAttempts());
     assertEquals(0.01 * mean, r.damping(), 1e-12);
   }
@@ -195,21 +212,35 @@ class GptqQuantizerTest {
   void indefiniteHessianRetriesWithMoreDamping() {
     int k = 8;
     double[][] h = QuantTestData.identity(k);
-    h[0][0] = -0.03;  // mean diag = 6.97/8, λ = 0.0087125: needs 4·λ > 0.03
-    GptqResult r = GptqQuantizer.quantize("indefinite", QuantTestData.gaussian(3, k, 2), h,
-        QuantConfig.asymmetric(4, -1), OPTIONS);
+    h[0][0] = -0.03; // mean diag = 6.97/8, λ = 0.0087125: needs 4·λ > 0.03
+    GptqResult r =
+        GptqQuantizer.quantize(
+            "indefinite",
+            QuantTestData.gaussian(3, k, 2),
+            h,
+            QuantConfig.asymmetric(4, -1),
+            OPTIONS);
     assertEquals(4, r.dampAttempts());
     assertEquals(4 * 0.01 * 6.97 / 8, r.damping(), 1e-12);
     double[][] u = referenceUpperFactor(h, 0.01, 4);
-    assertArrayEquals(u[0], GptqQuantizer.upperCholeskyOfDampedInverse("indefinite", h, OPTIONS)[0], 1e-9);
+    assertArrayEquals(
+        u[0], GptqQuantizer.upperCholeskyOfDampedInverse("indefinite", h, OPTIONS)[0], 1e-9);
   }
 
   @Test
   void hopelessHessianFailsNamingTheLayer() {
     double[][] h = QuantTestData.identity(8);
     h[5][5] = -100;
-    HeadwiseException e = assertThrows(HeadwiseException.class, () -> GptqQuantizer.quantize(
-        "model.layers.3.mlp.down_proj", QuantTestData.gaussian(3, 8, 2), h, QuantConfig.asymmetric(4, -1), OPTIONS));
+    HeadwiseException e =
+        assertThrows(
+            HeadwiseException.class,
+            () ->
+                GptqQuantizer.quantize(
+                    "model.layers.3.mlp.down_proj",
+                    QuantTestData.gaussian(3, 8, 2),
+                    h,
+                    QuantConfig.asymmetric(4, -1),
+                    OPTIONS));
     assertTrue(e.getMessage().contains("model.layers.3.mlp.down_proj"), e.getMessage());
     assertTrue(e.getMessage().contains("49"), e.getMessage());
   }
@@ -219,7 +250,9 @@ class GptqQuantizerTest {
     double[][] h = QuantTestData.identity(4);
     double[][] w = QuantTestData.gaussian(2, 4, 1);
     w[1][2] = Double.NaN;
-    assertThrows(HeadwiseException.class, () -> GptqQuantizer.quantize("nan", w, h, QuantConfig.asymmetric(4, -1)));
+    assertThrows(
+        HeadwiseException.class,
+        () -> GptqQuantizer.quantize("nan", w, h, QuantConfig.asymmetric(4, -1)));
   }
 
   // ----- references written the obvious way -----
@@ -228,7 +261,7 @@ class GptqQuantizerTest {
 
   /** Textbook GPTQ without blocks: quantize column i, push its error onto every later column. */
   private static Reference referenceGptq(double[][] w0, double[][] h, QuantConfig config) {
-    QuantizedWeight grid = RtnQuantizer.quantize(w0, config);  // static groups = RTN's grid
+    QuantizedWeight grid = RtnQuantizer.quantize(w0, config); // static groups = RTN's grid
     int[] groups = new int[h.length];
     for (int i = 0; i < groups.length; i++) {
       groups[i] = grid.groupOf(i);
@@ -236,8 +269,12 @@ class GptqQuantizerTest {
     return referenceGptq(w0, h, grid, groups);
   }
 
-  /** The same with the grid taken from {@code grid} and column i using group {@code groupOfColumn[i]}. */
-  private static Reference referenceGptq(double[][] w0, double[][] h, QuantizedWeight grid, int[] groupOfColumn) {
+  /**
+   * The same with the grid taken from {@code grid} and column i using group {@code
+   * groupOfColumn[i]}.
+   */
+  private static Reference referenceGptq(
+      double[][] w0, double[][] h, QuantizedWeight grid, int[] groupOfColumn) {
     QuantConfig config = grid.config();
     int n = w0.length;
     int k = h.length;

@@ -17,7 +17,7 @@ class QuantGridTest {
     double[] neg = {-1.0, -0.5, 2.0};
     GridParams q = QuantGrid.fit(neg, 0, neg.length, QuantConfig.asymmetric(4, 3));
     assertEquals(3.0 / 15, q.scale(), 1e-15);
-    assertEquals(5, q.zero());  // rint(1 / 0.2)
+    assertEquals(5, q.zero()); // rint(1 / 0.2)
   }
 
   @Test
@@ -25,8 +25,9 @@ class QuantGridTest {
     double[] w = new double[8];
     GridParams p = QuantGrid.fit(w, 0, 8, QuantConfig.asymmetric(3, 8));
     assertEquals(2.0 / 7, p.scale(), 1e-15);
-    assertEquals(4, p.zero());  // rint(3.5) = 4 (half to even)
-    assertEquals(0.0, QuantGrid.dequantize(QuantGrid.code(0, p.scale(), p.zero(), 7), p.scale(), p.zero()));
+    assertEquals(4, p.zero()); // rint(3.5) = 4 (half to even)
+    assertEquals(
+        0.0, QuantGrid.dequantize(QuantGrid.code(0, p.scale(), p.zero(), 7), p.scale(), p.zero()));
   }
 
   @Test
@@ -76,7 +77,8 @@ class QuantGridTest {
           assertTrue(normError(row, p1, bits) <= normError(row, p0, bits) + 1e-12);
           shrunkSomewhere |= p1.scale() < p0.scale() * 0.999;
         }
-        assertTrue(shrunkSomewhere, "Gaussian rows should prefer a clipped range at " + bits + " bits");
+        assertTrue(
+            shrunkSomewhere, "Gaussian rows should prefer a clipped range at " + bits + " bits");
       }
     }
   }
@@ -84,7 +86,9 @@ class QuantGridTest {
   private static double normError(double[] row, GridParams p, int bits) {
     double e = 0;
     for (double v : row) {
-      double q = QuantGrid.dequantize(QuantGrid.code(v, p.scale(), p.zero(), (1 << bits) - 1), p.scale(), p.zero());
+      double q =
+          QuantGrid.dequantize(
+              QuantGrid.code(v, p.scale(), p.zero(), (1 << bits) - 1), p.scale(), p.zero());
       e += Math.pow(Math.abs(q - v), QuantGrid.CLIP_NORM);
     }
     return e;

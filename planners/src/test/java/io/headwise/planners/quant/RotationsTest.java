@@ -32,13 +32,13 @@ class RotationsTest {
   @Test
   void factorsTheOrdersTransformersUse() {
     assertFactor(4096, 1, 12, Hadamard.Base.SYLVESTER);
-    assertFactor(14336, 28, 9, Hadamard.Base.PALEY_II);   // LLaMA-3 intermediate
-    assertFactor(3584, 28, 7, Hadamard.Base.PALEY_II);    // Qwen2.5-7B hidden
-    assertFactor(18944, 148, 7, Hadamard.Base.PALEY_II);  // Qwen2.5-7B intermediate
+    assertFactor(14336, 28, 9, Hadamard.Base.PALEY_II); // LLaMA-3 intermediate
+    assertFactor(3584, 28, 7, Hadamard.Base.PALEY_II); // Qwen2.5-7B hidden
+    assertFactor(18944, 148, 7, Hadamard.Base.PALEY_II); // Qwen2.5-7B intermediate
     assertFactor(5120, 20, 8, Hadamard.Base.PALEY_I);
     assertFactor(1536, 12, 7, Hadamard.Base.PALEY_I);
     assertFactor(8960, 140, 6, Hadamard.Base.PALEY_I);
-    assertFactor(11008, 5504, 1, Hadamard.Base.PALEY_I);  // 172 needs a table; 5503 is prime
+    assertFactor(11008, 5504, 1, Hadamard.Base.PALEY_I); // 172 needs a table; 5503 is prime
     assertTrue(Hadamard.factor(156).isEmpty());
     assertTrue(Hadamard.factor(100).isEmpty());
     assertTrue(Hadamard.factor(6).isEmpty());
@@ -66,7 +66,8 @@ class RotationsTest {
     assertFalse(random.isHadamard());
     assertEquals(Optional.empty(), random.factorization());
     for (Rotation r : new Rotation[] {sylvester, paley, paleyI, random}) {
-      assertTrue(Rotations.orthogonalityError(r.matrix()) < 1e-12, r.construction() + " not orthogonal");
+      assertTrue(
+          Rotations.orthogonalityError(r.matrix()) < 1e-12, r.construction() + " not orthogonal");
     }
     // Hadamard rotations have entries ±1/√n
     for (double[] row : paley.matrix()) {
@@ -76,9 +77,12 @@ class RotationsTest {
     }
     // seeded
     assertArrayEquals(Rotations.orthogonal(100, 3).matrix()[7], random.matrix()[7]);
-    assertFalse(java.util.Arrays.equals(Rotations.orthogonal(64, 9).matrix()[0], sylvester.matrix()[0])
-        && java.util.Arrays.equals(Rotations.orthogonal(64, 9).matrix()[1], sylvester.matrix()[1])
-        && java.util.Arrays.equals(Rotations.orthogonal(64, 9).matrix()[2], sylvester.matrix()[2]));
+    assertFalse(
+        java.util.Arrays.equals(Rotations.orthogonal(64, 9).matrix()[0], sylvester.matrix()[0])
+            && java.util.Arrays.equals(
+                Rotations.orthogonal(64, 9).matrix()[1], sylvester.matrix()[1])
+            && java.util.Arrays.equals(
+                Rotations.orthogonal(64, 9).matrix()[2], sylvester.matrix()[2]));
   }
 
   @Test
@@ -88,11 +92,11 @@ class RotationsTest {
     double[][] q = Rotations.orthogonal(k, 5).matrix();
     double[][] qOut = Rotations.orthogonal(n, 6).matrix();
     double[][] x = QuantTestData.gaussian(3, k, 7);
-    double[][] w = QuantTestData.gaussian(n, k, 8);      // Torch [N][K]
-    double[][] b = transpose(w);                          // ONNX [K][N]
+    double[][] w = QuantTestData.gaussian(n, k, 8); // Torch [N][K]
+    double[][] b = transpose(w); // ONNX [K][N]
     double[] bias = QuantTestData.gaussian(1, n, 9)[0];
-    double[][] y = Rotations.multiply(x, b);              // x·Wᵀ = x·B
-    double[][] xRot = Rotations.multiply(x, q);           // rotated input stream
+    double[][] y = Rotations.multiply(x, b); // x·Wᵀ = x·B
+    double[][] xRot = Rotations.multiply(x, q); // rotated input stream
 
     // reading the rotated stream
     assertClose(y, Rotations.multiply(xRot, transpose(Rotations.fuseInputRotationTorch(w, q))));
@@ -117,12 +121,19 @@ class RotationsTest {
       double[][] a = QuantTestData.gaussian(7, n, 3);
       double[][] b = QuantTestData.gaussian(n, 5, 4);
       assertClose(Rotations.multiply(a, q.matrix()), Rotations.multiplyRows(a, q));
-      assertClose(Rotations.multiplyTransposedLeft(q.matrix(), b), Rotations.multiplyTransposedLeft(q, b));
-      assertClose(Rotations.fuseInputRotationTorch(a, q.matrix()), Rotations.fuseInputRotationTorch(a, q));
-      assertClose(Rotations.fuseOutputRotationOnnx(a, q.matrix()), Rotations.fuseOutputRotationOnnx(a, q));
-      assertClose(Rotations.fuseInputRotationOnnx(b, q.matrix()), Rotations.fuseInputRotationOnnx(b, q));
-      assertClose(Rotations.fuseOutputRotationTorch(b, q.matrix()), Rotations.fuseOutputRotationTorch(b, q));
-      assertArrayEquals(Rotations.rotateBias(a[0], q.matrix()), Rotations.rotateBias(a[0], q), 1e-12);
+      assertClose(
+          Rotations.multiplyTransposedLeft(q.matrix(), b), Rotations.multiplyTransposedLeft(q, b));
+      assertClose(
+          Rotations.fuseInputRotationTorch(a, q.matrix()), Rotations.fuseInputRotationTorch(a, q));
+      assertClose(
+          Rotations.fuseOutputRotationOnnx(a, q.matrix()), Rotations.fuseOutputRotationOnnx(a, q));
+      assertClose(
+          Rotations.fuseInputRotationOnnx(b, q.matrix()), Rotations.fuseInputRotationOnnx(b, q));
+      assertClose(
+          Rotations.fuseOutputRotationTorch(b, q.matrix()),
+          Rotations.fuseOutputRotationTorch(b, q));
+      assertArrayEquals(
+          Rotations.rotateBias(a[0], q.matrix()), Rotations.rotateBias(a[0], q), 1e-12);
     }
     Rotation random = Rotations.orthogonal(30, 1);
     double[][] a = QuantTestData.gaussian(3, 30, 3);

@@ -25,10 +25,12 @@ class TokenImportanceTest {
 
   @Test
   void customMinimumAndCausalNormalisation() {
-    double[] s = {4, 3, 2, 1};  // the first token is seen by 4 queries, the last by 1
+    double[] s = {4, 3, 2, 1}; // the first token is seen by 4 queries, the last by 1
     double[] linear = TokenImportance.mapToRange(s, 0.1, 1, TokenImportance.Normalization.LINEAR);
-    assertArrayEquals(new double[] {1, 1, 1, 1}, linear, 1e-15);  // all equal to 1: max == min maps to rMax
-    double[] sqrt = TokenImportance.mapToRange(new double[] {4, 1}, 0.1, 1, TokenImportance.Normalization.SQRT);
+    assertArrayEquals(
+        new double[] {1, 1, 1, 1}, linear, 1e-15); // all equal to 1: max == min maps to rMax
+    double[] sqrt =
+        TokenImportance.mapToRange(new double[] {4, 1}, 0.1, 1, TokenImportance.Normalization.SQRT);
     // 4/√2 ≈ 2.83 is the max, 1/1 the min
     assertArrayEquals(new double[] {1, 0.1}, sqrt, 1e-15);
     double[] w = TokenImportance.weights(new double[] {0, 1}, 0.5);
@@ -39,7 +41,8 @@ class TokenImportanceTest {
   void constantScoresGiveUnitWeights() {
     assertArrayEquals(new double[] {1, 1, 1}, TokenImportance.weights(new double[] {3, 3, 3}), 0);
     assertThrows(IllegalArgumentException.class, () -> TokenImportance.weights(new double[0]));
-    assertThrows(IllegalArgumentException.class, () -> TokenImportance.weights(new double[] {1, 2}, 0));
+    assertThrows(
+        IllegalArgumentException.class, () -> TokenImportance.weights(new double[] {1, 2}, 0));
   }
 
   @Test

@@ -25,25 +25,29 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The long-context scale benchmark ({@code headwise bench scale}): one route at one length per child JVM, so the
- * child's peak resident set (VmHWM) is that route's alone. Routes: {@code plain} (the model as exported: [B, H, T, T]
- * scores and probabilities), {@code tiled-min} (the query-tiled core with the smallest statistic set the
- * configuration allows: one sink size, one window, no stream deviation, no token importance — the core's own cost),
- * {@code tiled} (the tiled core with every default statistic), {@code untiled} (the untiled instrumented graph with
- * every default statistic, which reads the model's own [B, H, T, T] probabilities).
+ * The long-context scale benchmark ({@code headwise bench scale}): one route at one length per
+ * child JVM, so the child's peak resident set (VmHWM) is that route's alone. Routes: {@code plain}
+ * (the model as exported: [B, H, T, T] scores and probabilities), {@code tiled-min} (the
+ * query-tiled core with the smallest statistic set the configuration allows: one sink size, one
+ * window, no stream deviation, no token importance — the core's own cost), {@code tiled} (the tiled
+ * core with every default statistic), {@code untiled} (the untiled instrumented graph with every
+ * default statistic, which reads the model's own [B, H, T, T] probabilities).
  *
- * <p>The child first runs the route once at a short length ({@value #WARM_LENGTH} tokens), which pages in and
- * pre-packs every weight; the resident set after that is the "loaded" baseline. The kernel's peak-RSS mark is then
- * reset ({@code /proc/self/clear_refs}, value 5), so the reported peak is the timed run's own, not the transient
- * peak of session creation (ONNX Runtime holds weights twice while it pre-packs them); the route's memory is that
- * peak above the baseline.
+ * <p>The child first runs the route once at a short length ({@value #WARM_LENGTH} tokens), which
+ * pages in and pre-packs every weight; the resident set after that is the "loaded" baseline. The
+ * kernel's peak-RSS mark is then reset ({@code /proc/self/clear_refs}, value 5), so the reported
+ * peak is the timed run's own, not the transient peak of session creation (ONNX Runtime holds
+ * weights twice while it pre-packs them); the route's memory is that peak above the baseline.
  */
 public final class ScaleBenchmark {
   public static final int WARM_LENGTH = 64;
 
   /** The routes, in the order the issue names them (a)–(d). */
   public enum Route {
-    PLAIN("plain"), TILED_MIN("tiled-min"), TILED("tiled"), UNTILED("untiled");
+    PLAIN("plain"),
+    TILED_MIN("tiled-min"),
+    TILED("tiled"),
+    UNTILED("untiled");
 
     public final String label;
 
@@ -84,12 +88,16 @@ public final class ScaleBenchmark {
   static StatsConfig config(Route route) {
     return switch (route) {
       case PLAIN -> null;
-      case TILED_MIN -> new StatsConfig(List.of(1), List.of(1), List.of(1), List.of(100), false, false);
+      case TILED_MIN ->
+          new StatsConfig(List.of(1), List.of(1), List.of(1), List.of(100), false, false);
       case TILED, UNTILED -> StatsConfig.defaults();
     };
   }
 
-  /** Runs one route in this JVM: a warm-up at {@value #WARM_LENGTH} tokens, then one timed run at {@code t}. */
+  /**
+   * Runs one route in this JVM: a warm-up at {@value #WARM_LENGTH} tokens, then one timed run at
+   * {@code t}.
+   */
   static Result run(OnnxModel model, Route route, int t, int queryBlock, int threads) {
     AttentionMap map = AttentionLocator.locate(model);
     Batch warm = StatsBenchmark.randomBatch(model, 1, WARM_LENGTH, 5, 1);
@@ -97,28 +105,38 @@ public final class ScaleBenchmark {
     if (route == Route.PLAIN) {
       OrtEnvironment env = OrtEnvironment.getEnvironment();
       ModelInputs inputs = ModelInputs.of(model.graph());
-      try (OrtSession s = OrtSessionFactory.open(model, model.proto(), ExecutionProvider.CPU, threads)) {
+      try (OrtSession s =
+          OrtSessionFactory.open(model, model.proto(), ExecutionProvider.CPU, threads)) {
         runPlain(s, env, inputs, warm);
         long loaded = resetPeak();
         long t0 = System.nanoTime();
         runPlain(s, env, inputs, batch);
-        return new Result(route, t, (System.nanoTime() - t0) / 1e9, StatsBenchmark.peakRssKb(), loaded);
+        return new Result(
+            route, t, (System.nanoTime() - t0) / 1e9, StatsBenchmark.peakRssKb(), loaded);
       } catch (OrtException e) {
         throw new IllegalStateException(e);
       }
     }
     int block = route == Route.UNTILED ? 0 : queryBlock;
-    try (StatsSession s = new StatsSession(model, map, config(route), ProbeKind.PLAIN, t, block,
-        ExecutionProvider.CPU, threads)) {
+    try (StatsSession s =
+        new StatsSession(
+            model, map, config(route), ProbeKind.PLAIN, t, block, ExecutionProvider.CPU, threads)) {
       if (route != Route.UNTILED && s.instrumented().tiledLayers().size() != map.numLayers()) {
-        throw new IllegalStateException("route " + route.label + ": only layers " + s.instrumented().tiledLayers()
-            + " of " + map.numLayers() + " run through the tiled core");
+        throw new IllegalStateException(
+            "route "
+                + route.label
+                + ": only layers "
+                + s.instrumented().tiledLayers()
+                + " of "
+                + map.numLayers()
+                + " run through the tiled core");
       }
       s.run(warm);
       long loaded = resetPeak();
       long t0 = System.nanoTime();
       s.run(batch);
-      return new Result(route, t, (System.nanoTime() - t0) / 1e9, StatsBenchmark.peakRssKb(), loaded);
+      return new Result(
+          route, t, (System.nanoTime() - t0) / 1e9, StatsBenchmark.peakRssKb(), loaded);
     }
   }
 
@@ -127,12 +145,14 @@ public final class ScaleBenchmark {
     try {
       java.nio.file.Files.writeString(Path.of("/proc/self/clear_refs"), "5");
     } catch (IOException e) {
-      throw new IllegalStateException("cannot reset the peak RSS mark (/proc/self/clear_refs): " + e.getMessage(), e);
+      throw new IllegalStateException(
+          "cannot reset the peak RSS mark (/proc/self/clear_refs): " + e.getMessage(), e);
     }
     return StatsBenchmark.rssKb();
   }
 
-  private static void runPlain(OrtSession s, OrtEnvironment env, ModelInputs inputs, Batch b) throws OrtException {
+  private static void runPlain(OrtSession s, OrtEnvironment env, ModelInputs inputs, Batch b)
+      throws OrtException {
     Map<String, OnnxTensor> feeds = ModelFeeds.create(env, inputs, b.ids(), b.mask());
     try (OrtSession.Result r = s.run(feeds)) {
       r.get(0);
@@ -144,9 +164,20 @@ public final class ScaleBenchmark {
   /** Runs one route at one length in a child JVM with the same classpath and returns its result. */
   public static Result inChild(Path model, Route route, int t, int queryBlock, int threads)
       throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx2g", "-cp", System.getProperty("java.class.path"), ScaleBenchmark.class.getName(), "child",
-        model.toString(), route.label, String.valueOf(t), String.valueOf(queryBlock), String.valueOf(threads)));
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx2g",
+                "-cp",
+                System.getProperty("java.class.path"),
+                ScaleBenchmark.class.getName(),
+                "child",
+                model.toString(),
+                route.label,
+                String.valueOf(t),
+                String.valueOf(queryBlock),
+                String.valueOf(threads)));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     String result = null;
     StringBuilder log = new StringBuilder();
@@ -161,21 +192,44 @@ public final class ScaleBenchmark {
       }
     }
     if (p.waitFor() != 0 || result == null) {
-      throw new IllegalStateException("benchmark child for route " + route.label + " at T = " + t + " failed (exit "
-          + p.exitValue() + "):\n" + log);
+      throw new IllegalStateException(
+          "benchmark child for route "
+              + route.label
+              + " at T = "
+              + t
+              + " failed (exit "
+              + p.exitValue()
+              + "):\n"
+              + log);
     }
     String[] f = result.split(" ");
-    return new Result(Route.of(f[1]), Integer.parseInt(f[2]), Double.parseDouble(f[3]), Long.parseLong(f[4]),
+    return new Result(
+        Route.of(f[1]),
+        Integer.parseInt(f[2]),
+        Double.parseDouble(f[3]),
+        Long.parseLong(f[4]),
         Long.parseLong(f[5]));
   }
 
   /** Child entry point: {@code child MODEL ROUTE T QUERY_BLOCK THREADS}. */
   public static void main(String[] args) {
     if (args.length == 6 && args[0].equals("child")) {
-      Result r = run(OnnxModel.load(args[1]), Route.of(args[2]), Integer.parseInt(args[3]),
-          Integer.parseInt(args[4]), Integer.parseInt(args[5]));
-      System.out.println(String.format(Locale.ROOT, "RESULT %s %d %.3f %d %d", r.route().label, r.length(),
-          r.seconds(), r.peakRssKb(), r.loadedRssKb()));
+      Result r =
+          run(
+              OnnxModel.load(args[1]),
+              Route.of(args[2]),
+              Integer.parseInt(args[3]),
+              Integer.parseInt(args[4]),
+              Integer.parseInt(args[5]));
+      System.out.println(
+          String.format(
+              Locale.ROOT,
+              "RESULT %s %d %.3f %d %d",
+              r.route().label,
+              r.length(),
+              r.seconds(),
+              r.peakRssKb(),
+              r.loadedRssKb()));
       System.exit(0);
     }
     System.err.println("usage: run through 'headwise bench scale'");

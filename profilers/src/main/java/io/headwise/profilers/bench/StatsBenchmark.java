@@ -38,24 +38,28 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * The statistics benchmark ({@code headwise bench stats}): (1) the instrumented graph against the plain graph on the
- * same inputs, and (2) in-graph statistics against the naive route (probabilities copied out as [B, H, T, T] and
- * reduced in the JVM) at T = 1024, time and peak resident memory, each route in its own child JVM so that peak RSS
- * (VmHWM) belongs to that route alone. All numbers are measured in one run; ratios compare runs of that run.
+ * The statistics benchmark ({@code headwise bench stats}): (1) the instrumented graph against the
+ * plain graph on the same inputs, and (2) in-graph statistics against the naive route
+ * (probabilities copied out as [B, H, T, T] and reduced in the JVM) at T = 1024, time and peak
+ * resident memory, each route in its own child JVM so that peak RSS (VmHWM) belongs to that route
+ * alone. All numbers are measured in one run; ratios compare runs of that run.
  */
 public final class StatsBenchmark {
   /** One overhead measurement. */
-  public record Overhead(String model, int batch, int length, String stats, double plainMs, double instrumentedMs) {
+  public record Overhead(
+      String model, int batch, int length, String stats, double plainMs, double instrumentedMs) {
     public double ratio() {
       return instrumentedMs / plainMs;
     }
   }
 
   /**
-   * One route of the in-graph vs naive comparison: median time, peak resident memory of the whole process, resident
-   * memory once the model and session were loaded (before the first run), and bytes copied out of ONNX Runtime.
+   * One route of the in-graph vs naive comparison: median time, peak resident memory of the whole
+   * process, resident memory once the model and session were loaded (before the first run), and
+   * bytes copied out of ONNX Runtime.
    */
-  public record Route(String route, double medianMs, long peakRssKb, long loadedRssKb, long fetchedBytes) {
+  public record Route(
+      String route, double medianMs, long peakRssKb, long loadedRssKb, long fetchedBytes) {
     /** Peak memory the route itself added on top of the loaded process. */
     public long routeRssKb() {
       return Math.max(0, peakRssKb - loadedRssKb);
@@ -97,24 +101,34 @@ public final class StatsBenchmark {
   }
 
   /** Part 1: instrumented vs plain graph. */
-  public static Overhead overhead(OnnxModel model, String name, int b, int t, StatsConfig config, String statsLabel,
-      int threads, int runs) {
+  public static Overhead overhead(
+      OnnxModel model,
+      String name,
+      int b,
+      int t,
+      StatsConfig config,
+      String statsLabel,
+      int threads,
+      int runs) {
     AttentionMap map = AttentionLocator.locate(model);
     Batch batch = randomBatch(model, b, t, 11, name.contains("minilm") ? 101 : 1);
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     ModelInputs inputs = ModelInputs.of(model.graph());
-    try (OrtSession plain = OrtSessionFactory.open(model, model.proto(), ExecutionProvider.CPU, threads);
-        StatsSession stats = new StatsSession(model, map, config, ProbeKind.PLAIN, t, ExecutionProvider.CPU,
-            threads)) {
+    try (OrtSession plain =
+            OrtSessionFactory.open(model, model.proto(), ExecutionProvider.CPU, threads);
+        StatsSession stats =
+            new StatsSession(
+                model, map, config, ProbeKind.PLAIN, t, ExecutionProvider.CPU, threads)) {
       Map<String, OnnxTensor> feeds = ModelFeeds.create(env, inputs, batch.ids(), batch.mask());
       try {
-        Runnable plainRun = () -> {
-          try (OrtSession.Result r = plain.run(feeds)) {
-            r.get(0);
-          } catch (OrtException e) {
-            throw new IllegalStateException(e);
-          }
-        };
+        Runnable plainRun =
+            () -> {
+              try (OrtSession.Result r = plain.run(feeds)) {
+                r.get(0);
+              } catch (OrtException e) {
+                throw new IllegalStateException(e);
+              }
+            };
         Runnable statsRun = () -> stats.run(batch);
         // alternate to spread machine noise evenly over both
         double p1 = medianMs(2, runs, plainRun);
@@ -131,7 +145,8 @@ public final class StatsBenchmark {
   }
 
   /** Part 2, run inside a child JVM: one route on stories260k-like input; prints a RESULT line. */
-  static Route route(OnnxModel model, String route, int b, int t, int threads, int runs, Path valuesOut)
+  static Route route(
+      OnnxModel model, String route, int b, int t, int threads, int runs, Path valuesOut)
       throws IOException {
     AttentionMap map = AttentionLocator.locate(model);
     StatsConfig config = StatsConfig.defaults();
@@ -142,23 +157,28 @@ public final class StatsBenchmark {
     long[] loaded = new long[1];
     double ms;
     if (route.equals("in-graph")) {
-      try (StatsSession s = new StatsSession(model, map, config, ProbeKind.PLAIN, t, ExecutionProvider.CPU,
-          threads)) {
+      try (StatsSession s =
+          new StatsSession(
+              model, map, config, ProbeKind.PLAIN, t, ExecutionProvider.CPU, threads)) {
         loaded[0] = rssKb();
-        ms = medianMs(1, runs, () -> {
-          StatsAccumulator acc = new StatsAccumulator();
-          var r = s.run(batch);
-          acc.add(t, r);
-          last[0] = acc;
-          long bytes = 0;
-          for (float[][] m : r.sums().values()) {
-            bytes += 4L * m.length * m[0].length;
-          }
-          for (float[][] m : r.importance()) {
-            bytes += 4L * m.length * m[0].length;
-          }
-          fetched[0] = bytes;
-        });
+        ms =
+            medianMs(
+                1,
+                runs,
+                () -> {
+                  StatsAccumulator acc = new StatsAccumulator();
+                  var r = s.run(batch);
+                  acc.add(t, r);
+                  last[0] = acc;
+                  long bytes = 0;
+                  for (float[][] m : r.sums().values()) {
+                    bytes += 4L * m.length * m[0].length;
+                  }
+                  for (float[][] m : r.importance()) {
+                    bytes += 4L * m.length * m[0].length;
+                  }
+                  fetched[0] = bytes;
+                });
       }
     } else {
       LinkedHashSet<String> tensors = new LinkedHashSet<>();
@@ -170,28 +190,47 @@ public final class StatsBenchmark {
       ModelProto exposed = AttentionLocator.exposeAsFloat(model.proto(), tensors, names);
       OrtEnvironment env = OrtEnvironment.getEnvironment();
       JvmStatsReducer reducer = new JvmStatsReducer(config, windows, map.block(0).causal());
-      try (OrtSession session = OrtSessionFactory.open(model, exposed, ExecutionProvider.CPU, threads)) {
-        Map<String, OnnxTensor> feeds = ModelFeeds.create(env, ModelInputs.of(model.graph()), batch.ids(),
-            batch.mask());
+      try (OrtSession session =
+          OrtSessionFactory.open(model, exposed, ExecutionProvider.CPU, threads)) {
+        Map<String, OnnxTensor> feeds =
+            ModelFeeds.create(env, ModelInputs.of(model.graph()), batch.ids(), batch.mask());
         loaded[0] = rssKb();
-        ms = medianMs(1, runs, () -> {
-          StatsAccumulator acc = new StatsAccumulator();
-          long bytes = 0;
-          try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(names.values()))) {
-            for (AttentionBlock blk : map.blocks()) {
-              float[] p = floats((OnnxTensor) r.get(names.get(blk.probabilitiesTensor())).orElseThrow());
-              OnnxTensor vt = (OnnxTensor) r.get(names.get(blk.valueTensor())).orElseThrow();
-              long[] vs = vt.getInfo().getShape();
-              float[] v = floats(vt);
-              bytes += 4L * (p.length + v.length);
-              reducer.add(acc, t, blk.layer(), batch, p, v, blk.numHeads(), (int) vs[1], (int) vs[3]);
-            }
-          } catch (OrtException e) {
-            throw new IllegalStateException(e);
-          }
-          last[0] = acc;
-          fetched[0] = bytes;
-        });
+        ms =
+            medianMs(
+                1,
+                runs,
+                () -> {
+                  StatsAccumulator acc = new StatsAccumulator();
+                  long bytes = 0;
+                  try (OrtSession.Result r =
+                      session.run(feeds, new LinkedHashSet<>(names.values()))) {
+                    for (AttentionBlock blk : map.blocks()) {
+                      float[] p =
+                          floats(
+                              (OnnxTensor)
+                                  r.get(names.get(blk.probabilitiesTensor())).orElseThrow());
+                      OnnxTensor vt =
+                          (OnnxTensor) r.get(names.get(blk.valueTensor())).orElseThrow();
+                      long[] vs = vt.getInfo().getShape();
+                      float[] v = floats(vt);
+                      bytes += 4L * (p.length + v.length);
+                      reducer.add(
+                          acc,
+                          t,
+                          blk.layer(),
+                          batch,
+                          p,
+                          v,
+                          blk.numHeads(),
+                          (int) vs[1],
+                          (int) vs[3]);
+                    }
+                  } catch (OrtException e) {
+                    throw new IllegalStateException(e);
+                  }
+                  last[0] = acc;
+                  fetched[0] = bytes;
+                });
         feeds.values().forEach(OnnxTensor::close);
       } catch (OrtException e) {
         throw new IllegalStateException(e);
@@ -238,12 +277,25 @@ public final class StatsBenchmark {
   }
 
   /** Runs one route in a child JVM with the same classpath and returns its result. */
-  public static Route routeInChild(String modelPath, String route, int b, int t, int threads, int runs,
-      Path valuesOut) throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx12g", "-cp", System.getProperty("java.class.path"), StatsBenchmark.class.getName(), "child", modelPath,
-        route, String.valueOf(b), String.valueOf(t), String.valueOf(threads), String.valueOf(runs),
-        valuesOut == null ? "-" : valuesOut.toString()));
+  public static Route routeInChild(
+      String modelPath, String route, int b, int t, int threads, int runs, Path valuesOut)
+      throws IOException, InterruptedException {
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx12g",
+                "-cp",
+                System.getProperty("java.class.path"),
+                StatsBenchmark.class.getName(),
+                "child",
+                modelPath,
+                route,
+                String.valueOf(b),
+                String.valueOf(t),
+                String.valueOf(threads),
+                String.valueOf(runs),
+                valuesOut == null ? "-" : valuesOut.toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     String result = null;
     StringBuilder log = new StringBuilder();
@@ -261,7 +313,11 @@ public final class StatsBenchmark {
       throw new IllegalStateException("benchmark child for route " + route + " failed:\n" + log);
     }
     String[] f = result.split(" ");
-    return new Route(f[1], Double.parseDouble(f[2]), Long.parseLong(f[3]), Long.parseLong(f[4]),
+    return new Route(
+        f[1],
+        Double.parseDouble(f[2]),
+        Long.parseLong(f[3]),
+        Long.parseLong(f[4]),
         Long.parseLong(f[5]));
   }
 
@@ -269,10 +325,24 @@ public final class StatsBenchmark {
   public static void main(String[] args) throws Exception {
     if (args.length == 8 && args[0].equals("child")) {
       OnnxModel model = OnnxModel.load(args[1]);
-      Route r = route(model, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]),
-          Integer.parseInt(args[5]), Integer.parseInt(args[6]), args[7].equals("-") ? null : Path.of(args[7]));
-      System.out.println(String.format(Locale.ROOT, "RESULT %s %.3f %d %d %d", r.route(), r.medianMs(),
-          r.peakRssKb(), r.loadedRssKb(), r.fetchedBytes()));
+      Route r =
+          route(
+              model,
+              args[2],
+              Integer.parseInt(args[3]),
+              Integer.parseInt(args[4]),
+              Integer.parseInt(args[5]),
+              Integer.parseInt(args[6]),
+              args[7].equals("-") ? null : Path.of(args[7]));
+      System.out.println(
+          String.format(
+              Locale.ROOT,
+              "RESULT %s %.3f %d %d %d",
+              r.route(),
+              r.medianMs(),
+              r.peakRssKb(),
+              r.loadedRssKb(),
+              r.fetchedBytes()));
       System.exit(0);
     }
     System.err.println("usage: run through 'headwise bench stats'");

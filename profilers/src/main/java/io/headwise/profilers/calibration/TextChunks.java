@@ -14,8 +14,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Tokenizes text documents with a model's Hugging Face {@code tokenizer.json} (DJL tokenizers) and cuts them into
- * chunks of at most {@code maxLength} tokens, each with the tokenizer's special tokens.
+ * Tokenizes text documents with a model's Hugging Face {@code tokenizer.json} (DJL tokenizers) and
+ * cuts them into chunks of at most {@code maxLength} tokens, each with the tokenizer's special
+ * tokens.
  */
 public final class TextChunks implements AutoCloseable {
   private final HuggingFaceTokenizer tokenizer;
@@ -27,15 +28,24 @@ public final class TextChunks implements AutoCloseable {
   }
 
   /**
-   * Opens {@code tokenizerJson}, or the embedded default model's tokenizer when it is null and the model is the
-   * default one; {@code modelSource} names the model in errors.
+   * Opens {@code tokenizerJson}, or the embedded default model's tokenizer when it is null and the
+   * model is the default one; {@code modelSource} names the model in errors.
    */
-  public static TextChunks open(Path tokenizerJson, boolean defaultModel, String modelSource, int maxLength) {
+  public static TextChunks open(
+      Path tokenizerJson, boolean defaultModel, String modelSource, int maxLength) {
     if (maxLength < 4) {
       throw new HeadwiseException("--max-length must be at least 4, got " + maxLength);
     }
-    Map<String, String> options = Map.of("maxLength", String.valueOf(maxLength), "truncation", "true",
-        "padding", "false", "stride", "0");
+    Map<String, String> options =
+        Map.of(
+            "maxLength",
+            String.valueOf(maxLength),
+            "truncation",
+            "true",
+            "padding",
+            "false",
+            "stride",
+            "0");
     try {
       if (tokenizerJson != null) {
         if (!Files.isRegularFile(tokenizerJson)) {
@@ -52,11 +62,18 @@ public final class TextChunks implements AutoCloseable {
       if (e instanceof HeadwiseException he) {
         throw he;
       }
-      throw new HeadwiseException("cannot load tokenizer " + (tokenizerJson == null ? "(embedded)" : tokenizerJson)
-          + ": " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "cannot load tokenizer "
+              + (tokenizerJson == null ? "(embedded)" : tokenizerJson)
+              + ": "
+              + e.getMessage(),
+          e);
     }
-    throw new HeadwiseException("text calibration of model " + modelSource + " needs its Hugging Face tokenizer.json:"
-        + " pass --tokenizer PATH (or put tokenizer.json next to the model)");
+    throw new HeadwiseException(
+        "text calibration of model "
+            + modelSource
+            + " needs its Hugging Face tokenizer.json:"
+            + " pass --tokenizer PATH (or put tokenizer.json next to the model)");
   }
 
   /** Chunks of each document, as samples {@code <prefix>text-<doc>-<chunk>}. */
@@ -82,7 +99,9 @@ public final class TextChunks implements AutoCloseable {
         for (int k = 0; k < ids.length; k++) {
           v[k] = (int) ids[k];
         }
-        out.add(CalibrationSample.of(prefix + "text-" + d + "-" + c, v, null, CalibrationSample.SOURCE_TEXT));
+        out.add(
+            CalibrationSample.of(
+                prefix + "text-" + d + "-" + c, v, null, CalibrationSample.SOURCE_TEXT));
       }
     }
     return out;

@@ -17,8 +17,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Runs a model (or a rewrite of it) on padded batches and returns its first output — logits or final hidden states —
- * as a row-major float array with its last dimension.
+ * Runs a model (or a rewrite of it) on padded batches and returns its first output — logits or
+ * final hidden states — as a row-major float array with its last dimension.
  */
 public final class ModelRunner implements AutoCloseable {
   /** One batch's first output: values [B, T, V] and V. */
@@ -29,8 +29,12 @@ public final class ModelRunner implements AutoCloseable {
   private final String output;
   private final long vocab;
 
-  /** A runner over {@code proto} (a rewrite of {@code model}); {@code vocab} tells logits from hidden states. */
-  public ModelRunner(OnnxModel model, ModelProto proto, ExecutionProvider ep, int threads, long vocab) {
+  /**
+   * A runner over {@code proto} (a rewrite of {@code model}); {@code vocab} tells logits from
+   * hidden states.
+   */
+  public ModelRunner(
+      OnnxModel model, ModelProto proto, ExecutionProvider ep, int threads, long vocab) {
     this.session = OrtSessionFactory.open(model, proto, ep, threads);
     this.inputs = ModelInputs.of(model.graph());
     this.output = session.getOutputNames().iterator().next();
@@ -45,8 +49,12 @@ public final class ModelRunner implements AutoCloseable {
         OnnxTensor t = (OnnxTensor) r.get(0);
         long[] shape = t.getInfo().getShape();
         if (shape.length != 3) {
-          throw new HeadwiseException("the model's first output '" + output + "' has shape "
-              + java.util.Arrays.toString(shape) + "; evaluation needs [batch, seq, vocab|hidden]");
+          throw new HeadwiseException(
+              "the model's first output '"
+                  + output
+                  + "' has shape "
+                  + java.util.Arrays.toString(shape)
+                  + "; evaluation needs [batch, seq, vocab|hidden]");
         }
         FloatBuffer fb = t.getFloatBuffer();
         float[] v = new float[fb.remaining()];
@@ -54,7 +62,8 @@ public final class ModelRunner implements AutoCloseable {
         return new Output(v, (int) shape[2], vocab > 0 && shape[2] == vocab);
       }
     } catch (OrtException e) {
-      throw new HeadwiseException("ONNX Runtime failed on an evaluation batch: " + e.getMessage(), e);
+      throw new HeadwiseException(
+          "ONNX Runtime failed on an evaluation batch: " + e.getMessage(), e);
     } finally {
       if (feeds != null) {
         feeds.values().forEach(OnnxTensor::close);

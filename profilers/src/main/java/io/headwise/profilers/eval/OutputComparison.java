@@ -5,12 +5,13 @@ import io.headwise.profilers.ProbeKind;
 import java.io.Serializable;
 
 /**
- * Mergeable sums comparing a candidate model's outputs with the reference (dense) model's on the same batches.
- * Decoders ([B, T, vocab] logits): KL(reference ‖ candidate) of the next-token distribution and top-1 agreement at
- * every valid position; NLL of the actual next token for both; next-token accuracy of both on the positions of
- * repeat probes that only retrieval can predict (targets in repeats 2..R) and on the needle tokens of passkey
- * answers (targets after the first answer token). Encoders ([B, T, hidden]): cosine similarity of the final hidden
- * states at every valid token.
+ * Mergeable sums comparing a candidate model's outputs with the reference (dense) model's on the
+ * same batches. Decoders ([B, T, vocab] logits): KL(reference ‖ candidate) of the next-token
+ * distribution and top-1 agreement at every valid position; NLL of the actual next token for both;
+ * next-token accuracy of both on the positions of repeat probes that only retrieval can predict
+ * (targets in repeats 2..R) and on the needle tokens of passkey answers (targets after the first
+ * answer token). Encoders ([B, T, hidden]): cosine similarity of the final hidden states at every
+ * valid token.
  */
 public final class OutputComparison implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -33,8 +34,9 @@ public final class OutputComparison implements Serializable {
   private boolean encoder;
 
   /**
-   * Adds one batch: {@code reference} and {@code candidate} are the models' first outputs, [B, T, V] in row-major
-   * order; {@code logits} says whether they are next-token logits (decoders) or hidden states (encoders).
+   * Adds one batch: {@code reference} and {@code candidate} are the models' first outputs, [B, T,
+   * V] in row-major order; {@code logits} says whether they are next-token logits (decoders) or
+   * hidden states (encoders).
    */
   public void add(Batch batch, float[] reference, float[] candidate, int v, boolean logits) {
     int b = batch.size();
@@ -170,7 +172,9 @@ public final class OutputComparison implements Serializable {
   /** The final metrics. */
   public Metrics metrics() {
     boolean dec = !encoder;
-    return new Metrics(samples, dec ? positions : cosineTokens,
+    return new Metrics(
+        samples,
+        dec ? positions : cosineTokens,
         dec && positions > 0 ? klSum / positions : null,
         dec && positions > 0 ? (double) top1Agree / positions : null,
         dec && nllPositions > 0 ? nllReference / nllPositions : null,
@@ -183,9 +187,19 @@ public final class OutputComparison implements Serializable {
   }
 
   /** Final metrics; decoder-only and encoder-only fields are null where they do not apply. */
-  public record Metrics(long samples, long positions, Double klMean, Double top1Agreement, Double nllReference,
-      Double nllCandidate, Double repeatAccuracy, Double referenceRepeatAccuracy, Double passkeyAccuracy,
-      Double referencePasskeyAccuracy, Double cosineMean) implements Serializable {
+  public record Metrics(
+      long samples,
+      long positions,
+      Double klMean,
+      Double top1Agreement,
+      Double nllReference,
+      Double nllCandidate,
+      Double repeatAccuracy,
+      Double referenceRepeatAccuracy,
+      Double passkeyAccuracy,
+      Double referencePasskeyAccuracy,
+      Double cosineMean)
+      implements Serializable {
 
     /** Mean NLL(candidate) − mean NLL(reference), or null for encoders. */
     public Double nllDelta() {

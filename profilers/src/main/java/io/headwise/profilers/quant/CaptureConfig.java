@@ -6,13 +6,14 @@ import java.io.Serializable;
 /**
  * How the in-graph Hessian capture weights tokens.
  *
- * @param weighting {@link Weighting#UNIFORM} (plain GPTQ, {@code r ≡ 1}) or {@link Weighting#ATTENTION_CONCENTRATION}
- *     (RSQ)
+ * @param weighting {@link Weighting#UNIFORM} (plain GPTQ, {@code r ≡ 1}) or {@link
+ *     Weighting#ATTENTION_CONCENTRATION} (RSQ)
  * @param rMin lower end of RSQ's min-max range {@code [rMin, 1]} (RSQ's scripts: 0.005)
- * @param exposeInputs also expose each group's flattened input and each layer's token weights (tests only: they are
- *     {@code [B·T, K]} and {@code [B, T]} per batch)
+ * @param exposeInputs also expose each group's flattened input and each layer's token weights
+ *     (tests only: they are {@code [B·T, K]} and {@code [B, T]} per batch)
  */
-public record CaptureConfig(Weighting weighting, double rMin, boolean exposeInputs) implements Serializable {
+public record CaptureConfig(Weighting weighting, double rMin, boolean exposeInputs)
+    implements Serializable {
 
   /** RSQ's shipped {@code --min_value}. */
   public static final double DEFAULT_R_MIN = 0.005;
@@ -22,8 +23,9 @@ public record CaptureConfig(Weighting weighting, double rMin, boolean exposeInpu
     /** Every valid token weighs 1 (GPTQ). */
     UNIFORM,
     /**
-     * RSQ: the attention token t receives in the linear's block, {@code s_t = Σ_h Σ_i P[h, i, t]} over valid queries,
-     * min-max mapped per sequence to {@code [rMin, 1]} over valid tokens and divided by its mean over them (mean 1).
+     * RSQ: the attention token t receives in the linear's block, {@code s_t = Σ_h Σ_i P[h, i, t]}
+     * over valid queries, min-max mapped per sequence to {@code [rMin, 1]} over valid tokens and
+     * divided by its mean over them (mean 1).
      */
     ATTENTION_CONCENTRATION
   }

@@ -9,9 +9,11 @@ import java.util.Map;
  *
  * @param proto the rewritten model
  * @param groups the captured groups; group {@code g}'s sums are output {@link #gramOutput(int)}
- * @param weightOutputs per block layer, the name of the token weights output {@code [B, T]} (RSQ weighting only)
+ * @param weightOutputs per block layer, the name of the token weights output {@code [B, T]} (RSQ
+ *     weighting only)
  */
-public record CaptureModel(ModelProto proto, List<HessianGroup> groups, Map<Integer, String> weightOutputs) {
+public record CaptureModel(
+    ModelProto proto, List<HessianGroup> groups, Map<Integer, String> weightOutputs) {
   /** Valid tokens of the batch, a float scalar. */
   public static final String TOKENS = "hw/quant/tokens";
 
@@ -20,7 +22,9 @@ public record CaptureModel(ModelProto proto, List<HessianGroup> groups, Map<Inte
     return "hw/quant/G" + group + "/gram";
   }
 
-  /** The rows of the flattened input of group {@code g} (int64 {@code [1]}); must equal {@code B·T}. */
+  /**
+   * The rows of the flattened input of group {@code g} (int64 {@code [1]}); must equal {@code B·T}.
+   */
   public static String rowsOutput(int group) {
     return "hw/quant/G" + group + "/rows";
   }

@@ -13,7 +13,8 @@ import java.util.List;
  * @param layer the attention block whose token importance weights this group
  * @param linears the layers reading X, in graph order
  */
-public record HessianGroup(int id, String inputTensor, int inFeatures, int layer, List<LinearLayer> linears)
+public record HessianGroup(
+    int id, String inputTensor, int inFeatures, int layer, List<LinearLayer> linears)
     implements Serializable {
 
   public HessianGroup {

@@ -11,9 +11,10 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * Captures Hessian sums over calibration samples: sorts them by length, pads each batch on the right to its longest
- * sample (padding weighs 0), runs the capture graph through the per-JVM {@link HessianSessions} cache and adds the
- * batch sums in double. Probe metadata of the samples is ignored.
+ * Captures Hessian sums over calibration samples: sorts them by length, pads each batch on the
+ * right to its longest sample (padding weighs 0), runs the capture graph through the per-JVM {@link
+ * HessianSessions} cache and adds the batch sums in double. Probe metadata of the samples is
+ * ignored.
  */
 public final class HessianProfiler {
   private final OnnxModel model;
@@ -24,8 +25,14 @@ public final class HessianProfiler {
   private final int threads;
   private final int batchSize;
 
-  public HessianProfiler(OnnxModel model, AttentionMap map, List<HessianGroup> groups, CaptureConfig config,
-      ExecutionProvider ep, int threads, int batchSize) {
+  public HessianProfiler(
+      OnnxModel model,
+      AttentionMap map,
+      List<HessianGroup> groups,
+      CaptureConfig config,
+      ExecutionProvider ep,
+      int threads,
+      int batchSize) {
     this.model = model;
     this.map = map;
     this.groups = List.copyOf(groups);
@@ -41,15 +48,24 @@ public final class HessianProfiler {
     for (CalibrationSample s : samples) {
       plain.add(CalibrationSample.of(s.sampleId(), s.inputIds(), s.attentionMask(), s.source()));
     }
-    plain.sort(Comparator.comparingInt(CalibrationSample::length).reversed()
-        .thenComparing(CalibrationSample::sampleId));
+    plain.sort(
+        Comparator.comparingInt(CalibrationSample::length)
+            .reversed()
+            .thenComparing(CalibrationSample::sampleId));
     HessianSums sums = HessianSums.of(groups);
-    return HessianSessions.with(model, map, groups, config, ep, threads, session -> {
-      for (int i = 0; i < plain.size(); i += batchSize) {
-        List<CalibrationSample> chunk = plain.subList(i, Math.min(plain.size(), i + batchSize));
-        session.run(Batch.pad(ProbeKind.PLAIN, chunk, chunk.get(0).length()), sums);
-      }
-      return sums;
-    });
+    return HessianSessions.with(
+        model,
+        map,
+        groups,
+        config,
+        ep,
+        threads,
+        session -> {
+          for (int i = 0; i < plain.size(); i += batchSize) {
+            List<CalibrationSample> chunk = plain.subList(i, Math.min(plain.size(), i + batchSize));
+            session.run(Batch.pad(ProbeKind.PLAIN, chunk, chunk.get(0).length()), sums);
+          }
+          return sums;
+        });
   }
 }

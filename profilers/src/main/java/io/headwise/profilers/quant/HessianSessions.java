@@ -11,10 +11,10 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * Hessian capture sessions cached per JVM (one per Spark executor), keyed by model id, groups, weighting, execution
- * provider and device, so that every task of an executor reuses them. Layer-by-layer recapture opens one model per
- * step; the cache keeps the {@link #CAPACITY} most recently used sessions and closes older ones once no task holds
- * them.
+ * Hessian capture sessions cached per JVM (one per Spark executor), keyed by model id, groups,
+ * weighting, execution provider and device, so that every task of an executor reuses them.
+ * Layer-by-layer recapture opens one model per step; the cache keeps the {@link #CAPACITY} most
+ * recently used sessions and closes older ones once no task holds them.
  */
 public final class HessianSessions {
   /** Sessions kept open per JVM. */
@@ -35,12 +35,19 @@ public final class HessianSessions {
   private HessianSessions() {}
 
   /**
-   * Runs {@code work} with the cached session for these parameters (opened on first use) and returns its result; the
-   * session stays open for later tasks.
+   * Runs {@code work} with the cached session for these parameters (opened on first use) and
+   * returns its result; the session stays open for later tasks.
    */
-  public static <T> T with(OnnxModel model, AttentionMap map, List<HessianGroup> groups, CaptureConfig config,
-      ExecutionProvider ep, int threads, Function<HessianSession, T> work) {
-    String key = model.modelId() + "|" + ep + "|" + threads + "|" + config + "|" + signature(groups);
+  public static <T> T with(
+      OnnxModel model,
+      AttentionMap map,
+      List<HessianGroup> groups,
+      CaptureConfig config,
+      ExecutionProvider ep,
+      int threads,
+      Function<HessianSession, T> work) {
+    String key =
+        model.modelId() + "|" + ep + "|" + threads + "|" + config + "|" + signature(groups);
     Entry e;
     synchronized (HessianSessions.class) {
       e = SESSIONS.get(key);
@@ -90,7 +97,12 @@ public final class HessianSessions {
   private static String signature(List<HessianGroup> groups) {
     StringBuilder sb = new StringBuilder();
     for (HessianGroup g : groups) {
-      sb.append(g.id()).append(':').append(g.inputTensor()).append(':').append(g.layer()).append(';');
+      sb.append(g.id())
+          .append(':')
+          .append(g.inputTensor())
+          .append(':')
+          .append(g.layer())
+          .append(';');
     }
     return Integer.toHexString(sb.toString().hashCode()) + "/" + groups.size();
   }

@@ -5,9 +5,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Double-precision sums {@code Σ_t w_t x_t x_tᵀ} per {@link HessianGroup}, with the tokens and sequences they cover.
- * Sums over disjoint samples add: {@link #merge} is exact addition in double, so partial sums from Spark partitions
- * (or batches) combine into the same totals as one pass, up to the order of double additions.
+ * Double-precision sums {@code Σ_t w_t x_t x_tᵀ} per {@link HessianGroup}, with the tokens and
+ * sequences they cover. Sums over disjoint samples add: {@link #merge} is exact addition in double,
+ * so partial sums from Spark partitions (or batches) combine into the same totals as one pass, up
+ * to the order of double additions.
  */
 public final class HessianSums implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -39,7 +40,8 @@ public final class HessianSums implements Serializable {
   public void add(int group, float[] gram) {
     double[] s = sums[group];
     if (gram.length != s.length) {
-      throw new IllegalArgumentException("group " + group + ": " + gram.length + " values, expected " + s.length);
+      throw new IllegalArgumentException(
+          "group " + group + ": " + gram.length + " values, expected " + s.length);
     }
     for (int i = 0; i < s.length; i++) {
       s[i] += gram[i];
@@ -50,7 +52,8 @@ public final class HessianSums implements Serializable {
   public void add(int group, double[] gram) {
     double[] s = sums[group];
     if (gram.length != s.length) {
-      throw new IllegalArgumentException("group " + group + ": " + gram.length + " values, expected " + s.length);
+      throw new IllegalArgumentException(
+          "group " + group + ": " + gram.length + " values, expected " + s.length);
     }
     for (int i = 0; i < s.length; i++) {
       s[i] += gram[i];
@@ -66,8 +69,8 @@ public final class HessianSums implements Serializable {
   /** Adds {@code other}'s sums and counts (same groups). */
   public void merge(HessianSums other) {
     if (other.sums.length != sums.length) {
-      throw new IllegalArgumentException("cannot merge sums of " + other.sums.length + " groups into "
-          + sums.length);
+      throw new IllegalArgumentException(
+          "cannot merge sums of " + other.sums.length + " groups into " + sums.length);
     }
     for (int g = 0; g < sums.length; g++) {
       add(g, other.sums[g]);

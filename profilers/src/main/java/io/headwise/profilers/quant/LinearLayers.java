@@ -19,18 +19,20 @@ import java.util.Set;
 /**
  * Finds the linear layers inside the transformer blocks of a graph: the ones to quantize.
  *
- * <p>A candidate is a {@code MatMul} (or a {@code Gemm} with {@code alpha = 1}, {@code transA = 0}) whose second
- * input is a 2-D float32/float16 initializer. A candidate <em>writes the residual stream</em> when its output reaches,
- * without passing another candidate, an {@code Add} whose other operand is a softmax-free ancestor of the candidate's
- * own input: the residual the branch started from (o_proj, down_proj, BERT's attention-output and FFN-output dense).
- * A candidate is inside a block when it writes the residual stream or feeds, through the branch, a candidate that is
- * (q/k/v feed o_proj, gate/up feed down_proj). Embeddings (a {@code Gather}, not a linear), the LM head and a pooler
- * (their outputs never return to the residual stream) are therefore excluded. "Softmax-free ancestor" means reachable
- * backwards without crossing a {@code Softmax}; that keeps the attention mask, which only feeds scores, from looking
- * like a residual. Shape computations ({@code Shape}, {@code Size}) are not followed either way.
+ * <p>A candidate is a {@code MatMul} (or a {@code Gemm} with {@code alpha = 1}, {@code transA = 0})
+ * whose second input is a 2-D float32/float16 initializer. A candidate <em>writes the residual
+ * stream</em> when its output reaches, without passing another candidate, an {@code Add} whose
+ * other operand is a softmax-free ancestor of the candidate's own input: the residual the branch
+ * started from (o_proj, down_proj, BERT's attention-output and FFN-output dense). A candidate is
+ * inside a block when it writes the residual stream or feeds, through the branch, a candidate that
+ * is (q/k/v feed o_proj, gate/up feed down_proj). Embeddings (a {@code Gather}, not a linear), the
+ * LM head and a pooler (their outputs never return to the residual stream) are therefore excluded.
+ * "Softmax-free ancestor" means reachable backwards without crossing a {@code Softmax}; that keeps
+ * the attention mask, which only feeds scores, from looking like a residual. Shape computations
+ * ({@code Shape}, {@code Size}) are not followed either way.
  *
- * <p>Each layer belongs to the attention block it feeds (q/k/v reach that block's softmax or P·V) or else to the
- * last block whose probabilities precede it (o_proj and the MLP).
+ * <p>Each layer belongs to the attention block it feeds (q/k/v reach that block's softmax or P·V)
+ * or else to the last block whose probabilities precede it (o_proj and the MLP).
  */
 public final class LinearLayers {
   private static final Set<String> SHAPE_OPS = Set.of("Shape", "Size");
@@ -60,7 +62,9 @@ public final class LinearLayers {
     List<HessianGroup> out = new ArrayList<>();
     for (List<LinearLayer> members : byInput.values()) {
       LinearLayer first = members.get(0);
-      out.add(new HessianGroup(out.size(), first.inputTensor(), first.inFeatures(), first.layer(), members));
+      out.add(
+          new HessianGroup(
+              out.size(), first.inputTensor(), first.inFeatures(), first.layer(), members));
     }
     return out;
   }
@@ -81,7 +85,9 @@ public final class LinearLayers {
     }
     Map<String, Walk> walks = new LinkedHashMap<>();
     for (Map.Entry<String, Integer> c : candidateByOutput.entrySet()) {
-      walks.put(c.getKey(), walk(graph.getNode(c.getValue()), candidateByOutput, blockByScores, blockByPvOutput));
+      walks.put(
+          c.getKey(),
+          walk(graph.getNode(c.getValue()), candidateByOutput, blockByScores, blockByPvOutput));
     }
     Set<String> inside = new HashSet<>();
     for (Map.Entry<String, Walk> e : walks.entrySet()) {
@@ -93,7 +99,8 @@ public final class LinearLayers {
     while (changed) {
       changed = false;
       for (Map.Entry<String, Walk> e : walks.entrySet()) {
-        if (!inside.contains(e.getKey()) && e.getValue().feeds.stream().anyMatch(inside::contains)) {
+        if (!inside.contains(e.getKey())
+            && e.getValue().feeds.stream().anyMatch(inside::contains)) {
           inside.add(e.getKey());
           changed = true;
         }
@@ -114,25 +121,43 @@ public final class LinearLayers {
       boolean outIn = n.getOpType().equals("Gemm") && GraphIndex.intAttribute(n, "transB", 0) != 0;
       int k = (int) weight.getDims(outIn ? 1 : 0);
       int nOut = (int) weight.getDims(outIn ? 0 : 1);
-      out.add(new LinearLayer(n.getOutput(0), n.getName(), n.getOpType(), n.getInput(0), n.getInput(1), k, nOut,
-          outIn, layer, w.writesResidual));
+      out.add(
+          new LinearLayer(
+              n.getOutput(0),
+              n.getName(),
+              n.getOpType(),
+              n.getInput(0),
+              n.getInput(1),
+              k,
+              nOut,
+              outIn,
+              layer,
+              w.writesResidual));
     }
     return out;
   }
 
   private boolean isCandidate(NodeProto n) {
     boolean matMul = n.getOpType().equals("MatMul") && n.getInputCount() == 2;
-    boolean gemm = n.getOpType().equals("Gemm") && n.getInputCount() >= 2
-        && GraphIndex.intAttribute(n, "transA", 0) == 0 && floatAttribute(n, "alpha", 1f) == 1f;
+    boolean gemm =
+        n.getOpType().equals("Gemm")
+            && n.getInputCount() >= 2
+            && GraphIndex.intAttribute(n, "transA", 0) == 0
+            && floatAttribute(n, "alpha", 1f) == 1f;
     if (!(matMul || gemm) || !n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
       return false;
     }
     if (index.isGraphInput(n.getInput(1))) {
       return false;
     }
-    return index.initializer(n.getInput(1)).map(t -> t.getDimsCount() == 2
-        && (t.getDataType() == TensorProto.DataType.FLOAT_VALUE
-            || t.getDataType() == TensorProto.DataType.FLOAT16_VALUE)).orElse(false);
+    return index
+        .initializer(n.getInput(1))
+        .map(
+            t ->
+                t.getDimsCount() == 2
+                    && (t.getDataType() == TensorProto.DataType.FLOAT_VALUE
+                        || t.getDataType() == TensorProto.DataType.FLOAT16_VALUE))
+        .orElse(false);
   }
 
   /** What a forward walk from a candidate's output finds before the next candidate. */
@@ -142,7 +167,10 @@ public final class LinearLayers {
     final Set<String> feeds = new HashSet<>();
   }
 
-  private Walk walk(NodeProto start, Map<String, Integer> candidates, Map<String, Integer> blockByScores,
+  private Walk walk(
+      NodeProto start,
+      Map<String, Integer> candidates,
+      Map<String, Integer> blockByScores,
       Map<String, Integer> blockByPvOutput) {
     Walk w = new Walk();
     Set<String> ancestors = null;
@@ -170,7 +198,9 @@ public final class LinearLayers {
             continue;
           }
         }
-        if (n.getOpType().equals("Softmax") && blockByScores.containsKey(n.getInput(0)) && w.fedBlock < 0) {
+        if (n.getOpType().equals("Softmax")
+            && blockByScores.containsKey(n.getInput(0))
+            && w.fedBlock < 0) {
           w.fedBlock = blockByScores.get(n.getInput(0));
         }
         for (String o : n.getOutputList()) {
@@ -198,31 +228,36 @@ public final class LinearLayers {
     return last;
   }
 
-  /** Tensors {@code tensor} depends on, walking producers but not through Softmax, Shape or Size nodes. */
+  /**
+   * Tensors {@code tensor} depends on, walking producers but not through Softmax, Shape or Size
+   * nodes.
+   */
   private Set<String> softmaxFreeAncestors(String tensor) {
-    return ancestorCache.computeIfAbsent(tensor, k -> {
-      Set<String> seen = new HashSet<>();
-      Deque<String> queue = new ArrayDeque<>();
-      seen.add(tensor);
-      queue.add(tensor);
-      while (!queue.isEmpty()) {
-        String t = queue.poll();
-        int p = index.producerIndex(t);
-        if (p < 0) {
-          continue;
-        }
-        NodeProto n = index.node(p);
-        if (n.getOpType().equals("Softmax") || SHAPE_OPS.contains(n.getOpType())) {
-          continue;
-        }
-        for (String in : n.getInputList()) {
-          if (!in.isEmpty() && !index.isInitializer(in) && seen.add(in)) {
-            queue.add(in);
+    return ancestorCache.computeIfAbsent(
+        tensor,
+        k -> {
+          Set<String> seen = new HashSet<>();
+          Deque<String> queue = new ArrayDeque<>();
+          seen.add(tensor);
+          queue.add(tensor);
+          while (!queue.isEmpty()) {
+            String t = queue.poll();
+            int p = index.producerIndex(t);
+            if (p < 0) {
+              continue;
+            }
+            NodeProto n = index.node(p);
+            if (n.getOpType().equals("Softmax") || SHAPE_OPS.contains(n.getOpType())) {
+              continue;
+            }
+            for (String in : n.getInputList()) {
+              if (!in.isEmpty() && !index.isInitializer(in) && seen.add(in)) {
+                queue.add(in);
+              }
+            }
           }
-        }
-      }
-      return seen;
-    });
+          return seen;
+        });
   }
 
   private static float floatAttribute(NodeProto node, String name, float fallback) {

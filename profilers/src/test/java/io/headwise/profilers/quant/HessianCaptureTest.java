@@ -28,9 +28,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The linear layers found inside the blocks of stories260k and MiniLM, and the in-graph Hessians checked against a
- * direct double computation from the exposed layer inputs and the profiler's token importance, on a right-padded
- * batch; partial sums merge to the one-pass sums.
+ * The linear layers found inside the blocks of stories260k and MiniLM, and the in-graph Hessians
+ * checked against a direct double computation from the exposed layer inputs and the profiler's
+ * token importance, on a right-padded batch; partial sums merge to the one-pass sums.
  */
 class HessianCaptureTest {
   private static final Pattern LAYER = Pattern.compile("layers?\\.(\\d+)/");
@@ -54,11 +54,13 @@ class HessianCaptureTest {
       assertEquals(Integer.parseInt(m.group(1)), l.layer(), l.nodeName());
       String kind = l.nodeName().replaceAll(".*/(\\w+_proj)/.*", "$1");
       kinds.add(kind);
-      assertEquals(kind.equals("o_proj") || kind.equals("down_proj"), l.writesResidual(), l.nodeName());
+      assertEquals(
+          kind.equals("o_proj") || kind.equals("down_proj"), l.writesResidual(), l.nodeName());
       int expectedK = kind.equals("down_proj") ? 172 : 64;
       assertEquals(expectedK, l.inFeatures(), l.nodeName());
     }
-    assertEquals(Set.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), kinds);
+    assertEquals(
+        Set.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), kinds);
     List<HessianGroup> groups = LinearLayers.groups(layers);
     assertEquals(20, groups.size());
     assertEquals(3, groups.get(0).linears().size());
@@ -79,22 +81,27 @@ class HessianCaptureTest {
     AttentionMap map = AttentionLocator.locate(model);
     List<HessianGroup> groups = LinearLayers.groups(LinearLayers.find(model.graph(), map));
     int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "calib");
-    List<CalibrationSample> samples = List.of(
-        CalibrationSample.of("a", Arrays.copyOf(ids[0], 64), null, CalibrationSample.SOURCE_IDS),
-        CalibrationSample.of("b", Arrays.copyOf(ids[1], 41), null, CalibrationSample.SOURCE_IDS));
+    List<CalibrationSample> samples =
+        List.of(
+            CalibrationSample.of(
+                "a", Arrays.copyOf(ids[0], 64), null, CalibrationSample.SOURCE_IDS),
+            CalibrationSample.of(
+                "b", Arrays.copyOf(ids[1], 41), null, CalibrationSample.SOURCE_IDS));
     Batch batch = Batch.pad(ProbeKind.PLAIN, samples, 64);
     double rMin = 0.005;
 
     // reference token weights from the statistics profiler's importance output
     List<float[][]> importance;
-    try (StatsSession stats = new StatsSession(model, map, StatsConfig.defaults(), ProbeKind.PLAIN, 64,
-        ExecutionProvider.CPU, 1)) {
+    try (StatsSession stats =
+        new StatsSession(
+            model, map, StatsConfig.defaults(), ProbeKind.PLAIN, 64, ExecutionProvider.CPU, 1)) {
       BatchStats s = stats.run(batch);
       importance = s.importance();
     }
 
     CaptureConfig config = CaptureConfig.attentionConcentration(rMin).withExposedInputs(true);
-    try (HessianSession session = new HessianSession(model, map, groups, config, ExecutionProvider.CPU, 1)) {
+    try (HessianSession session =
+        new HessianSession(model, map, groups, config, ExecutionProvider.CPU, 1)) {
       Set<String> names = new HashSet<>();
       for (HessianGroup g : groups) {
         names.add(CaptureModel.inputOutput(g.id()));
@@ -110,7 +117,11 @@ class HessianCaptureTest {
         double[] expected = referenceWeights(importance.get(layer), batch, rMin);
         float[] actual = exposed.get(CaptureModel.weightsOutput(layer));
         for (int i = 0; i < expected.length; i++) {
-          assertEquals(expected[i], actual[i], 1e-5 * Math.max(1, expected[i]), "layer " + layer + " token " + i);
+          assertEquals(
+              expected[i],
+              actual[i],
+              1e-5 * Math.max(1, expected[i]),
+              "layer " + layer + " token " + i);
         }
       }
       for (HessianGroup g : groups) {
@@ -139,9 +150,9 @@ class HessianCaptureTest {
   }
 
   /**
-   * The capture graph with attention through the query-tiled core (blocks of 16 rows on a batch of 64) gives the
-   * Hessians of the model's own attention, uniform and RSQ-weighted (whose token weights then come from the core's
-   * column mass), within 1e-5 of the largest entry.
+   * The capture graph with attention through the query-tiled core (blocks of 16 rows on a batch of
+   * 64) gives the Hessians of the model's own attention, uniform and RSQ-weighted (whose token
+   * weights then come from the core's column mass), within 1e-5 of the largest entry.
    */
   @Test
   void tiledAttentionGivesTheSameHessians() {
@@ -149,18 +160,29 @@ class HessianCaptureTest {
     AttentionMap map = AttentionLocator.locate(model);
     List<HessianGroup> groups = LinearLayers.groups(LinearLayers.find(model.graph(), map));
     int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "calib");
-    Batch batch = Batch.pad(ProbeKind.PLAIN, List.of(
-        CalibrationSample.of("a", Arrays.copyOf(ids[0], 64), null, CalibrationSample.SOURCE_IDS),
-        CalibrationSample.of("b", Arrays.copyOf(ids[1], 41), null, CalibrationSample.SOURCE_IDS)), 64);
-    for (CaptureConfig config : List.of(CaptureConfig.uniform(), CaptureConfig.attentionConcentration(0.005))) {
+    Batch batch =
+        Batch.pad(
+            ProbeKind.PLAIN,
+            List.of(
+                CalibrationSample.of(
+                    "a", Arrays.copyOf(ids[0], 64), null, CalibrationSample.SOURCE_IDS),
+                CalibrationSample.of(
+                    "b", Arrays.copyOf(ids[1], 41), null, CalibrationSample.SOURCE_IDS)),
+            64);
+    for (CaptureConfig config :
+        List.of(CaptureConfig.uniform(), CaptureConfig.attentionConcentration(0.005))) {
       HessianSums untiled = HessianSums.of(groups);
       HessianSums tiled = HessianSums.of(groups);
-      try (HessianSession a = new HessianSession(model, map, groups, config, ExecutionProvider.CPU, 1, 0);
-          HessianSession b = new HessianSession(model, map, groups, config, ExecutionProvider.CPU, 1, 16)) {
+      try (HessianSession a =
+              new HessianSession(model, map, groups, config, ExecutionProvider.CPU, 1, 0);
+          HessianSession b =
+              new HessianSession(model, map, groups, config, ExecutionProvider.CPU, 1, 16)) {
         a.run(batch, untiled);
         b.run(batch, tiled);
-        assertFalse(b.capture().proto().getGraph().getNodeList().stream()
-            .anyMatch(n -> n.getOpType().equals("Softmax")), "no softmax outside the loops");
+        assertFalse(
+            b.capture().proto().getGraph().getNodeList().stream()
+                .anyMatch(n -> n.getOpType().equals("Softmax")),
+            "no softmax outside the loops");
       }
       for (HessianGroup g : groups) {
         double[] x = untiled.sum(g.id());
@@ -168,7 +190,8 @@ class HessianCaptureTest {
         double scale = Arrays.stream(x).map(Math::abs).max().orElseThrow();
         assertTrue(scale > 0);
         for (int i = 0; i < x.length; i++) {
-          assertEquals(x[i], y[i], 1e-5 * scale, config.weighting() + " group " + g.id() + " entry " + i);
+          assertEquals(
+              x[i], y[i], 1e-5 * scale, config.weighting() + " group " + g.id() + " entry " + i);
         }
       }
     }
@@ -182,14 +205,19 @@ class HessianCaptureTest {
     int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "calib");
     List<CalibrationSample> all = new ArrayList<>();
     for (int i = 0; i < 4; i++) {
-      all.add(CalibrationSample.of("s" + i, Arrays.copyOf(ids[i], 32 + 16 * i), null, CalibrationSample.SOURCE_IDS));
+      all.add(
+          CalibrationSample.of(
+              "s" + i, Arrays.copyOf(ids[i], 32 + 16 * i), null, CalibrationSample.SOURCE_IDS));
     }
     CaptureConfig config = CaptureConfig.uniform();
-    HessianSums onePass = new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1).capture(all);
-    HessianSums merged = new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1)
-        .capture(all.subList(0, 2));
-    merged.merge(new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1)
-        .capture(all.subList(2, 4)));
+    HessianSums onePass =
+        new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1).capture(all);
+    HessianSums merged =
+        new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1)
+            .capture(all.subList(0, 2));
+    merged.merge(
+        new HessianProfiler(model, map, groups, config, ExecutionProvider.CPU, 1, 1)
+            .capture(all.subList(2, 4)));
     assertEquals(onePass.tokens(), merged.tokens());
     assertEquals(32 + 48 + 64 + 80, onePass.tokens());
     for (HessianGroup g : groups) {
@@ -201,7 +229,10 @@ class HessianCaptureTest {
     }
   }
 
-  /** RSQ's weights from raw importance [B][T]: min-max over valid tokens to [rMin, 1], then mean 1; 0 at padding. */
+  /**
+   * RSQ's weights from raw importance [B][T]: min-max over valid tokens to [rMin, 1], then mean 1;
+   * 0 at padding.
+   */
   private static double[] referenceWeights(float[][] received, Batch batch, double rMin) {
     int b = batch.size();
     int t = batch.length();
@@ -221,8 +252,11 @@ class HessianCaptureTest {
       double mean = 0;
       for (int i = 0; i < t; i++) {
         if (batch.mask()[row][i] != 0) {
-          r[i] = max > min ? Math.min(1, Math.max(rMin, (received[row][i] - min) / (max - min) * (1 - rMin) + rMin))
-              : 1;
+          r[i] =
+              max > min
+                  ? Math.min(
+                      1, Math.max(rMin, (received[row][i] - min) / (max - min) * (1 - rMin) + rMin))
+                  : 1;
           mean += r[i];
         }
       }

@@ -14,20 +14,22 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Graph nodes that apply an orthogonal matrix to the last axis of an activation at run time ({@code z ↦ z·Q}),
- * built from {@code Reshape}, {@code MatMul} with constant factors, {@code Mul} and {@code Reshape}, since ONNX has no
- * Hadamard op:
+ * Graph nodes that apply an orthogonal matrix to the last axis of an activation at run time ({@code
+ * z ↦ z·Q}), built from {@code Reshape}, {@code MatMul} with constant factors, {@code Mul} and
+ * {@code Reshape}, since ONNX has no Hadamard op:
+ *
  * <ul>
  *   <li>a random Hadamard {@code Q = diag(s)·(H_K ⊗ H_A ⊗ H_B)/√n} ({@code A·B = 2^m}, Sylvester's
- *       {@code H_{2^m} = H_A ⊗ H_B}): {@code Mul(z, s) → Reshape [.., K, A, B] → MatMul(·, H_B/√n) →
- *       MatMul(H_Aᵀ, ·) → Reshape [.., K, A·B] → MatMul(H_Kᵀ, ·) → Reshape back}, so the largest constant is
- *       {@code max(K, √(2^m))}² instead of n²;
- *   <li>across heads ({@code Q = H ⊗ I_d} for {@code [.., heads·d]}): {@code Reshape [.., heads, d] → MatMul(Hᵀ, ·)
- *       → Reshape back};
+ *       {@code H_{2^m} = H_A ⊗ H_B}): {@code Mul(z, s) → Reshape [.., K, A, B] → MatMul(·, H_B/√n)
+ *       → MatMul(H_Aᵀ, ·) → Reshape [.., K, A·B] → MatMul(H_Kᵀ, ·) → Reshape back}, so the largest
+ *       constant is {@code max(K, √(2^m))}² instead of n²;
+ *   <li>across heads ({@code Q = H ⊗ I_d} for {@code [.., heads·d]}): {@code Reshape [.., heads, d]
+ *       → MatMul(Hᵀ, ·) → Reshape back};
  *   <li>any other orthogonal matrix: one {@code MatMul(z, Q)}.
  * </ul>
- * Constants are {@code Constant} nodes (not initializers), so nothing mistakes them for weights to quantize; their
- * element type is the activation's (float or float16).
+ *
+ * Constants are {@code Constant} nodes (not initializers), so nothing mistakes them for weights to
+ * quantize; their element type is the activation's (float or float16).
  */
 final class OnlineTransform {
   private final String prefix;
@@ -37,9 +39,9 @@ final class OnlineTransform {
   private int counter;
 
   /**
-   * A builder of online transforms whose names start with {@code prefix}. Constants are shared between the
-   * transforms it builds (the same matrix before every layer's down_proj is one {@code Constant} node, defined in the
-   * first transform), so insert the transforms in graph order.
+   * A builder of online transforms whose names start with {@code prefix}. Constants are shared
+   * between the transforms it builds (the same matrix before every layer's down_proj is one {@code
+   * Constant} node, defined in the first transform), so insert the transforms in graph order.
    */
   OnlineTransform(String prefix, int elemType) {
     this.prefix = prefix;
@@ -53,7 +55,10 @@ final class OnlineTransform {
     return out;
   }
 
-  /** Appends {@code z ↦ z·Q} for a rotation of order n = the last dimension of {@code z}; returns the output. */
+  /**
+   * Appends {@code z ↦ z·Q} for a rotation of order n = the last dimension of {@code z}; returns
+   * the output.
+   */
   String rotation(String z, Rotation q) {
     int n = q.size();
     String key = "rotation" + n + "/" + q.seed() + "/";
@@ -112,7 +117,8 @@ final class OnlineTransform {
 
   private String op(String type, List<String> inputs, AttributeProto... attrs) {
     String out = prefix + type + "_" + counter++;
-    NodeProto.Builder n = NodeProto.newBuilder().setOpType(type).setName(out).addAllInput(inputs).addOutput(out);
+    NodeProto.Builder n =
+        NodeProto.newBuilder().setOpType(type).setName(out).addAllInput(inputs).addOutput(out);
     for (AttributeProto a : attrs) {
       n.addAttribute(a);
     }
@@ -121,7 +127,11 @@ final class OnlineTransform {
   }
 
   private static AttributeProto axis0() {
-    return AttributeProto.newBuilder().setName("axis").setType(AttributeProto.AttributeType.INT).setI(0).build();
+    return AttributeProto.newBuilder()
+        .setName("axis")
+        .setType(AttributeProto.AttributeType.INT)
+        .setI(0)
+        .build();
   }
 
   private String longs(long... v) {
@@ -129,8 +139,12 @@ final class OnlineTransform {
     for (long x : v) {
       buf.putLong(x);
     }
-    TensorProto t = TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE).addDims(v.length)
-        .setRawData(ByteString.copyFrom(buf.array())).build();
+    TensorProto t =
+        TensorProto.newBuilder()
+            .setDataType(TensorProto.DataType.INT64_VALUE)
+            .addDims(v.length)
+            .setRawData(ByteString.copyFrom(buf.array()))
+            .build();
     return constantNode(t);
   }
 
@@ -161,9 +175,17 @@ final class OnlineTransform {
 
   private String constantNode(TensorProto t) {
     String out = prefix + "const_" + counter++;
-    nodes.add(NodeProto.newBuilder().setOpType("Constant").setName(out).addOutput(out)
-        .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
-            .setT(t)).build());
+    nodes.add(
+        NodeProto.newBuilder()
+            .setOpType("Constant")
+            .setName(out)
+            .addOutput(out)
+            .addAttribute(
+                AttributeProto.newBuilder()
+                    .setName("value")
+                    .setType(AttributeProto.AttributeType.TENSOR)
+                    .setT(t))
+            .build());
     return out;
   }
 

@@ -23,24 +23,30 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * RSQ/QuaRot's "rotate" step as a graph rewrite of a Llama-family ONNX model, exact in full precision:
+ * RSQ/QuaRot's "rotate" step as a graph rewrite of a Llama-family ONNX model, exact in full
+ * precision:
+ *
  * <ol>
- *   <li>every RMSNorm weight γ is folded into the linears reading the norm ({@code B ← diag(γ)·B}) and set to 1;
- *   <li>the residual stream is rotated by a seeded random Hadamard Q of the hidden size (Haar-random orthogonal when
- *       no Hadamard of that order is constructible): embedding {@code E ← E·Q}, linears reading the stream (q, k, v,
- *       gate, up, LM head) {@code B ← Qᵀ·B}, linears writing it (o_proj, down_proj) {@code B ← B·Q}, their biases
- *       {@code b ← b·Q}; RMSNorm commutes with Q once weightless;
- *   <li>v_proj's output is rotated per kv head by a Hadamard {@code H_d} (fused offline), and o_proj's input gets the
- *       online transform across heads {@code H_heads ⊗ I_d}, so o_proj sees {@code z·(H_heads ⊗ H_d)} and stores
- *       {@code (H_heads ⊗ H_d)ᵀ·B·Q};
- *   <li>down_proj's input gets an online random Hadamard {@code H_I} of the intermediate size (inserted as graph
- *       nodes, see {@link OnlineTransform}) and stores {@code H_Iᵀ·B·Q}.
+ *   <li>every RMSNorm weight γ is folded into the linears reading the norm ({@code B ← diag(γ)·B})
+ *       and set to 1;
+ *   <li>the residual stream is rotated by a seeded random Hadamard Q of the hidden size
+ *       (Haar-random orthogonal when no Hadamard of that order is constructible): embedding {@code
+ *       E ← E·Q}, linears reading the stream (q, k, v, gate, up, LM head) {@code B ← Qᵀ·B}, linears
+ *       writing it (o_proj, down_proj) {@code B ← B·Q}, their biases {@code b ← b·Q}; RMSNorm
+ *       commutes with Q once weightless;
+ *   <li>v_proj's output is rotated per kv head by a Hadamard {@code H_d} (fused offline), and
+ *       o_proj's input gets the online transform across heads {@code H_heads ⊗ I_d}, so o_proj sees
+ *       {@code z·(H_heads ⊗ H_d)} and stores {@code (H_heads ⊗ H_d)ᵀ·B·Q};
+ *   <li>down_proj's input gets an online random Hadamard {@code H_I} of the intermediate size
+ *       (inserted as graph nodes, see {@link OnlineTransform}) and stores {@code H_Iᵀ·B·Q}.
  * </ol>
- * Tied embeddings: each reader of a shared initializer gets its own rotated copy (the LM head is cloned). Unlike
- * QuaRot, embedding rows are not mean-centred: that step only preserves outputs under LayerNorm and would change
- * an RMSNorm model. Weights must be embedded (load external data first). Structures that do not fit (LayerNorm with
- * bias, a stream read by something other than norms and residual Adds, a norm read by non-linears) are refused with
- * {@link RotationRefusedException} naming the node.
+ *
+ * Tied embeddings: each reader of a shared initializer gets its own rotated copy (the LM head is
+ * cloned). Unlike QuaRot, embedding rows are not mean-centred: that step only preserves outputs
+ * under LayerNorm and would change an RMSNorm model. Weights must be embedded (load external data
+ * first). Structures that do not fit (LayerNorm with bias, a stream read by something other than
+ * norms and residual Adds, a norm read by non-linears) are refused with {@link
+ * RotationRefusedException} naming the node.
  */
 public final class ResidualStreamRotation {
   private static final String PREFIX = "hw/rotation/";
@@ -59,8 +65,11 @@ public final class ResidualStreamRotation {
     GraphProto graph = inlined.getGraph();
     Matched m = ResidualStructure.match(graph, map);
     if (opset < 13) {
-      throw new RotationRefusedException("the model imports ONNX opset " + opset + "; the rotation's online"
-          + " transforms need opset 13 or later (re-export with a newer opset)");
+      throw new RotationRefusedException(
+          "the model imports ONNX opset "
+              + opset
+              + "; the rotation's online"
+              + " transforms need opset 13 or later (re-export with a newer opset)");
     }
     GraphIndex index = new GraphIndex(graph);
     Rewrite rw = new Rewrite(graph, index);
@@ -69,7 +78,12 @@ public final class ResidualStreamRotation {
     List<String> online = new ArrayList<>();
 
     TensorProto embedding = index.initializer(m.embedding()).orElseThrow();
-    rw.set(m.embeddingGather(), 0, embedding, Rotations.multiplyRows(Weights.matrix(embedding), q), false);
+    rw.set(
+        m.embeddingGather(),
+        0,
+        embedding,
+        Rotations.multiplyRows(Weights.matrix(embedding), q),
+        false);
 
     Map<Integer, Rotation> mlpRotations = new HashMap<>();
     Map<Integer, OnlineTransform> transforms = new HashMap<>();
@@ -77,19 +91,28 @@ public final class ResidualStreamRotation {
       double[] gamma = foldNorm(rw, index, s.norm(), m.hidden(), folded);
       double[][] valueRotation = null;
       if (s.attention()) {
-        valueRotation = Rotations.blockDiagonal(headRotation(s.block().headDim(), seed), s.block().numKvHeads());
+        valueRotation =
+            Rotations.blockDiagonal(
+                headRotation(s.block().headDim(), seed), s.block().numKvHeads());
       }
       for (Linear r : s.readers()) {
         double[][] b = Rotations.fuseInputRotationOnnx(scaleRows(rw.effective(r), gamma), q);
         if (r.equals(s.valueProjection())) {
           if (b[0].length != valueRotation.length) {
-            throw new RotationRefusedException("v projection " + RmsNormMatch.name(graph.getNode(r.node()))
-                + " has " + b[0].length + " outputs, not kv_heads x head_dim = " + valueRotation.length);
+            throw new RotationRefusedException(
+                "v projection "
+                    + RmsNormMatch.name(graph.getNode(r.node()))
+                    + " has "
+                    + b[0].length
+                    + " outputs, not kv_heads x head_dim = "
+                    + valueRotation.length);
           }
           b = Rotations.multiply(b, valueRotation);
           if (r.bias() != null) {
-            rw.setBias(r, Rotations.rotateBias(Weights.values(index.initializer(r.bias()).orElseThrow()),
-                valueRotation));
+            rw.setBias(
+                r,
+                Rotations.rotateBias(
+                    Weights.values(index.initializer(r.bias()).orElseThrow()), valueRotation));
           }
         }
         rw.setLinear(r, b);
@@ -98,34 +121,53 @@ public final class ResidualStreamRotation {
       double[][] b = rw.effective(w);
       NodeProto writerNode = graph.getNode(w.node());
       int inner = b.length;
-      int type = index.elemType(writerNode.getInput(0)) == 0 ? TensorProto.DataType.FLOAT_VALUE
-          : index.elemType(writerNode.getInput(0));
+      int type =
+          index.elemType(writerNode.getInput(0)) == 0
+              ? TensorProto.DataType.FLOAT_VALUE
+              : index.elemType(writerNode.getInput(0));
       OnlineTransform t = transforms.computeIfAbsent(type, ty -> new OnlineTransform(PREFIX, ty));
       String rotatedInput;
       if (s.attention()) {
         int heads = s.block().numHeads();
         int d = s.block().headDim();
         if (heads * d != inner) {
-          throw new RotationRefusedException("o projection " + RmsNormMatch.name(writerNode) + " reads " + inner
-              + " values, not heads x head_dim = " + heads * d);
+          throw new RotationRefusedException(
+              "o projection "
+                  + RmsNormMatch.name(writerNode)
+                  + " reads "
+                  + inner
+                  + " values, not heads x head_dim = "
+                  + heads * d);
         }
         double[][] acrossHeads = headRotation(heads, seed + 1);
         double[][] both = Hadamard.kronecker(acrossHeads, headRotation(d, seed));
         b = Rotations.multiplyTransposedLeft(both, b);
         rotatedInput = t.acrossHeads(writerNode.getInput(0), acrossHeads, d);
-        online.add("before " + RmsNormMatch.name(writerNode) + ": across " + heads + " heads of " + d
-            + " (o_proj input sees (H_heads x H_d), H_d fused into v_proj)");
+        online.add(
+            "before "
+                + RmsNormMatch.name(writerNode)
+                + ": across "
+                + heads
+                + " heads of "
+                + d
+                + " (o_proj input sees (H_heads x H_d), H_d fused into v_proj)");
       } else {
         Rotation hi = mlpRotations.computeIfAbsent(inner, n -> Rotations.orthogonal(n, seed + 2));
         b = Rotations.multiplyTransposedLeft(hi, b);
         rotatedInput = t.rotation(writerNode.getInput(0), hi);
-        online.add("before " + RmsNormMatch.name(writerNode) + ": " + hi.construction().name().toLowerCase()
-            + " of order " + inner);
+        online.add(
+            "before "
+                + RmsNormMatch.name(writerNode)
+                + ": "
+                + hi.construction().name().toLowerCase()
+                + " of order "
+                + inner);
       }
       rw.insertBefore(w.node(), t.takeNodes(), rotatedInput);
       rw.setLinear(w, Rotations.multiplyRows(b, q));
       if (w.bias() != null) {
-        rw.setBias(w, Rotations.rotateBias(Weights.values(index.initializer(w.bias()).orElseThrow()), q));
+        rw.setBias(
+            w, Rotations.rotateBias(Weights.values(index.initializer(w.bias()).orElseThrow()), q));
       }
     }
     double[] gamma = foldNorm(rw, index, m.finalNorm(), m.hidden(), folded);
@@ -133,12 +175,13 @@ public final class ResidualStreamRotation {
       rw.setLinear(head, Rotations.fuseInputRotationOnnx(scaleRows(rw.effective(head), gamma), q));
     }
     ModelProto out = inlined.toBuilder().setGraph(rw.build()).build();
-    return new RotatedModel(out, m.hidden(), q.construction().name(), seed, List.copyOf(folded),
-        List.copyOf(online));
+    return new RotatedModel(
+        out, m.hidden(), q.construction().name(), seed, List.copyOf(folded), List.copyOf(online));
   }
 
   /** γ of a norm (ones when weightless); the norm's weight becomes all ones. */
-  private static double[] foldNorm(Rewrite rw, GraphIndex index, RmsNormMatch norm, int hidden, List<String> folded) {
+  private static double[] foldNorm(
+      Rewrite rw, GraphIndex index, RmsNormMatch norm, int hidden, List<String> folded) {
     double[] gamma = new double[hidden];
     java.util.Arrays.fill(gamma, 1);
     if (norm.weight() != null) {
@@ -152,7 +195,10 @@ public final class ResidualStreamRotation {
     return gamma;
   }
 
-  /** An orthogonal matrix of order n: the normalized Hadamard when constructible, else a seeded Haar-random one. */
+  /**
+   * An orthogonal matrix of order n: the normalized Hadamard when constructible, else a seeded
+   * Haar-random one.
+   */
   private static double[][] headRotation(int n, long seed) {
     if (Hadamard.factor(n).isPresent()) {
       return Hadamard.normalized(n);
@@ -211,7 +257,12 @@ public final class ResidualStreamRotation {
         // a tied LM head reading Transpose(E): give it its own [in, out] initializer
         set(l.node(), l.weightSlot(), like, inOut, true);
       } else {
-        set(l.node(), l.weightSlot(), like, l.storedOutIn() ? OnlineTransform.transpose(inOut) : inOut, false);
+        set(
+            l.node(),
+            l.weightSlot(),
+            like,
+            l.storedOutIn() ? OnlineTransform.transpose(inOut) : inOut,
+            false);
       }
     }
 
@@ -223,13 +274,19 @@ public final class ResidualStreamRotation {
       assign(l.biasNode(), slot, like.getName(), t, false);
     }
 
-    /** Node {@code node}'s input {@code slot} gets {@code values} (shaped like a 2-D tensor of {@code like}'s type). */
+    /**
+     * Node {@code node}'s input {@code slot} gets {@code values} (shaped like a 2-D tensor of
+     * {@code like}'s type).
+     */
     void set(int node, int slot, TensorProto like, double[][] values, boolean forceNew) {
-      assign(node, slot, like.getName(), Weights.withMatrix(like, like.getName(), values), forceNew);
+      assign(
+          node, slot, like.getName(), Weights.withMatrix(like, like.getName(), values), forceNew);
     }
 
     private void assign(int node, int slot, String original, TensorProto t, boolean forceNew) {
-      if (!forceNew && useCounts.getOrDefault(original, 0) == 1 && !replaced.containsKey(original)) {
+      if (!forceNew
+          && useCounts.getOrDefault(original, 0) == 1
+          && !replaced.containsKey(original)) {
         replaced.put(original, t);
         return;
       }
@@ -273,8 +330,12 @@ public final class ResidualStreamRotation {
       nodes.forEach(n -> read.addAll(n.getInputList()));
       graph.getOutputList().forEach(o -> read.add(o.getName()));
       // a tied weight's Transpose that no longer feeds anything
-      nodes.removeIf(n -> n.getOpType().equals("Transpose") && n.getOutputCount() == 1
-          && !read.contains(n.getOutput(0)) && index.isInitializer(n.getInput(0)));
+      nodes.removeIf(
+          n ->
+              n.getOpType().equals("Transpose")
+                  && n.getOutputCount() == 1
+                  && !read.contains(n.getOutput(0))
+                  && index.isInitializer(n.getInput(0)));
       Set<String> used = new HashSet<>();
       nodes.forEach(n -> used.addAll(n.getInputList()));
       graph.getOutputList().forEach(o -> used.add(o.getName()));

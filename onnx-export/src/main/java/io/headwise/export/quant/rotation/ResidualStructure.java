@@ -16,26 +16,40 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The residual stream of a Llama-family (pre-RMSNorm) graph, followed from the token embedding to the LM head: per
- * sub-layer its RMSNorm, the linears reading the norm, the linear writing back into the stream and, for attention
- * sub-layers, the attention block and its v projection. Anything else reading the stream is refused by name.
+ * The residual stream of a Llama-family (pre-RMSNorm) graph, followed from the token embedding to
+ * the LM head: per sub-layer its RMSNorm, the linears reading the norm, the linear writing back
+ * into the stream and, for attention sub-layers, the attention block and its v projection. Anything
+ * else reading the stream is refused by name.
  */
 final class ResidualStructure {
 
   /**
-   * A linear layer: a MatMul or Gemm whose weight is an initializer (or, for a tied LM head, the Transpose of one).
+   * A linear layer: a MatMul or Gemm whose weight is an initializer (or, for a tied LM head, the
+   * Transpose of one).
    *
    * @param node index of the MatMul/Gemm
    * @param weightSlot the node input holding the weight (1)
    * @param weightInitializer the initializer behind the weight
-   * @param stored how the initializer is stored relative to the {@code [in, out]} orientation of {@code y = x·B}
+   * @param stored how the initializer is stored relative to the {@code [in, out]} orientation of
+   *     {@code y = x·B}
    * @param bias a 1-D initializer added right after the node, or null
    * @param biasNode index of that Add, or -1
    */
-  record Linear(int node, int weightSlot, String weightInitializer, boolean storedOutIn, String bias, int biasNode) {}
+  record Linear(
+      int node,
+      int weightSlot,
+      String weightInitializer,
+      boolean storedOutIn,
+      String bias,
+      int biasNode) {}
 
   /** One pre-norm sub-layer: norm → readers → … → writer → residual Add. */
-  record Sublayer(RmsNormMatch norm, List<Linear> readers, Linear writer, int residualAdd, AttentionBlock block,
+  record Sublayer(
+      RmsNormMatch norm,
+      List<Linear> readers,
+      Linear writer,
+      int residualAdd,
+      AttentionBlock block,
       Linear valueProjection) {
     boolean attention() {
       return block != null;
@@ -43,7 +57,12 @@ final class ResidualStructure {
   }
 
   /** The matched graph. */
-  record Matched(int embeddingGather, String embedding, int hidden, List<Sublayer> sublayers, RmsNormMatch finalNorm,
+  record Matched(
+      int embeddingGather,
+      String embedding,
+      int hidden,
+      List<Sublayer> sublayers,
+      RmsNormMatch finalNorm,
       List<Linear> heads) {}
 
   private final GraphProto graph;
@@ -66,18 +85,26 @@ final class ResidualStructure {
     int gather = -1;
     for (int i = 0; i < graph.getNodeCount(); i++) {
       NodeProto n = graph.getNode(i);
-      if (n.getOpType().equals("Gather") && index.isGraphInput(n.getInput(1)) && index.initializer(n.getInput(0))
-          .map(t -> t.getDimsCount() == 2 && isFloat(t)).orElse(false)) {
+      if (n.getOpType().equals("Gather")
+          && index.isGraphInput(n.getInput(1))
+          && index
+              .initializer(n.getInput(0))
+              .map(t -> t.getDimsCount() == 2 && isFloat(t))
+              .orElse(false)) {
         if (gather >= 0) {
-          throw new RotationRefusedException("more than one embedding Gather reads a graph input ("
-              + RmsNormMatch.name(graph.getNode(gather)) + ", " + RmsNormMatch.name(n)
-              + "); rotation supports one token embedding");
+          throw new RotationRefusedException(
+              "more than one embedding Gather reads a graph input ("
+                  + RmsNormMatch.name(graph.getNode(gather))
+                  + ", "
+                  + RmsNormMatch.name(n)
+                  + "); rotation supports one token embedding");
         }
         gather = i;
       }
     }
     if (gather < 0) {
-      throw new RotationRefusedException("no token embedding (Gather of a 2-D initializer by input_ids)");
+      throw new RotationRefusedException(
+          "no token embedding (Gather of a 2-D initializer by input_ids)");
     }
     NodeProto g = graph.getNode(gather);
     String embedding = g.getInput(0);
@@ -87,20 +114,34 @@ final class ResidualStructure {
     Set<Integer> usedBlocks = new HashSet<>();
     for (int guard = 0; guard < 10_000; guard++) {
       Set<String> aliases = aliases(h);
-      RmsNormMatch norm = RmsNormMatch.find(index, aliases, hidden).orElseThrow(() -> new RotationRefusedException(
-          "residual stream tensor " + h_(aliases) + " feeds no RMSNorm; rotation needs pre-RMSNorm blocks"));
+      RmsNormMatch norm =
+          RmsNormMatch.find(index, aliases, hidden)
+              .orElseThrow(
+                  () ->
+                      new RotationRefusedException(
+                          "residual stream tensor "
+                              + h_(aliases)
+                              + " feeds no RMSNorm; rotation needs pre-RMSNorm blocks"));
       List<NodeProto> adds = new ArrayList<>();
       for (String a : aliases) {
         for (NodeProto c : RmsNormMatch.nonShapeConsumers(index, a)) {
-          if (c.getOpType().equals("Cast") || c.getOpType().equals("Pow") || c.getOpType().equals("ReduceMean")
+          if (c.getOpType().equals("Cast")
+              || c.getOpType().equals("Pow")
+              || c.getOpType().equals("ReduceMean")
               || belongsToNorm(c, norm, aliases)) {
             continue;
           }
           if (c.getOpType().equals("Add") && c.getInputCount() == 2) {
             adds.add(c);
           } else {
-            throw new RotationRefusedException("residual stream tensor " + a + " is read by " + RmsNormMatch.name(c)
-                + " (" + c.getOpType() + "), which a rotation of the stream would change");
+            throw new RotationRefusedException(
+                "residual stream tensor "
+                    + a
+                    + " is read by "
+                    + RmsNormMatch.name(c)
+                    + " ("
+                    + c.getOpType()
+                    + "), which a rotation of the stream would change");
           }
         }
       }
@@ -109,8 +150,12 @@ final class ResidualStructure {
         return new Matched(gather, embedding, hidden, sublayers, norm, readers);
       }
       if (adds.size() > 1) {
-        throw new RotationRefusedException("residual stream tensor " + h_(aliases) + " is added to " + adds.size()
-            + " tensors; rotation supports one residual Add per sub-layer");
+        throw new RotationRefusedException(
+            "residual stream tensor "
+                + h_(aliases)
+                + " is added to "
+                + adds.size()
+                + " tensors; rotation supports one residual Add per sub-layer");
       }
       NodeProto add = adds.get(0);
       String other = aliases.contains(add.getInput(0)) ? add.getInput(1) : add.getInput(0);
@@ -119,11 +164,13 @@ final class ResidualStructure {
       Linear value = null;
       if (block != null) {
         if (!usedBlocks.add(block.layer())) {
-          throw new RotationRefusedException("attention block " + block.layer() + " feeds two residual writers");
+          throw new RotationRefusedException(
+              "attention block " + block.layer() + " feeds two residual writers");
         }
         value = valueProjection(block, readers);
       }
-      sublayers.add(new Sublayer(norm, readers, writer, index.producerIndex(add.getOutput(0)), block, value));
+      sublayers.add(
+          new Sublayer(norm, readers, writer, index.producerIndex(add.getOutput(0)), block, value));
       h = add.getOutput(0);
     }
     throw new RotationRefusedException("the residual stream does not end in an LM head");
@@ -133,22 +180,35 @@ final class ResidualStructure {
     return aliases.iterator().next();
   }
 
-  /** LayerNormalization ops and mean-subtracting norms (ReduceMean → Sub) cannot be rotated exactly. */
+  /**
+   * LayerNormalization ops and mean-subtracting norms (ReduceMean → Sub) cannot be rotated exactly.
+   */
   private void refuseLayerNorms() {
     for (NodeProto n : graph.getNodeList()) {
       String op = n.getOpType();
-      if (op.equals("LayerNormalization") || op.equals("SkipLayerNormalization")
+      if (op.equals("LayerNormalization")
+          || op.equals("SkipLayerNormalization")
           || op.equals("SkipSimplifiedLayerNormalization")) {
-        throw new RotationRefusedException("node " + RmsNormMatch.name(n) + " is a " + op + " (LayerNorm with bias,"
-            + " as in BERT/MiniLM); rotation needs Llama-style RMSNorm, so the model is quantized without rotation");
+        throw new RotationRefusedException(
+            "node "
+                + RmsNormMatch.name(n)
+                + " is a "
+                + op
+                + " (LayerNorm with bias,"
+                + " as in BERT/MiniLM); rotation needs Llama-style RMSNorm, so the model is quantized without rotation");
       }
       if (op.equals("ReduceMean")) {
         for (NodeProto c : index.consumers(n.getOutput(0))) {
-          if (c.getOpType().equals("Sub") && c.getInput(1).equals(n.getOutput(0))
+          if (c.getOpType().equals("Sub")
+              && c.getInput(1).equals(n.getOutput(0))
               && c.getInput(0).equals(n.getInput(0))) {
-            throw new RotationRefusedException("node " + RmsNormMatch.name(c) + " subtracts the mean of "
-                + n.getInput(0) + " (a LayerNorm with bias, as in BERT/MiniLM); rotation needs Llama-style RMSNorm,"
-                + " so the model is quantized without rotation");
+            throw new RotationRefusedException(
+                "node "
+                    + RmsNormMatch.name(c)
+                    + " subtracts the mean of "
+                    + n.getInput(0)
+                    + " (a LayerNorm with bias, as in BERT/MiniLM); rotation needs Llama-style RMSNorm,"
+                    + " so the model is quantized without rotation");
           }
         }
       }
@@ -164,7 +224,8 @@ final class ResidualStructure {
     while (!queue.isEmpty()) {
       String t = queue.poll();
       for (NodeProto c : index.consumers(t)) {
-        if ((c.getOpType().equals("Cast") || c.getOpType().equals("Identity")) && out.add(c.getOutput(0))) {
+        if ((c.getOpType().equals("Cast") || c.getOpType().equals("Identity"))
+            && out.add(c.getOutput(0))) {
           queue.add(c.getOutput(0));
         }
       }
@@ -182,7 +243,9 @@ final class ResidualStructure {
     }
     // the Mul(x, 1/rms) or Div(x, rms) and the Mul(x, x) square of the decomposed form
     String op = c.getOpType();
-    if (op.equals("Mul") && c.getInputCount() == 2 && aliases.contains(c.getInput(0))
+    if (op.equals("Mul")
+        && c.getInputCount() == 2
+        && aliases.contains(c.getInput(0))
         && aliases.contains(c.getInput(1))) {
       return true;
     }
@@ -208,9 +271,15 @@ final class ResidualStructure {
     for (NodeProto c : RmsNormMatch.nonShapeConsumers(index, norm.output())) {
       Linear l = linear(c, norm.output());
       if (l == null) {
-        throw new RotationRefusedException("the output of norm " + norm.weightNode() + " is read by "
-            + RmsNormMatch.name(c) + " (" + c.getOpType() + "), not by a linear layer with an initializer weight;"
-            + " its weight cannot be folded");
+        throw new RotationRefusedException(
+            "the output of norm "
+                + norm.weightNode()
+                + " is read by "
+                + RmsNormMatch.name(c)
+                + " ("
+                + c.getOpType()
+                + "), not by a linear layer with an initializer weight;"
+                + " its weight cannot be folded");
       }
       out.add(l);
     }
@@ -229,8 +298,12 @@ final class ResidualStructure {
         return withBias(new Linear(node, 1, w, false, null, -1), c);
       }
       Optional<NodeProto> p = index.producer(w);
-      if (p.isPresent() && p.get().getOpType().equals("Transpose")
-          && index.initializer(p.get().getInput(0)).map(t -> t.getDimsCount() == 2 && isFloat(t)).orElse(false)) {
+      if (p.isPresent()
+          && p.get().getOpType().equals("Transpose")
+          && index
+              .initializer(p.get().getInput(0))
+              .map(t -> t.getDimsCount() == 2 && isFloat(t))
+              .orElse(false)) {
         List<Long> perm = GraphIndex.intsAttribute(p.get(), "perm");
         if (perm == null || perm.equals(List.of(1L, 0L))) {
           return withBias(new Linear(node, 1, p.get().getInput(0), true, null, -1), c);
@@ -238,13 +311,20 @@ final class ResidualStructure {
       }
       return null;
     }
-    if (c.getOpType().equals("Gemm") && c.getInput(0).equals(input)
+    if (c.getOpType().equals("Gemm")
+        && c.getInput(0).equals(input)
         && GraphIndex.intAttribute(c, "transA", 0) == 0
-        && index.initializer(c.getInput(1)).map(t -> t.getDimsCount() == 2 && isFloat(t)).orElse(false)) {
+        && index
+            .initializer(c.getInput(1))
+            .map(t -> t.getDimsCount() == 2 && isFloat(t))
+            .orElse(false)) {
       if (c.getInputCount() > 2 && !c.getInput(2).isEmpty()) {
         return null;
       }
-      return withBias(new Linear(node, 1, c.getInput(1), GraphIndex.intAttribute(c, "transB", 0) != 0, null, -1), c);
+      return withBias(
+          new Linear(
+              node, 1, c.getInput(1), GraphIndex.intAttribute(c, "transB", 0) != 0, null, -1),
+          c);
     }
     return null;
   }
@@ -255,7 +335,13 @@ final class ResidualStructure {
       NodeProto add = users.get(0);
       String other = add.getInput(0).equals(node.getOutput(0)) ? add.getInput(1) : add.getInput(0);
       if (index.initializer(other).map(t -> t.getDimsCount() == 1).orElse(false)) {
-        return new Linear(l.node(), l.weightSlot(), l.weightInitializer(), l.storedOutIn(), other, nodeIndex(add));
+        return new Linear(
+            l.node(),
+            l.weightSlot(),
+            l.weightInitializer(),
+            l.storedOutIn(),
+            other,
+            nodeIndex(add));
       }
     }
     return l;
@@ -286,11 +372,17 @@ final class ResidualStructure {
         return l;
       }
     }
-    throw new RotationRefusedException("the residual Add " + RmsNormMatch.name(add) + " adds " + tensor
-        + ", which is not the output of a linear layer with an initializer weight");
+    throw new RotationRefusedException(
+        "the residual Add "
+            + RmsNormMatch.name(add)
+            + " adds "
+            + tensor
+            + ", which is not the output of a linear layer with an initializer weight");
   }
 
-  /** The attention block whose P·V output reaches {@code tensor} through layout ops only, or null. */
+  /**
+   * The attention block whose P·V output reaches {@code tensor} through layout ops only, or null.
+   */
   private AttentionBlock blockBefore(String tensor) {
     String t = tensor;
     for (int i = 0; i < 8; i++) {
@@ -300,7 +392,8 @@ final class ResidualStructure {
         }
       }
       Optional<NodeProto> p = index.producer(t);
-      if (p.isEmpty() || !Set.of("Reshape", "Transpose", "Cast", "Identity").contains(p.get().getOpType())) {
+      if (p.isEmpty()
+          || !Set.of("Reshape", "Transpose", "Cast", "Identity").contains(p.get().getOpType())) {
         return null;
       }
       t = p.get().getInput(0);
@@ -308,14 +401,26 @@ final class ResidualStructure {
     return null;
   }
 
-  /** The reader whose output becomes the block's V (through reshapes, transposes and GQA repeats). */
+  /**
+   * The reader whose output becomes the block's V (through reshapes, transposes and GQA repeats).
+   */
   private Linear valueProjection(AttentionBlock block, List<Linear> readers) {
     Set<String> seen = new HashSet<>();
     Deque<String> queue = new ArrayDeque<>();
     queue.add(block.valueTensor());
     seen.add(block.valueTensor());
-    Set<String> layoutOps = Set.of("Reshape", "Transpose", "Cast", "Identity", "Unsqueeze", "Expand", "Concat",
-        "Squeeze", "Tile", "Add");
+    Set<String> layoutOps =
+        Set.of(
+            "Reshape",
+            "Transpose",
+            "Cast",
+            "Identity",
+            "Unsqueeze",
+            "Expand",
+            "Concat",
+            "Squeeze",
+            "Tile",
+            "Add");
     while (!queue.isEmpty()) {
       String t = queue.poll();
       for (Linear r : readers) {
@@ -334,8 +439,12 @@ final class ResidualStructure {
         }
       }
     }
-    throw new RotationRefusedException("cannot trace V of attention block " + block.layer() + " ("
-        + block.valueTensor() + ") back to a linear layer reading the block's norm");
+    throw new RotationRefusedException(
+        "cannot trace V of attention block "
+            + block.layer()
+            + " ("
+            + block.valueTensor()
+            + ") back to a linear layer reading the block's norm");
   }
 
   private int nodeIndex(NodeProto n) {

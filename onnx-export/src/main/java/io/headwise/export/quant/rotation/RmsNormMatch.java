@@ -11,9 +11,9 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * An RMSNorm as exported: {@code x → Pow(x, 2) (or Mul(x, x)) → ReduceMean(last axis) → Add(eps) → Sqrt →
- * Div(1, ·) (or Reciprocal) → Mul(x, ·) (or Div(x, Sqrt)) → [Cast] → Mul(γ)}, or one
- * {@code SimplifiedLayerNormalization} / {@code RMSNormalization} node.
+ * An RMSNorm as exported: {@code x → Pow(x, 2) (or Mul(x, x)) → ReduceMean(last axis) → Add(eps) →
+ * Sqrt → Div(1, ·) (or Reciprocal) → Mul(x, ·) (or Div(x, Sqrt)) → [Cast] → Mul(γ)}, or one {@code
+ * SimplifiedLayerNormalization} / {@code RMSNormalization} node.
  *
  * @param input the normalized tensor as the norm reads it (the residual stream or a Cast of it)
  * @param output the norm's output (after γ)
@@ -22,7 +22,8 @@ import java.util.Set;
  */
 record RmsNormMatch(String input, String output, String weight, String weightNode) {
 
-  private static final Set<String> FUSED = Set.of("SimplifiedLayerNormalization", "RMSNormalization");
+  private static final Set<String> FUSED =
+      Set.of("SimplifiedLayerNormalization", "RMSNormalization");
 
   /** The RMSNorm reading one of {@code aliases} (a tensor and its Casts), if any. */
   static Optional<RmsNormMatch> find(GraphIndex index, Set<String> aliases, int hidden) {
@@ -32,14 +33,18 @@ record RmsNormMatch(String input, String output, String weight, String weightNod
           String w = c.getInputCount() > 1 ? c.getInput(1) : "";
           checkWeight(index, w, hidden, c);
           if (c.getInputCount() > 2 && !c.getInput(2).isEmpty()) {
-            throw new RotationRefusedException("norm " + name(c) + " has a bias input; rotation needs RMSNorm"
-                + " without bias");
+            throw new RotationRefusedException(
+                "norm " + name(c) + " has a bias input; rotation needs RMSNorm" + " without bias");
           }
           return Optional.of(new RmsNormMatch(x, c.getOutput(0), w.isEmpty() ? null : w, name(c)));
         }
-        boolean square = c.getOpType().equals("Pow") && c.getInput(0).equals(x)
-            && index.scalarConstant(c.getInput(1)) == 2.0
-            || c.getOpType().equals("Mul") && c.getInput(0).equals(x) && c.getInput(1).equals(x);
+        boolean square =
+            c.getOpType().equals("Pow")
+                    && c.getInput(0).equals(x)
+                    && index.scalarConstant(c.getInput(1)) == 2.0
+                || c.getOpType().equals("Mul")
+                    && c.getInput(0).equals(x)
+                    && c.getInput(1).equals(x);
         if (!square) {
           continue;
         }
@@ -68,7 +73,10 @@ record RmsNormMatch(String input, String output, String weight, String weightNod
     return Optional.empty();
   }
 
-  /** The Mul(x, 1/√·) or Div(x, √·) node fed by a ReduceMean through Add/Sqrt/Div/Reciprocal, within a few steps. */
+  /**
+   * The Mul(x, 1/√·) or Div(x, √·) node fed by a ReduceMean through Add/Sqrt/Div/Reciprocal, within
+   * a few steps.
+   */
   private static NodeProto scaleNode(GraphIndex index, String meanOutput, Set<String> aliases) {
     Deque<String> queue = new ArrayDeque<>();
     Set<String> seen = new HashSet<>();
@@ -79,11 +87,16 @@ record RmsNormMatch(String input, String output, String weight, String weightNod
       String t = queue.poll();
       for (NodeProto n : index.consumers(t)) {
         String op = n.getOpType();
-        if ((op.equals("Mul") || op.equals("Div")) && n.getInputCount() == 2
+        if ((op.equals("Mul") || op.equals("Div"))
+            && n.getInputCount() == 2
             && (aliases.contains(n.getInput(0)) || aliases.contains(n.getInput(1)))) {
           return n;
         }
-        if (op.equals("Add") || op.equals("Sqrt") || op.equals("Div") || op.equals("Reciprocal") || op.equals("Cast")
+        if (op.equals("Add")
+            || op.equals("Sqrt")
+            || op.equals("Div")
+            || op.equals("Reciprocal")
+            || op.equals("Cast")
             || op.equals("Pow")) {
           if (seen.add(n.getOutput(0))) {
             queue.add(n.getOutput(0));
@@ -100,8 +113,14 @@ record RmsNormMatch(String input, String output, String weight, String weightNod
     }
     Optional<TensorProto> t = index.initializer(w);
     if (t.isEmpty() || t.get().getDimsCount() != 1 || t.get().getDims(0) != hidden) {
-      throw new RotationRefusedException("norm weight " + w + " of " + name(node) + " is not a 1-D initializer of "
-          + hidden + " values; it cannot be folded into the following linear layers");
+      throw new RotationRefusedException(
+          "norm weight "
+              + w
+              + " of "
+              + name(node)
+              + " is not a 1-D initializer of "
+              + hidden
+              + " values; it cannot be folded into the following linear layers");
     }
   }
 
@@ -120,7 +139,8 @@ record RmsNormMatch(String input, String output, String weight, String weightNod
   }
 
   static List<NodeProto> nonShapeConsumers(GraphIndex index, String t) {
-    return index.consumers(t).stream().filter(n -> !n.getOpType().equals("Shape") && !n.getOpType().equals("Size"))
+    return index.consumers(t).stream()
+        .filter(n -> !n.getOpType().equals("Shape") && !n.getOpType().equals("Size"))
         .toList();
   }
 

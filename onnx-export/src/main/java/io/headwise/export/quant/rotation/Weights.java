@@ -7,7 +7,10 @@ import io.headwise.graph.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-/** Reads float32/float16 initializers as double matrices and writes them back in their own element type. */
+/**
+ * Reads float32/float16 initializers as double matrices and writes them back in their own element
+ * type.
+ */
 final class Weights {
   private Weights() {}
 
@@ -27,8 +30,11 @@ final class Weights {
   static double[] values(TensorProto t) {
     double[] v = Tensors.toDoubles(t);
     if (v == null) {
-      throw new IllegalArgumentException("initializer " + t.getName() + " is not embedded float data; load the"
-          + " model's external data before rotating");
+      throw new IllegalArgumentException(
+          "initializer "
+              + t.getName()
+              + " is not embedded float data; load the"
+              + " model's external data before rotating");
     }
     return v;
   }
@@ -41,14 +47,23 @@ final class Weights {
     for (int r = 0; r < rows; r++) {
       System.arraycopy(m[r], 0, flat, r * cols, cols);
     }
-    return TensorProto.newBuilder().setName(name).setDataType(like.getDataType()).addDims(rows).addDims(cols)
-        .setRawData(ByteString.copyFrom(encode(flat, like.getDataType()))).build();
+    return TensorProto.newBuilder()
+        .setName(name)
+        .setDataType(like.getDataType())
+        .addDims(rows)
+        .addDims(cols)
+        .setRawData(ByteString.copyFrom(encode(flat, like.getDataType())))
+        .build();
   }
 
   /** A copy of {@code like} (name, type, dims) holding {@code v}. */
   static TensorProto withValues(TensorProto like, String name, double[] v) {
-    return TensorProto.newBuilder().setName(name).setDataType(like.getDataType()).addAllDims(like.getDimsList())
-        .setRawData(ByteString.copyFrom(encode(v, like.getDataType()))).build();
+    return TensorProto.newBuilder()
+        .setName(name)
+        .setDataType(like.getDataType())
+        .addAllDims(like.getDimsList())
+        .setRawData(ByteString.copyFrom(encode(v, like.getDataType())))
+        .build();
   }
 
   /** Little-endian float32 or float16 bytes of {@code v}. */
@@ -61,7 +76,8 @@ final class Weights {
       return b.array();
     }
     if (elemType != TensorProto.DataType.FLOAT_VALUE) {
-      throw new IllegalArgumentException("only float32 and float16 tensors are rotated, got type " + elemType);
+      throw new IllegalArgumentException(
+          "only float32 and float16 tensors are rotated, got type " + elemType);
     }
     ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
     for (double x : v) {

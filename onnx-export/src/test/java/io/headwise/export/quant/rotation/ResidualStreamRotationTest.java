@@ -20,9 +20,10 @@ import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 /**
- * The rotated full-precision stories260k reproduces the original logits within 1e-4 of their scale (on calibration
- * ids and a right-padded batch; see {@link RotationCheck} for why not 1e-4 absolute), also with tied embeddings read
- * through a Transpose, while an unfolded norm is caught; MiniLM's LayerNorm with bias is refused by name.
+ * The rotated full-precision stories260k reproduces the original logits within 1e-4 of their scale
+ * (on calibration ids and a right-padded batch; see {@link RotationCheck} for why not 1e-4
+ * absolute), also with tied embeddings read through a Transpose, while an unfolded norm is caught;
+ * MiniLM's LayerNorm with bias is refused by name.
  */
 class ResidualStreamRotationTest {
 
@@ -35,11 +36,14 @@ class ResidualStreamRotationTest {
     assertEquals("RANDOM_HADAMARD_SYLVESTER", rotated.construction());
     assertEquals(11, rotated.foldedNorms().size());
     assertEquals(10, rotated.onlineTransforms().size());
-    assertTrue(rotated.onlineTransforms().stream().anyMatch(s -> s.contains("random_orthogonal of order 172")),
+    assertTrue(
+        rotated.onlineTransforms().stream()
+            .anyMatch(s -> s.contains("random_orthogonal of order 172")),
         rotated.onlineTransforms().toString());
 
     RotationCheck.Difference d = RotationCheck.compare(model, rotated.proto(), batch(), mask());
-    assertTrue(d.withinTolerance(), "max |logit difference| " + d.maxAbs() + " of " + d.referenceMaxAbs());
+    assertTrue(
+        d.withinTolerance(), "max |logit difference| " + d.maxAbs() + " of " + d.referenceMaxAbs());
     assertTrue(d.maxAbs() < 1e-3, "max |logit difference| " + d.maxAbs());
     assertTrue(d.referenceMaxAbs() > 1, "logits are not trivially small");
 
@@ -53,13 +57,19 @@ class ResidualStreamRotationTest {
         broken.setInitializer(i, Weights.withValues(t, t.getName(), ones));
       }
     }
-    RotationCheck.Difference wrong = RotationCheck.compare(model, model.proto().toBuilder().setGraph(broken).build(),
-        batch(), mask());
-    assertTrue(wrong.maxAbs() > 0.1 && !wrong.withinTolerance(), "unfolded norm changes logits by " + wrong.maxAbs());
+    RotationCheck.Difference wrong =
+        RotationCheck.compare(
+            model, model.proto().toBuilder().setGraph(broken).build(), batch(), mask());
+    assertTrue(
+        wrong.maxAbs() > 0.1 && !wrong.withinTolerance(),
+        "unfolded norm changes logits by " + wrong.maxAbs());
 
     // the online transforms are Constant-weighted MatMuls, not linear layers to quantize
     OnnxModel rotatedModel = model.withProto(rotated.proto());
-    assertEquals(35, LinearLayers.find(rotated.proto().getGraph(), AttentionLocator.locate(rotatedModel)).size());
+    assertEquals(
+        35,
+        LinearLayers.find(rotated.proto().getGraph(), AttentionLocator.locate(rotatedModel))
+            .size());
     for (TensorProto t : rotated.proto().getGraph().getInitializerList()) {
       if (t.getName().contains("layernorm.weight") || t.getName().equals("m.model.norm.weight")) {
         assertTrue(Arrays.stream(Tensors.toDoubles(t)).allMatch(v -> v == 1.0), t.getName());
@@ -72,22 +82,38 @@ class ResidualStreamRotationTest {
     OnnxModel model = OnnxModel.load(TestModels.stories260k());
     GraphProto g = model.graph();
     TensorProto embedding = init(g, "m.model.embed_tokens.weight");
-    NodeProto head = g.getNodeList().stream().filter(n -> n.getName().equals("/m/lm_head/MatMul")).findFirst()
-        .orElseThrow();
+    NodeProto head =
+        g.getNodeList().stream()
+            .filter(n -> n.getName().equals("/m/lm_head/MatMul"))
+            .findFirst()
+            .orElseThrow();
     double[] e = Tensors.toDoubles(embedding);
     double[] h = Tensors.toDoubles(init(g, head.getInput(1)));
     for (int v = 0; v < 512; v++) {
       for (int j = 0; j < 64; j++) {
-        assertEquals(e[v * 64 + j], h[j * 512 + v], 0.0, "stories260k's LM head is the transposed embedding");
+        assertEquals(
+            e[v * 64 + j],
+            h[j * 512 + v],
+            0.0,
+            "stories260k's LM head is the transposed embedding");
       }
     }
     // rebuild the head as MatMul(x, Transpose(E)), sharing the embedding initializer
     GraphProto.Builder b = g.toBuilder().clearNode();
     for (NodeProto n : g.getNodeList()) {
       if (n == head) {
-        b.addNode(NodeProto.newBuilder().setOpType("Transpose").setName("tied/Transpose")
-            .addInput(embedding.getName()).addOutput("tied/E_T").addAttribute(AttributeProto.newBuilder()
-                .setName("perm").setType(AttributeProto.AttributeType.INTS).addInts(1).addInts(0)));
+        b.addNode(
+            NodeProto.newBuilder()
+                .setOpType("Transpose")
+                .setName("tied/Transpose")
+                .addInput(embedding.getName())
+                .addOutput("tied/E_T")
+                .addAttribute(
+                    AttributeProto.newBuilder()
+                        .setName("perm")
+                        .setType(AttributeProto.AttributeType.INTS)
+                        .addInts(1)
+                        .addInts(0)));
         b.addNode(n.toBuilder().setInput(1, "tied/E_T"));
       } else {
         b.addNode(n);
@@ -100,19 +126,25 @@ class ResidualStreamRotationTest {
     }
     ModelProto tied = model.proto().toBuilder().setGraph(b).build();
     OnnxModel tiedModel = model.withProto(tied);
-    RotatedModel rotated = ResidualStreamRotation.rotate(tied, AttentionLocator.locate(tiedModel), 3);
+    RotatedModel rotated =
+        ResidualStreamRotation.rotate(tied, AttentionLocator.locate(tiedModel), 3);
     RotationCheck.Difference d = RotationCheck.compare(tiedModel, rotated.proto(), batch(), mask());
-    assertTrue(d.withinTolerance(), "max |logit difference| " + d.maxAbs() + " of " + d.referenceMaxAbs());
-    long rotatedCopies = rotated.proto().getGraph().getInitializerList().stream()
-        .filter(t -> t.getName().startsWith(embedding.getName())).count();
+    assertTrue(
+        d.withinTolerance(), "max |logit difference| " + d.maxAbs() + " of " + d.referenceMaxAbs());
+    long rotatedCopies =
+        rotated.proto().getGraph().getInitializerList().stream()
+            .filter(t -> t.getName().startsWith(embedding.getName()))
+            .count();
     assertEquals(2, rotatedCopies, "embedding and LM head each get their own rotated copy");
   }
 
   @Test
   void miniLmLayerNormWithBiasIsRefusedByName() {
     OnnxModel model = OnnxModel.load("default");
-    RotationRefusedException e = assertThrows(RotationRefusedException.class,
-        () -> ResidualStreamRotation.rotate(model.proto(), AttentionLocator.locate(model), 0));
+    RotationRefusedException e =
+        assertThrows(
+            RotationRefusedException.class,
+            () -> ResidualStreamRotation.rotate(model.proto(), AttentionLocator.locate(model), 0));
     assertTrue(e.getMessage().contains("LayerNorm"), e.getMessage());
   }
 
@@ -137,6 +169,9 @@ class ResidualStreamRotationTest {
   }
 
   private static TensorProto init(GraphProto g, String name) {
-    return g.getInitializerList().stream().filter(t -> t.getName().equals(name)).findFirst().orElseThrow();
+    return g.getInitializerList().stream()
+        .filter(t -> t.getName().equals(name))
+        .findFirst()
+        .orElseThrow();
   }
 }

@@ -10,11 +10,12 @@ import org.ejml.dense.row.CommonOps_MT_DDRM;
 
 /**
  * Times GPTQ on one synthetic layer: Gaussian weights {@code [n][k]} and a random positive-definite
- * Hessian {@code XᵀX/T + 0.01·mean(diag)·I} from {@code T = 512} Gaussian tokens with log-normal channel
- * scales (a few outlier channels), 4-bit asymmetric, group 128, RSQ's GPTQ options. Only the
- * {@link GptqQuantizer} call is timed.
+ * Hessian {@code XᵀX/T + 0.01·mean(diag)·I} from {@code T = 512} Gaussian tokens with log-normal
+ * channel scales (a few outlier channels), 4-bit asymmetric, group 128, RSQ's GPTQ options. Only
+ * the {@link GptqQuantizer} call is timed.
  *
- * <p>Run: {@code java -cp planners/target/classes:<ejml jars>:<schemas jar> io.headwise.planners.quant.bench.GptqBenchmark [k n seed]}.
+ * <p>Run: {@code java -cp planners/target/classes:<ejml jars>:<schemas jar>
+ * io.headwise.planners.quant.bench.GptqBenchmark [k n seed]}.
  */
 public final class GptqBenchmark {
 
@@ -28,19 +29,27 @@ public final class GptqBenchmark {
    * @param n outputs
    * @param hessianSeconds time to build the synthetic Hessian (not part of GPTQ)
    * @param gptqSeconds wall time of the GPTQ call
-   * @param gptqCpuSeconds CPU time the JVM process used during the GPTQ call (all threads; on a shared
-   *     machine {@code cpu / threads} approximates the wall time with the cores to itself)
+   * @param gptqCpuSeconds CPU time the JVM process used during the GPTQ call (all threads; on a
+   *     shared machine {@code cpu / threads} approximates the wall time with the cores to itself)
    * @param loss GPTQ's loss
    * @param dampAttempts damping multiples needed
    * @param threads available processors
    */
-  public record Result(int k, int n, double hessianSeconds, double gptqSeconds, double gptqCpuSeconds, double loss,
-      int dampAttempts, int threads) {
+  public record Result(
+      int k,
+      int n,
+      double hessianSeconds,
+      double gptqSeconds,
+      double gptqCpuSeconds,
+      double loss,
+      int dampAttempts,
+      int threads) {
     @Override
     public String toString() {
-      return String.format("GPTQ %dx%d (4-bit asym, group 128, block 128) on %d threads: %.2f s wall, %.2f s CPU, "
-          + "loss %.6g, damping attempts %d (Hessian setup %.2f s)", n, k, threads, gptqSeconds, gptqCpuSeconds, loss,
-          dampAttempts, hessianSeconds);
+      return String.format(
+          "GPTQ %dx%d (4-bit asym, group 128, block 128) on %d threads: %.2f s wall, %.2f s CPU, "
+              + "loss %.6g, damping attempts %d (Hessian setup %.2f s)",
+          n, k, threads, gptqSeconds, gptqCpuSeconds, loss, dampAttempts, hessianSeconds);
     }
   }
 
@@ -82,15 +91,24 @@ public final class GptqBenchmark {
     }
     double hessianSeconds = (System.nanoTime() - t0) / 1e9;
     long cpu0 = processCpuNanos();
-    GptqResult r = GptqQuantizer.quantize("benchmark", weight, hessian, QuantConfig.asymmetric(4, 128),
-        GptqOptions.defaults());
+    GptqResult r =
+        GptqQuantizer.quantize(
+            "benchmark", weight, hessian, QuantConfig.asymmetric(4, 128), GptqOptions.defaults());
     double cpuSeconds = (processCpuNanos() - cpu0) / 1e9;
-    return new Result(k, n, hessianSeconds, r.seconds(), cpuSeconds, r.loss(), r.dampAttempts(),
+    return new Result(
+        k,
+        n,
+        hessianSeconds,
+        r.seconds(),
+        cpuSeconds,
+        r.loss(),
+        r.dampAttempts(),
         Runtime.getRuntime().availableProcessors());
   }
 
   private static long processCpuNanos() {
-    java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    java.lang.management.OperatingSystemMXBean os =
+        java.lang.management.ManagementFactory.getOperatingSystemMXBean();
     if (os instanceof com.sun.management.OperatingSystemMXBean) {
       return ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime();
     }
