@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -38,6 +39,9 @@ public final class DemoCommand implements Callable<Integer> {
 
   static final List<String> METHODS =
       List.of("dense", "streamingllm", "h2o", "moa", "duo", "razor", "ems");
+
+  /** Methods whose plans have budget heads: defined for causal decoders only. */
+  static final Set<String> BUDGET_METHODS = Set.of("h2o", "ems");
 
   @Mixin ConfigOption config;
 
@@ -147,6 +151,19 @@ public final class DemoCommand implements Callable<Integer> {
           plan,
           "--warehouse",
           wh);
+      if (BUDGET_METHODS.contains(method)) {
+        // Budget policies evict from a decoding KV cache; the demo model is a bidirectional
+        // encoder,
+        // where export refuses them by design. Say so plainly instead of printing an export error.
+        log.println(
+            "headwise demo: plan "
+                + plan
+                + " is kept in attention_plans but not exported or evaluated: "
+                + method
+                + " evicts from a decoder's KV cache and the demo model (MiniLM) is a bidirectional"
+                + " encoder");
+        continue;
+      }
       int code =
           Cli.run(
               new ExportJob(),
