@@ -449,7 +449,7 @@ public final class PublishJob implements Callable<Integer> {
               null,
               "method "
                   + str(r, "method")
-                  + " is experimental (a budget heuristic whose run-time policy has not been measured): held back"));
+                  + " is experimental (a budget heuristic whose run-time policy headwise does not implement): held back"));
     }
     Double kl = dbl(r, "kl_mean");
     if (maxKlRatio == null) {

@@ -20,15 +20,18 @@ import java.util.SortedSet;
  * training-free variant upstream, planners.md §2):
  *
  * <ul>
- *   <li>Score: the output error of switching a head to sink + recent, i.e. {@code
- *       stream_deviation_s{S}_w{w}} interpolated at w = recent_tokens, combined over every profiled
- *       length bucket T as {@link BucketEvidence} defines (the largest cost; window scaled by T/N
- *       when T &lt; N; option {@code bucket_evidence}), averaged over the target lengths, max over
- *       the query heads of a kv group (the group shares one cache). The stats are profiled with
- *       small sink counts (S = 4 by default), not Duo's 64 sinks: S is the largest profiled sink
- *       count ≤ sink_tokens, so the scored policy keeps a subset of the deployed one — a
- *       conservative proxy that is recorded in {@code score_statistic}. Without stream deviation
- *       the score is 1 − coverage_s{S}_w{w} (dropped attention mass).
+ *   <li>Score: the output error of switching a head to sink + recent: {@code output_kl_s{S}_w{w}}
+ *       (the model's next-token KL measured by {@code profile --sensitivity}, DuoAttention's own
+ *       objective measured by ablation) when the stats have it, else {@code
+ *       stream_deviation_s{S}_w{w}} (the head's output deviation), interpolated at w =
+ *       recent_tokens, combined over every profiled length bucket T as {@link BucketEvidence}
+ *       defines (the largest cost; window scaled by T/N when T &lt; N; option {@code
+ *       bucket_evidence}), averaged over the target lengths, max over the query heads of a kv group
+ *       (the group shares one cache). The stats are profiled with small sink counts (S = 4 by
+ *       default), not Duo's 64 sinks: S is the largest profiled sink count ≤ sink_tokens, so the
+ *       scored policy keeps a subset of the deployed one — a conservative proxy that is recorded in
+ *       {@code score_statistic}. Without stream deviation the score is 1 − coverage_s{S}_w{w}
+ *       (dropped attention mass).
  *   <li>Sizing: streaming heads keep k = sink + recent tokens; with a retrieval share ρ the plan
  *       keeps ρ + (1 − ρ)·min(N, k)/N. When k exceeds half the budget at the shortest target length
  *       (F·N_min/2) sink and recent are shrunk proportionally to fit, leaving room for retrieval
@@ -40,8 +43,15 @@ import java.util.SortedSet;
  *       what a matching F reproduces. An explicit share is used as given.
  *   <li>Selection: the top-m kv heads by score (Duo thresholds at the quantile of the gates; ties
  *       go to the lower layer, then head, instead of Duo's random noise); {@code threshold} is the
- *       m-th score.
+ *       m-th score (a score, not one of Duo's gates).
  * </ul>
+ *
+ * <p>With Duo's own loader: {@code sparsity} in the params is 1 − m/(layers·kv heads), the share of
+ * streaming kv heads. {@code export-format --format duo} writes gates in [0, 1] that keep this
+ * plan's ranking and a {@code config.json} with the same {@code sparsity}; DuoAttention's {@code
+ * load_attn_pattern} + {@code sparsify_attention_heads(gates, sparsity=...)} ({@code --sparsity} in
+ * its scripts) with that value selects exactly this plan's full heads (tested with a
+ * re-implementation of the loader, {@code DuoAttentionFormat}).
  *
  * <p>Options: {@code sink_tokens} (64), {@code recent_tokens} (256), {@code retrieval_share} (auto
  * or a number in [0, 1]). Needs {@code stream_deviation_s{S}_w{w}} or {@code coverage_s{S}_w{w}}

@@ -15,13 +15,14 @@ import java.util.TreeSet;
 
 /**
  * EXPERIMENTAL — a head-wise budget heuristic after EMS, head-wise evict-then-merge KV compression
- * (arXiv 2412.08521): every kv head gets its own token budget from its global-local attention
- * structure. What this planner implements is the budget allocation only; EMS's run-time mechanism
- * (keep the top tokens by a Global-Local score plus a recent window, merge the evicted tokens into
- * similar kept ones or drop them, the zero class) is written into the params as the policy an
- * engine (the decode export) is to run, and no EMS number has been measured here: the prefill
- * export refuses EMS budget heads, the plan records {@code experimental: true}, and the publish
- * gate holds EMS plans back. Rows are {@code budget}, granularity {@code kv_head}.
+ * (arXiv 2412.08521): every kv head gets its own token budget from how concentrated its attention
+ * is (heavy-hitter share and local mass). That budget allocation is all this planner does. EMS's
+ * run-time mechanism — choosing the kept tokens by a Global-Local score, merging evicted tokens
+ * into kept ones, the zero class — is <b>not implemented</b> anywhere in headwise: the prefill
+ * export and the decode export refuse EMS budget heads, no engine format writes them, and no EMS
+ * number has been measured. The plan records {@code experimental: true}, {@code plan} warns, the
+ * report badges it and the publish gate holds EMS plans back. Rows are {@code budget}, granularity
+ * {@code kv_head}.
  *
  * <p>The public description is partial (abstract only; no code found, planners.md §4).
  * Reconstruction:
@@ -38,19 +39,13 @@ import java.util.TreeSet;
  *       is zero. Heads with high local mass or heavy-hitter concentration get small budgets,
  *       diffuse heads large ones. A budget row keeps one token count, so lengths far apart may
  *       leave the tolerance; {@code budget_note} then says so.
- *   <li>Run-time policy (recorded in params, for the engine): GL_j = global_weight·G_j +
- *       local_weight·L_j with G_j = Σ_{i≥j} A_ij/(N − j) (causal-normalised accumulated attention)
- *       and L_j = Σ over the last {@code observation_window} queries of A_ij; keep the observation
- *       window and the top (B_h − window) tokens by GL; an evicted token whose key has cosine
- *       similarity ≥ {@code merge_threshold} to its nearest kept key is merged into it (GL-weighted
- *       mean of keys and values), otherwise it joins the zero class (dropped). Without a
- *       key-redundancy statistic the threshold is the same for every head.
  * </ul>
  *
  * <p>Options: {@code global_weight} (0.5), {@code local_weight} (0.5), {@code local_window} (64),
  * {@code heavy_percent} (auto: 10 if profiled, else the nearest profiled), {@code
- * observation_window} (32), {@code min_budget_tokens} (auto: observation_window + 4, at most half
- * of F·N_min), {@code merge_threshold} (0.9), {@code allocation_power} (1). Needs {@code
+ * observation_window} (32; only sets the default floor {@code min_budget_tokens}, since a run-time
+ * policy would always keep that many recent tokens), {@code min_budget_tokens} (auto:
+ * observation_window + 4, at most half of F·N_min), {@code allocation_power} (1). Needs {@code
  * heavy_hitter_share_{p}} (when global_weight &gt; 0) and {@code local_mass_{w}} (when local_weight
  * &gt; 0).
  */
@@ -62,7 +57,6 @@ public final class EmsPlanner implements KvPlanner {
   public static final String HEAVY_PERCENT = "heavy_percent";
   public static final String OBSERVATION_WINDOW = "observation_window";
   public static final String MIN_BUDGET_TOKENS = "min_budget_tokens";
-  public static final String MERGE_THRESHOLD = "merge_threshold";
   public static final String ALLOCATION_POWER = "allocation_power";
 
   static final int DEFAULT_HEAVY_PERCENT = 10;
@@ -73,12 +67,8 @@ public final class EmsPlanner implements KvPlanner {
           new OptionSpec(
               GLOBAL_WEIGHT,
               "0.5",
-              "weight of heavy-hitter concentration (global score) in a head's"
-                  + " concentration and of G_j in the run-time GL score"),
-          new OptionSpec(
-              LOCAL_WEIGHT,
-              "0.5",
-              "weight of local mass in a head's concentration and of L_j in GL"),
+              "weight of heavy-hitter concentration in a head's concentration"),
+          new OptionSpec(LOCAL_WEIGHT, "0.5", "weight of local mass in a head's concentration"),
           new OptionSpec(LOCAL_WINDOW, "64", "window w at which local_mass_{w} is read"),
           new OptionSpec(
               HEAVY_PERCENT,
@@ -87,15 +77,11 @@ public final class EmsPlanner implements KvPlanner {
           new OptionSpec(
               OBSERVATION_WINDOW,
               "32",
-              "recent tokens always kept and used for the local score L_j"),
+              "recent tokens a run-time policy would always keep; sets the default min_budget_tokens"),
           new OptionSpec(
               MIN_BUDGET_TOKENS,
               PlanOptions.AUTO,
               "smallest per-head budget; auto: observation_window + 4, at most half of F*N at the shortest length"),
-          new OptionSpec(
-              MERGE_THRESHOLD,
-              "0.9",
-              "key cosine similarity at or above which an evicted token is merged"),
           new OptionSpec(
               ALLOCATION_POWER, "1", "exponent γ on diffuseness in the budget allocation"));
 
@@ -121,7 +107,6 @@ public final class EmsPlanner implements KvPlanner {
     }
     int localWindow = options.integer(LOCAL_WINDOW, 1);
     int observationWindow = options.integer(OBSERVATION_WINDOW, 0);
-    double mergeThreshold = options.number(MERGE_THRESHOLD, -1.0, 1.0);
     double power = options.number(ALLOCATION_POWER, 0.0, 10.0);
     HeadStatsTable stats = request.stats();
     double f = request.kvFraction();
@@ -228,8 +213,9 @@ public final class EmsPlanner implements KvPlanner {
     params.put("experimental", true);
     params.put(
         "status",
-        "experimental head-wise budget heuristic: budgets are allocated here; the Global-Local"
-            + " scoring and evict-then-merge below are the run-time policy for an engine, not measured by headwise");
+        "experimental head-wise budget heuristic: only the per-head budgets are planned; EMS's run-time"
+            + " mechanism (Global-Local token scores, evict-then-merge, zero class) is not implemented by"
+            + " headwise, whose exports refuse EMS budget heads; nothing about EMS has been measured");
     params.put("global_weight", globalWeight);
     params.put("local_weight", localWeight);
     params.put("heavy_percent", heavyPercent > 0 ? heavyPercent : null);
@@ -237,16 +223,6 @@ public final class EmsPlanner implements KvPlanner {
     params.put("observation_window", observationWindow);
     params.put("min_budget_tokens", minBudget);
     params.put("allocation_power", power);
-    params.put("merge_threshold", mergeThreshold);
-    params.put(
-        "scoring",
-        "GL_j = global_weight*G_j + local_weight*L_j; G_j = sum_{i>=j} A_ij/(N-j);"
-            + " L_j = sum over the last observation_window queries of A_ij");
-    params.put(
-        "evict_then_merge",
-        "keep the observation window and the top (budget - window) tokens by GL; an"
-            + " evicted token whose key cosine similarity to the nearest kept key is >= merge_threshold is merged into"
-            + " it (GL-weighted mean of keys and values), otherwise it joins the zero class and is dropped");
     params.put(
         "allocation",
         "budget = clamp(kappa*(diffuseness^allocation_power + 0.02), min_budget_tokens,"
@@ -254,8 +230,8 @@ public final class EmsPlanner implements KvPlanner {
             + " weights), max over the query heads of a kv group");
     params.put(
         "reconstruction",
-        "EMS publishes no code; budgets and run-time policy are a reconstruction from"
-            + " the paper's abstract (see EmsPlanner javadoc)");
+        "EMS publishes no code; the budget allocation is a reconstruction from the paper's"
+            + " abstract (see EmsPlanner javadoc)");
     List<HeadPolicy> heads = new ArrayList<>();
     for (int l = 0; l < stats.numLayers(); l++) {
       for (int k = 0; k < kvHeads; k++) {

@@ -19,14 +19,18 @@ import java.util.Map;
  * in the proportion heavy_ratio : recent_ratio (default 0.1 : 0.1, i.e. half and half). A {@code
  * budget} row holds one token count, so the budget is the single count with the least squared
  * fraction error over the target lengths within [F − 0.1, F + 0.02]; when none exists (lengths too
- * far apart) the least-violating count is used and {@code budget_note} says so. GQA: the score of a
- * kv head is the mean over its query heads (kvpress's ObservedAttentionPress convention), stated in
- * {@code gqa_scoring}.
+ * far apart) the least-violating count is used and {@code budget_note} says so. In the params,
+ * {@code heavy_ratio} and {@code recent_ratio} are the shares of the sequence the plan gives each
+ * (F split in the options' proportion, e.g. 0.25 + 0.25 at F = 0.5), and {@code
+ * heavy_budget_tokens} / {@code recent_budget_tokens} the token counts the exports read. GQA: the
+ * score of a kv head is the mean over its query heads (kvpress's ObservedAttentionPress
+ * convention), stated in {@code gqa_scoring}.
  *
  * <p>Evaluation: the exported prefill graph simulates the policy per query (heavy hitters
  * re-selected among all earlier tokens), which lets an evicted token return; H2O's own harness
  * evicts for good. The simulated number is an upper bound on H2O, and {@code evaluation_note} in
- * the params says so.
+ * the params says so. The decode graph ({@code export --decode}, {@code evaluate --decode}) runs
+ * H2O's own policy: evicted tokens never return.
  *
  * <p>Options: {@code heavy_ratio} (default 0.1), {@code recent_ratio} (default 0.1).
  */

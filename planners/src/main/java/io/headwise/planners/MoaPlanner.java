@@ -34,15 +34,17 @@ import java.util.TreeMap;
  *       deviation per rule" of planners.md: cost(h, r, N) = s_l · {@code
  *       stream_deviation_s{S}_w{w}} interpolated (log-linear in w) at the rule's band w = kept(N) −
  *       S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps everything. When the
- *       stats have no stream deviation at sink count S, cost = 1 − coverage_s{S}_w{w} (MoA's
- *       cheapest option, the dropped mass). Evidence across length buckets ({@link BucketEvidence},
- *       option {@code bucket_evidence}): the cost is the largest over every profiled bucket T, read
- *       at the window scaled by T/N when T &lt; N (the rule keeps the same share of the context)
- *       and as measured when T ≥ N, so a head that some bucket shows to depend on distance d is
- *       costed for any window shorter than d; each row's params name the bucket that decided its
- *       cost, and a target length beyond every bucket gives a warning. s_l is {@code layer_scales}
- *       (default 1 for every layer): the per-layer gradient-norm factor MoA's cost carries and the
- *       statistics cannot.
+ *       stats have {@code output_kl_s{S}_w{w}} ({@code profile --sensitivity}: the model's
+ *       next-token KL when one kv-head group is switched to the rule's tokens), that measured cost
+ *       is used instead, split evenly over the group's query heads. When the stats have neither at
+ *       sink count S, cost = 1 − coverage_s{S}_w{w} (MoA's cheapest option, the dropped mass).
+ *       Evidence across length buckets ({@link BucketEvidence}, option {@code bucket_evidence}):
+ *       the cost is the largest over every profiled bucket T, read at the window scaled by T/N when
+ *       T &lt; N (the rule keeps the same share of the context) and as measured when T ≥ N, so a
+ *       head that some bucket shows to depend on distance d is costed for any window shorter than
+ *       d; each row's params name the bucket that decided its cost, and a target length beyond
+ *       every bucket gives a warning. s_l is {@code layer_scales} (default 1 for every layer): the
+ *       per-layer gradient-norm factor MoA's cost carries and the statistics cannot.
  *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at
  *       every target length (density = mean over the planned units — kv heads or query heads, see
  *       granularity — of kept(N)/N, MoA's NaiveKVHardware budget) and at most {@code
@@ -65,8 +67,15 @@ import java.util.TreeMap;
  *       candidates. Skipped for one target length or {@code pareto_bins=0}.
  * </ul>
  *
- * <p>Needs {@code stream_deviation_s{S}_w{w}} (preferred) or {@code coverage_s{S}_w{w}} for every
- * head at one bucket at least.
+ * <p>Engine conventions an export assumes: the HeadwiseAttention export and decode graphs apply a
+ * {@code kv_head} plan as one cache per kv head (the budget the plan reports); {@code export-format
+ * --format moa} writes one rule per query head for MoA's engine, which runs GQA models converted to
+ * MHA and sizes caches its own way (at least 128 slots, multiples of 64, 64 sinks; {@code
+ * headwise_moa_export.json} gives the resulting fraction and the export warns where it differs from
+ * the plan).
+ *
+ * <p>Needs {@code output_kl_s{S}_w{w}}, {@code stream_deviation_s{S}_w{w}} or {@code
+ * coverage_s{S}_w{w}} (in that order of preference) for every head at one bucket at least.
  */
 public final class MoaPlanner implements KvPlanner {
   public static final String METHOD = "moa";

@@ -8,8 +8,15 @@ import java.util.Map;
 
 /**
  * StreamingLLM (Xiao et al., mit-han-lab/streaming-llm): every kv head keeps the first {@code
- * sink_tokens} tokens plus the most recent ones, with positions re-assigned inside the cache. Needs
- * no statistics beyond the model shape; rows are {@code streaming}, granularity {@code kv_head}.
+ * sink_tokens} tokens plus the most recent ones. Needs no statistics beyond the model shape; rows
+ * are {@code streaming}, granularity {@code kv_head}.
+ *
+ * <p>Positions are not re-assigned: the exported graphs (prefill simulation and decode graph) keep
+ * every cached key with the rotary position it was computed at, whereas StreamingLLM's {@code
+ * pos_shift} re-encodes the cached keys at their positions inside the cache, so the distance from a
+ * query to the sinks differs between the two. Within the model's trained context (where headwise
+ * evaluates plans) both use distances the model was trained on; beyond it StreamingLLM's
+ * re-encoding is what keeps the model stable, and headwise's graphs do not do it.
  *
  * <p>Sizing (reconstruction choice). StreamingLLM's own policy is a fixed recent window, which
  * keeps fraction min(N, S + w)/N — a fraction that falls with N. With {@code window_mode=auto}

@@ -32,25 +32,33 @@ import java.util.Map;
  * with max over the group: a group with any full query head is full.
  *
  * <p>{@code config.json}: {@code sink_size}, {@code recent_size}, {@code sparsity} = k / (layers·kv
- * heads) — the {@code --sparsity} that reproduces the plan with Duo's loader (so does {@code
- * --threshold 0.5}); a smaller sparsity keeps more heads full, following the plan's ranking — plus
- * plan id, model id, method, expected KV fraction and {@code ranking} (what ordered the gates).
+ * heads) — the {@code --sparsity} that reproduces the plan with Duo's loader; a smaller sparsity
+ * keeps more heads full, following the plan's ranking — plus {@code threshold} 0.5 (the gate that
+ * separates the two classes), plan id, model id, method, expected KV fraction and {@code ranking}
+ * (what ordered the gates). Pass {@code --sparsity}: Duo's {@code sparsify_attention_heads}
+ * (mit-han-lab/duo-attention 03dca84) compares {@code sparsity >= 1} even when only a threshold is
+ * given, which raises a TypeError in Python 3, so {@code --threshold} alone does not load there.
  * Duo's evaluation scripts override the config's sizes when given {@code --sink_size}/{@code
  * --recent_size}: pass neither, or the same values.
  *
  * <p>Duo has one sink size and one recent window for all streaming heads, so every non-full head
  * must be {@code streaming}/{@code elastic} with beta = 0 and the same sink tokens and window
  * (alpha); budget heads, windows that grow with N and mixed windows are refused, naming the head. A
- * plan without streaming heads writes sink_size = recent_size = 0.
+ * plan without streaming heads writes sink_size = recent_size = 0. Plans with RazorAttention's
+ * compensation entry ({@code compensation_tokens} in a row's params) are refused: Duo's streaming
+ * heads have no such entry (plan with {@code compensation=none} to export).
  */
 public final class DuoAttentionFormat implements PlanFormat {
   public static final String NAME = "duo";
   public static final String PATTERN_FILE = "full_attention_heads.tsv";
   public static final String CONFIG_FILE = "config.json";
 
+  /** Row params key of the planner's per-head score, which orders the gates. */
+  static final String SCORE_PARAM = "score";
+
   /**
-   * Gate separating full (above) from streaming (below) heads; {@code --threshold 0.5} reproduces
-   * the plan.
+   * Gate separating full (above) from streaming (below) heads (a loader that thresholds the gates
+   * at 0.5 gets the plan; Duo's own needs {@code --sparsity}, see the class doc).
    */
   public static final double THRESHOLD = 0.5;
 
@@ -71,6 +79,7 @@ public final class DuoAttentionFormat implements PlanFormat {
   public List<String> write(
       PlanMeta meta, List<PlanRow> rows, Path outputDir, FormatOptions options) {
     PlanGrid grid = PlanGrid.of(meta, rows);
+    grid.refuseCompensation(NAME);
     PlanRow streamingExample = null;
     List<KvHead> heads = new ArrayList<>();
     boolean scored = true;
@@ -147,8 +156,9 @@ public final class DuoAttentionFormat implements PlanFormat {
             + streaming
             + "/"
             + heads.size()
-            + ") (--sparsity in Duo's scripts) or threshold=0.5 keeps exactly the plan's full heads;"
-            + " do not override sink_size/recent_size");
+            + ") (--sparsity in Duo's scripts) keeps exactly the plan's full heads; Duo's"
+            + " sparsify_attention_heads fails without a sparsity (it compares sparsity >= 1 also when only a"
+            + " threshold is given); do not override sink_size/recent_size");
     Map<String, Double> expected = new LinkedHashMap<>();
     meta.expectedKvFraction().forEach((n, f) -> expected.put(String.valueOf(n), f));
     config.put("expected_kv_fraction", expected);
@@ -189,7 +199,7 @@ public final class DuoAttentionFormat implements PlanFormat {
   private static double score(PlanRow r) {
     try {
       JsonNode node = r.paramsJson() == null ? null : JSON.readTree(r.paramsJson());
-      JsonNode score = node == null ? null : node.get("score");
+      JsonNode score = node == null ? null : node.get(SCORE_PARAM);
       return score != null && score.isNumber() ? score.asDouble() : Double.NaN;
     } catch (IOException e) {
       return Double.NaN;

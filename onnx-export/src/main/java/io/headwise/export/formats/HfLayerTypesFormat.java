@@ -33,7 +33,8 @@ import java.util.Set;
  * failure case of the StreamingLLM paper, so a plan with sinks is refused unless {@link
  * FormatOptions#dropSinks()}: then the sinks become recent tokens (same KV memory) and the warning
  * names the plan to evaluate for the variant actually exported (the same windows with {@code
- * sink_tokens=0}).
+ * sink_tokens=0}). Rows with RazorAttention's compensation entry ({@code compensation_tokens}) are
+ * refused: HF attention has no such entry.
  */
 public final class HfLayerTypesFormat implements PlanFormat {
   public static final String NAME = "hf";
@@ -60,6 +61,7 @@ public final class HfLayerTypesFormat implements PlanFormat {
       PlanMeta meta, List<PlanRow> rows, Path outputDir, FormatOptions options) {
     String family = family(options);
     PlanGrid grid = PlanGrid.of(meta, rows);
+    grid.refuseCompensation(NAME);
     List<String> types = new ArrayList<>();
     Integer window = null;
     int windowLayer = -1;

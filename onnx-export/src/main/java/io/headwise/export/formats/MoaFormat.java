@@ -15,7 +15,9 @@ import java.util.Map;
  * layer], "betas": [...]}}, span α + β·N per head including its sink tokens. A streaming/elastic
  * row maps to α = sinkTokens + alpha, β = beta; a full row to α = 0, β = 1 (span exactly N at every
  * length, rather than α = max length, which would depend on the lengths planned for). Budget heads
- * (dynamic eviction) have no static span and are refused, naming the head.
+ * (dynamic eviction) have no static span and are refused, naming the head; so are rows with
+ * RazorAttention's compensation entry ({@code compensation_tokens}), which MoA's engine does not
+ * have.
  *
  * <p>What MoA's serving code (thu-nics/MoA, {@code MoA/attention/cache_utils.py} {@code
  * moa_config_to_cache_config}, called from {@code LlamaModel_MixtureAttention_forward}) does with
@@ -61,6 +63,7 @@ public final class MoaFormat implements PlanFormat {
   public List<String> write(
       PlanMeta meta, List<PlanRow> rows, Path outputDir, FormatOptions options) {
     PlanGrid grid = PlanGrid.of(meta, rows);
+    grid.refuseCompensation(NAME);
     List<List<Double>> alphas = new ArrayList<>();
     List<List<Double>> betas = new ArrayList<>();
     int planSinks = -1;

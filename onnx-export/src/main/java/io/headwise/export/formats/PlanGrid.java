@@ -1,8 +1,11 @@
 package io.headwise.export.formats;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
+import java.io.IOException;
 import java.util.List;
 
 /**
@@ -11,6 +14,14 @@ import java.util.List;
  * or per query head (query head h reads kv head ⌊h/g⌋).
  */
 final class PlanGrid {
+  /**
+   * Row params key of RazorAttention's compensation entry (written by the razor planner, read by
+   * the HeadwiseAttention and decode exports).
+   */
+  static final String COMPENSATION_TOKENS = "compensation_tokens";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
   final PlanMeta meta;
   final String granularity;
   final int numLayers;
@@ -119,6 +130,57 @@ final class PlanGrid {
       }
     }
     return new PlanGrid(meta, granularity, grid);
+  }
+
+  /**
+   * Refuses a plan whose heads carry RazorAttention's compensation entry: none of the engine
+   * formats has one, so the files would deploy a different plan (the window one token shorter and
+   * the dropped tokens lost) from the one evaluated. The plan made with {@code compensation=none}
+   * gives the entry's slot to the window and exports as it was evaluated.
+   */
+  void refuseCompensation(String format) {
+    for (PlanRow[] layer : rows) {
+      for (PlanRow r : layer) {
+        long entries = compensationTokens(r);
+        if (entries > 0) {
+          throw new HeadwiseException(
+              "plan "
+                  + meta.planId()
+                  + " summarises the dropped tokens of layer "
+                  + r.layer()
+                  + ", head "
+                  + r.head()
+                  + " by "
+                  + entries
+                  + " compensation entry (RazorAttention), which the "
+                  + format
+                  + " format cannot carry; the engine would run another plan than the one evaluated: plan with"
+                  + " --option compensation=none (the window takes the entry's slot), evaluate that plan and"
+                  + " export it");
+        }
+      }
+    }
+  }
+
+  private static long compensationTokens(PlanRow r) {
+    if (r.paramsJson() == null || r.paramsJson().isBlank()) {
+      return 0;
+    }
+    try {
+      JsonNode value = JSON.readTree(r.paramsJson()).get(COMPENSATION_TOKENS);
+      return value != null && value.isNumber() ? value.asLong() : 0;
+    } catch (IOException e) {
+      throw new HeadwiseException(
+          "layer "
+              + r.layer()
+              + ", head "
+              + r.head()
+              + " of plan "
+              + r.planId()
+              + " has params that are not JSON: "
+              + e.getMessage(),
+          e);
+    }
   }
 
   int groupSize() {

@@ -19,10 +19,14 @@ import java.util.Random;
  * sparsify_attention_heads(gates, threshold=None, sparsity=None):
  *     gates += np.random.uniform(0, 1e-6, gates.shape)
  *     if sparsity is not None: threshold = np.quantile(gates, sparsity)      # linear interpolation, flattened
- *     if sparsity >= 1: threshold = 2
+ *     else: assert threshold is not None
+ *     if sparsity >= 1: threshold = 2                                        # outside the if: None >= 1 raises
  *     if sparsity <= 0: threshold = -1
  *     full = (gates >= threshold)
  * </pre>
+ *
+ * (read at commit 03dca842639c64ed0d0daf9042da845cdea44637). With a threshold and no sparsity the
+ * comparison {@code None >= 1} raises a TypeError in Python 3; {@link #sparsify} throws then.
  */
 final class DuoLoader {
   record Pattern(double[][] gates, int sinkSize, int recentSize) {}
@@ -64,14 +68,23 @@ final class DuoLoader {
     double tau;
     if (sparsity != null) {
       tau = quantile(g, sparsity);
-      if (sparsity >= 1) {
-        tau = 2;
-      }
-      if (sparsity <= 0) {
-        tau = -1;
-      }
     } else {
+      if (threshold == null) {
+        throw new IllegalArgumentException(
+            "AssertionError: Either threshold or sparsity must be provided");
+      }
       tau = threshold;
+    }
+    if (sparsity == null) {
+      // Python: `None >= 1`
+      throw new IllegalArgumentException(
+          "TypeError: '>=' not supported between instances of 'NoneType' and 'int'");
+    }
+    if (sparsity >= 1) {
+      tau = 2;
+    }
+    if (sparsity <= 0) {
+      tau = -1;
     }
     boolean[][] full = new boolean[g.length][];
     for (int i = 0; i < g.length; i++) {

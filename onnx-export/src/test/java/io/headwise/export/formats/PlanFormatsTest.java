@@ -144,10 +144,20 @@ class PlanFormatsTest {
               planFull[l][k], full[l][k], "layer " + l + " kv head " + k + " at draw " + draw);
         }
       }
-      boolean[][] byThreshold = DuoLoader.sparsify(p.gates(), 0.5, null, noise);
-      assertTrue(
-          java.util.Arrays.deepEquals(full, byThreshold), "threshold 0.5 gives the same heads");
     }
+    // Duo's own sparsify_attention_heads cannot be called with a threshold alone (None >= 1), which
+    // is why the config and the docs name --sparsity only
+    IllegalArgumentException noSparsity =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> DuoLoader.sparsify(DuoLoader.load(out).gates(), 0.5, null, noise));
+    assertTrue(noSparsity.getMessage().contains("TypeError"), noSparsity.getMessage());
+    assertTrue(
+        config.get("duo_loader").asText().contains("fails without a sparsity"),
+        config.get("duo_loader").asText());
+    // the planner's own params name the same sparsity (docs: DuoAttentionPlanner)
+    assertEquals(
+        JSON.readTree(duo.rows().get(0).paramsJson()).get("sparsity").asDouble(), sparsity, 1e-12);
     // one head fewer streaming: the streaming head with the highest score becomes full
     int total = 24;
     long streaming = Math.round(sparsity * total);
@@ -189,6 +199,68 @@ class PlanFormatsTest {
     try (Stream<Path> left = Files.list(tmp)) {
       assertEquals(0, left.count(), "a failed export must leave no files");
     }
+  }
+
+  /**
+   * A RazorAttention plan whose compressed heads carry the compensation entry is refused by every
+   * engine format (none has the entry, so the engine would run another plan than the evaluated
+   * one), naming the head and the plan to make instead; the same plan without the entry is written.
+   */
+  @Test
+  void formatsWithoutACompensationEntryRefuseRazorPlansThatHaveOne() throws IOException {
+    List<PlanRow> razor = new ArrayList<>();
+    List<PlanRow> plain = new ArrayList<>();
+    for (int l = 0; l < 3; l++) {
+      for (int k = 0; k < 2; k++) {
+        PlanRow r =
+            l == 1
+                ? row(PlanRow.KV_HEAD, l, k, PlanRow.FULL, 0, 0, 1, 0)
+                : row(PlanRow.KV_HEAD, l, k, PlanRow.STREAMING, 0, 63, 0, 0);
+        plain.add(r);
+        razor.add(
+            l == 1
+                ? r
+                : new PlanRow(
+                    r.planId(),
+                    r.modelId(),
+                    r.statsRunId(),
+                    "razor",
+                    r.granularity(),
+                    r.layer(),
+                    r.head(),
+                    r.kind(),
+                    r.sinkTokens(),
+                    r.alpha(),
+                    r.beta(),
+                    r.budgetTokens(),
+                    "{\"compensation_tokens\":1}"));
+      }
+    }
+    FormatOptions qwen2 = new FormatOptions("qwen2", false);
+    for (String format : List.of("duo", "moa", "hf")) {
+      Path out = tmp.resolve("razor-" + format);
+      HeadwiseException e =
+          assertThrows(
+              HeadwiseException.class,
+              () -> PlanFormats.get(format).write(meta("razor"), razor, out, qwen2));
+      assertTrue(
+          e.getMessage().contains("layer 0, head 0")
+              && e.getMessage().contains("compensation entry")
+              && e.getMessage().contains("compensation=none"),
+          format + ": " + e.getMessage());
+      assertFalse(Files.exists(out), format + " wrote files for a refused plan");
+      PlanFormats.get(format).write(meta("razor"), plain, tmp.resolve("plain-" + format), qwen2);
+    }
+  }
+
+  /** The params keys the formats read are documented as read by them (docs/plan-params.md). */
+  @Test
+  void keysTheFormatsReadAreDocumentedAsReadByThem() throws IOException {
+    String compensation =
+        io.headwise.export.PlanParamsDoc.readBy("razor", PlanGrid.COMPENSATION_TOKENS);
+    assertTrue(compensation != null && compensation.contains("formats"), "razor: " + compensation);
+    String score = io.headwise.export.PlanParamsDoc.readBy("duo", DuoAttentionFormat.SCORE_PARAM);
+    assertTrue(score != null && score.contains("formats"), "duo: " + score);
   }
 
   @Test
