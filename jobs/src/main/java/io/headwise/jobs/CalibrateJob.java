@@ -2,6 +2,7 @@ package io.headwise.jobs;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.DefaultModel;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
@@ -23,11 +24,9 @@ import io.headwise.profilers.calibration.TextChunks;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.Tables;
 import java.io.IOException;
-import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -447,33 +446,28 @@ public final class CalibrateJob implements Callable<Integer> {
   /** Writes samples as JSONL (temp file, then moved into place). */
   static void writeJsonl(List<CalibrationSample> samples, Path out) throws IOException {
     ObjectMapper json = new ObjectMapper();
-    Path parent = out.toAbsolutePath().getParent();
-    Files.createDirectories(parent);
-    Path tmp = Files.createTempFile(parent, ".calibrate", ".jsonl");
-    try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-      for (CalibrationSample s : samples) {
-        ObjectNode o = json.createObjectNode();
-        o.put("sample_id", s.sampleId());
-        o.set("input_ids", json.valueToTree(s.inputIds()));
-        if (s.attentionMask() != null) {
-          o.set("attention_mask", json.valueToTree(s.attentionMask()));
-        }
-        o.put("source", s.source());
-        putIf(o, "repeat_start", s.repeatStart());
-        putIf(o, "repeat_period", s.repeatPeriod());
-        putIf(o, "repeat_count", s.repeatCount());
-        putIf(o, "needle_start", s.needleStart());
-        putIf(o, "needle_end", s.needleEnd());
-        putIf(o, "answer_start", s.answerStart());
-        putIf(o, "answer_end", s.answerEnd());
-        w.write(o.toString());
-        w.write('\n');
-      }
-    } catch (IOException | RuntimeException e) {
-      Files.deleteIfExists(tmp);
-      throw e;
-    }
-    Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.writeText(
+        out,
+        w -> {
+          for (CalibrationSample s : samples) {
+            ObjectNode o = json.createObjectNode();
+            o.put("sample_id", s.sampleId());
+            o.set("input_ids", json.valueToTree(s.inputIds()));
+            if (s.attentionMask() != null) {
+              o.set("attention_mask", json.valueToTree(s.attentionMask()));
+            }
+            o.put("source", s.source());
+            putIf(o, "repeat_start", s.repeatStart());
+            putIf(o, "repeat_period", s.repeatPeriod());
+            putIf(o, "repeat_count", s.repeatCount());
+            putIf(o, "needle_start", s.needleStart());
+            putIf(o, "needle_end", s.needleEnd());
+            putIf(o, "answer_start", s.answerStart());
+            putIf(o, "answer_end", s.answerEnd());
+            w.write(o.toString());
+            w.write('\n');
+          }
+        });
   }
 
   private static void putIf(ObjectNode o, String k, int v) {

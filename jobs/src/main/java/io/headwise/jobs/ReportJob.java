@@ -2,6 +2,7 @@ package io.headwise.jobs;
 
 import static org.apache.spark.sql.functions.col;
 
+import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
@@ -24,12 +25,8 @@ import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.TableContract;
 import io.headwise.schemas.Tables;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -221,42 +218,18 @@ public final class ReportJob implements Callable<Integer> {
     return col("model_id").startsWith(modelFilter);
   }
 
-  /** Writes {@code html} to a temporary file next to {@code out}, then moves it into place. */
+  /** Writes {@code html} to {@code out} atomically ({@link AtomicFiles}). */
   static Path write(Path out, String html) {
     Path target = out.toAbsolutePath().normalize();
-    Path dir = target.getParent();
-    Path tmp = null;
+    if (Files.isDirectory(target)) {
+      throw new HeadwiseException(
+          "--out " + out + " is a directory; pass the path of an .html file");
+    }
     try {
-      Files.createDirectories(dir);
-      if (Files.isDirectory(target)) {
-        throw new HeadwiseException(
-            "--out " + out + " is a directory; pass the path of an .html file");
-      }
-      tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-      try {
-        // temporary files are created owner-only; a report is meant to be shared
-        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
-      } catch (UnsupportedOperationException e) {
-        // not a POSIX file system: keep its defaults
-      }
-      Files.writeString(tmp, html, StandardCharsets.UTF_8);
-      try {
-        Files.move(
-            tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-      }
+      AtomicFiles.writeString(target, html);
       return target;
     } catch (IOException e) {
       throw new HeadwiseException("cannot write the report to " + out + ": " + e.getMessage(), e);
-    } finally {
-      if (tmp != null) {
-        try {
-          Files.deleteIfExists(tmp);
-        } catch (IOException ignored) {
-          // the temporary file is hidden and harmless
-        }
-      }
     }
   }
 

@@ -8,16 +8,15 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
+import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.Tensors;
 import io.headwise.schemas.HeadwiseException;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -83,12 +82,9 @@ public final class SyntheticLlama {
     }
     String location = dataLocation(target);
     Path dataTarget = dir.resolve(location);
-    Path tmpModel = null;
-    Path tmpData = null;
+    // data first, then the model that references it: a reader never finds a model without its data
+    Path tmpData = AtomicFiles.tempSibling(dataTarget);
     try {
-      tmpModel = Files.createTempFile(dir, ".synth-", ".onnx.tmp");
-      tmpData = Files.createTempFile(dir, ".synth-", ".data.tmp");
-      Files.delete(tmpData);
       ModelProto model;
       long bytes;
       ExternalDataWriter w = new ExternalDataWriter(tmpData, location);
@@ -96,31 +92,14 @@ public final class SyntheticLlama {
         model = new SyntheticLlama(spec, w).build();
       }
       bytes = w.size(); // after close: every weight flushed
-      try (OutputStream o = Files.newOutputStream(tmpModel)) {
-        model.writeTo(o);
-      }
-      Files.move(
-          tmpData, dataTarget, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      AtomicFiles.move(tmpData, dataTarget);
       tmpData = null;
-      Files.move(
-          tmpModel, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-      tmpModel = null;
+      AtomicFiles.write(target, model::writeTo);
       return new Written(target, dataTarget, bytes, spec.parameters());
     } catch (IOException e) {
       throw new HeadwiseException("cannot write synthetic model " + out + ": " + e.getMessage(), e);
     } finally {
-      deleteQuietly(tmpModel);
-      deleteQuietly(tmpData);
-    }
-  }
-
-  private static void deleteQuietly(Path p) {
-    if (p != null) {
-      try {
-        Files.deleteIfExists(p);
-      } catch (IOException ignored) {
-        // best effort: the temporary name starts with a dot and says what it was
-      }
+      AtomicFiles.deleteQuietly(tmpData);
     }
   }
 

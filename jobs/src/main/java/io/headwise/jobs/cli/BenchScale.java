@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.synth.SynthDtype;
 import io.headwise.graph.synth.SynthShape;
 import io.headwise.graph.synth.SynthSpec;
@@ -230,7 +231,7 @@ public final class BenchScale implements Callable<Integer> {
     ObjectNode goals = root.putObject("ratios");
     summary(results, ts, goals);
     if (json != null) {
-      Files.writeString(json, mapper.writeValueAsString(root) + "\n");
+      AtomicFiles.writeString(json, mapper.writeValueAsString(root) + "\n");
       System.out.println("JSON written to " + json);
     }
     return 0;

@@ -5,6 +5,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
+import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
 import java.io.BufferedOutputStream;
@@ -13,17 +14,15 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.UUID;
+import java.util.Optional;
 
 /**
  * Model files of the quantize step: loads a model's external data into its proto, and writes a
@@ -93,8 +92,8 @@ public final class QuantizeModelFiles {
     }
 
     /** The external-data file the model will have, if any. */
-    public java.util.Optional<Path> dataTarget() {
-      return externalData ? java.util.Optional.of(dataFile(target)) : java.util.Optional.empty();
+    public Optional<Path> dataTarget() {
+      return externalData ? Optional.of(dataFile(target)) : Optional.empty();
     }
 
     /** Bytes of the model file plus its data file. */
@@ -117,11 +116,11 @@ public final class QuantizeModelFiles {
     public void commit() {
       try {
         if (externalData) {
-          move(dataFile(tempModel()), dataFile(target));
+          AtomicFiles.move(dataFile(tempModel()), dataFile(target));
         }
-        move(tempModel(), target);
+        AtomicFiles.move(tempModel(), target);
         done = true;
-        deleteQuietly(tempDir);
+        AtomicFiles.deleteQuietly(tempDir);
       } catch (IOException e) {
         discard();
         throw new UncheckedIOException(
@@ -134,9 +133,9 @@ public final class QuantizeModelFiles {
       if (done) {
         return;
       }
-      deleteQuietly(dataFile(tempModel()));
-      deleteQuietly(tempModel());
-      deleteQuietly(tempDir);
+      AtomicFiles.deleteQuietly(dataFile(tempModel()));
+      AtomicFiles.deleteQuietly(tempModel());
+      AtomicFiles.deleteQuietly(tempDir);
     }
   }
 
@@ -348,7 +347,7 @@ public final class QuantizeModelFiles {
         external == ExternalData.ALWAYS
             || hasExternal(proto)
             || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
-    Path tempDir = dir.resolve("." + out.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    Path tempDir = AtomicFiles.tempSibling(out);
     Staged staged = new Staged(out, tempDir, externalData);
     try {
       Files.createDirectories(tempDir);
@@ -487,24 +486,5 @@ public final class QuantizeModelFiles {
 
   private static StringStringEntryProto entry(String k, String v) {
     return StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
-  }
-
-  private static void move(Path from, Path to) throws IOException {
-    try {
-      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (AtomicMoveNotSupportedException e) {
-      Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-    }
-  }
-
-  static void deleteQuietly(Path p) {
-    if (p == null) {
-      return;
-    }
-    try {
-      Files.deleteIfExists(p);
-    } catch (IOException ignored) {
-      // best effort: hidden temporary files named after the target
-    }
   }
 }

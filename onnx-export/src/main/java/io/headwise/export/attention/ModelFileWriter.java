@@ -4,23 +4,19 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import io.headwise.export.attention.HeadwiseAttentionExport.ExternalData;
+import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.TreeSet;
-import java.util.UUID;
 
 /**
  * Writes a rewritten model proto to disk without partial results: the file is written to a hidden
@@ -48,7 +44,6 @@ final class ModelFileWriter {
     Path dir = target.getParent();
     List<String> locations = externalLocations(proto);
     List<Path> created = new ArrayList<>();
-    Path tempModel = null;
     try {
       Files.createDirectories(dir);
       ExternalData mode = ExternalData.EMBEDDED;
@@ -101,26 +96,14 @@ final class ModelFileWriter {
           }
         }
       }
-      tempModel = dir.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
-      try (OutputStream os =
-          new BufferedOutputStream(
-              Files.newOutputStream(
-                  tempModel, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-              1 << 16)) {
-        proto.writeTo(os);
-      }
-      move(tempModel, target);
-      tempModel = null;
+      AtomicFiles.write(target, proto::writeTo);
       created.clear();
       return new Written(target, mode, List.copyOf(dataFiles));
     } catch (IOException e) {
       throw new UncheckedIOException(
           "cannot write the compressed model to " + target + ": " + e.getMessage(), e);
     } finally {
-      deleteQuietly(tempModel);
-      for (Path p : created) {
-        deleteQuietly(p);
-      }
+      created.forEach(AtomicFiles::deleteQuietly);
     }
   }
 
@@ -128,7 +111,7 @@ final class ModelFileWriter {
   private static ExternalData placeData(
       Path from, Path to, ExternalDataPlacement placement, List<Path> created) throws IOException {
     Files.createDirectories(to.getParent());
-    Path temp = to.resolveSibling("." + to.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    Path temp = AtomicFiles.tempSibling(to);
     ExternalData how = ExternalData.COPIED;
     if (placement == ExternalDataPlacement.HARD_LINK) {
       try {
@@ -142,21 +125,13 @@ final class ModelFileWriter {
       Files.copy(from, temp);
     }
     try {
-      move(temp, to);
+      AtomicFiles.move(temp, to);
     } catch (IOException e) {
-      deleteQuietly(temp);
+      AtomicFiles.deleteQuietly(temp);
       throw e;
     }
     created.add(to);
     return how;
-  }
-
-  private static void move(Path from, Path to) throws IOException {
-    try {
-      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (AtomicMoveNotSupportedException e) {
-      Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-    }
   }
 
   /** {@code dir/location}, refusing absolute locations and locations that leave {@code dir}. */
@@ -189,7 +164,7 @@ final class ModelFileWriter {
       while (true) {
         int na = ia.readNBytes(ba, 0, ba.length);
         int nb = ib.readNBytes(bb, 0, bb.length);
-        if (na != nb || !java.util.Arrays.equals(ba, 0, na, bb, 0, nb)) {
+        if (na != nb || !Arrays.equals(ba, 0, na, bb, 0, nb)) {
           return false;
         }
         if (na == 0) {
@@ -212,16 +187,5 @@ final class ModelFileWriter {
       }
     }
     return new ArrayList<>(locations);
-  }
-
-  private static void deleteQuietly(Path p) {
-    if (p == null) {
-      return;
-    }
-    try {
-      Files.deleteIfExists(p);
-    } catch (IOException ignored) {
-      // best effort: a hidden temporary file named after the target
-    }
   }
 }

@@ -1,20 +1,18 @@
 package io.headwise.export.formats;
 
+import io.headwise.graph.AtomicFiles;
 import io.headwise.schemas.HeadwiseException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
- * Writes a set of files into a new directory atomically: everything is written to a temporary
- * sibling directory, which is then moved into place, so a failure leaves no partial output.
+ * Writes a set of files into a new directory atomically (the directory form of {@link
+ * AtomicFiles}): everything is written to a temporary sibling directory, which is then moved into
+ * place, so a failure leaves no partial output.
  */
 final class AtomicOutput {
   private AtomicOutput() {}
@@ -47,26 +45,12 @@ final class AtomicOutput {
         Files.write(temp.resolve(f.getKey()), f.getValue());
       }
       Files.deleteIfExists(target);
-      try {
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(temp, target);
-      }
+      AtomicFiles.move(temp, target);
       temp = null;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write plan files to " + target, e);
     } finally {
-      if (temp != null) {
-        deleteRecursively(temp);
-      }
-    }
-  }
-
-  private static void deleteRecursively(Path dir) {
-    try (Stream<Path> walk = Files.walk(dir)) {
-      walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException ignored) {
-      // best effort: the temporary directory is hidden and named after the target
+      AtomicFiles.deleteRecursively(temp);
     }
   }
 }
