@@ -51,7 +51,9 @@ import picocli.CommandLine.Option;
  * The evaluate step ({@code headwise evaluate}; {@code spark-submit --class
  * io.headwise.jobs.EvaluateJob}): runs the dense model and the plan's exported graph on held-out
  * samples on Spark, and also the uniform StreamingLLM plan at the same KV fraction (stored as
- * {@code <plan id>-uniform}), and writes both to {@code evaluations}.
+ * {@code <plan id>-uniform}), and writes both to {@code evaluations} with mode {@code prefill} (the
+ * prefill simulation). With {@code --decode}, both are run through their decode graphs in the
+ * driver instead ({@link DecodeEvaluation}) and stored with mode {@code decode}.
  */
 @Command(
     name = "evaluate",
@@ -114,7 +116,8 @@ public final class EvaluateJob implements Callable<Integer> {
       description =
           "Measure the plan through its decode graph (docs/decode.md): every"
               + " sample decoded token by token with caches that keep only what the plan keeps, against the dense model;"
-              + " needs --decoder. Printed (mode decode), not stored in evaluations.")
+              + " needs --decoder. Stored in evaluations with mode decode (the plan and its"
+              + " uniform baseline); without it, mode prefill (the prefill simulation).")
   boolean decode;
 
   @Option(
@@ -135,6 +138,10 @@ public final class EvaluateJob implements Callable<Integer> {
   @Override
   public Integer call() {
     Instant started = Instant.now();
+    if (decode && decoder == null) {
+      throw new HeadwiseException(
+          "--decode needs --decoder PATH: the model exported with its KV cache");
+    }
     OnnxModel m = OnnxModel.load(model);
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     ExecutionProvider provider = ExecutionProvider.parse(ep);
@@ -152,60 +159,66 @@ public final class EvaluateJob implements Callable<Integer> {
         plans.add(baseline);
       }
       Dataset<Row> held = CalibrationSources.read(spark, samples, m.modelId());
+      Map<String, OutputComparison.Metrics> metrics = new LinkedHashMap<>();
+      List<Integer> lengths;
       if (decode) {
-        if (decoder == null) {
-          throw new HeadwiseException(
-              "--decode needs --decoder PATH: the model exported with its KV cache");
-        }
         OnnxModel d = OnnxModel.load(decoder);
-        DecodeGraphExporter.DecodeGraph graph =
-            DecodeGraphExporter.rewrite(d, AttentionLocator.locate(d), m, plan.meta(), plan.rows());
+        AttentionMap decoderMap = AttentionLocator.locate(d);
+        // every graph first: a plan the decode graph cannot hold is refused before anything runs
+        Map<String, DecodeGraphExporter.DecodeGraph> graphs = new LinkedHashMap<>();
+        for (PlanToEvaluate p : plans) {
+          graphs.put(
+              p.meta().planId(), DecodeGraphExporter.rewrite(d, decoderMap, m, p.meta(), p.rows()));
+        }
         List<CalibrationSample> list =
             held.collectAsList().stream().map(CalibrationRows::fromRow).toList();
         if (list.isEmpty()) {
           throw new HeadwiseException(
               "no held-out samples for model " + m.modelId() + " in " + samples);
         }
-        OutputComparison.Metrics x = DecodeEvaluation.run(m, d, graph, list, threads);
-        print(
-            planId + " (mode decode)",
-            x,
-            keptFraction(plan.rows(), list.stream().map(CalibrationSample::length).toList(), true));
-        return 0;
+        lengths = list.stream().map(CalibrationSample::length).toList();
+        for (PlanToEvaluate p : plans) {
+          metrics.put(
+              p.meta().planId(),
+              DecodeEvaluation.run(m, d, graphs.get(p.meta().planId()), list, threads));
+        }
+      } else {
+        lengths = held.select("length").as(Encoders.INT()).collectAsList();
+        if (lengths.isEmpty()) {
+          throw new HeadwiseException(
+              "no held-out samples for model " + m.modelId() + " in " + samples);
+        }
+        int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
+        spark
+            .sparkContext()
+            .setJobDescription(
+                "headwise evaluate "
+                    + runId
+                    + ": "
+                    + plans.size()
+                    + " plan(s) on "
+                    + lengths.size()
+                    + " samples");
+        List<OutputComparisonRecord> partial =
+            held.repartition(Math.max(1, Math.min(parts, lengths.size())))
+                .mapPartitions(
+                    new EvaluatePartition(
+                        ModelRef.of(spark, m, false), plans, provider, threads, batchSize),
+                    Encoders.javaSerialization(OutputComparisonRecord.class))
+                .collectAsList();
+        Map<String, OutputComparison> merged = new LinkedHashMap<>();
+        for (PlanToEvaluate p : plans) {
+          merged.put(p.meta().planId(), new OutputComparison());
+        }
+        partial.forEach(r -> merged.get(r.getPlanId()).merge(r.getComparison()));
+        merged.forEach((id, c) -> metrics.put(id, c.metrics()));
       }
-      List<Integer> lengths = held.select("length").as(Encoders.INT()).collectAsList();
-      if (lengths.isEmpty()) {
-        throw new HeadwiseException(
-            "no held-out samples for model " + m.modelId() + " in " + samples);
-      }
-      int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
-      spark
-          .sparkContext()
-          .setJobDescription(
-              "headwise evaluate "
-                  + runId
-                  + ": "
-                  + plans.size()
-                  + " plan(s) on "
-                  + lengths.size()
-                  + " samples");
-      List<OutputComparisonRecord> partial =
-          held.repartition(Math.max(1, Math.min(parts, lengths.size())))
-              .mapPartitions(
-                  new EvaluatePartition(
-                      ModelRef.of(spark, m, false), plans, provider, threads, batchSize),
-                  Encoders.javaSerialization(OutputComparisonRecord.class))
-              .collectAsList();
-      Map<String, OutputComparison> merged = new LinkedHashMap<>();
-      for (PlanToEvaluate p : plans) {
-        merged.put(p.meta().planId(), new OutputComparison());
-      }
-      partial.forEach(r -> merged.get(r.getPlanId()).merge(r.getComparison()));
+      String mode = decode ? Tables.MODE_DECODE : Tables.MODE_PREFILL;
       boolean causal = map.block(0).causal();
       List<Row> rows = new ArrayList<>();
       Timestamp now = Timestamp.from(Instant.now());
       for (PlanToEvaluate p : plans) {
-        OutputComparison.Metrics x = merged.get(p.meta().planId()).metrics();
+        OutputComparison.Metrics x = metrics.get(p.meta().planId());
         boolean isBaseline = baseline != null && p == baseline;
         rows.add(
             RowFactory.create(
@@ -213,6 +226,7 @@ public final class EvaluateJob implements Callable<Integer> {
                 runId,
                 p.meta().planId(),
                 p.meta().method(),
+                mode,
                 isBaseline,
                 isBaseline ? planId : null,
                 p.meta().kvFractionTarget(),
@@ -230,8 +244,9 @@ public final class EvaluateJob implements Callable<Integer> {
                 now));
         print(
             p.meta().planId()
-                + (isBaseline
-                    ? " (uniform baseline)"
+                + (isBaseline ? " (uniform baseline)" : "")
+                + (decode
+                    ? " (mode decode)"
                     : "h2o".equals(p.meta().method())
                         ? " (h2o simulated per query: upper bound)"
                         : ""),
@@ -239,9 +254,7 @@ public final class EvaluateJob implements Callable<Integer> {
             keptFraction(p.rows(), lengths, causal));
       }
       if (baseline != null) {
-        String worse =
-            worseThanUniform(
-                merged.get(planId).metrics(), merged.get(baseline.meta().planId()).metrics());
+        String worse = worseThanUniform(metrics.get(planId), metrics.get(baseline.meta().planId()));
         if (worse != null) {
           // the planner ranked this plan above the uniform rule by its cost model; the measurement
           // disagrees
@@ -275,6 +288,10 @@ public final class EvaluateJob implements Callable<Integer> {
       conf.put("plan_id", planId);
       conf.put("samples", samples);
       conf.put("baseline", baseline != null);
+      conf.put("mode", mode);
+      if (decode) {
+        conf.put("decoder", decoder);
+      }
       writes.add(
           new Warehouse.TableWrite(
               Tables.RUNS,

@@ -719,6 +719,7 @@ public final class QuantizeJob implements Callable<Integer> {
           runId,
           runId,
           methodLabel(),
+          Tables.MODE_PREFILL,
           false,
           null,
           null,

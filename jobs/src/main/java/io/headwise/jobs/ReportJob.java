@@ -353,6 +353,7 @@ public final class ReportJob implements Callable<Integer> {
               str(r, "run_id"),
               str(r, "plan_id"),
               str(r, "method"),
+              str(r, "mode"),
               r.getBoolean(r.fieldIndex("baseline")),
               str(r, "baseline_for"),
               dbl(r, "kv_fraction_target"),

@@ -119,6 +119,7 @@ class PublishJobTest extends SparkTestBase {
         run,
         plan,
         method,
+        Tables.MODE_PREFILL,
         baseline,
         baselineFor,
         0.5,

@@ -15,6 +15,12 @@ public final class Column {
   /** Field-metadata key holding a column's documentation. */
   public static final String DOC = "doc";
 
+  /**
+   * Field-metadata key of a column added to a table after tables of it were written: the value (a
+   * string) that rows written before the column existed are read as.
+   */
+  public static final String OLDER_ROWS = "older_rows";
+
   private Column() {}
 
   public static Field string(String name, boolean nullable, String doc) {
@@ -67,6 +73,28 @@ public final class Column {
 
   private static Field field(String name, boolean nullable, ArrowType type, String doc) {
     return new Field(name, new FieldType(nullable, type, null, Map.of(DOC, doc)), null);
+  }
+
+  /**
+   * The column, marked as added after tables of it were written: headwise adds it to such a table
+   * before its next write, and reads the rows written before (null there) as {@code olderRows}.
+   * Only string columns are added this way.
+   */
+  public static Field added(Field f, String olderRows) {
+    if (!(f.getType() instanceof ArrowType.Utf8)) {
+      throw new IllegalArgumentException("only string columns can be added: " + f.getName());
+    }
+    java.util.Map<String, String> md = new java.util.HashMap<>(f.getMetadata());
+    md.put(OLDER_ROWS, olderRows);
+    return new Field(
+        f.getName(), new FieldType(f.isNullable(), f.getType(), null, md), f.getChildren());
+  }
+
+  /**
+   * For a column {@link #added} later, the value of the rows written before it existed; else null.
+   */
+  public static String olderRows(Field f) {
+    return f.getMetadata() == null ? null : f.getMetadata().get(OLDER_ROWS);
   }
 
   /** The documentation of a field (empty when none). */

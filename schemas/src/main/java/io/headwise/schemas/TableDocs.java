@@ -31,7 +31,9 @@ public final class TableDocs {
             + " rows of a failed or killed attempt are never read (a failing step also deletes them). `published_plans` has"
             + " no `attempt_id`: a publish replaces its keys' rows in one Delta transaction (`replaceWhere`). Plain Parquet"
             + " or Delta readers that bypass headwise see every attempt's rows; filter on `attempt_id` against `runs`"
-            + " as above. Old files are removed only by `headwise maintain` (see README).\n");
+            + " as above. Old files are removed only by `headwise maintain` (see README). A column added to a"
+            + " contract later is added to an existing table by the next step that writes it; the rows written"
+            + " before hold null there, and headwise reads them as the value the column's description names.\n");
     for (TableContract t : Tables.ALL) {
       s.append("\n## `").append(t.name()).append("`\n\n").append(t.description()).append("\n\n");
       s.append("Partitioned by `")
@@ -53,6 +55,10 @@ public final class TableDocs {
             .append(f.isNullable() ? "yes" : "no")
             .append(" | ")
             .append(Column.doc(f).replace("|", "\\|"))
+            .append(
+                Column.olderRows(f) == null
+                    ? ""
+                    : " Added later: rows written before read as `" + Column.olderRows(f) + "`.")
             .append(" |\n");
       }
     }

@@ -221,6 +221,17 @@ public final class Tables {
               string("run_id", false, "Evaluate run id."),
               string("plan_id", false, "Evaluated plan (or quantized model id for quantization)."),
               string("method", false, "Planning method of the plan."),
+              Column.added(
+                  string(
+                      "mode",
+                      false,
+                      "How the plan was run: prefill (the prefill simulation: one forward pass"
+                          + " over each whole sample, every query attending to a masked view of the"
+                          + " full cache; budget policies such as H2O re-select tokens per query, an"
+                          + " upper bound on them; also quantized models' full forward pass) or"
+                          + " decode (the plan's decode graph, docs/decode.md: token by token, the"
+                          + " caches keep only what the plan keeps)."),
+                  "prefill"),
               bool(
                   "baseline",
                   false,
@@ -297,6 +308,11 @@ public final class Tables {
           false,
           "Step attempt that appended the row (UTC start"
               + " time and a random suffix); rows of attempts without a succeeded runs row are invisible to readers.");
+
+  /** Modes of an evaluation ({@code evaluations.mode}). */
+  public static final String MODE_PREFILL = "prefill";
+
+  public static final String MODE_DECODE = "decode";
 
   /** Every table, in data-flow order. */
   public static final List<TableContract> ALL =

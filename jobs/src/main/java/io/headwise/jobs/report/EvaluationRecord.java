@@ -2,12 +2,16 @@ package io.headwise.jobs.report;
 
 import java.time.Instant;
 
-/** One row of the {@code evaluations} table; metrics a run did not measure are null. */
+/**
+ * One row of the {@code evaluations} table; metrics a run did not measure are null. {@code mode}:
+ * {@code prefill} (the prefill simulation) or {@code decode} (the plan's decode graph).
+ */
 public record EvaluationRecord(
     String modelId,
     String runId,
     String planId,
     String method,
+    String mode,
     boolean baseline,
     String baselineFor,
     Double kvFractionTarget,
@@ -22,4 +26,9 @@ public record EvaluationRecord(
     Double passkeyAccuracy,
     Double densePasskeyAccuracy,
     Double cosineMean,
-    Instant createdAt) {}
+    Instant createdAt) {
+  /** Whether the row was measured through the plan's decode graph. */
+  public boolean decoded() {
+    return io.headwise.schemas.Tables.MODE_DECODE.equals(mode);
+  }
+}

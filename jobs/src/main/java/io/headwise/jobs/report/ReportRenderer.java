@@ -640,9 +640,21 @@ public final class ReportRenderer {
                 .map(k -> k.getKey() + " " + k.getValue())
                 .reduce((a, b) -> a + " \u00b7 " + b)
                 .orElse(Numbers.MISSING)));
-    for (EvaluationRecord e : data.evaluations()) {
-      if (e.planId().equals(p.planId()) && e.modelId().equals(p.meta().modelId())) {
-        fact("evaluated (" + e.runId() + ")", esc(evaluationSummary(e)));
+    // decode-graph measurements first: they are what the plan's caches really do
+    for (boolean decoded : new boolean[] {true, false}) {
+      for (EvaluationRecord e : data.evaluations()) {
+        if (e.decoded() == decoded
+            && e.planId().equals(p.planId())
+            && e.modelId().equals(p.meta().modelId())) {
+          fact(
+              "evaluated ("
+                  + e.runId()
+                  + ", "
+                  + modeLabel(e)
+                  + ("h2o".equals(e.method()) && !decoded ? ": upper bound" : "")
+                  + ")",
+              esc(evaluationSummary(e)));
+        }
       }
     }
     int shown = 0;
@@ -898,12 +910,29 @@ public final class ReportRenderer {
 
   /**
    * A method as an evaluation names it: EMS is experimental, and H2O's prefill evaluation simulates
-   * its policy per query (evicted tokens may return), an upper bound on H2O.
+   * its policy per query (evicted tokens may return), an upper bound on H2O; through the decode
+   * graph H2O runs its real eviction.
    */
-  static String evaluatedMethod(String method) {
-    return "h2o".equals(method)
+  static String evaluatedMethod(EvaluationRecord e) {
+    return "h2o".equals(e.method()) && !e.decoded()
         ? "h2o (simulated: upper bound)"
-        : "ems".equals(method) ? "ems (experimental)" : method;
+        : "ems".equals(e.method()) ? "ems (experimental)" : e.method();
+  }
+
+  /** How an evaluation ran, as the report labels it. */
+  static String modeLabel(EvaluationRecord e) {
+    return e.decoded() ? "decode graph" : "prefill simulation";
+  }
+
+  /**
+   * The rows a fidelity chart plots: a plan measured through its decode graph is plotted with that
+   * measurement only (for H2O the prefill simulation is an upper bound, for static plans the two
+   * are equal), so the prefill-simulation rows of the same plan id are left out.
+   */
+  static List<EvaluationRecord> headlineRows(List<EvaluationRecord> rows) {
+    Set<String> decoded = new LinkedHashSet<>();
+    rows.stream().filter(EvaluationRecord::decoded).forEach(r -> decoded.add(r.planId()));
+    return rows.stream().filter(r -> r.decoded() || !decoded.contains(r.planId())).toList();
   }
 
   // ---------------------------------------------------------------- 4. fidelity
@@ -988,7 +1017,18 @@ public final class ReportRenderer {
         .append(" samples, ")
         .append(rows.get(0).nPositions())
         .append(" positions</p>\n");
-    List<EvaluationRecord> plotted = rows;
+    List<EvaluationRecord> plotted = headlineRows(rows);
+    Set<String> notPlotted = new TreeSet<>();
+    rows.stream()
+        .filter(r -> !plotted.contains(r))
+        .forEach(r -> notPlotted.add(r.planId() + " (run " + r.runId() + ")"));
+    if (!notPlotted.isEmpty()) {
+      body.append(
+              "<p class=\"sub\">Plotted through the decode graph, where a plan was measured"
+                  + " there; not plotted, in the evaluations table: the prefill simulation of ")
+          .append(esc(String.join(", ", notPlotted)))
+          .append(".</p>\n");
+    }
     List<Metric> metrics = metrics(plotted);
     if (metrics.isEmpty()) {
       body.append(
@@ -1006,7 +1046,9 @@ public final class ReportRenderer {
         String tip =
             e.planId()
                 + " ("
-                + evaluatedMethod(e.method())
+                + evaluatedMethod(e)
+                + ", "
+                + modeLabel(e)
                 + (e.baseline() ? ", uniform baseline of " + e.baselineFor() : "")
                 + ")\nrun "
                 + e.runId()
@@ -1244,7 +1286,8 @@ public final class ReportRenderer {
                           + "</code>"),
               new EvaluationColumn("run_id", false, e -> esc(e.runId())),
               new EvaluationColumn("plan_id", false, e -> "<code>" + esc(e.planId()) + "</code>"),
-              new EvaluationColumn("method", false, e -> esc(evaluatedMethod(e.method()))),
+              new EvaluationColumn("method", false, e -> esc(evaluatedMethod(e))),
+              new EvaluationColumn("mode", false, e -> esc(modeLabel(e))),
               new EvaluationColumn("baseline", false, e -> e.baseline() ? "yes" : "no"),
               new EvaluationColumn(
                   "baseline_for",

@@ -79,7 +79,21 @@ public final class Warehouse {
       return Optional.empty();
     }
     Dataset<Row> d = spark.read().format("delta").load(path(table).toString());
-    if (Tables.hasAttempts(table) && !List.of(d.columns()).contains(Tables.ATTEMPT_ID.getName())) {
+    List<String> columns = List.of(d.columns());
+    for (org.apache.arrow.vector.types.pojo.Field f : table.fields()) {
+      String older = io.headwise.schemas.Column.olderRows(f);
+      if (older == null) {
+        continue;
+      }
+      // a column added to the contract later: null (or absent) in rows written before it existed
+      d =
+          d.withColumn(
+              f.getName(),
+              columns.contains(f.getName())
+                  ? functions.coalesce(col(f.getName()), lit(older))
+                  : lit(older));
+    }
+    if (Tables.hasAttempts(table) && !columns.contains(Tables.ATTEMPT_ID.getName())) {
       throw new HeadwiseException(
           "table "
               + table.name()
@@ -178,6 +192,55 @@ public final class Warehouse {
           "could not create table " + table.name() + " at " + path(table), e);
     }
     stored(table); // a table written by an older headwise fails here, before anything is appended
+    addMissingColumns(table);
+  }
+
+  /**
+   * Adds the columns added to the contract later ({@link io.headwise.schemas.Column#added}) to a
+   * table written before they existed, each after the contract column that precedes it, so the rows
+   * appended next can carry them; the older rows hold null there, which {@link #stored} reads as
+   * the column's older-rows value. Another step adding them at the same time: the loser's change is
+   * refused by Delta, retried, and then finds the columns.
+   */
+  private void addMissingColumns(TableContract table) {
+    List<org.apache.arrow.vector.types.pojo.Field> fields = table.fields();
+    org.apache.spark.sql.types.StructType contract = SparkSchemas.of(table);
+    try {
+      DeltaRetry.run(
+          table.name(),
+          "adding columns",
+          () -> {
+            List<String> have =
+                List.of(spark.read().format("delta").load(path(table).toString()).columns());
+            for (int i = 0; i < fields.size(); i++) {
+              String name = fields.get(i).getName();
+              if (have.contains(name)
+                  || io.headwise.schemas.Column.olderRows(fields.get(i)) == null) {
+                continue;
+              }
+              String comment =
+                  contract.apply(name).getComment().getOrElse(() -> "").replace("'", "\\'");
+              spark.sql(
+                  "ALTER TABLE delta.`"
+                      + path(table).toString().replace("`", "``")
+                      + "` ADD COLUMNS (`"
+                      + name
+                      + "` "
+                      + contract.apply(name).dataType().sql()
+                      + " COMMENT '"
+                      + comment
+                      + "'"
+                      + (i == 0 ? " FIRST" : " AFTER `" + fields.get(i - 1).getName() + "`")
+                      + ")");
+            }
+            return null;
+          });
+    } catch (RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException(
+          "could not add the new columns of table " + table.name() + " at " + path(table), e);
+    }
   }
 
   /** Whether the folder holds nothing but a {@code _delta_log} folder (a table being created). */

@@ -232,6 +232,7 @@ public final class SampleReports {
             "q-rtn4",
             "q-rtn4",
             "rtn-4bit",
+            "prefill",
             false,
             null,
             null,
@@ -383,13 +384,14 @@ public final class SampleReports {
     List<EvaluationRecord> evals =
         List.of(
             new EvaluationRecord(
-                MODEL, evil, evil, "duo", false, null, 1.0, 1.0, 2, 10, 0.0, 1.0, 0.0, null, null,
-                null, null, null, T0),
+                MODEL, evil, evil, "duo", "prefill", false, null, 1.0, 1.0, 2, 10, 0.0, 1.0, 0.0,
+                null, null, null, null, null, T0),
             new EvaluationRecord(
                 MODEL,
                 evil,
                 evil + "-uniform",
                 "streamingllm",
+                "prefill",
                 true,
                 evil,
                 1.0,
@@ -477,6 +479,7 @@ public final class SampleReports {
         run,
         plan,
         method,
+        "prefill",
         baseline,
         baselineFor,
         0.5,
