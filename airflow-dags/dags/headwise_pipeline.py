@@ -6,18 +6,27 @@ One DAG per model family. Every step is a `spark-submit` of the headwise jobs ja
 of the matching `headwise <step>` subcommand:
 
 ```
-calibrate ─┬─ profile ── plan[method] ── export[method] ── evaluate[method] ── publish[method] ──┬─ report
-           └─ quantize_enabled ── quantize ── publish_quantized ─────────────────────────────────┘
-calibrate_heldout ── evaluate[method], quantize
+calibrate ─┬─ profile ─── per_method[m]: plan ── export ── evaluate ── publish ───┬─ report (all_done)
+           └─ quantize_enabled ── quantize ── publish_quantized ──────────────────┘
+calibrate_heldout ── per_method.evaluate, quantize_enabled
+methods ── per_method (one group instance per entry of params.methods)
+every task except quantize_enabled ── failure_watcher (one_failed)
 ```
 
-* `plan`, `export`, `evaluate` and `publish` are mapped: one task instance per entry of `params.methods`, in
-  parallel (`spark_app_names` gives each instance its Spark application name; the instance's method is
-  `params.methods[ti.map_index]`).
+* `per_method` is a mapped task group: instance i holds the chain `ids` → `plan` → `export` → `evaluate` →
+  `publish` of `params.methods[i]`. Inside a mapped group each task instance depends only on the instances of the
+  same index, so a method whose plan (or export, evaluate, gate) fails stops only its own chain; the other methods'
+  chains run on.
+* `report` has trigger rule `all_done`: it runs once every chain and the quantize branch have finished, whatever
+  their outcome, and reports what they wrote. Because a run's state comes from its leaf tasks and a successful
+  `all_done` leaf would mark the run successful, `failure_watcher` (trigger rule `one_failed`, downstream of every
+  task but the short-circuit) fails the run whenever any task failed.
 * The headwise run id is derived from the DAG run (`{{ dag_run | run_key }}`): a retried task gets the same id and
   its step replaces that run's rows (every step is idempotent per run id), it never adds a second copy.
 * `publish` is the gate: a plan whose evaluation misses the thresholds (`gate_*` params) is held back; plans that
-  pass land in the `published_plans` table, declared as an asset so serving DAGs can be scheduled on it.
+  pass land in the `published_plans` table. On success every gate task adds the asset
+  `<warehouse URI>/published_plans` of the warehouse the run used (`params.warehouse`) to the asset alias
+  `headwise-published-plans`: consumers schedule on the alias (any warehouse) or on one warehouse's asset.
 * `quantize` runs only when `params.quantize` is true; `report` runs either way.
 
 Templated arguments and conf entries that render to an empty string are left out (optional flags). Nothing is
@@ -27,25 +36,39 @@ use `ship_model` to send the model and its external-data files with the job.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
-    from airflow.sdk import DAG, Asset, Param, task
-except ImportError:  # Airflow 2.9+
+    from airflow.sdk import DAG, Asset, AssetAlias, Param, task, task_group
+except ImportError:  # Airflow 2.10+
     from airflow import DAG
     from airflow.datasets import Dataset as Asset
-    from airflow.decorators import task
+    from airflow.decorators import task, task_group
     from airflow.models.param import Param
+
+    try:
+        from airflow.datasets import DatasetAlias as AssetAlias
+    except ImportError as e:  # Airflow 2.9: no alias, and a static asset would name the wrong warehouse
+        raise ImportError("the headwise DAGs need Airflow 3, or Airflow 2.10+ (DatasetAlias): the gate signals the"
+                          " published_plans asset of the warehouse each run uses") from e
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 # The jobs jar on the Airflow workers (spark-submit ships it to the cluster): Airflow Variable headwise_jobs_jar,
 # read when a task renders, not at import time.
 JOBS_JAR = "{{ var.value.get('headwise_jobs_jar', '/opt/headwise/headwise-jobs.jar') }}"
-# The warehouse serving teams read; the asset below names its published_plans table.
+# The default warehouse (params.warehouse; a run may use another).
 WAREHOUSE = "/data/headwise/warehouse"
-PUBLISHED_PLANS = Asset(f"file://{WAREHOUSE}/published_plans")
+# The gate tasks' outlet. The warehouse is a run param, so no asset can be declared statically: at run time each
+# gate task adds Asset(published_plans_uri(<the warehouse it wrote to>)) to this alias (Airflow's AssetAlias, "Dynamic
+# data events emitting and asset creation through AssetAlias"). Consumers schedule on the alias, or on the concrete
+# asset of one warehouse.
+PUBLISHED_PLANS = AssetAlias("headwise-published-plans")
+# A warehouse param is an absolute path or a URI (s3a://, hdfs://, file://, ...): the Spark nodes and the asset URI
+# must mean the same place, which a relative path does not.
+WAREHOUSE_PATTERN = r"^(/|[A-Za-z][A-Za-z0-9+.-]*://)"
 
 METHODS = ["dense", "streamingllm", "h2o", "moa", "duo", "razor", "ems"]
 PROBES = ["repeat", "passkey", "self"]
@@ -61,6 +84,16 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=12),
 }
+
+
+def published_plans_uri(warehouse: str) -> str:
+    """The asset URI of a warehouse's published_plans table: <warehouse URI>/published_plans, where an absolute path
+    becomes a file:// URI."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", warehouse):
+        return warehouse.rstrip("/") + "/published_plans"
+    if warehouse.startswith("/"):
+        return "file://" + posixpath.normpath(warehouse) + "/published_plans"
+    raise ValueError(f"warehouse {warehouse!r} is neither an absolute path nor a URI")
 
 
 def run_key(dag_run) -> str:
@@ -80,7 +113,9 @@ PARAMS = {
                                                             " or 'default' (the embedded MiniLM)."}),
     "ship_model": (False, {"type": "boolean", "description": "Send the model and its external-data files to"
                                                              " executors with SparkContext.addFile."}),
-    "warehouse": (WAREHOUSE, {"type": "string", "description": "Warehouse root (one Delta table per folder)."}),
+    "warehouse": (WAREHOUSE, {"type": "string", "pattern": WAREHOUSE_PATTERN,
+                              "description": "Warehouse root (one Delta table per folder): an absolute path or a"
+                                             " URI; the gate signals <warehouse>/published_plans."}),
     "artifacts": ("/data/headwise/artifacts", {"type": "string", "description": "Calibration files, exported"
                   " graphs, quantized models and reports go to <artifacts>/<run id>/."}),
     "calibration_text": ("", {"type": "string", "description": "Text to calibrate on: one document per line, or a"
@@ -149,9 +184,6 @@ RUN = "{{ dag_run | run_key }}"
 WORK = "{{ params.artifacts }}/" + RUN
 CALIBRATION = WORK + "/calibration.jsonl"
 HELDOUT = WORK + "/heldout.jsonl"
-METHOD = "{{ params.methods[ti.map_index] }}"
-PLAN_ID = METHOD + "-" + RUN
-PLAN_GRAPH = WORK + "/" + PLAN_ID + ".onnx"
 QUANT_RUN = "{{ params.quant_method }}{{ params.quant_bits }}-" + RUN
 QUANT_GRAPH = WORK + "/" + QUANT_RUN + ".onnx"
 CALIBRATE = "io.headwise.jobs.CalibrateJob"
@@ -189,6 +221,23 @@ class HeadwiseSparkSubmitOperator(SparkSubmitOperator):
         self.application_args = [a for a in (self.application_args or []) if str(a) != ""]
         self.conf = {k: v for k, v in (self.conf or {}).items() if str(v) != ""}
         return super().execute(context)
+
+
+class PublishSparkSubmitOperator(HeadwiseSparkSubmitOperator):
+    """A gate step (PublishJob). When its spark-submit succeeds it adds the published_plans asset of the warehouse it
+    wrote to (its rendered --warehouse argument) to the PUBLISHED_PLANS alias, the gated evaluation run id (its
+    --run-id) as the event's extra; a failed step signals nothing."""
+
+    def __init__(self, **kwargs):
+        super().__init__(outlets=[PUBLISHED_PLANS], **kwargs)
+
+    def execute(self, context):
+        args = [str(a) for a in self.application_args]
+        uri = published_plans_uri(args[args.index("--warehouse") + 1])  # before submitting: a bad path fails early
+        result = super().execute(context)
+        context["outlet_events"][PUBLISHED_PLANS].add(
+            Asset(uri=uri), extra={"evaluation_run_id": args[args.index("--run-id") + 1]})
+        return result
 
 
 def calibrate_args(text_param: str, seed: str, out: str) -> list[str]:
@@ -234,24 +283,44 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
         tags=["headwise"],
     ) as dag:
 
+        @task
+        def methods(params=None) -> list[str]:
+            """The methods of this run, in params order: per_method expands over this list (instance i runs
+            methods[i])."""
+            chosen = list(params["methods"])
+            unknown = [m for m in chosen if m not in METHODS]
+            if not chosen or unknown or len(set(chosen)) != len(chosen):
+                raise ValueError(f"params.methods must be distinct entries of {METHODS}, got {chosen}")
+            return chosen
+
         @task(multiple_outputs=True)
-        def spark_app_names(params=None, dag_run=None) -> dict:
-            """Spark application names of the per-method steps, one per entry of params.methods (the mapped tasks
-            expand over these, so instance i plans params.methods[i])."""
-            methods = list(params["methods"])
-            unknown = [m for m in methods if m not in METHODS]
-            if not methods or unknown or len(set(methods)) != len(methods):
-                raise ValueError(f"params.methods must be distinct entries of {METHODS}, got {methods}")
+        def ids(method: str, params=None, dag_run=None) -> dict:
+            """The per-method values of one chain: method, KV fraction (dense keeps 1.0), plan id, exported graph
+            and Spark application names. The group's argument is resolved here, in a TaskFlow task, and reaches the
+            spark-submit steps as XCom references in their template fields (a classic operator given a mapped group
+            argument directly may see an unresolved MappedArgument, apache/airflow#50631)."""
             key = run_key(dag_run)
-            return {step: [f"headwise {step} {m} {key}" for m in methods]
-                    for step in ("plan", "export", "evaluate", "publish")}
+            plan_id = f"{method}-{key}"
+            return {
+                "method": method,
+                "kv_fraction": "1.0" if method == "dense" else str(params["kv_fraction"]),
+                "plan_id": plan_id,
+                "graph": f"{params['artifacts']}/{key}/{plan_id}.onnx",
+                **{f"{step}_name": f"headwise {step} {method} {key}" for step in ("plan", "export", "evaluate",
+                                                                                  "publish")},
+            }
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def quantize_enabled(params=None) -> bool:
             """The quantization branch runs only when params.quantize is true."""
             return bool(params["quantize"])
 
-        names = spark_app_names()
+        @task(trigger_rule="one_failed", retries=0)
+        def failure_watcher():
+            """Fails the DAG run when any task failed. A run's state comes from its leaf tasks, and report runs
+            with trigger rule all_done: without this task a run in which one method's chain failed would end
+            successful."""
+            raise RuntimeError("a task of this DAG run failed (see the failed task instances); failing the run")
 
         calibrate = HeadwiseSparkSubmitOperator(
             task_id="calibrate",
@@ -284,65 +353,71 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
             ],
             conf=ORT_CONF,
         )
-        plan = HeadwiseSparkSubmitOperator.partial(
-            task_id="plan",
-            application=JOBS_JAR,
-            java_class="io.headwise.jobs.PlanJob",
-            application_args=[
-                "--method", METHOD,
-                "--stats-run", RUN,
-                "--kv-fraction", "{{ 1.0 if params.methods[ti.map_index] == 'dense' else params.kv_fraction }}",
-                "--length", "{{ params.lengths | join(',') }}",
-                "--plan-id", PLAN_ID,
-                "--model", "{{ params.model }}",
-                "--warehouse", "{{ params.warehouse }}",
-            ],
-            conf=SPARK_CONF,
-            map_index_template=METHOD,
-        ).expand(name=names["plan"])
-        export = HeadwiseSparkSubmitOperator.partial(
-            task_id="export",
-            application=JOBS_JAR,
-            java_class="io.headwise.jobs.ExportJob",
-            application_args=[
-                "--model", "{{ params.model }}",
-                "--plan-id", PLAN_ID,
-                "--out", PLAN_GRAPH,
-                "--warehouse", "{{ params.warehouse }}",
-            ],
-            conf=SPARK_CONF,
-            map_index_template=METHOD,
-        ).expand(name=names["export"])
-        evaluate = HeadwiseSparkSubmitOperator.partial(
-            task_id="evaluate",
-            application=JOBS_JAR,
-            java_class="io.headwise.jobs.EvaluateJob",
-            application_args=[
-                "--model", "{{ params.model }}",
-                "--plan-id", PLAN_ID,
-                "--samples", HELDOUT,
-                "--run-id", PLAN_ID,
-                "--ep", "{{ params.ep }}",
-                "--warehouse", "{{ params.warehouse }}",
-            ],
-            conf=ORT_CONF,
-            map_index_template=METHOD,
-        ).expand(name=names["evaluate"])
-        publish = HeadwiseSparkSubmitOperator.partial(
-            task_id="publish",
-            application=JOBS_JAR,
-            java_class="io.headwise.jobs.PublishJob",
-            application_args=[
-                "--run-id", PLAN_ID,
-                "--plan-id", PLAN_ID,
-                "--artifact", PLAN_GRAPH,
-                *gate_args(),
-                "--warehouse", "{{ params.warehouse }}",
-            ],
-            conf=SPARK_CONF,
-            outlets=[PUBLISHED_PLANS],
-            map_index_template=METHOD,
-        ).expand(name=names["publish"])
+
+        @task_group
+        def per_method(method):
+            """plan, export, evaluate and publish of one KV-cache method (one group instance per method)."""
+            chain = ids(method)
+            plan = HeadwiseSparkSubmitOperator(
+                task_id="plan",
+                name=chain["plan_name"],
+                application=JOBS_JAR,
+                java_class="io.headwise.jobs.PlanJob",
+                application_args=[
+                    "--method", chain["method"],
+                    "--stats-run", RUN,
+                    "--kv-fraction", chain["kv_fraction"],
+                    "--length", "{{ params.lengths | join(',') }}",
+                    "--plan-id", chain["plan_id"],
+                    "--model", "{{ params.model }}",
+                    "--warehouse", "{{ params.warehouse }}",
+                ],
+                conf=SPARK_CONF,
+            )
+            export = HeadwiseSparkSubmitOperator(
+                task_id="export",
+                name=chain["export_name"],
+                application=JOBS_JAR,
+                java_class="io.headwise.jobs.ExportJob",
+                application_args=[
+                    "--model", "{{ params.model }}",
+                    "--plan-id", chain["plan_id"],
+                    "--out", chain["graph"],
+                    "--warehouse", "{{ params.warehouse }}",
+                ],
+                conf=SPARK_CONF,
+            )
+            evaluate = HeadwiseSparkSubmitOperator(
+                task_id="evaluate",
+                name=chain["evaluate_name"],
+                application=JOBS_JAR,
+                java_class="io.headwise.jobs.EvaluateJob",
+                application_args=[
+                    "--model", "{{ params.model }}",
+                    "--plan-id", chain["plan_id"],
+                    "--samples", HELDOUT,
+                    "--run-id", chain["plan_id"],
+                    "--ep", "{{ params.ep }}",
+                    "--warehouse", "{{ params.warehouse }}",
+                ],
+                conf=ORT_CONF,
+            )
+            publish = PublishSparkSubmitOperator(
+                task_id="publish",
+                name=chain["publish_name"],
+                application=JOBS_JAR,
+                java_class="io.headwise.jobs.PublishJob",
+                application_args=[
+                    "--run-id", chain["plan_id"],
+                    "--plan-id", chain["plan_id"],
+                    "--artifact", chain["graph"],
+                    *gate_args(),
+                    "--warehouse", "{{ params.warehouse }}",
+                ],
+                conf=SPARK_CONF,
+            )
+            profile >> plan >> export >> evaluate >> publish
+            calibrate_heldout >> evaluate
 
         quantize = HeadwiseSparkSubmitOperator(
             task_id="quantize",
@@ -365,7 +440,7 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
             ],
             conf=ORT_CONF,
         )
-        publish_quantized = HeadwiseSparkSubmitOperator(
+        publish_quantized = PublishSparkSubmitOperator(
             task_id="publish_quantized",
             name="headwise publish quantized " + RUN,
             application=JOBS_JAR,
@@ -380,7 +455,6 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
                 "--warehouse", "{{ params.warehouse }}",
             ],
             conf=SPARK_CONF,
-            outlets=[PUBLISHED_PLANS],
         )
         report = HeadwiseSparkSubmitOperator(
             task_id="report",
@@ -394,12 +468,17 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
                 "--out", WORK + "/report.html",
             ],
             conf=SPARK_CONF,
-            trigger_rule="none_failed",
+            # after every chain and the quantize branch, whatever their outcome: a failed method only misses its
+            # rows in the report (none_failed would hold the report back for any failed method)
+            trigger_rule="all_done",
         )
 
-        calibrate >> profile >> plan >> export >> evaluate >> publish >> report
-        calibrate_heldout >> evaluate
+        calibrate >> profile
+        per_method.expand(method=methods()) >> report
         [calibrate, calibrate_heldout] >> quantize_enabled() >> quantize >> publish_quantized >> report
+        watcher = failure_watcher()
+        # not downstream of the short-circuit: it skips its direct downstream tasks when quantize is off
+        [t for t in dag.tasks if t.task_id not in ("quantize_enabled", "failure_watcher")] >> watcher
     return dag
 
 

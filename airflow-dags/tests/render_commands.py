@@ -6,7 +6,9 @@
 The DAG file is imported against stub airflow modules and the run is simulated (harness.simulate): params from the
 run conf, templates rendered, mapped steps expanded, skipped branches left out, each SparkSubmitOperator's command
 line built as the provider's hook builds it. --master stands for the Spark connection (spark_default) and
---jobs-jar for the Airflow Variable headwise_jobs_jar; nothing else is substituted.
+--jobs-jar for the Airflow Variable headwise_jobs_jar; nothing else is substituted. The JSON also holds every task
+instance's state, the run's state and the asset events the run emits when every step succeeds; the exit code is 1
+when a task of the simulated run failed (a TaskFlow task raised), since the command list would then be incomplete.
 """
 
 from __future__ import annotations
@@ -41,10 +43,16 @@ def main() -> int:
     variables = {"headwise_jobs_jar": a.jobs_jar} if a.jobs_jar else {}
     subs = harness.simulate(dags[a.dag_id], conf, run_id=a.run_id, variables=variables,
                             connection={"master": a.master, "spark_binary": "spark-submit"})
-    json.dump({"dag_id": a.dag_id, "run_id": a.run_id, "states": dags[a.dag_id].last_states,
+    dag = dags[a.dag_id]
+    json.dump({"dag_id": a.dag_id, "run_id": a.run_id, "states": dag.last_states, "run_state": dag.last_run_state,
+               "asset_events": [{"uri": e.uri, "alias": e.alias, "extra": e.extra, "task_id": e.task_id,
+                                 "map_index": e.map_index} for e in dag.last_asset_events],
                "submissions": [{"task_id": s.task_id, "map_index": s.map_index, "java_class": s.java_class,
                                 "argv": s.argv} for s in subs]}, sys.stdout, indent=1)
     print()
+    if dag.last_run_state != "success":
+        print(f"the simulated run of {a.dag_id} failed: {dag.last_errors}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,17 +26,22 @@ DAG_FILES = sorted(DAGS_DIR.glob("*.py"))
 PIPELINE_FILE = DAGS_DIR / "headwise_pipeline.py"
 JAVA_SOURCES = REPO / "jobs" / "src" / "main" / "java"
 
-# The intended task graph of every pipeline DAG (upstream, downstream), XCom edges included.
+# The per-method chain: a mapped task group, one instance per entry of params.methods.
+GROUP = "per_method"
+PLAN, EXPORT, EVALUATE, PUBLISH, IDS = (f"{GROUP}.{t}" for t in ("plan", "export", "evaluate", "publish", "ids"))
+MAPPED_PER_METHOD = {IDS, PLAN, EXPORT, EVALUATE, PUBLISH}
+WATCHER = "failure_watcher"
+# The intended task graph of every pipeline DAG (upstream, downstream), XCom edges included; failure_watcher is
+# downstream of every task but the short-circuit (checked separately).
 EXPECTED_EDGES = {
-    ("spark_app_names", "plan"), ("spark_app_names", "export"), ("spark_app_names", "evaluate"),
-    ("spark_app_names", "publish"),
-    ("calibrate", "profile"), ("profile", "plan"), ("plan", "export"), ("export", "evaluate"),
-    ("evaluate", "publish"), ("publish", "report"),
-    ("calibrate_heldout", "evaluate"),
+    ("methods", IDS), (IDS, PLAN), (IDS, EXPORT), (IDS, EVALUATE), (IDS, PUBLISH),
+    ("calibrate", "profile"), ("profile", PLAN), (PLAN, EXPORT), (EXPORT, EVALUATE), (EVALUATE, PUBLISH),
+    (PUBLISH, "report"),
+    ("calibrate_heldout", EVALUATE),
     ("calibrate", "quantize_enabled"), ("calibrate_heldout", "quantize_enabled"), ("quantize_enabled", "quantize"),
     ("quantize", "publish_quantized"), ("publish_quantized", "report"),
 }
-MAPPED_PER_METHOD = {"plan", "export", "evaluate", "publish"}
+ALIAS = "headwise-published-plans"
 # Calls that do I/O; none may run at import time (module level, outside function bodies).
 IO_CALLS = {"open", "print", "input", "Variable.get", "Variable.set", "Connection.get", "urlopen", "requests.get",
             "requests.post", "os.listdir", "os.scandir", "os.walk", "os.system", "os.getenv", "os.environ.get",
@@ -101,17 +106,20 @@ def load(path: Path) -> list:
 def spark_tasks(dag) -> list:
     """SparkSubmitOperator tasks (plain and mapped)."""
     out = []
-    for t in dag.tasks.values():
+    for t in dag.tasks:
         cls = t.operator_class if isinstance(t, harness.MappedOperator) else type(t)
         if isinstance(cls, type) and issubclass(cls, harness.SparkSubmitOperator):
             out.append(t)
     return out
 
 
-def check_arguments(args: list[str], cls: str, known: dict, rendered: bool) -> list[str]:
+def check_arguments(args: list, cls: str, known: dict, rendered: bool) -> list[str]:
     """Problems of an argument list against the main's options: unknown flags, missing values, repeated
     single-value options, missing required options. Unrendered lists may hold conditional flags
-    ({{ '--x' if ... else '' }}); a rendered list must not hold templates."""
+    ({{ '--x' if ... else '' }}) and XCom references (values resolved at run time, never flags); a rendered list
+    must not hold templates."""
+    if not rendered:
+        args = ["{{ xcom }}" if isinstance(a, harness.XComArg) else a for a in args]
     problems, seen = [], []
     opts = known[cls]["options"]
     i = 0
@@ -240,27 +248,53 @@ class PipelineGraph(unittest.TestCase):
                    if k.arg == "task_id" and isinstance(k.value, ast.Constant)]
         self.assertEqual(len(literal), len(set(literal)), literal)
         for dag in self.dags:
-            self.assertEqual(len(dag.tasks), len(set(dag.tasks)))
+            self.assertEqual(len(dag.tasks), len(set(dag.task_dict)))
 
     def test_dependency_graph_is_the_intended_one_and_acyclic(self):
         for dag in self.dags:
             with self.subTest(dag=dag.dag_id):
-                self.assertEqual(set(dag.edges), EXPECTED_EDGES)
+                watched = {(t, WATCHER) for t in dag.task_dict if t not in (WATCHER, "quantize_enabled")}
+                self.assertEqual(set(dag.edges), EXPECTED_EDGES | watched)
                 order = dag.topological_order()
-                self.assertEqual(set(order), set(dag.tasks))
+                self.assertEqual(set(order), set(dag.task_dict))
                 for up, down in dag.edges:
                     self.assertLess(order.index(up), order.index(down))
-                self.assertEqual({t for t in dag.tasks if isinstance(dag.tasks[t], harness.MappedOperator)},
-                                 MAPPED_PER_METHOD)
-                self.assertEqual(dag.tasks["report"].kwargs.get("trigger_rule"), "none_failed")
+                self.assertEqual({t for t, n in dag.task_dict.items() if isinstance(n, harness.MappedOperator)},
+                                 set(), "per-method steps are mapped through their task group, not one by one")
+                group = dag.groups[GROUP]
+                self.assertIsNotNone(group.expand_input, "per_method is a mapped task group")
+                self.assertEqual(set(group.members), MAPPED_PER_METHOD)
+                self.assertEqual(group.expand_input["method"].node.task_id, "methods")
+                self.assertEqual(dag.task_dict["report"].kwargs.get("trigger_rule"), "all_done")
+                self.assertEqual(dag.task_dict[WATCHER].kwargs.get("trigger_rule"), "one_failed")
+                self.assertEqual(dag.leaves(), [WATCHER])
 
     def test_retries_with_backoff_on_every_task(self):
         for dag in self.dags:
-            for t in dag.tasks.values():
+            for t in dag.tasks:
                 with self.subTest(dag=dag.dag_id, task=t.task_id):
+                    if t.task_id == WATCHER:
+                        # it fails on purpose: retrying it would only delay the run's failure
+                        self.assertEqual(t.kwargs.get("retries"), 0)
+                        continue
                     self.assertGreaterEqual(t.kwargs.get("retries", 0), 1)
                     self.assertTrue(t.kwargs.get("retry_exponential_backoff"))
                     self.assertIn("retry_delay", t.kwargs)
+
+    def test_airflow2_fallback_imports_the_same_names(self):
+        # the harness imports the Airflow 3 names; the ImportError branch must bind the same ones
+        for f in DAG_FILES:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+            tries = [n for n in tree.body if isinstance(n, ast.Try)
+                     and any(dotted(h.type) == "ImportError" for h in n.handlers)]
+            with self.subTest(file=f.name):
+                self.assertEqual(len(tries), 1)
+
+                def bound(nodes):
+                    return {a.asname or a.name for n in nodes for m in ast.walk(n)
+                            if isinstance(m, ast.ImportFrom) for a in m.names}
+
+                self.assertEqual(bound(tries[0].body), bound(tries[0].handlers))
 
 
 class SparkSubmitSteps(unittest.TestCase):
@@ -274,7 +308,7 @@ class SparkSubmitSteps(unittest.TestCase):
     def test_every_step_is_a_spark_submit_of_the_jobs_jar(self):
         for dag in self.dags:
             steps = {t.task_id for t in spark_tasks(dag)}
-            self.assertEqual(steps, set(dag.tasks) - {"spark_app_names", "quantize_enabled"})
+            self.assertEqual(steps, set(dag.task_dict) - {"methods", IDS, "quantize_enabled", WATCHER})
             for t in spark_tasks(dag):
                 self.assertIn("headwise_jobs_jar", t.kwargs["application"])
 
@@ -318,12 +352,12 @@ class SparkSubmitSteps(unittest.TestCase):
         dag = self.dags[0]
         off = {s.task_id: s.conf for s in harness.simulate(dag, {})}
         on = {s.task_id: s.conf for s in harness.simulate(dag, {"executor_gpus": 1, "ep": "cuda"})}
-        for task in ("profile", "evaluate", "quantize"):
+        for task in ("profile", EVALUATE, "quantize"):
             self.assertNotIn("spark.executor.resource.gpu.amount", off[task])
             self.assertEqual(on[task]["spark.executor.resource.gpu.amount"], "1")
             self.assertEqual(on[task]["spark.task.resource.gpu.amount"], "1")
             self.assertIn("spark.executor.resource.gpu.discoveryScript", on[task])
-        self.assertNotIn("spark.executor.resource.gpu.amount", on["plan"])
+        self.assertNotIn("spark.executor.resource.gpu.amount", on[PLAN])
 
 
 class Templates(unittest.TestCase):
@@ -391,7 +425,7 @@ class Templates(unittest.TestCase):
 
 
 class RunsAndGate(unittest.TestCase):
-    """Run ids, per-method mapping, the quantize branch, the published_plans asset."""
+    """Run ids, per-method mapping, the quantize branch."""
 
     @classmethod
     def setUpClass(cls):
@@ -414,19 +448,24 @@ class RunsAndGate(unittest.TestCase):
     def test_one_task_instance_per_method(self):
         methods = ["dense", "moa", "ems"]
         subs = harness.simulate(self.dag, {"methods": methods, "quantize": False})
-        for task in MAPPED_PER_METHOD:
+        for task in MAPPED_PER_METHOD - {IDS}:
             mine = [s for s in subs if s.task_id == task]
-            self.assertEqual([s.map_index for s in mine], [0, 1, 2])
+            self.assertEqual([s.map_index for s in mine], [0, 1, 2], task)
             for s, m in zip(mine, methods):
                 plan_id = s.application_args[s.application_args.index("--plan-id") + 1]
                 self.assertTrue(plan_id.startswith(m + "-"), (task, plan_id))
-        plans = [s.application_args for s in subs if s.task_id == "plan"]
+                self.assertEqual(s.argv[s.argv.index("--name") + 1].split()[:3],
+                                 ["headwise", task.split(".")[1], m])
+        self.assertEqual([self.dag.last_states[f"{IDS}[{i}]"] for i in range(3)], ["success"] * 3)
+        plans = [s.application_args for s in subs if s.task_id == PLAN]
         self.assertEqual([a[a.index("--method") + 1] for a in plans], methods)
         self.assertEqual([a[a.index("--kv-fraction") + 1] for a in plans], ["1.0", "0.5", "0.5"])
-        evaluate = [s.application_args for s in subs if s.task_id == "evaluate"]
-        publish = [s.application_args for s in subs if s.task_id == "publish"]
-        for e, p in zip(evaluate, publish):
+        export = [s.application_args for s in subs if s.task_id == EXPORT]
+        evaluate = [s.application_args for s in subs if s.task_id == EVALUATE]
+        publish = [s.application_args for s in subs if s.task_id == PUBLISH]
+        for x, e, p in zip(export, evaluate, publish):
             self.assertEqual(e[e.index("--run-id") + 1], p[p.index("--run-id") + 1], "publish gates its evaluation")
+            self.assertEqual(x[x.index("--out") + 1], p[p.index("--artifact") + 1], "publish the exported graph")
 
     def test_quantize_branch(self):
         on = harness.simulate(self.dag, {"quantize": True})
@@ -435,7 +474,10 @@ class RunsAndGate(unittest.TestCase):
         self.assertNotIn("quantize", [s.task_id for s in off])
         self.assertNotIn("publish_quantized", [s.task_id for s in off])
         self.assertEqual(self.dag.last_states["quantize"], "skipped")
+        self.assertEqual(self.dag.last_states["publish_quantized"], "skipped")
         self.assertEqual(self.dag.last_states["report"], "success")
+        self.assertEqual(self.dag.last_states[WATCHER], "skipped", "skipped branches are not failures")
+        self.assertEqual(self.dag.last_run_state, "success")
         q = next(s for s in on if s.task_id == "quantize").application_args
         pq = next(s for s in on if s.task_id == "publish_quantized").application_args
         self.assertEqual(q[q.index("--run-id") + 1], pq[pq.index("--run-id") + 1])
@@ -452,28 +494,121 @@ class RunsAndGate(unittest.TestCase):
         self.assertIn("--rotate", next(s for s in on if s.task_id == "quantize").application_args)
         self.assertIn("--ship-model", next(s for s in on if s.task_id == "profile").application_args)
 
-    def test_publish_tasks_declare_the_published_plans_asset(self):
+
+class FailuresAndAssets(unittest.TestCase):
+    """One method's failure stops only its chain; report runs; the run still fails; the asset events name the
+    warehouse the run used."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dag = load(PIPELINE_FILE)[1]
+
+    def test_a_clean_run_succeeds_and_the_watcher_is_skipped(self):
+        harness.simulate(self.dag, {"methods": ["duo", "razor"]})
+        self.assertEqual({s for s in self.dag.last_states.values()} - {"success"}, {"skipped"})
+        self.assertEqual(self.dag.last_states[WATCHER], "skipped")
+        self.assertEqual(self.dag.last_errors, {})
+        self.assertEqual(self.dag.last_run_state, "success")
+
+    def test_a_failed_plan_stops_only_its_own_chain(self):
+        methods = ["dense", "duo", "razor"]
+        for failing in (PLAN, EXPORT, EVALUATE, PUBLISH):
+            with self.subTest(failing=failing):
+                subs = harness.simulate(self.dag, {"methods": methods}, fail={f"{failing}[1]"})
+                st = self.dag.last_states
+                chain = [PLAN, EXPORT, EVALUATE, PUBLISH]
+                after = chain[chain.index(failing) + 1:]
+                self.assertEqual(st[f"{failing}[1]"], "failed")
+                for t in after:
+                    self.assertEqual(st[f"{t}[1]"], "upstream_failed", t)
+                    self.assertNotIn((t, 1), {(s.task_id, s.map_index) for s in subs}, "never submitted")
+                for i in (0, 2):
+                    for t in chain:
+                        self.assertEqual(st[f"{t}[{i}]"], "success", f"{t}[{i}]")
+                    self.assertIn((PUBLISH, i), {(s.task_id, s.map_index) for s in subs})
+                self.assertEqual(st["publish_quantized"], "success", "the quantize branch is unaffected")
+                self.assertEqual(st["report"], "success", "report runs after the other chains")
+                self.assertEqual(subs[-1].task_id, "report")
+                self.assertEqual(st[WATCHER], "failed")
+                self.assertEqual(set(self.dag.last_errors), {f"{failing}[1]", WATCHER})
+                self.assertEqual(self.dag.last_run_state, "failed", "a failed method fails the DAG run")
+                published = {(e.task_id, e.map_index) for e in self.dag.last_asset_events}
+                self.assertEqual(published, {(PUBLISH, 0), (PUBLISH, 2), ("publish_quantized", -1)})
+
+    def test_report_runs_when_every_method_fails(self):
+        subs = harness.simulate(self.dag, {"methods": ["duo", "razor"], "quantize": False},
+                                fail={f"{PLAN}[0]", f"{PLAN}[1]"})
+        self.assertEqual(self.dag.last_states[f"{PUBLISH}[0]"], "upstream_failed")
+        self.assertEqual(self.dag.last_states[f"{PUBLISH}[1]"], "upstream_failed")
+        self.assertEqual(subs[-1].task_id, "report")
+        self.assertEqual(self.dag.last_asset_events, [])
+        self.assertEqual(self.dag.last_run_state, "failed")
+
+    def test_a_failed_quantize_leaves_the_chains_alone(self):
+        harness.simulate(self.dag, {"methods": ["duo", "razor"]}, fail={"quantize"})
+        st = self.dag.last_states
+        self.assertEqual(st["publish_quantized"], "upstream_failed")
+        self.assertEqual([st[f"{PUBLISH}[{i}]"] for i in (0, 1)], ["success", "success"])
+        self.assertEqual(st["report"], "success")
+        self.assertEqual(self.dag.last_run_state, "failed")
+
+    def test_a_failed_profile_stops_every_chain(self):
+        harness.simulate(self.dag, {"methods": ["duo", "razor"]}, fail={"profile"})
+        st = self.dag.last_states
+        for i in (0, 1):
+            self.assertEqual(st[f"{PLAN}[{i}]"], "upstream_failed")
+            self.assertEqual(st[f"{PUBLISH}[{i}]"], "upstream_failed")
+        self.assertEqual(st["publish_quantized"], "success", "quantize does not need the profile")
+        self.assertEqual(self.dag.last_run_state, "failed")
+
+    def test_gate_tasks_signal_the_alias(self):
         producers = set()
         for dag in load(PIPELINE_FILE):
             for t in spark_tasks(dag):
                 outlets = t.kwargs.get("outlets") or []
                 if t.kwargs["java_class"] == "io.headwise.jobs.PublishJob":
                     self.assertEqual(len(outlets), 1, t.task_id)
-                    producers.add(outlets[0].uri)
+                    self.assertIsInstance(outlets[0], harness.AssetAlias, "the warehouse is only known at run time")
+                    producers.add(outlets[0].name)
                 else:
                     self.assertEqual(outlets, [], t.task_id)
-        self.assertEqual(len(producers), 1)
-        uri = urllib.parse.urlparse(producers.pop())
-        self.assertNotEqual(uri.scheme, "airflow")
-        self.assertTrue(uri.scheme and uri.path.endswith("/published_plans"))
-        module = load(PIPELINE_FILE)[0].module
-        self.assertTrue(uri.path.startswith(module.WAREHOUSE), "the asset is the default warehouse's table")
-        # consumers elsewhere schedule on the same URI
+        self.assertEqual(producers, {ALIAS})
+        # consumers elsewhere schedule on the same alias
         consumers = [d for f in DAG_FILES if f != PIPELINE_FILE for d in load(f)
                      if isinstance(d.kwargs.get("schedule"), list)]
         self.assertTrue(consumers)
         for d in consumers:
-            self.assertEqual({a.uri for a in d.kwargs["schedule"]}, {uri.geturl()})
+            self.assertEqual([(type(a), a.name) for a in d.kwargs["schedule"]], [(harness.AssetAlias, ALIAS)])
+
+    def test_asset_events_name_the_warehouse_the_run_used(self):
+        methods = ["duo", "razor"]
+        for warehouse, uri in (
+                (None, "file:///data/headwise/warehouse/published_plans"),
+                ("/mnt/other/wh", "file:///mnt/other/wh/published_plans"),
+                ("/mnt/other/wh/", "file:///mnt/other/wh/published_plans"),
+                ("s3a://bucket/headwise/", "s3a://bucket/headwise/published_plans")):
+            with self.subTest(warehouse=warehouse):
+                conf = {"methods": methods, **({"warehouse": warehouse} if warehouse else {})}
+                subs = harness.simulate(self.dag, conf)
+                events = self.dag.last_asset_events
+                self.assertEqual(sorted((e.task_id, e.map_index) for e in events),
+                                 [("per_method.publish", 0), ("per_method.publish", 1), ("publish_quantized", -1)])
+                for e in events:
+                    self.assertEqual(e.uri, uri)
+                    self.assertEqual(e.alias, ALIAS)
+                    gate = next(s for s in subs if (s.task_id, s.map_index) == (e.task_id, e.map_index))
+                    args = gate.application_args
+                    self.assertEqual(args[args.index("--warehouse") + 1], warehouse or "/data/headwise/warehouse")
+                    self.assertEqual(e.extra, {"evaluation_run_id": args[args.index("--run-id") + 1]})
+
+    def test_a_relative_warehouse_is_refused(self):
+        for warehouse in ("warehouse", "./w", "file:w", ""):
+            with self.subTest(warehouse=warehouse), self.assertRaises(ValueError):
+                harness.simulate(self.dag, {"warehouse": warehouse})
+        module = self.dag.module
+        with self.assertRaises(ValueError):
+            module.published_plans_uri("relative/wh")
+        self.assertEqual(module.published_plans_uri("hdfs://nn:8020/wh"), "hdfs://nn:8020/wh/published_plans")
 
 
 if __name__ == "__main__":

@@ -94,20 +94,39 @@ class DagEndToEndIT {
             "calibrate",
             "calibrate_heldout",
             "profile",
-            "plan[0]",
-            "plan[1]",
-            "export[0]",
-            "export[1]",
-            "evaluate[0]",
-            "evaluate[1]",
-            "publish[0]",
-            "publish[1]",
+            "per_method.plan[0]",
+            "per_method.plan[1]",
+            "per_method.export[0]",
+            "per_method.export[1]",
+            "per_method.evaluate[0]",
+            "per_method.evaluate[1]",
+            "per_method.publish[0]",
+            "per_method.publish[1]",
             "quantize",
             "publish_quantized",
             "report")) {
       assertTrue(tasks.contains(t), "the DAG run submits " + t + ": " + tasks);
     }
     assertEquals(14, steps.size(), tasks.toString());
+    // every gate task signals the published_plans asset of the warehouse this run writes to (an
+    // AssetAlias event), not the DAG's default warehouse
+    String asset = "file://" + warehouse + "/published_plans";
+    List<String> signalled = new ArrayList<>();
+    rendered
+        .get("asset_events")
+        .forEach(
+            e -> {
+              assertEquals(asset, e.get("uri").asText(), e.toString());
+              assertEquals("headwise-published-plans", e.get("alias").asText(), e.toString());
+              signalled.add(
+                  e.get("task_id").asText()
+                      + (e.get("map_index").asInt() >= 0
+                          ? "[" + e.get("map_index").asInt() + "]"
+                          : ""));
+            });
+    assertEquals(
+        List.of("per_method.publish[0]", "per_method.publish[1]", "publish_quantized"),
+        signalled.stream().sorted().toList());
 
     Map<String, String> output = new LinkedHashMap<>();
     long t0 = System.nanoTime();
@@ -150,7 +169,7 @@ class DagEndToEndIT {
       int passed = 0;
       for (String method : List.of("duo", "razor")) {
         String planId = method + "-" + RUN_KEY;
-        String said = output.get("publish[" + (method.equals("duo") ? 0 : 1) + "]");
+        String said = output.get("per_method.publish[" + (method.equals("duo") ? 0 : 1) + "]");
         boolean publishedSaid = said.contains("publish: published " + planId);
         assertTrue(publishedSaid || said.contains("publish: held back " + planId), said);
         assertEquals(publishedSaid, published.containsKey(planId), planId + ": " + said);
@@ -168,9 +187,9 @@ class DagEndToEndIT {
           "the gate published a plan of this run: "
               + published.keySet()
               + "\n"
-              + output.get("publish[0]")
+              + output.get("per_method.publish[0]")
               + "\n"
-              + output.get("publish[1]"));
+              + output.get("per_method.publish[1]"));
 
       String quantRun = "rtn4-" + RUN_KEY;
       String said = output.get("publish_quantized");
