@@ -137,8 +137,11 @@ public final class ExportJob implements Callable<Integer> {
       throw new HeadwiseException(
           OptionNames.OUT + " " + out + " is a directory; pass the path of the .onnx file");
     }
-    Path dir = p.getParent();
-    if (dir != null && Files.exists(dir) && (!Files.isDirectory(dir) || !Files.isWritable(dir))) {
+    Path dir = p.getParent(); // the nearest existing folder on the way: the export creates the rest
+    while (dir != null && !Files.exists(dir)) {
+      dir = dir.getParent();
+    }
+    if (dir != null && (!Files.isDirectory(dir) || !Files.isWritable(dir))) {
       throw new HeadwiseException(
           "cannot write "
               + OptionNames.OUT

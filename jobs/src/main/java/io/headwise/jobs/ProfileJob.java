@@ -8,6 +8,7 @@ import static org.apache.spark.sql.functions.when;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.StatedPositions;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
@@ -169,6 +170,7 @@ public final class ProfileJob implements Callable<Integer> {
         throw new HeadwiseException(
             "the calibration sources hold no sample for model " + m.modelId());
       }
+      warnBeyondStatedPositions(m, samples);
       AttentionTiling tiling = stats.tiling();
       // resolved here so that a budget too small for a bucket fails before any task runs; recorded
       // in the run
@@ -296,6 +298,35 @@ public final class ProfileJob implements Callable<Integer> {
       return 0;
     } finally {
       samples.unpersist();
+    }
+  }
+
+  /**
+   * Warns when samples run past the positions the model states it was built for ({@link
+   * StatedPositions}); positions count valid tokens, as the statistics do.
+   */
+  static void warnBeyondStatedPositions(OnnxModel m, Dataset<Row> samples) {
+    java.util.Optional<StatedPositions> stated = StatedPositions.of(m);
+    if (stated.isEmpty()) {
+      return;
+    }
+    long limit = stated.get().positions();
+    Row r =
+        samples
+            .select(
+                functions
+                    .expr(
+                        "coalesce(aggregate(attention_mask, 0, (a, x) -> a + x), size(input_ids))")
+                    .as("valid"))
+            .agg(
+                functions.max("valid"),
+                functions.count(functions.when(col("valid").gt(limit), lit(1))))
+            .first();
+    if (!r.isNullAt(0)) {
+      stated
+          .get()
+          .warning(m.source(), ((Number) r.get(0)).longValue(), r.getLong(1))
+          .ifPresent(System.err::println);
     }
   }
 

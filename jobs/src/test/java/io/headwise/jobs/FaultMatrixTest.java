@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -30,8 +31,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The bad-input rows of the fault matrix (docs/fault-matrix.md): each runs the real command line
  * and asserts exit code 2, one {@code headwise: error:} line naming the problem (plus one
  * usage-hint line for command-line errors), no stack trace, and that the warehouse it names was not
- * created. Most fail before Spark starts; the JSONL rows fail while Spark reads the sources, before
- * any table is written.
+ * created; plus the rows for sequences beyond a model's stated positions (a warning, exit 0). Each
+ * row prints its observed behaviour ({@link FaultMatrixRows}). Most fail before Spark starts; the
+ * JSONL rows fail while Spark reads the sources, before any table is written.
  */
 class FaultMatrixTest {
   @TempDir static Path tmp;
@@ -60,6 +62,16 @@ class FaultMatrixTest {
         tmp.resolve("malformed.jsonl"), "{\"sample_id\": \"a\", \"input_ids\": [1, 2]}\n{oops\n");
     Files.writeString(tmp.resolve("bad.properties"), "no_such_key=1\n");
     Files.writeString(tmp.resolve("a-file"), "x");
+    StringBuilder tokens = new StringBuilder("[[1");
+    for (int i = 1; i < 700; i++) {
+      tokens.append(", ").append(1 + i * 37 % 500);
+    }
+    Files.writeString(tmp.resolve("long700.json"), tokens.append("]]").toString());
+    // the stories260k graph computes its rotary positions and states no limit; a Hugging Face
+    // config.json next to the file states the 512 positions its llama2.c header gives
+    Path stated = Files.createDirectories(tmp.resolve("stated"));
+    Files.createSymbolicLink(stated.resolve("stories260k.onnx"), TestModels.stories260k());
+    Files.writeString(stated.resolve("config.json"), "{\"max_position_embeddings\": 512}\n");
   }
 
   static Stream<Arguments> rows() {
@@ -327,6 +339,28 @@ class FaultMatrixTest {
             model));
     rows.add(
         row(
+            "unwritable --out (a folder on its path is a file)",
+            "is not a directory",
+            "export",
+            "--model",
+            model,
+            "--plan-id",
+            "p",
+            "--warehouse",
+            t + "/wh",
+            "--out",
+            t + "/a-file/sub/out.onnx"));
+    rows.add(
+        row(
+            "sequence longer than a learned position table (MiniLM, 512)",
+            "accepts at most 512",
+            "stats",
+            "--model",
+            "default",
+            "--input-ids",
+            t + "/long700.json"));
+    rows.add(
+        row(
             "maintain --retain-hours -1",
             "--retain-hours",
             "maintain",
@@ -351,11 +385,55 @@ class FaultMatrixTest {
         name + ": " + r.err());
     assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), name + ": " + r.err());
     assertFalse(Files.exists(wh), name + " created the warehouse");
-    System.out.println(
-        "fault-matrix | "
-            + name
-            + " | "
-            + lines.get(0)); // the observed line, for docs/fault-matrix.md
+    assertFalse(Files.exists(tmp.resolve("a-file/sub")), name + " wrote under --out");
+    FaultMatrixRows.print(
+        name,
+        List.of(args),
+        FaultMatrixRows.placeholders(tmp),
+        r.exitCode(),
+        String.join("\n", lines),
+        "not created");
+  }
+
+  /**
+   * Sequences past the positions a model states it was built for run, with one warning line
+   * (stories260k computes rotary positions in the graph, so only a config.json next to it states
+   * its 512); where nothing states a limit they run without one.
+   */
+  @Test
+  void sequencesBeyondTheStatedPositionsRunWithAWarning() {
+    String[] stated = {
+      "stats", "--model", tmp + "/stated/stories260k.onnx", "--input-ids", tmp + "/long700.json"
+    };
+    CliRunner.Result r = CliRunner.run(stated);
+    assertEquals(0, r.exitCode(), r.err());
+    List<String> warnings = r.err().lines().filter(l -> l.startsWith("headwise: warning")).toList();
+    assertEquals(1, warnings.size(), r.err());
+    assertTrue(
+        warnings.get(0).contains("1 sequence is longer than the 512 positions")
+            && warnings.get(0).contains("max_position_embeddings in ")
+            && warnings.get(0).contains("longest 700 tokens"),
+        r.err());
+    assertFalse(r.out().isBlank(), "no statistics printed");
+    FaultMatrixRows.print(
+        "sequence beyond the positions a config.json states (stories260k, 700 > 512)",
+        List.of(stated),
+        FaultMatrixRows.placeholders(tmp),
+        r.exitCode(),
+        warnings.get(0) + " (statistics printed)",
+        "no warehouse (stats)");
+
+    String[] unstated = {"stats", "--model", model, "--input-ids", tmp + "/long700.json"};
+    CliRunner.Result u = CliRunner.run(unstated);
+    assertEquals(0, u.exitCode(), u.err());
+    assertFalse(u.err().contains("headwise: warning"), u.err());
+    FaultMatrixRows.print(
+        "sequence beyond positions nothing states (stories260k as shipped, 700 tokens)",
+        List.of(unstated),
+        FaultMatrixRows.placeholders(tmp),
+        u.exitCode(),
+        "no warning: the limit is unknown (statistics printed)",
+        "no warehouse (stats)");
   }
 
   private static Arguments row(String name, String expected, String... args) {

@@ -33,7 +33,9 @@ public final class TableDocs {
             + " or Delta readers that bypass headwise see every attempt's rows; filter on `attempt_id` against `runs`"
             + " as above. Old files are removed only by `headwise maintain` (see README). A column added to a"
             + " contract later is added to an existing table by the next step that writes it; the rows written"
-            + " before hold null there, and headwise reads them as the value the column's description names.\n");
+            + " before hold null there, and headwise reads them as the value the column's description names. What"
+            + " parallel steps, a killed step, a full disk and bad input leave in these tables, as observed by tests:"
+            + " [fault-matrix.md](fault-matrix.md).\n");
     for (TableContract t : Tables.ALL) {
       s.append("\n## `").append(t.name()).append("`\n\n").append(t.description()).append("\n\n");
       s.append("Partitioned by `")

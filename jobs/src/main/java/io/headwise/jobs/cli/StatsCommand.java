@@ -8,6 +8,7 @@ import io.headwise.graph.AttentionMap;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.StatedPositions;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.IdArrays;
 import io.headwise.profilers.SampleChecks;
@@ -114,6 +115,15 @@ public final class StatsCommand implements Callable<Integer> {
         SampleChecks.validate(
             samples, ModelLimits.of(m.graph(), ModelInputs.of(m.graph())), truncate);
     int length = samples.stream().mapToInt(CalibrationSample::length).max().orElseThrow();
+    List<CalibrationSample> checked = samples;
+    StatedPositions.of(m)
+        .flatMap(
+            p ->
+                p.warning(
+                    m.source(),
+                    checked.stream().mapToLong(CalibrationSample::validLength).max().orElse(0),
+                    checked.stream().filter(c -> c.validLength() > p.positions()).count()))
+        .ifPresent(System.err::println);
     StatsConfig cfg = stats.toConfig();
     StatsAccumulator acc;
     try {
