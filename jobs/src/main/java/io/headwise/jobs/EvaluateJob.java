@@ -243,13 +243,7 @@ public final class EvaluateJob implements Callable<Integer> {
                 x.cosineMean(),
                 now));
         print(
-            p.meta().planId()
-                + (isBaseline ? " (uniform baseline)" : "")
-                + (decode
-                    ? " (mode decode)"
-                    : "h2o".equals(p.meta().method())
-                        ? " (h2o simulated per query: upper bound)"
-                        : ""),
+            label(p.meta().planId(), p.meta().method(), isBaseline, decode),
             x,
             keptFraction(p.rows(), lengths, causal));
       }
@@ -364,6 +358,27 @@ public final class EvaluateJob implements Callable<Integer> {
    * What the plan measures worse than its uniform baseline (KL, repeat or passkey accuracy), or
    * null.
    */
+  /**
+   * How the printed line names a plan: the uniform baseline says so, and an h2o plan's number is a
+   * per-query simulation of H2O (evicted tokens may return), not H2O's own eviction cache, which
+   * {@code evaluate --decode} measures (labelled mode decode); the two have measured on both sides of
+   * each other.
+   */
+  static String label(String planId, String method, boolean isBaseline, boolean decode) {
+    return planId
+        + (isBaseline ? " (uniform baseline)" : "")
+        + (decode
+            ? " (mode decode)"
+            : H2O.equals(method) && !isBaseline
+                ? " (" + H2O_SIMULATED + "; --decode measures H2O's own cache)"
+                : "");
+  }
+
+  static final String H2O = "h2o";
+
+  /** The label of a number measured through the prefill simulation of H2O. */
+  public static final String H2O_SIMULATED = "h2o simulated per query, not H2O's own eviction";
+
   static String worseThanUniform(OutputComparison.Metrics plan, OutputComparison.Metrics uniform) {
     List<String> out = new ArrayList<>();
     if (plan.klMean() != null && uniform.klMean() != null && plan.klMean() > uniform.klMean()) {

@@ -567,6 +567,10 @@ public final class PublishJob implements Callable<Integer> {
     g.put("kv_fraction", dbl(d.evaluation(), "kv_fraction"));
     g.put("kv_fraction_target", dbl(d.evaluation(), "kv_fraction_target"));
     g.put("n_samples", d.evaluation().getInt(d.evaluation().fieldIndex("n_samples")));
+    if (simulatedH2o(d.evaluation())) {
+      // the values below come from the prefill simulation, not from H2O's own eviction cache
+      g.put("evaluation", EvaluateJob.H2O_SIMULATED);
+    }
     g.set("thresholds", JSON.valueToTree(thresholds()));
     ArrayNode checks = g.putArray("checks");
     for (Check c : d.checks()) {
@@ -605,7 +609,26 @@ public final class PublishJob implements Callable<Integer> {
         applied.isEmpty()
             ? "no threshold applies to what was measured"
             : String.join(", ", applied);
-    return head + body + (skipped.isEmpty() ? "" : "; skipped: " + String.join(", ", skipped));
+    String simulated =
+        simulatedH2o(d.evaluation())
+            ? " [values: " + EvaluateJob.H2O_SIMULATED + "]"
+            : "";
+    return head
+        + body
+        + simulated
+        + (skipped.isEmpty() ? "" : "; skipped: " + String.join(", ", skipped));
+  }
+
+  /**
+   * An h2o evaluation of the prefill simulation (mode prefill, or a row from before the mode column
+   * existed), whose values are not H2O's own eviction cache's.
+   */
+  static boolean simulatedH2o(Row r) {
+    if (!EvaluateJob.H2O.equals(str(r, "method"))) {
+      return false;
+    }
+    boolean hasMode = java.util.Arrays.asList(r.schema().fieldNames()).contains("mode");
+    return !hasMode || !io.headwise.schemas.Tables.MODE_DECODE.equals(str(r, "mode"));
   }
 
   private static String str(Row r, String field) {

@@ -121,7 +121,7 @@ class EvaluateModesTest extends SparkTestBase {
     }
     assertTrue(printed.get("d-p-h2o").contains("p-h2o (mode decode)"), printed.get("d-p-h2o"));
     assertTrue(
-        printed.get("e-p-h2o").contains("(h2o simulated per query: upper bound)"),
+        printed.get("e-p-h2o").contains("(" + EvaluateJob.H2O_SIMULATED),
         printed.get("e-p-h2o"));
 
     Map<String, Row> byRun = new HashMap<>();
@@ -165,7 +165,7 @@ class EvaluateModesTest extends SparkTestBase {
     String html = Files.readString(out);
     assertTrue(html.contains("<th>mode</th>"), "mode column");
     assertTrue(html.contains("evaluated (d-p-h2o, decode graph)"), "plan card, decode first");
-    assertTrue(html.contains("evaluated (e-p-h2o, prefill simulation: upper bound)"));
+    assertTrue(html.contains("evaluated (e-p-h2o, prefill simulation, not H2O's own eviction)"));
     assertTrue(
         html.indexOf("evaluated (d-p-h2o, decode graph)")
             < html.indexOf("evaluated (e-p-h2o, prefill simulation"),
@@ -175,7 +175,7 @@ class EvaluateModesTest extends SparkTestBase {
         "note under the chart");
     assertTrue(html.contains("p-h2o (run e-p-h2o)"), "names the row left out");
     assertTrue(html.contains("h2o, decode graph"), "chart tooltip");
-    assertFalse(html.contains("h2o (simulated: upper bound), decode graph"));
+    assertFalse(html.contains("h2o (simulated per query, not H2O's eviction), decode graph"));
   }
 
   private static String cut(String jsonLine, int n) throws Exception {

@@ -241,6 +241,16 @@ class PublishJobTest extends SparkTestBase {
         r.out().contains("publish: published p1") && r.out().contains("publish: held back p2"),
         r.out());
     assertTrue(r.out().contains("1 published, 1 held back"), r.out());
+    // p1 is an h2o plan: its values come from the prefill simulation, and the line and the gate
+    // JSON say so
+    assertTrue(
+        r.out().contains("publish: published p1")
+            && r.out().contains("[values: " + EvaluateJob.H2O_SIMULATED + "]"),
+        r.out());
+    Row p1 = published().get("p1");
+    assertTrue(
+        p1.getString(p1.fieldIndex("gate")).contains(EvaluateJob.H2O_SIMULATED),
+        p1.getString(p1.fieldIndex("gate")));
 
     long runs =
         spark

@@ -28,9 +28,11 @@ import java.util.Map;
  *
  * <p>Evaluation: the exported prefill graph simulates the policy per query (heavy hitters
  * re-selected among all earlier tokens), which lets an evicted token return; H2O's own harness
- * evicts for good. The simulated number is an upper bound on H2O, and {@code evaluation_note} in
- * the params says so. The decode graph ({@code export --decode}, {@code evaluate --decode}) runs
- * H2O's own policy: evicted tokens never return.
+ * evicts for good, and accumulates scores over its compressed cache. A simulated number is
+ * therefore not H2O's, and not a bound on it either: on the project's models it has measured both
+ * better and worse than H2O's own policy (docs/results.md); {@code evaluation_note} in the params
+ * says so. The decode graph ({@code export --decode}, {@code evaluate --decode}) runs H2O's own
+ * policy: evicted tokens never return.
  *
  * <p>Options: {@code heavy_ratio} (default 0.1), {@code recent_ratio} (default 0.1).
  */
@@ -88,8 +90,9 @@ public final class H2oPlanner implements KvPlanner {
     params.put(
         "evaluation_note",
         "the prefill evaluation simulates this policy per query, re-selecting heavy hitters"
-            + " among all earlier tokens, so an evicted token can return; H2O's own cache evicts for good: a simulated"
-            + " number is an upper bound on H2O");
+            + " from dense scores among all earlier tokens, so an evicted token can return; H2O's own cache"
+            + " evicts for good and scores over what it kept: a simulated number is not H2O's (it has measured"
+            + " both better and worse); evaluate --decode measures H2O's own eviction");
     String note =
         sized.withinTolerance()
             ? null

@@ -29,12 +29,13 @@ import java.util.Map;
  *   <li>Window: the paper keeps the recent max(S0, N/C) tokens, proportional to N. With {@code
  *       window_mode=proportional} (default) a compressed head keeps q·N tokens in all — sinks,
  *       window and the compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the
- *       plan keeps exactly F at every length (alpha = −sink_tokens, beta = q: kept = max(sink,
- *       qN)). {@code fixed} uses one window for all lengths (alpha = window, beta = 0). The
- *       compensation entry takes one slot of the kept budget: the window is one token shorter
- *       (alpha − 1), and {@link KvFraction} counts the entry whenever the head drops a token. When
- *       the retrieval heads alone reach F, compressed heads keep the minimum (sinks, one window
- *       token, the compensation token) and {@code budget_note} says so.
+ *       plan keeps exactly F at every length (alpha = −sink_tokens − compensation_tokens, beta = q:
+ *       sinks + window + entry = max(sink + compensation_tokens, qN)). {@code fixed} uses one
+ *       window for all lengths (alpha = window, beta = 0). The compensation entry takes one slot of
+ *       the kept budget: the window is one token shorter (alpha − 1), and {@link KvFraction} counts
+ *       the entry whenever the head drops a token. When the retrieval heads alone reach F,
+ *       compressed heads keep the minimum (sinks, one window token, the compensation token) and
+ *       {@code budget_note} says so.
  * </ul>
  *
  * <p>Options: {@code induction_share} (0.14), {@code echo_share} (0.01), {@code sink_tokens} (4),

@@ -74,7 +74,7 @@ final class ReportStyle {
       table.evaluations { font-size: 12px; }
       table.evaluations th { white-space: normal; }
       table.evaluations th, table.evaluations td { padding: 4px 5px; }
-      /* labels (upper bound, experimental, mode) wrap so the table fits a laptop window (BrowserLayout test) */
+      /* labels (simulated, experimental, mode) wrap so the table fits a laptop window (BrowserLayout test) */
       table.evaluations td { white-space: normal; }
       .table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
       .table-wrap.tall { max-height: 460px; overflow-y: auto; }

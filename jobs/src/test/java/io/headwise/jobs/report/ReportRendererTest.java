@@ -19,6 +19,27 @@ import org.w3c.dom.Element;
 class ReportRendererTest {
   private static final String HTML = ReportRenderer.render(SampleReports.full(32, 32, 8));
 
+  /**
+   * Evaluations name what they measured: an h2o number is the prefill simulation, not H2O's own
+   * eviction cache, and ems is experimental; the rendered report carries the ems label.
+   */
+  @Test
+  void evaluationsOfSimulatedAndExperimentalMethodsAreLabelled() {
+    assertEquals(
+        "h2o (simulated per query, not H2O's eviction)",
+        ReportRenderer.evaluatedMethod(record("h2o", "prefill")));
+    assertEquals("h2o", ReportRenderer.evaluatedMethod(record("h2o", "decode")));
+    assertEquals("ems (experimental)", ReportRenderer.evaluatedMethod(record("ems", "prefill")));
+    assertEquals("moa", ReportRenderer.evaluatedMethod(record("moa", "prefill")));
+    assertTrue(HTML.contains("ems (experimental)"), "the sample report evaluates an ems plan");
+  }
+
+  private static EvaluationRecord record(String method, String mode) {
+    return new EvaluationRecord(
+        "m", "e", "p", method, mode, false, null, 0.5, 0.5, 1, 1L, 0.1, 0.9, 0.1, null, null, null,
+        null, null, java.time.Instant.EPOCH);
+  }
+
   @Test
   void everySvgIsWellFormedXml() throws Exception {
     List<Element> svgs = SvgParts.parseAll(HTML);
