@@ -361,8 +361,8 @@ public final class EvaluateJob implements Callable<Integer> {
   /**
    * How the printed line names a plan: the uniform baseline says so, and an h2o plan's number is a
    * per-query simulation of H2O (evicted tokens may return), not H2O's own eviction cache, which
-   * {@code evaluate --decode} measures (labelled mode decode); the two have measured on both sides of
-   * each other.
+   * {@code evaluate --decode} measures (labelled mode decode); the two have measured on both sides
+   * of each other.
    */
   static String label(String planId, String method, boolean isBaseline, boolean decode) {
     return planId

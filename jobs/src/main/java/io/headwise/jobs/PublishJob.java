@@ -610,9 +610,7 @@ public final class PublishJob implements Callable<Integer> {
             ? "no threshold applies to what was measured"
             : String.join(", ", applied);
     String simulated =
-        simulatedH2o(d.evaluation())
-            ? " [values: " + EvaluateJob.H2O_SIMULATED + "]"
-            : "";
+        simulatedH2o(d.evaluation()) ? " [values: " + EvaluateJob.H2O_SIMULATED + "]" : "";
     return head
         + body
         + simulated

@@ -12,7 +12,8 @@ class EvaluateLabelTest {
         "p (h2o simulated per query, not H2O's own eviction; --decode measures H2O's own cache)",
         EvaluateJob.label("p", "h2o", false, false));
     assertEquals(
-        "p-uniform (uniform baseline)", EvaluateJob.label("p-uniform", "streamingllm", true, false));
+        "p-uniform (uniform baseline)",
+        EvaluateJob.label("p-uniform", "streamingllm", true, false));
     assertEquals("q", EvaluateJob.label("q", "moa", false, false));
     // through the decode graph H2O runs its own eviction: no simulation label
     assertEquals("p (mode decode)", EvaluateJob.label("p", "h2o", false, true));

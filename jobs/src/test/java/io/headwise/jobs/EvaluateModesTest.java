@@ -121,8 +121,7 @@ class EvaluateModesTest extends SparkTestBase {
     }
     assertTrue(printed.get("d-p-h2o").contains("p-h2o (mode decode)"), printed.get("d-p-h2o"));
     assertTrue(
-        printed.get("e-p-h2o").contains("(" + EvaluateJob.H2O_SIMULATED),
-        printed.get("e-p-h2o"));
+        printed.get("e-p-h2o").contains("(" + EvaluateJob.H2O_SIMULATED), printed.get("e-p-h2o"));
 
     Map<String, Row> byRun = new HashMap<>();
     for (Row r : w.read(Tables.EVALUATIONS).orElseThrow().collectAsList()) {

@@ -911,8 +911,8 @@ public final class ReportRenderer {
   /**
    * A method as an evaluation names it: EMS is experimental, and H2O's prefill evaluation simulates
    * its policy per query (evicted tokens may return), which is not H2O's own eviction cache and has
-   * measured both better and worse than it (docs/results.md); through the decode graph H2O runs
-   * its real eviction.
+   * measured both better and worse than it (docs/results.md); through the decode graph H2O runs its
+   * real eviction.
    */
   /** What an h2o number of the prefill simulation is. */
   static final String H2O_SIMULATED = "simulated per query, not H2O's eviction";

@@ -36,8 +36,26 @@ class ReportRendererTest {
 
   private static EvaluationRecord record(String method, String mode) {
     return new EvaluationRecord(
-        "m", "e", "p", method, mode, false, null, 0.5, 0.5, 1, 1L, 0.1, 0.9, 0.1, null, null, null,
-        null, null, java.time.Instant.EPOCH);
+        "m",
+        "e",
+        "p",
+        method,
+        mode,
+        false,
+        null,
+        0.5,
+        0.5,
+        1,
+        1L,
+        0.1,
+        0.9,
+        0.1,
+        null,
+        null,
+        null,
+        null,
+        null,
+        java.time.Instant.EPOCH);
   }
 
   @Test
