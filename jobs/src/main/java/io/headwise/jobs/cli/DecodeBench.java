@@ -19,7 +19,9 @@ import picocli.CommandLine.Option;
  * {@code headwise bench decode}: greedy generation with the dense decoder and with decode graphs of
  * plans ({@code export --decode}), each run in its own JVM ({@code generate --json}): cache bytes
  * at the end, peak RSS, tokens/s over the whole run and over its last 256 tokens. Same prompt,
- * threads and lengths for every graph.
+ * threads and lengths for every graph. Plans named by id ({@code --plan}) are exported first, each
+ * by {@code export --decode} in its own JVM; a plan the decode export refuses (EMS budget heads)
+ * gets a row saying so, with the export's reason, instead of numbers.
  */
 @Command(
     name = "decode",
@@ -35,6 +37,34 @@ final class DecodeBench implements Callable<Integer> {
       description =
           "A decoder to run, repeatable; the first is the reference (the dense model with past inputs).")
   List<String> graphs;
+
+  @Option(
+      names = "--plan",
+      paramLabel = "NAME=PLAN_ID",
+      description =
+          "A plan to export with export --decode and run after the --graph ones, repeatable; needs"
+              + " --warehouse, --decoder and --plan-model. A plan the decode export refuses gets a row"
+              + " that says so.")
+  List<String> plans = new ArrayList<>();
+
+  @Option(
+      names = OptionNames.WAREHOUSE,
+      paramLabel = "DIR",
+      description = "With --plan: the warehouse holding the plans.")
+  Path warehouse;
+
+  @Option(
+      names = "--decoder",
+      paramLabel = "PATH",
+      description = "With --plan: the model exported with its KV cache (export --decode --model).")
+  Path decoder;
+
+  @Option(
+      names = "--plan-model",
+      paramLabel = "PATH",
+      description =
+          "With --plan: the model the plans were made for (export --decode --plan-model).")
+  Path planModel;
 
   @Option(
       names = "--tokens",
@@ -66,7 +96,69 @@ final class DecodeBench implements Callable<Integer> {
       }
       runs.put(g.substring(0, eq), Path.of(g.substring(eq + 1)));
     }
+    Map<String, String> planIds = new LinkedHashMap<>();
+    for (String p : plans) {
+      int eq = p.indexOf('=');
+      if (eq <= 0 || eq == p.length() - 1) {
+        throw new HeadwiseException("--plan needs NAME=PLAN_ID, got '" + p + "'");
+      }
+      if (runs.containsKey(p.substring(0, eq)) || planIds.containsKey(p.substring(0, eq))) {
+        throw new HeadwiseException("two graphs are named '" + p.substring(0, eq) + "'");
+      }
+      planIds.put(p.substring(0, eq), p.substring(eq + 1));
+    }
+    if (!planIds.isEmpty()) {
+      for (Object[] o :
+          new Object[][] {
+            {OptionNames.WAREHOUSE, warehouse}, {"--decoder", decoder}, {"--plan-model", planModel}
+          }) {
+        if (o[1] == null) {
+          throw new HeadwiseException("--plan needs " + o[0]);
+        }
+      }
+      for (Path f : List.of(decoder, planModel)) {
+        if (!Files.isRegularFile(f)) {
+          throw new HeadwiseException("model " + f + " not found");
+        }
+      }
+    }
     Path dir = Files.createTempDirectory("headwise-bench-decode");
+    // plans first: a refusal is known before any run, and every row is printed in order below
+    Map<String, String> refused = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : planIds.entrySet()) {
+      Path out = dir.resolve(e.getKey() + ".onnx");
+      Path log = dir.resolve(e.getKey() + "-export.log");
+      int code =
+          child(
+              List.of(
+                  "export",
+                  "--decode",
+                  "--model",
+                  decoder.toString(),
+                  "--plan-model",
+                  planModel.toString(),
+                  OptionNames.WAREHOUSE,
+                  warehouse.toString(),
+                  OptionNames.PLAN_ID,
+                  e.getValue(),
+                  OptionNames.OUT,
+                  out.toString()),
+              log);
+      if (code == 0) {
+        runs.put(e.getKey(), out);
+      } else if (code == 2) { // bad input: the one error line says why
+        String reason =
+            Files.readAllLines(log).stream()
+                .filter(l -> l.startsWith("headwise: error: "))
+                .map(l -> l.substring("headwise: error: ".length()))
+                .findFirst()
+                .orElse("see " + log);
+        refused.put(e.getKey(), reason);
+      } else {
+        throw new IllegalStateException(
+            "export --decode of plan " + e.getValue() + " failed; see " + log);
+      }
+    }
     Path promptFile = prompt != null ? prompt : Files.writeString(dir.resolve("prompt.txt"), "1");
     System.out.printf(
         "%-14s %7s %14s %14s %8s %12s %10s %12s%n",
@@ -104,12 +196,30 @@ final class DecodeBench implements Callable<Integer> {
                 " (%.2fx dense)",
                 r.get("last_256_tokens_per_second").asDouble() / denseRate));
       }
+      for (Map.Entry<String, String> e : refused.entrySet()) {
+        System.out.printf(
+            Locale.ROOT,
+            "%-14s %7d  not run: plan %s is not exportable at decode: %s%n",
+            e.getKey(),
+            n,
+            planIds.get(e.getKey()),
+            e.getValue());
+      }
     }
     return 0;
   }
 
-  private JsonNode run(Path graph, Path promptFile, int n, Path log)
-      throws IOException, InterruptedException {
+  /** Runs {@code headwise ARGS} in its own JVM, stdout and stderr to {@code log}; the exit code. */
+  private static int child(List<String> args, Path log) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(java());
+    cmd.addAll(args);
+    Process p =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    return p.waitFor();
+  }
+
+  /** The command line of a child JVM running the headwise CLI: java, options, class path, main. */
+  private static List<String> java() {
     List<String> cmd =
         new ArrayList<>(
             List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx2g"));
@@ -118,10 +228,15 @@ final class DecodeBench implements Callable<Integer> {
             .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2"))
             .toList());
     cmd.addAll(
+        List.of("-cp", System.getProperty("java.class.path"), HeadwiseCommand.class.getName()));
+    return cmd;
+  }
+
+  private JsonNode run(Path graph, Path promptFile, int n, Path log)
+      throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(java());
+    cmd.addAll(
         List.of(
-            "-cp",
-            System.getProperty("java.class.path"),
-            HeadwiseCommand.class.getName(),
             "generate",
             "--model",
             graph.toString(),

@@ -40,6 +40,11 @@ import picocli.CommandLine.Option;
 public final class GenerateCommand implements Callable<Integer> {
   static final String PROMPT_IDS = "--prompt-ids";
   static final String MAX_NEW_TOKENS = "--max-new-tokens";
+  static final String MAX_POSITIONS = "--max-positions";
+
+  /** config.json keys (Hugging Face) naming the positions a model was trained for. */
+  private static final List<String> POSITION_KEYS =
+      List.of("max_position_embeddings", "n_positions", "max_sequence_length");
 
   @Mixin ConfigOption config;
 
@@ -83,6 +88,50 @@ public final class GenerateCommand implements Callable<Integer> {
       names = OptionNames.JSON,
       description = "Print one JSON object at the end instead of per-step lines.")
   boolean json;
+
+  @Option(
+      names = MAX_POSITIONS,
+      paramLabel = "N",
+      description =
+          "Positions the model was trained for, when the graph does not say (RoPE computed from"
+              + " position_ids has no table) and no config.json next to the model names"
+              + " max_position_embeddings; a learned position table's rows are used otherwise.")
+  Integer maxPositions;
+
+  /** How many positions the model has and where that number comes from. */
+  record Positions(long count, String source) {}
+
+  /**
+   * The model's positions: {@code --max-positions}, else the rows of a learned position table, else
+   * {@code max_position_embeddings} (or {@code n_positions}, {@code max_sequence_length}) in a
+   * {@code config.json} next to the model (Optimum exports write one); null when none says.
+   */
+  private Positions positions(OnnxModel m, ModelLimits limits) {
+    if (maxPositions != null) {
+      if (maxPositions <= 0) {
+        throw new HeadwiseException(MAX_POSITIONS + " must be positive, got " + maxPositions);
+      }
+      return new Positions(maxPositions, MAX_POSITIONS);
+    }
+    if (limits.maxPositions() > 0) {
+      return new Positions(limits.maxPositions(), "rows of its position embedding table");
+    }
+    Path config = model.toAbsolutePath().resolveSibling("config.json");
+    if (Files.isRegularFile(config)) {
+      JsonNode c;
+      try {
+        c = new ObjectMapper().readTree(config.toFile());
+      } catch (IOException e) {
+        throw new HeadwiseException("cannot read " + config + ": " + e.getMessage(), e);
+      }
+      for (String k : POSITION_KEYS) {
+        if (c != null && c.path(k).canConvertToLong() && c.path(k).asLong() > 0) {
+          return new Positions(c.path(k).asLong(), k + " in " + config);
+        }
+      }
+    }
+    return null;
+  }
 
   /** Greedy (default) or sampling at a temperature. */
   static final class Sampling {
@@ -137,19 +186,25 @@ public final class GenerateCommand implements Callable<Integer> {
       }
     }
     long total = (long) prompt.length + maxNewTokens;
-    if (limits.maxPositions() > 0 && total > limits.maxPositions()) {
+    Positions positions = positions(m, limits);
+    if (positions != null && total > positions.count()) {
       throw new HeadwiseException(
-          "prompt ("
-              + prompt.length
-              + " tokens) plus "
-              + maxNewTokens
-              + " new tokens is "
-              + total
-              + " positions; "
+          (prompt.length > positions.count()
+                  ? "prompt ids " + promptIds + " hold " + prompt.length + " tokens, more than"
+                  : "prompt ("
+                      + prompt.length
+                      + " tokens) plus "
+                      + maxNewTokens
+                      + " new tokens is "
+                      + total
+                      + " positions, more than")
+              + " the "
+              + positions.count()
+              + " positions of "
               + m.source()
-              + " has "
-              + limits.maxPositions()
-              + " positions");
+              + " ("
+              + positions.source()
+              + "); nothing generated");
     }
     Random random = new Random(seed);
     PrintStream out = System.out;

@@ -127,4 +127,79 @@ class GenerateCommandTest {
             "0");
     assertEquals(2, temperature.exitCode(), temperature.err());
   }
+
+  /**
+   * A prompt (or prompt plus new tokens) beyond the model's positions: stories260k was trained for
+   * 512 (its README; RoPE is computed from position_ids, so the graph has no table), named by a
+   * config.json next to the model as Optimum writes one, or by --max-positions.
+   */
+  @Test
+  void beyondTheModelsPositionsIsOneLineAndExitTwo(@TempDir Path dir) throws Exception {
+    Path model = Files.createSymbolicLink(dir.resolve("model.onnx"), Path.of(pastModel()));
+    Files.writeString(dir.resolve("config.json"), "{\"max_position_embeddings\": 512}");
+    Path longPrompt = Files.writeString(dir.resolve("long.txt"), "1 ".repeat(600));
+    Result r =
+        CliRunner.run(
+            "generate",
+            "--model",
+            model.toString(),
+            "--prompt-ids",
+            longPrompt.toString(),
+            "--max-new-tokens",
+            "1");
+    assertEquals(2, r.exitCode(), r.err());
+    assertEquals(1, r.err().strip().lines().count(), r.err());
+    assertTrue(
+        r.err().startsWith("headwise: error: prompt ids ")
+            && r.err().contains("hold 600 tokens, more than the 512 positions")
+            && r.err().contains("max_position_embeddings"),
+        r.err());
+    assertEquals("", r.out(), "nothing generated");
+
+    Path prompt = Files.writeString(dir.resolve("p.txt"), "1 ".repeat(500));
+    r =
+        CliRunner.run(
+            "generate",
+            "--model",
+            model.toString(),
+            "--prompt-ids",
+            prompt.toString(),
+            "--max-new-tokens",
+            "20");
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(
+        r.err()
+            .contains("prompt (500 tokens) plus 20 new tokens is 520 positions, more than the 512"),
+        r.err());
+    assertEquals("", r.out());
+
+    // --max-positions when nothing next to the model says
+    Path shortPrompt = Files.writeString(dir.resolve("s.txt"), "1 2 3");
+    r =
+        CliRunner.run(
+            "generate",
+            "--model",
+            pastModel(),
+            "--prompt-ids",
+            shortPrompt.toString(),
+            "--max-new-tokens",
+            "20",
+            "--max-positions",
+            "16");
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(
+        r.err().contains("more than the 16 positions") && r.err().contains("--max-positions"));
+    // within the positions: generates
+    r =
+        CliRunner.run(
+            "generate",
+            "--model",
+            model.toString(),
+            "--prompt-ids",
+            shortPrompt.toString(),
+            "--max-new-tokens",
+            "4");
+    assertEquals(0, r.exitCode(), r.err());
+    assertEquals(4, r.out().lines().filter(l -> l.matches("\\d+\t\\d+\t\\d+")).count(), r.out());
+  }
 }
