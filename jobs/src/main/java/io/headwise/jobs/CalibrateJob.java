@@ -22,6 +22,7 @@ import io.headwise.profilers.calibration.RepeatProbes;
 import io.headwise.profilers.calibration.SelfGenerated;
 import io.headwise.profilers.calibration.TextChunks;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -445,7 +446,7 @@ public final class CalibrateJob implements Callable<Integer> {
 
   /** Writes samples as JSONL (temp file, then moved into place). */
   static void writeJsonl(List<CalibrationSample> samples, Path out) throws IOException {
-    ObjectMapper json = new ObjectMapper();
+    ObjectMapper json = Json.MAPPER;
     AtomicFiles.writeText(
         out,
         w -> {

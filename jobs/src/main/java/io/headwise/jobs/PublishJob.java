@@ -2,7 +2,6 @@ package io.headwise.jobs;
 
 import static org.apache.spark.sql.functions.col;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headwise.graph.OnnxModel;
@@ -15,6 +14,7 @@ import io.headwise.jobs.spark.SparkSessions;
 import io.headwise.jobs.warehouse.RunRecords;
 import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,7 +40,7 @@ import picocli.CommandLine.Option;
  * The publish gate ({@code headwise publish}; {@code spark-submit --class
  * io.headwise.jobs.PublishJob}): compares the {@code evaluations} rows of one evaluation run with
  * thresholds and writes the plans that meet all of them to {@code published_plans} (the table
- * serving teams read), with the thresholds and measured values as gate JSON.
+ * serving teams read), with the thresholds and measured values as gate Json.MAPPER.
  *
  * <p>Checks, each applied only where the evaluation measured it (otherwise skipped, and the reason
  * recorded):
@@ -94,8 +94,6 @@ public final class PublishJob implements Callable<Integer> {
    * after.
    */
   static final java.util.Set<String> EXPERIMENTAL_METHODS = java.util.Set.of("ems");
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   @Mixin ConfigOption config;
 
@@ -560,7 +558,7 @@ public final class PublishJob implements Callable<Integer> {
    * outcome.
    */
   String gateJson(Decision d, boolean published) {
-    ObjectNode g = JSON.createObjectNode();
+    ObjectNode g = Json.MAPPER.createObjectNode();
     g.put("decision", published ? "published" : "held back");
     g.put("evaluation_run_id", runId);
     g.put("baseline_plan_id", d.baseline() == null ? null : str(d.baseline(), "plan_id"));
@@ -571,7 +569,7 @@ public final class PublishJob implements Callable<Integer> {
       // the values below come from the prefill simulation, not from H2O's own eviction cache
       g.put("evaluation", EvaluateJob.H2O_SIMULATED);
     }
-    g.set("thresholds", JSON.valueToTree(thresholds()));
+    g.set("thresholds", Json.MAPPER.valueToTree(thresholds()));
     ArrayNode checks = g.putArray("checks");
     for (Check c : d.checks()) {
       ObjectNode n = checks.addObject();

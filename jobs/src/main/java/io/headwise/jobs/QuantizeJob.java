@@ -1,7 +1,6 @@
 package io.headwise.jobs;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headwise.export.quant.MatMulNBitsPacking;
 import io.headwise.export.quant.rotation.ResidualStreamRotation;
@@ -41,6 +40,7 @@ import io.headwise.profilers.quant.HessianGroup;
 import io.headwise.profilers.quant.LinearLayer;
 import io.headwise.profilers.quant.LinearLayers;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -99,8 +99,6 @@ public final class QuantizeJob implements Callable<Integer> {
 
   /** {@code --capture} value: RSQ's layer-by-layer recapture on the partly quantized model. */
   public static final String CAPTURE_SEQUENTIAL = "sequential";
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   @Mixin ConfigOption config;
 
@@ -640,7 +638,7 @@ public final class QuantizeJob implements Callable<Integer> {
       List<Row> rows = new ArrayList<>();
       for (LinearLayer l : layers) {
         QuantizedLinear q = results.get(l.outputTensor());
-        ObjectNode p = JSON.createObjectNode();
+        ObjectNode p = Json.MAPPER.createObjectNode();
         p.put("node", l.nodeName());
         p.put("output", l.outputTensor());
         p.put("layer", l.layer());
@@ -738,7 +736,7 @@ public final class QuantizeJob implements Callable<Integer> {
     }
 
     private ObjectNode metadata() {
-      ObjectNode o = JSON.createObjectNode();
+      ObjectNode o = Json.MAPPER.createObjectNode();
       o.put("source_model_id", original.modelId());
       o.put("run_id", runId);
       o.put("method", methodLabel());
@@ -752,7 +750,7 @@ public final class QuantizeJob implements Callable<Integer> {
     }
 
     private ObjectNode summaryJson(QuantizeModelFiles.Staged staged) {
-      ObjectNode o = JSON.createObjectNode();
+      ObjectNode o = Json.MAPPER.createObjectNode();
       o.put("linears", layers.size());
       o.put("hessian_groups", groups.size());
       o.put("calibration_tokens", tokens);

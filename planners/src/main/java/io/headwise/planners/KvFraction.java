@@ -1,5 +1,6 @@
 package io.headwise.planners;
 
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanRow;
 import java.util.List;
 import java.util.Map;

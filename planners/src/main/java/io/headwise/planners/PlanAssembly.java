@@ -1,5 +1,6 @@
 package io.headwise.planners;
 
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.util.ArrayList;

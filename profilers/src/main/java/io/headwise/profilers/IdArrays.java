@@ -1,15 +1,14 @@
 package io.headwise.profilers;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Reads JSON files holding an array of arrays of ints (token ids or attention masks). */
 public final class IdArrays {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private IdArrays() {}
 
@@ -20,7 +19,7 @@ public final class IdArrays {
     }
     JsonNode root;
     try {
-      root = JSON.readTree(file.toFile());
+      root = Json.MAPPER.readTree(file.toFile());
     } catch (IOException e) {
       throw new HeadwiseException(
           what + " file " + file + " is not valid JSON: " + firstLine(e.getMessage()), e);

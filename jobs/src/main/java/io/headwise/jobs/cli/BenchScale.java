@@ -1,7 +1,5 @@
 package io.headwise.jobs.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headwise.graph.AtomicFiles;
@@ -13,6 +11,7 @@ import io.headwise.profilers.bench.ScaleBenchmark;
 import io.headwise.profilers.bench.ScaleBenchmark.Result;
 import io.headwise.profilers.bench.ScaleBenchmark.Route;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -202,8 +201,7 @@ public final class BenchScale implements Callable<Integer> {
       }
     }
     System.out.println();
-    ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    ObjectNode root = mapper.createObjectNode();
+    ObjectNode root = Json.MAPPER.createObjectNode();
     root.put(
         "model",
         model == null ? "synth llama3-8b layers=" + layers + " vocab=" + vocab : model.toString());
@@ -231,7 +229,7 @@ public final class BenchScale implements Callable<Integer> {
     ObjectNode goals = root.putObject("ratios");
     summary(results, ts, goals);
     if (json != null) {
-      AtomicFiles.writeString(json, mapper.writeValueAsString(root) + "\n");
+      AtomicFiles.write(json, os -> os.write(Json.fileBytes(root)));
       System.out.println("JSON written to " + json);
     }
     return 0;

@@ -1,8 +1,8 @@
 package io.headwise.jobs.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -254,6 +254,6 @@ final class DecodeBench implements Callable<Integer> {
       throw new IllegalStateException("generate with " + graph + " failed; see " + log);
     }
     String last = out.strip().lines().reduce((a, b) -> b).orElse("{}");
-    return new ObjectMapper().readTree(last);
+    return Json.MAPPER.readTree(last);
   }
 }

@@ -11,6 +11,7 @@ import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -246,7 +247,7 @@ public final class GenerateCommand implements Callable<Integer> {
     double decodeSeconds = (System.nanoTime() - decodeStarted) / 1e9;
     double totalSeconds = (System.nanoTime() - started) / 1e9;
     if (json) {
-      ObjectMapper mapper = new ObjectMapper();
+      ObjectMapper mapper = Json.MAPPER;
       var root = mapper.createObjectNode();
       root.put("prompt_tokens", prompt.length);
       root.putPOJO("tokens", generated);
@@ -337,7 +338,7 @@ public final class GenerateCommand implements Callable<Integer> {
     List<Long> ids = new ArrayList<>();
     try {
       if (text.startsWith("[")) {
-        JsonNode array = new ObjectMapper().readTree(text);
+        JsonNode array = Json.MAPPER.readTree(text);
         for (JsonNode n : array) {
           if (!n.canConvertToLong() || !n.isIntegralNumber()) {
             throw new HeadwiseException(

@@ -13,6 +13,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.UnsupportedAttention;
 import io.headwise.profilers.AttentionTiling;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Map;
@@ -104,7 +105,7 @@ public final class InspectCommand implements Callable<Integer> {
         ObjectNode why = t.putObject("untiled_layers");
         tiling.untiled().forEach((l, reason) -> why.put(String.valueOf(l), reason));
       }
-      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
+      out.println(Json.pretty(root));
     } else {
       printTable(m, map, out);
       if (tiling != null) {
@@ -150,7 +151,7 @@ public final class InspectCommand implements Callable<Integer> {
 
   /** The JSON form: model_id, opset, layers[], unsupported[]. */
   static ObjectNode toJson(AttentionMap map, ai.onnx.proto.OnnxMl.GraphProto graph) {
-    ObjectMapper mapper = new ObjectMapper();
+    ObjectMapper mapper = Json.MAPPER;
     ObjectNode root = mapper.createObjectNode();
     root.put("model_id", map.modelId());
     root.put("opset", map.opset());

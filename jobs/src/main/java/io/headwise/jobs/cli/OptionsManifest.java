@@ -1,9 +1,9 @@
 package io.headwise.jobs.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.schemas.Json;
 import java.io.IOException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
@@ -25,8 +25,7 @@ public final class OptionsManifest {
 
   /** {@code OptionsManifest OUT.json}: writes the manifest (to stdout without an argument). */
   public static void main(String[] args) throws IOException {
-    ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    String text = json.writeValueAsString(manifest(json));
+    String text = Json.pretty(manifest(Json.MAPPER));
     if (args.length == 0) {
       System.out.println(text);
       return;

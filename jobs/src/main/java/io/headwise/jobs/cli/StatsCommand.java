@@ -18,6 +18,7 @@ import io.headwise.profilers.StatsAccumulator;
 import io.headwise.profilers.StatsConfig;
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -143,10 +144,7 @@ public final class StatsCommand implements Callable<Integer> {
     List<HeadStat> rows = acc.toHeadStats(m.modelId(), "stats", map);
     PrintStream out = System.out;
     if (json) {
-      out.println(
-          new ObjectMapper()
-              .writerWithDefaultPrettyPrinter()
-              .writeValueAsString(toJson(m, length, rows)));
+      out.println(Json.pretty(toJson(m, length, rows)));
     } else {
       printTable(m, rows, out);
     }
@@ -157,7 +155,7 @@ public final class StatsCommand implements Callable<Integer> {
    * {"model_id", "length", "heads": [{"layer", "head", "kv_head", "n_queries", stat: value, ...}]}.
    */
   static ObjectNode toJson(OnnxModel m, int length, List<HeadStat> rows) {
-    ObjectMapper mapper = new ObjectMapper();
+    ObjectMapper mapper = Json.MAPPER;
     ObjectNode root = mapper.createObjectNode();
     root.put("model_id", m.modelId());
     root.put("length", length);

@@ -2,7 +2,7 @@ package io.headwise.jobs.report;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.schemas.Json;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -17,7 +17,6 @@ import java.util.Set;
  * part (same value in every row) and the per-head part (scores, ranks).
  */
 final class ParamsJson {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
    * A plan's params: values shared by every row, and the keys whose values differ between heads.
@@ -37,13 +36,13 @@ final class ParamsJson {
     }
     JsonNode root;
     try {
-      root = JSON.readTree(json);
+      root = Json.MAPPER.readTree(json);
     } catch (JsonProcessingException e) {
-      out.put("value", JSON.getNodeFactory().textNode(json));
+      out.put("value", Json.MAPPER.getNodeFactory().textNode(json));
       return out;
     }
     if (root == null || !root.isObject()) {
-      out.put("value", root == null ? JSON.getNodeFactory().textNode(json) : root);
+      out.put("value", root == null ? Json.MAPPER.getNodeFactory().textNode(json) : root);
       return out;
     }
     flatten("", root, out);
@@ -95,7 +94,7 @@ final class ParamsJson {
 
   /**
    * A value as display text: strings unquoted, numbers to 4 significant digits, arrays/objects as
-   * compact JSON.
+   * compact Json.MAPPER.
    */
   static String text(JsonNode v) {
     if (v == null || v.isNull() || v.isMissingNode()) {

@@ -1,10 +1,10 @@
 package io.headwise.jobs.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -29,7 +29,6 @@ import org.apache.spark.sql.types.StructField;
  * calibration_samples}.
  */
 public final class CalibrationSources {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private CalibrationSources() {}
 
@@ -133,7 +132,7 @@ public final class CalibrationSources {
         }
         JsonNode o;
         try {
-          o = JSON.readTree(line);
+          o = Json.MAPPER.readTree(line);
         } catch (IOException e) {
           throw new HeadwiseException(
               "calibration file " + file + " line " + n + " is not valid JSON", e);

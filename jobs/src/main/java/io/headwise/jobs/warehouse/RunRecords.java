@@ -1,7 +1,7 @@
 package io.headwise.jobs.warehouse;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.sql.Timestamp;
 import java.time.Instant;
@@ -12,7 +12,6 @@ import org.apache.spark.sql.RowFactory;
 
 /** Builds the {@code runs} lineage row of a step. */
 public final class RunRecords {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private RunRecords() {}
 
@@ -27,8 +26,8 @@ public final class RunRecords {
       Map<String, Object> config,
       Map<String, Long> rowCounts,
       String message) {
-    ObjectNode cfg = JSON.valueToTree(config);
-    ObjectNode counts = JSON.valueToTree(rowCounts);
+    ObjectNode cfg = Json.MAPPER.valueToTree(config);
+    ObjectNode counts = Json.MAPPER.valueToTree(rowCounts);
     Row r =
         RowFactory.create(
             runId,

@@ -1,8 +1,8 @@
 package io.headwise.jobs.warehouse;
 
 import ai.onnxruntime.OrtEnvironment;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.schemas.Json;
 import org.apache.spark.sql.SparkSession;
 
 /** Versions of the software a step ran with, recorded in the runs table. */
@@ -13,7 +13,7 @@ public final class Versions {
 
   /** JSON object: headwise, spark, delta, onnxruntime, java. */
   public static String json(SparkSession spark) {
-    ObjectNode o = new ObjectMapper().createObjectNode();
+    ObjectNode o = Json.MAPPER.createObjectNode();
     o.put("headwise", HEADWISE);
     o.put("spark", spark.version());
     o.put("delta", implementationVersion(io.delta.tables.DeltaTable.class));

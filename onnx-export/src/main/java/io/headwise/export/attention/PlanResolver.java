@@ -1,11 +1,11 @@
 package io.headwise.export.attention;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.io.IOException;
@@ -33,8 +33,6 @@ final class PlanResolver {
    * 1).
    */
   static final String COMPENSATION_TOKENS = "compensation_tokens";
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private PlanResolver() {}
 
@@ -354,7 +352,7 @@ final class PlanResolver {
       return null;
     }
     try {
-      return JSON.readTree(r.paramsJson());
+      return Json.MAPPER.readTree(r.paramsJson());
     } catch (IOException e) {
       throw new HeadwiseException(where + " has params that are not JSON: " + e.getMessage(), e);
     }
@@ -370,7 +368,7 @@ final class PlanResolver {
     if (r.paramsJson() != null && !r.paramsJson().isBlank()) {
       JsonNode params;
       try {
-        params = JSON.readTree(r.paramsJson());
+        params = Json.MAPPER.readTree(r.paramsJson());
       } catch (IOException e) {
         throw new HeadwiseException(where + " has params that are not JSON: " + e.getMessage(), e);
       }

@@ -1,8 +1,8 @@
 package io.headwise.export.formats;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.io.IOException;
@@ -61,8 +61,6 @@ public final class DuoAttentionFormat implements PlanFormat {
    * at 0.5 gets the plan; Duo's own needs {@code --sparsity}, see the class doc).
    */
   public static final double THRESHOLD = 0.5;
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   @Override
   public String name() {
@@ -164,7 +162,7 @@ public final class DuoAttentionFormat implements PlanFormat {
     config.put("expected_kv_fraction", expected);
     Map<String, byte[]> files = new LinkedHashMap<>();
     files.put(PATTERN_FILE, tsv.toString().getBytes(StandardCharsets.UTF_8));
-    files.put(CONFIG_FILE, Json.bytes(config));
+    files.put(CONFIG_FILE, Json.fileBytes(config));
     AtomicOutput.write(outputDir, files);
     return List.of();
   }
@@ -198,7 +196,7 @@ public final class DuoAttentionFormat implements PlanFormat {
   /** The row's {@code score} param, NaN when it has none. */
   private static double score(PlanRow r) {
     try {
-      JsonNode node = r.paramsJson() == null ? null : JSON.readTree(r.paramsJson());
+      JsonNode node = r.paramsJson() == null ? null : Json.MAPPER.readTree(r.paramsJson());
       JsonNode score = node == null ? null : node.get(SCORE_PARAM);
       return score != null && score.isNumber() ? score.asDouble() : Double.NaN;
     } catch (IOException e) {

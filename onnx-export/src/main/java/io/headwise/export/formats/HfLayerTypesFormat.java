@@ -1,6 +1,7 @@
 package io.headwise.export.formats;
 
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Path;
@@ -200,7 +201,7 @@ public final class HfLayerTypesFormat implements PlanFormat {
               + " folded into sliding_window (same KV size, recent tokens instead); this variant was not the plan"
               + " evaluated");
     }
-    AtomicOutput.write(outputDir, Map.of(FILE, Json.bytes(json)));
+    AtomicOutput.write(outputDir, Map.of(FILE, Json.fileBytes(json)));
     return warnings;
   }
 

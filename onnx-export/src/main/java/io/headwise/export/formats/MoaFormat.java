@@ -1,6 +1,7 @@
 package io.headwise.export.formats;
 
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Path;
@@ -187,8 +188,8 @@ public final class MoaFormat implements PlanFormat {
     notes.put("engine_kv_fraction_at_target_lengths", engineFraction);
     notes.put("warnings", warnings);
     Map<String, byte[]> files = new LinkedHashMap<>();
-    files.put(FILE, Json.bytes(json));
-    files.put(NOTES_FILE, Json.bytes(notes));
+    files.put(FILE, Json.fileBytes(json));
+    files.put(NOTES_FILE, Json.fileBytes(notes));
     AtomicOutput.write(outputDir, files);
     return warnings;
   }

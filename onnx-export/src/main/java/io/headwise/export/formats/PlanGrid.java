@@ -1,8 +1,8 @@
 package io.headwise.export.formats;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.io.IOException;
@@ -19,8 +19,6 @@ final class PlanGrid {
    * the HeadwiseAttention and decode exports).
    */
   static final String COMPENSATION_TOKENS = "compensation_tokens";
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   final PlanMeta meta;
   final String granularity;
@@ -167,7 +165,7 @@ final class PlanGrid {
       return 0;
     }
     try {
-      JsonNode value = JSON.readTree(r.paramsJson()).get(COMPENSATION_TOKENS);
+      JsonNode value = Json.MAPPER.readTree(r.paramsJson()).get(COMPENSATION_TOKENS);
       return value != null && value.isNumber() ? value.asLong() : 0;
     } catch (IOException e) {
       throw new HeadwiseException(
