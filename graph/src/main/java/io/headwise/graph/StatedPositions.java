@@ -2,7 +2,7 @@ package io.headwise.graph;
 
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.schemas.Json;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,7 +52,7 @@ public record StatedPositions(long positions, String source) {
     }
     JsonNode json;
     try {
-      json = new ObjectMapper().readTree(config.toFile());
+      json = Json.MAPPER.readTree(config.toFile());
     } catch (IOException e) { // not a Hugging Face config: it states nothing we can read
       return Optional.empty();
     }

@@ -121,7 +121,7 @@ public final class GenerateCommand implements Callable<Integer> {
     if (Files.isRegularFile(config)) {
       JsonNode c;
       try {
-        c = new ObjectMapper().readTree(config.toFile());
+        c = Json.MAPPER.readTree(config.toFile());
       } catch (IOException e) {
         throw new HeadwiseException("cannot read " + config + ": " + e.getMessage(), e);
       }
