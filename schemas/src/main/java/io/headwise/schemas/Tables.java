@@ -227,8 +227,9 @@ public final class Tables {
                       false,
                       "How the plan was run: prefill (the prefill simulation: one forward pass"
                           + " over each whole sample, every query attending to a masked view of the"
-                          + " full cache; budget policies such as H2O re-select tokens per query, an"
-                          + " upper bound on them; also quantized models' full forward pass) or"
+                          + " full cache; budget policies such as H2O re-select tokens per query,"
+                          + " which is not their own eviction and has measured on both sides of it;"
+                          + " also quantized models' full forward pass) or"
                           + " decode (the plan's decode graph, docs/decode.md: token by token, the"
                           + " caches keep only what the plan keeps)."),
                   "prefill"),
