@@ -78,6 +78,41 @@ class WarehouseTest extends SparkTestBase {
     assertEquals(3, w.read(Tables.HEAD_STATS).orElseThrow().count());
   }
 
+  @Test
+  void creatingATableWhileAnotherStepHasOnlyBegunCreatingItWaitsAndSucceeds() throws Exception {
+    Warehouse w = new Warehouse(spark, tmp.resolve("wh"));
+    // what a step that has begun creating the table leaves for an instant: a _delta_log folder
+    // and no commit yet; Delta refuses to create a table there (DELTA_CREATE_TABLE_WITH_NON_EMPTY
+    // _LOCATION, a checked exception) and the step must retry, not fail
+    Path log = Files.createDirectories(w.path(Tables.HEAD_STATS).resolve("_delta_log"));
+    Thread other =
+        new Thread(
+            () -> {
+              try {
+                Thread.sleep(400);
+                Files.delete(log); // the other step gave up, so this one creates the table
+              } catch (Exception e) {
+                throw new IllegalStateException(e);
+              }
+            });
+    other.start();
+    w.create(Tables.HEAD_STATS);
+    other.join();
+    assertEquals(0, stored(w, Tables.HEAD_STATS));
+  }
+
+  @Test
+  void aFolderThatIsNotADeltaTableIsNamedNotOverwritten() throws Exception {
+    Warehouse w = new Warehouse(spark, tmp.resolve("wh"));
+    Path stray = Files.createDirectories(w.path(Tables.HEAD_STATS)).resolve("notes.txt");
+    Files.writeString(stray, "someone else's file");
+    io.headwise.schemas.HeadwiseException e =
+        assertThrows(
+            io.headwise.schemas.HeadwiseException.class, () -> w.create(Tables.HEAD_STATS));
+    assertTrue(e.getMessage().contains("is not a Delta table; move it away"), e.getMessage());
+    assertEquals("someone else's file", Files.readString(stray));
+  }
+
   /** Slow: VACUUM lists every table's files (minutes on a loaded 2-core machine). */
   @Test
   @Tag("slow")
