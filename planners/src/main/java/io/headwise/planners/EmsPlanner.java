@@ -14,18 +14,18 @@ import java.util.SortedSet;
 import java.util.TreeSet;
 
 /**
- * EXPERIMENTAL — a head-wise budget heuristic after EMS, head-wise evict-then-merge KV compression
- * (arXiv 2412.08521): every kv head gets its own token budget from how concentrated its attention
- * is (heavy-hitter share and local mass). That budget allocation is all this planner does. EMS's
- * run-time mechanism — choosing the kept tokens by a Global-Local score, merging evicted tokens
- * into kept ones, the zero class — is <b>not implemented</b> anywhere in headwise: the prefill
- * export and the decode export refuse EMS budget heads, no engine format writes them, and no EMS
- * number has been measured. The plan records {@code experimental: true}, {@code plan} warns, the
- * report badges it and the publish gate holds EMS plans back. Rows are {@code budget}, granularity
- * {@code kv_head}.
+ * EXPERIMENTAL — EMS, head-wise evict-then-merge KV compression (arXiv 2412.08521), as far as its
+ * abstract lets it be reconstructed: every kv head gets its own token budget from how concentrated
+ * its attention is (heavy-hitter share and local mass), and at run time a budget cache keeps the
+ * tokens a Global-Local score ranks highest and merges the evicted ones instead of dropping them.
+ * The run-time policy exists only in decode graphs ({@code export --decode}, {@code evaluate
+ * --decode}, {@code bench decode}; docs/decode.md); the prefill export refuses EMS budget heads
+ * (naming {@code export --decode}) and no engine format writes them. The plan records {@code
+ * experimental: true}, {@code plan} warns, the report badges it and the publish gate holds EMS
+ * plans back. Rows are {@code budget}, granularity {@code kv_head}.
  *
- * <p>The public description is partial (abstract only; no code found, planners.md §4).
- * Reconstruction:
+ * <p>The public description is partial (abstract only; no code found, planners.md §4). Budget
+ * reconstruction:
  *
  * <ul>
  *   <li>Concentration of a query head at a target length: c = (global_weight·heavy_hitter_share_p +
@@ -36,18 +36,39 @@ import java.util.TreeSet;
  *       diffuse head decides).
  *   <li>Budgets: B_h = clamp(κ·(d_h^γ + 0.02), min_budget_tokens, N_max) with γ = {@code
  *       allocation_power}; κ is bisected so the mean signed fraction error over the target lengths
- *       is zero. Heads with high local mass or heavy-hitter concentration get small budgets,
- *       diffuse heads large ones. A budget row keeps one token count, so lengths far apart may
- *       leave the tolerance; {@code budget_note} then says so.
+ *       is zero, counting the merge slot (a head holds min(N, B_h + 1) entries once it evicts).
+ *       Heads with high local mass or heavy-hitter concentration get small budgets, diffuse heads
+ *       large ones. A budget row keeps one token count, so lengths far apart may leave the
+ *       tolerance; {@code budget_note} then says so.
+ * </ul>
+ *
+ * <p>Run-time reconstruction (what the decode graph does; the plan params {@code scoring}, {@code
+ * merge} and the rows' {@code recent_budget_tokens}, {@code merge_tokens} say the same):
+ *
+ * <ul>
+ *   <li>Local part of the Global-Local score: the R = min({@code observation_window}, B_h) most
+ *       recent tokens are always kept (written per row as {@code recent_budget_tokens}).
+ *   <li>Global part: the other B_h − R kept tokens are those with the largest attention accumulated
+ *       since they entered the cache (summed over the queries, mean over the query heads of the kv
+ *       head), as H2O's cache does; EMS's causal normalisation of the global score and its local
+ *       window score over the observation window are <b>not</b> reproduced (the paper's formulas
+ *       are not public).
+ *   <li>Evict-then-merge: every token the selection evicts is merged into one merge slot per kv
+ *       head ({@code merge_tokens}: 1) — running sums of its keys and values and their count — and
+ *       never returns as itself. A query attends to the kept tokens plus the slot as one entry with
+ *       key sum_key/count, logit scaled q·key + ln(count) and value sum_value/count
+ *       (RazorAttention's compensation entry, here for a budget cache). EMS's merging of evicted
+ *       tokens into the nearest kept "class centre" by key similarity and its zero class (drop
+ *       outright) are <b>not</b> reproduced: one slot takes every evicted token. The slot's
+ *       attention is not accumulated into any score.
  * </ul>
  *
  * <p>Options: {@code global_weight} (0.5), {@code local_weight} (0.5), {@code local_window} (64),
  * {@code heavy_percent} (auto: 10 if profiled, else the nearest profiled), {@code
- * observation_window} (32; only sets the default floor {@code min_budget_tokens}, since a run-time
- * policy would always keep that many recent tokens), {@code min_budget_tokens} (auto:
- * observation_window + 4, at most half of F·N_min), {@code allocation_power} (1). Needs {@code
- * heavy_hitter_share_{p}} (when global_weight &gt; 0) and {@code local_mass_{w}} (when local_weight
- * &gt; 0).
+ * observation_window} (32; the recent tokens every head always keeps, and the default floor {@code
+ * min_budget_tokens}), {@code min_budget_tokens} (auto: observation_window + 4, at most half of
+ * F·N_min), {@code allocation_power} (1). Needs {@code heavy_hitter_share_{p}} (when global_weight
+ * &gt; 0) and {@code local_mass_{w}} (when local_weight &gt; 0).
  */
 public final class EmsPlanner implements KvPlanner {
   public static final String METHOD = "ems";
@@ -58,6 +79,12 @@ public final class EmsPlanner implements KvPlanner {
   public static final String OBSERVATION_WINDOW = "observation_window";
   public static final String MIN_BUDGET_TOKENS = "min_budget_tokens";
   public static final String ALLOCATION_POWER = "allocation_power";
+
+  /** Row params key: recent tokens always kept (the exports read it). */
+  public static final String RECENT_BUDGET_TOKENS = "recent_budget_tokens";
+
+  /** Plan params key: merge slots per kv head (1; the exports and the KV fraction read it). */
+  public static final String MERGE_TOKENS = "merge_tokens";
 
   static final int DEFAULT_HEAVY_PERCENT = 10;
   static final double DIFFUSENESS_FLOOR = 0.02;
@@ -77,7 +104,8 @@ public final class EmsPlanner implements KvPlanner {
           new OptionSpec(
               OBSERVATION_WINDOW,
               "32",
-              "recent tokens a run-time policy would always keep; sets the default min_budget_tokens"),
+              "recent tokens every head's cache always keeps (the local part of the score); sets the"
+                  + " default min_budget_tokens"),
           new OptionSpec(
               MIN_BUDGET_TOKENS,
               PlanOptions.AUTO,
@@ -213,9 +241,10 @@ public final class EmsPlanner implements KvPlanner {
     params.put("experimental", true);
     params.put(
         "status",
-        "experimental head-wise budget heuristic: only the per-head budgets are planned; EMS's run-time"
-            + " mechanism (Global-Local token scores, evict-then-merge, zero class) is not implemented by"
-            + " headwise, whose exports refuse EMS budget heads; nothing about EMS has been measured");
+        "experimental reconstruction from the paper's abstract: per-head budgets, and at run time"
+            + " recent + accumulated-attention selection with one merge slot per kv head;"
+            + " implemented in decode graphs only (export --decode, evaluate --decode), the prefill"
+            + " export refuses EMS");
     params.put("global_weight", globalWeight);
     params.put("local_weight", localWeight);
     params.put("heavy_percent", heavyPercent > 0 ? heavyPercent : null);
@@ -229,21 +258,36 @@ public final class EmsPlanner implements KvPlanner {
             + " max length); diffuseness = 1 - (global_weight*heavy_hitter_share + local_weight*local_mass)/(sum of"
             + " weights), max over the query heads of a kv group");
     params.put(
+        "scoring",
+        "keep the recent_budget_tokens = min(observation_window, budget) most recent tokens and"
+            + " the rest by attention accumulated since a token entered the cache (summed over"
+            + " queries, mean over the query heads of a kv head); EMS's causal normalisation and"
+            + " window score are not reproduced");
+    params.put(MERGE_TOKENS, 1);
+    params.put(
+        "merge",
+        "every evicted token joins one merge slot per kv head (sums of keys and values, count);"
+            + " queries attend to it as one entry: key sum_key/count, logit + ln(count), value"
+            + " sum_value/count; no similarity-based merging into kept tokens, no zero class");
+    params.put(
         "reconstruction",
-        "EMS publishes no code; the budget allocation is a reconstruction from the paper's"
+        "EMS publishes no code; budgets and run-time policy are reconstructed from the paper's"
             + " abstract (see EmsPlanner javadoc)");
     List<HeadPolicy> heads = new ArrayList<>();
     for (int l = 0; l < stats.numLayers(); l++) {
       for (int k = 0; k < kvHeads; k++) {
         int i = l * kvHeads + k;
-        heads.add(HeadPolicy.budget(l, k, budgets[i]).with("diffuseness", diffuseness[i]));
+        heads.add(
+            HeadPolicy.budget(l, k, budgets[i])
+                .with(RECENT_BUDGET_TOKENS, Math.min(observationWindow, budgets[i]))
+                .with("diffuseness", diffuseness[i]));
       }
     }
     String note = null;
     for (int n : lengths) {
       double fraction = 0;
       for (int b : budgets) {
-        fraction += Math.min(n, b) / (double) n / total;
+        fraction += entries(b, n) / n / total;
       }
       if (!KvFraction.withinTolerance(fraction, f)) {
         note =
@@ -256,6 +300,11 @@ public final class EmsPlanner implements KvPlanner {
       }
     }
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
+  }
+
+  /** Cache entries of a head with budget b at length n: the kept tokens plus the merge slot. */
+  static double entries(int b, int n) {
+    return b < n ? Math.min(n, b + 1) : n;
   }
 
   /**
@@ -303,7 +352,7 @@ public final class EmsPlanner implements KvPlanner {
     for (int n : lengths) {
       double fraction = 0;
       for (int x : b) {
-        fraction += Math.min(n, x) / (double) n;
+        fraction += entries(x, n) / n;
       }
       error += fraction / b.length - f;
     }

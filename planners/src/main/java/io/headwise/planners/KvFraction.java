@@ -19,6 +19,8 @@ public final class KvFraction {
 
   private static final String COMPENSATION_KEY = "\"compensation_tokens\"";
 
+  private static final String MERGE_KEY = "\"merge_tokens\"";
+
   private KvFraction() {}
 
   /**
@@ -38,7 +40,8 @@ public final class KvFraction {
 
   /**
    * Cache entries of one row at length n: keptTokens(n), plus a compensation entry (RazorAttention,
-   * {@code compensation_tokens} in the params) while the head drops tokens.
+   * {@code compensation_tokens} in the params of a streaming/elastic row) or a merge slot (EMS,
+   * {@code merge_tokens} in the params of a budget row) while the head drops tokens.
    */
   public static double kept(PlanRow r, int n) {
     double kept = r.keptTokens(n);
@@ -47,6 +50,14 @@ public final class KvFraction {
         && r.paramsJson() != null
         && r.paramsJson().contains(COMPENSATION_KEY)) {
       Object entries = Json.readMap(r.paramsJson()).get("compensation_tokens");
+      if (entries instanceof Number e) {
+        kept = Math.min(n, kept + e.doubleValue());
+      }
+    } else if (kept < n
+        && PlanRow.BUDGET.equals(r.kind())
+        && r.paramsJson() != null
+        && r.paramsJson().contains(MERGE_KEY)) {
+      Object entries = Json.readMap(r.paramsJson()).get("merge_tokens");
       if (entries instanceof Number e) {
         kept = Math.min(n, kept + e.doubleValue());
       }

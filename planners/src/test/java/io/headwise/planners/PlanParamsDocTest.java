@@ -159,6 +159,7 @@ class PlanParamsDocTest {
     Map<String, Map<String, DocKey>> doc = documented();
     assertTrue(doc.get("razor").get("compensation_tokens").readBy().contains("kv-fraction"));
     assertTrue(doc.get("ems").get("experimental").readBy().contains("plan-cli"));
+    assertTrue(doc.get("ems").get("merge_tokens").readBy().contains("kv-fraction"));
     assertTrue(doc.get("moa").get("warnings").readBy().contains("plan-cli"));
     assertTrue(doc.get("duo").get("warnings").readBy().contains("plan-cli"));
   }

@@ -172,10 +172,18 @@ class RetrievalPlannersTest {
     assertTrue(retrievalBudget > 3 * localBudget, retrievalBudget + " vs " + localBudget);
     assertEquals(retrievalBudget, row(plan, 3, 2).budgetTokens());
     assertTrue(plan.paramsJson().contains("\"experimental\":true"), plan.paramsJson());
-    // the run-time mechanism is not implemented, so the params describe no policy or knob for it
-    for (String key : List.of("\"merge_threshold\"", "\"evict_then_merge\"", "\"scoring\"")) {
-      assertFalse(plan.paramsJson().contains(key), key + " in " + plan.paramsJson());
+    // the run-time policy the decode graph implements: one merge slot, observation_window recent
+    assertTrue(plan.paramsJson().contains("\"merge_tokens\":1"), plan.paramsJson());
+    assertFalse(plan.paramsJson().contains("\"merge_threshold\""), plan.paramsJson());
+    for (PlanRow r : plan.rows()) {
+      assertTrue(
+          r.paramsJson().contains("\"recent_budget_tokens\":" + Math.min(32, r.budgetTokens())),
+          r.paramsJson());
     }
+    // the merge slot is a cache entry: counted once the head evicts
+    PlanRow local = row(plan, 0, 0);
+    assertEquals(local.budgetTokens() + 1, KvFraction.kept(local, 4096), 1e-9);
+    assertEquals(10, KvFraction.kept(local, 10), 1e-9);
     assertEquals(PlanRow.BUDGET, row(plan, 0, 0).kind());
   }
 

@@ -20,8 +20,9 @@ import picocli.CommandLine.Option;
  * plans ({@code export --decode}), each run in its own JVM ({@code generate --json}): cache bytes
  * at the end, peak RSS, tokens/s over the whole run and over its last 256 tokens. Same prompt,
  * threads and lengths for every graph. Plans named by id ({@code --plan}) are exported first, each
- * by {@code export --decode} in its own JVM; a plan the decode export refuses (EMS budget heads)
- * gets a row saying so, with the export's reason, instead of numbers.
+ * by {@code export --decode} in its own JVM; a plan the decode export refuses (a budget head of a
+ * method headwise does not implement, a plan for another model) gets a row saying so, with the
+ * export's reason, instead of numbers.
  */
 @Command(
     name = "decode",

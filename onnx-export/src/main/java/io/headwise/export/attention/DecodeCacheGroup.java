@@ -13,13 +13,15 @@ import java.util.List;
  * @param sinkTokens sink tokens (windowed groups)
  * @param alpha α of span(n) = max(0, α + β·n)
  * @param beta β of span(n)
- * @param budgetTokens budget groups (H2O): entries kept per kv head
+ * @param budgetTokens budget groups (H2O, EMS): entries kept per kv head (besides an EMS merge
+ *     slot)
  * @param recentTokens budget groups: most recent tokens always kept (the rest are heavy hitters)
  * @param kvHeads the model's kv heads held in this group's tensors, in tensor order
  * @param queryHeads the query heads that read them
- * @param compensation streaming/elastic groups with RazorAttention's compensation entry: the sums
- *     of the evicted keys and values and their count are carried as caches ({@code sum_key}, {@code
- *     sum_value}, {@code dropped})
+ * @param compensation streaming/elastic groups with RazorAttention's compensation entry, or budget
+ *     groups with EMS's merge slot: the sums of the evicted keys and values and their count are
+ *     carried as caches ({@code sum_key}, {@code sum_value}, {@code dropped}) and enter attention
+ *     as one entry per kv head (mean key, logit + ln count; mean value)
  */
 public record DecodeCacheGroup(
     int layer,
@@ -40,8 +42,8 @@ public record DecodeCacheGroup(
   public static final String PRESENT = "present.";
 
   /**
-   * True for an H2O group: per-head positions and accumulated scores [B, H_g, L] are carried as
-   * caches.
+   * True for a budget group (H2O, EMS): per-head positions and accumulated scores [B, H_g, L] are
+   * carried as caches.
    */
   public boolean budget() {
     return kind == HeadwiseAttentionOp.KIND_BUDGET;

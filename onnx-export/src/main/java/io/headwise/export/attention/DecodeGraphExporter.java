@@ -56,10 +56,10 @@ public final class DecodeGraphExporter {
 
   /**
    * Per layer: Q [B, H, S, D] (unscaled), K and V of the new tokens [B, Hkv, S, D], the score
-   * scale, kv_heads.
+   * scale, kv_heads, and the attention output [B, H, S, Dv] (before the output projection).
    */
   public record LayerTensors(
-      String query, String newKey, String newValue, float scale, long[] kvHeads) {}
+      String query, String newKey, String newValue, float scale, long[] kvHeads, String output) {}
 
   private DecodeGraphExporter() {}
 
@@ -232,7 +232,8 @@ public final class DecodeGraphExporter {
       for (int h = 0; h < kvMap.length; h++) {
         kvMap[h] = (long) kvHeads[h];
       }
-      layerTensors.add(new LayerTensors(op.getInput(0), newKey, newValue, scale, kvMap));
+      layerTensors.add(
+          new LayerTensors(op.getInput(0), newKey, newValue, scale, kvMap, op.getOutput(0)));
       BodyBuilder b = new BodyBuilder(opset, PREFIX + "layer" + l + "/");
       List<String> outs = new ArrayList<>();
       List<Integer> order = new ArrayList<>();
@@ -283,19 +284,19 @@ public final class DecodeGraphExporter {
                     g.kvHeads().size(),
                     "present_" + l + "_" + g.group()));
           }
-        } else {
-          if (g.compensation()) {
-            for (String part : List.of("sum_key", "sum_value")) {
-              newInputs.add(
-                  cacheInfo(
-                      DecodeCacheGroup.PAST + g.name(part), g.kvHeads().size(), headDim, null));
-              newOutputs.add(
-                  cacheInfo(
-                      DecodeCacheGroup.PRESENT + g.name(part), g.kvHeads().size(), headDim, null));
-            }
-            newInputs.add(countInfo(DecodeCacheGroup.PAST + g.name("dropped")));
-            newOutputs.add(countInfo(DecodeCacheGroup.PRESENT + g.name("dropped")));
+        }
+        if (g.compensation()) {
+          for (String part : List.of("sum_key", "sum_value")) {
+            newInputs.add(
+                cacheInfo(DecodeCacheGroup.PAST + g.name(part), g.kvHeads().size(), headDim, null));
+            newOutputs.add(
+                cacheInfo(
+                    DecodeCacheGroup.PRESENT + g.name(part), g.kvHeads().size(), headDim, null));
           }
+          newInputs.add(countInfo(DecodeCacheGroup.PAST + g.name("dropped")));
+          newOutputs.add(countInfo(DecodeCacheGroup.PRESENT + g.name("dropped")));
+        }
+        if (!g.budget()) {
           newInputs.add(
               positionsInfo(
                   DecodeCacheGroup.PAST + g.name("positions"), "past_" + l + "_" + g.group()));
@@ -403,7 +404,12 @@ public final class DecodeGraphExporter {
           switch (kind) {
             case HeadwiseAttentionOp.KIND_FULL -> "full";
             case HeadwiseAttentionOp.KIND_BUDGET ->
-                "b" + plan.budgetTokens()[h] + "/" + plan.recentTokens()[h];
+                "b"
+                    + plan.budgetTokens()[h]
+                    + "/"
+                    + plan.recentTokens()[h]
+                    + "/m"
+                    + plan.merge()[h];
             default ->
                 "w"
                     + plan.sinkTokens()[h]
@@ -461,7 +467,7 @@ public final class DecodeGraphExporter {
               budget ? plan.recentTokens()[h] : 0,
               List.copyOf(kvs),
               List.copyOf(queries),
-              windowed && plan.compensation()[h] != 0));
+              windowed ? plan.compensation()[h] != 0 : budget && plan.merge()[h] != 0));
     }
     return out;
   }
@@ -790,6 +796,11 @@ public final class DecodeGraphExporter {
    * the kv head's group); an evicted token never returns. Attention itself is dense over the cache
    * and the new tokens (causal among the new ones): a prompt chunk is attended in full and then
    * compressed, a decode step evicts at most one token per head.
+   *
+   * <p>With a merge slot ({@link DecodeCacheGroup#compensation()}, EMS as the ems planner
+   * reconstructs it): the same selection, and every evicted token is merged into one slot per kv
+   * head instead of dropped (running sums of keys and values and their count), which the queries
+   * attend to as one more entry ({@link #mergeSlotAttention}).
    */
   private static String budgetAttention(
       BodyBuilder b,
@@ -896,11 +907,19 @@ public final class DecodeGraphExporter {
     String keyPos = b.unsqueeze(b.cast(pq, GraphBuilder.FLOAT), 2); // [B, Hq, 1, L + S]
     String zero = b.floatScalar(pre + "zero", 0f);
     String order = b.not(b.less(b.op("Sub", pre + "distance", queryPos, keyPos), zero));
-    String masked =
-        b.where(order, scores, b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY));
-    String p = b.op("Softmax", pre + "probs", List.of(masked), GraphBuilder.intAttr(axis, -1));
-    String safe = b.where(b.op("IsNaN", pre + "empty_row", p), zero, p);
-    String out = b.op("MatMul", pre + "out", safe, vq);
+    String minusInf = b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY);
+    String masked = b.where(order, scores, minusInf);
+    String safe;
+    String out;
+    if (g.compensation()) {
+      MergeSlot slot = mergeSlotAttention(b, g, pre, q, masked, vq, localHeads, scale, zero);
+      safe = slot.tokenProbs();
+      out = slot.out();
+    } else {
+      String p = b.op("Softmax", pre + "probs", List.of(masked), GraphBuilder.intAttr(axis, -1));
+      safe = b.where(b.op("IsNaN", pre + "empty_row", p), zero, p);
+      out = b.op("MatMul", pre + "out", safe, vq);
+    }
     // Accumulate: Σ over the new queries, mean over the query heads of each kv head.
     String seen = b.reduceSum(safe, false, 2); // [B, Hq, L + S]
     String perHead =
@@ -997,7 +1016,143 @@ public final class DecodeGraphExporter {
         List.of(scoresAfter, index),
         List.of(present + g.name("scores")),
         GraphBuilder.intAttr(axis, 2));
+    if (g.compensation()) {
+      // Merge: every candidate (past cache + new tokens) TopK did not keep joins the slot's sums,
+      // i.e. new_sum = old_sum + Σ candidates − Σ kept, computed as a sum over the evicted mask.
+      String keptMask =
+          b.op(
+              "ScatterElements",
+              pre + "kept_mask",
+              List.of(
+                  b.op(
+                      "ConstantOfShape",
+                      pre + "mask_zeros",
+                      b.op("Shape", pre + "rank_shape", ranking)),
+                  index,
+                  b.op(
+                      "Add",
+                      pre + "mask_ones",
+                      b.op("ConstantOfShape", pre + "ones_base", indexShape),
+                      b.floatScalar(pre + "mask_one", 1f))),
+              GraphBuilder.intAttr(axis, 2)); // [B, Hg, L + S]: 1 where kept
+      String evicted =
+          b.unsqueeze(
+              b.op("Sub", pre + "evicted_mask", b.floatScalar(pre + "all_one", 1f), keptMask),
+              2); // [B, Hg, 1, L + S]
+      b.node(
+          "Add",
+          List.of(past + g.name("sum_key"), b.op("MatMul", pre + "merged_keys", evicted, k)),
+          List.of(present + g.name("sum_key")));
+      b.node(
+          "Add",
+          List.of(past + g.name("sum_value"), b.op("MatMul", pre + "merged_values", evicted, v)),
+          List.of(present + g.name("sum_value")));
+      b.node(
+          "Add",
+          List.of(
+              past + g.name("dropped"),
+              b.cast(b.op("Sub", pre + "evicted_count", total, keepCount), GraphBuilder.FLOAT)),
+          List.of(present + g.name("dropped")));
+    }
     return out;
+  }
+
+  /** The attention of a budget group with a merge slot: probabilities of the tokens, output. */
+  private record MergeSlot(String tokenProbs, String out) {}
+
+  /**
+   * EMS's merge slot in the attention of a budget group (the compensation entry of RazorAttention
+   * over carried sums): one more entry per kv head with key sum_key/count, logit scaled q·key +
+   * ln(count) (as if the count evicted tokens all sat at their mean key) and value sum_value/count;
+   * absent (logit −∞) while nothing has been evicted. The slot's probability is not accumulated
+   * into any token's score.
+   */
+  private static MergeSlot mergeSlotAttention(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String pre,
+      String q,
+      String masked,
+      String vq,
+      String localHeads,
+      float scale,
+      String zero) {
+    String axis = "axis";
+    String past = DecodeCacheGroup.PAST;
+    String one = b.floatScalar(pre + "one", 1f);
+    String count = past + g.name("dropped"); // [1]
+    String atLeastOne = b.op("Max", pre + "count_at_least_1", count, one);
+    String sumKq =
+        b.op(
+            "Gather",
+            pre + "sum_key_per_query",
+            List.of(past + g.name("sum_key"), localHeads),
+            GraphBuilder.intAttr(axis, 1)); // [B, Hq, 1, D]
+    String sumVq =
+        b.op(
+            "Gather",
+            pre + "sum_value_per_query",
+            List.of(past + g.name("sum_value"), localHeads),
+            GraphBuilder.intAttr(axis, 1));
+    String slotLogit =
+        b.where(
+            b.op("Greater", pre + "has_merged", count, b.floatScalar(pre + "half", 0.5f)),
+            b.op(
+                "Add",
+                pre + "slot_logit",
+                b.op(
+                    "Div",
+                    pre + "mean_key_score",
+                    b.op(
+                        "Mul",
+                        pre + "sum_key_score",
+                        b.op("MatMul", pre + "q_sum_key", q, b.transpose(sumKq, 0, 1, 3, 2)),
+                        b.floatScalar(pre + "slot_scale", scale)),
+                    atLeastOne),
+                b.op("Log", pre + "log_count", atLeastOne)),
+            b.floatScalar(pre + "slot_minus_inf", Float.NEGATIVE_INFINITY)); // [B, Hq, S, 1]
+    String all =
+        b.op(
+            "Concat",
+            pre + "with_slot",
+            List.of(masked, slotLogit),
+            GraphBuilder.intAttr(axis, -1));
+    String p = b.op("Softmax", pre + "probs", List.of(all), GraphBuilder.intAttr(axis, -1));
+    String safe = b.where(b.op("IsNaN", pre + "empty_row", p), zero, p);
+    String width =
+        b.op(
+            "Slice",
+            pre + "width",
+            b.op("Shape", pre + "masked_shape", masked),
+            b.longVector(pre + "w3", 3),
+            b.longVector(pre + "w4", 4)); // [1]: L + S
+    String tokenProbs =
+        b.op(
+            "Slice",
+            pre + "token_probs",
+            safe,
+            b.longVector(pre + "from0", 0),
+            width,
+            b.longVector(pre + "tokens_axis", 3));
+    String slotProb =
+        b.op(
+            "Slice",
+            pre + "slot_prob",
+            safe,
+            width,
+            b.op("Add", pre + "width1", width, b.longVector(pre + "one_i", 1)),
+            b.longVector(pre + "slot_axis", 3)); // [B, Hq, S, 1]
+    String out =
+        b.op(
+            "Add",
+            pre + "out",
+            b.op("MatMul", pre + "kept_out", tokenProbs, vq),
+            b.op(
+                "Mul",
+                pre + "slot_out",
+                slotProb,
+                b.op("Div", pre + "mean_value", sumVq, atLeastOne)));
+    return new MergeSlot(tokenProbs, out);
   }
 
   private static ValueInfoProto perHeadInfo(String name, int type, long heads, String tokens) {

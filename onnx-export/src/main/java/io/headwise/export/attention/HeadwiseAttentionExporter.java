@@ -3,6 +3,7 @@ package io.headwise.export.attention;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
+import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Path;
@@ -16,8 +17,9 @@ import java.util.Locale;
  * it (see docs/headwise-attention.md).
  *
  * <p>A plan made for another model (model id) is refused, and so is a plan whose layers or heads do
- * not match the attention map, a budget head of any method but h2o, and a budget head in a
- * bidirectional model.
+ * not match the attention map, a budget head of any method but h2o (EMS budget heads merge their
+ * evicted tokens, a decode-time policy only decode graphs implement: {@code export --decode}), and
+ * a budget head in a bidirectional model.
  */
 public final class HeadwiseAttentionExporter {
   private HeadwiseAttentionExporter() {}
@@ -67,6 +69,24 @@ public final class HeadwiseAttentionExporter {
   private static AttentionCoreRewriter.Result rewriteWithSources(
       OnnxModel model, AttentionMap map, PlanMeta meta, List<PlanRow> rows) {
     List<LayerPlan> plans = PlanResolver.resolve(model, map, meta, rows);
+    for (PlanRow r : rows) {
+      if (PlanRow.BUDGET.equalsIgnoreCase(r.kind())
+          && PlanResolver.EMS.equalsIgnoreCase(r.method())) {
+        throw new HeadwiseException(
+            "layer "
+                + r.layer()
+                + ", "
+                + (PlanRow.KV_HEAD.equals(r.granularity()) ? "kv" : "query")
+                + " head "
+                + r.head()
+                + " of plan "
+                + meta.planId()
+                + " is an ems budget head: EMS's evict-then-merge is a decode-time policy (evicted"
+                + " tokens join a merge slot) that the prefill simulation does not model; export its"
+                + " decode graph with headwise export --decode and measure it with headwise"
+                + " evaluate --decode");
+      }
+    }
     return AttentionCoreRewriter.rewrite(model, map, plans);
   }
 }

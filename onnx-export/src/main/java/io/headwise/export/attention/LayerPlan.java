@@ -16,6 +16,8 @@ package io.headwise.export.attention;
  *     plans, the query head itself for query-head plans)
  * @param compensation 1 for streaming/elastic heads whose dropped tokens are summarised by a
  *     compensation entry (RazorAttention), 0 otherwise
+ * @param merge 1 for budget heads whose evicted tokens are merged into one per-head merge slot
+ *     (EMS's evict-then-merge as reconstructed; decode graphs only), 0 otherwise
  */
 record LayerPlan(
     int layer,
@@ -26,7 +28,8 @@ record LayerPlan(
     long[] budgetTokens,
     long[] recentTokens,
     long[] budgetGroups,
-    long[] compensation) {
+    long[] compensation,
+    long[] merge) {
 
   /** Query heads. */
   public int numHeads() {

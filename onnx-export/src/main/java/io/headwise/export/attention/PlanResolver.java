@@ -23,6 +23,15 @@ final class PlanResolver {
   /** The budget method the body simulates. */
   static final String H2O = "h2o";
 
+  /**
+   * EMS (as reconstructed by the ems planner): an H2O-style budget cache whose evicted tokens merge
+   * into a per-head merge slot; decode graphs only.
+   */
+  static final String EMS = "ems";
+
+  /** Plan params key of an EMS budget head's merge slots (0 or 1). */
+  static final String MERGE_TOKENS = "merge_tokens";
+
   /** Plan params keys of the H2O split (written by the h2o planner). */
   static final String RECENT_BUDGET_TOKENS = "recent_budget_tokens";
 
@@ -237,6 +246,7 @@ final class PlanResolver {
     long[] recent = new long[heads];
     long[] groups = new long[heads];
     long[] compensation = new long[heads];
+    long[] merge = new long[heads];
     for (int h = 0; h < heads; h++) {
       int rowHead = perKvHead ? block.kvHeadOf(h) : h;
       PlanRow r = rows[rowHead];
@@ -279,13 +289,13 @@ final class PlanResolver {
         case PlanRow.BUDGET:
           {
             String method = r.method() == null ? "" : r.method().toLowerCase(Locale.ROOT);
-            if (!H2O.equals(method)) {
+            if (!H2O.equals(method) && !EMS.equals(method)) {
               throw new HeadwiseException(
                   where
                       + " is a budget head of method '"
                       + r.method()
-                      + "'; HeadwiseAttention"
-                      + " simulates only the h2o policy (heavy hitters + recent tokens), so a "
+                      + "'; headwise implements only the h2o policy (heavy hitters + recent tokens)"
+                      + " and EMS's evict-then-merge (decode graphs), so a "
                       + r.method()
                       + " plan"
                       + " cannot be exported or evaluated as a graph; serve it with an engine that implements "
@@ -310,6 +320,9 @@ final class PlanResolver {
             kinds[h] = HeadwiseAttentionOp.KIND_BUDGET;
             budget[h] = r.budgetTokens();
             recent[h] = recentTokens(r, where);
+            if (EMS.equals(method)) {
+              merge[h] = mergeTokens(r, where);
+            }
             break;
           }
         default:
@@ -321,7 +334,37 @@ final class PlanResolver {
                   + " elastic or budget)");
       }
     }
-    return new LayerPlan(layer, kinds, sinks, alpha, beta, budget, recent, groups, compensation);
+    return new LayerPlan(
+        layer, kinds, sinks, alpha, beta, budget, recent, groups, compensation, merge);
+  }
+
+  /**
+   * {@code merge_tokens} of an EMS budget row (0 or 1). EMS rows must also say their recent tokens:
+   * a plan the ems planner wrote before the decode graph implemented its run-time policy has
+   * neither key and is refused rather than read with H2O's defaults.
+   */
+  static long mergeTokens(PlanRow r, String where) {
+    JsonNode params = params(r, where);
+    JsonNode value = params == null ? null : params.get(MERGE_TOKENS);
+    JsonNode recent = params == null ? null : params.get(RECENT_BUDGET_TOKENS);
+    if (value == null || recent == null) {
+      throw new HeadwiseException(
+          where
+              + " is an ems budget head without "
+              + (value == null ? MERGE_TOKENS : RECENT_BUDGET_TOKENS)
+              + " in its params (a plan made before headwise implemented EMS's evict-then-merge);"
+              + " plan it again with headwise plan --method ems");
+    }
+    if (!value.isIntegralNumber() || value.asLong() < 0 || value.asLong() > 1) {
+      throw new HeadwiseException(
+          where
+              + " has "
+              + MERGE_TOKENS
+              + " "
+              + value
+              + "; an EMS budget head merges its evicted tokens into at most one slot (0 or 1)");
+    }
+    return value.asLong();
   }
 
   /**

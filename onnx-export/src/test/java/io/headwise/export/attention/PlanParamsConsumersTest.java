@@ -16,6 +16,8 @@ class PlanParamsConsumersTest {
       {"h2o", PlanResolver.RECENT_BUDGET_TOKENS},
       {"h2o", PlanResolver.HEAVY_BUDGET_TOKENS},
       {"razor", PlanResolver.COMPENSATION_TOKENS},
+      {"ems", PlanResolver.RECENT_BUDGET_TOKENS},
+      {"ems", PlanResolver.MERGE_TOKENS},
     };
     for (String[] r : read) {
       String cell = PlanParamsDoc.readBy(r[0], r[1]);

@@ -152,17 +152,17 @@ class PlanRefusalTest {
 
   @Test
   void budgetHeadsOfOtherMethodsAreRefusedNamingHeadAndMethod() {
-    PlanMeta meta = AttentionTestSupport.meta(stories, storiesMap, "ems-1", "ems");
+    PlanMeta meta = AttentionTestSupport.meta(stories, storiesMap, "snap-1", "snapkv");
     List<PlanRow> rows =
         AttentionTestSupport.rows(
             storiesMap,
             PlanRow.KV_HEAD,
             (l, h) ->
                 new PlanRow(
-                    "ems-1",
+                    "snap-1",
                     stories.modelId(),
                     "stats",
-                    "ems",
+                    "snapkv",
                     PlanRow.KV_HEAD,
                     l,
                     h,
@@ -173,8 +173,8 @@ class PlanRefusalTest {
                     40,
                     "{}"));
     HeadwiseException e = refused(stories, storiesMap, meta, rows);
-    assertTrue(e.getMessage().contains("layer 2, kv head 3 of plan ems-1"), e.getMessage());
-    assertTrue(e.getMessage().contains("method 'ems'"), e.getMessage());
+    assertTrue(e.getMessage().contains("layer 2, kv head 3 of plan snap-1"), e.getMessage());
+    assertTrue(e.getMessage().contains("method 'snapkv'"), e.getMessage());
   }
 
   @Test
