@@ -1,5 +1,6 @@
 package io.headwise.graph;
 
+import io.headwise.schemas.HeadwiseException;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -7,11 +8,15 @@ import java.io.OutputStreamWriter;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.stream.Stream;
 
@@ -21,6 +26,10 @@ import java.util.stream.Stream;
  * partial one, and a failed write leaves the target as it was (the temporary is removed). Every
  * output a step writes outside the warehouse (models and their external data, calibration JSONL,
  * reports, engine plan files) goes through here; the warehouse has Delta's transactions instead.
+ *
+ * <p>Outputs made of several files (a model and its external data) are staged together ({@link
+ * Staged}) and moved into place in a stated order; a directory of files is written whole ({@link
+ * #writeNewDirectory}).
  *
  * <p>Temporaries are siblings of their target ({@code .<name>.<uuid>.tmp}) because a rename is
  * atomic only within one file system, and they are created with the process's default permissions
@@ -83,6 +92,124 @@ public final class AtomicFiles {
   /** {@link #write(Path, Content)} for a string (UTF-8). */
   public static void writeString(Path target, String text) throws IOException {
     writeText(target, w -> w.write(text));
+  }
+
+  /**
+   * Writes a new directory of files whole: they are written into a hidden temporary sibling
+   * directory that is then renamed to {@code target}. An existing empty directory is replaced; a
+   * file or a non-empty directory at {@code target} is refused (nothing is overwritten).
+   *
+   * @param files file name (relative to {@code target}) to content
+   */
+  public static void writeNewDirectory(Path target, Map<String, byte[]> files) throws IOException {
+    Path t = target.toAbsolutePath().normalize();
+    if (Files.exists(t)) {
+      if (!Files.isDirectory(t)) {
+        throw new HeadwiseException(
+            "output path " + t + " is a file; pass a directory that does not exist");
+      }
+      try (DirectoryStream<Path> entries = Files.newDirectoryStream(t)) {
+        if (entries.iterator().hasNext()) {
+          throw new HeadwiseException(
+              "output directory " + t + " is not empty; choose a new directory or delete it first");
+        }
+      }
+    }
+    Files.createDirectories(t.getParent());
+    Path temp = tempSibling(t);
+    try {
+      Files.createDirectory(temp);
+      for (Map.Entry<String, byte[]> f : files.entrySet()) {
+        Files.write(temp.resolve(f.getKey()), f.getValue());
+      }
+      Files.deleteIfExists(t);
+      move(temp, t);
+      temp = null;
+    } finally {
+      deleteRecursively(temp);
+    }
+  }
+
+  /**
+   * Files that must appear together (a model and its external data): each is written under its
+   * final name into one hidden temporary directory next to the target directory, so that the staged
+   * set already works (relative references resolve), then {@link #commit} moves them into the
+   * target directory in the order they were first named. Name the files a reader depends on last
+   * (data before the model that references it). {@link #discard} (or {@link #close} before a
+   * commit) deletes the temporaries.
+   */
+  public static final class Staged implements AutoCloseable {
+    private final Path targetDir;
+    private final Path tempDir;
+    private final List<String> order = new ArrayList<>();
+    private boolean committed;
+
+    private Staged(Path targetDir, Path tempDir) {
+      this.targetDir = targetDir;
+      this.tempDir = tempDir;
+    }
+
+    /**
+     * Stages files for {@code anchor}'s directory (creating it); the temporary directory is named
+     * after {@code anchor}, the main file of the set.
+     */
+    public static Staged next(Path anchor) throws IOException {
+      Path a = anchor.toAbsolutePath().normalize();
+      Files.createDirectories(a.getParent());
+      Path temp = tempSibling(a);
+      Files.createDirectory(temp);
+      return new Staged(a.getParent(), temp);
+    }
+
+    /** The staged path of {@code name}, which {@link #commit} moves to the target directory. */
+    public Path file(String name) {
+      if (!order.contains(name)) {
+        order.add(name);
+      }
+      return tempDir.resolve(name);
+    }
+
+    /** Where {@code name} lands on commit. */
+    public Path target(String name) {
+      return targetDir.resolve(name);
+    }
+
+    /** True once every file has been moved into place. */
+    public boolean committed() {
+      return committed;
+    }
+
+    /**
+     * Moves the staged files that exist into place in the order they were named, then removes the
+     * temporary directory. On failure the files not yet moved are deleted.
+     */
+    public void commit() throws IOException {
+      try {
+        for (String name : order) {
+          Path from = tempDir.resolve(name);
+          if (Files.exists(from)) {
+            Path to = targetDir.resolve(name);
+            Files.createDirectories(to.getParent());
+            move(from, to);
+          }
+        }
+        committed = true;
+      } finally {
+        deleteRecursively(tempDir);
+      }
+    }
+
+    /** Deletes the temporaries (no-op after {@link #commit}). */
+    public void discard() {
+      if (!committed) {
+        deleteRecursively(tempDir);
+      }
+    }
+
+    @Override
+    public void close() {
+      discard();
+    }
   }
 
   /**

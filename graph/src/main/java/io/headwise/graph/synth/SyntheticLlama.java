@@ -12,7 +12,9 @@ import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.Tensors;
 import io.headwise.schemas.HeadwiseException;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -83,8 +85,9 @@ public final class SyntheticLlama {
     String location = dataLocation(target);
     Path dataTarget = dir.resolve(location);
     // data first, then the model that references it: a reader never finds a model without its data
-    Path tmpData = AtomicFiles.tempSibling(dataTarget);
-    try {
+    try (AtomicFiles.Staged staged = AtomicFiles.Staged.next(target)) {
+      Path tmpData = staged.file(location);
+      Path tmpModel = staged.file(target.getFileName().toString());
       ModelProto model;
       long bytes;
       ExternalDataWriter w = new ExternalDataWriter(tmpData, location);
@@ -92,14 +95,13 @@ public final class SyntheticLlama {
         model = new SyntheticLlama(spec, w).build();
       }
       bytes = w.size(); // after close: every weight flushed
-      AtomicFiles.move(tmpData, dataTarget);
-      tmpData = null;
-      AtomicFiles.write(target, model::writeTo);
+      try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tmpModel), 1 << 16)) {
+        model.writeTo(os);
+      }
+      staged.commit();
       return new Written(target, dataTarget, bytes, spec.parameters());
     } catch (IOException e) {
       throw new HeadwiseException("cannot write synthetic model " + out + ": " + e.getMessage(), e);
-    } finally {
-      AtomicFiles.deleteQuietly(tmpData);
     }
   }
 

@@ -65,25 +65,28 @@ public final class QuantizeModelFiles {
   }
 
   /**
-   * Files written to a hidden temporary directory next to the target ({@code .<name>.<uuid>.tmp/}),
-   * under their final names so that the staged model loads (its data location is relative), not yet
-   * in place.
+   * A model and its data staged together ({@link AtomicFiles.Staged}: a hidden temporary directory
+   * next to the target, files under their final names so that the staged model loads), not yet in
+   * place.
    */
   public static final class Staged {
     private final Path target;
-    private final Path tempDir;
+    private final AtomicFiles.Staged files;
     private final boolean externalData;
-    private boolean done;
 
-    private Staged(Path target, Path tempDir, boolean externalData) {
+    private Staged(Path target, AtomicFiles.Staged files, boolean externalData) {
       this.target = target;
-      this.tempDir = tempDir;
+      this.files = files;
       this.externalData = externalData;
+      if (externalData) {
+        files.file(dataFile(target).getFileName().toString()); // data moves in first
+      }
+      files.file(target.getFileName().toString());
     }
 
     /** The staged model file, loadable before {@link #commit}. */
     public Path tempModel() {
-      return tempDir.resolve(target.getFileName());
+      return files.file(target.getFileName().toString());
     }
 
     /** Where the model goes. */
@@ -99,7 +102,7 @@ public final class QuantizeModelFiles {
     /** Bytes of the model file plus its data file. */
     public long bytes() {
       try {
-        Path m = done ? target : tempModel();
+        Path m = files.committed() ? target : tempModel();
         long n = Files.size(m);
         if (externalData) {
           n += Files.size(dataFile(m));
@@ -115,14 +118,8 @@ public final class QuantizeModelFiles {
      */
     public void commit() {
       try {
-        if (externalData) {
-          AtomicFiles.move(dataFile(tempModel()), dataFile(target));
-        }
-        AtomicFiles.move(tempModel(), target);
-        done = true;
-        AtomicFiles.deleteQuietly(tempDir);
+        files.commit();
       } catch (IOException e) {
-        discard();
         throw new UncheckedIOException(
             "cannot move the quantized model to " + target + ": " + e.getMessage(), e);
       }
@@ -130,12 +127,7 @@ public final class QuantizeModelFiles {
 
     /** Deletes the temporary files (no-op after {@link #commit}). */
     public void discard() {
-      if (done) {
-        return;
-      }
-      AtomicFiles.deleteQuietly(dataFile(tempModel()));
-      AtomicFiles.deleteQuietly(tempModel());
-      AtomicFiles.deleteQuietly(tempDir);
+      files.discard();
     }
   }
 
@@ -347,10 +339,13 @@ public final class QuantizeModelFiles {
         external == ExternalData.ALWAYS
             || hasExternal(proto)
             || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
-    Path tempDir = AtomicFiles.tempSibling(out);
-    Staged staged = new Staged(out, tempDir, externalData);
+    Staged staged;
     try {
-      Files.createDirectories(tempDir);
+      staged = new Staged(out, AtomicFiles.Staged.next(out), externalData);
+    } catch (IOException e) {
+      throw new HeadwiseException("cannot write the model to " + target + ": " + e.getMessage(), e);
+    }
+    try {
       ModelProto toWrite = proto;
       if (externalData) {
         toWrite =

@@ -7,8 +7,10 @@ import io.headwise.export.attention.HeadwiseAttentionExport.ExternalData;
 import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -43,9 +45,14 @@ final class ModelFileWriter {
     }
     Path dir = target.getParent();
     List<String> locations = externalLocations(proto);
-    List<Path> created = new ArrayList<>();
     try {
       Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot write the compressed model to " + target + ": " + e.getMessage(), e);
+    }
+    // data first, then the model that references it; nothing is in place before the commit
+    try (AtomicFiles.Staged staged = AtomicFiles.Staged.next(target)) {
       ExternalData mode = ExternalData.EMBEDDED;
       List<Path> dataFiles = new ArrayList<>();
       if (!locations.isEmpty()) {
@@ -91,47 +98,38 @@ final class ModelFileWriter {
             }
             continue;
           }
-          if (placeData(from, to, placement, created) == ExternalData.COPIED) {
+          if (placeData(from, staged.file(location), placement) == ExternalData.COPIED) {
             mode = ExternalData.COPIED;
           }
         }
       }
-      AtomicFiles.write(target, proto::writeTo);
-      created.clear();
+      try (OutputStream os =
+          new BufferedOutputStream(
+              Files.newOutputStream(staged.file(target.getFileName().toString())), 1 << 16)) {
+        proto.writeTo(os);
+      }
+      staged.commit();
       return new Written(target, mode, List.copyOf(dataFiles));
     } catch (IOException e) {
       throw new UncheckedIOException(
           "cannot write the compressed model to " + target + ": " + e.getMessage(), e);
-    } finally {
-      created.forEach(AtomicFiles::deleteQuietly);
     }
   }
 
-  /** Copies or hard-links {@code from} to {@code to} through a temporary name; returns how. */
-  private static ExternalData placeData(
-      Path from, Path to, ExternalDataPlacement placement, List<Path> created) throws IOException {
+  /** Hard-links or copies {@code from} to the staged path {@code to}; returns how. */
+  private static ExternalData placeData(Path from, Path to, ExternalDataPlacement placement)
+      throws IOException {
     Files.createDirectories(to.getParent());
-    Path temp = AtomicFiles.tempSibling(to);
-    ExternalData how = ExternalData.COPIED;
     if (placement == ExternalDataPlacement.HARD_LINK) {
       try {
-        Files.createLink(temp, from);
-        how = ExternalData.HARD_LINKED;
+        Files.createLink(to, from);
+        return ExternalData.HARD_LINKED;
       } catch (UnsupportedOperationException | FileSystemException e) {
-        how = ExternalData.COPIED;
+        // another file system or no link support: copy below
       }
     }
-    if (how == ExternalData.COPIED) {
-      Files.copy(from, temp);
-    }
-    try {
-      AtomicFiles.move(temp, to);
-    } catch (IOException e) {
-      AtomicFiles.deleteQuietly(temp);
-      throw e;
-    }
-    created.add(to);
-    return how;
+    Files.copy(from, to);
+    return ExternalData.COPIED;
   }
 
   /** {@code dir/location}, refusing absolute locations and locations that leave {@code dir}. */

@@ -163,7 +163,7 @@ public final class DuoAttentionFormat implements PlanFormat {
     Map<String, byte[]> files = new LinkedHashMap<>();
     files.put(PATTERN_FILE, tsv.toString().getBytes(StandardCharsets.UTF_8));
     files.put(CONFIG_FILE, Json.fileBytes(config));
-    AtomicOutput.write(outputDir, files);
+    PlanFormats.writeFiles(outputDir, files);
     return List.of();
   }
 

@@ -201,7 +201,7 @@ public final class HfLayerTypesFormat implements PlanFormat {
               + " folded into sliding_window (same KV size, recent tokens instead); this variant was not the plan"
               + " evaluated");
     }
-    AtomicOutput.write(outputDir, Map.of(FILE, Json.fileBytes(json)));
+    PlanFormats.writeFiles(outputDir, Map.of(FILE, Json.fileBytes(json)));
     return warnings;
   }
 

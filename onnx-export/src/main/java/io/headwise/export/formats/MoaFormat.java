@@ -190,7 +190,7 @@ public final class MoaFormat implements PlanFormat {
     Map<String, byte[]> files = new LinkedHashMap<>();
     files.put(FILE, Json.fileBytes(json));
     files.put(NOTES_FILE, Json.fileBytes(notes));
-    AtomicOutput.write(outputDir, files);
+    PlanFormats.writeFiles(outputDir, files);
     return warnings;
   }
 

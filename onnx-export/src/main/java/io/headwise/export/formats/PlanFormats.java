@@ -1,6 +1,10 @@
 package io.headwise.export.formats;
 
+import io.headwise.graph.AtomicFiles;
 import io.headwise.schemas.HeadwiseException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -34,5 +38,15 @@ public final class PlanFormats {
               + String.join(", ", FORMATS.keySet()));
     }
     return f;
+  }
+
+  /** Writes a format's files into the new directory {@code outputDir}, all or none. */
+  static void writeFiles(Path outputDir, Map<String, byte[]> files) {
+    try {
+      AtomicFiles.writeNewDirectory(outputDir, files);
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot write plan files to " + outputDir.toAbsolutePath().normalize(), e);
+    }
   }
 }
