@@ -1,6 +1,6 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
-import static io.headwise.jobs.report.Html.esc;
+import static io.headwise.report.Html.esc;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.headwise.schemas.HeadStat;

@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 /** One row of the {@code quant_plans} table: one quantized linear layer. */
 public record QuantPlanRecord(

@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 import java.io.StringReader;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.PlanMeta;

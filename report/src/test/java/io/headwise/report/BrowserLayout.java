@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 /**
  * A linear map from [min, max] to the viridis colour scale; a constant range maps to the middle

@@ -1,6 +1,6 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
-import static io.headwise.jobs.report.HeadGridSvg.fmt;
+import static io.headwise.report.HeadGridSvg.fmt;
 
 import java.util.ArrayList;
 import java.util.LinkedHashSet;

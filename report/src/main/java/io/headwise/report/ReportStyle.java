@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 /**
  * The report's inline stylesheet: system fonts only, so the file renders offline exactly as

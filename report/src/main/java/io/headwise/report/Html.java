@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 /**
  * Escaping for text and attribute values in the report's HTML and in its inline SVG, which must

@@ -1,4 +1,4 @@
-package io.headwise.jobs.report;
+package io.headwise.report;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
