@@ -9,6 +9,7 @@ import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.SparkErrors;
@@ -68,12 +69,7 @@ public final class CalibrateJob implements Callable<Integer> {
 
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin ModelOption model;
 
   @Option(
       names = OptionNames.TEXT,
@@ -223,7 +219,7 @@ public final class CalibrateJob implements Callable<Integer> {
               + OptionNames.PROBES
               + " repeat,passkey,self");
     }
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     ModelLimits limits = ModelLimits.of(m.graph(), ModelInputs.of(m.graph()));
     List<CalibrationSample> samples = generate(m, limits);
     samples = SampleChecks.validate(samples, limits, false);

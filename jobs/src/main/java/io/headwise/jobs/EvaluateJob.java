@@ -7,6 +7,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.PlanModelOption;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.CalibrationSources;
@@ -67,12 +68,7 @@ public final class EvaluateJob implements Callable<Integer> {
 
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description = "The model the plan is for (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin PlanModelOption model;
 
   @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan to evaluate.")
   String planId;
@@ -106,7 +102,7 @@ public final class EvaluateJob implements Callable<Integer> {
   int threads;
 
   @Option(
-      names = ProfileJob.PARTITIONS,
+      names = OptionNames.PARTITIONS,
       defaultValue = "0",
       description = "Spark partitions (0 = parallelism).")
   int partitions;
@@ -142,7 +138,7 @@ public final class EvaluateJob implements Callable<Integer> {
       throw new HeadwiseException(
           "--decode needs --decoder PATH: the model exported with its KV cache");
     }
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     ExecutionProvider provider = ExecutionProvider.parse(ep);
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise evaluate " + runId);

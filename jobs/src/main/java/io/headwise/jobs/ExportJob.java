@@ -9,6 +9,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.PlanModelOption;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
@@ -38,12 +39,7 @@ import picocli.CommandLine.Option;
 public final class ExportJob implements Callable<Integer> {
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description = "The model the plan is for (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin PlanModelOption model;
 
   @Option(names = OptionNames.PLAN_ID, required = true, description = "Plan to export.")
   String planId;
@@ -80,7 +76,7 @@ public final class ExportJob implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     checkOut(m, out);
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export " + planId);

@@ -11,6 +11,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.StatedPositions;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.StatsOptions;
 import io.headwise.jobs.cli.WarehouseOptions;
@@ -57,19 +58,12 @@ import picocli.CommandLine.Option;
         "Profile per-head attention statistics on Spark and write head_stats and token_importance.")
 public final class ProfileJob implements Callable<Integer> {
   public static final String STEP = "profile";
-  public static final String PARTITIONS = "--partitions";
-  public static final String SHIP_MODEL = "--ship-model";
   public static final String SENSITIVITY = "--sensitivity";
   public static final String SENSITIVITY_WINDOWS = "--sensitivity-windows";
 
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin ModelOption model;
 
   @Option(
       names = OptionNames.CALIBRATION,
@@ -90,7 +84,7 @@ public final class ProfileJob implements Callable<Integer> {
   @Mixin StatsOptions stats;
 
   @Option(
-      names = PARTITIONS,
+      names = OptionNames.PARTITIONS,
       defaultValue = "0",
       description = "Spark partitions per length bucket (0 = the default parallelism).")
   int partitions;
@@ -101,7 +95,7 @@ public final class ProfileJob implements Callable<Integer> {
   boolean truncate;
 
   @Option(
-      names = SHIP_MODEL,
+      names = OptionNames.SHIP_MODEL,
       description =
           "Send the model and its external-data files to executors with SparkContext.addFile instead of"
               + " reading them from a shared filesystem path.")
@@ -130,7 +124,7 @@ public final class ProfileJob implements Callable<Integer> {
   @Override
   public Integer call() {
     Instant started = Instant.now();
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     StatsConfig cfg = stats.toConfig();
     ExecutionProvider ep = stats.executionProvider();
@@ -198,7 +192,7 @@ public final class ProfileJob implements Callable<Integer> {
                         ref,
                         cfg,
                         ep,
-                        stats.threads,
+                        stats.threads(),
                         batchSize,
                         truncate,
                         bucket,

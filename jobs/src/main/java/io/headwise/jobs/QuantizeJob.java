@@ -14,7 +14,9 @@ import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.OrtOptions;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.ModelRef;
@@ -102,12 +104,7 @@ public final class QuantizeJob implements Callable<Integer> {
 
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin ModelOption model;
 
   @Option(
       names = OptionNames.CALIBRATION,
@@ -230,21 +227,10 @@ public final class QuantizeJob implements Callable<Integer> {
       description = "Sequences per ONNX Runtime run.")
   int batchSize;
 
-  @Option(
-      names = OptionNames.EP,
-      defaultValue = "cpu",
-      paramLabel = "cpu|cuda[:N]|auto",
-      description = "ONNX Runtime execution provider (default: ${DEFAULT-VALUE}).")
-  String ep;
+  @Mixin OrtOptions ort;
 
   @Option(
-      names = OptionNames.THREADS,
-      defaultValue = "0",
-      description = "ONNX Runtime intra-op threads per session (0 = all cores).")
-  int threads;
-
-  @Option(
-      names = ProfileJob.PARTITIONS,
+      names = OptionNames.PARTITIONS,
       defaultValue = "0",
       description = "Spark partitions of the calibration samples (0 = the default parallelism).")
   int partitions;
@@ -255,7 +241,7 @@ public final class QuantizeJob implements Callable<Integer> {
   boolean truncate;
 
   @Option(
-      names = ProfileJob.SHIP_MODEL,
+      names = OptionNames.SHIP_MODEL,
       description =
           "Send model files to executors with SparkContext.addFile instead of a shared filesystem path.")
   boolean shipModel;
@@ -276,9 +262,9 @@ public final class QuantizeJob implements Callable<Integer> {
         new QuantizeSpec(method, bits, group, symmetric(scheme), clipSearch, damp, actOrder, rMin);
     boolean sequential = captureMode(capture, spec);
     ExternalData external = ExternalData.parse(externalData);
-    ExecutionProvider provider = ExecutionProvider.parse(ep);
+    ExecutionProvider provider = ort.executionProvider();
     Path target = checkOut(out);
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     if (m.path().isPresent() && m.path().get().equals(target)) {
       throw new HeadwiseException(
           "--out " + out + " is the input model; write the quantized model elsewhere");
@@ -399,7 +385,7 @@ public final class QuantizeJob implements Callable<Integer> {
                 groups,
                 spec,
                 provider,
-                threads,
+                ort.threads,
                 batchSize,
                 truncate));
       }
@@ -529,7 +515,7 @@ public final class QuantizeJob implements Callable<Integer> {
                 List.of(g),
                 spec,
                 provider,
-                threads,
+                ort.threads,
                 batchSize,
                 truncate);
         collect(pass);
@@ -570,7 +556,7 @@ public final class QuantizeJob implements Callable<Integer> {
                       ModelRef.of(spark, original, shipModel),
                       ModelRef.of(spark, quantized, shipModel),
                       provider,
-                      threads,
+                      ort.threads,
                       batchSize),
                   Encoders.javaSerialization(QuantizeComparison.class))
               .collectAsList();

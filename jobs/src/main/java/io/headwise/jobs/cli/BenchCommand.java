@@ -275,7 +275,7 @@ public final class BenchCommand implements Runnable {
                 "local[" + k + "]",
                 "--threads",
                 "1",
-                "--partitions",
+                OptionNames.PARTITIONS,
                 String.valueOf(k)));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {

@@ -14,7 +14,7 @@ import picocli.CommandLine.Model.OptionSpec;
 final class OptionChecks {
   private static final List<String> IDS =
       List.of(OptionNames.RUN_ID, OptionNames.PLAN_ID, OptionNames.STATS_RUN);
-  private static final List<String> COUNTS = List.of(OptionNames.THREADS, "--partitions");
+  private static final List<String> COUNTS = List.of(OptionNames.THREADS, OptionNames.PARTITIONS);
 
   /** The master URLs Spark accepts (Spark's "Master URLs" documentation). */
   private static final Pattern MASTER =

@@ -19,6 +19,8 @@ public final class OptionNames {
   public static final String BATCH_SIZE = "--batch-size";
   public static final String EP = "--ep";
   public static final String THREADS = "--threads";
+  public static final String PARTITIONS = "--partitions";
+  public static final String SHIP_MODEL = "--ship-model";
   public static final String TRUNCATE = "--truncate";
   public static final String WAREHOUSE = "--warehouse";
   public static final String RUN_ID = "--run-id";

@@ -43,12 +43,7 @@ import picocli.CommandLine.Option;
 public final class StatsCommand implements Callable<Integer> {
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description = "ONNX model file, or 'default' (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin ModelOption model;
 
   @Option(
       names = OptionNames.INPUT_IDS,
@@ -75,7 +70,7 @@ public final class StatsCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     int[][] ids = IdArrays.read(inputIds, OptionNames.INPUT_IDS);
     int[][] mask =
         attentionMask == null ? null : IdArrays.read(attentionMask, OptionNames.ATTENTION_MASK);
@@ -134,7 +129,7 @@ public final class StatsCommand implements Callable<Integer> {
                   map,
                   cfg,
                   stats.executionProvider(),
-                  stats.threads,
+                  stats.threads(),
                   stats.batchSize(),
                   stats.tiling())
               .profile(length, samples, null);

@@ -4,6 +4,7 @@ import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.StatsConfig;
 import java.util.List;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Statistic grids and ONNX Runtime settings shared by {@code stats} and {@code profile}. */
@@ -48,18 +49,7 @@ public final class StatsOptions {
       description = "Skip stream_deviation (one extra P·V product per window and layer).")
   boolean noStreamDeviation;
 
-  @Option(
-      names = OptionNames.EP,
-      defaultValue = "cpu",
-      paramLabel = "cpu|cuda[:N]|auto",
-      description = "ONNX Runtime execution provider (default: ${DEFAULT-VALUE}).")
-  public String ep;
-
-  @Option(
-      names = OptionNames.THREADS,
-      defaultValue = "0",
-      description = "ONNX Runtime intra-op threads per session (0 = all cores).")
-  public int threads;
+  @Mixin OrtOptions ort;
 
   @Option(
       names = OptionNames.BATCH_SIZE,
@@ -90,7 +80,12 @@ public final class StatsOptions {
 
   /** The execution provider {@code --ep} names. */
   public ExecutionProvider executionProvider() {
-    return ExecutionProvider.parse(ep);
+    return ort.executionProvider();
+  }
+
+  /** ONNX Runtime intra-op threads per session ({@code --threads}, 0 = all cores). */
+  public int threads() {
+    return ort.threads;
   }
 
   /**
