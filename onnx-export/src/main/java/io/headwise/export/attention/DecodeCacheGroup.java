@@ -4,8 +4,9 @@ import java.util.List;
 
 /**
  * One KV cache tensor pair of a decode graph: the kv heads of one layer that follow the same policy
- * (kind, sinks, α, β) share it. Inputs {@code past.<layer>.<group>.key|value|positions}, outputs
- * the same names with {@code present.} (see docs/decode.md).
+ * (kind, sinks, α, β) share it. Inputs {@code past.<layer>.<group>.key|value} plus {@code
+ * positions} (full/streaming/elastic) or {@code scores} (budget), outputs the same names with
+ * {@code present.} (see docs/decode.md).
  *
  * @param layer attention layer
  * @param group index of the group within the layer
@@ -42,8 +43,9 @@ public record DecodeCacheGroup(
   public static final String PRESENT = "present.";
 
   /**
-   * True for a budget group (H2O, EMS): per-head positions and accumulated scores [B, H_g, L] are
-   * carried as caches.
+   * True for a budget group (H2O, EMS): per-head accumulated scores [B, H_g, L] are carried as a
+   * cache, and no positions (the budget layout of docs/decode.md: heavy hitters, then the most
+   * recent tokens in order).
    */
   public boolean budget() {
     return kind == HeadwiseAttentionOp.KIND_BUDGET;

@@ -240,8 +240,7 @@ public final class DecodeGraphExporter {
       for (DecodeCacheGroup g : layerGroups) {
         outs.add(
             g.budget()
-                ? budgetAttention(
-                    b, g, op.getInput(0), newKey, newValue, kvHeads, scale, newPositions, queryPos)
+                ? budgetAttention(b, g, op.getInput(0), newKey, newValue, kvHeads, scale)
                 : groupAttention(
                     b,
                     g,
@@ -269,21 +268,19 @@ public final class DecodeGraphExporter {
                   "present_" + l + "_" + g.group()));
         }
         if (g.budget()) {
-          for (String part : List.of("positions", "scores")) {
-            int type = part.equals("positions") ? GraphBuilder.INT64 : GraphBuilder.FLOAT;
-            newInputs.add(
-                perHeadInfo(
-                    DecodeCacheGroup.PAST + g.name(part),
-                    type,
-                    g.kvHeads().size(),
-                    "past_" + l + "_" + g.group()));
-            newOutputs.add(
-                perHeadInfo(
-                    DecodeCacheGroup.PRESENT + g.name(part),
-                    type,
-                    g.kvHeads().size(),
-                    "present_" + l + "_" + g.group()));
-          }
+          // accumulated attention per entry; no positions (the layout says which are recent)
+          newInputs.add(
+              perHeadInfo(
+                  DecodeCacheGroup.PAST + g.name("scores"),
+                  GraphBuilder.FLOAT,
+                  g.kvHeads().size(),
+                  "past_" + l + "_" + g.group()));
+          newOutputs.add(
+              perHeadInfo(
+                  DecodeCacheGroup.PRESENT + g.name("scores"),
+                  GraphBuilder.FLOAT,
+                  g.kvHeads().size(),
+                  "present_" + l + "_" + g.group()));
         }
         if (g.compensation()) {
           for (String part : List.of("sum_key", "sum_value")) {
@@ -797,6 +794,10 @@ public final class DecodeGraphExporter {
    * and the new tokens (causal among the new ones): a prompt chunk is attended in full and then
    * compressed, a decode step evicts at most one token per head.
    *
+   * <p>The cache holds keys, values and one float score per entry, and no positions: the heavy
+   * hitters come first, then the min(R, n) most recent tokens in position order, so the recent ones
+   * are the last entries and causality among the new tokens follows from their indices.
+   *
    * <p>With a merge slot ({@link DecodeCacheGroup#compensation()}, EMS as the ems planner
    * reconstructs it): the same selection, and every evicted token is merged into one slot per kv
    * head instead of dropped (running sums of keys and values and their count), which the queries
@@ -809,9 +810,7 @@ public final class DecodeGraphExporter {
       String newKey,
       String newValue,
       double[] kvHeads,
-      float scale,
-      String newPositions,
-      String queryPos) {
+      float scale) {
     String pre = "g" + g.group() + "_";
     long[] kvs = g.kvHeads().stream().mapToLong(Integer::longValue).toArray();
     long[] queries = g.queryHeads().stream().mapToLong(Integer::longValue).toArray();
@@ -866,14 +865,6 @@ public final class DecodeGraphExporter {
             b.op("Shape", pre + "kv_shape", kNew),
             b.longVector(pre + "s0", 0),
             b.longVector(pre + "s3", 3)); // [B, Hg, S]
-    String newPos =
-        b.op("Expand", pre + "new_positions", b.reshape(newPositions, 1, 1, -1), newShape);
-    String positions =
-        b.op(
-            "Concat",
-            pre + "positions",
-            List.of(past + g.name("positions"), newPos),
-            GraphBuilder.intAttr(axis, 2)); // [B, Hg, L + S]
     String fresh =
         b.op("ConstantOfShape", pre + "fresh_scores", newShape); // float zeros [B, Hg, S]
     String accumulated =
@@ -881,7 +872,49 @@ public final class DecodeGraphExporter {
             "Concat",
             pre + "scores_before",
             List.of(past + g.name("scores"), fresh),
-            GraphBuilder.intAttr(axis, 2));
+            GraphBuilder.intAttr(axis, 2)); // [B, Hg, T = L + S]
+    // The cache carries no positions: its layout says which entries are the most recent (see
+    // below), and the new tokens follow every cached one, so causality only needs candidate
+    // indices: candidate j is visible to the new token i (at index L + i) when j <= L + i.
+    String total =
+        b.op(
+            "Slice",
+            pre + "total",
+            b.op("Shape", pre + "all_shape", accumulated),
+            b.longVector(pre + "t2", 2),
+            b.longVector(pre + "t3", 3)); // [1]: T
+    String pastLength =
+        b.op(
+            "Sub",
+            pre + "past_length",
+            total,
+            b.op(
+                "Slice",
+                pre + "new_count",
+                newShape,
+                b.longVector(pre + "n2", 2),
+                b.longVector(pre + "n3", 3))); // [1]: L
+    String candidateIndex =
+        b.cast(
+            b.op(
+                "Range",
+                pre + "candidate_index",
+                b.longScalar(pre + "r0", 0),
+                b.reshape(total),
+                b.longScalar(pre + "r1", 1)),
+            GraphBuilder.FLOAT); // [T]
+    String queryIndex =
+        b.reshape(
+            b.cast(
+                b.op(
+                    "Range",
+                    pre + "query_index",
+                    b.reshape(pastLength),
+                    b.reshape(total),
+                    b.longScalar(pre + "q1", 1)),
+                GraphBuilder.FLOAT),
+            -1,
+            1); // [S, 1]
     String localHeads = b.longVector(pre + "local", local);
     String kq =
         b.op(
@@ -892,21 +925,15 @@ public final class DecodeGraphExporter {
             pre + "value_per_query",
             List.of(v, localHeads),
             GraphBuilder.intAttr(axis, 1));
-    String pq =
-        b.op(
-            "Gather",
-            pre + "positions_per_query",
-            List.of(positions, localHeads),
-            GraphBuilder.intAttr(axis, 1)); // [B, Hq, L + S]
     String scores =
         b.op(
             "Mul",
             pre + "scores",
             b.op("MatMul", pre + "qk", q, b.transpose(kq, 0, 1, 3, 2)),
             b.floatScalar(pre + "scale", scale)); // [B, Hq, S, L + S]
-    String keyPos = b.unsqueeze(b.cast(pq, GraphBuilder.FLOAT), 2); // [B, Hq, 1, L + S]
     String zero = b.floatScalar(pre + "zero", 0f);
-    String order = b.not(b.less(b.op("Sub", pre + "distance", queryPos, keyPos), zero));
+    String order =
+        b.not(b.less(b.op("Sub", pre + "distance", queryIndex, candidateIndex), zero)); // [S, T]
     String minusInf = b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY);
     String masked = b.where(order, scores, minusInf);
     String safe;
@@ -935,31 +962,69 @@ public final class DecodeGraphExporter {
             2,
             1); // [B, Hg, L + S]
     String scoresAfter = b.op("Add", pre + "scores_after", accumulated, perHead);
-    // Keep the R most recent (forced in) and the top B − R others by accumulated attention.
-    String newest = b.reduceMaxAll(b.cast(newPositions, GraphBuilder.FLOAT));
-    String recent =
-        b.less(
-            b.op("Sub", pre + "age", newest, b.cast(positions, GraphBuilder.FLOAT)),
-            b.floatScalar(pre + "recent", (float) g.recentTokens()));
-    String ranking = b.where(recent, b.floatScalar(pre + "forced", 1e30f), scoresAfter);
-    String total =
-        b.op(
-            "Slice",
-            pre + "total",
-            b.op("Shape", pre + "all_shape", positions),
-            b.longVector(pre + "t2", 2),
-            b.longVector(pre + "t3", 3)); // [1]
+    // Layout of a budget cache (it carries no positions): the heavy hitters first (in any order),
+    // then the min(R, n) most recent tokens in position order. Every heavy hitter is older than
+    // every recent entry and the new tokens are newer than the cache, so the last r = min(R, T)
+    // candidates are the r most recent tokens. Keep them, in order, at the end; before them the
+    // h = min(T, B) − r candidates of the other T − r with the largest accumulated attention.
+    String recentCount =
+        b.op("Min", pre + "recent_count", total, b.longVector(pre + "recent", g.recentTokens()));
+    String older = b.op("Sub", pre + "older", total, recentCount); // [1]: T − r
     String keepCount =
         b.op("Min", pre + "keep_count", total, b.longVector(pre + "budget", g.budgetTokens()));
-    String kept = b.fresh(pre + "kept_ranking");
-    String index = b.fresh(pre + "kept_index");
+    String heavyCount = b.op("Sub", pre + "heavy_count", keepCount, recentCount); // [1]: h
+    String olderScores =
+        b.op(
+            "Slice",
+            pre + "older_scores",
+            scoresAfter,
+            b.longVector(pre + "o0", 0),
+            older,
+            b.longVector(pre + "o2", 2)); // [B, Hg, T − r]
+    String heavyScores = b.fresh(pre + "heavy_scores");
+    String heavyIndex = b.fresh(pre + "heavy_index");
     b.node(
         "TopK",
-        List.of(ranking, keepCount),
-        List.of(kept, index),
+        List.of(olderScores, heavyCount),
+        List.of(heavyScores, heavyIndex),
         GraphBuilder.intAttr(axis, -1),
         GraphBuilder.intAttr("largest", 1),
-        GraphBuilder.intAttr("sorted", 1));
+        GraphBuilder.intAttr("sorted", 1)); // ties: the lower index first (ONNX TopK)
+    String heavyShape = b.op("Shape", pre + "heavy_shape", heavyIndex); // [B, Hg, h]
+    String recentShape =
+        b.op(
+            "Concat",
+            pre + "recent_shape",
+            List.of(
+                b.op(
+                    "Slice",
+                    pre + "batch_heads",
+                    heavyShape,
+                    b.longVector(pre + "bh0", 0),
+                    b.longVector(pre + "bh2", 2)),
+                recentCount),
+            GraphBuilder.intAttr(axis, 0)); // [B, Hg, r]
+    String recentIndex =
+        b.op(
+            "Expand",
+            pre + "recent_index",
+            b.reshape(
+                b.op(
+                    "Range",
+                    pre + "recent_range",
+                    b.reshape(older),
+                    b.reshape(total),
+                    b.longScalar(pre + "rr1", 1)),
+                1,
+                1,
+                -1),
+            recentShape);
+    String index =
+        b.op(
+            "Concat",
+            pre + "kept_index",
+            List.of(heavyIndex, recentIndex),
+            GraphBuilder.intAttr(axis, 2)); // [B, Hg, min(T, B)]
     String index4 = b.unsqueeze(index, 3); // [B, Hg, k, 1]
     String indexShape = b.op("Shape", pre + "index_shape", index); // [B, Hg, k]
     String keyIndex =
@@ -1008,11 +1073,6 @@ public final class DecodeGraphExporter {
         GraphBuilder.intAttr(axis, 2));
     b.node(
         "GatherElements",
-        List.of(positions, index),
-        List.of(present + g.name("positions")),
-        GraphBuilder.intAttr(axis, 2));
-    b.node(
-        "GatherElements",
         List.of(scoresAfter, index),
         List.of(present + g.name("scores")),
         GraphBuilder.intAttr(axis, 2));
@@ -1027,7 +1087,7 @@ public final class DecodeGraphExporter {
                   b.op(
                       "ConstantOfShape",
                       pre + "mask_zeros",
-                      b.op("Shape", pre + "rank_shape", ranking)),
+                      b.op("Shape", pre + "rank_shape", scoresAfter)),
                   index,
                   b.op(
                       "Add",

@@ -31,10 +31,12 @@ import org.junit.jupiter.api.Test;
  * against a plain Java reference of the policy, step by step: fed the graph's own Q, K and V of
  * every layer, the reference attends over its kept tokens plus the merge slot (mean key, logit + ln
  * count, mean value), accumulates attention per kept token, keeps the R most recent plus the B − R
- * heaviest, and adds every evicted token's key and value to the slot's sums. Its kept positions
- * must equal the graph's after every step, and the attention output, the slot's sums and count
- * agree within 1e-4; the merge slot changes the logits against the same budgets without it (which
- * are H2O's, bit for bit); the caches hold B entries plus one slot per kv head.
+ * heaviest, and adds every evicted token's key and value to the slot's sums. Its kept tokens must
+ * equal the graph's after every step (the graph carries no positions: cached keys are matched bit
+ * for bit to their tokens, and the most recent must be last, in order), and the attention output,
+ * the slot's sums and count agree within 1e-4; the merge slot changes the logits against the same
+ * budgets without it (which are H2O's, bit for bit); the caches hold B entries plus one slot per kv
+ * head.
  */
 class EmsDecodeTest {
   private static final double TOLERANCE = 1e-4;
@@ -119,6 +121,7 @@ class EmsDecodeTest {
     long[] tokens = DecodeGraphTest.tokens(64);
     int prompt = 24;
     Map<String, HeadCache> caches = new HashMap<>();
+    Map<String, List<float[]>> seenKeys = new HashMap<>();
     double worstOutput = 0;
     double worstSum = 0;
     double smallestGap = Double.POSITIVE_INFINITY;
@@ -139,21 +142,25 @@ class EmsDecodeTest {
             float[] v = loop.output(names.get(t.newValue()));
             float[] attended = loop.output(names.get(t.output()));
             int heads = t.kvHeads().length;
-            long[] positions = loop.longOutput(DecodeCacheGroup.PRESENT + group.name("positions"));
+            float[] cacheKeys = loop.output(DecodeCacheGroup.PRESENT + group.name("key"));
+            float[] scores = loop.output(DecodeCacheGroup.PRESENT + group.name("scores"));
             float[] sumKey = loop.output(DecodeCacheGroup.PRESENT + group.name("sum_key"));
             float[] sumValue = loop.output(DecodeCacheGroup.PRESENT + group.name("sum_value"));
             float dropped = loop.output(DecodeCacheGroup.PRESENT + group.name("dropped"))[0];
-            int kept = positions.length / group.kvHeads().size();
+            int kept = scores.length / group.kvHeads().size();
             for (int gi = 0; gi < group.kvHeads().size(); gi++) {
               int kv = group.kvHeads().get(gi);
               HeadCache cache =
                   caches.computeIfAbsent(group.layer() + "/" + kv, x -> new HeadCache());
+              List<float[]> seen =
+                  seenKeys.computeIfAbsent(group.layer() + "/" + kv, x -> new ArrayList<>());
               for (int r = 0; r < s; r++) {
                 float[] kr = new float[HEAD_DIM];
                 float[] vr = new float[HEAD_DIM];
                 System.arraycopy(k, (kv * s + r) * HEAD_DIM, kr, 0, HEAD_DIM);
                 System.arraycopy(v, (kv * s + r) * HEAD_DIM, vr, 0, HEAD_DIM);
                 cache.kept.add(new Entry(fed + r, kr, vr));
+                seen.add(kr);
               }
               List<Integer> readers = new ArrayList<>();
               for (int h = 0; h < heads; h++) {
@@ -249,12 +256,13 @@ class EmsDecodeTest {
                 cache.kept.addAll(keep);
               }
               long[] expected = cache.kept.stream().mapToLong(e -> e.position).sorted().toArray();
-              long[] actual = Arrays.copyOfRange(positions, gi * kept, (gi + 1) * kept);
+              String where =
+                  "layer " + group.layer() + ", kv head " + kv + " after position " + newest;
+              long[] actual =
+                  H2oDecodeTest.cachedPositions(cacheKeys, gi, kept, HEAD_DIM, seen, where);
+              H2oDecodeTest.assertRecentLast(actual, group.recentTokens(), newest + 1, where);
               Arrays.sort(actual);
-              assertArrayEquals(
-                  expected,
-                  actual,
-                  "layer " + group.layer() + ", kv head " + kv + " after position " + newest);
+              assertArrayEquals(expected, actual, where);
               assertEquals(cache.count, dropped, "merged tokens of layer " + group.layer());
               for (int x = 0; x < HEAD_DIM; x++) {
                 // relative: the sums grow with the merged count
@@ -270,15 +278,15 @@ class EmsDecodeTest {
             }
           }
           fed += s;
-          // keys, values, int64 position and float score per kept entry; one key/value slot per
+          // keys, values and a float score per kept entry (no position); one key/value slot per
           // kv head; one float count per group
           long expectedBytes = 0;
           long ceiling = 0;
           for (DecodeCacheGroup group : graph.groups()) {
             long n = group.cachedTokens(fed);
             int hg = group.kvHeads().size();
-            expectedBytes += n * hg * (2L * HEAD_DIM * 4 + 8 + 4) + hg * 2L * HEAD_DIM * 4 + 4;
-            ceiling += (group.budgetTokens() + 1) * hg * (2L * HEAD_DIM * 4 + 8 + 4) + 4;
+            expectedBytes += n * hg * (2L * HEAD_DIM * 4 + 4) + hg * 2L * HEAD_DIM * 4 + 4;
+            ceiling += (group.budgetTokens() + 1) * hg * (2L * HEAD_DIM * 4 + 4) + 4;
             assertTrue(n <= group.budgetTokens());
           }
           assertEquals(expectedBytes, loop.cacheBytes(), "cache bytes after " + fed + " tokens");
@@ -287,7 +295,7 @@ class EmsDecodeTest {
       }
     }
     System.out.println(
-        "ems decode vs reference: positions equal at every step, max |output difference| "
+        "ems decode vs reference: kept tokens equal at every step (recent ones last, in order), max |output difference| "
             + worstOutput
             + ", max relative |sum difference| "
             + worstSum

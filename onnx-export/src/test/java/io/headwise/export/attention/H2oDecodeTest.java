@@ -21,14 +21,17 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * H2O budget heads in the decode graph against a plain Java H2O cache, step by step: fed the
  * graph's own Q, K and V of every layer, the reference attends densely over its cache and the new
  * tokens, accumulates attention per cached token (mean over a kv head's query heads), keeps the R
- * most recent plus the B − R heaviest, and never re-admits; its cache positions must equal the
- * graph's after every step and its scores agree within 1e-4.
+ * most recent plus the B − R heaviest, and never re-admits. The graph's cache carries no positions:
+ * each cached key is matched bit for bit to the one token whose key it is, the cached tokens must
+ * equal the reference's after every step, the min(R, n) most recent must be the last entries in
+ * position order (the layout docs/decode.md promises), and the scores agree within 1e-4.
  */
 class H2oDecodeTest {
   /** One cached token of one kv head. */
@@ -43,8 +46,52 @@ class H2oDecodeTest {
     }
   }
 
-  @Test
-  void budgetHeadsFollowTheH2oReferenceStepByStep() throws Exception {
+  /**
+   * The positions of a budget cache's entries for kv head {@code head} of its group: each cached
+   * key [1, H_g, kept, D] is matched bit for bit to the token whose key it is ({@code seen}: the
+   * keys of that kv head by position); exactly one must match.
+   */
+  static long[] cachedPositions(
+      float[] cacheKeys, int head, int kept, int headDim, List<float[]> seen, String where) {
+    long[] out = new long[kept];
+    for (int j = 0; j < kept; j++) {
+      float[] row =
+          Arrays.copyOfRange(
+              cacheKeys, (head * kept + j) * headDim, (head * kept + j + 1) * headDim);
+      long found = -1;
+      for (int p = 0; p < seen.size(); p++) {
+        if (Arrays.equals(seen.get(p), row)) {
+          assertEquals(-1, found, where + ": entry " + j + " matches two tokens' keys");
+          found = p;
+        }
+      }
+      assertTrue(found >= 0, where + ": entry " + j + " is no token's key");
+      out[j] = found;
+    }
+    return out;
+  }
+
+  /**
+   * The layout engines rely on (docs/decode.md): the last min(R, n) entries are the most recent
+   * tokens, oldest first, after a cache has seen n tokens.
+   */
+  static void assertRecentLast(long[] positions, long recent, long seen, String where) {
+    long r = Math.min(recent, seen);
+    for (int i = 0; i < r; i++) {
+      assertEquals(
+          seen - r + i,
+          positions[(int) (positions.length - r + i)],
+          where + ": recent entry " + i + " of " + r + " in " + Arrays.toString(positions));
+    }
+  }
+
+  /**
+   * A 24-token prompt (compressed at once), and a 1-token prompt as generate and evaluate --decode
+   * start (the first calls keep fewer than R tokens, so no heavy hitter is chosen).
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {24, 1})
+  void budgetHeadsFollowTheH2oReferenceStepByStep(int prompt) throws Exception {
     OnnxModel plain = OnnxModel.load(TestModels.stories260k());
     OnnxModel decoder = OnnxModel.load(DecodeGraphTest.pastModel());
     AttentionMap plainMap = AttentionLocator.locate(plain);
@@ -70,10 +117,10 @@ class H2oDecodeTest {
     Map<String, String> names = new HashMap<>();
     ModelProto exposed = AttentionLocator.exposeAsFloat(graph.proto(), exposedTensors, names);
     long[] tokens = DecodeGraphTest.tokens(72);
-    int prompt = 24;
     int headDim = 8;
     // reference caches per (layer, group, kv head in group)
     Map<String, List<Entry>> caches = new HashMap<>();
+    Map<String, List<float[]>> seenKeys = new HashMap<>();
     double worstScore = 0;
     double smallestGap = Double.POSITIVE_INFINITY;
     int evictions = 0;
@@ -95,17 +142,19 @@ class H2oDecodeTest {
             float[] k = loop.output(names.get(t.newKey()));
             int heads = t.kvHeads().length;
             int kvHeads = (int) (k.length / ((long) s * headDim));
-            long[] positions = loop.longOutput(DecodeCacheGroup.PRESENT + group.name("positions"));
+            float[] cacheKeys = loop.output(DecodeCacheGroup.PRESENT + group.name("key"));
             float[] scores = loop.output(DecodeCacheGroup.PRESENT + group.name("scores"));
-            int kept = positions.length / group.kvHeads().size();
+            int kept = scores.length / group.kvHeads().size();
             for (int gi = 0; gi < group.kvHeads().size(); gi++) {
               int kv = group.kvHeads().get(gi);
               String key = group.layer() + "/" + kv;
               List<Entry> cache = caches.computeIfAbsent(key, x -> new ArrayList<>());
+              List<float[]> seen = seenKeys.computeIfAbsent(key, x -> new ArrayList<>());
               for (int r = 0; r < s; r++) {
                 float[] kr = new float[headDim];
                 System.arraycopy(k, (kv * s + r) * headDim, kr, 0, headDim);
                 cache.add(new Entry(fed + r, kr));
+                seen.add(kr);
               }
               List<Integer> readers = new ArrayList<>();
               for (int h = 0; h < heads; h++) {
@@ -159,17 +208,17 @@ class H2oDecodeTest {
                 cache.addAll(keep);
               }
               long[] expected = cache.stream().mapToLong(e -> e.position).sorted().toArray();
-              long[] actual = Arrays.copyOfRange(positions, gi * kept, (gi + 1) * kept);
+              String where =
+                  "layer " + group.layer() + ", kv head " + kv + " after position " + newest;
+              long[] actual = cachedPositions(cacheKeys, gi, kept, headDim, seen, where);
+              assertRecentLast(actual, group.recentTokens(), newest + 1, where);
               Map<Long, Float> actualScore = new HashMap<>();
               for (int j = 0; j < kept; j++) {
                 actualScore.put(actual[j], scores[gi * kept + j]);
               }
               long[] sortedActual = actual.clone();
               Arrays.sort(sortedActual);
-              assertArrayEquals(
-                  expected,
-                  sortedActual,
-                  "layer " + group.layer() + ", kv head " + kv + " after position " + newest);
+              assertArrayEquals(expected, sortedActual, where);
               for (Entry e : cache) {
                 worstScore = Math.max(worstScore, Math.abs(actualScore.get(e.position) - e.score));
               }
@@ -179,7 +228,9 @@ class H2oDecodeTest {
           long expectedBytes = 0;
           for (DecodeCacheGroup group : graph.groups()) {
             long n = group.cachedTokens(fed);
-            long perEntry = group.budget() ? 2L * headDim * 4 + 8 + 4 : 2L * headDim * 4;
+            // budget groups: key, value and a float score per entry (no position); the others:
+            // key and value per entry per head, one int64 position per entry of the group
+            long perEntry = group.budget() ? 2L * headDim * 4 + 4 : 2L * headDim * 4;
             expectedBytes += n * group.kvHeads().size() * perEntry + (group.budget() ? 0 : n * 8);
           }
           assertEquals(expectedBytes, loop.cacheBytes(), "cache bytes after " + fed + " tokens");
@@ -187,7 +238,7 @@ class H2oDecodeTest {
       }
     }
     System.out.println(
-        "h2o decode vs reference: positions equal at every step, max |score difference| "
+        "h2o decode vs reference: cached tokens equal at every step (recent ones last, in order), max |score difference| "
             + worstScore
             + ", "
             + evictions
