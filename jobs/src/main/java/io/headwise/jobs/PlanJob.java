@@ -272,9 +272,9 @@ public final class PlanJob implements Callable<Integer> {
     }
     if (plan.paramsJson().contains("\"experimental\":true")) {
       System.err.printf(
-          "headwise plan: warning: method %s is experimental (a head-wise budget heuristic; the paper's"
-              + " run-time policy is not implemented, so its plans cannot be exported or measured); the publish"
-              + " gate holds them back%n",
+          "headwise plan: warning: method %s is experimental (reconstructed from the paper's abstract:"
+              + " a head-wise budget heuristic, and at run time an evict-then-merge cache that only"
+              + " export --decode and evaluate --decode implement); the publish gate holds them back%n",
           plan.meta().method());
     }
     if (!plan.candidates().isEmpty()) {
