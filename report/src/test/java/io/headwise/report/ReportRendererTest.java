@@ -27,10 +27,10 @@ class ReportRendererTest {
   void evaluationsOfSimulatedAndExperimentalMethodsAreLabelled() {
     assertEquals(
         "h2o (simulated per query, not H2O's eviction)",
-        ReportRenderer.evaluatedMethod(record("h2o", "prefill")));
-    assertEquals("h2o", ReportRenderer.evaluatedMethod(record("h2o", "decode")));
-    assertEquals("ems (experimental)", ReportRenderer.evaluatedMethod(record("ems", "prefill")));
-    assertEquals("moa", ReportRenderer.evaluatedMethod(record("moa", "prefill")));
+        EvaluationLabels.evaluatedMethod(record("h2o", "prefill")));
+    assertEquals("h2o", EvaluationLabels.evaluatedMethod(record("h2o", "decode")));
+    assertEquals("ems (experimental)", EvaluationLabels.evaluatedMethod(record("ems", "prefill")));
+    assertEquals("moa", EvaluationLabels.evaluatedMethod(record("moa", "prefill")));
     assertTrue(HTML.contains("ems (experimental)"), "the sample report evaluates an ems plan");
   }
 
