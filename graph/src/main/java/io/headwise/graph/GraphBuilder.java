@@ -22,6 +22,9 @@ public final class GraphBuilder {
   /** ONNX element types used here. */
   public static final int FLOAT = 1;
 
+  public static final int FLOAT16 = 10;
+  public static final int BFLOAT16 = 16;
+
   public static final int INT64 = 7;
   public static final int BOOL = 9;
 

@@ -126,6 +126,21 @@ public final class Tensors {
     return floats(name, new long[0], value);
   }
 
+  /** A scalar 0 of a float element type (float32, float16 or bfloat16: all bits zero). */
+  public static TensorProto zeroScalar(String name, int dataType) {
+    int bytes =
+        switch (dataType) {
+          case 1 -> 4;
+          case 10, 16 -> 2;
+          default -> throw new IllegalArgumentException("no zero scalar for type " + dataType);
+        };
+    return TensorProto.newBuilder()
+        .setName(name)
+        .setDataType(dataType)
+        .setRawData(ByteString.copyFrom(new byte[bytes]))
+        .build();
+  }
+
   /** A scalar int64 tensor. */
   public static TensorProto longScalar(String name, long value) {
     return longs(name, new long[0], value);

@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 
 /**
  * Replaces each attention core of a graph (QKᵀ → softmax → ·V) by one {@code HeadwiseAttention}
@@ -52,7 +53,10 @@ final class AttentionCoreRewriter {
   record Result(ModelProto proto, List<KvSource> kvSources) {}
 
   private static final String PREFIX = "hw_attn/";
-  private static final String ZERO_MASK = PREFIX + "zero";
+
+  /** Attention element types the op is exported for: float32 as is, the others between Casts. */
+  private static final Set<Integer> COMPUTED_IN_FLOAT =
+      Set.of(GraphBuilder.FLOAT, GraphBuilder.FLOAT16, GraphBuilder.BFLOAT16);
 
   private AttentionCoreRewriter() {}
 
@@ -81,17 +85,23 @@ final class AttentionCoreRewriter {
     }
     Map<Integer, List<NodeProto>> inserted = new HashMap<>();
     Map<String, String> replayed = new HashMap<>();
-    ScoreMask masks = new ScoreMask(index, ZERO_MASK, replayed);
+    Map<Integer, TensorProto> zeros = new TreeMap<>();
+    ScoreMask masks =
+        new ScoreMask(
+            index,
+            type -> zeros.computeIfAbsent(type, t -> Tensors.zeroScalar(zeroName(t), t)).getName(),
+            replayed);
     List<KvSource> sources = new ArrayList<>();
     List<TensorProto> extraInitializers = new ArrayList<>();
     for (AttentionBlock block : map.blocks()) {
       LayerPlan plan = plans.get(block.layer());
-      if (block.probabilitiesElemType() != GraphBuilder.FLOAT) {
+      int elemType = block.probabilitiesElemType();
+      if (!COMPUTED_IN_FLOAT.contains(elemType)) {
         throw refuse(
             block,
             "its attention runs in ONNX element type "
-                + block.probabilitiesElemType()
-                + "; HeadwiseAttention is exported for float32 attention only");
+                + elemType
+                + "; HeadwiseAttention is exported for float32, float16 and bfloat16 attention");
       }
       if (Double.isNaN(block.scale()) || Double.isInfinite(block.scale())) {
         throw refuse(block, "its score scale could not be read");
@@ -139,7 +149,25 @@ final class AttentionCoreRewriter {
       }
       String mask = masks.additiveMask(block, qkOutput);
       before.addAll(masks.emitted());
-      before.add(opNode(block, plan, kvHeads, block.queryTensor(), key, value, mask));
+      String query = block.queryTensor();
+      String output = block.outputTensor();
+      if (elemType != GraphBuilder.FLOAT) {
+        // HeadwiseAttention computes in float32 (as the models' own softmax does in fp16 exports);
+        // the graph around it keeps the model's element type.
+        query = cast(query, GraphBuilder.FLOAT, block, "query_f32", before);
+        key = cast(key, GraphBuilder.FLOAT, block, "key_f32", before);
+        value = cast(value, GraphBuilder.FLOAT, block, "value_f32", before);
+        output = PREFIX + "layer" + block.layer() + "/output_f32";
+      }
+      before.add(opNode(block, plan, kvHeads, query, key, value, mask, output));
+      if (elemType != GraphBuilder.FLOAT) {
+        before.add(
+            castNode(
+                output,
+                elemType,
+                block.outputTensor(),
+                PREFIX + "layer" + block.layer() + "/output_cast"));
+      }
       inserted.put(pv, before);
       sources.add(source);
     }
@@ -156,7 +184,9 @@ final class AttentionCoreRewriter {
         graph.toBuilder()
             .clearNode()
             .addAllNode(nodes)
-            .addInitializer(Tensors.floatScalar(ZERO_MASK, 0f))
+            .addInitializer(Tensors.floatScalar(zeroName(GraphBuilder.FLOAT), 0f))
+            .addAllInitializer(
+                zeros.values().stream().filter(z -> z.getDataType() != GraphBuilder.FLOAT).toList())
             .addAllInitializer(extraInitializers);
     GraphPruner.prune(g);
     ModelProto.Builder out =
@@ -180,7 +210,8 @@ final class AttentionCoreRewriter {
       String query,
       String key,
       String value,
-      String mask) {
+      String mask,
+      String output) {
     String base = block.softmaxNode();
     int slash = base.lastIndexOf('/');
     String name =
@@ -196,7 +227,7 @@ final class AttentionCoreRewriter {
         .addInput(key)
         .addInput(value)
         .addInput(mask)
-        .addOutput(block.outputTensor())
+        .addOutput(output)
         .setDocString(
             "layer "
                 + block.layer()
@@ -236,6 +267,29 @@ final class AttentionCoreRewriter {
             tensor(HeadwiseAttentionOp.ATTR_SCALE, Tensors.floatScalar("", (float) block.scale())))
         .addAttribute(
             tensor(HeadwiseAttentionOp.ATTR_CAUSAL, Tensors.longScalar("", block.causal() ? 1 : 0)))
+        .build();
+  }
+
+  /** The zero scalar of an element type ({@code hw_attn/zero} for float32, as before fp16). */
+  private static String zeroName(int elemType) {
+    return elemType == GraphBuilder.FLOAT ? PREFIX + "zero" : PREFIX + "zero_t" + elemType;
+  }
+
+  /** Cast(x, to) as a new tensor of the layer. */
+  private static String cast(
+      String x, int to, AttentionBlock block, String hint, List<NodeProto> before) {
+    String out = PREFIX + "layer" + block.layer() + "/" + hint;
+    before.add(castNode(x, to, out, out));
+    return out;
+  }
+
+  private static NodeProto castNode(String x, int to, String out, String name) {
+    return NodeProto.newBuilder()
+        .setOpType("Cast")
+        .setName(name)
+        .addInput(x)
+        .addOutput(out)
+        .addAttribute(GraphBuilder.intAttr("to", to))
         .build();
   }
 

@@ -8,6 +8,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.ModelInputs;
@@ -80,6 +81,21 @@ public final class DecodeGraphExporter {
               + " with its KV cache (Optimum: optimum-cli export onnx --task text-generation-with-past; torch.onnx.export"
               + " with use_cache=True, past_key_values.<l>.key/value inputs, present.<l>.key/value outputs and"
               + " position_ids)");
+    }
+    for (AttentionBlock b : map.blocks()) {
+      // The caches, merge slots and scores are built as float32 tensors; a float16 decoder would
+      // need them in its own type (the prefill export handles float16 between Casts).
+      if (b.probabilitiesElemType() != GraphBuilder.FLOAT) {
+        throw new HeadwiseException(
+            "model "
+                + decoder.source()
+                + " runs attention layer "
+                + b.layer()
+                + " in ONNX element type "
+                + b.probabilitiesElemType()
+                + "; decode graphs are exported for float32 decoders only (plain `export` handles"
+                + " float16/bfloat16 models); export the decoder in float32 for --decode");
+      }
     }
     if (!meta.modelId().equals(planModel.modelId())) {
       throw new HeadwiseException(

@@ -2,6 +2,7 @@ package io.headwise.export.attention;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import io.headwise.graph.AttentionBlock;
+import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.GraphIndex;
 import io.headwise.schemas.HeadwiseException;
 import java.util.ArrayList;
@@ -11,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.IntFunction;
 
 /**
  * Turns the score path of a block (every op between {@code MatMul(Q, Kᵀ)} and the Softmax) into one
@@ -37,18 +39,19 @@ final class ScoreMask {
   private static final int REACH_DEPTH = 16;
 
   private final GraphIndex index;
-  private final String zeroName;
+  private final IntFunction<String> zeroOf;
   private final Map<String, String> replayed;
   private final List<NodeProto> emitted = new ArrayList<>();
   private int counter;
 
   /**
-   * @param zeroName a float scalar 0 available to the graph (an initializer)
+   * @param zeroOf the name of a scalar 0 of the given ONNX element type available to the graph (an
+   *     initializer); a score path of a float16 model replays in float16 until its Cast
    * @param replayed memo of replayed nodes (signature → output) shared across layers
    */
-  ScoreMask(GraphIndex index, String zeroName, Map<String, String> replayed) {
+  ScoreMask(GraphIndex index, IntFunction<String> zeroOf, Map<String, String> replayed) {
     this.index = index;
-    this.zeroName = zeroName;
+    this.zeroOf = zeroOf;
     this.replayed = replayed;
   }
 
@@ -58,8 +61,11 @@ final class ScoreMask {
   }
 
   /**
-   * The additive mask of {@code block} (a tensor name; {@code zeroName} when the path holds no
-   * mask); the nodes to insert before the op are in {@link #emitted()}.
+   * The additive float32 mask of {@code block} (a tensor name; the float zero when the path holds
+   * no mask); the nodes to insert before the op are in {@link #emitted()}. The path is replayed in
+   * the element type the scores have at each node: the QK product's type (the probabilities' type,
+   * which the locator reads) until a {@code Cast} changes it; a mask that ends in another type than
+   * float32 gets a final {@code Cast} to float32, the type the op computes in.
    */
   String additiveMask(AttentionBlock block, String qkOutput) {
     emitted.clear();
@@ -106,11 +112,23 @@ final class ScoreMask {
     Collections.reverse(chain);
     Collections.reverse(scoreInputs);
     String value = null; // null: the replayed value is zero
+    int type = block.probabilitiesElemType();
     for (int c = 0; c < chain.size(); c++) {
       NodeProto n = chain.get(c);
       int s = scoreInputs.get(c);
       switch (n.getOpType()) {
         case "Cast":
+          type =
+              (int)
+                  n.getAttributeList().stream()
+                      .filter(a -> a.getName().equals("to"))
+                      .findFirst()
+                      .orElseThrow(() -> refuse(block, "Cast node " + n.getName() + " has no 'to'"))
+                      .getI();
+          if (value != null) {
+            value = emit(n, s, value);
+          }
+          break;
         case "Identity":
         case "Mul":
         case "Div":
@@ -135,13 +153,28 @@ final class ScoreMask {
                   : emit(n, s, value);
           break;
         case "Where":
-          value = emit(n, s, value == null ? zeroName : value);
+          value = emit(n, s, value == null ? zeroOf.apply(type) : value);
           break;
         default:
           throw new IllegalStateException(n.getOpType());
       }
     }
-    return value == null ? zeroName : value;
+    if (value == null) {
+      return zeroOf.apply(GraphBuilder.FLOAT);
+    }
+    if (type != GraphBuilder.FLOAT) {
+      value =
+          emit(
+              NodeProto.newBuilder()
+                  .setOpType("Cast")
+                  .addInput(value)
+                  .addOutput("")
+                  .addAttribute(GraphBuilder.intAttr("to", GraphBuilder.FLOAT))
+                  .build(),
+              0,
+              value);
+    }
+    return value;
   }
 
   /**
