@@ -44,7 +44,13 @@ import java.util.TreeMap;
  *       head that some bucket shows to depend on distance d is costed for any window shorter than
  *       d; each row's params name the bucket that decided its cost, and a target length beyond
  *       every bucket gives a warning. s_l is {@code layer_scales} (default 1 for every layer): the
- *       per-layer gradient-norm factor MoA's cost carries and the statistics cannot.
+ *       per-layer gradient-norm factor MoA's cost carries and the statistics cannot. The statistics
+ *       measure one fixed band at every query position, while the exported graph and the decode
+ *       cache give the query at position n the rule's band at length n, α − S + β·n; so a rule with
+ *       β &gt; 0 costs the mean of the statistic read at each position's own band over the
+ *       positions n ≤ N where it drops tokens ({@link #positionCost}). Costed by its band at N
+ *       alone, rules of equal size at N tied and the solver picked, e.g., α = −350, β = 1 (only the
+ *       sinks before position 350) as readily as α = 50, β = 0.
  *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at
  *       every target length (density = mean over the planned units — kv heads or query heads, see
  *       granularity — of kept(N)/N, MoA's NaiveKVHardware budget) and at most {@code
@@ -333,7 +339,8 @@ public final class MoaPlanner implements KvPlanner {
             BucketEvidence.Evidence e = evidence.at(l, h, k - sink);
             double c =
                 layerScales[l]
-                    * (family == WindowedStat.OUTPUT_KL ? e.cost() / stats.groupSize() : e.cost());
+                    * positionCost(evidence, l, h, rules.get(r), sink, length)
+                    / (family == WindowedStat.OUTPUT_KL ? stats.groupSize() : 1);
             cost[u][r][n] += c;
             if (c >= largestPart[u][r][n]) {
               largestPart[u][r][n] = c;
@@ -423,8 +430,54 @@ public final class MoaPlanner implements KvPlanner {
    * Tokens a rule keeps at length n in a row with {@code sink} sink tokens: min(n, S + max(0, α − S
    * + β·n)).
    */
-  static double keptTokens(MoaRule rule, int sink, int n) {
+  static double keptTokens(MoaRule rule, int sink, double n) {
     return Math.min(n, sink + Math.max(0.0, rule.alpha() - sink + rule.beta() * n));
+  }
+
+  /**
+   * Midpoint-rule steps of {@link #positionCost} over the query positions a rule drops tokens at.
+   */
+  static final int POSITION_STEPS = 64;
+
+  /**
+   * The cost of a rule at length N over the query positions it serves. The exported graph and the
+   * decode cache give the query at position n (n keys visible) the band w(n) = max(0, α − S + β·n)
+   * of the rule at length n, not the band w(N) of the last position, so two rules that keep the
+   * same tokens at N (say α = 200, β = 0 and α = −200, β = 1 at N = 400) differ at every earlier
+   * position: the second keeps only the sinks before position 200. The statistic E(w) (the cost at
+   * N of one fixed band w at every position) is therefore read at each position's own band: the
+   * rule costs the mean of E(w(n)) over the positions n ≤ N where it drops tokens. For β = 0 this
+   * is E(w) itself; for β &gt; 0 it is at least E(w(N)), since every earlier band is narrower, so a
+   * rule never costs less than a β = 0 rule of the same size at N that keeps more everywhere.
+   */
+  static double positionCost(
+      BucketEvidence evidence, int layer, int head, MoaRule rule, int sink, int length) {
+    if (keptTokens(rule, sink, length) >= length) {
+      return 0.0;
+    }
+    if (rule.beta() == 0) {
+      // the same band at every position: the statistic as measured
+      return evidence.at(layer, head, keptTokens(rule, sink, length) - sink).cost();
+    }
+    // kept(n) − n is non-increasing in n for β ≤ 1, so the positions that drop tokens are (first,
+    // N]
+    double first = 0;
+    double hi = length;
+    for (int i = 0; i < 60; i++) {
+      double mid = 0.5 * (first + hi);
+      if (keptTokens(rule, sink, mid) >= mid) {
+        first = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    double step = (length - first) / POSITION_STEPS;
+    double sum = 0;
+    for (int i = 0; i < POSITION_STEPS; i++) {
+      double n = first + (i + 0.5) * step;
+      sum += evidence.at(layer, head, keptTokens(rule, sink, n) - sink).cost();
+    }
+    return sum / POSITION_STEPS;
   }
 
   @Override
@@ -543,10 +596,13 @@ public final class MoaPlanner implements KvPlanner {
     params.put("buckets_read", prepared.bucketsRead());
     params.put(
         "evidence_rule",
-        BucketEvidence.MAX.equals(options.string(BUCKET_EVIDENCE))
-            ? "a rule's cost at length N is the largest over every profiled bucket T (T < N read at the window scaled"
-                + " by T/N, T >= N as measured); each head's evidence names the bucket that decided it"
-            : "the bucket nearest N only (window scaled by T/N when T < N)");
+        (BucketEvidence.MAX.equals(options.string(BUCKET_EVIDENCE))
+                ? "a rule's cost at length N is the largest over every profiled bucket T (T < N read at the window"
+                    + " scaled by T/N, T >= N as measured); each head's evidence names the bucket that decided it"
+                    + " at its window at N"
+                : "the bucket nearest N only (window scaled by T/N when T < N)")
+            + "; a rule with beta > 0 costs the mean of that over the positions n <= N where it drops tokens,"
+            + " each read at its own band alpha - S + beta*n");
     if (!prepared.warnings().isEmpty()) {
       params.put("warnings", prepared.warnings());
     }
@@ -658,6 +714,7 @@ public final class MoaPlanner implements KvPlanner {
       e.put("window", keptTokens - prepared.sinkTokens());
       double c = prepared.problem().cost()[unit][rule][n];
       e.put("bucket", c > 0 ? prepared.evidenceBucket()[unit][rule][n] : null);
+      // the rule's cost over the positions it serves (positionCost), not only at the window above
       e.put("cost", c);
       out.put(String.valueOf(lengths[n]), e);
     }

@@ -222,4 +222,96 @@ class MoaPlannerTest {
     assertTrue(
         e.getMessage().contains("layer_scales") && e.getMessage().contains("3"), e.getMessage());
   }
+
+  /**
+   * The graph gives the query at position n the band of the rule at length n, so of two rules that
+   * keep the same tokens at the target length the one with the larger β keeps less at every earlier
+   * position (α = −200, β = 1 at N = 400 keeps only the sinks before position 200). Costing a rule
+   * by its band at N alone made such rules tie, and the solver chose among them arbitrarily (on
+   * retrieval-lm with {@code profile --sensitivity} that plan measured worse than uniform); the
+   * cost must charge the earlier positions, and a β = 0 rule keeps the statistic as measured.
+   */
+  @Test
+  void aRuleIsCostedOverThePositionsItServes() {
+    List<io.headwise.schemas.HeadStat> rows = new java.util.ArrayList<>();
+    for (int t : new int[] {256, 512}) {
+      for (int w : new int[] {1, 4, 16, 32, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448}) {
+        if (w >= t) {
+          continue;
+        }
+        for (int l = 0; l < 2; l++) {
+          for (int h = 0; h < 4; h++) {
+            // the profiler writes the group's measured KL for each of its query heads
+            double v = 0.4 * Math.exp(-w / 40.0) * (1 + h / 2);
+            rows.add(
+                new io.headwise.schemas.HeadStat(
+                    "m",
+                    "r",
+                    l,
+                    h,
+                    h / 2,
+                    t,
+                    100,
+                    io.headwise.schemas.StatNames.outputKl(4, w),
+                    v));
+          }
+        }
+      }
+    }
+    HeadStatsTable table = HeadStatsTable.of(rows);
+    MoaPlanner.Prepared p =
+        MoaPlanner.prepare(
+            new PlanRequest("p", table, 0.3, List.of(400), Map.of("pareto_bins", "0")));
+    List<io.headwise.planners.moa.MoaRule> rules = p.rules();
+    double[][][] cost = p.problem().cost();
+    int pairs = 0;
+    for (int a = 0; a < rules.size(); a++) {
+      for (int b = 0; b < rules.size(); b++) {
+        double keptA = p.problem().keptTokens()[a][0];
+        double keptB = p.problem().keptTokens()[b][0];
+        if (rules.get(a).beta() != 0
+            || rules.get(b).beta() <= 0
+            || Math.abs(keptA - keptB) > 1e-9
+            || keptA >= 400) {
+          continue;
+        }
+        pairs++;
+        for (int u = 0; u < p.problem().numUnits(); u++) {
+          assertTrue(
+              cost[u][b][0] > cost[u][a][0] * (1 + 1e-6),
+              "rule "
+                  + rules.get(b)
+                  + " keeps less than "
+                  + rules.get(a)
+                  + " before position 400 but costs "
+                  + cost[u][b][0]
+                  + " <= "
+                  + cost[u][a][0]);
+        }
+      }
+    }
+    assertTrue(pairs > 10, "pairs compared: " + pairs);
+    // a β = 0 rule (the same band everywhere) is costed by the statistic as measured: kv group 1 of
+    // layer 0 sums its two query heads' halves of the group's KL, read at N = 400 from bucket 512
+    int r100 = -1;
+    for (int r = 0; r < rules.size(); r++) {
+      if (rules.get(r).beta() == 0 && Math.abs(p.problem().keptTokens()[r][0] - 100) < 1e-9) {
+        r100 = r;
+      }
+    }
+    assertTrue(r100 >= 0, "no beta-0 rule keeping 100 tokens in " + rules);
+    double expected =
+        Math.max(
+            table.interpolate(HeadStatsTable.WindowedStat.OUTPUT_KL, 4, 0, 2, 512, 96),
+            table.interpolate(
+                HeadStatsTable.WindowedStat.OUTPUT_KL, 4, 0, 2, 256, 96 * 256 / 400.0));
+    assertEquals(expected, cost[1][r100][0], 1e-12);
+    // the plan keeps, at every position before N, at least what a β = 0 rule of its size would
+    Plan plan =
+        KvPlanners.plan(
+            "moa", new PlanRequest("p", table, 0.3, List.of(400), Map.of("pareto_bins", "0")));
+    for (PlanRow r : plan.rows()) {
+      assertEquals(0.0, r.beta(), 1e-12, "a rule with beta > 0 chosen at one target length: " + r);
+    }
+  }
 }
