@@ -29,8 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Bad input to the decode commands, through the CLI: a model without past inputs given to {@code
  * export --decode} or {@code evaluate --decode} (the message says how to export one), a plan made
- * for another model, a decoder with other weights: one {@code headwise: error:} line, exit 2,
- * nothing written (no output file, no evaluations rows).
+ * for another model and a decoder with other weights, each to both commands: one {@code headwise:
+ * error:} line, exit 2, nothing written (no output file, no evaluations rows).
  */
 @Tag("slow")
 class DecodeRefusalsTest extends SparkTestBase {
@@ -140,6 +140,44 @@ class DecodeRefusalsTest extends SparkTestBase {
             "e1",
             "--no-baseline");
     refused(r, "--decode needs --decoder PATH", out);
+    // a plan made for another model (stories260k's plan, retrieval-lm and its decoder)
+    r =
+        CliRunner.run(
+            "evaluate",
+            "--decode",
+            "--decoder",
+            retrievalPast,
+            "--model",
+            retrieval,
+            "--warehouse",
+            wh.toString(),
+            "--plan-id",
+            "p",
+            "--samples",
+            samples.toString(),
+            "--run-id",
+            "e1",
+            "--no-baseline");
+    refused(r, "plan 'p' belongs to model " + stories.modelId(), out);
+    // a decoder that does not hold the plan model's weights (retrieval-lm's for stories260k)
+    r =
+        CliRunner.run(
+            "evaluate",
+            "--decode",
+            "--decoder",
+            retrievalPast,
+            "--model",
+            plain,
+            "--warehouse",
+            wh.toString(),
+            "--plan-id",
+            "p",
+            "--samples",
+            samples.toString(),
+            "--run-id",
+            "e1",
+            "--no-baseline");
+    refused(r, "does not hold the weights of", out);
     assertFalse(w.exists(Tables.EVALUATIONS), "no evaluations written");
   }
 
