@@ -423,7 +423,7 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
             task_id="quantize",
             name="headwise quantize " + RUN,
             application=JOBS_JAR,
-            java_class="io.headwise.jobs.QuantizeJob",
+            java_class="io.headwise.jobs.quantize.QuantizeJob",
             application_args=[
                 "--model", "{{ params.model }}",
                 "--calibration", CALIBRATION,

@@ -469,7 +469,7 @@ class RunsAndGate(unittest.TestCase):
 
     def test_quantize_branch(self):
         on = harness.simulate(self.dag, {"quantize": True})
-        self.assertIn("io.headwise.jobs.QuantizeJob", [s.java_class for s in on])
+        self.assertIn("io.headwise.jobs.quantize.QuantizeJob", [s.java_class for s in on])
         off = harness.simulate(self.dag, {"quantize": False})
         self.assertNotIn("quantize", [s.task_id for s in off])
         self.assertNotIn("publish_quantized", [s.task_id for s in off])

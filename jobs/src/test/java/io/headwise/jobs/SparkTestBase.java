@@ -13,12 +13,12 @@ public abstract class SparkTestBase {
   protected static SparkSession spark;
 
   @BeforeAll
-  static void startSpark() {
+  protected static void startSpark() {
     spark = SparkSessions.get("local[2]", "headwise-test");
   }
 
   @AfterAll
-  static void stopSpark() {
+  protected static void stopSpark() {
     if (spark != null) {
       spark.stop();
       SparkSession.clearActiveSession();

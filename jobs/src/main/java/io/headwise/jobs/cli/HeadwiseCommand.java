@@ -24,7 +24,7 @@ import picocli.CommandLine.Command;
       io.headwise.jobs.ExportJob.class,
       GenerateCommand.class,
       io.headwise.jobs.EvaluateJob.class,
-      io.headwise.jobs.QuantizeJob.class,
+      io.headwise.jobs.quantize.QuantizeJob.class,
       io.headwise.jobs.PublishJob.class,
       io.headwise.jobs.ReportJob.class,
       io.headwise.jobs.MaintainJob.class,

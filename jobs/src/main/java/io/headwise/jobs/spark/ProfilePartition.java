@@ -149,7 +149,7 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
   /**
    * The task's GPU (spark.task.resource.gpu.amount) when it has one, else the configured provider.
    */
-  static ExecutionProvider taskDevice(ExecutionProvider ep) {
+  public static ExecutionProvider taskDevice(ExecutionProvider ep) {
     TaskContext ctx = TaskContext.get();
     if (ctx == null || ep.kind() == ExecutionProvider.Kind.CPU) {
       return ep;

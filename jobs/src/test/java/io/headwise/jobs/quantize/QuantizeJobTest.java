@@ -1,4 +1,4 @@
-package io.headwise.jobs;
+package io.headwise.jobs.quantize;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -13,11 +13,10 @@ import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
 import io.headwise.graph.TestModels;
+import io.headwise.jobs.SparkTestBase;
 import io.headwise.jobs.cli.CliRunner;
 import io.headwise.jobs.cli.CliRunner.Result;
 import io.headwise.jobs.spark.ModelRef;
-import io.headwise.jobs.spark.QuantizeCapturePartition;
-import io.headwise.jobs.spark.QuantizeSamples;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.IdArrays;

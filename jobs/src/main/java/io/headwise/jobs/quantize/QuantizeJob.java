@@ -1,8 +1,10 @@
-package io.headwise.jobs;
+package io.headwise.jobs.quantize;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headwise.export.quant.MatMulNBitsPacking;
+import io.headwise.export.quant.QuantizeExport;
+import io.headwise.export.quant.QuantizedLinear;
 import io.headwise.export.quant.rotation.ResidualStreamRotation;
 import io.headwise.export.quant.rotation.RotatedModel;
 import io.headwise.export.quant.rotation.RotationCheck;
@@ -18,17 +20,9 @@ import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.OrtOptions;
 import io.headwise.jobs.cli.WarehouseOptions;
+import io.headwise.jobs.quantize.QuantizeModelFiles.ExternalData;
 import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.ModelRef;
-import io.headwise.jobs.spark.QuantizeComparison;
-import io.headwise.jobs.spark.QuantizeEvalPartition;
-import io.headwise.jobs.spark.QuantizeExport;
-import io.headwise.jobs.spark.QuantizeLayers;
-import io.headwise.jobs.spark.QuantizeModelFiles;
-import io.headwise.jobs.spark.QuantizeModelFiles.ExternalData;
-import io.headwise.jobs.spark.QuantizeSamples;
-import io.headwise.jobs.spark.QuantizeSpec;
-import io.headwise.jobs.spark.QuantizedLinear;
 import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
 import io.headwise.jobs.warehouse.RunRecords;
@@ -71,9 +65,9 @@ import picocli.CommandLine.Option;
 
 /**
  * The quantize step ({@code headwise quantize}; {@code spark-submit --class
- * io.headwise.jobs.QuantizeJob}): weight quantization of every linear layer inside the transformer
- * blocks by RTN, GPTQ or RSQ, optionally after RSQ's rotation, exported as ONNX with {@code
- * com.microsoft::MatMulNBits} nodes.
+ * io.headwise.jobs.quantize.QuantizeJob}): weight quantization of every linear layer inside the
+ * transformer blocks by RTN, GPTQ or RSQ, optionally after RSQ's rotation, exported as ONNX with
+ * {@code com.microsoft::MatMulNBits} nodes.
  *
  * <p>Steps: (1) with {@code --rotate}, the full-precision model is rotated ({@link
  * ResidualStreamRotation}) and must reproduce the original outputs on calibration samples ({@link

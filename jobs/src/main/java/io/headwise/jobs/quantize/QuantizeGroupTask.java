@@ -1,9 +1,11 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
 import ai.onnx.proto.OnnxMl.TensorProto;
 import io.headwise.export.quant.MatMulNBitsWeights;
+import io.headwise.export.quant.QuantizedLinear;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
+import io.headwise.jobs.spark.ModelRef;
 import io.headwise.planners.quant.GptqQuantizer;
 import io.headwise.planners.quant.GptqResult;
 import io.headwise.planners.quant.QuantizedWeight;

@@ -1,7 +1,10 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
+import io.headwise.jobs.spark.CalibrationRows;
+import io.headwise.jobs.spark.ModelRef;
+import io.headwise.jobs.spark.ProfilePartition;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.SampleChecks;

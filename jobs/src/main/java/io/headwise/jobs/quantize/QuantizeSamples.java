@@ -1,5 +1,7 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
+import io.headwise.jobs.spark.CalibrationRows;
+import io.headwise.jobs.spark.CalibrationSources;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.IdArrays;
 import io.headwise.schemas.HeadwiseException;

@@ -1,6 +1,5 @@
-package io.headwise.jobs.spark;
+package io.headwise.export.quant;
 
-import io.headwise.export.quant.MatMulNBitsWeights;
 import java.io.Serializable;
 import java.util.Optional;
 

@@ -1,4 +1,4 @@
-package io.headwise.jobs.spark;
+package io.headwise.export.quant;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
@@ -7,7 +7,6 @@ import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnxruntime.platform.Fp16Conversions;
 import com.google.protobuf.ByteString;
-import io.headwise.export.quant.MatMulNBitsRewriter;
 import io.headwise.profilers.quant.LinearLayer;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.eval.OutputComparison;

@@ -1,4 +1,4 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
 import io.headwise.planners.quant.GptqOptions;
 import io.headwise.planners.quant.QuantConfig;

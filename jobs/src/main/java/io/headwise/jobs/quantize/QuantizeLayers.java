@@ -1,5 +1,7 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
+import io.headwise.export.quant.QuantizedLinear;
+import io.headwise.jobs.spark.ModelRef;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.quant.HessianGroup;
 import java.util.ArrayList;

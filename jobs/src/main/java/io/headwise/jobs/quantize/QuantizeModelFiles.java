@@ -1,4 +1,4 @@
-package io.headwise.jobs.spark;
+package io.headwise.jobs.quantize;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
