@@ -370,7 +370,7 @@ public final class EvaluateJob implements Callable<Integer> {
                 : "");
   }
 
-  static final String H2O = "h2o";
+  public static final String H2O = "h2o";
 
   /** The label of a number measured through the prefill simulation of H2O. */
   public static final String H2O_SIMULATED = "h2o simulated per query, not H2O's own eviction";
