@@ -24,7 +24,6 @@ public final class GraphIndex {
   private final Map<String, List<Integer>> consumers = new HashMap<>();
   private final Map<String, TensorProto> initializers = new HashMap<>();
   private final Set<String> graphInputs = new HashSet<>();
-  private final Set<String> graphOutputs = new HashSet<>();
 
   public GraphIndex(GraphProto graph) {
     this.graph = graph;
@@ -46,9 +45,6 @@ public final class GraphIndex {
     }
     for (ValueInfoProto v : graph.getInputList()) {
       graphInputs.add(v.getName());
-    }
-    for (ValueInfoProto v : graph.getOutputList()) {
-      graphOutputs.add(v.getName());
     }
   }
 
@@ -95,10 +91,6 @@ public final class GraphIndex {
 
   public boolean isGraphInput(String tensor) {
     return graphInputs.contains(tensor);
-  }
-
-  public boolean isGraphOutput(String tensor) {
-    return graphOutputs.contains(tensor);
   }
 
   /**

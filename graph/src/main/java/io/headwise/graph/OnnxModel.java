@@ -188,18 +188,9 @@ public final class OnnxModel {
     throw new HeadwiseException("model " + source + " imports no default ONNX opset");
   }
 
-  public long irVersion() {
-    return proto.getIrVersion();
-  }
-
   /** Serialises the model proto (not its external data) to a stream. */
   public void writeTo(OutputStream out) throws IOException {
     proto.writeTo(out);
-  }
-
-  /** The serialised model proto. Only for models that fit in one protobuf message (under 2 GB). */
-  public byte[] toBytes() {
-    return proto.toByteArray();
   }
 
   @Override

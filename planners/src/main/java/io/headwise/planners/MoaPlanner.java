@@ -500,7 +500,7 @@ public final class MoaPlanner implements KvPlanner {
     Arrays.fill(ones, 1.0);
     MoaSolution solution = MoaSolver.solve(problem, ones, null, main, null);
     if (solution.ruleOfUnit() == null) {
-      if ("INFEASIBLE".equals(solution.status())) {
+      if (solution.status() == SolverStatus.INFEASIBLE) {
         throw new HeadwiseException(
             "no MoA plan meets density in ["
                 + options.string(LOWER_BOUND_RATIO)
@@ -566,7 +566,7 @@ public final class MoaPlanner implements KvPlanner {
     Map<String, Object> params = new LinkedHashMap<>(base);
     Map<String, Object> solver = new LinkedHashMap<>();
     solver.put("solver", "OR-Tools CP-SAT");
-    solver.put("status", solution.status());
+    solver.put("status", solution.status().name());
     solver.put("objective", solution.objective());
     solver.put("best_bound", solution.bestBound());
     solver.put("relative_gap", solution.relativeGap());

@@ -13,16 +13,11 @@ public record PlanCandidate(
     List<PlanRow> rows,
     Map<Integer, Double> objectiveByLength,
     Map<Integer, Double> expectedKvFraction,
-    String solverStatus) {
+    SolverStatus solverStatus) {
 
   public PlanCandidate {
     rows = List.copyOf(rows);
     objectiveByLength = Map.copyOf(objectiveByLength);
     expectedKvFraction = Map.copyOf(expectedKvFraction);
-  }
-
-  /** Sum of the objective over the target lengths. */
-  public double totalObjective() {
-    return objectiveByLength.values().stream().mapToDouble(Double::doubleValue).sum();
   }
 }

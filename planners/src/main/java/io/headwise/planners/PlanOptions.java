@@ -111,17 +111,6 @@ public final class PlanOptions {
     return i;
   }
 
-  public boolean flag(String key) {
-    String v = string(key).toLowerCase(Locale.ROOT);
-    if (v.equals("true") || v.equals("yes") || v.equals("1")) {
-      return true;
-    }
-    if (v.equals("false") || v.equals("no") || v.equals("0")) {
-      return false;
-    }
-    throw bad(key, v, "true or false");
-  }
-
   /** A comma-separated list of numbers. */
   public List<Double> numbers(String key) {
     String v = string(key);

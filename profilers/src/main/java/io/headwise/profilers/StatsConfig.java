@@ -63,12 +63,6 @@ public record StatsConfig(
     return out;
   }
 
-  /** This config with other windows. */
-  public StatsConfig withWindows(List<Integer> newWindows) {
-    return new StatsConfig(
-        sinks, newWindows, streamSinks, heavyHitterPercents, streamDeviation, tokenImportance);
-  }
-
   private static List<Integer> sortedPositive(String option, List<Integer> values) {
     if (values == null || values.isEmpty()) {
       throw new HeadwiseException(option + " needs at least one value");

@@ -1,6 +1,5 @@
 package io.headwise.schemas;
 
-import java.util.Locale;
 import java.util.OptionalInt;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -97,21 +96,6 @@ public final class StatNames {
   /** The percentage p of a {@code heavy_hitter_share_{p}} name. */
   public static OptionalInt heavyHitterPercent(String stat) {
     return group(HEAVY, stat, 1);
-  }
-
-  /** True when {@code stat} is a name of the contract. */
-  public static boolean isKnown(String stat) {
-    String s = stat.toLowerCase(Locale.ROOT);
-    return s.equals(ENTROPY_MEAN)
-        || s.equals(ECHO_SCORE)
-        || s.equals(INDUCTION_SCORE)
-        || s.equals(NEEDLE_MASS)
-        || SINK.matcher(s).matches()
-        || LOCAL.matcher(s).matches()
-        || COVERAGE.matcher(s).matches()
-        || DEVIATION.matcher(s).matches()
-        || HEAVY.matcher(s).matches()
-        || OUTPUT_KL.matcher(s).matches();
   }
 
   private static OptionalInt group(Pattern p, String stat, int group) {

@@ -3,6 +3,7 @@ package io.headwise.planners.bench;
 import io.headwise.planners.HeadStatsTable;
 import io.headwise.planners.MoaPlanner;
 import io.headwise.planners.PlanRequest;
+import io.headwise.planners.SolverStatus;
 import io.headwise.planners.moa.MoaProblem;
 import io.headwise.planners.moa.MoaSolution;
 import io.headwise.planners.moa.MoaSolver;
@@ -27,7 +28,7 @@ public final class MoaSolverBenchmark {
       int lengths,
       double prepareSeconds,
       double solveSeconds,
-      String status,
+      SolverStatus status,
       double objective,
       double bestBound,
       double relativeGap,

@@ -1,5 +1,7 @@
 package io.headwise.planners.moa;
 
+import io.headwise.planners.SolverStatus;
+
 /**
  * A solved MoA assignment: the rule of every unit (null when none was found), the CP-SAT status,
  * the objective of the assignment and the best proven lower bound (max of CP-SAT's bound and the
@@ -10,7 +12,7 @@ package io.headwise.planners.moa;
  */
 public record MoaSolution(
     int[] ruleOfUnit,
-    String status,
+    SolverStatus status,
     double objective,
     double bestBound,
     double relativeGap,

@@ -8,6 +8,7 @@ import com.google.ortools.sat.CpSolverSolutionCallback;
 import com.google.ortools.sat.CpSolverStatus;
 import com.google.ortools.sat.LinearArgument;
 import com.google.ortools.sat.LinearExpr;
+import io.headwise.planners.SolverStatus;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -137,7 +138,7 @@ public final class MoaSolver {
     CpSatRun run;
     if (incumbent != null
         && relativeGap(lagrangian.objective(incumbent), dualBound) <= settings.relativeGapLimit()) {
-      run = new CpSatRun(incumbent, "FEASIBLE", Double.NEGATIVE_INFINITY);
+      run = new CpSatRun(incumbent, SolverStatus.FEASIBLE, Double.NEGATIVE_INFINITY);
     } else {
       run =
           runCpSat(
@@ -153,13 +154,15 @@ public final class MoaSolver {
     }
     double wall = elapsed(start);
     int[] assignment = run.assignment();
-    String status = run.status();
+    SolverStatus status = run.status();
     if (assignment == null
         || incumbent != null
             && lagrangian.objective(incumbent) < lagrangian.objective(assignment)) {
       assignment = incumbent;
       if (run.assignment() == null && incumbent != null) {
-        status = "FEASIBLE"; // CP-SAT found nothing better in time; the incumbent is feasible by
+        status =
+            SolverStatus
+                .FEASIBLE; // CP-SAT found nothing better in time; the incumbent is feasible by
         // construction
       }
     }
@@ -182,7 +185,7 @@ public final class MoaSolver {
       exact += weights[n] * byLength[n];
     }
     double best = Math.max(run.bound(), dualBound);
-    if ("OPTIMAL".equals(status) && settings.relativeGapLimit() == 0.0) {
+    if (status == SolverStatus.OPTIMAL && settings.relativeGapLimit() == 0.0) {
       best = Math.max(best, exact - roundingSlack);
     }
     best = Math.min(best, exact);
@@ -200,7 +203,7 @@ public final class MoaSolver {
   }
 
   /** One CP-SAT run: its best assignment (or null), status and proven bound in real cost units. */
-  private record CpSatRun(int[] assignment, String status, double bound) {}
+  private record CpSatRun(int[] assignment, SolverStatus status, double bound) {}
 
   private static double elapsed(long start) {
     return (System.nanoTime() - start) / 1e9;
@@ -346,7 +349,7 @@ public final class MoaSolver {
         };
     CpSolverStatus status = solver.solve(model, stopAtGap);
     if (status != CpSolverStatus.OPTIMAL && status != CpSolverStatus.FEASIBLE) {
-      return new CpSatRun(null, status.name(), Double.NEGATIVE_INFINITY);
+      return new CpSatRun(null, SolverStatus.of(status), Double.NEGATIVE_INFINITY);
     }
     int[] assignment = new int[units];
     for (int[] ur : index) {
@@ -355,7 +358,9 @@ public final class MoaSolver {
       }
     }
     return new CpSatRun(
-        assignment, status.name(), solver.bestObjectiveBound() / costScale - roundingSlack);
+        assignment,
+        SolverStatus.of(status),
+        solver.bestObjectiveBound() / costScale - roundingSlack);
   }
 
   private static boolean meetsCaps(MoaProblem p, int[] assignment, double[] costUpper) {

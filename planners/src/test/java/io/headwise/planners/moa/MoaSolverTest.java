@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.headwise.planners.SolverStatus;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -119,7 +120,7 @@ class MoaSolverTest {
             1, new int[] {0, 0}, lengths, kept, cost, new double[] {0}, new double[] {100}, 2);
     MoaSolution s = MoaSolver.solve(p, new double[] {1}, null, EXACT, null);
     assertNull(s.ruleOfUnit());
-    assertEquals("INFEASIBLE", s.status());
+    assertEquals(SolverStatus.INFEASIBLE, s.status());
   }
 
   private static double bruteForce(MoaProblem p, double[] weights) {
