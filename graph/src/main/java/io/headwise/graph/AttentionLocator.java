@@ -15,11 +15,13 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Random;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -134,7 +136,7 @@ public final class AttentionLocator {
                 + " tensor (e.g. heads folded into the batch, or grouped query heads in a 5-D tensor)"
           });
     }
-    fused.sort(java.util.Comparator.comparingInt(f -> (Integer) f[0]));
+    fused.sort(Comparator.comparingInt(f -> (Integer) f[0]));
     candidates.removeAll(rejected);
     List<UnsupportedAttention> unsupported = new ArrayList<>();
     for (Object[] f : fused) {
@@ -582,7 +584,7 @@ public final class AttentionLocator {
     long vocab = limits.vocabSize() > 2 ? limits.vocabSize() : 100;
     long[][] ids = new long[1][seq];
     long[][] mask = new long[1][seq];
-    java.util.Random rnd = new java.util.Random(17);
+    Random rnd = new Random(17);
     for (int j = 0; j < seq; j++) {
       ids[0][j] = 1 + rnd.nextInt((int) Math.min(vocab - 1, 1000));
       mask[0][j] = 1;

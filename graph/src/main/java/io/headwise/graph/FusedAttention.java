@@ -9,6 +9,7 @@ import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Expands the fused attention operators headwise supports into decomposed cores ({@link
@@ -91,10 +92,10 @@ public final class FusedAttention {
    * The fused op a located block was expanded from, as {@code domain::Op 'node name'}, or empty for
    * explicit attention. {@code original} is the model's graph before expansion.
    */
-  public static java.util.Optional<String> origin(GraphProto original, AttentionBlock block) {
+  public static Optional<String> origin(GraphProto original, AttentionBlock block) {
     String softmax = block.softmaxNode();
     if (!softmax.startsWith(PREFIX)) {
-      return java.util.Optional.empty();
+      return Optional.empty();
     }
     String rest = softmax.substring(PREFIX.length());
     int slash = rest.lastIndexOf('/');
@@ -108,10 +109,10 @@ public final class FusedAttention {
       ordinal++;
       if (base.equals(name)) {
         String d = n.getDomain().isEmpty() ? "ai.onnx" : n.getDomain();
-        return java.util.Optional.of(d + "::" + n.getOpType() + " '" + n.getName() + "'");
+        return Optional.of(d + "::" + n.getOpType() + " '" + n.getName() + "'");
       }
     }
-    return java.util.Optional.empty();
+    return Optional.empty();
   }
 
   static int defaultOpset(ModelProto model) {

@@ -3,6 +3,7 @@ package io.headwise.graph;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import io.headwise.schemas.HeadwiseException;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -96,7 +97,7 @@ final class FusedNode {
             + " is not supported (headwise handles "
             + name
             + " in "
-            + java.util.Arrays.toString(accepted)
+            + Arrays.toString(accepted)
             + ")");
   }
 

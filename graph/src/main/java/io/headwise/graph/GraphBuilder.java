@@ -8,6 +8,7 @@ import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -113,7 +114,7 @@ public final class GraphBuilder {
 
   /** A shared int64 constant (scalar when one value and {@code vector} is false). */
   public String constLongs(boolean vector, long... v) {
-    String key = "L" + vector + java.util.Arrays.toString(v);
+    String key = "L" + vector + Arrays.toString(v);
     return constants.computeIfAbsent(
         key,
         k -> {

@@ -5,9 +5,11 @@ import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import io.headwise.schemas.HeadwiseException;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The roles of a transformer graph's inputs: token ids (required), attention mask, token type ids,
@@ -67,7 +69,7 @@ public record ModelInputs(
 
   /** Assigns roles to the graph inputs that are not initializers. */
   public static ModelInputs of(GraphProto graph) {
-    java.util.Set<String> inits = new java.util.HashSet<>();
+    Set<String> inits = new HashSet<>();
     graph.getInitializerList().forEach(t -> inits.add(t.getName()));
     String ids = null;
     int idsType = 7;

@@ -3,6 +3,7 @@ package io.headwise.graph;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import java.util.ArrayDeque;
 import java.util.HashSet;
 import java.util.Optional;
 import java.util.Set;
@@ -45,7 +46,7 @@ public record ModelLimits(long vocabSize, long maxPositions) {
 
   private static Set<String> derived(GraphIndex idx, String input) {
     Set<String> out = new HashSet<>();
-    java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>();
+    ArrayDeque<String> todo = new ArrayDeque<>();
     todo.add(input);
     out.add(input);
     while (!todo.isEmpty()) {

@@ -5,6 +5,7 @@ import com.google.protobuf.ByteString;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Builds small ONNX tensors and reads the values of small embedded ones (constants, scales,
@@ -14,7 +15,7 @@ public final class Tensors {
   private Tensors() {}
 
   /** Number of elements of a tensor with the given dims. */
-  public static long numel(java.util.List<Long> dims) {
+  public static long numel(List<Long> dims) {
     long n = 1;
     for (long d : dims) {
       n *= d;
@@ -146,7 +147,7 @@ public final class Tensors {
     return longs(name, new long[0], value);
   }
 
-  private static java.util.List<Long> box(long[] dims) {
+  private static List<Long> box(long[] dims) {
     return Arrays.stream(dims).boxed().toList();
   }
 }

@@ -14,6 +14,7 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -211,7 +212,7 @@ class FusedAttentionTest {
           "input_ids",
           OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {7}), new long[] {1, 1}));
       long[] m = new long[t + 1];
-      java.util.Arrays.fill(m, 1);
+      Arrays.fill(m, 1);
       step.put(
           "attention_mask",
           OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
@@ -269,7 +270,7 @@ class FusedAttentionTest {
           "input_ids",
           OnnxTensor.createTensor(ENV, LongBuffer.wrap(new long[] {5}), new long[] {1, 1}));
       long[] m = new long[t + 1];
-      java.util.Arrays.fill(m, 1);
+      Arrays.fill(m, 1);
       step.put(
           "attention_mask",
           OnnxTensor.createTensor(ENV, LongBuffer.wrap(m), new long[] {1, t + 1}));
@@ -283,7 +284,7 @@ class FusedAttentionTest {
         for (String kv : new String[] {"key", "value"}) {
           float[] present = ra.get("present." + l + "." + kv);
           int per = present.length / b;
-          float[] row = java.util.Arrays.copyOf(present, per);
+          float[] row = Arrays.copyOf(present, per);
           step.put(
               "past_key_values." + l + "." + kv,
               OnnxTensor.createTensor(
@@ -319,7 +320,7 @@ class FusedAttentionTest {
           }
         }
       }
-      out.put(e.getKey(), java.util.Arrays.copyOf(kept, n));
+      out.put(e.getKey(), Arrays.copyOf(kept, n));
     }
     return out;
   }

@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Random;
 
 /**
@@ -300,7 +301,7 @@ public final class FusedFixtures {
   public ModelProto buildOrt(OrtLayout layout) {
     boolean decoder = layout == OrtLayout.ATTENTION_DECODER;
     GraphProto.Builder graph =
-        GraphProto.newBuilder().setName(layout.name().toLowerCase(java.util.Locale.ROOT));
+        GraphProto.newBuilder().setName(layout.name().toLowerCase(Locale.ROOT));
     int op = 17;
     GraphBuilder g = new GraphBuilder(graph, op, "");
     current = graph;

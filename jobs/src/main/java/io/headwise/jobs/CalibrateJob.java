@@ -36,6 +36,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.LongStream;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
@@ -361,7 +362,7 @@ public final class CalibrateJob implements Callable<Integer> {
     } else if (limits.maxPositions() > 0) {
       long n = limits.maxPositions();
       out =
-          java.util.stream.LongStream.of(n / 4, n / 2, n)
+          LongStream.of(n / 4, n / 2, n)
               .mapToInt(x -> (int) Math.max(64, Math.min(2048, x)))
               .distinct()
               .sorted()

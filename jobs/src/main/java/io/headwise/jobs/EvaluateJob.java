@@ -34,6 +34,7 @@ import io.headwise.schemas.Tables;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -335,7 +336,7 @@ public final class EvaluateJob implements Callable<Integer> {
   static double keptFraction(List<PlanRow> rows, List<Integer> lengths, boolean causal) {
     double sum = 0;
     long n = 0;
-    Map<Integer, Double> cache = new java.util.HashMap<>();
+    Map<Integer, Double> cache = new HashMap<>();
     for (int len : lengths) {
       if (causal) {
         for (int i = 1; i <= len; i++) {

@@ -28,7 +28,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.Dataset;
@@ -195,7 +197,7 @@ public final class PlanJob implements Callable<Integer> {
               + "' first");
     }
     List<HeadStat> out = new ArrayList<>(rows.size());
-    java.util.Set<String> models = new java.util.TreeSet<>();
+    Set<String> models = new TreeSet<>();
     for (Row r : rows) {
       HeadStat s =
           new HeadStat(

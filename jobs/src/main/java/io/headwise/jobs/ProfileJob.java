@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -300,7 +301,7 @@ public final class ProfileJob implements Callable<Integer> {
    * StatedPositions}); positions count valid tokens, as the statistics do.
    */
   static void warnBeyondStatedPositions(OnnxModel m, Dataset<Row> samples) {
-    java.util.Optional<StatedPositions> stated = StatedPositions.of(m);
+    Optional<StatedPositions> stated = StatedPositions.of(m);
     if (stated.isEmpty()) {
       return;
     }

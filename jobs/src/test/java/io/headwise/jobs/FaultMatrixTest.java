@@ -18,6 +18,7 @@ import io.headwise.jobs.cli.CliRunner;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
@@ -49,7 +50,7 @@ class FaultMatrixTest {
     ids = TestModels.stories260kCalibration();
     Files.writeString(tmp.resolve("text.onnx"), "this is not an ONNX model\n");
     byte[] bytes = Files.readAllBytes(TestModels.stories260k());
-    Files.write(tmp.resolve("truncated.onnx"), java.util.Arrays.copyOf(bytes, bytes.length / 2));
+    Files.write(tmp.resolve("truncated.onnx"), Arrays.copyOf(bytes, bytes.length / 2));
     Files.write(tmp.resolve("identity.onnx"), identity(null).toByteArray());
     Files.write(tmp.resolve("fused.onnx"), fusedAttention().toByteArray());
     Files.write(tmp.resolve("external.onnx"), identity("missing.bin").toByteArray());

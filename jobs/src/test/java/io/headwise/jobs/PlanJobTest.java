@@ -17,8 +17,10 @@ import io.headwise.planners.PlanRequest;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -94,7 +96,7 @@ class PlanJobTest extends SparkTestBase {
                   method.equals("moa") ? Map.of("pareto_bins", "0") : Map.of()));
       boolean perKv = plan.rows().get(0).granularity().equals(PlanRow.KV_HEAD);
       assertEquals(5 * (perKv ? 4 : 8), plan.rows().size(), method);
-      java.util.Set<String> seen = new java.util.HashSet<>();
+      Set<String> seen = new HashSet<>();
       for (PlanRow row : plan.rows()) {
         assertTrue(
             row.layer() >= 0 && row.layer() < 5 && row.head() >= 0 && row.head() < (perKv ? 4 : 8),

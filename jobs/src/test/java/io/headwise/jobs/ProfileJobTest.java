@@ -12,6 +12,9 @@ import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.schemas.Tables;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -136,7 +139,7 @@ class ProfileJobTest extends SparkTestBase {
     Map<String, List<String>> files = files(wh);
     byte[] bytes = Files.readAllBytes(TestModels.stories260k());
     Path corrupt = tmp.resolve("corrupt.onnx");
-    Files.write(corrupt, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+    Files.write(corrupt, Arrays.copyOf(bytes, bytes.length / 2));
     r =
         CliRunner.run(
             "profile",
@@ -189,11 +192,11 @@ class ProfileJobTest extends SparkTestBase {
     Map<String, List<String>> v = new HashMap<>();
     try (var s = Files.walk(wh)) {
       for (Path p : s.filter(Files::isRegularFile).toList()) {
-        v.computeIfAbsent(wh.relativize(p).getName(0).toString(), k -> new java.util.ArrayList<>())
+        v.computeIfAbsent(wh.relativize(p).getName(0).toString(), k -> new ArrayList<>())
             .add(wh.relativize(p).toString());
       }
     }
-    v.values().forEach(java.util.Collections::sort);
+    v.values().forEach(Collections::sort);
     return v;
   }
 }

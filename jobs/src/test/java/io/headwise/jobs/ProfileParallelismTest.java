@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.headwise.graph.TestModels;
 import io.headwise.jobs.cli.HeadwiseCommand;
+import io.headwise.profilers.IdArrays;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +29,7 @@ class ProfileParallelismTest extends SparkTestBase {
   void localOneAndLocalTwoAgree() throws Exception {
     Path calib = tmp.resolve("calib.jsonl");
     List<String> lines = new ArrayList<>();
-    int[][] ids = io.headwise.profilers.IdArrays.read(TestModels.stories260kCalibration(), "ids");
+    int[][] ids = IdArrays.read(TestModels.stories260kCalibration(), "ids");
     for (int i = 0; i < 6; i++) {
       StringBuilder s = new StringBuilder("{\"sample_id\":\"s" + i + "\",\"input_ids\":[");
       for (int j = 0; j < 96 + 16 * i; j++) {

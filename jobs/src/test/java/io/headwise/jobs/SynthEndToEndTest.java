@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.CliRunner;
 import io.headwise.jobs.cli.CliRunner.Result;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.Test;
@@ -193,7 +195,7 @@ class SynthEndToEndTest extends SparkTestBase {
 
   /** The element type of the model's {@code logits} output. */
   private static int logitsType(Path modelFile) {
-    return io.headwise.graph.OnnxModel.load(modelFile).graph().getOutputList().stream()
+    return OnnxModel.load(modelFile).graph().getOutputList().stream()
         .filter(o -> o.getName().equals("logits"))
         .findFirst()
         .orElseThrow()
@@ -204,7 +206,7 @@ class SynthEndToEndTest extends SparkTestBase {
 
   /** The stored bytes of an initializer, read through its external-data reference. */
   private static java.nio.ByteBuffer bytesOf(Path modelFile, String name) throws Exception {
-    for (var t : io.headwise.graph.OnnxModel.load(modelFile).graph().getInitializerList()) {
+    for (var t : OnnxModel.load(modelFile).graph().getInitializerList()) {
       if (t.getName().equals(name)) {
         long offset = 0;
         long length = 0;
@@ -243,7 +245,7 @@ class SynthEndToEndTest extends SparkTestBase {
             new String[] {"--layers", "0", "--vocab", "10"},
             new String[] {"--layers", "1", "--vocab", "10", "--dtype", "int3"})) {
       List<String> all =
-          new java.util.ArrayList<>(List.of("synth", "--out", tmp.resolve("bad.onnx").toString()));
+          new ArrayList<>(List.of("synth", "--out", tmp.resolve("bad.onnx").toString()));
       all.addAll(List.of(args));
       Result r = CliRunner.run(all.toArray(new String[0]));
       assertEquals(2, r.exitCode(), r.err());

@@ -16,9 +16,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -153,7 +155,7 @@ class WarehouseConcurrencyTest extends SparkTestBase {
             .collectAsList()) {
       rows.put(r.getString(0), r.getLong(1));
     }
-    assertEquals(new java.util.TreeSet<>(expected), new java.util.TreeSet<>(rows.keySet()));
+    assertEquals(new TreeSet<>(expected), new TreeSet<>(rows.keySet()));
     rows.values().forEach(n -> assertTrue(n == 5 * 4 || n == 5 * 8, rows.toString()));
   }
 
@@ -194,7 +196,7 @@ class WarehouseConcurrencyTest extends SparkTestBase {
       pool.shutdownNow();
     }
     String e = err.toString(StandardCharsets.UTF_8);
-    assertEquals(java.util.Collections.nCopies(commands.size(), 0), codes, e);
+    assertEquals(Collections.nCopies(commands.size(), 0), codes, e);
     assertFalse(e.contains("\tat ") || e.contains("Exception"), e);
   }
 }

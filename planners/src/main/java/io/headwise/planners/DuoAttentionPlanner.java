@@ -4,11 +4,14 @@ import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SortedSet;
+import java.util.TreeSet;
 
 /**
  * DuoAttention, training-free (after Xiao et al., mit-han-lab/duo-attention): kv heads are split
@@ -172,7 +175,7 @@ public final class DuoAttentionPlanner implements KvPlanner {
       evidence.add(new LinkedHashMap<>());
     }
     List<String> warnings = new ArrayList<>();
-    java.util.Set<Integer> bucketsRead = new java.util.TreeSet<>();
+    Set<Integer> bucketsRead = new TreeSet<>();
     for (int length : lengths) {
       BucketEvidence bucketEvidence =
           new BucketEvidence(stats, family, statSinks, length, evidenceMode);
@@ -232,7 +235,7 @@ public final class DuoAttentionPlanner implements KvPlanner {
     for (int i = 0; i < total; i++) {
       order[i] = i;
     }
-    java.util.Arrays.sort(
+    Arrays.sort(
         order, Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
     boolean[] isRetrieval = new boolean[total];
     for (int i = 0; i < retrieval; i++) {

@@ -3,6 +3,7 @@ package io.headwise.planners;
 import io.headwise.schemas.HeadwiseException;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /** Registry of the KV planners by method name: dense, streamingllm, h2o, moa, duo, razor, ems. */
@@ -32,8 +33,7 @@ public final class KvPlanners {
 
   /** The planner for {@code method}; HeadwiseException listing the valid names when unknown. */
   public static KvPlanner get(String method) {
-    KvPlanner p =
-        method == null ? null : PLANNERS.get(method.trim().toLowerCase(java.util.Locale.ROOT));
+    KvPlanner p = method == null ? null : PLANNERS.get(method.trim().toLowerCase(Locale.ROOT));
     if (p == null) {
       throw new HeadwiseException(
           "unknown KV planning method '"

@@ -13,8 +13,10 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * MoA, Mixture of Sparse Attention (Fu et al., thu-nics/MoA): every query head gets an elastic rule
@@ -197,8 +199,7 @@ public final class MoaPlanner implements KvPlanner {
     PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
     HeadStatsTable stats = request.stats();
     SortedSet<Integer> klSinks = stats.sinkCounts(WindowedStat.OUTPUT_KL);
-    SortedSet<Integer> devSinks =
-        new java.util.TreeSet<>(stats.sinkCounts(WindowedStat.STREAM_DEVIATION));
+    SortedSet<Integer> devSinks = new TreeSet<>(stats.sinkCounts(WindowedStat.STREAM_DEVIATION));
     devSinks.addAll(klSinks);
     SortedSet<Integer> covSinks = stats.sinkCounts(WindowedStat.COVERAGE);
     if (devSinks.isEmpty() && covSinks.isEmpty()) {
@@ -314,7 +315,7 @@ public final class MoaPlanner implements KvPlanner {
     double[][][] cost = new double[units][rules.size()][lengths.size()];
     int[][][] evidenceBucket = new int[units][rules.size()][lengths.size()];
     double[][][] largestPart = new double[units][rules.size()][lengths.size()];
-    java.util.Set<Integer> bucketsRead = new java.util.TreeSet<>();
+    Set<Integer> bucketsRead = new TreeSet<>();
     List<String> warnings = new ArrayList<>();
     for (int n = 0; n < lengths.size(); n++) {
       int length = lengths.get(n);

@@ -8,6 +8,7 @@ import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -44,9 +45,7 @@ class KvPlannersTest {
                     lengths,
                     Map.of("pareto_bins", "0").entrySet().stream()
                         .filter(e -> method.equals("moa"))
-                        .collect(
-                            java.util.stream.Collectors.toMap(
-                                Map.Entry::getKey, Map.Entry::getValue))));
+                        .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue))));
         for (int n : lengths) {
           double fraction = KvFraction.at(plan.rows(), n);
           assertEquals(fraction, plan.meta().expectedKvFraction().get(n), 1e-12);

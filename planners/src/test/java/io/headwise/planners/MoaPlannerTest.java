@@ -5,8 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.headwise.planners.moa.MoaRule;
+import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.StatNames;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -233,7 +237,7 @@ class MoaPlannerTest {
    */
   @Test
   void aRuleIsCostedOverThePositionsItServes() {
-    List<io.headwise.schemas.HeadStat> rows = new java.util.ArrayList<>();
+    List<HeadStat> rows = new ArrayList<>();
     for (int t : new int[] {256, 512}) {
       for (int w : new int[] {1, 4, 16, 32, 64, 96, 128, 160, 192, 224, 256, 320, 384, 448}) {
         if (w >= t) {
@@ -243,17 +247,7 @@ class MoaPlannerTest {
           for (int h = 0; h < 4; h++) {
             // the profiler writes the group's measured KL for each of its query heads
             double v = 0.4 * Math.exp(-w / 40.0) * (1 + h / 2);
-            rows.add(
-                new io.headwise.schemas.HeadStat(
-                    "m",
-                    "r",
-                    l,
-                    h,
-                    h / 2,
-                    t,
-                    100,
-                    io.headwise.schemas.StatNames.outputKl(4, w),
-                    v));
+            rows.add(new HeadStat("m", "r", l, h, h / 2, t, 100, StatNames.outputKl(4, w), v));
           }
         }
       }
@@ -262,7 +256,7 @@ class MoaPlannerTest {
     MoaPlanner.Prepared p =
         MoaPlanner.prepare(
             new PlanRequest("p", table, 0.3, List.of(400), Map.of("pareto_bins", "0")));
-    List<io.headwise.planners.moa.MoaRule> rules = p.rules();
+    List<MoaRule> rules = p.rules();
     double[][][] cost = p.problem().cost();
     int pairs = 0;
     for (int a = 0; a < rules.size(); a++) {

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -102,7 +103,7 @@ class PlanParamsDocTest {
         "one section per method in " + DOC);
     Map<String, DocKey> common = doc.get(COMMON);
     Set<String> commonSeen = new TreeSet<>();
-    Set<String> problems = new java.util.LinkedHashSet<>();
+    Set<String> problems = new LinkedHashSet<>();
     for (String method : KvPlanners.methods()) {
       Map<String, DocKey> mine = new TreeMap<>(doc.get(method));
       Set<String> seen = new TreeSet<>();

@@ -13,6 +13,7 @@ import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -129,7 +130,7 @@ public final class AblationInstrumenter {
     if (tiled.isEmpty()) {
       return proto.toBuilder().setGraph(TopologicalOrder.sort(graph.build())).build();
     }
-    Set<String> outputs = new java.util.HashSet<>();
+    Set<String> outputs = new HashSet<>();
     graph.getOutputList().forEach(o -> outputs.add(o.getName()));
     return proto.toBuilder().setGraph(GraphCleanup.pruneAndSort(graph.build(), outputs)).build();
   }

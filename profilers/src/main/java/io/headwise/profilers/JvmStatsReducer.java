@@ -1,6 +1,7 @@
 package io.headwise.profilers;
 
 import io.headwise.schemas.StatNames;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -98,7 +99,7 @@ public final class JvmStatsReducer {
   }
 
   private List<String> statNames() {
-    List<String> names = new java.util.ArrayList<>();
+    List<String> names = new ArrayList<>();
     names.add(StatNames.ENTROPY_MEAN);
     config.sinks().forEach(s -> names.add(StatNames.sinkMass(s)));
     for (int w : windows) {

@@ -16,6 +16,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -117,7 +118,7 @@ final class ScorePathCheck {
     if (qs.length != 4
         || ks.length != 4
         || ps.length != 4
-        || !java.util.Arrays.equals(ss, ps)
+        || !Arrays.equals(ss, ps)
         || ps[0] != batch
         || ps[1] != heads
         || ps[2] != t

@@ -17,6 +17,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -65,7 +66,7 @@ public final class SensitivityProfiler {
    * windows and the full length can be costed by interpolation.
    */
   public List<Integer> windowsFor(int bucket) {
-    java.util.TreeSet<Integer> out = new java.util.TreeSet<>(windows);
+    TreeSet<Integer> out = new TreeSet<>(windows);
     if (windows.isEmpty()) {
       out.addAll(List.of(1, 4, 16, 64));
       for (int k = 1; k < 8; k++) {

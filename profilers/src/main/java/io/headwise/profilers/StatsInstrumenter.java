@@ -16,6 +16,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -51,7 +52,7 @@ public final class StatsInstrumenter {
   private final List<String> importanceOutputs = new ArrayList<>();
   private final List<String> countOutputs = new ArrayList<>();
   private final List<String> probeInputs = new ArrayList<>();
-  private final Set<String> outputNames = new java.util.HashSet<>();
+  private final Set<String> outputNames = new HashSet<>();
 
   // shared tensors
   private String validF; // [B,T] float 1/0

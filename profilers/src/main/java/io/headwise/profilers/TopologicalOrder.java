@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.Set;
 
 /**
@@ -39,7 +40,7 @@ final class TopologicalOrder {
         dependents.computeIfAbsent(d, k -> new ArrayList<>()).add(i);
       }
     }
-    java.util.PriorityQueue<Integer> ready = new java.util.PriorityQueue<>();
+    PriorityQueue<Integer> ready = new PriorityQueue<>();
     for (int i = 0; i < nodes.size(); i++) {
       if (pending[i] == 0) {
         ready.add(i);

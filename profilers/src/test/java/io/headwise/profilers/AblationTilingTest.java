@@ -17,6 +17,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
 import io.headwise.graph.TestModels;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
@@ -59,8 +60,7 @@ class AblationTilingTest {
           change = Math.max(change, Math.abs(actual[i] - dense[i]));
         }
         assertTrue(
-            change > 1e-3,
-            "switching " + java.util.Arrays.toString(s) + " changes the logits: " + change);
+            change > 1e-3, "switching " + Arrays.toString(s) + " changes the logits: " + change);
       }
       int per = expected.length / (2 * t);
       int compared = 0;
@@ -75,7 +75,7 @@ class AblationTilingTest {
                 expected[i],
                 actual[i],
                 1e-4 * Math.max(1, Math.abs(expected[i])),
-                "setting " + java.util.Arrays.toString(s) + " row " + b + " pos " + j);
+                "setting " + Arrays.toString(s) + " row " + b + " pos " + j);
             compared++;
           }
         }

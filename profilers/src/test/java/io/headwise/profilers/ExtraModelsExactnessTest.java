@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -111,7 +112,7 @@ class ExtraModelsExactnessTest {
         CalibrationSample.of(
             "left", ids(rnd, maxLen, vocab), leftMask, CalibrationSample.SOURCE_IDS));
     int[] holeMask = new int[maxLen];
-    java.util.Arrays.fill(holeMask, 1);
+    Arrays.fill(holeMask, 1);
     holeMask[maxLen / 2] = 0;
     samples.add(
         CalibrationSample.of(

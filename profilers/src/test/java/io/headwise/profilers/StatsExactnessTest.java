@@ -11,6 +11,7 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.FunctionInliner;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
@@ -19,11 +20,14 @@ import io.headwise.graph.TestModels;
 import io.headwise.schemas.HeadStat;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -136,7 +140,7 @@ class StatsExactnessTest {
     samples.add(CalibrationSample.of("left", left, leftMask, CalibrationSample.SOURCE_IDS));
     int[] holed = rnd.ints(35, 1000, 20000).toArray();
     int[] holedMask = new int[35];
-    java.util.Arrays.fill(holedMask, 1);
+    Arrays.fill(holedMask, 1);
     holedMask[10] = 0;
     holedMask[11] = 0;
     samples.add(CalibrationSample.of("hole", holed, holedMask, CalibrationSample.SOURCE_IDS));
@@ -208,7 +212,7 @@ class StatsExactnessTest {
       compared++;
     }
     // every reference statistic is produced by the graph too
-    java.util.Set<String> produced = new java.util.HashSet<>();
+    Set<String> produced = new HashSet<>();
     rows.forEach(r -> produced.add(r.layer() + "|" + r.stat()));
     for (String k : ref.keys()) {
       assertTrue(produced.contains(k), "graph did not produce " + k);
@@ -226,7 +230,7 @@ class StatsExactnessTest {
     Map<String, String> names = new HashMap<>();
     ModelProto exposed =
         AttentionLocator.exposeAsFloat(
-            io.headwise.graph.FunctionInliner.inline(model.proto()),
+            FunctionInliner.inline(model.proto()),
             tensors,
             names); // inlined: fused attention ops are expanded there
     OrtEnvironment env = OrtEnvironment.getEnvironment();

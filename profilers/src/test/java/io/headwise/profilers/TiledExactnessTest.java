@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.TestModels;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -37,10 +38,7 @@ class TiledExactnessTest {
     for (int i = 0; i < 3; i++) {
       samples.add(
           CalibrationSample.of(
-              "r" + i,
-              java.util.Arrays.copyOf(ids[i], 512 - 100 * i),
-              null,
-              CalibrationSample.SOURCE_IDS));
+              "r" + i, Arrays.copyOf(ids[i], 512 - 100 * i), null, CalibrationSample.SOURCE_IDS));
     }
     int checked =
         StatsExactnessTest.check(

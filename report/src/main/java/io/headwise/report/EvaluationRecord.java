@@ -1,5 +1,6 @@
 package io.headwise.report;
 
+import io.headwise.schemas.Tables;
 import java.time.Instant;
 
 /**
@@ -29,6 +30,6 @@ public record EvaluationRecord(
     Instant createdAt) {
   /** Whether the row was measured through the plan's decode graph. */
   public boolean decoded() {
-    return io.headwise.schemas.Tables.MODE_DECODE.equals(mode);
+    return Tables.MODE_DECODE.equals(mode);
   }
 }

@@ -3,8 +3,11 @@ package io.headwise.report;
 import static io.headwise.report.HeadGridSvg.fmt;
 
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -206,7 +209,7 @@ final class FidelityChartSvg {
     }
     // one line per method through its plans in KV order (a trade-off curve when a method has
     // several plans)
-    java.util.Map<String, List<Point>> byMethod = new java.util.LinkedHashMap<>();
+    Map<String, List<Point>> byMethod = new LinkedHashMap<>();
     for (Point p : points) {
       if (!p.baseline()) {
         byMethod.computeIfAbsent(p.method(), k -> new ArrayList<>()).add(p);
@@ -217,7 +220,7 @@ final class FidelityChartSvg {
         continue;
       }
       List<Point> sorted = new ArrayList<>(e.getValue());
-      sorted.sort(java.util.Comparator.comparingDouble(Point::x).thenComparingDouble(Point::y));
+      sorted.sort(Comparator.comparingDouble(Point::x).thenComparingDouble(Point::y));
       StringBuilder pts = new StringBuilder();
       for (Point p : sorted) {
         pts.append(pts.length() == 0 ? "" : " ")

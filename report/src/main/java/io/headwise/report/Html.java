@@ -1,5 +1,7 @@
 package io.headwise.report;
 
+import java.util.Locale;
+
 /**
  * Escaping for text and attribute values in the report's HTML and in its inline SVG, which must
  * also be well-formed XML: the five XML special characters become character references and control
@@ -48,7 +50,7 @@ final class Html {
       if (b.length() > 0) {
         b.append('-');
       }
-      for (char c : String.valueOf(p).toLowerCase(java.util.Locale.ROOT).toCharArray()) {
+      for (char c : String.valueOf(p).toLowerCase(Locale.ROOT).toCharArray()) {
         b.append((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '-');
       }
     }

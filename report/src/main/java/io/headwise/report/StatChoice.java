@@ -7,6 +7,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.TreeSet;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -163,7 +164,7 @@ final class StatChoice {
   }
 
   private static TreeSet<Integer> values(
-      Collection<String> stats, java.util.function.Function<String, OptionalInt> f) {
+      Collection<String> stats, Function<String, OptionalInt> f) {
     TreeSet<Integer> out = new TreeSet<>();
     for (String s : stats) {
       f.apply(s).ifPresent(out::add);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -105,7 +106,7 @@ class ReportPartsTest {
     assertArrayEquals(
         new double[] {0, 0.2, 0.4, 0.6, 0.8, 1}, FidelityChartSvg.ticks(0, 1, 5), 1e-12);
     double[] t = FidelityChartSvg.ticks(0.9913, 1, 5);
-    assertTrue(t[0] <= 0.9913 && t[t.length - 1] >= 1, java.util.Arrays.toString(t));
+    assertTrue(t[0] <= 0.9913 && t[t.length - 1] >= 1, Arrays.toString(t));
   }
 
   @Test

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -234,11 +236,11 @@ class ReportRendererTest {
     assertTrue(html.contains("aria-label=\"entropy_mean by layer and head, bucket 1024\""));
     Matcher m =
         Pattern.compile("No data yet: table <code>(\\w+)</code> does not exist").matcher(html);
-    java.util.Set<String> missing = new java.util.TreeSet<>();
+    Set<String> missing = new TreeSet<>();
     while (m.find()) {
       missing.add(m.group(1));
     }
-    assertEquals(java.util.Set.of("attention_plans", "evaluations", "quant_plans"), missing);
+    assertEquals(Set.of("attention_plans", "evaluations", "quant_plans"), missing);
   }
 
   @Test
@@ -262,7 +264,7 @@ class ReportRendererTest {
   @Test
   void encoderEvaluationsPlotCosineAndMissingStatsSayNoDataYet() throws Exception {
     ReportData full = SampleReports.full(2, 4, 4);
-    java.util.List<EvaluationRecord> evals =
+    List<EvaluationRecord> evals =
         List.of(
             new EvaluationRecord(
                 SampleReports.MODEL,
@@ -318,7 +320,7 @@ class ReportRendererTest {
                 full.plans(),
                 evals,
                 List.of(),
-                java.util.Set.of("head_stats", "runs", "quant_plans")));
+                Set.of("head_stats", "runs", "quant_plans")));
     List<Element> svgs = SvgParts.parseAll(html);
     Element cosine =
         svgs.stream()

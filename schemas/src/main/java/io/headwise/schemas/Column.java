@@ -1,5 +1,7 @@
 package io.headwise.schemas;
 
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.apache.arrow.vector.types.FloatingPointPrecision;
 import org.apache.arrow.vector.types.TimeUnit;
@@ -68,7 +70,7 @@ public final class Column {
     return new Field(
         name,
         new FieldType(nullable, ArrowType.List.INSTANCE, null, Map.of(DOC, doc)),
-        java.util.List.of(item));
+        List.of(item));
   }
 
   private static Field field(String name, boolean nullable, ArrowType type, String doc) {
@@ -84,7 +86,7 @@ public final class Column {
     if (!(f.getType() instanceof ArrowType.Utf8)) {
       throw new IllegalArgumentException("only string columns can be added: " + f.getName());
     }
-    java.util.Map<String, String> md = new java.util.HashMap<>(f.getMetadata());
+    Map<String, String> md = new HashMap<>(f.getMetadata());
     md.put(OLDER_ROWS, olderRows);
     return new Field(
         f.getName(), new FieldType(f.isNullable(), f.getType(), null, md), f.getChildren());

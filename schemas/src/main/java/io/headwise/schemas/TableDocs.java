@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
 
@@ -43,7 +45,7 @@ public final class TableDocs {
           .append("`; a run replaces the rows" + " of (`")
           .append(String.join("`, `", t.replaceKeys()))
           .append("`).\n\n");
-      java.util.List<Field> fields = new java.util.ArrayList<>(t.fields());
+      List<Field> fields = new ArrayList<>(t.fields());
       if (Tables.hasAttempts(t)) {
         fields.add(Tables.ATTEMPT_ID);
       }

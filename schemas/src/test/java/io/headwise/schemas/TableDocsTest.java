@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.apache.arrow.vector.types.pojo.Field;
 import org.junit.jupiter.api.Test;
 
@@ -26,7 +27,7 @@ class TableDocsTest {
   @Test
   void everyColumnIsDocumentedAndModelIdPartitions() {
     for (TableContract t : Tables.ALL) {
-      assertEquals(java.util.List.of("model_id"), t.partitionColumns(), t.name());
+      assertEquals(List.of("model_id"), t.partitionColumns(), t.name());
       assertTrue(t.columnNames().contains("model_id"), t.name());
       for (Field f : t.fields()) {
         assertFalse(Column.doc(f).isBlank(), t.name() + "." + f.getName() + " has no doc");
@@ -38,7 +39,7 @@ class TableDocsTest {
   @Test
   void headStatsIsLongFormat() {
     assertEquals(
-        java.util.List.of(
+        List.of(
             "model_id",
             "run_id",
             "layer",

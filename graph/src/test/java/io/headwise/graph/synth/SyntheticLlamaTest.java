@@ -20,6 +20,7 @@ import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -87,7 +88,7 @@ class SyntheticLlamaTest {
                 tmp.resolve("c.onnx"))
             .data();
     assertArrayEquals(Files.readAllBytes(d1), Files.readAllBytes(d2));
-    assertFalse(java.util.Arrays.equals(Files.readAllBytes(d1), Files.readAllBytes(d3)));
+    assertFalse(Arrays.equals(Files.readAllBytes(d1), Files.readAllBytes(d3)));
   }
 
   @Test
@@ -109,7 +110,7 @@ class SyntheticLlamaTest {
       for (int t = 0; t < 5; t++) {
         assertArrayEquals(full[t], other[t], 1e-5f);
       }
-      assertFalse(java.util.Arrays.equals(full[5], other[5]));
+      assertFalse(Arrays.equals(full[5], other[5]));
       // right padding: the valid positions are unchanged
       float[][] padded =
           logits(
@@ -144,9 +145,9 @@ class SyntheticLlamaTest {
       int pastLen = 0;
       for (int[] step : new int[][] {{0, 3}, {3, 4}, {4, 5}}) {
         int n = step[1] - step[0];
-        long[] chunk = java.util.Arrays.copyOfRange(ids, step[0], step[1]);
+        long[] chunk = Arrays.copyOfRange(ids, step[0], step[1]);
         long[] mask = new long[pastLen + n];
-        java.util.Arrays.fill(mask, 1);
+        Arrays.fill(mask, 1);
         long[] pos = new long[n];
         for (int i = 0; i < n; i++) {
           pos[i] = pastLen + i;
@@ -288,6 +289,6 @@ class SyntheticLlamaTest {
   }
 
   private static long[] flat(long[][] a) {
-    return java.util.Arrays.stream(a).flatMapToLong(java.util.Arrays::stream).toArray();
+    return Arrays.stream(a).flatMapToLong(Arrays::stream).toArray();
   }
 }

@@ -2,7 +2,9 @@ package io.headwise.jobs.cli;
 
 import io.headwise.graph.OnnxModel;
 import io.headwise.planners.bench.MoaSolverBenchmark;
+import io.headwise.planners.moa.MoaSolver;
 import io.headwise.planners.quant.bench.GptqBenchmark;
+import io.headwise.profilers.IdArrays;
 import io.headwise.profilers.StatsConfig;
 import io.headwise.profilers.bench.StatsBenchmark;
 import io.headwise.schemas.HeadwiseException;
@@ -233,7 +235,7 @@ public final class BenchCommand implements Runnable {
       }
       Path dir = Files.createTempDirectory("headwise-bench-profile");
       Path calib = dir.resolve("calib.jsonl");
-      int[][] seqs = io.headwise.profilers.IdArrays.read(ids, "calib_ids.json");
+      int[][] seqs = IdArrays.read(ids, "calib_ids.json");
       List<String> lines = new ArrayList<>();
       for (int c = 0; c < copies; c++) {
         for (int i = 0; i < seqs.length; i++) {
@@ -325,7 +327,7 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() {
-      io.headwise.planners.moa.MoaSolver.loadNativeLibraries();
+      MoaSolver.loadNativeLibraries();
       for (long s : seeds) {
         System.out.println("seed " + s + ": " + MoaSolverBenchmark.run(s, timeLimit, 0.005, 2));
       }

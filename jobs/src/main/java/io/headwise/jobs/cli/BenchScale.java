@@ -3,6 +3,8 @@ package io.headwise.jobs.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headwise.graph.AtomicFiles;
+import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.OnnxModel;
 import io.headwise.graph.synth.SynthDtype;
 import io.headwise.graph.synth.SynthShape;
 import io.headwise.graph.synth.SynthSpec;
@@ -151,8 +153,7 @@ public final class BenchScale implements Callable<Integer> {
           w.dataBytes() / (double) (1L << 30),
           (System.nanoTime() - t0) / 1e9);
     } else {
-      io.headwise.graph.AttentionLocator.locate(io.headwise.graph.OnnxModel.load(m))
-          .requireAttention(m.toString());
+      AttentionLocator.locate(OnnxModel.load(m)).requireAttention(m.toString());
       System.out.println("model: " + m);
     }
     int heads = SynthShape.LLAMA3_8B.heads();

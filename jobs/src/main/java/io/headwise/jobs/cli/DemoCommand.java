@@ -5,7 +5,10 @@ import io.headwise.jobs.EvaluateJob;
 import io.headwise.jobs.ExportJob;
 import io.headwise.jobs.PlanJob;
 import io.headwise.jobs.ProfileJob;
+import io.headwise.jobs.spark.SparkSessions;
+import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Tables;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -261,11 +264,9 @@ public final class DemoCommand implements Callable<Integer> {
   }
 
   private void printSummary(String wh) {
-    io.headwise.jobs.warehouse.Warehouse w =
-        new io.headwise.jobs.warehouse.Warehouse(
-            io.headwise.jobs.spark.SparkSessions.get(master, "headwise demo"), Path.of(wh));
+    Warehouse w = new Warehouse(SparkSessions.get(master, "headwise demo"), Path.of(wh));
     var rows =
-        w.require(io.headwise.schemas.Tables.HEAD_STATS, "headwise profile")
+        w.require(Tables.HEAD_STATS, "headwise profile")
             .filter("run_id = 'demo-profile' and stat = 'local_mass_16'")
             .collectAsList();
     List<LocalMassSummary.BucketValue> values =

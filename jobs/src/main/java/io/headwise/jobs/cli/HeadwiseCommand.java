@@ -1,5 +1,15 @@
 package io.headwise.jobs.cli;
 
+import io.headwise.jobs.CalibrateJob;
+import io.headwise.jobs.EvaluateJob;
+import io.headwise.jobs.ExportFormatJob;
+import io.headwise.jobs.ExportJob;
+import io.headwise.jobs.MaintainJob;
+import io.headwise.jobs.PlanJob;
+import io.headwise.jobs.ProfileJob;
+import io.headwise.jobs.PublishJob;
+import io.headwise.jobs.ReportJob;
+import io.headwise.jobs.quantize.QuantizeJob;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -17,17 +27,17 @@ import picocli.CommandLine.Command;
     subcommands = {
       InspectCommand.class,
       StatsCommand.class,
-      io.headwise.jobs.CalibrateJob.class,
-      io.headwise.jobs.ProfileJob.class,
-      io.headwise.jobs.PlanJob.class,
-      io.headwise.jobs.ExportFormatJob.class,
-      io.headwise.jobs.ExportJob.class,
+      CalibrateJob.class,
+      ProfileJob.class,
+      PlanJob.class,
+      ExportFormatJob.class,
+      ExportJob.class,
       GenerateCommand.class,
-      io.headwise.jobs.EvaluateJob.class,
-      io.headwise.jobs.quantize.QuantizeJob.class,
-      io.headwise.jobs.PublishJob.class,
-      io.headwise.jobs.ReportJob.class,
-      io.headwise.jobs.MaintainJob.class,
+      EvaluateJob.class,
+      QuantizeJob.class,
+      PublishJob.class,
+      ReportJob.class,
+      MaintainJob.class,
       DemoCommand.class,
       SynthCommand.class,
       BenchCommand.class,

@@ -50,6 +50,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -907,7 +909,7 @@ public final class QuantizeJob implements Callable<Integer> {
     }
     try {
       long n = Files.size(m.path().get());
-      java.util.Set<String> locations = new java.util.TreeSet<>();
+      Set<String> locations = new TreeSet<>();
       m.graph()
           .getInitializerList()
           .forEach(

@@ -15,6 +15,7 @@ import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -62,7 +63,7 @@ public final class EvaluatePartition implements MapPartitionsFunction<Row, Outpu
     List<CalibrationSample> samples = new ArrayList<>();
     rows.forEachRemaining(r -> samples.add(CalibrationRows.fromRow(r)));
     if (samples.isEmpty()) {
-      return java.util.Collections.emptyIterator();
+      return Collections.emptyIterator();
     }
     ModelRef.Loaded loaded = model.load();
     ModelLimits limits =

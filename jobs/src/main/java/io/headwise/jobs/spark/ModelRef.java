@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.spark.SparkFiles;
 import org.apache.spark.sql.SparkSession;
@@ -40,7 +41,7 @@ public record ModelRef(String source, String modelId, boolean shipped) implement
   }
 
   private static List<String> externalLocations(OnnxModel model) {
-    java.util.TreeSet<String> locs = new java.util.TreeSet<>();
+    TreeSet<String> locs = new TreeSet<>();
     model
         .graph()
         .getInitializerList()

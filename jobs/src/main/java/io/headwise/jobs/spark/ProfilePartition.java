@@ -12,6 +12,7 @@ import io.headwise.profilers.StatsAccumulator;
 import io.headwise.profilers.StatsConfig;
 import io.headwise.profilers.TokenImportance;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -85,7 +86,7 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
     List<CalibrationSample> samples = new ArrayList<>();
     rows.forEachRemaining(r -> samples.add(CalibrationRows.fromRow(r)));
     if (samples.isEmpty()) {
-      return java.util.Collections.emptyIterator();
+      return Collections.emptyIterator();
     }
     ModelRef.Loaded loaded = model.load();
     List<CalibrationSample> checked =

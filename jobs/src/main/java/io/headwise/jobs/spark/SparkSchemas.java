@@ -2,6 +2,7 @@ package io.headwise.jobs.spark;
 
 import io.headwise.schemas.Column;
 import io.headwise.schemas.TableContract;
+import io.headwise.schemas.Tables;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.arrow.vector.types.FloatingPointPrecision;
@@ -32,8 +33,8 @@ public final class SparkSchemas {
    */
   public static StructType stored(TableContract table) {
     List<Field> fields = new ArrayList<>(table.fields());
-    if (io.headwise.schemas.Tables.hasAttempts(table)) {
-      fields.add(io.headwise.schemas.Tables.ATTEMPT_ID);
+    if (Tables.hasAttempts(table)) {
+      fields.add(Tables.ATTEMPT_ID);
     }
     return struct(fields);
   }

@@ -5,6 +5,7 @@ import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.sql.Timestamp;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -41,7 +42,7 @@ public final class RunRecords {
             Versions.json(w.spark()),
             counts.toString(),
             message);
-    return w.rows(Tables.RUNS, java.util.List.of(r));
+    return w.rows(Tables.RUNS, List.of(r));
   }
 
   /** The replace keys of a runs row. */

@@ -5,18 +5,21 @@ import static org.apache.spark.sql.functions.lit;
 
 import io.delta.tables.DeltaTable;
 import io.headwise.jobs.spark.SparkSchemas;
+import io.headwise.schemas.Column;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.TableContract;
 import io.headwise.schemas.Tables;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.ConcurrentModificationException;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.stream.Stream;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SaveMode;
@@ -81,7 +84,7 @@ public final class Warehouse {
     Dataset<Row> d = spark.read().format("delta").load(path(table).toString());
     List<String> columns = List.of(d.columns());
     for (org.apache.arrow.vector.types.pojo.Field f : table.fields()) {
-      String older = io.headwise.schemas.Column.olderRows(f);
+      String older = Column.olderRows(f);
       if (older == null) {
         continue;
       }
@@ -178,7 +181,7 @@ public final class Warehouse {
                   || message.contains("DELTA_MISSING_DELTA_TABLE")) {
                 if (onlyDeltaLog(
                     path(table))) { // another step is creating it right now: retried, then found
-                  throw new java.util.ConcurrentModificationException(
+                  throw new ConcurrentModificationException(
                       "table " + table.name() + " is being created", e);
                 }
                 throw new HeadwiseException(
@@ -191,7 +194,7 @@ public final class Warehouse {
                 // the builder saw another step's table being created (its _delta_log folder) and
                 // then read it before that step's first commit existed: retried, then found
                 // (tools/plan-race.sh hit this in 2 of 5 rounds on a new table)
-                throw new java.util.ConcurrentModificationException(
+                throw new ConcurrentModificationException(
                     "table " + table.name() + " is being created", e);
               }
               throw e;
@@ -226,8 +229,7 @@ public final class Warehouse {
                 List.of(spark.read().format("delta").load(path(table).toString()).columns());
             for (int i = 0; i < fields.size(); i++) {
               String name = fields.get(i).getName();
-              if (have.contains(name)
-                  || io.headwise.schemas.Column.olderRows(fields.get(i)) == null) {
+              if (have.contains(name) || Column.olderRows(fields.get(i)) == null) {
                 continue;
               }
               String comment =
@@ -257,7 +259,7 @@ public final class Warehouse {
 
   /** Whether the folder holds nothing but a {@code _delta_log} folder (a table being created). */
   private static boolean onlyDeltaLog(Path p) {
-    try (java.util.stream.Stream<Path> s = Files.list(p)) {
+    try (Stream<Path> s = Files.list(p)) {
       return s.allMatch(x -> x.getFileName().toString().equals("_delta_log"));
     } catch (java.io.IOException e) {
       return false;

@@ -14,6 +14,7 @@ import io.headwise.graph.Tensors;
 import io.headwise.graph.TestModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -173,7 +174,7 @@ class InspectCommandTest {
   void truncatedOnnx() throws Exception {
     byte[] all = Files.readAllBytes(TestModels.stories260k());
     Path f = tmp.resolve("cut.onnx");
-    Files.write(f, java.util.Arrays.copyOf(all, all.length / 3));
+    Files.write(f, Arrays.copyOf(all, all.length / 3));
     assertBadInput(CliRunner.run("inspect", "--model", f.toString()), "truncated");
   }
 

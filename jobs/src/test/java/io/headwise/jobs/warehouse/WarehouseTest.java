@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.headwise.jobs.SparkTestBase;
 import io.headwise.jobs.cli.CliRunner;
+import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.TableContract;
 import io.headwise.schemas.Tables;
 import java.nio.file.Files;
@@ -106,9 +107,7 @@ class WarehouseTest extends SparkTestBase {
     Warehouse w = new Warehouse(spark, tmp.resolve("wh"));
     Path stray = Files.createDirectories(w.path(Tables.HEAD_STATS)).resolve("notes.txt");
     Files.writeString(stray, "someone else's file");
-    io.headwise.schemas.HeadwiseException e =
-        assertThrows(
-            io.headwise.schemas.HeadwiseException.class, () -> w.create(Tables.HEAD_STATS));
+    HeadwiseException e = assertThrows(HeadwiseException.class, () -> w.create(Tables.HEAD_STATS));
     assertTrue(e.getMessage().contains("is not a Delta table; move it away"), e.getMessage());
     assertEquals("someone else's file", Files.readString(stray));
   }

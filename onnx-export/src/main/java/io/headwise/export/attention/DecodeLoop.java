@@ -13,6 +13,7 @@ import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -126,7 +127,7 @@ public final class DecodeLoop implements AutoCloseable {
       if (mask != null) {
         long past = caches.values().iterator().next().getInfo().getShape()[2];
         long[] ones = new long[(int) (past + tokens.length)];
-        java.util.Arrays.fill(ones, 1);
+        Arrays.fill(ones, 1);
         fresh.add(OnnxTensor.createTensor(env, LongBuffer.wrap(ones), new long[] {1, ones.length}));
         feeds.put(mask, fresh.get(fresh.size() - 1));
       }

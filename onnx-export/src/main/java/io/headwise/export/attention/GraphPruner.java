@@ -6,6 +6,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -38,7 +39,7 @@ final class GraphPruner {
         reads(n, used);
       }
     }
-    java.util.Collections.reverse(kept);
+    Collections.reverse(kept);
     Set<String> inputs = new HashSet<>();
     for (ValueInfoProto v : g.getInputList()) {
       inputs.add(v.getName());

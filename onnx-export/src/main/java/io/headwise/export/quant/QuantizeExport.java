@@ -11,6 +11,7 @@ import io.headwise.profilers.quant.LinearLayer;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -48,7 +49,7 @@ public final class QuantizeExport {
       }
       MatMulNBitsRewriter.replace(b, names.get(l.outputTensor()), q.weights(quantBits));
     }
-    List<StringStringEntryProto> props = new java.util.ArrayList<>(b.getMetadataPropsList());
+    List<StringStringEntryProto> props = new ArrayList<>(b.getMetadataPropsList());
     props.removeIf(e -> e.getKey().equals(METADATA_KEY));
     props.add(StringStringEntryProto.newBuilder().setKey(METADATA_KEY).setValue(metadata).build());
     b.clearMetadataProps().addAllMetadataProps(props);

@@ -14,6 +14,7 @@ import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -176,7 +177,7 @@ final class AttentionTestSupport {
   static long[][] ones(long[][] ids) {
     long[][] mask = new long[ids.length][ids[0].length];
     for (long[] row : mask) {
-      java.util.Arrays.fill(row, 1);
+      Arrays.fill(row, 1);
     }
     return mask;
   }

@@ -18,8 +18,10 @@ import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -72,14 +74,14 @@ class DecodeGraphTest {
       ModelProto proto,
       long[] tokens,
       int prompt,
-      java.util.function.Consumer<DecodeLoop> afterStep)
+      Consumer<DecodeLoop> afterStep)
       throws Exception {
     float[][] out = new float[tokens.length][];
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
       options.setIntraOpNumThreads(1);
       try (OrtSession session = OrtModels.session(decoder, proto, options);
           DecodeLoop loop = new DecodeLoop(session, proto.getGraph())) {
-        float[][] first = loop.stepAll(java.util.Arrays.copyOf(tokens, prompt));
+        float[][] first = loop.stepAll(Arrays.copyOf(tokens, prompt));
         System.arraycopy(first, 0, out, 0, prompt);
         afterStep.accept(loop);
         for (int t = prompt; t < tokens.length; t++) {

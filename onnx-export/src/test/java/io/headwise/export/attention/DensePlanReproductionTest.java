@@ -12,6 +12,7 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.TestModels;
 import io.headwise.profilers.IdArrays;
 import io.headwise.schemas.PlanMeta;
+import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -58,7 +59,7 @@ class DensePlanReproductionTest {
     long[][] ids = new long[3][24];
     long[][] mask = new long[3][24];
     int[] lengths = {24, 17, 6};
-    java.util.Random rnd = new java.util.Random(5);
+    Random rnd = new Random(5);
     for (int b = 0; b < 3; b++) {
       for (int t = 0; t < 24; t++) {
         boolean valid = t < lengths[b];

@@ -12,7 +12,9 @@ import io.headwise.profilers.IdArrays;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -79,7 +81,7 @@ class PlanSemanticsTest {
     OpUnderTest.Comparison c = OpUnderTest.compare(model, exported, ids, mask);
     System.out.println(
         "stories260k mixed plan: max |op − reference| per layer "
-            + java.util.Arrays.toString(c.maxDifference())
+            + Arrays.toString(c.maxDifference())
             + ", max |output| "
             + c.maxOutput()
             + ", min budget selection gap "
@@ -143,7 +145,7 @@ class PlanSemanticsTest {
     OpUnderTest.Comparison c = OpUnderTest.compare(model, exported, ids, mask);
     System.out.println(
         "stories260k compensation: max |op − reference| per layer "
-            + java.util.Arrays.toString(c.maxDifference()));
+            + Arrays.toString(c.maxDifference()));
     assertTrue(c.worst() <= TOLERANCE, "max difference " + c.worst());
     float[] with =
         AttentionTestSupport.run(model, exported, ids, mask, Set.of("logits"))
@@ -192,7 +194,7 @@ class PlanSemanticsTest {
                   default -> AttentionTestSupport.budget(meta, g, l, h, 6, 2);
                 });
     long[][] ids = new long[2][20];
-    java.util.Random rnd = new java.util.Random(opset);
+    Random rnd = new Random(opset);
     for (long[] row : ids) {
       for (int t = 0; t < row.length; t++) {
         row[t] = 1 + rnd.nextInt(tiny.vocab - 1);
@@ -249,7 +251,7 @@ class PlanSemanticsTest {
                   default -> AttentionTestSupport.budget(meta, g, l, h, 6, 2);
                 });
     long[][] ids = new long[2][20];
-    java.util.Random rnd = new java.util.Random(opset);
+    Random rnd = new Random(opset);
     for (long[] row : ids) {
       for (int t = 0; t < row.length; t++) {
         row[t] = 1 + rnd.nextInt(tiny.vocab - 1);
@@ -309,7 +311,7 @@ class PlanSemanticsTest {
                 });
     long[][] ids = new long[2][16];
     long[][] mask = new long[2][16];
-    java.util.Random rnd = new java.util.Random(3);
+    Random rnd = new Random(3);
     for (int b = 0; b < 2; b++) {
       int length = b == 0 ? 16 : 11;
       for (int t = 0; t < 16; t++) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.export.PlanParamsDoc;
 import io.headwise.planners.HeadStatsTable;
 import io.headwise.planners.KvPlanners;
 import io.headwise.planners.Plan;
@@ -21,6 +22,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -132,7 +134,7 @@ class PlanFormatsTest {
       planFull[r.layer()][r.head()] = r.kind().equals(PlanRow.FULL);
       score[r.layer()][r.head()] = JSON.readTree(r.paramsJson()).get("score").asDouble();
     }
-    java.util.Random noise = new java.util.Random(3);
+    Random noise = new Random(3);
     for (int draw = 0; draw < 50; draw++) {
       DuoLoader.Pattern p = DuoLoader.load(out);
       assertEquals(4, p.sinkSize());
@@ -256,10 +258,9 @@ class PlanFormatsTest {
   /** The params keys the formats read are documented as read by them (docs/plan-params.md). */
   @Test
   void keysTheFormatsReadAreDocumentedAsReadByThem() throws IOException {
-    String compensation =
-        io.headwise.export.PlanParamsDoc.readBy("razor", PlanGrid.COMPENSATION_TOKENS);
+    String compensation = PlanParamsDoc.readBy("razor", PlanGrid.COMPENSATION_TOKENS);
     assertTrue(compensation != null && compensation.contains("formats"), "razor: " + compensation);
-    String score = io.headwise.export.PlanParamsDoc.readBy("duo", DuoAttentionFormat.SCORE_PARAM);
+    String score = PlanParamsDoc.readBy("duo", DuoAttentionFormat.SCORE_PARAM);
     assertTrue(score != null && score.contains("formats"), "duo: " + score);
   }
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.headwise.planners.quant.QuantConfig;
+import io.headwise.planners.quant.QuantScheme;
 import io.headwise.planners.quant.QuantizedWeight;
 import io.headwise.planners.quant.RtnQuantizer;
 import java.util.Random;
@@ -104,7 +105,7 @@ class MatMulNBitsPackingTest {
       assertEquals(expectedContainer[c], packed.bits(), config.toString());
       assertEquals(config.bits(), packed.quantBits());
       assertEquals(
-          config.scheme() == io.headwise.planners.quant.QuantScheme.SYMMETRIC,
+          config.scheme() == QuantScheme.SYMMETRIC,
           packed.packedZeroPoints().isEmpty(),
           "zero points only for asymmetric: " + config);
       float[] deq = packed.dequantizeOutIn();

@@ -3,6 +3,7 @@ package io.headwise.planners.moa;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * Lagrangian relaxation of a {@link MoaProblem} (optionally with per-length cost caps), used to
@@ -421,10 +422,7 @@ final class MoaLagrangian {
     int[][] options = new int[p.numLayers()][];
     for (int l = 0; l < p.numLayers(); l++) {
       final int layer = l;
-      options[l] =
-          java.util.stream.IntStream.range(0, p.numRules())
-              .filter(r -> allowed[layer][r])
-              .toArray();
+      options[l] = IntStream.range(0, p.numRules()).filter(r -> allowed[layer][r]).toArray();
     }
     double[] used = usage(x);
     double slack = 1e-12;

@@ -1,5 +1,10 @@
 package io.headwise.planners.moa;
 
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+
 /**
  * MoA's rule-assignment problem as a multiple-choice knapsack: every unit (a head) picks one rule;
  * at each length n the total kept tokens Σ_u kept[rule(u)][n] must lie in [lowerTokens[n],
@@ -82,11 +87,9 @@ public record MoaProblem(
         return false;
       }
     }
-    java.util.Map<Integer, java.util.Set<Integer>> rulesOfLayer = new java.util.HashMap<>();
+    Map<Integer, Set<Integer>> rulesOfLayer = new HashMap<>();
     for (int u = 0; u < ruleOfUnit.length; u++) {
-      rulesOfLayer
-          .computeIfAbsent(layerOfUnit[u], k -> new java.util.HashSet<>())
-          .add(ruleOfUnit[u]);
+      rulesOfLayer.computeIfAbsent(layerOfUnit[u], k -> new HashSet<>()).add(ruleOfUnit[u]);
     }
     return rulesOfLayer.values().stream().allMatch(s -> s.size() <= maxRulesPerLayer);
   }

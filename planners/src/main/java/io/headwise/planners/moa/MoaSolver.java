@@ -10,6 +10,7 @@ import com.google.ortools.sat.LinearArgument;
 import com.google.ortools.sat.LinearExpr;
 import io.headwise.planners.SolverStatus;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -126,7 +127,7 @@ public final class MoaSolver {
       }
     } else {
       for (boolean[] row : allowed) {
-        java.util.Arrays.fill(row, true);
+        Arrays.fill(row, true);
       }
     }
     int choices = 0;

@@ -1,5 +1,6 @@
 package io.headwise.planners.quant;
 
+import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -237,7 +238,7 @@ public final class Hadamard {
   /** Legendre symbol χ(a) mod q for a in [0, q): 0 at 0, 1 on nonzero squares, −1 otherwise. */
   private static int[] quadraticCharacter(int q) {
     int[] chi = new int[q];
-    java.util.Arrays.fill(chi, -1);
+    Arrays.fill(chi, -1);
     chi[0] = 0;
     for (long x = 1; x < q; x++) {
       chi[(int) (x * x % q)] = 1;

@@ -1,5 +1,7 @@
 package io.headwise.planners.quant;
 
+import java.util.Arrays;
+
 /**
  * RSQ's "scale" step: turns the attention each token receives in one calibration sequence into
  * per-token weights for the GPTQ Hessian ({@code H = Σ_t w_t x_t x_tᵀ}).
@@ -99,7 +101,7 @@ public final class TokenImportance {
     }
     double[] r = new double[n];
     if (max == min) {
-      java.util.Arrays.fill(r, rMax);
+      Arrays.fill(r, rMax);
       return r;
     }
     double span = max - min;

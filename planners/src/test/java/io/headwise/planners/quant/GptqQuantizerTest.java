@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.headwise.schemas.HeadwiseException;
+import java.util.Arrays;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
 import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
@@ -71,7 +72,7 @@ class GptqQuantizerTest {
     for (int i = 0; i < k; i++) {
       order[i] = i;
     }
-    java.util.Arrays.sort(order, (a, b) -> Double.compare(h[b][b], h[a][a]));
+    Arrays.sort(order, (a, b) -> Double.compare(h[b][b], h[a][a]));
     double[][] hp = new double[k][k];
     double[][] wp = new double[n][k];
     for (int i = 0; i < k; i++) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
@@ -78,11 +79,9 @@ class RotationsTest {
     // seeded
     assertArrayEquals(Rotations.orthogonal(100, 3).matrix()[7], random.matrix()[7]);
     assertFalse(
-        java.util.Arrays.equals(Rotations.orthogonal(64, 9).matrix()[0], sylvester.matrix()[0])
-            && java.util.Arrays.equals(
-                Rotations.orthogonal(64, 9).matrix()[1], sylvester.matrix()[1])
-            && java.util.Arrays.equals(
-                Rotations.orthogonal(64, 9).matrix()[2], sylvester.matrix()[2]));
+        Arrays.equals(Rotations.orthogonal(64, 9).matrix()[0], sylvester.matrix()[0])
+            && Arrays.equals(Rotations.orthogonal(64, 9).matrix()[1], sylvester.matrix()[1])
+            && Arrays.equals(Rotations.orthogonal(64, 9).matrix()[2], sylvester.matrix()[2]));
   }
 
   @Test

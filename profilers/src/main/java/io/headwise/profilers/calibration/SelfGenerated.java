@@ -13,8 +13,10 @@ import io.headwise.profilers.OrtSessionFactory;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -53,10 +55,10 @@ public record SelfGenerated(int count, int length, double temperature, int start
         long[][] mask = new long[count][t];
         for (int b = 0; b < count; b++) {
           System.arraycopy(ids[b], 0, prefixIds[b], 0, t);
-          java.util.Arrays.fill(mask[b], 1);
+          Arrays.fill(mask[b], 1);
         }
         Map<String, OnnxTensor> feeds = ModelFeeds.create(env, inputs, prefixIds, mask);
-        try (OrtSession.Result r = session.run(feeds, java.util.Set.of(logitsName))) {
+        try (OrtSession.Result r = session.run(feeds, Set.of(logitsName))) {
           OnnxTensor logits = (OnnxTensor) r.get(0);
           long[] shape = logits.getInfo().getShape();
           if (shape.length != 3 || shape[1] != t) {
@@ -65,7 +67,7 @@ public record SelfGenerated(int count, int length, double temperature, int start
                     + " vocab] logits; model "
                     + model.source()
                     + " returns "
-                    + java.util.Arrays.toString(shape));
+                    + Arrays.toString(shape));
           }
           int vocab = (int) shape[2];
           FloatBuffer fb = logits.getFloatBuffer();

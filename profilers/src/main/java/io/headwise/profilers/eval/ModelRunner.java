@@ -13,6 +13,7 @@ import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.OrtSessionFactory;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Set;
 
@@ -53,7 +54,7 @@ public final class ModelRunner implements AutoCloseable {
               "the model's first output '"
                   + output
                   + "' has shape "
-                  + java.util.Arrays.toString(shape)
+                  + Arrays.toString(shape)
                   + "; evaluation needs [batch, seq, vocab|hidden]");
         }
         FloatBuffer fb = t.getFloatBuffer();

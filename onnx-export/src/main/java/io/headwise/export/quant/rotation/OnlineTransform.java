@@ -9,9 +9,11 @@ import io.headwise.planners.quant.Rotation;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Graph nodes that apply an orthogonal matrix to the last axis of an activation at run time ({@code
@@ -94,7 +96,7 @@ final class OnlineTransform {
   /** Appends {@code z ↦ z·(H ⊗ I_d)} for {@code z [.., heads·d]}; returns the output. */
   String acrossHeads(String z, double[][] h, int d) {
     int heads = h.length;
-    String key = "heads" + heads + "/" + d + "/" + java.util.Arrays.deepToString(h);
+    String key = "heads" + heads + "/" + d + "/" + Arrays.deepToString(h);
     String shape = op("Shape", z);
     String lead = op("Slice", shape, longs(0), longs(-1), longs(0));
     String x = op("Reshape", z, op("Concat", List.of(lead, longs(heads, d)), axis0()));
@@ -102,7 +104,7 @@ final class OnlineTransform {
     return op("Reshape", x, shape);
   }
 
-  private String shared(String key, java.util.function.Supplier<String> make) {
+  private String shared(String key, Supplier<String> make) {
     String name = constants.get(key);
     if (name == null) {
       name = make.get();

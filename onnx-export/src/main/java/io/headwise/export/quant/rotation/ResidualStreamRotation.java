@@ -15,6 +15,7 @@ import io.headwise.planners.quant.Hadamard;
 import io.headwise.planners.quant.Rotation;
 import io.headwise.planners.quant.Rotations;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -183,12 +184,12 @@ public final class ResidualStreamRotation {
   private static double[] foldNorm(
       Rewrite rw, GraphIndex index, RmsNormMatch norm, int hidden, List<String> folded) {
     double[] gamma = new double[hidden];
-    java.util.Arrays.fill(gamma, 1);
+    Arrays.fill(gamma, 1);
     if (norm.weight() != null) {
       TensorProto w = index.initializer(norm.weight()).orElseThrow();
       gamma = Weights.values(w);
       double[] ones = new double[hidden];
-      java.util.Arrays.fill(ones, 1);
+      Arrays.fill(ones, 1);
       rw.replaceInPlace(w, ones);
       folded.add(norm.weight());
     }
