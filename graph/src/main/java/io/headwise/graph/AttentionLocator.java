@@ -100,6 +100,14 @@ public final class AttentionLocator {
       List<String> masks,
       boolean keyIsTransposedByQk) {}
 
+  /**
+   * An attention node headwise cannot instrument: a fused op, a control-flow node with attention
+   * inside, or a softmax whose probabilities have another layout.
+   *
+   * @param reason why, when the op type alone does not say it (null for fused ops)
+   */
+  private record Unmatched(int nodeIndex, NodeProto node, String reason) {}
+
   /** Locates all attention blocks of {@code model} (functions are inlined first). */
   public static AttentionMap locate(OnnxModel model) {
     ModelProto proto = FunctionInliner.inline(model.proto());
@@ -107,11 +115,11 @@ public final class AttentionLocator {
     GraphIndex idx = new GraphIndex(graph);
     int opset = model.opset();
     List<Candidate> candidates = new ArrayList<>();
-    List<Object[]> fused = new ArrayList<>();
+    List<Unmatched> fused = new ArrayList<>();
     for (int i = 0; i < graph.getNodeCount(); i++) {
       NodeProto n = graph.getNode(i);
       if (isFused(n)) {
-        fused.add(new Object[] {i, n, null});
+        fused.add(new Unmatched(i, n, null));
         continue;
       }
       if (isSoftmax(n)) {
@@ -120,7 +128,7 @@ public final class AttentionLocator {
       if (CONTROL_FLOW.contains(n.getOpType()) && n.getDomain().isEmpty()) {
         String nested = nestedAttention(n);
         if (nested != null) {
-          fused.add(new Object[] {i, n, nested});
+          fused.add(new Unmatched(i, n, nested));
         }
       }
     }
@@ -129,26 +137,25 @@ public final class AttentionLocator {
         candidates.isEmpty() ? List.of() : probe(model, proto, idx, candidates, opset, rejected);
     for (Candidate c : rejected) {
       fused.add(
-          new Object[] {
-            c.nodeIndex,
-            c.softmax,
-            "its probabilities are not a [batch, heads, queries, keys]"
-                + " tensor (e.g. heads folded into the batch, or grouped query heads in a 5-D tensor)"
-          });
+          new Unmatched(
+              c.nodeIndex,
+              c.softmax,
+              "its probabilities are not a [batch, heads, queries, keys]"
+                  + " tensor (e.g. heads folded into the batch, or grouped query heads in a 5-D tensor)"));
     }
-    fused.sort(Comparator.comparingInt(f -> (Integer) f[0]));
+    fused.sort(Comparator.comparingInt(Unmatched::nodeIndex));
     candidates.removeAll(rejected);
     List<UnsupportedAttention> unsupported = new ArrayList<>();
-    for (Object[] f : fused) {
-      int nodeIndex = (Integer) f[0];
-      NodeProto n = (NodeProto) f[1];
+    for (Unmatched f : fused) {
+      int nodeIndex = f.nodeIndex();
+      NodeProto n = f.node();
       unsupported.add(
           new UnsupportedAttention(
               layerOf(nodeIndex, n, candidates, fused),
               n.getOpType(),
               n.getDomain(),
               n.getName(),
-              (String) f[2]));
+              f.reason()));
     }
     return new AttentionMap(model.modelId(), opset, blocks, unsupported);
   }
@@ -250,7 +257,7 @@ public final class AttentionLocator {
    * nodes.
    */
   private static int layerOf(
-      int nodeIndex, NodeProto n, List<Candidate> candidates, List<Object[]> fused) {
+      int nodeIndex, NodeProto n, List<Candidate> candidates, List<Unmatched> fused) {
     Matcher m = LAYER_NUMBER.matcher(n.getName());
     if (m.find()) {
       return Integer.parseInt(m.group(1));
@@ -261,8 +268,8 @@ public final class AttentionLocator {
         before++;
       }
     }
-    for (Object[] f : fused) {
-      if ((Integer) f[0] < nodeIndex) {
+    for (Unmatched f : fused) {
+      if (f.nodeIndex() < nodeIndex) {
         before++;
       }
     }
