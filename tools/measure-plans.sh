@@ -4,7 +4,8 @@
 # one plan per method, each evaluated on held-out data the plans never saw (with its uniform baseline).
 #   stories260k : KV 0.5 for length 256, held out: 16 self-generated samples of 256 tokens (seed 1)
 #   retrieval-lm: KV 0.3 for length 400, held out: repeat probes copied at distances 100, 200 and 300 (seed 999)
-# Usage: tools/measure-plans.sh stories260k|retrieval-lm OUT_DIR [--sensitivity]
+# Usage: [PLANS="moa duo"] tools/measure-plans.sh stories260k|retrieval-lm OUT_DIR [--sensitivity]
+# PLANS (plan ids: moa, moa-query-head, duo, razor, razor-none, h2o) restricts the plans; default: all of the model's.
 # Prints one line per plan (evaluate's own output) and writes OUT_DIR/summary.txt.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,12 +41,14 @@ fi
   --warehouse "$W" --run-id s $SENS
 : > "$OUT/summary.txt"
 # every evaluation also evaluates the uniform StreamingLLM plan at the same KV fraction (its baseline row)
-PLANS="moa moa-query-head duo razor h2o"
-[ "$NAME" = retrieval-lm ] && PLANS="moa duo razor"
+DEFAULT_PLANS="moa moa-query-head duo razor h2o"
+[ "$NAME" = retrieval-lm ] && DEFAULT_PLANS="moa duo razor"
+PLANS="${PLANS:-$DEFAULT_PLANS}"
 for P in $PLANS; do
   METHOD="${P%%-*}"
   OPTS=()
   [ "$P" = moa-query-head ] && OPTS=(--option granularity=query_head)
+  [ "$P" = razor-none ] && OPTS=(--option compensation=none)
   "$HW" plan --method "$METHOD" --warehouse "$W" --stats-run s --kv-fraction "$F" --length "$N" --plan-id "$P" \
     "${OPTS[@]}" | tee -a "$OUT/summary.txt"
   "$HW" evaluate --model "$MODEL" --warehouse "$W" --plan-id "$P" --samples "$OUT/held-out.jsonl" \
