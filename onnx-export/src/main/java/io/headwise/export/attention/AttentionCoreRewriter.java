@@ -85,7 +85,9 @@ final class AttentionCoreRewriter {
     }
     Map<Integer, List<NodeProto>> inserted = new HashMap<>();
     Map<String, String> replayed = new HashMap<>();
+    // one zero scalar per element type a score path replays in; float32 always (the no-mask case)
     Map<Integer, TensorProto> zeros = new TreeMap<>();
+    zeros.put(GraphBuilder.FLOAT, Tensors.floatScalar(zeroName(GraphBuilder.FLOAT), 0f));
     ScoreMask masks =
         new ScoreMask(
             index,
@@ -184,9 +186,7 @@ final class AttentionCoreRewriter {
         graph.toBuilder()
             .clearNode()
             .addAllNode(nodes)
-            .addInitializer(Tensors.floatScalar(zeroName(GraphBuilder.FLOAT), 0f))
-            .addAllInitializer(
-                zeros.values().stream().filter(z -> z.getDataType() != GraphBuilder.FLOAT).toList())
+            .addAllInitializer(zeros.values())
             .addAllInitializer(extraInitializers);
     GraphPruner.prune(g);
     ModelProto.Builder out =
