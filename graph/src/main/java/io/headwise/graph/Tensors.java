@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntToDoubleFunction;
 
 /**
  * Builds small ONNX tensors and reads the values of small embedded ones (constants, scales,
@@ -28,62 +29,54 @@ public final class Tensors {
    * that holds no numbers.
    */
   public static double[] toDoubles(TensorProto t) {
+    IntToDoubleFunction values = values(t);
+    if (values == null) {
+      return null;
+    }
+    double[] out = new double[(int) numel(t.getDimsList())];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = values.applyAsDouble(i);
+    }
+    return out;
+  }
+
+  /**
+   * Element {@code i} (row-major) of an embedded tensor as a double, read in place from its raw
+   * bytes or typed list; null when the tensor is external or holds no numbers. Large weights are
+   * read through this instead of {@link #toDoubles} so that they never exist as a double copy.
+   */
+  public static IntToDoubleFunction values(TensorProto t) {
     if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
       return null;
     }
-    int n = (int) numel(t.getDimsList());
     ByteBuffer raw =
         t.getRawData().isEmpty()
             ? null
             : t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    double[] out = new double[n];
     switch (t.getDataType()) {
       case 1: // FLOAT
-        for (int i = 0; i < n; i++) {
-          out[i] = raw != null ? raw.getFloat(4 * i) : t.getFloatData(i);
-        }
-        return out;
+        return raw != null ? i -> raw.getFloat(4 * i) : t::getFloatData;
       case 11: // DOUBLE
-        for (int i = 0; i < n; i++) {
-          out[i] = raw != null ? raw.getDouble(8 * i) : t.getDoubleData(i);
-        }
-        return out;
+        return raw != null ? i -> raw.getDouble(8 * i) : t::getDoubleData;
       case 7: // INT64
-        for (int i = 0; i < n; i++) {
-          out[i] = raw != null ? raw.getLong(8 * i) : t.getInt64Data(i);
-        }
-        return out;
+        return raw != null ? i -> raw.getLong(8 * i) : t::getInt64Data;
       case 6: // INT32
+        return raw != null ? i -> raw.getInt(4 * i) : t::getInt32Data;
       case 5: // INT16
+        return raw != null ? i -> raw.getShort(2 * i) : t::getInt32Data;
       case 3: // INT8
+        return raw != null ? raw::get : t::getInt32Data;
       case 2: // UINT8
       case 9: // BOOL
-        for (int i = 0; i < n; i++) {
-          if (raw == null) {
-            out[i] = t.getInt32Data(i);
-          } else if (t.getDataType() == 6) {
-            out[i] = raw.getInt(4 * i);
-          } else if (t.getDataType() == 5) {
-            out[i] = raw.getShort(2 * i);
-          } else if (t.getDataType() == 2 || t.getDataType() == 9) {
-            out[i] = raw.get(i) & 0xff;
-          } else {
-            out[i] = raw.get(i);
-          }
-        }
-        return out;
+        return raw != null ? i -> raw.get(i) & 0xff : t::getInt32Data;
       case 10: // FLOAT16
-        for (int i = 0; i < n; i++) {
-          int bits = raw != null ? raw.getShort(2 * i) & 0xffff : t.getInt32Data(i);
-          out[i] = ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat((short) bits);
-        }
-        return out;
+        return i ->
+            ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat(
+                (short) (raw != null ? raw.getShort(2 * i) : t.getInt32Data(i)));
       case 16: // BFLOAT16
-        for (int i = 0; i < n; i++) {
-          int bits = raw != null ? raw.getShort(2 * i) & 0xffff : t.getInt32Data(i);
-          out[i] = Float.intBitsToFloat(bits << 16);
-        }
-        return out;
+        return i ->
+            Float.intBitsToFloat(
+                (raw != null ? raw.getShort(2 * i) & 0xffff : t.getInt32Data(i)) << 16);
       default:
         return null;
     }

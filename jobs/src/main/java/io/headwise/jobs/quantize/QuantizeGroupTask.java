@@ -16,6 +16,7 @@ import io.headwise.schemas.HeadwiseException;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntToDoubleFunction;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
 
@@ -58,15 +59,17 @@ public final class QuantizeGroupTask implements Serializable {
     List<QuantizedLinear> out = new ArrayList<>();
     for (LinearLayer l : group.linears()) {
       long start = System.nanoTime();
-      double[][] w = weightOutIn(m, l);
       QuantizedWeight q;
+      double[][] w = null;
       double damping = 0;
       int attempts = 0;
       int dead = 0;
       double loss = 0;
       if (h == null) {
-        q = RtnQuantizer.quantize(w, spec.config());
+        // RTN rounds each output row on its own: read rows straight from the float source.
+        q = RtnQuantizer.quantize(l.outFeatures(), l.inFeatures(), rows(m, l), spec.config());
       } else {
+        w = weightOutIn(m, l);
         GptqResult r =
             GptqQuantizer.quantize(l.describe(), w, h, spec.config(), spec.gptqOptions());
         q = r.weight();
@@ -105,27 +108,40 @@ public final class QuantizeGroupTask implements Serializable {
 
   /** The layer's weight as {@code [N][K]} doubles (external data read from its file). */
   static double[][] weightOutIn(OnnxModel m, LinearLayer l) {
+    RtnQuantizer.RowReader rows = rows(m, l);
+    double[][] w = new double[l.outFeatures()][l.inFeatures()];
+    for (int r = 0; r < w.length; r++) {
+      rows.read(r, w[r]);
+    }
+    return w;
+  }
+
+  /**
+   * Reads output row {@code r} of the layer's weight in place from the initializer (float, float16
+   * or bfloat16; {@code [K, N]} as MatMul holds it, or {@code [N, K]} for Gemm with transB), so no
+   * double copy of the whole weight is made.
+   */
+  static RtnQuantizer.RowReader rows(OnnxModel m, LinearLayer l) {
     TensorProto t = QuantizeModelFiles.initializer(m, l.weightName());
-    double[] v = Tensors.toDoubles(t);
+    IntToDoubleFunction v = Tensors.values(t);
     if (v == null) {
       throw new HeadwiseException(
           "weight " + l.weightName() + " of " + l.describe() + " is not float data");
     }
     int n = l.outFeatures();
     int k = l.inFeatures();
-    double[][] w = new double[n][k];
     if (l.weightOutIn()) {
-      for (int r = 0; r < n; r++) {
-        System.arraycopy(v, r * k, w[r], 0, k);
-      }
-    } else {
-      for (int c = 0; c < k; c++) {
-        for (int r = 0; r < n; r++) {
-          w[r][c] = v[c * n + r];
+      return (r, into) -> {
+        for (int c = 0; c < k; c++) {
+          into[c] = v.applyAsDouble(r * k + c);
         }
-      }
+      };
     }
-    return w;
+    return (r, into) -> {
+      for (int c = 0; c < k; c++) {
+        into[c] = v.applyAsDouble(c * n + r);
+      }
+    };
   }
 
   /**

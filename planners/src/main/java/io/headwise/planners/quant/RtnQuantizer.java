@@ -10,6 +10,12 @@ public final class RtnQuantizer {
 
   private RtnQuantizer() {}
 
+  /** Fills {@code into} with output row {@code row} of a weight ({@code [K]} values). */
+  @FunctionalInterface
+  public interface RowReader {
+    void read(int row, double[] into);
+  }
+
   /**
    * Quantizes {@code weightOutIn} ({@code [N_out][K]}, row = output channel). The input is not
    * modified.
@@ -20,6 +26,30 @@ public final class RtnQuantizer {
       throw new IllegalArgumentException("weight has no rows");
     }
     int cols = weightOutIn[0].length;
+    return quantize(
+        rows,
+        cols,
+        (n, into) -> {
+          double[] row = weightOutIn[n];
+          if (row.length != cols) {
+            throw new IllegalArgumentException(
+                "row " + n + " has " + row.length + " columns, expected " + cols);
+          }
+          System.arraycopy(row, 0, into, 0, cols);
+        },
+        config);
+  }
+
+  /**
+   * Quantizes a {@code rows × cols} weight read one output row at a time, so that the weight never
+   * needs to exist as doubles: each row is rounded independently, and a 4096 × 14336 linear of a
+   * Llama-3-8B-shaped model then costs its float source plus one byte per code instead of two
+   * double copies (the large-model test runs quantize in a 2 GiB heap).
+   */
+  public static QuantizedWeight quantize(int rows, int cols, RowReader reader, QuantConfig config) {
+    if (rows < 1 || cols < 1) {
+      throw new IllegalArgumentException("shape must be positive, got " + rows + "x" + cols);
+    }
     int groupWidth = config.groupWidth(cols);
     int groups = config.groupCount(cols);
     int maxCode = config.maxCode();
@@ -30,11 +60,8 @@ public final class RtnQuantizer {
         .parallel()
         .forEach(
             n -> {
-              double[] row = weightOutIn[n];
-              if (row.length != cols) {
-                throw new IllegalArgumentException(
-                    "row " + n + " has " + row.length + " columns, expected " + cols);
-              }
+              double[] row = new double[cols];
+              reader.read(n, row);
               for (int g = 0; g < groups; g++) {
                 int from = g * groupWidth;
                 int to = Math.min(cols, from + groupWidth);

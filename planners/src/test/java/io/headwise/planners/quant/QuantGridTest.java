@@ -95,6 +95,37 @@ class QuantGridTest {
   }
 
   @Test
+  void rtnReadRowByRowFromATransposedSourceEqualsTheMatrixForm() {
+    double[][] w = QuantTestData.gaussian(7, 90, 11);
+    QuantConfig config = QuantConfig.asymmetric(4, 32);
+    QuantizedWeight whole = RtnQuantizer.quantize(w, config);
+    double[] inOut = new double[90 * 7]; // [K, N] as MatMul holds it
+    for (int n = 0; n < 7; n++) {
+      for (int k = 0; k < 90; k++) {
+        inOut[k * 7 + n] = w[n][k];
+      }
+    }
+    QuantizedWeight rows =
+        RtnQuantizer.quantize(
+            7,
+            90,
+            (n, into) -> {
+              for (int k = 0; k < 90; k++) {
+                into[k] = inOut[k * 7 + n];
+              }
+            },
+            config);
+    for (int n = 0; n < 7; n++) {
+      for (int g = 0; g < whole.groupCount(); g++) {
+        assertEquals(whole.scale(n, g), rows.scale(n, g), 0.0);
+      }
+      for (int k = 0; k < 90; k++) {
+        assertEquals(whole.code(n, k), rows.code(n, k), "code " + n + "," + k);
+      }
+    }
+  }
+
+  @Test
   void rtnHonoursGroupsAndErrorBound() {
     double[][] w = QuantTestData.gaussian(6, 100, 3);
     QuantizedWeight q = RtnQuantizer.quantize(w, QuantConfig.asymmetric(4, 32));
