@@ -117,6 +117,16 @@ final class BodyBuilder {
     return constant(hint, t);
   }
 
+  /** Gather of {@code indices} along {@code axis}. */
+  String gather(String hint, String x, String indices, long axis) {
+    return op("Gather", hint, List.of(x, indices), GraphBuilder.intAttr("axis", axis));
+  }
+
+  /** Concat of {@code inputs} along {@code axis}. */
+  String concat(String hint, long axis, String... inputs) {
+    return op("Concat", hint, List.of(inputs), GraphBuilder.intAttr("axis", axis));
+  }
+
   String cast(String x, int to) {
     return op("Cast", "cast", List.of(x), GraphBuilder.intAttr("to", to));
   }

@@ -1,0 +1,135 @@
+package io.headwise.export.attention;
+
+import io.headwise.graph.GraphBuilder;
+import java.util.List;
+
+/**
+ * EMS's merge slot in a budget decode group (the compensation entry of RazorAttention over carried
+ * sums): one more entry per kv head with key sum_key/count, logit scaled q·key + ln(count) (as if
+ * the count evicted tokens all sat at their mean key) and value sum_value/count; absent (logit −∞)
+ * while nothing has been evicted. The slot's probability is not accumulated into any token's score.
+ * Every token the budget evicts is merged into the slot's sums instead of dropped. Its own class
+ * because it is the state a budget cache carries beyond H2O's keys, values and scores.
+ */
+final class MergeSlot {
+  private MergeSlot() {}
+
+  /** The attention of a budget group with a merge slot: probabilities of the tokens, output. */
+  record Attention(String tokenProbs, String out) {}
+
+  /** Attention over the masked token scores plus the slot. */
+  static Attention attend(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String pre,
+      String q,
+      String masked,
+      String vq,
+      String localHeads,
+      float scale,
+      String zero) {
+    String past = DecodeCacheGroup.PAST;
+    String one = b.floatScalar(pre + "one", 1f);
+    String count = past + g.name("dropped"); // [1]
+    String atLeastOne = b.op("Max", pre + "count_at_least_1", count, one);
+    String sumKq =
+        b.gather(pre + "sum_key_per_query", past + g.name("sum_key"), localHeads, 1); // [B,Hq,1,D]
+    String sumVq = b.gather(pre + "sum_value_per_query", past + g.name("sum_value"), localHeads, 1);
+    String slotLogit =
+        b.where(
+            b.op("Greater", pre + "has_merged", count, b.floatScalar(pre + "half", 0.5f)),
+            b.op(
+                "Add",
+                pre + "slot_logit",
+                b.op(
+                    "Div",
+                    pre + "mean_key_score",
+                    DecodeOps.scaledScores(
+                        b,
+                        q,
+                        sumKq,
+                        scale,
+                        pre + "sum_key_score",
+                        pre + "q_sum_key",
+                        pre + "slot_scale"),
+                    atLeastOne),
+                b.op("Log", pre + "log_count", atLeastOne)),
+            b.floatScalar(pre + "slot_minus_inf", Float.NEGATIVE_INFINITY)); // [B, Hq, S, 1]
+    String all = b.concat(pre + "with_slot", -1, masked, slotLogit);
+    String safe = DecodeOps.safeSoftmax(b, pre, all, zero);
+    String width =
+        b.op(
+            "Slice",
+            pre + "width",
+            b.op("Shape", pre + "masked_shape", masked),
+            b.longVector(pre + "w3", 3),
+            b.longVector(pre + "w4", 4)); // [1]: L + S
+    String tokenProbs =
+        b.op(
+            "Slice",
+            pre + "token_probs",
+            safe,
+            b.longVector(pre + "from0", 0),
+            width,
+            b.longVector(pre + "tokens_axis", 3));
+    String slotProb =
+        b.op(
+            "Slice",
+            pre + "slot_prob",
+            safe,
+            width,
+            b.op("Add", pre + "width1", width, b.longVector(pre + "one_i", 1)),
+            b.longVector(pre + "slot_axis", 3)); // [B, Hq, S, 1]
+    String out =
+        b.op(
+            "Add",
+            pre + "out",
+            b.op("MatMul", pre + "kept_out", tokenProbs, vq),
+            b.op(
+                "Mul",
+                pre + "slot_out",
+                slotProb,
+                b.op("Div", pre + "mean_value", sumVq, atLeastOne)));
+    return new Attention(tokenProbs, out);
+  }
+
+  /**
+   * Merge: every candidate (past cache + new tokens) the budget did not keep joins the slot's sums,
+   * i.e. new_sum = old_sum + Σ candidates − Σ kept, computed as a sum over the evicted mask.
+   */
+  static void merge(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String pre,
+      String k,
+      String v,
+      String scores,
+      String total,
+      BudgetEviction.Kept kept) {
+    String keptMask =
+        b.op(
+            "ScatterElements",
+            pre + "kept_mask",
+            List.of(
+                b.op(
+                    "ConstantOfShape",
+                    pre + "mask_zeros",
+                    b.op("Shape", pre + "rank_shape", scores)),
+                kept.index(),
+                b.op(
+                    "Add",
+                    pre + "mask_ones",
+                    b.op("ConstantOfShape", pre + "ones_base", kept.indexShape()),
+                    b.floatScalar(pre + "mask_one", 1f))),
+            GraphBuilder.intAttr("axis", 2)); // [B, Hg, L + S]: 1 where kept
+    String evicted =
+        b.unsqueeze(
+            b.op("Sub", pre + "evicted_mask", b.floatScalar(pre + "all_one", 1f), keptMask),
+            2); // [B, Hg, 1, L + S]
+    DecodeOps.carrySums(b, g, pre, "merged", evicted, k, v);
+    DecodeOps.carryCount(
+        b,
+        g,
+        b.cast(b.op("Sub", pre + "evicted_count", total, kept.keepCount()), GraphBuilder.FLOAT));
+  }
+}
