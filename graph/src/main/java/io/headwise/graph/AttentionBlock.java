@@ -27,7 +27,7 @@ import java.util.List;
  * @param numKvHeads key/value heads (GQA: query head h reads kv head ⌊h / (numHeads / numKvHeads)⌋)
  * @param headDim size of each head's value vectors
  * @param causal true when a query never attends to later keys (measured), false for bidirectional
- * @param probabilitiesElemType ONNX element type of the probability tensor (1 = float)
+ * @param probabilitiesType element type of the probability tensor
  * @param qkTransposesKey true when the QK node transposes its second input itself (ONNX Runtime's
  *     {@code com.microsoft FusedMatMul} with {@code transB=1}, in offline-optimized graphs)
  */
@@ -49,7 +49,7 @@ public record AttentionBlock(
     int numKvHeads,
     int headDim,
     boolean causal,
-    int probabilitiesElemType,
+    ElementType probabilitiesType,
     boolean qkTransposesKey) {
 
   /** A block whose QK node is a plain {@code MatMul(Q, Kᵀ)}. */
@@ -71,7 +71,7 @@ public record AttentionBlock(
       int numKvHeads,
       int headDim,
       boolean causal,
-      int probabilitiesElemType) {
+      ElementType probabilitiesType) {
     this(
         layer,
         softmaxNode,
@@ -90,7 +90,7 @@ public record AttentionBlock(
         numKvHeads,
         headDim,
         causal,
-        probabilitiesElemType,
+        probabilitiesType,
         false);
   }
 

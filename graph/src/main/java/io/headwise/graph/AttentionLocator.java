@@ -655,7 +655,7 @@ public final class AttentionLocator {
                 values.get(c.scaledScores),
                 c.keyIsTransposedByQk);
       }
-      int elemType = elemType(idx, c.probabilities);
+      ElementType elemType = idx.elemTypeOrFloat(c.probabilities);
       blocks.add(
           new AttentionBlock(
               blocks.size(),
@@ -701,13 +701,14 @@ public final class AttentionLocator {
                   AttributeProto.newBuilder()
                       .setName("to")
                       .setType(AttributeProto.AttributeType.INT)
-                      .setI(1)));
+                      .setI(ElementType.FLOAT.code())));
       g.addOutput(
           ValueInfoProto.newBuilder()
               .setName(out)
               .setType(
                   TypeProto.newBuilder()
-                      .setTensorType(TypeProto.Tensor.newBuilder().setElemType(1))));
+                      .setTensorType(
+                          TypeProto.Tensor.newBuilder().setElemType(ElementType.FLOAT.code()))));
     }
     return proto.toBuilder().setGraph(g).build();
   }
@@ -722,15 +723,6 @@ public final class AttentionLocator {
       }
     }
     return Optional.empty();
-  }
-
-  /**
-   * Element type of a tensor, declared or inferred through its producers; 1 (float) when it cannot
-   * be told.
-   */
-  private static int elemType(GraphIndex idx, String tensor) {
-    int t = idx.elemType(tensor);
-    return t == 0 ? 1 : t;
   }
 
   /**

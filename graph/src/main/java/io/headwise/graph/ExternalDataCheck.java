@@ -114,15 +114,6 @@ final class ExternalDataCheck {
     for (long d : t.getDimsList()) {
       n *= d;
     }
-    int elem =
-        switch (t.getDataType()) {
-          case 1, 6, 12 -> 4; // float, int32, uint32
-          case 7, 11, 13, 14 -> 8; // int64, double, uint64, complex64
-          case 10, 16, 4, 5 -> 2; // float16, bfloat16, uint16, int16
-          case 2, 3, 9 -> 1; // uint8, int8, bool
-          case 15 -> 16; // complex128
-          default -> 0;
-        };
-    return n * elem;
+    return n * ElementType.find(t.getDataType()).map(ElementType::byteSize).orElse(0);
   }
 }

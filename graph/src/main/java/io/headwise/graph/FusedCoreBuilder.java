@@ -187,7 +187,7 @@ final class FusedCoreBuilder {
    * statically).
    */
   String coreDynamicScale(String q, String k, String v, String mask, double softcap) {
-    String d = g.cast(dim(q, 3), GraphBuilder.FLOAT);
+    String d = g.cast(dim(q, 3), ElementType.FLOAT);
     String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));
     String scores = g.op("Div", g.op("MatMul", q, kt), g.op("Sqrt", d));
     if (softcap > 0) {
@@ -206,17 +206,17 @@ final class FusedCoreBuilder {
     return g.op("Where", allowed, g.constFloat(0f), g.constFloat(MASKED));
   }
 
-  /** x cast to float32 unless it already is ({@code elemType} 1). */
-  String toFloat(String x, int elemType) {
-    return elemType == GraphBuilder.FLOAT || x.isEmpty() ? x : g.cast(x, GraphBuilder.FLOAT);
+  /** x cast to float32 unless it already is. */
+  String toFloat(String x, ElementType elemType) {
+    return elemType == ElementType.FLOAT || x.isEmpty() ? x : g.cast(x, ElementType.FLOAT);
   }
 
   /** x (float32) cast back to {@code elemType}, written to {@code out}. */
-  void fromFloat(String x, int elemType, String out) {
-    if (elemType == GraphBuilder.FLOAT) {
+  void fromFloat(String x, ElementType elemType, String out) {
+    if (elemType == ElementType.FLOAT) {
       g.identity(x, out);
     } else {
-      g.op("Cast", List.of(x), List.of(out), intAttr("to", elemType));
+      g.op("Cast", List.of(x), List.of(out), intAttr("to", elemType.code()));
     }
   }
 }

@@ -20,14 +20,18 @@ import java.util.Map;
  * the model's own.
  */
 public final class GraphBuilder {
-  /** ONNX element types used here. */
-  public static final int FLOAT = 1;
+  /*
+   * The int codes of the element types onnx-export writes into protobuf fields and passes to its own
+   * BodyBuilder (about 50 uses in 8 files there); code in graph, profilers and planners uses
+   * ElementType.
+   */
+  public static final int FLOAT = ElementType.FLOAT.code();
 
-  public static final int FLOAT16 = 10;
-  public static final int BFLOAT16 = 16;
+  public static final int FLOAT16 = ElementType.FLOAT16.code();
+  public static final int BFLOAT16 = ElementType.BFLOAT16.code();
 
-  public static final int INT64 = 7;
-  public static final int BOOL = 9;
+  public static final int INT64 = ElementType.INT64.code();
+  public static final int BOOL = ElementType.BOOL.code();
 
   private final GraphProto.Builder graph;
   private final int opset;
@@ -141,8 +145,8 @@ public final class GraphBuilder {
         });
   }
 
-  public String cast(String x, int to) {
-    return op("Cast", List.of(x), intAttr("to", to));
+  public String cast(String x, ElementType to) {
+    return op("Cast", List.of(x), intAttr("to", to.code()));
   }
 
   /** ReduceSum over {@code axes}, opset-aware. */
@@ -208,12 +212,12 @@ public final class GraphBuilder {
   }
 
   /** Adds a graph input. */
-  public void addInput(String name, int elemType, String... dims) {
+  public void addInput(String name, ElementType elemType, String... dims) {
     graph.addInput(valueInfo(name, elemType, dims));
   }
 
   /** Adds a graph output with the given element type and symbolic dims. */
-  public void addOutput(String name, int elemType, String... dims) {
+  public void addOutput(String name, ElementType elemType, String... dims) {
     graph.addOutput(valueInfo(name, elemType, dims));
   }
 
@@ -222,7 +226,7 @@ public final class GraphBuilder {
     op("Identity", List.of(from), List.of(to));
   }
 
-  private static ValueInfoProto valueInfo(String name, int elemType, String... dims) {
+  private static ValueInfoProto valueInfo(String name, ElementType elemType, String... dims) {
     TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
     for (String d : dims) {
       TensorShapeProto.Dimension.Builder db = TensorShapeProto.Dimension.newBuilder();
@@ -237,7 +241,8 @@ public final class GraphBuilder {
         .setName(name)
         .setType(
             TypeProto.newBuilder()
-                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape)))
+                .setTensorType(
+                    TypeProto.Tensor.newBuilder().setElemType(elemType.code()).setShape(shape)))
         .build();
   }
 

@@ -164,26 +164,32 @@ public final class GraphIndex {
           "IsInf");
   private static final Set<String> INT64_OPS =
       Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin");
-  private final Map<String, Integer> elemTypes = new HashMap<>();
+  private final Map<String, ElementType> elemTypes = new HashMap<>();
 
   /**
    * The ONNX element type of {@code tensor}: declared (graph input or output, value_info,
    * initializer) or inferred through its producers (Cast's target, a Constant's tensor, bool for
    * comparisons, int64 for Shape, the type of the value inputs for Where, otherwise the type of the
-   * first input, as for elementwise ops, MatMul, Softmax, Dropout and shape ops); 0 when it cannot
-   * be told.
+   * first input, as for elementwise ops, MatMul, Softmax, Dropout and shape ops); {@link
+   * ElementType#UNDEFINED} when it cannot be told (or is a code newer than {@link ElementType}).
    */
-  public int elemType(String tensor) {
+  public ElementType elemType(String tensor) {
     return elemType(tensor, 0);
   }
 
-  private int elemType(String tensor, int depth) {
-    Integer known = elemTypes.get(tensor);
+  /** {@link #elemType}, or float when it cannot be told (as for a graph that never says). */
+  public ElementType elemTypeOrFloat(String tensor) {
+    ElementType t = elemType(tensor);
+    return t == ElementType.UNDEFINED ? ElementType.FLOAT : t;
+  }
+
+  private ElementType elemType(String tensor, int depth) {
+    ElementType known = elemTypes.get(tensor);
     if (known != null) {
       return known;
     }
-    int t = declaredElemType(tensor);
-    if (t == 0 && depth < 400) {
+    ElementType t = declaredElemType(tensor);
+    if (t == ElementType.UNDEFINED && depth < 400) {
       Optional<NodeProto> p = producer(tensor);
       if (p.isPresent()) {
         t = inferredElemType(p.get(), depth);
@@ -193,26 +199,30 @@ public final class GraphIndex {
     return t;
   }
 
-  private int declaredElemType(String tensor) {
+  private static ElementType known(int code) {
+    return ElementType.find(code).orElse(ElementType.UNDEFINED);
+  }
+
+  private ElementType declaredElemType(String tensor) {
     TensorProto init = initializers.get(tensor);
     if (init != null) {
-      return init.getDataType();
+      return known(init.getDataType());
     }
     for (List<ValueInfoProto> infos :
         List.of(graph.getInputList(), graph.getValueInfoList(), graph.getOutputList())) {
       for (ValueInfoProto v : infos) {
         if (v.getName().equals(tensor) && v.getType().hasTensorType()) {
-          return v.getType().getTensorType().getElemType();
+          return known(v.getType().getTensorType().getElemType());
         }
       }
     }
-    return 0;
+    return ElementType.UNDEFINED;
   }
 
-  private int inferredElemType(NodeProto n, int depth) {
+  private ElementType inferredElemType(NodeProto n, int depth) {
     String op = n.getOpType();
     if (op.equals("Cast")) {
-      return (int) intAttribute(n, "to", 0);
+      return known((int) intAttribute(n, "to", 0));
     }
     if (op.equals("CastLike") && n.getInputCount() > 1) {
       return elemType(n.getInput(1), depth + 1);
@@ -221,43 +231,43 @@ public final class GraphIndex {
       for (AttributeProto a : n.getAttributeList()) {
         switch (a.getName()) {
           case "value":
-            return a.getT().getDataType();
+            return known(a.getT().getDataType());
           case "value_float":
           case "value_floats":
-            return 1;
+            return ElementType.FLOAT;
           case "value_int":
           case "value_ints":
-            return 7;
+            return ElementType.INT64;
           default:
             break;
         }
       }
-      return 0;
+      return ElementType.UNDEFINED;
     }
     if (op.equals("ConstantOfShape")) {
       for (AttributeProto a : n.getAttributeList()) {
         if (a.getName().equals("value")) {
-          return a.getT().getDataType();
+          return known(a.getT().getDataType());
         }
       }
-      return 1;
+      return ElementType.FLOAT;
     }
     if (BOOL_OPS.contains(op)) {
-      return 9;
+      return ElementType.BOOL;
     }
     if (INT64_OPS.contains(op)) {
-      return 7;
+      return ElementType.INT64;
     }
     if (op.equals("Where") && n.getInputCount() == 3) {
-      int a = elemType(n.getInput(1), depth + 1);
-      return a != 0 ? a : elemType(n.getInput(2), depth + 1);
+      ElementType a = elemType(n.getInput(1), depth + 1);
+      return a != ElementType.UNDEFINED ? a : elemType(n.getInput(2), depth + 1);
     }
     for (String in : n.getInputList()) {
       if (!in.isEmpty()) {
         return elemType(in, depth + 1);
       }
     }
-    return 0;
+    return ElementType.UNDEFINED;
   }
 
   /** An integer attribute of a node, or {@code fallback} when absent. */

@@ -69,7 +69,7 @@ final class GroupQueryAttentionExpansion {
       throw n.refuse("past_key and past_value must be both given or both empty");
     }
 
-    int type = elemType(index, n.input(0));
+    ElementType type = index.elemTypeOrFloat(n.input(0));
     String query = b.toFloat(n.input(0), type);
     String q;
     String k;
@@ -129,7 +129,7 @@ final class GroupQueryAttentionExpansion {
     String kpos = g.op("Range", g.constLong(0), total, g.constLong(1)); // [T]
     String diff = g.op("Sub", g.unsqueeze(pos, 1), kpos); // [S, T]: i − j in positions
     String lens =
-        g.op("Reshape", g.cast(seqlensK, GraphBuilder.INT64), g.constLongs(true, -1, 1, 1, 1));
+        g.op("Reshape", g.cast(seqlensK, ElementType.INT64), g.constLongs(true, -1, 1, 1, 1));
     String allowed = g.lessOrEqual(kpos, lens); // [B, 1, 1, T]: j ≤ seqlens_k[b]
     if (causal) {
       allowed = g.op("And", allowed, g.greaterOrEqual(diff, g.constLong(0)));
@@ -156,11 +156,5 @@ final class GroupQueryAttentionExpansion {
     long width = FusedAttention.projectionWidth(index, n.input(0));
     int parts = packed ? heads + 2 * kvHeads : heads;
     return width > 0 && width % parts == 0 ? width / parts : -1;
-  }
-
-  /** The query's element type; float when it cannot be told. */
-  static int elemType(GraphIndex index, String tensor) {
-    int t = index.elemType(tensor);
-    return t == 0 ? GraphBuilder.FLOAT : t;
   }
 }

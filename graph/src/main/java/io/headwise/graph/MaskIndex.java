@@ -54,14 +54,14 @@ final class MaskIndex {
     String kpos = g.op("Range", g.constLong(0), total, g.constLong(1)); // [T]
     switch (rank) {
       case 2: // [B, T]
-        return g.unsqueeze(g.op("Greater", g.cast(mask, GraphBuilder.INT64), g.constLong(0)), 1, 2);
+        return g.unsqueeze(g.op("Greater", g.cast(mask, ElementType.INT64), g.constLong(0)), 1, 2);
       case 3: // [B, S, T]
-        return g.unsqueeze(g.op("Greater", g.cast(mask, GraphBuilder.INT64), g.constLong(0)), 1);
+        return g.unsqueeze(g.op("Greater", g.cast(mask, ElementType.INT64), g.constLong(0)), 1);
       case 1:
         {
           // [B] ends, or [2B] ends then starts: pad with B zeros so that elements B..2B are the
           // starts (or zeros)
-          String m = g.cast(mask, GraphBuilder.INT64);
+          String m = g.cast(mask, ElementType.INT64);
           String padded =
               g.op(
                   "Concat",

@@ -47,13 +47,13 @@ public final class ModelFeeds {
       for (ModelInputs.PastInput p : inputs.pastInputs()) {
         long[] shape = p.emptyShape(b);
         OnnxTensor empty;
-        if (p.elemType() == 10 || p.elemType() == 16) {
+        if (p.elemType() == ElementType.FLOAT16 || p.elemType() == ElementType.BFLOAT16) {
           empty =
               OnnxTensor.createTensor(
                   env,
                   java.nio.ByteBuffer.allocateDirect(0),
                   shape,
-                  p.elemType() == 10
+                  p.elemType() == ElementType.FLOAT16
                       ? ai.onnxruntime.OnnxJavaType.FLOAT16
                       : ai.onnxruntime.OnnxJavaType.BFLOAT16);
         } else {
@@ -68,10 +68,10 @@ public final class ModelFeeds {
     }
   }
 
-  private static OnnxTensor intTensor(OrtEnvironment env, int elemType, long[][] v, int b, int t)
-      throws OrtException {
+  private static OnnxTensor intTensor(
+      OrtEnvironment env, ElementType elemType, long[][] v, int b, int t) throws OrtException {
     long[] shape = {b, t};
-    if (elemType == 6) {
+    if (elemType == ElementType.INT32) {
       IntBuffer buf = IntBuffer.allocate(b * t);
       for (long[] row : v) {
         for (long x : row) {
@@ -81,7 +81,7 @@ public final class ModelFeeds {
       buf.flip();
       return OnnxTensor.createTensor(env, buf, shape);
     }
-    if (elemType == 1) {
+    if (elemType == ElementType.FLOAT) {
       FloatBuffer buf = FloatBuffer.allocate(b * t);
       for (long[] row : v) {
         for (long x : row) {
@@ -91,7 +91,7 @@ public final class ModelFeeds {
       buf.flip();
       return OnnxTensor.createTensor(env, buf, shape);
     }
-    if (elemType == 9) {
+    if (elemType == ElementType.BOOL) {
       boolean[][] bools = new boolean[b][t];
       for (int i = 0; i < b; i++) {
         for (int j = 0; j < t; j++) {

@@ -19,21 +19,21 @@ import java.util.Set;
  */
 public record ModelInputs(
     String inputIds,
-    int inputIdsType,
+    ElementType inputIdsType,
     Optional<String> attentionMask,
-    int attentionMaskType,
+    ElementType attentionMaskType,
     Optional<String> tokenTypeIds,
     Optional<String> positionIds,
     List<PastInput> pastInputs,
-    int tokenTypeIdsType,
-    int positionIdsType) {
+    ElementType tokenTypeIdsType,
+    ElementType positionIdsType) {
 
   /** Roles with int64 token type and position ids. */
   public ModelInputs(
       String inputIds,
-      int inputIdsType,
+      ElementType inputIdsType,
       Optional<String> attentionMask,
-      int attentionMaskType,
+      ElementType attentionMaskType,
       Optional<String> tokenTypeIds,
       Optional<String> positionIds,
       List<PastInput> pastInputs) {
@@ -45,8 +45,8 @@ public record ModelInputs(
         tokenTypeIds,
         positionIds,
         pastInputs,
-        7,
-        7);
+        ElementType.INT64,
+        ElementType.INT64);
   }
 
   /**
@@ -54,8 +54,9 @@ public record ModelInputs(
    * when {@code stacked}, [2, batch, kv heads, 0, head dim] (key and value stacked in one tensor,
    * as the older GPT-2 exports of ONNX Runtime's converter take them).
    */
-  public record PastInput(String name, int elemType, long kvHeads, long headDim, boolean stacked) {
-    public PastInput(String name, int elemType, long kvHeads, long headDim) {
+  public record PastInput(
+      String name, ElementType elemType, long kvHeads, long headDim, boolean stacked) {
+    public PastInput(String name, ElementType elemType, long kvHeads, long headDim) {
       this(name, elemType, kvHeads, headDim, false);
     }
 
@@ -72,20 +73,21 @@ public record ModelInputs(
     Set<String> inits = new HashSet<>();
     graph.getInitializerList().forEach(t -> inits.add(t.getName()));
     String ids = null;
-    int idsType = 7;
+    ElementType idsType = ElementType.INT64;
     String mask = null;
-    int maskType = 7;
+    ElementType maskType = ElementType.INT64;
     String tokenTypes = null;
-    int tokenTypesType = 7;
+    ElementType tokenTypesType = ElementType.INT64;
     String positions = null;
-    int positionsType = 7;
+    ElementType positionsType = ElementType.INT64;
     List<PastInput> past = new ArrayList<>();
     for (ValueInfoProto v : graph.getInputList()) {
       if (inits.contains(v.getName())) {
         continue;
       }
       String n = v.getName().toLowerCase(Locale.ROOT);
-      int type = v.getType().getTensorType().getElemType();
+      ElementType type =
+          ElementType.find(v.getType().getTensorType().getElemType()).orElse(ElementType.UNDEFINED);
       if (n.equals("input_ids")
           || n.equals("input")
           || n.equals("ids")
@@ -98,10 +100,10 @@ public record ModelInputs(
         maskType = type;
       } else if (n.contains("token_type")) {
         tokenTypes = v.getName();
-        tokenTypesType = type == 6 ? 6 : 7;
+        tokenTypesType = type == ElementType.INT32 ? ElementType.INT32 : ElementType.INT64;
       } else if (n.contains("position_ids")) {
         positions = v.getName();
-        positionsType = type == 6 ? 6 : 7;
+        positionsType = type == ElementType.INT32 ? ElementType.INT32 : ElementType.INT64;
       } else if (n.startsWith("past")
           || n.contains("past_key")
           || n.contains("past_value")
@@ -136,7 +138,7 @@ public record ModelInputs(
           "the model has no token-id input (input_ids); headwise profiles transformer"
               + " language models whose first input is input_ids");
     }
-    if (idsType != 7 && idsType != 6) {
+    if (idsType != ElementType.INT64 && idsType != ElementType.INT32) {
       throw new HeadwiseException("graph input '" + ids + "' must be int64 or int32");
     }
     return new ModelInputs(

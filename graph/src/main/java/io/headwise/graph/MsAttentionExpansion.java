@@ -36,7 +36,7 @@ final class MsAttentionExpansion {
     if (sizes != null && sizes.size() != 3) {
       throw n.refuse("qkv_hidden_sizes has " + sizes.size() + " values, not 3");
     }
-    int type = GroupQueryAttentionExpansion.elemType(index, n.input(0));
+    ElementType type = index.elemTypeOrFloat(n.input(0));
     String qkv = g.op("MatMul", b.toFloat(n.input(0), type), b.toFloat(n.input(1), type));
     if (n.hasInput(2)) {
       qkv = g.op("Add", qkv, b.toFloat(n.input(2), type));

@@ -48,7 +48,7 @@ final class MultiHeadAttentionExpansion {
     if (n.hasInput(6) != n.hasInput(7)) {
       throw n.refuse("past_key and past_value must be both given or both empty");
     }
-    int type = GroupQueryAttentionExpansion.elemType(index, n.input(0));
+    ElementType type = index.elemTypeOrFloat(n.input(0));
     String query = b.toFloat(n.input(0), type);
     String key = b.toFloat(n.input(1), type);
     String value = b.toFloat(n.input(2), type);

@@ -43,7 +43,7 @@ final class OnnxAttentionExpansion {
               + " and "
               + kvHeads);
     }
-    int type = GroupQueryAttentionExpansion.elemType(index, n.input(0));
+    ElementType type = index.elemTypeOrFloat(n.input(0));
     String q = b.toFloat(n.input(0), type);
     String k = b.toFloat(n.input(1), type);
     String v = b.toFloat(n.input(2), type);
@@ -67,9 +67,9 @@ final class OnnxAttentionExpansion {
     }
     String mask = null;
     if (n.hasInput(3)) {
-      int maskType = index.elemType(n.input(3));
+      ElementType maskType = index.elemType(n.input(3));
       mask =
-          maskType == GraphBuilder.BOOL ? b.additive(n.input(3)) : b.toFloat(n.input(3), maskType);
+          maskType == ElementType.BOOL ? b.additive(n.input(3)) : b.toFloat(n.input(3), maskType);
     }
     if (causal) {
       String pos = b.range(b.scalar(pastLen), b.scalar(b.dim(q, 2)));

@@ -53,27 +53,27 @@ public final class Tensors {
         t.getRawData().isEmpty()
             ? null
             : t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    switch (t.getDataType()) {
-      case 1: // FLOAT
+    switch (ElementType.find(t.getDataType()).orElse(ElementType.UNDEFINED)) {
+      case FLOAT:
         return raw != null ? i -> raw.getFloat(4 * i) : t::getFloatData;
-      case 11: // DOUBLE
+      case DOUBLE:
         return raw != null ? i -> raw.getDouble(8 * i) : t::getDoubleData;
-      case 7: // INT64
+      case INT64:
         return raw != null ? i -> raw.getLong(8 * i) : t::getInt64Data;
-      case 6: // INT32
+      case INT32:
         return raw != null ? i -> raw.getInt(4 * i) : t::getInt32Data;
-      case 5: // INT16
+      case INT16:
         return raw != null ? i -> raw.getShort(2 * i) : t::getInt32Data;
-      case 3: // INT8
+      case INT8:
         return raw != null ? raw::get : t::getInt32Data;
-      case 2: // UINT8
-      case 9: // BOOL
+      case UINT8:
+      case BOOL:
         return raw != null ? i -> raw.get(i) & 0xff : t::getInt32Data;
-      case 10: // FLOAT16
+      case FLOAT16:
         return i ->
             ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat(
                 (short) (raw != null ? raw.getShort(2 * i) : t.getInt32Data(i)));
-      case 16: // BFLOAT16
+      case BFLOAT16:
         return i ->
             Float.intBitsToFloat(
                 (raw != null ? raw.getShort(2 * i) & 0xffff : t.getInt32Data(i)) << 16);
@@ -90,7 +90,7 @@ public final class Tensors {
     }
     return TensorProto.newBuilder()
         .setName(name)
-        .setDataType(1)
+        .setDataType(ElementType.FLOAT.code())
         .addAllDims(box(dims))
         .setRawData(ByteString.copyFrom(b.array()))
         .build();
@@ -104,7 +104,7 @@ public final class Tensors {
     }
     return TensorProto.newBuilder()
         .setName(name)
-        .setDataType(7)
+        .setDataType(ElementType.INT64.code())
         .addAllDims(box(dims))
         .setRawData(ByteString.copyFrom(b.array()))
         .build();
@@ -120,14 +120,16 @@ public final class Tensors {
     return floats(name, new long[0], value);
   }
 
-  /** A scalar 0 of a float element type (float32, float16 or bfloat16: all bits zero). */
+  /**
+   * A scalar 0 of a float element type (float32, float16 or bfloat16: all bits zero); {@code
+   * dataType} is the protobuf code, as the callers key their zeros by it.
+   */
   public static TensorProto zeroScalar(String name, int dataType) {
-    int bytes =
-        switch (dataType) {
-          case 1 -> 4;
-          case 10, 16 -> 2;
-          default -> throw new IllegalArgumentException("no zero scalar for type " + dataType);
-        };
+    ElementType type = ElementType.find(dataType).orElse(ElementType.UNDEFINED);
+    if (type != ElementType.FLOAT && type != ElementType.FLOAT16 && type != ElementType.BFLOAT16) {
+      throw new IllegalArgumentException("no zero scalar for type " + dataType);
+    }
+    int bytes = type.byteSize();
     return TensorProto.newBuilder()
         .setName(name)
         .setDataType(dataType)

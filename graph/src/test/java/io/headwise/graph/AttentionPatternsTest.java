@@ -117,7 +117,7 @@ class AttentionPatternsTest {
       NodeProto pv = idx.consumers(b.probabilitiesTensor()).get(0);
       assertEquals("MatMul", pv.getOpType());
       assertEquals(b.pvMatMulNode(), pv.getName());
-      assertEquals(1, b.probabilitiesElemType());
+      assertEquals(ElementType.FLOAT, b.probabilitiesType());
     }
   }
 
@@ -261,7 +261,7 @@ class AttentionPatternsTest {
     // FusedFixtures-based tests), named as exporters name them
     GraphProto.Builder g = GraphProto.newBuilder().setName("fused");
     GraphBuilder b = new GraphBuilder(g, 23, "");
-    b.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
+    b.addInput("input_ids", ElementType.INT64, "batch", "seq");
     String x = b.op("Cast", List.of("input_ids"), GraphBuilder.intAttr("to", 1));
     g.addNode(node("PackedAttention", "com.microsoft", "node_packed_attention", x));
     g.addNode(node("PackedMultiHeadAttention", "com.microsoft", "node_packed_attention_1", x));
@@ -306,15 +306,15 @@ class AttentionPatternsTest {
     GraphBuilder t = new GraphBuilder(then, 14, "t/");
     String p = t.op("Softmax", List.of("outer_scores"), GraphBuilder.intAttr("axis", -1));
     t.identity(t.op("MatMul", p, "outer_v"), "then_out");
-    t.addOutput("then_out", GraphBuilder.FLOAT);
+    t.addOutput("then_out", ElementType.FLOAT);
     GraphProto.Builder other = GraphProto.newBuilder().setName("else");
     GraphBuilder e = new GraphBuilder(other, 14, "e/");
     e.identity("outer_v", "else_out");
-    e.addOutput("else_out", GraphBuilder.FLOAT);
+    e.addOutput("else_out", ElementType.FLOAT);
     GraphProto.Builder g = GraphProto.newBuilder().setName("merged");
     GraphBuilder b = new GraphBuilder(g, 14, "");
-    b.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
-    b.addInput("use_cache_branch", GraphBuilder.BOOL, "1");
+    b.addInput("input_ids", ElementType.INT64, "batch", "seq");
+    b.addInput("use_cache_branch", ElementType.BOOL, "1");
     g.addNode(
         NodeProto.newBuilder()
             .setOpType("If")

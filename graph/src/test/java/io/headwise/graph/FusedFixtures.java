@@ -40,8 +40,8 @@ public final class FusedFixtures {
   public int intermediate = 40;
   public int maxPositions = 64;
 
-  /** ONNX element type of weights, activations and caches: 1 float, 10 float16, 16 bfloat16. */
-  public int elemType = 1;
+  /** Element type of weights, activations and caches: float, float16 or bfloat16. */
+  public ElementType elemType = ElementType.FLOAT;
 
   /**
    * One packed QKV projection (key and value inputs empty), as the model builder writes for CPU.
@@ -68,7 +68,7 @@ public final class FusedFixtures {
   }
 
   private String typeName() {
-    return elemType == 1 ? "" : elemType == 10 ? "_fp16" : "_bf16";
+    return elemType == ElementType.FLOAT ? "" : elemType == ElementType.FLOAT16 ? "_fp16" : "_bf16";
   }
 
   /** The model builder GQA decoder. */
@@ -78,8 +78,8 @@ public final class FusedFixtures {
     current = graph;
     int hidden = heads * headDim;
     int kvDim = kvHeads * headDim;
-    g.addInput("input_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
-    g.addInput("attention_mask", GraphBuilder.INT64, "batch_size", "total_sequence_length");
+    g.addInput("input_ids", ElementType.INT64, "batch_size", "sequence_length");
+    g.addInput("attention_mask", ElementType.INT64, "batch_size", "total_sequence_length");
     for (int l = 0; l < layers; l++) {
       g.addInput(
           "past_key_values." + l + ".key",
@@ -99,14 +99,14 @@ public final class FusedFixtures {
     // attn_mask_reformat: seqlens_k = ReduceSum(mask) − 1 (int32), total_sequence_length =
     // Shape(mask)[1] (int32)
     String sum = g.reduceSum("attention_mask", false, 1);
-    String seqlens = g.cast(g.op("Sub", sum, g.constLong(1)), 6);
+    String seqlens = g.cast(g.op("Sub", sum, g.constLong(1)), ElementType.INT32);
     String total =
         g.cast(
             g.op(
                 "Gather",
                 List.of(g.op("Shape", "attention_mask"), g.constLong(1)),
                 intAttr("axis", 0)),
-            6);
+            ElementType.INT32);
     int r = rotaryDim > 0 ? rotaryDim : headDim;
     float[][] cs = rotaryCaches(r);
     graph.addInitializer(tensor("cos_cache", new long[] {maxPositions, r / 2}, cs[0]));
@@ -306,10 +306,10 @@ public final class FusedFixtures {
     GraphBuilder g = new GraphBuilder(graph, op, "");
     current = graph;
     int hidden = heads * headDim;
-    g.addInput("input_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
+    g.addInput("input_ids", ElementType.INT64, "batch_size", "sequence_length");
     g.addInput(
         "attention_mask",
-        GraphBuilder.INT64,
+        ElementType.INT64,
         "batch_size",
         decoder ? "total_sequence_length" : "sequence_length");
     if (decoder) {
@@ -343,10 +343,10 @@ public final class FusedFixtures {
     String maskIndex;
     switch (layout) {
       case ATTENTION_ENCODER:
-        maskIndex = g.cast(g.reduceSum("attention_mask", false, 1), 6);
+        maskIndex = g.cast(g.reduceSum("attention_mask", false, 1), ElementType.INT32);
         break;
       default:
-        maskIndex = g.cast("attention_mask", 6);
+        maskIndex = g.cast("attention_mask", ElementType.INT32);
     }
     for (int l = 0; l < layers; l++) {
       String pre = "encoder.layer." + l + ".";
@@ -458,9 +458,9 @@ public final class FusedFixtures {
     current = graph;
     int hidden = heads * headDim;
     int kvDim = kvHeads * headDim;
-    g.addInput("input_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
-    g.addInput("attention_mask", GraphBuilder.INT64, "batch_size", "total_sequence_length");
-    g.addInput("position_ids", GraphBuilder.INT64, "batch_size", "sequence_length");
+    g.addInput("input_ids", ElementType.INT64, "batch_size", "sequence_length");
+    g.addInput("attention_mask", ElementType.INT64, "batch_size", "total_sequence_length");
+    g.addInput("position_ids", ElementType.INT64, "batch_size", "sequence_length");
     for (int l = 0; l < layers; l++) {
       for (String kv : new String[] {"key", "value"}) {
         g.addInput(
@@ -486,7 +486,7 @@ public final class FusedFixtures {
                 g.constLongs(true, 1)),
             intAttr("axis", 0));
     String padding =
-        g.op("Expand", g.unsqueeze(g.cast("attention_mask", GraphBuilder.BOOL), 1, 2), rows);
+        g.op("Expand", g.unsqueeze(g.cast("attention_mask", ElementType.BOOL), 1, 2), rows);
     String x =
         g.op(
             "Gather",
@@ -673,19 +673,21 @@ public final class FusedFixtures {
 
   /** A tensor in this fixture's element type. */
   TensorProto tensor(String name, long[] dims, float[] values) {
-    if (elemType == 1) {
+    if (elemType == ElementType.FLOAT) {
       return Tensors.floats(name, dims, values);
     }
     ByteBuffer b = ByteBuffer.allocate(2 * values.length).order(ByteOrder.LITTLE_ENDIAN);
     for (float v : values) {
       int bits = Float.floatToIntBits(v);
       b.putShort(
-          elemType == 10 ? toHalf(v) : (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16));
+          elemType == ElementType.FLOAT16
+              ? toHalf(v)
+              : (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16));
     }
     TensorProto.Builder t =
         TensorProto.newBuilder()
             .setName(name)
-            .setDataType(elemType)
+            .setDataType(elemType.code())
             .setRawData(ByteString.copyFrom(b.array()));
     for (long d : dims) {
       t.addDims(d);

@@ -21,13 +21,19 @@ class ModelInputsTest {
     // head dim] fp16
     GraphProto.Builder g = GraphProto.newBuilder();
     GraphBuilder b = new GraphBuilder(g, 11, "");
-    b.addInput("input_ids", 6, "batch_size", "seq_len");
-    b.addInput("position_ids", 6, "batch_size", "seq_len");
-    b.addInput("attention_mask", 6, "batch_size", "total_seq_len");
-    b.addInput("past_0", 10, "2", "batch_size", "4", "past_seq_len", "8");
-    b.addInput("past_key_values.1.key", 1, "batch_size", "2", "past_sequence_length", "16");
+    b.addInput("input_ids", ElementType.INT32, "batch_size", "seq_len");
+    b.addInput("position_ids", ElementType.INT32, "batch_size", "seq_len");
+    b.addInput("attention_mask", ElementType.INT32, "batch_size", "total_seq_len");
+    b.addInput("past_0", ElementType.FLOAT16, "2", "batch_size", "4", "past_seq_len", "8");
+    b.addInput(
+        "past_key_values.1.key",
+        ElementType.FLOAT,
+        "batch_size",
+        "2",
+        "past_sequence_length",
+        "16");
     ModelInputs in = ModelInputs.of(g.build());
-    assertEquals(6, in.positionIdsType());
+    assertEquals(ElementType.INT32, in.positionIdsType());
     assertEquals(2, in.pastInputs().size());
     ModelInputs.PastInput stacked = in.pastInputs().get(0);
     assertTrue(stacked.stacked());
@@ -55,8 +61,8 @@ class ModelInputsTest {
   void pastWithoutStaticHeadsIsAClearError() {
     GraphProto.Builder g = GraphProto.newBuilder();
     GraphBuilder b = new GraphBuilder(g, 14, "");
-    b.addInput("input_ids", 7, "batch", "seq");
-    b.addInput("past_key_values.0.key", 1, "batch", "heads", "past", "head_dim");
+    b.addInput("input_ids", ElementType.INT64, "batch", "seq");
+    b.addInput("past_key_values.0.key", ElementType.FLOAT, "batch", "heads", "past", "head_dim");
     HeadwiseException e = assertThrows(HeadwiseException.class, () -> ModelInputs.of(g.build()));
     assertTrue(e.getMessage().contains("use_cache=False"), e.getMessage());
   }

@@ -24,9 +24,6 @@ import org.junit.jupiter.api.io.TempDir;
  * ops reported as unsupported, with their layers.
  */
 class RealExportsTest {
-  private static final int FLOAT = 1;
-  private static final int FLOAT16 = 10;
-
   @TempDir static Path dir;
 
   @Test
@@ -111,7 +108,9 @@ class RealExportsTest {
       }
       // TorchScript eager computes an fp16 model's Softmax in fp16 (tools/fixtures/README.md)
       assertEquals(
-          fp16 ? FLOAT16 : FLOAT, b.probabilitiesElemType(), where + "probabilities element type");
+          fp16 ? ElementType.FLOAT16 : ElementType.FLOAT,
+          b.probabilitiesType(),
+          where + "probabilities element type");
     }
     for (int i = 0; i < map.numLayers(); i++) {
       assertEquals(i, map.block(i).layer(), "block order");

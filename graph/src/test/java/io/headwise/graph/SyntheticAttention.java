@@ -91,18 +91,18 @@ final class SyntheticAttention {
   ModelProto build() {
     GraphProto.Builder graph = GraphProto.newBuilder().setName("synthetic");
     GraphBuilder g = new GraphBuilder(graph, opset, "");
-    g.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
-    g.addInput("attention_mask", GraphBuilder.INT64, "batch", "seq");
+    g.addInput("input_ids", ElementType.INT64, "batch", "seq");
+    g.addInput("attention_mask", ElementType.INT64, "batch", "seq");
     int e = heads * headDim;
     String x =
         g.op("Gather", List.of(weight(g, "embed", vocab, e), "input_ids"), intAttr("axis", 0));
-    String maskF = g.cast("attention_mask", GraphBuilder.FLOAT);
+    String maskF = g.cast("attention_mask", ElementType.FLOAT);
     for (int l = 0; l < layers; l++) {
       String attn = attention(g, l, x, maskF);
       x = g.op("Add", x, g.op("MatMul", attn, weight(g, "layers." + l + ".o_proj", e, e)));
     }
     g.identity(x, "out");
-    g.addOutput("out", GraphBuilder.FLOAT, "batch", "seq", String.valueOf(e));
+    g.addOutput("out", ElementType.FLOAT, "batch", "seq", String.valueOf(e));
     ModelProto.Builder m =
         ModelProto.newBuilder()
             .setIrVersion(8)
@@ -200,7 +200,7 @@ final class SyntheticAttention {
                     "Gather",
                     List.of(g.op("Shape", q), g.constLong(foldHeads ? 2 : 3)),
                     intAttr("axis", 0));
-            String root = g.op("Sqrt", g.cast(d, GraphBuilder.FLOAT));
+            String root = g.op("Sqrt", g.cast(d, ElementType.FLOAT));
             scores =
                 scale == Scale.DYNAMIC_DIV
                     ? g.op("Div", raw, root)
@@ -210,7 +210,7 @@ final class SyntheticAttention {
     }
     scores = mask(g, scores, maskF);
     if (castAround) {
-      scores = g.cast(scores, GraphBuilder.FLOAT);
+      scores = g.cast(scores, ElementType.FLOAT);
     }
     String p =
         g.op("Softmax", List.of(scores), intAttr("axis", opset >= 13 ? -1 : foldHeads ? 2 : 3));
@@ -218,7 +218,7 @@ final class SyntheticAttention {
       p = g.op("Where", g.op("IsNaN", p), g.constFloat(0f), p);
     }
     if (castAround) {
-      p = g.cast(p, GraphBuilder.FLOAT);
+      p = g.cast(p, ElementType.FLOAT);
     }
     if (dropout) {
       p = g.op("Dropout", p);
@@ -258,7 +258,7 @@ final class SyntheticAttention {
       case SDPA_BOOL_WHERE_ADD:
         {
           String keep =
-              g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, GraphBuilder.BOOL), 1, 2));
+              g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, ElementType.BOOL), 1, 2));
           String bias =
               g.op("Where", keep, g.constFloat(0f), g.constFloat(Float.NEGATIVE_INFINITY));
           return g.op("Add", scores, bias);

@@ -1,13 +1,14 @@
 package io.headwise.profilers;
 
-import static io.headwise.graph.GraphBuilder.FLOAT;
-import static io.headwise.graph.GraphBuilder.INT64;
+import static io.headwise.graph.ElementType.FLOAT;
+import static io.headwise.graph.ElementType.INT64;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.FunctionInliner;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.ModelInputs;
@@ -89,7 +90,7 @@ public final class AblationInstrumenter {
               null,
               queryBlock,
               tL,
-              g.cast(mask, GraphBuilder.BOOL),
+              g.cast(mask, ElementType.BOOL),
               posF,
               g.cast(mask, FLOAT),
               null,
@@ -114,8 +115,8 @@ public final class AblationInstrumenter {
       String selected =
           g.op("And", g.op("Equal", groups, kvHead), g.op("Equal", g.constLong(b.layer()), LAYER));
       String bias = g.op("Mul", drop, g.cast(selected, FLOAT)); // [B,H,T,T]
-      if (b.probabilitiesElemType() != FLOAT) {
-        bias = g.cast(bias, b.probabilitiesElemType());
+      if (b.probabilitiesType() != FLOAT) {
+        bias = g.cast(bias, b.probabilitiesType());
       }
       String biased = g.op("Add", b.scoresTensor(), bias);
       for (int i = 0; i < graph.getNodeCount(); i++) {

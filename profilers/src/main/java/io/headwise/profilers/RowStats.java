@@ -1,7 +1,7 @@
 package io.headwise.profilers;
 
-import static io.headwise.graph.GraphBuilder.FLOAT;
-import static io.headwise.graph.GraphBuilder.INT64;
+import static io.headwise.graph.ElementType.FLOAT;
+import static io.headwise.graph.ElementType.INT64;
 import static io.headwise.graph.GraphBuilder.intAttr;
 
 import io.headwise.graph.GraphBuilder;

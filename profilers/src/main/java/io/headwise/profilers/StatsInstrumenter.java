@@ -1,8 +1,8 @@
 package io.headwise.profilers;
 
-import static io.headwise.graph.GraphBuilder.BOOL;
-import static io.headwise.graph.GraphBuilder.FLOAT;
-import static io.headwise.graph.GraphBuilder.INT64;
+import static io.headwise.graph.ElementType.BOOL;
+import static io.headwise.graph.ElementType.FLOAT;
+import static io.headwise.graph.ElementType.INT64;
 import static io.headwise.graph.GraphBuilder.intAttr;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
@@ -218,7 +218,7 @@ public final class StatsInstrumenter {
     String p = b.probabilitiesTensor();
     String v = b.valueTensor();
     String o = b.outputTensor();
-    if (b.probabilitiesElemType() != FLOAT) {
+    if (b.probabilitiesType() != FLOAT) {
       p = g.cast(p, FLOAT);
       if (config.streamDeviation()) {
         v = g.cast(v, FLOAT);
@@ -237,7 +237,7 @@ public final class StatsInstrumenter {
     int l = b.layer();
     if (config.streamDeviation()) {
       String o = b.outputTensor();
-      if (b.probabilitiesElemType() != FLOAT) {
+      if (b.probabilitiesType() != FLOAT) {
         o = g.cast(o, FLOAT);
       }
       String oNorm =

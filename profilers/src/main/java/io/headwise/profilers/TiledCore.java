@@ -1,8 +1,8 @@
 package io.headwise.profilers;
 
-import static io.headwise.graph.GraphBuilder.BOOL;
-import static io.headwise.graph.GraphBuilder.FLOAT;
-import static io.headwise.graph.GraphBuilder.INT64;
+import static io.headwise.graph.ElementType.BOOL;
+import static io.headwise.graph.ElementType.FLOAT;
+import static io.headwise.graph.ElementType.INT64;
 import static io.headwise.graph.GraphBuilder.intAttr;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
@@ -12,6 +12,7 @@ import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
@@ -124,9 +125,9 @@ final class TiledCore {
 
   /** Why a block cannot be tiled on structural grounds, or null. */
   static String reasonNotTiled(AttentionBlock b) {
-    if (b.probabilitiesElemType() != FLOAT) {
+    if (b.probabilitiesType() != FLOAT) {
       return "its attention runs in ONNX element type "
-          + b.probabilitiesElemType()
+          + b.probabilitiesType().code()
           + ", not float32";
     }
     if (Double.isNaN(b.scale()) || Double.isInfinite(b.scale())) {
@@ -442,14 +443,14 @@ final class TiledCore {
     throw new IllegalStateException("no node writes " + tensor);
   }
 
-  private static ValueInfoProto scalar(String name, int elemType) {
+  private static ValueInfoProto scalar(String name, ElementType elemType) {
     return ValueInfoProto.newBuilder()
         .setName(name)
         .setType(
             TypeProto.newBuilder()
                 .setTensorType(
                     TypeProto.Tensor.newBuilder()
-                        .setElemType(elemType)
+                        .setElemType(elemType.code())
                         .setShape(ai.onnx.proto.OnnxMl.TensorShapeProto.getDefaultInstance())))
         .build();
   }
@@ -458,7 +459,8 @@ final class TiledCore {
     return ValueInfoProto.newBuilder()
         .setName(name)
         .setType(
-            TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(FLOAT)))
+            TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(FLOAT.code())))
         .build();
   }
 }

@@ -1,7 +1,7 @@
 package io.headwise.profilers;
 
-import static io.headwise.graph.GraphBuilder.BOOL;
-import static io.headwise.graph.GraphBuilder.FLOAT;
+import static io.headwise.graph.ElementType.BOOL;
+import static io.headwise.graph.ElementType.FLOAT;
 import static io.headwise.graph.GraphBuilder.intAttr;
 
 import ai.onnx.proto.OnnxMl.GraphProto;

@@ -49,7 +49,7 @@ final class ExternalDataWriter implements Closeable {
       throws IOException {
     long count = numel(dims);
     double halfWidth = std * Math.sqrt(3.0);
-    long bytes = count * dtype.bytes;
+    long bytes = count * dtype.type.byteSize();
     if (bytes >= ALIGN_THRESHOLD && position % ALIGN != 0) {
       pad(ALIGN - position % ALIGN);
     }
@@ -69,7 +69,7 @@ final class ExternalDataWriter implements Closeable {
     TensorProto.Builder t =
         TensorProto.newBuilder()
             .setName(name)
-            .setDataType(dtype.onnxType)
+            .setDataType(dtype.type.code())
             .setDataLocation(TensorProto.DataLocation.EXTERNAL);
     for (long d : dims) {
       t.addDims(d);

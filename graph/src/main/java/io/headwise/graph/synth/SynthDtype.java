@@ -1,21 +1,19 @@
 package io.headwise.graph.synth;
 
+import io.headwise.graph.ElementType;
 import io.headwise.schemas.HeadwiseException;
 import java.util.Locale;
 
 /** Element type of a synthetic model's weights and activations. */
 public enum SynthDtype {
-  FLOAT32(1, 4),
-  FLOAT16(10, 2);
+  FLOAT32(ElementType.FLOAT),
+  FLOAT16(ElementType.FLOAT16);
 
-  /** ONNX TensorProto element type. */
-  public final int onnxType;
+  /** The ONNX element type. */
+  public final ElementType type;
 
-  public final int bytes;
-
-  SynthDtype(int onnxType, int bytes) {
-    this.onnxType = onnxType;
-    this.bytes = bytes;
+  SynthDtype(ElementType type) {
+    this.type = type;
   }
 
   /**

@@ -24,6 +24,6 @@ public record SynthSpec(
 
   /** Bytes of weight data. */
   public long weightBytes() {
-    return parameters() * dtype.bytes;
+    return parameters() * dtype.type.byteSize();
   }
 }

@@ -9,6 +9,7 @@ import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
 import io.headwise.graph.AtomicFiles;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.Tensors;
 import io.headwise.schemas.HeadwiseException;
@@ -43,8 +44,8 @@ import java.util.SplittableRandom;
  */
 public final class SyntheticLlama {
   public static final int OPSET = 17;
-  private static final int FLOAT = GraphBuilder.FLOAT;
-  private static final int BOOL = GraphBuilder.BOOL;
+  private static final ElementType FLOAT = ElementType.FLOAT;
+  private static final ElementType BOOL = ElementType.BOOL;
 
   /** What was written. */
   public record Written(Path model, Path data, long dataBytes, long parameters) {}
@@ -106,16 +107,16 @@ public final class SyntheticLlama {
   }
 
   private ModelProto build() throws IOException {
-    int dt = spec.dtype().onnxType;
+    ElementType dt = spec.dtype().type;
     GraphBuilder g = new GraphBuilder(graph, OPSET, "/model/");
-    g.addInput("input_ids", GraphBuilder.INT64, "batch", "sequence");
+    g.addInput("input_ids", ElementType.INT64, "batch", "sequence");
     g.addInput(
         "attention_mask",
-        GraphBuilder.INT64,
+        ElementType.INT64,
         "batch",
         spec.withPast() ? "past_sequence+sequence" : "sequence");
     if (spec.withPast()) {
-      g.addInput("position_ids", GraphBuilder.INT64, "batch", "sequence");
+      g.addInput("position_ids", ElementType.INT64, "batch", "sequence");
       for (int l = 0; l < spec.layers(); l++) {
         for (String kv : List.of("key", "value")) {
           g.addInput(
@@ -201,7 +202,7 @@ public final class SyntheticLlama {
 
   private String layer(int l, String x, String cos, String sin, String bias) throws IOException {
     String p = "/model/layers." + l + "/";
-    int dt = spec.dtype().onnxType;
+    ElementType dt = spec.dtype().type;
     String h =
         rmsNorm(
             new GraphBuilder(graph, OPSET, p + "input_layernorm/"),
@@ -350,7 +351,7 @@ public final class SyntheticLlama {
             "Div",
             n.constFloat(1f),
             n.op("Sqrt", n.op("Add", var, n.constFloat((float) s.rmsEps()))));
-    String y = n.cast(n.op("Mul", xf, inv), spec.dtype().onnxType);
+    String y = n.cast(n.op("Mul", xf, inv), spec.dtype().type);
     return n.op("Mul", weight(weightName, new long[] {s.hidden()}, 1f, 0f), y);
   }
 
@@ -368,8 +369,9 @@ public final class SyntheticLlama {
   private String scalar(GraphBuilder b, float value) {
     String name = b.fresh("Constant");
     TensorProto.Builder t =
-        TensorProto.newBuilder().setName(name).setDataType(spec.dtype().onnxType);
-    ByteBuffer buf = ByteBuffer.allocate(spec.dtype().bytes).order(ByteOrder.LITTLE_ENDIAN);
+        TensorProto.newBuilder().setName(name).setDataType(spec.dtype().type.code());
+    ByteBuffer buf =
+        ByteBuffer.allocate(spec.dtype().type.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
     if (spec.dtype() == SynthDtype.FLOAT16) {
       buf.putShort(Half.fromFloat(value));
     } else {

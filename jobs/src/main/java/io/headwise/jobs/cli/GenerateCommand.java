@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.headwise.export.attention.DecodeLoop;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
@@ -171,7 +172,13 @@ public final class GenerateCommand implements Callable<Integer> {
         ModelLimits.of(
             graph,
             new ModelInputs(
-                ids, 7, Optional.empty(), 7, Optional.empty(), Optional.empty(), List.of()));
+                ids,
+                ElementType.INT64,
+                Optional.empty(),
+                ElementType.INT64,
+                Optional.empty(),
+                Optional.empty(),
+                List.of()));
     for (long t : prompt) {
       if (t < 0 || (limits.vocabSize() > 0 && t >= limits.vocabSize())) {
         throw new HeadwiseException(

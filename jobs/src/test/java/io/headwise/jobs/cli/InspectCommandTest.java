@@ -9,6 +9,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.Tensors;
 import io.headwise.graph.TestModels;
@@ -183,11 +184,11 @@ class InspectCommandTest {
     Path f = tmp.resolve("mlp.onnx");
     GraphProto.Builder g = GraphProto.newBuilder().setName("mlp");
     GraphBuilder b = new GraphBuilder(g, 17, "t/");
-    b.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
+    b.addInput("input_ids", ElementType.INT64, "batch", "seq");
     g.addInitializer(Tensors.floats("emb", new long[] {10, 4}, new float[40]));
     String e = b.op("Gather", "emb", "input_ids");
     b.identity(b.op("Relu", e), "out");
-    b.addOutput("out", GraphBuilder.FLOAT, "batch", "seq", "4");
+    b.addOutput("out", ElementType.FLOAT, "batch", "seq", "4");
     ModelProto m =
         ModelProto.newBuilder()
             .setIrVersion(8)

@@ -97,7 +97,7 @@ final class AttentionCoreRewriter {
     List<TensorProto> extraInitializers = new ArrayList<>();
     for (AttentionBlock block : map.blocks()) {
       LayerPlan plan = plans.get(block.layer());
-      int elemType = block.probabilitiesElemType();
+      int elemType = block.probabilitiesType().code();
       if (!COMPUTED_IN_FLOAT.contains(elemType)) {
         throw refuse(
             block,

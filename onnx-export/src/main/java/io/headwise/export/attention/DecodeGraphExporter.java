@@ -5,7 +5,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
-import io.headwise.graph.GraphBuilder;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
@@ -81,14 +81,14 @@ public final class DecodeGraphExporter {
     for (AttentionBlock b : map.blocks()) {
       // The caches, merge slots and scores are built as float32 tensors; a float16 decoder would
       // need them in its own type (the prefill export handles float16 between Casts).
-      if (b.probabilitiesElemType() != GraphBuilder.FLOAT) {
+      if (b.probabilitiesType() != ElementType.FLOAT) {
         throw new HeadwiseException(
             "model "
                 + decoder.source()
                 + " runs attention layer "
                 + b.layer()
                 + " in ONNX element type "
-                + b.probabilitiesElemType()
+                + b.probabilitiesType().code()
                 + "; decode graphs are exported for float32 decoders only (plain `export` handles"
                 + " float16/bfloat16 models); export the decoder in float32 for --decode");
       }

@@ -112,7 +112,7 @@ final class ScoreMask {
     Collections.reverse(chain);
     Collections.reverse(scoreInputs);
     String value = null; // null: the replayed value is zero
-    int type = block.probabilitiesElemType();
+    int type = block.probabilitiesType().code();
     for (int c = 0; c < chain.size(); c++) {
       NodeProto n = chain.get(c);
       int s = scoreInputs.get(c);

@@ -12,6 +12,7 @@ import io.headwise.export.attention.AttentionTestSupport.Output;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.RealExports;
@@ -54,7 +55,7 @@ class Fp16ExportTest {
     OnnxModel model = OnnxModel.load(RealExports.materialize(fixture, dir.resolve("real")));
     AttentionMap map = AttentionLocator.locate(model);
     for (AttentionBlock b : map.blocks()) {
-      assertEquals(GraphBuilder.FLOAT16, b.probabilitiesElemType(), "a float16 attention core");
+      assertEquals(ElementType.FLOAT16, b.probabilitiesType(), "a float16 attention core");
     }
     PlanMeta meta = AttentionTestSupport.meta(model, map, "dense", "dense");
     ModelProto exported =

@@ -8,6 +8,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
@@ -65,12 +66,12 @@ final class TinyTransformer {
   ModelProto build() {
     GraphProto.Builder graph = GraphProto.newBuilder().setName("tiny");
     GraphBuilder g = new GraphBuilder(graph, opset, "");
-    g.addInput("input_ids", GraphBuilder.INT64, "batch", "seq");
-    g.addInput("attention_mask", GraphBuilder.INT64, "batch", "seq");
+    g.addInput("input_ids", ElementType.INT64, "batch", "seq");
+    g.addInput("attention_mask", ElementType.INT64, "batch", "seq");
     int e = heads * headDim;
     String x =
         g.op("Gather", List.of(weight(g, "embed", vocab, e), "input_ids"), intAttr("axis", 0));
-    String maskF = g.cast("attention_mask", GraphBuilder.FLOAT);
+    String maskF = g.cast("attention_mask", ElementType.FLOAT);
     for (int l = 0; l < layers; l++) {
       x =
           g.op(
@@ -80,7 +81,7 @@ final class TinyTransformer {
                   "MatMul", attention(g, l, x, maskF), weight(g, "layers." + l + ".o_proj", e, e)));
     }
     g.identity(x, "hidden");
-    g.addOutput("hidden", GraphBuilder.FLOAT, "batch", "seq", String.valueOf(e));
+    g.addOutput("hidden", ElementType.FLOAT, "batch", "seq", String.valueOf(e));
     return ModelProto.newBuilder()
         .setIrVersion(opset >= 21 ? 10 : 8)
         .setProducerName("headwise-test")
@@ -179,7 +180,7 @@ final class TinyTransformer {
       case CAUSAL_BOOL_WHERE_ADD:
         {
           String keep =
-              g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, GraphBuilder.BOOL), 1, 2));
+              g.op("And", causal(g, scores), g.unsqueeze(g.cast(maskF, ElementType.BOOL), 1, 2));
           scores =
               g.op(
                   "Add",

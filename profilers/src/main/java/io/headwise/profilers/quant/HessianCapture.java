@@ -1,7 +1,7 @@
 package io.headwise.profilers.quant;
 
-import static io.headwise.graph.GraphBuilder.FLOAT;
-import static io.headwise.graph.GraphBuilder.INT64;
+import static io.headwise.graph.ElementType.FLOAT;
+import static io.headwise.graph.ElementType.INT64;
 import static io.headwise.graph.GraphBuilder.intAttr;
 import static io.headwise.graph.GraphBuilder.intsAttr;
 
@@ -9,6 +9,7 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.FunctionInliner;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.GraphIndex;
@@ -136,13 +137,13 @@ public final class HessianCapture {
             received = g.reduceSum(columnMass.get(l), false, 1);
           } else {
             String p = block.probabilitiesTensor();
-            if (block.probabilitiesElemType() != FLOAT) {
+            if (block.probabilitiesType() != FLOAT) {
               p = g.cast(p, FLOAT);
             }
             String queries = g.unsqueeze(validF, 1, 3); // [B,1,T,1]
             received = g.reduceSum(g.op("Mul", p, queries), false, 1, 2);
           }
-          String valid = g.cast(validF, GraphBuilder.BOOL);
+          String valid = g.cast(validF, ElementType.BOOL);
           float big = 3.0e38f;
           String lo = reduce("ReduceMin", g.op("Where", valid, received, g.constFloat(big)));
           String hi = reduce("ReduceMax", g.op("Where", valid, received, g.constFloat(-big)));
@@ -170,8 +171,7 @@ public final class HessianCapture {
 
   private void group(HessianGroup group, String sqrtW, GraphIndex index, boolean expose) {
     String x = group.inputTensor();
-    int type = index.elemType(x);
-    if (type != FLOAT) {
+    if (index.elemType(x) != FLOAT) {
       x = g.cast(x, FLOAT);
     }
     String rows = g.op("Reshape", x, g.constLongs(true, -1, group.inFeatures())); // [B·T, K]
@@ -208,7 +208,7 @@ public final class HessianCapture {
     return g.op(op, List.of(x), intsAttr("axes", 1), intAttr("keepdims", 1));
   }
 
-  private void output(String tensor, String name, int type, String... dims) {
+  private void output(String tensor, String name, ElementType type, String... dims) {
     g.identity(tensor, name);
     g.addOutput(name, type, dims);
   }

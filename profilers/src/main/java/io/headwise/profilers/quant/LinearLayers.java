@@ -5,6 +5,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.GraphIndex;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -155,8 +156,8 @@ public final class LinearLayers {
         .map(
             t ->
                 t.getDimsCount() == 2
-                    && (t.getDataType() == TensorProto.DataType.FLOAT_VALUE
-                        || t.getDataType() == TensorProto.DataType.FLOAT16_VALUE))
+                    && (t.getDataType() == ElementType.FLOAT.code()
+                        || t.getDataType() == ElementType.FLOAT16.code()))
         .orElse(false);
   }
 

@@ -122,10 +122,7 @@ public final class ResidualStreamRotation {
       double[][] b = rw.effective(w);
       NodeProto writerNode = graph.getNode(w.node());
       int inner = b.length;
-      int type =
-          index.elemType(writerNode.getInput(0)) == 0
-              ? TensorProto.DataType.FLOAT_VALUE
-              : index.elemType(writerNode.getInput(0));
+      int type = index.elemTypeOrFloat(writerNode.getInput(0)).code();
       OnlineTransform t = transforms.computeIfAbsent(type, ty -> new OnlineTransform(PREFIX, ty));
       String rotatedInput;
       if (s.attention()) {
