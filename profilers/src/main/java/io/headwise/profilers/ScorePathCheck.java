@@ -1,21 +1,15 @@
 package io.headwise.profilers;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionBlock;
-import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.AttentionProbe;
 import io.headwise.graph.FunctionInliner;
-import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
-import io.headwise.graph.OrtModels;
 import io.headwise.schemas.HeadwiseException;
-import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -59,7 +53,7 @@ final class ScorePathCheck {
       exposed.add(b.keyTransposedTensor());
     }
     Map<String, String> names = new HashMap<>();
-    ModelProto probe = AttentionLocator.exposeAsFloat(proto, exposed, names);
+    ModelProto probe = AttentionProbe.exposeAsFloat(proto, exposed, names);
     int t = LENGTH;
     long vocab = ModelLimits.of(proto.getGraph(), inputs).vocabSize();
     Random rnd = new Random(23);
@@ -71,32 +65,16 @@ final class ScorePathCheck {
         mask[b][j] = b == 1 && inputs.attentionMask().isPresent() && (j < 2 || j == t / 2) ? 0 : 1;
       }
     }
-    Map<String, float[]> values = new HashMap<>();
-    Map<String, long[]> shapes = new HashMap<>();
-    OrtEnvironment env = OrtEnvironment.getEnvironment();
-    try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-      opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
-      opts.setIntraOpNumThreads(1);
-      try (OrtSession session = OrtModels.session(model, probe, opts)) {
-        Map<String, OnnxTensor> feeds = ModelFeeds.create(env, inputs, ids, mask);
-        try (OrtSession.Result r = session.run(feeds, new LinkedHashSet<>(names.values()))) {
-          for (Map.Entry<String, String> e : names.entrySet()) {
-            OnnxTensor tensor = (OnnxTensor) r.get(e.getValue()).orElseThrow();
-            shapes.put(e.getKey(), tensor.getInfo().getShape());
-            FloatBuffer fb = tensor.getFloatBuffer();
-            float[] a = new float[fb.remaining()];
-            fb.get(a);
-            values.put(e.getKey(), a);
-          }
-        } finally {
-          feeds.values().forEach(OnnxTensor::close);
-        }
-      }
+    AttentionProbe.Values probed;
+    try {
+      probed = AttentionProbe.run(model, probe, inputs, names, ids, mask);
     } catch (OrtException | HeadwiseException e) {
       // a graph the probe batch cannot run (e.g. a static sequence length): no layer is verified,
       // all stay untiled
       return Set.of();
     }
+    Map<String, float[]> values = probed.values();
+    Map<String, long[]> shapes = probed.shapes();
     Set<Integer> ok = new TreeSet<>();
     for (AttentionBlock b : map.blocks()) {
       if (matches(b, values, shapes, mask)) {

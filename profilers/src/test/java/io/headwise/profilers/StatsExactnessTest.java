@@ -11,6 +11,7 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.AttentionProbe;
 import io.headwise.graph.FunctionInliner;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
@@ -229,7 +230,7 @@ class StatsExactnessTest {
     }
     Map<String, String> names = new HashMap<>();
     ModelProto exposed =
-        AttentionLocator.exposeAsFloat(
+        AttentionProbe.exposeAsFloat(
             FunctionInliner.inline(model.proto()),
             tensors,
             names); // inlined: fused attention ops are expanded there

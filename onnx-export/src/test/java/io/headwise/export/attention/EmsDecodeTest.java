@@ -10,6 +10,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.AttentionProbe;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
 import io.headwise.graph.TestModels;
@@ -117,7 +118,7 @@ class EmsDecodeTest {
       exposedTensors.addAll(List.of(t.query(), t.newKey(), t.newValue(), t.output()));
     }
     Map<String, String> names = new HashMap<>();
-    ModelProto exposed = AttentionLocator.exposeAsFloat(graph.proto(), exposedTensors, names);
+    ModelProto exposed = AttentionProbe.exposeAsFloat(graph.proto(), exposedTensors, names);
     long[] tokens = DecodeGraphTest.tokens(64);
     int prompt = 24;
     Map<String, HeadCache> caches = new HashMap<>();

@@ -8,6 +8,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.AttentionProbe;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
 import io.headwise.graph.TestModels;
@@ -115,7 +116,7 @@ class H2oDecodeTest {
       exposedTensors.addAll(List.of(t.query(), t.newKey()));
     }
     Map<String, String> names = new HashMap<>();
-    ModelProto exposed = AttentionLocator.exposeAsFloat(graph.proto(), exposedTensors, names);
+    ModelProto exposed = AttentionProbe.exposeAsFloat(graph.proto(), exposedTensors, names);
     long[] tokens = DecodeGraphTest.tokens(72);
     int headDim = 8;
     // reference caches per (layer, group, kv head in group)

@@ -6,7 +6,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import io.headwise.export.attention.AttentionTestSupport.Output;
 import io.headwise.export.attention.ReferenceAttention.Attributes;
 import io.headwise.export.attention.ReferenceAttention.Tensor4;
-import io.headwise.graph.AttentionLocator;
+import io.headwise.graph.AttentionProbe;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
 import java.util.ArrayList;
@@ -76,7 +76,7 @@ final class OpUnderTest {
       tensors.add(n.getOutput(0));
     }
     Map<String, String> names = new HashMap<>();
-    ModelProto exposed = AttentionLocator.exposeAsFloat(exported, tensors, names);
+    ModelProto exposed = AttentionProbe.exposeAsFloat(exported, tensors, names);
     Map<String, Output> values =
         AttentionTestSupport.run(model, exposed, ids, mask, new LinkedHashSet<>(names.values()));
     double[] maxDiff = new double[ops.size()];

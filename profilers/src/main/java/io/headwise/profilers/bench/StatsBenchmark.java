@@ -8,6 +8,7 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
+import io.headwise.graph.AttentionProbe;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
@@ -187,7 +188,7 @@ public final class StatsBenchmark {
         tensors.add(blk.valueTensor());
       }
       Map<String, String> names = new HashMap<>();
-      ModelProto exposed = AttentionLocator.exposeAsFloat(model.proto(), tensors, names);
+      ModelProto exposed = AttentionProbe.exposeAsFloat(model.proto(), tensors, names);
       OrtEnvironment env = OrtEnvironment.getEnvironment();
       JvmStatsReducer reducer = new JvmStatsReducer(config, windows, map.block(0).causal());
       try (OrtSession session =
