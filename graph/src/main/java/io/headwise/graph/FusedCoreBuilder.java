@@ -38,8 +38,11 @@ final class FusedCoreBuilder {
     return g.op("Transpose", List.of(r), intsAttr("perm", 0, 2, 1, 3));
   }
 
-  /** Packed [B, S, (H + 2·Hkv)·D] → Q [B, H, S, D], K and V [B, Hkv, S, D]. */
-  String[] splitPacked(String packed, int heads, int kvHeads) {
+  /** Q [B, H, S, D], K and V [B, Hkv, S, D]. */
+  record Qkv(String q, String k, String v) {}
+
+  /** Packed [B, S, (H + 2·Hkv)·D] → Q, K and V in heads. */
+  Qkv splitPacked(String packed, int heads, int kvHeads) {
     String r = g.op("Reshape", packed, g.constLongs(true, 0, 0, heads + 2L * kvHeads, -1));
     String q =
         g.op("Slice", r, g.constLongs(true, 0), g.constLongs(true, heads), g.constLongs(true, 2));
@@ -57,7 +60,7 @@ final class FusedCoreBuilder {
             g.constLongs(true, heads + kvHeads),
             g.constLongs(true, heads + 2L * kvHeads),
             g.constLongs(true, 2));
-    return new String[] {transpose(q), transpose(k), transpose(v)};
+    return new Qkv(transpose(q), transpose(k), transpose(v));
   }
 
   private String transpose(String x) {

@@ -75,10 +75,10 @@ final class GroupQueryAttentionExpansion {
     String k;
     String v;
     if (packed) {
-      String[] qkv = b.splitPacked(query, heads, kvHeads);
-      q = qkv[0];
-      k = qkv[1];
-      v = qkv[2];
+      FusedCoreBuilder.Qkv qkv = b.splitPacked(query, heads, kvHeads);
+      q = qkv.q();
+      k = qkv.k();
+      v = qkv.v();
     } else {
       q = b.splitHeads(query, heads);
       k = b.splitHeads(b.toFloat(n.input(1), type), kvHeads);

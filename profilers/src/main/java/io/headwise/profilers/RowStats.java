@@ -33,8 +33,8 @@ final class RowStats {
    *
    * @param fTable [B, T+1]: F(k) = #{j : cc_j ≤ k}
    * @param tF scalar float T
-   * @param repeat {start, period, end} as [B, 1, 1] floats (repeat probes), else null
-   * @param needle {start, end} as [B, 1, 1] floats (passkey probes), else null
+   * @param repeat the repeated region (repeat probes), else null
+   * @param needle the needle (passkey probes), else null
    */
   record Globals(
       StatsConfig config,
@@ -42,8 +42,30 @@ final class RowStats {
       boolean causal,
       String fTable,
       String tF,
-      String[] repeat,
-      String[] needle) {}
+      RepeatRegion repeat,
+      Needle needle) {}
+
+  /** A repeat probe's region: start, period and end positions, each [B, 1, 1] float. */
+  record RepeatRegion(String start, String period, String end) {}
+
+  /** A passkey probe's needle: start and end positions, each [B, 1, 1] float. */
+  record Needle(String start, String end) {}
+
+  /**
+   * The cumulative sum of P over keys: plain ({@code offsets} null), or blockwise (see
+   * StatsInstrumenter#keyCumSum) with the prefix sums within each block of keys as [B,H,T,T] and
+   * the exclusive totals of the blocks before as [B,H,T,nb]; the mass up to key r is then cumsum[r]
+   * + offsets[r / block].
+   */
+  record KeyCumSum(String cumsum, String offsets) {}
+
+  /**
+   * Gather indices of M(q): the key index as [B,1,R,1] int64, and 1 where any key counts [B,1,R].
+   */
+  private record GatherIndex(String index, String nonzero) {}
+
+  /** The echo and induction key masks, each [B,1,R,K] float. */
+  private record RepeatKeyMasks(String echo, String induction) {}
 
   /**
    * The rows and keys of one rectangle.
@@ -69,7 +91,7 @@ final class RowStats {
   private final Globals globals;
   private final Rows rows;
   private final String qmask3;
-  private final Map<String, String[]> gatherIndex = new HashMap<>();
+  private final Map<String, GatherIndex> gatherIndex = new HashMap<>();
   private final Map<String, String> keyMasks = new HashMap<>();
   private String dist;
 
@@ -85,18 +107,17 @@ final class RowStats {
    * column mass summed over all query rows) and returns that column mass, Σ over counted rows of P,
    * as [B, H, K].
    *
-   * @param cumsum {C, null} or the blockwise {prefix within block, block offsets} (see
-   *     StatsInstrumenter#keyCumSum); null to compute a plain cumulative sum here
+   * @param cumsum the cumulative sum over keys; null to compute a plain one here
    * @param v V [B, H or Hkv, K, D] as float, needed when stream deviation is on
    * @param o P·V [B, H, R, D] as float
    */
-  String reduce(String p, String[] cumsum, String v, String o, String normName, Sink sink) {
+  String reduce(String p, KeyCumSum cumsum, String v, String o, String normName, Sink sink) {
     StatsConfig config = globals.config();
     String shape = g.op("Shape", p);
     String shape3 = g.op("Slice", shape, g.constLongs(true, 0), g.constLongs(true, 3));
     String shape4 =
         g.op("Concat", List.of(shape3, g.constLongs(true, 1)), intAttr("axis", 0)); // [B,H,R,1]
-    String[] c = cumsum != null ? cumsum : new String[] {g.cumSum(p, 3), null};
+    KeyCumSum c = cumsum != null ? cumsum : new KeyCumSum(g.cumSum(p, 3), null);
     String count = InstrumentedModel.COUNT_VALID;
 
     // p·ln(p + 1e-30): exactly 0 where p = 0, and within 1e-30 of p·ln p elsewhere (no
@@ -150,15 +171,15 @@ final class RowStats {
     }
     if (globals.repeat() != null) {
       String repeatQ = g.unsqueeze(rows.repeatQ(), 1);
-      String[] m = repeatKeyMasks();
+      RepeatKeyMasks m = repeatKeyMasks();
       sink.stat(
           StatNames.ECHO_SCORE,
-          sumQueries(g.reduceSum(g.op("Mul", p, m[0]), false, 3), repeatQ),
+          sumQueries(g.reduceSum(g.op("Mul", p, m.echo()), false, 3), repeatQ),
           InstrumentedModel.COUNT_REPEAT,
           null);
       sink.stat(
           StatNames.INDUCTION_SCORE,
-          sumQueries(g.reduceSum(g.op("Mul", p, m[1]), false, 3), repeatQ),
+          sumQueries(g.reduceSum(g.op("Mul", p, m.induction()), false, 3), repeatQ),
           InstrumentedModel.COUNT_REPEAT,
           null);
     }
@@ -219,7 +240,7 @@ final class RowStats {
   }
 
   /** Gather indices for M(q) with q given per query row as [B,R] float; cached by key. */
-  private String[] gatherFor(String key, String qv) {
+  private GatherIndex gatherFor(String key, String qv) {
     return gatherIndex.computeIfAbsent(
         key,
         k -> {
@@ -237,7 +258,7 @@ final class RowStats {
           String idx4 = g.unsqueeze(g.cast(cf, INT64), 1, 3); // [B,1,R,1]
           String nonzero =
               g.unsqueeze(g.cast(g.op("Greater", count, g.constFloat(0f)), FLOAT), 1); // [B,1,R]
-          return new String[] {idx4, nonzero};
+          return new GatherIndex(idx4, nonzero);
         });
   }
 
@@ -250,20 +271,20 @@ final class RowStats {
   }
 
   /** M(q) for one layer: [B,H,R]. */
-  private String massUpTo(String[] cumsum, String shape4, String key, String qv) {
-    String[] gi = gatherFor(key, qv);
-    String idx = g.op("Expand", gi[0], shape4);
-    String gathered = g.op("GatherElements", List.of(cumsum[0], idx), intAttr("axis", 3));
-    if (cumsum[1] != null) {
+  private String massUpTo(KeyCumSum cumsum, String shape4, String key, String qv) {
+    GatherIndex gi = gatherFor(key, qv);
+    String idx = g.op("Expand", gi.index(), shape4);
+    String gathered = g.op("GatherElements", List.of(cumsum.cumsum(), idx), intAttr("axis", 3));
+    if (cumsum.offsets() != null) {
       // blockwise: prefix within the key's block plus the total of the blocks before it
       String block = g.op("Div", idx, g.constLong(StatsInstrumenter.CUMSUM_BLOCK));
       gathered =
           g.op(
               "Add",
               gathered,
-              g.op("GatherElements", List.of(cumsum[1], block), intAttr("axis", 3)));
+              g.op("GatherElements", List.of(cumsum.offsets(), block), intAttr("axis", 3)));
     }
-    return g.op("Mul", g.squeeze(gathered, 3), gi[1]);
+    return g.op("Mul", g.squeeze(gathered, 3), gi.nonzero());
   }
 
   private String sumQueries(String perQuery, String qmask) {
@@ -294,33 +315,35 @@ final class RowStats {
         });
   }
 
-  /** {echo key mask, induction key mask} as [B,1,R,K] floats. */
-  private String[] repeatKeyMasks() {
+  private RepeatKeyMasks repeatKeyMasks() {
     String echo =
         keyMasks.computeIfAbsent(
             "echo",
             k -> {
-              String[] r = globals.repeat();
+              RepeatRegion r = globals.repeat();
               String d = dist();
               String zero = g.constFloat(0f);
-              String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r[2]));
+              String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r.end()));
               String m =
                   g.op(
                       "And",
-                      g.op("And", keyInRegion, g.greaterOrEqual(rows.posJ(), r[0])),
+                      g.op("And", keyInRegion, g.greaterOrEqual(rows.posJ(), r.start())),
                       g.op(
                           "And",
                           g.op("Greater", d, zero),
-                          g.op("Equal", g.op("Mod", List.of(d, r[1]), intAttr("fmod", 1)), zero)));
+                          g.op(
+                              "Equal",
+                              g.op("Mod", List.of(d, r.period()), intAttr("fmod", 1)),
+                              zero)));
               return g.cast(g.unsqueeze(m, 1), FLOAT);
             });
     String induction =
         keyMasks.computeIfAbsent(
             "induction",
             k -> {
-              String[] r = globals.repeat();
+              RepeatRegion r = globals.repeat();
               String zero = g.constFloat(0f);
-              String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r[2]));
+              String keyInRegion = g.op("And", rows.validJ(), g.less(rows.posJ(), r.end()));
               String d1 = g.op("Add", dist(), g.constFloat(1f));
               String m =
                   g.op(
@@ -328,14 +351,17 @@ final class RowStats {
                       g.op(
                           "And",
                           keyInRegion,
-                          g.greaterOrEqual(rows.posJ(), g.op("Add", r[0], g.constFloat(1f)))),
+                          g.greaterOrEqual(rows.posJ(), g.op("Add", r.start(), g.constFloat(1f)))),
                       g.op(
                           "And",
-                          g.greaterOrEqual(d1, r[1]),
-                          g.op("Equal", g.op("Mod", List.of(d1, r[1]), intAttr("fmod", 1)), zero)));
+                          g.greaterOrEqual(d1, r.period()),
+                          g.op(
+                              "Equal",
+                              g.op("Mod", List.of(d1, r.period()), intAttr("fmod", 1)),
+                              zero)));
               return g.cast(g.unsqueeze(m, 1), FLOAT);
             });
-    return new String[] {echo, induction};
+    return new RepeatKeyMasks(echo, induction);
   }
 
   /** The needle's keys as [B,1,1,K] float. */
@@ -343,15 +369,15 @@ final class RowStats {
     return keyMasks.computeIfAbsent(
         "needle",
         k -> {
-          String[] n = globals.needle();
+          Needle n = globals.needle();
           String keys =
               g.op(
                   "And",
                   rows.validJ(),
                   g.op(
                       "And",
-                      g.greaterOrEqual(rows.posJ(), n[0]),
-                      g.less(rows.posJ(), n[1]))); // [B,1,K]
+                      g.greaterOrEqual(rows.posJ(), n.start()),
+                      g.less(rows.posJ(), n.end()))); // [B,1,K]
           return g.cast(g.unsqueeze(keys, 1), FLOAT);
         });
   }

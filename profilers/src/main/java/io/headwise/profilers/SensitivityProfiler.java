@@ -150,16 +150,16 @@ public final class SensitivityProfiler {
     Map<String, OnnxTensor> all = new HashMap<>(feeds);
     List<OnnxTensor> scalars = new ArrayList<>();
     try {
-      for (Object[] in :
-          new Object[][] {
-            {AblationInstrumenter.LAYER, layer},
-            {AblationInstrumenter.KV_HEAD, kv},
-            {AblationInstrumenter.WINDOW, window},
-            {AblationInstrumenter.SINKS, (long) sinks}
-          }) {
-        OnnxTensor t = OnnxTensor.createTensor(env, (long) (Long) in[1]);
+      Map<String, Long> ablation =
+          Map.of(
+              AblationInstrumenter.LAYER, layer,
+              AblationInstrumenter.KV_HEAD, kv,
+              AblationInstrumenter.WINDOW, window,
+              AblationInstrumenter.SINKS, (long) sinks);
+      for (Map.Entry<String, Long> in : ablation.entrySet()) {
+        OnnxTensor t = OnnxTensor.createTensor(env, (long) in.getValue());
         scalars.add(t);
-        all.put((String) in[0], t);
+        all.put(in.getKey(), t);
       }
       try (OrtSession.Result r = session.run(all, Set.of(output))) {
         FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();

@@ -139,15 +139,16 @@ public final class StatsInstrumenter {
   }
 
   private void build(ModelInputs inputs, Set<Integer> tiledLayers, int queryBlock) {
-    String[] fTable = shared(inputs);
-    String[] repeat = null;
-    String[] needle = null;
+    Shared shared = shared(inputs);
+    RowStats.RepeatRegion repeat = null;
+    RowStats.Needle needle = null;
     if (kind == ProbeKind.REPEAT) {
       repeat = repeatGlobals();
     } else if (kind == ProbeKind.PASSKEY) {
       needle = passkeyGlobals();
     }
-    globals = new RowStats.Globals(config, windows, causal, fTable[0], fTable[1], repeat, needle);
+    globals =
+        new RowStats.Globals(config, windows, causal, shared.fTable(), shared.tF(), repeat, needle);
     TiledCore tiles = null;
     for (AttentionBlock b : map.blocks()) {
       if (tiledLayers.contains(b.layer())) {
@@ -165,8 +166,11 @@ public final class StatsInstrumenter {
     }
   }
 
-  /** Shared tensors; returns {F table [B,T+1], T as float scalar}. */
-  private String[] shared(ModelInputs inputs) {
+  /** The shared tensors {@link #shared} returns: the F table [B,T+1] and T as a float scalar. */
+  private record Shared(String fTable, String tF) {}
+
+  /** Builds the tensors all layers share. */
+  private Shared shared(ModelInputs inputs) {
     String ids = inputs.inputIds();
     String idsShape = g.op("Shape", ids);
     String mask;
@@ -192,7 +196,7 @@ public final class StatsInstrumenter {
     validCount = g.reduceSum(validF, false, 1);
     output(validCount, InstrumentedModel.COUNT_VALID, "batch");
     countOutputs.add(InstrumentedModel.COUNT_VALID);
-    return new String[] {fTable, tF};
+    return new Shared(fTable, tF);
   }
 
   private String normName(int layer) {
@@ -225,7 +229,7 @@ public final class StatsInstrumenter {
         o = g.cast(o, FLOAT);
       }
     }
-    String[] c = keyCumSum(p, g.op("Shape", p));
+    RowStats.KeyCumSum c = keyCumSum(p, g.op("Shape", p));
     String colsum =
         untiled.reduce(
             p, c, v, o, normName(l), (stat, sum, counts, den) -> stat(l, stat, sum, counts, den));
@@ -255,15 +259,15 @@ public final class StatsInstrumenter {
     }
     String shape = g.op("Shape", colsum);
     String kT = g.op("Slice", shape, g.constLongs(true, 2), g.constLongs(true, 3));
-    String[] topk = {g.fresh("topk_values"), g.fresh("topk_indices")};
+    String topValues = g.fresh("topk_values");
     g.op(
         "TopK",
         List.of(colsum, kT),
-        List.of(topk),
+        List.of(topValues, g.fresh("topk_indices")),
         intAttr("axis", -1),
         intAttr("largest", 1),
         intAttr("sorted", 1));
-    String csTop = g.cumSum(topk[0], 2);
+    String csTop = g.cumSum(topValues, 2);
     String shapeBH1 =
         g.op(
             "Concat",
@@ -282,15 +286,15 @@ public final class StatsInstrumenter {
   }
 
   /**
-   * Cumulative sum of P over keys, as {C, null}, or, when the graph is built for a length that is a
-   * multiple of {@link #CUMSUM_BLOCK}, blockwise as {prefix sums within each block of keys,
-   * exclusive totals of the blocks before}: a product with a small upper-triangular ones matrix
-   * plus a short CumSum over blocks, which ONNX Runtime executes far faster than CumSum over a long
-   * axis; the mass up to key r is then local[r] + offsets[r / block].
+   * Cumulative sum of P over keys, plain, or, when the graph is built for a length that is a
+   * multiple of {@link #CUMSUM_BLOCK}, blockwise (prefix sums within each block of keys, exclusive
+   * totals of the blocks before): a product with a small upper-triangular ones matrix plus a short
+   * CumSum over blocks, which ONNX Runtime executes far faster than CumSum over a long axis; the
+   * mass up to key r is then local[r] + offsets[r / block].
    */
-  private String[] keyCumSum(String p, String shape) {
+  private RowStats.KeyCumSum keyCumSum(String p, String shape) {
     if (maxLength % CUMSUM_BLOCK != 0 || maxLength < 2 * CUMSUM_BLOCK) {
-      return new String[] {g.cumSum(p, 3), null};
+      return new RowStats.KeyCumSum(g.cumSum(p, 3), null);
     }
     int bs = CUMSUM_BLOCK;
     float[] upper = new float[bs * bs];
@@ -323,12 +327,11 @@ public final class StatsInstrumenter {
             g.constLongs(true, 4));
     String offsets =
         g.op("CumSum", List.of(totals, g.constLong(3)), intAttr("exclusive", 1)); // [B,H,T,nb,1]
-    // {within-block prefix sums as [B,H,T,T], exclusive block offsets as [B,H,T,nb]}
-    return new String[] {g.op("Reshape", local, shape), g.squeeze(offsets, 4)};
+    return new RowStats.KeyCumSum(g.op("Reshape", local, shape), g.squeeze(offsets, 4));
   }
 
-  /** {start, period, end} as [B,1,1] floats; sets {@link #repeatQ} and the repeat count output. */
-  private String[] repeatGlobals() {
+  /** The repeated region; sets {@link #repeatQ} and the repeat count output. */
+  private RowStats.RepeatRegion repeatGlobals() {
     String start = probeInput(InstrumentedModel.REPEAT_START);
     String period = g.max(probeInput(InstrumentedModel.REPEAT_PERIOD), g.constFloat(1f));
     String count = probeInput(InstrumentedModel.REPEAT_COUNT);
@@ -341,14 +344,12 @@ public final class StatsInstrumenter {
     repeatQ = g.cast(queries, FLOAT);
     output(g.reduceSum(repeatQ, false, 1), InstrumentedModel.COUNT_REPEAT, "batch");
     countOutputs.add(InstrumentedModel.COUNT_REPEAT);
-    return new String[] {g.unsqueeze(start, 2), g.unsqueeze(period, 2), g.unsqueeze(end, 2)};
+    return new RowStats.RepeatRegion(
+        g.unsqueeze(start, 2), g.unsqueeze(period, 2), g.unsqueeze(end, 2));
   }
 
-  /**
-   * {needle start, needle end} as [B,1,1] floats; sets {@link #answerQ} and the answer count
-   * output.
-   */
-  private String[] passkeyGlobals() {
+  /** The needle; sets {@link #answerQ} and the answer count output. */
+  private RowStats.Needle passkeyGlobals() {
     String ns = g.unsqueeze(probeInput(InstrumentedModel.NEEDLE_START), 2);
     String ne = g.unsqueeze(probeInput(InstrumentedModel.NEEDLE_END), 2);
     String as = probeInput(InstrumentedModel.ANSWER_START);
@@ -357,7 +358,7 @@ public final class StatsInstrumenter {
     answerQ = g.cast(queries, FLOAT);
     output(g.reduceSum(answerQ, false, 1), InstrumentedModel.COUNT_ANSWER, "batch");
     countOutputs.add(InstrumentedModel.COUNT_ANSWER);
-    return new String[] {ns, ne};
+    return new RowStats.Needle(ns, ne);
   }
 
   /** Declares a [B] int64 probe input and returns it as a [B,1] float tensor. */
