@@ -1,7 +1,6 @@
 package io.headwise.planners;
 
 import io.headwise.schemas.PlanRow;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,12 +27,7 @@ public final class DensePlanner implements KvPlanner {
   public Plan plan(PlanRequest request) {
     PlanOptions.resolve(METHOD, options(), request.options());
     HeadStatsTable stats = request.stats();
-    List<HeadPolicy> heads = new ArrayList<>();
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < stats.numKvHeads(); k++) {
-        heads.add(HeadPolicy.full(l, k));
-      }
-    }
+    List<HeadPolicy> heads = PlanAssembly.perKvHead(stats, (l, k, i) -> HeadPolicy.full(l, k));
     Map<String, Object> params = new LinkedHashMap<>();
     String note =
         request.kvFraction() < 1.0

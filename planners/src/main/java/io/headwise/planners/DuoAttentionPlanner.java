@@ -272,20 +272,18 @@ public final class DuoAttentionPlanner implements KvPlanner {
                     + sink
                     + ", so it scores a subset of the deployed tokens (conservative)"
                 : ""));
-    List<HeadPolicy> heads = new ArrayList<>();
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < kvHeads; k++) {
-        int i = l * kvHeads + k;
-        HeadPolicy h =
-            isRetrieval[i]
-                ? HeadPolicy.full(l, k)
-                : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, recent, 0.0);
-        heads.add(
-            h.with("score", score[i])
-                .with("retrieval", isRetrieval[i])
-                .with("evidence", evidence.get(i)));
-      }
-    }
+    int sinkTokens = sink;
+    int recentTokens = recent;
+    List<HeadPolicy> heads =
+        PlanAssembly.perKvHead(
+            stats,
+            (l, k, i) ->
+                (isRetrieval[i]
+                        ? HeadPolicy.full(l, k)
+                        : HeadPolicy.span(l, k, PlanRow.STREAMING, sinkTokens, recentTokens, 0.0))
+                    .with("score", score[i])
+                    .with("retrieval", isRetrieval[i])
+                    .with("evidence", evidence.get(i)));
     String note = null;
     if (!meetsTolerance(lengths, f, (double) retrieval / total, kept)) {
       {

@@ -5,7 +5,6 @@ import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -273,16 +272,13 @@ public final class EmsPlanner implements KvPlanner {
         "reconstruction",
         "EMS publishes no code; budgets and run-time policy are reconstructed from the paper's"
             + " abstract (see EmsPlanner javadoc)");
-    List<HeadPolicy> heads = new ArrayList<>();
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < kvHeads; k++) {
-        int i = l * kvHeads + k;
-        heads.add(
-            HeadPolicy.budget(l, k, budgets[i])
-                .with(RECENT_BUDGET_TOKENS, Math.min(observationWindow, budgets[i]))
-                .with("diffuseness", diffuseness[i]));
-      }
-    }
+    List<HeadPolicy> heads =
+        PlanAssembly.perKvHead(
+            stats,
+            (l, k, i) ->
+                HeadPolicy.budget(l, k, budgets[i])
+                    .with(RECENT_BUDGET_TOKENS, Math.min(observationWindow, budgets[i]))
+                    .with("diffuseness", diffuseness[i]));
     String note = null;
     for (int n : lengths) {
       double fraction = 0;

@@ -2,7 +2,6 @@ package io.headwise.planners;
 
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -103,12 +102,8 @@ public final class H2oPlanner implements KvPlanner {
                 + budget
                 + " tokens has the least worst violation (plan the lengths separately to meet F at each)";
     HeadStatsTable stats = request.stats();
-    List<HeadPolicy> heads = new ArrayList<>();
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < stats.numKvHeads(); k++) {
-        heads.add(HeadPolicy.budget(l, k, budget));
-      }
-    }
+    List<HeadPolicy> heads =
+        PlanAssembly.perKvHead(stats, (l, k, i) -> HeadPolicy.budget(l, k, budget));
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
   }
 }

@@ -20,6 +20,23 @@ final class PlanAssembly {
 
   private PlanAssembly() {}
 
+  /** The policy of one kv head; {@code index} is its layer-major index layer · kvHeads + kvHead. */
+  interface KvHeadPolicy {
+    HeadPolicy at(int layer, int kvHead, int index);
+  }
+
+  /** One policy per (layer, kv head), in layer-major order: the loop every kv-head planner runs. */
+  static List<HeadPolicy> perKvHead(HeadStatsTable stats, KvHeadPolicy policy) {
+    List<HeadPolicy> heads = new ArrayList<>();
+    int kvHeads = stats.numKvHeads();
+    for (int l = 0; l < stats.numLayers(); l++) {
+      for (int k = 0; k < kvHeads; k++) {
+        heads.add(policy.at(l, k, l * kvHeads + k));
+      }
+    }
+    return heads;
+  }
+
   static Plan assemble(
       PlanRequest request,
       String method,

@@ -2,7 +2,6 @@ package io.headwise.planners;
 
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -211,26 +210,27 @@ public final class RazorAttentionPlanner implements KvPlanner {
     if (note == null && share > f + KvFraction.ABOVE_TARGET_TOLERANCE) {
       note = "the retrieval heads alone exceed F";
     }
-    List<HeadPolicy> heads = new ArrayList<>();
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < kvHeads; k++) {
-        int i = l * kvHeads + k;
-        boolean full = byInduction[i] || byEcho[i];
-        HeadPolicy h =
-            full
-                ? HeadPolicy.full(l, k)
-                : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, alpha, beta);
-        h.with("echo_score", echo[i]).with("induction_score", induction[i]);
-        if (full) {
-          h.with(
-              "retrieval_reason",
-              byInduction[i] && byEcho[i]
-                  ? "induction+echo"
-                  : byInduction[i] ? "induction" : "echo");
-        }
-        heads.add(h);
-      }
-    }
+    double a = alpha;
+    double b = beta;
+    List<HeadPolicy> heads =
+        PlanAssembly.perKvHead(
+            stats,
+            (l, k, i) -> {
+              boolean full = byInduction[i] || byEcho[i];
+              HeadPolicy h =
+                  full
+                      ? HeadPolicy.full(l, k)
+                      : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, a, b);
+              h.with("echo_score", echo[i]).with("induction_score", induction[i]);
+              if (full) {
+                h.with(
+                    "retrieval_reason",
+                    byInduction[i] && byEcho[i]
+                        ? "induction+echo"
+                        : byInduction[i] ? "induction" : "echo");
+              }
+              return h;
+            });
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
   }
 

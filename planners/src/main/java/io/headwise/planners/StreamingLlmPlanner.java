@@ -1,7 +1,6 @@
 package io.headwise.planners;
 
 import io.headwise.schemas.PlanRow;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -96,12 +95,11 @@ public final class StreamingLlmPlanner implements KvPlanner {
       }
     }
     HeadStatsTable stats = request.stats();
-    List<HeadPolicy> heads = new ArrayList<>();
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < stats.numKvHeads(); k++) {
-        heads.add(HeadPolicy.span(l, k, PlanRow.STREAMING, sink, alpha, beta));
-      }
-    }
+    double a = alpha;
+    double b = beta;
+    List<HeadPolicy> heads =
+        PlanAssembly.perKvHead(
+            stats, (l, k, i) -> HeadPolicy.span(l, k, PlanRow.STREAMING, sink, a, b));
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
   }
 }
