@@ -52,48 +52,6 @@ public record AttentionBlock(
     ElementType probabilitiesType,
     boolean qkTransposesKey) {
 
-  /** A block whose QK node is a plain {@code MatMul(Q, Kᵀ)}. */
-  public AttentionBlock(
-      int layer,
-      String softmaxNode,
-      String scoresTensor,
-      String probabilitiesTensor,
-      String pvMatMulNode,
-      String valueTensor,
-      String outputTensor,
-      String qkMatMulNode,
-      String queryTensor,
-      String keyTransposedTensor,
-      double scale,
-      String scaleForm,
-      List<String> maskTensors,
-      int numHeads,
-      int numKvHeads,
-      int headDim,
-      boolean causal,
-      ElementType probabilitiesType) {
-    this(
-        layer,
-        softmaxNode,
-        scoresTensor,
-        probabilitiesTensor,
-        pvMatMulNode,
-        valueTensor,
-        outputTensor,
-        qkMatMulNode,
-        queryTensor,
-        keyTransposedTensor,
-        scale,
-        scaleForm,
-        maskTensors,
-        numHeads,
-        numKvHeads,
-        headDim,
-        causal,
-        probabilitiesType,
-        false);
-  }
-
   /** Query heads per kv head. */
   public int groupSize() {
     return numHeads / numKvHeads;

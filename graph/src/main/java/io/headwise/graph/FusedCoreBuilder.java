@@ -222,4 +222,85 @@ final class FusedCoreBuilder {
       g.op("Cast", List.of(x), List.of(out), intAttr("to", elemType.code()));
     }
   }
+
+  /** K and V after the past cache, and the past length as a 1-element int64 vector. */
+  record WithPast(String k, String v, String pastLen) {}
+
+  /**
+   * Puts the past key and value (inputs {@code pastKey} and {@code pastKey + 1}, [B, Hkv, P, D]) in
+   * front of K and V, and writes the results as the present key and value (outputs 1 and 2): the
+   * cache handling ONNX Attention and com.microsoft MultiHeadAttention share.
+   */
+  WithPast appendPast(FusedNode n, int pastKey, String k, String v, ElementType type) {
+    String pastLen = g.constLongs(true, 0);
+    if (n.hasInput(pastKey)) {
+      String pastK = toFloat(n.input(pastKey), type);
+      pastLen = dim(pastK, 2);
+      k = g.op("Concat", List.of(pastK, k), intAttr("axis", 2));
+      v = g.op("Concat", List.of(toFloat(n.input(pastKey + 1), type), v), intAttr("axis", 2));
+    }
+    if (n.hasOutput(1)) {
+      fromFloat(k, type, n.output(1));
+    }
+    if (n.hasOutput(2)) {
+      fromFloat(v, type, n.output(2));
+    }
+    return new WithPast(k, v, pastLen);
+  }
+
+  /**
+   * The rest of a com.microsoft Attention or MultiHeadAttention node once Q, K and V are in heads:
+   * its mask_index (input {@code maskIndex}) and causality as {@code filter} on disallowed keys,
+   * plus its attention_bias (input 5); the core scaled by {@code scale} when non-zero, else by
+   * 1/√(width / heads) when the projection {@code width} is known, else by the head dim at run
+   * time; output 0 written in {@code type}.
+   */
+  void msCore(
+      FusedNode n,
+      GraphIndex index,
+      int maskIndex,
+      String q,
+      String k,
+      String v,
+      String pastLen,
+      boolean causal,
+      double filter,
+      double scale,
+      long width,
+      int heads,
+      ElementType type) {
+    String pos = range(scalar(pastLen), scalar(dim(n.input(0), 1)));
+    String allowed = null;
+    if (n.hasInput(maskIndex)) {
+      allowed =
+          MaskIndex.allowed(
+              n,
+              this,
+              n.input(maskIndex),
+              MaskIndex.rank(index, n.input(maskIndex)),
+              k,
+              dim(n.input(0), 0));
+    }
+    if (causal) {
+      String c = MaskIndex.causal(this, pos, k);
+      allowed = allowed == null ? c : g.op("And", allowed, c);
+    }
+    String mask =
+        allowed == null
+            ? null
+            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
+    if (n.hasInput(5)) {
+      String bias = toFloat(n.input(5), type);
+      mask = mask == null ? bias : g.op("Add", mask, bias);
+    }
+    String out;
+    if (scale != 0) {
+      out = core(q, k, v, scale, mask, 0);
+    } else if (width > 0 && width % heads == 0) {
+      out = core(q, k, v, 1.0 / Math.sqrt((double) width / heads), mask, 0);
+    } else {
+      out = coreDynamicScale(q, k, v, mask, 0);
+    }
+    fromFloat(mergeHeads(out), type, n.output(0));
+  }
 }

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * The roles of a transformer graph's inputs: token ids (required), attention mask, token type ids,
@@ -151,5 +152,19 @@ public record ModelInputs(
         List.copyOf(past),
         tokenTypesType,
         positionsType);
+  }
+
+  /**
+   * The attention mask input, or, for a model without one, a tensor of ones shaped like the ids
+   * (built with {@code g}; {@code idsShape} gives the ids' Shape and is only called then).
+   */
+  public String maskOrOnes(GraphBuilder g, Supplier<String> idsShape) {
+    return attentionMask()
+        .orElseGet(
+            () ->
+                g.op(
+                    "ConstantOfShape",
+                    List.of(idsShape.get()),
+                    GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
   }
 }

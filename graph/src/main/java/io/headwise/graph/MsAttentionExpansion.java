@@ -83,33 +83,6 @@ final class MsAttentionExpansion {
               GraphBuilder.intAttr("axis", 0));
       b.fromFloat(present, type, n.output(1));
     }
-    String pos = b.range(b.scalar(pastLen), b.scalar(b.dim(n.input(0), 1)));
-    String allowed = null;
-    if (n.hasInput(3)) {
-      allowed =
-          MaskIndex.allowed(
-              n, b, n.input(3), MaskIndex.rank(index, n.input(3)), k, b.dim(n.input(0), 0));
-    }
-    if (causal) {
-      String c = MaskIndex.causal(b, pos, k);
-      allowed = allowed == null ? c : g.op("And", allowed, c);
-    }
-    String mask =
-        allowed == null
-            ? null
-            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
-    if (n.hasInput(5)) {
-      String bias = b.toFloat(n.input(5), type);
-      mask = mask == null ? bias : g.op("Add", mask, bias);
-    }
-    String out;
-    if (scaleAttr != 0) {
-      out = b.core(q, k, v, scaleAttr, mask, 0);
-    } else if (qWidth > 0 && qWidth % heads == 0) {
-      out = b.core(q, k, v, 1.0 / Math.sqrt((double) qWidth / heads), mask, 0);
-    } else {
-      out = b.coreDynamicScale(q, k, v, mask, 0);
-    }
-    b.fromFloat(b.mergeHeads(out), type, n.output(0));
+    b.msCore(n, index, 3, q, k, v, pastLen, causal, filter, scaleAttr, qWidth, heads, type);
   }
 }

@@ -1,7 +1,5 @@
 package io.headwise.graph;
 
-import java.util.List;
-
 /**
  * {@code com.microsoft::MultiHeadAttention} (ONNX Runtime's transformer optimizer) as a decomposed
  * core.
@@ -67,47 +65,21 @@ final class MultiHeadAttentionExpansion {
     String q = b.splitHeads(query, heads);
     String k = b.splitHeads(key, heads);
     String v = b.splitHeads(value, heads);
-    String pastLen = g.constLongs(true, 0);
-    if (n.hasInput(6)) {
-      String pastK = b.toFloat(n.input(6), type);
-      pastLen = b.dim(pastK, 2);
-      k = g.op("Concat", List.of(pastK, k), GraphBuilder.intAttr("axis", 2));
-      v = g.op("Concat", List.of(b.toFloat(n.input(7), type), v), GraphBuilder.intAttr("axis", 2));
-    }
-    if (n.hasOutput(1)) {
-      b.fromFloat(k, type, n.output(1));
-    }
-    if (n.hasOutput(2)) {
-      b.fromFloat(v, type, n.output(2));
-    }
-    String pos = b.range(b.scalar(pastLen), b.scalar(b.dim(n.input(0), 1)));
-    String allowed = null;
-    if (n.hasInput(4)) {
-      allowed =
-          MaskIndex.allowed(
-              n, b, n.input(4), MaskIndex.rank(index, n.input(4)), k, b.dim(n.input(0), 0));
-    }
-    if (causal) {
-      String c = MaskIndex.causal(b, pos, k);
-      allowed = allowed == null ? c : g.op("And", allowed, c);
-    }
-    String mask =
-        allowed == null
-            ? null
-            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
-    if (n.hasInput(5)) {
-      String bias = b.toFloat(n.input(5), type);
-      mask = mask == null ? bias : g.op("Add", mask, bias);
-    }
+    FusedCoreBuilder.WithPast kv = b.appendPast(n, 6, k, v, type);
     long width = FusedAttention.projectionWidth(index, n.input(0));
-    String out;
-    if (scaleAttr != 0) {
-      out = b.core(q, k, v, scaleAttr, mask, 0);
-    } else if (width > 0 && width % heads == 0) {
-      out = b.core(q, k, v, 1.0 / Math.sqrt((double) width / heads), mask, 0);
-    } else {
-      out = b.coreDynamicScale(q, k, v, mask, 0);
-    }
-    b.fromFloat(b.mergeHeads(out), type, n.output(0));
+    b.msCore(
+        n,
+        index,
+        4,
+        q,
+        kv.k(),
+        kv.v(),
+        kv.pastLen(),
+        causal,
+        filter,
+        scaleAttr,
+        width,
+        heads,
+        type);
   }
 }

@@ -1,7 +1,5 @@
 package io.headwise.graph;
 
-import java.util.List;
-
 /**
  * The standard ONNX {@code Attention} operator (opset 23; the dynamo {@code torch.onnx} exporter
  * emits it for SDPA) as a decomposed core.
@@ -52,19 +50,10 @@ final class OnnxAttentionExpansion {
       k = b.splitHeads(k, (int) kvHeads);
       v = b.splitHeads(v, (int) kvHeads);
     }
-    String pastLen = g.constLongs(true, 0);
-    if (n.hasInput(4)) {
-      String pastK = b.toFloat(n.input(4), type);
-      pastLen = b.dim(pastK, 2);
-      k = g.op("Concat", List.of(pastK, k), GraphBuilder.intAttr("axis", 2));
-      v = g.op("Concat", List.of(b.toFloat(n.input(5), type), v), GraphBuilder.intAttr("axis", 2));
-    }
-    if (n.hasOutput(1)) {
-      b.fromFloat(k, type, n.output(1));
-    }
-    if (n.hasOutput(2)) {
-      b.fromFloat(v, type, n.output(2));
-    }
+    FusedCoreBuilder.WithPast kv = b.appendPast(n, 4, k, v, type);
+    k = kv.k();
+    v = kv.v();
+    String pastLen = kv.pastLen();
     String mask = null;
     if (n.hasInput(3)) {
       ElementType maskType = index.elemType(n.input(3));

@@ -33,9 +33,10 @@ public final class OrtModels {
     }
   }
 
-  static String firstLine(String s) {
+  /** The first line of an ONNX Runtime message (the native stack follows it), or "no detail". */
+  public static String firstLine(String s) {
     if (s == null) {
-      return "unknown error";
+      return "no detail";
     }
     int nl = s.indexOf('\n');
     return nl < 0 ? s : s.substring(0, nl);

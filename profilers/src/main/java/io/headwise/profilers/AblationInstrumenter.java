@@ -56,15 +56,7 @@ public final class AblationInstrumenter {
     GraphBuilder g = new GraphBuilder(graph, model.opset(), "hw_ablate/");
     ModelInputs inputs = ModelInputs.of(proto.getGraph());
     String idsShape = g.op("Shape", inputs.inputIds());
-    String mask =
-        inputs
-            .attentionMask()
-            .orElseGet(
-                () ->
-                    g.op(
-                        "ConstantOfShape",
-                        List.of(idsShape),
-                        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
+    String mask = inputs.maskOrOnes(g, () -> idsShape);
     String posF = g.op("Sub", g.cumSum(g.cast(mask, FLOAT), 1), g.constFloat(1f)); // [B,T]
     String posJ = g.unsqueeze(posF, 1); // [B,1,T]
     String dist = g.op("Sub", g.unsqueeze(posF, 2), posJ); // [B,T,T]

@@ -41,30 +41,23 @@ public final class OrtSessionFactory {
                 "CUDA execution provider cannot load on device "
                     + ep.deviceId()
                     + " ("
-                    + firstLine(e.getMessage())
+                    + OrtModels.firstLine(e.getMessage())
                     + "); it needs the cuda build (./mvnw -Pcuda package, artifact"
                     + " onnxruntime_gpu), CUDA 12 and cuDNN 9 on the library path; or run with --ep cpu",
                 e);
           }
           LOG.warning(
               "CUDA execution provider unavailable ("
-                  + firstLine(e.getMessage())
+                  + OrtModels.firstLine(e.getMessage())
                   + "); falling back to CPU");
         }
       }
       return OrtModels.session(model, proto, options);
     } catch (OrtException e) {
-      throw new HeadwiseException("cannot configure ONNX Runtime: " + firstLine(e.getMessage()), e);
+      throw new HeadwiseException(
+          "cannot configure ONNX Runtime: " + OrtModels.firstLine(e.getMessage()), e);
     } finally {
       options.close();
     }
-  }
-
-  private static String firstLine(String s) {
-    if (s == null) {
-      return "no detail";
-    }
-    int nl = s.indexOf('\n');
-    return nl < 0 ? s : s.substring(0, nl);
   }
 }

@@ -173,16 +173,7 @@ public final class StatsInstrumenter {
   private Shared shared(ModelInputs inputs) {
     String ids = inputs.inputIds();
     String idsShape = g.op("Shape", ids);
-    String mask;
-    if (inputs.attentionMask().isPresent()) {
-      mask = inputs.attentionMask().get();
-    } else {
-      mask =
-          g.op(
-              "ConstantOfShape",
-              List.of(idsShape),
-              GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1)));
-    }
+    String mask = inputs.maskOrOnes(g, () -> idsShape);
     validF = g.cast(mask, FLOAT);
     validB = g.cast(mask, BOOL);
     String cc = g.cumSum(validF, 1);

@@ -8,6 +8,7 @@ import io.headwise.graph.AttentionMap;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
@@ -124,7 +125,7 @@ public final class StatsSession implements AutoCloseable {
               + " × "
               + batch.length()
               + " tokens: "
-              + firstLine(e.getMessage()),
+              + OrtModels.firstLine(e.getMessage()),
           e);
     } finally {
       feeds.values().forEach(OnnxTensor::close);
@@ -162,14 +163,6 @@ public final class StatsSession implements AutoCloseable {
       fb.get(m[i]);
     }
     return m;
-  }
-
-  private static String firstLine(String s) {
-    if (s == null) {
-      return "no detail";
-    }
-    int nl = s.indexOf('\n');
-    return nl < 0 ? s : s.substring(0, nl);
   }
 
   @Override

@@ -13,7 +13,6 @@ import io.headwise.graph.FunctionInliner;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
-import io.headwise.graph.Tensors;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -57,15 +56,7 @@ public final class TiledModel {
     GraphBuilder g = new GraphBuilder(graph, model.opset(), PREFIX);
     ModelInputs inputs = ModelInputs.of(inlined.getGraph());
     String idsShape = g.op("Shape", inputs.inputIds());
-    String mask =
-        inputs
-            .attentionMask()
-            .orElseGet(
-                () ->
-                    g.op(
-                        "ConstantOfShape",
-                        List.of(idsShape),
-                        GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1))));
+    String mask = inputs.maskOrOnes(g, () -> idsShape);
     String tL = g.op("Gather", List.of(idsShape, g.constLong(1)), intAttr("axis", 0));
     TiledCore core =
         new TiledCore(

@@ -15,7 +15,6 @@ import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.GraphIndex;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
-import io.headwise.graph.Tensors;
 import io.headwise.profilers.TiledModel;
 import io.headwise.schemas.HeadwiseException;
 import java.util.HashMap;
@@ -112,16 +111,7 @@ public final class HessianCapture {
   }
 
   private void shared(ModelInputs inputs) {
-    String mask;
-    if (inputs.attentionMask().isPresent()) {
-      mask = inputs.attentionMask().get();
-    } else {
-      mask =
-          g.op(
-              "ConstantOfShape",
-              List.of(g.op("Shape", inputs.inputIds())),
-              GraphBuilder.tensorAttr("value", Tensors.longVector("one", 1)));
-    }
+    String mask = inputs.maskOrOnes(g, () -> g.op("Shape", inputs.inputIds()));
     validF = g.cast(mask, FLOAT);
     validColumn = g.op("Reshape", validF, g.constLongs(true, -1, 1));
     output(g.reduceSum(validF, false, 0, 1), CaptureModel.TOKENS, FLOAT);

@@ -8,6 +8,7 @@ import io.headwise.graph.AttentionMap;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
 import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.ExecutionProvider;
@@ -121,7 +122,7 @@ public final class HessianSession implements AutoCloseable {
               + " × "
               + batch.length()
               + " tokens: "
-              + firstLine(e.getMessage()),
+              + OrtModels.firstLine(e.getMessage()),
           e);
     } finally {
       feeds.values().forEach(OnnxTensor::close);
@@ -148,18 +149,10 @@ public final class HessianSession implements AutoCloseable {
         return out;
       }
     } catch (OrtException e) {
-      throw new HeadwiseException("ONNX Runtime failed: " + firstLine(e.getMessage()), e);
+      throw new HeadwiseException("ONNX Runtime failed: " + OrtModels.firstLine(e.getMessage()), e);
     } finally {
       feeds.values().forEach(OnnxTensor::close);
     }
-  }
-
-  private static String firstLine(String s) {
-    if (s == null) {
-      return "no detail";
-    }
-    int nl = s.indexOf('\n');
-    return nl < 0 ? s : s.substring(0, nl);
   }
 
   @Override
