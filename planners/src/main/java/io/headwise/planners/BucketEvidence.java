@@ -1,7 +1,5 @@
 package io.headwise.planners;
 
-import io.headwise.planners.HeadStatsTable.WindowCurve;
-import io.headwise.planners.HeadStatsTable.WindowedStat;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,7 +1,5 @@
 package io.headwise.planners;
 
-import io.headwise.planners.HeadStatsTable.WindowCurve;
-import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;

@@ -35,46 +35,12 @@ import java.util.function.Function;
  * to 0 at w = 0, coverage falls linearly to {@code sink_mass_S} when present (else is held), and
  * deviation is held at its smallest-window value (a band of width 0 has no measured deviation;
  * holding it under-states the error only below the first grid point, w = 1 by default).
+ *
+ * <p>About 500 lines on purpose: one immutable index (built and merged in {@link #of}) and the
+ * look-ups over it that the planners share; the window families and their interpolated curves are
+ * {@link WindowedStat} and {@link WindowCurve}.
  */
 public final class HeadStatsTable {
-
-  /**
-   * Statistic families measured on a window grid, which {@link #interpolate} can evaluate at any
-   * window.
-   */
-  public enum WindowedStat {
-    LOCAL_MASS,
-    COVERAGE,
-    STREAM_DEVIATION,
-    /**
-     * Measured output KL of switching the head's kv group to S sinks + window w (profile
-     * --sensitivity).
-     */
-    OUTPUT_KL;
-
-    /**
-     * The statistic name of this family at sink count {@code sinks} (ignored for local mass) and
-     * window w.
-     */
-    public String statName(int sinks, int window) {
-      switch (this) {
-        case LOCAL_MASS:
-          return StatNames.localMass(window);
-        case COVERAGE:
-          return StatNames.coverage(sinks, window);
-        case OUTPUT_KL:
-          return StatNames.outputKl(sinks, window);
-        default:
-          return StatNames.streamDeviation(sinks, window);
-      }
-    }
-
-    /** The value of this family when the band covers every key. */
-    double whenEverythingKept() {
-      return this == STREAM_DEVIATION || this == OUTPUT_KL ? 0.0 : 1.0;
-    }
-  }
-
   private final String modelId;
   private final String statsRunId;
   private final int numLayers;
@@ -541,63 +507,6 @@ public final class HeadStatsTable {
       }
     }
     return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
-  }
-
-  /**
-   * One windowed statistic family at one bucket for every head, interpolated log-linearly in the
-   * window.
-   */
-  public static final class WindowCurve {
-    private final WindowedStat family;
-    private final int bucket;
-    private final int numHeads;
-    private final double[] windows;
-    private final double[] logWindows;
-    private final double[][] values;
-    private final double[] atZero;
-
-    private WindowCurve(
-        WindowedStat family,
-        int bucket,
-        int numHeads,
-        double[] windows,
-        double[][] values,
-        double[] atZero) {
-      this.family = family;
-      this.bucket = bucket;
-      this.numHeads = numHeads;
-      this.windows = windows;
-      this.values = values;
-      this.atZero = atZero;
-      this.logWindows = new double[windows.length];
-      for (int i = 0; i < windows.length; i++) {
-        logWindows[i] = Math.log(windows[i]);
-      }
-    }
-
-    public int bucket() {
-      return bucket;
-    }
-
-    /** The interpolated value for (layer, query head) at band width {@code window}. */
-    public double at(int layer, int head, double window) {
-      if (window >= bucket) {
-        return family.whenEverythingKept();
-      }
-      double[] v = values[layer * numHeads + head];
-      if (window <= windows[0]) {
-        double z = atZero[layer * numHeads + head];
-        return z + (v[0] - z) * Math.max(0.0, window) / windows[0];
-      }
-      double lw = Math.log(window);
-      for (int i = 1; i < windows.length; i++) {
-        if (window <= windows[i]) {
-          double t = (lw - logWindows[i - 1]) / (logWindows[i] - logWindows[i - 1]);
-          return v[i - 1] + (v[i] - v[i - 1]) * t;
-        }
-      }
-      return family.whenEverythingKept();
-    }
   }
 
   private void checkHead(int layer, int head) {

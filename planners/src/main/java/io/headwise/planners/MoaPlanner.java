@@ -1,6 +1,6 @@
 package io.headwise.planners;
 
-import io.headwise.planners.HeadStatsTable.WindowedStat;
+import io.headwise.planners.moa.MoaParetoFront;
 import io.headwise.planners.moa.MoaProblem;
 import io.headwise.planners.moa.MoaRule;
 import io.headwise.planners.moa.MoaRuleGrid;
@@ -13,10 +13,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.SortedSet;
 import java.util.TreeMap;
-import java.util.TreeSet;
 
 /**
  * MoA, Mixture of Sparse Attention (Fu et al., thu-nics/MoA): every query head gets an elastic rule
@@ -50,9 +47,9 @@ import java.util.TreeSet;
  *       measure one fixed band at every query position, while the exported graph and the decode
  *       cache give the query at position n the rule's band at length n, α − S + β·n; so a rule with
  *       β &gt; 0 costs the mean of the statistic read at each position's own band over the
- *       positions n ≤ N where it drops tokens ({@link #positionCost}). Costed by its band at N
- *       alone, rules of equal size at N tied and the solver picked, e.g., α = −350, β = 1 (only the
- *       sinks before position 350) as readily as α = 50, β = 0.
+ *       positions n ≤ N where it drops tokens ({@link MoaPreparation#positionCost}). Costed by its
+ *       band at N alone, rules of equal size at N tied and the solver picked, e.g., α = −350, β = 1
+ *       (only the sinks before position 350) as readily as α = 50, β = 0.
  *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at
  *       every target length (density = mean over the planned units — kv heads or query heads, see
  *       granularity — of kept(N)/N, MoA's NaiveKVHardware budget) and at most {@code
@@ -106,7 +103,7 @@ public final class MoaPlanner implements KvPlanner {
   static final String NO_LAYER_SCALES = "none";
   static final int DEFAULT_SINK_TOKENS = 4;
 
-  private static final List<OptionSpec> OPTIONS =
+  static final List<OptionSpec> OPTIONS =
       List.of(
           new OptionSpec(
               SINK_TOKENS,
@@ -163,25 +160,6 @@ public final class MoaPlanner implements KvPlanner {
               "max: a rule's cost is the largest over every profiled length bucket (shorter buckets at the window"
                   + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
 
-  /** The MoA problem built from a request, with everything needed to turn a solution into rows. */
-  public record Prepared(
-      MoaProblem problem,
-      List<MoaRule> rules,
-      int sinkTokens,
-      String costStatistic,
-      Map<Integer, Integer> bucketByLength,
-      int minLength,
-      int profileLength,
-      int maxLength,
-      double alphaStep,
-      List<Double> betas,
-      double[] layerScales,
-      String granularity,
-      int unitsPerLayer,
-      int[][][] evidenceBucket,
-      List<Integer> bucketsRead,
-      List<String> warnings) {}
-
   @Override
   public String method() {
     return METHOD;
@@ -192,299 +170,10 @@ public final class MoaPlanner implements KvPlanner {
     return OPTIONS;
   }
 
-  /**
-   * Builds the rule grid and the (head, rule, length) cost table; public for the solver benchmark.
-   */
-  public static Prepared prepare(PlanRequest request) {
-    PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
-    HeadStatsTable stats = request.stats();
-    SortedSet<Integer> klSinks = stats.sinkCounts(WindowedStat.OUTPUT_KL);
-    SortedSet<Integer> devSinks = new TreeSet<>(stats.sinkCounts(WindowedStat.STREAM_DEVIATION));
-    devSinks.addAll(klSinks);
-    SortedSet<Integer> covSinks = stats.sinkCounts(WindowedStat.COVERAGE);
-    if (devSinks.isEmpty() && covSinks.isEmpty()) {
-      throw new HeadwiseException(
-          "method moa needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
-              + " 'coverage_s{S}_w{w}') for every head, but the head stats of model "
-              + stats.modelId()
-              + " have neither; they are produced by the profile step for each sink count S and window w of its grids");
-    }
-    int sink;
-    if (options.isAuto(SINK_TOKENS)) {
-      sink =
-          devSinks.contains(DEFAULT_SINK_TOKENS)
-                  || devSinks.isEmpty() && covSinks.contains(DEFAULT_SINK_TOKENS)
-              ? DEFAULT_SINK_TOKENS
-              : !devSinks.isEmpty() ? devSinks.first() : covSinks.first();
-    } else {
-      sink = options.integer(SINK_TOKENS, 0);
-      if (!devSinks.contains(sink) && !covSinks.contains(sink)) {
-        throw new HeadwiseException(
-            "option sink_tokens="
-                + sink
-                + " of method moa has no statistics: the head stats"
-                + " have stream_deviation for sink counts "
-                + devSinks
-                + " and coverage for "
-                + covSinks
-                + "; pick one of them or profile with S="
-                + sink);
-      }
-    }
-    // measured output sensitivity (profile --sensitivity) when present, else the head-output
-    // deviation, else the
-    // dropped attention mass
-    WindowedStat family =
-        klSinks.contains(sink)
-            ? WindowedStat.OUTPUT_KL
-            : devSinks.contains(sink) ? WindowedStat.STREAM_DEVIATION : WindowedStat.COVERAGE;
-    String costStatistic =
-        family == WindowedStat.OUTPUT_KL
-            ? "output_kl_s" + sink + " (measured, per kv group, split evenly over its query heads)"
-            : family == WindowedStat.STREAM_DEVIATION
-                ? "stream_deviation_s" + sink
-                : "1 - coverage_s" + sink + " (no stream_deviation_s" + sink + " profiled)";
-    SortedSet<Integer> buckets = stats.buckets(family, sink);
-
-    int minLength = request.minLength();
-    int maxLength = request.maxLength();
-    int profileLength =
-        options.isAuto(PROFILE_LENGTH)
-            ? Math.max(minLength, Math.min(maxLength, buckets.last()))
-            : options.integer(PROFILE_LENGTH, 1);
-    double alphaStep =
-        options.isAuto(ALPHA_STEP) ? Math.max(1.0, maxLength / 16.0) : options.number(ALPHA_STEP);
-    if (alphaStep <= 0) {
-      throw new HeadwiseException(
-          "option alpha_step of method moa must be positive, got " + alphaStep);
-    }
-    List<Double> betas = options.numbers(BETAS);
-    for (double b : betas) {
-      if (b < 0 || b > 1) {
-        throw new HeadwiseException(
-            "option betas of method moa has " + b + "; every β must lie in [0, 1]");
-      }
-    }
-    double lowerRatio = options.number(LOWER_BOUND_RATIO, 0.0, 1.0);
-    int maxRules = options.integer(MAX_RULES_PER_LAYER, 1);
-    double[] layerScales = new double[stats.numLayers()];
-    Arrays.fill(layerScales, 1.0);
-    if (!options.string(LAYER_SCALES).equalsIgnoreCase(NO_LAYER_SCALES)) {
-      List<Double> scales = options.numbers(LAYER_SCALES);
-      if (scales.size() != stats.numLayers() || scales.stream().anyMatch(s -> s <= 0)) {
-        throw new HeadwiseException(
-            "option layer_scales of method moa needs "
-                + stats.numLayers()
-                + " positive numbers (one per layer), got "
-                + scales.size()
-                + ": "
-                + options.string(LAYER_SCALES));
-      }
-      for (int l = 0; l < layerScales.length; l++) {
-        layerScales[l] = scales.get(l);
-      }
-    }
-
-    String granularity = granularity(options, stats);
-    boolean perKvHead = PlanRow.KV_HEAD.equals(granularity);
-    int unitsPerLayer = perKvHead ? stats.numKvHeads() : stats.numHeads();
-    int g = stats.groupSize();
-
-    List<MoaRule> rules = MoaRuleGrid.build(minLength, profileLength, maxLength, alphaStep, betas);
-    if (rules.isEmpty()) {
-      throw new HeadwiseException(
-          "MoA's rule filter leaves no rule for lengths "
-              + request.targetLengths()
-              + " with alpha_step "
-              + alphaStep
-              + " and betas "
-              + betas
-              + "; use a smaller alpha_step");
-    }
-    List<Integer> lengths = request.targetLengths();
-    int units = stats.numLayers() * unitsPerLayer;
-    double[][] kept = new double[rules.size()][lengths.size()];
-    for (int r = 0; r < rules.size(); r++) {
-      for (int n = 0; n < lengths.size(); n++) {
-        kept[r][n] = keptTokens(rules.get(r), sink, lengths.get(n));
-      }
-    }
-    String evidenceMode =
-        options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
-    Map<Integer, Integer> bucketByLength = new TreeMap<>();
-    double[][][] cost = new double[units][rules.size()][lengths.size()];
-    int[][][] evidenceBucket = new int[units][rules.size()][lengths.size()];
-    double[][][] largestPart = new double[units][rules.size()][lengths.size()];
-    Set<Integer> bucketsRead = new TreeSet<>();
-    List<String> warnings = new ArrayList<>();
-    for (int n = 0; n < lengths.size(); n++) {
-      int length = lengths.get(n);
-      bucketByLength.put(length, HeadStatsTable.nearestBucket(buckets, length));
-      BucketEvidence evidence = new BucketEvidence(stats, family, sink, length, evidenceMode);
-      bucketsRead.addAll(evidence.buckets());
-      String missing = evidence.missingWarning(costStatistic);
-      if (missing != null) {
-        warnings.add(missing);
-      }
-      for (int l = 0; l < stats.numLayers(); l++) {
-        for (int h = 0; h < stats.numHeads(); h++) {
-          // a kv-head unit costs the sum of its query heads' costs: the group shares the rule, so
-          // switching it
-          // drops the same tokens for all of them
-          int u = perKvHead ? l * unitsPerLayer + h / g : l * unitsPerLayer + h;
-          for (int r = 0; r < rules.size(); r++) {
-            double k = kept[r][n];
-            if (k >= length) {
-              continue;
-            }
-            BucketEvidence.Evidence e = evidence.at(l, h, k - sink);
-            double c =
-                layerScales[l]
-                    * positionCost(evidence, l, h, rules.get(r), sink, length)
-                    / (family == WindowedStat.OUTPUT_KL ? stats.groupSize() : 1);
-            cost[u][r][n] += c;
-            if (c >= largestPart[u][r][n]) {
-              largestPart[u][r][n] = c;
-              evidenceBucket[u][r][n] = e.bucket();
-            }
-          }
-        }
-      }
-    }
-    double f = request.kvFraction();
-    double[] lower = new double[lengths.size()];
-    double[] upper = new double[lengths.size()];
-    for (int n = 0; n < lengths.size(); n++) {
-      int length = lengths.get(n);
-      upper[n] = f * length * units;
-      lower[n] = lowerRatio * f * length * units;
-      double minKept = Double.POSITIVE_INFINITY;
-      double maxKept = 0;
-      for (double[] k : kept) {
-        minKept = Math.min(minKept, k[n]);
-        maxKept = Math.max(maxKept, k[n]);
-      }
-      if (minKept > f * length + 1e-9) {
-        throw new HeadwiseException(
-            "no MoA rule keeps as little as F="
-                + f
-                + " at length "
-                + length
-                + ": the smallest keeps "
-                + minKept
-                + " tokens; raise the KV fraction or add smaller rules"
-                + " (smaller betas or alpha_step)");
-      }
-      if (maxKept < lowerRatio * f * length - 1e-9) {
-        throw new HeadwiseException(
-            "no MoA rule keeps as much as "
-                + lowerRatio
-                + "·F at length "
-                + length
-                + ": the largest keeps "
-                + maxKept
-                + " tokens; lower lower_bound_ratio or profile_length");
-      }
-    }
-    int[] layerOfUnit = new int[units];
-    for (int u = 0; u < units; u++) {
-      layerOfUnit[u] = u / unitsPerLayer;
-    }
-    int[] lengthArray = lengths.stream().mapToInt(Integer::intValue).toArray();
-    MoaProblem problem =
-        new MoaProblem(
-            stats.numLayers(), layerOfUnit, lengthArray, kept, cost, lower, upper, maxRules);
-    return new Prepared(
-        problem,
-        rules,
-        sink,
-        costStatistic,
-        bucketByLength,
-        minLength,
-        profileLength,
-        maxLength,
-        alphaStep,
-        betas,
-        layerScales,
-        granularity,
-        unitsPerLayer,
-        evidenceBucket,
-        List.copyOf(bucketsRead),
-        List.copyOf(warnings));
-  }
-
-  private static String granularity(PlanOptions options, HeadStatsTable stats) {
-    if (options.isAuto(GRANULARITY)) {
-      return stats.groupSize() > 1 ? PlanRow.KV_HEAD : PlanRow.QUERY_HEAD;
-    }
-    String value = options.string(GRANULARITY).trim();
-    if (!value.equals(PlanRow.KV_HEAD) && !value.equals(PlanRow.QUERY_HEAD)) {
-      throw new HeadwiseException(
-          "option granularity of method moa must be kv_head, query_head or auto, got '"
-              + value
-              + "'");
-    }
-    return value;
-  }
-
-  /**
-   * Tokens a rule keeps at length n in a row with {@code sink} sink tokens: min(n, S + max(0, α − S
-   * + β·n)).
-   */
-  static double keptTokens(MoaRule rule, int sink, double n) {
-    return Math.min(n, sink + Math.max(0.0, rule.alpha() - sink + rule.beta() * n));
-  }
-
-  /**
-   * Midpoint-rule steps of {@link #positionCost} over the query positions a rule drops tokens at.
-   */
-  static final int POSITION_STEPS = 64;
-
-  /**
-   * The cost of a rule at length N over the query positions it serves. The exported graph and the
-   * decode cache give the query at position n (n keys visible) the band w(n) = max(0, α − S + β·n)
-   * of the rule at length n, not the band w(N) of the last position, so two rules that keep the
-   * same tokens at N (say α = 200, β = 0 and α = −200, β = 1 at N = 400) differ at every earlier
-   * position: the second keeps only the sinks before position 200. The statistic E(w) (the cost at
-   * N of one fixed band w at every position) is therefore read at each position's own band: the
-   * rule costs the mean of E(w(n)) over the positions n ≤ N where it drops tokens. For β = 0 this
-   * is E(w) itself; for β &gt; 0 it is at least E(w(N)), since every earlier band is narrower, so a
-   * rule never costs less than a β = 0 rule of the same size at N that keeps more everywhere.
-   */
-  static double positionCost(
-      BucketEvidence evidence, int layer, int head, MoaRule rule, int sink, int length) {
-    if (keptTokens(rule, sink, length) >= length) {
-      return 0.0;
-    }
-    if (rule.beta() == 0) {
-      // the same band at every position: the statistic as measured
-      return evidence.at(layer, head, keptTokens(rule, sink, length) - sink).cost();
-    }
-    // kept(n) − n is non-increasing in n for β ≤ 1, so the positions that drop tokens are (first,
-    // N]
-    double first = 0;
-    double hi = length;
-    for (int i = 0; i < 60; i++) {
-      double mid = 0.5 * (first + hi);
-      if (keptTokens(rule, sink, mid) >= mid) {
-        first = mid;
-      } else {
-        hi = mid;
-      }
-    }
-    double step = (length - first) / POSITION_STEPS;
-    double sum = 0;
-    for (int i = 0; i < POSITION_STEPS; i++) {
-      double n = first + (i + 0.5) * step;
-      sum += evidence.at(layer, head, keptTokens(rule, sink, n) - sink).cost();
-    }
-    return sum / POSITION_STEPS;
-  }
-
   @Override
   public Plan plan(PlanRequest request) {
     PlanOptions options = PlanOptions.resolve(METHOD, OPTIONS, request.options());
-    Prepared prepared = prepare(request);
+    MoaPreparation.Prepared prepared = MoaPreparation.prepare(request);
     MoaProblem problem = prepared.problem();
     int workers =
         options.isAuto(WORKERS)
@@ -533,7 +222,7 @@ public final class MoaPlanner implements KvPlanner {
               main.relativeGapLimit(),
               workers,
               main.seed());
-      List<MoaSolution> front = paretoFront(problem, solution, bins, pareto);
+      List<MoaSolution> front = MoaParetoFront.search(problem, solution, bins, pareto);
       for (int i = 0; i < front.size(); i++) {
         MoaSolution s = front.get(i);
         String id = request.planId() + "-pareto-" + i;
@@ -589,7 +278,7 @@ public final class MoaPlanner implements KvPlanner {
   }
 
   private static Map<String, Object> baseParams(
-      PlanRequest request, Prepared prepared, PlanOptions options) {
+      PlanRequest request, MoaPreparation.Prepared prepared, PlanOptions options) {
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("sink_tokens", prepared.sinkTokens());
     params.put("cost_statistic", prepared.costStatistic());
@@ -632,7 +321,7 @@ public final class MoaPlanner implements KvPlanner {
    * per kv head). The plan's own expected KV fraction is the one its granularity budgets.
    */
   private static Map<String, Object> cacheAccounting(
-      PlanRequest request, Prepared prepared, List<HeadPolicy> heads) {
+      PlanRequest request, MoaPreparation.Prepared prepared, List<HeadPolicy> heads) {
     HeadStatsTable stats = request.stats();
     int g = stats.groupSize();
     boolean perKvHead = PlanRow.KV_HEAD.equals(prepared.granularity());
@@ -680,7 +369,7 @@ public final class MoaPlanner implements KvPlanner {
   }
 
   private static List<HeadPolicy> policies(
-      HeadStatsTable stats, Prepared prepared, int[] ruleOfUnit) {
+      HeadStatsTable stats, MoaPreparation.Prepared prepared, int[] ruleOfUnit) {
     List<HeadPolicy> heads = new ArrayList<>();
     int sink = prepared.sinkTokens();
     for (int u = 0; u < ruleOfUnit.length; u++) {
@@ -705,7 +394,8 @@ public final class MoaPlanner implements KvPlanner {
    * Per target length: the chosen rule's cost for this unit and the bucket whose statistic decided
    * it.
    */
-  private static Map<String, Object> evidence(Prepared prepared, int unit, int rule) {
+  private static Map<String, Object> evidence(
+      MoaPreparation.Prepared prepared, int unit, int rule) {
     Map<String, Object> out = new LinkedHashMap<>();
     int[] lengths = prepared.problem().lengths();
     for (int n = 0; n < lengths.length; n++) {
@@ -720,97 +410,5 @@ public final class MoaPlanner implements KvPlanner {
       out.put(String.valueOf(lengths[n]), e);
     }
     return out;
-  }
-
-  /** MoA's ε-constraint search; returns the non-dominated solutions, the main one included. */
-  static List<MoaSolution> paretoFront(
-      MoaProblem problem, MoaSolution main, int bins, MoaSolver.Settings settings) {
-    int k = problem.numLengths();
-    List<MoaSolution> found = new ArrayList<>();
-    found.add(main);
-    MoaSolution[] single = new MoaSolution[k];
-    for (int i = 0; i < k; i++) {
-      single[i] = MoaSolver.solve(problem, primaryWeights(k, i), null, settings, main.ruleOfUnit());
-      if (single[i].ruleOfUnit() != null) {
-        found.add(single[i]);
-      }
-    }
-    double[] lo = new double[k];
-    double[] hi = new double[k];
-    for (int j = 0; j < k; j++) {
-      lo[j] = Double.POSITIVE_INFINITY;
-      hi[j] = Double.NEGATIVE_INFINITY;
-      for (MoaSolution s : found) {
-        lo[j] = Math.min(lo[j], s.costByLength()[j]);
-        hi[j] = Math.max(hi[j], s.costByLength()[j]);
-      }
-    }
-    int combos = (int) Math.pow(bins, k - 1);
-    for (int i = 0; i < k; i++) {
-      for (int combo = 0; combo < combos; combo++) {
-        double[] eps = new double[k];
-        int rest = combo;
-        for (int j = 0; j < k; j++) {
-          if (j == i) {
-            eps[j] = Double.POSITIVE_INFINITY;
-            continue;
-          }
-          int bin = rest % bins;
-          rest /= bins;
-          eps[j] = lo[j] + (bin + 1.0) / bins * (hi[j] - lo[j]);
-        }
-        MoaSolution s =
-            MoaSolver.solve(problem, primaryWeights(k, i), eps, settings, main.ruleOfUnit());
-        if (s.ruleOfUnit() != null) {
-          found.add(s);
-        }
-      }
-    }
-    List<MoaSolution> front = new ArrayList<>();
-    for (MoaSolution s : found) {
-      boolean dominated = false;
-      for (MoaSolution t : found) {
-        if (t != s && dominates(t.costByLength(), s.costByLength())) {
-          dominated = true;
-          break;
-        }
-      }
-      boolean duplicate =
-          front.stream()
-              .anyMatch(
-                  t ->
-                      Arrays.equals(t.ruleOfUnit(), s.ruleOfUnit())
-                          || Arrays.equals(t.costByLength(), s.costByLength()));
-      if (!dominated && !duplicate) {
-        front.add(s);
-      }
-    }
-    front.sort(
-        (a, b) ->
-            Double.compare(
-                Arrays.stream(a.costByLength()).sum(), Arrays.stream(b.costByLength()).sum()));
-    return front;
-  }
-
-  /**
-   * Weight 1 on the primary length and 1e-3 on the others, so ties go to the solution better
-   * elsewhere.
-   */
-  private static double[] primaryWeights(int k, int primary) {
-    double[] w = new double[k];
-    Arrays.fill(w, 1e-3);
-    w[primary] = 1.0;
-    return w;
-  }
-
-  private static boolean dominates(double[] a, double[] b) {
-    boolean strictly = false;
-    for (int i = 0; i < a.length; i++) {
-      if (a[i] > b[i] + 1e-12) {
-        return false;
-      }
-      strictly |= a[i] < b[i] - 1e-12;
-    }
-    return strictly;
   }
 }

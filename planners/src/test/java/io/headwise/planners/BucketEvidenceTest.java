@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.headwise.planners.HeadStatsTable.WindowedStat;
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.StatNames;

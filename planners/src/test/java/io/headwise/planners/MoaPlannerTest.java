@@ -253,8 +253,8 @@ class MoaPlannerTest {
       }
     }
     HeadStatsTable table = HeadStatsTable.of(rows);
-    MoaPlanner.Prepared p =
-        MoaPlanner.prepare(
+    MoaPreparation.Prepared p =
+        MoaPreparation.prepare(
             new PlanRequest("p", table, 0.3, List.of(400), Map.of("pareto_bins", "0")));
     List<MoaRule> rules = p.rules();
     double[][][] cost = p.problem().cost();
@@ -296,9 +296,8 @@ class MoaPlannerTest {
     assertTrue(r100 >= 0, "no beta-0 rule keeping 100 tokens in " + rules);
     double expected =
         Math.max(
-            table.interpolate(HeadStatsTable.WindowedStat.OUTPUT_KL, 4, 0, 2, 512, 96),
-            table.interpolate(
-                HeadStatsTable.WindowedStat.OUTPUT_KL, 4, 0, 2, 256, 96 * 256 / 400.0));
+            table.interpolate(WindowedStat.OUTPUT_KL, 4, 0, 2, 512, 96),
+            table.interpolate(WindowedStat.OUTPUT_KL, 4, 0, 2, 256, 96 * 256 / 400.0));
     assertEquals(expected, cost[1][r100][0], 1e-12);
     // the plan keeps, at every position before N, at least what a β = 0 rule of its size would
     Plan plan =

@@ -1,7 +1,7 @@
 package io.headwise.planners.bench;
 
 import io.headwise.planners.HeadStatsTable;
-import io.headwise.planners.MoaPlanner;
+import io.headwise.planners.MoaPreparation;
 import io.headwise.planners.PlanRequest;
 import io.headwise.planners.SolverStatus;
 import io.headwise.planners.moa.MoaProblem;
@@ -65,8 +65,8 @@ public final class MoaSolverBenchmark {
             SyntheticHeadStats.generate(
                 "llama-3-8b-synthetic", 32, 32, 8, new int[] {2048, 4096, 8192}, seed));
     long t0 = System.nanoTime();
-    MoaPlanner.Prepared prepared =
-        MoaPlanner.prepare(
+    MoaPreparation.Prepared prepared =
+        MoaPreparation.prepare(
             new PlanRequest("bench", stats, 0.5, List.of(2048, 4096, 8192, 16384), Map.of()));
     double prepareSeconds = (System.nanoTime() - t0) / 1e9;
     MoaProblem problem = prepared.problem();

@@ -25,6 +25,11 @@ import java.util.stream.IntStream;
  * when even the cheapest rule set of that layer containing r, priced at the best multipliers, lifts
  * the dual bound above the incumbent objective — no assignment at least as good as the incumbent
  * uses it there.
+ *
+ * <p>One class of about 540 lines on purpose: the relaxation, the subgradient loop, the greedy
+ * repair and the reduced-cost fixing all work on the same dualised resources (coefficients, bounds,
+ * layer membership) built once in the constructor; split apart they would pass those arrays around
+ * or expose them.
  */
 final class MoaLagrangian {
   /**

@@ -45,6 +45,9 @@ import pabeles.concurrency.GrowArray;
  * <p>Memory: about {@code 2·K²} doubles for the factors plus {@code N·K} doubles of working weights
  * and {@code N·K} bytes of codes. Inputs are never modified. Row chunks run in parallel with a
  * fixed chunk size, so results do not depend on the number of cores.
+ *
+ * <p>One class of about 400 lines: the steps above share the column-block layout of the weights and
+ * the Cholesky factor, and none has a use on its own.
  */
 public final class GptqQuantizer {
 
