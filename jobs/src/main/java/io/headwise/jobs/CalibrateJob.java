@@ -238,7 +238,7 @@ public final class CalibrateJob implements Callable<Integer> {
       }
       Map<String, String> keys = Map.of("model_id", m.modelId(), "run_id", runId);
       Map<String, Object> conf = new LinkedHashMap<>();
-      conf.put("model", model);
+      conf.put("model", model.model);
       conf.put("text", text);
       conf.put("probes", probes);
       conf.put("seed", seed);
@@ -249,19 +249,16 @@ public final class CalibrateJob implements Callable<Integer> {
           List.of(
               new Warehouse.TableWrite(
                   Tables.CALIBRATION_SAMPLES, w.rows(Tables.CALIBRATION_SAMPLES, rows), keys),
-              new Warehouse.TableWrite(
-                  Tables.RUNS,
-                  RunRecords.row(
-                      w,
-                      runId,
-                      STEP,
-                      m.modelId(),
-                      m.source(),
-                      started,
-                      conf,
-                      counts,
-                      summary(samples)),
-                  RunRecords.keys(m.modelId(), runId, STEP))),
+              RunRecords.write(
+                  w,
+                  runId,
+                  STEP,
+                  m.modelId(),
+                  m.source(),
+                  started,
+                  conf,
+                  counts,
+                  summary(samples))),
           "headwise calibrate run " + runId);
       System.err.printf(
           "headwise calibrate: wrote %d samples to %s%n",

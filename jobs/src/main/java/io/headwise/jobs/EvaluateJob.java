@@ -7,6 +7,8 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.OrtOptions;
+import io.headwise.jobs.cli.PartitionsOption;
 import io.headwise.jobs.cli.PlanModelOption;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.CalibrationRows;
@@ -93,20 +95,9 @@ public final class EvaluateJob implements Callable<Integer> {
       description = "Sequences per ONNX Runtime run.")
   int batchSize;
 
-  @Option(names = OptionNames.EP, defaultValue = "cpu", description = "cpu, cuda[:N] or auto.")
-  String ep;
+  @Mixin OrtOptions ort;
 
-  @Option(
-      names = OptionNames.THREADS,
-      defaultValue = "0",
-      description = "ONNX Runtime intra-op threads.")
-  int threads;
-
-  @Option(
-      names = OptionNames.PARTITIONS,
-      defaultValue = "0",
-      description = "Spark partitions (0 = parallelism).")
-  int partitions;
+  @Mixin PartitionsOption partitions;
 
   @Option(
       names = "--decode",
@@ -141,7 +132,7 @@ public final class EvaluateJob implements Callable<Integer> {
     }
     OnnxModel m = model.load();
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
-    ExecutionProvider provider = ExecutionProvider.parse(ep);
+    ExecutionProvider provider = ort.executionProvider();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise evaluate " + runId);
     try {
       Warehouse w = new Warehouse(spark, warehouse.warehouse);
@@ -177,7 +168,7 @@ public final class EvaluateJob implements Callable<Integer> {
         for (PlanToEvaluate p : plans) {
           metrics.put(
               p.meta().planId(),
-              DecodeEvaluation.run(m, d, graphs.get(p.meta().planId()), list, threads));
+              DecodeEvaluation.run(m, d, graphs.get(p.meta().planId()), list, ort.threads));
         }
       } else {
         lengths = held.select("length").as(Encoders.INT()).collectAsList();
@@ -185,7 +176,7 @@ public final class EvaluateJob implements Callable<Integer> {
           throw new HeadwiseException(
               "no held-out samples for model " + m.modelId() + " in " + samples);
         }
-        int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
+        int parts = partitions.resolve(spark);
         spark
             .sparkContext()
             .setJobDescription(
@@ -200,7 +191,7 @@ public final class EvaluateJob implements Callable<Integer> {
             held.repartition(Math.max(1, Math.min(parts, lengths.size())))
                 .mapPartitions(
                     new EvaluatePartition(
-                        ModelRef.of(spark, m, false), plans, provider, threads, batchSize),
+                        ModelRef.of(spark, m, false), plans, provider, ort.threads, batchSize),
                     Encoders.javaSerialization(OutputComparisonRecord.class))
                 .collectAsList();
         Map<String, OutputComparison> merged = new LinkedHashMap<>();
@@ -275,7 +266,7 @@ public final class EvaluateJob implements Callable<Integer> {
                 Map.of("model_id", m.modelId(), "plan_id", baseline.meta().planId())));
       }
       Map<String, Object> conf = new LinkedHashMap<>();
-      conf.put("model", model);
+      conf.put("model", model.model);
       conf.put("plan_id", planId);
       conf.put("samples", samples);
       conf.put("baseline", baseline != null);
@@ -284,19 +275,16 @@ public final class EvaluateJob implements Callable<Integer> {
         conf.put("decoder", decoder);
       }
       writes.add(
-          new Warehouse.TableWrite(
-              Tables.RUNS,
-              RunRecords.row(
-                  w,
-                  runId,
-                  STEP,
-                  m.modelId(),
-                  m.source(),
-                  started,
-                  conf,
-                  Map.of(Tables.EVALUATIONS.name(), (long) rows.size()),
-                  "plan " + planId),
-              RunRecords.keys(m.modelId(), runId, STEP)));
+          RunRecords.write(
+              w,
+              runId,
+              STEP,
+              m.modelId(),
+              m.source(),
+              started,
+              conf,
+              Map.of(Tables.EVALUATIONS.name(), (long) rows.size()),
+              "plan " + planId));
       w.commit(writes, "headwise evaluate " + runId);
       return 0;
     } catch (RuntimeException e) {

@@ -3,9 +3,9 @@ package io.headwise.jobs;
 import io.headwise.export.formats.FormatOptions;
 import io.headwise.export.formats.HfLayerTypesFormat;
 import io.headwise.export.formats.PlanFormats;
-import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.ModelFilterOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.SparkErrors;
@@ -45,11 +45,7 @@ public final class ExportFormatJob implements Callable<Integer> {
       description = "Output directory (new or empty).")
   Path out;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      description = "Disambiguates a plan id used by several models.")
-  String model;
+  @Mixin ModelFilterOption model;
 
   @Option(
       names = "--hf-model-type",
@@ -80,7 +76,7 @@ public final class ExportFormatJob implements Callable<Integer> {
     if (PlanFormats.get(format) instanceof HfLayerTypesFormat) {
       HfLayerTypesFormat.family(formatOptions); // before Spark starts
     }
-    String modelId = model == null ? null : OnnxModel.load(model).modelId();
+    String modelId = model.modelIdOrNull();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export-format " + planId);
     try {
       PlanTables.StoredPlan plan =

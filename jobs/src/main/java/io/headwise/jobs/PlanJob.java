@@ -2,9 +2,9 @@ package io.headwise.jobs;
 
 import static org.apache.spark.sql.functions.col;
 
-import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.ModelFilterOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.SparkErrors;
@@ -88,12 +88,7 @@ public final class PlanJob implements Callable<Integer> {
       description = "Plan id; rerunning it replaces the plan.")
   String planId;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      description =
-          "The model the plan is for: checked against the statistics' model id (optional).")
-  String model;
+  @Mixin ModelFilterOption model;
 
   @Option(
       names = OptionNames.OPTION,
@@ -113,7 +108,7 @@ public final class PlanJob implements Callable<Integer> {
     Instant started = Instant.now();
     KvPlanners.get(method);
     PlanRequest.check(planId, kvFraction, lengths); // before Spark's start-up
-    String expectedModel = model == null ? null : OnnxModel.load(model).modelId();
+    String expectedModel = model.modelIdOrNull();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise plan " + planId);
     try {
       Warehouse w = new Warehouse(spark, warehouse.warehouse);
@@ -153,19 +148,16 @@ public final class PlanJob implements Callable<Integer> {
               (long) plan.rows().size()
                   + plan.candidates().stream().mapToLong(c -> c.rows().size()).sum());
       writes.add(
-          new Warehouse.TableWrite(
-              Tables.RUNS,
-              RunRecords.row(
-                  w,
-                  planId,
-                  STEP,
-                  stats.modelId(),
-                  model,
-                  started,
-                  conf,
-                  counts,
-                  "expected kv fraction " + plan.meta().expectedKvFraction()),
-              RunRecords.keys(stats.modelId(), planId, STEP)));
+          RunRecords.write(
+              w,
+              planId,
+              STEP,
+              stats.modelId(),
+              model.model,
+              started,
+              conf,
+              counts,
+              "expected kv fraction " + plan.meta().expectedKvFraction()));
       w.commit(writes, "headwise plan " + planId);
       printSummary(plan);
       return 0;

@@ -13,6 +13,8 @@ import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
+import io.headwise.jobs.cli.PartitionsOption;
+import io.headwise.jobs.cli.ShipModelOption;
 import io.headwise.jobs.cli.StatsOptions;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.spark.CalibrationSources;
@@ -84,23 +86,14 @@ public final class ProfileJob implements Callable<Integer> {
 
   @Mixin StatsOptions stats;
 
-  @Option(
-      names = OptionNames.PARTITIONS,
-      defaultValue = "0",
-      description = "Spark partitions per length bucket (0 = the default parallelism).")
-  int partitions;
+  @Mixin PartitionsOption partitions;
 
   @Option(
       names = OptionNames.TRUNCATE,
       description = "Cut samples longer than the model accepts instead of failing.")
   boolean truncate;
 
-  @Option(
-      names = OptionNames.SHIP_MODEL,
-      description =
-          "Send the model and its external-data files to executors with SparkContext.addFile instead of"
-              + " reading them from a shared filesystem path.")
-  boolean shipModel;
+  @Mixin ShipModelOption ship;
 
   @Option(
       names = SENSITIVITY,
@@ -173,8 +166,8 @@ public final class ProfileJob implements Callable<Integer> {
       for (Row b : buckets) {
         queryBlocks.put(String.valueOf(b.getInt(0)), tiling.rowsFor(b.getInt(0), batchSize, map));
       }
-      ModelRef ref = ModelRef.of(spark, m, shipModel);
-      int parts = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
+      ModelRef ref = ModelRef.of(spark, m, ship.shipModel);
+      int parts = partitions.resolve(spark);
       List<Dataset<Row>> partials = new ArrayList<>();
       StringBuilder summary = new StringBuilder();
       for (int i = 0; i < buckets.size(); i++) {
@@ -256,7 +249,7 @@ public final class ProfileJob implements Callable<Integer> {
         writes.add(new Warehouse.TableWrite(Tables.TOKEN_IMPORTANCE, importance, keys));
       }
       Map<String, Object> conf = new LinkedHashMap<>();
-      conf.put("model", model);
+      conf.put("model", model.model);
       conf.put("calibration", calibration);
       conf.put("stats", cfg);
       conf.put("ep", ep.toString());
@@ -274,19 +267,16 @@ public final class ProfileJob implements Callable<Integer> {
         counts.put(tw.table().name(), tw.rows().count());
       }
       writes.add(
-          new Warehouse.TableWrite(
-              Tables.RUNS,
-              RunRecords.row(
-                  w,
-                  runId,
-                  STEP,
-                  m.modelId(),
-                  m.source(),
-                  started,
-                  conf,
-                  counts,
-                  "buckets " + summary),
-              RunRecords.keys(m.modelId(), runId, STEP)));
+          RunRecords.write(
+              w,
+              runId,
+              STEP,
+              m.modelId(),
+              m.source(),
+              started,
+              conf,
+              counts,
+              "buckets " + summary));
       w.commit(writes, "headwise profile run " + runId);
       System.err.printf("headwise profile: wrote %s under %s%n", counts, w.root());
       partials.forEach(Dataset::unpersist);

@@ -2,9 +2,9 @@ package io.headwise.jobs;
 
 import static org.apache.spark.sql.functions.col;
 
-import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
+import io.headwise.jobs.cli.ModelFilterOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.publish.PublishGate;
@@ -105,12 +105,7 @@ public final class PublishJob implements Callable<Integer> {
           "Gate only these plans of the run (repeatable; default: every non-baseline plan of the run).")
   List<String> planIds;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      description =
-          "Only the evaluations of this model (needed when the run holds several models).")
-  String model;
+  @Mixin ModelFilterOption model;
 
   @Option(
       names = ARTIFACT,
@@ -208,7 +203,7 @@ public final class PublishJob implements Callable<Integer> {
   @Override
   public Integer call() {
     Instant started = Instant.now();
-    String modelId = model == null ? null : OnnxModel.load(model).modelId();
+    String modelId = model.modelIdOrNull();
     String artifactPath = artifactPath();
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise publish " + runId);
     try {
@@ -287,19 +282,16 @@ public final class PublishJob implements Callable<Integer> {
       conf.put("thresholds", thresholds().asMap());
       String summary = published + " published, " + (decisions.size() - published) + " held back";
       writes.add(
-          new Warehouse.TableWrite(
-              Tables.RUNS,
-              RunRecords.row(
-                  w,
-                  runId,
-                  STEP,
-                  models.first(),
-                  model,
-                  started,
-                  conf,
-                  Map.of(Tables.PUBLISHED_PLANS.name(), (long) published),
-                  summary),
-              RunRecords.keys(models.first(), runId, STEP)));
+          RunRecords.write(
+              w,
+              runId,
+              STEP,
+              models.first(),
+              model.model,
+              started,
+              conf,
+              Map.of(Tables.PUBLISHED_PLANS.name(), (long) published),
+              summary));
       w.commit(writes, "headwise publish " + runId);
       for (Decision d : decisions) {
         System.out.println(PublishGate.line(d));

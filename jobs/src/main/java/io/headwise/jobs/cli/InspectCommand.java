@@ -37,13 +37,7 @@ import picocli.CommandLine.Option;
 public final class InspectCommand implements Callable<Integer> {
   @Mixin ConfigOption config;
 
-  @Option(
-      names = OptionNames.MODEL,
-      paramLabel = "PATH",
-      defaultValue = "default",
-      description =
-          "ONNX model file, or 'default' for the embedded all-MiniLM-L6-v2 (default: ${DEFAULT-VALUE}).")
-  String model;
+  @Mixin ModelOption model;
 
   @Option(names = OptionNames.JSON, description = "Print one JSON object instead of a table.")
   boolean json;
@@ -84,7 +78,7 @@ public final class InspectCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = model.load();
     AttentionMap map = AttentionLocator.locate(m);
     if (map.blocks().isEmpty() && map.unsupported().isEmpty()) {
       map.requireAttention(m.source());

@@ -5,7 +5,7 @@ import picocli.CommandLine.Option;
 
 /**
  * ONNX Runtime settings of the steps that run a model per sample ({@code stats}, {@code profile},
- * {@code quantize}): execution provider and intra-op threads.
+ * {@code evaluate}, {@code quantize}): execution provider and intra-op threads.
  */
 public final class OrtOptions {
   @Option(

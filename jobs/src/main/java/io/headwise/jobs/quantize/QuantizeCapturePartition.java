@@ -1,13 +1,10 @@
 package io.headwise.jobs.quantize;
 
-import io.headwise.graph.ModelInputs;
-import io.headwise.graph.ModelLimits;
-import io.headwise.jobs.spark.CalibrationRows;
 import io.headwise.jobs.spark.ModelRef;
 import io.headwise.jobs.spark.ProfilePartition;
+import io.headwise.jobs.spark.TaskSamples;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
-import io.headwise.profilers.SampleChecks;
 import io.headwise.profilers.quant.CaptureConfig;
 import io.headwise.profilers.quant.HessianGroup;
 import io.headwise.profilers.quant.HessianProfiler;
@@ -17,6 +14,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Optional;
 import org.apache.spark.api.java.function.PairFlatMapFunction;
 import org.apache.spark.sql.Row;
 import scala.Tuple2;
@@ -66,17 +64,12 @@ public final class QuantizeCapturePartition
 
   @Override
   public Iterator<Tuple2<Tuple2<Integer, Integer>, double[]>> call(Iterator<Row> rows) {
-    List<CalibrationSample> samples = new ArrayList<>();
-    rows.forEachRemaining(r -> samples.add(CalibrationRows.fromRow(r)));
-    if (samples.isEmpty()) {
+    Optional<TaskSamples> task = TaskSamples.read(rows, model, truncate);
+    if (task.isEmpty()) {
       return Collections.emptyIterator();
     }
-    ModelRef.Loaded loaded = model.load();
-    List<CalibrationSample> checked =
-        SampleChecks.validate(
-            samples,
-            ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())),
-            truncate);
+    ModelRef.Loaded loaded = task.get().loaded();
+    List<CalibrationSample> checked = task.get().samples();
     HessianSums sums =
         new HessianProfiler(
                 loaded.model(),

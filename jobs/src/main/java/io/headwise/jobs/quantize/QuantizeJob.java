@@ -8,6 +8,8 @@ import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.cli.OrtOptions;
+import io.headwise.jobs.cli.PartitionsOption;
+import io.headwise.jobs.cli.ShipModelOption;
 import io.headwise.jobs.cli.WarehouseOptions;
 import io.headwise.jobs.quantize.QuantizeModelFiles.ExternalData;
 import io.headwise.jobs.spark.SparkErrors;
@@ -187,22 +189,14 @@ public final class QuantizeJob implements Callable<Integer> {
 
   @Mixin OrtOptions ort;
 
-  @Option(
-      names = OptionNames.PARTITIONS,
-      defaultValue = "0",
-      description = "Spark partitions of the calibration samples (0 = the default parallelism).")
-  int partitions;
+  @Mixin PartitionsOption partitions;
 
   @Option(
       names = OptionNames.TRUNCATE,
       description = "Cut samples longer than the model accepts instead of failing.")
   boolean truncate;
 
-  @Option(
-      names = OptionNames.SHIP_MODEL,
-      description =
-          "Send model files to executors with SparkContext.addFile instead of a shared filesystem path.")
-  boolean shipModel;
+  @Mixin ShipModelOption ship;
 
   @Mixin WarehouseOptions warehouse;
 
@@ -255,9 +249,9 @@ public final class QuantizeJob implements Callable<Integer> {
         provider,
         ort.threads,
         batchSize,
-        partitions,
+        partitions.partitions,
         truncate,
-        shipModel);
+        ship.shipModel);
   }
 
   private static boolean symmetric(String scheme) {

@@ -94,19 +94,16 @@ final class QuantizeWriter {
       counts.put(Tables.EVALUATIONS.name(), 1L);
     }
     writes.add(
-        new Warehouse.TableWrite(
-            Tables.RUNS,
-            RunRecords.row(
-                w,
-                runId,
-                QuantizeJob.STEP,
-                modelId,
-                r.original().source(),
-                started,
-                QuantizeRecords.runConfig(r, master),
-                counts,
-                QuantizeRecords.summaryLine(r)),
-            RunRecords.keys(modelId, runId, QuantizeJob.STEP)));
+        RunRecords.write(
+            w,
+            runId,
+            QuantizeJob.STEP,
+            modelId,
+            r.original().source(),
+            started,
+            QuantizeRecords.runConfig(r, master),
+            counts,
+            QuantizeRecords.summaryLine(r)));
     w.commit(writes, "headwise quantize run " + runId);
     r.staged().commit();
   }

@@ -2,13 +2,11 @@ package io.headwise.jobs.spark;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import io.headwise.export.attention.HeadwiseAttentionExporter;
-import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.ProbeKind;
-import io.headwise.profilers.SampleChecks;
 import io.headwise.profilers.eval.ModelRunner;
 import io.headwise.profilers.eval.OutputComparison;
 import io.headwise.schemas.PlanMeta;
@@ -20,6 +18,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
@@ -60,15 +59,13 @@ public final class EvaluatePartition implements MapPartitionsFunction<Row, Outpu
 
   @Override
   public Iterator<OutputComparisonRecord> call(Iterator<Row> rows) {
-    List<CalibrationSample> samples = new ArrayList<>();
-    rows.forEachRemaining(r -> samples.add(CalibrationRows.fromRow(r)));
-    if (samples.isEmpty()) {
+    Optional<TaskSamples> task = TaskSamples.read(rows, model, false);
+    if (task.isEmpty()) {
       return Collections.emptyIterator();
     }
-    ModelRef.Loaded loaded = model.load();
-    ModelLimits limits =
-        ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph()));
-    List<CalibrationSample> checked = SampleChecks.validate(samples, limits, false);
+    ModelRef.Loaded loaded = task.get().loaded();
+    ModelLimits limits = task.get().limits();
+    List<CalibrationSample> checked = task.get().samples();
     ExecutionProvider device = ProfilePartition.taskDevice(ep);
     ModelRunner dense =
         RUNNERS.computeIfAbsent(

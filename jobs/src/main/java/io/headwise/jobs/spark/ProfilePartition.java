@@ -1,11 +1,8 @@
 package io.headwise.jobs.spark;
 
-import io.headwise.graph.ModelInputs;
-import io.headwise.graph.ModelLimits;
 import io.headwise.profilers.AttentionTiling;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
-import io.headwise.profilers.SampleChecks;
 import io.headwise.profilers.SampleProfiler;
 import io.headwise.profilers.SensitivityProfiler;
 import io.headwise.profilers.StatsAccumulator;
@@ -16,6 +13,7 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.resource.ResourceInformation;
@@ -83,17 +81,12 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
 
   @Override
   public Iterator<Row> call(Iterator<Row> rows) {
-    List<CalibrationSample> samples = new ArrayList<>();
-    rows.forEachRemaining(r -> samples.add(CalibrationRows.fromRow(r)));
-    if (samples.isEmpty()) {
+    Optional<TaskSamples> task = TaskSamples.read(rows, model, truncate);
+    if (task.isEmpty()) {
       return Collections.emptyIterator();
     }
-    ModelRef.Loaded loaded = model.load();
-    List<CalibrationSample> checked =
-        SampleChecks.validate(
-            samples,
-            ModelLimits.of(loaded.model().graph(), ModelInputs.of(loaded.model().graph())),
-            truncate);
+    ModelRef.Loaded loaded = task.get().loaded();
+    List<CalibrationSample> checked = task.get().samples();
     List<TokenImportance> importance = new ArrayList<>();
     StatsAccumulator acc =
         new SampleProfiler(

@@ -45,6 +45,26 @@ public final class RunRecords {
     return w.rows(Tables.RUNS, List.of(r));
   }
 
+  /**
+   * The write of a step's runs row (status succeeded) with its replace keys: the last write of
+   * every step's commit.
+   */
+  public static Warehouse.TableWrite write(
+      Warehouse w,
+      String runId,
+      String step,
+      String modelId,
+      String modelSource,
+      Instant started,
+      Map<String, Object> config,
+      Map<String, Long> rowCounts,
+      String message) {
+    return new Warehouse.TableWrite(
+        Tables.RUNS,
+        row(w, runId, step, modelId, modelSource, started, config, rowCounts, message),
+        keys(modelId, runId, step));
+  }
+
   /** The replace keys of a runs row. */
   public static Map<String, String> keys(String modelId, String runId, String step) {
     return Map.of("model_id", modelId, "run_id", runId, "step", step);
