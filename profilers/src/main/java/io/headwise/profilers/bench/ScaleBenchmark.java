@@ -15,11 +15,8 @@ import io.headwise.profilers.OrtSessionFactory;
 import io.headwise.profilers.ProbeKind;
 import io.headwise.profilers.StatsConfig;
 import io.headwise.profilers.StatsSession;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -164,51 +161,24 @@ public final class ScaleBenchmark {
   /** Runs one route at one length in a child JVM with the same classpath and returns its result. */
   public static Result inChild(Path model, Route route, int t, int queryBlock, int threads)
       throws IOException, InterruptedException {
-    List<String> cmd =
-        new ArrayList<>(
+    List<String> f =
+        ChildJvm.run(
+            "-Xmx2g",
+            ScaleBenchmark.class,
             List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx2g",
-                "-cp",
-                System.getProperty("java.class.path"),
-                ScaleBenchmark.class.getName(),
                 "child",
                 model.toString(),
                 route.label,
                 String.valueOf(t),
                 String.valueOf(queryBlock),
-                String.valueOf(threads)));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String result = null;
-    StringBuilder log = new StringBuilder();
-    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
-      String line;
-      while ((line = r.readLine()) != null) {
-        if (line.startsWith("RESULT ")) {
-          result = line;
-        } else {
-          log.append(line).append('\n');
-        }
-      }
-    }
-    if (p.waitFor() != 0 || result == null) {
-      throw new IllegalStateException(
-          "benchmark child for route "
-              + route.label
-              + " at T = "
-              + t
-              + " failed (exit "
-              + p.exitValue()
-              + "):\n"
-              + log);
-    }
-    String[] f = result.split(" ");
+                String.valueOf(threads)),
+            "route " + route.label + " at T = " + t);
     return new Result(
-        Route.of(f[1]),
-        Integer.parseInt(f[2]),
-        Double.parseDouble(f[3]),
-        Long.parseLong(f[4]),
-        Long.parseLong(f[5]));
+        Route.of(f.get(0)),
+        Integer.parseInt(f.get(1)),
+        Double.parseDouble(f.get(2)),
+        Long.parseLong(f.get(3)),
+        Long.parseLong(f.get(4)));
   }
 
   /** Child entry point: {@code child MODEL ROUTE T QUERY_BLOCK THREADS}. */

@@ -23,9 +23,7 @@ import io.headwise.profilers.StatsAccumulator;
 import io.headwise.profilers.StatsConfig;
 import io.headwise.profilers.StatsSession;
 import io.headwise.schemas.HeadStat;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -281,14 +279,11 @@ public final class StatsBenchmark {
   public static Route routeInChild(
       String modelPath, String route, int b, int t, int threads, int runs, Path valuesOut)
       throws IOException, InterruptedException {
-    List<String> cmd =
-        new ArrayList<>(
+    List<String> f =
+        ChildJvm.run(
+            "-Xmx12g",
+            StatsBenchmark.class,
             List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx12g",
-                "-cp",
-                System.getProperty("java.class.path"),
-                StatsBenchmark.class.getName(),
                 "child",
                 modelPath,
                 route,
@@ -296,30 +291,14 @@ public final class StatsBenchmark {
                 String.valueOf(t),
                 String.valueOf(threads),
                 String.valueOf(runs),
-                valuesOut == null ? "-" : valuesOut.toString()));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String result = null;
-    StringBuilder log = new StringBuilder();
-    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
-      String line;
-      while ((line = r.readLine()) != null) {
-        if (line.startsWith("RESULT ")) {
-          result = line;
-        } else {
-          log.append(line).append('\n');
-        }
-      }
-    }
-    if (p.waitFor() != 0 || result == null) {
-      throw new IllegalStateException("benchmark child for route " + route + " failed:\n" + log);
-    }
-    String[] f = result.split(" ");
+                valuesOut == null ? "-" : valuesOut.toString()),
+            "route " + route);
     return new Route(
-        f[1],
-        Double.parseDouble(f[2]),
-        Long.parseLong(f[3]),
-        Long.parseLong(f[4]),
-        Long.parseLong(f[5]));
+        f.get(0),
+        Double.parseDouble(f.get(1)),
+        Long.parseLong(f.get(2)),
+        Long.parseLong(f.get(3)),
+        Long.parseLong(f.get(4)));
   }
 
   /** Child entry point: {@code child MODEL ROUTE B T THREADS RUNS VALUES_OUT|-}. */
