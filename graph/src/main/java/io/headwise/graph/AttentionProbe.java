@@ -13,7 +13,6 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.headwise.graph.AttentionMatcher.Candidate;
 import io.headwise.schemas.HeadwiseException;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -167,10 +166,7 @@ public final class AttentionProbe {
           for (Map.Entry<String, String> e : names.entrySet()) {
             OnnxTensor tensor = (OnnxTensor) r.get(e.getValue()).orElseThrow();
             shapes.put(e.getKey(), tensor.getInfo().getShape());
-            FloatBuffer fb = tensor.getFloatBuffer();
-            float[] arr = new float[fb.remaining()];
-            fb.get(arr);
-            values.put(e.getKey(), arr);
+            values.put(e.getKey(), OrtModels.floats(tensor));
           }
         } finally {
           feeds.values().forEach(OnnxTensor::close);

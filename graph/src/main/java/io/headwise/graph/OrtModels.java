@@ -1,10 +1,12 @@
 package io.headwise.graph;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.headwise.schemas.HeadwiseException;
+import java.nio.FloatBuffer;
 
 /**
  * Creates ONNX Runtime sessions for (possibly rewritten) model protos. The proto is passed as
@@ -40,5 +42,27 @@ public final class OrtModels {
     }
     int nl = s.indexOf('\n');
     return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  /**
+   * The values of a float tensor in a new array (a session's result is closed with the session).
+   */
+  public static float[] floats(OnnxTensor t) {
+    FloatBuffer fb = t.getFloatBuffer();
+    float[] v = new float[fb.remaining()];
+    fb.get(v);
+    return v;
+  }
+
+  /**
+   * Closes {@code session} for an {@link AutoCloseable#close} that declares no checked exception;
+   * ONNX Runtime fails to close a session only when the runtime itself is broken.
+   */
+  public static void close(OrtSession session) {
+    try {
+      session.close();
+    } catch (OrtException e) {
+      throw new IllegalStateException(e);
+    }
   }
 }

@@ -9,9 +9,9 @@ import io.headwise.graph.AttentionMap;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.StatNames;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -162,10 +162,7 @@ public final class SensitivityProfiler {
         all.put(in.getKey(), t);
       }
       try (OrtSession.Result r = session.run(all, Set.of(output))) {
-        FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
-        float[] v = new float[fb.remaining()];
-        fb.get(v);
-        return v;
+        return OrtModels.floats((OnnxTensor) r.get(0));
       }
     } finally {
       scalars.forEach(OnnxTensor::close);

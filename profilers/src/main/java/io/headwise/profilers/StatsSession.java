@@ -107,10 +107,7 @@ public final class StatsSession implements AutoCloseable {
           }
         }
         for (String c : instrumented.countOutputs()) {
-          FloatBuffer fb = ((OnnxTensor) r.get(c).orElseThrow()).getFloatBuffer();
-          float[] v = new float[fb.remaining()];
-          fb.get(v);
-          counts.put(c, v);
+          counts.put(c, OrtModels.floats((OnnxTensor) r.get(c).orElseThrow()));
         }
         List<float[][]> importance = new ArrayList<>();
         for (String name : instrumented.importanceOutputs()) {
@@ -167,10 +164,6 @@ public final class StatsSession implements AutoCloseable {
 
   @Override
   public void close() {
-    try {
-      session.close();
-    } catch (OrtException e) {
-      throw new IllegalStateException(e);
-    }
+    OrtModels.close(session);
   }
 }

@@ -39,6 +39,10 @@ import java.util.TreeSet;
  * which {@link ScorePathCheck} verifies per layer on a padded probe batch before a layer is tiled.
  * Query rows of padding see all their keys masked and get a uniform (finite) distribution; they are
  * never counted, and no valid query reads their output.
+ *
+ * <p>About 460 lines as one class on purpose: the slicing, masking, ablation, carried sums and the
+ * reassembly after the loop all write into one Loop body and share its builder and its carried
+ * inputs and outputs, which a split would have to pass around in order.
  */
 final class TiledCore {
   /**

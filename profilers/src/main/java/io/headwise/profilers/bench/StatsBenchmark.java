@@ -13,6 +13,7 @@ import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.profilers.ExecutionProvider;
@@ -24,7 +25,6 @@ import io.headwise.profilers.StatsConfig;
 import io.headwise.profilers.StatsSession;
 import io.headwise.schemas.HeadStat;
 import java.io.IOException;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -205,13 +205,13 @@ public final class StatsBenchmark {
                       session.run(feeds, new LinkedHashSet<>(names.values()))) {
                     for (AttentionBlock blk : map.blocks()) {
                       float[] p =
-                          floats(
+                          OrtModels.floats(
                               (OnnxTensor)
                                   r.get(names.get(blk.probabilitiesTensor())).orElseThrow());
                       OnnxTensor vt =
                           (OnnxTensor) r.get(names.get(blk.valueTensor())).orElseThrow();
                       long[] vs = vt.getInfo().getShape();
-                      float[] v = floats(vt);
+                      float[] v = OrtModels.floats(vt);
                       bytes += 4L * (p.length + v.length);
                       reducer.add(
                           acc,
@@ -243,13 +243,6 @@ public final class StatsBenchmark {
       Files.write(valuesOut, lines);
     }
     return new Route(route, ms, peakRssKb(), loaded[0], fetched[0]);
-  }
-
-  private static float[] floats(OnnxTensor t) {
-    FloatBuffer fb = t.getFloatBuffer();
-    float[] a = new float[fb.remaining()];
-    fb.get(a);
-    return a;
   }
 
   /** Peak resident set size of this process (VmHWM), in KiB; -1 where /proc is absent. */

@@ -8,11 +8,11 @@ import ai.onnxruntime.OrtSession;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.OrtModels;
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.OrtSessionFactory;
 import io.headwise.schemas.HeadwiseException;
-import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Set;
@@ -57,10 +57,7 @@ public final class ModelRunner implements AutoCloseable {
                   + Arrays.toString(shape)
                   + "; evaluation needs [batch, seq, vocab|hidden]");
         }
-        FloatBuffer fb = t.getFloatBuffer();
-        float[] v = new float[fb.remaining()];
-        fb.get(v);
-        return new Output(v, (int) shape[2], vocab > 0 && shape[2] == vocab);
+        return new Output(OrtModels.floats(t), (int) shape[2], vocab > 0 && shape[2] == vocab);
       }
     } catch (OrtException e) {
       throw new HeadwiseException(
@@ -74,10 +71,6 @@ public final class ModelRunner implements AutoCloseable {
 
   @Override
   public void close() {
-    try {
-      session.close();
-    } catch (OrtException e) {
-      throw new IllegalStateException(e);
-    }
+    OrtModels.close(session);
   }
 }

@@ -14,7 +14,6 @@ import io.headwise.profilers.Batch;
 import io.headwise.profilers.ExecutionProvider;
 import io.headwise.profilers.OrtSessionFactory;
 import io.headwise.schemas.HeadwiseException;
-import java.nio.FloatBuffer;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -105,11 +104,9 @@ public final class HessianSession implements AutoCloseable {
                     + " tokens; Hessian capture needs token-major [batch, seq, K] or [batch·seq, K]"
                     + " inputs");
           }
-          FloatBuffer fb =
-              ((OnnxTensor) r.get(CaptureModel.gramOutput(g.id())).orElseThrow()).getFloatBuffer();
-          float[] gram = new float[fb.remaining()];
-          fb.get(gram);
-          into.add(i, gram);
+          into.add(
+              i,
+              OrtModels.floats((OnnxTensor) r.get(CaptureModel.gramOutput(g.id())).orElseThrow()));
         }
         float tokens =
             ((OnnxTensor) r.get(CaptureModel.TOKENS).orElseThrow()).getFloatBuffer().get(0);
@@ -141,10 +138,7 @@ public final class HessianSession implements AutoCloseable {
       try (OrtSession.Result r = session.run(feeds, names)) {
         Map<String, float[]> out = new HashMap<>();
         for (String n : names) {
-          FloatBuffer fb = ((OnnxTensor) r.get(n).orElseThrow()).getFloatBuffer();
-          float[] v = new float[fb.remaining()];
-          fb.get(v);
-          out.put(n, v);
+          out.put(n, OrtModels.floats((OnnxTensor) r.get(n).orElseThrow()));
         }
         return out;
       }
@@ -157,10 +151,6 @@ public final class HessianSession implements AutoCloseable {
 
   @Override
   public void close() {
-    try {
-      session.close();
-    } catch (OrtException e) {
-      throw new IllegalStateException(e);
-    }
+    OrtModels.close(session);
   }
 }
