@@ -249,10 +249,24 @@ final class FusedCoreBuilder {
   }
 
   /**
+   * The attributes com.microsoft Attention and MultiHeadAttention share: num_heads, unidirectional
+   * (causal), scale (0: not given) and mask_filter_value (the bias on disallowed keys).
+   */
+  record MsAttributes(int heads, boolean causal, double scale, double filter) {
+    static MsAttributes read(FusedNode n) {
+      int heads = (int) n.requiredInt("num_heads");
+      boolean causal = n.intAttrIn("unidirectional", 0, 0, 1) == 1;
+      double scale = n.floatAttr("scale", 0);
+      double filter = n.floatAttr("mask_filter_value", -10000);
+      return new MsAttributes(heads, causal, scale, filter);
+    }
+  }
+
+  /**
    * The rest of a com.microsoft Attention or MultiHeadAttention node once Q, K and V are in heads:
-   * its mask_index (input {@code maskIndex}) and causality as {@code filter} on disallowed keys,
-   * plus its attention_bias (input 5); the core scaled by {@code scale} when non-zero, else by
-   * 1/√(width / heads) when the projection {@code width} is known, else by the head dim at run
+   * its mask_index (input {@code maskIndex}) and causality as the filter value on disallowed keys,
+   * plus its attention_bias (input 5); the core scaled by the scale attribute when non-zero, else
+   * by 1/√(width / heads) when the projection {@code width} is known, else by the head dim at run
    * time; output 0 written in {@code type}.
    */
   void msCore(
@@ -263,12 +277,11 @@ final class FusedCoreBuilder {
       String k,
       String v,
       String pastLen,
-      boolean causal,
-      double filter,
-      double scale,
+      MsAttributes attrs,
       long width,
-      int heads,
       ElementType type) {
+    int heads = attrs.heads();
+    double scale = attrs.scale();
     String pos = range(scalar(pastLen), scalar(dim(n.input(0), 1)));
     String allowed = null;
     if (n.hasInput(maskIndex)) {
@@ -281,14 +294,14 @@ final class FusedCoreBuilder {
               k,
               dim(n.input(0), 0));
     }
-    if (causal) {
+    if (attrs.causal()) {
       String c = MaskIndex.causal(this, pos, k);
       allowed = allowed == null ? c : g.op("And", allowed, c);
     }
     String mask =
         allowed == null
             ? null
-            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) filter));
+            : g.op("Where", allowed, g.constFloat(0f), g.constFloat((float) attrs.filter()));
     if (n.hasInput(5)) {
       String bias = toFloat(n.input(5), type);
       mask = mask == null ? bias : g.op("Add", mask, bias);

@@ -19,10 +19,8 @@ final class MsAttentionExpansion {
 
   static void expand(FusedNode n, FusedCoreBuilder b, GraphIndex index) {
     GraphBuilder g = b.graph();
-    int heads = (int) n.requiredInt("num_heads");
-    boolean causal = n.intAttrIn("unidirectional", 0, 0, 1) == 1;
-    double scaleAttr = n.floatAttr("scale", 0);
-    double filter = n.floatAttr("mask_filter_value", -10000);
+    FusedCoreBuilder.MsAttributes attrs = FusedCoreBuilder.MsAttributes.read(n);
+    int heads = attrs.heads();
     n.intAttrIn("do_rotary", 0, 0);
     n.ignore("rotary_embedding_dim"); // only read with do_rotary=1, refused above
     n.intAttrIn("past_present_share_buffer", 0, 0);
@@ -83,6 +81,6 @@ final class MsAttentionExpansion {
               GraphBuilder.intAttr("axis", 0));
       b.fromFloat(present, type, n.output(1));
     }
-    b.msCore(n, index, 3, q, k, v, pastLen, causal, filter, scaleAttr, qWidth, heads, type);
+    b.msCore(n, index, 3, q, k, v, pastLen, attrs, qWidth, type);
   }
 }

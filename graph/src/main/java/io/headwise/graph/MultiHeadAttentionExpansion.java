@@ -16,10 +16,8 @@ final class MultiHeadAttentionExpansion {
 
   static void expand(FusedNode n, FusedCoreBuilder b, GraphIndex index) {
     GraphBuilder g = b.graph();
-    int heads = (int) n.requiredInt("num_heads");
-    boolean causal = n.intAttrIn("unidirectional", 0, 0, 1) == 1;
-    double scaleAttr = n.floatAttr("scale", 0);
-    double filter = n.floatAttr("mask_filter_value", -10000);
+    FusedCoreBuilder.MsAttributes attrs = FusedCoreBuilder.MsAttributes.read(n);
+    int heads = attrs.heads();
     n.intAttrIn("qk_output", 0, 0);
     n.refuseUnhandled();
     n.refuseInput(8, "past_sequence_length");
@@ -67,19 +65,6 @@ final class MultiHeadAttentionExpansion {
     String v = b.splitHeads(value, heads);
     FusedCoreBuilder.WithPast kv = b.appendPast(n, 6, k, v, type);
     long width = FusedAttention.projectionWidth(index, n.input(0));
-    b.msCore(
-        n,
-        index,
-        4,
-        q,
-        kv.k(),
-        kv.v(),
-        kv.pastLen(),
-        causal,
-        filter,
-        scaleAttr,
-        width,
-        heads,
-        type);
+    b.msCore(n, index, 4, q, kv.k(), kv.v(), kv.pastLen(), attrs, width, type);
   }
 }
