@@ -240,19 +240,27 @@ class PublishSparkSubmitOperator(HeadwiseSparkSubmitOperator):
         return result
 
 
-def calibrate_args(text_param: str, seed: str, out: str) -> list[str]:
-    """Arguments of a calibrate step (calibration or held-out samples)."""
-    return [
-        "--model", "{{ params.model }}",
-        *optional("--text", text_param),
-        *optional("--tokenizer", "tokenizer"),
-        "{{ '--probes' if params.probes else '' }}", "{{ params.probes | join(',') }}",
-        "--count", "{{ params.probe_count }}",
-        "--probe-length", "{{ params.probe_length }}",
-        "--max-length", "{{ params.max_length }}",
-        "--seed", seed,
-        "--out", out,
-    ]
+def calibrate_step(task_id: str, label: str, text_param: str, seed: str, out: str) -> HeadwiseSparkSubmitOperator:
+    """A calibrate step: calibration samples ("calibrate") or held-out samples ("calibrate_heldout") differ only
+    in their task id, text param, seed and output."""
+    return HeadwiseSparkSubmitOperator(
+        task_id=task_id,
+        name=f"headwise {label} " + RUN,
+        application=JOBS_JAR,
+        java_class=CALIBRATE,
+        application_args=[
+            "--model", "{{ params.model }}",
+            *optional("--text", text_param),
+            *optional("--tokenizer", "tokenizer"),
+            "{{ '--probes' if params.probes else '' }}", "{{ params.probes | join(',') }}",
+            "--count", "{{ params.probe_count }}",
+            "--probe-length", "{{ params.probe_length }}",
+            "--max-length", "{{ params.max_length }}",
+            "--seed", seed,
+            "--out", out,
+        ],
+        conf=SPARK_CONF,
+    )
 
 
 def gate_args() -> list[str]:
@@ -322,22 +330,9 @@ def build_pipeline(dag_id: str, family: dict) -> DAG:
             successful."""
             raise RuntimeError("a task of this DAG run failed (see the failed task instances); failing the run")
 
-        calibrate = HeadwiseSparkSubmitOperator(
-            task_id="calibrate",
-            name="headwise calibrate " + RUN,
-            application=JOBS_JAR,
-            java_class=CALIBRATE,
-            application_args=calibrate_args("calibration_text", "{{ params.seed }}", CALIBRATION),
-            conf=SPARK_CONF,
-        )
-        calibrate_heldout = HeadwiseSparkSubmitOperator(
-            task_id="calibrate_heldout",
-            name="headwise calibrate held-out " + RUN,
-            application=JOBS_JAR,
-            java_class=CALIBRATE,
-            application_args=calibrate_args("heldout_text", "{{ params.seed + 1 }}", HELDOUT),
-            conf=SPARK_CONF,
-        )
+        calibrate = calibrate_step("calibrate", "calibrate", "calibration_text", "{{ params.seed }}", CALIBRATION)
+        calibrate_heldout = calibrate_step("calibrate_heldout", "calibrate held-out", "heldout_text",
+                                           "{{ params.seed + 1 }}", HELDOUT)
         profile = HeadwiseSparkSubmitOperator(
             task_id="profile",
             name="headwise profile " + RUN,

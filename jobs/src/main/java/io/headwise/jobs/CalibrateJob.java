@@ -293,7 +293,7 @@ public final class CalibrateJob implements Callable<Integer> {
     if (probes == null) {
       return samples;
     }
-    int[] range = idRange(limits);
+    IdRange range = idRange(limits);
     boolean decoder = !isDefault;
     int lead = leadingToken != -2 ? leadingToken : isDefault ? 101 : (decoder ? 1 : -1);
     List<Integer> probeLengths = probeLengths(limits);
@@ -310,7 +310,7 @@ public final class CalibrateJob implements Callable<Integer> {
               int period =
                   repeatPeriod > 0 ? repeatPeriod : Math.max(2, lengthWithoutLead / repeatCount);
               samples.addAll(
-                  new RepeatProbes(count, period, repeatCount, range[0], range[1], lead, s)
+                  new RepeatProbes(count, period, repeatCount, range.lo(), range.hi(), lead, s)
                       .generate(prefix));
               break;
             }
@@ -322,8 +322,8 @@ public final class CalibrateJob implements Callable<Integer> {
                         needleLength,
                         Math.max(1, needleLength / 4),
                         needleDepth,
-                        range[0],
-                        range[1],
+                        range.lo(),
+                        range.hi(),
                         lead,
                         s + 1)
                     .generate(prefix, haystacks));
@@ -385,7 +385,15 @@ public final class CalibrateJob implements Callable<Integer> {
     return out;
   }
 
-  private int[] idRange(ModelLimits limits) {
+  /**
+   * The token ids probes draw from.
+   *
+   * @param lo first id
+   * @param hi end of the range (exclusive, as the probe generators take it)
+   */
+  private record IdRange(int lo, int hi) {}
+
+  private IdRange idRange(ModelLimits limits) {
     if (idRange != null) {
       String[] parts = idRange.split(":");
       try {
@@ -400,7 +408,7 @@ public final class CalibrateJob implements Callable<Integer> {
                   + limits.vocabSize()
                   + " ids)");
         }
-        return new int[] {lo, hi};
+        return new IdRange(lo, hi);
       } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
         throw new HeadwiseException(ID_RANGE + " must be LO:HI, got '" + idRange + "'");
       }
@@ -410,7 +418,7 @@ public final class CalibrateJob implements Callable<Integer> {
           "the model does not say its vocabulary size; give " + ID_RANGE + " LO:HI");
     }
     int hi = (int) limits.vocabSize();
-    return new int[] {Math.max(3, hi / 10), hi};
+    return new IdRange(Math.max(3, hi / 10), hi);
   }
 
   private static List<String> readDocuments(String text) throws IOException {

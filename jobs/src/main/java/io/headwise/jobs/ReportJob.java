@@ -20,14 +20,11 @@ import io.headwise.report.ReportRenderer;
 import io.headwise.report.RunRecord;
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.HeadwiseException;
-import io.headwise.schemas.PlanMeta;
-import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.TableContract;
 import io.headwise.schemas.Tables;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -128,11 +125,11 @@ public final class ReportJob implements Callable<Integer> {
                 + warehouse.warehouse
                 + "' first");
       }
-      List<HeadStat> stats = headStats(tables.get(Tables.HEAD_STATS));
-      List<PlanRecord> plans = plans(tables.get(Tables.ATTENTION_PLANS));
-      List<EvaluationRecord> evaluations = evaluations(tables.get(Tables.EVALUATIONS));
-      List<QuantPlanRecord> quant = quantPlans(tables.get(Tables.QUANT_PLANS));
-      List<RunRecord> runs = runs(tables.get(Tables.RUNS));
+      List<HeadStat> stats = ReportRows.headStats(tables.get(Tables.HEAD_STATS));
+      List<PlanRecord> plans = ReportRows.plans(tables.get(Tables.ATTENTION_PLANS));
+      List<EvaluationRecord> evaluations = ReportRows.evaluations(tables.get(Tables.EVALUATIONS));
+      List<QuantPlanRecord> quant = ReportRows.quantPlans(tables.get(Tables.QUANT_PLANS));
+      List<RunRecord> runs = ReportRows.runs(tables.get(Tables.RUNS));
       if (statsRun != null) {
         stats.removeIf(s -> !s.runId().equals(statsRun));
         plans.removeIf(p -> !p.meta().statsRunId().equals(statsRun));
@@ -231,190 +228,5 @@ public final class ReportJob implements Callable<Integer> {
     } catch (IOException e) {
       throw new HeadwiseException("cannot write the report to " + out + ": " + e.getMessage(), e);
     }
-  }
-
-  // ------------------------------------------------------------------ table rows to plain records
-
-  private static List<RunRecord> runs(Dataset<Row> d) {
-    List<RunRecord> out = new ArrayList<>();
-    if (d == null) {
-      return out;
-    }
-    for (Row r : d.collectAsList()) {
-      out.add(
-          new RunRecord(
-              str(r, "run_id"),
-              str(r, "step"),
-              str(r, "model_id"),
-              str(r, "model_source"),
-              str(r, "status"),
-              instant(r, "started_at"),
-              instant(r, "finished_at"),
-              str(r, "config"),
-              str(r, "versions"),
-              str(r, "row_counts"),
-              str(r, "message")));
-    }
-    return out;
-  }
-
-  private static List<HeadStat> headStats(Dataset<Row> d) {
-    List<HeadStat> out = new ArrayList<>();
-    if (d == null) {
-      return out;
-    }
-    for (Row r : d.collectAsList()) {
-      out.add(
-          new HeadStat(
-              str(r, "model_id"),
-              str(r, "run_id"),
-              r.getInt(r.fieldIndex("layer")),
-              r.getInt(r.fieldIndex("head")),
-              r.getInt(r.fieldIndex("kv_head")),
-              r.getInt(r.fieldIndex("length_bucket")),
-              r.getLong(r.fieldIndex("n_queries")),
-              str(r, "stat"),
-              r.getDouble(r.fieldIndex("value"))));
-    }
-    return out;
-  }
-
-  private static List<PlanRecord> plans(Dataset<Row> d) {
-    List<PlanRecord> out = new ArrayList<>();
-    if (d == null) {
-      return out;
-    }
-    Map<String, List<Row>> byPlan = new LinkedHashMap<>();
-    for (Row r : d.collectAsList()) {
-      byPlan
-          .computeIfAbsent(
-              str(r, "model_id") + "\u0000" + str(r, "plan_id"), k -> new ArrayList<>())
-          .add(r);
-    }
-    for (List<Row> rows : byPlan.values()) {
-      Row f = rows.get(0);
-      List<Integer> lengths = f.getList(f.fieldIndex("target_lengths"));
-      List<Double> expected = f.getList(f.fieldIndex("expected_kv_fraction"));
-      Map<Integer, Double> exp = new LinkedHashMap<>();
-      for (int i = 0; i < lengths.size(); i++) {
-        exp.put(lengths.get(i), i < expected.size() ? expected.get(i) : null);
-      }
-      Instant created = instant(f, "created_at");
-      PlanMeta meta =
-          new PlanMeta(
-              str(f, "plan_id"),
-              str(f, "model_id"),
-              str(f, "stats_run_id"),
-              str(f, "method"),
-              f.getDouble(f.fieldIndex("kv_fraction_target")),
-              List.copyOf(lengths),
-              exp,
-              f.getInt(f.fieldIndex("num_layers")),
-              f.getInt(f.fieldIndex("num_heads")),
-              f.getInt(f.fieldIndex("num_kv_heads")),
-              created == null ? 0 : created.toEpochMilli());
-      List<PlanRow> planRows = new ArrayList<>();
-      for (Row r : rows) {
-        planRows.add(
-            new PlanRow(
-                str(r, "plan_id"),
-                str(r, "model_id"),
-                str(r, "stats_run_id"),
-                str(r, "method"),
-                str(r, "granularity"),
-                r.getInt(r.fieldIndex("layer")),
-                r.getInt(r.fieldIndex("head")),
-                str(r, "kind"),
-                r.getInt(r.fieldIndex("sink_tokens")),
-                r.getDouble(r.fieldIndex("alpha")),
-                r.getDouble(r.fieldIndex("beta")),
-                r.getInt(r.fieldIndex("budget_tokens")),
-                str(r, "params")));
-      }
-      planRows.sort(
-          (a, b) ->
-              a.layer() != b.layer()
-                  ? Integer.compare(a.layer(), b.layer())
-                  : Integer.compare(a.head(), b.head()));
-      out.add(new PlanRecord(meta, planRows));
-    }
-    return out;
-  }
-
-  private static List<EvaluationRecord> evaluations(Dataset<Row> d) {
-    List<EvaluationRecord> out = new ArrayList<>();
-    if (d == null) {
-      return out;
-    }
-    for (Row r : d.collectAsList()) {
-      out.add(
-          new EvaluationRecord(
-              str(r, "model_id"),
-              str(r, "run_id"),
-              str(r, "plan_id"),
-              str(r, "method"),
-              str(r, "mode"),
-              r.getBoolean(r.fieldIndex("baseline")),
-              str(r, "baseline_for"),
-              dbl(r, "kv_fraction_target"),
-              dbl(r, "kv_fraction"),
-              r.getInt(r.fieldIndex("n_samples")),
-              r.getLong(r.fieldIndex("n_positions")),
-              dbl(r, "kl_mean"),
-              dbl(r, "top1_agreement"),
-              dbl(r, "nll_delta"),
-              dbl(r, "repeat_accuracy"),
-              dbl(r, "dense_repeat_accuracy"),
-              dbl(r, "passkey_accuracy"),
-              dbl(r, "dense_passkey_accuracy"),
-              dbl(r, "cosine_mean"),
-              instant(r, "created_at")));
-    }
-    return out;
-  }
-
-  private static List<QuantPlanRecord> quantPlans(Dataset<Row> d) {
-    List<QuantPlanRecord> out = new ArrayList<>();
-    if (d == null) {
-      return out;
-    }
-    for (Row r : d.collectAsList()) {
-      out.add(
-          new QuantPlanRecord(
-              str(r, "model_id"),
-              str(r, "run_id"),
-              str(r, "name"),
-              str(r, "method"),
-              r.getInt(r.fieldIndex("bits")),
-              r.getInt(r.fieldIndex("group_size")),
-              r.getBoolean(r.fieldIndex("symmetric")),
-              r.getBoolean(r.fieldIndex("rotated")),
-              r.getInt(r.fieldIndex("in_features")),
-              r.getInt(r.fieldIndex("out_features")),
-              r.getDouble(r.fieldIndex("damping")),
-              r.getDouble(r.fieldIndex("gptq_loss")),
-              r.getDouble(r.fieldIndex("seconds")),
-              str(r, "params")));
-    }
-    return out;
-  }
-
-  private static String str(Row r, String field) {
-    int i = r.fieldIndex(field);
-    return r.isNullAt(i) ? null : r.getString(i);
-  }
-
-  private static Double dbl(Row r, String field) {
-    int i = r.fieldIndex(field);
-    return r.isNullAt(i) ? null : r.getDouble(i);
-  }
-
-  private static Instant instant(Row r, String field) {
-    int i = r.fieldIndex(field);
-    Object o = r.isNullAt(i) ? null : r.get(i);
-    if (o instanceof Timestamp t) {
-      return t.toInstant();
-    }
-    return o instanceof Instant t ? t : null;
   }
 }

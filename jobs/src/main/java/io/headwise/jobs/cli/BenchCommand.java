@@ -113,20 +113,17 @@ public final class BenchCommand implements Runnable {
       System.out.printf(
           "%-12s %-8s %-26s %10s %14s %7s%n",
           "model", "B x T", "statistics", "plain ms", "instrumented ms", "ratio");
-      for (Object[] c :
-          new Object[][] {{mini, "minilm", 8, 256}, {stories, "stories260k", 8, 512}}) {
-        for (Object[] s :
-            new Object[][] {{full, "all (default)"}, {cheap, "all but stream_deviation"}}) {
+      record Case(OnnxModel model, String name, int batch, int length) {}
+      record Statistics(StatsConfig config, String name) {}
+      for (Case c :
+          List.of(new Case(mini, "minilm", 8, 256), new Case(stories, "stories260k", 8, 512))) {
+        for (Statistics s :
+            List.of(
+                new Statistics(full, "all (default)"),
+                new Statistics(cheap, "all but stream_deviation"))) {
           StatsBenchmark.Overhead o =
               StatsBenchmark.overhead(
-                  (OnnxModel) c[0],
-                  (String) c[1],
-                  (int) c[2],
-                  (int) c[3],
-                  (StatsConfig) s[0],
-                  (String) s[1],
-                  threads,
-                  runs);
+                  c.model(), c.name(), c.batch(), c.length(), s.config(), s.name(), threads, runs);
           System.out.printf(
               Locale.ROOT,
               "%-12s %-8s %-26s %10.1f %14.1f %6.2fx%n",

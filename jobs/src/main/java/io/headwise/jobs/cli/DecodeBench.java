@@ -109,12 +109,13 @@ final class DecodeBench implements Callable<Integer> {
       planIds.put(p.substring(0, eq), p.substring(eq + 1));
     }
     if (!planIds.isEmpty()) {
-      for (Object[] o :
-          new Object[][] {
-            {OptionNames.WAREHOUSE, warehouse}, {"--decoder", decoder}, {"--plan-model", planModel}
-          }) {
-        if (o[1] == null) {
-          throw new HeadwiseException("--plan needs " + o[0]);
+      Map<String, Object> needed = new LinkedHashMap<>();
+      needed.put(OptionNames.WAREHOUSE, warehouse);
+      needed.put("--decoder", decoder);
+      needed.put("--plan-model", planModel);
+      for (Map.Entry<String, Object> o : needed.entrySet()) {
+        if (o.getValue() == null) {
+          throw new HeadwiseException("--plan needs " + o.getKey());
         }
       }
       for (Path f : List.of(decoder, planModel)) {

@@ -122,7 +122,7 @@ public final class QuantizeGroupTask implements Serializable {
    * double copy of the whole weight is made.
    */
   static RtnQuantizer.RowReader rows(OnnxModel m, LinearLayer l) {
-    TensorProto t = QuantizeModelFiles.initializer(m, l.weightName());
+    TensorProto t = ExternalInitializers.initializer(m, l.weightName());
     IntToDoubleFunction v = Tensors.values(t);
     if (v == null) {
       throw new HeadwiseException(

@@ -6,7 +6,6 @@ import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
 import io.headwise.graph.AtomicFiles;
-import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -25,7 +24,7 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Model files of the quantize step: loads a model's external data into its proto, and writes a
+ * Model files the quantize step writes (reading external data is {@link ExternalInitializers}): a
  * proto either as one {@code .onnx} file or with its large initializers in one external-data file
  * next to it ({@code <name>.onnx.data}, a relative location, as ONNX Runtime requires). Writes go
  * to hidden temporary siblings first; {@link Staged#commit} moves them into place (data first, then
@@ -138,177 +137,6 @@ public final class QuantizeModelFiles {
 
   private QuantizeModelFiles() {}
 
-  /** {@code model}'s proto with every external initializer read into {@code raw_data}. */
-  public static ModelProto embedded(OnnxModel model) {
-    if (!model.hasExternalData()) {
-      return model.proto();
-    }
-    Path dir =
-        model
-            .externalDataDir()
-            .orElseThrow(
-                () ->
-                    new HeadwiseException(
-                        "model "
-                            + model.source()
-                            + " references external data but has no directory"));
-    GraphProto.Builder g = model.graph().toBuilder();
-    Map<String, FileChannel> open = new HashMap<>();
-    try {
-      for (int i = 0; i < g.getInitializerCount(); i++) {
-        TensorProto t = g.getInitializer(i);
-        if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
-          continue;
-        }
-        String location = null;
-        long offset = 0;
-        long length = -1;
-        for (StringStringEntryProto e : t.getExternalDataList()) {
-          switch (e.getKey()) {
-            case "location" -> location = e.getValue();
-            case "offset" -> offset = Long.parseLong(e.getValue());
-            case "length" -> length = Long.parseLong(e.getValue());
-            default -> {}
-          }
-        }
-        if (location == null) {
-          throw new HeadwiseException(
-              "initializer "
-                  + t.getName()
-                  + " of "
-                  + model.source()
-                  + " is external but names no location");
-        }
-        Path file = dir.resolve(location).normalize();
-        if (!file.startsWith(dir)) {
-          throw new HeadwiseException(
-              "initializer "
-                  + t.getName()
-                  + " of "
-                  + model.source()
-                  + " points outside the model's directory: "
-                  + location);
-        }
-        FileChannel ch = open.get(location);
-        if (ch == null) {
-          ch = FileChannel.open(file, StandardOpenOption.READ);
-          open.put(location, ch);
-        }
-        if (length < 0) {
-          length = ch.size() - offset;
-        }
-        if (length > Integer.MAX_VALUE - 8) {
-          throw new HeadwiseException(
-              "initializer "
-                  + t.getName()
-                  + " holds "
-                  + length
-                  + " bytes; tensors over 2 GiB"
-                  + " are not supported");
-        }
-        ByteBuffer buf = ByteBuffer.allocate((int) length);
-        while (buf.hasRemaining()) {
-          if (ch.read(buf, offset + buf.position()) < 0) {
-            throw new HeadwiseException(
-                "external data file " + file + " ends before initializer " + t.getName());
-          }
-        }
-        buf.flip();
-        g.setInitializer(
-            i,
-            t.toBuilder()
-                .clearExternalData()
-                .setDataLocation(TensorProto.DataLocation.DEFAULT)
-                .setRawData(ByteString.copyFrom(buf))
-                .build());
-      }
-    } catch (IOException e) {
-      throw new HeadwiseException(
-          "cannot read the external data of " + model.source() + ": " + e.getMessage(), e);
-    } finally {
-      for (FileChannel ch : open.values()) {
-        try {
-          ch.close();
-        } catch (IOException ignored) {
-          // read-only
-        }
-      }
-    }
-    return model.proto().toBuilder().setGraph(g).build();
-  }
-
-  /**
-   * Initializer {@code name} of {@code model} with its data embedded (read from its external file
-   * when needed).
-   */
-  public static TensorProto initializer(OnnxModel model, String name) {
-    for (TensorProto t : model.graph().getInitializerList()) {
-      if (t.getName().equals(name)) {
-        if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
-          return t;
-        }
-        GraphProto one = GraphProto.newBuilder().addInitializer(t).build();
-        OnnxModel single = model.withProto(model.proto().toBuilder().setGraph(one).build());
-        return embedded(single).getGraph().getInitializer(0);
-      }
-    }
-    throw new HeadwiseException("model " + model.source() + " has no initializer " + name);
-  }
-
-  /**
-   * Bytes held by the initializers of {@code proto}: embedded data, plus the length of external
-   * ones.
-   */
-  public static long initializerBytes(ModelProto proto) {
-    long n = 0;
-    for (TensorProto t : proto.getGraph().getInitializerList()) {
-      n +=
-          t.getRawData().size()
-              + 4L * t.getFloatDataCount()
-              + 8L * t.getInt64DataCount()
-              + 4L * t.getInt32DataCount()
-              + 8L * t.getDoubleDataCount();
-      if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
-        n += Math.max(0, externalRange(t)[1]);
-      }
-    }
-    return n;
-  }
-
-  /** True when an initializer of {@code proto} still references an external-data file. */
-  static boolean hasExternal(ModelProto proto) {
-    for (TensorProto t : proto.getGraph().getInitializerList()) {
-      if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /** {offset, length (-1 when absent)} of an external initializer. */
-  private static long[] externalRange(TensorProto t) {
-    long offset = 0;
-    long length = -1;
-    for (StringStringEntryProto e : t.getExternalDataList()) {
-      if (e.getKey().equals("offset")) {
-        offset = Long.parseLong(e.getValue().trim());
-      } else if (e.getKey().equals("length")) {
-        length = Long.parseLong(e.getValue().trim());
-      }
-    }
-    return new long[] {offset, length};
-  }
-
-  private static String externalLocation(TensorProto t) {
-    for (StringStringEntryProto e : t.getExternalDataList()) {
-      if (e.getKey().equals("location")) {
-        return e.getValue();
-      }
-    }
-    throw new HeadwiseException(
-        "initializer " + t.getName() + " is external but names no location");
-  }
-
   /**
    * Writes {@code proto} (initializers embedded) for {@code target} to temporary files in the
    * target's directory; with external data, initializers of at least {@link #EXTERNAL_MIN_BYTES} go
@@ -325,7 +153,7 @@ public final class QuantizeModelFiles {
    * fixed buffer and never all sit in the heap.
    */
   public static Staged stage(ModelProto proto, Path sourceDir, Path target, ExternalData external) {
-    if (hasExternal(proto) && sourceDir == null) {
+    if (ExternalInitializers.hasExternal(proto) && sourceDir == null) {
       throw new IllegalArgumentException(
           "a proto with external initializers needs their source directory");
     }
@@ -337,8 +165,9 @@ public final class QuantizeModelFiles {
     Path dir = out.getParent();
     boolean externalData =
         external == ExternalData.ALWAYS
-            || hasExternal(proto)
-            || external == ExternalData.AUTO && initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
+            || ExternalInitializers.hasExternal(proto)
+            || external == ExternalData.AUTO
+                && ExternalInitializers.initializerBytes(proto) > AUTO_EXTERNAL_BYTES;
     Staged staged;
     try {
       staged = new Staged(out, AtomicFiles.Staged.next(out), externalData);
@@ -450,7 +279,7 @@ public final class QuantizeModelFiles {
   private static long copyExternal(
       TensorProto t, Path sourceDir, Map<String, FileChannel> open, byte[] chunk, OutputStream os)
       throws IOException {
-    String location = externalLocation(t);
+    String location = ExternalInitializers.externalLocation(t);
     Path file = sourceDir.resolve(location).normalize();
     if (!file.startsWith(sourceDir)) {
       throw new HeadwiseException(
@@ -461,14 +290,14 @@ public final class QuantizeModelFiles {
       ch = FileChannel.open(file, StandardOpenOption.READ);
       open.put(location, ch);
     }
-    long[] range = externalRange(t);
-    long length = range[1] >= 0 ? range[1] : ch.size() - range[0];
+    ExternalInitializers.ExternalRange range = ExternalInitializers.externalRange(t);
+    long length = range.length() >= 0 ? range.length() : ch.size() - range.offset();
     ByteBuffer buf = ByteBuffer.wrap(chunk);
     long done = 0;
     while (done < length) {
       buf.clear();
       buf.limit((int) Math.min(chunk.length, length - done));
-      int n = ch.read(buf, range[0] + done);
+      int n = ch.read(buf, range.offset() + done);
       if (n < 0) {
         throw new HeadwiseException(
             "external data file " + file + " ends before initializer " + t.getName());

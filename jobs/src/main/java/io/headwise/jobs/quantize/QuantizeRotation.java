@@ -58,7 +58,7 @@ record QuantizeRotation(
       QuantizeWorkDir workDir) {
     try {
       RotatedModel rotated =
-          ResidualStreamRotation.rotate(QuantizeModelFiles.embedded(original), map, seed);
+          ResidualStreamRotation.rotate(ExternalInitializers.embedded(original), map, seed);
       List<CalibrationSample> probe = new ArrayList<>();
       for (Row r : samples.limit(4).collectAsList()) {
         probe.add(CalibrationRows.fromRow(r));

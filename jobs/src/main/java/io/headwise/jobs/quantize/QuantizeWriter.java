@@ -53,7 +53,7 @@ final class QuantizeWriter {
     // range, unless the output must be one file
     ModelProto base =
         request.external() == ExternalData.NEVER
-            ? QuantizeModelFiles.embedded(working)
+            ? ExternalInitializers.embedded(working)
             : working.proto();
     ModelProto exported =
         QuantizeExport.withMatMulNBits(
