@@ -174,15 +174,7 @@ final class FusedCoreBuilder {
   String core(String q, String k, String v, double scale, String mask, double softcap) {
     String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));
     String scores = g.op("Mul", g.op("MatMul", q, kt), g.constFloat((float) scale));
-    if (softcap > 0) {
-      String c = g.constFloat((float) softcap);
-      scores = g.op("Mul", g.op("Tanh", g.op("Div", scores, c)), c);
-    }
-    if (mask != null) {
-      scores = g.op("Add", scores, mask);
-    }
-    String p = g.op("Softmax", List.of(scores), intAttr("axis", g.opset() >= 13 ? -1 : 3));
-    return g.op("MatMul", p, v);
+    return attend(scores, v, mask, softcap);
   }
 
   /**
@@ -193,6 +185,11 @@ final class FusedCoreBuilder {
     String d = g.cast(dim(q, 3), ElementType.FLOAT);
     String kt = g.op("Transpose", List.of(k), intsAttr("perm", 0, 1, 3, 2));
     String scores = g.op("Div", g.op("MatMul", q, kt), g.op("Sqrt", d));
+    return attend(scores, v, mask, softcap);
+  }
+
+  /** softmax(scores [soft-capped] + mask)·V: the part of {@link #core} after the scaling. */
+  private String attend(String scores, String v, String mask, double softcap) {
     if (softcap > 0) {
       String c = g.constFloat((float) softcap);
       scores = g.op("Mul", g.op("Tanh", g.op("Div", scores, c)), c);

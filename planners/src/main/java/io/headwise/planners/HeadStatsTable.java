@@ -285,14 +285,7 @@ public final class HeadStatsTable {
     double v = valueOrNaN(layer, head, bucket, stat);
     if (Double.isNaN(v)) {
       throw new HeadwiseException(
-          "head stats of model "
-              + modelId
-              + " have no '"
-              + stat
-              + "' for layer "
-              + layer
-              + ", head "
-              + head
+          missing(stat, layer, head)
               + " at length bucket "
               + bucket
               + " (buckets with it: "
@@ -339,15 +332,7 @@ public final class HeadStatsTable {
       }
     }
     if (plainCount == 0) {
-      throw new HeadwiseException(
-          "head stats of model "
-              + modelId
-              + " have no '"
-              + stat
-              + "' for layer "
-              + layer
-              + ", head "
-              + head);
+      throw new HeadwiseException(missing(stat, layer, head));
     }
     return weight > 0 ? sum / weight : plainSum / plainCount;
   }
@@ -507,6 +492,18 @@ public final class HeadStatsTable {
       }
     }
     return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
+  }
+
+  /** The start of the error for a statistic a head does not have. */
+  private String missing(String stat, int layer, int head) {
+    return "head stats of model "
+        + modelId
+        + " have no '"
+        + stat
+        + "' for layer "
+        + layer
+        + ", head "
+        + head;
   }
 
   private void checkHead(int layer, int head) {

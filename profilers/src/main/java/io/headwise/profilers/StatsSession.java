@@ -129,25 +129,23 @@ public final class StatsSession implements AutoCloseable {
     }
   }
 
+  /** The probe inputs in the order of a batch's probe rows. */
+  private static final List<String> PROBE_ROWS =
+      List.of(
+          InstrumentedModel.REPEAT_START,
+          InstrumentedModel.REPEAT_PERIOD,
+          InstrumentedModel.REPEAT_COUNT,
+          InstrumentedModel.NEEDLE_START,
+          InstrumentedModel.NEEDLE_END,
+          InstrumentedModel.ANSWER_START,
+          InstrumentedModel.ANSWER_END);
+
   private static long[] probeRow(Batch batch, String name) {
-    switch (name) {
-      case InstrumentedModel.REPEAT_START:
-        return batch.probe()[0];
-      case InstrumentedModel.REPEAT_PERIOD:
-        return batch.probe()[1];
-      case InstrumentedModel.REPEAT_COUNT:
-        return batch.probe()[2];
-      case InstrumentedModel.NEEDLE_START:
-        return batch.probe()[3];
-      case InstrumentedModel.NEEDLE_END:
-        return batch.probe()[4];
-      case InstrumentedModel.ANSWER_START:
-        return batch.probe()[5];
-      case InstrumentedModel.ANSWER_END:
-        return batch.probe()[6];
-      default:
-        throw new IllegalStateException("unknown probe input " + name);
+    int row = PROBE_ROWS.indexOf(name);
+    if (row < 0) {
+      throw new IllegalStateException("unknown probe input " + name);
     }
+    return batch.probe()[row];
   }
 
   private static float[][] matrix(OnnxTensor t) {
