@@ -10,6 +10,7 @@ import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
 import io.headwise.graph.OrtModels;
+import io.headwise.profilers.eval.OutputComparison;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
@@ -180,20 +181,8 @@ public final class SensitivityProfiler {
         if (batch.mask()[row][i] == 0) {
           continue;
         }
-        int base = (row * t + i) * v;
-        double max = Double.NEGATIVE_INFINITY;
-        for (int k = 0; k < v; k++) {
-          max = Math.max(max, logits[base + k]);
-        }
-        double z = 0;
-        for (int k = 0; k < v; k++) {
-          z += Math.exp(logits[base + k] - max);
-        }
-        double lz = max + Math.log(z);
         double[] r = new double[v];
-        for (int k = 0; k < v; k++) {
-          r[k] = logits[base + k] - lz;
-        }
+        OutputComparison.logSoftmax(logits, (row * t + i) * v, v, r);
         out[row * t + i] = r;
       }
     }

@@ -131,8 +131,11 @@ public final class OutputComparison implements Serializable {
     return -1;
   }
 
-  /** Writes log-softmax of x[base..base+v) into out; returns the log normaliser. */
-  private static double logSoftmax(float[] x, int base, int v, double[] out) {
+  /**
+   * Writes log-softmax of x[base..base+v) into out (max-shifted, in double); returns the log
+   * normaliser.
+   */
+  public static double logSoftmax(float[] x, int base, int v, double[] out) {
     double max = Double.NEGATIVE_INFINITY;
     for (int k = 0; k < v; k++) {
       max = Math.max(max, x[base + k]);
