@@ -3,7 +3,6 @@ package io.headwise.planners.moa;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.stream.IntStream;
 
 /**
  * Lagrangian relaxation of a {@link MoaProblem} (optionally with per-length cost caps), used to
@@ -26,10 +25,7 @@ import java.util.stream.IntStream;
  * the dual bound above the incumbent objective — no assignment at least as good as the incumbent
  * uses it there.
  *
- * <p>One class of about 540 lines on purpose: the relaxation, the subgradient loop, the greedy
- * repair and the reduced-cost fixing all work on the same dualised resources (coefficients, bounds,
- * layer membership) built once in the constructor; split apart they would pass those arrays around
- * or expose them.
+ * <p>The resources' usage, feasibility and the greedy repair are {@link MoaRepair}.
  */
 final class MoaLagrangian {
   /**
@@ -57,6 +53,7 @@ final class MoaLagrangian {
   private final boolean[] twoSided;
   private final int[][] members;
   private final boolean exact;
+  private final MoaRepair repair;
 
   MoaLagrangian(MoaProblem p, double[] weights, double[] costUpper) {
     this.p = p;
@@ -96,6 +93,7 @@ final class MoaLagrangian {
     }
     members = membersByLayer(p);
     exact = p.maxRulesPerLayer() <= 2 || p.maxRulesPerLayer() >= p.numRules();
+    repair = new MoaRepair(p, c, a, lo);
   }
 
   static double[][] weightedCosts(MoaProblem p, double[] weights) {
@@ -119,7 +117,7 @@ final class MoaLagrangian {
     for (int r = 0; r < p.numRules(); r++) {
       int[] uniform = new int[p.numUnits()];
       Arrays.fill(uniform, r);
-      if (feasible(uniform)) {
+      if (repair.feasible(uniform)) {
         double objective = objective(uniform);
         if (objective < bestObjective) {
           bestObjective = objective;
@@ -144,7 +142,7 @@ final class MoaLagrangian {
     List<Double> nearOptimalDual = new ArrayList<>();
     for (; iteration < maxIterations; iteration++) {
       double dual = relaxed(mu, assignment, null);
-      double[] used = usage(assignment);
+      double[] used = repair.usage(assignment);
       double[] g = new double[resources];
       for (int j = 0; j < resources; j++) {
         dual -= mu[j] >= 0 ? mu[j] : mu[j] * lo[j];
@@ -170,7 +168,7 @@ final class MoaLagrangian {
         nearOptimalDual.add(dual);
       }
       int[] repaired = assignment.clone();
-      if (repair(repaired)) {
+      if (repair.repair(repaired)) {
         double objective = objective(repaired);
         if (objective < bestObjective) {
           bestObjective = objective;
@@ -244,26 +242,6 @@ final class MoaLagrangian {
       v += c[u][assignment[u]];
     }
     return v;
-  }
-
-  private boolean feasible(int[] assignment) {
-    double[] used = usage(assignment);
-    for (int j = 0; j < used.length; j++) {
-      if (used[j] > 1 + 1e-12 || used[j] < lo[j] - 1e-12) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  private double[] usage(int[] assignment) {
-    double[] used = new double[a.length];
-    for (int j = 0; j < a.length; j++) {
-      for (int u = 0; u < assignment.length; u++) {
-        used[j] += a[j][u][assignment[u]];
-      }
-    }
-    return used;
   }
 
   private static int[][] membersByLayer(MoaProblem p) {
@@ -411,133 +389,5 @@ final class MoaLagrangian {
       v += m;
     }
     return v;
-  }
-
-  /**
-   * Makes {@code x} feasible by greedy moves inside the rules each layer already uses (so the
-   * per-layer limit keeps holding), then spends slack on cost decreases; returns false when that
-   * cannot meet the bounds.
-   */
-  private boolean repair(int[] x) {
-    int resources = a.length;
-    boolean[][] allowed = new boolean[p.numLayers()][p.numRules()];
-    for (int u = 0; u < x.length; u++) {
-      allowed[p.layerOfUnit()[u]][x[u]] = true;
-    }
-    int[][] options = new int[p.numLayers()][];
-    for (int l = 0; l < p.numLayers(); l++) {
-      final int layer = l;
-      options[l] = IntStream.range(0, p.numRules()).filter(r -> allowed[layer][r]).toArray();
-    }
-    double[] used = usage(x);
-    double slack = 1e-12;
-    for (int guard = 0; guard < 4 * x.length; guard++) {
-      int phase = 2; // 0: over an upper bound, 1: under a lower bound, 2: feasible
-      for (int j = 0; j < resources; j++) {
-        if (used[j] > 1 + slack) {
-          phase = 0;
-          break;
-        }
-        if (used[j] < lo[j] - slack) {
-          phase = 1;
-        }
-      }
-      if (phase == 2) {
-        break;
-      }
-      int bestU = -1;
-      int bestR = -1;
-      double bestScore = Double.POSITIVE_INFINITY;
-      for (int u = 0; u < x.length; u++) {
-        int cur = x[u];
-        for (int r : options[p.layerOfUnit()[u]]) {
-          if (r == cur) {
-            continue;
-          }
-          double gain = 0;
-          boolean harmful = false;
-          for (int j = 0; j < resources && !harmful; j++) {
-            double d = a[j][u][r] - a[j][u][cur];
-            if (phase == 0) {
-              if (used[j] > 1 + slack) {
-                gain -= d;
-              } else if (used[j] + d > 1 + slack || d < 0 && used[j] + d < lo[j] - slack) {
-                harmful = true;
-              }
-            } else {
-              if (used[j] < lo[j] - slack) {
-                gain += d;
-              } else if (d < 0 && used[j] + d < lo[j] - slack) {
-                harmful = true;
-              }
-              if (used[j] + d > 1 + slack) {
-                harmful = true;
-              }
-            }
-          }
-          if (harmful || gain <= 1e-15) {
-            continue;
-          }
-          double score = (c[u][r] - c[u][cur]) / gain;
-          if (score < bestScore) {
-            bestScore = score;
-            bestU = u;
-            bestR = r;
-          }
-        }
-      }
-      if (bestU < 0) {
-        return false;
-      }
-      for (int j = 0; j < resources; j++) {
-        used[j] += a[j][bestU][bestR] - a[j][bestU][x[bestU]];
-      }
-      x[bestU] = bestR;
-    }
-    if (!feasible(x)) {
-      return false;
-    }
-    for (int guard = 0; guard < 4 * x.length; guard++) {
-      int bestU = -1;
-      int bestR = -1;
-      double bestScore = 0;
-      for (int u = 0; u < x.length; u++) {
-        int cur = x[u];
-        for (int r : options[p.layerOfUnit()[u]]) {
-          double dc = c[u][r] - c[u][cur];
-          if (r == cur || dc >= -1e-15) {
-            continue;
-          }
-          boolean fits = true;
-          double spend = 0;
-          for (int j = 0; j < resources; j++) {
-            double d = a[j][u][r] - a[j][u][cur];
-            double after = used[j] + d;
-            if (after > 1 + slack || after < lo[j] - slack) {
-              fits = false;
-              break;
-            }
-            spend += Math.max(0, d);
-          }
-          if (!fits) {
-            continue;
-          }
-          double score = -dc / Math.max(1e-12, spend);
-          if (score > bestScore) {
-            bestScore = score;
-            bestU = u;
-            bestR = r;
-          }
-        }
-      }
-      if (bestU < 0) {
-        break;
-      }
-      for (int j = 0; j < resources; j++) {
-        used[j] += a[j][bestU][bestR] - a[j][bestU][x[bestU]];
-      }
-      x[bestU] = bestR;
-    }
-    return true;
   }
 }
