@@ -48,6 +48,11 @@ import picocli.CommandLine.Option;
  * io.headwise.jobs.CalibrateJob}): writes calibration samples — text chunked with the model's
  * tokenizer, repeated-random-token probes, passkey probes and model-generated samples — to a JSONL
  * file or to the {@code calibration_samples} table.
+ *
+ * <p>One class (about 490 lines): most of it is the options of the four sources and the code that
+ * hands them to the generators, which live in {@code profilers} ({@code RepeatProbes}, {@code
+ * PasskeyProbes}, {@code SelfGenerated}, {@code TextChunks}); splitting the option fields from the
+ * code that reads them would only add a parameter record between them.
  */
 @Command(
     name = "calibrate",

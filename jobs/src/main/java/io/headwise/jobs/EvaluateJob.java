@@ -58,6 +58,12 @@ import picocli.CommandLine.Option;
  * {@code <plan id>-uniform}), and writes both to {@code evaluations} with mode {@code prefill} (the
  * prefill simulation). With {@code --decode}, both are run through their decode graphs in the
  * driver instead ({@link DecodeEvaluation}) and stored with mode {@code decode}.
+ *
+ * <p>One class (about 450 lines): its options, the run over the plan and its baseline, and the
+ * printed comparison are one step; what stands alone is apart (the decode route in {@link
+ * DecodeEvaluation}, the Spark task in {@link io.headwise.jobs.spark.EvaluatePartition}) or is a
+ * static function tested on its own ({@link #label}, {@link #keptFraction}, {@link
+ * #worseThanUniform}).
  */
 @Command(
     name = "evaluate",

@@ -7,6 +7,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
+import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -39,50 +40,14 @@ public final class ExternalInitializers {
                             + model.source()
                             + " references external data but has no directory"));
     GraphProto.Builder g = model.graph().toBuilder();
-    Map<String, FileChannel> open = new HashMap<>();
-    try {
+    try (DataFiles files = new DataFiles(dir, " of " + model.source())) {
       for (int i = 0; i < g.getInitializerCount(); i++) {
         TensorProto t = g.getInitializer(i);
         if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
           continue;
         }
-        String location = null;
-        long offset = 0;
-        long length = -1;
-        for (StringStringEntryProto e : t.getExternalDataList()) {
-          switch (e.getKey()) {
-            case "location" -> location = e.getValue();
-            case "offset" -> offset = Long.parseLong(e.getValue());
-            case "length" -> length = Long.parseLong(e.getValue());
-            default -> {}
-          }
-        }
-        if (location == null) {
-          throw new HeadwiseException(
-              "initializer "
-                  + t.getName()
-                  + " of "
-                  + model.source()
-                  + " is external but names no location");
-        }
-        Path file = dir.resolve(location).normalize();
-        if (!file.startsWith(dir)) {
-          throw new HeadwiseException(
-              "initializer "
-                  + t.getName()
-                  + " of "
-                  + model.source()
-                  + " points outside the model's directory: "
-                  + location);
-        }
-        FileChannel ch = open.get(location);
-        if (ch == null) {
-          ch = FileChannel.open(file, StandardOpenOption.READ);
-          open.put(location, ch);
-        }
-        if (length < 0) {
-          length = ch.size() - offset;
-        }
+        Slice slice = files.slice(t);
+        long length = slice.length();
         if (length > Integer.MAX_VALUE - 8) {
           throw new HeadwiseException(
               "initializer "
@@ -94,9 +59,9 @@ public final class ExternalInitializers {
         }
         ByteBuffer buf = ByteBuffer.allocate((int) length);
         while (buf.hasRemaining()) {
-          if (ch.read(buf, offset + buf.position()) < 0) {
+          if (slice.channel().read(buf, slice.offset() + buf.position()) < 0) {
             throw new HeadwiseException(
-                "external data file " + file + " ends before initializer " + t.getName());
+                "external data file " + slice.file() + " ends before initializer " + t.getName());
           }
         }
         buf.flip();
@@ -111,14 +76,6 @@ public final class ExternalInitializers {
     } catch (IOException e) {
       throw new HeadwiseException(
           "cannot read the external data of " + model.source() + ": " + e.getMessage(), e);
-    } finally {
-      for (FileChannel ch : open.values()) {
-        try {
-          ch.close();
-        } catch (IOException ignored) {
-          // read-only
-        }
-      }
     }
     return model.proto().toBuilder().setGraph(g).build();
   }
@@ -192,13 +149,73 @@ public final class ExternalInitializers {
     return new ExternalRange(offset, length);
   }
 
-  static String externalLocation(TensorProto t) {
-    for (StringStringEntryProto e : t.getExternalDataList()) {
-      if (e.getKey().equals("location")) {
-        return e.getValue();
+  /**
+   * The bytes of one external initializer in its data file.
+   *
+   * @param file the data file
+   * @param channel the file, open for reading
+   * @param offset first byte
+   * @param length byte count (resolved to the end of the file when the initializer states none)
+   */
+  record Slice(Path file, FileChannel channel, long offset, long length) {}
+
+  /**
+   * The external-data files of one model directory, each opened once on first use and all closed
+   * together: what reading embedded weights and copying them into a new data file share.
+   */
+  static final class DataFiles implements Closeable {
+    private final Path dir;
+    private final String owner;
+    private final Map<String, FileChannel> open = new HashMap<>();
+
+    /**
+     * Data files under {@code dir}; {@code owner} (e.g. {@code " of model.onnx"}, or empty) follows
+     * the initializer's name in errors.
+     */
+    DataFiles(Path dir, String owner) {
+      this.dir = dir;
+      this.owner = owner;
+    }
+
+    /** Where {@code t}'s bytes are; its location must stay inside the directory. */
+    Slice slice(TensorProto t) throws IOException {
+      String location = null;
+      for (StringStringEntryProto e : t.getExternalDataList()) {
+        if (e.getKey().equals("location")) {
+          location = e.getValue();
+          break;
+        }
+      }
+      if (location == null) {
+        throw new HeadwiseException(
+            "initializer " + t.getName() + owner + " is external but names no location");
+      }
+      Path file = dir.resolve(location).normalize();
+      if (!file.startsWith(dir)) {
+        throw new HeadwiseException(
+            "initializer "
+                + t.getName()
+                + owner
+                + (owner.isEmpty()
+                    ? " points outside its model's directory: "
+                    : " points outside the model's directory: ")
+                + location);
+      }
+      FileChannel ch = open.get(location);
+      if (ch == null) {
+        ch = FileChannel.open(file, StandardOpenOption.READ);
+        open.put(location, ch);
+      }
+      ExternalRange range = externalRange(t);
+      long length = range.length() >= 0 ? range.length() : ch.size() - range.offset();
+      return new Slice(file, ch, range.offset(), length);
+    }
+
+    @Override
+    public void close() throws IOException {
+      for (FileChannel ch : open.values()) {
+        ch.close();
       }
     }
-    throw new HeadwiseException(
-        "initializer " + t.getName() + " is external but names no location");
   }
 }

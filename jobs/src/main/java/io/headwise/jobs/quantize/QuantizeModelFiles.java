@@ -17,10 +17,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -230,18 +228,19 @@ public final class QuantizeModelFiles {
       ModelProto proto, Path sourceDir, Path dataFile, String location) throws IOException {
     GraphProto.Builder g = proto.getGraph().toBuilder();
     long offset = 0;
-    Map<String, FileChannel> open = new HashMap<>();
     byte[] chunk = new byte[1 << 20];
-    try (OutputStream os =
-        new BufferedOutputStream(
-            Files.newOutputStream(
-                dataFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-            1 << 20)) {
+    try (ExternalInitializers.DataFiles files =
+            sourceDir == null ? null : new ExternalInitializers.DataFiles(sourceDir, "");
+        OutputStream os =
+            new BufferedOutputStream(
+                Files.newOutputStream(
+                    dataFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                1 << 20)) {
       for (int i = 0; i < g.getInitializerCount(); i++) {
         TensorProto t = g.getInitializer(i);
         long size;
         if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
-          size = copyExternal(t, sourceDir, open, chunk, os);
+          size = copyExternal(t, files, chunk, os);
         } else {
           ByteString raw = t.getRawData();
           if (raw.size() < EXTERNAL_MIN_BYTES) {
@@ -264,40 +263,27 @@ public final class QuantizeModelFiles {
                 .build());
         offset += size;
       }
-    } finally {
-      for (FileChannel ch : open.values()) {
-        ch.close();
-      }
     }
     return proto.toBuilder().setGraph(g).build();
   }
 
   /**
-   * Copies an external initializer's bytes from its file under {@code sourceDir} to {@code os};
+   * Copies an external initializer's bytes from its data file in {@code files} to {@code os};
    * returns the count.
    */
   private static long copyExternal(
-      TensorProto t, Path sourceDir, Map<String, FileChannel> open, byte[] chunk, OutputStream os)
+      TensorProto t, ExternalInitializers.DataFiles files, byte[] chunk, OutputStream os)
       throws IOException {
-    String location = ExternalInitializers.externalLocation(t);
-    Path file = sourceDir.resolve(location).normalize();
-    if (!file.startsWith(sourceDir)) {
-      throw new HeadwiseException(
-          "initializer " + t.getName() + " points outside its model's directory: " + location);
-    }
-    FileChannel ch = open.get(location);
-    if (ch == null) {
-      ch = FileChannel.open(file, StandardOpenOption.READ);
-      open.put(location, ch);
-    }
-    ExternalInitializers.ExternalRange range = ExternalInitializers.externalRange(t);
-    long length = range.length() >= 0 ? range.length() : ch.size() - range.offset();
+    ExternalInitializers.Slice slice = files.slice(t);
+    FileChannel ch = slice.channel();
+    long length = slice.length();
+    Path file = slice.file();
     ByteBuffer buf = ByteBuffer.wrap(chunk);
     long done = 0;
     while (done < length) {
       buf.clear();
       buf.limit((int) Math.min(chunk.length, length - done));
-      int n = ch.read(buf, range.offset() + done);
+      int n = ch.read(buf, slice.offset() + done);
       if (n < 0) {
         throw new HeadwiseException(
             "external data file " + file + " ends before initializer " + t.getName());

@@ -5,6 +5,7 @@ import ai.onnxruntime.OrtException;
 import io.headwise.export.quant.QuantizeExport;
 import io.headwise.graph.OnnxModel;
 import io.headwise.jobs.quantize.QuantizeModelFiles.ExternalData;
+import io.headwise.jobs.spark.ModelRef;
 import io.headwise.jobs.warehouse.RunRecords;
 import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.profilers.ExecutionProvider;
@@ -19,8 +20,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The write stage of a quantize run, in the order that keeps a failure from leaving anything
@@ -115,19 +114,7 @@ final class QuantizeWriter {
     }
     try {
       long n = Files.size(m.path().get());
-      Set<String> locations = new TreeSet<>();
-      m.graph()
-          .getInitializerList()
-          .forEach(
-              t ->
-                  t.getExternalDataList()
-                      .forEach(
-                          e -> {
-                            if (e.getKey().equals("location")) {
-                              locations.add(e.getValue());
-                            }
-                          }));
-      for (String loc : locations) {
+      for (String loc : ModelRef.externalLocations(m)) {
         n += Files.size(m.externalDataDir().orElseThrow().resolve(loc));
       }
       return n;

@@ -40,7 +40,11 @@ public record ModelRef(String source, String modelId, boolean shipped) implement
     return new ModelRef(model.source(), model.modelId(), false);
   }
 
-  private static List<String> externalLocations(OnnxModel model) {
+  /**
+   * The external-data files {@code model}'s initializers reference (relative to its directory),
+   * sorted, each once.
+   */
+  public static List<String> externalLocations(OnnxModel model) {
     TreeSet<String> locs = new TreeSet<>();
     model
         .graph()

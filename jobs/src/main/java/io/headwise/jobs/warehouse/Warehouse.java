@@ -34,6 +34,11 @@ import org.apache.spark.sql.functions;
  * row ({@link CurrentRows}). On any failure the step deletes exactly the rows of its own attempt
  * (and if that fails too, those rows stay invisible). Writes refused by Delta's optimistic
  * concurrency are retried ({@link DeltaRetry}). Steps never VACUUM: {@code headwise maintain} does.
+ *
+ * <p>One class (about 420 lines) because table creation, schema evolution, the attempt-tagged
+ * commit and its clean-up are one protocol over the same table layout and must change together; the
+ * parts that stand alone are already apart: retries ({@link DeltaRetry}), which attempts readers
+ * see ({@link CurrentRows}, {@link Attempts}) and the runs row ({@link RunRecords}).
  */
 public final class Warehouse {
   /** Writes up to this many rows go to one file per model partition. */
