@@ -14,7 +14,6 @@ import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.function.Function;
 
 /**
  * Immutable, indexed view of one model's {@code head_stats} rows, with the bucket and window
@@ -36,7 +35,7 @@ import java.util.function.Function;
  * deviation is held at its smallest-window value (a band of width 0 has no measured deviation;
  * holding it under-states the error only below the first grid point, w = 1 by default).
  *
- * <p>About 500 lines on purpose: one immutable index (built and merged in {@link #of}) and the
+ * <p>About 480 lines on purpose: one immutable index (built and merged in {@link #of}) and the
  * look-ups over it that the planners share; the window families and their interpolated curves are
  * {@link WindowedStat} and {@link WindowCurve}.
  */
@@ -366,17 +365,9 @@ public final class HeadStatsTable {
 
   /** Sink counts S for which the family has at least one complete window at some bucket. */
   public SortedSet<Integer> sinkCounts(WindowedStat family) {
-    Function<String, OptionalInt> parser =
-        family == WindowedStat.COVERAGE
-            ? StatNames::coverageSinks
-            : family == WindowedStat.STREAM_DEVIATION
-                ? StatNames::deviationSinks
-                : family == WindowedStat.OUTPUT_KL
-                    ? StatNames::outputKlSinks
-                    : s -> OptionalInt.empty();
     SortedSet<Integer> out = new TreeSet<>();
     for (String stat : values.keySet()) {
-      OptionalInt s = parser.apply(stat);
+      OptionalInt s = family.sinks(stat);
       if (s.isPresent() && has(stat)) {
         out.add(s.getAsInt());
       }
@@ -388,29 +379,7 @@ public final class HeadStatsTable {
   public List<Integer> windows(WindowedStat family, int sinks, int bucket) {
     List<Integer> out = new ArrayList<>();
     for (String stat : values.keySet()) {
-      OptionalInt w;
-      switch (family) {
-        case LOCAL_MASS:
-          w = StatNames.localWindow(stat);
-          break;
-        case COVERAGE:
-          w =
-              StatNames.coverageSinks(stat).orElse(-1) == sinks
-                  ? StatNames.coverageWindow(stat)
-                  : OptionalInt.empty();
-          break;
-        case OUTPUT_KL:
-          w =
-              StatNames.outputKlSinks(stat).orElse(-1) == sinks
-                  ? StatNames.outputKlWindow(stat)
-                  : OptionalInt.empty();
-          break;
-        default:
-          w =
-              StatNames.deviationSinks(stat).orElse(-1) == sinks
-                  ? StatNames.deviationWindow(stat)
-                  : OptionalInt.empty();
-      }
+      OptionalInt w = family.window(stat, sinks);
       if (w.isPresent() && has(stat, bucket)) {
         out.add(w.getAsInt());
       }
