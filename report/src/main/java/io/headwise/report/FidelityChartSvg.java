@@ -5,16 +5,15 @@ import static io.headwise.report.HeadGridSvg.fmt;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * An inline SVG scatter of a fidelity metric (y) against the KV fraction actually kept (x, 0 to 1):
  * one colour per planning method, uniform baselines as hollow grey diamonds joined by a dashed line
  * to the plan they are the baseline of, the dense model as a reference, ticked and labelled axes,
- * plan ids next to the points where they fit, and a legend.
+ * plan ids next to the points where they fit ({@link ChartLabels}), and a legend ({@link
+ * FidelityLegendSvg}).
  */
 final class FidelityChartSvg {
   /** One evaluated plan. */
@@ -40,12 +39,53 @@ final class FidelityChartSvg {
   private static final int RIGHT = 22;
   private static final int TOP = 16;
   private static final int PLOT_H = 230;
+  private static final int PLOT_W = WIDTH - LEFT - RIGHT;
   private static final double CHAR_W = 6.1;
 
   private FidelityChartSvg() {}
 
   static String render(String label, Axis axis, List<Point> points) {
-    int plotW = WIDTH - LEFT - RIGHT;
+    double[] yTicks = ticks(yRange(axis, points), 5);
+    Scale sx = new Scale(0, 1, LEFT, LEFT + PLOT_W);
+    Scale sy = new Scale(yTicks[0], yTicks[yTicks.length - 1], TOP + PLOT_H, TOP);
+
+    StringBuilder legend = new StringBuilder();
+    int legendH =
+        FidelityLegendSvg.append(
+            legend, points, axis, TOP + PLOT_H + 48, LEFT, WIDTH - RIGHT, CHAR_W);
+    int height = TOP + PLOT_H + 48 + legendH + 4;
+
+    StringBuilder s = new StringBuilder(8192);
+    s.append("<svg class=\"fidelity\" width=\"")
+        .append(WIDTH)
+        .append("\" height=\"")
+        .append(height)
+        .append("\" viewBox=\"0 0 ")
+        .append(WIDTH)
+        .append(' ')
+        .append(height)
+        .append("\" role=\"img\" aria-label=\"")
+        .append(Html.esc(label))
+        .append("\">");
+    axes(s, axis, yTicks, sx, sy);
+    ChartLabels labels = new ChartLabels(LEFT, LEFT + PLOT_W, TOP, TOP + PLOT_H);
+    if (axis.denseValue() != null) {
+      denseReference(s, axis, sx, sy, labels);
+    }
+    series(s, points, sx, sy);
+    baselineLinks(s, points, sx, sy);
+    markers(s, points, sx, sy, labels);
+    pointLabels(s, points, sx, sy, labels);
+    s.append(legend);
+    s.append("</svg>");
+    return s.toString();
+  }
+
+  /**
+   * The y range to show: the points, the dense value and the axis' fixed bounds; a default or a
+   * padded range when that is empty or a single value.
+   */
+  private static double[] yRange(Axis axis, List<Point> points) {
     double lo = Double.POSITIVE_INFINITY;
     double hi = Double.NEGATIVE_INFINITY;
     for (Point p : points) {
@@ -71,144 +111,95 @@ final class FidelityChartSvg {
       lo -= pad;
       hi += pad;
     }
-    double[] yTicks = ticks(lo, hi, 5);
-    double y0 = yTicks[0];
-    double y1 = yTicks[yTicks.length - 1];
-    Scale sx = new Scale(0, 1, LEFT, LEFT + plotW);
-    Scale sy = new Scale(y0, y1, TOP + PLOT_H, TOP);
+    return new double[] {lo, hi};
+  }
 
-    StringBuilder legend = new StringBuilder();
-    int legendH = legend(legend, points, axis, TOP + PLOT_H + 48);
-    int height = TOP + PLOT_H + 48 + legendH + 4;
-
-    StringBuilder s = new StringBuilder(8192);
-    s.append("<svg class=\"fidelity\" width=\"")
-        .append(WIDTH)
-        .append("\" height=\"")
-        .append(height)
-        .append("\" viewBox=\"0 0 ")
-        .append(WIDTH)
-        .append(' ')
-        .append(height)
-        .append("\" role=\"img\" aria-label=\"")
-        .append(Html.esc(label))
-        .append("\">");
-    s.append("<rect x=\"")
-        .append(LEFT)
-        .append("\" y=\"")
-        .append(TOP)
-        .append("\" width=\"")
-        .append(plotW)
-        .append("\" height=\"")
-        .append(PLOT_H)
-        .append("\" fill=\"#ffffff\" stroke=\"#d1d5db\"/>");
-    // grid and ticks
+  /** Plot background, grid, ticks, frame and axis titles. */
+  private static void axes(StringBuilder s, Axis axis, double[] yTicks, Scale sx, Scale sy) {
+    frame(s, "#ffffff", "#d1d5db");
     for (double t : yTicks) {
       double y = sy.map(t);
-      s.append("<line class=\"grid\" x1=\"")
-          .append(LEFT)
-          .append("\" x2=\"")
-          .append(LEFT + plotW)
-          .append("\" y1=\"")
-          .append(fmt(y))
-          .append("\" y2=\"")
-          .append(fmt(y))
-          .append("\" stroke=\"#eef0f3\"/>");
-      s.append("<text class=\"tick\" text-anchor=\"end\" x=\"")
-          .append(LEFT - 6)
-          .append("\" y=\"")
-          .append(fmt(y + 3.5))
-          .append("\">")
-          .append(Html.esc(Numbers.format(t, 3)))
-          .append("</text>");
+      SvgMarks.line(s, "<line class=\"grid\"", LEFT, LEFT + PLOT_W, y, y)
+          .append(" stroke=\"#eef0f3\"/>");
+      SvgMarks.text(
+          s, "class=\"tick\" text-anchor=\"end\"", LEFT - 6, y + 3.5, Numbers.format(t, 3));
     }
     for (int i = 0; i <= 5; i++) {
       double t = i / 5.0;
       double x = sx.map(t);
-      s.append("<line class=\"grid\" x1=\"")
-          .append(fmt(x))
-          .append("\" x2=\"")
-          .append(fmt(x))
-          .append("\" y1=\"")
-          .append(TOP)
-          .append("\" y2=\"")
-          .append(TOP + PLOT_H)
-          .append("\" stroke=\"#eef0f3\"/>");
-      s.append("<text class=\"tick\" text-anchor=\"middle\" x=\"")
-          .append(fmt(x))
-          .append("\" y=\"")
-          .append(TOP + PLOT_H + 15)
-          .append("\">")
-          .append(Html.esc(Numbers.format(t, 2)))
-          .append("</text>");
+      SvgMarks.line(s, "<line class=\"grid\"", x, x, TOP, TOP + PLOT_H)
+          .append(" stroke=\"#eef0f3\"/>");
+      SvgMarks.text(
+          s, "class=\"tick\" text-anchor=\"middle\"", x, TOP + PLOT_H + 15, Numbers.format(t, 2));
     }
-    s.append("<rect x=\"")
-        .append(LEFT)
-        .append("\" y=\"")
-        .append(TOP)
-        .append("\" width=\"")
-        .append(plotW)
-        .append("\" height=\"")
-        .append(PLOT_H)
-        .append("\" fill=\"none\" stroke=\"#9ca3af\"/>");
-    s.append("<text class=\"axis-title\" text-anchor=\"middle\" x=\"")
-        .append(fmt(LEFT + plotW / 2.0))
-        .append("\" y=\"")
-        .append(TOP + PLOT_H + 33)
-        .append("\">KV fraction kept (measured on the held-out samples)")
-        .append("</text>");
+    frame(s, "none", "#9ca3af");
+    SvgMarks.text(
+        s,
+        "class=\"axis-title\" text-anchor=\"middle\"",
+        LEFT + PLOT_W / 2.0,
+        TOP + PLOT_H + 33,
+        "KV fraction kept (measured on the held-out samples)");
     s.append("<text class=\"axis-title\" text-anchor=\"middle\" transform=\"translate(14,")
         .append(fmt(TOP + PLOT_H / 2.0))
         .append(") rotate(-90)\">")
         .append(Html.esc(axis.title()))
         .append("</text>");
+  }
 
-    List<double[]> occupied = new ArrayList<>();
-    // dense reference
-    if (axis.denseValue() != null) {
-      double y = sy.map(axis.denseValue());
-      if (axis.denseLine()) {
-        s.append("<line class=\"dense\" x1=\"")
-            .append(LEFT)
-            .append("\" x2=\"")
-            .append(LEFT + plotW)
-            .append("\" y1=\"")
-            .append(fmt(y))
-            .append("\" y2=\"")
-            .append(fmt(y))
-            .append("\" stroke=\"")
-            .append(Colors.DENSE)
-            .append("\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\">")
-            .append("<title>")
-            .append(Html.esc("dense model: " + Numbers.format(axis.denseValue())))
-            .append("</title>")
-            .append("</line>");
-        String text = "dense " + Numbers.format(axis.denseValue(), 3);
-        double w = text.length() * CHAR_W;
-        double ty = y - 4 < TOP + 12 ? y + 13 : y - 4;
-        s.append("<text class=\"point-label\" text-anchor=\"end\" x=\"")
-            .append(LEFT + plotW - 4)
-            .append("\" y=\"")
-            .append(fmt(ty))
-            .append("\">")
-            .append(Html.esc(text))
-            .append("</text>");
-        occupied.add(new double[] {LEFT + plotW - 4 - w, ty - 10, LEFT + plotW - 4, ty + 2});
-      } else {
-        double x = sx.map(1.0);
-        s.append("<path class=\"dense\" d=\"")
-            .append(star(x, y))
-            .append("\" fill=\"")
-            .append(Colors.DENSE)
-            .append("\"><title>")
-            .append(
-                Html.esc("dense model: " + Numbers.format(axis.denseValue()) + " at KV fraction 1"))
-            .append("</title></path>");
-        occupied.add(new double[] {x - 7, y - 7, x + 7, y + 7});
-      }
+  /** The plot rectangle (drawn under the grid as background and over it as the frame). */
+  private static void frame(StringBuilder s, String fill, String stroke) {
+    s.append("<rect x=\"")
+        .append(LEFT)
+        .append("\" y=\"")
+        .append(TOP)
+        .append("\" width=\"")
+        .append(PLOT_W)
+        .append("\" height=\"")
+        .append(PLOT_H)
+        .append("\" fill=\"")
+        .append(fill)
+        .append("\" stroke=\"")
+        .append(stroke)
+        .append("\"/>");
+  }
+
+  /** The dense model: a labelled horizontal line or a star at x = 1. */
+  private static void denseReference(
+      StringBuilder s, Axis axis, Scale sx, Scale sy, ChartLabels labels) {
+    double y = sy.map(axis.denseValue());
+    if (axis.denseLine()) {
+      SvgMarks.line(s, "<line class=\"dense\"", LEFT, LEFT + PLOT_W, y, y)
+          .append(" stroke=\"")
+          .append(Colors.DENSE)
+          .append("\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\">")
+          .append("<title>")
+          .append(Html.esc("dense model: " + Numbers.format(axis.denseValue())))
+          .append("</title>")
+          .append("</line>");
+      String text = "dense " + Numbers.format(axis.denseValue(), 3);
+      double w = text.length() * CHAR_W;
+      double ty = y - 4 < TOP + 12 ? y + 13 : y - 4;
+      SvgMarks.text(s, "class=\"point-label\" text-anchor=\"end\"", LEFT + PLOT_W - 4, ty, text);
+      labels.occupy(LEFT + PLOT_W - 4 - w, ty - 10, LEFT + PLOT_W - 4, ty + 2);
+    } else {
+      double x = sx.map(1.0);
+      s.append("<path class=\"dense\" d=\"")
+          .append(SvgMarks.star(x, y))
+          .append("\" fill=\"")
+          .append(Colors.DENSE)
+          .append("\"><title>")
+          .append(
+              Html.esc("dense model: " + Numbers.format(axis.denseValue()) + " at KV fraction 1"))
+          .append("</title></path>");
+      labels.occupy(x - 7, y - 7, x + 7, y + 7);
     }
-    // one line per method through its plans in KV order (a trade-off curve when a method has
-    // several plans)
+  }
+
+  /**
+   * One line per method through its plans in KV order (a trade-off curve when a method has several
+   * plans).
+   */
+  private static void series(StringBuilder s, List<Point> points, Scale sx, Scale sy) {
     Map<String, List<Point>> byMethod = new LinkedHashMap<>();
     for (Point p : points) {
       if (!p.baseline()) {
@@ -234,7 +225,10 @@ final class FidelityChartSvg {
           .append(Colors.method(e.getKey()))
           .append("\" stroke-width=\"1.5\" stroke-opacity=\"0.55\"/>");
     }
-    // baseline links, drawn under the markers
+  }
+
+  /** Dashed links from each baseline to the plan it is the baseline of, drawn under the markers. */
+  private static void baselineLinks(StringBuilder s, List<Point> points, Scale sx, Scale sy) {
     for (Point b : points) {
       if (!b.baseline() || b.baselineFor() == null) {
         continue;
@@ -254,18 +248,20 @@ final class FidelityChartSvg {
         }
       }
     }
+  }
+
+  /** A circle per plan, a hollow diamond per baseline, each with its tooltip. */
+  private static void markers(
+      StringBuilder s, List<Point> points, Scale sx, Scale sy, ChartLabels labels) {
     for (Point p : points) {
-      occupied.add(
-          new double[] {
-            sx.map(p.x()) - 6, sy.map(p.y()) - 6, sx.map(p.x()) + 6, sy.map(p.y()) + 6
-          });
+      labels.occupy(sx.map(p.x()) - 6, sy.map(p.y()) - 6, sx.map(p.x()) + 6, sy.map(p.y()) + 6);
     }
     for (Point p : points) {
       double x = sx.map(p.x());
       double y = sy.map(p.y());
       if (p.baseline()) {
         s.append("<path class=\"baseline\" d=\"")
-            .append(diamond(x, y, 6.5))
+            .append(SvgMarks.diamond(x, y, 6.5))
             .append("\" fill=\"#ffffff\" stroke=\"")
             .append(Colors.BASELINE)
             .append("\" stroke-width=\"2\">");
@@ -281,134 +277,26 @@ final class FidelityChartSvg {
       s.append("<title>").append(Html.esc(p.tooltip())).append("</title>");
       s.append(p.baseline() ? "</path>" : "</circle>");
     }
-    // labels where they fit without overlapping markers, other labels or the frame
+  }
+
+  /** Plan ids (plans first) and "uniform" (baselines) where they fit. */
+  private static void pointLabels(
+      StringBuilder s, List<Point> points, Scale sx, Scale sy, ChartLabels labels) {
     List<Point> order = new ArrayList<>(points);
     order.sort((a, b) -> Boolean.compare(a.baseline(), b.baseline()));
     for (Point p : order) {
       String text = p.baseline() ? "uniform" : p.planId();
-      double x = sx.map(p.x());
-      double y = sy.map(p.y());
-      double w = text.length() * CHAR_W;
-      double[][] candidates = {
-        {x + 9, y + 4, 0}, {x - 9 - w, y + 4, 0}, {x - w / 2, y - 10, 0}, {x - w / 2, y + 18, 0},
-        {x + 7, y - 8, 0}, {x - 7 - w, y - 8, 0}, {x + 7, y + 16, 0}, {x - 7 - w, y + 16, 0}
-      };
-      for (double[] c : candidates) {
-        double[] box = {c[0], c[1] - 9, c[0] + w, c[1] + 2};
-        if (box[0] < LEFT + 2
-            || box[2] > LEFT + plotW - 2
-            || box[1] < TOP + 2
-            || box[3] > TOP + PLOT_H - 2) {
-          continue;
-        }
-        boolean free = true;
-        for (double[] o : occupied) {
-          if (box[0] < o[2] && box[2] > o[0] && box[1] < o[3] && box[3] > o[1]) {
-            free = false;
-            break;
-          }
-        }
-        if (free) {
-          occupied.add(box);
-          s.append("<text class=\"point-label")
-              .append(p.baseline() ? " muted" : "")
-              .append("\" x=\"")
-              .append(fmt(c[0]))
-              .append("\" y=\"")
-              .append(fmt(c[1]))
-              .append("\">")
-              .append(Html.esc(text))
-              .append("</text>");
-          break;
-        }
+      double[] at = labels.place(sx.map(p.x()), sy.map(p.y()), text.length() * CHAR_W);
+      if (at != null) {
+        SvgMarks.text(
+            s, "class=\"point-label" + (p.baseline() ? " muted" : "") + "\"", at[0], at[1], text);
       }
     }
-    s.append(legend);
-    s.append("</svg>");
-    return s.toString();
   }
 
-  /** Appends the legend starting at {@code y}; returns its height. */
-  private static int legend(StringBuilder s, List<Point> points, Axis axis, int y) {
-    Set<String> methods = new LinkedHashSet<>();
-    boolean baselines = false;
-    for (Point p : points) {
-      if (p.baseline()) {
-        baselines = true;
-      } else {
-        methods.add(p.method());
-      }
-    }
-    List<String[]> items = new ArrayList<>();
-    for (String m : methods) {
-      items.add(new String[] {"method", m, Colors.method(m)});
-    }
-    if (baselines) {
-      items.add(
-          new String[] {
-            "baseline", "uniform StreamingLLM baseline (dashed to its plan)", Colors.BASELINE
-          });
-    }
-    if (axis.denseValue() != null) {
-      items.add(
-          new String[] {axis.denseLine() ? "dense-line" : "dense", "dense model", Colors.DENSE});
-    }
-    double x = LEFT;
-    int row = 0;
-    s.append("<g class=\"legend\">");
-    for (String[] it : items) {
-      double w = 22 + it[1].length() * CHAR_W + 14;
-      if (x + w > WIDTH - RIGHT && x > LEFT) {
-        x = LEFT;
-        row++;
-      }
-      double cy = y + row * 18;
-      double mx = x + 7;
-      switch (it[0]) {
-        case "method" ->
-            s.append("<circle cx=\"")
-                .append(fmt(mx))
-                .append("\" cy=\"")
-                .append(fmt(cy))
-                .append("\" r=\"5\" fill=\"")
-                .append(it[2])
-                .append("\"/>");
-        case "baseline" ->
-            s.append("<path d=\"")
-                .append(diamond(mx, cy, 5.5))
-                .append("\" fill=\"#ffffff\" stroke=\"")
-                .append(it[2])
-                .append("\" stroke-width=\"2\"/>");
-        case "dense" ->
-            s.append("<path d=\"")
-                .append(star(mx, cy))
-                .append("\" fill=\"")
-                .append(it[2])
-                .append("\"/>");
-        default ->
-            s.append("<line x1=\"")
-                .append(fmt(mx - 8))
-                .append("\" x2=\"")
-                .append(fmt(mx + 8))
-                .append("\" y1=\"")
-                .append(fmt(cy))
-                .append("\" y2=\"")
-                .append(fmt(cy))
-                .append("\" stroke=\"")
-                .append(it[2])
-                .append("\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\"/>");
-      }
-      s.append("<text class=\"legend-text\" x=\"")
-          .append(fmt(x + 20))
-          .append("\" y=\"")
-          .append(fmt(cy + 4))
-          .append("\">")
-          .append(Html.esc(it[1]))
-          .append("</text>");
-      x += w;
-    }
-    s.append("</g>");
-    return items.isEmpty() ? 0 : (row + 1) * 18;
+  /** {@link #ticks(double, double, int)} of a [lo, hi] pair. */
+  private static double[] ticks(double[] range, int target) {
+    return ticks(range[0], range[1], target);
   }
 
   /**
@@ -428,39 +316,6 @@ final class FidelityChartSvg {
       out[i] = Math.round((start + i * step) / step) * step;
     }
     return out;
-  }
-
-  private static String diamond(double x, double y, double r) {
-    return "M"
-        + fmt(x)
-        + " "
-        + fmt(y - r)
-        + " L"
-        + fmt(x + r)
-        + " "
-        + fmt(y)
-        + " L"
-        + fmt(x)
-        + " "
-        + fmt(y + r)
-        + " L"
-        + fmt(x - r)
-        + " "
-        + fmt(y)
-        + " Z";
-  }
-
-  private static String star(double x, double y) {
-    StringBuilder d = new StringBuilder();
-    for (int i = 0; i < 10; i++) {
-      double a = Math.PI / 2 + i * Math.PI / 5;
-      double r = i % 2 == 0 ? 7 : 3;
-      d.append(i == 0 ? "M" : " L")
-          .append(fmt(x + r * Math.cos(a)))
-          .append(' ')
-          .append(fmt(y - r * Math.sin(a)));
-    }
-    return d.append(" Z").toString();
   }
 
   /** A linear map from a data interval to a pixel interval. */
