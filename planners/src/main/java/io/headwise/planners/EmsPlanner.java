@@ -183,7 +183,6 @@ public final class EmsPlanner implements KvPlanner {
     }
 
     int kvHeads = stats.numKvHeads();
-    int g = stats.groupSize();
     int total = stats.numLayers() * kvHeads;
     double[] diffuseness = new double[total];
     for (int length : lengths) {
@@ -201,24 +200,27 @@ public final class EmsPlanner implements KvPlanner {
             HeadStatsTable.nearestBucket(
                 stats.buckets(StatNames.heavyHitterShare(heavyPercent)), length);
       }
-      for (int l = 0; l < stats.numLayers(); l++) {
-        for (int k = 0; k < kvHeads; k++) {
-          double groupMax = 0;
-          for (int h = k * g; h < (k + 1) * g; h++) {
-            double concentration = 0;
-            if (globalWeight > 0) {
-              concentration +=
-                  globalWeight
-                      * stats.value(l, h, heavyBucket, StatNames.heavyHitterShare(heavyPercent));
-            }
-            if (localWeight > 0) {
-              concentration += localWeight * local.at(l, h, window);
-            }
-            concentration /= globalWeight + localWeight;
-            groupMax = Math.max(groupMax, Math.min(1.0, Math.max(0.0, 1.0 - concentration)));
-          }
-          diffuseness[l * kvHeads + k] += groupMax / lengths.size();
-        }
+      // each head's diffuseness is clamped to [0, 1], so the group's largest is at least 0
+      WindowCurve localCurve = local;
+      int heavy = heavyBucket;
+      double w = window;
+      int percent = heavyPercent;
+      double[] groupMax =
+          stats.kvGroupMax(
+              (l, h) -> {
+                double concentration = 0;
+                if (globalWeight > 0) {
+                  concentration +=
+                      globalWeight * stats.value(l, h, heavy, StatNames.heavyHitterShare(percent));
+                }
+                if (localWeight > 0) {
+                  concentration += localWeight * localCurve.at(l, h, w);
+                }
+                concentration /= globalWeight + localWeight;
+                return Math.min(1.0, Math.max(0.0, 1.0 - concentration));
+              });
+      for (int i = 0; i < total; i++) {
+        diffuseness[i] += groupMax[i] / lengths.size();
       }
     }
 

@@ -463,6 +463,30 @@ public final class HeadStatsTable {
     return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
   }
 
+  /** A value of one (layer, query head). */
+  public interface PerHead {
+    double at(int layer, int head);
+  }
+
+  /**
+   * For every (layer, kv head), layer-major, the largest {@code perHead} over the kv head's query
+   * heads: how a planner scores a kv group by its most demanding head.
+   */
+  public double[] kvGroupMax(PerHead perHead) {
+    int g = groupSize();
+    double[] out = new double[numLayers * numKvHeads];
+    for (int l = 0; l < numLayers; l++) {
+      for (int k = 0; k < numKvHeads; k++) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int h = k * g; h < (k + 1) * g; h++) {
+          max = Math.max(max, perHead.at(l, h));
+        }
+        out[l * numKvHeads + k] = max;
+      }
+    }
+    return out;
+  }
+
   /** The start of the error for a statistic a head does not have. */
   private String missing(String stat, int layer, int head) {
     return "head stats of model "

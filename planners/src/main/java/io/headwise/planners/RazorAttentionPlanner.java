@@ -103,22 +103,10 @@ public final class RazorAttentionPlanner implements KvPlanner {
     stats.require(METHOD, StatNames.ECHO_SCORE, PROBE);
 
     int kvHeads = stats.numKvHeads();
-    int g = stats.groupSize();
     int total = stats.numLayers() * kvHeads;
-    double[] echo = new double[total];
-    double[] induction = new double[total];
-    for (int l = 0; l < stats.numLayers(); l++) {
-      for (int k = 0; k < kvHeads; k++) {
-        double e = Double.NEGATIVE_INFINITY;
-        double d = Double.NEGATIVE_INFINITY;
-        for (int h = k * g; h < (k + 1) * g; h++) {
-          e = Math.max(e, stats.meanOverBuckets(l, h, StatNames.ECHO_SCORE));
-          d = Math.max(d, stats.meanOverBuckets(l, h, StatNames.INDUCTION_SCORE));
-        }
-        echo[l * kvHeads + k] = e;
-        induction[l * kvHeads + k] = d;
-      }
-    }
+    double[] echo = stats.kvGroupMax((l, h) -> stats.meanOverBuckets(l, h, StatNames.ECHO_SCORE));
+    double[] induction =
+        stats.kvGroupMax((l, h) -> stats.meanOverBuckets(l, h, StatNames.INDUCTION_SCORE));
     int inductionCount = Math.max(1, (int) Math.ceil(inductionShare * total - 1e-9));
     int echoCount = Math.max(1, (int) Math.ceil(echoShare * total - 1e-9));
     boolean[] byInduction = top(induction, inductionCount);
