@@ -1,5 +1,7 @@
 package io.headwise.jobs;
 
+import static io.headwise.jobs.warehouse.RowValues.dbl;
+import static io.headwise.jobs.warehouse.RowValues.str;
 import static org.apache.spark.sql.functions.col;
 
 import io.headwise.jobs.cli.Cli;
@@ -351,15 +353,5 @@ public final class PublishJob implements Callable<Integer> {
         dbl(r, "kv_fraction"),
         dbl(r, "kv_fraction_target"),
         r.getInt(r.fieldIndex("n_samples")));
-  }
-
-  private static String str(Row r, String field) {
-    int i = r.fieldIndex(field);
-    return r.isNullAt(i) ? null : r.getString(i);
-  }
-
-  private static Double dbl(Row r, String field) {
-    int i = r.fieldIndex(field);
-    return r.isNullAt(i) ? null : r.getDouble(i);
   }
 }

@@ -1,12 +1,14 @@
 package io.headwise.jobs;
 
+import static io.headwise.jobs.warehouse.RowValues.dbl;
+import static io.headwise.jobs.warehouse.RowValues.str;
+
+import io.headwise.jobs.warehouse.PlanTables;
 import io.headwise.report.EvaluationRecord;
 import io.headwise.report.PlanRecord;
 import io.headwise.report.QuantPlanRecord;
 import io.headwise.report.RunRecord;
 import io.headwise.schemas.HeadStat;
-import io.headwise.schemas.PlanMeta;
-import io.headwise.schemas.PlanRow;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -82,51 +84,8 @@ final class ReportRows {
           .add(r);
     }
     for (List<Row> rows : byPlan.values()) {
-      Row f = rows.get(0);
-      List<Integer> lengths = f.getList(f.fieldIndex("target_lengths"));
-      List<Double> expected = f.getList(f.fieldIndex("expected_kv_fraction"));
-      Map<Integer, Double> exp = new LinkedHashMap<>();
-      for (int i = 0; i < lengths.size(); i++) {
-        exp.put(lengths.get(i), i < expected.size() ? expected.get(i) : null);
-      }
-      Instant created = instant(f, "created_at");
-      PlanMeta meta =
-          new PlanMeta(
-              str(f, "plan_id"),
-              str(f, "model_id"),
-              str(f, "stats_run_id"),
-              str(f, "method"),
-              f.getDouble(f.fieldIndex("kv_fraction_target")),
-              List.copyOf(lengths),
-              exp,
-              f.getInt(f.fieldIndex("num_layers")),
-              f.getInt(f.fieldIndex("num_heads")),
-              f.getInt(f.fieldIndex("num_kv_heads")),
-              created == null ? 0 : created.toEpochMilli());
-      List<PlanRow> planRows = new ArrayList<>();
-      for (Row r : rows) {
-        planRows.add(
-            new PlanRow(
-                str(r, "plan_id"),
-                str(r, "model_id"),
-                str(r, "stats_run_id"),
-                str(r, "method"),
-                str(r, "granularity"),
-                r.getInt(r.fieldIndex("layer")),
-                r.getInt(r.fieldIndex("head")),
-                str(r, "kind"),
-                r.getInt(r.fieldIndex("sink_tokens")),
-                r.getDouble(r.fieldIndex("alpha")),
-                r.getDouble(r.fieldIndex("beta")),
-                r.getInt(r.fieldIndex("budget_tokens")),
-                str(r, "params")));
-      }
-      planRows.sort(
-          (a, b) ->
-              a.layer() != b.layer()
-                  ? Integer.compare(a.layer(), b.layer())
-                  : Integer.compare(a.head(), b.head()));
-      out.add(new PlanRecord(meta, planRows));
+      PlanTables.StoredPlan plan = PlanTables.fromRows(rows);
+      out.add(new PlanRecord(plan.meta(), plan.rows()));
     }
     return out;
   }
@@ -187,16 +146,6 @@ final class ReportRows {
               str(r, "params")));
     }
     return out;
-  }
-
-  private static String str(Row r, String field) {
-    int i = r.fieldIndex(field);
-    return r.isNullAt(i) ? null : r.getString(i);
-  }
-
-  private static Double dbl(Row r, String field) {
-    int i = r.fieldIndex(field);
-    return r.isNullAt(i) ? null : r.getDouble(i);
   }
 
   private static Instant instant(Row r, String field) {

@@ -91,34 +91,8 @@ public final class DemoCommand implements Callable<Integer> {
         "128",
         "--out",
         calib.toString());
-    step(
-        log,
-        "calibrate: repeat and passkey probes",
-        new CalibrateJob(),
-        "--probes",
-        "repeat,passkey",
-        "--count",
-        "4",
-        "--probe-length",
-        "128",
-        "--seed",
-        "1",
-        "--out",
-        probes.toString());
-    step(
-        log,
-        "calibrate: held-out probes",
-        new CalibrateJob(),
-        "--probes",
-        "repeat,passkey",
-        "--count",
-        "4",
-        "--probe-length",
-        "128",
-        "--seed",
-        "2",
-        "--out",
-        heldProbes.toString());
+    probes(log, "calibrate: repeat and passkey probes", 1, probes);
+    probes(log, "calibrate: held-out probes", 2, heldProbes);
     splitHeldOut(calib, heldOut);
     step(
         log,
@@ -218,6 +192,26 @@ public final class DemoCommand implements Callable<Integer> {
     } catch (ReflectiveOperationException e) {
       throw new HeadwiseException("the report step is not available in this build", e);
     }
+  }
+
+  /**
+   * Four repeat and four passkey probes of 128 tokens (calibration and held-out differ by seed).
+   */
+  private static void probes(PrintStream log, String what, int seed, Path out) {
+    step(
+        log,
+        what,
+        new CalibrateJob(),
+        "--probes",
+        "repeat,passkey",
+        "--count",
+        "4",
+        "--probe-length",
+        "128",
+        "--seed",
+        Integer.toString(seed),
+        "--out",
+        out.toString());
   }
 
   private static void step(PrintStream log, String what, Object command, String... args) {

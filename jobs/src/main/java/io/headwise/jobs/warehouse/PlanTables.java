@@ -1,5 +1,6 @@
 package io.headwise.jobs.warehouse;
 
+import static io.headwise.jobs.warehouse.RowValues.str;
 import static org.apache.spark.sql.functions.col;
 
 import io.headwise.schemas.HeadwiseException;
@@ -107,23 +108,32 @@ public final class PlanTables {
             "plan id '" + planId + "' exists for several models; pass --model to choose");
       }
     }
+    return fromRows(rows);
+  }
+
+  /**
+   * One plan's rows of {@code attention_plans} (one model, one plan id) as a {@link StoredPlan}:
+   * the rows sorted by (layer, head), the metadata from the first row (an expected KV fraction or a
+   * creation time the row lacks reads as null or 0).
+   */
+  public static StoredPlan fromRows(List<Row> rows) {
     List<PlanRow> plan = new ArrayList<>();
     for (Row r : rows) {
       plan.add(
           new PlanRow(
-              r.getString(r.fieldIndex("plan_id")),
-              r.getString(r.fieldIndex("model_id")),
-              r.getString(r.fieldIndex("stats_run_id")),
-              r.getString(r.fieldIndex("method")),
-              r.getString(r.fieldIndex("granularity")),
+              str(r, "plan_id"),
+              str(r, "model_id"),
+              str(r, "stats_run_id"),
+              str(r, "method"),
+              str(r, "granularity"),
               r.getInt(r.fieldIndex("layer")),
               r.getInt(r.fieldIndex("head")),
-              r.getString(r.fieldIndex("kind")),
+              str(r, "kind"),
               r.getInt(r.fieldIndex("sink_tokens")),
               r.getDouble(r.fieldIndex("alpha")),
               r.getDouble(r.fieldIndex("beta")),
               r.getInt(r.fieldIndex("budget_tokens")),
-              r.getString(r.fieldIndex("params"))));
+              str(r, "params")));
     }
     plan.sort(
         (a, b) ->
@@ -135,21 +145,22 @@ public final class PlanTables {
     List<Double> expected = f.getList(f.fieldIndex("expected_kv_fraction"));
     Map<Integer, Double> exp = new LinkedHashMap<>();
     for (int i = 0; i < lengths.size(); i++) {
-      exp.put(lengths.get(i), expected.get(i));
+      exp.put(lengths.get(i), i < expected.size() ? expected.get(i) : null);
     }
+    int c = f.fieldIndex("created_at");
     PlanMeta meta =
         new PlanMeta(
-            planId,
-            model,
-            f.getString(f.fieldIndex("stats_run_id")),
-            f.getString(f.fieldIndex("method")),
+            str(f, "plan_id"),
+            str(f, "model_id"),
+            str(f, "stats_run_id"),
+            str(f, "method"),
             f.getDouble(f.fieldIndex("kv_fraction_target")),
             List.copyOf(lengths),
             exp,
             f.getInt(f.fieldIndex("num_layers")),
             f.getInt(f.fieldIndex("num_heads")),
             f.getInt(f.fieldIndex("num_kv_heads")),
-            f.getTimestamp(f.fieldIndex("created_at")).getTime());
+            f.isNullAt(c) ? 0 : f.getTimestamp(c).getTime());
     return new StoredPlan(meta, List.copyOf(plan));
   }
 }
