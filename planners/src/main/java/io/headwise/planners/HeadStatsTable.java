@@ -35,7 +35,7 @@ import java.util.TreeSet;
  * deviation is held at its smallest-window value (a band of width 0 has no measured deviation;
  * holding it under-states the error only below the first grid point, w = 1 by default).
  *
- * <p>About 480 lines on purpose: one immutable index (built and merged in {@link #of}) and the
+ * <p>About 500 lines on purpose: one immutable index (built and merged in {@link #of}) and the
  * look-ups over it that the planners share; the window families and their interpolated curves are
  * {@link WindowedStat} and {@link WindowCurve}.
  */
