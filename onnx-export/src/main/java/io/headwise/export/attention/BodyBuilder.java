@@ -1,6 +1,7 @@
 package io.headwise.export.attention;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import io.headwise.graph.GraphBuilder;
@@ -66,6 +67,25 @@ final class BodyBuilder {
       n.addAttribute(a);
     }
     nodes.add(n.build());
+  }
+
+  /** An {@code If} node taking {@code thenBranch} or {@code elseBranch}. */
+  void ifNode(
+      List<String> inputs, List<String> outputs, GraphProto thenBranch, GraphProto elseBranch) {
+    node(
+        "If",
+        inputs,
+        outputs,
+        graphAttr("then_branch", thenBranch),
+        graphAttr("else_branch", elseBranch));
+  }
+
+  private static AttributeProto graphAttr(String name, GraphProto g) {
+    return AttributeProto.newBuilder()
+        .setName(name)
+        .setType(AttributeProto.AttributeType.GRAPH)
+        .setG(g)
+        .build();
   }
 
   /** A Constant whose value is the call site's TENSOR attribute {@code attribute}. */

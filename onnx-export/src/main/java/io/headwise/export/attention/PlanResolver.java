@@ -18,6 +18,10 @@ import java.util.Locale;
  * layer: the plan must be for this model (by model id), have the model's layers and heads, one row
  * per (layer, head) of one granularity, and only head kinds the op can evaluate. kv-head rows apply
  * to every query head of their group.
+ *
+ * <p>One class (about 430 lines, most of it refusal messages): every check reads the same plan,
+ * model and attention map, and the checks must run in this order so that a bad plan gets the one
+ * error that names its first problem.
  */
 final class PlanResolver {
   /** The budget method the body simulates. */

@@ -10,6 +10,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import ai.onnxruntime.platform.Fp16Conversions;
 import com.google.protobuf.ByteString;
+import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -33,6 +34,10 @@ import java.util.Set;
  * (the operator requires the type of A), so float16 models get float16 scales ({@link
  * MatMulNBitsWeights#withHalfPrecisionScales()} gives the matching Java reference). The old weight
  * initializer is removed when nothing else reads it.
+ *
+ * <p>One class (about 470 lines) because MatMul and Gemm replacement, and reading the weights back,
+ * share every step after locating the node: the initializer lookup, the shape checks and the
+ * installation of the new node and its initializers.
  */
 public final class MatMulNBitsRewriter {
 
@@ -250,7 +255,7 @@ public final class MatMulNBitsRewriter {
     graph.addInitializer(
         scaleType == TensorProto.DataType.FLOAT16_VALUE
             ? halves(scalesName, weights.scales(), weights.n(), kb)
-            : floats(scalesName, weights.scales(), weights.n(), kb));
+            : Tensors.floats(scalesName, new long[] {weights.n(), kb}, weights.scales()));
     String zerosName = "";
     if (weights.packedZeroPoints().isPresent()) {
       zerosName = uniqueName(graph, prefix + "_zero_points");
@@ -276,11 +281,11 @@ public final class MatMulNBitsRewriter {
     }
     replacement
         .addAllOutput(node.getOutputList())
-        .addAttribute(intAttr("K", weights.k()))
-        .addAttribute(intAttr("N", weights.n()))
-        .addAttribute(intAttr("bits", weights.bits()))
-        .addAttribute(intAttr("block_size", weights.blockSize()))
-        .addAttribute(intAttr("accuracy_level", ACCURACY_LEVEL));
+        .addAttribute(GraphBuilder.intAttr("K", weights.k()))
+        .addAttribute(GraphBuilder.intAttr("N", weights.n()))
+        .addAttribute(GraphBuilder.intAttr("bits", weights.bits()))
+        .addAttribute(GraphBuilder.intAttr("block_size", weights.blockSize()))
+        .addAttribute(GraphBuilder.intAttr("accuracy_level", ACCURACY_LEVEL));
     if (!node.getDocString().isEmpty()) {
       replacement.setDocString(node.getDocString());
     }
@@ -420,29 +425,7 @@ public final class MatMulNBitsRewriter {
   }
 
   private static TensorProto uint8(String name, byte[] data, long... dims) {
-    TensorProto.Builder t =
-        TensorProto.newBuilder()
-            .setName(name)
-            .setDataType(TensorProto.DataType.UINT8_VALUE)
-            .setRawData(ByteString.copyFrom(data));
-    for (long d : dims) {
-      t.addDims(d);
-    }
-    return t.build();
-  }
-
-  private static TensorProto floats(String name, float[] data, long... dims) {
-    ByteBuffer buf = ByteBuffer.allocate(4 * data.length).order(ByteOrder.LITTLE_ENDIAN);
-    buf.asFloatBuffer().put(data);
-    TensorProto.Builder t =
-        TensorProto.newBuilder()
-            .setName(name)
-            .setDataType(TensorProto.DataType.FLOAT_VALUE)
-            .setRawData(ByteString.copyFrom(buf.array()));
-    for (long d : dims) {
-      t.addDims(d);
-    }
-    return t.build();
+    return raw(name, TensorProto.DataType.UINT8_VALUE, data, dims);
   }
 
   private static TensorProto halves(String name, float[] data, long... dims) {
@@ -450,41 +433,40 @@ public final class MatMulNBitsRewriter {
     for (float v : data) {
       buf.putShort(Fp16Conversions.floatToFp16(v));
     }
+    return raw(name, TensorProto.DataType.FLOAT16_VALUE, buf.array(), dims);
+  }
+
+  /** An initializer of element type {@code dataType} holding {@code data} as raw bytes. */
+  private static TensorProto raw(String name, int dataType, byte[] data, long... dims) {
     TensorProto.Builder t =
         TensorProto.newBuilder()
             .setName(name)
-            .setDataType(TensorProto.DataType.FLOAT16_VALUE)
-            .setRawData(ByteString.copyFrom(buf.array()));
+            .setDataType(dataType)
+            .setRawData(ByteString.copyFrom(data));
     for (long d : dims) {
       t.addDims(d);
     }
     return t.build();
   }
 
-  private static AttributeProto intAttr(String name, long value) {
-    return AttributeProto.newBuilder()
-        .setName(name)
-        .setType(AttributeProto.AttributeType.INT)
-        .setI(value)
-        .build();
-  }
-
   private static float floatAttribute(NodeProto node, String name, float fallback) {
-    for (AttributeProto a : node.getAttributeList()) {
-      if (a.getName().equals(name)) {
-        return a.getF();
-      }
-    }
-    return fallback;
+    AttributeProto a = attribute(node, name);
+    return a == null ? fallback : a.getF();
   }
 
   private static long intAttribute(NodeProto node, String name, long fallback) {
+    AttributeProto a = attribute(node, name);
+    return a == null ? fallback : a.getI();
+  }
+
+  /** The node's attribute called {@code name}, or null. */
+  private static AttributeProto attribute(NodeProto node, String name) {
     for (AttributeProto a : node.getAttributeList()) {
       if (a.getName().equals(name)) {
-        return a.getI();
+        return a;
       }
     }
-    return fallback;
+    return null;
   }
 
   private static String describe(NodeProto node) {

@@ -20,6 +20,10 @@ import java.util.Set;
  * the LM head: per sub-layer its RMSNorm, the linears reading the norm, the linear writing back
  * into the stream and, for attention sub-layers, the attention block and its v projection. Anything
  * else reading the stream is refused by name.
+ *
+ * <p>One class (about 460 lines): it is one walk along the stream from the embedding to the LM
+ * head, and its helpers (norm, readers, writer, attention block, v projection) all read the same
+ * graph, consumer index and attention map.
  */
 final class ResidualStructure {
 
