@@ -385,7 +385,8 @@ final class AttentionCoreRewriter {
     return axes != null && axes.size() == 1 && axes.get(0) == 2 ? u.getInput(0) : null;
   }
 
-  private static HeadwiseException refuse(AttentionBlock block, String why) {
+  /** The refusal of layer {@code block}'s rewrite (also raised by {@link ScoreMask}). */
+  static HeadwiseException refuse(AttentionBlock block, String why) {
     return new HeadwiseException(
         "cannot rewrite attention layer "
             + block.layer()

@@ -4,7 +4,6 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.graph.GraphIndex;
-import io.headwise.schemas.HeadwiseException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
@@ -75,34 +74,36 @@ final class ScoreMask {
     while (!t.equals(qkOutput)) {
       Optional<NodeProto> p = index.producer(t);
       if (p.isEmpty()) {
-        throw refuse(block, "the scores do not come from the QK MatMul");
+        throw AttentionCoreRewriter.refuse(block, "the scores do not come from the QK MatMul");
       }
       NodeProto n = p.get();
       if (n.getOpType().equals("Tanh")) {
-        throw refuse(
+        throw AttentionCoreRewriter.refuse(
             block, "the scores are soft-capped (Tanh), which an additive mask cannot express");
       }
       if (!PATH_OPS.contains(n.getOpType())
           || !n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
-        throw refuse(
+        throw AttentionCoreRewriter.refuse(
             block, "the score path holds a " + n.getOpType() + " node (" + n.getName() + ")");
       }
       int s = -1;
       for (int i = 0; i < n.getInputCount(); i++) {
         if (reaches(n.getInput(i), qkOutput, REACH_DEPTH)) {
           if (s >= 0) {
-            throw refuse(block, "node " + n.getName() + " takes the scores on two inputs");
+            throw AttentionCoreRewriter.refuse(
+                block, "node " + n.getName() + " takes the scores on two inputs");
           }
           s = i;
         }
       }
       if (s < 0) {
-        throw refuse(block, "node " + n.getName() + " on the score path does not read the scores");
+        throw AttentionCoreRewriter.refuse(
+            block, "node " + n.getName() + " on the score path does not read the scores");
       }
       if (n.getOpType().equals("Sub") && s != 0
           || n.getOpType().equals("Div") && s != 0
           || n.getOpType().equals("Where") && s == 0) {
-        throw refuse(
+        throw AttentionCoreRewriter.refuse(
             block, "node " + n.getName() + " (" + n.getOpType() + ") is not affine in the scores");
       }
       chain.add(n);
@@ -123,7 +124,10 @@ final class ScoreMask {
                   n.getAttributeList().stream()
                       .filter(a -> a.getName().equals("to"))
                       .findFirst()
-                      .orElseThrow(() -> refuse(block, "Cast node " + n.getName() + " has no 'to'"))
+                      .orElseThrow(
+                          () ->
+                              AttentionCoreRewriter.refuse(
+                                  block, "Cast node " + n.getName() + " has no 'to'"))
                       .getI();
           if (value != null) {
             value = emit(n, s, value);
@@ -226,15 +230,5 @@ final class ScoreMask {
       frontier = next;
     }
     return false;
-  }
-
-  private static HeadwiseException refuse(AttentionBlock block, String why) {
-    return new HeadwiseException(
-        "cannot rewrite attention layer "
-            + block.layer()
-            + " (softmax "
-            + block.softmaxNode()
-            + ") as HeadwiseAttention: "
-            + why);
   }
 }
