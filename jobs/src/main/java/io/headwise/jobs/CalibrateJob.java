@@ -1,8 +1,5 @@
 package io.headwise.jobs;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.headwise.graph.AtomicFiles;
 import io.headwise.graph.DefaultModel;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
@@ -12,6 +9,7 @@ import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.ModelOption;
 import io.headwise.jobs.cli.OptionNames;
 import io.headwise.jobs.spark.CalibrationRows;
+import io.headwise.jobs.spark.CalibrationSources;
 import io.headwise.jobs.spark.SparkErrors;
 import io.headwise.jobs.spark.SparkSessions;
 import io.headwise.jobs.warehouse.RunRecords;
@@ -23,7 +21,6 @@ import io.headwise.profilers.calibration.RepeatProbes;
 import io.headwise.profilers.calibration.SelfGenerated;
 import io.headwise.profilers.calibration.TextChunks;
 import io.headwise.schemas.HeadwiseException;
-import io.headwise.schemas.Json;
 import io.headwise.schemas.Tables;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -49,7 +46,7 @@ import picocli.CommandLine.Option;
  * tokenizer, repeated-random-token probes, passkey probes and model-generated samples — to a JSONL
  * file or to the {@code calibration_samples} table.
  *
- * <p>One class (about 490 lines): most of it is the options of the four sources and the code that
+ * <p>One class (about 460 lines): most of it is the options of the four sources and the code that
  * hands them to the generators, which live in {@code profilers} ({@code RepeatProbes}, {@code
  * PasskeyProbes}, {@code SelfGenerated}, {@code TextChunks}); splitting the option fields from the
  * code that reads them would only add a parameter record between them.
@@ -230,7 +227,7 @@ public final class CalibrateJob implements Callable<Integer> {
     List<CalibrationSample> samples = generate(m, limits);
     samples = SampleChecks.validate(samples, limits, false);
     if (out != null) {
-      writeJsonl(samples, out);
+      CalibrationSources.writeJsonl(samples, out);
       System.err.printf("headwise calibrate: wrote %d samples to %s%n", samples.size(), out);
       return 0;
     }
@@ -449,39 +446,6 @@ public final class CalibrateJob implements Callable<Integer> {
       }
     }
     return docs;
-  }
-
-  /** Writes samples as JSONL (temp file, then moved into place). */
-  static void writeJsonl(List<CalibrationSample> samples, Path out) throws IOException {
-    ObjectMapper json = Json.MAPPER;
-    AtomicFiles.writeText(
-        out,
-        w -> {
-          for (CalibrationSample s : samples) {
-            ObjectNode o = json.createObjectNode();
-            o.put("sample_id", s.sampleId());
-            o.set("input_ids", json.valueToTree(s.inputIds()));
-            if (s.attentionMask() != null) {
-              o.set("attention_mask", json.valueToTree(s.attentionMask()));
-            }
-            o.put("source", s.source());
-            putIf(o, "repeat_start", s.repeatStart());
-            putIf(o, "repeat_period", s.repeatPeriod());
-            putIf(o, "repeat_count", s.repeatCount());
-            putIf(o, "needle_start", s.needleStart());
-            putIf(o, "needle_end", s.needleEnd());
-            putIf(o, "answer_start", s.answerStart());
-            putIf(o, "answer_end", s.answerEnd());
-            w.write(o.toString());
-            w.write('\n');
-          }
-        });
-  }
-
-  private static void putIf(ObjectNode o, String k, int v) {
-    if (v >= 0) {
-      o.put(k, v);
-    }
   }
 
   private static String summary(List<CalibrationSample> samples) {

@@ -1,6 +1,9 @@
 package io.headwise.jobs.spark;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headwise.graph.AtomicFiles;
 import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.profilers.CalibrationSample;
 import io.headwise.schemas.HeadwiseException;
@@ -26,7 +29,8 @@ import org.apache.spark.sql.types.StructField;
  * with {@code input_ids} and optional {@code attention_mask}, {@code source}, {@code sample_id} and
  * probe fields), or Delta/Parquet tables with an {@code input_ids} column (a table with a {@code
  * model_id} column is filtered to the model). The result has the sample columns of {@code
- * calibration_samples}.
+ * calibration_samples}. {@link #writeJsonl} writes the same JSONL ({@code headwise calibrate
+ * --out}), so the format lives in one class.
  */
 public final class CalibrationSources {
 
@@ -208,5 +212,38 @@ public final class CalibrationSources {
 
   private static int intOr(JsonNode o, String name) {
     return o.hasNonNull(name) ? o.get(name).asInt() : -1;
+  }
+
+  /** Writes samples as JSONL (temp file, then moved into place). */
+  public static void writeJsonl(List<CalibrationSample> samples, Path out) throws IOException {
+    ObjectMapper json = Json.MAPPER;
+    AtomicFiles.writeText(
+        out,
+        w -> {
+          for (CalibrationSample s : samples) {
+            ObjectNode o = json.createObjectNode();
+            o.put("sample_id", s.sampleId());
+            o.set("input_ids", json.valueToTree(s.inputIds()));
+            if (s.attentionMask() != null) {
+              o.set("attention_mask", json.valueToTree(s.attentionMask()));
+            }
+            o.put("source", s.source());
+            putIf(o, "repeat_start", s.repeatStart());
+            putIf(o, "repeat_period", s.repeatPeriod());
+            putIf(o, "repeat_count", s.repeatCount());
+            putIf(o, "needle_start", s.needleStart());
+            putIf(o, "needle_end", s.needleEnd());
+            putIf(o, "answer_start", s.answerStart());
+            putIf(o, "answer_end", s.answerEnd());
+            w.write(o.toString());
+            w.write('\n');
+          }
+        });
+  }
+
+  private static void putIf(ObjectNode o, String k, int v) {
+    if (v >= 0) {
+      o.put(k, v);
+    }
   }
 }
