@@ -1,17 +1,13 @@
 package io.headwise.export.attention;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.OnnxModel;
 import io.headwise.schemas.HeadwiseException;
-import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Checks a plan against a model and its attention map and turns it into one {@link LayerPlan} per
@@ -19,9 +15,8 @@ import java.util.Locale;
  * per (layer, head) of one granularity, and only head kinds the op can evaluate. kv-head rows apply
  * to every query head of their group.
  *
- * <p>One class (about 430 lines, most of it refusal messages): every check reads the same plan,
- * model and attention map, and the checks must run in this order so that a bad plan gets the one
- * error that names its first problem.
+ * <p>The checks of the plan as a whole live here; {@link PlanRowReader} reads each layer's rows
+ * (kinds, spans, budgets and the method params) into its {@link LayerPlan}.
  */
 final class PlanResolver {
   /** The budget method the body simulates. */
@@ -234,205 +229,8 @@ final class PlanResolver {
                   + "); the plan is incomplete");
         }
       }
-      plans.add(layerPlan(l, block, grid[l], perKvHead, planId));
+      plans.add(PlanRowReader.layerPlan(l, block, grid[l], perKvHead, planId));
     }
     return plans;
-  }
-
-  private static LayerPlan layerPlan(
-      int layer, AttentionBlock block, PlanRow[] rows, boolean perKvHead, String planId) {
-    int heads = block.numHeads();
-    long[] kinds = new long[heads];
-    long[] sinks = new long[heads];
-    float[] alpha = new float[heads];
-    float[] beta = new float[heads];
-    long[] budget = new long[heads];
-    long[] recent = new long[heads];
-    long[] groups = new long[heads];
-    long[] compensation = new long[heads];
-    long[] merge = new long[heads];
-    for (int h = 0; h < heads; h++) {
-      int rowHead = perKvHead ? block.kvHeadOf(h) : h;
-      PlanRow r = rows[rowHead];
-      groups[h] = rowHead;
-      String where =
-          "layer "
-              + layer
-              + ", "
-              + (perKvHead ? "kv" : "query")
-              + " head "
-              + rowHead
-              + " of plan "
-              + planId;
-      String kind = r.kind() == null ? "" : r.kind().toLowerCase(Locale.ROOT);
-      switch (kind) {
-        case PlanRow.FULL:
-          kinds[h] = HeadwiseAttentionOp.KIND_FULL;
-          break;
-        case PlanRow.STREAMING:
-        case PlanRow.ELASTIC:
-          if (r.sinkTokens() < 0 || !Double.isFinite(r.alpha()) || !Double.isFinite(r.beta())) {
-            throw new HeadwiseException(
-                where
-                    + " has sink_tokens "
-                    + r.sinkTokens()
-                    + ", alpha "
-                    + r.alpha()
-                    + ", beta "
-                    + r.beta()
-                    + "; a "
-                    + kind
-                    + " head needs sink_tokens >= 0 and finite alpha and beta");
-          }
-          kinds[h] = HeadwiseAttentionOp.kindCode(kind);
-          sinks[h] = r.sinkTokens();
-          alpha[h] = (float) r.alpha();
-          beta[h] = (float) r.beta();
-          compensation[h] = compensationTokens(r, where);
-          break;
-        case PlanRow.BUDGET:
-          {
-            String method = r.method() == null ? "" : r.method().toLowerCase(Locale.ROOT);
-            if (!H2O.equals(method) && !EMS.equals(method)) {
-              throw new HeadwiseException(
-                  where
-                      + " is a budget head of method '"
-                      + r.method()
-                      + "'; headwise implements only the h2o policy (heavy hitters + recent tokens)"
-                      + " and EMS's evict-then-merge (decode graphs), so a "
-                      + r.method()
-                      + " plan"
-                      + " cannot be exported or evaluated as a graph; serve it with an engine that implements "
-                      + r.method());
-            }
-            if (!block.causal()) {
-              throw new HeadwiseException(
-                  where
-                      + " is an h2o budget head, but layer "
-                      + layer
-                      + " is bidirectional;"
-                      + " budget policies evict from a decoding KV cache and are defined for causal models only");
-            }
-            if (r.budgetTokens() < 1) {
-              throw new HeadwiseException(
-                  where
-                      + " has budget_tokens "
-                      + r.budgetTokens()
-                      + "; a budget head keeps"
-                      + " at least 1 token");
-            }
-            kinds[h] = HeadwiseAttentionOp.KIND_BUDGET;
-            budget[h] = r.budgetTokens();
-            recent[h] = recentTokens(r, where);
-            if (EMS.equals(method)) {
-              merge[h] = mergeTokens(r, where);
-            }
-            break;
-          }
-        default:
-          throw new HeadwiseException(
-              where
-                  + " has unknown head kind '"
-                  + r.kind()
-                  + "' (expected full, streaming,"
-                  + " elastic or budget)");
-      }
-    }
-    return new LayerPlan(
-        layer, kinds, sinks, alpha, beta, budget, recent, groups, compensation, merge);
-  }
-
-  /**
-   * {@code merge_tokens} of an EMS budget row (0 or 1). EMS rows must also say their recent tokens:
-   * a plan the ems planner wrote before the decode graph implemented its run-time policy has
-   * neither key and is refused rather than read with H2O's defaults.
-   */
-  static long mergeTokens(PlanRow r, String where) {
-    JsonNode params = params(r, where);
-    JsonNode value = params == null ? null : params.get(MERGE_TOKENS);
-    JsonNode recent = params == null ? null : params.get(RECENT_BUDGET_TOKENS);
-    if (value == null || recent == null) {
-      throw new HeadwiseException(
-          where
-              + " is an ems budget head without "
-              + (value == null ? MERGE_TOKENS : RECENT_BUDGET_TOKENS)
-              + " in its params (a plan made before headwise implemented EMS's evict-then-merge);"
-              + " plan it again with headwise plan --method ems");
-    }
-    if (!value.isIntegralNumber() || value.asLong() < 0 || value.asLong() > 1) {
-      throw new HeadwiseException(
-          where
-              + " has "
-              + MERGE_TOKENS
-              + " "
-              + value
-              + "; an EMS budget head merges its evicted tokens into at most one slot (0 or 1)");
-    }
-    return value.asLong();
-  }
-
-  /**
-   * {@code compensation_tokens} of a streaming/elastic row's params: 0 (absent) or 1; anything else
-   * is refused.
-   */
-  static long compensationTokens(PlanRow r, String where) {
-    JsonNode params = params(r, where);
-    JsonNode value = params == null ? null : params.get(COMPENSATION_TOKENS);
-    if (value == null || value.isNull()) {
-      return 0;
-    }
-    if (!value.isIntegralNumber() || value.asLong() < 0 || value.asLong() > 1) {
-      throw new HeadwiseException(
-          where
-              + " has "
-              + COMPENSATION_TOKENS
-              + " "
-              + value
-              + "; HeadwiseAttention"
-              + " summarises a head's dropped tokens by at most one compensation entry (0 or 1)");
-    }
-    return value.asLong();
-  }
-
-  private static JsonNode params(PlanRow r, String where) {
-    if (r.paramsJson() == null || r.paramsJson().isBlank()) {
-      return null;
-    }
-    try {
-      return Json.MAPPER.readTree(r.paramsJson());
-    } catch (IOException e) {
-      throw new HeadwiseException(where + " has params that are not JSON: " + e.getMessage(), e);
-    }
-  }
-
-  /**
-   * Recent tokens of an h2o budget head: {@code recent_budget_tokens} from the row's params (capped
-   * at the budget), else half the budget rounded down (H2O's default 1:1 heavy/recent split, as the
-   * h2o planner rounds it).
-   */
-  static long recentTokens(PlanRow r, String where) {
-    long budget = r.budgetTokens();
-    if (r.paramsJson() != null && !r.paramsJson().isBlank()) {
-      JsonNode params;
-      try {
-        params = Json.MAPPER.readTree(r.paramsJson());
-      } catch (IOException e) {
-        throw new HeadwiseException(where + " has params that are not JSON: " + e.getMessage(), e);
-      }
-      JsonNode recent = params == null ? null : params.get(RECENT_BUDGET_TOKENS);
-      if (recent != null && recent.isNumber()) {
-        long value = recent.asLong();
-        if (value < 0) {
-          throw new HeadwiseException(
-              where + " has " + RECENT_BUDGET_TOKENS + " " + value + "; it must be >= 0");
-        }
-        return Math.min(value, budget);
-      }
-      JsonNode heavy = params == null ? null : params.get(HEAVY_BUDGET_TOKENS);
-      if (heavy != null && heavy.isNumber()) {
-        return Math.max(0, budget - Math.min(heavy.asLong(), budget));
-      }
-    }
-    return budget / 2;
   }
 }
