@@ -10,8 +10,8 @@ import java.util.List;
  * entry and the new tokens are newer than the cache, so the last r = min(R, T) candidates are the r
  * most recent tokens. Keep them, in order, at the end; before them the h = min(T, B) − r candidates
  * of the other T − r with the largest accumulated attention. Separate from {@link
- * BudgetCacheAttention} because choosing survivors (TopK and gathers) is independent of how the
- * scores were accumulated.
+ * BudgetCacheAttention} because choosing survivors (TopK, GatherND of rows) is independent of how
+ * the scores were accumulated.
  */
 final class BudgetEviction {
   private BudgetEviction() {}
@@ -85,50 +85,26 @@ final class BudgetEviction {
                 -1),
             recentShape);
     String index = b.concat(pre + "kept_index", 2, heavyIndex, recentIndex); // [B, Hg, min(T, B)]
-    String index4 = b.unsqueeze(index, 3); // [B, Hg, k, 1]
     String indexShape = b.op("Shape", pre + "index_shape", index); // [B, Hg, k]
-    String keyIndex = alongHeadDim(b, pre, index4, indexShape, k, "key", "k_shape", "d");
-    String valueIndex = alongHeadDim(b, pre, index4, indexShape, v, "value", "v_shape", "dv");
-    List<String> from = List.of(k, v, scores);
-    List<String> at = List.of(keyIndex, valueIndex, index);
-    List<String> parts = List.of("key", "value", "scores");
-    for (int i = 0; i < parts.size(); i++) {
+    // Keys and values: GatherND over whole [D] rows with the batch and head axes as batch dims, so
+    // the index stays [B, Hg, k, 1]; GatherElements needed it expanded to [B, Hg, k, D] int64,
+    // which
+    // cost more per decode step than the rows it copied (docs/results.md).
+    String rowIndex = b.unsqueeze(index, 3); // [B, Hg, k, 1]
+    List<String> rows = List.of(k, v);
+    List<String> rowParts = List.of("key", "value");
+    for (int i = 0; i < rows.size(); i++) {
       b.node(
-          "GatherElements",
-          List.of(from.get(i), at.get(i)),
-          List.of(DecodeCacheGroup.PRESENT + g.name(parts.get(i))),
-          GraphBuilder.intAttr("axis", 2));
+          "GatherND",
+          List.of(rows.get(i), rowIndex),
+          List.of(DecodeCacheGroup.PRESENT + g.name(rowParts.get(i))),
+          GraphBuilder.intAttr("batch_dims", 2));
     }
+    b.node(
+        "GatherElements",
+        List.of(scores, index),
+        List.of(DecodeCacheGroup.PRESENT + g.name("scores")),
+        GraphBuilder.intAttr("axis", 2));
     return new Kept(index, indexShape, keepCount);
-  }
-
-  /**
-   * {@code index4} [B, Hg, k, 1] expanded along the head dimension of {@code x} [B, Hg, T, D] (the
-   * index GatherElements takes); {@code part}, {@code shapeHint} and {@code dimHint} name the
-   * nodes.
-   */
-  private static String alongHeadDim(
-      BodyBuilder b,
-      String pre,
-      String index4,
-      String indexShape,
-      String x,
-      String part,
-      String shapeHint,
-      String dimHint) {
-    return b.op(
-        "Expand",
-        pre + part + "_index",
-        index4,
-        b.concat(
-            pre + part + "_index_shape",
-            0,
-            indexShape,
-            b.op(
-                "Slice",
-                pre + part + "_dim",
-                b.op("Shape", pre + shapeHint, x),
-                b.longVector(pre + dimHint + "3", 3),
-                b.longVector(pre + dimHint + "4", 4))));
   }
 }
