@@ -119,6 +119,12 @@ class ProfileJobTest extends SparkTestBase {
         2L * rows.size(),
         spark.read().format("delta").load(wh.resolve("head_stats").toString()).count());
     assertEquals(1, w.read(Tables.RUNS).orElseThrow().count());
+    // the runs row records --model as given: a string, not the option object holding it
+    Row run = w.read(Tables.RUNS).orElseThrow().first();
+    JsonNode recordedModel =
+        new ObjectMapper().readTree(run.getString(run.fieldIndex("config"))).get("model");
+    assertTrue(recordedModel.isTextual(), "config.model " + recordedModel);
+    assertEquals(model, recordedModel.asText());
     List<Row> current =
         w.readWithAttempts(Tables.HEAD_STATS)
             .orElseThrow()
