@@ -150,6 +150,7 @@ final class AttentionCoreRewriter {
         }
       }
       String mask = masks.additiveMask(block, qkOutput);
+      double softcap = masks.softcap();
       before.addAll(masks.emitted());
       String query = block.queryTensor();
       String output = block.outputTensor();
@@ -161,7 +162,7 @@ final class AttentionCoreRewriter {
         value = cast(value, GraphBuilder.FLOAT, block, "value_f32", before);
         output = PREFIX + "layer" + block.layer() + "/output_f32";
       }
-      before.add(opNode(block, plan, kvHeads, query, key, value, mask, output));
+      before.add(opNode(block, plan, kvHeads, softcap, query, key, value, mask, output));
       if (elemType != GraphBuilder.FLOAT) {
         before.add(
             castNode(
@@ -207,6 +208,7 @@ final class AttentionCoreRewriter {
       AttentionBlock block,
       LayerPlan plan,
       long[] kvHeads,
+      double softcap,
       String query,
       String key,
       String value,
@@ -219,8 +221,13 @@ final class AttentionCoreRewriter {
             ? base.substring(0, slash + 1) + HeadwiseAttentionOp.OP_TYPE
             : PREFIX + "layer" + block.layer() + "/" + HeadwiseAttentionOp.OP_TYPE;
     int heads = block.numHeads();
-    return NodeProto.newBuilder()
-        .setOpType(HeadwiseAttentionOp.OP_TYPE)
+    NodeProto.Builder node = NodeProto.newBuilder();
+    if (softcap > 0) {
+      // only when the model soft-caps, so that other exports keep their attribute lists
+      node.addAttribute(
+          tensor(HeadwiseAttentionOp.ATTR_SOFTCAP, Tensors.floatScalar("", (float) softcap)));
+    }
+    return node.setOpType(HeadwiseAttentionOp.OP_TYPE)
         .setDomain(HeadwiseAttentionOp.DOMAIN)
         .setName(name)
         .addInput(query)

@@ -91,6 +91,18 @@ final class DecodeGraphAssembler {
       for (AttributeProto a : op.getAttributeList()) {
         attrs.put(a.getName(), Tensors.toDoubles(a.getT()));
       }
+      double[] softcap = attrs.get(HeadwiseAttentionOp.ATTR_SOFTCAP);
+      if (softcap != null && softcap[0] != 0) {
+        // The decode caches, merge slots and budget scores read raw scale·q·kᵀ logits; soft-capping
+        // would have to be applied in each of them, so it is refused rather than silently dropped.
+        throw new HeadwiseException(
+            "attention layer "
+                + l
+                + " soft-caps its scores (softcap="
+                + softcap[0]
+                + "); decode graphs (export --decode) do not apply softcap; export without"
+                + " --decode (the prefill export applies it)");
+      }
       double[] kvHeads = attrs.get(HeadwiseAttentionOp.ATTR_KV_HEADS);
       float scale = (float) attrs.get(HeadwiseAttentionOp.ATTR_SCALE)[0];
       CoreInputs in =

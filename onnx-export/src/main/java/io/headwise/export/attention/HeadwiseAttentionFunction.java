@@ -11,6 +11,7 @@ import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_KV_HEADS;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_RECENT_TOKENS;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_SCALE;
 import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_SINK_TOKENS;
+import static io.headwise.export.attention.HeadwiseAttentionOp.ATTR_SOFTCAP;
 
 import ai.onnx.proto.OnnxMl.FunctionProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
@@ -29,7 +30,8 @@ import java.util.List;
  *
  * <pre>
  *   K_h = K[kv_heads[h]], V_h = V[kv_heads[h]]
- *   s   = scale · Q·K_hᵀ + mask                                    [B, H, Tq, Tk]
+ *   a   = scale · Q·K_hᵀ;  softcap &gt; 0: a = softcap · tanh(a / softcap)
+ *   s   = a + mask                                                 [B, H, Tq, Tk]
  *   i   = Tk − Tq + query index (absolute position), j = key index
  *   causal:        n = i + 1, d = i − j, order = (j ≤ i)
  *   bidirectional: n = Tk,    d = |i − j|, order = true
@@ -81,6 +83,7 @@ public final class HeadwiseAttentionFunction {
     String recent = b.attributeTensor(ATTR_RECENT_TOKENS);
     String groups = b.attributeTensor(ATTR_BUDGET_GROUPS);
     String compensation = b.attributeTensor(ATTR_COMPENSATION);
+    String softcap = b.attributeTensor(ATTR_SOFTCAP);
 
     String zeroF = b.floatScalar("zero", 0f);
     String oneF = b.floatScalar("one", 1f);
@@ -91,7 +94,16 @@ public final class HeadwiseAttentionFunction {
     String keyH = b.op("Gather", "key_h", List.of(k, kvHeads), GraphBuilder.intAttr("axis", 1));
     String valueH = b.op("Gather", "value_h", List.of(v, kvHeads), GraphBuilder.intAttr("axis", 1));
     String raw = b.op("MatMul", "qk", q, b.transpose(keyH, 0, 1, 3, 2));
-    String scaled = b.op("Mul", "scaled", raw, scale);
+    String product = b.op("Mul", "scaled", raw, scale);
+    // Soft-capping as the models compute it (Div → Tanh → Mul, before any mask); the divisor is
+    // made 1 when softcap is 0 so that the unused branch of the Where holds no NaN.
+    String capped = b.op("Greater", "has_softcap", softcap, zeroF);
+    String cap = b.where(capped, softcap, oneF);
+    String scaled =
+        b.where(
+            capped,
+            b.op("Mul", "capped", b.op("Tanh", "tanh", b.op("Div", "div_cap", product, cap)), cap),
+            product);
     String scores = b.op("Add", "scores", scaled, mask);
 
     // Positions: queries are the last Tq of the Tk keys.
@@ -252,6 +264,7 @@ public final class HeadwiseAttentionFunction {
     f.addAttributeProto(GraphBuilder.tensorAttr(ATTR_RECENT_TOKENS, Tensors.longScalar("", 0)));
     f.addAttributeProto(GraphBuilder.tensorAttr(ATTR_BUDGET_GROUPS, Tensors.longScalar("", -1)));
     f.addAttributeProto(GraphBuilder.tensorAttr(ATTR_COMPENSATION, Tensors.longScalar("", 0)));
+    f.addAttributeProto(GraphBuilder.tensorAttr(ATTR_SOFTCAP, Tensors.floatScalar("", 0f)));
     return f.build();
   }
 }

@@ -78,6 +78,12 @@ public final class HeadwiseAttentionOp {
   public static final String ATTR_SCALE = "scale";
 
   /**
+   * float scalar (default 0 = none): when &gt; 0 the scaled scores s become softcap·tanh(s/softcap)
+   * before the mask input and the plan's mask are applied (Gemma-2 style logit soft-capping).
+   */
+  public static final String ATTR_SOFTCAP = "softcap";
+
+  /**
    * int64 scalar: 1 for causal attention (query i never sees key j &gt; i), 0 for bidirectional.
    */
   public static final String ATTR_CAUSAL = "causal";
@@ -107,7 +113,8 @@ public final class HeadwiseAttentionOp {
           ATTR_BUDGET_TOKENS,
           ATTR_RECENT_TOKENS,
           ATTR_BUDGET_GROUPS,
-          ATTR_COMPENSATION);
+          ATTR_COMPENSATION,
+          ATTR_SOFTCAP);
 
   private HeadwiseAttentionOp() {}
 

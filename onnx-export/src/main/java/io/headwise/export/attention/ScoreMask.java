@@ -25,8 +25,13 @@ import java.util.function.IntFunction;
  * to a constant c, the op has {@code s + c}, equal to c in float32 for the large negative constants
  * exporters use (finfo.min, −1e9, −inf) and giving zero probability either way. A multiplicative
  * mask (old GPT-2, {@code s·b − 1e4·(1 − b)}) becomes the additive {@code −1e4·(1 − b)}, with the
- * same probabilities as long as the masked logits underflow. Softcapping ({@code Tanh}) and
- * anything else that is not affine in the scores is refused.
+ * same probabilities as long as the masked logits underflow.
+ *
+ * <p>Soft-capping is read, not replayed: a {@code Div(c) → Tanh → Mul(c)} (or {@code Mul(1/c) →
+ * Tanh → Mul(c)}) on the score path, with only scale ops, Cast and Identity before it, is taken out
+ * of the path and its c reported by {@link #softcap()} for the op's {@code softcap} attribute. Any
+ * other {@code Tanh} (a mask before it, constants that do not cancel, no constant) and anything
+ * else that is not affine in the scores is refused.
  *
  * <p>Replayed nodes are shared: a second layer whose mask is built from the same tensors by the
  * same ops reuses the first layer's output (models share one mask across layers).
@@ -41,6 +46,7 @@ final class ScoreMask {
   private final IntFunction<String> zeroOf;
   private final Map<String, String> replayed;
   private final List<NodeProto> emitted = new ArrayList<>();
+  private double softcap;
   private int counter;
 
   /**
@@ -59,6 +65,11 @@ final class ScoreMask {
     return emitted;
   }
 
+  /** The soft-cap constant read by the last {@link #additiveMask} call (0: none). */
+  double softcap() {
+    return softcap;
+  }
+
   /**
    * The additive float32 mask of {@code block} (a tensor name; the float zero when the path holds
    * no mask); the nodes to insert before the op are in {@link #emitted()}. The path is replayed in
@@ -68,6 +79,7 @@ final class ScoreMask {
    */
   String additiveMask(AttentionBlock block, String qkOutput) {
     emitted.clear();
+    softcap = 0;
     List<NodeProto> chain = new ArrayList<>();
     List<Integer> scoreInputs = new ArrayList<>();
     String t = block.scoresTensor();
@@ -78,8 +90,10 @@ final class ScoreMask {
       }
       NodeProto n = p.get();
       if (n.getOpType().equals("Tanh")) {
-        throw AttentionCoreRewriter.refuse(
-            block, "the scores are soft-capped (Tanh), which an additive mask cannot express");
+        chain.add(n);
+        scoreInputs.add(0);
+        t = n.getInput(0);
+        continue;
       }
       if (!PATH_OPS.contains(n.getOpType())
           || !n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
@@ -112,6 +126,7 @@ final class ScoreMask {
     }
     Collections.reverse(chain);
     Collections.reverse(scoreInputs);
+    takeSoftcap(block, chain, scoreInputs);
     String value = null; // null: the replayed value is zero
     int type = block.probabilitiesType().code();
     for (int c = 0; c < chain.size(); c++) {
@@ -179,6 +194,84 @@ final class ScoreMask {
               value);
     }
     return value;
+  }
+
+  /**
+   * Reads and removes the soft-cap {@code Div(c)|Mul(1/c) → Tanh → Mul(c)} from {@code chain}
+   * (forward order), or refuses a Tanh in any other form. Before the Div only ops that the op's
+   * scale already covers may stand (scalar Mul/Div, Cast, Identity): a mask added before the
+   * soft-cap would be squashed by the Tanh, which an additive mask after it cannot express. The
+   * locator folds every scalar factor of the path into the block's scale, so the Div and the final
+   * Mul must cancel (relative 1e-6) for that scale to be the one before the cap.
+   */
+  private void takeSoftcap(AttentionBlock block, List<NodeProto> chain, List<Integer> inputs) {
+    int at = -1;
+    for (int c = 0; c < chain.size(); c++) {
+      if (chain.get(c).getOpType().equals("Tanh")) {
+        if (at >= 0) {
+          throw AttentionCoreRewriter.refuse(
+              block, "the score path holds two Tanh nodes (soft-capping pattern not recognised)");
+        }
+        at = c;
+      }
+    }
+    if (at < 0) {
+      return;
+    }
+    NodeProto tanh = chain.get(at);
+    String pattern =
+        "the scores are soft-capped by Tanh node "
+            + tanh.getName()
+            + " in a form headwise cannot read (expected Div(c) or Mul(1/c) → Tanh → Mul(c) on"
+            + " the scaled scores, before any mask): ";
+    if (at == 0 || at == chain.size() - 1) {
+      throw AttentionCoreRewriter.refuse(block, pattern + "no scalar op on both sides");
+    }
+    NodeProto pre = chain.get(at - 1);
+    NodeProto post = chain.get(at + 1);
+    double inner = scalarFactor(pre, inputs.get(at - 1));
+    double outer = scalarFactor(post, inputs.get(at + 1));
+    if (Double.isNaN(inner) || Double.isNaN(outer) || !pre.getOpType().matches("Mul|Div")) {
+      throw AttentionCoreRewriter.refuse(
+          block, pattern + pre.getName() + " or " + post.getName() + " is not a scalar factor");
+    }
+    if (!post.getOpType().equals("Mul")
+        || outer <= 0
+        || Math.abs(inner * outer - 1) > 1e-6
+        || !Double.isFinite(outer)) {
+      throw AttentionCoreRewriter.refuse(
+          block,
+          pattern
+              + "factor "
+              + inner
+              + " before and "
+              + outer
+              + " after the Tanh do not form softcap·tanh(s/softcap)");
+    }
+    for (int c = 0; c < at - 1; c++) {
+      NodeProto n = chain.get(c);
+      boolean scale =
+          n.getOpType().matches("Mul|Div") && !Double.isNaN(scalarFactor(n, inputs.get(c)));
+      if (!scale && !n.getOpType().matches("Cast|Identity")) {
+        throw AttentionCoreRewriter.refuse(
+            block, pattern + "node " + n.getName() + " (" + n.getOpType() + ") precedes the cap");
+      }
+    }
+    softcap = outer;
+    chain.subList(at - 1, at + 2).clear();
+    inputs.subList(at - 1, at + 2).clear();
+  }
+
+  /**
+   * The factor a scalar-constant Mul or Div applies to its score input {@code s} (1/c for Div), or
+   * NaN when the other operand is not a scalar constant or the node is neither.
+   */
+  private double scalarFactor(NodeProto n, int s) {
+    if (!n.getOpType().matches("Mul|Div") || n.getInputCount() != 2) {
+      return Double.NaN;
+    }
+    double c = index.scalarConstant(n.getInput(1 - s));
+    return n.getOpType().equals("Div") ? 1.0 / c : c;
   }
 
   /**

@@ -60,7 +60,10 @@ final class OpUnderTest {
         longs(a.get(HeadwiseAttentionOp.ATTR_KV_HEADS)),
         (float) a.get(HeadwiseAttentionOp.ATTR_SCALE)[0],
         a.get(HeadwiseAttentionOp.ATTR_CAUSAL)[0] != 0,
-        longs(a.get(HeadwiseAttentionOp.ATTR_COMPENSATION)));
+        longs(a.get(HeadwiseAttentionOp.ATTR_COMPENSATION)),
+        a.containsKey(HeadwiseAttentionOp.ATTR_SOFTCAP)
+            ? a.get(HeadwiseAttentionOp.ATTR_SOFTCAP)[0]
+            : 0);
   }
 
   /**

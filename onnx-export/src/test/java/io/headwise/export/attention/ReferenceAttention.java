@@ -23,7 +23,41 @@ final class ReferenceAttention {
       long[] kvHeads,
       float scale,
       boolean causal,
-      long[] compensation) {
+      long[] compensation,
+      double softcap) {
+    /** The same attributes without soft-capping. */
+    Attributes(
+        long[] kinds,
+        long[] sinkTokens,
+        float[] alpha,
+        float[] beta,
+        long[] budgetTokens,
+        long[] recentTokens,
+        long[] budgetGroups,
+        long[] kvHeads,
+        float scale,
+        boolean causal,
+        long[] compensation) {
+      this(
+          kinds,
+          sinkTokens,
+          alpha,
+          beta,
+          budgetTokens,
+          recentTokens,
+          budgetGroups,
+          kvHeads,
+          scale,
+          causal,
+          compensation,
+          0);
+    }
+
+    /** softcap·tanh(s/softcap) when softcap &gt; 0, else s: the op's logit before any mask. */
+    double cap(double s) {
+      return softcap > 0 ? softcap * Math.tanh(s / softcap) : s;
+    }
+
     /** The same attributes without compensation entries. */
     Attributes(
         long[] kinds,
@@ -99,7 +133,7 @@ final class ReferenceAttention {
             for (int x = 0; x < dim; x++) {
               dot += q.at(b, h, i, x) * k.at(b, kh, j, x);
             }
-            scores[b][h][i][j] = a.scale() * dot + mask.at(b, h, i, j);
+            scores[b][h][i][j] = a.cap(a.scale() * dot) + mask.at(b, h, i, j);
           }
         }
       }
@@ -190,6 +224,10 @@ final class ReferenceAttention {
       }
       for (int x = 0; x < dv; x++) {
         meanValue[x] /= count;
+      }
+      if (a.softcap() > 0) {
+        // the op's entry logit is the mean of the dropped capped logits, not the cap of the mean
+        throw new UnsupportedOperationException("reference: compensation with softcap");
       }
       entryLogit = a.scale() * dot + Math.log(count);
     }
