@@ -39,13 +39,22 @@ public final class OnnxModel {
   private final ModelProto proto;
   private final String modelId;
 
+  /** The merged decoder this model is the no-cache view of, or null (see {@link #cacheBranch}). */
+  private final MergedDecoder merged;
+
   private OnnxModel(
-      String source, Path path, Path externalDataDir, ModelProto proto, String modelId) {
+      String source,
+      Path path,
+      Path externalDataDir,
+      ModelProto proto,
+      String modelId,
+      MergedDecoder merged) {
     this.source = source;
     this.path = path;
     this.externalDataDir = externalDataDir;
     this.proto = proto;
     this.modelId = modelId;
+    this.merged = merged;
   }
 
   /**
@@ -59,7 +68,11 @@ public final class OnnxModel {
     return load(Path.of(spec));
   }
 
-  /** Loads the model file at {@code path}, parsing only the graph proto. */
+  /**
+   * Loads the model file at {@code path}, parsing only the graph proto. A merged decoder (Optimum's
+   * {@code decoder_model_merged.onnx}) loads as its no-cache branch; {@link #cacheBranch} gives the
+   * other ({@link MergedDecoder}).
+   */
   public static OnnxModel load(Path path) {
     Path p = path.toAbsolutePath().normalize();
     if (!Files.exists(p)) {
@@ -78,7 +91,11 @@ public final class OnnxModel {
     Path dir = p.getParent();
     ExternalDataCheck.check(proto, p, dir);
     String id = ModelIds.of(p, externalLocations(proto), dir);
-    return new OnnxModel(p.toString(), p, dir, proto, id);
+    MergedDecoder merged = MergedDecoder.find(proto, path.toString()).orElse(null);
+    return merged == null
+        ? new OnnxModel(p.toString(), p, dir, proto, id, null)
+        : new OnnxModel(
+            p.toString(), p, dir, merged.view(MergedDecoder.Branch.NO_CACHE), id, merged);
   }
 
   /**
@@ -116,7 +133,7 @@ public final class OnnxModel {
   /** Wraps an already-parsed proto, e.g. the embedded default model. */
   static OnnxModel of(
       String source, Path path, Path externalDataDir, ModelProto proto, String modelId) {
-    return new OnnxModel(source, path, externalDataDir, proto, modelId);
+    return new OnnxModel(source, path, externalDataDir, proto, modelId, null);
   }
 
   /** Locations of external-data files referenced by initializers, without duplicates. */
@@ -139,7 +156,24 @@ public final class OnnxModel {
    * kept.
    */
   public OnnxModel withProto(ModelProto newProto) {
-    return new OnnxModel(source, path, externalDataDir, newProto, modelId);
+    return new OnnxModel(source, path, externalDataDir, newProto, modelId, null);
+  }
+
+  /**
+   * The branch of a merged decoder that reads the past, inlined as a plain decoder with past inputs
+   * (what the decode steps drive); this model itself when it is not a merged decoder. Same model
+   * id: both views are the one file.
+   */
+  public OnnxModel cacheBranch() {
+    return merged == null
+        ? this
+        : new OnnxModel(
+            source, path, externalDataDir, merged.view(MergedDecoder.Branch.CACHE), modelId, null);
+  }
+
+  /** True when the file is a merged decoder and this is its no-cache view. */
+  public boolean isMergedNoCacheView() {
+    return merged != null;
   }
 
   public ModelProto proto() {

@@ -156,7 +156,7 @@ public final class EvaluateJob implements Callable<Integer> {
       Map<String, OutputComparison.Metrics> metrics = new LinkedHashMap<>();
       List<Integer> lengths;
       if (decode) {
-        OnnxModel d = OnnxModel.load(decoder);
+        OnnxModel d = OnnxModel.load(decoder).cacheBranch();
         AttentionMap decoderMap = AttentionLocator.locate(d);
         // every graph first: a plan the decode graph cannot hold is refused before anything runs
         Map<String, DecodeGraphExporter.DecodeGraph> graphs = new LinkedHashMap<>();

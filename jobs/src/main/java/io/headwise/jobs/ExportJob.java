@@ -76,7 +76,8 @@ public final class ExportJob implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    OnnxModel m = model.load();
+    // --decode rewrites the path that reads the past: a merged decoder's cache branch
+    OnnxModel m = decode ? model.load().cacheBranch() : model.load();
     checkOut(m, out);
     AttentionMap map = AttentionLocator.locate(m).requireAttention(m.source());
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise export " + planId);

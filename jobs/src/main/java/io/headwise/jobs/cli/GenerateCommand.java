@@ -159,7 +159,7 @@ public final class GenerateCommand implements Callable<Integer> {
           "--temperature must be a positive number, got " + sampling.temperature);
     }
     long[] prompt = readIds(promptIds);
-    OnnxModel m = OnnxModel.load(model);
+    OnnxModel m = OnnxModel.load(model).cacheBranch(); // a merged decoder runs its cache branch
     GraphProto graph = m.graph();
     String ids =
         graph.getInputList().stream()
