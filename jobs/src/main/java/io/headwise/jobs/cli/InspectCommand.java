@@ -76,6 +76,10 @@ public final class InspectCommand implements Callable<Integer> {
       List<Integer> tiledLayers,
       Map<Integer, String> untiled) {}
 
+  private static final String MERGED =
+      "an If selects the cache branch; headwise profiles, plans and exports the no-cache branch"
+          + " (export --decode: the cache branch)";
+
   @Override
   public Integer call() throws Exception {
     OnnxModel m = model.load();
@@ -87,6 +91,9 @@ public final class InspectCommand implements Callable<Integer> {
     PrintStream out = System.out;
     if (json) {
       ObjectNode root = toJson(map, m.graph());
+      if (m.isMergedNoCacheView()) {
+        root.put("merged_decoder", MERGED);
+      }
       if (tiling != null) {
         ObjectNode t = root.putObject("tiling");
         t.put("length", tiling.length());
@@ -101,6 +108,10 @@ public final class InspectCommand implements Callable<Integer> {
       }
       out.println(Json.pretty(root));
     } else {
+      if (m.isMergedNoCacheView()) {
+        out.println("merged decoder: " + MERGED);
+        out.println();
+      }
       printTable(m, map, out);
       if (tiling != null) {
         printTiling(tiling, out);
