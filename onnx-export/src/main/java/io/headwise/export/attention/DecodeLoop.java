@@ -91,7 +91,15 @@ public final class DecodeLoop implements AutoCloseable {
     this.ids = idsName;
     this.positions = positionsName;
     this.mask = maskName;
-    this.logits = graph.getOutput(0).getName();
+    // The logits are the one output that feeds no cache; exporters put them first (Optimum) or last
+    // (the synthetic Llama), so the position is not a rule.
+    this.logits =
+        graph.getOutputList().stream()
+            .map(ValueInfoProto::getName)
+            .filter(o -> !presentOf.containsValue(o))
+            .findFirst()
+            .orElseThrow(
+                () -> new HeadwiseException("the decoder has no output besides its caches"));
     for (Map.Entry<String, String> e : presentOf.entrySet()) {
       boolean found =
           graph.getOutputList().stream().anyMatch(o -> o.getName().equals(e.getValue()));
