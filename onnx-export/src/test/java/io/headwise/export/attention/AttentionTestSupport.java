@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import java.util.function.BiFunction;
 
@@ -171,6 +172,27 @@ final class AttentionTestSupport {
     } finally {
       feeds.values().forEach(OnnxTensor::close);
     }
+  }
+
+  /** {@code rows} × {@code length} token ids drawn uniformly from [1, vocab) with {@code seed}. */
+  static long[][] randomIds(int rows, int length, int vocab, long seed) {
+    Random rnd = new Random(seed);
+    long[][] ids = new long[rows][length];
+    for (long[] row : ids) {
+      for (int t = 0; t < length; t++) {
+        row[t] = 1 + rnd.nextInt(vocab - 1);
+      }
+    }
+    return ids;
+  }
+
+  /** The largest absolute elementwise difference of two outputs of the same shape. */
+  static double maxDiff(Output a, Output b) {
+    double max = 0;
+    for (int i = 0; i < a.values().length; i++) {
+      max = Math.max(max, Math.abs(a.values()[i] - b.values()[i]));
+    }
+    return max;
   }
 
   /** All-ones masks for {@code ids}. */

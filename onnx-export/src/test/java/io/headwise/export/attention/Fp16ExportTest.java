@@ -27,7 +27,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
@@ -63,7 +62,7 @@ class Fp16ExportTest {
             model, map, meta, AttentionTestSupport.densePlan(meta, map));
     assertSameInterfaceAndWeightTypes(model.proto(), exported, map.numLayers());
 
-    long[][] ids = randomIds(2, 48, 128, 3);
+    long[][] ids = AttentionTestSupport.randomIds(2, 48, 128, 3);
     long[][] mask = AttentionTestSupport.ones(ids);
     for (int t = 30; t < 48; t++) {
       mask[1][t] = 0; // right padding in the second row
@@ -92,14 +91,14 @@ class Fp16ExportTest {
         HeadwiseAttentionExporter.rewrite(fp16, map16, meta16, streamingPlan(meta16, map16));
     assertSameInterfaceAndWeightTypes(fp16.proto(), exported16, map16.numLayers());
 
-    long[][] ids = randomIds(2, 64, 97, 11);
+    long[][] ids = AttentionTestSupport.randomIds(2, 64, 97, 11);
     long[][] mask = AttentionTestSupport.ones(ids);
     Output plan32 = logits(fp32, exported32, ids, mask);
     Output plan16 = logits(fp16, exported16, ids, mask);
     Output dense32 = logits(fp32, fp32.proto(), ids, mask);
     double scale = maxAbs(plan32);
-    double planGap = maxDiff(plan32, plan16);
-    double planEffect = maxDiff(plan32, dense32);
+    double planGap = AttentionTestSupport.maxDiff(plan32, plan16);
+    double planEffect = AttentionTestSupport.maxDiff(plan32, dense32);
     System.out.printf(
         "synthetic tiny, window 8 + 2 sinks: |fp16 plan - fp32 plan| %.3g, |fp32 plan - dense|"
             + " %.3g (max |logit| %.3g)%n",
@@ -199,17 +198,6 @@ class Fp16ExportTest {
         .collect(Collectors.toMap(TensorProto::getName, TensorProto::getDataType, (a, b) -> a));
   }
 
-  private static long[][] randomIds(int rows, int length, int vocab, long seed) {
-    Random rnd = new Random(seed);
-    long[][] ids = new long[rows][length];
-    for (long[] row : ids) {
-      for (int t = 0; t < length; t++) {
-        row[t] = 1 + rnd.nextInt(vocab - 1);
-      }
-    }
-    return ids;
-  }
-
   /** The model's first graph output (torch.onnx names it "logits" or "output"). */
   private static Output logits(OnnxModel model, ModelProto proto, long[][] ids, long[][] mask)
       throws Exception {
@@ -241,14 +229,6 @@ class Fp16ExportTest {
       }
     }
     return new Difference(max, scale);
-  }
-
-  private static double maxDiff(Output a, Output b) {
-    double max = 0;
-    for (int i = 0; i < a.values().length; i++) {
-      max = Math.max(max, Math.abs(a.values()[i] - b.values()[i]));
-    }
-    return max;
   }
 
   private static double maxAbs(Output a) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
+import io.headwise.export.attention.AttentionTestSupport.Output;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.FusedFixtures;
@@ -19,8 +20,9 @@ import io.headwise.graph.synth.SyntheticLlama;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanMeta;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,9 +42,9 @@ class SoftcapExportTest {
   @Test
   void divideAndReciprocalFormsExportWithTheCap() throws Exception {
     OnnxModel plain = synth(false, "plain");
-    long[][] ids = ids(2, 24, 97);
+    long[][] ids = AttentionTestSupport.randomIds(2, 24, 97, 3);
     long[][] mask = AttentionTestSupport.ones(ids);
-    float[] uncapped = logits(plain, plain.proto(), ids, mask);
+    Output uncapped = logits(plain, plain.proto(), ids, mask);
     for (boolean reciprocal : new boolean[] {false, true}) {
       OnnxModel capped = capped(plain, reciprocal, (reciprocal ? "mul" : "div") + "-cap.onnx");
       AttentionMap map = AttentionLocator.locate(capped);
@@ -58,10 +60,10 @@ class SoftcapExportTest {
       for (NodeProto n : OpUnderTest.opNodes(exported)) {
         assertEquals(CAP, OpUnderTest.attributes(n).softcap(), 1e-7, n.getName());
       }
-      float[] model = logits(capped, capped.proto(), ids, mask);
-      float[] export = logits(capped, exported, ids, mask);
-      double gap = maxDiff(model, export);
-      double capEffect = maxDiff(model, uncapped);
+      Output model = logits(capped, capped.proto(), ids, mask);
+      Output export = logits(capped, exported, ids, mask);
+      double gap = AttentionTestSupport.maxDiff(model, export);
+      double capEffect = AttentionTestSupport.maxDiff(model, uncapped);
       System.out.printf(
           "softcap %s form: |export − capped model| %.3g, |capped − uncapped model| %.3g%n",
           reciprocal ? "Mul(1/c)" : "Div(c)", gap, capEffect);
@@ -101,7 +103,7 @@ class SoftcapExportTest {
   private static OnnxModel capped(OnnxModel model, boolean reciprocal, String name)
       throws Exception {
     GraphProto.Builder g = model.proto().getGraph().toBuilder();
-    Map<String, NodeProto> producers = new java.util.HashMap<>();
+    Map<String, NodeProto> producers = new HashMap<>();
     for (NodeProto n : g.getNodeList()) {
       for (String o : n.getOutputList()) {
         producers.put(o, n);
@@ -142,34 +144,13 @@ class SoftcapExportTest {
     return NodeProto.newBuilder()
         .setOpType(op)
         .setName(name)
-        .addAllInput(java.util.List.of(inputs))
+        .addAllInput(List.of(inputs))
         .addOutput(name + "_out")
         .build();
   }
 
-  private static long[][] ids(int rows, int length, int vocab) {
-    Random rnd = new Random(3);
-    long[][] ids = new long[rows][length];
-    for (long[] row : ids) {
-      for (int t = 0; t < length; t++) {
-        row[t] = 1 + rnd.nextInt(vocab - 1);
-      }
-    }
-    return ids;
-  }
-
-  private static float[] logits(OnnxModel model, ModelProto proto, long[][] ids, long[][] mask)
+  private static Output logits(OnnxModel model, ModelProto proto, long[][] ids, long[][] mask)
       throws Exception {
-    return AttentionTestSupport.run(model, proto, ids, mask, Set.of("logits"))
-        .get("logits")
-        .values();
-  }
-
-  private static double maxDiff(float[] a, float[] b) {
-    double max = 0;
-    for (int i = 0; i < a.length; i++) {
-      max = Math.max(max, Math.abs(a[i] - b[i]));
-    }
-    return max;
+    return AttentionTestSupport.run(model, proto, ids, mask, Set.of("logits")).get("logits");
   }
 }
