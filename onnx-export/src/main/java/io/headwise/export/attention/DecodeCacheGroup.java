@@ -14,9 +14,12 @@ import java.util.List;
  * @param sinkTokens sink tokens (windowed groups)
  * @param alpha α of span(n) = max(0, α + β·n)
  * @param beta β of span(n)
- * @param budgetTokens budget groups (H2O, EMS): entries kept per kv head (besides an EMS merge
- *     slot)
- * @param recentTokens budget groups: most recent tokens always kept (the rest are heavy hitters)
+ * @param budgetTokens budget groups (H2O, EMS): per kv head of the group (in tensor order), the
+ *     entries it keeps (besides an EMS merge slot); empty for other groups. The heads of one layer
+ *     share one budget group whatever their budgets: its tensors hold {@link #capacity()} entries
+ *     per head, and a head with a smaller budget marks the rest dead (docs/decode.md)
+ * @param recentTokens budget groups: per kv head, the most recent tokens always kept (the rest are
+ *     heavy hitters)
  * @param kvHeads the model's kv heads held in this group's tensors, in tensor order
  * @param queryHeads the query heads that read them
  * @param compensation streaming/elastic groups with RazorAttention's compensation entry, or budget
@@ -31,11 +34,16 @@ public record DecodeCacheGroup(
     long sinkTokens,
     float alpha,
     float beta,
-    long budgetTokens,
-    long recentTokens,
+    List<Long> budgetTokens,
+    List<Long> recentTokens,
     List<Integer> kvHeads,
     List<Integer> queryHeads,
     boolean compensation) {
+  public DecodeCacheGroup {
+    budgetTokens = List.copyOf(budgetTokens);
+    recentTokens = List.copyOf(recentTokens);
+  }
+
   /** Prefix of cache inputs. */
   public static final String PAST = "past.";
 
@@ -59,16 +67,22 @@ public record DecodeCacheGroup(
     return layer + "." + group + "." + part;
   }
 
+  /** Budget groups: entries per head of the cache tensors once full, the largest budget. */
+  public long capacity() {
+    return budgetTokens.stream().mapToLong(Long::longValue).max().orElse(0);
+  }
+
   /**
-   * Tokens the group keeps once the cache has seen {@code n} tokens (what the next query reads,
-   * excluding it).
+   * Entries per head of the group's cache tensors once the cache has seen {@code n} tokens (what
+   * the next query reads, excluding it; for a budget group including the dead entries of heads
+   * whose budget is below {@link #capacity()}).
    */
   public long cachedTokens(long n) {
     if (kind == HeadwiseAttentionOp.KIND_FULL) {
       return n;
     }
     if (kind == HeadwiseAttentionOp.KIND_BUDGET) {
-      return Math.min(n, budgetTokens);
+      return Math.min(n, capacity());
     }
     float span =
         Math.max(

@@ -21,6 +21,7 @@ final class DecodeCacheGroups {
     Map<String, List<Integer>> byPolicy = new LinkedHashMap<>();
     Map<Integer, Integer> policyHead = new HashMap<>();
     Map<Integer, String> policyOfKv = new HashMap<>();
+    Map<Integer, String> detailOfKv = new HashMap<>();
     for (int h = 0; h < plan.numHeads(); h++) {
       int kind = (int) plan.kinds()[h];
       String policy =
@@ -44,7 +45,7 @@ final class DecodeCacheGroups {
                     + plan.compensation()[h];
           };
       int kv = (int) kvHeads[h];
-      String before = policyOfKv.putIfAbsent(kv, policy);
+      String before = detailOfKv.putIfAbsent(kv, policy);
       if (before != null && !before.equals(policy)) {
         throw new HeadwiseException(
             "plan "
@@ -56,8 +57,13 @@ final class DecodeCacheGroups {
                 + " different policies; a KV cache is per kv head, so a decode graph needs one policy per kv head (plan"
                 + " per kv head)");
       }
+      // Budget heads of a layer share one group whatever their budgets (fewer, larger tensors: a
+      // decode step of a small model costs per node, docs/results.md); other policies group by
+      // every parameter.
+      String group = kind == HeadwiseAttentionOp.KIND_BUDGET ? "b/m" + plan.merge()[h] : policy;
+      policyOfKv.putIfAbsent(kv, group);
       policyHead.putIfAbsent(kv, h);
-      byPolicy.computeIfAbsent(policy, k -> new ArrayList<>());
+      byPolicy.computeIfAbsent(group, k -> new ArrayList<>());
     }
     List<Integer> kvOrder = new ArrayList<>(policyOfKv.keySet());
     kvOrder.sort(null);
@@ -78,6 +84,14 @@ final class DecodeCacheGroups {
       boolean windowed =
           kind == HeadwiseAttentionOp.KIND_STREAMING || kind == HeadwiseAttentionOp.KIND_ELASTIC;
       boolean budget = kind == HeadwiseAttentionOp.KIND_BUDGET;
+      List<Long> budgets = new ArrayList<>();
+      List<Long> recents = new ArrayList<>();
+      if (budget) {
+        for (int kv : kvs) {
+          budgets.add(plan.budgetTokens()[policyHead.get(kv)]);
+          recents.add(plan.recentTokens()[policyHead.get(kv)]);
+        }
+      }
       out.add(
           new DecodeCacheGroup(
               layer,
@@ -86,8 +100,8 @@ final class DecodeCacheGroups {
               windowed ? plan.sinkTokens()[h] : 0,
               windowed ? plan.alpha()[h] : 0f,
               windowed ? plan.beta()[h] : 0f,
-              budget ? plan.budgetTokens()[h] : 0,
-              budget ? plan.recentTokens()[h] : 0,
+              budgets,
+              recents,
               List.copyOf(kvs),
               List.copyOf(queries),
               windowed ? plan.compensation()[h] != 0 : budget && plan.merge()[h] != 0));

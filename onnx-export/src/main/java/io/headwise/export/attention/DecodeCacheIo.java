@@ -48,8 +48,10 @@ final class DecodeCacheIo {
         // one entry: the sums of what the group has evicted
         both(g, part, (name, tokens) -> cache(name, heads, headDim, size(1)));
       }
-      // float [1]: how many tokens the group has evicted (the compensation entry's count)
-      both(g, "dropped", (name, tokens) -> tensor(name, GraphBuilder.FLOAT, size(1)));
+      // how many tokens the group has evicted (the compensation entry's count): float [1] for a
+      // windowed group (its heads evict alike), float [Hg] per kv head for a budget group
+      long counts = g.budget() ? heads : 1;
+      both(g, "dropped", (name, tokens) -> tensor(name, GraphBuilder.FLOAT, size(counts)));
     }
     if (!g.budget()) {
       both(g, "positions", (name, tokens) -> tensor(name, GraphBuilder.INT64, param(tokens)));

@@ -5,11 +5,12 @@ import java.util.List;
 
 /**
  * EMS's merge slot in a budget decode group (the compensation entry of RazorAttention over carried
- * sums): one more entry per kv head with key sum_key/count, logit scaled q·key + ln(count) (as if
- * the count evicted tokens all sat at their mean key) and value sum_value/count; absent (logit −∞)
- * while nothing has been evicted. The slot's probability is not accumulated into any token's score.
- * Every token the budget evicts is merged into the slot's sums instead of dropped. Its own class
- * because it is the state a budget cache carries beyond H2O's keys, values and scores.
+ * sums): one more entry per kv head with key sum_key/count (count per kv head: the heads of a
+ * budget group may have different budgets), logit scaled q·key + ln(count) (as if the count evicted
+ * tokens all sat at their mean key) and value sum_value/count; absent (logit −∞) while nothing has
+ * been evicted. The slot's probability is not accumulated into any token's score. Every token the
+ * budget evicts is merged into the slot's sums instead of dropped. Its own class because it is the
+ * state a budget cache carries beyond H2O's keys, values and scores.
  */
 final class MergeSlot {
   private MergeSlot() {}
@@ -30,7 +31,10 @@ final class MergeSlot {
       String zero) {
     String past = DecodeCacheGroup.PAST;
     String one = b.floatScalar(pre + "one", 1f);
-    String count = past + g.name("dropped"); // [1]
+    // [1, Hq, 1, 1]: the evicted count of each query head's kv head (budgets differ per head)
+    String count =
+        b.unsqueeze(
+            b.gather(pre + "dropped_per_query", past + g.name("dropped"), localHeads, 0), 0, 2, 3);
     String atLeastOne = b.op("Max", pre + "count_at_least_1", count, one);
     String sumKq =
         b.gather(pre + "sum_key_per_query", past + g.name("sum_key"), localHeads, 1); // [B,Hq,1,D]
@@ -94,8 +98,9 @@ final class MergeSlot {
   }
 
   /**
-   * Merge: every candidate (past cache + new tokens) the budget did not keep joins the slot's sums,
-   * i.e. new_sum = old_sum + Σ candidates − Σ kept, computed as a sum over the evicted mask.
+   * Merge: every live candidate (past cache + new tokens) the budget did not keep live joins the
+   * slot's sums, i.e. new_sum = old_sum + Σ live candidates − Σ kept live, computed as a sum over
+   * the evicted mask; the count grows per kv head by the entries evicted.
    */
   static void merge(
       BodyBuilder b,
@@ -104,7 +109,6 @@ final class MergeSlot {
       String k,
       String v,
       String scores,
-      String total,
       BudgetEviction.Kept kept) {
     String keptMask =
         b.op(
@@ -116,20 +120,23 @@ final class MergeSlot {
                     pre + "mask_zeros",
                     b.op("Shape", pre + "rank_shape", scores)),
                 kept.index(),
-                b.op(
-                    "Add",
-                    pre + "mask_ones",
-                    b.op("ConstantOfShape", pre + "ones_base", kept.indexShape()),
-                    b.floatScalar(pre + "mask_one", 1f))),
-            GraphBuilder.intAttr("axis", 2)); // [B, Hg, L + S]: 1 where kept
+                kept.live()),
+            GraphBuilder.intAttr("axis", 2)); // [B, Hg, L + S]: 1 where kept live
     String evicted =
-        b.unsqueeze(
-            b.op("Sub", pre + "evicted_mask", b.floatScalar(pre + "all_one", 1f), keptMask),
-            2); // [B, Hg, 1, L + S]
-    DecodeOps.carrySums(b, g, pre, "merged", evicted, k, v);
+        b.op(
+            "Sub",
+            pre + "evicted_mask",
+            b.cast(BudgetEviction.alive(b, pre + "candidate_", scores), GraphBuilder.FLOAT),
+            keptMask); // [B, Hg, L + S]
+    DecodeOps.carrySums(b, g, pre, "merged", b.unsqueeze(evicted, 2), k, v);
+    // [Hg]: every batch row evicts equally many per head (the budgets fix the counts)
     DecodeOps.carryCount(
         b,
         g,
-        b.cast(b.op("Sub", pre + "evicted_count", total, kept.keepCount()), GraphBuilder.FLOAT));
+        b.gather(
+            pre + "evicted_count",
+            b.reduceSum(evicted, false, 2),
+            b.longScalar(pre + "row0", 0),
+            0));
   }
 }

@@ -36,8 +36,9 @@ import org.junit.jupiter.api.Test;
  * equal the graph's after every step (the graph carries no positions: cached keys are matched bit
  * for bit to their tokens, and the most recent must be last, in order), and the attention output,
  * the slot's sums and count agree within 1e-4; the merge slot changes the logits against the same
- * budgets without it (which are H2O's, bit for bit); the caches hold B entries plus one slot per kv
- * head.
+ * budgets without it (which are H2O's, bit for bit); the caches hold the group's largest B entries
+ * plus one slot per kv head; heads with budgets 16, 10 and 12 share a layer's group (the smaller
+ * ones pad with dead entries), each with its own merged count.
  */
 class EmsDecodeTest {
   private static final double TOLERANCE = 1e-4;
@@ -113,6 +114,10 @@ class EmsDecodeTest {
     DecodeGraphExporter.DecodeGraph graph =
         DecodeGraphExporter.rewrite(decoder, map, plain, meta, rows(meta, plainMap, "ems", 1));
     assertTrue(graph.groups().stream().allMatch(g -> g.budget() && g.compensation()));
+    assertEquals(plainMap.numLayers(), graph.groups().size(), "one budget group per layer");
+    assertTrue(
+        graph.groups().stream().allMatch(g -> g.budgetTokens().stream().distinct().count() > 1),
+        "every layer's group mixes budgets");
     Set<String> exposedTensors = new LinkedHashSet<>();
     for (DecodeGraphExporter.LayerTensors t : graph.layers()) {
       exposedTensors.addAll(List.of(t.query(), t.newKey(), t.newValue(), t.output()));
@@ -147,7 +152,8 @@ class EmsDecodeTest {
             float[] scores = loop.output(DecodeCacheGroup.PRESENT + group.name("scores"));
             float[] sumKey = loop.output(DecodeCacheGroup.PRESENT + group.name("sum_key"));
             float[] sumValue = loop.output(DecodeCacheGroup.PRESENT + group.name("sum_value"));
-            float dropped = loop.output(DecodeCacheGroup.PRESENT + group.name("dropped"))[0];
+            float[] dropped = loop.output(DecodeCacheGroup.PRESENT + group.name("dropped"));
+            assertEquals(group.kvHeads().size(), dropped.length, "one count per kv head");
             int kept = scores.length / group.kvHeads().size();
             for (int gi = 0; gi < group.kvHeads().size(); gi++) {
               int kv = group.kvHeads().get(gi);
@@ -232,14 +238,16 @@ class EmsDecodeTest {
                 }
               }
               long newest = fed + s - 1;
-              if (cache.kept.size() > group.budgetTokens()) {
+              long budget = group.budgetTokens().get(gi);
+              long recent = group.recentTokens().get(gi);
+              if (cache.kept.size() > budget) {
                 List<Entry> old = new ArrayList<>();
                 List<Entry> keep = new ArrayList<>();
                 for (Entry e : cache.kept) {
-                  (newest - e.position < group.recentTokens() ? keep : old).add(e);
+                  (newest - e.position < recent ? keep : old).add(e);
                 }
                 old.sort(Comparator.<Entry>comparingDouble(e -> -e.score));
-                int heavy = (int) (group.budgetTokens() - keep.size());
+                int heavy = (int) (budget - keep.size());
                 keep.addAll(old.subList(0, heavy));
                 if (heavy < old.size() && heavy > 0) {
                   smallestGap =
@@ -260,11 +268,13 @@ class EmsDecodeTest {
               String where =
                   "layer " + group.layer() + ", kv head " + kv + " after position " + newest;
               long[] actual =
-                  H2oDecodeTest.cachedPositions(cacheKeys, gi, kept, HEAD_DIM, seen, where);
-              H2oDecodeTest.assertRecentLast(actual, group.recentTokens(), newest + 1, where);
+                  H2oDecodeTest.live(
+                      H2oDecodeTest.cachedPositions(
+                          cacheKeys, scores, gi, kept, HEAD_DIM, seen, where));
+              H2oDecodeTest.assertRecentLast(actual, recent, newest + 1, where);
               Arrays.sort(actual);
               assertArrayEquals(expected, actual, where);
-              assertEquals(cache.count, dropped, "merged tokens of layer " + group.layer());
+              assertEquals(cache.count, dropped[gi], "merged tokens of " + where);
               for (int x = 0; x < HEAD_DIM; x++) {
                 // relative: the sums grow with the merged count
                 worstSum =
@@ -279,16 +289,17 @@ class EmsDecodeTest {
             }
           }
           fed += s;
-          // keys, values and a float score per kept entry (no position); one key/value slot per
-          // kv head; one float count per group
+          // keys, values and a float score per entry (no position; a head below the group's
+          // largest budget pads with dead entries); one key/value slot and one float count per kv
+          // head
           long expectedBytes = 0;
           long ceiling = 0;
           for (DecodeCacheGroup group : graph.groups()) {
             long n = group.cachedTokens(fed);
             int hg = group.kvHeads().size();
-            expectedBytes += n * hg * (2L * HEAD_DIM * 4 + 4) + hg * 2L * HEAD_DIM * 4 + 4;
-            ceiling += (group.budgetTokens() + 1) * hg * (2L * HEAD_DIM * 4 + 4) + 4;
-            assertTrue(n <= group.budgetTokens());
+            expectedBytes += n * hg * (2L * HEAD_DIM * 4 + 4) + hg * (2L * HEAD_DIM * 4 + 4);
+            ceiling += (group.capacity() + 1) * hg * (2L * HEAD_DIM * 4 + 4);
+            assertTrue(n <= group.capacity());
           }
           assertEquals(expectedBytes, loop.cacheBytes(), "cache bytes after " + fed + " tokens");
           assertTrue(loop.cacheBytes() <= ceiling, "more than budget + 1 entries per head");

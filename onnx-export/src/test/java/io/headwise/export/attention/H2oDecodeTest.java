@@ -32,7 +32,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * most recent plus the B − R heaviest, and never re-admits. The graph's cache carries no positions:
  * each cached key is matched bit for bit to the one token whose key it is, the cached tokens must
  * equal the reference's after every step, the min(R, n) most recent must be the last entries in
- * position order (the layout docs/decode.md promises), and the scores agree within 1e-4.
+ * position order (the layout docs/decode.md promises), and the scores agree within 1e-4. Heads with
+ * budgets 16 and 10 share a layer's budget group, so the smaller pads its rows with dead entries.
  */
 class H2oDecodeTest {
   /** One cached token of one kv head. */
@@ -48,14 +49,29 @@ class H2oDecodeTest {
   }
 
   /**
-   * The positions of a budget cache's entries for kv head {@code head} of its group: each cached
-   * key [1, H_g, kept, D] is matched bit for bit to the token whose key it is ({@code seen}: the
-   * keys of that kv head by position); exactly one must match.
+   * The positions of a budget cache's entries for kv head {@code head} of its group, in layout
+   * order, −1 for a dead entry (score −∞: a row a head below the group's largest budget does not
+   * use): each live cached key [1, H_g, kept, D] is matched bit for bit to the token whose key it
+   * is ({@code seen}: the keys of that kv head by position); exactly one must match. Dead entries
+   * must all come before the live ones (docs/decode.md).
    */
   static long[] cachedPositions(
-      float[] cacheKeys, int head, int kept, int headDim, List<float[]> seen, String where) {
+      float[] cacheKeys,
+      float[] scores,
+      int head,
+      int kept,
+      int headDim,
+      List<float[]> seen,
+      String where) {
     long[] out = new long[kept];
+    boolean liveSeen = false;
     for (int j = 0; j < kept; j++) {
+      if (scores[head * kept + j] == Float.NEGATIVE_INFINITY) {
+        assertTrue(!liveSeen, where + ": dead entry " + j + " after a live one");
+        out[j] = -1;
+        continue;
+      }
+      liveSeen = true;
       float[] row =
           Arrays.copyOfRange(
               cacheKeys, (head * kept + j) * headDim, (head * kept + j + 1) * headDim);
@@ -70,6 +86,11 @@ class H2oDecodeTest {
       out[j] = found;
     }
     return out;
+  }
+
+  /** The live entries of {@link #cachedPositions}, in layout order. */
+  static long[] live(long[] positions) {
+    return Arrays.stream(positions).filter(p -> p >= 0).toArray();
   }
 
   /**
@@ -191,14 +212,16 @@ class H2oDecodeTest {
                 }
               }
               long newest = fed + s - 1;
-              if (cache.size() > group.budgetTokens()) {
+              long budget = group.budgetTokens().get(gi);
+              long recent = group.recentTokens().get(gi);
+              if (cache.size() > budget) {
                 List<Entry> old = new ArrayList<>();
                 List<Entry> keep = new ArrayList<>();
                 for (Entry e : cache) {
-                  (newest - e.position < group.recentTokens() ? keep : old).add(e);
+                  (newest - e.position < recent ? keep : old).add(e);
                 }
                 old.sort(Comparator.<Entry>comparingDouble(e -> -e.score));
-                int heavy = (int) (group.budgetTokens() - keep.size());
+                int heavy = (int) (budget - keep.size());
                 keep.addAll(old.subList(0, heavy));
                 if (heavy < old.size()) {
                   smallestGap =
@@ -211,12 +234,13 @@ class H2oDecodeTest {
               long[] expected = cache.stream().mapToLong(e -> e.position).sorted().toArray();
               String where =
                   "layer " + group.layer() + ", kv head " + kv + " after position " + newest;
-              long[] actual = cachedPositions(cacheKeys, gi, kept, headDim, seen, where);
-              assertRecentLast(actual, group.recentTokens(), newest + 1, where);
+              long[] inLayout = cachedPositions(cacheKeys, scores, gi, kept, headDim, seen, where);
               Map<Long, Float> actualScore = new HashMap<>();
               for (int j = 0; j < kept; j++) {
-                actualScore.put(actual[j], scores[gi * kept + j]);
+                actualScore.put(inLayout[j], scores[gi * kept + j]);
               }
+              long[] actual = live(inLayout);
+              assertRecentLast(actual, recent, newest + 1, where);
               long[] sortedActual = actual.clone();
               Arrays.sort(sortedActual);
               assertArrayEquals(expected, sortedActual, where);
@@ -228,6 +252,7 @@ class H2oDecodeTest {
           fed += s;
           long expectedBytes = 0;
           for (DecodeCacheGroup group : graph.groups()) {
+            // a budget group's tensors: its largest budget's entries per head (dead rows included)
             long n = group.cachedTokens(fed);
             // budget groups: key, value and a float score per entry (no position); the others:
             // key and value per entry per head, one int64 position per entry of the group
