@@ -16,7 +16,8 @@ import io.headwise.graph.Tensors;
  * hitters come first, then the min(R, n) most recent tokens in position order, so the recent ones
  * are the last entries and causality among the new tokens follows from their indices. The budget
  * heads of a layer share one group; a head whose budget is below the group's largest keeps dead
- * entries (score −∞) in front of its live ones, masked here ({@link BudgetEviction}).
+ * entries (score −∞) between its heavy hitters and its recent tokens, masked here ({@link
+ * BudgetEviction}).
  *
  * <p>With a merge slot ({@link DecodeCacheGroup#compensation()}, EMS as the ems planner
  * reconstructs it): the same selection, and every evicted token is merged into one slot per kv head
@@ -102,14 +103,21 @@ final class BudgetCacheAttention {
     String zero = b.floatScalar(pre + "zero", 0f);
     String order =
         b.not(b.less(b.op("Sub", pre + "distance", queryIndex, candidateIndex), zero)); // [S, T]
-    // Dead entries (rows a head below the group's largest budget does not use) are never seen.
-    String alive =
-        b.unsqueeze(
-            b.gather(
-                pre + "alive_per_query", BudgetEviction.alive(b, pre, accumulated), localHeads, 1),
-            2); // [B, Hq, 1, T]
+    if (g.padded()) {
+      // Dead entries (rows a head below the group's largest budget does not use) are never seen.
+      order =
+          b.and(
+              order,
+              b.unsqueeze(
+                  b.gather(
+                      pre + "alive_per_query",
+                      BudgetEviction.alive(b, pre, accumulated),
+                      localHeads,
+                      1),
+                  2)); // [B, Hq, S, T]
+    }
     String minusInf = b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY);
-    String masked = b.where(b.and(order, alive), scores, minusInf);
+    String masked = b.where(order, scores, minusInf);
     String safe;
     String out;
     if (g.compensation()) {
@@ -141,7 +149,7 @@ final class BudgetCacheAttention {
     String scoresAfter = b.op("Add", pre + "scores_after", accumulated, perHead);
     BudgetEviction.Kept kept = BudgetEviction.keep(b, g, pre, k, v, scoresAfter, total);
     if (g.compensation()) {
-      MergeSlot.merge(b, g, pre, k, v, scoresAfter, kept);
+      MergeSlot.merge(b, g, pre, k, v, kept.evicted());
     }
     return out;
   }

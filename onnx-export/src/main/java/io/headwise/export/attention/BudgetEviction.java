@@ -7,30 +7,34 @@ import java.util.List;
 /**
  * Which entries a budget (H2O/EMS) cache keeps after a call, and the present caches they make.
  *
- * <p>The budget heads of a layer share one group whose heads may have different budgets B_h and
- * recent counts R_h; its tensors hold n = min(T, K) entries per head, K = the largest budget. Of a
- * head's n entries the last min(T, B_h) are live and any before them are dead (score −∞, masked out
- * of attention, never merged again): a head below the largest budget pads its tensor rows instead
- * of getting a group, and so a tensor set, of its own.
+ * <p>The budget heads of a layer with one recent count R share one group, whatever their budgets
+ * B_h; its tensors hold n = min(T, K) entries per head, K = the largest budget. A head keeps the r
+ * = min(R, T) most recent candidates and its h_h = min(T, B_h) − r heaviest older ones live; a head
+ * below the largest budget fills its other n − r − h_h rows with dead entries (score −∞, masked out
+ * of attention, never merged again) instead of getting a group, and so a tensor set, of its own.
  *
- * <p>Layout (no positions are carried): dead entries first, then the live ones in candidate order,
- * so the heavy hitters (all older than the recent tokens) come before the min(R_h, T) most recent
- * tokens, which are last and in position order. Since the new tokens follow the cache, the last r_h
- * candidates of a call are a head's r_h most recent tokens. Selection: rank the candidates with the
- * recent ones forced first and the others by accumulated score (dead ones, −∞, last), keep the
- * first min(T, B_h) of a head as live and fill its other n − min(T, B_h) rows with the next-ranked
- * (dead) candidates, then put the n kept in layout order. Separate from {@link
- * BudgetCacheAttention} because choosing survivors (TopK, GatherND of rows) is independent of how
- * the scores were accumulated.
+ * <p>Layout (no positions are carried): a head's live heavy hitters in descending score order, then
+ * its dead entries, then the r most recent tokens in position order. Every heavy hitter is older
+ * than every recent entry and the new tokens follow the cache, so the last r candidates of a call
+ * are the r most recent tokens: one TopK over the other T − r candidates chooses the rest (dead
+ * ones, −∞, rank last). Separate from {@link BudgetCacheAttention} because choosing survivors
+ * (TopK, GatherND of rows) is independent of how the scores were accumulated.
  */
 final class BudgetEviction {
   private BudgetEviction() {}
 
   /**
-   * The kept entries: {@code index} [B, Hg, n] into the candidates and {@code live} [B, Hg, n]
-   * (float 1 for a live entry, 0 for a dead one).
+   * The kept entries, {@code index} [B, Hg, n] into the candidates, and for a group that merges
+   * what it evicts ({@link DecodeCacheGroup#compensation()}) the candidates it may evict.
    */
-  record Kept(String index, String live) {}
+  record Kept(String index, Evicted evicted) {}
+
+  /**
+   * Candidates ranked after the first live heavy hitters of the smallest budget: {@code index} [B,
+   * Hg, w] into the candidates, and {@code mask} [B, Hg, w] float, 1 for a live candidate this call
+   * evicts (not kept, or kept as a dead entry).
+   */
+  record Evicted(String index, String mask) {}
 
   /**
    * Selects the kept entries of candidates {@code k}, {@code v} with accumulated {@code scores} [B,
@@ -45,83 +49,155 @@ final class BudgetEviction {
       String v,
       String scores,
       String total) {
-    String budgets = perHead(b, pre + "budgets", g.budgetTokens());
-    String recents = perHead(b, pre + "recents", g.recentTokens());
+    String recentCount =
+        b.op("Min", pre + "recent_count", total, b.longVector(pre + "recent", g.recentTokens()));
+    String older = b.op("Sub", pre + "older", total, recentCount); // [1]: T − r
     String kept =
-        b.op("Min", pre + "kept_count", total, b.longVector(pre + "capacity", g.capacity())); // n
-    String live = b.op("Min", pre + "live_count", total, budgets); // [1, Hg, 1]: min(T, B_h)
-    String candidate =
+        b.op("Min", pre + "keep_count", total, b.longVector(pre + "capacity", g.capacity()));
+    String heavySlots = b.op("Sub", pre + "heavy_slots", kept, recentCount); // [1]: n − r
+    String olderScores =
         b.op(
-            "Range",
-            pre + "candidate",
-            b.longScalar(pre + "c0", 0),
-            b.reshape(total),
-            b.longScalar(pre + "c1", 1)); // [T]
-    String recent =
-        b.not(
-            b.less(
-                candidate,
+            "Slice",
+            pre + "older_scores",
+            scores,
+            b.longVector(pre + "o0", 0),
+            older,
+            b.longVector(pre + "o2", 2)); // [B, Hg, T − r]
+    // A merging group ranks every older candidate (the tail past the kept ones is what it may
+    // merge); otherwise only the heavy slots are needed.
+    String rankedScores = b.fresh(pre + "ranked_scores");
+    String ranked = b.fresh(pre + "ranked_index");
+    b.node(
+        "TopK",
+        List.of(olderScores, g.compensation() ? older : heavySlots),
+        List.of(rankedScores, ranked),
+        GraphBuilder.intAttr("axis", -1),
+        GraphBuilder.intAttr("largest", 1),
+        GraphBuilder.intAttr("sorted", 1)); // ties: the lower index first (ONNX TopK)
+    String heavyIndex =
+        g.compensation()
+            ? b.op(
+                "Slice",
+                pre + "heavy_index",
+                ranked,
+                b.longVector(pre + "h0", 0),
+                heavySlots,
+                b.longVector(pre + "h2", 2))
+            : ranked; // [B, Hg, n − r]
+    String heavyShape = b.op("Shape", pre + "heavy_shape", heavyIndex); // [B, Hg, n − r]
+    String recentShape =
+        b.concat(
+            pre + "recent_shape",
+            0,
+            b.op(
+                "Slice",
+                pre + "batch_heads",
+                heavyShape,
+                b.longVector(pre + "bh0", 0),
+                b.longVector(pre + "bh2", 2)),
+            recentCount); // [B, Hg, r]
+    String recentIndex =
+        b.op(
+            "Expand",
+            pre + "recent_index",
+            b.reshape(
                 b.op(
-                    "Sub",
-                    pre + "recent_from",
-                    total,
-                    b.op("Min", pre + "recent_count", total, recents)))); // [1, Hg, T]
-    String rankKey =
-        b.where(recent, b.floatScalar(pre + "forced", Float.POSITIVE_INFINITY), scores);
-    String ranked = topK(b, pre + "ranked", rankKey, kept, true); // [B, Hg, n], best first
-    String rank =
-        b.op(
-            "Range",
-            pre + "rank",
-            b.longScalar(pre + "k0", 0),
-            b.reshape(kept),
-            b.longScalar(pre + "k1", 1)); // [n]
-    // Layout order: a dead entry's key is its candidate index, a live one's is shifted past every
-    // candidate, so an ascending sort puts the dead first and keeps candidate order within each.
-    String shift =
-        b.where(
-            b.less(rank, live),
-            b.cast(total, GraphBuilder.FLOAT),
-            b.floatScalar(pre + "no_shift", 0f)); // [1, Hg, n]
-    String layoutKey = b.op("Add", pre + "layout_key", b.cast(ranked, GraphBuilder.FLOAT), shift);
-    String order = topK(b, pre + "layout", layoutKey, kept, false);
-    String index =
-        b.op(
-            "GatherElements",
-            pre + "kept_index",
-            List.of(ranked, order),
-            GraphBuilder.intAttr("axis", 2)); // [B, Hg, n]
-    String isLive = b.not(b.less(rank, b.op("Sub", pre + "dead_count", kept, live))); // [1, Hg, n]
+                    "Range",
+                    pre + "recent_range",
+                    b.reshape(older),
+                    b.reshape(total),
+                    b.longScalar(pre + "rr1", 1)),
+                1,
+                1,
+                -1),
+            recentShape);
+    String index = b.concat(pre + "kept_index", 2, heavyIndex, recentIndex); // [B, Hg, n]
     // Keys and values: GatherND over whole [D] rows with the batch and head axes as batch dims, so
     // the index stays [B, Hg, n, 1]; GatherElements needed it expanded to [B, Hg, n, D] int64,
     // which cost more per decode step than the rows it copied (docs/results.md).
-    String rowIndex = b.unsqueeze(index, 3); // [B, Hg, n, 1]
-    List<String> rows = List.of(k, v);
-    List<String> rowParts = List.of("key", "value");
-    for (int i = 0; i < rows.size(); i++) {
+    gatherRows(b, k, index, DecodeCacheGroup.PRESENT + g.name("key"));
+    gatherRows(b, v, index, DecodeCacheGroup.PRESENT + g.name("value"));
+    String presentScores = DecodeCacheGroup.PRESENT + g.name("scores");
+    if (!g.padded() && !g.compensation()) { // H2O with one budget: nothing is dead or merged
       b.node(
-          "GatherND",
-          List.of(rows.get(i), rowIndex),
-          List.of(DecodeCacheGroup.PRESENT + g.name(rowParts.get(i))),
-          GraphBuilder.intAttr("batch_dims", 2));
+          "GatherElements",
+          List.of(scores, index),
+          List.of(presentScores),
+          GraphBuilder.intAttr("axis", 2));
+      return new Kept(index, null);
     }
-    String keptScores =
+    String liveHeavy =
         b.op(
-            "GatherElements",
-            pre + "kept_scores",
-            List.of(scores, index),
-            GraphBuilder.intAttr("axis", 2));
+            "Sub",
+            pre + "live_heavy",
+            b.op("Min", pre + "live_count", total, perHead(b, pre + "budgets", g.budgetTokens())),
+            recentCount); // [1, Hg, 1]: h_h
+    if (g.padded()) {
+      String keptScores =
+          b.op(
+              "GatherElements",
+              pre + "kept_scores",
+              List.of(scores, index),
+              GraphBuilder.intAttr("axis", 2));
+      String slot =
+          b.op(
+              "Range",
+              pre + "slot",
+              b.longScalar(pre + "s0", 0),
+              b.reshape(kept),
+              b.longScalar(pre + "s1", 1)); // [n]
+      String dead = b.and(b.not(b.less(slot, liveHeavy)), b.less(slot, heavySlots));
+      b.node(
+          "Where",
+          List.of(dead, b.floatScalar(pre + "dead_score", Float.NEGATIVE_INFINITY), keptScores),
+          List.of(presentScores));
+    } else {
+      b.node(
+          "GatherElements",
+          List.of(scores, index),
+          List.of(presentScores),
+          GraphBuilder.intAttr("axis", 2));
+    }
+    if (!g.compensation()) {
+      return new Kept(index, null);
+    }
+    // Ranks from the smallest budget's h on: the only ones a head may evict live.
+    String tailFrom =
+        b.op(
+            "Sub",
+            pre + "tail_from",
+            b.op(
+                "Min",
+                pre + "smallest_live",
+                total,
+                b.longVector(pre + "smallest_budget", g.smallestBudget())),
+            recentCount);
+    String axis = b.longVector(pre + "tail_axis", 2);
+    String tailIndex = b.op("Slice", pre + "tail_index", ranked, tailFrom, older, axis);
+    String tailScores = b.op("Slice", pre + "tail_scores", rankedScores, tailFrom, older, axis);
+    String tailRank =
+        b.op(
+            "Range",
+            pre + "tail_rank",
+            b.reshape(tailFrom),
+            b.reshape(older),
+            b.longScalar(pre + "t1", 1)); // [w]
+    String evicted =
+        b.cast(
+            b.and(b.not(b.less(tailRank, liveHeavy)), alive(b, pre + "tail_", tailScores)),
+            GraphBuilder.FLOAT); // [B, Hg, w]
+    return new Kept(index, new Evicted(tailIndex, evicted));
+  }
+
+  /**
+   * Rows [B, Hg, n, D] of {@code x} [B, Hg, T, D] at {@code index} [B, Hg, n], into {@code out}.
+   */
+  static void gatherRows(BodyBuilder b, String x, String index, String out) {
     b.node(
-        "Where",
-        List.of(isLive, keptScores, b.floatScalar(pre + "dead_score", Float.NEGATIVE_INFINITY)),
-        List.of(DecodeCacheGroup.PRESENT + g.name("scores")));
-    String liveFlags =
-        b.op(
-            "Add",
-            pre + "live_flags",
-            b.op("ConstantOfShape", pre + "flag_zeros", b.op("Shape", pre + "index_shape", index)),
-            b.cast(isLive, GraphBuilder.FLOAT)); // [B, Hg, n]
-    return new Kept(index, liveFlags);
+        "GatherND",
+        List.of(x, b.unsqueeze(index, 3)),
+        List.of(out),
+        GraphBuilder.intAttr("batch_dims", 2));
   }
 
   /** True for a live entry of {@code scores} (accumulated attention ≥ 0; dead ones are −∞). */
@@ -137,19 +213,5 @@ final class BudgetEviction {
             "",
             new long[] {1, values.size(), 1},
             values.stream().mapToLong(Long::longValue).toArray()));
-  }
-
-  /** TopK along the last axis, sorted; returns the indices. Ties: the lower index first. */
-  private static String topK(BodyBuilder b, String hint, String x, String count, boolean largest) {
-    String values = b.fresh(hint + "_values");
-    String indices = b.fresh(hint + "_index");
-    b.node(
-        "TopK",
-        List.of(x, count),
-        List.of(values, indices),
-        GraphBuilder.intAttr("axis", -1),
-        GraphBuilder.intAttr("largest", largest ? 1 : 0),
-        GraphBuilder.intAttr("sorted", 1));
-    return indices;
   }
 }

@@ -15,11 +15,12 @@ import java.util.List;
  * @param alpha α of span(n) = max(0, α + β·n)
  * @param beta β of span(n)
  * @param budgetTokens budget groups (H2O, EMS): per kv head of the group (in tensor order), the
- *     entries it keeps (besides an EMS merge slot); empty for other groups. The heads of one layer
- *     share one budget group whatever their budgets: its tensors hold {@link #capacity()} entries
- *     per head, and a head with a smaller budget marks the rest dead (docs/decode.md)
- * @param recentTokens budget groups: per kv head, the most recent tokens always kept (the rest are
- *     heavy hitters)
+ *     entries it keeps (besides an EMS merge slot); empty for other groups. The budget heads of a
+ *     layer with one recent count share one group whatever their budgets: its tensors hold {@link
+ *     #capacity()} entries per head, and a head with a smaller budget marks the rest dead
+ *     (docs/decode.md)
+ * @param recentTokens budget groups: the most recent tokens every head of the group always keeps
+ *     (the rest are heavy hitters)
  * @param kvHeads the model's kv heads held in this group's tensors, in tensor order
  * @param queryHeads the query heads that read them
  * @param compensation streaming/elastic groups with RazorAttention's compensation entry, or budget
@@ -35,13 +36,12 @@ public record DecodeCacheGroup(
     float alpha,
     float beta,
     List<Long> budgetTokens,
-    List<Long> recentTokens,
+    long recentTokens,
     List<Integer> kvHeads,
     List<Integer> queryHeads,
     boolean compensation) {
   public DecodeCacheGroup {
     budgetTokens = List.copyOf(budgetTokens);
-    recentTokens = List.copyOf(recentTokens);
   }
 
   /** Prefix of cache inputs. */
@@ -70,6 +70,16 @@ public record DecodeCacheGroup(
   /** Budget groups: entries per head of the cache tensors once full, the largest budget. */
   public long capacity() {
     return budgetTokens.stream().mapToLong(Long::longValue).max().orElse(0);
+  }
+
+  /** Budget groups: the smallest budget of the group's heads. */
+  public long smallestBudget() {
+    return budgetTokens.stream().mapToLong(Long::longValue).min().orElse(0);
+  }
+
+  /** True for a budget group whose heads have different budgets, so some hold dead entries. */
+  public boolean padded() {
+    return capacity() != smallestBudget();
   }
 
   /**

@@ -58,9 +58,12 @@ final class DecodeCacheGroups {
                 + " per kv head)");
       }
       // Budget heads of a layer share one group whatever their budgets (fewer, larger tensors: a
-      // decode step of a small model costs per node, docs/results.md); other policies group by
-      // every parameter.
-      String group = kind == HeadwiseAttentionOp.KIND_BUDGET ? "b/m" + plan.merge()[h] : policy;
+      // decode step of a small model costs per node, docs/results.md), if their recent counts and
+      // merge agree; other policies group by every parameter.
+      String group =
+          kind == HeadwiseAttentionOp.KIND_BUDGET
+              ? "b/" + plan.recentTokens()[h] + "/m" + plan.merge()[h]
+              : policy;
       policyOfKv.putIfAbsent(kv, group);
       policyHead.putIfAbsent(kv, h);
       byPolicy.computeIfAbsent(group, k -> new ArrayList<>());
@@ -85,11 +88,9 @@ final class DecodeCacheGroups {
           kind == HeadwiseAttentionOp.KIND_STREAMING || kind == HeadwiseAttentionOp.KIND_ELASTIC;
       boolean budget = kind == HeadwiseAttentionOp.KIND_BUDGET;
       List<Long> budgets = new ArrayList<>();
-      List<Long> recents = new ArrayList<>();
       if (budget) {
         for (int kv : kvs) {
           budgets.add(plan.budgetTokens()[policyHead.get(kv)]);
-          recents.add(plan.recentTokens()[policyHead.get(kv)]);
         }
       }
       out.add(
@@ -101,7 +102,7 @@ final class DecodeCacheGroups {
               windowed ? plan.alpha()[h] : 0f,
               windowed ? plan.beta()[h] : 0f,
               budgets,
-              recents,
+              budget ? plan.recentTokens()[h] : 0,
               List.copyOf(kvs),
               List.copyOf(queries),
               windowed ? plan.compensation()[h] != 0 : budget && plan.merge()[h] != 0));

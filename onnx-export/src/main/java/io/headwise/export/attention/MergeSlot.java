@@ -1,8 +1,5 @@
 package io.headwise.export.attention;
 
-import io.headwise.graph.GraphBuilder;
-import java.util.List;
-
 /**
  * EMS's merge slot in a budget decode group (the compensation entry of RazorAttention over carried
  * sums): one more entry per kv head with key sum_key/count (count per kv head: the heads of a
@@ -98,9 +95,9 @@ final class MergeSlot {
   }
 
   /**
-   * Merge: every live candidate (past cache + new tokens) the budget did not keep live joins the
-   * slot's sums, i.e. new_sum = old_sum + Σ live candidates − Σ kept live, computed as a sum over
-   * the evicted mask; the count grows per kv head by the entries evicted.
+   * Merge: every live candidate (past cache + new tokens) the budget evicts joins the slot's sums
+   * (new_sum = old_sum + the evicted rows, weighted by the {@code evicted} mask) and the count
+   * grows per kv head by the entries evicted.
    */
   static void merge(
       BodyBuilder b,
@@ -108,34 +105,19 @@ final class MergeSlot {
       String pre,
       String k,
       String v,
-      String scores,
-      BudgetEviction.Kept kept) {
-    String keptMask =
-        b.op(
-            "ScatterElements",
-            pre + "kept_mask",
-            List.of(
-                b.op(
-                    "ConstantOfShape",
-                    pre + "mask_zeros",
-                    b.op("Shape", pre + "rank_shape", scores)),
-                kept.index(),
-                kept.live()),
-            GraphBuilder.intAttr("axis", 2)); // [B, Hg, L + S]: 1 where kept live
-    String evicted =
-        b.op(
-            "Sub",
-            pre + "evicted_mask",
-            b.cast(BudgetEviction.alive(b, pre + "candidate_", scores), GraphBuilder.FLOAT),
-            keptMask); // [B, Hg, L + S]
-    DecodeOps.carrySums(b, g, pre, "merged", b.unsqueeze(evicted, 2), k, v);
+      BudgetEviction.Evicted evicted) {
+    String keys = b.fresh(pre + "tail_keys");
+    String values = b.fresh(pre + "tail_values");
+    BudgetEviction.gatherRows(b, k, evicted.index(), keys); // [B, Hg, w, D]
+    BudgetEviction.gatherRows(b, v, evicted.index(), values);
+    DecodeOps.carrySums(b, g, pre, "merged", b.unsqueeze(evicted.mask(), 2), keys, values);
     // [Hg]: every batch row evicts equally many per head (the budgets fix the counts)
     DecodeOps.carryCount(
         b,
         g,
         b.gather(
             pre + "evicted_count",
-            b.reduceSum(evicted, false, 2),
+            b.reduceSum(evicted.mask(), false, 2),
             b.longScalar(pre + "row0", 0),
             0));
   }
