@@ -115,8 +115,9 @@ final class BudgetEviction {
     // Keys and values: GatherND over whole [D] rows with the batch and head axes as batch dims, so
     // the index stays [B, Hg, n, 1]; GatherElements needed it expanded to [B, Hg, n, D] int64,
     // which cost more per decode step than the rows it copied (docs/results.md).
-    gatherRows(b, k, index, DecodeCacheGroup.PRESENT + g.name("key"));
-    gatherRows(b, v, index, DecodeCacheGroup.PRESENT + g.name("value"));
+    String rowIndex = b.unsqueeze(index, 3); // [B, Hg, n, 1]
+    gatherRows(b, k, rowIndex, DecodeCacheGroup.PRESENT + g.name("key"));
+    gatherRows(b, v, rowIndex, DecodeCacheGroup.PRESENT + g.name("value"));
     String presentScores = DecodeCacheGroup.PRESENT + g.name("scores");
     if (!g.padded() && !g.compensation()) { // H2O with one budget: nothing is dead or merged
       b.node(
@@ -190,14 +191,11 @@ final class BudgetEviction {
   }
 
   /**
-   * Rows [B, Hg, n, D] of {@code x} [B, Hg, T, D] at {@code index} [B, Hg, n], into {@code out}.
+   * Rows [B, Hg, n, D] of {@code x} [B, Hg, T, D] at {@code rowIndex} [B, Hg, n, 1], into {@code
+   * out}.
    */
-  static void gatherRows(BodyBuilder b, String x, String index, String out) {
-    b.node(
-        "GatherND",
-        List.of(x, b.unsqueeze(index, 3)),
-        List.of(out),
-        GraphBuilder.intAttr("batch_dims", 2));
+  static void gatherRows(BodyBuilder b, String x, String rowIndex, String out) {
+    b.node("GatherND", List.of(x, rowIndex), List.of(out), GraphBuilder.intAttr("batch_dims", 2));
   }
 
   /** True for a live entry of {@code scores} (accumulated attention ≥ 0; dead ones are −∞). */

@@ -108,8 +108,9 @@ final class MergeSlot {
       BudgetEviction.Evicted evicted) {
     String keys = b.fresh(pre + "tail_keys");
     String values = b.fresh(pre + "tail_values");
-    BudgetEviction.gatherRows(b, k, evicted.index(), keys); // [B, Hg, w, D]
-    BudgetEviction.gatherRows(b, v, evicted.index(), values);
+    String rowIndex = b.unsqueeze(evicted.index(), 3); // [B, Hg, w, 1]
+    BudgetEviction.gatherRows(b, k, rowIndex, keys); // [B, Hg, w, D]
+    BudgetEviction.gatherRows(b, v, rowIndex, values);
     DecodeOps.carrySums(b, g, pre, "merged", b.unsqueeze(evicted.mask(), 2), keys, values);
     // [Hg]: every batch row evicts equally many per head (the budgets fix the counts)
     DecodeOps.carryCount(
