@@ -9,8 +9,9 @@ package io.headwise.graph;
  * past_key/past_value [B, Hkv, P, D] are prepended; present outputs the result. attn_mask is
  * boolean (true = attend; false becomes the most negative float) or an additive float mask; {@code
  * is_causal=1} lets query i (at position P + i) see keys j ≤ P + i. Scale {@code scale} (default
- * 1/√D). The core runs in float32, whatever {@code softmax_precision} says. {@code softcap}, the
- * qk_matmul_output output and nonpad_kv_seqlen are refused by name.
+ * 1/√D). The core runs in float32, whatever {@code softmax_precision} says. {@code softcap} (which
+ * this operator, and ONNX Runtime, apply after the mask: {@link OnnxAttentionSoftcapOrderTest}'s
+ * reason), the qk_matmul_output output and nonpad_kv_seqlen are refused by name.
  */
 final class OnnxAttentionExpansion {
   private OnnxAttentionExpansion() {}
@@ -21,7 +22,19 @@ final class OnnxAttentionExpansion {
     long qHeads = n.intAttr("q_num_heads", 0);
     long kvHeads = n.intAttr("kv_num_heads", 0);
     double scaleAttr = n.floatAttr("scale", 0);
-    n.floatAttrIs("softcap", 0);
+    double softcap = n.floatAttr("softcap", 0);
+    if (softcap != 0) {
+      // ONNX Runtime caps after the mask, as the operator's definition does
+      // (OnnxAttentionSoftcapOrderTest); headwise's cores cap first.
+      throw n.refuse(
+          "attribute softcap="
+              + softcap
+              + " is not supported: this operator caps the scores after adding the mask (ONNX"
+              + " Runtime too), so masked and future keys keep the logit -softcap, while headwise's"
+              + " cores mask after the cap; export the model with GroupQueryAttention (ONNX"
+              + " Runtime GenAI's model builder), whose softcap comes before its mask and is"
+              + " supported");
+    }
     n.intAttr("qk_matmul_output_mode", 0); // only shapes the qk_matmul_output output, refused below
     n.intAttr(
         "softmax_precision", 0); // the expanded core computes softmax in float32 in every case
