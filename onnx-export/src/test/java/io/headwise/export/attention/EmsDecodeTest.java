@@ -37,8 +37,8 @@ import org.junit.jupiter.api.Test;
  * for bit to their tokens, and the most recent must be last, in order), and the attention output,
  * the slot's sums and count agree within 1e-4; the merge slot changes the logits against the same
  * budgets without it (which are H2O's, bit for bit); the caches hold the group's largest B entries
- * plus one slot per kv head; heads with budgets 16, 10 and 12 share a layer's group (the smaller
- * ones pad with dead entries), each with its own merged count.
+ * plus one slot per kv head; heads with budgets 16 and 10 (recent 4) share a padded group in every
+ * layer, heads with budget 12 (recent 2) have their own, and every head keeps its own merged count.
  */
 class EmsDecodeTest {
   private static final double TOLERANCE = 1e-4;

@@ -92,10 +92,18 @@ class H2oDecodeTest {
 
   /**
    * The layout engines rely on (docs/decode.md): the last min(R, n) entries are the most recent
-   * tokens, oldest first, after a cache has seen n tokens (no dead entry among them).
+   * tokens, oldest first, after a cache has seen n tokens (no dead entry among them), and any dead
+   * entries (−1) follow the live heavy hitters.
    */
   static void assertRecentLast(long[] positions, long recent, long seen, String where) {
     long r = Math.min(recent, seen);
+    boolean dead = false;
+    for (int j = 0; j < positions.length - r; j++) { // live heavy hitters, then dead entries
+      assertTrue(
+          !dead || positions[j] < 0,
+          where + ": heavy hitter " + j + " after a dead entry in " + Arrays.toString(positions));
+      dead |= positions[j] < 0;
+    }
     for (int i = 0; i < r; i++) {
       assertEquals(
           seen - r + i,
