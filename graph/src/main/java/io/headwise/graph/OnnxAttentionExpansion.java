@@ -10,8 +10,8 @@ package io.headwise.graph;
  * boolean (true = attend; false becomes the most negative float) or an additive float mask; {@code
  * is_causal=1} lets query i (at position P + i) see keys j ≤ P + i. Scale {@code scale} (default
  * 1/√D). The core runs in float32, whatever {@code softmax_precision} says. {@code softcap} (which
- * this operator, and ONNX Runtime, apply after the mask: {@link OnnxAttentionSoftcapOrderTest}'s
- * reason), the qk_matmul_output output and nonpad_kv_seqlen are refused by name.
+ * this operator, and ONNX Runtime, apply after the mask, as the test OnnxAttentionSoftcapOrderTest
+ * shows), the qk_matmul_output output and nonpad_kv_seqlen are refused by name.
  */
 final class OnnxAttentionExpansion {
   private OnnxAttentionExpansion() {}
