@@ -119,20 +119,20 @@ final class BudgetEviction {
     gatherRows(b, k, rowIndex, DecodeCacheGroup.PRESENT + g.name("key"));
     gatherRows(b, v, rowIndex, DecodeCacheGroup.PRESENT + g.name("value"));
     String presentScores = DecodeCacheGroup.PRESENT + g.name("scores");
-    if (!g.padded() && !g.compensation()) { // H2O with one budget: nothing is dead or merged
-      b.node(
-          "GatherElements",
-          List.of(scores, index),
-          List.of(presentScores),
-          GraphBuilder.intAttr("axis", 2));
-      return new Kept(index, null);
-    }
+    // h_h [1, Hg, 1]: where a head's live heavy hitters end; read by the dead-row mask and the
+    // merge tail only (a single-budget H2O group needs neither)
     String liveHeavy =
-        b.op(
-            "Sub",
-            pre + "live_heavy",
-            b.op("Min", pre + "live_count", total, perHead(b, pre + "budgets", g.budgetTokens())),
-            recentCount); // [1, Hg, 1]: h_h
+        g.padded() || g.compensation()
+            ? b.op(
+                "Sub",
+                pre + "live_heavy",
+                b.op(
+                    "Min",
+                    pre + "live_count",
+                    total,
+                    perHead(b, pre + "budgets", g.budgetTokens())),
+                recentCount)
+            : null;
     if (g.padded()) {
       String keptScores =
           b.op(
@@ -152,7 +152,7 @@ final class BudgetEviction {
           "Where",
           List.of(dead, b.floatScalar(pre + "dead_score", Float.NEGATIVE_INFINITY), keptScores),
           List.of(presentScores));
-    } else {
+    } else { // one budget: no entry is dead, the kept scores are the present ones
       b.node(
           "GatherElements",
           List.of(scores, index),
