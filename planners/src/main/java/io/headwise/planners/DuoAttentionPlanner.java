@@ -8,9 +8,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.SortedSet;
-import java.util.TreeSet;
 
 /**
  * DuoAttention, training-free (after Xiao et al., mit-han-lab/duo-attention): kv heads are split
@@ -65,6 +62,10 @@ public final class DuoAttentionPlanner implements KvPlanner {
   public static final String RECENT_TOKENS = "recent_tokens";
   public static final String RETRIEVAL_SHARE = "retrieval_share";
   public static final String BUCKET_EVIDENCE = "bucket_evidence";
+  public static final String SIZING = "sizing";
+
+  static final String SIZING_SEARCH = "search";
+  static final String SIZING_DEPLOYMENT = "deployment";
 
   static final double GQA_DEFAULT_SHARE = 0.5;
   static final double MHA_DEFAULT_SHARE = 0.25;
@@ -85,7 +86,14 @@ public final class DuoAttentionPlanner implements KvPlanner {
               BUCKET_EVIDENCE,
               BucketEvidence.MAX,
               "max: a head's score is the largest over every profiled length bucket (shorter buckets at the window"
-                  + " scaled by bucket/N); nearest: the bucket nearest the target length only"));
+                  + " scaled by bucket/N); nearest: the bucket nearest the target length only"),
+          new OptionSpec(
+              SIZING,
+              SIZING_SEARCH,
+              "search: with retrieval_share=auto, the retrieval-head count and streaming window of"
+                  + " least predicted cost at the KV fraction, Duo's deployment sizes and the"
+                  + " uniform rule (no retrieval head) among the candidates; deployment: Duo's"
+                  + " sink/recent sizes (shrunk to half the budget when they exceed it) only"));
 
   @Override
   public String method() {
@@ -105,18 +113,22 @@ public final class DuoAttentionPlanner implements KvPlanner {
     int requestedRecent = options.integer(RECENT_TOKENS, 1);
     double f = request.kvFraction();
     List<Integer> lengths = request.targetLengths();
+    String evidenceMode =
+        options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
+    String sizing = options.choice(SIZING, SIZING_SEARCH, SIZING_DEPLOYMENT);
+    boolean autoShare = options.isAuto(RETRIEVAL_SHARE);
+    Map<String, Object> params = new LinkedHashMap<>();
 
-    // sizes: leave at least half the budget at the shortest length to retrieval heads
+    // Duo's deployment sizes, shrunk when they exceed half the budget at the shortest length
     int sink = requestedSink;
     int recent = requestedRecent;
-    Map<String, Object> params = new LinkedHashMap<>();
     double limit = Math.floor(f * request.minLength() / 2.0);
+    String sizesNote = null;
     if (sink + recent > limit) {
       double scale = Math.max(limit, 2) / (sink + recent);
       sink = requestedSink == 0 ? 0 : Math.max(1, (int) Math.floor(requestedSink * scale));
       recent = Math.max(1, (int) Math.floor(Math.max(limit, 2)) - sink);
-      params.put(
-          "sizes_note",
+      sizesNote =
           "sink_tokens "
               + requestedSink
               + " + recent_tokens "
@@ -126,85 +138,26 @@ public final class DuoAttentionPlanner implements KvPlanner {
               + "; shrunk proportionally to "
               + sink
               + " + "
-              + recent);
+              + recent;
     }
+    KvHeadWindowCost cost =
+        KvHeadWindowCost.of(stats, sink, lengths, evidenceMode)
+            .orElseThrow(
+                () ->
+                    new HeadwiseException(
+                        "method duo needs statistic 'stream_deviation_s{S}_w{w}' (or, as a"
+                            + " fallback, 'coverage_s{S}_w{w}') for every head, but the head stats"
+                            + " of model "
+                            + stats.modelId()
+                            + " have neither; they are produced by the profile step for each sink"
+                            + " count S and window w of its grids"));
+    int total = stats.numLayers() * stats.numKvHeads();
 
-    // scores per kv head
-    SortedSet<Integer> klSinks = stats.sinkCounts(WindowedStat.OUTPUT_KL);
-    SortedSet<Integer> devSinks = stats.sinkCounts(WindowedStat.STREAM_DEVIATION);
-    SortedSet<Integer> covSinks = stats.sinkCounts(WindowedStat.COVERAGE);
-    WindowedStat family;
-    SortedSet<Integer> sinkChoices;
-    if (!klSinks.isEmpty()) {
-      // the measured output KL of switching the kv head to sinks + window: DuoAttention's own
-      // objective (the
-      // distillation error of the model's output), measured by ablation instead of learned gates
-      family = WindowedStat.OUTPUT_KL;
-      sinkChoices = klSinks;
-    } else if (!devSinks.isEmpty()) {
-      family = WindowedStat.STREAM_DEVIATION;
-      sinkChoices = devSinks;
-    } else if (!covSinks.isEmpty()) {
-      family = WindowedStat.COVERAGE;
-      sinkChoices = covSinks;
-    } else {
-      throw new HeadwiseException(
-          "method duo needs statistic 'stream_deviation_s{S}_w{w}' (or, as a fallback,"
-              + " 'coverage_s{S}_w{w}') for every head, but the head stats of model "
-              + stats.modelId()
-              + " have"
-              + " neither; they are produced by the profile step for each sink count S and window w of its grids");
-    }
-    SortedSet<Integer> atMostSink = sinkChoices.headSet(sink + 1);
-    int statSinks = atMostSink.isEmpty() ? sinkChoices.first() : atMostSink.last();
-    int kvHeads = stats.numKvHeads();
-    int g = stats.groupSize();
-    int total = stats.numLayers() * kvHeads;
-    double[] score = new double[total];
-    String statistic =
-        family == WindowedStat.OUTPUT_KL
-            ? "output_kl_s" + statSinks
-            : family == WindowedStat.STREAM_DEVIATION
-                ? "stream_deviation_s" + statSinks
-                : "1 - coverage_s" + statSinks;
-    String evidenceMode =
-        options.choice(BUCKET_EVIDENCE, BucketEvidence.MAX, BucketEvidence.NEAREST);
-    List<Map<String, Object>> evidence = new ArrayList<>();
-    for (int i = 0; i < total; i++) {
-      evidence.add(new LinkedHashMap<>());
-    }
-    List<String> warnings = new ArrayList<>();
-    Set<Integer> bucketsRead = new TreeSet<>();
-    for (int length : lengths) {
-      BucketEvidence bucketEvidence =
-          new BucketEvidence(stats, family, statSinks, length, evidenceMode);
-      bucketsRead.addAll(bucketEvidence.buckets());
-      String missing = bucketEvidence.missingWarning(statistic);
-      if (missing != null) {
-        warnings.add(missing);
-      }
-      for (int l = 0; l < stats.numLayers(); l++) {
-        for (int k = 0; k < kvHeads; k++) {
-          BucketEvidence.Evidence groupMax = null;
-          for (int h = k * g; h < (k + 1) * g; h++) {
-            BucketEvidence.Evidence e = bucketEvidence.at(l, h, recent);
-            if (groupMax == null || e.cost() > groupMax.cost()) {
-              groupMax = e;
-            }
-          }
-          score[l * kvHeads + k] += groupMax.cost() / lengths.size();
-          evidence
-              .get(l * kvHeads + k)
-              .put(String.valueOf(length), BucketEvidence.describe(statistic, recent, groupMax));
-        }
-      }
-    }
-
-    // retrieval count
+    // retrieval count for the deployment sizes
     int kept = sink + recent;
-    double defaultShare = g > 1 ? GQA_DEFAULT_SHARE : MHA_DEFAULT_SHARE;
     int retrieval;
-    if (options.isAuto(RETRIEVAL_SHARE)) {
+    String recentNote = null;
+    if (autoShare) {
       retrieval = bestRetrievalCount(lengths, f, kept, total);
       if (!meetsTolerance(lengths, f, (double) retrieval / total, kept)) {
         // whole heads are coarse: shorten the recent window until some head count meets the
@@ -212,13 +165,13 @@ public final class DuoAttentionPlanner implements KvPlanner {
         for (int k = kept - 1; k > sink; k--) {
           int m = bestRetrievalCount(lengths, f, k, total);
           if (meetsTolerance(lengths, f, (double) m / total, k)) {
-            params.put(
-                "recent_note",
+            recentNote =
                 "recent_size shortened from "
                     + recent
                     + " to "
                     + (k - sink)
-                    + " so that a whole number of retrieval heads meets the KV fraction at every target length");
+                    + " so that a whole number of retrieval heads meets the KV fraction at every"
+                    + " target length";
             recent = k - sink;
             kept = k;
             retrieval = m;
@@ -227,19 +180,45 @@ public final class DuoAttentionPlanner implements KvPlanner {
         }
       }
     } else {
-      double share = options.number(RETRIEVAL_SHARE, 0.0, 1.0);
-      retrieval = (int) Math.round(share * total);
+      retrieval = (int) Math.round(options.number(RETRIEVAL_SHARE, 0.0, 1.0) * total);
     }
-    Integer[] order = new Integer[total];
-    for (int i = 0; i < total; i++) {
-      order[i] = i;
+    Candidate chosen = Candidate.of("deployment", sink, recent, retrieval, cost);
+    Candidate deployment = chosen;
+    List<Map<String, Object>> searched = new ArrayList<>();
+    if (autoShare && SIZING_SEARCH.equals(sizing)) {
+      // every retrieval count with the window that fills the budget; m = 0 is the uniform rule
+      int searchSink = Math.min(requestedSink, cost.statSinks());
+      for (int m = 0; m <= total; m++) {
+        SpanSizing.Result sized =
+            SpanSizing.fixedKept(lengths, f, (double) m / total, searchSink + 1);
+        if (!sized.withinTolerance()) {
+          continue;
+        }
+        Candidate c = Candidate.of("search", searchSink, sized.kept() - searchSink, m, cost);
+        searched.add(c.describe());
+        if (c.predictedCost() < chosen.predictedCost() - 1e-12) {
+          chosen = c;
+        }
+      }
     }
-    Arrays.sort(
-        order, Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
-    boolean[] isRetrieval = new boolean[total];
-    for (int i = 0; i < retrieval; i++) {
-      isRetrieval[order[i]] = true;
+    sink = chosen.sink();
+    recent = chosen.recent();
+    kept = sink + recent;
+    retrieval = chosen.retrieval();
+    if (chosen == deployment) {
+      if (sizesNote != null) {
+        params.put("sizes_note", sizesNote);
+      }
+      if (recentNote != null) {
+        params.put("recent_note", recentNote);
+      }
     }
+    double[] score = chosen.score();
+    boolean[] isRetrieval = chosen.full();
+    Integer[] order = chosen.order();
+    List<Map<String, Object>> evidence = cost.evidence(recent);
+    int g = stats.groupSize();
+    double defaultShare = g > 1 ? GQA_DEFAULT_SHARE : MHA_DEFAULT_SHARE;
 
     params.put("sink_size", sink);
     params.put("recent_size", recent);
@@ -250,23 +229,29 @@ public final class DuoAttentionPlanner implements KvPlanner {
     params.put("sparsity", 1.0 - (double) retrieval / total);
     params.put("default_retrieval_share", defaultShare);
     params.put("threshold", retrieval > 0 ? score[order[retrieval - 1]] : null);
+    params.put("sizing", autoShare ? sizing : "explicit retrieval_share");
+    params.put("predicted_cost", chosen.predictedCost());
+    params.put("deployment_sizes", deployment.describe());
+    if (!searched.isEmpty()) {
+      params.put("sizing_candidates", searched);
+    }
     params.put("bucket_evidence", evidenceMode);
-    params.put("buckets_read", List.copyOf(bucketsRead));
-    if (!warnings.isEmpty()) {
-      params.put("warnings", warnings);
+    params.put("buckets_read", cost.bucketsRead());
+    if (!cost.warnings().isEmpty()) {
+      params.put("warnings", cost.warnings());
     }
     params.put(
         "score_statistic",
-        statistic
+        cost.statistic()
             + " at w = recent_size, "
             + (BucketEvidence.MAX.equals(evidenceMode)
                 ? "the largest over every profiled bucket T"
                 : "at the bucket" + " nearest N")
             + " (window scaled by T/N when T < N), mean over target lengths, max over the query"
             + " heads of the kv group"
-            + (statSinks < sink
+            + (cost.statSinks() < sink
                 ? "; profiled with "
-                    + statSinks
+                    + cost.statSinks()
                     + " sinks instead of "
                     + sink
                     + ", so it scores a subset of the deployed tokens (conservative)"
@@ -284,23 +269,80 @@ public final class DuoAttentionPlanner implements KvPlanner {
                     .with("retrieval", isRetrieval[i])
                     .with("evidence", evidence.get(i)));
     String note = null;
-    if (!meetsTolerance(lengths, f, (double) retrieval / total, kept)) {
-      {
-        note =
-            options.isAuto(RETRIEVAL_SHARE)
-                ? "no whole number of retrieval heads with streaming heads of "
-                    + kept
-                    + " tokens keeps a fraction"
-                    + " within [F-0.1, F+0.02] at every target length "
-                    + lengths
-                    + "; the closest count is used"
-                : "retrieval_share "
-                    + options.string(RETRIEVAL_SHARE)
-                    + " was given explicitly; it does not meet F at"
-                    + " every target length";
-      }
+    if (retrieval == 0 && autoShare) {
+      note =
+          "no retrieval head lowers the predicted cost ("
+              + cost.statistic()
+              + ", summed over streaming heads) below the uniform rule at this budget: every head"
+              + " streams "
+              + sink
+              + " sinks + "
+              + recent
+              + " recent tokens, the uniform StreamingLLM plan";
+    } else if (!meetsTolerance(lengths, f, (double) retrieval / total, kept)) {
+      note =
+          autoShare
+              ? "no whole number of retrieval heads with streaming heads of "
+                  + kept
+                  + " tokens keeps a fraction"
+                  + " within [F-0.1, F+0.02] at every target length "
+                  + lengths
+                  + "; the closest count is used"
+              : "retrieval_share "
+                  + options.string(RETRIEVAL_SHARE)
+                  + " was given explicitly; it does not meet F at"
+                  + " every target length";
     }
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
+  }
+
+  /**
+   * One sizing: sinks and recent tokens for every streaming head, the m kv heads with the highest
+   * cost at that window kept full, and the summed cost of the rest.
+   */
+  private record Candidate(
+      String origin,
+      int sink,
+      int recent,
+      int retrieval,
+      double[] score,
+      Integer[] order,
+      boolean[] full,
+      double predictedCost) {
+
+    static Candidate of(String origin, int sink, int recent, int retrieval, KvHeadWindowCost cost) {
+      double[] score = cost.at(recent);
+      Integer[] order = new Integer[score.length];
+      for (int i = 0; i < score.length; i++) {
+        order[i] = i;
+      }
+      // ties go to the lower layer, then head, instead of Duo's random noise
+      Arrays.sort(
+          order, Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
+      boolean[] full = new boolean[score.length];
+      for (int i = 0; i < Math.min(retrieval, score.length); i++) {
+        full[order[i]] = true;
+      }
+      return new Candidate(
+          origin,
+          sink,
+          recent,
+          retrieval,
+          score,
+          order,
+          full,
+          KvHeadWindowCost.streamingCost(score, full));
+    }
+
+    Map<String, Object> describe() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("origin", origin);
+      m.put("retrieval_heads", retrieval);
+      m.put("sink_size", sink);
+      m.put("recent_size", recent);
+      m.put("predicted_cost", predictedCost);
+      return m;
+    }
   }
 
   private static boolean meetsTolerance(List<Integer> lengths, double f, double share, int kept) {

@@ -2,11 +2,13 @@ package io.headwise.planners;
 
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * RazorAttention (Tang et al., arXiv 2407.15891): echo heads (attending to earlier occurrences of
@@ -51,6 +53,11 @@ public final class RazorAttentionPlanner implements KvPlanner {
 
   static final String MODE_PROPORTIONAL = "proportional";
   static final String MODE_FIXED = "fixed";
+  static final String MODE_AUTO = "auto";
+  public static final String UNIFORM_CANDIDATE = "uniform_candidate";
+  static final String YES = "yes";
+  static final String NO = "no";
+  static final String UNIFORM = "uniform";
   static final String COMPENSATION_MEAN = "mean";
   static final String COMPENSATION_NONE = "none";
   static final String PROBE =
@@ -68,8 +75,14 @@ public final class RazorAttentionPlanner implements KvPlanner {
           new OptionSpec(SINK_TOKENS, "4", "attention-sink tokens kept by compressed heads"),
           new OptionSpec(
               WINDOW_MODE,
-              MODE_PROPORTIONAL,
-              "proportional: window grows with N as in the paper (N/C); fixed: one window for every length"),
+              MODE_AUTO,
+              "auto: of proportional and fixed, the one of least predicted cost; proportional: the"
+                  + " window grows with N as in the paper (N/C); fixed: one window for every length"),
+          new OptionSpec(
+              UNIFORM_CANDIDATE,
+              YES,
+              "yes: the uniform rule (no head kept full) is a candidate, chosen when the profiled"
+                  + " window cost ranks it above Razor's selection; no: Razor's selection only"),
           new OptionSpec(
               COMPENSATION,
               COMPENSATION_MEAN,
@@ -93,7 +106,7 @@ public final class RazorAttentionPlanner implements KvPlanner {
     double inductionShare = options.number(INDUCTION_SHARE, 0.0, 1.0);
     double echoShare = options.number(ECHO_SHARE, 0.0, 1.0);
     int sink = options.integer(SINK_TOKENS, 0);
-    String mode = options.choice(WINDOW_MODE, MODE_PROPORTIONAL, MODE_FIXED);
+    String mode = options.choice(WINDOW_MODE, MODE_AUTO, MODE_PROPORTIONAL, MODE_FIXED);
     int entries =
         options.choice(COMPENSATION, COMPENSATION_MEAN, COMPENSATION_NONE).equals(COMPENSATION_MEAN)
             ? 1
@@ -111,21 +124,13 @@ public final class RazorAttentionPlanner implements KvPlanner {
     int echoCount = Math.max(1, (int) Math.ceil(echoShare * total - 1e-9));
     boolean[] byInduction = top(induction, inductionCount);
     boolean[] byEcho = top(echo, echoCount);
-    int retrieval = 0;
-    for (int i = 0; i < total; i++) {
-      retrieval += byInduction[i] || byEcho[i] ? 1 : 0;
-    }
-    double share = (double) retrieval / total;
     double f = request.kvFraction();
-    int minimumKept = sink + 1 + entries; // sinks, one window token, the compensation entry
 
     Map<String, Object> params = new LinkedHashMap<>();
     params.put("induction_share", inductionShare);
     params.put("echo_share", echoShare);
     params.put("induction_heads", inductionCount);
     params.put("echo_heads", echoCount);
-    params.put("retrieval_heads", retrieval);
-    params.put("retrieval_share", share);
     params.put("sink_tokens", sink);
     params.put(
         "compensation_token",
@@ -135,82 +140,110 @@ public final class RazorAttentionPlanner implements KvPlanner {
         "score_rule",
         "echo/induction scores from repeated-token probes, mean over buckets, max over the"
             + " query heads of a kv group, ranked over all layers x kv heads");
-    String note = null;
-    double alpha;
-    double beta;
-    double q = share < 1 ? (f - share) / (1 - share) : 0.0;
-    if (mode.equals(MODE_PROPORTIONAL)) {
-      if (q * request.minLength() >= minimumKept) {
-        alpha = -sink - entries;
-        beta = q;
-        params.put("window_mode", MODE_PROPORTIONAL);
-        params.put("kept_ratio", q);
+
+    boolean[] razorFull = new boolean[total];
+    for (int i = 0; i < total; i++) {
+      razorFull[i] = byInduction[i] || byEcho[i];
+    }
+    // candidates: Razor's selection with each window rule allowed, and the uniform rule (no head
+    // kept full, one fixed window: the uniform StreamingLLM plan's span), ranked by the profiled
+    // window cost read at every query position's own band
+    List<Candidate> candidates = new ArrayList<>();
+    Sizing proportional =
+        Sizing.of(MODE_PROPORTIONAL, count(razorFull), total, f, sink, entries, request);
+    Sizing fixed = Sizing.of(MODE_FIXED, count(razorFull), total, f, sink, entries, request);
+    if (!mode.equals(MODE_FIXED)) {
+      candidates.add(new Candidate("razor_proportional", razorFull, proportional));
+    }
+    // auto: the fixed window only where one window meets the budget at every target length
+    if (mode.equals(MODE_FIXED) || mode.equals(MODE_AUTO) && fixed.note() == null) {
+      candidates.add(new Candidate("razor_fixed", razorFull, fixed));
+    }
+    Optional<KvHeadWindowCost> windowCost =
+        KvHeadWindowCost.of(stats, sink, request.targetLengths(), BucketEvidence.MAX);
+    Candidate chosen = candidates.get(0);
+    if (windowCost.isPresent() && options.choice(UNIFORM_CANDIDATE, YES, NO).equals(YES)) {
+      KvHeadWindowCost c = windowCost.get();
+      // the uniform rule as the StreamingLLM baseline sizes it: one fixed window when it meets the
+      // budget at every target length, else proportional
+      Sizing uniformFixed = Sizing.of(MODE_FIXED, 0, total, f, sink, entries, request);
+      candidates.add(
+          uniformFixed.note() == null
+              ? new Candidate(UNIFORM, new boolean[total], uniformFixed)
+              : new Candidate(
+                  UNIFORM,
+                  new boolean[total],
+                  Sizing.of(MODE_PROPORTIONAL, 0, total, f, sink, entries, request)));
+      Map<String, Object> predicted = new LinkedHashMap<>();
+      double best = Double.POSITIVE_INFINITY;
+      for (Candidate candidate : candidates) {
+        Sizing z = candidate.sizing();
+        double cost =
+            KvHeadWindowCost.streamingCost(c.atBand(z.alpha(), z.beta(), sink), candidate.full());
+        predicted.put(candidate.name(), cost);
+        if (cost < best - 1e-12) {
+          best = cost;
+          chosen = candidate;
+        }
+      }
+      predicted.put("statistic", c.statistic());
+      predicted.put(
+          "approximation",
+          "summed over compressed kv heads (max over each group's query heads), read at every"
+              + " query position's own window; the statistic is measured without the compensation"
+              + " entry");
+      params.put("predicted_cost", predicted);
+      params.put("chosen", chosen.name());
+      if (chosen.name().equals(UNIFORM)) {
         params.put(
-            "span",
-            "compressed heads keep q*N entries: sink_tokens sinks, compensation_tokens"
-                + " compensation entries and a local window of the rest (C = 1/q in the paper's N/C)");
-      } else {
-        alpha = 1;
-        beta = 0.0;
-        params.put("window_mode", MODE_FIXED);
-        params.put("local_window", 1);
-        note =
-            "the "
-                + retrieval
-                + " retrieval heads ("
-                + String.format("%.3f", share)
-                + " of kv heads) leave no"
-                + " room for a window within F="
-                + f
-                + " at length "
-                + request.minLength()
-                + "; compressed heads keep"
-                + " the minimum ("
-                + sink
-                + " sinks, 1 window token, "
-                + entries
-                + " compensation entry), so the plan"
-                + " keeps more than F";
+            "uniform_fallback",
+            "Razor's "
+                + count(razorFull)
+                + " echo/induction heads kept full cost more predicted "
+                + c.statistic()
+                + " than the uniform rule at the same budget: no head is kept full");
+      }
+      if (!c.warnings().isEmpty()) {
+        params.put("warnings", c.warnings());
       }
     } else {
-      SpanSizing.Result sized =
-          SpanSizing.fixedKept(request.targetLengths(), f, share, minimumKept);
-      alpha = sized.kept() - sink - entries;
-      beta = 0.0;
-      params.put("window_mode", MODE_FIXED);
-      params.put("local_window", sized.kept() - sink - entries);
       params.put(
-          "span",
-          "alpha = local window; the compensation entries come on top (counted in the kept budget)");
-      if (!sized.withinTolerance()) {
-        note =
-            share >= f - KvFraction.BELOW_TARGET_TOLERANCE
-                ? "the retrieval heads alone keep "
-                    + String.format("%.3f", share)
-                    + " of the cache, at or above what F="
-                    + f
-                    + " allows; compressed heads keep as little as the fixed window allows"
-                : "one fixed window cannot keep a fraction within [F-0.1, F+0.02] at every target length "
-                    + request.targetLengths()
-                    + "; the least-violating window is used";
-      }
+          "predicted_cost",
+          windowCost.isPresent()
+              ? "not compared (uniform_candidate=no); Razor's selection with the "
+                  + chosen.sizing().params().get("window_mode")
+                  + " window is used"
+              : "not compared: the stats have no windowed statistic (stream_deviation or"
+                  + " coverage); Razor's selection with the "
+                  + chosen.sizing().params().get("window_mode")
+                  + " window is used");
     }
+    boolean[] full = chosen.full();
+    Sizing sizing = chosen.sizing();
+    int retrieval = count(full);
+    params.put("retrieval_heads", retrieval);
+    params.put("retrieval_share", (double) retrieval / total);
+    params.putAll(sizing.params());
+    String note = sizing.note();
+    double share = (double) retrieval / total;
     if (note == null && share > f + KvFraction.ABOVE_TARGET_TOLERANCE) {
       note = "the retrieval heads alone exceed F";
     }
+    double alpha = sizing.alpha();
+    double beta = sizing.beta();
     double a = alpha;
     double b = beta;
+    boolean[] keep = full;
     List<HeadPolicy> heads =
         PlanAssembly.perKvHead(
             stats,
             (l, k, i) -> {
-              boolean full = byInduction[i] || byEcho[i];
               HeadPolicy h =
-                  full
+                  keep[i]
                       ? HeadPolicy.full(l, k)
                       : HeadPolicy.span(l, k, PlanRow.STREAMING, sink, a, b);
               h.with("echo_score", echo[i]).with("induction_score", induction[i]);
-              if (full) {
+              if (keep[i]) {
                 h.with(
                     "retrieval_reason",
                     byInduction[i] && byEcho[i]
@@ -220,6 +253,98 @@ public final class RazorAttentionPlanner implements KvPlanner {
               return h;
             });
     return PlanAssembly.assemble(request, METHOD, PlanRow.KV_HEAD, heads, params, note, List.of());
+  }
+
+  private static int count(boolean[] marks) {
+    int n = 0;
+    for (boolean m : marks) {
+      n += m ? 1 : 0;
+    }
+    return n;
+  }
+
+  /** One candidate plan: the kv heads kept full and the span of the others. */
+  private record Candidate(String name, boolean[] full, Sizing sizing) {}
+
+  /** The span of compressed heads for a retrieval share: alpha + beta·N, with its params. */
+  private record Sizing(double alpha, double beta, Map<String, Object> params, String note) {
+
+    static Sizing of(
+        String mode,
+        int retrieval,
+        int total,
+        double f,
+        int sink,
+        int entries,
+        PlanRequest request) {
+      double share = (double) retrieval / total;
+      int minimumKept = sink + 1 + entries; // sinks, one window token, the compensation entry
+      Map<String, Object> params = new LinkedHashMap<>();
+      String note = null;
+      double alpha;
+      double beta;
+      double q = share < 1 ? (f - share) / (1 - share) : 0.0;
+      if (mode.equals(MODE_PROPORTIONAL)) {
+        if (q * request.minLength() >= minimumKept) {
+          alpha = -sink - entries;
+          beta = q;
+          params.put("window_mode", MODE_PROPORTIONAL);
+          params.put("kept_ratio", q);
+          params.put(
+              "span",
+              "compressed heads keep q*N entries: sink_tokens sinks, compensation_tokens"
+                  + " compensation entries and a local window of the rest (C = 1/q in the"
+                  + " paper's N/C)");
+        } else {
+          alpha = 1;
+          beta = 0.0;
+          params.put("window_mode", MODE_FIXED);
+          params.put("local_window", 1);
+          note =
+              "the "
+                  + retrieval
+                  + " retrieval heads ("
+                  + String.format("%.3f", share)
+                  + " of kv heads) leave no"
+                  + " room for a window within F="
+                  + f
+                  + " at length "
+                  + request.minLength()
+                  + "; compressed heads keep"
+                  + " the minimum ("
+                  + sink
+                  + " sinks, 1 window token, "
+                  + entries
+                  + " compensation entry), so the plan"
+                  + " keeps more than F";
+        }
+      } else {
+        SpanSizing.Result sized =
+            SpanSizing.fixedKept(request.targetLengths(), f, share, minimumKept);
+        alpha = sized.kept() - sink - entries;
+        beta = 0.0;
+        params.put("window_mode", MODE_FIXED);
+        params.put("local_window", sized.kept() - sink - entries);
+        params.put(
+            "span",
+            "alpha = local window; the compensation entries come on top (counted in the kept"
+                + " budget)");
+        if (!sized.withinTolerance()) {
+          note =
+              share >= f - KvFraction.BELOW_TARGET_TOLERANCE
+                  ? "the retrieval heads alone keep "
+                      + String.format("%.3f", share)
+                      + " of the cache, at or above what F="
+                      + f
+                      + " allows; compressed heads keep as little as the fixed window allows"
+                  : "one fixed window cannot keep a fraction within [F-0.1, F+0.02] at every"
+                      + " target length "
+                      + request.targetLengths()
+                      + "; the least-violating window is used";
+        }
+      }
+      return new Sizing(alpha, beta, params, note);
+    }
   }
 
   /** Marks the {@code count} highest values; ties go to the lower index (layer-major). */

@@ -78,7 +78,9 @@ class PlanParamsDocTest {
               List.of(
                   Map.of(),
                   Map.of("window_mode", "fixed"),
-                  Map.of("compensation", "none", "induction_share", "0.5"));
+                  Map.of("compensation", "none", "induction_share", "0.5"),
+                  Map.of("uniform_candidate", "no"));
+          case "duo" -> List.of(Map.of(), Map.of("sizing", "deployment"));
           default -> List.of(Map.of());
         };
     for (Map<String, String> o : options) {

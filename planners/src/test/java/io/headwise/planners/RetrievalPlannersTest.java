@@ -37,7 +37,7 @@ class RetrievalPlannersTest {
                 known.table(256, 2048),
                 0.25,
                 List.of(2048),
-                Map.of("sink_tokens", "8", "recent_tokens", "56")));
+                Map.of("sink_tokens", "8", "recent_tokens", "56", "sizing", "deployment")));
     assertEquals(16, plan.rows().size());
     assertTrue(plan.rows().stream().allMatch(r -> r.granularity().equals(PlanRow.KV_HEAD)));
     assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
@@ -77,7 +77,9 @@ class RetrievalPlannersTest {
   void duoShrinksSinkAndRecentWhenTheBudgetIsSmall() {
     Plan plan =
         KvPlanners.plan(
-            "duo", new PlanRequest("p", known.table(256), 0.25, List.of(256), Map.of()));
+            "duo",
+            new PlanRequest(
+                "p", known.table(256), 0.25, List.of(256), Map.of("sizing", "deployment")));
     assertTrue(plan.paramsJson().contains("sizes_note"), plan.paramsJson());
     PlanRow s =
         plan.rows().stream()
@@ -110,7 +112,13 @@ class RetrievalPlannersTest {
   void razorKeepsInductionAndEchoHeadsFullWithACompensationToken() {
     Plan plan =
         KvPlanners.plan(
-            "razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024, 4096), Map.of()));
+            "razor",
+            new PlanRequest(
+                "p",
+                known.table(1024),
+                0.3,
+                List.of(1024, 4096),
+                Map.of("window_mode", "proportional")));
     // 16 kv heads: ceil(0.14*16) = 3 induction, ceil(0.01*16) = 1 echo
     assertTrue(plan.paramsJson().contains("\"induction_heads\":3"), plan.paramsJson());
     assertTrue(plan.paramsJson().contains("\"echo_heads\":1"), plan.paramsJson());
@@ -157,9 +165,81 @@ class RetrievalPlannersTest {
         KvPlanners.plan(
             "razor",
             new PlanRequest(
-                "p", known.table(1024), 0.1, List.of(1024), Map.of("induction_share", "0.5")));
+                "p",
+                known.table(1024),
+                0.1,
+                List.of(1024),
+                Map.of("induction_share", "0.5", "uniform_candidate", "no")));
     assertTrue(plan.paramsJson().contains("budget_note"), plan.paramsJson());
     assertFalse(KvFraction.withinTolerance(KvFraction.at(plan.rows(), 1024), 0.1));
+  }
+
+  /**
+   * With the default sizing Duo searches every retrieval count with the window that fills the
+   * budget: on stats with exactly two retrieval kv heads it keeps those two full (not the three the
+   * deployment sizes would need) and the search's cost is below the deployment candidate's.
+   */
+  @Test
+  void duoSearchesTheRetrievalCountAndWindowOfLeastPredictedCost() {
+    Plan plan =
+        KvPlanners.plan(
+            "duo", new PlanRequest("p", known.table(256, 2048), 0.25, List.of(2048), Map.of()));
+    assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
+    assertEquals(PlanRow.FULL, row(plan, 3, 2).kind());
+    assertEquals(2, plan.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL)).count());
+    String params = plan.paramsJson();
+    assertTrue(params.contains("\"sizing\":\"search\""), params);
+    assertTrue(params.contains("\"sizing_candidates\""), params);
+    assertTrue(KvFraction.withinTolerance(KvFraction.at(plan.rows(), 2048), 0.25));
+  }
+
+  /**
+   * When no head's stream cost stands out (every head local, the same curve), keeping heads full
+   * only shortens everybody else's window: Duo and Razor both fall back to the uniform rule, and
+   * say so. Stats for this: no retrieval heads, but Razor still ranks some heads by echo/induction.
+   */
+  @Test
+  void duoAndRazorFallBackToTheUniformRuleWhenItIsPredictedCheaper() {
+    HeadStatsTable allLocal = new TestStats("m", 4, 8, 4).table(1024);
+    Plan duo = KvPlanners.plan("duo", new PlanRequest("p", allLocal, 0.1, List.of(1024), Map.of()));
+    assertTrue(duo.rows().stream().allMatch(r -> r.kind().equals(PlanRow.STREAMING)));
+    assertEquals(4, duo.rows().get(0).sinkTokens());
+    assertTrue(duo.paramsJson().contains("uniform rule"), duo.paramsJson());
+    Plan uniform =
+        KvPlanners.plan(
+            "streamingllm", new PlanRequest("u", allLocal, 0.1, List.of(1024), Map.of()));
+    assertEquals(uniform.rows().get(0).alpha(), duo.rows().get(0).alpha(), 0.0);
+    assertEquals(uniform.rows().get(0).beta(), duo.rows().get(0).beta(), 0.0);
+
+    Plan razor =
+        KvPlanners.plan("razor", new PlanRequest("p", allLocal, 0.1, List.of(1024), Map.of()));
+    assertTrue(razor.rows().stream().allMatch(r -> r.kind().equals(PlanRow.STREAMING)));
+    assertTrue(razor.paramsJson().contains("\"chosen\":\"uniform\""), razor.paramsJson());
+    assertTrue(razor.paramsJson().contains("uniform_fallback"), razor.paramsJson());
+    Plan verbatim =
+        KvPlanners.plan(
+            "razor",
+            new PlanRequest("p", allLocal, 0.1, List.of(1024), Map.of("uniform_candidate", "no")));
+    assertTrue(verbatim.rows().stream().anyMatch(r -> r.kind().equals(PlanRow.FULL)));
+  }
+
+  /**
+   * Razor keeps its echo/induction selection where the heads it keeps full are the costly ones, and
+   * picks the window form of least predicted cost: a proportional window keeps fewer tokens at
+   * every position before N, so on these stats the fixed one wins.
+   */
+  @Test
+  void razorKeepsItsSelectionWhenItIsPredictedCheaperAndPicksTheWindowForm() {
+    Plan plan =
+        KvPlanners.plan(
+            "razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024), Map.of()));
+    assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
+    assertEquals(PlanRow.FULL, row(plan, 3, 2).kind());
+    String params = plan.paramsJson();
+    assertTrue(params.contains("\"chosen\":\"razor_fixed\""), params);
+    assertTrue(params.contains("\"razor_proportional\""), params);
+    assertFalse(params.contains("uniform_fallback"), params);
+    assertEquals(0.0, row(plan, 0, 0).beta(), 0.0);
   }
 
   @Test
