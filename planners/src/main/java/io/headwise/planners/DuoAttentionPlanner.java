@@ -31,15 +31,25 @@ import java.util.Map;
  *       scored policy keeps a subset of the deployed one — a conservative proxy that is recorded in
  *       {@code score_statistic}. Without stream deviation the score is 1 − coverage_s{S}_w{w}
  *       (dropped attention mass).
- *   <li>Sizing: streaming heads keep k = sink + recent tokens; with a retrieval share ρ the plan
- *       keeps ρ + (1 − ρ)·min(N, k)/N. When k exceeds half the budget at the shortest target length
- *       (F·N_min/2) sink and recent are shrunk proportionally to fit, leaving room for retrieval
- *       heads, and {@code sizes_note} says so (this also keeps the window below the profiled
- *       length, where deviations are informative). With {@code retrieval_share=auto} the number of
- *       retrieval heads is the one whose fraction is closest to F (least squares over the target
- *       lengths, inside [F − 0.1, F + 0.02] when possible) — DuoAttention's defaults (50 %
- *       retrieval for GQA, 25 % for MHA) are recorded as {@code default_retrieval_share} and are
- *       what a matching F reproduces. An explicit share is used as given.
+ *   <li>Sizing ({@code sizing=search}, the default with {@code retrieval_share=auto}): Duo's
+ *       deployment fixes the streaming sizes (64 + 256) and sets the sparsity; at a KV fraction F
+ *       and target lengths N the sizes and the retrieval count trade against each other, so the
+ *       planner compares candidates by their predicted cost, the summed score of the streaming
+ *       heads at their window (the additive approximation MoA's objective also makes). The
+ *       candidates: Duo's deployment sizes (below) and, for every retrieval count m = 0 … all, the
+ *       window that fills the budget with S sinks, S the profiled sink count (so the score prices
+ *       exactly the deployed policy). m = 0 is the uniform StreamingLLM plan, so the plan is never
+ *       predicted worse than uniform; when it is chosen {@code budget_note} says so. Every
+ *       candidate and its cost is in {@code sizing_candidates}.
+ *   <li>Deployment sizes ({@code sizing=deployment}, or an explicit share): streaming heads keep k
+ *       = sink + recent tokens; with a retrieval share ρ the plan keeps ρ + (1 − ρ)·min(N, k)/N.
+ *       When k exceeds half the budget at the shortest target length (F·N_min/2) sink and recent
+ *       are shrunk proportionally to fit, leaving room for retrieval heads, and {@code sizes_note}
+ *       says so. With {@code retrieval_share=auto} the number of retrieval heads is the one whose
+ *       fraction is closest to F (least squares over the target lengths, inside [F − 0.1, F + 0.02]
+ *       when possible) — DuoAttention's defaults (50 % retrieval for GQA, 25 % for MHA) are
+ *       recorded as {@code default_retrieval_share} and are what a matching F reproduces. An
+ *       explicit share is used as given.
  *   <li>Selection: the top-m kv heads by score (Duo thresholds at the quantile of the gates; ties
  *       go to the lower layer, then head, instead of Duo's random noise); {@code threshold} is the
  *       m-th score (a score, not one of Duo's gates).
@@ -53,8 +63,8 @@ import java.util.Map;
  * re-implementation of the loader, {@code DuoAttentionFormat}).
  *
  * <p>Options: {@code sink_tokens} (64), {@code recent_tokens} (256), {@code retrieval_share} (auto
- * or a number in [0, 1]). Needs {@code stream_deviation_s{S}_w{w}} or {@code coverage_s{S}_w{w}}
- * for every head.
+ * or a number in [0, 1]), {@code sizing} (search | deployment), {@code bucket_evidence}. Needs
+ * {@code stream_deviation_s{S}_w{w}} or {@code coverage_s{S}_w{w}} for every head.
  */
 public final class DuoAttentionPlanner implements KvPlanner {
   public static final String METHOD = "duo";

@@ -28,20 +28,33 @@ import java.util.Optional;
  *       by induction ∪ top ⌈{@code echo_share}·M⌉ by echo (at least one each; ties to the lower
  *       layer, then head — by rank, not by value, so ties never over-select).
  *   <li>Window: the paper keeps the recent max(S0, N/C) tokens, proportional to N. With {@code
- *       window_mode=proportional} (default) a compressed head keeps q·N tokens in all — sinks,
- *       window and the compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the
- *       plan keeps exactly F at every length (alpha = −sink_tokens − compensation_tokens, beta = q:
- *       sinks + window + entry = max(sink + compensation_tokens, qN)). {@code fixed} uses one
- *       window for all lengths (alpha = window, beta = 0). The compensation entry takes one slot of
+ *       window_mode=proportional} a compressed head keeps q·N tokens in all — sinks, window and the
+ *       compensation token — with q = (F − ρ)/(1 − ρ) for retrieval share ρ, so the plan keeps
+ *       exactly F at every length (alpha = −sink_tokens − compensation_tokens, beta = q: sinks +
+ *       window + entry = max(sink + compensation_tokens, qN)). {@code fixed} uses one window for
+ *       all lengths (alpha = window, beta = 0). The paper compresses once, after a prefill of N
+ *       tokens with full attention; the plan's band applies at every query position n, where a
+ *       proportional band keeps only q·n, so the two forms differ at every position before N.
+ *       {@code auto} (default) takes the form of least predicted cost (below); fixed only when one
+ *       window meets the budget at every target length. The compensation entry takes one slot of
  *       the kept budget: the window is one token shorter (alpha − 1), and {@link KvFraction} counts
  *       the entry whenever the head drops a token. When the retrieval heads alone reach F,
  *       compressed heads keep the minimum (sinks, one window token, the compensation token) and
  *       {@code budget_note} says so.
+ *   <li>The uniform rule is a candidate ({@code uniform_candidate=yes}, default): no head kept full
+ *       and the uniform StreamingLLM span (plus the entry). Each candidate is costed by the
+ *       profiled window statistic ({@link KvHeadWindowCost}: output KL, else stream deviation, else
+ *       1 − coverage; summed over compressed kv heads, each read at every query position's own
+ *       band); the statistic is measured without the compensation entry, an approximation {@code
+ *       predicted_cost} names. When the uniform rule is predicted cheaper than Razor's selection,
+ *       the plan is the uniform rule and {@code uniform_fallback} says so. Without a windowed
+ *       statistic the selection is used and the params say nothing was compared.
  * </ul>
  *
  * <p>Options: {@code induction_share} (0.14), {@code echo_share} (0.01), {@code sink_tokens} (4),
- * {@code window_mode} (proportional | fixed), {@code compensation} (mean | none: no entry, the
- * window takes the slot). Needs {@code echo_score} and {@code induction_score}.
+ * {@code window_mode} (auto | proportional | fixed), {@code uniform_candidate} (yes | no), {@code
+ * compensation} (mean | none: no entry, the window takes the slot). Needs {@code echo_score} and
+ * {@code induction_score}.
  */
 public final class RazorAttentionPlanner implements KvPlanner {
   public static final String METHOD = "razor";
@@ -133,10 +146,6 @@ public final class RazorAttentionPlanner implements KvPlanner {
     params.put("echo_heads", echoCount);
     params.put("sink_tokens", sink);
     params.put(
-        "compensation_token",
-        entries == 1 ? "mean of dropped keys and values, logit + ln(dropped count)" : "none");
-    params.put("compensation_tokens", entries);
-    params.put(
         "score_rule",
         "echo/induction scores from repeated-token probes, mean over buckets, max over the"
             + " query heads of a kv group, ranked over all layers x kv heads");
@@ -165,15 +174,18 @@ public final class RazorAttentionPlanner implements KvPlanner {
     if (windowCost.isPresent() && options.choice(UNIFORM_CANDIDATE, YES, NO).equals(YES)) {
       KvHeadWindowCost c = windowCost.get();
       // the uniform rule as the StreamingLLM baseline sizes it: one fixed window when it meets the
-      // budget at every target length, else proportional
-      Sizing uniformFixed = Sizing.of(MODE_FIXED, 0, total, f, sink, entries, request);
+      // budget at every target length, else proportional; without the compensation entry, so that
+      // the fallback is the
+      // baseline plan itself (the entry's effect is not in the statistics: it measured better than
+      // uniform on one model and worse on another)
+      Sizing uniformFixed = Sizing.of(MODE_FIXED, 0, total, f, sink, 0, request);
       candidates.add(
           uniformFixed.note() == null
               ? new Candidate(UNIFORM, new boolean[total], uniformFixed)
               : new Candidate(
                   UNIFORM,
                   new boolean[total],
-                  Sizing.of(MODE_PROPORTIONAL, 0, total, f, sink, entries, request)));
+                  Sizing.of(MODE_PROPORTIONAL, 0, total, f, sink, 0, request)));
       Map<String, Object> predicted = new LinkedHashMap<>();
       double best = Double.POSITIVE_INFINITY;
       for (Candidate candidate : candidates) {
@@ -220,6 +232,11 @@ public final class RazorAttentionPlanner implements KvPlanner {
     }
     boolean[] full = chosen.full();
     Sizing sizing = chosen.sizing();
+    int chosenEntries = chosen.name().equals(UNIFORM) ? 0 : entries;
+    params.put(
+        "compensation_token",
+        chosenEntries == 1 ? "mean of dropped keys and values, logit + ln(dropped count)" : "none");
+    params.put("compensation_tokens", chosenEntries);
     int retrieval = count(full);
     params.put("retrieval_heads", retrieval);
     params.put("retrieval_share", (double) retrieval / total);

@@ -216,6 +216,11 @@ class RetrievalPlannersTest {
     assertTrue(razor.rows().stream().allMatch(r -> r.kind().equals(PlanRow.STREAMING)));
     assertTrue(razor.paramsJson().contains("\"chosen\":\"uniform\""), razor.paramsJson());
     assertTrue(razor.paramsJson().contains("uniform_fallback"), razor.paramsJson());
+    // the fallback is the baseline plan itself: the same span, no compensation entry
+    assertTrue(razor.paramsJson().contains("\"compensation_tokens\":0"), razor.paramsJson());
+    assertEquals(uniform.rows().get(0).alpha(), razor.rows().get(0).alpha(), 0.0);
+    assertEquals(uniform.rows().get(0).beta(), razor.rows().get(0).beta(), 0.0);
+    assertEquals(uniform.rows().get(0).sinkTokens(), razor.rows().get(0).sinkTokens());
     Plan verbatim =
         KvPlanners.plan(
             "razor",
