@@ -150,10 +150,15 @@ public final class CalibrateJob implements Callable<Integer> {
       description = "Repeat probes: segment length (0 = (probe length - 1) / repeat count).")
   int repeatPeriod;
 
+  // two copies by default: the period (L - 1) / 2 is the longest copy distance a probe of length L
+  // can show, so a retrieval head's dependency reaches as far as the probe does (with four copies a
+  // 256-token probe shows distance 63 only, and a plan for length 400 was free to cut it)
   @Option(
       names = REPEAT_COUNT,
-      defaultValue = "4",
-      description = "Repeat probes: repeats R (default: ${DEFAULT-VALUE}).")
+      defaultValue = "2",
+      description =
+          "Repeat probes: repeats R (default: ${DEFAULT-VALUE}: the copy distance is half the"
+              + " probe, the longest it can show).")
   int repeatCount;
 
   @Option(

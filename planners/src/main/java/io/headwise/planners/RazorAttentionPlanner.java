@@ -41,18 +41,21 @@ import java.util.Optional;
  *       the entry whenever the head drops a token. When the retrieval heads alone reach F,
  *       compressed heads keep the minimum (sinks, one window token, the compensation token) and
  *       {@code budget_note} says so.
- *   <li>The uniform rule is a candidate ({@code uniform_candidate=yes}, default): no head kept full
- *       and the uniform StreamingLLM span (plus the entry). Each candidate is costed by the
- *       profiled window statistic ({@link KvHeadWindowCost}: output KL, else stream deviation, else
- *       1 − coverage; summed over compressed kv heads, each read at every query position's own
+ *   <li>How many of the selected heads ({@code selection=search}, default): keeping a head full
+ *       shortens every other head's window at the same budget, and the paper's shares (14 % + 1 %)
+ *       are fixed. The candidates are the top m of the selection in Razor's order (the better of a
+ *       head's induction and echo ranks) for m = all … 1, and the uniform rule (no head full, the
+ *       uniform StreamingLLM span without an entry: the baseline plan itself). Each is costed by
+ *       the profiled window statistic ({@link KvHeadWindowCost}: output KL, else stream deviation,
+ *       else 1 − coverage; summed over compressed kv heads, each read at every query position's own
  *       band); the statistic is measured without the compensation entry, an approximation {@code
- *       predicted_cost} names. When the uniform rule is predicted cheaper than Razor's selection,
- *       the plan is the uniform rule and {@code uniform_fallback} says so. Without a windowed
- *       statistic the selection is used and the params say nothing was compared.
+ *       predicted_cost} names. The cheapest is the plan ({@code chosen}; ties keep more heads);
+ *       when it is the uniform rule {@code uniform_fallback} says so. Without a windowed statistic,
+ *       or with {@code selection=paper}, the whole selection is used.
  * </ul>
  *
  * <p>Options: {@code induction_share} (0.14), {@code echo_share} (0.01), {@code sink_tokens} (4),
- * {@code window_mode} (auto | proportional | fixed), {@code uniform_candidate} (yes | no), {@code
+ * {@code window_mode} (auto | proportional | fixed), {@code selection} (search | paper), {@code
  * compensation} (mean | none: no entry, the window takes the slot). Needs {@code echo_score} and
  * {@code induction_score}.
  */
@@ -67,9 +70,9 @@ public final class RazorAttentionPlanner implements KvPlanner {
   static final String MODE_PROPORTIONAL = "proportional";
   static final String MODE_FIXED = "fixed";
   static final String MODE_AUTO = "auto";
-  public static final String UNIFORM_CANDIDATE = "uniform_candidate";
-  static final String YES = "yes";
-  static final String NO = "no";
+  public static final String SELECTION = "selection";
+  static final String SELECTION_SEARCH = "search";
+  static final String SELECTION_PAPER = "paper";
   static final String UNIFORM = "uniform";
   static final String COMPENSATION_MEAN = "mean";
   static final String COMPENSATION_NONE = "none";
@@ -92,10 +95,11 @@ public final class RazorAttentionPlanner implements KvPlanner {
               "auto: of proportional and fixed, the one of least predicted cost; proportional: the"
                   + " window grows with N as in the paper (N/C); fixed: one window for every length"),
           new OptionSpec(
-              UNIFORM_CANDIDATE,
-              YES,
-              "yes: the uniform rule (no head kept full) is a candidate, chosen when the profiled"
-                  + " window cost ranks it above Razor's selection; no: Razor's selection only"),
+              SELECTION,
+              SELECTION_SEARCH,
+              "search: the top m of Razor's selection (m = all … 1) and the uniform rule (no head"
+                  + " full) are candidates, the one of least predicted window cost is the plan;"
+                  + " paper: Razor's whole selection only"),
           new OptionSpec(
               COMPENSATION,
               COMPENSATION_MEAN,
@@ -157,27 +161,41 @@ public final class RazorAttentionPlanner implements KvPlanner {
     // candidates: Razor's selection with each window rule allowed, and the uniform rule (no head
     // kept full, one fixed window: the uniform StreamingLLM plan's span), ranked by the profiled
     // window cost read at every query position's own band
-    List<Candidate> candidates = new ArrayList<>();
-    Sizing proportional =
-        Sizing.of(MODE_PROPORTIONAL, count(razorFull), total, f, sink, entries, request);
-    Sizing fixed = Sizing.of(MODE_FIXED, count(razorFull), total, f, sink, entries, request);
-    if (!mode.equals(MODE_FIXED)) {
-      candidates.add(new Candidate("razor_proportional", razorFull, proportional));
-    }
-    // auto: the fixed window only where one window meets the budget at every target length
-    if (mode.equals(MODE_FIXED) || mode.equals(MODE_AUTO) && fixed.note() == null) {
-      candidates.add(new Candidate("razor_fixed", razorFull, fixed));
-    }
     Optional<KvHeadWindowCost> windowCost =
         KvHeadWindowCost.of(stats, sink, request.targetLengths(), BucketEvidence.MAX);
+    boolean search =
+        options.choice(SELECTION, SELECTION_SEARCH, SELECTION_PAPER).equals(SELECTION_SEARCH)
+            && windowCost.isPresent();
+    // Razor's ranking decides which heads; with selection=search the cost decides how many: the
+    // top m of the selection for m = all … 1, each with every window form allowed
+    List<Integer> ranked = rankSelected(razorFull, induction, echo);
+    List<Candidate> candidates = new ArrayList<>();
+    for (int m = ranked.size(); m >= (search ? 1 : ranked.size()); m--) {
+      boolean[] keep = new boolean[total];
+      for (int r = 0; r < m; r++) {
+        keep[ranked.get(r)] = true;
+      }
+      String name = m == ranked.size() ? "razor" : "razor_top" + m;
+      Sizing fixed = Sizing.of(MODE_FIXED, m, total, f, sink, entries, request);
+      if (!mode.equals(MODE_FIXED)) {
+        candidates.add(
+            new Candidate(
+                name + "_" + MODE_PROPORTIONAL,
+                keep,
+                Sizing.of(MODE_PROPORTIONAL, m, total, f, sink, entries, request)));
+      }
+      // auto: the fixed window only where one window meets the budget at every target length
+      if (mode.equals(MODE_FIXED) || mode.equals(MODE_AUTO) && fixed.note() == null) {
+        candidates.add(new Candidate(name + "_" + MODE_FIXED, keep, fixed));
+      }
+    }
     Candidate chosen = candidates.get(0);
-    if (windowCost.isPresent() && options.choice(UNIFORM_CANDIDATE, YES, NO).equals(YES)) {
+    if (search) {
       KvHeadWindowCost c = windowCost.get();
       // the uniform rule as the StreamingLLM baseline sizes it: one fixed window when it meets the
       // budget at every target length, else proportional; without the compensation entry, so that
-      // the fallback is the
-      // baseline plan itself (the entry's effect is not in the statistics: it measured better than
-      // uniform on one model and worse on another)
+      // the fallback is the baseline plan itself (the entry's effect is not in the statistics: it
+      // measured better than uniform on one model and worse on another)
       Sizing uniformFixed = Sizing.of(MODE_FIXED, 0, total, f, sink, 0, request);
       candidates.add(
           uniformFixed.note() == null
@@ -209,9 +227,11 @@ public final class RazorAttentionPlanner implements KvPlanner {
       if (chosen.name().equals(UNIFORM)) {
         params.put(
             "uniform_fallback",
-            "Razor's "
+            "keeping any of Razor's "
                 + count(razorFull)
-                + " echo/induction heads kept full cost more predicted "
+                + " echo/induction heads full (the top m of its ranking, m = 1 … "
+                + count(razorFull)
+                + ") costs more predicted "
                 + c.statistic()
                 + " than the uniform rule at the same budget: no head is kept full");
       }
@@ -222,7 +242,7 @@ public final class RazorAttentionPlanner implements KvPlanner {
       params.put(
           "predicted_cost",
           windowCost.isPresent()
-              ? "not compared (uniform_candidate=no); Razor's selection with the "
+              ? "not compared (selection=paper); Razor's selection with the "
                   + chosen.sizing().params().get("window_mode")
                   + " window is used"
               : "not compared: the stats have no windowed statistic (stream_deviation or"
@@ -278,6 +298,40 @@ public final class RazorAttentionPlanner implements KvPlanner {
       n += m ? 1 : 0;
     }
     return n;
+  }
+
+  /**
+   * The selected kv heads in Razor's order: by the better of their induction and echo ranks over
+   * all heads, induction first on a tie, then layer-major.
+   */
+  static List<Integer> rankSelected(boolean[] selected, double[] induction, double[] echo) {
+    int[] inductionRank = ranks(induction);
+    int[] echoRank = ranks(echo);
+    List<Integer> out = new ArrayList<>();
+    for (int i = 0; i < selected.length; i++) {
+      if (selected[i]) {
+        out.add(i);
+      }
+    }
+    out.sort(
+        Comparator.<Integer>comparingInt(i -> Math.min(inductionRank[i], echoRank[i]))
+            .thenComparingInt(i -> inductionRank[i] <= echoRank[i] ? 0 : 1)
+            .thenComparingInt(i -> i));
+    return out;
+  }
+
+  private static int[] ranks(double[] values) {
+    Integer[] order = new Integer[values.length];
+    for (int i = 0; i < values.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(
+        order, Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i));
+    int[] rank = new int[values.length];
+    for (int r = 0; r < order.length; r++) {
+      rank[order[r]] = r;
+    }
+    return rank;
   }
 
   /** One candidate plan: the kv heads kept full and the span of the others. */

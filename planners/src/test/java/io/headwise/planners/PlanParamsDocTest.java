@@ -79,7 +79,7 @@ class PlanParamsDocTest {
                   Map.of(),
                   Map.of("window_mode", "fixed"),
                   Map.of("compensation", "none", "induction_share", "0.5"),
-                  Map.of("uniform_candidate", "no"));
+                  Map.of("selection", "paper"));
           case "duo" -> List.of(Map.of(), Map.of("sizing", "deployment"));
           default -> List.of(Map.of());
         };
@@ -91,6 +91,12 @@ class PlanParamsDocTest {
           out.add(new PlanRequest("p", stats, f, lengths, o));
         }
       }
+    }
+    if (method.equals("razor")) {
+      // no head stands out: Razor falls back to the uniform rule
+      out.add(
+          new PlanRequest(
+              "p", new TestStats("m", 4, 8, 4).table(256, 1024), 0.1, List.of(1024), Map.of()));
     }
     return out;
   }

@@ -118,7 +118,7 @@ class RetrievalPlannersTest {
                 known.table(1024),
                 0.3,
                 List.of(1024, 4096),
-                Map.of("window_mode", "proportional")));
+                Map.of("window_mode", "proportional", "selection", "paper")));
     // 16 kv heads: ceil(0.14*16) = 3 induction, ceil(0.01*16) = 1 echo
     assertTrue(plan.paramsJson().contains("\"induction_heads\":3"), plan.paramsJson());
     assertTrue(plan.paramsJson().contains("\"echo_heads\":1"), plan.paramsJson());
@@ -169,7 +169,7 @@ class RetrievalPlannersTest {
                 known.table(1024),
                 0.1,
                 List.of(1024),
-                Map.of("induction_share", "0.5", "uniform_candidate", "no")));
+                Map.of("induction_share", "0.5", "selection", "paper")));
     assertTrue(plan.paramsJson().contains("budget_note"), plan.paramsJson());
     assertFalse(KvFraction.withinTolerance(KvFraction.at(plan.rows(), 1024), 0.1));
   }
@@ -224,27 +224,36 @@ class RetrievalPlannersTest {
     Plan verbatim =
         KvPlanners.plan(
             "razor",
-            new PlanRequest("p", allLocal, 0.1, List.of(1024), Map.of("uniform_candidate", "no")));
+            new PlanRequest("p", allLocal, 0.1, List.of(1024), Map.of("selection", "paper")));
     assertTrue(verbatim.rows().stream().anyMatch(r -> r.kind().equals(PlanRow.FULL)));
   }
 
   /**
-   * Razor keeps its echo/induction selection where the heads it keeps full are the costly ones, and
-   * picks the window form of least predicted cost: a proportional window keeps fewer tokens at
-   * every position before N, so on these stats the fixed one wins.
+   * Razor's selection on these stats is 3 kv heads (3 by induction, 1 by echo, overlapping), but
+   * only two of them are retrieval heads: the search keeps the top 2 of Razor's ranking full (both
+   * real retrieval heads) and gives the window the budget the third would have taken; of the window
+   * forms it takes the fixed one (a proportional band keeps fewer tokens at every position before
+   * N, and costs accordingly).
    */
   @Test
-  void razorKeepsItsSelectionWhenItIsPredictedCheaperAndPicksTheWindowForm() {
+  void razorKeepsTheTopOfItsSelectionThatIsPredictedCheapest() {
     Plan plan =
         KvPlanners.plan(
             "razor", new PlanRequest("p", known.table(1024), 0.3, List.of(1024), Map.of()));
     assertEquals(PlanRow.FULL, row(plan, 1, 1).kind());
     assertEquals(PlanRow.FULL, row(plan, 3, 2).kind());
+    assertEquals(2, plan.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL)).count());
     String params = plan.paramsJson();
-    assertTrue(params.contains("\"chosen\":\"razor_fixed\""), params);
+    assertTrue(params.contains("\"chosen\":\"razor_top2_fixed\""), params);
     assertTrue(params.contains("\"razor_proportional\""), params);
     assertFalse(params.contains("uniform_fallback"), params);
     assertEquals(0.0, row(plan, 0, 0).beta(), 0.0);
+    Plan paper =
+        KvPlanners.plan(
+            "razor",
+            new PlanRequest(
+                "p", known.table(1024), 0.3, List.of(1024), Map.of("selection", "paper")));
+    assertEquals(3, paper.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL)).count());
   }
 
   @Test
