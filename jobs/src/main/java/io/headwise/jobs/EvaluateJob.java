@@ -209,6 +209,16 @@ public final class EvaluateJob implements Callable<Integer> {
       }
       String mode = decode ? Tables.MODE_DECODE : Tables.MODE_PREFILL;
       boolean causal = map.block(0).causal();
+      // the planner ranked this plan above the uniform rule by its cost model; a measurement that
+      // disagrees is said on the printed line and in the plan's row
+      String worse =
+          baseline == null
+              ? null
+              : worseThanUniform(metrics.get(planId), metrics.get(baseline.meta().planId()));
+      String againstUniform =
+          baseline == null
+              ? Tables.NOT_COMPARED
+              : worse == null ? Tables.NOT_WORSE : "worse: " + worse;
       List<Row> rows = new ArrayList<>();
       Timestamp now = Timestamp.from(Instant.now());
       for (PlanToEvaluate p : plans) {
@@ -223,6 +233,7 @@ public final class EvaluateJob implements Callable<Integer> {
                 mode,
                 isBaseline,
                 isBaseline ? planId : null,
+                isBaseline ? Tables.BASELINE_ROW : againstUniform,
                 p.meta().kvFractionTarget(),
                 keptFraction(p.rows(), lengths, causal),
                 (int) x.samples(),
@@ -241,18 +252,13 @@ public final class EvaluateJob implements Callable<Integer> {
             x,
             keptFraction(p.rows(), lengths, causal));
       }
-      if (baseline != null) {
-        String worse = worseThanUniform(metrics.get(planId), metrics.get(baseline.meta().planId()));
-        if (worse != null) {
-          // the planner ranked this plan above the uniform rule by its cost model; the measurement
-          // disagrees
-          System.out.println(
-              "headwise evaluate: plan "
-                  + planId
-                  + " is WORSE than the uniform plan at the same KV"
-                  + " fraction: "
-                  + worse);
-        }
+      if (worse != null) {
+        System.out.println(
+            "headwise evaluate: plan "
+                + planId
+                + " is WORSE than the uniform plan at the same KV"
+                + " fraction: "
+                + worse);
       }
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       for (PlanToEvaluate p : plans) {

@@ -122,6 +122,7 @@ class PublishJobTest extends SparkTestBase {
         Tables.MODE_PREFILL,
         baseline,
         baselineFor,
+        baseline ? Tables.BASELINE_ROW : Tables.NOT_WORSE,
         0.5,
         0.5,
         8,

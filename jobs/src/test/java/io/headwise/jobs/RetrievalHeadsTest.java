@@ -9,6 +9,7 @@ import io.headwise.jobs.cli.CliRunner.Result;
 import io.headwise.jobs.warehouse.PlanTables;
 import io.headwise.jobs.warehouse.Warehouse;
 import io.headwise.schemas.PlanRow;
+import io.headwise.schemas.Tables;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -215,9 +216,12 @@ class RetrievalHeadsTest extends SparkTestBase {
       double acc = row.getDouble(row.fieldIndex("repeat_accuracy"));
       double dense = row.getDouble(row.fieldIndex("dense_repeat_accuracy"));
       assertTrue(dense > 0.7, "dense copies: " + dense);
+      String against = row.getString(row.fieldIndex(Tables.AGAINST_UNIFORM));
       if (row.getBoolean(row.fieldIndex("baseline"))) {
         assertTrue(acc < 0.2 * dense, "uniform window keeps " + acc + " of " + dense);
+        assertEquals(Tables.BASELINE_ROW, against);
       } else {
+        assertEquals(Tables.NOT_WORSE, against);
         assertTrue(acc > 0.8 * dense, "duo keeps " + acc + " of " + dense);
         assertTrue(Math.abs(row.getDouble(row.fieldIndex("kv_fraction_target")) - 0.3) < 1e-9);
       }

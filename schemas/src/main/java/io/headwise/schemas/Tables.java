@@ -213,6 +213,15 @@ public final class Tables {
           List.of("model_id", "run_id"),
           "Weight quantization plans: one row per quantized linear layer.");
 
+  /** The evaluations column that records how a plan measured against its uniform baseline. */
+  public static final String AGAINST_UNIFORM = "against_uniform";
+
+  /** Values of {@link #AGAINST_UNIFORM} besides {@code worse: ...}. */
+  public static final String NOT_WORSE = "not worse";
+
+  public static final String BASELINE_ROW = "baseline";
+  public static final String NOT_COMPARED = "not compared";
+
   public static final TableContract EVALUATIONS =
       new TableContract(
           "evaluations",
@@ -238,6 +247,17 @@ public final class Tables {
                   false,
                   "True for the uniform StreamingLLM plan evaluated at the same KV fraction."),
               string("baseline_for", true, "For baseline rows: the plan they are the baseline of."),
+              Column.added(
+                  string(
+                      AGAINST_UNIFORM,
+                      false,
+                      "The plan measured against its uniform baseline: `worse: ...` naming what"
+                          + " measured worse (KL, repeat or passkey accuracy, cosine), else `not"
+                          + " worse`; `baseline` on the baseline row; `not compared` without one"
+                          + " (--no-baseline, quantized models). Planners rank their plans above"
+                          + " the uniform rule by a cost model; this is where a measurement"
+                          + " disagrees."),
+                  "not recorded"),
               float64("kv_fraction_target", true, "The plan's requested KV fraction."),
               float64(
                   "kv_fraction", true, "KV fraction actually kept over the evaluated positions."),

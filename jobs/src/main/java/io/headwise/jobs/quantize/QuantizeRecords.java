@@ -125,6 +125,7 @@ final class QuantizeRecords {
         Tables.MODE_PREFILL,
         false,
         null,
+        Tables.NOT_COMPARED,
         null,
         null,
         (int) mt.samples(),
