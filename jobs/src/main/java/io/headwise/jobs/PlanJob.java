@@ -20,6 +20,7 @@ import io.headwise.planners.PlanRequest;
 import io.headwise.report.Numbers;
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanMeta;
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.Tables;
@@ -28,6 +29,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -112,7 +114,9 @@ public final class PlanJob implements Callable<Integer> {
     SparkSession spark = SparkSessions.get(warehouse.master, "headwise plan " + planId);
     try {
       Warehouse w = new Warehouse(spark, warehouse.warehouse);
-      HeadStatsTable stats = HeadStatsTable.of(readStats(w, statsRun, expectedModel));
+      HeadStatsTable stats =
+          HeadStatsTable.of(readStats(w, statsRun, expectedModel))
+              .withBucketSources(bucketSources(w, statsRun));
       Plan plan =
           KvPlanners.plan(method, new PlanRequest(planId, stats, kvFraction, lengths, options));
       List<Warehouse.TableWrite> writes = new ArrayList<>();
@@ -174,6 +178,37 @@ public final class PlanJob implements Callable<Integer> {
   }
 
   /** The head_stats rows of one run (of one model). */
+  /**
+   * The calibration sources of each length bucket of a profile run (bucket → source → samples), as
+   * its runs row records them; empty for runs profiled before they were recorded.
+   */
+  static Map<Integer, Map<String, Long>> bucketSources(Warehouse w, String runId) {
+    Map<Integer, Map<String, Long>> out = new TreeMap<>();
+    Optional<Dataset<Row>> runs = w.read(Tables.RUNS);
+    if (runs.isEmpty()) {
+      return out;
+    }
+    for (Row r :
+        runs.get()
+            .filter(col("run_id").equalTo(runId).and(col("step").equalTo(ProfileJob.STEP)))
+            .select("config")
+            .collectAsList()) {
+      if (Json.readMap(r.getString(0)).get(ProfileJob.BUCKET_SOURCES) instanceof Map<?, ?> m) {
+        m.forEach(
+            (bucket, sources) -> {
+              if (sources instanceof Map<?, ?> bySource) {
+                Map<String, Long> counts =
+                    out.computeIfAbsent(Integer.parseInt(bucket.toString()), b -> new TreeMap<>());
+                bySource.forEach(
+                    (source, n) ->
+                        counts.merge(source.toString(), ((Number) n).longValue(), Long::sum));
+              }
+            });
+      }
+    }
+    return out;
+  }
+
   static List<HeadStat> readStats(Warehouse w, String runId, String expectedModel) {
     Dataset<Row> d =
         w.require(Tables.HEAD_STATS, "headwise profile").filter(col("run_id").equalTo(runId));

@@ -36,6 +36,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -61,6 +62,10 @@ import picocli.CommandLine.Option;
         "Profile per-head attention statistics on Spark and write head_stats and token_importance.")
 public final class ProfileJob implements Callable<Integer> {
   public static final String STEP = "profile";
+
+  /** The run config key recording each length bucket's calibration sources (source → samples). */
+  public static final String BUCKET_SOURCES = "bucket_sources";
+
   public static final String SENSITIVITY = "--sensitivity";
   public static final String SENSITIVITY_WINDOWS = "--sensitivity-windows";
 
@@ -154,6 +159,14 @@ public final class ProfileJob implements Callable<Integer> {
     try {
       List<Row> buckets =
           samples.groupBy("length_bucket").count().orderBy("length_bucket").collectAsList();
+      // which data each bucket's statistics come from, so a plan can name the source of its
+      // evidence
+      Map<String, Map<String, Long>> bucketSources = new TreeMap<>();
+      for (Row r : samples.groupBy("length_bucket", "source").count().collectAsList()) {
+        bucketSources
+            .computeIfAbsent(String.valueOf(r.getInt(0)), b -> new TreeMap<>())
+            .put(r.isNullAt(1) ? "unknown" : r.getString(1), r.getLong(2));
+      }
       if (buckets.isEmpty()) {
         throw new HeadwiseException(
             "the calibration sources hold no sample for model " + m.modelId());
@@ -255,6 +268,7 @@ public final class ProfileJob implements Callable<Integer> {
       conf.put("ep", ep.toString());
       conf.put("batch_size", batchSize);
       conf.put("query_block", queryBlocks);
+      conf.put(BUCKET_SOURCES, bucketSources);
       conf.put("tiled_layers", AttentionTiling.tiledLayers(m, map));
       if (tiling.queryBlock() == null) {
         conf.put("attention_memory_mb", tiling.budgetMb());

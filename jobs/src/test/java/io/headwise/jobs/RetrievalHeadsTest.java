@@ -160,6 +160,12 @@ class RetrievalHeadsTest extends SparkTestBase {
       System.out.println(
           method + " keeps full: " + full + "; why: " + plan.rows().get(0).paramsJson());
       assertTrue(full.contains("(" + topLayer + ", " + topKv + ")"), method + " keeps " + full);
+      if (method.equals("duo")) {
+        // the evidence names the calibration sources of the bucket that decided it: the 401-token
+        // repeat probes and the 512-token calibration ids share bucket 512
+        String params = plan.rows().get(0).paramsJson();
+        assertTrue(params.contains("\"sources\":{\"ids\":8,\"repeat\":4}"), params);
+      }
       assertTrue(full.size() <= 6, method + " keeps too many heads full: " + full);
     }
     PlanTables.StoredPlan moa = PlanTables.read(w, "r-moa", null);

@@ -99,13 +99,22 @@ final class BucketEvidence {
             + "] were not measured; profile samples of that length (calibrate --lengths)";
   }
 
-  /** A per-head evidence record for the params. */
-  static Map<String, Object> describe(String statistic, double window, Evidence e) {
+  /**
+   * A per-head evidence record for the params: the statistic, the window, the bucket that decided
+   * and its value, and the calibration sources of that bucket's samples when the profile recorded
+   * them.
+   */
+  static Map<String, Object> describe(
+      HeadStatsTable stats, String statistic, double window, Evidence e) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("statistic", statistic);
     m.put("window", window);
     m.put("bucket", e.bucket());
     m.put("value", e.cost());
+    Map<String, Long> sources = stats.bucketSources(e.bucket());
+    if (!sources.isEmpty()) {
+      m.put("sources", sources);
+    }
     return m;
   }
 }

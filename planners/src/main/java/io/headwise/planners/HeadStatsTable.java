@@ -53,6 +53,12 @@ public final class HeadStatsTable {
   /** stat → bucket → nQueries per cell. */
   private final Map<String, Map<Integer, long[]>> weights;
 
+  /**
+   * bucket → calibration source → samples, as the profile run recorded them (empty when unknown:
+   * runs written before it was recorded, hand-built tables).
+   */
+  private final Map<Integer, Map<String, Long>> bucketSources;
+
   private HeadStatsTable(
       String modelId,
       String statsRunId,
@@ -61,7 +67,8 @@ public final class HeadStatsTable {
       int numKvHeads,
       SortedSet<Integer> allBuckets,
       Map<String, Map<Integer, double[]>> values,
-      Map<String, Map<Integer, long[]>> weights) {
+      Map<String, Map<Integer, long[]>> weights,
+      Map<Integer, Map<String, Long>> bucketSources) {
     this.modelId = modelId;
     this.statsRunId = statsRunId;
     this.numLayers = numLayers;
@@ -70,6 +77,7 @@ public final class HeadStatsTable {
     this.allBuckets = allBuckets;
     this.values = values;
     this.weights = weights;
+    this.bucketSources = bucketSources;
   }
 
   /**
@@ -182,7 +190,32 @@ public final class HeadStatsTable {
         numKvHeads,
         Collections.unmodifiableSortedSet(buckets),
         values,
-        counts);
+        counts,
+        Map.of());
+  }
+
+  /**
+   * This table with the calibration sources of each bucket (bucket → source → samples), for the
+   * evidence planners record per head.
+   */
+  public HeadStatsTable withBucketSources(Map<Integer, Map<String, Long>> sources) {
+    Map<Integer, Map<String, Long>> copy = new TreeMap<>();
+    sources.forEach((b, m) -> copy.put(b, Collections.unmodifiableMap(new TreeMap<>(m))));
+    return new HeadStatsTable(
+        modelId,
+        statsRunId,
+        numLayers,
+        numHeads,
+        numKvHeads,
+        allBuckets,
+        values,
+        weights,
+        Collections.unmodifiableMap(copy));
+  }
+
+  /** The calibration sources of a bucket's samples (source → samples); empty when unknown. */
+  public Map<String, Long> bucketSources(int bucket) {
+    return bucketSources.getOrDefault(bucket, Map.of());
   }
 
   public String modelId() {

@@ -152,7 +152,7 @@ final class KvHeadWindowCost {
       for (int n = 0; n < lengths.size(); n++) {
         perLength.put(
             String.valueOf(lengths.get(n)),
-            BucketEvidence.describe(statistic, window, groupMax(n, i, window)));
+            BucketEvidence.describe(stats, statistic, window, groupMax(n, i, window)));
       }
       out.add(perLength);
     }

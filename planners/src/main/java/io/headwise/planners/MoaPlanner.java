@@ -385,7 +385,7 @@ public final class MoaPlanner implements KvPlanner {
               .with("moa_alpha", rule.alpha())
               .with("moa_beta", rule.beta())
               .with("rule", ruleOfUnit[u])
-              .with("evidence", evidence(prepared, u, ruleOfUnit[u])));
+              .with("evidence", evidence(stats, prepared, u, ruleOfUnit[u])));
     }
     return heads;
   }
@@ -395,7 +395,7 @@ public final class MoaPlanner implements KvPlanner {
    * it.
    */
   private static Map<String, Object> evidence(
-      MoaPreparation.Prepared prepared, int unit, int rule) {
+      HeadStatsTable stats, MoaPreparation.Prepared prepared, int unit, int rule) {
     Map<String, Object> out = new LinkedHashMap<>();
     int[] lengths = prepared.problem().lengths();
     for (int n = 0; n < lengths.length; n++) {
@@ -404,9 +404,13 @@ public final class MoaPlanner implements KvPlanner {
       e.put("statistic", prepared.costStatistic());
       e.put("window", keptTokens - prepared.sinkTokens());
       double c = prepared.problem().cost()[unit][rule][n];
-      e.put("bucket", c > 0 ? prepared.evidenceBucket()[unit][rule][n] : null);
+      Integer bucket = c > 0 ? prepared.evidenceBucket()[unit][rule][n] : null;
+      e.put("bucket", bucket);
       // the rule's cost over the positions it serves (positionCost), not only at the window above
       e.put("cost", c);
+      if (bucket != null && !stats.bucketSources(bucket).isEmpty()) {
+        e.put("sources", stats.bucketSources(bucket));
+      }
       out.put(String.valueOf(lengths[n]), e);
     }
     return out;

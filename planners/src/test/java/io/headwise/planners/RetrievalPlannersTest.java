@@ -191,6 +191,27 @@ class RetrievalPlannersTest {
     assertTrue(params.contains("\"sizing\":\"search\""), params);
     assertTrue(params.contains("\"sizing_candidates\""), params);
     assertTrue(KvFraction.withinTolerance(KvFraction.at(plan.rows(), 2048), 0.25));
+    // without recorded sources the evidence names none; with them, the deciding bucket's
+    assertFalse(row(plan, 0, 0).paramsJson().contains("\"sources\""));
+    Plan sourced =
+        KvPlanners.plan(
+            "duo",
+            new PlanRequest(
+                "p",
+                known
+                    .table(256, 2048)
+                    .withBucketSources(
+                        Map.of(256, Map.of("repeat", 4L), 2048, Map.of("ids", 8L, "passkey", 2L))),
+                0.25,
+                List.of(2048),
+                Map.of()));
+    String evidence = row(sourced, 1, 1).paramsJson();
+    assertTrue(
+        evidence.contains("\"bucket\":2048,\"value\":")
+                && evidence.contains("\"sources\":{\"ids\":8,\"passkey\":2}")
+            || evidence.contains("\"bucket\":256,\"value\":")
+                && evidence.contains("\"sources\":{\"repeat\":4}"),
+        evidence);
   }
 
   /**
