@@ -3,8 +3,6 @@ package io.headwise.planners;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.PlanRow;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -322,13 +320,7 @@ public final class DuoAttentionPlanner implements KvPlanner {
 
     static Candidate of(String origin, int sink, int recent, int retrieval, KvHeadWindowCost cost) {
       double[] score = cost.at(recent);
-      Integer[] order = new Integer[score.length];
-      for (int i = 0; i < score.length; i++) {
-        order[i] = i;
-      }
-      // ties go to the lower layer, then head, instead of Duo's random noise
-      Arrays.sort(
-          order, Comparator.<Integer>comparingDouble(i -> -score[i]).thenComparingInt(i -> i));
+      Integer[] order = Ranking.descending(score);
       boolean[] full = new boolean[score.length];
       for (int i = 0; i < Math.min(retrieval, score.length); i++) {
         full[order[i]] = true;

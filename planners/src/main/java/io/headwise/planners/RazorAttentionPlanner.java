@@ -3,7 +3,6 @@ package io.headwise.planners;
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -139,8 +138,8 @@ public final class RazorAttentionPlanner implements KvPlanner {
         stats.kvGroupMax((l, h) -> stats.meanOverBuckets(l, h, StatNames.INDUCTION_SCORE));
     int inductionCount = Math.max(1, (int) Math.ceil(inductionShare * total - 1e-9));
     int echoCount = Math.max(1, (int) Math.ceil(echoShare * total - 1e-9));
-    boolean[] byInduction = top(induction, inductionCount);
-    boolean[] byEcho = top(echo, echoCount);
+    boolean[] byInduction = Ranking.top(induction, inductionCount);
+    boolean[] byEcho = Ranking.top(echo, echoCount);
     double f = request.kvFraction();
 
     Map<String, Object> params = new LinkedHashMap<>();
@@ -305,8 +304,8 @@ public final class RazorAttentionPlanner implements KvPlanner {
    * all heads, induction first on a tie, then layer-major.
    */
   static List<Integer> rankSelected(boolean[] selected, double[] induction, double[] echo) {
-    int[] inductionRank = ranks(induction);
-    int[] echoRank = ranks(echo);
+    int[] inductionRank = Ranking.ranks(induction);
+    int[] echoRank = Ranking.ranks(echo);
     List<Integer> out = new ArrayList<>();
     for (int i = 0; i < selected.length; i++) {
       if (selected[i]) {
@@ -318,20 +317,6 @@ public final class RazorAttentionPlanner implements KvPlanner {
             .thenComparingInt(i -> inductionRank[i] <= echoRank[i] ? 0 : 1)
             .thenComparingInt(i -> i));
     return out;
-  }
-
-  private static int[] ranks(double[] values) {
-    Integer[] order = new Integer[values.length];
-    for (int i = 0; i < values.length; i++) {
-      order[i] = i;
-    }
-    Arrays.sort(
-        order, Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i));
-    int[] rank = new int[values.length];
-    for (int r = 0; r < order.length; r++) {
-      rank[order[r]] = r;
-    }
-    return rank;
   }
 
   /** One candidate plan: the kv heads kept full and the span of the others. */
@@ -416,20 +401,5 @@ public final class RazorAttentionPlanner implements KvPlanner {
       }
       return new Sizing(alpha, beta, params, note);
     }
-  }
-
-  /** Marks the {@code count} highest values; ties go to the lower index (layer-major). */
-  static boolean[] top(double[] values, int count) {
-    Integer[] order = new Integer[values.length];
-    for (int i = 0; i < values.length; i++) {
-      order[i] = i;
-    }
-    Arrays.sort(
-        order, Comparator.<Integer>comparingDouble(i -> -values[i]).thenComparingInt(i -> i));
-    boolean[] out = new boolean[values.length];
-    for (int i = 0; i < Math.min(count, values.length); i++) {
-      out[order[i]] = true;
-    }
-    return out;
   }
 }
