@@ -123,7 +123,7 @@ class PlanFormatsTest {
                 stats,
                 0.5,
                 List.of(1024),
-                Map.of("sink_tokens", "4", "recent_tokens", "60")));
+                Map.of("sink_tokens", "4", "recent_tokens", "60", "sizing", "deployment")));
     Path out = tmp.resolve("duo-loader");
     new DuoAttentionFormat().write(duo.meta(), duo.rows(), out);
     JsonNode config = JSON.readTree(out.resolve("config.json").toFile());
