@@ -216,9 +216,8 @@ public final class EvaluateJob implements Callable<Integer> {
               ? null
               : worseThanUniform(metrics.get(planId), metrics.get(baseline.meta().planId()));
       String againstUniform =
-          baseline == null
-              ? Tables.NOT_COMPARED
-              : worse == null ? Tables.NOT_WORSE : "worse: " + worse;
+          againstUniform(
+              metrics.get(planId), baseline == null ? null : metrics.get(baseline.meta().planId()));
       List<Row> rows = new ArrayList<>();
       Timestamp now = Timestamp.from(Instant.now());
       for (PlanToEvaluate p : plans) {
@@ -375,6 +374,18 @@ public final class EvaluateJob implements Callable<Integer> {
 
   /** The label of a number measured through the prefill simulation of H2O. */
   public static final String H2O_SIMULATED = "h2o simulated per query, not H2O's own eviction";
+
+  /**
+   * The {@code against_uniform} value of a plan's row: {@code worse: } and what measured worse,
+   * {@code not worse}, or {@code not compared} without a baseline.
+   */
+  static String againstUniform(OutputComparison.Metrics plan, OutputComparison.Metrics uniform) {
+    if (uniform == null) {
+      return Tables.NOT_COMPARED;
+    }
+    String worse = worseThanUniform(plan, uniform);
+    return worse == null ? Tables.NOT_WORSE : "worse: " + worse;
+  }
 
   static String worseThanUniform(OutputComparison.Metrics plan, OutputComparison.Metrics uniform) {
     List<String> out = new ArrayList<>();
