@@ -265,16 +265,40 @@ public final class MoaPlanner implements KvPlanner {
     solver.put("time_limit_seconds", main.timeLimitSeconds());
     solver.put("relative_gap_limit", main.relativeGapLimit());
     params.put("solver", solver);
+    // the uniform rule is in the grid, so an optimal solution never costs more; one cut short by
+    // the time limit might, and then the plan is the uniform rule
+    int[] uniform = new int[solution.ruleOfUnit().length];
+    Arrays.fill(uniform, prepared.uniformRule());
+    double[] uniformCost = problem.costByLength(uniform);
+    int[] chosen = solution.ruleOfUnit();
+    double[] chosenCost = solution.costByLength();
+    String note = null;
+    if (Arrays.stream(uniformCost).sum() < Arrays.stream(chosenCost).sum() - 1e-9) {
+      chosen = uniform;
+      chosenCost = uniformCost;
+      note =
+          "the solver's plan (status "
+              + solution.status()
+              + ") costs more than the uniform rule for every head; the plan is the uniform rule";
+    }
+    MoaRule u = prepared.rules().get(prepared.uniformRule());
+    Map<String, Object> uniformRule = new LinkedHashMap<>();
+    uniformRule.put("moa_alpha", u.alpha());
+    uniformRule.put("moa_beta", u.beta());
+    Map<String, Double> uniformByLength = new LinkedHashMap<>();
     Map<String, Double> byLength = new LinkedHashMap<>();
     for (int n = 0; n < lengths; n++) {
-      byLength.put(String.valueOf(problem.lengths()[n]), solution.costByLength()[n]);
+      byLength.put(String.valueOf(problem.lengths()[n]), chosenCost[n]);
+      uniformByLength.put(String.valueOf(problem.lengths()[n]), uniformCost[n]);
     }
+    uniformRule.put("objective_by_length", uniformByLength);
     params.put("objective_by_length", byLength);
+    params.put("uniform_rule", uniformRule);
     params.put("pareto_candidates", candidates.size());
-    List<HeadPolicy> heads = policies(request.stats(), prepared, solution.ruleOfUnit());
+    List<HeadPolicy> heads = policies(request.stats(), prepared, chosen);
     params.putAll(cacheAccounting(request, prepared, heads));
     return PlanAssembly.assemble(
-        request, METHOD, prepared.granularity(), heads, params, null, candidates);
+        request, METHOD, prepared.granularity(), heads, params, note, candidates);
   }
 
   private static Map<String, Object> baseParams(

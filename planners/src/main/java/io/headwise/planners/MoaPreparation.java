@@ -52,7 +52,8 @@ public final class MoaPreparation {
       int unitsPerLayer,
       int[][][] evidenceBucket,
       List<Integer> bucketsRead,
-      List<String> warnings) {}
+      List<String> warnings,
+      int uniformRule) {}
 
   /**
    * Builds the rule grid and the (head, rule, length) cost table; public for the solver benchmark.
@@ -153,7 +154,8 @@ public final class MoaPreparation {
     int unitsPerLayer = perKvHead ? stats.numKvHeads() : stats.numHeads();
     int g = stats.groupSize();
 
-    List<MoaRule> rules = MoaRuleGrid.build(minLength, profileLength, maxLength, alphaStep, betas);
+    List<MoaRule> rules =
+        new ArrayList<>(MoaRuleGrid.build(minLength, profileLength, maxLength, alphaStep, betas));
     if (rules.isEmpty()) {
       throw new HeadwiseException(
           "MoA's rule filter leaves no rule for lengths "
@@ -165,6 +167,20 @@ public final class MoaPreparation {
               + "; use a smaller alpha_step");
     }
     List<Integer> lengths = request.targetLengths();
+    // the uniform rule is always a candidate: with it the solver can never return a plan it costs
+    // above uniform (the grid holds it only when F·N falls on the α step)
+    MoaRule uniform = uniformRule(lengths, request.kvFraction(), sink);
+    int uniformRule = -1;
+    for (int r = 0; r < rules.size() && uniformRule < 0; r++) {
+      if (Math.abs(rules.get(r).alpha() - uniform.alpha()) < 1e-9
+          && Math.abs(rules.get(r).beta() - uniform.beta()) < 1e-12) {
+        uniformRule = r;
+      }
+    }
+    if (uniformRule < 0) {
+      rules.add(uniform);
+      uniformRule = rules.size() - 1;
+    }
     int units = stats.numLayers() * unitsPerLayer;
     double[][] kept = new double[rules.size()][lengths.size()];
     for (int r = 0; r < rules.size(); r++) {
@@ -273,7 +289,18 @@ public final class MoaPreparation {
         unitsPerLayer,
         evidenceBucket,
         List.copyOf(bucketsRead),
-        List.copyOf(warnings));
+        List.copyOf(warnings),
+        uniformRule);
+  }
+
+  /**
+   * The uniform StreamingLLM plan's span as a MoA rule (α counts the sinks): one fixed k = α tokens
+   * when it meets the budget at every target length, as the baseline sizes it, else the
+   * proportional F·N (α = 0, β = F).
+   */
+  static MoaRule uniformRule(List<Integer> lengths, double f, int sink) {
+    SpanSizing.Result fixed = SpanSizing.fixedKept(lengths, f, 0.0, sink + 1);
+    return fixed.withinTolerance() ? new MoaRule(fixed.kept(), 0.0) : new MoaRule(0.0, f);
   }
 
   private static String granularity(PlanOptions options, HeadStatsTable stats) {

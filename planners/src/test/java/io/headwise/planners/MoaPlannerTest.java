@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.headwise.planners.moa.MoaRule;
 import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.HeadwiseException;
+import io.headwise.schemas.Json;
 import io.headwise.schemas.PlanRow;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
@@ -19,6 +20,42 @@ import org.junit.jupiter.api.Test;
 
 class MoaPlannerTest {
   private final TestStats known = new TestStats("m", 3, 4, 2).retrieval(0, 1).retrieval(2, 3);
+
+  /**
+   * The uniform rule is always in MoA's grid: at F = 0.3 and N = 400 its 120 tokens do not fall on
+   * the α step (25), so the planner adds it, and the plan's cost is never above uniform's.
+   */
+  @Test
+  void theUniformRuleIsAlwaysACandidateAndThePlanNeverCostsMore() {
+    Plan plan =
+        KvPlanners.plan(
+            "moa",
+            new PlanRequest(
+                "p",
+                known.table(512),
+                0.3,
+                List.of(400),
+                Map.of("pareto_bins", "0", "time_limit_seconds", "20", "workers", "1")));
+    Map<String, Object> params = Json.readMap(plan.paramsJson());
+    @SuppressWarnings("unchecked")
+    Map<String, Object> uniform = (Map<String, Object>) params.get("uniform_rule");
+    assertEquals(120.0, ((Number) uniform.get("moa_alpha")).doubleValue(), 0.0);
+    assertEquals(0.0, ((Number) uniform.get("moa_beta")).doubleValue(), 0.0);
+    @SuppressWarnings("unchecked")
+    double uniformCost =
+        ((Number) ((Map<String, Object>) uniform.get("objective_by_length")).get("400"))
+            .doubleValue();
+    @SuppressWarnings("unchecked")
+    double planCost =
+        ((Number) ((Map<String, Object>) params.get("objective_by_length")).get("400"))
+            .doubleValue();
+    assertTrue(uniformCost > 0, "uniform drops the retrieval heads' dependencies: " + uniformCost);
+    assertTrue(planCost < uniformCost, planCost + " vs uniform " + uniformCost);
+    assertTrue(
+        MoaPreparation.prepare(new PlanRequest("p", known.table(512), 0.3, List.of(400), Map.of()))
+            .rules()
+            .contains(new MoaRule(120.0, 0.0)));
+  }
 
   @Test
   void retrievalHeadsGetTheWidestSpansAndTheDensityStaysInBounds() {
