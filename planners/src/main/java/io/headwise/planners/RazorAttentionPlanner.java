@@ -205,11 +205,17 @@ public final class RazorAttentionPlanner implements KvPlanner {
                   Sizing.of(MODE_PROPORTIONAL, 0, total, f, sink, 0, request)));
       Map<String, Object> predicted = new LinkedHashMap<>();
       double best = Double.POSITIVE_INFINITY;
+      // a candidate that misses the budget (its sizing says why) is chosen only if every one does:
+      // keeping more than F would otherwise always look cheaper
+      boolean anyMeetsBudget = candidates.stream().anyMatch(x -> x.sizing().note() == null);
       for (Candidate candidate : candidates) {
         Sizing z = candidate.sizing();
         double cost =
             KvHeadWindowCost.streamingCost(c.atBand(z.alpha(), z.beta(), sink), candidate.full());
         predicted.put(candidate.name(), cost);
+        if (anyMeetsBudget && z.note() != null) {
+          continue;
+        }
         if (cost < best - 1e-12) {
           best = cost;
           chosen = candidate;

@@ -277,6 +277,22 @@ class RetrievalPlannersTest {
     assertEquals(3, paper.rows().stream().filter(r -> r.kind().equals(PlanRow.FULL)).count());
   }
 
+  /**
+   * With induction_share 0.5 Razor's whole selection alone exceeds F = 0.1 (with selection=paper
+   * the plan misses the budget, above); the search keeps fewer of its heads full and meets it.
+   */
+  @Test
+  void razorSearchNeverPicksACandidateOverTheBudget() {
+    Plan plan =
+        KvPlanners.plan(
+            "razor",
+            new PlanRequest(
+                "p", known.table(1024), 0.1, List.of(1024), Map.of("induction_share", "0.5")));
+    assertTrue(
+        KvFraction.withinTolerance(KvFraction.at(plan.rows(), 1024), 0.1), plan.paramsJson());
+    assertFalse(plan.paramsJson().contains("budget_note"), plan.paramsJson());
+  }
+
   @Test
   void emsGivesDiffuseHeadsLargerBudgets() {
     Plan plan =
