@@ -211,10 +211,6 @@ public final class EvaluateJob implements Callable<Integer> {
       boolean causal = map.block(0).causal();
       // the planner ranked this plan above the uniform rule by its cost model; a measurement that
       // disagrees is said on the printed line and in the plan's row
-      String worse =
-          baseline == null
-              ? null
-              : worseThanUniform(metrics.get(planId), metrics.get(baseline.meta().planId()));
       String againstUniform =
           againstUniform(
               metrics.get(planId), baseline == null ? null : metrics.get(baseline.meta().planId()));
@@ -251,13 +247,13 @@ public final class EvaluateJob implements Callable<Integer> {
             x,
             keptFraction(p.rows(), lengths, causal));
       }
-      if (worse != null) {
+      if (againstUniform.startsWith(WORSE)) {
         System.out.println(
             "headwise evaluate: plan "
                 + planId
                 + " is WORSE than the uniform plan at the same KV"
                 + " fraction: "
-                + worse);
+                + againstUniform.substring(WORSE.length()));
       }
       List<Warehouse.TableWrite> writes = new ArrayList<>();
       for (PlanToEvaluate p : plans) {
@@ -384,8 +380,11 @@ public final class EvaluateJob implements Callable<Integer> {
       return Tables.NOT_COMPARED;
     }
     String worse = worseThanUniform(plan, uniform);
-    return worse == null ? Tables.NOT_WORSE : "worse: " + worse;
+    return worse == null ? Tables.NOT_WORSE : WORSE + worse;
   }
+
+  /** How an {@code against_uniform} value that names what measured worse begins. */
+  private static final String WORSE = "worse: ";
 
   static String worseThanUniform(OutputComparison.Metrics plan, OutputComparison.Metrics uniform) {
     List<String> out = new ArrayList<>();

@@ -177,7 +177,6 @@ public final class PlanJob implements Callable<Integer> {
         Map.of("model_id", meta.modelId(), "plan_id", meta.planId()));
   }
 
-  /** The head_stats rows of one run (of one model). */
   /**
    * The calibration sources of each length bucket of a profile run (bucket → source → samples), as
    * its runs row records them; empty for runs profiled before they were recorded.
@@ -200,8 +199,7 @@ public final class PlanJob implements Callable<Integer> {
                 Map<String, Long> counts =
                     out.computeIfAbsent(Integer.parseInt(bucket.toString()), b -> new TreeMap<>());
                 bySource.forEach(
-                    (source, n) ->
-                        counts.merge(source.toString(), ((Number) n).longValue(), Long::sum));
+                    (source, n) -> counts.put(source.toString(), ((Number) n).longValue()));
               }
             });
       }
@@ -209,6 +207,7 @@ public final class PlanJob implements Callable<Integer> {
     return out;
   }
 
+  /** The head_stats rows of one run (of one model). */
   static List<HeadStat> readStats(Warehouse w, String runId, String expectedModel) {
     Dataset<Row> d =
         w.require(Tables.HEAD_STATS, "headwise profile").filter(col("run_id").equalTo(runId));

@@ -157,16 +157,17 @@ public final class ProfileJob implements Callable<Integer> {
             .withColumn("length_bucket", bucketOf(functions.size(col("input_ids"))));
     samples.persist(StorageLevel.MEMORY_AND_DISK());
     try {
-      List<Row> buckets =
-          samples.groupBy("length_bucket").count().orderBy("length_bucket").collectAsList();
-      // which data each bucket's statistics come from, so a plan can name the source of its
-      // evidence
+      // samples per (bucket, source) in one pass: the buckets to profile, and which data each
+      // bucket's statistics come from, so a plan can name the source of its evidence
+      Map<Integer, Long> bucketCounts = new TreeMap<>();
       Map<String, Map<String, Long>> bucketSources = new TreeMap<>();
       for (Row r : samples.groupBy("length_bucket", "source").count().collectAsList()) {
+        bucketCounts.merge(r.getInt(0), r.getLong(2), Long::sum);
         bucketSources
             .computeIfAbsent(String.valueOf(r.getInt(0)), b -> new TreeMap<>())
             .put(r.isNullAt(1) ? "unknown" : r.getString(1), r.getLong(2));
       }
+      List<Map.Entry<Integer, Long>> buckets = List.copyOf(bucketCounts.entrySet());
       if (buckets.isEmpty()) {
         throw new HeadwiseException(
             "the calibration sources hold no sample for model " + m.modelId());
@@ -176,16 +177,16 @@ public final class ProfileJob implements Callable<Integer> {
       // resolved here so that a budget too small for a bucket fails before any task runs; recorded
       // in the run
       Map<String, Integer> queryBlocks = new LinkedHashMap<>();
-      for (Row b : buckets) {
-        queryBlocks.put(String.valueOf(b.getInt(0)), tiling.rowsFor(b.getInt(0), batchSize, map));
+      for (Map.Entry<Integer, Long> b : buckets) {
+        queryBlocks.put(String.valueOf(b.getKey()), tiling.rowsFor(b.getKey(), batchSize, map));
       }
       ModelRef ref = ModelRef.of(spark, m, ship.shipModel);
       int parts = partitions.resolve(spark);
       List<Dataset<Row>> partials = new ArrayList<>();
       StringBuilder summary = new StringBuilder();
       for (int i = 0; i < buckets.size(); i++) {
-        int bucket = buckets.get(i).getInt(0);
-        long n = buckets.get(i).getLong(1);
+        int bucket = buckets.get(i).getKey();
+        long n = buckets.get(i).getValue();
         String what = "bucket " + bucket + " (" + n + " samples, " + map.numLayers() + " layers)";
         spark.sparkContext().setJobDescription("headwise profile " + runId + ": " + what);
         long t0 = System.nanoTime();

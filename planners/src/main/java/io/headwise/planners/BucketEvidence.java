@@ -111,10 +111,15 @@ final class BucketEvidence {
     m.put("window", window);
     m.put("bucket", e.bucket());
     m.put("value", e.cost());
-    Map<String, Long> sources = stats.bucketSources(e.bucket());
-    if (!sources.isEmpty()) {
-      m.put("sources", sources);
-    }
+    putSources(m, stats, e.bucket());
     return m;
+  }
+
+  /** Adds {@code sources}, the calibration sources of a bucket's samples, when they are known. */
+  static void putSources(Map<String, Object> evidence, HeadStatsTable stats, int bucket) {
+    Map<String, Long> sources = stats.bucketSources(bucket);
+    if (!sources.isEmpty()) {
+      evidence.put("sources", sources);
+    }
   }
 }

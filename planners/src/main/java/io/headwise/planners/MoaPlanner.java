@@ -432,8 +432,8 @@ public final class MoaPlanner implements KvPlanner {
       e.put("bucket", bucket);
       // the rule's cost over the positions it serves (positionCost), not only at the window above
       e.put("cost", c);
-      if (bucket != null && !stats.bucketSources(bucket).isEmpty()) {
-        e.put("sources", stats.bucketSources(bucket));
+      if (bucket != null) {
+        BucketEvidence.putSources(e, stats, bucket);
       }
       out.put(String.valueOf(lengths[n]), e);
     }
