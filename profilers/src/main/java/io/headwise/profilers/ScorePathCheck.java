@@ -23,16 +23,20 @@ import java.util.concurrent.ConcurrentHashMap;
  * Verifies, per attention layer, that the model's score path is what the tiled core rebuilds: on a
  * probe batch of two rows (one full, one with left padding and a hole in its mask), for every valid
  * query the softmax input equals {@code scale · Q·Kᵀ} on every key the rebuilt mask allows (valid
- * keys, and for a causal core keys not later than the query) within 1e-4 of the product's
- * magnitude, and the probabilities on every other key are below 1e-7. A layer whose scores carry
- * anything else (a positional bias such as ALiBi, soft-capping, a sliding window shorter than the
- * probe) fails and keeps the untiled route. A window longer than the probe's {@value #LENGTH}
+ * keys, and for a causal core keys not later than the query) within 1e-4 of the product's magnitude
+ * (float32 cores; four units of rounding of a float16 or bfloat16 core's type, whose scores are
+ * rounded to it), and the probabilities on every other key are below 1e-7. A layer whose scores
+ * carry anything else (a positional bias such as ALiBi, soft-capping, a sliding window shorter than
+ * the probe) fails and keeps the untiled route. A window longer than the probe's {@value #LENGTH}
  * tokens is not seen by this check. A model the probe batch cannot run (a static sequence length)
  * has no verified layer. Results are cached per model id.
  */
 final class ScorePathCheck {
   static final int LENGTH = 12;
   private static final double SCORE_TOLERANCE = 1e-4;
+  // 4 · 2^-11 and 4 · 2^-8: a float16/bfloat16 score is rounded at least once (product, scale)
+  private static final double FLOAT16_SCORE_TOLERANCE = 4 * 0x1p-11;
+  private static final double BFLOAT16_SCORE_TOLERANCE = 4 * 0x1p-8;
   private static final double MASKED_MASS = 1e-7;
   private static final Map<String, Set<Integer>> CACHE = new ConcurrentHashMap<>();
 
@@ -106,6 +110,12 @@ final class ScorePathCheck {
       return false;
     }
     int d = (int) qs[3];
+    double tolerance =
+        switch (b.probabilitiesType()) {
+          case FLOAT16 -> FLOAT16_SCORE_TOLERANCE;
+          case BFLOAT16 -> BFLOAT16_SCORE_TOLERANCE;
+          default -> SCORE_TOLERANCE;
+        };
     boolean kIsK = b.qkTransposesKey();
     int kHeads = (int) ks[1];
     int kBatch = (int) ks[0];
@@ -140,7 +150,7 @@ final class ScorePathCheck {
               }
               double expected = b.scale() * dot;
               if (Math.abs(s[sBase + i * t + j] - expected)
-                  > SCORE_TOLERANCE * (1 + Math.abs(b.scale()) * mag)) {
+                  > tolerance * (1 + Math.abs(b.scale()) * mag)) {
                 return false;
               }
             } else if (p[sBase + i * t + j] > MASKED_MASS) {

@@ -40,6 +40,11 @@ import java.util.TreeSet;
  * Query rows of padding see all their keys masked and get a uniform (finite) distribution; they are
  * never counted, and no valid query reads their output.
  *
+ * <p>The loop computes in float32. A float16 or bfloat16 core's Q, K and V are cast to float32 once
+ * before the loop and its output back after it: its statistics come from float32 probabilities of
+ * the model's half-precision Q and K, which differ from the model's own half-precision softmax by
+ * that rounding (measured in docs/tiled-attention.md).
+ *
  * <p>About 460 lines as one class on purpose: the slicing, masking, ablation, carried sums and the
  * reassembly after the loop all write into one Loop body and share its builder and its carried
  * inputs and outputs, which a split would have to pass around in order.
@@ -49,6 +54,14 @@ final class TiledCore {
    * float32's lowest value: added where a key is masked (finite, so fully masked rows stay finite).
    */
   static final float MASKED = -Float.MAX_VALUE;
+
+  /**
+   * Core element types the loop reproduces: it computes in float32, so a float16 or bfloat16 core's
+   * probabilities there differ from the model's own by that type's rounding
+   * (docs/tiled-attention.md).
+   */
+  static final Set<ElementType> COMPUTED_TYPES =
+      Set.of(FLOAT, ElementType.FLOAT16, ElementType.BFLOAT16);
 
   /** One [B, H] statistic sum after the loop. */
   record Sum(String stat, String tensor, String counts, String denominator) {}
@@ -129,10 +142,10 @@ final class TiledCore {
 
   /** Why a block cannot be tiled on structural grounds, or null. */
   static String reasonNotTiled(AttentionBlock b) {
-    if (b.probabilitiesType() != FLOAT) {
+    if (!COMPUTED_TYPES.contains(b.probabilitiesType())) {
       return "its attention runs in ONNX element type "
           + b.probabilitiesType().code()
-          + ", not float32";
+          + ", not float32, float16 or bfloat16";
     }
     if (Double.isNaN(b.scale()) || Double.isInfinite(b.scale())) {
       return "its score scale could not be read";
@@ -197,8 +210,14 @@ final class TiledCore {
     sharedOuter();
     int l = b.layer();
     boolean causal = b.causal();
-    String qPad = padRows(b.queryTensor(), 4, 2);
-    String qShape = g.op("Shape", b.queryTensor());
+    // The loop computes in float32 whatever the core's type: a float16 (or bfloat16) core's Q, K
+    // and V are cast once here ([B, H, T, D], linear in T) and the reassembled output is cast back
+    // in finish(), so the next layer reads the model's type.
+    String query = toFloat(b, b.queryTensor());
+    String keyT = toFloat(b, b.keyTransposedTensor());
+    String value = toFloat(b, b.valueTensor());
+    String qPad = padRows(query, 4, 2);
+    String qShape = g.op("Shape", query);
     String bh = g.op("Slice", qShape, g.constLongs(true, 0), g.constLongs(true, 2));
     String zero = "value";
     String zerosBH =
@@ -228,17 +247,14 @@ final class TiledCore {
     String zeroV = bg.constLongs(true, 0);
 
     String qb = bg.op("Slice", qPad, q0v, q1v, bg.constLongs(true, 2)); // [B,H,tq,D]
-    String kt = b.keyTransposedTensor();
+    String kt = keyT;
     if (causal) {
       kt = bg.op("Slice", kt, zeroV, keysV, bg.constLongs(true, b.qkTransposesKey() ? 2 : 3));
     }
     if (b.qkTransposesKey()) {
       kt = bg.op("Transpose", List.of(kt), GraphBuilder.intsAttr("perm", 0, 1, 3, 2));
     }
-    String v =
-        causal
-            ? bg.op("Slice", b.valueTensor(), zeroV, keysV, bg.constLongs(true, 2))
-            : b.valueTensor();
+    String v = causal ? bg.op("Slice", value, zeroV, keysV, bg.constLongs(true, 2)) : value;
     String scores =
         bg.op("Mul", bg.op("MatMul", qb, kt), bg.constFloat((float) b.scale())); // [B,H,tq,K]
     String allowed =
@@ -422,11 +438,22 @@ final class TiledCore {
             rowsFirst,
             g.op("Concat", List.of(g.constLongs(true, 0, 0, -1), dv), intAttr("axis", 0)));
     removeProducer(b.outputTensor());
-    g.op(
-        "Slice",
-        List.of(merged, g.constLongs(true, 0), g.unsqueeze(tL, 0), g.constLongs(true, 2)),
-        List.of(b.outputTensor()));
+    List<String> sliceInputs =
+        List.of(merged, g.constLongs(true, 0), g.unsqueeze(tL, 0), g.constLongs(true, 2));
+    if (b.probabilitiesType() == FLOAT) {
+      g.op("Slice", sliceInputs, List.of(b.outputTensor()));
+    } else { // back to the core's own type (P·V has P's type)
+      g.op(
+          "Cast",
+          List.of(g.op("Slice", sliceInputs)),
+          List.of(b.outputTensor()),
+          intAttr("to", b.probabilitiesType().code()));
+    }
     return new Result(sums, colFinal);
+  }
+
+  private String toFloat(AttentionBlock b, String x) {
+    return b.probabilitiesType() == FLOAT ? x : g.cast(x, FLOAT);
   }
 
   private static String rowSlice(GraphBuilder bg, String x, String q0v, String q1v) {

@@ -12,6 +12,7 @@ import io.headwise.graph.AttentionBlock;
 import io.headwise.graph.AttentionLocator;
 import io.headwise.graph.AttentionMap;
 import io.headwise.graph.AttentionProbe;
+import io.headwise.graph.ElementType;
 import io.headwise.graph.FunctionInliner;
 import io.headwise.graph.ModelFeeds;
 import io.headwise.graph.ModelInputs;
@@ -34,10 +35,13 @@ import org.junit.jupiter.api.Test;
 /**
  * Every in-graph statistic equals a direct computation from the exposed softmax outputs within
  * 1e-4, on the real stories260k decoder (its calibration ids, repeat and passkey probes) and on
- * MiniLM with a padded batch.
+ * MiniLM with a padded batch. A float16 or bfloat16 layer through the tiled core (which computes it
+ * in float32) is held to 1e-3 against the model's own probabilities instead: the issue's bar for
+ * those types, which allows their rounding of the scores and probabilities.
  */
 class StatsExactnessTest {
   private static final double TOLERANCE = 1e-4;
+  private static final double HALF_PRECISION_TILED_TOLERANCE = 1e-3;
 
   @Test
   void stories260kCalibrationIds() {
@@ -176,6 +180,7 @@ class StatsExactnessTest {
       int queryBlock,
       boolean allTileable) {
     AttentionMap map = AttentionLocator.locate(model);
+    Set<Integer> halfPrecisionTiled = new HashSet<>();
     int maxLen = batches.stream().mapToInt(Batch::length).max().orElseThrow();
     List<Integer> windows = config.windowsFor(maxLen);
     ReferenceStats ref = new ReferenceStats(config, windows, map.block(0).causal());
@@ -194,6 +199,11 @@ class StatsExactnessTest {
                   : List.of();
           assertEquals(tileable, s.instrumented().tiledLayers(), "tiled layers");
           assertEquals(tileable.isEmpty() ? 0 : queryBlock, s.instrumented().queryBlock());
+          for (int l : s.instrumented().tiledLayers()) {
+            if (map.block(l).probabilitiesType() != ElementType.FLOAT) {
+              halfPrecisionTiled.add(l);
+            }
+          }
         }
         acc.add(maxLen, s.run(batch));
       }
@@ -202,15 +212,25 @@ class StatsExactnessTest {
     List<HeadStat> rows = acc.toHeadStats(model.modelId(), "test", map);
     assertFalse(rows.isEmpty());
     int compared = 0;
+    double halfPrecisionMax = 0;
     for (HeadStat r : rows) {
       double expected = ref.value(r.layer(), r.stat(), r.head());
       assertFalse(Double.isNaN(expected), "reference lacks " + r.stat());
+      boolean half = halfPrecisionTiled.contains(r.layer());
+      if (half) {
+        halfPrecisionMax = Math.max(halfPrecisionMax, Math.abs(expected - r.value()));
+      }
       assertEquals(
           expected,
           r.value(),
-          TOLERANCE,
+          half ? HALF_PRECISION_TILED_TOLERANCE : TOLERANCE,
           () -> "layer " + r.layer() + " head " + r.head() + " " + r.stat());
       compared++;
+    }
+    if (!halfPrecisionTiled.isEmpty()) {
+      System.out.printf(
+          "%s: float16/bfloat16 layers %s tiled at %d rows, largest |difference| %.3g%n",
+          model.source(), halfPrecisionTiled, queryBlock, halfPrecisionMax);
     }
     // every reference statistic is produced by the graph too
     Set<String> produced = new HashSet<>();
