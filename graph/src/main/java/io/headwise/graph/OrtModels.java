@@ -12,7 +12,8 @@ import java.nio.FloatBuffer;
  * Creates ONNX Runtime sessions for (possibly rewritten) model protos. The proto is passed as
  * bytes; weights kept as external data are resolved against the original model's directory through
  * {@code session.model_external_initializers_file_folder_path}, so a rewritten graph never needs to
- * be written next to the data.
+ * be written next to the data. A bfloat16 graph is run through {@link Bfloat16Emulation} (float32
+ * arithmetic, same interface).
  */
 public final class OrtModels {
   /** ONNX Runtime session config key for the folder external initializers resolve against. */
@@ -28,7 +29,9 @@ public final class OrtModels {
       if (model.externalDataDir().isPresent() && !OnnxModel.externalLocations(proto).isEmpty()) {
         options.addConfigEntry(EXTERNAL_DATA_FOLDER_KEY, model.externalDataDir().get().toString());
       }
-      return OrtEnvironment.getEnvironment().createSession(proto.toByteArray(), options);
+      // bfloat16 graphs run in float32 (Bfloat16Emulation): the CPU provider has no bf16 MatMul
+      return OrtEnvironment.getEnvironment()
+          .createSession(Bfloat16Emulation.apply(proto).toByteArray(), options);
     } catch (OrtException e) {
       throw new HeadwiseException(
           "ONNX Runtime cannot load model " + model.source() + ": " + firstLine(e.getMessage()), e);

@@ -21,17 +21,25 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code headwise synth --shape tiny} writes a model (weights in external data) that every step
- * takes end to end: inspect, calibrate, profile, plan, export, evaluate, quantize — in float32 and
- * in float16. The dense plan reproduces the float32 model exactly and the float16 model within
- * float16 rounding; the exported and quantized float16 models keep float16 logits and weights.
+ * takes end to end: inspect, calibrate, profile, plan, export, evaluate, quantize — in float32,
+ * float16 and bfloat16. The dense plan reproduces the float32 model exactly and the float16 model
+ * within float16 rounding; the exported and quantized float16 and bfloat16 models keep their
+ * element type. Bfloat16 runs through {@code Bfloat16Emulation} (float32 arithmetic on the bf16
+ * weights: the CPU provider has no bf16 kernels), where the dense plan is again exact.
  */
 class SynthEndToEndTest extends SparkTestBase {
   @TempDir Path tmp;
 
   @ParameterizedTest
-  @ValueSource(strings = {"float32", "float16"})
+  @ValueSource(strings = {"float32", "float16", "bfloat16"})
   void tinySynthProfilesPlansExportsAndEvaluates(String dtype) throws Exception {
     boolean fp16 = dtype.equals("float16");
+    int elemType =
+        switch (dtype) {
+          case "float16" -> 10;
+          case "bfloat16" -> 16;
+          default -> 1;
+        };
     Path model = tmp.resolve("synth/tiny.onnx");
     Files.createDirectories(model.getParent());
     Result r =
@@ -128,7 +136,7 @@ class SynthEndToEndTest extends SparkTestBase {
             "--out",
             exported.toString()));
     assertTrue(Files.size(exported) > 0);
-    assertEquals(fp16 ? 10 : 1, logitsType(exported), "the export keeps the model's element type");
+    assertEquals(elemType, logitsType(exported), "the export keeps the model's element type");
     ok(
         CliRunner.run(
             "evaluate",
@@ -190,7 +198,7 @@ class SynthEndToEndTest extends SparkTestBase {
         List.of(q.getFileName().toString(), "tiny-w4.onnx.data"), sortedNames(q.getParent()));
     assertEquals(
         bytesOf(model, "model.embed_tokens.weight"), bytesOf(q, "model.embed_tokens.weight"));
-    assertEquals(fp16 ? 10 : 1, logitsType(q), "quantize keeps the model's element type");
+    assertEquals(elemType, logitsType(q), "quantize keeps the model's element type");
   }
 
   /** The element type of the model's {@code logits} output. */

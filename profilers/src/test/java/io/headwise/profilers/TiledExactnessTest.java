@@ -80,11 +80,18 @@ class TiledExactnessTest {
 
   /**
    * The tiny synthetic Llama ({@code headwise synth --shape tiny}: GQA, RoPE, an additive
-   * causal-and-padding mask like a torch.onnx export) in float32 and float16, three right-padded
-   * rows of up to 64 tokens.
+   * causal-and-padding mask like a torch.onnx export) in float32, float16 and bfloat16 (run through
+   * Bfloat16Emulation, as every session here is), three right-padded rows of up to 64 tokens.
    */
   @ParameterizedTest
-  @CsvSource({"FLOAT32, 16", "FLOAT32, 12", "FLOAT16, 16", "FLOAT16, 12"})
+  @CsvSource({
+    "FLOAT32, 16",
+    "FLOAT32, 12",
+    "FLOAT16, 16",
+    "FLOAT16, 12",
+    "BFLOAT16, 16",
+    "BFLOAT16, 12"
+  })
   void tinySyntheticLlama(SynthDtype dtype, int queryBlock) {
     SynthSpec spec = new SynthSpec(SynthShape.TINY, 2, 97, dtype, false, 5);
     Path file = dir.resolve(dtype + "-" + queryBlock + ".onnx");

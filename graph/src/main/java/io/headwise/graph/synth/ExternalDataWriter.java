@@ -59,11 +59,7 @@ final class ExternalDataWriter implements Closeable {
       if (buffer.remaining() < 4) {
         flush();
       }
-      if (dtype == SynthDtype.FLOAT16) {
-        buffer.putShort(Half.fromFloat(v));
-      } else {
-        buffer.putFloat(v);
-      }
+      dtype.put(buffer, v);
     }
     position += bytes;
     TensorProto.Builder t =

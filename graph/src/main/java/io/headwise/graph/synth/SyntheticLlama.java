@@ -372,11 +372,7 @@ public final class SyntheticLlama {
         TensorProto.newBuilder().setName(name).setDataType(spec.dtype().type.code());
     ByteBuffer buf =
         ByteBuffer.allocate(spec.dtype().type.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
-    if (spec.dtype() == SynthDtype.FLOAT16) {
-      buf.putShort(Half.fromFloat(value));
-    } else {
-      buf.putFloat(value);
-    }
+    spec.dtype().put(buf, value);
     graph.addInitializer(t.setRawData(ByteString.copyFrom(buf.array())).build());
     return name;
   }

@@ -50,7 +50,9 @@ public final class SynthCommand implements Callable<Integer> {
       names = OptionNames.DTYPE,
       paramLabel = "TYPE",
       defaultValue = "float32",
-      description = "float32 or float16 (default: ${DEFAULT-VALUE}).")
+      description =
+          "float32, float16 or bfloat16 (bfloat16 runs here in float32: Bfloat16Emulation;"
+              + " default: ${DEFAULT-VALUE}).")
   String dtype;
 
   @Option(

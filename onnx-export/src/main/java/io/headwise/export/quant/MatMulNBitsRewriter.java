@@ -253,9 +253,9 @@ public final class MatMulNBitsRewriter {
             MatMulNBitsPacking.blobBytes(weights.blockSize(), weights.bits())));
     String scalesName = uniqueName(graph, prefix + "_scales");
     graph.addInitializer(
-        scaleType == TensorProto.DataType.FLOAT16_VALUE
-            ? halves(scalesName, weights.scales(), weights.n(), kb)
-            : Tensors.floats(scalesName, new long[] {weights.n(), kb}, weights.scales()));
+        scaleType == TensorProto.DataType.FLOAT_VALUE
+            ? Tensors.floats(scalesName, new long[] {weights.n(), kb}, weights.scales())
+            : halves(scalesName, scaleType, weights.scales(), weights.n(), kb));
     String zerosName = "";
     if (weights.packedZeroPoints().isPresent()) {
       zerosName = uniqueName(graph, prefix + "_zero_points");
@@ -315,7 +315,8 @@ public final class MatMulNBitsRewriter {
 
   private static void checkWeightType(NodeProto node, TensorProto t) {
     if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE
-        && t.getDataType() != TensorProto.DataType.FLOAT16_VALUE) {
+        && t.getDataType() != TensorProto.DataType.FLOAT16_VALUE
+        && t.getDataType() != TensorProto.DataType.BFLOAT16_VALUE) {
       throw new UnsupportedOperationException(
           "weight "
               + t.getName()
@@ -323,7 +324,7 @@ public final class MatMulNBitsRewriter {
               + describe(node)
               + " has ONNX data type "
               + t.getDataType()
-              + "; only float32 and float16 weights are supported");
+              + "; only float32, float16 and bfloat16 weights are supported");
     }
   }
 
@@ -428,12 +429,16 @@ public final class MatMulNBitsRewriter {
     return raw(name, TensorProto.DataType.UINT8_VALUE, data, dims);
   }
 
-  private static TensorProto halves(String name, float[] data, long... dims) {
+  /** Scales in the model's float16 or bfloat16 (MatMulNBits' scales share the input's type). */
+  private static TensorProto halves(String name, int type, float[] data, long... dims) {
     ByteBuffer buf = ByteBuffer.allocate(2 * data.length).order(ByteOrder.LITTLE_ENDIAN);
     for (float v : data) {
-      buf.putShort(Fp16Conversions.floatToFp16(v));
+      buf.putShort(
+          type == TensorProto.DataType.BFLOAT16_VALUE
+              ? Fp16Conversions.floatToBf16(v)
+              : Fp16Conversions.floatToFp16(v));
     }
-    return raw(name, TensorProto.DataType.FLOAT16_VALUE, buf.array(), dims);
+    return raw(name, type, buf.array(), dims);
   }
 
   /** An initializer of element type {@code dataType} holding {@code data} as raw bytes. */

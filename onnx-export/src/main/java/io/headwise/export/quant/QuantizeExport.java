@@ -138,10 +138,13 @@ public final class QuantizeExport {
   }
 
   private static byte[] encode(float[] v, int type) {
-    if (type == TensorProto.DataType.FLOAT16_VALUE) {
+    if (type == TensorProto.DataType.FLOAT16_VALUE || type == TensorProto.DataType.BFLOAT16_VALUE) {
       ByteBuffer b = ByteBuffer.allocate(2 * v.length).order(ByteOrder.LITTLE_ENDIAN);
       for (float x : v) {
-        b.putShort(Fp16Conversions.floatToFp16(x));
+        b.putShort(
+            type == TensorProto.DataType.BFLOAT16_VALUE
+                ? Fp16Conversions.floatToBf16(x)
+                : Fp16Conversions.floatToFp16(x));
       }
       return b.array();
     }

@@ -157,7 +157,8 @@ public final class LinearLayers {
             t ->
                 t.getDimsCount() == 2
                     && (t.getDataType() == ElementType.FLOAT.code()
-                        || t.getDataType() == ElementType.FLOAT16.code()))
+                        || t.getDataType() == ElementType.FLOAT16.code()
+                        || t.getDataType() == ElementType.BFLOAT16.code()))
         .orElse(false);
   }
 
