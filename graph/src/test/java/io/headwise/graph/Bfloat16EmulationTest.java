@@ -5,15 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
-import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import ai.onnx.proto.OnnxMl.TensorShapeProto;
-import ai.onnx.proto.OnnxMl.TypeProto;
-import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
@@ -22,6 +17,7 @@ import ai.onnxruntime.OrtSession;
 import com.google.protobuf.ByteString;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -35,22 +31,19 @@ class Bfloat16EmulationTest {
 
   /** y = Cast(bf16)(MatMul(x, W) + c) with W [2, 2] and c a bf16 Constant; x, y bf16 [1, 2]. */
   private static ModelProto model() {
-    GraphProto g =
-        GraphProto.newBuilder()
-            .setName("bf16")
-            .addInput(tensor("x", BF16))
-            .addOutput(tensor("y", BF16))
-            .addInitializer(bf16("W", new long[] {2, 2}, 1.5f, -2.25f, 0.5f, 3f))
-            .addNode(
-                node(
-                    "Constant",
-                    new String[] {},
-                    "c",
-                    attrT("value", bf16("", new long[] {1}, 0.75f))))
-            .addNode(node("MatMul", new String[] {"x", "W"}, "xw"))
-            .addNode(node("Add", new String[] {"xw", "c"}, "s"))
-            .addNode(node("Cast", new String[] {"s"}, "y", GraphBuilder.intAttr("to", BF16)))
-            .build();
+    GraphProto.Builder g = GraphProto.newBuilder().setName("bf16");
+    GraphBuilder b = new GraphBuilder(g, 17, "t/");
+    b.addInput("x", ElementType.BFLOAT16, "1", "2");
+    b.addOutput("y", ElementType.BFLOAT16, "1", "2");
+    g.addInitializer(bf16("W", new long[] {2, 2}, 1.5f, -2.25f, 0.5f, 3f));
+    b.op(
+        "Constant",
+        List.of(),
+        List.of("c"),
+        GraphBuilder.tensorAttr("value", bf16("", new long[] {1}, 0.75f)));
+    b.op("MatMul", List.of("x", "W"), List.of("xw"));
+    b.op("Add", List.of("xw", "c"), List.of("s"));
+    b.op("Cast", List.of("s"), List.of("y"), GraphBuilder.intAttr("to", BF16));
     return ModelProto.newBuilder()
         .setIrVersion(8)
         .setGraph(g)
@@ -82,15 +75,12 @@ class Bfloat16EmulationTest {
 
   @Test
   void aModelWithoutBfloat16IsReturnedAsItIs() {
-    ModelProto m =
-        ModelProto.newBuilder()
-            .setIrVersion(8)
-            .setGraph(
-                GraphProto.newBuilder()
-                    .addInput(tensor("x", ElementType.FLOAT.code()))
-                    .addOutput(tensor("y", ElementType.FLOAT.code()))
-                    .addNode(node("Identity", new String[] {"x"}, "y")))
-            .build();
+    GraphProto.Builder g = GraphProto.newBuilder();
+    GraphBuilder b = new GraphBuilder(g, 17, "t/");
+    b.addInput("x", ElementType.FLOAT, "2");
+    b.addOutput("y", ElementType.FLOAT, "2");
+    b.identity("x", "y");
+    ModelProto m = ModelProto.newBuilder().setIrVersion(8).setGraph(g).build();
     assertSame(m, Bfloat16Emulation.apply(m));
   }
 
@@ -112,40 +102,5 @@ class Bfloat16EmulationTest {
       t.addDims(d);
     }
     return t.build();
-  }
-
-  private static ValueInfoProto tensor(String name, int elemType) {
-    return ValueInfoProto.newBuilder()
-        .setName(name)
-        .setType(
-            TypeProto.newBuilder()
-                .setTensorType(
-                    TypeProto.Tensor.newBuilder()
-                        .setElemType(elemType)
-                        .setShape(
-                            TensorShapeProto.newBuilder()
-                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(1))
-                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(2)))))
-        .build();
-  }
-
-  private static AttributeProto attrT(String name, TensorProto t) {
-    return AttributeProto.newBuilder()
-        .setName(name)
-        .setType(AttributeProto.AttributeType.TENSOR)
-        .setT(t)
-        .build();
-  }
-
-  private static NodeProto node(String op, String[] in, String out, AttributeProto... attrs) {
-    NodeProto.Builder n =
-        NodeProto.newBuilder().setOpType(op).setName(out + "_node").addOutput(out);
-    for (String i : in) {
-      n.addInput(i);
-    }
-    for (AttributeProto a : attrs) {
-      n.addAttribute(a);
-    }
-    return n.build();
   }
 }
