@@ -149,7 +149,7 @@ final class BudgetCacheAttention {
     String scoresAfter = b.op("Add", pre + "scores_after", accumulated, perHead);
     BudgetEviction.Kept kept = BudgetEviction.keep(b, g, pre, k, v, scoresAfter, total);
     if (g.compensation()) {
-      MergeSlot.merge(b, g, pre, k, v, kept.evicted());
+      MergeSlot.merge(b, g, pre, kept.rows(), kept.evicted());
     }
     return out;
   }

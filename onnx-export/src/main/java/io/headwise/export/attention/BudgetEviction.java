@@ -18,16 +18,36 @@ import java.util.List;
  * than every recent entry and the new tokens follow the cache, so the last r candidates of a call
  * are the r most recent tokens: one TopK over the other T − r candidates chooses the rest (dead
  * ones, −∞, rank last). Separate from {@link BudgetCacheAttention} because choosing survivors
- * (TopK, GatherND of rows) is independent of how the scores were accumulated.
+ * (TopK, Gather of rows) is independent of how the scores were accumulated.
  */
 final class BudgetEviction {
   private BudgetEviction() {}
 
   /**
-   * The kept entries, {@code index} [B, Hg, n] into the candidates, and for a group that merges
-   * what it evicts ({@link DecodeCacheGroup#compensation()}) the candidates it may evict.
+   * The kept entries, {@code index} [B, Hg, n] into the candidates, the candidates' rows for
+   * further gathers, and for a group that merges what it evicts ({@link
+   * DecodeCacheGroup#compensation()}) the candidates it may evict.
    */
-  record Kept(String index, Evicted evicted) {}
+  record Kept(String index, Rows rows, Evicted evicted) {}
+
+  /**
+   * The candidates' keys and values as rows of one [B·Hg·T, D] matrix each ({@code Flatten}, no
+   * copy), and {@code base} [B, Hg, 1]: the row of each (batch row, head)'s first candidate. An
+   * index [B, Hg, n] into a head's candidates plus {@code base} is a row index for one plain {@code
+   * Gather} on axis 0, which ONNX Runtime runs as one copy per row; {@code GatherND} with {@code
+   * batch_dims=2} over the same rows cost several times more per decode step (docs/results.md).
+   */
+  record Rows(String keys, String values, String base) {
+    /**
+     * Gathers the rows at {@code index} [B, Hg, n] (into each head's candidates) into {@code
+     * keysOut}, {@code valuesOut} [B, Hg, n, D].
+     */
+    void gather(BodyBuilder b, String hint, String index, String keysOut, String valuesOut) {
+      String row = b.op("Add", hint + "_row", index, base);
+      b.node("Gather", List.of(keys, row), List.of(keysOut), GraphBuilder.intAttr("axis", 0));
+      b.node("Gather", List.of(values, row), List.of(valuesOut), GraphBuilder.intAttr("axis", 0));
+    }
+  }
 
   /**
    * Candidates ranked after the first live heavy hitters of the smallest budget: {@code index} [B,
@@ -85,17 +105,14 @@ final class BudgetEviction {
                 b.longVector(pre + "h2", 2))
             : ranked; // [B, Hg, n − r]
     String heavyShape = b.op("Shape", pre + "heavy_shape", heavyIndex); // [B, Hg, n − r]
-    String recentShape =
-        b.concat(
-            pre + "recent_shape",
-            0,
-            b.op(
-                "Slice",
-                pre + "batch_heads",
-                heavyShape,
-                b.longVector(pre + "bh0", 0),
-                b.longVector(pre + "bh2", 2)),
-            recentCount); // [B, Hg, r]
+    String batchHeads =
+        b.op(
+            "Slice",
+            pre + "batch_heads",
+            heavyShape,
+            b.longVector(pre + "bh0", 0),
+            b.longVector(pre + "bh2", 2)); // [B, Hg]
+    String recentShape = b.concat(pre + "recent_shape", 0, batchHeads, recentCount); // [B, Hg, r]
     String recentIndex =
         b.op(
             "Expand",
@@ -112,12 +129,13 @@ final class BudgetEviction {
                 -1),
             recentShape);
     String index = b.concat(pre + "kept_index", 2, heavyIndex, recentIndex); // [B, Hg, n]
-    // Keys and values: GatherND over whole [D] rows with the batch and head axes as batch dims, so
-    // the index stays [B, Hg, n, 1]; GatherElements needed it expanded to [B, Hg, n, D] int64,
-    // which cost more per decode step than the rows it copied (docs/results.md).
-    String rowIndex = b.unsqueeze(index, 3); // [B, Hg, n, 1]
-    gatherRows(b, k, rowIndex, DecodeCacheGroup.PRESENT + g.name("key"));
-    gatherRows(b, v, rowIndex, DecodeCacheGroup.PRESENT + g.name("value"));
+    Rows rows = rows(b, pre, k, v, batchHeads, total);
+    rows.gather(
+        b,
+        pre + "kept",
+        index,
+        DecodeCacheGroup.PRESENT + g.name("key"),
+        DecodeCacheGroup.PRESENT + g.name("value"));
     String presentScores = DecodeCacheGroup.PRESENT + g.name("scores");
     // h_h [1, Hg, 1]: where a head's live heavy hitters end; read by the dead-row mask and the
     // merge tail only (a single-budget H2O group needs neither)
@@ -160,7 +178,7 @@ final class BudgetEviction {
           GraphBuilder.intAttr("axis", 2));
     }
     if (!g.compensation()) {
-      return new Kept(index, null);
+      return new Kept(index, rows, null);
     }
     // Ranks from the smallest budget's h on: the only ones a head may evict live.
     String tailFrom =
@@ -187,15 +205,28 @@ final class BudgetEviction {
         b.cast(
             b.and(b.not(b.less(tailRank, liveHeavy)), alive(b, pre + "tail_", tailScores)),
             GraphBuilder.FLOAT); // [B, Hg, w]
-    return new Kept(index, new Evicted(tailIndex, evicted));
+    return new Kept(index, rows, new Evicted(tailIndex, evicted));
   }
 
   /**
-   * Rows [B, Hg, n, D] of {@code x} [B, Hg, T, D] at {@code rowIndex} [B, Hg, n, 1], into {@code
-   * out}.
+   * The candidates {@code k}, {@code v} [B, Hg, T, D] as {@link Rows}; {@code batchHeads} is [B,
+   * Hg], {@code total} [1] is T.
    */
-  static void gatherRows(BodyBuilder b, String x, String rowIndex, String out) {
-    b.node("GatherND", List.of(x, rowIndex), List.of(out), GraphBuilder.intAttr("batch_dims", 2));
+  private static Rows rows(
+      BodyBuilder b, String pre, String k, String v, String batchHeads, String total) {
+    String keys = b.op("Flatten", pre + "key_rows", List.of(k), GraphBuilder.intAttr("axis", 3));
+    String values =
+        b.op("Flatten", pre + "value_rows", List.of(v), GraphBuilder.intAttr("axis", 3));
+    String first =
+        b.op(
+            "Range",
+            pre + "first_row",
+            b.longScalar(pre + "fr0", 0),
+            b.element(b.op("Shape", pre + "rows_shape", keys), 0),
+            b.reshape(total)); // [B·Hg]: 0, T, 2T, ...
+    String baseShape =
+        b.concat(pre + "base_shape", 0, batchHeads, b.longVector(pre + "bs1", 1)); // [B, Hg, 1]
+    return new Rows(keys, values, b.op("Reshape", pre + "base", first, baseShape));
   }
 
   /** True for a live entry of {@code scores} (accumulated attention ≥ 0; dead ones are −∞). */

@@ -103,14 +103,11 @@ final class MergeSlot {
       BodyBuilder b,
       DecodeCacheGroup g,
       String pre,
-      String k,
-      String v,
+      BudgetEviction.Rows rows,
       BudgetEviction.Evicted evicted) {
     String keys = b.fresh(pre + "tail_keys");
     String values = b.fresh(pre + "tail_values");
-    String rowIndex = b.unsqueeze(evicted.index(), 3); // [B, Hg, w, 1]
-    BudgetEviction.gatherRows(b, k, rowIndex, keys); // [B, Hg, w, D]
-    BudgetEviction.gatherRows(b, v, rowIndex, values);
+    rows.gather(b, pre + "tail", evicted.index(), keys, values); // [B, Hg, w, D]
     DecodeOps.carrySums(b, g, pre, "merged", b.unsqueeze(evicted.mask(), 2), keys, values);
     // [Hg]: every batch row evicts equally many per head (the budgets fix the counts)
     DecodeOps.carryCount(
