@@ -2,7 +2,7 @@ package io.headwise.export.attention;
 
 import io.headwise.export.attention.DecodeOps.CoreInputs;
 import io.headwise.graph.GraphBuilder;
-import io.headwise.graph.Tensors;
+import io.headwise.schemas.HeadwiseException;
 
 /**
  * H2O (Zhang et al. 2023, as its real-drop cache does it): each kv head keeps at most B entries,
@@ -31,10 +31,17 @@ final class BudgetCacheAttention {
   static String attend(BodyBuilder b, DecodeCacheGroup g, CoreInputs in) {
     String pre = "g" + g.group() + "_";
     long[] kvs = DecodeOps.kvHeads(g);
-    long[] queries = DecodeOps.queryHeads(g);
-    long[] local = DecodeOps.localKvHeads(g, in.kvHeads());
+    QueryOrder order = QueryOrder.of(g, in.kvHeads());
     String past = DecodeCacheGroup.PAST;
-    String q = DecodeOps.groupQuery(b, pre, in.query(), queries);
+    // The group's query heads kv head by kv head, as [B, Hg, g·S, D]: row j·S + i is the new token
+    // i of the kv head's j-th query head. Each kv head's keys and values then serve all its query
+    // heads in one MatMul, without copying them per query head (repeat_kv).
+    String q =
+        b.op(
+            "Reshape",
+            pre + "query_by_kv",
+            DecodeOps.groupQuery(b, pre, in.query(), order.queries()),
+            b.longVector(pre + "query_shape", 0, kvs.length, -1, 0));
     String kNew =
         b.gather(pre + "new_keys", in.newKey(), b.longVector(pre + "kv", kvs), 1); // [B, Hg, S, D]
     String vNew = b.gather(pre + "new_values", in.newValue(), b.longVector(pre + "kv_v", kvs), 1);
@@ -83,87 +90,110 @@ final class BudgetCacheAttention {
                 b.longScalar(pre + "r1", 1)),
             GraphBuilder.FLOAT); // [T]
     String queryIndex =
-        b.reshape(
-            b.cast(
-                b.op(
-                    "Range",
-                    pre + "query_index",
-                    b.reshape(pastLength),
-                    b.reshape(total),
-                    b.longScalar(pre + "q1", 1)),
-                GraphBuilder.FLOAT),
-            -1,
-            1); // [S, 1]
-    String localHeads = b.longVector(pre + "local", local);
-    String kq = b.gather(pre + "key_per_query", k, localHeads, 1);
-    String vq = b.gather(pre + "value_per_query", v, localHeads, 1);
+        b.op(
+            "Tile",
+            pre + "query_rows",
+            b.reshape(
+                b.cast(
+                    b.op(
+                        "Range",
+                        pre + "query_index",
+                        b.reshape(pastLength),
+                        b.reshape(total),
+                        b.longScalar(pre + "q1", 1)),
+                    GraphBuilder.FLOAT),
+                -1,
+                1),
+            b.longVector(pre + "per_kv", order.perKv(), 1)); // [g·S, 1]: the rows of q
     String scores =
         DecodeOps.scaledScores(
-            b, q, kq, in.scale(), pre + "scores", pre + "qk", pre + "scale"); // [B, Hq, S, L + S]
+            b, q, k, in.scale(), pre + "scores", pre + "qk", pre + "scale"); // [B, Hg, g·S, T]
     String zero = b.floatScalar(pre + "zero", 0f);
-    String order =
-        b.not(b.less(b.op("Sub", pre + "distance", queryIndex, candidateIndex), zero)); // [S, T]
+    String visible =
+        b.not(b.less(b.op("Sub", pre + "distance", queryIndex, candidateIndex), zero)); // [gS, T]
     if (g.padded()) {
       // Dead entries (rows a head below the group's largest budget does not use) are never seen.
-      order =
+      visible =
           b.and(
-              order,
-              b.unsqueeze(
-                  b.gather(
-                      pre + "alive_per_query",
-                      BudgetEviction.alive(b, pre, accumulated),
-                      localHeads,
-                      1),
-                  2)); // [B, Hq, S, T]
+              visible,
+              b.unsqueeze(BudgetEviction.alive(b, pre, accumulated), 2)); // [B, Hg, g·S, T]
     }
     String minusInf = b.floatScalar(pre + "minus_inf", Float.NEGATIVE_INFINITY);
-    String masked = b.where(order, scores, minusInf);
+    String masked = b.where(visible, scores, minusInf);
     String safe;
     String out;
     if (g.compensation()) {
-      MergeSlot.Attention slot =
-          MergeSlot.attend(b, g, pre, q, masked, vq, localHeads, in.scale(), zero);
+      MergeSlot.Attention slot = MergeSlot.attend(b, g, pre, q, masked, v, in.scale(), zero);
       safe = slot.tokenProbs();
       out = slot.out();
     } else {
       safe = DecodeOps.safeSoftmax(b, pre, masked, zero);
-      out = b.op("MatMul", pre + "out", safe, vq);
+      out = b.op("MatMul", pre + "out", safe, v);
     }
     // Accumulate: Σ over the new queries, mean over the query heads of each kv head.
-    String seen = b.reduceSum(safe, false, 2); // [B, Hq, L + S]
     String perHead =
-        b.transpose(
-            b.op(
-                "MatMul",
-                pre + "group_mean",
-                b.transpose(seen, 0, 2, 1),
-                b.constant(
-                    pre + "average",
-                    Tensors.floats(
-                        "",
-                        new long[] {queries.length, kvs.length},
-                        groupMean(local, kvs.length)))),
-            0,
-            2,
-            1); // [B, Hg, L + S]
+        b.op(
+            "Mul",
+            pre + "group_mean",
+            b.reduceSum(safe, false, 2),
+            b.floatScalar(pre + "average", 1f / order.perKv())); // [B, Hg, L + S]
     String scoresAfter = b.op("Add", pre + "scores_after", accumulated, perHead);
     BudgetEviction.Kept kept = BudgetEviction.keep(b, g, pre, k, v, scoresAfter, total);
     if (g.compensation()) {
       MergeSlot.merge(b, g, pre, kept.rows(), kept.evicted());
     }
-    return out;
+    // [B, Hq, S, Dv] in the group's query head order
+    String byQuery =
+        b.op(
+            "Reshape",
+            pre + "out_by_query",
+            out,
+            b.longVector(pre + "out_shape", 0, order.queries().length, -1, 0));
+    return order.identity()
+        ? byQuery
+        : b.gather(pre + "query_order", byQuery, b.longVector(pre + "inverse", order.inverse()), 1);
   }
 
-  /** [Hq, Hg]: 1 / (query heads of the kv head) where a query head reads a kv head, else 0. */
-  private static float[] groupMean(long[] local, int kvHeads) {
-    int[] perKv = new int[kvHeads];
-    for (long l : local) {
-      perKv[(int) l]++;
+  /**
+   * The group's query heads sorted by the kv head they read (stably): {@code queries} model query
+   * heads, {@code perKv} query heads per kv head, {@code inverse} where each of the group's query
+   * heads (in {@link DecodeCacheGroup#queryHeads()} order) lands, {@code identity} when that order
+   * is already kv head by kv head.
+   */
+  record QueryOrder(long[] queries, int perKv, long[] inverse, boolean identity) {
+    static QueryOrder of(DecodeCacheGroup g, double[] kvHeads) {
+      long[] local = DecodeOps.localKvHeads(g, kvHeads);
+      long[] model = DecodeOps.queryHeads(g);
+      int heads = g.kvHeads().size();
+      int[] count = new int[heads];
+      for (long l : local) {
+        count[(int) l]++;
+      }
+      for (int c : count) {
+        if (c != count[0]) {
+          throw new HeadwiseException(
+              "layer "
+                  + g.layer()
+                  + ": the kv heads of a budget group are read by different numbers of query"
+                  + " heads ("
+                  + java.util.Arrays.toString(count)
+                  + "); budget decode groups need grouped-query attention with equal groups");
+        }
+      }
+      long[] queries = new long[local.length];
+      long[] inverse = new long[local.length];
+      boolean identity = true;
+      int next = 0;
+      for (int kv = 0; kv < heads; kv++) {
+        for (int i = 0; i < local.length; i++) {
+          if (local[i] == kv) {
+            inverse[i] = next;
+            identity &= i == next;
+            queries[next++] = model[i];
+          }
+        }
+      }
+      return new QueryOrder(queries, count[0], inverse, identity);
     }
-    float[] average = new float[local.length * kvHeads];
-    for (int i = 0; i < local.length; i++) {
-      average[i * kvHeads + (int) local[i]] = 1f / perKv[(int) local[i]];
-    }
-    return average;
   }
 }

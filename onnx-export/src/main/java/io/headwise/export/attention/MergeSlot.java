@@ -15,27 +15,24 @@ final class MergeSlot {
   /** The attention of a budget group with a merge slot: probabilities of the tokens, output. */
   record Attention(String tokenProbs, String out) {}
 
-  /** Attention over the masked token scores plus the slot. */
+  /**
+   * Attention over the masked token scores plus the slot: {@code q} [B, Hg, g·S, D] (the query
+   * heads kv head by kv head), {@code masked} [B, Hg, g·S, L + S], {@code v} [B, Hg, L + S, Dv].
+   */
   static Attention attend(
       BodyBuilder b,
       DecodeCacheGroup g,
       String pre,
       String q,
       String masked,
-      String vq,
-      String localHeads,
+      String v,
       float scale,
       String zero) {
     String past = DecodeCacheGroup.PAST;
     String one = b.floatScalar(pre + "one", 1f);
-    // [1, Hq, 1, 1]: the evicted count of each query head's kv head (budgets differ per head)
-    String count =
-        b.unsqueeze(
-            b.gather(pre + "dropped_per_query", past + g.name("dropped"), localHeads, 0), 0, 2, 3);
+    // [1, Hg, 1, 1]: the evicted count of each kv head (budgets differ per head)
+    String count = b.unsqueeze(past + g.name("dropped"), 0, 2, 3);
     String atLeastOne = b.op("Max", pre + "count_at_least_1", count, one);
-    String sumKq =
-        b.gather(pre + "sum_key_per_query", past + g.name("sum_key"), localHeads, 1); // [B,Hq,1,D]
-    String sumVq = b.gather(pre + "sum_value_per_query", past + g.name("sum_value"), localHeads, 1);
     String slotLogit =
         b.where(
             b.op("Greater", pre + "has_merged", count, b.floatScalar(pre + "half", 0.5f)),
@@ -48,14 +45,14 @@ final class MergeSlot {
                     DecodeOps.scaledScores(
                         b,
                         q,
-                        sumKq,
+                        past + g.name("sum_key"),
                         scale,
                         pre + "sum_key_score",
                         pre + "q_sum_key",
                         pre + "slot_scale"),
                     atLeastOne),
                 b.op("Log", pre + "log_count", atLeastOne)),
-            b.floatScalar(pre + "slot_minus_inf", Float.NEGATIVE_INFINITY)); // [B, Hq, S, 1]
+            b.floatScalar(pre + "slot_minus_inf", Float.NEGATIVE_INFINITY)); // [B, Hg, g·S, 1]
     String all = b.concat(pre + "with_slot", -1, masked, slotLogit);
     String safe = DecodeOps.safeSoftmax(b, pre, all, zero);
     String width =
@@ -80,17 +77,17 @@ final class MergeSlot {
             safe,
             width,
             b.op("Add", pre + "width1", width, b.longVector(pre + "one_i", 1)),
-            b.longVector(pre + "slot_axis", 3)); // [B, Hq, S, 1]
+            b.longVector(pre + "slot_axis", 3)); // [B, Hg, g·S, 1]
     String out =
         b.op(
             "Add",
             pre + "out",
-            b.op("MatMul", pre + "kept_out", tokenProbs, vq),
+            b.op("MatMul", pre + "kept_out", tokenProbs, v),
             b.op(
                 "Mul",
                 pre + "slot_out",
                 slotProb,
-                b.op("Div", pre + "mean_value", sumVq, atLeastOne)));
+                b.op("Div", pre + "mean_value", past + g.name("sum_value"), atLeastOne)));
     return new Attention(tokenProbs, out);
   }
 
