@@ -83,27 +83,33 @@ final class BudgetEviction {
             b.longVector(pre + "o0", 0),
             older,
             b.longVector(pre + "o2", 2)); // [B, Hg, T − r]
-    // A merging group ranks every older candidate (the tail past the kept ones is what it may
-    // merge); otherwise only the heavy slots are needed.
-    String rankedScores = b.fresh(pre + "ranked_scores");
-    String ranked = b.fresh(pre + "ranked_index");
-    b.node(
-        "TopK",
-        List.of(olderScores, g.compensation() ? older : heavySlots),
-        List.of(rankedScores, ranked),
-        GraphBuilder.intAttr("axis", -1),
-        GraphBuilder.intAttr("largest", 1),
-        GraphBuilder.intAttr("sorted", 1)); // ties: the lower index first (ONNX TopK)
-    String heavyIndex =
-        g.compensation()
-            ? b.op(
-                "Slice",
-                pre + "heavy_index",
-                ranked,
-                b.longVector(pre + "h0", 0),
-                heavySlots,
-                b.longVector(pre + "h2", 2))
-            : ranked; // [B, Hg, n − r]
+    String heavyIndex; // [B, Hg, n − r]
+    Tail tail = null;
+    if (!g.compensation()) {
+      String ranked = b.fresh(pre + "ranked_index");
+      b.node(
+          "TopK",
+          List.of(olderScores, heavySlots),
+          List.of(b.fresh(pre + "ranked_scores"), ranked),
+          GraphBuilder.intAttr("axis", -1),
+          GraphBuilder.intAttr("largest", 1),
+          GraphBuilder.intAttr("sorted", 1)); // ties: the lower index first (ONNX TopK)
+      heavyIndex = ranked;
+    } else {
+      tail = tail(b, g, pre, olderScores, total, recentCount, older);
+      heavyIndex =
+          b.concat(
+              pre + "heavy_index",
+              2,
+              tail.kept(),
+              b.op(
+                  "Slice",
+                  pre + "heavy_tail",
+                  tail.index(),
+                  b.longVector(pre + "h0", 0),
+                  b.op("Sub", pre + "heavy_tail_count", heavySlots, tail.from()),
+                  b.longVector(pre + "h2", 2)));
+    }
     String heavyShape = b.op("Shape", pre + "heavy_shape", heavyIndex); // [B, Hg, n − r]
     String batchHeads =
         b.op(
@@ -180,20 +186,9 @@ final class BudgetEviction {
     if (!g.compensation()) {
       return new Kept(index, rows, null);
     }
-    // Ranks from the smallest budget's h on: the only ones a head may evict live.
-    String tailFrom =
-        b.op(
-            "Sub",
-            pre + "tail_from",
-            b.op(
-                "Min",
-                pre + "smallest_live",
-                total,
-                b.longVector(pre + "smallest_budget", g.smallestBudget())),
-            recentCount);
-    String axis = b.longVector(pre + "tail_axis", 2);
-    String tailIndex = b.op("Slice", pre + "tail_index", ranked, tailFrom, older, axis);
-    String tailScores = b.op("Slice", pre + "tail_scores", rankedScores, tailFrom, older, axis);
+    String tailFrom = tail.from();
+    String tailIndex = tail.index();
+    String tailScores = tail.scores();
     String tailRank =
         b.op(
             "Range",
@@ -206,6 +201,80 @@ final class BudgetEviction {
             b.and(b.not(b.less(tailRank, liveHeavy)), alive(b, pre + "tail_", tailScores)),
             GraphBuilder.FLOAT); // [B, Hg, w]
     return new Kept(index, rows, new Evicted(tailIndex, evicted));
+  }
+
+  /**
+   * A merging group's ranking of the older candidates (rank order: score descending, ties the lower
+   * index first, as one sorted {@code TopK}): {@code kept} [B, Hg, c] the c = min(T, smallest
+   * budget) − r heaviest, which every head keeps live, in no particular order; {@code index},
+   * {@code scores} [B, Hg, w] the other w = T − r − c, the only ones a head may keep as its last
+   * heavy hitters, mark dead or evict, in rank order; {@code from} [1] = c, the rank of the first.
+   */
+  record Tail(String kept, String index, String scores, String from) {}
+
+  /**
+   * Ranks the older candidates as {@link Tail} with two selections instead of one sort of all of
+   * them: a {@code TopK} without sorting picks the c heaviest (a quickselect), and a sorted {@code
+   * TopK} of the w lightest over the candidates in reverse index order (so that, ascending, equal
+   * scores put the higher original index first) gives the tail in reverse rank order.
+   */
+  private static Tail tail(
+      BodyBuilder b,
+      DecodeCacheGroup g,
+      String pre,
+      String olderScores,
+      String total,
+      String recentCount,
+      String older) {
+    String from =
+        b.op(
+            "Sub",
+            pre + "tail_from",
+            b.op(
+                "Min",
+                pre + "smallest_live",
+                total,
+                b.longVector(pre + "smallest_budget", g.smallestBudget())),
+            recentCount); // [1]: c
+    String kept = b.fresh(pre + "kept_heavy");
+    b.node(
+        "TopK",
+        List.of(olderScores, from),
+        List.of(b.fresh(pre + "kept_heavy_scores"), kept),
+        GraphBuilder.intAttr("axis", -1),
+        GraphBuilder.intAttr("largest", 1),
+        GraphBuilder.intAttr("sorted", 0)); // a set: ties the lower index first (ONNX TopK)
+    String axis = b.longVector(pre + "tail_axis", 2);
+    String lightScores = b.fresh(pre + "light_scores");
+    String lightReversed = b.fresh(pre + "light_index");
+    b.node(
+        "TopK",
+        List.of(
+            reverse(b, pre + "reversed_older", olderScores, axis),
+            b.op("Sub", pre + "tail_count", older, from)),
+        List.of(lightScores, lightReversed),
+        GraphBuilder.intAttr("axis", -1),
+        GraphBuilder.intAttr("largest", 0),
+        GraphBuilder.intAttr("sorted", 1)); // ascending; ties the lower reversed index first
+    String index =
+        b.op(
+            "Sub",
+            pre + "tail_index",
+            b.op("Sub", pre + "last_older", older, b.longVector(pre + "one_older", 1)),
+            reverse(b, pre + "tail_reversed", lightReversed, axis)); // [B, Hg, w]
+    return new Tail(kept, index, reverse(b, pre + "tail_scores", lightScores, axis), from);
+  }
+
+  /** {@code x} with its {@code axis} in reverse order (a Slice with step −1). */
+  private static String reverse(BodyBuilder b, String hint, String x, String axis) {
+    return b.op(
+        "Slice",
+        hint,
+        x,
+        b.longVector(hint + "_from", -1),
+        b.longVector(hint + "_to", Long.MIN_VALUE),
+        axis,
+        b.longVector(hint + "_step", -1));
   }
 
   /**
