@@ -13,12 +13,15 @@ import java.util.List;
  * below the largest budget fills its other n − r − h_h rows with dead entries (score −∞, masked out
  * of attention, never merged again) instead of getting a group, and so a tensor set, of its own.
  *
- * <p>Layout (no positions are carried): a head's live heavy hitters in descending score order, then
- * its dead entries, then the r most recent tokens in position order. Every heavy hitter is older
- * than every recent entry and the new tokens follow the cache, so the last r candidates of a call
- * are the r most recent tokens: one TopK over the other T − r candidates chooses the rest (dead
- * ones, −∞, rank last). Separate from {@link BudgetCacheAttention} because choosing survivors
- * (TopK, Gather of rows) is independent of how the scores were accumulated.
+ * <p>Layout (no positions are carried): a head's live heavy hitters, then its dead entries, then
+ * the r most recent tokens in position order. Every heavy hitter is older than every recent entry
+ * and the new tokens follow the cache, so the last r candidates of a call are the r most recent
+ * tokens: TopK over the other T − r candidates chooses the rest (dead ones, −∞, rank last). A group
+ * without a merge slot (H2O) takes its heavy hitters with one sorted TopK, so they are in
+ * descending score order; a merging group (EMS) takes the c = min(T, smallest budget) − r that
+ * every head keeps with an unsorted TopK (in no particular order) and ranks only the others ({@link
+ * Tail}). Separate from {@link BudgetCacheAttention} because choosing survivors (TopK, Gather of
+ * rows) is independent of how the scores were accumulated.
  */
 final class BudgetEviction {
   private BudgetEviction() {}
