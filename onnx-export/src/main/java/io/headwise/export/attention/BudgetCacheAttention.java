@@ -3,6 +3,7 @@ package io.headwise.export.attention;
 import io.headwise.export.attention.DecodeOps.CoreInputs;
 import io.headwise.graph.GraphBuilder;
 import io.headwise.schemas.HeadwiseException;
+import java.util.List;
 
 /**
  * H2O (Zhang et al. 2023, as its real-drop cache does it): each kv head keeps at most B entries,
@@ -108,9 +109,7 @@ final class BudgetCacheAttention {
     String scores =
         DecodeOps.scaledScores(
             b, q, k, in.scale(), pre + "scores", pre + "qk", pre + "scale"); // [B, Hg, g·S, T]
-    String zero = b.floatScalar(pre + "zero", 0f);
-    String visible =
-        b.not(b.less(b.op("Sub", pre + "distance", queryIndex, candidateIndex), zero)); // [gS, T]
+    String visible = b.not(b.less(queryIndex, candidateIndex)); // [g·S, T]
     if (g.padded()) {
       // Dead entries (rows a head below the group's largest budget does not use) are never seen.
       visible =
@@ -123,11 +122,13 @@ final class BudgetCacheAttention {
     String safe;
     String out;
     if (g.compensation()) {
-      MergeSlot.Attention slot = MergeSlot.attend(b, g, pre, q, masked, v, in.scale(), zero);
+      MergeSlot.Attention slot = MergeSlot.attend(b, g, pre, q, masked, v, in.scale());
       safe = slot.tokenProbs();
       out = slot.out();
     } else {
-      safe = DecodeOps.safeSoftmax(b, pre, masked, zero);
+      // Every new token sees at least itself (visible, and alive with its fresh score 0), so no row
+      // is all −∞ and the softmax needs no guard against one.
+      safe = b.op("Softmax", pre + "probs", List.of(masked), GraphBuilder.intAttr("axis", -1));
       out = b.op("MatMul", pre + "out", safe, v);
     }
     // Accumulate: Σ over the new queries, mean over the query heads of each kv head.

@@ -1,5 +1,8 @@
 package io.headwise.export.attention;
 
+import io.headwise.graph.GraphBuilder;
+import java.util.List;
+
 /**
  * EMS's merge slot in a budget decode group (the compensation entry of RazorAttention over carried
  * sums): one more entry per kv head with key sum_key/count (count per kv head: the heads of a
@@ -26,8 +29,7 @@ final class MergeSlot {
       String q,
       String masked,
       String v,
-      float scale,
-      String zero) {
+      float scale) {
     String past = DecodeCacheGroup.PAST;
     String one = b.floatScalar(pre + "one", 1f);
     // [1, Hg, 1, 1]: the evicted count of each kv head (budgets differ per head)
@@ -54,30 +56,25 @@ final class MergeSlot {
                 b.op("Log", pre + "log_count", atLeastOne)),
             b.floatScalar(pre + "slot_minus_inf", Float.NEGATIVE_INFINITY)); // [B, Hg, g·S, 1]
     String all = b.concat(pre + "with_slot", -1, masked, slotLogit);
-    String safe = DecodeOps.safeSoftmax(b, pre, all, zero);
-    String width =
-        b.op(
-            "Slice",
-            pre + "width",
-            b.op("Shape", pre + "masked_shape", masked),
-            b.longVector(pre + "w3", 3),
-            b.longVector(pre + "w4", 4)); // [1]: L + S
+    // No guard against rows that are all −∞: every new token sees itself (BudgetCacheAttention).
+    String safe = b.op("Softmax", pre + "probs", List.of(all), GraphBuilder.intAttr("axis", -1));
+    String axis = b.longVector(pre + "slot_axis", 3);
     String tokenProbs =
         b.op(
             "Slice",
             pre + "token_probs",
             safe,
             b.longVector(pre + "from0", 0),
-            width,
-            b.longVector(pre + "tokens_axis", 3));
+            b.longVector(pre + "to_last", -1),
+            axis); // [B, Hg, g·S, L + S]
     String slotProb =
         b.op(
             "Slice",
             pre + "slot_prob",
             safe,
-            width,
-            b.op("Add", pre + "width1", width, b.longVector(pre + "one_i", 1)),
-            b.longVector(pre + "slot_axis", 3)); // [B, Hg, g·S, 1]
+            b.longVector(pre + "from_last", -1),
+            b.longVector(pre + "to_end", Long.MAX_VALUE),
+            axis); // [B, Hg, g·S, 1]
     String out =
         b.op(
             "Add",
