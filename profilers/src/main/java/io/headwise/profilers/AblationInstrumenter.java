@@ -88,6 +88,7 @@ public final class AblationInstrumenter {
               null,
               null);
       core.ablate(new TiledCore.Ablation(window, g.cast(SINKS, FLOAT), kvHead, LAYER));
+      core.keyMasks(TiledCore.keyMasks(model, map));
       for (AttentionBlock b : map.blocks()) {
         if (tiled.contains(b.layer())) {
           core.layer(b, null, false);

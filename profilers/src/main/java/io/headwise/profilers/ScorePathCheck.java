@@ -15,21 +15,21 @@ import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
-import java.util.TreeSet;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Verifies, per attention layer, that the model's score path is what the tiled core rebuilds: on a
  * probe batch of two rows (one full, one with left padding and a hole in its mask), for every valid
  * query the softmax input equals {@code scale · Q·Kᵀ} on every key the rebuilt mask allows (valid
- * keys, and for a causal core keys not later than the query) within 1e-4 of the product's magnitude
- * (float32 cores; four units of rounding of a float16 or bfloat16 core's type, whose scores are
- * rounded to it), and the probabilities on every other key are below 1e-7. A layer whose scores
- * carry anything else (a positional bias such as ALiBi, soft-capping, a sliding window shorter than
- * the probe) fails and keeps the untiled route. A window longer than the probe's {@value #LENGTH}
- * tokens is not seen by this check. A model the probe batch cannot run (a static sequence length)
- * has no verified layer. Results are cached per model id.
+ * keys — by the attention mask, or as the first Σ mask keys of the row for a core that takes valid
+ * lengths ({@link KeyMask}) — and for a causal core keys not later than the query) within 1e-4 of
+ * the product's magnitude (float32 cores; four units of rounding of a float16 or bfloat16 core's
+ * type, whose scores are rounded to it), and the probabilities on every other key are below 1e-7. A
+ * layer whose scores carry anything else (a positional bias such as ALiBi, soft-capping, a sliding
+ * window shorter than the probe) fails and keeps the untiled route. A window longer than the
+ * probe's {@value #LENGTH} tokens is not seen by this check. A model the probe batch cannot run (a
+ * static sequence length) has no verified layer. Results are cached per model id.
  */
 final class ScorePathCheck {
   static final int LENGTH = 12;
@@ -38,15 +38,28 @@ final class ScorePathCheck {
   private static final double FLOAT16_SCORE_TOLERANCE = 4 * 0x1p-11;
   private static final double BFLOAT16_SCORE_TOLERANCE = 4 * 0x1p-8;
   private static final double MASKED_MASS = 1e-7;
-  private static final Map<String, Set<Integer>> CACHE = new ConcurrentHashMap<>();
+  private static final Map<String, Map<Integer, KeyMask>> CACHE = new ConcurrentHashMap<>();
 
   private ScorePathCheck() {}
 
-  static Set<Integer> verifiedLayers(OnnxModel model, AttentionMap map) {
+  /**
+   * Which keys the tiled core lets a query see (besides causality): those the attention mask marks
+   * valid, as a decomposed export masks them, or the first Σ mask keys of the row, as fused cores
+   * that take valid lengths compute it (GroupQueryAttention's {@code seqlens_k} = Σ mask − 1 in the
+   * model builder's graphs, Attention's 1-D {@code mask_index}). The two agree on right-padded
+   * rows; the probe's left padding and hole tell them apart.
+   */
+  enum KeyMask {
+    ATTENTION_MASK,
+    LENGTH
+  }
+
+  /** The verified layers and the key mask each one's scores follow. */
+  static Map<Integer, KeyMask> verifiedLayers(OnnxModel model, AttentionMap map) {
     return CACHE.computeIfAbsent(model.modelId() + "|" + model.source(), k -> check(model, map));
   }
 
-  private static Set<Integer> check(OnnxModel model, AttentionMap map) {
+  private static Map<Integer, KeyMask> check(OnnxModel model, AttentionMap map) {
     ModelProto proto = FunctionInliner.inline(model.proto());
     ModelInputs inputs = ModelInputs.of(proto.getGraph());
     LinkedHashSet<String> exposed = new LinkedHashSet<>();
@@ -75,21 +88,28 @@ final class ScorePathCheck {
     } catch (OrtException | HeadwiseException e) {
       // a graph the probe batch cannot run (e.g. a static sequence length): no layer is verified,
       // all stay untiled
-      return Set.of();
+      return Map.of();
     }
     Map<String, float[]> values = probed.values();
     Map<String, long[]> shapes = probed.shapes();
-    Set<Integer> ok = new TreeSet<>();
+    Map<Integer, KeyMask> ok = new TreeMap<>();
     for (AttentionBlock b : map.blocks()) {
-      if (matches(b, values, shapes, mask)) {
-        ok.add(b.layer());
+      for (KeyMask kind : KeyMask.values()) {
+        if (matches(b, values, shapes, mask, kind)) {
+          ok.put(b.layer(), kind);
+          break;
+        }
       }
     }
-    return ok;
+    return Map.copyOf(ok);
   }
 
   private static boolean matches(
-      AttentionBlock b, Map<String, float[]> values, Map<String, long[]> shapes, long[][] mask) {
+      AttentionBlock b,
+      Map<String, float[]> values,
+      Map<String, long[]> shapes,
+      long[][] mask,
+      KeyMask kind) {
     long[] qs = shapes.get(b.queryTensor());
     long[] ks = shapes.get(b.keyTransposedTensor());
     long[] ss = shapes.get(b.scoresTensor());
@@ -128,6 +148,7 @@ final class ScorePathCheck {
     float[] s = values.get(b.scoresTensor());
     float[] p = values.get(b.probabilitiesTensor());
     for (int bi = 0; bi < batch; bi++) {
+      long length = Arrays.stream(mask[bi]).sum();
       for (int h = 0; h < heads; h++) {
         int kBase = ((kBatch == 1 ? 0 : bi) * kHeads + (kHeads == 1 ? 0 : h)) * t * d;
         int qBase = (bi * heads + h) * t * d;
@@ -137,7 +158,8 @@ final class ScorePathCheck {
             continue;
           }
           for (int j = 0; j < t; j++) {
-            boolean allowed = mask[bi][j] != 0 && (!b.causal() || j <= i);
+            boolean valid = kind == KeyMask.LENGTH ? j < length : mask[bi][j] != 0;
+            boolean allowed = valid && (!b.causal() || j <= i);
             if (allowed) {
               double dot = 0;
               double mag = 0;

@@ -18,6 +18,7 @@ import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -119,7 +120,11 @@ public final class StatsInstrumenter {
     GraphBuilder g = new GraphBuilder(graph, model.opset(), PREFIX);
     StatsInstrumenter s =
         new StatsInstrumenter(g, map, config, kind, config.windowsFor(maxLength), maxLength);
-    s.build(ModelInputs.of(proto.getGraph()), tiledLayers, queryBlock);
+    s.build(
+        ModelInputs.of(proto.getGraph()),
+        tiledLayers,
+        tiled ? TiledCore.keyMasks(model, map) : Map.of(),
+        queryBlock);
     GraphProto out = graph.build();
     if (!tiledLayers.isEmpty()) {
       out = GraphCleanup.pruneAndSort(out, s.outputNames);
@@ -138,7 +143,11 @@ public final class StatsInstrumenter {
         layers);
   }
 
-  private void build(ModelInputs inputs, Set<Integer> tiledLayers, int queryBlock) {
+  private void build(
+      ModelInputs inputs,
+      Set<Integer> tiledLayers,
+      Map<Integer, ScorePathCheck.KeyMask> keyMasks,
+      int queryBlock) {
     Shared shared = shared(inputs);
     RowStats.RepeatRegion repeat = null;
     RowStats.Needle needle = null;
@@ -154,6 +163,7 @@ public final class StatsInstrumenter {
       if (tiledLayers.contains(b.layer())) {
         if (tiles == null) {
           tiles = new TiledCore(g, globals, queryBlock, tL, validB, posF, validF, repeatQ, answerQ);
+          tiles.keyMasks(keyMasks);
         }
         TiledCore.Result r = tiles.layer(b, normName(b.layer()));
         for (TiledCore.Sum sum : r.sums()) {

@@ -18,8 +18,9 @@ import io.headwise.graph.OnnxModel;
 import io.headwise.graph.Tensors;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
+import java.util.TreeMap;
 
 /**
  * The query-tiled profiling core: replaces one attention core (QKᵀ → scale, mask → softmax → ·V) by
@@ -90,6 +91,8 @@ final class TiledCore {
   private String keyValid4; // [B, 1, 1, T] bool
   private String condTrue;
   private Ablation ablation;
+  private Map<Integer, ScorePathCheck.KeyMask> keyMasks = Map.of();
+  private String lengthValid4; // [B, 1, 1, T] bool: key index < Σ mask, built on first use
 
   /**
    * The sensitivity ablation (see {@link AblationInstrumenter}) applied inside the loop: in layer
@@ -130,14 +133,27 @@ final class TiledCore {
    * scale whose score path {@link ScorePathCheck} verified.
    */
   static Set<Integer> tileableLayers(OnnxModel model, AttentionMap map) {
-    Set<Integer> out = new TreeSet<>();
-    Set<Integer> verified = ScorePathCheck.verifiedLayers(model, map);
+    return keyMasks(model, map).keySet();
+  }
+
+  /** The tileable layers ({@link #tileableLayers}) and the key mask each one's loop rebuilds. */
+  static Map<Integer, ScorePathCheck.KeyMask> keyMasks(OnnxModel model, AttentionMap map) {
+    Map<Integer, ScorePathCheck.KeyMask> out = new TreeMap<>();
+    Map<Integer, ScorePathCheck.KeyMask> verified = ScorePathCheck.verifiedLayers(model, map);
     for (AttentionBlock b : map.blocks()) {
-      if (reasonNotTiled(b) == null && verified.contains(b.layer())) {
-        out.add(b.layer());
+      if (reasonNotTiled(b) == null && verified.containsKey(b.layer())) {
+        out.put(b.layer(), verified.get(b.layer()));
       }
     }
     return out;
+  }
+
+  /**
+   * Rebuilds the key mask of the layers in {@code masks} as given (from {@link #keyMasks}; layers
+   * not in it use the attention mask).
+   */
+  void keyMasks(Map<Integer, ScorePathCheck.KeyMask> masks) {
+    this.keyMasks = Map.copyOf(masks);
   }
 
   /** Why a block cannot be tiled on structural grounds, or null. */
@@ -168,6 +184,20 @@ final class TiledCore {
     validJ = g.unsqueeze(validB, 1);
     keyValid4 = g.unsqueeze(validB, 1, 2);
     condTrue = g.cast(g.constLong(1), BOOL);
+  }
+
+  /**
+   * [B, 1, 1, T] bool: key j &lt; Σ_j mask[b, j], the keys a valid-lengths core
+   * (GroupQueryAttention's seqlens_k, a 1-D mask_index) lets every query of row b see.
+   */
+  private String lengthValid() {
+    if (lengthValid4 == null) {
+      String length = g.reduceSum(validF, true, 1); // [B, 1]
+      String keyIndex =
+          g.unsqueeze(g.cast(g.op("Range", g.constLong(0), tL, g.constLong(1)), FLOAT), 0);
+      lengthValid4 = g.unsqueeze(g.less(keyIndex, length), 1, 2);
+    }
+    return lengthValid4;
   }
 
   /**
@@ -257,8 +287,9 @@ final class TiledCore {
     String v = causal ? bg.op("Slice", value, zeroV, keysV, bg.constLongs(true, 2)) : value;
     String scores =
         bg.op("Mul", bg.op("MatMul", qb, kt), bg.constFloat((float) b.scale())); // [B,H,tq,K]
+    String keyValid = keyMasks.get(l) == ScorePathCheck.KeyMask.LENGTH ? lengthValid() : keyValid4;
     String allowed =
-        causal ? bg.op("Slice", keyValid4, zeroV, keysV, bg.constLongs(true, 3)) : keyValid4;
+        causal ? bg.op("Slice", keyValid, zeroV, keysV, bg.constLongs(true, 3)) : keyValid;
     if (causal) {
       String rowsIdx = bg.op("Range", q0, q1, bg.constLong(1));
       String colsIdx = bg.op("Range", bg.constLong(0), keys, bg.constLong(1));

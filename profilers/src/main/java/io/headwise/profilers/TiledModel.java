@@ -61,6 +61,7 @@ public final class TiledModel {
     TiledCore core =
         new TiledCore(
             g, null, queryBlock, tL, g.cast(mask, BOOL), null, g.cast(mask, FLOAT), null, null);
+    core.keyMasks(TiledCore.keyMasks(model, map));
     Map<Integer, String> mass = new TreeMap<>();
     for (AttentionBlock b : map.blocks()) {
       if (layers.contains(b.layer())) {

@@ -28,7 +28,7 @@ class FusedExactnessTest {
   @Test
   void groupQueryAttention() throws Exception {
     FusedFixtures f = FusedFixtures.gqa();
-    check(f.buildGqa(), "gqa", f.vocab, false);
+    check(f.buildGqa(), "gqa", f.vocab, true);
     FusedFixtures w = FusedFixtures.gqa();
     w.localWindow = 3;
     check(w.buildGqa(), "gqa-window", w.vocab, false);
@@ -47,19 +47,16 @@ class FusedExactnessTest {
     for (FusedFixtures.OrtLayout layout : FusedFixtures.OrtLayout.values()) {
       FusedFixtures f = FusedFixtures.gqa();
       f.heads = 3;
-      check(
-          f.buildOrt(layout),
-          layout.name(),
-          f.vocab,
-          layout != FusedFixtures.OrtLayout.ATTENTION_ENCODER);
+      check(f.buildOrt(layout), layout.name(), f.vocab, true);
     }
   }
 
   /**
    * {@code tileable}: whether the score-path check lets the tiled core take the layers. It probes
-   * with left padding and a hole in the mask, which GroupQueryAttention (seqlens_k) and a 1-D
-   * mask_index (valid lengths) cannot express: their masks then differ from the rebuilt one, so
-   * those layers rightly keep the untiled route.
+   * with left padding and a hole in the mask; GroupQueryAttention (seqlens_k) and a 1-D mask_index
+   * (valid lengths) then show a valid-lengths key mask, which the tiled core rebuilds as such
+   * (ScorePathCheck.KeyMask.LENGTH). A sliding window shorter than the probe keeps the untiled
+   * route.
    */
   private static void check(ModelProto proto, String name, int vocab, boolean tileable)
       throws Exception {
