@@ -45,17 +45,15 @@ public final class QuantizeGroupTask implements Serializable {
   }
 
   /**
-   * Quantizes every linear of group {@code id}; {@code hessianSum} is its {@code [K·K]} sum, or
-   * null for RTN.
+   * Quantizes every linear of group {@code id}; {@code h} is its symmetrised {@code [K][K]} Hessian
+   * sum, or null for RTN.
    */
-  public List<QuantizedLinear> quantize(int id, double[] hessianSum) {
-    HessianGroup group = groups.get(id);
-    if (spec.needsHessian() && hessianSum == null) {
+  public List<QuantizedLinear> quantize(int id, double[][] h) {
+    if (spec.needsHessian() && h == null) {
       throw new IllegalStateException("no Hessian for group " + id);
     }
+    HessianGroup group = groups.get(id);
     OnnxModel m = model.load().model();
-    int k = group.inFeatures();
-    double[][] h = hessianSum == null ? null : symmetric(hessianSum, k);
     List<QuantizedLinear> out = new ArrayList<>();
     for (LinearLayer l : group.linears()) {
       long start = System.nanoTime();
@@ -144,9 +142,13 @@ public final class QuantizeGroupTask implements Serializable {
     };
   }
 
+  /** Rows of H per product in {@link #relativeOutputError} (512 × 14336 doubles = 59 MB). */
+  private static final int ERROR_BLOCK = 512;
+
   /**
    * {@code tr(ΔW·H·ΔWᵀ) / tr(W·H·Wᵀ)} for {@code Δ = W − Ŵ}: the weighted output error GPTQ
-   * minimises.
+   * minimises. H (symmetric) is read ERROR_BLOCK rows at a time, (X·H)[:, I] = X·H[I, :]ᵀ, so no
+   * contiguous K×K copy of it is made.
    */
   static double relativeOutputError(double[][] w, float[] dequantizedOutIn, double[][] h) {
     int n = w.length;
@@ -158,27 +160,25 @@ public final class QuantizeGroupTask implements Serializable {
         delta.data[r * k + c] = w[r][c] - dequantizedOutIn[r * k + c];
       }
     }
-    DMatrixRMaj hm = new DMatrixRMaj(h);
-    DMatrixRMaj dh = new DMatrixRMaj(n, k);
-    CommonOps_DDRM.mult(delta, hm, dh);
-    DMatrixRMaj wh = new DMatrixRMaj(n, k);
-    CommonOps_DDRM.mult(wm, hm, wh);
     double num = 0;
     double den = 0;
-    for (int i = 0; i < n * k; i++) {
-      num += dh.data[i] * delta.data[i];
-      den += wh.data[i] * wm.data[i];
-    }
-    return den > 0 ? num / den : Double.NaN;
-  }
-
-  private static double[][] symmetric(double[] sum, int k) {
-    double[][] h = new double[k][k];
-    for (int i = 0; i < k; i++) {
-      for (int j = 0; j < k; j++) {
-        h[i][j] = 0.5 * (sum[i * k + j] + sum[j * k + i]);
+    for (int i0 = 0; i0 < k; i0 += ERROR_BLOCK) {
+      int rows = Math.min(ERROR_BLOCK, k - i0);
+      DMatrixRMaj hb = new DMatrixRMaj(rows, k);
+      for (int i = 0; i < rows; i++) {
+        System.arraycopy(h[i0 + i], 0, hb.data, i * k, k);
+      }
+      DMatrixRMaj dh = new DMatrixRMaj(n, rows);
+      CommonOps_DDRM.multTransB(delta, hb, dh);
+      DMatrixRMaj wh = new DMatrixRMaj(n, rows);
+      CommonOps_DDRM.multTransB(wm, hb, wh);
+      for (int r = 0; r < n; r++) {
+        for (int i = 0; i < rows; i++) {
+          num += dh.data[r * rows + i] * delta.data[r * k + i0 + i];
+          den += wh.data[r * rows + i] * wm.data[r * k + i0 + i];
+        }
       }
     }
-    return h;
+    return den > 0 ? num / den : Double.NaN;
   }
 }

@@ -107,13 +107,34 @@ public final class QuantizeLayers {
     return out;
   }
 
-  private static double[] assemble(
+  /**
+   * The group's K×K Hessian sum as rows, symmetrised in place ((H + Hᵀ)/2): one copy of the K²
+   * values besides the chunks, and no single K²-long array (1.6 GB at K = 14336, which a heap may
+   * have no contiguous room for).
+   */
+  private static double[][] assemble(
       Iterable<Tuple2<Integer, double[]>> chunks, QuantizeGroupTask task, int group) {
     int k = task.inFeatures(group);
-    double[] full = new double[Math.multiplyExact(k, k)];
+    double[][] h = new double[k][k];
     for (Tuple2<Integer, double[]> c : chunks) {
-      System.arraycopy(c._2(), 0, full, c._1() * QuantizeCapturePartition.CHUNK, c._2().length);
+      long start = (long) c._1() * QuantizeCapturePartition.CHUNK;
+      double[] values = c._2();
+      for (int i = 0; i < values.length; ) {
+        long flat = start + i;
+        int row = (int) (flat / k);
+        int col = (int) (flat % k);
+        int n = Math.min(values.length - i, k - col);
+        System.arraycopy(values, i, h[row], col, n);
+        i += n;
+      }
     }
-    return full;
+    for (int i = 0; i < k; i++) {
+      for (int j = i + 1; j < k; j++) {
+        double v = 0.5 * (h[i][j] + h[j][i]);
+        h[i][j] = v;
+        h[j][i] = v;
+      }
+    }
+    return h;
   }
 }
