@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntToDoubleFunction;
 
 /**
  * Runs a bfloat16 graph in float32 with its interface unchanged, because ONNX Runtime's CPU
@@ -189,18 +190,14 @@ public final class Bfloat16Emulation {
     if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
       throw new IllegalArgumentException("external bfloat16 tensor " + t.getName() + " in a node");
     }
-    float[] values;
-    if (t.hasRawData()) {
-      ByteBuffer raw = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-      values = new float[raw.remaining() / 2];
-      for (int i = 0; i < values.length; i++) {
-        values[i] = Float.intBitsToFloat((raw.getShort() & 0xFFFF) << 16);
-      }
-    } else { // int32_data holds one bf16 bit pattern per element
-      values = new float[t.getInt32DataCount()];
-      for (int i = 0; i < values.length; i++) {
-        values[i] = Float.intBitsToFloat((t.getInt32Data(i) & 0xFFFF) << 16);
-      }
+    long count = 1;
+    for (long d : t.getDimsList()) {
+      count *= d;
+    }
+    IntToDoubleFunction bf16 = Tensors.values(t); // raw bytes or int32_data, as ONNX stores bf16
+    float[] values = new float[Math.toIntExact(count)];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) bf16.applyAsDouble(i);
     }
     ByteBuffer buf = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
     for (float v : values) {

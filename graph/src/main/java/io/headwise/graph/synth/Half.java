@@ -41,15 +41,6 @@ final class Half {
     return (short) (sign | half);
   }
 
-  /** bfloat16 (the upper half of a float32), rounded to nearest even; NaN stays NaN. */
-  static short bfloat16(float f) {
-    int bits = Float.floatToRawIntBits(f);
-    if (Float.isNaN(f)) {
-      return (short) ((bits >>> 16) | 0x40);
-    }
-    return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
-  }
-
   static float toFloat(short h) {
     int sign = (h & 0x8000) << 16;
     int exp = (h >>> 10) & 0x1f;

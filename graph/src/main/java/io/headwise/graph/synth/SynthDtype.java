@@ -1,5 +1,6 @@
 package io.headwise.graph.synth;
 
+import ai.onnxruntime.platform.Fp16Conversions;
 import io.headwise.graph.ElementType;
 import io.headwise.schemas.HeadwiseException;
 import java.nio.ByteBuffer;
@@ -51,7 +52,7 @@ public enum SynthDtype {
     switch (this) {
       case FLOAT32 -> buffer.putFloat(v);
       case FLOAT16 -> buffer.putShort(Half.fromFloat(v));
-      case BFLOAT16 -> buffer.putShort(Half.bfloat16(v));
+      case BFLOAT16 -> buffer.putShort(Fp16Conversions.floatToBf16(v));
     }
   }
 }
