@@ -109,6 +109,24 @@ public final class StatsInstrumenter {
       ProbeKind kind,
       int maxLength,
       int queryBlock) {
+    return instrument(model, map, config, kind, maxLength, queryBlock, false);
+  }
+
+  /**
+   * As {@link #instrument(OnnxModel, AttentionMap, StatsConfig, ProbeKind, int, int)}; with {@code
+   * keepModelOutputs} the tiled graph keeps the model's own outputs (and so everything after the
+   * last attention core, e.g. its MLP and head), which profiling drops: {@code bench scale} uses it
+   * so that a one-layer model's statistics graph does the work of a full forward pass, as every
+   * layer but the last does in a real-depth model.
+   */
+  public static InstrumentedModel instrument(
+      OnnxModel model,
+      AttentionMap map,
+      StatsConfig config,
+      ProbeKind kind,
+      int maxLength,
+      int queryBlock,
+      boolean keepModelOutputs) {
     map.requireAttention(model.source());
     if (queryBlock < 0) {
       throw new IllegalArgumentException("query block " + queryBlock);
@@ -127,7 +145,11 @@ public final class StatsInstrumenter {
         queryBlock);
     GraphProto out = graph.build();
     if (!tiledLayers.isEmpty()) {
-      out = GraphCleanup.pruneAndSort(out, s.outputNames);
+      Set<String> keep = new HashSet<>(s.outputNames);
+      if (keepModelOutputs) {
+        proto.getGraph().getOutputList().forEach(o -> keep.add(o.getName()));
+      }
+      out = GraphCleanup.pruneAndSort(out, keep);
     }
     List<Integer> layers = tiledLayers.stream().sorted().toList();
     return new InstrumentedModel(

@@ -54,8 +54,17 @@ public final class StatsSession implements AutoCloseable {
       int queryBlock,
       ExecutionProvider ep,
       int threads) {
-    this.instrumented =
-        StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock);
+    this(
+        StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock),
+        model,
+        ep,
+        threads);
+  }
+
+  /** A session over an already instrumented graph of {@code model}. */
+  public StatsSession(
+      InstrumentedModel instrumented, OnnxModel model, ExecutionProvider ep, int threads) {
+    this.instrumented = instrumented;
     this.inputs = ModelInputs.of(model.graph());
     this.session = OrtSessionFactory.open(model, instrumented.proto(), ep, threads);
     for (StatOutput s : instrumented.statOutputs()) {

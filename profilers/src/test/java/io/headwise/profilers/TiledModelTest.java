@@ -39,6 +39,31 @@ class TiledModelTest {
     compare(OnnxModel.load("default"), 20000, 29, 6);
   }
 
+  /**
+   * Profiling's tiled graph drops the model's own outputs and what only they read (the last layer's
+   * MLP and head); {@code bench scale} asks to keep them, so its routes do a full forward pass.
+   */
+  @Test
+  void tiledStatisticsGraphKeepsTheModelOutputsOnlyWhenAsked() {
+    OnnxModel model = OnnxModel.load(TestModels.stories260k());
+    AttentionMap map = AttentionLocator.locate(model);
+    String logits = model.graph().getOutput(0).getName();
+    int[] nodes = new int[2];
+    for (int keep = 0; keep < 2; keep++) {
+      InstrumentedModel m =
+          StatsInstrumenter.instrument(
+              model, map, StatsConfig.defaults(), ProbeKind.PLAIN, 64, 16, keep == 1);
+      assertEquals(map.numLayers(), m.tiledLayers().size());
+      assertEquals(
+          keep == 1,
+          m.proto().getGraph().getOutputList().stream().anyMatch(o -> o.getName().equals(logits)));
+      nodes[keep] = m.proto().getGraph().getNodeCount();
+    }
+    assertTrue(
+        nodes[1] > nodes[0],
+        "nodes without / with the model's outputs: " + nodes[0] + ", " + nodes[1]);
+  }
+
   private static void compare(OnnxModel model, int vocab, int length, int block) {
     AttentionMap map = AttentionLocator.locate(model);
     TiledModel.Result tiled = TiledModel.rewrite(model, model.proto(), map, block, false);

@@ -35,8 +35,8 @@ import picocli.CommandLine.Option;
     description =
         "Long-context profiling on a synthetic Llama-3-8B-shaped model (1 layer, batch 1): peak RSS,"
             + " memory above the loaded model and seconds per 1k tokens for (a) plain, (b) tiled core with minimal"
-            + " statistics, (c) tiled core with all default statistics, (d) untiled instrumented; one child JVM per"
-            + " route and length.")
+            + " statistics, (c) tiled core with all default statistics, (d) untiled instrumented; every route"
+            + " computes the model's outputs too (a full forward pass); one child JVM per route and length.")
 public final class BenchScale implements Callable<Integer> {
   @Option(
       names = OptionNames.MODEL,

@@ -11,9 +11,11 @@ import io.headwise.graph.ModelInputs;
 import io.headwise.graph.OnnxModel;
 import io.headwise.profilers.Batch;
 import io.headwise.profilers.ExecutionProvider;
+import io.headwise.profilers.InstrumentedModel;
 import io.headwise.profilers.OrtSessionFactory;
 import io.headwise.profilers.ProbeKind;
 import io.headwise.profilers.StatsConfig;
+import io.headwise.profilers.StatsInstrumenter;
 import io.headwise.profilers.StatsSession;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -28,7 +30,9 @@ import java.util.Map;
  * query-tiled core with the smallest statistic set the configuration allows: one sink size, one
  * window, no stream deviation, no token importance — the core's own cost), {@code tiled} (the tiled
  * core with every default statistic), {@code untiled} (the untiled instrumented graph with every
- * default statistic, which reads the model's own [B, H, T, T] probabilities).
+ * default statistic, which reads the model's own [B, H, T, T] probabilities). Every route computes
+ * the model's own outputs too, so each does a full forward pass and the ratios to {@code plain}
+ * compare like with like.
  *
  * <p>The child first runs the route once at a short length ({@value #WARM_LENGTH} tokens), which
  * pages in and pre-packs every weight; the resident set after that is the "loaded" baseline. The
@@ -115,9 +119,12 @@ public final class ScaleBenchmark {
       }
     }
     int block = route == Route.UNTILED ? 0 : queryBlock;
-    try (StatsSession s =
-        new StatsSession(
-            model, map, config(route), ProbeKind.PLAIN, t, block, ExecutionProvider.CPU, threads)) {
+    // Every route keeps the model's outputs: the statistics graph would otherwise drop the last
+    // layer's MLP and head, which in a one-layer model is most of the forward pass (a real-depth
+    // profile drops them only for its last layer).
+    InstrumentedModel graph =
+        StatsInstrumenter.instrument(model, map, config(route), ProbeKind.PLAIN, t, block, true);
+    try (StatsSession s = new StatsSession(graph, model, ExecutionProvider.CPU, threads)) {
       if (route != Route.UNTILED && s.instrumented().tiledLayers().size() != map.numLayers()) {
         throw new IllegalStateException(
             "route "
