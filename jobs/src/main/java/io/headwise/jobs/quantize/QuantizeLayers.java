@@ -78,7 +78,10 @@ public final class QuantizeLayers {
                 new QuantizeCapturePartition(
                     model, subset, spec.capture(), ep, threads, batchSize, truncate))
             .reduceByKey(QuantizeLayers::add)
-            .persist(StorageLevel.MEMORY_AND_DISK());
+            // Disk, not memory: the summed Hessians are read twice (counts, then groups), and a
+            // cached copy would sit on the heap next to the copies GPTQ itself needs (1.6 GB per
+            // 14336-input group).
+            .persist(StorageLevel.DISK_ONLY());
     try {
       long tokens = 0;
       long sequences = 0;

@@ -8,7 +8,7 @@ import org.ejml.data.DGrowArray;
 import org.ejml.data.DMatrixRBlock;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.data.DSubmatrixD1;
-import org.ejml.dense.block.TriangularSolver_MT_DDRB;
+import org.ejml.dense.block.TriangularSolver_DDRB;
 import org.ejml.dense.block.decomposition.chol.CholeskyOuterForm_MT_DDRB;
 import org.ejml.dense.row.CommonOps_MT_DDRM;
 import pabeles.concurrency.GrowArray;
@@ -38,11 +38,13 @@ import pabeles.concurrency.GrowArray;
  * <p>{@code U} is computed without forming {@code H⁻¹}: with {@code J} the reversal permutation, if
  * {@code J·H·J = L·Lᵀ} (lower Cholesky) then {@code H = V·Vᵀ} with {@code V = J·L·J} upper
  * triangular, so {@code H⁻¹ = V⁻ᵀ·V⁻¹} and, by uniqueness of the Cholesky factor, {@code U = V⁻¹ =
- * J·L⁻¹·J}. That is one Cholesky and one triangular inverse (EJML's blocked, multi-threaded {@code
- * CholeskyOuterForm_MT_DDRB} and {@code TriangularSolver_MT_DDRB}) instead of Cholesky, inverse and
- * a second Cholesky.
+ * J·L⁻¹·J}. That is one Cholesky and one triangular inverse (EJML's blocked {@code
+ * CholeskyOuterForm_MT_DDRB}, multi-threaded, and {@code TriangularSolver_DDRB}) instead of
+ * Cholesky, inverse and a second Cholesky. The factor and its inverse share one block matrix (the
+ * inverse is taken in place, single-threaded: EJML's multi-threaded inverse needs a second K×K
+ * matrix).
  *
- * <p>Memory: about {@code 2·K²} doubles for the factors plus {@code N·K} doubles of working weights
+ * <p>Memory: about {@code K²} doubles for the factor plus {@code N·K} doubles of working weights
  * and {@code N·K} bytes of codes. Inputs are never modified. Row chunks run in parallel with a
  * fixed chunk size, so results do not depend on the number of cores.
  *
@@ -352,17 +354,14 @@ public final class GptqQuantizer {
         if (!positiveFiniteDiagonal(lower)) {
           continue;
         }
-        DMatrixRBlock inverse = new DMatrixRBlock(k, k, blockLength);
-        TriangularSolver_MT_DDRB.invert(
-            blockLength,
-            false,
-            new DSubmatrixD1(lower),
-            new DSubmatrixD1(inverse),
-            new GrowArray<>(DGrowArray::new));
-        if (!positiveFiniteDiagonal(inverse)) {
+        // In place (lower is h itself): a second K×K block matrix is 1.6 GB at K = 14336, and
+        // EJML's multi-threaded inverse has no in-place form, so this one is single-threaded.
+        TriangularSolver_DDRB.invert(
+            blockLength, false, new DSubmatrixD1(lower), new GrowArray<>(DGrowArray::new));
+        if (!positiveFiniteDiagonal(lower)) {
           continue;
         }
-        return new InverseFactor(k, inverse, damping, attempt);
+        return new InverseFactor(k, lower, damping, attempt);
       }
       throw new HeadwiseException(
           "layer "
