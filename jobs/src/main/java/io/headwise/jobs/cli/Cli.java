@@ -147,7 +147,12 @@ public final class Cli {
       root = root.getCause();
     }
     String m = firstLine(root.getMessage());
-    return root.getClass().getName() + (m.isEmpty() ? "" : ": " + m);
+    String hint =
+        root instanceof OutOfMemoryError
+            ? " (the JVM ran out of memory: give it more, e.g. HEADWISE_JAVA_OPTS=-Xmx16g, or"
+                + " --driver-memory/--executor-memory under spark-submit)"
+            : "";
+    return root.getClass().getName() + (m.isEmpty() ? "" : ": " + m) + hint;
   }
 
   private static String firstLine(String s) {

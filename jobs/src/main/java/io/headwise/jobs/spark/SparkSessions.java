@@ -35,7 +35,11 @@ public final class SparkSessions {
           .config("spark.driver.bindAddress", "127.0.0.1")
           // VACUUM lists files with this many tasks (default 10000): a minute of scheduling on a
           // laptop
-          .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "4");
+          .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "4")
+          // A fatal error in a task (OutOfMemoryError above all) fails the job instead of making
+          // Spark call System.exit(52) on the JVM, which here is the CLI's own: the step then ends
+          // with its one error line and exit 1, and its writes are not left half done.
+          .config("spark.executor.killOnFatalError.depth", "0");
     }
     return b.getOrCreate();
   }
