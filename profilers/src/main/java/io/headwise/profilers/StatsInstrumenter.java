@@ -94,30 +94,17 @@ public final class StatsInstrumenter {
    */
   public static InstrumentedModel instrument(
       OnnxModel model, AttentionMap map, StatsConfig config, ProbeKind kind, int maxLength) {
-    return instrument(model, map, config, kind, maxLength, 0);
+    return instrument(model, map, config, kind, maxLength, 0, false);
   }
 
   /**
    * Instruments {@code model} for samples padded to at most {@code maxLength} tokens; {@code
    * queryBlock} rows per block of the query-tiled core (0, or not below {@code maxLength}:
-   * untiled).
-   */
-  public static InstrumentedModel instrument(
-      OnnxModel model,
-      AttentionMap map,
-      StatsConfig config,
-      ProbeKind kind,
-      int maxLength,
-      int queryBlock) {
-    return instrument(model, map, config, kind, maxLength, queryBlock, false);
-  }
-
-  /**
-   * As {@link #instrument(OnnxModel, AttentionMap, StatsConfig, ProbeKind, int, int)}; with {@code
-   * keepModelOutputs} the tiled graph keeps the model's own outputs (and so everything after the
-   * last attention core, e.g. its MLP and head), which profiling drops: {@code bench scale} uses it
-   * so that a one-layer model's statistics graph does the work of a full forward pass, as every
-   * layer but the last does in a real-depth model.
+   * untiled). Profiling passes {@code keepModelOutputs} false: the tiled graph then drops the
+   * model's own outputs and so everything after the last attention core (its MLP and head), which
+   * no statistic reads. {@code bench scale} keeps them, so that a one-layer model's statistics
+   * graph does the work of a full forward pass, as every layer but the last does in a real-depth
+   * model.
    */
   public static InstrumentedModel instrument(
       OnnxModel model,

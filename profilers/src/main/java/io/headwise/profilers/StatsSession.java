@@ -55,7 +55,7 @@ public final class StatsSession implements AutoCloseable {
       ExecutionProvider ep,
       int threads) {
     this(
-        StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock),
+        StatsInstrumenter.instrument(model, map, config, kind, maxLength, queryBlock, false),
         model,
         ep,
         threads);
