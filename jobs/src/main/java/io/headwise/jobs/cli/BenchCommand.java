@@ -220,11 +220,22 @@ public final class BenchCommand implements Runnable {
                 + " (default ${DEFAULT-VALUE}: 256 samples; with few samples each task's session setup dominates).")
     int copies;
 
+    @Option(
+        names = "--runs",
+        defaultValue = "1",
+        description =
+            "Pairs of local[1] and local[2] runs (default ${DEFAULT-VALUE}); with more than one,"
+                + " the spread of local[1]'s time for identical work shows how much the host moves.")
+    int runs;
+
     private static final Pattern DONE =
         Pattern.compile("bucket (\\d+) \\((\\d+) samples.*done in ([0-9.]+) s");
 
     @Override
     public Integer call() throws Exception {
+      if (runs < 1) {
+        throw new HeadwiseException("--runs must be at least 1, got " + runs);
+      }
       Path dec = decoder(decoderPath);
       Path ids = dec.getParent().resolve("calib_ids.json");
       if (!Files.exists(ids)) {
@@ -245,63 +256,93 @@ public final class BenchCommand implements Runnable {
         }
       }
       Files.write(calib, lines);
-      double[] seconds = new double[2];
+      List<Double> ratios = new ArrayList<>();
+      List<Double> oneCore = new ArrayList<>();
+      for (int run = 1; run <= runs; run++) {
+        Timed one = profileOnce(dec, calib, dir.resolve("wh" + run + "-1"), 1);
+        Timed two = profileOnce(dec, calib, dir.resolve("wh" + run + "-2"), 2);
+        ratios.add(one.seconds() / two.seconds());
+        oneCore.add(one.seconds());
+        System.out.printf(
+            Locale.ROOT,
+            "profile %d samples (run %d/%d): local[1] %.1f s (%.2f samples/s), local[2] %.1f s"
+                + " (%.2f samples/s); throughput ratio %.2fx%n",
+            one.samples(),
+            run,
+            runs,
+            one.seconds(),
+            one.samples() / one.seconds(),
+            two.seconds(),
+            two.samples() / two.seconds(),
+            one.seconds() / two.seconds());
+      }
+      if (runs > 1) {
+        // the spread of identical single-core work says how far the host itself moves between runs
+        System.out.printf(
+            Locale.ROOT,
+            "%d runs: ratio min %.2fx max %.2fx; local[1] for identical work %.1f-%.1f s (max/min"
+                + " %.2f)%n",
+            runs,
+            ratios.stream().mapToDouble(Double::doubleValue).min().orElseThrow(),
+            ratios.stream().mapToDouble(Double::doubleValue).max().orElseThrow(),
+            oneCore.stream().mapToDouble(Double::doubleValue).min().orElseThrow(),
+            oneCore.stream().mapToDouble(Double::doubleValue).max().orElseThrow(),
+            oneCore.stream().mapToDouble(Double::doubleValue).max().orElseThrow()
+                / oneCore.stream().mapToDouble(Double::doubleValue).min().orElseThrow());
+      }
+      return 0;
+    }
+
+    /** Samples profiled and the seconds their buckets took (Spark session start excluded). */
+    private record Timed(int samples, double seconds) {}
+
+    /** Profiles {@code calib} under {@code local[k]} in a JVM of its own. */
+    private static Timed profileOnce(Path dec, Path calib, Path warehouse, int k) throws Exception {
+      List<String> cmd =
+          new ArrayList<>(
+              List.of(
+                  Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx8g"));
+      cmd.addAll(
+          java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+              .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2"))
+              .toList());
+      cmd.addAll(
+          List.of(
+              "-cp",
+              System.getProperty("java.class.path"),
+              HeadwiseCommand.class.getName(),
+              "profile",
+              "--model",
+              dec.toString(),
+              "--calibration",
+              calib.toString(),
+              "--warehouse",
+              warehouse.toString(),
+              "--run-id",
+              "bench",
+              "--master",
+              "local[" + k + "]",
+              "--threads",
+              "1",
+              OptionNames.PARTITIONS,
+              String.valueOf(k)));
+      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
       int samples = 0;
-      for (int k = 1; k <= 2; k++) {
-        List<String> cmd =
-            new ArrayList<>(
-                List.of(
-                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx8g"));
-        cmd.addAll(
-            java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2"))
-                .toList());
-        cmd.addAll(
-            List.of(
-                "-cp",
-                System.getProperty("java.class.path"),
-                HeadwiseCommand.class.getName(),
-                "profile",
-                "--model",
-                dec.toString(),
-                "--calibration",
-                calib.toString(),
-                "--warehouse",
-                dir.resolve("wh" + k).toString(),
-                "--run-id",
-                "bench",
-                "--master",
-                "local[" + k + "]",
-                "--threads",
-                "1",
-                OptionNames.PARTITIONS,
-                String.valueOf(k)));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
-          String line;
-          while ((line = r.readLine()) != null) {
-            Matcher m = DONE.matcher(line);
-            if (m.find()) {
-              seconds[k - 1] += Double.parseDouble(m.group(3));
-              samples = k == 1 ? samples + Integer.parseInt(m.group(2)) : samples;
-            }
+      double seconds = 0;
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
+        String line;
+        while ((line = r.readLine()) != null) {
+          Matcher m = DONE.matcher(line);
+          if (m.find()) {
+            seconds += Double.parseDouble(m.group(3));
+            samples += Integer.parseInt(m.group(2));
           }
         }
-        if (p.waitFor() != 0) {
-          throw new IllegalStateException("profile with local[" + k + "] failed");
-        }
       }
-      System.out.printf(
-          Locale.ROOT,
-          "profile %d samples: local[1] %.1f s (%.2f samples/s), local[2] %.1f s"
-              + " (%.2f samples/s); throughput ratio %.2fx%n",
-          samples,
-          seconds[0],
-          samples / seconds[0],
-          seconds[1],
-          samples / seconds[1],
-          seconds[0] / seconds[1]);
-      return 0;
+      if (p.waitFor() != 0) {
+        throw new IllegalStateException("profile with local[" + k + "] failed");
+      }
+      return new Timed(samples, seconds);
     }
   }
 
