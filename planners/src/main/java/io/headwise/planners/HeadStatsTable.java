@@ -476,6 +476,9 @@ public final class HeadStatsTable {
       }
     }
     windows[used.size()] = bucket;
+    if (family == WindowedStat.STREAM_DEVIATION) {
+      weighByOutputEnergy(v, bucket);
+    }
     double[] sinkMass =
         family == WindowedStat.COVERAGE && has(StatNames.sinkMass(sinks), bucket)
             ? values.get(StatNames.sinkMass(sinks)).get(bucket)
@@ -494,6 +497,48 @@ public final class HeadStatsTable {
       }
     }
     return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
+  }
+
+  /**
+   * True when stream deviation is read weighted by {@code head_output_energy} (profiles since the
+   * statistic was added record it with every stream deviation; older ones read unweighted).
+   */
+  public boolean deviationWeighted() {
+    return has(StatNames.HEAD_OUTPUT_ENERGY);
+  }
+
+  /** How a plan names the stream-deviation cost it read at sink count {@code sinks}. */
+  public String deviationCostName(int sinks) {
+    return "stream_deviation_s"
+        + sinks
+        + (deviationWeighted() ? " × head_output_energy / layer mean" : "");
+  }
+
+  /**
+   * Scales each head's relative stream deviation Σ‖Δo‖²/Σ‖o‖² by its share of the layer's head
+   * output energy ({@code head_output_energy} over the layer's mean), when profiled: the weighted
+   * sum over a layer's heads is then H × the relative deviation of the layer's concatenated
+   * attention output (heads occupy disjoint coordinates of it), so a head whose output is small
+   * next to its neighbours' no longer counts as much as one that carries the layer. The output
+   * projection is not in it (each head's W_O slice is taken as equally strong).
+   */
+  private void weighByOutputEnergy(double[][] v, int bucket) {
+    if (!has(StatNames.HEAD_OUTPUT_ENERGY, bucket)) {
+      return;
+    }
+    double[] energy = values.get(StatNames.HEAD_OUTPUT_ENERGY).get(bucket);
+    for (int l = 0; l < numLayers; l++) {
+      double mean = 0;
+      for (int h = 0; h < numHeads; h++) {
+        mean += energy[l * numHeads + h] / numHeads;
+      }
+      for (int h = 0; h < numHeads && mean > 0; h++) {
+        double w = energy[l * numHeads + h] / mean;
+        for (int i = 0; i < v[l * numHeads + h].length; i++) {
+          v[l * numHeads + h][i] *= w;
+        }
+      }
+    }
   }
 
   /** A value of one (layer, query head). */

@@ -13,8 +13,9 @@ import java.util.TreeSet;
 /**
  * The predicted cost of giving each kv head sinks plus a recent window instead of its full cache:
  * the measured output KL of that switch ({@code profile --sensitivity}) when profiled, else the
- * head-output stream deviation, else the dropped attention mass (1 − coverage). Per kv head it is
- * the largest cost over the group's query heads (they share one cache), read over every length
+ * head-output stream deviation (weighted by the head's share of its layer's output energy when
+ * profiled, {@link HeadStatsTable}), else the dropped attention mass (1 − coverage). Per kv head it
+ * is the largest cost over the group's query heads (they share one cache), read over every length
  * bucket as {@link BucketEvidence} defines, and averaged over the target lengths.
  *
  * <p>The statistics are profiled at a few sink counts S; the one read is the largest S at most the
@@ -48,7 +49,7 @@ final class KvHeadWindowCost {
         family == WindowedStat.OUTPUT_KL
             ? "output_kl_s" + statSinks
             : family == WindowedStat.STREAM_DEVIATION
-                ? "stream_deviation_s" + statSinks
+                ? stats.deviationCostName(statSinks)
                 : "1 - coverage_s" + statSinks;
     for (int length : lengths) {
       BucketEvidence e = new BucketEvidence(stats, family, statSinks, length, evidenceMode);

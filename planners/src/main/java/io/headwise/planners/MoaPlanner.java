@@ -32,8 +32,10 @@ import java.util.TreeMap;
  *   <li>Cost: instead of MoA's gradient-weighted attention influence, the inference-only "exact
  *       deviation per rule" of planners.md: cost(h, r, N) = s_l · {@code
  *       stream_deviation_s{S}_w{w}} interpolated (log-linear in w) at the rule's band w = kept(N) −
- *       S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps everything. When the
- *       stats have {@code output_kl_s{S}_w{w}} ({@code profile --sensitivity}: the model's
+ *       S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps everything. The
+ *       deviation is weighted by {@code head_output_energy} over its layer's mean when profiled
+ *       ({@link HeadStatsTable}: each head's part of the layer's relative output deviation). When
+ *       the stats have {@code output_kl_s{S}_w{w}} ({@code profile --sensitivity}: the model's
  *       next-token KL when one kv-head group is switched to the rule's tokens), that measured cost
  *       is used instead, split evenly over the group's query heads. When the stats have neither at
  *       sink count S, cost = 1 − coverage_s{S}_w{w} (MoA's cheapest option, the dropped mass).

@@ -106,7 +106,7 @@ public final class MoaPreparation {
         family == WindowedStat.OUTPUT_KL
             ? "output_kl_s" + sink + " (measured, per kv group, split evenly over its query heads)"
             : family == WindowedStat.STREAM_DEVIATION
-                ? "stream_deviation_s" + sink
+                ? stats.deviationCostName(sink)
                 : "1 - coverage_s" + sink + " (no stream_deviation_s" + sink + " profiled)";
     SortedSet<Integer> buckets = stats.buckets(family, sink);
 

@@ -58,6 +58,36 @@ class HeadStatsTableTest {
   }
 
   @Test
+  void weighsStreamDeviationByEachHeadsShareOfItsLayersOutputEnergy() {
+    List<HeadStat> rows = new ArrayList<>();
+    double[] energy = {3.0, 1.0};
+    for (int h = 0; h < 2; h++) {
+      rows.add(new HeadStat("a", "r", 0, h, h, 256, 1, StatNames.streamDeviation(4, 16), 0.4));
+      rows.add(new HeadStat("a", "r", 0, h, h, 256, 1, StatNames.streamDeviation(4, 64), 0.2));
+    }
+    HeadStatsTable plain = HeadStatsTable.of(rows);
+    assertEquals(0.4, plain.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 1, 256, 16), 1e-12);
+    for (int h = 0; h < 2; h++) {
+      rows.add(new HeadStat("a", "r", 0, h, h, 256, 1, StatNames.HEAD_OUTPUT_ENERGY, energy[h]));
+    }
+    HeadStatsTable t = HeadStatsTable.of(rows);
+    // the layer's mean energy is 2: head 0 counts 1.5 times, head 1 half
+    assertEquals(0.6, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 256, 16), 1e-12);
+    assertEquals(0.2, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 1, 256, 16), 1e-12);
+    assertEquals(0.1, t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 1, 256, 64), 1e-12);
+    // the weighted sum over the layer is H × the relative deviation of the concatenated output
+    double layerDeviation = (0.4 * 3.0 + 0.4 * 1.0) / (3.0 + 1.0);
+    assertEquals(
+        2 * layerDeviation,
+        t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 0, 256, 16)
+            + t.interpolate(WindowedStat.STREAM_DEVIATION, 4, 0, 1, 256, 16),
+        1e-12);
+    // other families are read as profiled
+    assertTrue(t.deviationWeighted());
+    assertFalse(plain.deviationWeighted());
+  }
+
+  @Test
   void interpolatesLogLinearlyAndAnchorsAtTheBucketLength() {
     List<HeadStat> rows =
         List.of(

@@ -2,10 +2,13 @@ package io.headwise.profilers;
 
 import io.headwise.graph.AttentionMap;
 import io.headwise.schemas.HeadStat;
+import io.headwise.schemas.StatNames;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -33,13 +36,29 @@ public final class StatsAccumulator implements Serializable {
 
   private final TreeMap<String, Cell> cells = new TreeMap<>();
 
-  /** Adds one batch's outputs under {@code bucket}. */
+  /**
+   * Adds one batch's outputs under {@code bucket}; a layer's stream-deviation denominator (Σ
+   * ‖o_i‖², the same for every sink count and window) is also added once as {@link
+   * StatNames#HEAD_OUTPUT_ENERGY}.
+   */
   public void add(int bucket, BatchStats stats) {
+    Set<Integer> energyAdded = new HashSet<>();
     for (StatOutput s : stats.statOutputs()) {
       float[][] sums = stats.sums().get(s.tensor());
       float[] counts = stats.counts().get(s.counts());
       float[][] den = s.denominator() == null ? null : stats.denominators().get(s.denominator());
       int heads = sums[0].length;
+      if (den != null && energyAdded.add(s.layer())) {
+        double[] energy = new double[heads];
+        double count = 0;
+        for (int b = 0; b < den.length; b++) {
+          count += counts[b];
+          for (int h = 0; h < heads; h++) {
+            energy[h] += den[b][h];
+          }
+        }
+        add(bucket, s.layer(), StatNames.HEAD_OUTPUT_ENERGY, energy, count, null);
+      }
       Cell cell =
           cells.computeIfAbsent(
               key(bucket, s.layer(), s.stat()), k -> new Cell(heads, den != null));

@@ -74,6 +74,9 @@ final class ReferenceStats {
           for (int x = 0; x < d; x++) {
             oNorm += o[x] * o[x];
           }
+          if (config.streamDeviation() && !config.streamSinks().isEmpty()) {
+            add(layer, StatNames.HEAD_OUTPUT_ENERGY, h, heads, oNorm, 1);
+          }
           for (int w : windows) {
             double m = 0;
             for (int j = 0; j < t; j++) {

@@ -7,16 +7,24 @@ import java.util.regex.Pattern;
 /**
  * Names of the per-head statistics, exactly as in the statistics contract (docs/statistics.md):
  * {@code entropy_mean}, {@code sink_mass_{s}}, {@code local_mass_{w}}, {@code coverage_s{S}_w{w}},
- * {@code stream_deviation_s{S}_w{w}}, {@code heavy_hitter_share_{p}}, {@code echo_score}, {@code
- * induction_score}, {@code needle_mass}; and the measured sensitivity {@code output_kl_s{S}_w{w}}:
- * mean KL(dense ‖ ablated) of the model's output distribution when only this head's kv group is
- * switched to S sinks + a window of w (an extension beyond the attention-probability statistics).
+ * {@code stream_deviation_s{S}_w{w}}, {@code head_output_energy}, {@code heavy_hitter_share_{p}},
+ * {@code echo_score}, {@code induction_score}, {@code needle_mass}; and the measured sensitivity
+ * {@code output_kl_s{S}_w{w}}: mean KL(dense ‖ ablated) of the model's output distribution when
+ * only this head's kv group is switched to S sinks + a window of w (an extension beyond the
+ * attention-probability statistics).
  */
 public final class StatNames {
   public static final String ENTROPY_MEAN = "entropy_mean";
   public static final String ECHO_SCORE = "echo_score";
   public static final String INDUCTION_SCORE = "induction_score";
   public static final String NEEDLE_MASS = "needle_mass";
+
+  /**
+   * Mean over valid queries of ‖o_i‖², the head's output before the output projection: the
+   * denominator of {@code stream_deviation}, recorded on its own so that a planner can weigh one
+   * head's relative deviation by the head's share of its layer's attention output.
+   */
+  public static final String HEAD_OUTPUT_ENERGY = "head_output_energy";
 
   private static final Pattern SINK = Pattern.compile("sink_mass_(\\d+)");
   private static final Pattern LOCAL = Pattern.compile("local_mass_(\\d+)");
