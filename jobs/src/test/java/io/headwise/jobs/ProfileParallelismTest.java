@@ -4,9 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.headwise.graph.TestModels;
-import io.headwise.jobs.cli.HeadwiseCommand;
+import io.headwise.jobs.cli.ChildProfile;
 import io.headwise.profilers.IdArrays;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -50,37 +49,7 @@ class ProfileParallelismTest extends SparkTestBase {
   private Map<String, Double> run(Path calib, int cores) throws Exception {
     Path wh = tmp.resolve("wh" + cores);
     List<String> cmd =
-        new ArrayList<>(
-            List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx3g"));
-    cmd.addAll(
-        ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(
-                a ->
-                    a.startsWith("--add-opens")
-                        || a.startsWith("-Dlog4j2")
-                        || a.startsWith("-Djdk.reflect")
-                        || a.startsWith("-Dio.netty"))
-            .toList());
-    cmd.addAll(
-        List.of(
-            "-cp",
-            System.getProperty("java.class.path"),
-            HeadwiseCommand.class.getName(),
-            "profile",
-            "--model",
-            TestModels.stories260k().toString(),
-            "--calibration",
-            calib.toString(),
-            "--warehouse",
-            wh.toString(),
-            "--run-id",
-            "par",
-            "--master",
-            "local[" + cores + "]",
-            "--partitions",
-            String.valueOf(cores),
-            "--threads",
-            "1"));
+        ChildProfile.command(TestModels.stories260k(), calib, wh, "par", cores, "3g");
     Process p =
         new ProcessBuilder(cmd)
             .redirectErrorStream(true)

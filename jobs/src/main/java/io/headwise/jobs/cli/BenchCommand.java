@@ -298,34 +298,7 @@ public final class BenchCommand implements Runnable {
 
     /** Profiles {@code calib} under {@code local[k]} in a JVM of its own. */
     private static Timed profileOnce(Path dec, Path calib, Path warehouse, int k) throws Exception {
-      List<String> cmd =
-          new ArrayList<>(
-              List.of(
-                  Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx8g"));
-      cmd.addAll(
-          java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-              .filter(a -> a.startsWith("--add-opens") || a.startsWith("-Dlog4j2"))
-              .toList());
-      cmd.addAll(
-          List.of(
-              "-cp",
-              System.getProperty("java.class.path"),
-              HeadwiseCommand.class.getName(),
-              "profile",
-              "--model",
-              dec.toString(),
-              "--calibration",
-              calib.toString(),
-              "--warehouse",
-              warehouse.toString(),
-              "--run-id",
-              "bench",
-              "--master",
-              "local[" + k + "]",
-              "--threads",
-              "1",
-              OptionNames.PARTITIONS,
-              String.valueOf(k)));
+      List<String> cmd = ChildProfile.command(dec, calib, warehouse, "bench", k, "8g");
       Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
       int samples = 0;
       double seconds = 0;
