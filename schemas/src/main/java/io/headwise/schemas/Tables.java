@@ -118,7 +118,8 @@ public final class Tables {
                   "stat",
                   false,
                   "Statistic name as in the contract: entropy_mean, sink_mass_{s}, local_mass_{w},"
-                      + " coverage_s{S}_w{w}, stream_deviation_s{S}_w{w}, heavy_hitter_share_{p}, echo_score, induction_score,"
+                      + " coverage_s{S}_w{w}, stream_deviation_s{S}_w{w}, head_output_energy,"
+                      + " heavy_hitter_share_{p}, echo_score, induction_score,"
                       + " needle_mass."),
               float64(
                   "value",
