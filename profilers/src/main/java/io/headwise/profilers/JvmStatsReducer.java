@@ -96,13 +96,6 @@ public final class JvmStatsReducer {
       }
       acc.add(bucket, layer, names.get(s), perHead, count, den);
     }
-    if (config.streamDeviation()) {
-      double[] energy = new double[heads];
-      for (int bh = 0; bh < b * heads; bh++) {
-        energy[bh % heads] += outNorm[bh][0];
-      }
-      acc.add(bucket, layer, StatNames.HEAD_OUTPUT_ENERGY, energy, count, null);
-    }
   }
 
   private List<String> statNames() {

@@ -5,10 +5,8 @@ import io.headwise.schemas.HeadStat;
 import io.headwise.schemas.StatNames;
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -16,7 +14,8 @@ import java.util.TreeMap;
  * each head the sum over counted queries (double), the number of counted queries, and for ratio
  * statistics the denominator sum. Merging adds; the final value is sum / count (sum / denominator
  * for stream deviation), which weights batches and partitions by their query counts exactly as the
- * contract asks.
+ * contract asks. {@code head_output_energy} is not summed on its own: it is read off each layer's
+ * stream deviation denominator when values or partials are produced.
  */
 public final class StatsAccumulator implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -36,29 +35,13 @@ public final class StatsAccumulator implements Serializable {
 
   private final TreeMap<String, Cell> cells = new TreeMap<>();
 
-  /**
-   * Adds one batch's outputs under {@code bucket}; a layer's stream-deviation denominator (Σ
-   * ‖o_i‖², the same for every sink count and window) is also added once as {@link
-   * StatNames#HEAD_OUTPUT_ENERGY}.
-   */
+  /** Adds one batch's outputs under {@code bucket}. */
   public void add(int bucket, BatchStats stats) {
-    Set<Integer> energyAdded = new HashSet<>();
     for (StatOutput s : stats.statOutputs()) {
       float[][] sums = stats.sums().get(s.tensor());
       float[] counts = stats.counts().get(s.counts());
       float[][] den = s.denominator() == null ? null : stats.denominators().get(s.denominator());
       int heads = sums[0].length;
-      if (den != null && energyAdded.add(s.layer())) {
-        double[] energy = new double[heads];
-        double count = 0;
-        for (int b = 0; b < den.length; b++) {
-          count += counts[b];
-          for (int h = 0; h < heads; h++) {
-            energy[h] += den[b][h];
-          }
-        }
-        add(bucket, s.layer(), StatNames.HEAD_OUTPUT_ENERGY, energy, count, null);
-      }
       Cell cell =
           cells.computeIfAbsent(
               key(bucket, s.layer(), s.stat()), k -> new Cell(heads, den != null));
@@ -116,7 +99,7 @@ public final class StatsAccumulator implements Serializable {
   /** Every head's partial sums. */
   public List<Partial> partials() {
     List<Partial> out = new ArrayList<>();
-    for (Map.Entry<String, Cell> e : cells.entrySet()) {
+    for (Map.Entry<String, Cell> e : withDerived().entrySet()) {
       String[] k = e.getKey().split("\\|", 3);
       Cell c = e.getValue();
       for (int h = 0; h < c.sum.length; h++) {
@@ -144,7 +127,7 @@ public final class StatsAccumulator implements Serializable {
    */
   public List<HeadStat> toHeadStats(String modelId, String runId, AttentionMap map) {
     List<HeadStat> out = new ArrayList<>();
-    for (Map.Entry<String, Cell> e : cells.entrySet()) {
+    for (Map.Entry<String, Cell> e : withDerived().entrySet()) {
       String[] k = e.getKey().split("\\|", 3);
       int bucket = Integer.parseInt(k[0]);
       int layer = Integer.parseInt(k[1]);
@@ -162,6 +145,31 @@ public final class StatsAccumulator implements Serializable {
         out.add(
             new HeadStat(
                 modelId, runId, layer, h, h / group, bucket, Math.round(c.count), stat, value));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The cells plus, per (bucket, layer) with stream deviation, {@link
+   * StatNames#HEAD_OUTPUT_ENERGY}: stream deviation's denominator Σ ‖o_i‖² (the same for every sink
+   * count and window) over its query count, so it is read off a deviation cell, not summed again.
+   */
+  private TreeMap<String, Cell> withDerived() {
+    TreeMap<String, Cell> out = new TreeMap<>(cells);
+    for (Map.Entry<String, Cell> e : cells.entrySet()) {
+      String[] k = e.getKey().split("\\|", 3);
+      Cell c = e.getValue();
+      if (c.denominator == null || StatNames.deviationSinks(k[2]).isEmpty()) {
+        continue;
+      }
+      String energyKey =
+          key(Integer.parseInt(k[0]), Integer.parseInt(k[1]), StatNames.HEAD_OUTPUT_ENERGY);
+      if (!out.containsKey(energyKey)) {
+        Cell energy = new Cell(c.sum.length, false);
+        System.arraycopy(c.denominator, 0, energy.sum, 0, c.sum.length);
+        energy.count = c.count;
+        out.put(energyKey, energy);
       }
     }
     return out;

@@ -14,6 +14,7 @@ import java.io.InputStreamReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.DoubleSummaryStatistics;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -256,13 +257,13 @@ public final class BenchCommand implements Runnable {
         }
       }
       Files.write(calib, lines);
-      List<Double> ratios = new ArrayList<>();
-      List<Double> oneCore = new ArrayList<>();
+      DoubleSummaryStatistics ratios = new DoubleSummaryStatistics();
+      DoubleSummaryStatistics oneCore = new DoubleSummaryStatistics();
       for (int run = 1; run <= runs; run++) {
         Timed one = profileOnce(dec, calib, dir.resolve("wh" + run + "-1"), 1);
         Timed two = profileOnce(dec, calib, dir.resolve("wh" + run + "-2"), 2);
-        ratios.add(one.seconds() / two.seconds());
-        oneCore.add(one.seconds());
+        ratios.accept(one.seconds() / two.seconds());
+        oneCore.accept(one.seconds());
         System.out.printf(
             Locale.ROOT,
             "profile %d samples (run %d/%d): local[1] %.1f s (%.2f samples/s), local[2] %.1f s"
@@ -283,12 +284,11 @@ public final class BenchCommand implements Runnable {
             "%d runs: ratio min %.2fx max %.2fx; local[1] for identical work %.1f-%.1f s (max/min"
                 + " %.2f)%n",
             runs,
-            ratios.stream().mapToDouble(Double::doubleValue).min().orElseThrow(),
-            ratios.stream().mapToDouble(Double::doubleValue).max().orElseThrow(),
-            oneCore.stream().mapToDouble(Double::doubleValue).min().orElseThrow(),
-            oneCore.stream().mapToDouble(Double::doubleValue).max().orElseThrow(),
-            oneCore.stream().mapToDouble(Double::doubleValue).max().orElseThrow()
-                / oneCore.stream().mapToDouble(Double::doubleValue).min().orElseThrow());
+            ratios.getMin(),
+            ratios.getMax(),
+            oneCore.getMin(),
+            oneCore.getMax(),
+            oneCore.getMax() / oneCore.getMin());
       }
       return 0;
     }
