@@ -68,6 +68,7 @@ public final class ProfileJob implements Callable<Integer> {
 
   public static final String SENSITIVITY = "--sensitivity";
   public static final String SENSITIVITY_WINDOWS = "--sensitivity-windows";
+  public static final String NO_LAYER_SENSITIVITY = "--no-layer-sensitivity";
 
   @Mixin ConfigOption config;
 
@@ -115,6 +116,14 @@ public final class ProfileJob implements Callable<Integer> {
           "Windows for --sensitivity (default: 1,4,16,64 and every eighth of the bucket length).")
   List<Integer> sensitivityWindows;
 
+  @Option(
+      names = NO_LAYER_SENSITIVITY,
+      description =
+          "Skip layer_output_kl_s{S}_w{w}, measured on decoders by default: the model's output KL when every head"
+              + " of one layer is switched to S sinks + w recent keys, at w = a quarter and a half of each bucket"
+              + " (one extra forward pass per layer and window). Planners scale stream deviation by it per layer.")
+  boolean noLayerSensitivity;
+
   /** spark-submit entry point. */
   public static void main(String[] args) {
     System.exit(Cli.run(new ProfileJob(), args));
@@ -151,6 +160,8 @@ public final class ProfileJob implements Callable<Integer> {
               + m.source()
               + " is bidirectional");
     }
+    // a next-token KL needs a decoder; encoders are profiled without it
+    boolean layerSensitivity = !noLayerSensitivity && map.block(0).causal();
     Warehouse w = new Warehouse(spark, warehouse.warehouse);
     Dataset<Row> samples =
         CalibrationSources.read(spark, calibration, m.modelId())
@@ -207,6 +218,7 @@ public final class ProfileJob implements Callable<Integer> {
                         sensitivity
                             ? (sensitivityWindows == null ? List.of() : sensitivityWindows)
                             : null,
+                        layerSensitivity,
                         tiling),
                     Encoders.row(ProfilePartition.SCHEMA));
         partial.persist(StorageLevel.MEMORY_AND_DISK());
@@ -276,6 +288,7 @@ public final class ProfileJob implements Callable<Integer> {
       }
       conf.put("partitions", parts);
       conf.put("sensitivity", sensitivity);
+      conf.put("layer_sensitivity", layerSensitivity);
       conf.put("master", spark.sparkContext().master());
       Map<String, Long> counts = new LinkedHashMap<>();
       for (Warehouse.TableWrite tw : writes) {

@@ -496,7 +496,11 @@ public final class HeadStatsTable {
           atZero[c] = v[c][0];
       }
     }
-    return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
+    WindowCurve curve = new WindowCurve(family, bucket, numHeads, windows, v, atZero);
+    if (family == WindowedStat.STREAM_DEVIATION) {
+      scaleByLayerOutputKl(curve, v, atZero, sinks, bucket);
+    }
+    return curve;
   }
 
   /**
@@ -511,7 +515,8 @@ public final class HeadStatsTable {
   public String deviationCostName(int sinks) {
     return "stream_deviation_s"
         + sinks
-        + (deviationWeighted() ? " × head_output_energy / layer mean" : "");
+        + (deviationWeighted() ? " × head_output_energy / layer mean" : "")
+        + (deviationLayerScaled(sinks) ? " × layer_output_kl per unit of layer deviation" : "");
   }
 
   /**
@@ -536,6 +541,66 @@ public final class HeadStatsTable {
         double w = energy[l * numHeads + h] / mean;
         for (int i = 0; i < v[l * numHeads + h].length; i++) {
           v[l * numHeads + h][i] *= w;
+        }
+      }
+    }
+  }
+
+  /** The windows of {@code layer_output_kl_s{S}_w{w}} complete at {@code bucket}, ascending. */
+  private List<Integer> layerKlWindows(int sinks, int bucket) {
+    List<Integer> out = new ArrayList<>();
+    for (String stat : values.keySet()) {
+      if (StatNames.layerOutputKlSinks(stat).orElse(-1) == sinks && has(stat, bucket)) {
+        out.add(StatNames.layerOutputKlWindow(stat).getAsInt());
+      }
+    }
+    Collections.sort(out);
+    return out;
+  }
+
+  /**
+   * True when stream deviation at sink count {@code sinks} is read scaled by each layer's measured
+   * {@code layer_output_kl} (profiles of decoders since it was added).
+   */
+  public boolean deviationLayerScaled(int sinks) {
+    return allBuckets.stream().anyMatch(b -> !layerKlWindows(sinks, b).isEmpty());
+  }
+
+  /**
+   * Scales the (energy-weighted) deviations of each layer at {@code bucket} by s_l = Σ_w
+   * layer_output_kl_l(w) / Σ_w Σ_h deviation_h(w) over the windows w where the layer's KL was
+   * measured: a head's cost becomes its part of the layer's deviation times the model's measured
+   * output KL per unit of that layer's deviation. Stream deviation is local to a layer; how much
+   * the rest of the model amplifies it is what MoA's gradient-weighted cost carries (its per-layer
+   * factor) and what a uniform deviation scale across layers misses: on stories260k the KL per unit
+   * deviation falls about tenfold from the first layer to the last (docs/results.md (h)). No-op
+   * when the bucket has no layer KL.
+   */
+  private void scaleByLayerOutputKl(
+      WindowCurve curve, double[][] v, double[] atZero, int sinks, int bucket) {
+    List<Integer> ws = layerKlWindows(sinks, bucket);
+    if (ws.isEmpty()) {
+      return;
+    }
+    double[] scale = new double[numLayers];
+    for (int l = 0; l < numLayers; l++) {
+      double kl = 0;
+      double deviation = 0;
+      for (int w : ws) {
+        // the layer's value is written for each of its query heads
+        kl += values.get(StatNames.layerOutputKl(sinks, w)).get(bucket)[l * numHeads];
+        for (int h = 0; h < numHeads; h++) {
+          deviation += curve.at(l, h, w);
+        }
+      }
+      scale[l] = deviation > 0 ? kl / deviation : 1.0;
+    }
+    for (int l = 0; l < numLayers; l++) {
+      for (int h = 0; h < numHeads; h++) {
+        int c = l * numHeads + h;
+        atZero[c] *= scale[l];
+        for (int i = 0; i < v[c].length; i++) {
+          v[c][i] *= scale[l];
         }
       }
     }

@@ -88,6 +88,50 @@ class HeadStatsTableTest {
   }
 
   @Test
+  void scalesEachLayersDeviationToItsMeasuredOutputKl() {
+    // two layers of two heads; equal deviations, but switching layer 0 costs the model 10x more
+    List<HeadStat> rows = new ArrayList<>();
+    double[] layerKl = {1.2, 0.12};
+    for (int l = 0; l < 2; l++) {
+      for (int h = 0; h < 2; h++) {
+        double dev16 = h == 0 ? 0.4 : 0.2;
+        rows.add(new HeadStat("a", "r", l, h, h, 256, 1, StatNames.streamDeviation(4, 16), dev16));
+        rows.add(
+            new HeadStat("a", "r", l, h, h, 256, 1, StatNames.streamDeviation(4, 64), dev16 / 2));
+        rows.add(
+            new HeadStat("a", "r", l, h, h, 256, 1, StatNames.layerOutputKl(4, 64), layerKl[l]));
+      }
+    }
+    HeadStatsTable t = HeadStatsTable.of(rows);
+    assertTrue(t.deviationLayerScaled(4));
+    assertFalse(t.deviationLayerScaled(1));
+    for (int l = 0; l < 2; l++) {
+      // at the measured window the layer's heads share its KL by their deviations (0.2 : 0.1)
+      double at64 =
+          t.interpolate(WindowedStat.STREAM_DEVIATION, 4, l, 0, 256, 64)
+              + t.interpolate(WindowedStat.STREAM_DEVIATION, 4, l, 1, 256, 64);
+      assertEquals(layerKl[l], at64, 1e-12);
+      assertEquals(
+          2 * t.interpolate(WindowedStat.STREAM_DEVIATION, 4, l, 1, 256, 64),
+          t.interpolate(WindowedStat.STREAM_DEVIATION, 4, l, 0, 256, 64),
+          1e-12);
+      // the same factor at every window: 0.4 at w = 16 times KL / 0.3
+      assertEquals(
+          0.4 * layerKl[l] / 0.3,
+          t.interpolate(WindowedStat.STREAM_DEVIATION, 4, l, 0, 256, 16),
+          1e-12);
+    }
+    assertTrue(t.deviationCostName(4).contains("layer_output_kl"));
+    // other families are not scaled
+    rows.add(new HeadStat("a", "r", 0, 0, 0, 256, 1, StatNames.coverage(4, 16), 0.7));
+    rows.add(new HeadStat("a", "r", 0, 1, 1, 256, 1, StatNames.coverage(4, 16), 0.7));
+    rows.add(new HeadStat("a", "r", 1, 0, 0, 256, 1, StatNames.coverage(4, 16), 0.7));
+    rows.add(new HeadStat("a", "r", 1, 1, 1, 256, 1, StatNames.coverage(4, 16), 0.7));
+    assertEquals(
+        0.7, HeadStatsTable.of(rows).interpolate(WindowedStat.COVERAGE, 4, 0, 0, 256, 16), 1e-12);
+  }
+
+  @Test
   void interpolatesLogLinearlyAndAnchorsAtTheBucketLength() {
     List<HeadStat> rows =
         List.of(

@@ -21,10 +21,11 @@ import java.util.Set;
 /**
  * Rewrites a model so that one kv-head group of one layer can be switched, per run, to "S sink
  * tokens + a window of w keys" (the streaming policy of a KV plan) without rebuilding the session:
- * four int64 scalar inputs select the layer, kv head, window and sink count (layer -1 = dense), and
- * every attention block adds {@code -1e30 · [head in the selected group] · [key outside sinks ∪
- * window]} to its softmax input. Positions are valid-token positions. Used to measure how much each
- * head's KV cache matters to the model's output.
+ * four int64 scalar inputs select the layer, kv head, window and sink count (layer -1 = dense; kv
+ * head -1 = every kv head of the layer at once), and every attention block adds {@code -1e30 ·
+ * [head in the selected group] · [key outside sinks ∪ window]} to its softmax input. Positions are
+ * valid-token positions. Used to measure how much each head's KV cache matters to the model's
+ * output.
  */
 public final class AblationInstrumenter {
   public static final String LAYER = "hw_ablate_layer";
@@ -34,6 +35,17 @@ public final class AblationInstrumenter {
   private static final float DROP = -1e30f;
 
   private AblationInstrumenter() {}
+
+  /**
+   * [1, H, 1, 1] bool of block {@code blockLayer}: true for the heads the scalars select — the kv
+   * group {@code kvHead} ({@code groups} holds each head's kv head as float), or every head when
+   * {@code kvHead} is negative, and only when {@code layer} names this block.
+   */
+  static String selected(
+      GraphBuilder g, String groups, String kvHead, String layer, int blockLayer) {
+    String group = g.op("Or", g.op("Equal", groups, kvHead), g.less(kvHead, g.constFloat(0f)));
+    return g.op("And", group, g.op("Equal", g.constLong(blockLayer), layer));
+  }
 
   /**
    * The rewritten model (inputs {@link #LAYER}, {@link #KV_HEAD}, {@link #WINDOW}, {@link #SINKS}
@@ -105,8 +117,7 @@ public final class AblationInstrumenter {
       }
       String groups = g.fresh("groups");
       graph.addInitializer(Tensors.floats(groups, new long[] {1, b.numHeads(), 1, 1}, groupOf));
-      String selected =
-          g.op("And", g.op("Equal", groups, kvHead), g.op("Equal", g.constLong(b.layer()), LAYER));
+      String selected = selected(g, groups, kvHead, LAYER, b.layer());
       String bias = g.op("Mul", drop, g.cast(selected, FLOAT)); // [B,H,T,T]
       if (b.probabilitiesType() != FLOAT) {
         bias = g.cast(bias, b.probabilitiesType());

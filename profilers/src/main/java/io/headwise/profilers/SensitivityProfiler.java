@@ -14,6 +14,7 @@ import io.headwise.profilers.eval.OutputComparison;
 import io.headwise.schemas.HeadwiseException;
 import io.headwise.schemas.StatNames;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,7 +28,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * switched to S sinks + w recent keys, and {@code output_kl_s{S}_w{w}} is the mean over valid
  * positions of KL(dense ‖ switched) of the next-token distribution (decoders only). The value is
  * written for each query head of the group. One session (the {@link AblationInstrumenter} graph)
- * serves every switch; runs per batch: layers × kv heads × windows + 1.
+ * serves every switch; runs per batch: layers × kv heads × windows + 1. {@link #profileLayers}
+ * switches whole layers instead ({@code layer_output_kl_s{S}_w{w}}, layers × 2 windows + 1 runs).
  */
 public final class SensitivityProfiler {
   private static final Map<String, OrtSession> SESSIONS = new ConcurrentHashMap<>();
@@ -78,10 +80,36 @@ public final class SensitivityProfiler {
   }
 
   /**
+   * The windows of the layer-level measurement for a bucket: a quarter and a half of its length,
+   * where plans at KV fractions of about 0.25–0.5 put their bands.
+   */
+  public static List<Integer> layerWindowsFor(int bucket) {
+    return new TreeSet<>(List.of(bucket / 4, bucket / 2))
+        .stream().filter(w -> w >= 1 && w < bucket).toList();
+  }
+
+  /**
    * Measures {@code samples} (padded to {@code bucket}) into an accumulator of output_kl
-   * statistics.
+   * statistics: one run per layer, kv head and window of {@link #windowsFor}.
    */
   public StatsAccumulator profile(int bucket, List<CalibrationSample> samples, int batchSize) {
+    return measure(bucket, samples, batchSize, false);
+  }
+
+  /**
+   * Measures {@code layer_output_kl_s{S}_w{w}}: every head of a layer switched at once, at the
+   * windows of {@link #layerWindowsFor} — one run per layer and window, a few runs per batch where
+   * {@link #profile} makes one per kv head and window. Planners read it as the per-layer factor
+   * that a local statistic such as stream deviation cannot carry (how much the rest of the model
+   * amplifies an error of this layer's attention).
+   */
+  public StatsAccumulator profileLayers(
+      int bucket, List<CalibrationSample> samples, int batchSize) {
+    return measure(bucket, samples, batchSize, true);
+  }
+
+  private StatsAccumulator measure(
+      int bucket, List<CalibrationSample> samples, int batchSize, boolean wholeLayers) {
     OrtSession session =
         SESSIONS.computeIfAbsent(
             model.modelId() + "|" + ep + "|" + threads,
@@ -94,7 +122,7 @@ public final class SensitivityProfiler {
     ModelInputs inputs = ModelInputs.of(model.graph());
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     StatsAccumulator acc = new StatsAccumulator();
-    List<Integer> ws = windowsFor(bucket);
+    List<Integer> ws = wholeLayers ? layerWindowsFor(bucket) : windowsFor(bucket);
     List<CalibrationSample> plain = new ArrayList<>();
     for (CalibrationSample s : samples) {
       plain.add(CalibrationSample.of(s.sampleId(), s.inputIds(), s.attentionMask(), s.source()));
@@ -117,6 +145,13 @@ public final class SensitivityProfiler {
           int heads = map.block(layer).numHeads();
           for (int w : ws) {
             double[] sums = new double[heads];
+            if (wholeLayers) {
+              Arrays.fill(
+                  sums,
+                  klSum(dense, logSoftmax(run(session, env, feeds, output, layer, -1, w), batch)));
+              acc.add(bucket, layer, StatNames.layerOutputKl(sinks, w), sums, positions, null);
+              continue;
+            }
             for (int kv = 0; kv < map.block(layer).numKvHeads(); kv++) {
               double kl =
                   klSum(dense, logSoftmax(run(session, env, feeds, output, layer, kv, w), batch));

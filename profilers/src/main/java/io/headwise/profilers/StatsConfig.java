@@ -2,7 +2,6 @@ package io.headwise.profilers;
 
 import io.headwise.schemas.HeadwiseException;
 import java.io.Serializable;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
 
@@ -10,7 +9,10 @@ import java.util.TreeSet;
  * The statistic grids of a profiling run: sink sizes s, local windows w, the sink count S of
  * coverage and stream deviation, heavy-hitter percentages p, and whether stream deviation and
  * per-token importance are computed. Windows larger than a bucket's length are dropped for that
- * bucket ("capped at T").
+ * bucket ("capped at T"). With {@code bucketEighths} (the default grid) every eighth of the bucket
+ * length is measured as well: plans put their bands at a fraction of the target length, and the ×4
+ * steps of the fixed grid left, e.g., everything between windows 64 and 256 of a 256-token bucket
+ * to one interpolated line per head (docs/results.md (h)).
  */
 public record StatsConfig(
     List<Integer> sinks,
@@ -18,7 +20,8 @@ public record StatsConfig(
     List<Integer> streamSinks,
     List<Integer> heavyHitterPercents,
     boolean streamDeviation,
-    boolean tokenImportance)
+    boolean tokenImportance,
+    boolean bucketEighths)
     implements Serializable {
 
   public static final List<Integer> DEFAULT_SINKS = List.of(1, 4);
@@ -38,6 +41,17 @@ public record StatsConfig(
     }
   }
 
+  /** A config measuring exactly the given windows (no eighths of the bucket). */
+  public StatsConfig(
+      List<Integer> sinks,
+      List<Integer> windows,
+      List<Integer> streamSinks,
+      List<Integer> heavyHitterPercents,
+      boolean streamDeviation,
+      boolean tokenImportance) {
+    this(sinks, windows, streamSinks, heavyHitterPercents, streamDeviation, tokenImportance, false);
+  }
+
   /** The defaults of the statistics contract (docs/statistics.md). */
   public static StatsConfig defaults() {
     return new StatsConfig(
@@ -46,21 +60,32 @@ public record StatsConfig(
         DEFAULT_STREAM_SINKS,
         DEFAULT_HEAVY_HITTER_PERCENTS,
         true,
+        true,
         true);
   }
 
-  /** The windows kept for sequences padded to {@code length}: those not larger than it. */
+  /**
+   * The windows kept for sequences padded to {@code length}: those not larger than it, with every
+   * eighth of it when {@code bucketEighths}; ascending.
+   */
   public List<Integer> windowsFor(int length) {
-    List<Integer> out = new ArrayList<>();
+    TreeSet<Integer> out = new TreeSet<>();
     for (int w : windows) {
       if (w <= length) {
         out.add(w);
       }
     }
+    if (bucketEighths) {
+      for (int k = 1; k < 8; k++) {
+        if (length * k / 8 >= 1) {
+          out.add(length * k / 8);
+        }
+      }
+    }
     if (out.isEmpty()) {
       out.add(windows.get(0));
     }
-    return out;
+    return List.copyOf(out);
   }
 
   private static List<Integer> sortedPositive(String option, List<Integer> values) {

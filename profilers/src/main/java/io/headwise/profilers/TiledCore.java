@@ -372,10 +372,8 @@ final class TiledCore {
     String groups = g.fresh("groups");
     g.graph().addInitializer(Tensors.floats(groups, new long[] {1, b.numHeads(), 1, 1}, groupOf));
     String selected =
-        g.op(
-            "And",
-            g.op("Equal", groups, ablation.kvHead()),
-            g.op("Equal", g.constLong(b.layer()), ablation.layer())); // [1,H,1,1]
+        AblationInstrumenter.selected(
+            g, groups, ablation.kvHead(), ablation.layer(), b.layer()); // [1,H,1,1]
     String pj =
         b.causal() ? bg.op("Slice", posJ, zeroV, keysV, bg.constLongs(true, 2)) : posJ; // [B,1,K]
     String d = bg.op("Sub", bg.unsqueeze(rowSlice(bg, posPad, q0v, q1v), 2), pj); // [B,tq,K]

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The sensitivity ablation graph with its attention through the query-tiled core (blocks of 6 rows
  * on 40 tokens) gives the logits of the untiled ablation graph at every valid position, dense and
- * with one kv-head group switched to sinks + window, on a padded batch.
+ * with one kv-head group or a whole layer switched to sinks + window, on a padded batch.
  */
 class AblationTilingTest {
   @Test
@@ -49,7 +49,8 @@ class AblationTilingTest {
       }
     }
     String logits = model.graph().getOutput(0).getName();
-    long[][] settings = {{-1, 0, 1, 0}, {0, 1, 4, 1}, {2, 3, 8, 4}, {4, 0, 1, 0}};
+    // (layer, kv head, window, sinks); kv head -1 switches every head of the layer
+    long[][] settings = {{-1, 0, 1, 0}, {0, 1, 4, 1}, {2, 3, 8, 4}, {4, 0, 1, 0}, {1, -1, 8, 4}};
     float[] dense = run(model, tiled, logits, ids, mask, settings[0]);
     for (long[] s : settings) {
       float[] expected = run(model, untiled, logits, ids, mask, s);

@@ -11,7 +11,8 @@ import java.util.regex.Pattern;
  * {@code echo_score}, {@code induction_score}, {@code needle_mass}; and the measured sensitivity
  * {@code output_kl_s{S}_w{w}}: mean KL(dense ‖ ablated) of the model's output distribution when
  * only this head's kv group is switched to S sinks + a window of w (an extension beyond the
- * attention-probability statistics).
+ * attention-probability statistics); and {@code layer_output_kl_s{S}_w{w}}, the same KL when every
+ * head of the layer is switched at once (the layer's value, written for each of its query heads).
  */
 public final class StatNames {
   public static final String ENTROPY_MEAN = "entropy_mean";
@@ -32,6 +33,7 @@ public final class StatNames {
   private static final Pattern DEVIATION = Pattern.compile("stream_deviation_s(\\d+)_w(\\d+)");
   private static final Pattern HEAVY = Pattern.compile("heavy_hitter_share_(\\d+)");
   private static final Pattern OUTPUT_KL = Pattern.compile("output_kl_s(\\d+)_w(\\d+)");
+  private static final Pattern LAYER_OUTPUT_KL = Pattern.compile("layer_output_kl_s(\\d+)_w(\\d+)");
 
   private StatNames() {}
 
@@ -64,6 +66,24 @@ public final class StatNames {
   /** The window w of an {@code output_kl_s{S}_w{w}} name. */
   public static OptionalInt outputKlWindow(String stat) {
     return group(OUTPUT_KL, stat, 2);
+  }
+
+  /**
+   * The measured output sensitivity of switching every head of a layer to S sinks + window w: the
+   * layer's value, written for each of its query heads.
+   */
+  public static String layerOutputKl(int sinkTokens, int window) {
+    return "layer_output_kl_s" + sinkTokens + "_w" + window;
+  }
+
+  /** The sink count S of a {@code layer_output_kl_s{S}_w{w}} name. */
+  public static OptionalInt layerOutputKlSinks(String stat) {
+    return group(LAYER_OUTPUT_KL, stat, 1);
+  }
+
+  /** The window w of a {@code layer_output_kl_s{S}_w{w}} name. */
+  public static OptionalInt layerOutputKlWindow(String stat) {
+    return group(LAYER_OUTPUT_KL, stat, 2);
   }
 
   /** {@code percent} is a whole percentage of the key columns, e.g. 10 for the top 10 %. */

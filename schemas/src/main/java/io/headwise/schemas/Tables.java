@@ -120,7 +120,8 @@ public final class Tables {
                   "Statistic name as in the contract: entropy_mean, sink_mass_{s}, local_mass_{w},"
                       + " coverage_s{S}_w{w}, stream_deviation_s{S}_w{w}, head_output_energy,"
                       + " heavy_hitter_share_{p}, echo_score, induction_score,"
-                      + " needle_mass."),
+                      + " needle_mass; measured sensitivities layer_output_kl_s{S}_w{w} and (--sensitivity)"
+                      + " output_kl_s{S}_w{w}."),
               float64(
                   "value",
                   false,

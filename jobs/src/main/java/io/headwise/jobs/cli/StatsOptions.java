@@ -21,10 +21,9 @@ public final class StatsOptions {
       names = OptionNames.WINDOWS,
       split = ",",
       paramLabel = "W,...",
-      defaultValue = "1,4,16,64,256,1024,4096",
       description =
-          "Local windows for local_mass/coverage/stream_deviation, capped at the length"
-              + " (default: ${DEFAULT-VALUE}).")
+          "Local windows for local_mass/coverage/stream_deviation, capped at the length; exactly these when"
+              + " given (default: 1,4,16,64,256,1024,4096 and every eighth of each bucket's length).")
   List<Integer> windows;
 
   @Option(
@@ -98,6 +97,13 @@ public final class StatsOptions {
 
   /** The statistic config these options describe. */
   public StatsConfig toConfig() {
-    return new StatsConfig(sinks, windows, streamSinks, heavyHitters, !noStreamDeviation, true);
+    return new StatsConfig(
+        sinks,
+        windows == null ? StatsConfig.DEFAULT_WINDOWS : windows,
+        streamSinks,
+        heavyHitters,
+        !noStreamDeviation,
+        true,
+        windows == null);
   }
 }

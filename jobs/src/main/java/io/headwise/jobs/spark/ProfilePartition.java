@@ -52,11 +52,13 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
   private final boolean truncate;
   private final int bucket;
   private final List<Integer> sensitivityWindows;
+  private final boolean layerSensitivity;
   private final AttentionTiling tiling;
 
   /**
    * {@code sensitivityWindows} null: no sensitivity measurement; empty: the default window set of
-   * {@link SensitivityProfiler#windowsFor}.
+   * {@link SensitivityProfiler#windowsFor}. {@code layerSensitivity}: also measure each layer's
+   * output KL ({@link SensitivityProfiler#profileLayers}; decoders only).
    */
   public ProfilePartition(
       ModelRef model,
@@ -67,8 +69,10 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
       boolean truncate,
       int bucket,
       List<Integer> sensitivityWindows,
+      boolean layerSensitivity,
       AttentionTiling tiling) {
     this.tiling = tiling;
+    this.layerSensitivity = layerSensitivity;
     this.sensitivityWindows = sensitivityWindows == null ? null : List.copyOf(sensitivityWindows);
     this.model = model;
     this.config = config;
@@ -92,16 +96,21 @@ public final class ProfilePartition implements MapPartitionsFunction<Row, Row> {
         new SampleProfiler(
                 loaded.model(), loaded.map(), config, taskDevice(ep), threads, batchSize, tiling)
             .profile(bucket, checked, config.tokenImportance() ? importance::add : null);
-    if (sensitivityWindows != null) {
-      acc.merge(
+    if (sensitivityWindows != null || layerSensitivity) {
+      SensitivityProfiler sensitivity =
           new SensitivityProfiler(
-                  loaded.model(),
-                  loaded.map(),
-                  taskDevice(ep),
-                  threads,
-                  config.streamSinks().get(0),
-                  sensitivityWindows)
-              .profile(bucket, checked, batchSize));
+              loaded.model(),
+              loaded.map(),
+              taskDevice(ep),
+              threads,
+              config.streamSinks().get(0),
+              sensitivityWindows == null ? List.of() : sensitivityWindows);
+      if (sensitivityWindows != null) {
+        acc.merge(sensitivity.profile(bucket, checked, batchSize));
+      }
+      if (layerSensitivity) {
+        acc.merge(sensitivity.profileLayers(bucket, checked, batchSize));
+      }
     }
     List<Row> out = new ArrayList<>();
     for (StatsAccumulator.Partial p : acc.partials()) {
