@@ -21,7 +21,8 @@ import java.util.Map;
  *       (the model's next-token KL measured by {@code profile --sensitivity}, DuoAttention's own
  *       objective measured by ablation) when the stats have it, else {@code
  *       stream_deviation_s{S}_w{w}} (the head's output deviation, weighted by {@code
- *       head_output_energy} over its layer's mean when profiled), interpolated at w =
+ *       head_output_energy} over its layer's mean and scaled to the layer's measured {@code
+ *       layer_output_kl} when profiled, see {@link HeadStatsTable}), interpolated at w =
  *       recent_tokens, combined over every profiled length bucket T as {@link BucketEvidence}
  *       defines (the largest cost; window scaled by T/N when T &lt; N; option {@code
  *       bucket_evidence}), averaged over the target lengths, max over the query heads of a kv group

@@ -34,24 +34,26 @@ import java.util.TreeMap;
  *       stream_deviation_s{S}_w{w}} interpolated (log-linear in w) at the rule's band w = kept(N) −
  *       S, kept(N) = min(N, S + max(0, α − S + β·N)); 0 when the rule keeps everything. The
  *       deviation is weighted by {@code head_output_energy} over its layer's mean when profiled
- *       ({@link HeadStatsTable}: each head's part of the layer's relative output deviation). When
- *       the stats have {@code output_kl_s{S}_w{w}} ({@code profile --sensitivity}: the model's
- *       next-token KL when one kv-head group is switched to the rule's tokens), that measured cost
- *       is used instead, split evenly over the group's query heads. When the stats have neither at
- *       sink count S, cost = 1 − coverage_s{S}_w{w} (MoA's cheapest option, the dropped mass).
- *       Evidence across length buckets ({@link BucketEvidence}, option {@code bucket_evidence}):
- *       the cost is the largest over every profiled bucket T, read at the window scaled by T/N when
- *       T &lt; N (the rule keeps the same share of the context) and as measured when T ≥ N, so a
- *       head that some bucket shows to depend on distance d is costed for any window shorter than
- *       d; each row's params name the bucket that decided its cost, and a target length beyond
- *       every bucket gives a warning. s_l is {@code layer_scales} (default 1 for every layer): the
- *       per-layer gradient-norm factor MoA's cost carries and the statistics cannot. The statistics
- *       measure one fixed band at every query position, while the exported graph and the decode
- *       cache give the query at position n the rule's band at length n, α − S + β·n; so a rule with
- *       β &gt; 0 costs the mean of the statistic read at each position's own band over the
- *       positions n ≤ N where it drops tokens ({@link MoaPreparation#positionCost}). Costed by its
- *       band at N alone, rules of equal size at N tied and the solver picked, e.g., α = −350, β = 1
- *       (only the sinks before position 350) as readily as α = 50, β = 0.
+ *       ({@link HeadStatsTable}: each head's part of the layer's relative output deviation), and
+ *       each layer's by its measured {@code layer_output_kl} per unit of that deviation when
+ *       profiled (the per-layer factor of MoA's gradient-weighted cost, measured). When the stats
+ *       have {@code output_kl_s{S}_w{w}} ({@code profile --sensitivity}: the model's next-token KL
+ *       when one kv-head group is switched to the rule's tokens), that measured cost is used
+ *       instead, split evenly over the group's query heads. When the stats have neither at sink
+ *       count S, cost = 1 − coverage_s{S}_w{w} (MoA's cheapest option, the dropped mass). Evidence
+ *       across length buckets ({@link BucketEvidence}, option {@code bucket_evidence}): the cost is
+ *       the largest over every profiled bucket T, read at the window scaled by T/N when T &lt; N
+ *       (the rule keeps the same share of the context) and as measured when T ≥ N, so a head that
+ *       some bucket shows to depend on distance d is costed for any window shorter than d; each
+ *       row's params name the bucket that decided its cost, and a target length beyond every bucket
+ *       gives a warning. s_l is {@code layer_scales} (default 1 for every layer): a user's
+ *       per-layer factor on top of the measured one. The statistics measure one fixed band at every
+ *       query position, while the exported graph and the decode cache give the query at position n
+ *       the rule's band at length n, α − S + β·n; so a rule with β &gt; 0 costs the mean of the
+ *       statistic read at each position's own band over the positions n ≤ N where it drops tokens
+ *       ({@link MoaPreparation#positionCost}). Costed by its band at N alone, rules of equal size
+ *       at N tied and the solver picked, e.g., α = −350, β = 1 (only the sinks before position 350)
+ *       as readily as α = 50, β = 0.
  *   <li>Optimisation: minimise Σ_N Σ_h cost subject to lower_bound_ratio·F ≤ density(N) ≤ F at
  *       every target length (density = mean over the planned units — kv heads or query heads, see
  *       granularity — of kept(N)/N, MoA's NaiveKVHardware budget) and at most {@code

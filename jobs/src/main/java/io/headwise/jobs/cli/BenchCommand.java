@@ -106,7 +106,18 @@ public final class BenchCommand implements Runnable {
               full.streamSinks(),
               full.heavyHitterPercents(),
               false,
-              true);
+              true,
+              full.bucketEighths());
+      // the default grid before it added every eighth of the bucket, to show what the eighths cost
+      StatsConfig fixedGrid =
+          new StatsConfig(
+              full.sinks(),
+              full.windows(),
+              full.streamSinks(),
+              full.heavyHitterPercents(),
+              true,
+              true,
+              false);
       OnnxModel mini = OnnxModel.load("default");
       OnnxModel stories = OnnxModel.load(dec);
       System.out.println(
@@ -121,6 +132,7 @@ public final class BenchCommand implements Runnable {
         for (Statistics s :
             List.of(
                 new Statistics(full, "all (default)"),
+                new Statistics(fixedGrid, "all, windows 1,4,...,4096"),
                 new Statistics(cheap, "all but stream_deviation"))) {
           StatsBenchmark.Overhead o =
               StatsBenchmark.overhead(
