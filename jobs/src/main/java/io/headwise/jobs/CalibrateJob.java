@@ -4,6 +4,7 @@ import io.headwise.graph.DefaultModel;
 import io.headwise.graph.ModelInputs;
 import io.headwise.graph.ModelLimits;
 import io.headwise.graph.OnnxModel;
+import io.headwise.graph.StatedPositions;
 import io.headwise.jobs.cli.Cli;
 import io.headwise.jobs.cli.ConfigOption;
 import io.headwise.jobs.cli.ModelOption;
@@ -140,8 +141,9 @@ public final class CalibrateJob implements Callable<Integer> {
       description =
           "Probe lengths: --count probes of each"
               + " kind at each length, so that every length a plan targets has probe evidence (default: a spread up to the"
-              + " model's context: N/4, N/2 and N for a model stating N positions, clamped to [64, 2048]; 256 when it states"
-              + " none).")
+              + " model's context: N/4, N/2 and N for a model with N positions (its position table, else"
+              + " max_position_embeddings in its metadata or a config.json beside it), clamped to [64, 2048]; 256 when"
+              + " nothing states them).")
   List<Integer> lengths;
 
   @Option(
@@ -250,7 +252,7 @@ public final class CalibrateJob implements Callable<Integer> {
       conf.put("probes", probes);
       conf.put("seed", seed);
       conf.put("count", count);
-      conf.put("probe_lengths", probeLengths(limits));
+      conf.put("probe_lengths", probeLengths(limits, context(m, limits)));
       Map<String, Long> counts = Map.of(Tables.CALIBRATION_SAMPLES.name(), (long) rows.size());
       w.commit(
           List.of(
@@ -303,7 +305,7 @@ public final class CalibrateJob implements Callable<Integer> {
     IdRange range = idRange(limits);
     boolean decoder = !isDefault;
     int lead = leadingToken != -2 ? leadingToken : isDefault ? 101 : (decoder ? 1 : -1);
-    List<Integer> probeLengths = probeLengths(limits);
+    List<Integer> probeLengths = probeLengths(limits, context(m, limits));
     for (String p : probes) {
       for (int probeLength : probeLengths) {
         // one length keeps the historical sample ids; several are told apart by a length prefix and
@@ -353,8 +355,21 @@ public final class CalibrateJob implements Callable<Integer> {
     return samples;
   }
 
-  /** The probe lengths: --lengths, else --probe-length, else a spread up to the model's context. */
-  List<Integer> probeLengths(ModelLimits limits) {
+  /**
+   * The model's context: its position table's size, else the positions its metadata or a {@code
+   * config.json} beside it states (rotary decoders, {@link StatedPositions}), else 0 (unknown).
+   */
+  private static long context(OnnxModel m, ModelLimits limits) {
+    return limits.maxPositions() > 0
+        ? limits.maxPositions()
+        : StatedPositions.of(m).map(StatedPositions::positions).orElse(0L);
+  }
+
+  /**
+   * The probe lengths: --lengths, else --probe-length, else a spread up to the model's {@code
+   * context} (0: unknown).
+   */
+  List<Integer> probeLengths(ModelLimits limits, long context) {
     if (lengths != null && probeLength != null) {
       throw new HeadwiseException("give " + LENGTHS + " or " + PROBE_LENGTH + ", not both");
     }
@@ -363,8 +378,8 @@ public final class CalibrateJob implements Callable<Integer> {
       out = lengths.stream().distinct().sorted().toList();
     } else if (probeLength != null) {
       out = List.of(probeLength);
-    } else if (limits.maxPositions() > 0) {
-      long n = limits.maxPositions();
+    } else if (context > 0) {
+      long n = context;
       out =
           LongStream.of(n / 4, n / 2, n)
               .mapToInt(x -> (int) Math.max(64, Math.min(2048, x)))

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code calibrate --lengths}: probes of each kind at every length, ids told apart, bad
- * combinations refused.
+ * combinations refused; without it, a spread up to the context the model states.
  */
 class CalibrateLengthsTest {
   @TempDir Path tmp;
@@ -78,5 +78,45 @@ class CalibrateLengthsTest {
     assertEquals(2, r.exitCode(), r.err());
     assertTrue(r.err().contains("--lengths or --probe-length"), r.err());
     assertFalse(Files.exists(both));
+  }
+
+  @Test
+  void byDefaultProbesSpreadUpToTheContextAConfigJsonStates() throws Exception {
+    // stories260k is rotary: its graph has no position table, so only a config.json beside the
+    // file (as Optimum lays exports out) states its 512 positions
+    Path stated = Files.createDirectories(tmp.resolve("stated"));
+    Files.createSymbolicLink(stated.resolve("stories260k.onnx"), TestModels.stories260k());
+    Files.writeString(stated.resolve("config.json"), "{\"max_position_embeddings\": 512}\n");
+    assertEquals(
+        Map.of("len128-", 128, "len256-", 256, "len512-", 512),
+        probeLengths(stated.resolve("stories260k.onnx")));
+    // nothing states the context: one length, 256, with the historical ids (no length prefix)
+    assertEquals(Map.of("", 256), probeLengths(TestModels.stories260k()));
+  }
+
+  /** Prefix of each probe id written by a default-length calibrate → the longest probe's length. */
+  private Map<String, Integer> probeLengths(Path model) throws Exception {
+    Path out = tmp.resolve("default-" + Math.abs(model.hashCode()) + ".jsonl");
+    Result r =
+        CliRunner.run(
+            "calibrate",
+            "--model",
+            model.toString(),
+            "--probes",
+            "passkey",
+            "--count",
+            "1",
+            "--out",
+            out.toString());
+    assertEquals(0, r.exitCode(), r.err());
+    Map<String, Integer> out2 = new TreeMap<>();
+    ObjectMapper json = new ObjectMapper();
+    for (String line : Files.readAllLines(out)) {
+      JsonNode o = json.readTree(line);
+      String id = o.get("sample_id").asText();
+      String prefix = id.startsWith("len") ? id.substring(0, id.indexOf('-') + 1) : "";
+      out2.merge(prefix, o.get("input_ids").size(), Math::max);
+    }
+    return out2;
   }
 }
