@@ -573,8 +573,9 @@ public final class HeadStatsTable {
    * output KL per unit of that layer's deviation. Stream deviation is local to a layer; how much
    * the rest of the model amplifies it is what MoA's gradient-weighted cost carries (its per-layer
    * factor) and what a uniform deviation scale across layers misses: on stories260k the KL per unit
-   * deviation falls about tenfold from the first layer to the last (docs/results.md (h)). No-op
-   * when the bucket has no layer KL.
+   * deviation falls about tenfold from the first layer to the last (docs/results.md (h)). One
+   * factor serves every window, an approximation: the ratio is measured at two windows only and
+   * differs between them (docs/statistics.md). No-op when the bucket has no layer KL.
    */
   private void scaleByLayerOutputKl(
       WindowCurve curve, double[][] v, double[] atZero, int sinks, int bucket) {
