@@ -9,6 +9,7 @@ import io.headwise.graph.TestModels;
 import io.headwise.jobs.cli.CliRunner;
 import io.headwise.jobs.cli.CliRunner.Result;
 import io.headwise.jobs.warehouse.Warehouse;
+import io.headwise.schemas.StatNames;
 import io.headwise.schemas.Tables;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,7 +95,17 @@ class ProfileJobTest extends SparkTestBase {
         compared++;
       }
     }
-    assertEquals(rows.size(), compared);
+    // the profile also measures each layer's output KL (decoders), which the one-process stats
+    // command does not: 5 layers x 8 query heads x 2 windows (a quarter and a half of 256)
+    long layerKl =
+        profiled.keySet().stream()
+            .filter(
+                k ->
+                    k.endsWith("/" + StatNames.layerOutputKl(4, 64))
+                        || k.endsWith("/" + StatNames.layerOutputKl(4, 128)))
+            .count();
+    assertEquals(5 * 8 * 2, layerKl);
+    assertEquals(rows.size(), compared + layerKl);
     long importanceRows =
         spark.read().format("delta").load(wh.resolve("token_importance").toString()).count();
     assertEquals(8 * 5, importanceRows);
