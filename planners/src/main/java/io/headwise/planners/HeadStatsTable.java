@@ -496,11 +496,10 @@ public final class HeadStatsTable {
           atZero[c] = v[c][0];
       }
     }
-    WindowCurve curve = new WindowCurve(family, bucket, numHeads, windows, v, atZero);
     if (family == WindowedStat.STREAM_DEVIATION) {
-      scaleByLayerOutputKl(curve, v, atZero, sinks, bucket);
+      scaleByLayerOutputKl(windows, v, atZero, sinks, bucket);
     }
-    return curve;
+    return new WindowCurve(family, bucket, numHeads, windows, v, atZero);
   }
 
   /**
@@ -578,11 +577,14 @@ public final class HeadStatsTable {
    * differs between them (docs/statistics.md). No-op when the bucket has no layer KL.
    */
   private void scaleByLayerOutputKl(
-      WindowCurve curve, double[][] v, double[] atZero, int sinks, int bucket) {
+      double[] windows, double[][] v, double[] atZero, int sinks, int bucket) {
     List<Integer> ws = layerKlWindows(sinks, bucket);
     if (ws.isEmpty()) {
       return;
     }
+    // the unscaled deviations at the measured windows, read before v is scaled in place
+    WindowCurve curve =
+        new WindowCurve(WindowedStat.STREAM_DEVIATION, bucket, numHeads, windows, v, atZero);
     double[] scale = new double[numLayers];
     for (int l = 0; l < numLayers; l++) {
       double kl = 0;
